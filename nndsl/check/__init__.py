@@ -1,0 +1,44 @@
+"""Static semantics: name resolution, then (per model) shapes and parameter counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nndsl.check.resolve import Symbols, resolve
+from nndsl.errors import Diagnostic
+from nndsl.syntax.loader import Program, load
+
+
+@dataclass
+class Checked:
+    """A program and everything the checker learnt about it."""
+
+    program: Program
+    symbols: Symbols | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def check_file(path: str, text: str | None = None) -> Checked:
+    """Read, parse and check a spec file and its imports; every diagnostic is collected."""
+    program, diags = load(path, text)
+    if any(d.is_error for d in diags):
+        return Checked(program, None, _ordered(diags))
+    symbols, more = resolve(program)
+    diags.extend(more)
+    return Checked(program, symbols, _ordered(diags))
+
+
+def _ordered(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """Stable order: by file, then position; duplicates (same message and place) dropped."""
+    seen = set()
+    out = []
+    for d in sorted(diags, key=Diagnostic.sort_key):
+        key = (d.message, d.span)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

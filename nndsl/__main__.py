@@ -1,0 +1,3 @@
+from nndsl.cli import main
+
+raise SystemExit(main())

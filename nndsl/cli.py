@@ -1,0 +1,158 @@
+"""The command line: `nndsl check | fmt | ...`.  The only module that prints.
+
+Exit codes: 0 success, 1 errors in the input (diagnostics were printed), 2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from nndsl import __version__
+from nndsl.errors import Diagnostic, display_path, render, summary_line
+
+DESCRIPTION = """\
+nndsl: define neural networks in compact .nn specs, with every tensor shape checked before
+anything runs, then generate readable PyTorch or train the spec directly.
+"""
+
+EPILOG = """\
+verbs:
+  check FILE...          parse and check specs; print diagnostics (exit 0 clean, 1 errors)
+  fmt FILE... [--check]  rewrite specs in canonical format (--check: only report)
+
+Run `nndsl VERB --help` for the options of a verb.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors say how to get help (and still exit 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n  (run `{self.prog} --help` for help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="nndsl",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"nndsl {__version__}")
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour diagnostics: auto (only on a terminal), always, never",
+    )
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+
+    c = sub.add_parser(
+        "check",
+        help="check specs for errors",
+        description="Parse and check each spec (and the files it imports): syntax, names, shapes. "
+        "Prints every diagnostic; exit 0 when there is no error, 1 otherwise.",
+    )
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.set_defaults(func=cmd_check)
+
+    f = sub.add_parser(
+        "fmt",
+        help="format specs canonically",
+        description="Rewrite each spec in canonical format, in place. Comments are kept and the meaning "
+        "is unchanged; formatting twice changes nothing. With --check, write nothing and exit 1 if a "
+        "file would change.",
+    )
+    f.add_argument("files", nargs="+", metavar="FILE")
+    f.add_argument("--check", action="store_true", help="only report files that are not formatted")
+    f.set_defaults(func=cmd_fmt)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help(sys.stderr)
+        return 2
+    out = Output(args.color)
+    try:
+        return args.func(args, out)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+class Output:
+    def __init__(self, color: str):
+        self.color = color == "always" or (
+            color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ
+        )
+
+    def diagnostics(self, diags: Sequence[Diagnostic], sources: dict[str, str]) -> None:
+        for d in diags:
+            print(render(d, sources, color=self.color), file=sys.stderr)
+            print(file=sys.stderr)
+
+
+def cmd_check(args, out: Output) -> int:
+    from nndsl.check import check_file
+
+    failed = False
+    for path in args.files:
+        checked = check_file(path)
+        out.diagnostics(checked.diagnostics, checked.program.sources)
+        if checked.ok:
+            tail = f" ({summary_line(checked.diagnostics)})" if checked.diagnostics else ""
+            print(f"{display_path(path)}: ok{tail}")
+        else:
+            failed = True
+            print(f"{display_path(path)}: {summary_line(checked.diagnostics)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_fmt(args, out: Output) -> int:
+    from nndsl.syntax import parse
+    from nndsl.syntax.fmt import format_source
+    from nndsl.syntax.loader import read_text
+
+    failed = False
+    changed = []
+    for path in args.files:
+        text, problem = read_text(path)
+        if problem is not None:
+            out.diagnostics([problem], {})
+            failed = True
+            continue
+        source, diags = parse(text, path)
+        if source is None:
+            out.diagnostics(diags, {path: text})
+            failed = True
+            continue
+        new = format_source(source, text)
+        if new == text:
+            continue
+        changed.append(path)
+        if args.check:
+            print(f"would reformat {display_path(path)}")
+        else:
+            _write_atomic(path, new)
+            print(f"reformatted {display_path(path)}")
+    if not changed and not failed:
+        n = len(args.files)
+        print(f"{n} file{'s' if n != 1 else ''} already formatted")
+    return 1 if failed or (args.check and changed) else 0
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.nndsl-tmp"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,1286 @@
+"""Data sources: where a spec's `data = digits(val_split=0.2)` gets its arrays.
+
+Every source is a function of keyword options (plus the caller's `seed`) that returns a
+`Dataset` of numpy arrays; `prepare` splits and normalises it into a `Split`, and `load` does
+both for the compiler. The module is numpy-only: it never imports torch (the training runtime
+makes tensors later); pillow and torchvision are imported only by the sources that need them.
+
+Every mistake a user can make (a missing file, a malformed CSV, an unknown column or option, an
+option of the wrong type, empty data) raises `DataError(message, hint)`.
+"""
+
+from __future__ import annotations
+
+import csv as csvlib
+import functools
+import importlib.resources
+import inspect
+import io
+import math
+import numbers
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nndsl.data.errors import DataError, did_you_mean, suggest
+
+__all__ = [
+    "COMMON_OPTIONS",
+    "SOURCES",
+    "DataError",
+    "Dataset",
+    "NormStats",
+    "Split",
+    "load",
+    "prepare",
+    "source_names",
+    "source_options",
+]
+
+TASKS = ("classification", "regression")
+
+#: Options handled by `prepare` rather than by a source.
+COMMON_OPTIONS = ("val_split", "normalize", "target")
+
+#: Suffixes `image_folder` reads (compared case-insensitively).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Generated data larger than this many elements is almost certainly a typo in `shape` or `n`.
+_MAX_GENERATED = 1 << 27
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """What a source returns: all samples, before splitting.
+
+    `x` is float32 with the samples along axis 0. For classification `y` is int64 of shape
+    [n] holding class indices below `num_classes`; for regression `y` is float32 [n, k] and
+    `num_classes` is None.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    num_classes: int | None
+    name: str
+    class_names: tuple[str, ...] | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise DataError(f"{self.name}: unknown task {self.task!r}; expected one of {TASKS}")
+        if not isinstance(self.x, np.ndarray) or self.x.dtype != np.float32 or self.x.ndim < 1:
+            raise DataError(f"{self.name}: x must be a float32 numpy array with a sample axis")
+        if not isinstance(self.y, np.ndarray) or self.y.ndim < 1:
+            raise DataError(f"{self.name}: y must be a numpy array with a sample axis")
+        if self.x.shape[0] == 0:
+            raise DataError(f"{self.name}: the data set is empty (0 samples)")
+        if self.x.shape[0] != self.y.shape[0]:
+            raise DataError(
+                f"{self.name}: x has {self.x.shape[0]} samples but y has {self.y.shape[0]}"
+            )
+        if self.task == "classification":
+            if self.y.dtype != np.int64 or self.y.ndim != 1:
+                raise DataError(f"{self.name}: class labels must be an int64 array of shape [n]")
+            if not isinstance(self.num_classes, int) or self.num_classes < 1:
+                raise DataError(f"{self.name}: classification needs num_classes >= 1")
+            if self.y.min() < 0 or self.y.max() >= self.num_classes:
+                raise DataError(
+                    f"{self.name}: class labels must lie in 0..{self.num_classes - 1}, "
+                    f"found {int(self.y.min())}..{int(self.y.max())}"
+                )
+        else:
+            if self.y.dtype != np.float32:
+                raise DataError(f"{self.name}: regression targets must be float32")
+            if self.num_classes is not None:
+                raise DataError(f"{self.name}: regression data has no num_classes")
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class NormStats:
+    """Standardisation statistics computed from the training split.
+
+    `mean` and `std` have the shape of one sample with 1 on the averaged axes ([f] for
+    [n, f] data, [1, f] for [n, t, f] sequences, [C, 1, 1] for [n, C, H, W] images), so
+    `(x - mean) / std` broadcasts over a batch.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Standardise `x` (a batch) with these statistics, as float32."""
+        return ((np.asarray(x, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """A prepared data set: training and (optional) validation arrays plus metadata."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray | None
+    val_y: np.ndarray | None
+    task: str
+    num_classes: int | None
+    name: str
+    norm_stats: NormStats | None
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input sample (x without the sample axis)."""
+        return tuple(int(d) for d in self.train_x.shape[1:])
+
+    @property
+    def target_shape(self) -> tuple[int, ...]:
+        """Shape of one target: () for class labels, [k] or the input shape for regression."""
+        return tuple(int(d) for d in self.train_y.shape[1:])
+
+
+# --------------------------------------------------------------------------------------------
+# Option checking
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bad_type(src: str, opt: str, value: object, expected: str) -> DataError:
+    return DataError(
+        f"option '{opt}' of {src}() must be {expected}, got {_show(value)} ({type(value).__name__})"
+    )
+
+
+def _int(src: str, opt: str, value: object, *, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        raise _bad_type(src, opt, value, "a whole number")
+    if isinstance(value, numbers.Integral):
+        result = int(value)
+    elif isinstance(value, numbers.Real) and float(value).is_integer():
+        result = int(value)
+    else:
+        raise _bad_type(src, opt, value, "a whole number")
+    if minimum is not None and result < minimum:
+        raise DataError(f"option '{opt}' of {src}() must be at least {minimum}, got {result}")
+    return result
+
+
+def _float(
+    src: str,
+    opt: str,
+    value: object,
+    *,
+    minimum: float | None = None,
+    positive: bool = False,
+) -> float:
+    if isinstance(value, bool) or isinstance(value, np.bool_):
+        raise _bad_type(src, opt, value, "a number")
+    if not isinstance(value, numbers.Real):
+        raise _bad_type(src, opt, value, "a number")
+    result = float(value)
+    if not math.isfinite(result):
+        raise DataError(f"option '{opt}' of {src}() must be a finite number, got {result}")
+    if positive and result <= 0:
+        raise DataError(f"option '{opt}' of {src}() must be greater than 0, got {result}")
+    if minimum is not None and result < minimum:
+        raise DataError(f"option '{opt}' of {src}() must be at least {minimum}, got {result}")
+    return result
+
+
+def _bool(src: str, opt: str, value: object) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise _bad_type(src, opt, value, "true or false")
+
+
+def _str(src: str, opt: str, value: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise _bad_type(src, opt, value, "a string")
+
+
+def _path(src: str, opt: str, value: object) -> Path:
+    if not isinstance(value, (str, os.PathLike)):
+        raise _bad_type(src, opt, value, "a path string")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"option '{opt}' of {src}() must be a non-empty path")
+    if "\x00" in text:
+        raise DataError(f"option '{opt}' of {src}() contains a NUL character")
+    return Path(text).expanduser()
+
+
+def _dims(src: str, opt: str, value: object) -> tuple[int, ...]:
+    """A shape: a positive int or a non-empty list/tuple of them."""
+    items: Sequence[object]
+    if isinstance(value, (list, tuple)):
+        items = value
+    elif isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        items = (value,)
+    else:
+        raise _bad_type(src, opt, value, "a whole number or a list of them, e.g. (1, 28, 28)")
+    if not items:
+        raise DataError(f"option '{opt}' of {src}() must have at least one dimension")
+    dims: list[int] = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
+            raise _bad_type(src, opt, value, "whole numbers, e.g. (1, 28, 28)")
+        if int(item) < 1:
+            raise DataError(
+                f"option '{opt}' of {src}() must have positive sizes, got {_show(value)}"
+            )
+        dims.append(int(item))
+    return tuple(dims)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+SourceFn = Callable[..., Dataset]
+
+#: Every data source by the name a spec uses for it.
+SOURCES: dict[str, SourceFn] = {}
+_OPTIONS: dict[str, tuple[str, ...]] = {}
+_PATH_OPTIONS: dict[str, tuple[str, ...]] = {}
+
+
+def _source(name: str, *, paths: tuple[str, ...] = ()) -> Callable[[SourceFn], SourceFn]:
+    """Register a source under `name`; `paths` are options resolved against the spec folder.
+
+    The registered function checks option names itself (a DataError with a did-you-mean for
+    unknown ones, and for missing required ones), takes the leading options positionally too,
+    and validates `seed`.
+    """
+
+    def register(fn: SourceFn) -> SourceFn:
+        params = [p for p in inspect.signature(fn).parameters.values() if p.name != "seed"]
+        names = tuple(p.name for p in params)
+        positional = tuple(
+            p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
+        required = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+
+        @functools.wraps(fn)
+        def wrapper(*args: object, seed: int = 0, **options: object) -> Dataset:
+            if len(args) > len(positional):
+                raise DataError(
+                    f"{name}() takes {len(positional)} positional option(s) but got {len(args)}",
+                    hint=f"name the options, e.g. {name}({', '.join(f'{n}=...' for n in names[:2])})",
+                )
+            for opt, value in zip(positional, args):
+                if opt in options:
+                    raise DataError(f"option '{opt}' of {name}() is given twice")
+                options[opt] = value
+            for opt in options:
+                if opt not in names:
+                    raise _unknown_option(name, opt, names)
+            for opt in required:
+                if opt not in options:
+                    raise DataError(
+                        f"{name}() needs the option '{opt}'",
+                        hint=f"write {name}({opt}=...)",
+                    )
+            return fn(seed=_int(name, "seed", seed), **options)
+
+        SOURCES[name] = wrapper
+        _OPTIONS[name] = names
+        _PATH_OPTIONS[name] = paths
+        return wrapper
+
+    return register
+
+
+def _unknown_option(name: str, opt: str, names: tuple[str, ...]) -> DataError:
+    if opt in COMMON_OPTIONS:
+        return DataError(
+            f"option '{opt}' is not an option of the source {name}() itself",
+            hint=f"'{opt}' is applied by prepare()/load(), after {name}() has loaded the data",
+        )
+    valid = (*names, *COMMON_OPTIONS)
+    guess = did_you_mean(opt, valid)
+    listing = ", ".join(names) if names else "none of its own"
+    hint = f"{name}() accepts {listing}; every source also accepts {', '.join(COMMON_OPTIONS)}"
+    return DataError(
+        f"{name}() has no option '{opt}'",
+        hint=f"{guess} {hint}" if guess else hint,
+    )
+
+
+def source_names() -> list[str]:
+    """The names of all data sources, sorted."""
+    return sorted(SOURCES)
+
+
+def source_options(name: str) -> tuple[str, ...]:
+    """The options a source accepts itself (besides `seed` and the COMMON_OPTIONS)."""
+    if name not in SOURCES:
+        raise _unknown_source(name)
+    return _OPTIONS[name]
+
+
+def _unknown_source(name: object) -> DataError:
+    return DataError(
+        f"unknown data source {_show(name)}",
+        hint=suggest(str(name), SOURCES, "the data sources are"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+def _check_file(src: str, path: Path) -> None:
+    try:
+        if path.is_file():
+            return
+        if path.is_dir():
+            raise DataError(f"{src}(): {path} is a folder, not a file")
+        parent_names = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+    except OSError as exc:
+        raise DataError(f"{src}(): cannot access {path}: {exc.strerror or exc}") from None
+    guess = did_you_mean(path.name, parent_names)
+    raise DataError(
+        f"{src}(): file not found: {path}",
+        hint=guess or "relative paths are resolved against the folder of the spec file",
+    )
+
+
+def _read_bytes(src: str, path: Path) -> bytes:
+    _check_file(src, path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{src}(): cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_text(src: str, path: Path) -> str:
+    raw = _read_bytes(src, path)
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = body.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{src}(): {path} is not UTF-8 text: byte 0x{body[exc.start]:02x} on line {line} "
+            "cannot be decoded",
+            hint="save the file as UTF-8 (for example: iconv -f latin1 -t utf-8 in.csv > out.csv)",
+        ) from None
+
+
+def _bundled(filename: str) -> dict[str, np.ndarray]:
+    resource = importlib.resources.files("nndsl.data").joinpath("files", filename)
+    try:
+        raw = resource.read_bytes()
+        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except Exception as exc:  # a broken installation, not a user mistake; still report it
+        raise DataError(
+            f"the bundled data file {filename} cannot be read ({type(exc).__name__}: {exc})",
+            hint="reinstall nndsl; the file ships in nndsl/data/files/",
+        ) from None
+
+
+def _finite(src: str, what: str, array: np.ndarray) -> None:
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise DataError(f"{src}(): {what} contains NaN or infinite values")
+
+
+def _labels_from_values(values: Sequence[Any]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Class indices for arbitrary sortable labels: sorted unique values get 0, 1, ..."""
+    classes = sorted(set(values))
+    index = {value: i for i, value in enumerate(classes)}
+    y = np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
+    return y, tuple(str(c) for c in classes)
+
+
+# --------------------------------------------------------------------------------------------
+# Bundled data sets
+
+
+@_source("digits")
+def digits(*, seed: int = 0) -> Dataset:
+    """UCI optical handwritten digits (as shipped with scikit-learn): 1,797 8x8 images.
+
+    x: float32 [1797, 1, 8, 8] in [0, 1] (pixel counts 0..16 divided by 16); y: int64 0..9.
+    """
+    arrays = _bundled("digits.npz")
+    x = arrays["images"].astype(np.float32)[:, None, :, :] / np.float32(16.0)
+    y = arrays["labels"].astype(np.int64)
+    return Dataset(
+        x=x,
+        y=y,
+        task="classification",
+        num_classes=10,
+        name="digits",
+        class_names=tuple(str(d) for d in range(10)),
+    )
+
+
+@_source("iris")
+def iris(*, seed: int = 0) -> Dataset:
+    """Fisher's iris: 150 flowers, 4 measurements in cm, 3 species (50 each).
+
+    x: float32 [150, 4]; y: int64 0..2 (setosa, versicolor, virginica).
+    """
+    arrays = _bundled("iris.npz")
+    return Dataset(
+        x=arrays["features"].astype(np.float32),
+        y=arrays["labels"].astype(np.int64),
+        task="classification",
+        num_classes=3,
+        name="iris",
+        class_names=tuple(str(s) for s in arrays["class_names"]),
+        feature_names=tuple(str(s) for s in arrays["feature_names"]),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Generated data sets
+
+
+@_source("moons")
+def moons(*, n: int = 1000, noise: float = 0.1, seed: int = 0) -> Dataset:
+    """Two interleaving half circles (like scikit-learn's make_moons), shuffled.
+
+    Class 0 is the upper half circle of radius 1 around (0, 0); class 1 the lower one around
+    (1, 0.5). Gaussian noise with standard deviation `noise` is added to both coordinates.
+    x: float32 [n, 2]; y: int64 in {0, 1} (n // 2 of class 0, the rest class 1).
+    """
+    n = _int("moons", "n", n, minimum=2)
+    sd = _float("moons", "noise", noise, minimum=0.0)
+    rng = np.random.default_rng(seed)
+    n_out = n // 2
+    n_in = n - n_out
+    t_out = np.linspace(0.0, np.pi, n_out)
+    t_in = np.linspace(0.0, np.pi, n_in)
+    outer = np.stack([np.cos(t_out), np.sin(t_out)], axis=1)
+    inner = np.stack([1.0 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1)
+    x = np.concatenate([outer, inner])
+    y = np.concatenate([np.zeros(n_out, np.int64), np.ones(n_in, np.int64)])
+    order = rng.permutation(n)
+    x = x[order] + sd * rng.standard_normal((n, 2))
+    return Dataset(
+        x=x.astype(np.float32),
+        y=y[order],
+        task="classification",
+        num_classes=2,
+        name="moons",
+    )
+
+
+@_source("spirals")
+def spirals(
+    *,
+    n: int = 1000,
+    classes: int = 2,
+    noise: float = 0.1,
+    turns: float = 1.5,
+    seed: int = 0,
+) -> Dataset:
+    """`classes` interleaved spiral arms starting at the origin, shuffled.
+
+    Point i of arm k (of m points) has t = (i + 0.5) / m, radius t and angle
+    2π (turns·t + k / classes); Gaussian noise with standard deviation `noise` is added to
+    both coordinates. Samples are divided as evenly as possible among the arms.
+    x: float32 [n, 2] within about [-1, 1]; y: int64 0..classes-1.
+    """
+    k = _int("spirals", "classes", classes, minimum=2)
+    n = _int("spirals", "n", n, minimum=k)
+    sd = _float("spirals", "noise", noise, minimum=0.0)
+    rot = _float("spirals", "turns", turns, positive=True)
+    rng = np.random.default_rng(seed)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for arm in range(k):
+        m = n // k + (1 if arm < n % k else 0)
+        t = (np.arange(m) + 0.5) / m
+        angle = 2.0 * np.pi * (rot * t + arm / k)
+        xs.append(np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1))
+        ys.append(np.full(m, arm, dtype=np.int64))
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    order = rng.permutation(n)
+    x = x[order] + sd * rng.standard_normal((n, 2))
+    return Dataset(
+        x=x.astype(np.float32),
+        y=y[order],
+        task="classification",
+        num_classes=k,
+        name="spirals",
+    )
+
+
+@_source("sine")
+def sine(*, n: int = 1000, length: int = 32, noise: float = 0.0, seed: int = 0) -> Dataset:
+    """Next-value regression on windows of sine waves.
+
+    Sample i draws an angular frequency ω ~ U(π/16, π/4) radians per step (a period of 8 to
+    32 steps) and a phase φ ~ U(0, 2π). Its input is the window
+    x[i, t, 0] = sin(ω t + φ) + noise·ε  for t = 0 .. length-1 (ε standard normal), and its
+    target the clean next value y[i, 0] = sin(ω·length + φ). With noise=0 the target is an
+    exact function of the window, so a good sequence model drives the loss towards 0.
+    x: float32 [n, length, 1] in [-1, 1] (plus noise); y: float32 [n, 1].
+    """
+    n = _int("sine", "n", n, minimum=1)
+    steps = _int("sine", "length", length, minimum=1)
+    sd = _float("sine", "noise", noise, minimum=0.0)
+    if n * steps > _MAX_GENERATED:
+        raise DataError(f"sine(n={n}, length={steps}) would be too large to generate")
+    rng = np.random.default_rng(seed)
+    omega = rng.uniform(np.pi / 16, np.pi / 4, size=(n, 1))
+    phase = rng.uniform(0.0, 2.0 * np.pi, size=(n, 1))
+    t = np.arange(steps + 1, dtype=np.float64)[None, :]
+    wave = np.sin(omega * t + phase)
+    x = wave[:, :steps] + sd * rng.standard_normal((n, steps))
+    y = wave[:, steps:]
+    return Dataset(
+        x=x.astype(np.float32)[:, :, None],
+        y=y.astype(np.float32),
+        task="regression",
+        num_classes=None,
+        name="sine",
+    )
+
+
+@_source("random")
+def random(
+    *,
+    shape: tuple[int, ...],
+    classes: int | None = None,
+    n: int = 256,
+    seed: int = 0,
+) -> Dataset:
+    """Standard-normal inputs of any shape, for smoke tests.
+
+    x: float32 [n, *shape]. The targets are a fixed random function of x so a model can
+    actually fit them: with `classes` an int, y (int64 [n]) is the argmax of a random linear
+    map of the flattened x; without it, y (float32 [n, 1]) is x times a random unit vector,
+    so it has unit variance.
+    """
+    dims = _dims("random", "shape", shape)
+    count = _int("random", "n", n, minimum=1)
+    k = None if classes is None else _int("random", "classes", classes, minimum=2)
+    features = math.prod(dims)
+    if count * features > _MAX_GENERATED or features * (k or 1) > _MAX_GENERATED:
+        raise DataError(f"random(shape={dims}, n={count}) would be too large to generate")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((count, *dims), dtype=np.float32)
+    flat = x.reshape(count, features)
+    if k is None:
+        weights = rng.standard_normal((features, 1))
+        weights = (weights / np.linalg.norm(weights)).astype(np.float32)  # unit norm: var(y) = 1
+        return Dataset(
+            x=x,
+            y=(flat @ weights).astype(np.float32),
+            task="regression",
+            num_classes=None,
+            name="random",
+        )
+    weights = rng.standard_normal((features, k), dtype=np.float32)
+    return Dataset(
+        x=x,
+        y=np.argmax(flat @ weights, axis=1).astype(np.int64),
+        task="classification",
+        num_classes=k,
+        name="random",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Files: CSV and npz
+
+
+def _parse_number(cell: str) -> float | None:
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+@_source("csv", paths=("path",))
+def csv(
+    path: str,
+    target: str | None = None,
+    features: Sequence[str] | None = None,
+    delimiter: str = ",",
+    task: str | None = None,
+    *,
+    seed: int = 0,
+) -> Dataset:
+    """A CSV file with a header row (read with the csv module, UTF-8, optional BOM).
+
+    `target` names the label column; `features` the input columns (default: all others).
+    Feature values must be finite numbers. The target decides the task: integers or
+    non-numeric strings are class labels (their sorted distinct values become classes 0, 1,
+    ...; integers sort numerically), other numbers are regression targets. `task` may force
+    "classification" or "regression". Blank lines are skipped.
+
+    Without a target (target=None, as `load` does for target=input) every chosen column is an
+    input and y is an empty float32 [n, 0] array.
+    x: float32 [n, f]; y: int64 [n] or float32 [n, 1].
+    """
+    file = _path("csv", "path", path)
+    target_name = None if target is None else _str("csv", "target", target).strip()
+    sep = _str("csv", "delimiter", delimiter)
+    if len(sep) != 1 or sep in '\r\n"':
+        raise DataError(
+            f"option 'delimiter' of csv() must be a single character, got {sep!r}",
+            hint='for example delimiter=";" or delimiter="\\t"',
+        )
+    forced = None if task is None else _str("csv", "task", task)
+    if forced is not None and forced not in TASKS:
+        raise DataError(
+            f"option 'task' of csv() must be 'classification' or 'regression', got {forced!r}"
+        )
+    wanted: list[str] | None = None
+    if features is not None:
+        if isinstance(features, str):
+            wanted = [features]
+        elif isinstance(features, (list, tuple)) and all(isinstance(f, str) for f in features):
+            wanted = [f.strip() for f in features]
+        else:
+            raise _bad_type("csv", "features", features, "a list of column names")
+        if not wanted:
+            raise DataError("option 'features' of csv() must name at least one column")
+
+    text = _read_text("csv", file)
+    reader = csvlib.reader(io.StringIO(text, newline=""), delimiter=sep)
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    last = 0
+    try:
+        for row in reader:
+            line, last = last + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if header is None:
+                header = [name.strip() for name in row]
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"csv(): {file}, line {line}: expected {len(header)} fields like the header, "
+                    f"found {len(row)}",
+                    hint=f"check the delimiter (now {sep!r}) and quoting on that line",
+                )
+            rows.append((line, row))
+    except csvlib.Error as exc:
+        raise DataError(f"csv(): {file}, line {reader.line_num}: malformed CSV: {exc}") from None
+    if header is None:
+        raise DataError(f"csv(): {file} is empty", hint="the first line must name the columns")
+    for i, name in enumerate(header):
+        if not name:
+            raise DataError(
+                f"csv(): {file}: column {i + 1} of the header has no name",
+                hint="a trailing delimiter at the end of the header line makes an empty column",
+            )
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"csv(): {file}: the header names the column '{name}' twice")
+        seen.add(name)
+    if not rows:
+        raise DataError(f"csv(): {file} has a header but no data rows")
+
+    def column(name: str, role: str) -> int:
+        if name not in header:
+            raise DataError(
+                f"csv(): {file} has no column '{name}' (asked for as {role})",
+                hint=suggest(name, header, "its columns are"),
+            )
+        return header.index(name)
+
+    target_index = None if target_name is None else column(target_name, "target")
+    if wanted is None:
+        inputs = [i for i in range(len(header)) if i != target_index]
+    else:
+        inputs = [column(name, "a feature") for name in wanted]
+        if target_index is not None and target_index in inputs:
+            raise DataError(f"csv(): the target column '{target_name}' is also listed in features")
+        if len(set(inputs)) != len(inputs):
+            raise DataError("csv(): option 'features' names a column twice")
+    if not inputs:
+        raise DataError(f"csv(): {file} has no columns left to use as features")
+
+    x = np.empty((len(rows), len(inputs)), dtype=np.float64)
+    for r, (line, row) in enumerate(rows):
+        for c, index in enumerate(inputs):
+            cell = row[index].strip()
+            value = _parse_number(cell)
+            if value is None or not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+                what = (
+                    "is empty" if not cell else f"has {_show(cell)}, which is not a finite number"
+                )
+                raise DataError(
+                    f"csv(): {file}, line {line}: column '{header[index]}' {what}",
+                    hint="feature columns must hold numbers; pick numeric ones with features=[...]",
+                )
+            x[r, c] = value
+    feature_names = tuple(header[i] for i in inputs)
+
+    if target_index is None:
+        return Dataset(
+            x=x.astype(np.float32),
+            y=np.empty((len(rows), 0), dtype=np.float32),
+            task="regression",
+            num_classes=None,
+            name="csv",
+            feature_names=feature_names,
+        )
+
+    cells = [row[target_index].strip() for _, row in rows]
+    for (line, _), cell in zip(rows, cells):
+        if not cell:
+            raise DataError(
+                f"csv(): {file}, line {line}: the target column '{target_name}' is empty"
+            )
+    ints = _all_ints(cells)
+    floats = None if ints is not None else _all_floats(cells)
+    kind = forced or ("regression" if floats is not None else "classification")
+    if kind == "regression":
+        values = [float(v) for v in ints] if ints is not None else floats
+        if values is None:
+            line, cell = next(
+                (ln, c) for (ln, _), c in zip(rows, cells) if _parse_number(c) is None
+            )
+            raise DataError(
+                f"csv(): {file}, line {line}: target {_show(cell)} is not a number, "
+                "but task is 'regression'"
+            )
+        targets = np.asarray(values, dtype=np.float64)
+        if not np.isfinite(targets).all() or np.abs(targets).max() > _FLOAT32_MAX:
+            raise DataError(
+                f"csv(): the target column '{target_name}' has NaN, infinite or huge values"
+            )
+        return Dataset(
+            x=x.astype(np.float32),
+            y=targets.astype(np.float32)[:, None],
+            task="regression",
+            num_classes=None,
+            name="csv",
+            feature_names=feature_names,
+        )
+    labels: Sequence[Any] = ints if ints is not None else floats if floats is not None else cells
+    y, class_names = _labels_from_values(labels)
+    return Dataset(
+        x=x.astype(np.float32),
+        y=y,
+        task="classification",
+        num_classes=len(class_names),
+        name="csv",
+        class_names=class_names,
+        feature_names=feature_names,
+    )
+
+
+def _all_ints(cells: Sequence[str]) -> list[int] | None:
+    """The cells as ints when every one is an integer literal, else None."""
+    values: list[int] = []
+    for cell in cells:
+        try:
+            values.append(int(cell))
+        except ValueError:
+            return None
+    return values
+
+
+def _all_floats(cells: Sequence[str]) -> list[float] | None:
+    """The cells as floats when every one is a number, else None."""
+    values: list[float] = []
+    for cell in cells:
+        value = _parse_number(cell)
+        if value is None:
+            return None
+        values.append(value)
+    return values
+
+
+def _npz_targets(
+    src: str, name: str, y: np.ndarray
+) -> tuple[np.ndarray, str, int | None, tuple[str, ...] | None]:
+    kind = y.dtype.kind
+    if kind in "US":
+        if y.ndim != 1:
+            raise DataError(
+                f"{src}(): string labels '{name}' must be one-dimensional, got shape {y.shape}"
+            )
+        labels, names = _labels_from_values([str(v) for v in y.tolist()])
+        return labels, "classification", len(names), names
+    if kind in "biu":
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise DataError(
+                f"{src}(): integer labels '{name}' must have shape [n], got {y.shape}",
+                hint="store float targets for regression, or one class index per sample",
+            )
+        if y.min() < 0:
+            raise DataError(
+                f"{src}(): class labels '{name}' must not be negative, found {int(y.min())}"
+            )
+        if int(y.max()) >= 1 << 31:
+            raise DataError(f"{src}(): class label {int(y.max())} in '{name}' is implausibly large")
+        labels = y.astype(np.int64)
+        return labels, "classification", int(labels.max()) + 1, None
+    if kind == "f":
+        _finite(src, f"'{name}'", y)
+        if np.abs(y).max() > _FLOAT32_MAX:
+            raise DataError(f"{src}(): '{name}' has values too large for float32")
+        targets = y.astype(np.float32)
+        return (targets[:, None] if targets.ndim == 1 else targets), "regression", None, None
+    raise DataError(
+        f"{src}(): '{name}' has unsupported dtype {y.dtype}; expected numbers or strings"
+    )
+
+
+@_source("npz", paths=("path",))
+def npz(path: str, x: str = "x", y: str = "y", *, seed: int = 0) -> Dataset:
+    """Arrays `x` and `y` from an .npz archive (np.savez / np.savez_compressed).
+
+    x becomes float32 (a 1-D x becomes [n, 1]). Integer or bool y are class labels (num_classes =
+    max + 1), string y are mapped to sorted classes, float y are regression targets ([n] becomes
+    [n, 1]). Pickled (object) arrays are refused.
+    """
+    file = _path("npz", "path", path)
+    x_key = _str("npz", "x", x)
+    y_key = _str("npz", "y", y)
+    _check_file("npz", file)
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except Exception as exc:
+        raise DataError(
+            f"npz(): cannot read {file}: {type(exc).__name__}: {exc}",
+            hint="the file must be an archive written by np.savez or np.savez_compressed",
+        ) from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DataError(
+            f"npz(): {file} holds a single array, not an .npz archive",
+            hint="save both arrays with np.savez(path, x=x, y=y)",
+        )
+    with loaded as archive:
+        keys = list(archive.files)
+        for key in (x_key, y_key):
+            if key not in keys:
+                raise DataError(
+                    f"npz(): {file} has no array '{key}'",
+                    hint=suggest(key, keys, "its arrays are"),
+                )
+        try:
+            xs = np.asarray(archive[x_key])
+            ys = np.asarray(archive[y_key])
+        except Exception as exc:
+            raise DataError(
+                f"npz(): {file} is corrupt or unreadable: {type(exc).__name__}: {exc}",
+                hint="the file must be an archive written by np.savez or np.savez_compressed",
+            ) from None
+    if xs.dtype.kind not in "biuf" or xs.ndim == 0:
+        raise DataError(
+            f"npz(): '{x_key}' must be a numeric array with a sample axis, got dtype {xs.dtype} "
+            f"shape {xs.shape}"
+        )
+    if ys.ndim == 0:
+        raise DataError(f"npz(): '{y_key}' must have a sample axis, got a scalar")
+    if xs.shape[0] == 0:
+        raise DataError(f"npz(): {file} holds no samples ('{x_key}' is empty)")
+    if xs.shape[0] != ys.shape[0]:
+        raise DataError(
+            f"npz(): '{x_key}' has {xs.shape[0]} samples but '{y_key}' has {ys.shape[0]}"
+        )
+    _finite("npz", f"'{x_key}'", xs)
+    if xs.dtype.kind == "f" and xs.size and np.abs(xs).max() > _FLOAT32_MAX:
+        raise DataError(f"npz(): '{x_key}' has values too large for float32")
+    data = xs.astype(np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    labels, kind, num_classes, class_names = _npz_targets("npz", y_key, ys)
+    return Dataset(
+        x=data,
+        y=labels,
+        task=kind,
+        num_classes=num_classes,
+        name="npz",
+        class_names=class_names,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Images and torchvision (optional dependencies, imported only here)
+
+
+def _pillow() -> Any:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError(
+            "image_folder() needs pillow, which is not installed",
+            hint="pip install pillow",
+        ) from None
+    return Image
+
+
+def _image_size(value: object) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    dims = _dims("image_folder", "size", value)
+    if len(dims) == 1:
+        return dims[0], dims[0]
+    if len(dims) == 2:
+        return dims[0], dims[1]
+    raise DataError(
+        f"option 'size' of image_folder() must be an int or (height, width), got {dims}"
+    )
+
+
+@_source("image_folder", paths=("path",))
+def image_folder(
+    path: str,
+    size: int | tuple[int, int] | None = None,
+    grayscale: bool = False,
+    *,
+    seed: int = 0,
+) -> Dataset:
+    """A folder with one subfolder per class (sorted names become classes 0, 1, ...).
+
+    Images (.png .jpg .jpeg .bmp .gif .webp .tif .tiff, sorted by name) are converted to RGB,
+    or to one channel with grayscale=true, and resized to `size` = (H, W) or an int for
+    square images (bilinear). Without `size` all images must have the same size. Hidden
+    entries are ignored. Needs pillow.
+    x: float32 [n, C, H, W] in [0, 1] with C = 3 or 1; y: int64.
+    """
+    root = _path("image_folder", "path", path)
+    target_size = _image_size(size)
+    gray = _bool("image_folder", "grayscale", grayscale)
+    try:
+        if not root.is_dir():
+            kind = "is a file, not a folder" if root.exists() else "does not exist"
+            raise DataError(f"image_folder(): {root} {kind}")
+        classes = sorted(
+            d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+        )
+        files = {
+            name: sorted(
+                f
+                for f in (root / name).iterdir()
+                if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES
+            )
+            for name in classes
+        }
+    except OSError as exc:
+        raise DataError(f"image_folder(): cannot list {root}: {exc.strerror or exc}") from None
+    if not classes:
+        raise DataError(
+            f"image_folder(): {root} has no class subfolders",
+            hint="put the images of each class in their own subfolder, e.g. cats/ and dogs/",
+        )
+    for name in classes:
+        if not files[name]:
+            raise DataError(f"image_folder(): the class folder '{name}' has no images")
+    image = _pillow()
+    mode = "L" if gray else "RGB"
+    pixels: list[np.ndarray] = []
+    labels: list[int] = []
+    first: Path | None = None
+    for label, name in enumerate(classes):
+        for file in files[name]:
+            try:
+                with image.open(file) as picture:
+                    picture = picture.convert(mode)
+                    if target_size is not None:
+                        picture = picture.resize(
+                            (target_size[1], target_size[0]), image.Resampling.BILINEAR
+                        )
+                    array = np.asarray(picture, dtype=np.uint8)
+            except Exception as exc:  # pillow raises many types for bad files
+                raise DataError(
+                    f"image_folder(): cannot read the image {file}: {type(exc).__name__}: {exc}"
+                ) from None
+            if pixels and array.shape != pixels[0].shape:
+                raise DataError(
+                    f"image_folder(): {file} is {array.shape[1]}x{array.shape[0]} but {first} is "
+                    f"{pixels[0].shape[1]}x{pixels[0].shape[0]} (width x height)",
+                    hint="pass size=(height, width) to resize every image",
+                )
+            first = first or file
+            pixels.append(array)
+            labels.append(label)
+    stacked = np.stack(pixels)
+    x = stacked[:, None] if gray else stacked.transpose(0, 3, 1, 2)
+    return Dataset(
+        x=np.ascontiguousarray(x, dtype=np.float32) / np.float32(255.0),
+        y=np.asarray(labels, dtype=np.int64),
+        task="classification",
+        num_classes=len(classes),
+        name="image_folder",
+        class_names=tuple(classes),
+    )
+
+
+def _torchvision_module() -> Any:
+    try:
+        import torchvision as module
+    except ImportError:
+        raise DataError(
+            "torchvision is not installed",
+            hint="pip install torchvision (and a matching torch)",
+        ) from None
+    except Exception as exc:  # e.g. a torchvision built for another torch
+        raise DataError(
+            f"torchvision cannot be imported: {type(exc).__name__}: {exc}",
+            hint="pip install torchvision (and a matching torch)",
+        ) from None
+    return module
+
+
+def _images_to_nchw(data: np.ndarray) -> np.ndarray:
+    if data.ndim == 3:  # [n, H, W]
+        data = data[:, None]
+    elif data.ndim == 4 and data.shape[-1] in (1, 3, 4) and data.shape[1] not in (1, 3, 4):
+        data = data.transpose(0, 3, 1, 2)  # [n, H, W, C]
+    if data.dtype == np.uint8:
+        return np.ascontiguousarray(data, dtype=np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(data, dtype=np.float32)
+
+
+@_source("torchvision", paths=("root",))
+def torchvision(
+    name: str,
+    root: str = "data",
+    download: bool = False,
+    train: bool = True,
+    *,
+    seed: int = 0,
+) -> Dataset:
+    """A torchvision data set, e.g. torchvision(name="MNIST", download=true). Needs torchvision.
+
+    Data sets with `data` and `targets` (MNIST, FashionMNIST, CIFAR10, ...) or `labels`
+    (SVHN, STL10) attributes are converted directly; uint8 images become float32
+    [n, C, H, W] in [0, 1]. `train` picks the training or test split (split="train"/"test"
+    for data sets that use `split`).
+    """
+    dataset_name = _str("torchvision", "name", name)
+    folder = _path("torchvision", "root", root)
+    fetch = _bool("torchvision", "download", download)
+    training = _bool("torchvision", "train", train)
+    module = _torchvision_module()
+    available = [n for n in dir(module.datasets) if n[:1].isupper()]
+    if dataset_name not in available:
+        raise DataError(
+            f"torchvision has no data set '{dataset_name}'",
+            hint=did_you_mean(dataset_name, available) or "see torchvision.datasets",
+        )
+    cls = getattr(module.datasets, dataset_name)
+    try:
+        params = inspect.signature(cls).parameters
+        kwargs: dict[str, Any] = {"root": str(folder), "download": fetch}
+        if "train" in params:
+            kwargs["train"] = training
+        elif "split" in params:
+            kwargs["split"] = "train" if training else "test"
+        ds = cls(**kwargs)
+        data = getattr(ds, "data", None)
+        targets = getattr(ds, "targets", None)
+        if targets is None:
+            targets = getattr(ds, "labels", None)
+        if data is None or targets is None:
+            images, labels = [], []
+            for picture, label in ds:  # PIL images or arrays
+                images.append(np.asarray(picture))
+                labels.append(int(label))
+            array, ys = np.stack(images), np.asarray(labels)
+        else:
+            array = data.numpy() if hasattr(data, "numpy") else np.asarray(data)
+            ys = targets.numpy() if hasattr(targets, "numpy") else np.asarray(targets)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"torchvision.datasets.{dataset_name} could not be loaded: {type(exc).__name__}: {exc}",
+            hint=None if fetch else "write download=true to fetch it into root",
+        ) from None
+    ys = np.asarray(ys).astype(np.int64).reshape(-1)
+    if ys.size == 0:
+        raise DataError(f"torchvision.datasets.{dataset_name} is empty")
+    classes = getattr(ds, "classes", None)
+    class_names = tuple(str(c) for c in classes) if classes else None
+    num_classes = len(class_names) if class_names else int(ys.max()) + 1
+    return Dataset(
+        x=_images_to_nchw(np.asarray(array)),
+        y=ys,
+        task="classification",
+        num_classes=max(num_classes, int(ys.max()) + 1),
+        name=f"torchvision.{dataset_name}",
+        class_names=class_names,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Splitting and normalisation
+
+
+def _stat_axes(ndim: int) -> tuple[int, ...]:
+    """Axes averaged for normalisation: samples, plus time for [n, t, f], plus H, W for images."""
+    if ndim <= 2:
+        return (0,)
+    if ndim == 3:
+        return (0, 1)
+    return (0, *range(2, ndim))
+
+
+def prepare(
+    dataset: Dataset,
+    *,
+    val_split: float = 0.0,
+    normalize: bool = False,
+    target: str | None = None,
+    seed: int = 0,
+) -> Split:
+    """Shuffle, split and optionally standardise a data set.
+
+    The permutation `np.random.default_rng(seed).permutation(n)` orders the samples; the
+    first round(n * val_split) of it are the validation set, the rest (in permutation order)
+    the training set. With normalize=true, x is standardised with the mean and standard
+    deviation of the training split only (per feature; per channel for [n, C, H, W] images;
+    per feature over time steps for [n, t, f] sequences); a standard deviation of 0 becomes 1.
+    target="input" replaces y by a copy of the (normalised) x: an autoencoder's regression
+    target.
+    """
+    if not isinstance(dataset, Dataset):
+        raise DataError(f"prepare() needs a Dataset, got {type(dataset).__name__}")
+    src = dataset.name
+    fraction = _float(src, "val_split", val_split)
+    if not 0.0 <= fraction < 1.0:
+        raise DataError(
+            f"option 'val_split' of {src}() must be at least 0 and below 1, got {fraction}",
+            hint="it is the fraction of samples held out for validation, e.g. val_split=0.2",
+        )
+    standardise = _bool(src, "normalize", normalize)
+    if target is not None and not (isinstance(target, str) and target == "input"):
+        raise DataError(
+            f"option 'target' of {src}() must be 'input' (to reconstruct x), got {_show(target)}",
+            hint=None if "target" not in _OPTIONS.get(src, ()) else "or name a column of the data",
+        )
+    seed = _int(src, "seed", seed)
+    n = len(dataset)
+    if dataset.y.ndim == 2 and dataset.y.shape[1] == 0 and target != "input":
+        columns = ", ".join(dataset.feature_names or ())
+        raise DataError(
+            f"{src}() has no target values",
+            hint=f"name the target column with target=<column> (columns: {columns}), "
+            "or write target=input to reconstruct the inputs",
+        )
+    n_val = round(n * fraction)
+    if fraction > 0 and n_val == 0:
+        raise DataError(
+            f"val_split={fraction} of {n} samples leaves no validation samples",
+            hint="use a larger val_split, or val_split=0 for no validation set",
+        )
+    if n_val >= n:
+        raise DataError(f"val_split={fraction} of {n} samples leaves no training samples")
+    order = np.random.default_rng(seed).permutation(n)
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    train_x = dataset.x[train_idx]
+    val_x = dataset.x[val_idx] if n_val else None
+    stats: NormStats | None = None
+    if standardise:
+        axes = _stat_axes(train_x.ndim)
+        mean = train_x.mean(axis=axes, keepdims=True, dtype=np.float64)[0]
+        std = train_x.std(axis=axes, keepdims=True, dtype=np.float64)[0]
+        std[std == 0] = 1.0
+        stats = NormStats(mean=mean.astype(np.float32), std=std.astype(np.float32))
+        train_x = stats.apply(train_x)
+        val_x = None if val_x is None else stats.apply(val_x)
+    if target == "input":
+        return Split(
+            train_x=train_x,
+            train_y=train_x.copy(),
+            val_x=val_x,
+            val_y=None if val_x is None else val_x.copy(),
+            task="regression",
+            num_classes=None,
+            name=src,
+            norm_stats=stats,
+        )
+    return Split(
+        train_x=train_x,
+        train_y=dataset.y[train_idx],
+        val_x=val_x,
+        val_y=dataset.y[val_idx] if n_val else None,
+        task=dataset.task,
+        num_classes=dataset.num_classes,
+        name=src,
+        norm_stats=stats,
+        class_names=dataset.class_names,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The compiler's entry point
+
+
+def load(name: str, options: Mapping[str, object], *, seed: int, base_dir: Path) -> Split:
+    """Load the source `name` with the spec's `options` and prepare it.
+
+    `val_split`, `normalize` and `target` go to `prepare` (except that a source with its own
+    `target` option, csv, gets `target` unless it is "input"); the rest go to the source.
+    Relative paths are resolved against `base_dir`, the folder of the spec file.
+    """
+    if not isinstance(name, str) or name not in SOURCES:
+        raise _unknown_source(name)
+    if not isinstance(options, Mapping):
+        raise DataError(f"the options of {name}() must be a mapping, got {type(options).__name__}")
+    opts: dict[str, object] = {}
+    for key, value in options.items():
+        if not isinstance(key, str):
+            raise DataError(f"{name}(): option names must be strings, got {_show(key)}")
+        opts[key] = value
+    common: dict[str, Any] = {
+        key: opts.pop(key) for key in ("val_split", "normalize") if key in opts
+    }
+    goal: Any = None
+    if "target" in opts:
+        value = opts["target"]
+        if (isinstance(value, str) and value == "input") or "target" not in _OPTIONS[name]:
+            goal = opts.pop("target")
+    folder = Path(base_dir)
+    for key in _PATH_OPTIONS[name]:
+        value = opts.get(key)
+        if (
+            isinstance(value, (str, os.PathLike))
+            and os.fspath(value)
+            and "\x00" not in os.fspath(value)
+        ):
+            resolved = Path(os.fspath(value)).expanduser()
+            opts[key] = resolved if resolved.is_absolute() else folder / resolved
+    dataset = SOURCES[name](seed=seed, **opts)
+    if (
+        isinstance(goal, str)
+        and goal == "input"
+        and dataset.feature_names
+        and "input" in dataset.feature_names
+    ):
+        if "target" in _OPTIONS[name]:
+            raise DataError(
+                f"target=input is ambiguous for {name}(): the data also has a column named 'input'",
+                hint="target=input means 'reconstruct the inputs'; rename the column to use it "
+                "as the target",
+            )
+    return prepare(
+        dataset,
+        val_split=common.get("val_split", 0.0),
+        normalize=common.get("normalize", False),
+        target=goal,
+        seed=seed,
+    )

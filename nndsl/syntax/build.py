@@ -1,0 +1,358 @@
+"""Lark parse tree → IR.  Nothing of Lark leaves this module.
+
+Checks the grammar is too loose to make (assignment targets, tensor types, argument order) are
+made here and reported as diagnostics; the builder then returns a best-effort node so that every
+mistake of a file is found in one pass.
+"""
+
+from __future__ import annotations
+
+from lark import Token, Tree
+from lark.visitors import Transformer_NonRecursive, v_args
+
+from nndsl import ir
+from nndsl.errors import Diagnostic, Span, error
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
+
+
+def decode_string(token_text: str) -> tuple[str, str | None]:
+    """The value of a string literal token, and a problem with it if any (no eval involved)."""
+    body = token_text[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt not in _ESCAPES:
+                return body, f"unknown escape `\\{nxt}` in string"
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out), None
+
+
+@v_args(meta=True)
+class _Builder(Transformer_NonRecursive):
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.diags: list[Diagnostic] = []
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.path, 0, 0, 0, 0)
+        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def tspan(self, tok: Token) -> Span:
+        return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def err(self, message: str, span: Span, hint: str | None = None) -> None:
+        self.diags.append(error(message, span, hint=hint))
+
+    @staticmethod
+    def nodes(children) -> list:
+        return [c for c in children if c is not None]
+
+    # ---- top level ----------------------------------------------------------------------------
+
+    def start(self, meta, children):
+        return ir.SourceFile(
+            path=self.path, decls=tuple(self.nodes(children)), span=self.span(meta)
+        )
+
+    def import_decl(self, meta, children):
+        value, problem = decode_string(str(children[0]))
+        if problem:
+            self.err(problem, self.tspan(children[0]))
+        return ir.Import(path=value, span=self.span(meta))
+
+    def pyimport_decl(self, meta, children):
+        module, *names = children
+        return ir.PyImport(module=module, names=tuple(names), span=self.span(meta))
+
+    def dotted_name(self, meta, children):
+        return ".".join(str(c) for c in children)
+
+    def import_name(self, meta, children):
+        name, alias = children
+        return ir.ImportedName(
+            name=str(name), alias=str(alias) if alias is not None else None, span=self.span(meta)
+        )
+
+    def const_decl(self, meta, children):
+        name, value = children
+        return ir.ConstDecl(name=str(name), value=value, span=self.span(meta))
+
+    def _block(self, kind, meta, children):
+        name, params, body = children
+        return ir.BlockDecl(
+            kind=kind,
+            name=str(name),
+            params=params or (),
+            body=body,
+            name_span=self.tspan(name),
+            span=self.span(meta),
+        )
+
+    def block_decl(self, meta, children):
+        return self._block("block", meta, children)
+
+    def model_decl(self, meta, children):
+        return self._block("model", meta, children)
+
+    def params(self, meta, children):
+        params = self.nodes(children)
+        seen_default = False
+        for p in params:
+            if p.default is not None:
+                seen_default = True
+            elif seen_default:
+                self.err(
+                    f"parameter `{p.name}` without a default follows one with a default",
+                    p.span,
+                    hint="give it a default, or move it before the parameters that have one",
+                )
+        return tuple(params)
+
+    def param(self, meta, children):
+        name, type_, default = children
+        return ir.Param(name=str(name), type=type_, default=default, span=self.span(meta))
+
+    def type_ref(self, meta, children):
+        name, *rest = self.nodes(children)
+        args = [a for a in rest if isinstance(a, ir.TypeRef)]
+        variadic = any(isinstance(a, ir.Ellipsis_) for a in rest)
+        span = self.span(meta)
+        if variadic and not (
+            isinstance(rest[-1], ir.Ellipsis_)
+            and sum(isinstance(a, ir.Ellipsis_) for a in rest) == 1
+        ):
+            self.err("`...` may only end a type's argument list, as in `tuple[int, ...]`", span)
+        return ir.TypeRef(name=str(name), args=tuple(args), variadic=variadic, span=span)
+
+    def body(self, meta, children):
+        return tuple(self.nodes(children))
+
+    def train_decl(self, meta, children):
+        name, *entries = children
+        return ir.TrainDecl(
+            name=str(name) if name is not None else None,
+            entries=tuple(entries),
+            span=self.span(meta),
+        )
+
+    def train_entry(self, meta, children):
+        key, value = children
+        return ir.TrainEntry(
+            key=str(key), value=value, key_span=self.tspan(key), span=self.span(meta)
+        )
+
+    # ---- statements ---------------------------------------------------------------------------
+
+    def input_decl(self, meta, children):
+        return ir.InputDecl(items=tuple(children), span=self.span(meta))
+
+    def input_item(self, meta, children):
+        name, type_expr = children
+        ttype = self.tensor_type(type_expr) if type_expr is not None else None
+        return ir.InputItem(name=str(name), type=ttype, span=self.span(meta))
+
+    def param_decl(self, meta, children):
+        name, type_expr, init = children
+        ttype = self.tensor_type(type_expr) or ir.TensorType(
+            dtype=None, dims=(), span=type_expr.span
+        )
+        return ir.ParamDecl(name=str(name), type=ttype, init=init, span=self.span(meta))
+
+    def tensor_type(self, expr) -> ir.TensorType | None:
+        """`[B, 3, H, W]` or `long[B, T]`, written with expression syntax."""
+        if isinstance(expr, ir.ListExpr):
+            return ir.TensorType(dtype=None, dims=expr.items, span=expr.span)
+        if isinstance(expr, ir.Index) and isinstance(expr.value, ir.Name):
+            if any(isinstance(d, (ir.Slice, ir.Ellipsis_)) for d in expr.index):
+                self.err("a dimension of a tensor type cannot be a slice", expr.span)
+            return ir.TensorType(
+                dtype=expr.value.id, dims=expr.index, dtype_span=expr.value.span, span=expr.span
+            )
+        self.err(
+            "expected a tensor type such as `[B, 3, 32, 32]` or `long[B, T]`",
+            expr.span,
+            hint="write the shape in square brackets, optionally preceded by a dtype",
+        )
+        return None
+
+    def for_stmt(self, meta, children):
+        targets, iterable, body = children
+        return ir.For(target=self.target(targets), iter=iterable, body=body, span=self.span(meta))
+
+    def return_stmt(self, meta, children):
+        return ir.Return(values=tuple(children), span=self.span(meta))
+
+    def assign(self, meta, children):
+        targets, value = children
+        return ir.Assign(target=self.target(targets), value=value, span=self.span(meta))
+
+    def expr_stmt(self, meta, children):
+        return ir.ExprStmt(value=children[0], span=self.span(meta))
+
+    def exprlist(self, meta, children):
+        return ("exprlist", tuple(children), self.span(meta))
+
+    def target(self, exprlist) -> ir.Target:
+        _, items, span = exprlist
+        if len(items) == 1:
+            return self._target(items[0])
+        return ir.TupleTarget(items=tuple(self._target(i) for i in items), span=span)
+
+    def _target(self, expr) -> ir.Target:
+        if isinstance(expr, ir.Name):
+            return ir.NameTarget(id=expr.id, span=expr.span)
+        if isinstance(expr, ir.TupleExpr):
+            return ir.TupleTarget(items=tuple(self._target(i) for i in expr.items), span=expr.span)
+        if isinstance(expr, ir.Paren):
+            return self._target(expr.expr)
+        self.err(
+            "cannot assign to this expression",
+            expr.span,
+            hint="the left of `=` is a name, or names in a tuple such as `out, (h, c)`",
+        )
+        return ir.NameTarget(id="_", span=expr.span)
+
+    # ---- expressions --------------------------------------------------------------------------
+
+    def exprlist_value(self, children):
+        return children
+
+    def ifexp(self, meta, children):
+        then, cond, orelse = children
+        return ir.IfExp(cond=cond, then=then, orelse=orelse, span=self.span(meta))
+
+    def or_op(self, meta, children):
+        return ir.BoolOp(op="or", left=children[0], right=children[1], span=self.span(meta))
+
+    def and_op(self, meta, children):
+        return ir.BoolOp(op="and", left=children[0], right=children[1], span=self.span(meta))
+
+    def not_op(self, meta, children):
+        return ir.UnaryOp(op="not", operand=children[0], span=self.span(meta))
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return ir.Compare(op=str(op), left=left, right=right, span=self.span(meta))
+
+    def chain(self, meta, children):
+        return ir.Chain(stages=tuple(children), span=self.span(meta))
+
+    def labeled(self, meta, children):
+        label, expr = children
+        return ir.Labeled(
+            label=str(label), expr=expr, label_span=self.tspan(label), span=self.span(meta)
+        )
+
+    def binop(self, meta, children):
+        left, op, right = children
+        return ir.BinOp(op=str(op), left=left, right=right, span=self.span(meta))
+
+    def unary(self, meta, children):
+        op, operand = children
+        return ir.UnaryOp(op=str(op), operand=operand, span=self.span(meta))
+
+    def call(self, meta, children):
+        func, arglist = children
+        args: list = []
+        kwargs: list[ir.Keyword] = []
+        seen: set[str] = set()
+        for a in arglist or ():
+            if isinstance(a, ir.Keyword):
+                if a.name in seen:
+                    self.err(f"keyword argument `{a.name}` is given twice", a.span)
+                seen.add(a.name)
+                kwargs.append(a)
+            else:
+                if kwargs:
+                    self.err(
+                        "a positional argument cannot follow keyword arguments",
+                        a.span,
+                        hint="put positional arguments first",
+                    )
+                args.append(a)
+        return ir.Call(func=func, args=tuple(args), kwargs=tuple(kwargs), span=self.span(meta))
+
+    def arglist(self, meta, children):
+        return list(children)
+
+    def kwarg(self, meta, children):
+        name, value = children
+        return ir.Keyword(
+            name=str(name), value=value, name_span=self.tspan(name), span=self.span(meta)
+        )
+
+    def index(self, meta, children):
+        value, subs = children
+        return ir.Index(value=value, index=tuple(subs), span=self.span(meta))
+
+    def subscriptlist(self, meta, children):
+        return list(children)
+
+    def slice(self, meta, children):
+        start, stop, step = (list(children) + [None, None, None])[:3]
+        return ir.Slice(start=start, stop=stop, step=step, span=self.span(meta))
+
+    def attribute(self, meta, children):
+        value, name = children
+        return ir.Attribute(
+            value=value, attr=str(name), attr_span=self.tspan(name), span=self.span(meta)
+        )
+
+    def name(self, meta, children):
+        return ir.Name(id=str(children[0]), span=self.span(meta))
+
+    def int(self, meta, children):
+        text = str(children[0])
+        return ir.Num(value=int(text.replace("_", "")), text=text, span=self.span(meta))
+
+    def float(self, meta, children):
+        text = str(children[0])
+        return ir.Num(value=float(text.replace("_", "")), text=text, span=self.span(meta))
+
+    def string(self, meta, children):
+        value, problem = decode_string(str(children[0]))
+        if problem:
+            self.err(problem, self.span(meta), hint="known escapes: \\n \\t \\r \\\\ \\\" \\' \\0")
+        return ir.Str(value=value, span=self.span(meta))
+
+    def true(self, meta, children):
+        return ir.Const(value=True, span=self.span(meta))
+
+    def false(self, meta, children):
+        return ir.Const(value=False, span=self.span(meta))
+
+    def none(self, meta, children):
+        return ir.Const(value=None, span=self.span(meta))
+
+    def ellipsis(self, meta, children):
+        return ir.Ellipsis_(span=self.span(meta))
+
+    def empty_tuple(self, meta, children):
+        return ir.TupleExpr(items=(), span=self.span(meta))
+
+    def paren(self, meta, children):
+        return ir.Paren(expr=children[0], span=self.span(meta))
+
+    def tuple(self, meta, children):
+        return ir.TupleExpr(items=tuple(self.nodes(children)), span=self.span(meta))
+
+    def list(self, meta, children):
+        return ir.ListExpr(items=tuple(self.nodes(children)), span=self.span(meta))
+
+
+def build(tree: Tree, path: str) -> tuple[ir.SourceFile, list[Diagnostic]]:
+    builder = _Builder(path)
+    result = builder.transform(tree)
+    return result, builder.diags

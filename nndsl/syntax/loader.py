@@ -1,0 +1,148 @@
+"""Reading spec files and the `.nn` files they import into one `Program`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nndsl import ir
+from nndsl.errors import Diagnostic, Note, Span, error
+from nndsl.syntax import parse
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class Program:
+    """Every file of a spec: the root file first, then its imports in the order they are read."""
+
+    root: str
+    files: dict[str, ir.SourceFile] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    imports: dict[str, list[str]] = field(default_factory=dict)  # file → the files it imports
+
+    @property
+    def root_file(self) -> ir.SourceFile | None:
+        return self.files.get(self.root)
+
+    def decls(self):
+        """Every declaration of every file, imported files first (so definitions precede uses)."""
+        for path in reversed(list(self.files)):
+            yield from self.files[path].decls
+
+
+def read_text(path: str) -> tuple[str | None, Diagnostic | None]:
+    """A file's text, or a diagnostic saying why it cannot be read."""
+    p = Path(path)
+    where = Span(path, 0, 0, 0, 0)
+    try:
+        if p.is_dir():
+            return None, error(f"`{path}` is a directory, not a spec file", None)
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, error(f"`{path}` is too large for a spec file ({size:,} bytes)", None)
+        data = p.read_bytes()
+    except FileNotFoundError:
+        return None, error(f"no such file: `{path}`", None)
+    except OSError as exc:
+        return None, error(f"cannot read `{path}`: {exc.strerror or exc}", None)
+    return decode(data, path, where)
+
+
+def decode(
+    data: bytes, path: str, where: Span | None = None
+) -> tuple[str | None, Diagnostic | None]:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, error(
+            f"`{path}` is not UTF-8 text: byte 0x{data[exc.start]:02x} at {line}:{col} cannot be decoded",
+            Span(path, line, col, line, col + 1) if where is not None else None,
+            hint="save the file as UTF-8",
+        )
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        return None, error(
+            f"`{path}` contains a NUL character (line {line}); is it a binary file?", None
+        )
+    return text, None
+
+
+def load(path: str, text: str | None = None) -> tuple[Program, list[Diagnostic]]:
+    """Read `path` (or the given `text` under that name) and every `.nn` file it imports."""
+    root = os.path.normpath(path)
+    program = Program(root=root)
+    diags: list[Diagnostic] = []
+    _load_file(program, root, text, diags, stack=[])
+    return program, diags
+
+
+def _load_file(
+    program: Program,
+    path: str,
+    text: str | None,
+    diags: list[Diagnostic],
+    stack: list[tuple[str, ir.Import | None]],
+) -> None:
+    if text is None:
+        text, problem = read_text(path)
+        if problem is not None:
+            diags.append(problem)
+            return
+    assert text is not None
+    program.sources[path] = text
+    source, file_diags = parse(text, path)
+    diags.extend(file_diags)
+    if source is None:
+        return
+    program.files[path] = source
+    program.imports[path] = []
+    here = os.path.dirname(path)
+    for decl in source.decls:
+        if not isinstance(decl, ir.Import):
+            continue
+        target = os.path.normpath(os.path.join(here, decl.path))
+        chain = [p for p, _ in stack] + [path]
+        if target in chain:
+            cycle = chain[chain.index(target) :] + [target]
+            names = " → ".join(os.path.basename(p) for p in cycle)
+            diags.append(
+                error(
+                    f"import cycle: {names}",
+                    decl.span,
+                    hint="move the shared blocks into a file that both import",
+                )
+            )
+            continue
+        program.imports[path].append(target)
+        if target in program.files or target in program.sources:
+            continue  # already read through another import
+        if not os.path.exists(target):
+            diags.append(
+                error(
+                    f"cannot import `{decl.path}`: no such file",
+                    decl.span,
+                    notes=[Note(f"looked for {target}")],
+                    hint="import paths are relative to the importing file",
+                )
+            )
+            continue
+        if not decl.path.endswith(".nn"):
+            diags.append(
+                error(
+                    f"cannot import `{decl.path}`: only `.nn` spec files are imported this way",
+                    decl.span,
+                    hint="Python modules are imported with `from package.module import Name`",
+                )
+            )
+            continue
+        read, problem = read_text(target)
+        if problem is not None:
+            diags.append(error(f"cannot import `{decl.path}`: {problem.message}", decl.span))
+            continue
+        _load_file(program, target, read, diags, stack + [(path, decl)])
