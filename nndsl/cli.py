@@ -21,6 +21,7 @@ anything runs, then generate readable PyTorch or train the spec directly.
 EPILOG = """\
 verbs:
   check FILE...          parse and check specs; print diagnostics (exit 0 clean, 1 errors)
+  summary FILE           per layer: state_dict name, type, output shape, parameters
   fmt FILE... [--check]  rewrite specs in canonical format (--check: only report)
 
 Run `nndsl VERB --help` for the options of a verb.
@@ -59,6 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("files", nargs="+", metavar="FILE")
     c.set_defaults(func=cmd_check)
+
+    s = sub.add_parser(
+        "summary",
+        help="show every layer's shape and parameters",
+        description="Check a spec, then print for each model one row per layer: its qualified name "
+        "(the state_dict key prefix), type, output shape and parameter count, nested blocks indented, "
+        "then the totals and the parameter memory.",
+    )
+    s.add_argument("file", metavar="FILE")
+    s.add_argument(
+        "--model", metavar="M", help="only this model (default: every model of the file)"
+    )
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=cmd_summary)
 
     f = sub.add_parser(
         "fmt",
@@ -116,6 +131,49 @@ def cmd_check(args, out: Output) -> int:
             failed = True
             print(f"{display_path(path)}: {summary_line(checked.diagnostics)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_summary(args, out: Output) -> int:
+    import json
+
+    from nndsl.check import check_file
+    from nndsl.check.summary import render_table, summarize
+
+    checked = check_file(args.file)
+    out.diagnostics(checked.diagnostics, checked.program.sources)
+    if not checked.ok:
+        print(f"{display_path(args.file)}: {summary_line(checked.diagnostics)}", file=sys.stderr)
+        return 1
+    models = checked.models
+    if args.model is not None:
+        if args.model not in models:
+            from nndsl.catalog.api import suggest
+
+            close = suggest(args.model, list(models))
+            hint = (
+                f"; did you mean `{close[0]}`?"
+                if close
+                else f" (models: {', '.join(models) or 'none'})"
+            )
+            print(
+                f"nndsl: error: no model `{args.model}` in {display_path(args.file)}{hint}",
+                file=sys.stderr,
+            )
+            return 1
+        models = {args.model: models[args.model]}
+    summaries = []
+    for name, inst in models.items():
+        if inst is None:
+            continue
+        span = inst.decl.name_span
+        summaries.append(summarize(inst, f"{display_path(span.file)}:{span.line}"))
+    if args.json:
+        print(json.dumps([s.as_json() for s in summaries], indent=2))
+    elif not summaries:
+        print(f"{display_path(args.file)}: no models (blocks only)")
+    else:
+        print("\n\n".join(render_table(s) for s in summaries))
+    return 0
 
 
 def cmd_fmt(args, out: Output) -> int:

@@ -22,8 +22,10 @@ from nndsl.data.errors import DataError
 from nndsl.data.sources import SOURCES, Dataset, load, prepare, source_names, source_options
 
 
-def _load(name: str, base: Path | str = ".", seed: int = 0, **options: Any) -> sources.Split:
-    return load(name, options, seed=seed, base_dir=Path(base))
+def _load(
+    source: str, base: Path | str = ".", /, *, seed: int = 0, **options: Any
+) -> sources.Split:
+    return load(source, options, seed=seed, base_dir=Path(base))
 
 
 def _ids(n: int, features: int = 2) -> Dataset:
@@ -220,6 +222,11 @@ def test_unknown_source_suggests() -> None:
 def test_bad_option_values(name: str, options: dict[str, Any]) -> None:
     with pytest.raises(DataError):
         _load(name, **options)
+
+
+def test_seed_is_not_a_source_option() -> None:
+    with pytest.raises(DataError, match="no option 'seed'"):
+        load("moons", {"seed": 3}, seed=0, base_dir=Path("."))
 
 
 def test_missing_required_option() -> None:
@@ -645,10 +652,30 @@ VALID_NPZ = _valid_npz()
 csv_text = st.text(alphabet='ab,y;01.5e-\n\r"\t xé\x00', max_size=200).map(
     lambda s: s.encode("utf-8")
 )
+numeric_cells = st.sampled_from(["1", "2.5", "-3", "0", "7", " 4 ", "1e3"])
+odd_cells = st.sampled_from(["cat", "dog", "", " ", "nan", "1e40", '"4,5"', "é", "1_0"])
+
+
+@st.composite
+def csv_tables(draw: st.DrawFn) -> bytes:
+    """Mostly well-formed tables, so that parsing gets past the header and the rows."""
+    header = draw(st.sampled_from(["a,y", "a,b,y", "y,a", "a;y", "input,y", "a,a"]))
+    width = len(header.split(","))
+    cell = st.one_of(numeric_cells, numeric_cells, numeric_cells, odd_cells)
+    row = st.one_of(
+        st.lists(cell, min_size=width, max_size=width),
+        st.lists(cell, min_size=1, max_size=4),
+    )
+    rows = draw(st.lists(row, max_size=8))
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    return (header + end + "".join(",".join(r) + end for r in rows)).encode("utf-8")
+
+
 csv_bytes = st.one_of(
     st.binary(max_size=300),
     csv_text,
     st.just(b"a,y\n").flatmap(lambda h: csv_text.map(lambda t: h + t)),
+    csv_tables(),
 )
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nndsl.check.dims import (
+from nndsl.dims import (
     DimError,
     FloorDiv,
     Sym,
@@ -187,7 +187,7 @@ def test_format_shape_and_to_python() -> None:
 
 def test_printing_does_not_depend_on_hash_seed() -> None:
     code = (
-        "from nndsl.check.dims import sym, format_dim\n"
+        "from nndsl.dims import sym, format_dim\n"
         "a, b, c, z = map(sym, ['alpha', 'beta', 'gamma', 'zeta'])\n"
         "d = (z*c + b*a - 3) // 4 + c*c*z + (a + b) % 3 - a*b*c + 2*(z // 2)\n"
         "print(format_dim(d))\n"

@@ -1,4 +1,4 @@
-"""Static semantics: name resolution, then (per model) shapes and parameter counts."""
+"""Static semantics: name resolution, then shape inference and parameter counts per model."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class Checked:
     program: Program
     symbols: Symbols | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    models: dict = field(default_factory=dict)  # model name → BlockInstance | None
 
     @property
     def ok(self) -> bool:
@@ -29,7 +30,13 @@ def check_file(path: str, text: str | None = None) -> Checked:
         return Checked(program, None, _ordered(diags))
     symbols, more = resolve(program)
     diags.extend(more)
-    return Checked(program, symbols, _ordered(diags))
+    if any(d.is_error for d in more):
+        return Checked(program, symbols, _ordered(diags))
+    from nndsl.check.infer import infer
+
+    result = infer(program, symbols)
+    diags.extend(result.diagnostics)
+    return Checked(program, symbols, _ordered(diags), result.models)
 
 
 def _ordered(diags: list[Diagnostic]) -> list[Diagnostic]:

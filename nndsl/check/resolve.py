@@ -74,6 +74,7 @@ class _Resolver:
                 name_span = decl.name_span
             elif isinstance(decl, ir.ConstDecl):
                 names = [(decl.name, decl)]
+                name_span = self.name_span(decl, "const")
             elif isinstance(decl, ir.PyImport):
                 names = [(n.local, (decl, n)) for n in decl.names]
             for name, what in names:
@@ -83,7 +84,12 @@ class _Resolver:
                     first_span = (
                         first[1].span
                         if isinstance(first, tuple)
-                        else getattr(first, "name_span", None) or first.span
+                        else getattr(first, "name_span", None)
+                        or (
+                            self.name_span(first, "const")
+                            if isinstance(first, ir.ConstDecl)
+                            else first.span
+                        )
                     )
                     self.diags.append(
                         error(
@@ -122,6 +128,19 @@ class _Resolver:
             elif isinstance(decl, ir.BlockDecl):
                 self.block(decl)
         self.trains()
+
+    def name_span(self, decl: ir.ConstDecl, keyword: str) -> Span:
+        """The span of the name in `const NAME = ...` (the IR keeps only the declaration's)."""
+        line = self.program.sources.get(decl.span.file, "").split("\n")[decl.span.line - 1 :][:1]
+        if line:
+            start = decl.span.col - 1 + len(keyword)
+            at = line[0].find(decl.name, start)
+            if at >= 0 and not line[0][start:at].strip():
+                col = at + 1
+                return Span(
+                    decl.span.file, decl.span.line, col, decl.span.line, col + len(decl.name)
+                )
+        return decl.span
 
     # ---- bodies -------------------------------------------------------------------------------
 
@@ -299,7 +318,7 @@ class _Resolver:
             return
         if role == "callee" and n.id in BUILTIN_FUNCTIONS:
             return
-        self.undefined(n, scope, "a name")
+        self.undefined(n, scope, "a function" if role in ("stage", "callee") else "a name")
 
     def undefined(self, n: ir.Name, scope: Scope, what: str) -> None:
         values = list(scope.all_names())
@@ -314,9 +333,17 @@ class _Resolver:
         hint = f"did you mean `{suggestion[0]}`?" if suggestion else None
         if hint is None and n.id[:1].isupper():
             hint = "layers are torch.nn modules (Conv2d, Linear, ...), blocks of this file, or imported with `from pkg import Name`"
+        elif hint is None:
+            hint = scope.describe()
         self.diags.append(
             error(
-                f"unknown {kind} `{n.id}`" if kind != "name" else f"undefined name `{n.id}`",
+                f"unknown {kind} `{n.id}`"
+                if kind != "name"
+                else (
+                    f"unknown function `{n.id}`"
+                    if what == "a function"
+                    else f"undefined name `{n.id}`"
+                ),
                 n.span,
                 hint=hint,
             )
@@ -332,8 +359,8 @@ class _Resolver:
                 self.diags.append(
                     error(
                         f"{label} is defined twice",
-                        t.span,
-                        notes=[Note("first defined at {at}", names[t.name].span)],
+                        _head(t),
+                        notes=[Note("first defined at {at}", _head(names[t.name]))],
                         hint="name them: `train Long { ... }`",
                     )
                 )
@@ -342,18 +369,19 @@ class _Resolver:
 
     def train(self, t: ir.TrainDecl) -> None:
         seen: dict[str, ir.TrainEntry] = {}
+        misspelt: set[str] = set()  # keys written, but misspelt (reported once, not as missing)
         for e in t.entries:
             if e.key not in TRAIN_KEYS:
                 close = api.suggest(e.key, list(TRAIN_KEYS))
-                self.diags.append(
-                    error(
-                        f"unknown train key `{e.key}`",
-                        e.key_span,
-                        hint=f"did you mean `{close[0]}`?"
-                        if close
-                        else "known keys: " + ", ".join(TRAIN_KEYS),
-                    )
-                )
+                misspelt.update(close[:1])
+                if e.key in _ARGUMENT_KEYS:
+                    owner, example = _ARGUMENT_KEYS[e.key]
+                    hint = f"`{e.key}` is an argument of the {owner}: `{example}`"
+                elif close:
+                    hint = f"did you mean `{close[0]}`?"
+                else:
+                    hint = "known keys: " + ", ".join(TRAIN_KEYS)
+                self.diags.append(error(f"unknown train key `{e.key}`", e.key_span, hint=hint))
                 continue
             if e.key in seen:
                 self.diags.append(
@@ -365,29 +393,38 @@ class _Resolver:
                 )
                 continue
             seen[e.key] = e
-        for key, spec in TRAIN_KEYS.items():
-            if spec.required and key not in seen:
-                head = Span(
-                    t.span.file, t.span.line, t.span.col, t.span.line, t.span.col + len("train")
+        missing = [
+            k
+            for k, spec in TRAIN_KEYS.items()
+            if spec.required and k not in seen and k not in misspelt
+        ]
+        if len(missing) == 1:
+            key = missing[0]
+            self.diags.append(
+                error(
+                    f"the train section has no `{key}`",
+                    _head(t),
+                    hint=f"add `{key} = ...`: {TRAIN_KEYS[key].description}",
                 )
-                self.diags.append(
-                    error(
-                        f"the train section has no `{key}`",
-                        head,
-                        hint=f"add `{key} = ...`: {spec.description}",
-                    )
+            )
+        elif missing:
+            names = ", ".join(f"`{k}`" for k in missing[:-1]) + f" and `{missing[-1]}`"
+            self.diags.append(
+                error(
+                    f"the train section is missing {names}",
+                    _head(t),
+                    hint="add them, e.g. "
+                    + ", ".join(f"`{k} = {_TRAIN_EXAMPLES.get(k, '...')}`" for k in missing),
                 )
+            )
         if "model" in seen:
             self.train_model(seen["model"])
         elif len(self.symbols.models) != 1:
             which = ", ".join(m.name for m in self.symbols.models) or "none in this file"
-            head = Span(
-                t.span.file, t.span.line, t.span.col, t.span.line, t.span.col + len("train")
-            )
             self.diags.append(
                 error(
                     "the train section does not say which model to train",
-                    head,
+                    _head(t),
                     hint=f"add `model = Name` (models: {which})",
                 )
             )
@@ -468,11 +505,55 @@ class Scope:
             return "const"
         return None
 
+    def ordered(self) -> list[tuple[str, str]]:
+        """(name, kind) of every name bound in this body, outermost and earliest first."""
+        out = self.parent.ordered() if self.parent is not None else []
+        return out + list(self.names.items())
+
+    def describe(self) -> str | None:
+        """What is defined at this point, for a hint after an undefined name."""
+        groups: dict[str, list[str]] = {}
+        for name, kind in self.ordered():
+            label = {"param": "parameter", "symbol": "dimension"}.get(kind, "value")
+            if name not in groups.setdefault(label, []):
+                groups[label].append(name)
+        consts = list(self.resolver.symbols.consts)
+        if consts:
+            groups["constant"] = consts
+        parts = []
+        for label in ("value", "parameter", "constant"):
+            names = groups.get(label, [])
+            if names:
+                shown = ", ".join(f"`{n}`" for n in names[:8]) + (", ..." if len(names) > 8 else "")
+                parts.append(f"{label}{'s' if len(names) > 1 else ''} {shown}")
+        return "known here: " + "; ".join(parts) if parts else None
+
     def all_names(self) -> set[str]:
         out = set(self.names)
         if self.parent is not None:
             out |= self.parent.all_names()
         return out | set(self.resolver.symbols.consts)
+
+
+def _head(t: ir.TrainDecl) -> Span:
+    """The `train` keyword of a train section: where to point at the whole section."""
+    return Span(t.span.file, t.span.line, t.span.col, t.span.line, t.span.col + len("train"))
+
+
+# Keys users write at the top of a train section that are arguments of one of its values.
+_ARGUMENT_KEYS = {
+    "lr": ("optimizer", "optimizer = Adam(lr=1e-3)"),
+    "learning_rate": ("optimizer", "optimizer = Adam(lr=1e-3)"),
+    "weight_decay": ("optimizer", "optimizer = AdamW(lr=1e-3, weight_decay=1e-2)"),
+    "momentum": ("optimizer", "optimizer = SGD(lr=0.1, momentum=0.9)"),
+    "betas": ("optimizer", "optimizer = Adam(lr=1e-3, betas=(0.9, 0.999))"),
+    "val_split": ("data source", "data = digits(val_split=0.2)"),
+    "normalize": ("data source", "data = digits(normalize=true)"),
+    "label_smoothing": ("loss", "loss = CrossEntropyLoss(label_smoothing=0.1)"),
+    "patience": ("early stopping", "early_stopping = EarlyStopping(monitor=val_loss, patience=5)"),
+}
+
+_TRAIN_EXAMPLES = {"loss": "CrossEntropyLoss()", "optimizer": "Adam(lr=1e-3)", "epochs": "10"}
 
 
 def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

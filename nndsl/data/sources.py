@@ -857,9 +857,9 @@ def npz(path: str, x: str = "x", y: str = "y", *, seed: int = 0) -> Dataset:
     file = _path("npz", "path", path)
     x_key = _str("npz", "x", x)
     y_key = _str("npz", "y", y)
-    _check_file("npz", file)
+    raw = _read_bytes("npz", file)  # np.load on a path can leak the handle of a bad file
     try:
-        loaded = np.load(file, allow_pickle=False)
+        loaded = np.load(io.BytesIO(raw), allow_pickle=False)
     except Exception as exc:
         raise DataError(
             f"npz(): cannot read {file}: {type(exc).__name__}: {exc}",
@@ -1246,6 +1246,11 @@ def load(name: str, options: Mapping[str, object], *, seed: int, base_dir: Path)
         if not isinstance(key, str):
             raise DataError(f"{name}(): option names must be strings, got {_show(key)}")
         opts[key] = value
+    if "seed" in opts:
+        raise DataError(
+            f"{name}() has no option 'seed'",
+            hint="the data is shuffled and generated with the seed of the train section",
+        )
     common: dict[str, Any] = {
         key: opts.pop(key) for key in ("val_split", "normalize") if key in opts
     }

@@ -11,9 +11,32 @@ from lark import Token, Tree
 from lark.visitors import Transformer_NonRecursive, v_args
 
 from nndsl import ir
-from nndsl.errors import Diagnostic, Span, error
+from nndsl.errors import Diagnostic, Note, Span, error
+from nndsl.syntax.fmt import expr as _show
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
+
+# Words that cannot name a parameter, an input or a value: the language's own keywords, and
+# Python's (a name becomes a Python identifier in the generated code).
+RESERVED = frozenset(
+    "import from as const block model train input param for in return if else or and not "
+    "true false none "
+    "False None True assert async await break class continue def del elif except finally "
+    "global is lambda nonlocal pass raise try while with yield".split()
+)
+
+
+def _bad_escape(token_text: str) -> int | None:
+    """Offset in the token of the first unknown escape, if any."""
+    i = 1
+    while i < len(token_text) - 1:
+        if token_text[i] == "\\":
+            if token_text[i + 1] not in _ESCAPES:
+                return i
+            i += 2
+        else:
+            i += 1
+    return None
 
 
 def decode_string(token_text: str) -> tuple[str, str | None]:
@@ -55,6 +78,17 @@ class _Builder(Transformer_NonRecursive):
     def err(self, message: str, span: Span, hint: str | None = None) -> None:
         self.diags.append(error(message, span, hint=hint))
 
+    def defines(self, tok: Token, what: str) -> None:
+        """A definition of `tok` as a name: it must not be a reserved word."""
+        name = str(tok)
+        if name in RESERVED:
+            self.err(
+                f"`{name}` is a reserved word and cannot name {what}",
+                self.tspan(tok),
+                hint=f"choose another name, such as `{name}_` or a more specific one"
+                + (" (`in_features`, `in_ch`)" if name == "in" else ""),
+            )
+
     @staticmethod
     def nodes(children) -> list:
         return [c for c in children if c is not None]
@@ -69,7 +103,7 @@ class _Builder(Transformer_NonRecursive):
     def import_decl(self, meta, children):
         value, problem = decode_string(str(children[0]))
         if problem:
-            self.err(problem, self.tspan(children[0]))
+            self.bad_string(children[0], problem)
         return ir.Import(path=value, span=self.span(meta))
 
     def pyimport_decl(self, meta, children):
@@ -81,16 +115,19 @@ class _Builder(Transformer_NonRecursive):
 
     def import_name(self, meta, children):
         name, alias = children
+        self.defines(alias if alias is not None else name, "an imported module")
         return ir.ImportedName(
             name=str(name), alias=str(alias) if alias is not None else None, span=self.span(meta)
         )
 
     def const_decl(self, meta, children):
         name, value = children
+        self.defines(name, "a constant")
         return ir.ConstDecl(name=str(name), value=value, span=self.span(meta))
 
     def _block(self, kind, meta, children):
         name, params, body = children
+        self.defines(name, f"a {kind}")
         return ir.BlockDecl(
             kind=kind,
             name=str(name),
@@ -122,6 +159,7 @@ class _Builder(Transformer_NonRecursive):
 
     def param(self, meta, children):
         name, type_, default = children
+        self.defines(name, "a parameter")
         return ir.Param(name=str(name), type=type_, default=default, span=self.span(meta))
 
     def type_ref(self, meta, children):
@@ -137,7 +175,19 @@ class _Builder(Transformer_NonRecursive):
         return ir.TypeRef(name=str(name), args=tuple(args), variadic=variadic, span=span)
 
     def body(self, meta, children):
-        return tuple(self.nodes(children))
+        stmts = tuple(self.nodes(children))
+        for before, stmt in zip(stmts, stmts[1:]):
+            if (
+                isinstance(before, (ir.Assign, ir.ExprStmt))
+                and isinstance(stmt, (ir.Assign, ir.ExprStmt))
+                and stmt.span.line == before.span.end_line
+            ):
+                self.err(
+                    "two statements on one line",
+                    stmt.span,
+                    hint="is a `->` missing before it? Otherwise put each statement on its own line",
+                )
+        return stmts
 
     def train_decl(self, meta, children):
         name, *entries = children
@@ -160,11 +210,13 @@ class _Builder(Transformer_NonRecursive):
 
     def input_item(self, meta, children):
         name, type_expr = children
+        self.defines(name, "an input")
         ttype = self.tensor_type(type_expr) if type_expr is not None else None
         return ir.InputItem(name=str(name), type=ttype, span=self.span(meta))
 
     def param_decl(self, meta, children):
         name, type_expr, init = children
+        self.defines(name, "a parameter")
         ttype = self.tensor_type(type_expr) or ir.TensorType(
             dtype=None, dims=(), span=type_expr.span
         )
@@ -180,10 +232,14 @@ class _Builder(Transformer_NonRecursive):
             return ir.TensorType(
                 dtype=expr.value.id, dims=expr.index, dtype_span=expr.value.span, span=expr.span
             )
+        shown = _show(expr)
+        if len(shown) > 30:
+            shown = shown[:27] + "..."
         self.err(
-            "expected a tensor type such as `[B, 3, 32, 32]` or `long[B, T]`",
+            f"`{shown}` is not a tensor type",
             expr.span,
-            hint="write the shape in square brackets, optionally preceded by a dtype",
+            hint="write the shape in square brackets, optionally after a dtype: "
+            "`[B, 3, 32, 32]`, `long[B, T]`",
         )
         return None
 
@@ -212,16 +268,24 @@ class _Builder(Transformer_NonRecursive):
 
     def _target(self, expr) -> ir.Target:
         if isinstance(expr, ir.Name):
+            if expr.id in RESERVED:
+                self.err(
+                    f"`{expr.id}` is a reserved word and cannot name a value",
+                    expr.span,
+                    hint=f"choose another name, such as `{expr.id}_`",
+                )
             return ir.NameTarget(id=expr.id, span=expr.span)
         if isinstance(expr, ir.TupleExpr):
             return ir.TupleTarget(items=tuple(self._target(i) for i in expr.items), span=expr.span)
         if isinstance(expr, ir.Paren):
             return self._target(expr.expr)
-        self.err(
-            "cannot assign to this expression",
-            expr.span,
-            hint="the left of `=` is a name, or names in a tuple such as `out, (h, c)`",
-        )
+        shown = _show(expr)
+        if len(shown) > 30:
+            shown = shown[:27] + "..."
+        hint = "the left of `=` is a name, or names in a tuple such as `out, (h, c)`"
+        if isinstance(expr, (ir.Index, ir.Attribute)):
+            hint = "values are never changed in place: bind a new name, as in `h2 = ...`"
+        self.err(f"cannot assign to `{shown}`: only names can be bound", expr.span, hint=hint)
         return ir.NameTarget(id="_", span=expr.span)
 
     # ---- expressions --------------------------------------------------------------------------
@@ -267,19 +331,34 @@ class _Builder(Transformer_NonRecursive):
         func, arglist = children
         args: list = []
         kwargs: list[ir.Keyword] = []
-        seen: set[str] = set()
+        seen: dict[str, ir.Keyword] = {}
         for a in arglist or ():
             if isinstance(a, ir.Keyword):
                 if a.name in seen:
-                    self.err(f"keyword argument `{a.name}` is given twice", a.span)
-                seen.add(a.name)
+                    self.diags.append(
+                        error(
+                            f"keyword argument `{a.name}` is given twice",
+                            a.span,
+                            notes=[Note("first given at {at}", seen[a.name].span)],
+                            hint="remove one of them",
+                        )
+                    )
+                else:
+                    seen[a.name] = a
                 kwargs.append(a)
             else:
                 if kwargs:
-                    self.err(
-                        "a positional argument cannot follow keyword arguments",
-                        a.span,
-                        hint="put positional arguments first",
+                    self.diags.append(
+                        error(
+                            "a positional argument cannot follow keyword arguments",
+                            a.span,
+                            notes=[
+                                Note(
+                                    f"`{kwargs[0].name}=` at {{at}} comes before it", kwargs[0].span
+                                )
+                            ],
+                            hint="put positional arguments first, or pass this one by keyword too",
+                        )
                     )
                 args.append(a)
         return ir.Call(func=func, args=tuple(args), kwargs=tuple(kwargs), span=self.span(meta))
@@ -324,8 +403,18 @@ class _Builder(Transformer_NonRecursive):
     def string(self, meta, children):
         value, problem = decode_string(str(children[0]))
         if problem:
-            self.err(problem, self.span(meta), hint="known escapes: \\n \\t \\r \\\\ \\\" \\' \\0")
+            self.bad_string(children[0], problem)
         return ir.Str(value=value, span=self.span(meta))
+
+    def bad_string(self, tok: Token, problem: str) -> None:
+        span = self.tspan(tok)
+        at = _bad_escape(str(tok))
+        if at is not None and tok.line == tok.end_line:
+            span = Span(self.path, tok.line, tok.column + at, tok.line, tok.column + at + 2)
+        hint = "known escapes: \\n \\t \\r \\\\ \\\" \\' \\0; write a backslash as `\\\\`"
+        if "/" not in str(tok) and ":\\" in str(tok):
+            hint += ", or write the path with forward slashes (`C:/data/file.csv`)"
+        self.err(problem, span, hint=hint)
 
     def true(self, meta, children):
         return ir.Const(value=True, span=self.span(meta))

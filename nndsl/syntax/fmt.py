@@ -60,22 +60,31 @@ class _Comments:
 class _Printer:
     def __init__(self, source: ir.SourceFile, text: str):
         self.source = source
-        self.lines = text.splitlines()
+        self.lines = text.split("\n")  # as the lexer counts lines (not str.splitlines)
         self.comments = _Comments(sorted(source.comments, key=lambda c: (c.span.line, c.span.col)))
         self.out: list[str] = []
 
     # ---- layout helpers -----------------------------------------------------------------------
 
-    def blank_before(self, line: int) -> bool:
-        """Whether the author left a blank line right above `line` (comments skipped)."""
+    def blank_above(self, line: int) -> bool:
+        """Whether the author left a blank line right above `line`."""
         i = line - 2
-        while i >= 0 and self.lines[i].strip().startswith("#"):
-            i -= 1
-        return i >= 0 and not self.lines[i].strip()
+        return 0 <= i < len(self.lines) and not self.lines[i].strip()
 
-    def emit_leading(self, node_span, indent: str) -> None:
-        for c in self.comments.before(node_span.line, node_span.col):
+    def leading(self, span, indent: str, *, separate: bool, force: bool = False) -> None:
+        """Before a declaration, statement or train entry: its comments, and the blank lines the
+        author left around them (at most one in a row).  `separate`: a blank line may precede
+        it (it is not the first of its body); `force`: one always does."""
+        comments = self.comments.before(span.line, span.col)
+        first = comments[0].span.line if comments else span.line
+        if force or (separate and self.blank_above(first)):
+            self.out.append("")
+        for k, c in enumerate(comments):
+            if k and self.blank_above(c.span.line):
+                self.out.append("")
             self.out.append(indent + c.text)
+        if comments and self.blank_above(span.line):
+            self.out.append("")
 
     def emit(self, indent: str, lines: list[str], end_line: int) -> None:
         """Emit a statement's lines; a comment ending its last source line goes on the last one,
@@ -89,16 +98,22 @@ class _Printer:
             lines[-1] = f"{lines[-1]}  {trailing.text}"
         self.out.extend(lines)
 
-    def close(self, indent: str, span) -> None:
-        """Comments before a closing brace stay inside the body."""
-        for c in self.comments.before(span.end_line, span.end_col - 1):
+    def close(self, indent: str, span, *, empty: bool) -> None:
+        """The closing brace of a body.  Comments before it stay inside the body (after a blank
+        line if the author left one), and a comment after it stays on its line."""
+        for k, c in enumerate(self.comments.before(span.end_line, span.end_col - 1)):
+            if (k or not empty) and self.blank_above(c.span.line):
+                self.out.append("")
             self.out.append(indent + INDENT + c.text)
+        trailing = self.comments.trailing(span.end_line)
+        self.out.append(indent + "}" + (f"  {trailing.text}" if trailing else ""))
 
     # ---- declarations -------------------------------------------------------------------------
 
     def file(self) -> str:
         prev: ir.Decl | None = None
         for decl in self.source.decls:
+            grouped = False
             if prev is not None:
                 grouped = type(decl) is type(prev) and isinstance(
                     decl, (ir.Import, ir.PyImport, ir.ConstDecl)
@@ -107,15 +122,16 @@ class _Printer:
                     prev, (ir.Import, ir.PyImport)
                 ):
                     grouped = True
-                if not grouped or self.blank_before(decl.span.line):
-                    self.out.append("")
-            self.emit_leading(decl.span, "")
+            self.leading(
+                decl.span, "", separate=prev is not None, force=prev is not None and not grouped
+            )
             self.decl(decl)
             prev = decl
         rest = self.comments.before(10**9)
-        if rest and self.out:
-            self.out.append("")
-        self.out.extend(c.text for c in rest)
+        for k, c in enumerate(rest):
+            if self.out and (k == 0 or self.blank_above(c.span.line)):
+                self.out.append("")
+            self.out.append(c.text)
         return "\n".join(self.out).rstrip("\n") + "\n" if self.out else ""
 
     def decl(self, d: ir.Decl) -> None:
@@ -133,18 +149,14 @@ class _Printer:
             header_end = d.body[0].span.line if d.body else d.span.end_line
             self.emit("", [f"{d.kind} {d.name}{params} {{"], min(d.name_span.end_line, header_end))
             self.body(d.body, INDENT)
-            self.close("", d.span)
-            self.out.append("}")
+            self.close("", d.span, empty=not d.body)
         elif isinstance(d, ir.TrainDecl):
             self.emit("", ["train " + (f"{d.name} " if d.name else "") + "{"], d.span.line)
             width = max((len(e.key) for e in d.entries), default=0)
             for i, e in enumerate(d.entries):
-                if i and self.blank_before(e.span.line):
-                    self.out.append("")
-                self.emit_leading(e.span, INDENT)
+                self.leading(e.span, INDENT, separate=i > 0)
                 self.statement(INDENT, f"{e.key.ljust(width)} = ", e.value, e.span)
-            self.close("", d.span)
-            self.out.append("}")
+            self.close("", d.span, empty=not d.entries)
 
     def param(self, p: ir.Param) -> str:
         text = p.name
@@ -158,9 +170,7 @@ class _Printer:
 
     def body(self, stmts: tuple[ir.Stmt, ...], indent: str) -> None:
         for i, s in enumerate(stmts):
-            if i and self.blank_before(s.span.line):
-                self.out.append("")
-            self.emit_leading(s.span, indent)
+            self.leading(s.span, indent, separate=i > 0)
             self.stmt(s, indent)
 
     def stmt(self, s: ir.Stmt, indent: str) -> None:
@@ -189,8 +199,7 @@ class _Printer:
                 min(s.iter.span.end_line, head_end),
             )
             self.body(s.body, indent + INDENT)
-            self.close(indent, s.span)
-            self.out.append(indent + "}")
+            self.close(indent, s.span, empty=not s.body)
 
     def statement(self, indent: str, head: str, value: ir.Expr, span) -> None:
         self.emit(indent, layout(head, value, WIDTH - len(indent)), span.end_line)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from dataclasses import dataclass, field
+import posixpath
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nndsl import ir
-from nndsl.errors import Diagnostic, Note, Span, error
+from nndsl.errors import Diagnostic, Note, Span, display_path, error
 from nndsl.syntax import parse
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -59,18 +61,40 @@ def decode(
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        col = (
+            len(data[data.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace"))
+            + 1
+        )
+        hint = "save the file as UTF-8"
+        try:
+            data.decode("cp1252")
+            hint = "it looks like Latin-1 or Windows-1252 text: save the file as UTF-8"
+        except UnicodeDecodeError:
+            pass
         return None, error(
-            f"`{path}` is not UTF-8 text: byte 0x{data[exc.start]:02x} at {line}:{col} cannot be decoded",
+            f"{'this file' if where is not None else f'`{display_path(path)}`'} is not UTF-8 "
+            f"text: byte 0x{data[exc.start]:02x} cannot be decoded",
             Span(path, line, col, line, col + 1) if where is not None else None,
-            hint="save the file as UTF-8",
+            hint=hint,
         )
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         return None, error(
-            f"`{path}` contains a NUL character (line {line}); is it a binary file?", None
+            f"`{display_path(path)}` contains a NUL character (line {line}); is it a binary file?",
+            None,
         )
     return text, None
+
+
+def _lossy_text(path: str) -> str | None:
+    """The text of a file that is not valid UTF-8, to quote it in a diagnostic."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.decode("utf-8", "replace")
 
 
 def load(path: str, text: str | None = None) -> tuple[Program, list[Diagnostic]]:
@@ -92,11 +116,19 @@ def _load_file(
     if text is None:
         text, problem = read_text(path)
         if problem is not None:
+            if problem.span is not None and path not in program.sources:
+                lossy = _lossy_text(path)
+                if lossy is not None:
+                    program.sources[path] = lossy
             diags.append(problem)
             return
     assert text is not None
     program.sources[path] = text
     source, file_diags = parse(text, path)
+    if stack and stack[-1][1] is not None:
+        importer, decl = stack[-1]
+        note = Note(f"`{display_path(path)}` is imported at {{at}}", decl.span)
+        file_diags = [replace(d, notes=(*d.notes, note)) for d in file_diags]
     diags.extend(file_diags)
     if source is None:
         return
@@ -123,12 +155,20 @@ def _load_file(
         if target in program.files or target in program.sources:
             continue  # already read through another import
         if not os.path.exists(target):
+            notes = []
+            if display_path(target) != decl.path:
+                notes.append(Note(f"looked for `{display_path(target)}`"))
+            hint = "import paths are relative to the importing file"
+            close = _similar_files(target)
+            if close:
+                spelt = posixpath.join(posixpath.dirname(decl.path), close)
+                hint = f"did you mean `{spelt}`? ({hint})"
             diags.append(
                 error(
                     f"cannot import `{decl.path}`: no such file",
                     decl.span,
-                    notes=[Note(f"looked for {target}")],
-                    hint="import paths are relative to the importing file",
+                    notes=notes,
+                    hint=hint,
                 )
             )
             continue
@@ -143,6 +183,32 @@ def _load_file(
             continue
         read, problem = read_text(target)
         if problem is not None:
-            diags.append(error(f"cannot import `{decl.path}`: {problem.message}", decl.span))
+            notes = [Note(problem.message, problem.span)] if problem.span is not None else []
+            if problem.span is not None and target not in program.sources:
+                lossy = _lossy_text(target)
+                if lossy is not None:
+                    program.sources[target] = lossy
+            diags.append(
+                error(
+                    f"cannot import `{decl.path}`: "
+                    + (problem.message if not notes else "it is not UTF-8 text"),
+                    decl.span,
+                    notes=notes,
+                    hint=problem.hint,
+                )
+            )
             continue
         _load_file(program, target, read, diags, stack + [(path, decl)])
+
+
+def _similar_files(target: str) -> str | None:
+    """A `.nn` file next to `target` whose name is close to it (as the import would spell it)."""
+    folder, name = os.path.split(target)
+    try:
+        names = [n for n in os.listdir(folder or ".") if n.endswith(".nn")]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not close:
+        return None
+    return close[0]

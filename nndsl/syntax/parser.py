@@ -24,7 +24,7 @@ from lark.exceptions import (
     UnexpectedToken,
 )
 
-from nndsl.errors import Diagnostic, Span, error
+from nndsl.errors import Diagnostic, Note, Span, error
 
 TOP_KEYWORDS = ("model", "block", "train", "const", "import", "from")
 _OPENERS = {"LPAR": ")", "_LPAR_NL": ")", "LSQB": "]", "_LSQB_NL": "]", "LBRACE": "}"}
@@ -36,48 +36,100 @@ MAX_NESTING = 100
 class _Open:
     token: Token
     closer: str
-    what: str
+    what: str  # "the call to `Linear`", "the body of model `Net`", ...
+
+
+_DECL_KEYWORDS = {"MODEL", "BLOCK", "TRAIN", "CONST", "IMPORT", "FROM"}
+_HISTORY = 6
 
 
 @dataclass
 class _Tracker:
-    """Post-lexer: marks brackets that start a line, collects comments, tracks open brackets."""
+    """Post-lexer: marks brackets that start a line, tracks open brackets and recent tokens so
+    that a syntax error can be explained in terms of what the user was writing."""
 
     always_accept: tuple[str, ...] = ()
-    prev: Token | None = None
+    history: list[Token] = field(default_factory=list)  # the last few tokens, newest last
     stack: list[_Open] = field(default_factory=list)
+    popped: tuple[Token, _Open] | None = None  # the closer just seen and what it closed
+    closed_decl: tuple[Token, str] | None = None  # the `}` that ended the last declaration
+    head: str | None = None  # what the next `{` opens, from the tokens before it
     too_deep: Token | None = None
 
     def reset(self) -> None:
-        self.prev, self.stack, self.too_deep = None, [], None
+        self.history, self.stack, self.popped, self.closed_decl = [], [], None, None
+        self.head, self.too_deep = None, None
+
+    @property
+    def prev(self) -> Token | None:
+        return self.history[-1] if self.history else None
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         for tok in stream:
             prev = self.prev
             if tok.type in ("LPAR", "LSQB") and (prev is None or tok.line > prev.end_line):
                 tok.type = "_LPAR_NL" if tok.type == "LPAR" else "_LSQB_NL"
+            self._heads(tok, prev)
             if tok.type in _OPENERS:
-                self.stack.append(_Open(tok, _OPENERS[tok.type], _what_opens(tok, prev)))
+                what = (
+                    self.head
+                    if tok.type == "LBRACE" and self.head
+                    else _what_opens(tok, self.history)
+                )
+                if tok.type == "LBRACE":
+                    self.head = None
+                self.stack.append(_Open(tok, _OPENERS[tok.type], what))
                 if len(self.stack) > MAX_NESTING and self.too_deep is None:
                     self.too_deep = tok
             elif (
                 tok.type in _CLOSERS and self.stack and self.stack[-1].closer == _CLOSERS[tok.type]
             ):
-                self.stack.pop()
-            self.prev = tok
+                self.popped = (tok, self.stack.pop())
+                if not self.stack:
+                    self.closed_decl = (tok, self.popped[1].what)
+            self.history.append(tok)
+            if len(self.history) > _HISTORY:
+                del self.history[0]
             yield tok
 
+    def _heads(self, tok: Token, prev: Token | None) -> None:
+        """Remember what a body is the body of: `model Net {`, `train {`, `for ... {`."""
+        if tok.type in ("MODEL", "BLOCK") and not self.stack:
+            self.head = f"the body of {tok}"
+        elif tok.type == "NAME" and prev is not None and prev.type in ("MODEL", "BLOCK"):
+            if self.head is not None and not self.stack:
+                self.head = f"the body of {prev} `{tok}`"
+        elif tok.type == "TRAIN" and not self.stack:
+            self.head = "the train section"
+        elif tok.type == "NAME" and prev is not None and prev.type == "TRAIN":
+            if self.head is not None and not self.stack:
+                self.head = f"the train section `{tok}`"
+        elif tok.type == "FOR":
+            self.head = "the body of the `for` loop"
 
-def _what_opens(tok: Token, prev: Token | None) -> str:
+
+def _what_opens(tok: Token, history: list[Token]) -> str:
+    prev = history[-1] if history else None
+    if (
+        tok.type == "LPAR"
+        and prev is not None
+        and prev.type == "NAME"
+        and len(history) > 1
+        and history[-2].type in ("MODEL", "BLOCK")
+    ):
+        return f"the parameter list of {history[-2]} `{prev}`"
+    after_value = prev is not None and prev.type in ("NAME", "RPAR", "RSQB")
     if tok.type == "LBRACE":
-        return "block body"
+        return "the body"
     if tok.type == "LPAR":
-        return (
-            "call" if prev is not None and prev.type in ("NAME", "RPAR", "RSQB") else "parenthesis"
-        )
+        if prev is not None and prev.type == "NAME":
+            return f"the call to `{prev}`"
+        return "the call" if after_value else "the parenthesis"
     if tok.type == "LSQB":
-        return "index" if prev is not None and prev.type in ("NAME", "RPAR", "RSQB") else "list"
-    return "parenthesis" if tok.type == "_LPAR_NL" else "list"
+        if prev is not None and prev.type == "NAME":
+            return f"the index `{prev}[`"
+        return "the index" if after_value else "the list"
+    return "the parenthesis" if tok.type == "_LPAR_NL" else "the list"
 
 
 @lru_cache(maxsize=1)
@@ -116,9 +168,14 @@ def parse_text(text: str, path: str) -> ParseResult:
     chunks = list(_top_level_chunks(text))
     if len(chunks) <= 1:
         return result
-    for start_line, chunk in chunks:
+    for i, (start_line, chunk) in enumerate(chunks):
         padded = "\n" * (start_line - 1) + chunk
-        diags.extend(_parse_once(padded, path).diagnostics)
+        follow = None
+        if i + 1 < len(chunks):
+            next_line, next_chunk = chunks[i + 1]
+            word = next_chunk.split(None, 1)[0] if next_chunk.strip() else ""
+            follow = Token("NAME", word, line=next_line, column=1)
+        diags.extend(_parse_once(padded, path, follow).diagnostics)
     return ParseResult(None, result.comments, diags or result.diagnostics)
 
 
@@ -135,16 +192,18 @@ def _starts_declaration(line: str) -> bool:
 
 
 def _top_level_chunks(text: str) -> Iterator[tuple[int, str]]:
-    """Split at lines that begin (column 1) with a top-level keyword, for error recovery."""
-    lines = text.splitlines(keepends=True)
+    """Split at lines that begin (column 1) with a top-level keyword, for error recovery.
+
+    Lines are split at `\n` only, as the lexer counts them."""
+    lines = text.split("\n")
     starts = [i for i, line in enumerate(lines) if _starts_declaration(line)]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     for a, b in zip(starts, starts[1:] + [len(lines)]):
-        yield a + 1, "".join(lines[a:b])
+        yield a + 1, "\n".join(lines[a:b])
 
 
-def _parse_once(text: str, path: str) -> ParseResult:
+def _parse_once(text: str, path: str, follow: Token | None = None) -> ParseResult:
     lark = _lark()
     tracker: _Tracker = lark.options.postlex
     tracker.reset()
@@ -152,7 +211,7 @@ def _parse_once(text: str, path: str) -> ParseResult:
     try:
         tree = lark.parse(text)
     except UnexpectedInput as exc:
-        return ParseResult(None, comments, [_diagnose(exc, tracker, text, path)])
+        return ParseResult(None, comments, [_diagnose(exc, tracker, text, path, follow)])
     except RecursionError:
         return ParseResult(
             None, comments, [error("the file is nested too deeply to read", Span(path, 1, 1, 1, 1))]
@@ -213,6 +272,7 @@ _TERMINAL_WORDS = {
     "$END": "the end of the file",
     "_LPAR_NL": "`(`",
     "_LSQB_NL": "`[`",
+    "__ANON_0": "`...`",
 }
 
 _EXPR_START = {
@@ -228,6 +288,12 @@ _EXPR_START = {
     "FALSE",
     "NONE",
 }
+
+# Words of the language: they cannot name a value, a parameter or an input.
+_KEYWORD_TYPES = {
+    "IMPORT", "FROM", "AS", "CONST", "BLOCK", "MODEL", "TRAIN", "INPUT", "PARAM", "FOR", "IN",
+    "RETURN", "IF", "ELSE", "OR", "AND", "NOT", "TRUE", "FALSE", "NONE",
+}  # fmt: skip
 
 
 def _token_text(tok: Token) -> str:
@@ -267,179 +333,440 @@ def _expected_words(expected: set[str]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
+def _tspan(tok: Token, path: str) -> Span:
+    return Span(
+        path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
+    )
+
+
+def _after(tok: Token, path: str) -> Span:
+    """The position just after `tok`: where something is missing."""
+    line, col = tok.end_line or tok.line, tok.end_column or tok.column + len(str(tok))
+    return Span(path, line, col, line, col + 1)
+
+
 def _span_of(tok: Token, path: str, text: str) -> Span:
     if tok.type == "$END" or getattr(tok, "line", None) is None:
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         # point just after the last non-blank character of the file
         for i in range(len(lines) - 1, -1, -1):
             if lines[i].strip():
                 col = len(lines[i].rstrip()) + 1
                 return Span(path, i + 1, col, i + 1, col + 1)
         return Span(path, 1, 1, 1, 1)
-    return Span(
-        path, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
-    )
+    return _tspan(tok, path)
 
 
-def _diagnose(exc: UnexpectedInput, tracker: _Tracker, text: str, path: str) -> Diagnostic:
+def _at(tok: Token) -> str:
+    return f"{tok.line}:{tok.column}"
+
+
+def _precise_expected(exc: UnexpectedInput) -> set[str]:
+    """The terminals the parser would accept: from the parse table when the exception carries
+    the parser state (the contextual lexer reports a wider set), else what the exception says."""
+    state = getattr(exc, "state", None)
+    try:
+        table = state.parse_conf.parse_table.states[state.position]  # type: ignore[union-attr]
+        return {t for t in table if t.isupper() or t == "$END"}
+    except (AttributeError, KeyError, TypeError):
+        return set(getattr(exc, "expected", None) or ())
+
+
+def _diagnose(
+    exc: UnexpectedInput, tracker: _Tracker, text: str, path: str, follow: Token | None = None
+) -> Diagnostic:
+    """A syntax error in the user's terms.  `follow` is the first token of the next top-level
+    declaration when `text` is one chunk of a file (see `parse_text`)."""
     if isinstance(exc, UnexpectedCharacters):
-        return _bad_character(exc, text, path)
+        return _bad_character(exc, tracker, text, path)
     if isinstance(exc, UnexpectedEOF):
         tok = Token("$END", "")
-        expected = set(exc.expected)
     else:
         assert isinstance(exc, UnexpectedToken)
         tok = exc.token
-        expected = set(exc.expected) if exc.expected else set()
+    expected = _precise_expected(exc)
     span = _span_of(tok, path, text)
     got = _token_text(tok)
-    stack = tracker.stack
-    # the tracker has already pushed/popped the offending token itself: undo that for the analysis
+    # the tracker may have seen the offending token already: undo its effect for the analysis
+    stack = list(tracker.stack)
     if tok.type in _OPENERS and stack and stack[-1].token is tok:
-        stack = stack[:-1]
+        stack.pop()
+    elif tracker.popped is not None and tracker.popped[0] is tok:
+        stack.append(tracker.popped[1])
+    history = [t for t in tracker.history if t is not tok]
+    prev = history[-1] if history else None
+    prev2 = history[-2] if len(history) > 1 else None
     innermost = stack[-1] if stack else None
+    in_train = innermost is not None and innermost.what.startswith("the train section")
+    new_line = prev is not None and tok.type != "$END" and tok.line > prev.end_line
+    touching = (
+        prev is not None
+        and tok.type != "$END"
+        and (prev.end_line, prev.end_column) == (tok.line, tok.column)
+    )
 
-    # 1. a top-level keyword misspelt, or junk between declarations
-    if (
-        expected
-        and expected <= {"MODEL", "BLOCK", "TRAIN", "CONST", "IMPORT", "FROM", "$END"}
-        and not stack
-    ):
-        if tok.type == "NAME":
-            close = difflib.get_close_matches(str(tok), TOP_KEYWORDS, n=1, cutoff=0.6)
-            if close:
-                return error(
-                    f"unknown keyword `{tok}`; did you mean `{close[0]}`?",
-                    span,
-                    hint="a file holds `model`, `block`, `train`, `const` and `import` declarations",
-                )
-        return error(
-            f"expected a declaration (`model`, `block`, `train`, `const` or `import`), found {got}",
-            span,
-            hint="statements belong inside the `{ ... }` of a model or block",
-        )
+    # at the top level: a misspelt keyword, or something that belongs inside a body
+    if not stack and tok.type not in _CLOSERS and tok.type != "$END":
+        if expected and expected <= _DECL_KEYWORDS | {"$END"}:
+            return _top_level(tok, tracker, span, got)
 
-    # 2. a closing bracket that does not match, or the file ends inside brackets
-    if innermost is not None and (
-        tok.type == "$END" or (tok.type in _CLOSERS and _CLOSERS[tok.type] != innermost.closer)
-    ):
-        o = innermost.token
-        what = innermost.what
-        if tok.type == "$END":
+    # the file (or the declaration) ends while brackets are open
+    if tok.type == "$END" and innermost is not None:
+        return _unclosed_at_end(stack, span, follow)
+
+    # a reserved word used as a name: `model = ...`, `input = ...`
+    if tok.type in _KEYWORD_TYPES and _next_char(text, tok) == "=" and "EQUAL" not in expected:
+        return _reserved(tok, path)
+    if tok.type == "EQUAL" and prev is not None and prev.type in _KEYWORD_TYPES:
+        return _reserved(prev, path)
+
+    # a declaration keyword inside a body: the body was not closed
+    if tok.type in _DECL_KEYWORDS and innermost is not None and prev is not None:
+        return _unclosed_at_end(stack, _after(prev, path), tok)
+
+    # closing brackets
+    if tok.type in _CLOSERS:
+        closer = _CLOSERS[tok.type]
+        if innermost is None or (innermost.closer == "}" and closer != "}"):
+            opener = {")": "(", "]": "[", "}": "{"}[closer]
             return error(
-                f"expected `{innermost.closer}` to close the {what} opened at {o.line}:{o.column}",
+                f"unmatched {got}: there is no `{opener}` for it to close",
+                span,
+                hint="remove it, or add the opening bracket it closes",
+            )
+        if innermost.closer != closer:
+            o = innermost.token
+            if closer == "}" or tok.line > o.line:
+                return error(
+                    f"missing `{innermost.closer}`: {innermost.what} opened here is never closed",
+                    _tspan(o, path),
+                    notes=[Note(f"the {got} at {{at}} was reached while it was still open", span)],
+                    hint=f"add `{innermost.closer}` where {_short(innermost.what)} ends",
+                )
+            return error(
+                f"mismatched {got}: expected `{innermost.closer}` to close {innermost.what} "
+                f"opened at {_at(o)}",
                 span,
             )
-        return error(
-            f"mismatched {got}: expected `{innermost.closer}` to close the {what} opened at {o.line}:{o.column}",
-            span,
-        )
-    if tok.type in _CLOSERS and innermost is None:
-        return error(
-            f"unmatched {got}: nothing is open here",
-            span,
-            hint="remove it, or add the opening bracket it closes",
-        )
 
     if tok.type == "$END":
+        if prev is not None and prev.type == "_ARROW":
+            return _dangling_arrow(prev, path, got)
         return error(f"unexpected end of file; expected {_expected_words(expected)}", span)
 
-    # 3. inside a call or list: a missing comma or closing bracket
-    if (
-        innermost is not None
-        and innermost.closer in ")]"
-        and "COMMA" in expected
-        and innermost.closer in (")" if "RPAR" in expected else "]" if "RSQB" in expected else "")
-    ):
-        o = innermost.token
+    # `key =` with nothing after it (the next line was read as its value)
+    empty = _empty_value(tok, history, new_line)
+    if empty is not None:
+        key, eq = empty
+        if innermost is not None and innermost.what.startswith("the parameter list"):
+            hint = f"give `{key}` a default value after `=`, or remove the `=`"
+        elif innermost is not None and innermost.closer == ")":
+            hint = f"write the value after `=`, as in `{key}=1`"
+            return error(f"`{key}=` has no value", _tspan(eq, path), hint=hint)
+        else:
+            hint = f"write a value after `=`, as in `{key} = {_example_value(key, innermost)}`"
+        return error(f"`{key} =` has no value", _tspan(eq, path), hint=hint)
+
+    # arrows: `x ->` with nothing after it, `->` twice, `=>`
+    if prev is not None and prev.type == "_ARROW" and tok.type not in expected:
+        return _dangling_arrow(prev, path, got)
+    if tok.type == "COMP_OP" and str(tok) == ">" and touching and prev is not None:
+        if str(prev) == "=":
+            return error(
+                "`=>` is not an arrow: write `->`",
+                _tspan(prev, path).cover(span),
+            )
+        if str(prev) == "-" and prev2 is not None and prev2.type == "_ARROW":
+            return error(
+                "`->` twice in a row: a chain stage is missing between them",
+                _tspan(prev2, path).cover(span),
+                hint="write a layer, block or function between the arrows, or remove one",
+            )
+
+    # commas
+    if tok.type == "COMMA" and prev is not None and prev.type == "COMMA":
+        return error("two commas in a row", span, hint="remove one, or write the missing item")
+    if tok.type == "COMMA" and in_train:
         return error(
-            f"expected `,` or `{innermost.closer}` in the {innermost.what} opened at {o.line}:{o.column}, found {got}",
+            f"unexpected `,` in {innermost.what}",  # type: ignore[union-attr]
             span,
-            hint="separate arguments and items with commas",
+            hint="train entries are not separated by commas; several values form a list, "
+            "as in `metrics = [accuracy, top5]`",
         )
 
-    # 4. a train section holds only `key = value` lines
-    if (
-        expected
-        and expected <= {"NAME", "RBRACE"}
-        and innermost is not None
-        and innermost.what == "block body"
-    ):
-        if _in_train(text, innermost.token):
+    quote = None
+    if prev is not None and prev.type == "STRING" and touching:
+        quote = f"the string {_token_text(prev)} ends right before {got}: is a quote misplaced?"
+
+    # inside brackets: a missing `:` in a parameter, a missing comma or closing bracket
+    if innermost is not None and innermost.closer in ")]" and "COMMA" in expected:
+        o = innermost.token
+        closer_term = "RPAR" if innermost.closer == ")" else "RSQB"
+        if (
+            innermost.what.startswith("the parameter list")
+            and tok.type == "NAME"
+            and prev is not None
+            and prev.type == "NAME"
+        ):
             return error(
-                f"expected a `key = value` line or `}}` in the train section, found {got}",
-                span,
-                hint="each line of a train section looks like `epochs = 10`",
+                f"expected `:` between the parameter `{prev}` and its type",
+                _after(prev, path),
+                hint=f"write `{prev}: {tok}`",
             )
+        if closer_term in expected:
+            hint = quote or "separate arguments and items with commas"
+            if new_line and prev is not None:
+                hint = (
+                    f"close {_short(innermost.what)} with `{innermost.closer}` at the end of "
+                    f"line {prev.end_line}, or separate items with commas"
+                )
+            return error(
+                f"expected `,` or `{innermost.closer}` in {innermost.what} opened at {_at(o)}, "
+                f"found {got}",
+                span,
+                hint=hint,
+            )
+
+    # a train section holds only `key = value` lines
+    if in_train and tok.type == "COLON":
+        return error(
+            "unexpected `:` in the train section: write `key = value`",
+            span,
+            hint="each line of a train section looks like `epochs = 10`",
+        )
+    if in_train and expected and expected <= {"NAME", "RBRACE"}:
+        return error(
+            f"expected a `key = value` line or `}}` in {innermost.what}, found {got}",  # type: ignore[union-attr]
+            span,
+            hint="each line of a train section looks like `epochs = 10`",
+        )
+
     if tok.type == "EQUAL" and "EQUAL" not in expected:
-        if "COMP_OP" in expected:
-            return error("unexpected `=`; use `==` to compare, and `=` only to bind a name", span)
+        if "COMP_OP" in expected or "ELSE" in expected:
+            return error(
+                "unexpected `=` in a condition: use `==` to compare",
+                span,
+                hint="`=` only binds a name (`h = x -> relu`) or passes a keyword argument",
+            )
         return error(
             "unexpected `=` here",
             span,
             hint="`name = value` binds a name; keyword arguments are written `f(key=value)`",
         )
     if tok.type == "COLON" and "COLON" not in expected:
+        if _next_char(text, tok) in ("{", ""):
+            return error(
+                "unexpected `:`: a body needs no colon",
+                span,
+                hint="write the body in braces right away, as in `for x in [1, 2] { ... }`",
+            )
         return error(
             "unexpected `:` here",
             span,
-            hint="labels are written `name: Layer(...)` at the start of a chain stage; slices only appear inside `[...]`",
+            hint="a label is written `name: Layer(...)` at the start of a chain stage; "
+            "slices appear only inside `[...]`",
         )
-    if tok.type in (
-        "IN",
-        "IF",
-        "ELSE",
-        "FOR",
-        "RETURN",
-        "INPUT",
-        "PARAM",
-        "AND",
-        "OR",
-        "NOT",
-        "TRUE",
-        "FALSE",
-        "NONE",
-        "IMPORT",
-        "FROM",
-        "AS",
-        "CONST",
-        "BLOCK",
-        "MODEL",
-        "TRAIN",
-    ):
+    if "ELSE" in expected and tok.type not in expected and prev is not None:
+        return error(
+            f"expected `else` after the condition, found {got}",
+            _after(prev, path) if new_line else span,
+            hint="a conditional is written `a if condition else b`, always with both branches",
+        )
+    if prev is not None and prev.type == "IMPORT" and tok.type != "STRING":
+        return error(
+            "expected the file to import, in quotes",
+            span,
+            hint=f'write `import "{_dotted_file(text, tok)}"`; Python modules are imported with '
+            "`from package.module import Name`",
+        )
+    if expected and expected <= {"LPAR", "_LPAR_NL", "LBRACE"} and prev is not None:
+        head = f"{prev2} {prev}" if prev2 is not None and prev2.type in ("MODEL", "BLOCK") else ""
+        return error(
+            f"expected `{{` to begin the body{f' of `{head}`' if head else ''}, found {got}",
+            _after(prev, path) if new_line else span,
+            hint="a body is written in braces: `model Net { ... }`, `for x in [1, 2] { ... }`",
+        )
+    if tok.type in _KEYWORD_TYPES and "NAME" in expected:
         return error(
             f"unexpected keyword {got}; expected {_expected_words(expected)}",
             span,
-            hint=f"{got} is a reserved word and cannot be used as a name here",
+            hint=f"{got} is a reserved word and cannot be used as a name",
         )
-    return error(f"unexpected {got}; expected {_expected_words(expected)}", span)
+    hint = quote
+    if hint is None and new_line and expected & {"RPAR", "RSQB"}:
+        hint = f"is something missing at the end of line {prev.end_line}?"  # type: ignore[union-attr]
+    return error(f"unexpected {got}; expected {_expected_words(expected)}", span, hint=hint)
 
 
-def _in_train(text: str, brace: Token) -> bool:
-    line = text.splitlines()[brace.line - 1] if brace.line - 1 < len(text.splitlines()) else ""
-    return line.lstrip().startswith("train")
+def _dangling_arrow(arrow: Token, path: str, got: str) -> Diagnostic:
+    return error(
+        f"expected a layer, block or function after `->`, found {got}",
+        _tspan(arrow, path),
+        hint="complete the chain, or remove the trailing `->`",
+    )
+
+
+def _dotted_file(text: str, tok: Token) -> str:
+    """`blocks.nn` from `import blocks.nn` (what the user meant to import)."""
+    start = tok.start_pos if tok.start_pos is not None else 0
+    word = re.match(r"[\w./-]*", text[start:])
+    name = word.group(0) if word and word.group(0) else "file"
+    return name if name.endswith(".nn") else name + ".nn"
+
+
+def _short(what: str) -> str:
+    """`the call to `f`` → `the call`, for a second mention."""
+    for word in ("call", "list", "index", "parenthesis", "parameter list", "body", "section"):
+        if f" {word}" in f" {what}":
+            return f"the {word}"
+    return "it"
+
+
+def _top_level(tok: Token, tracker: _Tracker, span: Span, got: str) -> Diagnostic:
+    notes = []
+    closed = tracker.closed_decl
+    if closed is not None and closed[0].line < tok.line:
+        notes.append(Note(f"the `}}` at {{at}} ends {closed[1]}", _tspan(closed[0], span.file)))
+    if tok.type == "NAME":
+        close = difflib.get_close_matches(str(tok), TOP_KEYWORDS, n=1, cutoff=0.6)
+        if close:
+            return error(
+                f"unknown keyword `{tok}`; did you mean `{close[0]}`?",
+                span,
+                hint="a file holds `model`, `block`, `train`, `const` and `import` declarations",
+            )
+    hint = "statements belong inside the `{ ... }` of a model or block"
+    if str(tok) in ("class", "def"):
+        hint = "this looks like Python; a network is declared `model Net { ... }`"
+    return error(
+        f"expected a declaration (`model`, `block`, `train`, `const` or `import`), found {got}",
+        span,
+        notes=notes,
+        hint=hint,
+    )
+
+
+def _unclosed_at_end(stack: list[_Open], span: Span, follow: Token | None) -> Diagnostic:
+    """The file ends, or the next declaration begins, while brackets are still open."""
+    inner = stack[-1]
+    if follow is None:
+        notes = [Note("the file ends here")]
+    else:
+        notes = [Note(f"`{follow}` at {_at(follow)} starts the next declaration")]
+    notes += [
+        Note(f"{s.what} opened at {{at}} is not closed either", _tspan(s.token, span.file))
+        for s in reversed(stack[:-1])
+    ]
+    hint = f"add `{inner.closer}` here"
+    if len(stack) > 1:
+        rest = ", ".join(f"`{s.closer}` to close {s.what}" for s in reversed(stack[:-1]))
+        hint += f", then {rest}"
+    return error(
+        f"expected `{inner.closer}` to close {inner.what} opened at {_at(inner.token)}",
+        span,
+        notes=notes,
+        hint=hint,
+    )
+
+
+def _empty_value(tok: Token, history: list[Token], new_line: bool) -> tuple[str, Token] | None:
+    """(`key`, its `=`) when `key =` has nothing after it: the line ends, or a closing bracket
+    or comma follows.  `key` is the name before `=` (for `name: type =`, the name)."""
+
+    def key_of(i: int) -> str | None:  # the name that `history[i]` (an `=`) defines
+        if i >= 1 and history[i - 1].type == "NAME":
+            if i >= 3 and history[i - 2].type == "COLON" and history[i - 3].type == "NAME":
+                return str(history[i - 3])
+            return str(history[i - 1])
+        return None
+
+    n = len(history)
+    if n >= 1 and history[-1].type == "EQUAL" and (new_line or tok.type in ("RPAR", "COMMA")):
+        key = key_of(n - 1)
+        if key is not None:
+            return key, history[-1]
+    if (
+        tok.type == "EQUAL"
+        and n >= 2
+        and history[-2].type == "EQUAL"
+        and history[-1].type == "NAME"
+        and history[-1].line > history[-2].end_line
+    ):
+        key = key_of(n - 2)
+        if key is not None:
+            return key, history[-2]
+    return None
+
+
+_EXAMPLES = {
+    "model": "IrisMLP",
+    "data": "digits(val_split=0.2)",
+    "loss": "CrossEntropyLoss()",
+    "optimizer": "Adam(lr=1e-3)",
+    "epochs": "10",
+    "batch_size": "32",
+    "metrics": "[accuracy]",
+    "seed": "0",
+}
+
+
+def _example_value(key: str, innermost: _Open | None) -> str:
+    if innermost is not None and "train" in innermost.what:
+        return _EXAMPLES.get(key, "...")
+    return "x -> Linear(10)"
+
+
+def _reserved(tok: Token, path: str) -> Diagnostic:
+    return error(
+        f"`{tok}` is a reserved word and cannot be used as a name",
+        _tspan(tok, path),
+        hint=f"choose another name, such as `{tok}_` or a more specific one",
+    )
+
+
+def _next_char(text: str, tok: Token) -> str:
+    """The first non-blank character after `tok` on its line ('' at the end of the line)."""
+    end = tok.end_pos if tok.end_pos is not None else tok.start_pos + len(str(tok))
+    rest = text[end:].split("\n", 1)[0].strip()
+    return rest[:1] if not rest.startswith("#") else ""
 
 
 _CHAR_HINTS = {
     ";": "statements need no `;`: put them on separate lines",
-    '"': "this string is not closed: strings end on the same line with the quote they start with",
-    "'": "this string is not closed: strings end on the same line with the quote they start with",
     "\\": "a backslash is only allowed inside strings",
     "!": "use `not` for negation; `!=` compares",
     "&": "use `and`",
     "|": "use `or`",
-    "$": None,
-    "`": None,
+    "$": "names are written without `$`: `hidden`, not `$hidden`",
+    "`": "names and code are written without backquotes",
+    "?": "conditionals are written `a if condition else b`",
+    "\u2013": "this is a typographic dash: write `-` (and `->` for an arrow)",
+    "\u2014": "this is a typographic dash: write `-` (and `->` for an arrow)",
+    "\u2192": "write the arrow as `->`",
+    "\u00d7": "write multiplication as `*`",
+    "\u201c": 'this is a typographic quote: write strings with straight quotes `"`',
+    "\u201d": 'this is a typographic quote: write strings with straight quotes `"`',
+    "\u2018": "this is a typographic quote: write strings with straight quotes `'`",
+    "\u2019": "this is a typographic quote: write strings with straight quotes `'`",
+    "\u00a0": "this is a non-breaking space: replace it with a normal space",
 }
 
 
-def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnostic:
+def _bad_character(
+    exc: UnexpectedCharacters, tracker: _Tracker, text: str, path: str
+) -> Diagnostic:
     char = exc.char
     span = Span(path, exc.line, exc.column, exc.line, exc.column + 1)
+    if char in "\"'":
+        line = text.split("\n")[exc.line - 1] if exc.line - 1 < len(text.split("\n")) else ""
+        end = len(line.rstrip()) + 1
+        return error(
+            "unterminated string: it has no closing quote on this line",
+            Span(path, exc.line, exc.column, exc.line, max(end, exc.column + 1)),
+            hint=f"end the string with `{char}`; a string cannot span several lines",
+        )
     hint = _CHAR_HINTS.get(char)
     if hint is None and char.isalpha():
         hint = "names are made of ASCII letters, digits and `_`"
-    shown = char if char.isprintable() and not char.isspace() else repr(char)
-    if char in "\"'":
-        return error("unterminated string", span, hint=hint)
+    shown = char if char.isprintable() and not char.isspace() else repr(char)[1:-1]
     return error(f"unexpected character `{shown}`", span, hint=hint)

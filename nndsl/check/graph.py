@@ -1,0 +1,156 @@
+"""What the checker learns about a model: instances of blocks, their modules and forward steps.
+
+`infer.py` builds these by evaluating block bodies; `summary`, the code generator and the
+interpreter read them.  A `BlockInstance` is one evaluation of a block or model declaration with
+given parameter values and input types; its `modules` are the attributes its class creates in
+`__init__` (named exactly as in `state_dict`), its `ops` the steps of `forward`, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nndsl import ir
+from nndsl.catalog.core import Args, FunctionEntry, LayerEntry, TensorT
+from nndsl.dims import Dim
+from nndsl.errors import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a tensor value came from, for notes: "`flatten` at 5:5 turned [B, 32, 2, 2] into [B, 128]"."""
+
+    what: str
+    span: Span | None
+    before: TensorT | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TensorV:
+    """A tensor value flowing through forward: its static type and the op that made it.
+    `path` picks an element of a tuple-valued op output (LSTM: out, (h, c))."""
+
+    type: TensorT
+    op: int  # index into BlockInstance.ops, -1 for block inputs
+    origin: Origin
+    path: tuple[int, ...] = ()
+    input_index: int = -1
+
+
+@dataclass(eq=False)
+class ModuleSlot:
+    """An attribute created in `__init__`: a torch module, a block instance, a user module, or an
+    nn.Sequential of slots (labelled groups and repetitions)."""
+
+    name: str
+    kind: str  # "torch" | "block" | "py" | "sequential"
+    type_name: str  # "Conv2d", a block's name, the user class, "Sequential"
+    span: Span
+    entry: LayerEntry | None = None
+    args: Args | None = None  # torch: every constructor argument, inferred ones included
+    user_args: tuple[str, ...] = ()  # parameters the user wrote positionally (in order)
+    user_kwargs: tuple[str, ...] = ()  # parameters the user wrote by keyword
+    instance: BlockInstance | None = None  # for blocks
+    py_module: str | None = None  # for user modules: the Python module path
+    py_args: tuple[Any, ...] = ()
+    py_kwargs: tuple[tuple[str, Any], ...] = ()
+    children: list[ModuleSlot] = field(default_factory=list)
+    params: Dim = 0
+    buffers: Dim = 0
+    out_type: Any = None  # output type(s) of its (first) application
+    in_type: Any = None
+    from_function: str | None = None  # a function turned into its module form inside nn.Sequential
+
+    def total_params(self) -> Dim:
+        if self.kind == "block" and self.instance is not None:
+            return self.instance.total_params()
+        if self.kind == "sequential":
+            total: Dim = 0
+            for c in self.children:
+                total = total + c.total_params()
+            return total
+        return self.params
+
+
+@dataclass(eq=False)
+class ParamSlot:
+    """`param pos: [1, 128, d] = normal(std=0.02)`: an nn.Parameter of the block itself."""
+
+    name: str
+    type: TensorT
+    init: str | None  # torch.nn.init function name, None: zeros
+    init_args: tuple[Any, ...] = ()
+    init_kwargs: tuple[tuple[str, Any], ...] = ()
+    span: Span | None = None
+
+    @property
+    def count(self) -> Dim:
+        total: Dim = 1
+        for d in self.type.shape:
+            total = total * d
+        return total
+
+
+@dataclass(eq=False)
+class Op:
+    """One step of forward.
+
+    kind:
+      "module"   call a ModuleSlot (`target`) on `inputs` (tensors)
+      "function" call a catalog FunctionEntry with `args` (tensors and compile-time values) and `kwargs`
+      "binop"    `target` is the operator (+ - * / @ ...), args: two operands (tensors or scalars)
+      "unary"    `target` is the operator, args: one tensor
+      "index"    args: (tensor, index items); index items are ints, slices, None, Ellipsis, tensors
+      "param"    read an nn.Parameter (`target` is the ParamSlot)
+    """
+
+    kind: str
+    target: Any
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+    out: Any  # TensorT or nested tuple of TensorT
+    span: Span
+    name_hint: str | None = None  # the name the spec gave the result, if any
+    entry: FunctionEntry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SliceV:
+    start: Any
+    stop: Any
+    step: Any
+
+
+@dataclass(eq=False)
+class BlockInstance:
+    decl: ir.BlockDecl
+    params: dict[str, Any]
+    inputs: list[tuple[str, TensorV]] = field(default_factory=list)
+    modules: list[ModuleSlot] = field(default_factory=list)
+    param_tensors: list[ParamSlot] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)  # TensorV or tuples of them
+
+    @property
+    def name(self) -> str:
+        return self.decl.name
+
+    def total_params(self) -> Dim:
+        total: Dim = 0
+        for m in self.modules:
+            total = total + m.total_params()
+        for p in self.param_tensors:
+            total = total + p.count
+        return total
+
+    def output_types(self) -> list[Any]:
+        return [value_type(o) for o in self.outputs]
+
+
+def value_type(v: Any) -> Any:
+    if isinstance(v, TensorV):
+        return v.type
+    if isinstance(v, tuple):
+        return tuple(value_type(x) for x in v)
+    return v

@@ -1,0 +1,2360 @@
+"""Shape inference: evaluate block bodies at compile time, symbolically.
+
+Every model is instantiated with its parameters' defaults (a parameter without one stays a
+symbol); every block call instantiates the block with the call's arguments and the shapes that
+reach it.  Evaluation follows the language's rules: a statement that starts with a layer
+continues from the current value; `a if c else b` decides at compile time and evaluates only the
+chosen branch; `for` loops unroll; `Layer * n` repeats.  Each instance records its modules (named
+as they will appear in `state_dict`), its forward steps with their shapes, and parameter counts.
+
+Mistakes become diagnostics at the node that caused them; the offending value becomes POISON,
+which every later operation passes on silently, so one mistake is reported once.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from nndsl import dims, ir
+from nndsl.catalog import api
+from nndsl.catalog import functions as _functions  # noqa: F401  (registers FUNCTIONS)
+from nndsl.catalog.core import (
+    DTYPE_ALIASES,
+    FUNCTIONS,
+    LAYERS,
+    Args,
+    FunctionEntry,
+    LayerEntry,
+    LayerValue,
+    ShapeError,
+    TensorT,
+    bind,
+    broadcast,
+    check_type,
+    describe,
+)
+from nndsl.catalog.functions import matmul_shape
+from nndsl.catalog.modules import module_form
+from nndsl.check.graph import (
+    BlockInstance,
+    ModuleSlot,
+    Op,
+    Origin,
+    ParamSlot,
+    SliceV,
+    TensorV,
+    value_type,
+)
+from nndsl.check.resolve import Symbols
+from nndsl.dims import Dim, Sym
+from nndsl.errors import Diagnostic, Note, Span, error, warning
+from nndsl.syntax.loader import Program
+
+MAX_INSTANCES = 20000
+MAX_REPEAT = 10000
+
+
+class _Poison:
+    """The value of an expression that already produced an error."""
+
+    def __repr__(self) -> str:
+        return "POISON"
+
+
+POISON = _Poison()
+
+
+class _Abort(Exception):
+    """Stop evaluating the current statement (its error is already reported)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Unapplied layers: what `Conv2d(16, 3)`, `relu`, `(A -> B)`, `A * 3`, `name: A` evaluate to
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class LayerRef:
+    kind: str  # "torch" | "block" | "py" | "function"
+    name: str
+    node: ir.Expr  # the Name or Call that wrote it (keys its module name)
+    span: Span
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    arg_spans: tuple[Span, ...] = ()
+    kwarg_spans: tuple[tuple[str, Span], ...] = ()
+
+    @property
+    def is_function(self) -> bool:
+        return self.kind == "function"
+
+
+@dataclass(frozen=True, eq=False)
+class GroupV:
+    items: tuple[Any, ...]
+    node: ir.Expr
+    span: Span
+
+
+@dataclass(frozen=True, eq=False)
+class RepeatV:
+    item: Any
+    count: int
+    node: ir.Expr
+    span: Span
+
+
+@dataclass(frozen=True, eq=False)
+class LabeledV:
+    label: str
+    item: Any
+    node: ir.Labeled
+    span: Span
+
+
+LAYER_TYPES = (LayerRef, GroupV, RepeatV, LabeledV)
+
+
+def is_layer(v: Any) -> bool:
+    return isinstance(v, LAYER_TYPES)
+
+
+def contains_tensor(v: Any) -> bool:
+    if isinstance(v, TensorV):
+        return True
+    if isinstance(v, (tuple, list)):
+        return any(contains_tensor(x) for x in v)
+    return False
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, TensorV):
+        return str(v.type)
+    if isinstance(v, (int, Sym)) and not isinstance(v, bool):
+        return dims.format_dim(v)
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_fmt_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    return describe(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# Module names
+# ---------------------------------------------------------------------------------------------
+
+_BASE_NAMES = {
+    "Linear": "fc", "Bilinear": "bilinear", "LayerNorm": "norm", "GroupNorm": "norm", "RMSNorm": "norm",
+    "LocalResponseNorm": "lrn", "MultiheadAttention": "attn", "Embedding": "embedding",
+    "EmbeddingBag": "embedding", "TransformerEncoder": "encoder", "TransformerDecoder": "decoder",
+    "TransformerEncoderLayer": "encoder_layer", "TransformerDecoderLayer": "decoder_layer",
+}  # fmt: skip
+
+NN_MODULE_ATTRS = frozenset(
+    "T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double "
+    "dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule "
+    "half ipu load_state_dict modules mtia named_buffers named_children named_modules named_parameters "
+    "parameters register_backward_hook register_buffer register_forward_hook register_forward_pre_hook "
+    "register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook "
+    "register_module register_parameter register_state_dict_pre_hook requires_grad_ set_extra_state "
+    "share_memory state_dict to to_empty train training type xpu zero_grad".split()
+)
+PY_RESERVED = frozenset(keyword.kwlist) | {"self", "super", "None", "True", "False"}
+
+
+def snake(name: str) -> str:
+    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+    s = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", s)
+    return s.lower()
+
+
+def base_name(kind: str, name: str) -> str:
+    if kind == "torch":
+        if name in _BASE_NAMES:
+            return _BASE_NAMES[name]
+        m = re.match(r"(Conv|ConvTranspose|BatchNorm|InstanceNorm)(\d)d$", name)
+        if m:
+            return {
+                "Conv": "conv",
+                "ConvTranspose": "deconv",
+                "BatchNorm": "bn",
+                "InstanceNorm": "norm",
+            }[m.group(1)]
+        if re.match(r"(Max|Avg|LP|AdaptiveMax|AdaptiveAvg)Pool\dd$", name):
+            return "pool"
+        if name.startswith("Dropout") or name.endswith("Dropout"):
+            return "dropout"
+    return snake(name)
+
+
+def plural(base: str) -> str:
+    return (
+        base[:-1] + "ies"
+        if base.endswith("y") and base[-2:-1] not in "aeiou"
+        else base + ("es" if base.endswith("s") else "s")
+    )
+
+
+@dataclass
+class _Naming:
+    """Static attribute names of one block declaration: module-creating nodes by source order."""
+
+    names: dict[int, str] = field(default_factory=dict)  # id(node) → name (not in loops)
+    loop_bases: dict[int, str] = field(
+        default_factory=dict
+    )  # id(node) → base (in loops: numbered when run)
+    loop_start: dict[str, int] = field(default_factory=dict)  # base → first number for loop nodes
+    labels: dict[str, Span] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluator
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Frame:
+    """The state of one block instance being evaluated."""
+
+    decl: ir.BlockDecl
+    inst: BlockInstance
+    vars: dict[str, Any] = field(default_factory=dict)
+    kinds: dict[str, str] = field(
+        default_factory=dict
+    )  # name → "value" | "param" | "input" | "loop"
+    bound_at: dict[str, Span] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+    cur: Any = None
+    cur_set: bool = False
+    loop_counts: dict[str, int] = field(default_factory=dict)
+    in_loop: int = 0
+    taken: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Inference:
+    """The result: an instance per model of the root file (None where it could not be built)."""
+
+    models: dict[str, BlockInstance | None] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    used_fallback: bool = False
+
+
+class Evaluator:
+    def __init__(self, program: Program, symbols: Symbols):
+        self.program = program
+        self.symbols = symbols
+        self.diags: list[Diagnostic] = []
+        self.consts: dict[str, Any] = {}
+        self._const_busy: set[str] = set()
+        self._naming: dict[int, _Naming] = {}
+        self._cache: dict[tuple, BlockInstance | None] = {}
+        self._stack: list[str] = []
+        self.instances = 0
+        self.used_fallback = False
+        self._reported: set[tuple] = set()
+
+    # ---- diagnostics --------------------------------------------------------------------------
+
+    def error(
+        self, message: str, span: Span | None, *, notes=(), hint: str | None = None
+    ) -> _Poison:
+        key = (message, span)
+        if key not in self._reported:
+            self._reported.add(key)
+            self.diags.append(error(message, span, notes=notes, hint=hint))
+        return POISON
+
+    def warn(self, message: str, span: Span | None, *, notes=(), hint: str | None = None) -> None:
+        key = ("w", message, span)
+        if key not in self._reported:
+            self._reported.add(key)
+            self.diags.append(warning(message, span, notes=notes, hint=hint))
+
+    # ---- entry points -------------------------------------------------------------------------
+
+    def run(self) -> Inference:
+        result = Inference()
+        for name in self.symbols.consts:
+            self.const(name, None)
+        for decl in self.symbols.blocks.values():
+            self.naming(decl)  # label checks for every block, used or not
+        for model in self.symbols.models:
+            result.models[model.name] = self.instantiate_model(model)
+        result.diagnostics = self.diags
+        result.used_fallback = self.used_fallback
+        return result
+
+    def instantiate_model(
+        self, decl: ir.BlockDecl, overrides: dict[str, Any] | None = None
+    ) -> BlockInstance | None:
+        params: dict[str, Any] = {}
+        for p in decl.params:
+            if overrides and p.name in overrides:
+                params[p.name] = overrides[p.name]
+            elif p.default is not None:
+                params[p.name] = self.const_expr(p.default)
+            else:
+                params[p.name] = (
+                    dims.sym(p.name) if p.type is None or p.type.name == "int" else POISON
+                )
+        inputs = []
+        for stmt in decl.body:
+            if isinstance(stmt, ir.InputDecl):
+                for item in stmt.items:
+                    if item.type is None:
+                        self.error(
+                            f"input `{item.name}` of model `{decl.name}` needs a shape",
+                            item.span,
+                            hint=f"write e.g. `input {item.name}: [B, 3, 224, 224]`; only blocks take inputs without shapes",
+                        )
+                        return None
+        frame_params = params
+        try:
+            return self.instance(decl, frame_params, inputs, decl.name_span, model=True)
+        except _Abort:
+            return None
+
+    # ---- constants ----------------------------------------------------------------------------
+
+    def const(self, name: str, span: Span | None) -> Any:
+        if name in self.consts:
+            return self.consts[name]
+        decl = self.symbols.consts[name]
+        if name in self._const_busy:
+            return self.error(f"constant `{name}` is defined in terms of itself", decl.span)
+        self._const_busy.add(name)
+        value = self.const_expr(decl.value)
+        self._const_busy.discard(name)
+        self.consts[name] = value
+        return value
+
+    def const_expr(self, e: ir.Expr) -> Any:
+        """A compile-time expression outside any body (defaults, constants)."""
+        dummy = ir.BlockDecl(kind="block", name="<const>", params=(), body=())
+        frame = Frame(decl=dummy, inst=BlockInstance(decl=dummy, params={}))
+        try:
+            value = self.expr(e, frame)
+        except _Abort:
+            return POISON
+        if isinstance(value, TensorV) or is_layer(value):
+            return self.error(
+                "a constant or default must be a compile-time value (a number, string, bool or tuple)",
+                e.span,
+            )
+        return value
+
+    # ---- static naming ------------------------------------------------------------------------
+
+    def naming(self, decl: ir.BlockDecl) -> _Naming:
+        cached = self._naming.get(id(decl))
+        if cached is not None:
+            return cached
+        nm = _Naming()
+        static: list[tuple[ir.Expr, str, bool]] = []  # node, base, in a loop
+
+        def visit(e: ir.Expr | None, stage: bool, loop: bool, grouped: bool) -> None:
+            if e is None:
+                return
+            if isinstance(e, ir.Labeled):
+                if e.label in nm.labels:
+                    self.error(
+                        f"label `{e.label}` is used twice in `{decl.name}`",
+                        e.label_span,
+                        notes=[Note("first used at {at}", nm.labels[e.label])],
+                        hint="labels name submodules and must be unique",
+                    )
+                elif loop:
+                    self.error(
+                        f"label `{e.label}` inside a `for` loop would name several modules",
+                        e.label_span,
+                        hint="label the loop's modules through a block, or move the label out of the loop",
+                    )
+                self.check_identifier(e.label, e.label_span, "label", attribute=True)
+                nm.labels[e.label] = e.label_span
+                visit(e.expr, True, loop, True)
+                return
+            if isinstance(e, ir.Chain):
+                for i, s in enumerate(e.stages):
+                    visit(s, stage or i > 0, loop, grouped)
+                return
+            if isinstance(e, ir.Paren):
+                visit(e.expr, stage, loop, grouped)
+                return
+            if isinstance(e, ir.IfExp):
+                visit(e.cond, False, loop, grouped)
+                visit(e.then, stage, loop, grouped)
+                visit(e.orelse, stage, loop, grouped)
+                return
+            if isinstance(e, ir.BinOp) and e.op == "*" and stage and self._creates_module(e.left):
+                if not grouped:
+                    inner = self._module_base(e.left)
+                    static.append((e, plural(inner or "layer"), loop))
+                visit(e.left, True, loop, True)
+                visit(e.right, False, loop, grouped)
+                return
+            if isinstance(e, (ir.Call, ir.Name)) and stage and self._creates_module(e):
+                if not grouped:
+                    static.append((e, self._module_base(e) or "layer", loop))
+                if isinstance(e, ir.Call):
+                    for a in e.args:
+                        visit(a, False, loop, grouped)
+                    for k in e.kwargs:
+                        visit(k.value, False, loop, grouped)
+                return
+            if isinstance(e, ir.Call):
+                visit(e.func, False, loop, grouped) if not isinstance(e.func, ir.Name) else None
+                for a in e.args:
+                    visit(a, False, loop, grouped)
+                for k in e.kwargs:
+                    visit(k.value, False, loop, grouped)
+                return
+            for c in ir.children(e):
+                visit(c, False, loop, grouped)  # type: ignore[arg-type]
+
+        def visit_body(body: tuple[ir.Stmt, ...], loop: bool) -> None:
+            for s in body:
+                if isinstance(s, (ir.Assign, ir.ExprStmt)):
+                    visit(s.value, True, loop, False)
+                elif isinstance(s, ir.For):
+                    visit(s.iter, False, loop, False)
+                    visit_body(s.body, True)
+                elif isinstance(s, ir.Return):
+                    for v in s.values:
+                        visit(v, False, loop, False)
+                elif isinstance(s, ir.ParamDecl):
+                    self.check_identifier(s.name, s.span, "parameter", attribute=True)
+                    if s.name in nm.labels:
+                        self.error(f"`{s.name}` names both a parameter and a submodule", s.span)
+                    nm.labels[s.name] = s.span
+
+        visit_body(decl.body, False)
+        taken = set(nm.labels)
+        fixed_bases: dict[str, int] = {}
+        loop_bases: set[str] = set()
+        for node, base, loop in static:
+            if loop:
+                loop_bases.add(base)
+            else:
+                fixed_bases[base] = fixed_bases.get(base, 0) + 1
+        counters: dict[str, int] = {}
+        for node, base, loop in static:
+            if loop:
+                nm.loop_bases[id(node)] = base
+                continue
+            numbered = fixed_bases[base] > 1 or base in loop_bases or base in taken
+            if not numbered:
+                name = base
+            else:
+                counters[base] = counters.get(base, 0) + 1
+                name = f"{base}{counters[base]}"
+                while name in taken:
+                    counters[base] += 1
+                    name = f"{base}{counters[base]}"
+            if name in NN_MODULE_ATTRS or name in PY_RESERVED:
+                name += "_"
+            taken.add(name)
+            nm.names[id(node)] = name
+        for base in loop_bases:
+            nm.loop_start[base] = counters.get(base, 0)
+        self._naming[id(decl)] = nm
+        return nm
+
+    def _callee_name(self, e: ir.Expr) -> str | None:
+        if isinstance(e, ir.Call) and isinstance(e.func, ir.Name):
+            return e.func.id
+        if isinstance(e, ir.Name):
+            return e.id
+        return None
+
+    def _creates_module(self, e: ir.Expr) -> bool:
+        if isinstance(e, ir.Paren):
+            return self._creates_module(e.expr)
+        if isinstance(e, ir.Labeled):
+            return True
+        if isinstance(e, ir.Chain):
+            return any(self._creates_module(s) for s in e.stages[1:]) or self._creates_module(
+                e.stages[0]
+            )
+        if isinstance(e, ir.BinOp) and e.op == "*":
+            return self._creates_module(e.left)
+        name = self._callee_name(e)
+        if name is None:
+            return False
+        if name in self.symbols.blocks or name in self.symbols.pymodules:
+            return True
+        return name[:1].isupper() and (api.module_signature(name) is not None)
+
+    def _module_base(self, e: ir.Expr) -> str | None:
+        if isinstance(e, ir.Paren):
+            return self._module_base(e.expr)
+        if isinstance(e, ir.Chain):
+            for s in e.stages:
+                b = self._module_base(s)
+                if b:
+                    return b
+            return None
+        if isinstance(e, ir.BinOp):
+            return self._module_base(e.left)
+        if isinstance(e, ir.Labeled):
+            return e.label
+        name = self._callee_name(e)
+        if name is None:
+            return None
+        if name in self.symbols.blocks:
+            return snake(name)
+        if name in self.symbols.pymodules:
+            return snake(name)
+        return base_name("torch", name)
+
+    def check_identifier(
+        self, name: str, span: Span, what: str, *, attribute: bool = False
+    ) -> None:
+        if name in PY_RESERVED:
+            self.error(
+                f"`{name}` cannot be a {what}: it is a reserved word in Python",
+                span,
+                hint="choose another name",
+            )
+        elif attribute and name in NN_MODULE_ATTRS:
+            self.error(
+                f"`{name}` cannot be a {what}: it would replace nn.Module.{name}",
+                span,
+                hint="choose another name",
+            )
+        elif attribute and name.startswith("_"):
+            self.error(f"`{name}` cannot be a {what}: submodule names may not start with `_`", span)
+
+    def module_name(self, frame: Frame, node: ir.Expr) -> str:
+        nm = self.naming(frame.decl)
+        if id(node) in nm.names:
+            return nm.names[id(node)]
+        base = nm.loop_bases.get(id(node))
+        if base is None:  # a node the static pass did not see as creating a module
+            base = self._module_base(node) or "layer"
+        k = frame.loop_counts.get(base, nm.loop_start.get(base, 0)) + 1
+        name = f"{base}{k}"
+        while name in frame.taken or name in nm.labels:
+            k += 1
+            name = f"{base}{k}"
+        frame.loop_counts[base] = k
+        return name
+
+    # ---- instances ----------------------------------------------------------------------------
+
+    def instance(
+        self,
+        decl: ir.BlockDecl,
+        params: dict[str, Any],
+        inputs: list[TensorV],
+        call_span: Span,
+        *,
+        model: bool = False,
+    ) -> BlockInstance | None:
+        key = (id(decl), _freeze(params), tuple(_freeze(t.type) for t in inputs))
+        if key in self._cache:
+            return self._cache[key]
+        if decl.name in self._stack:
+            chain = " → ".join(self._stack[self._stack.index(decl.name) :] + [decl.name])
+            self.error(
+                f"`{decl.name}` contains itself: {chain}",
+                call_span,
+                hint="a block cannot use itself, directly or through others",
+            )
+            raise _Abort
+        self.instances += 1
+        if self.instances > MAX_INSTANCES:
+            self.error("the spec instantiates too many blocks (more than 20,000)", call_span)
+            raise _Abort
+        inst = BlockInstance(decl=decl, params=dict(params))
+        frame = Frame(decl=decl, inst=inst)
+        for name, value in params.items():
+            frame.vars[name] = value
+            frame.kinds[name] = "param"
+        self._stack.append(decl.name)
+        try:
+            ok = self.body(decl, frame, inputs, call_span, model=model)
+        finally:
+            self._stack.pop()
+        result = inst if ok else None
+        self._cache[key] = result
+        return result
+
+    def body(
+        self,
+        decl: ir.BlockDecl,
+        frame: Frame,
+        inputs: list[TensorV],
+        call_span: Span,
+        *,
+        model: bool,
+    ) -> bool:
+        declared = [item for s in decl.body if isinstance(s, ir.InputDecl) for item in s.items]
+        inst = frame.inst
+        if not model:
+            if declared and len(declared) != len(inputs):
+                self.error(
+                    f"block `{decl.name}` takes {len(declared)} input{'s' if len(declared) != 1 else ''} "
+                    f"({', '.join(i.name for i in declared)}), but gets {len(inputs)}",
+                    call_span,
+                    hint="feed several values as a tuple: `(a, b) -> Block(...)`",
+                )
+                raise _Abort
+            if not declared and len(inputs) != 1:
+                self.error(
+                    f"block `{decl.name}` has no `input` line, so it takes one input, but gets {len(inputs)}",
+                    call_span,
+                    hint=f"declare them: `input {', '.join(f'x{i + 1}' for i in range(len(inputs)))}`",
+                )
+                raise _Abort
+            if not declared:
+                frame.cur, frame.cur_set = inputs[0], True
+        bad = False
+        input_index = 0
+        for stmt in decl.body:
+            try:
+                if isinstance(stmt, ir.InputDecl):
+                    for item in stmt.items:
+                        self.check_identifier(item.name, item.span, "input name")
+                        if model:
+                            t = self.tensor_type(item.type, frame, bind_new=True)
+                            if t is POISON:
+                                bad = True
+                                continue
+                            value = TensorV(
+                                t,
+                                -1,
+                                Origin(f"input `{item.name}`", item.span),
+                                input_index=input_index,
+                            )
+                        else:
+                            value = inputs[input_index]
+                            if item.type is not None:
+                                self.match_input(item, value, frame)
+                            value = TensorV(value.type, -1, value.origin, input_index=input_index)
+                        inst.inputs.append((item.name, value))
+                        input_index += 1
+                        self.bind(frame, item.name, value, item.span, "input")
+                        frame.cur, frame.cur_set = value, True
+                elif isinstance(stmt, ir.ParamDecl):
+                    self.param_decl(stmt, frame)
+                elif isinstance(stmt, ir.Assign):
+                    try:
+                        value = self.statement_value(
+                            stmt.value, frame, name_hint=_target_hint(stmt.target)
+                        )
+                    except _Abort:
+                        self.poison_target(stmt.target, frame)
+                        frame.cur, frame.cur_set = POISON, True
+                        raise
+                    self.assign(stmt.target, value, frame, stmt.span)
+                    frame.cur, frame.cur_set = value, True
+                elif isinstance(stmt, ir.ExprStmt):
+                    try:
+                        value = self.statement_value(stmt.value, frame)
+                    except _Abort:
+                        frame.cur, frame.cur_set = POISON, True
+                        raise
+                    frame.cur, frame.cur_set = value, True
+                elif isinstance(stmt, ir.For):
+                    self.for_stmt(stmt, frame)
+                elif isinstance(stmt, ir.Return):
+                    values = [self.expr(v, frame) for v in stmt.values]
+                    frame.cur = values[0] if len(values) == 1 else tuple(values)
+                    frame.cur_set = True
+                    break
+            except _Abort:
+                bad = True
+        if bad:
+            return False
+        if not frame.cur_set:
+            self.error(
+                f"`{decl.name}` computes nothing: its body has no statements", decl.name_span
+            )
+            return False
+        if frame.cur is POISON or _has_poison(frame.cur):
+            return False
+        if not contains_tensor(frame.cur) or is_layer(frame.cur):
+            self.error(
+                f"the result of `{decl.name}` is {describe(frame.cur)}, not a tensor",
+                decl.name_span,
+                hint="the last statement (or `return`) gives the output",
+            )
+            return False
+        outs = (
+            frame.cur
+            if isinstance(frame.cur, tuple)
+            and all(isinstance(v, (TensorV, tuple)) for v in frame.cur)
+            else (frame.cur,)
+        )
+        inst.outputs = list(outs)
+        self.unused(frame)
+        return True
+
+    def unused(self, frame: Frame) -> None:
+        for name, kind in frame.kinds.items():
+            if kind == "value" and name not in frame.used and frame.vars.get(name) is not frame.cur:
+                v = frame.vars.get(name)
+                if isinstance(v, TensorV) and not _within(v, frame.cur):
+                    self.warn(
+                        f"value `{name}` is computed but never used",
+                        frame.bound_at.get(name),
+                        hint="use it, or remove the statement",
+                    )
+
+    def match_input(self, item: ir.InputItem, value: TensorV, frame: Frame) -> None:
+        t = item.type
+        assert t is not None
+        actual = value.type
+        if len(t.dims) != actual.rank:
+            self.error(
+                f"input `{item.name}` of `{frame.decl.name}` expects rank {len(t.dims)} ({_fmt_tensor_type(t)}), "
+                f"but gets {actual}",
+                item.span,
+            )
+            raise _Abort
+        for d, a in zip(t.dims, actual.shape):
+            if (
+                isinstance(d, ir.Name)
+                and d.id not in frame.vars
+                and d.id not in self.symbols.consts
+            ):
+                self.bind(frame, d.id, a, d.span, "dim")
+                frame.used.add(d.id)
+                continue
+            want = self.expr(d, frame)
+            if want is POISON:
+                continue
+            if dims.equal(want, a) is False:
+                self.error(
+                    f"input `{item.name}` of `{frame.decl.name}` expects {_fmt_tensor_type(t)}, but gets {actual}",
+                    d.span,
+                    hint=f"dimension `{ir_text(d)}` is {_fmt_value(want)} here but the input has {dims.format_dim(a)}",
+                )
+                raise _Abort
+
+    def tensor_type(
+        self, t: ir.TensorType | None, frame: Frame, *, bind_new: bool
+    ) -> TensorT | _Poison:
+        if t is None:
+            return POISON
+        shape: list[Dim] = []
+        for d in t.dims:
+            if (
+                isinstance(d, ir.Name)
+                and d.id not in frame.vars
+                and d.id not in self.symbols.consts
+                and bind_new
+            ):
+                value: Any = dims.sym(d.id)
+                self.bind(frame, d.id, value, d.span, "dim")
+                frame.used.add(d.id)
+            else:
+                value = self.expr(d, frame)
+            if value is POISON:
+                return POISON
+            if isinstance(value, bool) or not isinstance(value, (int, Sym)):
+                return self.error(f"a dimension must be an integer, not {describe(value)}", d.span)
+            if isinstance(value, int) and value < 0:
+                return self.error(f"a dimension cannot be negative ({value})", d.span)
+            shape.append(value)
+        dtype = "float32"
+        if t.dtype is not None:
+            if t.dtype not in DTYPE_ALIASES:
+                return self.error(f"unknown dtype `{t.dtype}`", t.dtype_span or t.span)
+            dtype = DTYPE_ALIASES[t.dtype]
+        return TensorT(tuple(shape), dtype)
+
+    def param_decl(self, stmt: ir.ParamDecl, frame: Frame) -> None:
+        t = self.tensor_type(stmt.type, frame, bind_new=False)
+        if t is POISON:
+            raise _Abort
+        init, init_args, init_kwargs = None, (), ()
+        if isinstance(stmt.init, ir.Call) and isinstance(stmt.init.func, ir.Name):
+            init = api.init_function(stmt.init.func.id)
+            init_args = tuple(self.expr(a, frame) for a in stmt.init.args)
+            init_kwargs = tuple((k.name, self.expr(k.value, frame)) for k in stmt.init.kwargs)
+            sig = api.init_signature(stmt.init.func.id)
+            if sig is not None:
+                _, problems = bind(
+                    sig,
+                    (),
+                    init_args,
+                    dict(init_kwargs),
+                    what=f"`{stmt.init.func.id}`",
+                    skip=("tensor", "generator"),
+                )
+                for p in problems:
+                    self.error(p.message, stmt.init.span, hint=p.hint)
+        elif isinstance(stmt.init, ir.Name):
+            init = api.init_function(stmt.init.id)
+        slot = ParamSlot(stmt.name, t, init, init_args, init_kwargs, stmt.span)
+        frame.inst.param_tensors.append(slot)
+        frame.taken.add(stmt.name)
+        op = self.emit(frame, Op("param", slot, (), (), t, stmt.span, name_hint=stmt.name))
+        value = TensorV(t, op, Origin(f"parameter `{stmt.name}`", stmt.span))
+        self.bind(frame, stmt.name, value, stmt.span, "param_tensor")
+
+    def for_stmt(self, stmt: ir.For, frame: Frame) -> None:
+        seq = self.expr(stmt.iter, frame)
+        if seq is POISON:
+            raise _Abort
+        if isinstance(seq, range):
+            seq = tuple(seq)
+        if not isinstance(seq, (tuple, list)):
+            self.error(
+                f"`for` needs a list, tuple or range known at compile time, not {describe(seq)}",
+                stmt.iter.span,
+            )
+            raise _Abort
+        if len(seq) > MAX_REPEAT:
+            self.error(f"`for` over {len(seq)} items is too long to unroll", stmt.iter.span)
+            raise _Abort
+        frame.in_loop += 1
+        try:
+            for item in seq:
+                self.assign(stmt.target, item, frame, stmt.span, kind="loop")
+                for s in stmt.body:
+                    if isinstance(s, ir.Assign):
+                        value = self.statement_value(
+                            s.value, frame, name_hint=_target_hint(s.target)
+                        )
+                        self.assign(s.target, value, frame, s.span)
+                        frame.cur, frame.cur_set = value, True
+                    elif isinstance(s, ir.ExprStmt):
+                        frame.cur, frame.cur_set = self.statement_value(s.value, frame), True
+                    elif isinstance(s, ir.For):
+                        self.for_stmt(s, frame)
+                    elif isinstance(s, ir.ParamDecl):
+                        self.error("`param` cannot be declared inside a `for` loop", s.span)
+                        raise _Abort
+                    elif isinstance(s, ir.InputDecl):
+                        self.error("`input` cannot be declared inside a `for` loop", s.span)
+                        raise _Abort
+                    elif isinstance(s, ir.Return):
+                        self.error("`return` cannot appear inside a `for` loop", s.span)
+                        raise _Abort
+        finally:
+            frame.in_loop -= 1
+
+    def poison_target(self, target: ir.Target, frame: Frame) -> None:
+        if isinstance(target, ir.NameTarget):
+            frame.vars[target.id] = POISON
+            frame.kinds[target.id] = "poison"
+        else:
+            for t in target.items:
+                self.poison_target(t, frame)
+
+    def bind(self, frame: Frame, name: str, value: Any, span: Span, kind: str) -> None:
+        self.check_identifier(name, span, "name")
+        frame.vars[name] = value
+        frame.kinds[name] = kind
+        frame.bound_at[name] = span
+
+    def assign(
+        self, target: ir.Target, value: Any, frame: Frame, span: Span, kind: str = "value"
+    ) -> None:
+        if isinstance(target, ir.NameTarget):
+            self.bind(frame, target.id, value, target.span, kind)
+            return
+        items = target.items
+        if value is POISON:
+            for t in items:
+                self.assign(t, POISON, frame, span, kind)
+            return
+        if not isinstance(value, (tuple, list)):
+            self.error(
+                f"cannot unpack {_fmt_value(value)} into {len(items)} names",
+                target.span,
+                hint="only tuples (such as an LSTM's `out, (h, c)`) can be destructured",
+            )
+            raise _Abort
+        if len(value) != len(items):
+            self.error(
+                f"cannot unpack {len(value)} values into {len(items)} names",
+                target.span,
+                hint=f"the value is {_fmt_value(value)}",
+            )
+            raise _Abort
+        for t, v in zip(items, value):
+            self.assign(t, v, frame, span, "destructured" if kind == "value" else kind)
+
+    # ---- statements and chains ----------------------------------------------------------------
+
+    def statement_value(self, e: ir.Expr, frame: Frame, name_hint: str | None = None) -> Any:
+        """A statement's value: an expression that starts with a layer continues from the current
+        value; one that starts with a value is complete."""
+        if isinstance(e, ir.Chain):
+            head = self.expr(e.stages[0], frame, stage=True)
+            if head is POISON:
+                raise _Abort
+            if is_layer(head):
+                value = self.apply(
+                    head, self.current(frame, e.stages[0].span), frame, e.stages[0].span
+                )
+            else:
+                value = head
+            for stage in e.stages[1:]:
+                value = self.chain_step(value, stage, frame)
+            return self.named(value, name_hint)
+        value = self.expr(e, frame, stage=True)
+        if value is POISON:
+            raise _Abort
+        if is_layer(value):
+            value = self.apply(value, self.current(frame, e.span), frame, e.span)
+        return self.named(value, name_hint)
+
+    def named(self, value: Any, hint: str | None) -> Any:
+        if hint and isinstance(value, TensorV) and value.op >= 0 and not value.path:
+            return value  # the op keeps its own hint; codegen names variables
+        return value
+
+    def current(self, frame: Frame, span: Span) -> Any:
+        if not frame.cur_set:
+            self.error(
+                f"this layer has no input: `{frame.decl.name}` declares no `input` before it",
+                span,
+                hint="declare the model's input first: `input x: [B, ...]`",
+            )
+            raise _Abort
+        if frame.cur is POISON:
+            raise _Abort
+        return frame.cur
+
+    def chain_step(self, value: Any, stage: ir.Expr, frame: Frame) -> Any:
+        layer_v = self.expr(stage, frame, stage=True)
+        if layer_v is POISON or value is POISON:
+            raise _Abort
+        if not is_layer(layer_v):
+            self.error(
+                f"a chain stage must be a layer, block or function, but this is {describe(layer_v)}",
+                stage.span,
+                hint="to combine values write an expression such as `relu(a + b)` or `cat([a, b], dim=1)`",
+            )
+            raise _Abort
+        return self.apply(layer_v, value, frame, stage.span)
+
+    # ---- expressions --------------------------------------------------------------------------
+
+    def expr(self, e: ir.Expr, frame: Frame, *, stage: bool = False) -> Any:
+        method = getattr(self, "e_" + type(e).__name__)
+        return method(e, frame, stage)
+
+    def e_Num(self, e: ir.Num, frame: Frame, stage: bool) -> Any:
+        return e.value
+
+    def e_Str(self, e: ir.Str, frame: Frame, stage: bool) -> Any:
+        return e.value
+
+    def e_Const(self, e: ir.Const, frame: Frame, stage: bool) -> Any:
+        return e.value
+
+    def e_Ellipsis_(self, e: ir.Ellipsis_, frame: Frame, stage: bool) -> Any:
+        return Ellipsis
+
+    def e_TupleExpr(self, e: ir.TupleExpr, frame: Frame, stage: bool) -> Any:
+        return tuple(self.expr(i, frame) for i in e.items)
+
+    def e_ListExpr(self, e: ir.ListExpr, frame: Frame, stage: bool) -> Any:
+        return [self.expr(i, frame) for i in e.items]
+
+    def e_Paren(self, e: ir.Paren, frame: Frame, stage: bool) -> Any:
+        inner = e.expr
+        if isinstance(inner, ir.Chain):
+            head = self.expr(inner.stages[0], frame, stage=stage)
+            if is_layer(head):
+                items = [head] + [self.expr(s, frame, stage=True) for s in inner.stages[1:]]
+                for s, v in zip(inner.stages, items):
+                    if v is POISON:
+                        return POISON
+                    if not is_layer(v):
+                        return self.error(
+                            f"a chain stage must be a layer, block or function, but this is {describe(v)}",
+                            s.span,
+                        )
+                return GroupV(tuple(items), e, e.span)
+            value = head
+            for s in inner.stages[1:]:
+                value = self.chain_step(value, s, frame)
+            return value
+        return self.expr(inner, frame, stage=stage)
+
+    def e_Chain(self, e: ir.Chain, frame: Frame, stage: bool) -> Any:
+        head = self.expr(e.stages[0], frame, stage=stage)
+        if head is POISON:
+            return POISON
+        if is_layer(head):
+            items = [head] + [self.expr(s, frame, stage=True) for s in e.stages[1:]]
+            if any(v is POISON for v in items):
+                return POISON
+            return GroupV(tuple(items), e, e.span)
+        value = head
+        for s in e.stages[1:]:
+            value = self.chain_step(value, s, frame)
+        return value
+
+    def e_Labeled(self, e: ir.Labeled, frame: Frame, stage: bool) -> Any:
+        inner = self.expr(e.expr, frame, stage=True)
+        if inner is POISON:
+            return POISON
+        if not is_layer(inner):
+            return self.error(
+                f"a label names a layer, block or group, but `{ir_text(e.expr)}` is {describe(inner)}",
+                e.label_span,
+                hint="labels go before layers: `conv1: Conv2d(64, 3)`",
+            )
+        return LabeledV(e.label, inner, e, e.span)
+
+    def e_Name(self, e: ir.Name, frame: Frame, stage: bool) -> Any:
+        if e.id in frame.vars:
+            frame.used.add(e.id)
+            return frame.vars[e.id]
+        if e.id in self.symbols.consts:
+            return self.const(e.id, e.span)
+        return self.layer_ref(e, e.id, (), (), frame)
+
+    def layer_ref(
+        self,
+        node: ir.Expr,
+        name: str,
+        args: tuple,
+        kwargs: tuple,
+        frame: Frame,
+        arg_spans: tuple = (),
+        kwarg_spans: tuple = (),
+    ) -> Any:
+        span = node.span
+        if name in self.symbols.blocks:
+            return LayerRef("block", name, node, span, args, kwargs, arg_spans, kwarg_spans)
+        if name in self.symbols.pymodules:
+            return LayerRef("py", name, node, span, args, kwargs, arg_spans, kwarg_spans)
+        if name[:1].isupper() and api.module_signature(name) is not None:
+            if api.module_kind(name) == "loss":
+                return self.error(
+                    f"`{name}` is a loss; losses belong in the train section (`loss = {name}()`)",
+                    span,
+                )
+            return LayerRef("torch", name, node, span, args, kwargs, arg_spans, kwarg_spans)
+        if (
+            name in FUNCTIONS
+            or api.functional_signature(name) is not None
+            or api.torch_function_signature(name) is not None
+        ):
+            return LayerRef("function", name, node, span, args, kwargs, arg_spans, kwarg_spans)
+        if name in ("range", "len", "min", "max", "abs", "int", "float", "round", "sum"):
+            return self.error(f"`{name}` must be called", span)
+        return self.error(f"undefined name `{name}`", span)
+
+    def e_Call(self, e: ir.Call, frame: Frame, stage: bool) -> Any:
+        if isinstance(e.func, ir.Attribute):
+            return self.method_call(e, frame)
+        if not isinstance(e.func, ir.Name):
+            return self.error("only layers, blocks and functions can be called", e.func.span)
+        name = e.func.id
+        if name in frame.vars:
+            return self.error(
+                f"`{name}` is {describe(frame.vars[name])}, not a layer or function, and cannot be called",
+                e.func.span,
+            )
+        args = tuple(self.expr(a, frame) for a in e.args)
+        kwargs = tuple((k.name, self.expr(k.value, frame)) for k in e.kwargs)
+        if any(a is POISON for a in args) or any(v is POISON for _, v in kwargs):
+            return POISON
+        arg_spans = tuple(a.span for a in e.args)
+        kwarg_spans = tuple((k.name, k.span) for k in e.kwargs)
+        if (
+            name in ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
+            and name not in self.symbols.blocks
+        ):
+            if not (name in ("max", "min", "sum", "abs") and any(contains_tensor(a) for a in args)):
+                return self.builtin(name, args, kwargs, e)
+        ref = self.layer_ref(e, name, args, kwargs, frame, arg_spans, kwarg_spans)
+        if ref is POISON:
+            return POISON
+        if ref.kind == "function" and (
+            any(contains_tensor(a) for a in args) or any(contains_tensor(v) for _, v in kwargs)
+        ):
+            return self.call_function(ref, None, frame, e.span)
+        if ref.kind != "function":
+            for a, s in zip(args, arg_spans):
+                if contains_tensor(a):
+                    return self.error(
+                        f"`{name}` is a layer: write `x -> {name}(...)` to apply it, not a call with a tensor",
+                        s,
+                        hint="layer arguments are compile-time values such as sizes and flags",
+                    )
+        return ref
+
+    def method_call(self, e: ir.Call, frame: Frame) -> Any:
+        attr = e.func
+        assert isinstance(attr, ir.Attribute)
+        target = self.expr(attr.value, frame)
+        if target is POISON:
+            return POISON
+        if not isinstance(target, TensorV):
+            return self.error(
+                f"`.{attr.attr}(...)` needs a tensor, but this is {describe(target)}",
+                attr.value.span,
+            )
+        if attr.attr not in FUNCTIONS:
+            return self.error(
+                f"unknown tensor method `{attr.attr}`",
+                attr.attr_span,
+                hint=_did_you_mean(attr.attr, FUNCTIONS),
+            )
+        args = tuple(self.expr(a, frame) for a in e.args)
+        kwargs = tuple((k.name, self.expr(k.value, frame)) for k in e.kwargs)
+        if any(a is POISON for a in args) or any(v is POISON for _, v in kwargs):
+            return POISON
+        ref = LayerRef(
+            "function",
+            attr.attr,
+            e,
+            e.span,
+            args,
+            kwargs,
+            tuple(a.span for a in e.args),
+            tuple((k.name, k.span) for k in e.kwargs),
+        )
+        return self.call_function(ref, target, frame, e.span)
+
+    def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
+        if kwargs:
+            return self.error(f"`{name}` takes no keyword arguments", e.span)
+        try:
+            for a in args:
+                if isinstance(a, Sym) and name not in ("min", "max", "abs"):
+                    raise TypeError(
+                        f"`{name}` of a symbolic dimension cannot be computed at compile time"
+                    )
+            if name == "range":
+                if not 1 <= len(args) <= 3 or not all(
+                    isinstance(a, int) and not isinstance(a, bool) for a in args
+                ):
+                    raise TypeError("`range` takes 1 to 3 integers")
+                r = range(*args)
+                if len(r) > MAX_REPEAT:
+                    raise TypeError(f"range of {len(r)} items is too long")
+                return tuple(r)
+            if name == "len":
+                if len(args) != 1 or not isinstance(args[0], (tuple, list, str)):
+                    raise TypeError("`len` takes one tuple, list or string")
+                return len(args[0])
+            if name in ("min", "max"):
+                items = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+                if not items:
+                    raise TypeError(f"`{name}` of nothing")
+                if any(isinstance(i, Sym) for i in items):
+                    raise TypeError(
+                        f"`{name}` of symbolic dimensions cannot be computed at compile time"
+                    )
+                return (min if name == "min" else max)(items)
+            if name == "abs":
+                return abs(args[0])
+            if name == "int":
+                return int(args[0])
+            if name == "float":
+                return float(args[0])
+            if name == "round":
+                return round(*args)
+            if name == "sum":
+                return sum(args[0])
+        except (TypeError, ValueError, IndexError, OverflowError) as exc:
+            return self.error(
+                str(exc) if str(exc).startswith("`") or "range" in str(exc) else f"`{name}`: {exc}",
+                e.span,
+            )
+        return POISON
+
+    def e_Attribute(self, e: ir.Attribute, frame: Frame, stage: bool) -> Any:
+        value = self.expr(e.value, frame)
+        if value is POISON:
+            return POISON
+        if isinstance(value, TensorV):
+            if e.attr == "shape":
+                return tuple(value.type.shape)
+            if e.attr == "ndim":
+                return value.type.rank
+            if e.attr in FUNCTIONS:
+                ref = LayerRef("function", e.attr, e, e.span)
+                return self.call_function(ref, value, frame, e.span)
+            return self.error(
+                f"unknown tensor attribute `{e.attr}`",
+                e.attr_span,
+                hint="tensors have `.shape` and `.ndim`",
+            )
+        return self.error(f"{describe(value)} has no attribute `{e.attr}`", e.attr_span)
+
+    def e_Index(self, e: ir.Index, frame: Frame, stage: bool) -> Any:
+        value = self.expr(e.value, frame)
+        idx = [self.index_item(i, frame) for i in e.index]
+        if value is POISON or any(i is POISON for i in idx):
+            return POISON
+        if isinstance(value, TensorV):
+            return self.tensor_index(value, idx, frame, e)
+        if isinstance(value, (tuple, list, str)):
+            if len(idx) != 1:
+                return self.error("a tuple takes one index", e.span)
+            i = idx[0]
+            try:
+                if isinstance(i, SliceV):
+                    return value[slice(i.start, i.stop, i.step)]
+                if isinstance(i, bool) or not isinstance(i, int):
+                    return self.error(
+                        f"a tuple index must be an integer known at compile time, not {describe(i)}",
+                        e.index[0].span,
+                    )
+                return value[i]
+            except IndexError:
+                return self.error(
+                    f"index {i} is out of range for {_fmt_value(tuple(value))} ({len(value)} items)",
+                    e.index[0].span,
+                )
+            except (TypeError, ValueError) as exc:
+                return self.error(f"bad index: {exc}", e.span)
+        return self.error(f"{describe(value)} cannot be indexed", e.value.span)
+
+    def index_item(self, i: ir.Expr, frame: Frame) -> Any:
+        if isinstance(i, ir.Slice):
+            parts = [None if p is None else self.expr(p, frame) for p in (i.start, i.stop, i.step)]
+            if any(p is POISON for p in parts):
+                return POISON
+            return SliceV(*parts)
+        return self.expr(i, frame)
+
+    def tensor_index(self, value: TensorV, idx: list, frame: Frame, e: ir.Index) -> Any:
+        t = value.type
+        shape = list(t.shape)
+        out: list[Dim] = []
+        pos = 0
+        consumed = sum(1 for i in idx if i is not None and i is not Ellipsis)
+        if consumed > t.rank:
+            return self.error(f"too many indices ({consumed}) for {t}", e.span)
+        for k, i in enumerate(idx):
+            if i is Ellipsis:
+                rest = sum(1 for j in idx[k + 1 :] if j is not None and j is not Ellipsis)
+                while pos < t.rank - rest:
+                    out.append(shape[pos])
+                    pos += 1
+            elif i is None:
+                out.append(1)
+            elif isinstance(i, SliceV):
+                out.append(_slice_len(shape[pos], i))
+                pos += 1
+            elif isinstance(i, int) and not isinstance(i, bool):
+                size = shape[pos]
+                if isinstance(size, int) and not -size <= i < size:
+                    return self.error(
+                        f"index {i} is out of range for dimension {pos} of {t} (size {size})",
+                        e.index[k].span,
+                    )
+                pos += 1
+            elif isinstance(i, Sym):
+                pos += 1
+            else:
+                return self.error(
+                    f"a tensor index must be an integer, a slice, `none` or `...`, not {describe(i)}",
+                    e.index[k].span,
+                )
+        out.extend(shape[pos:])
+        out_t = t.with_shape(tuple(out))
+        op = self.emit(frame, Op("index", None, (value, tuple(idx)), (), out_t, e.span))
+        return TensorV(out_t, op, Origin(f"`{ir_text(e)}`", e.span, t))
+
+    def e_Slice(self, e: ir.Slice, frame: Frame, stage: bool) -> Any:
+        return self.error("a slice can only appear inside `[...]`", e.span)
+
+    def e_UnaryOp(self, e: ir.UnaryOp, frame: Frame, stage: bool) -> Any:
+        v = self.expr(e.operand, frame)
+        if v is POISON:
+            return POISON
+        if e.op == "not":
+            b = self.truth(v, e.operand)
+            return POISON if b is POISON else (not b)
+        if isinstance(v, TensorV):
+            if e.op == "+":
+                return v
+            op = self.emit(frame, Op("unary", e.op, (v,), (), v.type, e.span))
+            return TensorV(v.type, op, Origin(f"`{e.op}`", e.span, v.type))
+        if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
+            return self.error(f"`{e.op}` needs a number, not {describe(v)}", e.span)
+        return -v if e.op == "-" else v
+
+    def e_BinOp(self, e: ir.BinOp, frame: Frame, stage: bool) -> Any:
+        left = self.expr(e.left, frame, stage=stage and e.op == "*")
+        right = self.expr(e.right, frame)
+        if left is POISON or right is POISON:
+            return POISON
+        if is_layer(left) or is_layer(right):
+            if e.op == "*" and is_layer(left):
+                n = right
+                if isinstance(n, bool) or not isinstance(n, int):
+                    return self.error(
+                        f"a layer is repeated by an integer known at compile time, not {describe(n)}",
+                        e.right.span,
+                    )
+                if n < 0:
+                    return self.error(
+                        f"a layer cannot be repeated {n} times",
+                        e.right.span,
+                        hint="`Layer * 0` is no layer at all; the count must not be negative",
+                    )
+                if n > MAX_REPEAT:
+                    return self.error(f"{n} repetitions are too many", e.right.span)
+                return RepeatV(left, n, e, e.span)
+            side = e.left if is_layer(left) else e.right
+            return self.error(
+                f"`{e.op}` cannot combine a layer with a value",
+                side.span,
+                hint="`Layer * n` repeats a layer; to add the outputs of layers apply them first: `(x -> A) + (x -> B)`",
+            )
+        if isinstance(left, TensorV) or isinstance(right, TensorV):
+            return self.tensor_binop(e, left, right, frame)
+        return self.scalar_binop(e, left, right)
+
+    def tensor_binop(self, e: ir.BinOp, left: Any, right: Any, frame: Frame) -> Any:
+        for side, v in ((e.left, left), (e.right, right)):
+            if not isinstance(v, (TensorV, int, float, Sym)) or isinstance(v, bool):
+                return self.error(f"`{e.op}` cannot combine a tensor with {describe(v)}", side.span)
+        lt = left.type if isinstance(left, TensorV) else TensorT(())
+        rt = right.type if isinstance(right, TensorV) else TensorT(())
+        try:
+            if e.op == "@":
+                if not (isinstance(left, TensorV) and isinstance(right, TensorV)):
+                    return self.error("`@` multiplies two tensors", e.span)
+                out = matmul_shape(lt, rt)
+            elif e.op in ("+", "-", "*", "/", "//", "%", "**"):
+                out = broadcast(lt, rt, e.op)
+            else:
+                return self.error(f"`{e.op}` is not defined for tensors", e.span)
+        except ShapeError as exc:
+            notes = [n for n in (_origin_note(left, "left"), _origin_note(right, "right")) if n]
+            return self.error(
+                f"`{e.op}` cannot combine {lt} and {rt}",
+                e.span,
+                notes=notes,
+                hint=exc.hint
+                or "the shapes must be equal or broadcastable (each dimension equal, or 1)",
+            )
+        op = self.emit(frame, Op("binop", e.op, (left, right), (), out, e.span))
+        return TensorV(out, op, Origin(f"`{e.op}`", e.span, lt))
+
+    def scalar_binop(self, e: ir.BinOp, left: Any, right: Any) -> Any:
+        num = (int, float, Sym)
+        if e.op == "+" and isinstance(left, (tuple, list)) and isinstance(right, type(left)):
+            return left + right
+        if e.op == "+" and isinstance(left, str) and isinstance(right, str):
+            return left + right
+        if (
+            e.op == "*"
+            and isinstance(left, (tuple, list))
+            and isinstance(right, int)
+            and not isinstance(right, bool)
+        ):
+            return left * right
+        for side, v in ((e.left, left), (e.right, right)):
+            if isinstance(v, bool) or not isinstance(v, num):
+                return self.error(f"`{e.op}` needs numbers, but this is {describe(v)}", side.span)
+        try:
+            if e.op == "+":
+                return left + right
+            if e.op == "-":
+                return left - right
+            if e.op == "*":
+                return left * right
+            if e.op == "//":
+                if isinstance(left, Sym) or isinstance(right, Sym):
+                    return dims.floordiv(left, right)
+                return left // right
+            if e.op == "%":
+                if isinstance(left, Sym) or isinstance(right, Sym):
+                    return dims.mod(left, right)
+                return left % right
+            if e.op == "/":
+                if isinstance(left, Sym) or isinstance(right, Sym):
+                    return dims.exact_div(left, right)
+                return left / right
+            if e.op == "**":
+                if (
+                    isinstance(right, Sym)
+                    or (isinstance(right, int) and abs(right) > 64)
+                    or (isinstance(left, Sym) and not isinstance(right, int))
+                ):
+                    return self.error(
+                        "exponent too large or not a compile-time integer", e.right.span
+                    )
+                return left**right
+            return self.error(f"`{e.op}` is not defined for numbers", e.span)
+        except ZeroDivisionError:
+            return self.error("division by zero", e.right.span)
+        except dims.DimError as exc:
+            return self.error(f"cannot compute `{ir_text(e)}` at compile time: {exc}", e.span)
+        except OverflowError:
+            return self.error("number too large", e.span)
+
+    def truth(self, v: Any, node: ir.Expr) -> Any:
+        if isinstance(v, bool):
+            return v
+        if v is None:
+            return False
+        if isinstance(v, (int, float, str, tuple, list)):
+            return bool(v)
+        if isinstance(v, Sym):
+            return self.error(
+                f"`{ir_text(node)}` depends on the symbolic dimension(s) "
+                f"{', '.join(sorted(dims.free_symbols(v)))}, which are only known when the model runs",
+                node.span,
+            )
+        return self.error(
+            f"a condition must be known at compile time, not {describe(v)}", node.span
+        )
+
+    def e_Compare(self, e: ir.Compare, frame: Frame, stage: bool) -> Any:
+        left, right = self.expr(e.left, frame), self.expr(e.right, frame)
+        if left is POISON or right is POISON:
+            return POISON
+        if (
+            isinstance(left, TensorV)
+            or isinstance(right, TensorV)
+            or is_layer(left)
+            or is_layer(right)
+        ):
+            return self.error(
+                "comparisons are between compile-time values (numbers, strings, shape sizes)",
+                e.span,
+                hint="compare shapes with `x.shape[1] == 64`",
+            )
+        if isinstance(left, Sym) or isinstance(right, Sym):
+            if e.op in ("==", "!="):
+                eq = dims.equal(left, right) if not isinstance(left, (str, tuple, list)) else False
+                if eq is None:
+                    return self.error(
+                        f"`{ir_text(e)}` cannot be decided at compile time: it depends on "
+                        f"{', '.join(sorted(dims.free_symbols(left) | dims.free_symbols(right)))}",
+                        e.span,
+                    )
+                return eq if e.op == "==" else not eq
+            diff = left - right
+            if isinstance(diff, int):
+                left, right = diff, 0
+            else:
+                return self.error(f"`{ir_text(e)}` cannot be decided at compile time", e.span)
+        try:
+            return {
+                "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+                "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+            }[e.op](left, right)  # fmt: skip
+        except TypeError:
+            return self.error(f"cannot compare {describe(left)} with {describe(right)}", e.span)
+
+    def e_BoolOp(self, e: ir.BoolOp, frame: Frame, stage: bool) -> Any:
+        left = self.truth(self.expr(e.left, frame), e.left)
+        if left is POISON:
+            return POISON
+        if e.op == "and" and not left:
+            return False
+        if e.op == "or" and left:
+            return True
+        return self.truth(self.expr(e.right, frame), e.right)
+
+    def e_IfExp(self, e: ir.IfExp, frame: Frame, stage: bool) -> Any:
+        cond = self.truth(self.expr(e.cond, frame), e.cond)
+        if cond is POISON:
+            return POISON
+        return self.expr(e.then if cond else e.orelse, frame, stage=stage)
+
+    # ---- applying layers ----------------------------------------------------------------------
+
+    def apply(
+        self,
+        layer_v: Any,
+        value: Any,
+        frame: Frame,
+        span: Span,
+        *,
+        into: list[ModuleSlot] | None = None,
+        label: str | None = None,
+    ) -> Any:
+        """Feed `value` through an unapplied layer.  `into`: collect created modules there (the
+        children of an nn.Sequential being built) instead of as attributes."""
+        if value is POISON:
+            raise _Abort
+        if isinstance(layer_v, LabeledV):
+            if into is not None:
+                self.error(
+                    f"label `{layer_v.label}` inside a labelled group: the children of an nn.Sequential are numbered",
+                    layer_v.node.label_span,
+                    hint="remove the inner label, or move the layer out of the group",
+                )
+                raise _Abort
+            return self.apply(layer_v.item, value, frame, span, into=into, label=layer_v.label)
+        if isinstance(layer_v, GroupV):
+            if label is not None or into is not None:
+                children: list[ModuleSlot] = [] if into is None else into
+                for item in layer_v.items:
+                    value = self.apply(
+                        item,
+                        value,
+                        frame,
+                        item.span if hasattr(item, "span") else span,
+                        into=children,
+                    )
+                if label is not None and into is None:
+                    value = self.add_sequential(frame, label, children, layer_v.span, value)
+                return value
+            for item in layer_v.items:
+                value = self.apply(item, value, frame, item.span)
+            return value
+        if isinstance(layer_v, RepeatV):
+            children = [] if into is None else into
+            for _ in range(layer_v.count):
+                value = self.apply(layer_v.item, value, frame, layer_v.span, into=children)
+            if into is None and layer_v.count:
+                name = label or self.module_name(frame, layer_v.node)
+                value = self.add_sequential(frame, name, children, layer_v.span, value)
+            return value
+        assert isinstance(layer_v, LayerRef)
+        if layer_v.kind == "function":
+            if into is not None or label is not None:
+                return self.function_as_module(layer_v, value, frame, into, label)
+            return self.call_function(layer_v, value, frame, layer_v.span)
+        name = label or (None if into is not None else self.module_name(frame, layer_v.node))
+        if layer_v.kind == "torch":
+            return self.apply_torch(layer_v, value, frame, name, into)
+        if layer_v.kind == "block":
+            return self.apply_block(layer_v, value, frame, name, into)
+        return self.apply_py(layer_v, value, frame, name, into)
+
+    def add_sequential(
+        self, frame: Frame, name: str, children: list[ModuleSlot], span: Span, value: Any
+    ) -> Any:
+        for i, c in enumerate(children):
+            c.name = str(i)
+        slot = ModuleSlot(
+            name=name, kind="sequential", type_name="Sequential", span=span, children=children
+        )
+        if children:
+            slot.in_type, slot.out_type = children[0].in_type, children[-1].out_type
+        frame.inst.modules.append(slot)
+        frame.taken.add(name)
+        # the forward step: one call of the whole Sequential replaces the children's calls
+        first = next(
+            (
+                i
+                for i, op in enumerate(frame.inst.ops)
+                if op.kind == "module" and op.target in children
+            ),
+            None,
+        )
+        if first is not None:
+            kept = [
+                op
+                for op in frame.inst.ops[first:]
+                if not (op.kind == "module" and op.target in children)
+            ]
+            assert not kept, "a Sequential's steps must be contiguous"
+            last = frame.inst.ops[-1]
+            inputs = frame.inst.ops[first].args
+            del frame.inst.ops[first:]
+            frame.inst.ops.append(Op("module", slot, inputs, (), last.out, span))
+            origin = Origin(
+                f"`{name}`", span, slot.in_type if isinstance(slot.in_type, TensorT) else None
+            )
+            return _tensor_values(last.out, len(frame.inst.ops) - 1, origin)
+        return value
+
+    def emit(self, frame: Frame, op: Op) -> int:
+        frame.inst.ops.append(op)
+        return len(frame.inst.ops) - 1
+
+    def inputs_of(self, value: Any, span: Span) -> tuple[TensorV, ...]:
+        if _has_poison(value):
+            raise _Abort
+        if isinstance(value, TensorV):
+            return (value,)
+        if isinstance(value, tuple) and all(isinstance(v, TensorV) for v in value):
+            return value
+        if isinstance(value, tuple):
+            self.error(
+                f"this layer gets a nested tuple {_fmt_value(value)}",
+                span,
+                hint="take one element with `[i]`, or destructure it first: `out, (h, c) = ...`",
+            )
+            raise _Abort
+        self.error(f"this layer gets {describe(value)}, not a tensor", span)
+        raise _Abort
+
+    def check_input(
+        self,
+        entry_name: str,
+        expects: str,
+        ranks,
+        dtype: str,
+        t: TensorT,
+        value: TensorV,
+        span: Span,
+    ) -> None:
+        if ranks is not None and t.rank not in ranks:
+            notes = [n for n in (_origin_note(value, None),) if n]
+            self.error(
+                f"{entry_name} needs a {expects or f'rank {ranks[0]}'} input, but gets {t}",
+                span,
+                notes=notes,
+                hint=_rank_hint(entry_name, t, ranks),
+            )
+            raise _Abort
+        if dtype == "float" and not t.is_float:
+            self.error(
+                f"{entry_name} needs a floating-point input, but gets {t}",
+                span,
+                hint="integer tensors (token ids) go through an Embedding first"
+                if t.dtype == "int64"
+                else None,
+            )
+            raise _Abort
+        if dtype == "long" and t.dtype not in ("int64", "int32"):
+            self.error(
+                f"{entry_name} needs integer token ids (long), but gets {t}",
+                span,
+                hint="declare the input as `long[B, T]`",
+            )
+            raise _Abort
+
+    def bind_layer(
+        self, ref: LayerRef, entry: LayerEntry | None, inputs: tuple[TensorT, ...]
+    ) -> Args:
+        """Bind a torch layer's arguments, inferring those taken from the input."""
+        sig = api.module_signature(ref.name) or ()
+        inferred = entry.inferred if entry else ()
+        args, problems = bind(
+            sig, inferred, ref.args, dict(ref.kwargs), what=ref.name, skip=("device", "dtype")
+        )
+        self.report_bind(ref, problems)
+        if entry is not None:
+            for key, value in list(args.items()):
+                declared = entry.types.get(key)
+                default = next((d for n, k, d in sig if n == key), None)
+                complaint = (
+                    None if key in entry.layer_args else check_type(key, value, default, declared)
+                )
+                if complaint and key not in inferred:
+                    self.error(f"{ref.name}: {complaint}", self.arg_span(ref, key))
+                    raise _Abort
+            if entry.infer is not None and inputs:
+                for key, value in entry.infer(inputs).items():
+                    if key in args and args[key] is not None:
+                        given = args[key]
+                        expected = value
+                        if key == "normalized_shape" and isinstance(given, (tuple, list)):
+                            expected = (
+                                tuple(inputs[0].shape[-len(given) :])
+                                if len(given) <= inputs[0].rank
+                                else None
+                            )
+                            given = tuple(given)
+                        if (
+                            dims.equal(given, expected) is False
+                            if not isinstance(given, tuple)
+                            else given != expected
+                        ):
+                            self.error(
+                                f"{ref.name}: `{key}` is {_fmt_value(given)}, but the input gives {_fmt_value(expected)}",
+                                self.arg_span(ref, key),
+                                hint=f"`{key}` is inferred from the input; leave it out",
+                            )
+                            raise _Abort
+                        args[key] = given if key != "normalized_shape" else args[key]
+                    else:
+                        args[key] = value
+        return args
+
+    def report_bind(self, ref: LayerRef, problems) -> None:
+        for p in problems:
+            span = self.arg_span(ref, p.arg) if p.arg is not None else ref.span
+            self.error(p.message, span, hint=p.hint)
+        if problems:
+            raise _Abort
+
+    def arg_span(self, ref: LayerRef, arg: int | str | None) -> Span:
+        if isinstance(arg, int) and arg < len(ref.arg_spans):
+            return ref.arg_spans[arg]
+        if isinstance(arg, str):
+            for k, s in ref.kwarg_spans:
+                if k == arg:
+                    return s
+        return ref.span
+
+    def layer_value(self, v: Any, span: Span, inputs: tuple[TensorT, ...]) -> Any:
+        """A layer given as an argument: bound (and inferred from the outer layer's input)."""
+        if isinstance(v, LayerRef) and v.kind == "torch":
+            entry = LAYERS.get(v.name)
+            if entry is None:
+                self.error(
+                    f"`{v.name}` cannot be an argument here: nndsl does not know its shape rule",
+                    span,
+                )
+                raise _Abort
+            args = self.bind_layer(v, entry, inputs)
+            for k, val in list(args.items()):
+                args[k] = self.layer_value(val, span, inputs) if is_layer(val) else val
+            return LayerValue(
+                v.name, args, tuple(range(len(v.args))), tuple(k for k, _ in v.kwargs)
+            )
+        if is_layer(v):
+            self.error("only a torch layer can be passed as an argument", span)
+            raise _Abort
+        return v
+
+    def apply_torch(
+        self, ref: LayerRef, value: Any, frame: Frame, name: str | None, into: list | None
+    ) -> Any:
+        entry = LAYERS.get(ref.name)
+        ins = self.inputs_of(value, ref.span)
+        types = tuple(v.type for v in ins)
+        if entry is None:
+            return self.apply_fallback(ref, value, ins, frame, name, into)
+        n_in = len(entry.inputs)
+        if not entry.required_inputs <= len(ins) <= n_in:
+            want = (
+                entry.required_inputs
+                if entry.required_inputs == n_in
+                else f"{entry.required_inputs} to {n_in}"
+            )
+            self.error(
+                f"{ref.name} takes {want} input{'s' if n_in != 1 else ''} ({', '.join(entry.inputs[: max(entry.required_inputs, 1)])}), "
+                f"but gets {len(ins)}",
+                ref.span,
+                hint="feed several tensors as a tuple: `(q, k, v) -> MultiheadAttention(...)`"
+                if n_in > 1
+                else None,
+            )
+            raise _Abort
+        self.check_input(
+            ref.name, entry.expects, entry.ranks, entry.dtype, types[0], ins[0], ref.span
+        )
+        args = self.bind_layer(ref, entry, types)
+        for key in entry.layer_args:
+            if key in args and is_layer(args[key]):
+                args[key] = self.layer_value(args[key], self.arg_span(ref, key), types)
+            declared = entry.types.get(key)
+            if key in args and declared:
+                complaint = check_type(key, args[key], None, declared)
+                if complaint:
+                    self.error(f"{ref.name}: {complaint}", self.arg_span(ref, key))
+                    raise _Abort
+        try:
+            out = entry.shape(args, types)
+            params = entry.params(args)
+            buffers = entry.buffers(args)
+        except ShapeError as exc:
+            span = self.arg_span(ref, exc.arg) if exc.arg else ref.span
+            notes = [n for n in (_origin_note(ins[0], None),) if n]
+            self.error(f"{ref.name}: {exc.message}", span, notes=notes, hint=exc.hint)
+            raise _Abort from None
+        except dims.DimError as exc:
+            self.error(f"{ref.name}: cannot compute its shape at compile time: {exc}", ref.span)
+            raise _Abort from None
+        slot = ModuleSlot(
+            name=name or "",
+            kind="torch",
+            type_name=ref.name,
+            span=ref.span,
+            entry=entry,
+            args=args,
+            user_args=tuple(_positional_names(entry, len(ref.args))),
+            user_kwargs=tuple(k for k, _ in ref.kwargs),
+            params=params,
+            buffers=buffers,
+            out_type=out,
+            in_type=types[0] if len(types) == 1 else types,
+        )
+        return self.attach(frame, slot, ins, out, into, ref)
+
+    def attach(
+        self,
+        frame: Frame,
+        slot: ModuleSlot,
+        ins: tuple[TensorV, ...],
+        out: Any,
+        into: list | None,
+        ref: LayerRef,
+    ) -> Any:
+        if into is not None:
+            into.append(slot)
+        else:
+            frame.inst.modules.append(slot)
+            frame.taken.add(slot.name)
+        op = self.emit(frame, Op("module", slot, ins, (), out, ref.span))
+        return _tensor_values(out, op, Origin(f"`{ref.name}`", ref.span, ins[0].type))
+
+    def function_as_module(
+        self, ref: LayerRef, value: Any, frame: Frame, into: list | None, label: str | None
+    ) -> Any:
+        form = module_form(ref.name)
+        if form is None:
+            where = f"`{label}`" if label else "a labelled group"
+            self.error(
+                f"`{ref.name}` has no module form, so it cannot be part of the nn.Sequential {where}",
+                ref.span,
+                hint="move it out of the group, or write the layer's module (e.g. `ReLU`)",
+            )
+            raise _Abort
+        module_name, arg_map = form
+        args = tuple(ref.args)
+        kwargs = tuple((arg_map.get(k, k), v) for k, v in ref.kwargs)
+        mref = LayerRef(
+            "torch", module_name, ref.node, ref.span, args, kwargs, ref.arg_spans, ref.kwarg_spans
+        )
+        name = label or ""
+        result = self.apply_torch(mref, value, frame, name, into)
+        slot = into[-1] if into is not None else frame.inst.modules[-1]
+        slot.from_function = ref.name
+        return result
+
+    def call_function(self, ref: LayerRef, value: Any, frame: Frame, span: Span) -> Any:
+        entry = FUNCTIONS.get(ref.name)
+        if entry is None:
+            return self.function_fallback(ref, value, frame, span)
+        args: list[Any] = list(ref.args)
+        arg_spans = list(ref.arg_spans)
+        if value is not None:
+            if isinstance(value, tuple) and entry.tensor_list:
+                args.insert(0, list(value))
+            elif isinstance(value, TensorV):
+                args.insert(0, [value] if entry.tensor_list else value)
+            else:
+                self.inputs_of(value, span)
+            arg_spans.insert(0, span)
+        bound, problems = self.bind_function(entry, args, dict(ref.kwargs))
+        ref = LayerRef(
+            ref.kind,
+            ref.name,
+            ref.node,
+            ref.span,
+            tuple(args),
+            ref.kwargs,
+            tuple(arg_spans),
+            ref.kwarg_spans,
+        )
+        for p in problems:
+            self.error(
+                p.message, self.arg_span(ref, p.arg) if p.arg is not None else ref.span, hint=p.hint
+            )
+        if problems:
+            raise _Abort
+        tensors: list[TensorV] = []
+        for tp in entry.tensor_params:
+            v = bound.get(tp)
+            if v is None:
+                continue
+            if entry.tensor_list and tp == entry.tensor_params[0]:
+                if not isinstance(v, (list, tuple)) or not all(isinstance(x, TensorV) for x in v):
+                    self.error(
+                        f"`{entry.name}` takes a list of tensors, such as `{entry.name}([a, b], dim=1)`",
+                        ref.span,
+                    )
+                    raise _Abort
+                tensors.extend(v)
+            elif isinstance(v, TensorV):
+                tensors.append(v)
+            else:
+                self.error(
+                    f"`{entry.name}`: `{tp}` must be a tensor, not {describe(v)}",
+                    ref.span,
+                    hint=f"apply it to a value: `x -> {entry.name}(...)`"
+                    if tp == "input"
+                    else None,
+                )
+                raise _Abort
+        if not tensors:
+            self.error(f"`{entry.name}` has no tensor to work on", ref.span)
+            raise _Abort
+        for key, v in bound.items():
+            if key in entry.tensor_params or key == entry.variadic:
+                continue
+            complaint = check_type(key, v, _function_default(entry, key), entry.types.get(key))
+            if complaint:
+                self.error(f"`{entry.name}`: {complaint}", self.arg_span(ref, key))
+                raise _Abort
+        if entry.dtype == "float" and not tensors[0].type.is_float:
+            self.error(
+                f"`{entry.name}` needs a floating-point tensor, but gets {tensors[0].type}",
+                ref.span,
+            )
+            raise _Abort
+        types = tuple(t.type for t in tensors)
+        try:
+            out = entry.shape(bound, types)
+        except ShapeError as exc:
+            notes = []
+            if len(tensors) > 1:
+                notes = [
+                    Note(f"{_describe_origin(t)} is {t.type}", t.origin.span)
+                    for t in tensors
+                    if t.origin.span
+                ]
+            else:
+                n = _origin_note(tensors[0], None)
+                notes = [n] if n else []
+            span_ = (
+                self.arg_span(ref, exc.arg)
+                if exc.arg and exc.arg not in entry.tensor_params
+                else ref.span
+            )
+            self.error(f"`{entry.name}`: {exc.message}", span_, notes=notes, hint=exc.hint)
+            raise _Abort from None
+        except dims.DimError as exc:
+            self.error(f"`{entry.name}`: cannot compute its shape at compile time: {exc}", ref.span)
+            raise _Abort from None
+        call_args = tuple((k, bound[k]) for k in bound)
+        op = self.emit(frame, Op("function", entry, (), call_args, out, ref.span, entry=entry))
+        return _tensor_values(out, op, Origin(f"`{entry.name}`", ref.span, types[0]))
+
+    def bind_function(self, entry: FunctionEntry, args: list, kwargs: dict):
+        sig = _function_signature(entry)
+        out, problems = bind(
+            sig, (), args, kwargs, what=f"`{entry.name}`", extra_keywords=entry.keywords
+        )
+        for k, v in entry.defaults.items():
+            if k not in kwargs and (k not in out or out[k] == _sig_default(sig, k)):
+                if not any(n == k for n in list(out)[: len(args)]):
+                    out[k] = v
+        return out, problems
+
+    # ---- blocks and user modules --------------------------------------------------------------
+
+    def apply_block(
+        self, ref: LayerRef, value: Any, frame: Frame, name: str | None, into: list | None
+    ) -> Any:
+        decl = self.symbols.blocks[ref.name]
+        ins = self.inputs_of(value, ref.span)
+        params = self.block_args(decl, ref)
+        inst = self.instance(decl, params, list(ins), ref.span)
+        if inst is None:
+            raise _Abort
+        outs = inst.output_types()
+        out = outs[0] if len(outs) == 1 else tuple(outs)
+        slot = ModuleSlot(
+            name=name or "",
+            kind="block",
+            type_name=decl.name,
+            span=ref.span,
+            instance=inst,
+            out_type=out,
+            in_type=ins[0].type if len(ins) == 1 else tuple(i.type for i in ins),
+        )
+        return self.attach(frame, slot, ins, out, into, ref)
+
+    def block_args(self, decl: ir.BlockDecl, ref: LayerRef) -> dict[str, Any]:
+        if decl.kind == "model":
+            pass  # a model may be used as a block inside another model
+        params: dict[str, Any] = {}
+        names = [p.name for p in decl.params]
+        if len(ref.args) > len(names):
+            self.error(
+                f"`{decl.name}` takes {len(names)} argument{'s' if len(names) != 1 else ''} "
+                f"({', '.join(names) or 'none'}), but {len(ref.args)} were given",
+                ref.arg_spans[len(names)] if len(ref.arg_spans) > len(names) else ref.span,
+            )
+            raise _Abort
+        for p, v, s in zip(decl.params, ref.args, ref.arg_spans):
+            params[p.name] = v
+        for k, v in ref.kwargs:
+            if k not in names:
+                self.error(
+                    f"`{decl.name}` has no parameter `{k}`",
+                    self.arg_span(ref, k),
+                    hint=_did_you_mean(k, names) or f"its parameters: {', '.join(names) or 'none'}",
+                )
+                raise _Abort
+            if k in params:
+                self.error(
+                    f"`{decl.name}` got `{k}` twice: by position and by keyword",
+                    self.arg_span(ref, k),
+                )
+                raise _Abort
+            params[k] = v
+        for p in decl.params:
+            if p.name not in params:
+                if p.default is None:
+                    self.error(
+                        f"`{decl.name}` needs its parameter `{p.name}`",
+                        ref.span,
+                        hint=f"declared at {p.span.line}:{p.span.col}"
+                        + (f" as `{p.type}`" if p.type else ""),
+                    )
+                    raise _Abort
+                params[p.name] = self.const_expr(p.default)
+            if p.type is not None:
+                complaint = type_complaint(params[p.name], p.type)
+                if complaint:
+                    where = (
+                        self.arg_span(ref, p.name)
+                        if p.name in dict(ref.kwargs)
+                        else (
+                            ref.arg_spans[names.index(p.name)]
+                            if names.index(p.name) < len(ref.arg_spans)
+                            else ref.span
+                        )
+                    )
+                    self.error(
+                        f"`{decl.name}`'s parameter `{p.name}` must be {complaint[0]}, not {complaint[1]}",
+                        where,
+                        notes=[Note(f"`{p.name}` is declared at {{at}} as `{p.type}`", p.span)],
+                    )
+                    raise _Abort
+                if (
+                    p.type.name == "float"
+                    and isinstance(params[p.name], int)
+                    and not isinstance(params[p.name], bool)
+                ):
+                    params[p.name] = float(params[p.name])
+        return params
+
+    def apply_py(
+        self, ref: LayerRef, value: Any, frame: Frame, name: str | None, into: list | None
+    ) -> Any:
+        from nndsl.check import fallback
+
+        decl, imported = self.symbols.pymodules[ref.name]
+        ins = self.inputs_of(value, ref.span)
+        self.used_fallback = True
+        try:
+            import os
+
+            result = fallback.run_user_module(
+                decl.module,
+                imported.name,
+                ref.args,
+                dict(ref.kwargs),
+                tuple(v.type for v in ins),
+                search=(os.path.dirname(os.path.abspath(decl.span.file)),),
+            )
+        except fallback.FallbackError as exc:
+            self.error(
+                f"{ref.name}: {exc.message}",
+                imported.span if exc.at_import else ref.span,
+                hint=exc.hint,
+            )
+            raise _Abort from None
+        slot = ModuleSlot(
+            name=name or "",
+            kind="py",
+            type_name=imported.name,
+            span=ref.span,
+            py_module=decl.module,
+            py_args=ref.args,
+            py_kwargs=ref.kwargs,
+            params=result.params,
+            buffers=result.buffers,
+            out_type=result.out,
+            in_type=ins[0].type,
+        )
+        return self.attach(frame, slot, ins, result.out, into, ref)
+
+    def apply_fallback(
+        self,
+        ref: LayerRef,
+        value: Any,
+        ins: tuple[TensorV, ...],
+        frame: Frame,
+        name: str | None,
+        into: list | None,
+    ) -> Any:
+        from nndsl.check import fallback
+
+        self.used_fallback = True
+        sig = api.module_signature(ref.name) or ()
+        args, problems = bind(
+            sig, (), ref.args, dict(ref.kwargs), what=ref.name, skip=("device", "dtype")
+        )
+        self.report_bind(ref, problems)
+        try:
+            result = fallback.run_torch_module(
+                ref.name, ref.args, dict(ref.kwargs), tuple(v.type for v in ins)
+            )
+        except fallback.FallbackError as exc:
+            self.error(f"{ref.name}: {exc.message}", ref.span, hint=exc.hint)
+            raise _Abort from None
+        slot = ModuleSlot(
+            name=name or "",
+            kind="torch",
+            type_name=ref.name,
+            span=ref.span,
+            entry=None,
+            args=args,
+            user_args=tuple(_sig_positional(sig)[: len(ref.args)]),
+            user_kwargs=tuple(k for k, _ in ref.kwargs),
+            params=result.params,
+            buffers=result.buffers,
+            out_type=result.out,
+            in_type=ins[0].type,
+        )
+        return self.attach(frame, slot, ins, result.out, into, ref)
+
+    def function_fallback(self, ref: LayerRef, value: Any, frame: Frame, span: Span) -> Any:
+        return self.error(
+            f"`{ref.name}` is a torch function nndsl cannot check yet",
+            ref.span,
+            hint="use a layer instead, or import a module of your own with `from pkg import Name`",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()) -> Any:
+    if isinstance(out, TensorT):
+        return TensorV(out, op, origin, path)
+    if isinstance(out, tuple):
+        return tuple(_tensor_values(o, op, origin, path + (i,)) for i, o in enumerate(out))
+    return out
+
+
+def _slice_len(size: Dim, s: SliceV) -> Dim:
+    step = 1 if s.step is None else s.step
+    if isinstance(size, int) and all(
+        isinstance(v, int) or v is None for v in (s.start, s.stop, step)
+    ):
+        return len(range(size)[slice(s.start, s.stop, step)])
+    if step != 1:
+        raise_dim = True
+    else:
+        raise_dim = False
+    start = 0 if s.start is None else s.start
+    stop = size if s.stop is None else s.stop
+    if (
+        not raise_dim
+        and isinstance(start, int)
+        and start >= 0
+        and (stop is size or (isinstance(stop, int) and stop >= 0))
+    ):
+        return (
+            stop - start
+            if not isinstance(stop, int) or isinstance(size, Sym) and stop is not size
+            else stop - start
+        )
+    if not raise_dim and isinstance(start, int) and start < 0 and s.stop is None:
+        return -start
+    return dims.sym(f"len_{abs(hash((s.start, s.stop, s.step))) % 997}")
+
+
+def _origin_note(v: Any, side: str | None) -> Note | None:
+    if not isinstance(v, TensorV):
+        return None
+    o = v.origin
+    if o.span is None:
+        return None
+    if o.before is not None and o.before != v.type:
+        return Note(f"{o.what} at {{at}} turned {o.before} into {v.type}", o.span)
+    prefix = f"the {side} operand, " if side else ""
+    return Note(f"{prefix}{o.what} at {{at}} is {v.type}", o.span)
+
+
+def _describe_origin(v: TensorV) -> str:
+    return v.origin.what
+
+
+def _rank_hint(name: str, t: TensorT, ranks) -> str | None:
+    if t.rank == 2 and ranks and min(ranks) > 2:
+        return (
+            "the input was flattened; put this layer before `flatten`, or reshape the value first"
+        )
+    if t.rank > 2 and ranks == (2,):
+        return "flatten the feature map first: `-> flatten ->`"
+    return None
+
+
+def _positional_names(entry: LayerEntry, n: int) -> list[str]:
+    sig = entry.signature
+    names = [p for p, k, d in sig if k == "pos_or_kw" and p not in entry.inferred]
+    return names[:n]
+
+
+def _sig_positional(sig) -> list[str]:
+    return [p for p, k, d in sig if k == "pos_or_kw"]
+
+
+def _function_signature(entry: FunctionEntry):
+    """The signature of a function as a spec calls it: tensor params first, then `params` or
+    torch's own signature order."""
+    sig = (
+        api.functional_signature(entry.name)
+        if entry.torch.startswith("F.")
+        else api.torch_function_signature(entry.name)
+    )
+    sig = tuple(sig or ())
+    overloads = {}
+    if entry.torch.startswith("torch.") or entry.torch.startswith("."):
+        from nndsl.catalog import torch_api
+
+        for o in torch_api.TORCH_FUNCTION_OVERLOADS.get(entry.name, ()):
+            for p in o:
+                overloads.setdefault(p[0], p)
+    names = [p[0] for p in sig]
+    tensor = [(tp, "pos_or_kw", api.REQUIRED) for tp in entry.tensor_params]
+    rest: list = []
+    if entry.params:
+        for pn in entry.params:
+            found = next((p for p in sig if p[0] == pn), None) or overloads.get(pn)
+            default = entry.defaults.get(pn, found[2] if found else None)
+            rest.append((pn, "pos_or_kw", default))
+    elif entry.variadic:
+        rest.append((entry.variadic, "var_pos", api.REQUIRED))
+    else:
+        for p in sig:
+            if p[0] in entry.tensor_params or p[0] in ("input", "self", "out"):
+                continue
+            if p[1] == "var_pos":
+                continue
+            rest.append(p)
+    for key, default in entry.defaults.items():
+        if key not in [r[0] for r in rest]:
+            rest.append((key, "kw_only", default))
+    for k in entry.keywords:
+        if k not in [r[0] for r in rest]:
+            rest.append((k, "kw_only", None))
+    # other keyword-only parameters torch accepts (for example `inplace`)
+    for p in sig:
+        if (
+            p[0] not in names[:0]
+            and p[0] not in [r[0] for r in rest]
+            and p[0] not in entry.tensor_params
+            and p[0] not in ("input", "out", "self")
+            and p[1] != "var_pos"
+        ):
+            rest.append((p[0], "kw_only", p[2]))
+    if entry.tensor_list:
+        tensor = [(entry.tensor_params[0], "pos_or_kw", api.REQUIRED)]
+    return tuple(tensor + rest)
+
+
+def _sig_default(sig, key):
+    for n, k, d in sig:
+        if n == key:
+            return d
+    return None
+
+
+def _function_default(entry: FunctionEntry, key: str) -> Any:
+    if key in entry.defaults:
+        return entry.defaults[key]
+    return _sig_default(_function_signature(entry), key)
+
+
+def type_complaint(value: Any, t: ir.TypeRef) -> tuple[str, str] | None:
+    """(expected, got) if `value` does not have the declared parameter type."""
+    if value is POISON:
+        return None
+    ok = _has_type(value, t)
+    if ok:
+        return None
+    return (_type_words(t), describe(value))
+
+
+def _has_type(v: Any, t: ir.TypeRef) -> bool:
+    if t.name == "int":
+        return isinstance(v, (int, Sym)) and not isinstance(v, bool)
+    if t.name == "float":
+        return isinstance(v, (int, float, Sym)) and not isinstance(v, bool)
+    if t.name == "bool":
+        return isinstance(v, bool)
+    if t.name == "str":
+        return isinstance(v, str)
+    if t.name in ("list", "tuple"):
+        if not isinstance(v, (list, tuple)):
+            return False
+        if not t.args:
+            return True
+        if t.name == "list" or t.variadic:
+            return all(_has_type(x, t.args[0]) for x in v)
+        return len(v) == len(t.args) and all(_has_type(x, a) for x, a in zip(v, t.args))
+    return True
+
+
+def _type_words(t: ir.TypeRef) -> str:
+    return {"int": "an int", "float": "a float", "bool": "a bool", "str": "a string"}.get(
+        t.name, f"a `{t}`"
+    )
+
+
+def _target_hint(t: ir.Target) -> str | None:
+    return t.id if isinstance(t, ir.NameTarget) else None
+
+
+def _has_poison(v: Any) -> bool:
+    if v is POISON:
+        return True
+    if isinstance(v, (tuple, list)):
+        return any(_has_poison(x) for x in v)
+    return False
+
+
+def _within(v: Any, container: Any) -> bool:
+    if v is container:
+        return True
+    if isinstance(container, (tuple, list)):
+        return any(_within(v, c) for c in container)
+    return False
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, list):
+        return ("list", tuple(_freeze(x) for x in v))
+    if isinstance(v, tuple):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, TensorT):
+        return ("T", v.shape, v.dtype)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+    if isinstance(v, float):
+        return ("f", v)
+    if isinstance(v, bool):
+        return ("b", v)
+    return v
+
+
+def _fmt_tensor_type(t: ir.TensorType) -> str:
+    from nndsl.syntax.fmt import tensor_type
+
+    return tensor_type(t)
+
+
+def ir_text(e: ir.Expr) -> str:
+    from nndsl.syntax.fmt import expr
+
+    try:
+        return expr(e)
+    except TypeError:
+        return "..."
+
+
+def _did_you_mean(name: str, candidates) -> str | None:
+    close = api.suggest(name, list(candidates))
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def infer(program: Program, symbols: Symbols) -> Inference:
+    return Evaluator(program, symbols).run()
+
+
+def iter_modules(inst: BlockInstance, prefix: str = "") -> Iterator[tuple[str, ModuleSlot, int]]:
+    """Every module slot below an instance with its qualified name and depth."""
+
+    def walk(slots, pre, depth):
+        for s in slots:
+            q = f"{pre}{s.name}"
+            yield q, s, depth
+            if s.kind == "sequential":
+                yield from walk(s.children, q + ".", depth + 1)
+            elif s.kind == "block" and s.instance is not None:
+                yield from walk(s.instance.modules, q + ".", depth + 1)
+
+    yield from walk(inst.modules, prefix, 0)
+
+
+__all__ = ["Evaluator", "Inference", "infer", "iter_modules", "value_type", "POISON"]

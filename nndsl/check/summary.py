@@ -1,0 +1,184 @@
+"""`nndsl summary`: one row per forward step of a model, nested blocks indented.
+
+Rows are data (the CLI renders them as a table or JSON).  Module rows carry their qualified
+name, exactly the `state_dict` prefix of their parameters; function rows have no name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nndsl import dims
+from nndsl.catalog.core import TensorT
+from nndsl.check.graph import BlockInstance, ModuleSlot, Op
+from nndsl.dims import Dim
+
+
+@dataclass
+class Row:
+    name: str  # qualified state_dict name; "" for functions and operators
+    type: str
+    output: str
+    params: Dim | None  # None: a step without parameters of its own (functions)
+    depth: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "output": self.output,
+            "params": _json_dim(self.params),
+            "depth": self.depth,
+        }
+
+
+@dataclass
+class Summary:
+    model: str
+    location: str
+    rows: list[Row] = field(default_factory=list)
+    total: Dim = 0
+    buffers: Dim = 0
+
+    @property
+    def memory_bytes(self) -> Dim:
+        return self.total * 4
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "location": self.location,
+            "rows": [r.as_json() for r in self.rows],
+            "total_params": _json_dim(self.total),
+            "trainable_params": _json_dim(self.total),
+            "non_trainable_params": 0,
+            "buffers": _json_dim(self.buffers),
+            "param_memory_bytes": _json_dim(self.memory_bytes),
+        }
+
+
+def _json_dim(d: Dim | None) -> int | str | None:
+    if d is None or isinstance(d, int):
+        return d
+    return dims.format_dim(d)
+
+
+def format_type(t: Any) -> str:
+    if isinstance(t, TensorT):
+        return str(t)
+    if isinstance(t, tuple):
+        return "(" + ", ".join(format_type(x) for x in t) + ")"
+    return "?" if t is None else str(t)
+
+
+def summarize(inst: BlockInstance, location: str) -> Summary:
+    s = Summary(inst.name, location)
+    for name, value in inst.inputs:
+        s.rows.append(Row(name, "input", format_type(value.type), None, 0))
+    _rows(inst, "", 0, s.rows)
+    s.total = inst.total_params()
+    s.buffers = _buffers(inst)
+    return s
+
+
+def _rows(inst: BlockInstance, prefix: str, depth: int, rows: list[Row]) -> None:
+    for op in inst.ops:
+        _op_rows(op, prefix, depth, rows)
+
+
+def _op_rows(op: Op, prefix: str, depth: int, rows: list[Row]) -> None:
+    if op.kind == "module":
+        _slot_rows(op.target, prefix, depth, rows)
+    elif op.kind == "function":
+        rows.append(
+            Row("", op.entry.name if op.entry else str(op.target), format_type(op.out), None, depth)
+        )
+    elif op.kind == "param":
+        rows.append(
+            Row(prefix + op.target.name, "Parameter", format_type(op.out), op.target.count, depth)
+        )
+    elif op.kind in ("binop", "unary"):
+        rows.append(Row("", f"`{op.target}`", format_type(op.out), None, depth))
+    elif op.kind == "index":
+        rows.append(Row("", "index", format_type(op.out), None, depth))
+
+
+def _slot_rows(slot: ModuleSlot, prefix: str, depth: int, rows: list[Row]) -> None:
+    q = prefix + slot.name
+    if slot.kind == "sequential":
+        rows.append(Row(q, "Sequential", format_type(slot.out_type), slot.total_params(), depth))
+        for child in slot.children:
+            _slot_rows(child, q + ".", depth + 1, rows)
+    elif slot.kind == "block" and slot.instance is not None:
+        rows.append(Row(q, slot.type_name, format_type(slot.out_type), slot.total_params(), depth))
+        _rows(slot.instance, q + ".", depth + 1, rows)
+    else:
+        rows.append(Row(q, slot.type_name, format_type(slot.out_type), slot.params, depth))
+
+
+def _buffers(inst: BlockInstance) -> Dim:
+    total: Dim = 0
+
+    def walk(slots):
+        nonlocal total
+        for s in slots:
+            if s.kind == "sequential":
+                walk(s.children)
+            elif s.kind == "block" and s.instance is not None:
+                total = total + _buffers(s.instance)
+            else:
+                total = total + s.buffers
+
+    walk(inst.modules)
+    return total
+
+
+def human_bytes(n: Dim) -> str:
+    if not isinstance(n, int):
+        return f"{dims.format_dim(n)} bytes"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def fmt_count(d: Dim | None) -> str:
+    if d is None:
+        return ""
+    if isinstance(d, int):
+        return f"{d:,}"
+    return dims.format_dim(d)
+
+
+def render_table(s: Summary) -> str:
+    header = ("Layer (state_dict name)", "Type", "Output shape", "Params")
+    body = [
+        ("  " * r.depth + (r.name or "·"), r.type, r.output, fmt_count(r.params)) for r in s.rows
+    ]
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)
+    ]
+    line = "  ".join("-" * w for w in widths)
+    out = [f"Model: {s.model}  ({s.location})", line]
+    out.append(
+        "  ".join(
+            h.ljust(w) if i < 3 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))
+        )
+    )
+    out.append(line)
+    for b in body:
+        out.append(
+            "  ".join(
+                c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(b, widths))
+            ).rstrip()
+        )
+    out.append(line)
+    out.append(f"Total params: {fmt_count(s.total)} ({human_bytes(s.memory_bytes)} as float32)")
+    out.append(f"Trainable params: {fmt_count(s.total)}")
+    out.append("Non-trainable params: 0")
+    if s.buffers:
+        out.append(f"Buffers (running statistics, not parameters): {fmt_count(s.buffers)}")
+    return "\n".join(out)
