@@ -141,7 +141,7 @@ def test_long_conditional_breaks_before_else() -> None:
 
 def test_trailing_comments_stay_on_their_line() -> None:
     text = (
-        "import \"blocks.nn\"   # shared\n"
+        'import "blocks.nn"   # shared\n'
         "model M {  # the model\n"
         "    input x: [B, 4]     # features\n"
         "    Linear(3)# logits\n"
@@ -198,7 +198,9 @@ def test_declarations_separated_and_grouped() -> None:
 
 def test_train_values_aligned() -> None:
     text = "train Long {\nmodel=M\nbatch_size=8\n  epochs=2\n}\n"
-    assert fmt(text) == "train Long {\n    model      = M\n    batch_size = 8\n    epochs     = 2\n}\n"
+    assert (
+        fmt(text) == "train Long {\n    model      = M\n    batch_size = 8\n    epochs     = 2\n}\n"
+    )
 
 
 def test_expressions_are_normalised_but_keep_their_spelling() -> None:
@@ -212,7 +214,7 @@ def test_expressions_are_normalised_but_keep_their_spelling() -> None:
     assert out == (
         "model M(a: int = 1, b: tuple[int, ...] = (1,)) {\n    input x: long[B, T]\n"
         "    param p: [1, T] = normal(std=.02)\n"
-        "    out, (h, c) = x -> f(1_000, 3e-3, \"q\\\"\", x[1:, ::2], -a ** 2, not true)\n"
+        '    out, (h, c) = x -> f(1_000, 3e-3, "q\\"", x[1:, ::2], -a ** 2, not true)\n'
         "    for i, j in [(1, 2)] {\n        relu\n    }\n    return out, h\n}\n"
     )
     assert ir_of(out) == ir_of(text)

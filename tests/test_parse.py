@@ -205,7 +205,7 @@ def test_train_section() -> None:
 
 def test_train_keys_may_be_keywords_elsewhere() -> None:
     source = _parse(
-        'model M {\n    input x: [B, 4]\n    Linear(3)\n}\n'
+        "model M {\n    input x: [B, 4]\n    Linear(3)\n}\n"
         "train Long {\n    model = M\n    data = digits(target=input)\n}\n"
     )
     train = source.decls[1]

@@ -182,6 +182,7 @@ class FunctionEntry:
     keywords: tuple[str, ...] = ()  # extra keyword-only parameters accepted
     expects: str = ""
     types: Mapping[str, str] = field(default_factory=dict)
+    explicit: tuple[str, ...] = ()  # defaults that differ from torch's, so generated code writes them
 
 
 LAYERS: dict[str, LayerEntry] = {}
@@ -293,6 +294,8 @@ def _positional_hint(positional: Sequence[str], inferred: Sequence[str]) -> str:
 def check_type(name: str, value: Any, default: Any, declared: str | None) -> str | None:
     """A complaint if `value` does not fit the parameter's type (declared, or guessed from torch's
     default value); None if it fits."""
+    if getattr(value, "is_opaque", False):  # a generic class's parameter: checked at each use
+        return None
     kind = declared or _kind_of_default(default)
     if kind is None or kind == "any" or (value is None and default is None):
         return None

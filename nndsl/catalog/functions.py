@@ -189,6 +189,7 @@ function(
         shape=_flatten,
         defaults={"start_dim": 1},
         dtype="any",
+        explicit=("start_dim",),
     )
 )
 

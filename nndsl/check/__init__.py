@@ -30,12 +30,17 @@ def check_file(path: str, text: str | None = None) -> Checked:
         return Checked(program, None, _ordered(diags))
     symbols, more = resolve(program)
     diags.extend(more)
+    from nndsl.check.train import check_trains
+
     if any(d.is_error for d in more):
+        # the train sections' values are still checked (but not against the models)
+        diags.extend(check_trains(program, symbols, None))
         return Checked(program, symbols, _ordered(diags))
     from nndsl.check.infer import infer
 
     result = infer(program, symbols)
     diags.extend(result.diagnostics)
+    diags.extend(check_trains(program, symbols, result.models))
     return Checked(program, symbols, _ordered(diags), result.models)
 
 

@@ -61,6 +61,8 @@ class ModuleSlot:
     out_type: Any = None  # output type(s) of its (first) application
     in_type: Any = None
     from_function: str | None = None  # a function turned into its module form inside nn.Sequential
+    when: Any = None  # generic classes: (condition, polarity) under which the module exists
+    repeat: Any = None  # generic classes: a symbolic repetition count (children[0] is the template)
 
     def total_params(self) -> Dim:
         if self.kind == "block" and self.instance is not None:
@@ -113,6 +115,9 @@ class Op:
     span: Span
     name_hint: str | None = None  # the name the spec gave the result, if any
     entry: FunctionEntry | None = None
+    written: tuple[str, ...] = ()  # function ops: the parameters the user wrote, in order
+    n_positional: int = 0  # ... of which the first n were written positionally
+    when: Any = None  # generic classes: (condition, polarity) under which this step runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,7 @@ class BlockInstance:
     param_tensors: list[ParamSlot] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)  # TensorV or tuples of them
+    names: dict[tuple[int, tuple[int, ...]], str] = field(default_factory=dict)  # (op, path) → name given in the spec
 
     @property
     def name(self) -> str:

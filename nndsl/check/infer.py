@@ -231,6 +231,7 @@ class Frame:
     loop_counts: dict[str, int] = field(default_factory=dict)
     in_loop: int = 0
     taken: set[str] = field(default_factory=set)
+    hint: str | None = None  # the name the current statement assigns, for the ops it emits
 
 
 @dataclass
@@ -252,6 +253,7 @@ class Evaluator:
         self._naming: dict[int, _Naming] = {}
         self._cache: dict[tuple, BlockInstance | None] = {}
         self._stack: list[str] = []
+        self._calls: list[Span] = []  # where each block of `_stack` was called
         self.instances = 0
         self.used_fallback = False
         self._reported: set[tuple] = set()
@@ -264,6 +266,7 @@ class Evaluator:
         key = (message, span)
         if key not in self._reported:
             self._reported.add(key)
+            notes = (*notes, *self.call_note(span))
             self.diags.append(error(message, span, notes=notes, hint=hint))
         return POISON
 
@@ -271,7 +274,24 @@ class Evaluator:
         key = ("w", message, span)
         if key not in self._reported:
             self._reported.add(key)
+            notes = (*notes, *self.call_note(span))
             self.diags.append(warning(message, span, notes=notes, hint=hint))
+
+    def call_note(self, span: Span | None) -> tuple[Note, ...]:
+        """Inside a block, which call of it is being checked: "in `Up(64)` at 14:10"."""
+        if len(self._stack) < 2 or span is None:
+            return ()
+        call = self._calls[-1]
+        if call == span:
+            return ()
+        text = self.program.sources.get(call.file, "").split("\n")
+        written = (
+            text[call.line - 1][call.col - 1 : call.end_col - 1]
+            if call.line == call.end_line and 0 < call.line <= len(text)
+            else ""
+        )
+        what = f"`{written}`" if written and len(written) <= 60 else f"`{self._stack[-1]}`"
+        return (Note(f"in {what}, called at {{at}}", call),)
 
     # ---- entry points -------------------------------------------------------------------------
 
@@ -574,10 +594,12 @@ class Evaluator:
             frame.vars[name] = value
             frame.kinds[name] = "param"
         self._stack.append(decl.name)
+        self._calls.append(call_span)
         try:
             ok = self.body(decl, frame, inputs, call_span, model=model)
         finally:
             self._stack.pop()
+            self._calls.pop()
         result = inst if ok else None
         self._cache[key] = result
         return result
@@ -610,7 +632,10 @@ class Evaluator:
                 )
                 raise _Abort
             if not declared:
-                frame.cur, frame.cur_set = inputs[0], True
+                # a block without `input` is sequential on its one input, called `x` in its class
+                value = TensorV(inputs[0].type, -1, inputs[0].origin, input_index=0)
+                inst.inputs.append(("x", value))
+                frame.cur, frame.cur_set = value, True
         bad = False
         input_index = 0
         for stmt in decl.body:
@@ -649,7 +674,12 @@ class Evaluator:
                         self.poison_target(stmt.target, frame)
                         frame.cur, frame.cur_set = POISON, True
                         raise
-                    self.assign(stmt.target, value, frame, stmt.span)
+                    try:
+                        self.assign(stmt.target, value, frame, stmt.span)
+                    except _Abort:
+                        self.poison_target(stmt.target, frame)  # no "undefined" errors later
+                        frame.cur, frame.cur_set = POISON, True
+                        raise
                     frame.cur, frame.cur_set = value, True
                 elif isinstance(stmt, ir.ExprStmt):
                     try:
@@ -849,6 +879,8 @@ class Evaluator:
 
     def bind(self, frame: Frame, name: str, value: Any, span: Span, kind: str) -> None:
         self.check_identifier(name, span, "name")
+        if isinstance(value, TensorV) and value.op >= 0:
+            frame.inst.names.setdefault((value.op, value.path), name)
         frame.vars[name] = value
         frame.kinds[name] = kind
         frame.bound_at[name] = span
@@ -865,10 +897,13 @@ class Evaluator:
                 self.assign(t, POISON, frame, span, kind)
             return
         if not isinstance(value, (tuple, list)):
+            note = _origin_note(value, None)
             self.error(
                 f"cannot unpack {_fmt_value(value)} into {len(items)} names",
                 target.span,
-                hint="only tuples (such as an LSTM's `out, (h, c)`) can be destructured",
+                notes=[note] if note else [],
+                hint="only tuples (such as an LSTM's `out, (h, c)`) can be destructured; "
+                "a single tensor is assigned to one name",
             )
             raise _Abort
         if len(value) != len(items):
@@ -886,6 +921,13 @@ class Evaluator:
     def statement_value(self, e: ir.Expr, frame: Frame, name_hint: str | None = None) -> Any:
         """A statement's value: an expression that starts with a layer continues from the current
         value; one that starts with a value is complete."""
+        frame.hint = name_hint
+        try:
+            return self._statement_value(e, frame, name_hint)
+        finally:
+            frame.hint = None
+
+    def _statement_value(self, e: ir.Expr, frame: Frame, name_hint: str | None) -> Any:
         if isinstance(e, ir.Chain):
             head = self.expr(e.stages[0], frame, stage=True)
             if head is POISON:
@@ -1291,9 +1333,20 @@ class Evaluator:
             if e.op == "*" and is_layer(left):
                 n = right
                 if isinstance(n, bool) or not isinstance(n, int):
+                    declared = (
+                        next((p for p in frame.decl.params if p.name == e.right.id), None)
+                        if isinstance(e.right, ir.Name)
+                        else None
+                    )
                     return self.error(
                         f"a layer is repeated by an integer known at compile time, not {describe(n)}",
                         e.right.span,
+                        notes=[Note(f"`{declared.name}` is declared at {{at}}", declared.span)]
+                        if declared is not None
+                        else [],
+                        hint=f"declare it as `{declared.name}: int`"
+                        if declared is not None and isinstance(n, float)
+                        else None,
                     )
                 if n < 0:
                     return self.error(
@@ -1330,13 +1383,23 @@ class Evaluator:
             else:
                 return self.error(f"`{e.op}` is not defined for tensors", e.span)
         except ShapeError as exc:
-            notes = [n for n in (_origin_note(left, "left"), _origin_note(right, "right")) if n]
+            notes = [
+                _operand_note(v, side, which)
+                for v, side, which in ((left, e.left, "left"), (right, e.right, "right"))
+                if isinstance(v, TensorV) and v.origin.span is not None
+            ]
             return self.error(
                 f"`{e.op}` cannot combine {lt} and {rt}",
                 e.span,
                 notes=notes,
                 hint=exc.hint
-                or "the shapes must be equal or broadcastable (each dimension equal, or 1)",
+                or "the shapes must be equal or broadcastable (each dimension equal, or 1)"
+                + (
+                    "; a shortcut around layers that change the shape needs a projection, "
+                    "such as a 1x1 Conv2d with the same stride"
+                    if e.op == "+" and lt.rank == rt.rank == 4
+                    else ""
+                ),
             )
         op = self.emit(frame, Op("binop", e.op, (left, right), (), out, e.span))
         return TensorV(out, op, Origin(f"`{e.op}`", e.span, lt))
@@ -1395,6 +1458,8 @@ class Evaluator:
             return self.error("number too large", e.span)
 
     def truth(self, v: Any, node: ir.Expr) -> Any:
+        if v is POISON:
+            return POISON
         if isinstance(v, bool):
             return v
         if v is None:
@@ -1402,13 +1467,21 @@ class Evaluator:
         if isinstance(v, (int, float, str, tuple, list)):
             return bool(v)
         if isinstance(v, Sym):
-            return self.error(
-                f"`{ir_text(node)}` depends on the symbolic dimension(s) "
-                f"{', '.join(sorted(dims.free_symbols(v)))}, which are only known when the model runs",
-                node.span,
-            )
+            return self.undecidable(node, dims.free_symbols(v))
         return self.error(
             f"a condition must be known at compile time, not {describe(v)}", node.span
+        )
+
+    def undecidable(self, node: ir.Expr, symbols: set[str] | frozenset[str]) -> _Poison:
+        names = sorted(symbols)
+        which = " and ".join(f"`{n}`" for n in names) or "a symbolic dimension"
+        plural_ = len(names) > 1
+        return self.error(
+            f"`{ir_text(node)}` cannot be decided at compile time: it depends on {which}, "
+            f"which {'are' if plural_ else 'is'} only known when the model runs",
+            node.span,
+            hint="a condition may use parameters, constants and the sizes that an input's "
+            "declared shape fixes, such as `x.shape[1]`",
         )
 
     def e_Compare(self, e: ir.Compare, frame: Frame, stage: bool) -> Any:
@@ -1430,17 +1503,13 @@ class Evaluator:
             if e.op in ("==", "!="):
                 eq = dims.equal(left, right) if not isinstance(left, (str, tuple, list)) else False
                 if eq is None:
-                    return self.error(
-                        f"`{ir_text(e)}` cannot be decided at compile time: it depends on "
-                        f"{', '.join(sorted(dims.free_symbols(left) | dims.free_symbols(right)))}",
-                        e.span,
-                    )
+                    return self.undecidable(e, _free(left) | _free(right))
                 return eq if e.op == "==" else not eq
             diff = left - right
             if isinstance(diff, int):
                 left, right = diff, 0
             else:
-                return self.error(f"`{ir_text(e)}` cannot be decided at compile time", e.span)
+                return self.undecidable(e, _free(left) | _free(right))
         try:
             return {
                 "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
@@ -1558,7 +1627,7 @@ class Evaluator:
             last = frame.inst.ops[-1]
             inputs = frame.inst.ops[first].args
             del frame.inst.ops[first:]
-            frame.inst.ops.append(Op("module", slot, inputs, (), last.out, span))
+            self.emit(frame, Op("module", slot, inputs, (), last.out, span))
             origin = Origin(
                 f"`{name}`", span, slot.in_type if isinstance(slot.in_type, TensorT) else None
             )
@@ -1566,24 +1635,35 @@ class Evaluator:
         return value
 
     def emit(self, frame: Frame, op: Op) -> int:
+        if op.name_hint is None:
+            op.name_hint = frame.hint
         frame.inst.ops.append(op)
         return len(frame.inst.ops) - 1
 
-    def inputs_of(self, value: Any, span: Span) -> tuple[TensorV, ...]:
+    def inputs_of(self, value: Any, span: Span, name: str | None = None) -> tuple[TensorV, ...]:
         if _has_poison(value):
             raise _Abort
         if isinstance(value, TensorV):
             return (value,)
         if isinstance(value, tuple) and all(isinstance(v, TensorV) for v in value):
             return value
+        who = name or "this layer"
         if isinstance(value, tuple):
+            first = _first_tensor(value)
+            notes = (
+                [Note(f"{first.origin.what} at {{at}} returns {_fmt_value(value)}", first.origin.span)]
+                if first is not None and first.origin.span is not None
+                else []
+            )
             self.error(
-                f"this layer gets a nested tuple {_fmt_value(value)}",
+                f"{who} needs a tensor, but gets the tuple {_fmt_value(value)}",
                 span,
-                hint="take one element with `[i]`, or destructure it first: `out, (h, c) = ...`",
+                notes=notes,
+                hint="destructure the tuple first and continue from one of its values, as in "
+                "`out, (h, c) = x -> LSTM(256)` then `out -> ...`; or take one element with `[0]`",
             )
             raise _Abort
-        self.error(f"this layer gets {describe(value)}, not a tensor", span)
+        self.error(f"{who} gets {describe(value)}, not a tensor", span)
         raise _Abort
 
     def check_input(
@@ -1598,11 +1678,13 @@ class Evaluator:
     ) -> None:
         if ranks is not None and t.rank not in ranks:
             notes = [n for n in (_origin_note(value, None),) if n]
+            flattened = value.origin.what in ("`flatten`", "`Flatten`")
             self.error(
                 f"{entry_name} needs a {expects or f'rank {ranks[0]}'} input, but gets {t}",
                 span,
                 notes=notes,
-                hint=_rank_hint(entry_name, t, ranks),
+                # the note already says that `flatten` made it
+                hint=None if flattened else _rank_hint(entry_name, t, ranks),
             )
             raise _Abort
         if dtype == "float" and not t.is_float:
@@ -1711,7 +1793,7 @@ class Evaluator:
         self, ref: LayerRef, value: Any, frame: Frame, name: str | None, into: list | None
     ) -> Any:
         entry = LAYERS.get(ref.name)
-        ins = self.inputs_of(value, ref.span)
+        ins = self.inputs_of(value, ref.span, ref.name)
         types = tuple(v.type for v in ins)
         if entry is None:
             return self.apply_fallback(ref, value, ins, frame, name, into)
@@ -1734,6 +1816,21 @@ class Evaluator:
         self.check_input(
             ref.name, entry.expects, entry.ranks, entry.dtype, types[0], ins[0], ref.span
         )
+        if (
+            ref.name == "Linear"
+            and types[0].rank >= 4
+            and not _channels_last(frame.inst, ins[0])
+        ):
+            note = _origin_note(ins[0], None)
+            written = ir_text(ref.node) if isinstance(ref.node, ir.Call) else "Linear(...)"
+            self.warn(
+                f"Linear is applied to a feature map {types[0]}: it mixes only the last "
+                f"dimension ({dims.format_dim(types[0].shape[-1])} values), not the whole map",
+                ref.span,
+                notes=[note] if note else [],
+                hint=f"flatten first: `flatten -> {written}`, or pool: "
+                f"`adaptive_avg_pool2d(1) -> flatten -> {written}`",
+            )
         args = self.bind_layer(ref, entry, types)
         for key in entry.layer_args:
             if key in args and is_layer(args[key]):
@@ -1890,9 +1987,10 @@ class Evaluator:
         except ShapeError as exc:
             notes = []
             if len(tensors) > 1:
+                items = _list_items(ref.node, len(tensors)) if entry.tensor_list else None
                 notes = [
-                    Note(f"{_describe_origin(t)} is {t.type}", t.origin.span)
-                    for t in tensors
+                    _operand_note(t, item)
+                    for t, item in zip(tensors, items or [None] * len(tensors))
                     if t.origin.span
                 ]
             else:
@@ -1903,13 +2001,19 @@ class Evaluator:
                 if exc.arg and exc.arg not in entry.tensor_params
                 else ref.span
             )
-            self.error(f"`{entry.name}`: {exc.message}", span_, notes=notes, hint=exc.hint)
+            hint = exc.hint
+            if entry.name == "cat":
+                hint = _cat_hint(tensors, bound.get("dim"), hint)
+            self.error(_function_message(entry.name, exc.message), span_, notes=notes, hint=hint)
             raise _Abort from None
         except dims.DimError as exc:
             self.error(f"`{entry.name}`: cannot compute its shape at compile time: {exc}", ref.span)
             raise _Abort from None
         call_args = tuple((k, bound[k]) for k in bound)
-        op = self.emit(frame, Op("function", entry, (), call_args, out, ref.span, entry=entry))
+        names = list(bound)
+        written = tuple(names[: len(args)]) + tuple(k for k, _ in ref.kwargs)
+        op = self.emit(frame, Op("function", entry, (), call_args, out, ref.span, entry=entry, written=written,
+                                 n_positional=len(args)))
         return _tensor_values(out, op, Origin(f"`{entry.name}`", ref.span, types[0]))
 
     def bind_function(self, entry: FunctionEntry, args: list, kwargs: dict):
@@ -1929,7 +2033,7 @@ class Evaluator:
         self, ref: LayerRef, value: Any, frame: Frame, name: str | None, into: list | None
     ) -> Any:
         decl = self.symbols.blocks[ref.name]
-        ins = self.inputs_of(value, ref.span)
+        ins = self.inputs_of(value, ref.span, ref.name)
         params = self.block_args(decl, ref)
         inst = self.instance(decl, params, list(ins), ref.span)
         if inst is None:
@@ -1944,6 +2048,8 @@ class Evaluator:
             instance=inst,
             out_type=out,
             in_type=ins[0].type if len(ins) == 1 else tuple(i.type for i in ins),
+            user_args=tuple(p.name for p in decl.params[: len(ref.args)]),
+            user_kwargs=tuple(k for k, _ in ref.kwargs),
         )
         return self.attach(frame, slot, ins, out, into, ref)
 
@@ -2019,7 +2125,7 @@ class Evaluator:
         from nndsl.check import fallback
 
         decl, imported = self.symbols.pymodules[ref.name]
-        ins = self.inputs_of(value, ref.span)
+        ins = self.inputs_of(value, ref.span, ref.name)
         self.used_fallback = True
         try:
             import os
@@ -2155,6 +2261,89 @@ def _origin_note(v: Any, side: str | None) -> Note | None:
     return Note(f"{prefix}{o.what} at {{at}} is {v.type}", o.span)
 
 
+def _function_message(name: str, message: str) -> str:
+    """A catalog function's complaint, prefixed with the function once: "`cat` along dim 1: ..."."""
+    if message.startswith(f"{name}: "):
+        message = message[len(name) + 2 :]
+    elif message.startswith(f"{name} "):
+        return f"`{name}` {message[len(name) + 1 :]}"
+    return f"`{name}`: {message}"
+
+
+def _list_items(node: ir.Expr, n: int) -> tuple[ir.Expr, ...] | None:
+    """The items of the list literal a tensor-list function (cat, stack) was called with."""
+    if isinstance(node, ir.Call) and node.args and isinstance(node.args[0], ir.ListExpr):
+        items = node.args[0].items
+        return items if len(items) == n else None
+    return None
+
+
+def _operand_note(v: TensorV, node: ir.Expr | None, which: str | None = None) -> Note:
+    """Where an operand came from: "the left operand `y` is [B, 32, 16, 16], from `relu` at 3:73"."""
+    name = f"`{node.id}`" if isinstance(node, ir.Name) else None
+    subject = f"the {which} operand" if which else None
+    if subject and name:
+        subject = f"{subject} {name}"
+    subject = subject or name
+    o = v.origin
+    if subject is None:
+        return Note(f"{o.what} at {{at}} gives {v.type}", o.span)
+    return Note(f"{subject} is {v.type}, from {o.what} at {{at}}", o.span)
+
+
+def _cat_hint(tensors: list[TensorV], dim: Any, hint: str | None) -> str | None:
+    """For the classic U-Net mistake, say why the sizes differ by one."""
+    if len(tensors) < 2 or not isinstance(dim, int) or isinstance(dim, bool):
+        return hint
+    a, b = tensors[0].type, tensors[1].type
+    if a.rank != b.rank:
+        return hint
+    d = dim % a.rank
+    for j, (p, q) in enumerate(zip(a.shape, b.shape)):
+        if j != d and isinstance(p, int) and isinstance(q, int) and abs(p - q) == 1 and j >= 2:
+            odd = max(p, q)
+            return (
+                f"pooling halves an odd size ({odd}) rounding down, so upsampling gives back "
+                f"{odd - 1}: use input sizes divisible by 2 at every level, or pad the smaller one"
+            )
+    return hint
+
+
+def _channels_last(inst: BlockInstance, v: TensorV) -> bool:
+    """Whether a value went through a permute/transpose (a channels-last layout, as in ConvNeXt,
+    where a Linear over the last dimension is intended)."""
+    for _ in range(64):
+        if v.op < 0 or v.op >= len(inst.ops):
+            return False
+        op = inst.ops[v.op]
+        if op.kind == "function" and op.entry is not None:
+            if op.entry.name in ("permute", "transpose", "movedim", "swapaxes", "swapdims"):
+                return True
+            args = [a for _, a in op.kwargs]
+        else:
+            args = list(op.args)
+        nxt = _first_tensor(args)
+        if nxt is None:
+            return False
+        v = nxt
+    return False
+
+
+def _first_tensor(v: Any) -> TensorV | None:
+    if isinstance(v, TensorV):
+        return v
+    if isinstance(v, (tuple, list)):
+        for x in v:
+            found = _first_tensor(x)
+            if found is not None:
+                return found
+    return None
+
+
+def _free(v: Any) -> frozenset[str]:
+    return dims.free_symbols(v) if isinstance(v, Sym) else frozenset()
+
+
 def _describe_origin(v: TensorV) -> str:
     return v.origin.what
 
@@ -2248,7 +2437,7 @@ def _function_default(entry: FunctionEntry, key: str) -> Any:
 
 def type_complaint(value: Any, t: ir.TypeRef) -> tuple[str, str] | None:
     """(expected, got) if `value` does not have the declared parameter type."""
-    if value is POISON:
+    if value is POISON or getattr(value, "is_opaque", False):
         return None
     ok = _has_type(value, t)
     if ok:

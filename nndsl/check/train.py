@@ -1,0 +1,1802 @@
+"""Static checks of `train { ... }` sections: every key's value, and whether model, loss and data fit.
+
+Runs after shape inference (name resolution has already checked the keys themselves, the model's
+name and the data source's name).  Each value is checked against its vocabulary: losses,
+optimizers and schedulers against torch's real signatures (from the API snapshot, never torch
+itself), metrics, monitors, devices and precisions against `catalog.training`.  Then the pieces
+are checked against each other: the data's sample shape against the model's input, the model's
+output against the loss and the data's targets (warnings: legal but almost surely wrong), and the
+classic double activations (a softmax before `CrossEntropyLoss`, a sigmoid before
+`BCEWithLogitsLoss`).
+
+Every mistake becomes a diagnostic at the node that holds it, with a did-you-mean where one fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nndsl import dims, ir
+from nndsl.catalog import api
+from nndsl.catalog.core import TensorT, bind, describe
+from nndsl.catalog.training import (
+    CHECKPOINT_ARGS,
+    COMMON_DATA_OPTIONS,
+    DATA_SOURCES,
+    DEVICES,
+    EARLY_STOPPING_ARGS,
+    METRICS,
+    PRECISIONS,
+    metric_kind,
+    monitor_names,
+    topk,
+)
+from nndsl.check.graph import BlockInstance, ModuleSlot, TensorV
+from nndsl.check.resolve import Symbols
+from nndsl.errors import Diagnostic, Note, Span, error, warning
+from nndsl.syntax.loader import Program
+
+# ---------------------------------------------------------------------------------------------
+# Static facts about data sources: what one sample looks like and what the targets are
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What a data source gives, known without loading it.
+
+    `x`: the shape of one input sample (no batch dimension); `task`: "classification" (targets
+    are class labels, one integer per sample) or "regression" (float targets of shape `target`).
+    """
+
+    source: str
+    x: tuple[int, ...]
+    task: str
+    classes: int | None = None
+    target: tuple[int, ...] = ()
+    reconstruct: bool = False  # target=input: the target is the input itself
+
+    @property
+    def what(self) -> str:
+        return f"`{self.source}(target=input)`" if self.reconstruct else f"`{self.source}`"
+
+
+# Bundled and generated sources: (sample shape, task, number of classes), from the data layer's
+# documentation (nndsl/data/sources.py).  Sources that read the user's files are not known here.
+BUNDLED_DATA = {
+    "digits": ((1, 8, 8), "classification", 10),
+    "iris": ((4,), "classification", 3),
+    "moons": ((2,), "classification", 2),
+}
+DATA_DESCRIPTIONS = {
+    "digits": "8x8 grayscale images of digits, [B, 1, 8, 8]",
+    "iris": "4 measurements per flower, [B, 4]",
+    "moons": "2-D points, [B, 2]",
+    "spirals": "2-D points, [B, 2]",
+}
+
+
+def data_facts(source: str, options: dict[str, Any]) -> DataFacts | None:
+    """The static facts of `source(**options)`, or None when they depend on the user's files."""
+    facts: DataFacts | None = None
+    if source in BUNDLED_DATA:
+        x, task, classes = BUNDLED_DATA[source]
+        facts = DataFacts(source, x, task, classes)
+    elif source == "spirals":
+        k = options.get("classes", 2)
+        facts = DataFacts(source, (2,), "classification", k if _is_int(k) else None)
+    elif source == "sine":
+        length = options.get("length", 32)
+        if not _is_int(length):
+            return None
+        facts = DataFacts(source, (length, 1), "regression", target=(1,))
+    elif source == "random":
+        shape = options.get("shape")
+        shape = (shape,) if _is_int(shape) else shape
+        if not isinstance(shape, (tuple, list)) or not shape or not all(map(_is_int, shape)):
+            return None
+        k = options.get("classes")
+        if k is None:
+            facts = DataFacts(source, tuple(shape), "regression", target=(1,))
+        elif _is_int(k):
+            facts = DataFacts(source, tuple(shape), "classification", k)
+    if facts is not None and _is_input(options.get("target")):
+        facts = DataFacts(source, facts.x, "regression", target=facts.x, reconstruct=True)
+    return facts
+
+
+# Types of data source options: "int", "number", "bool", "str", "shape", "size", "strs", "target"
+DATA_OPTION_TYPES = {
+    "val_split": "number",
+    "normalize": "bool",
+    "target": "target",
+    "n": "int",
+    "noise": "number",
+    "classes": "int",
+    "turns": "number",
+    "length": "int",
+    "shape": "shape",
+    "path": "str",
+    "features": "strs",
+    "delimiter": "str",
+    "x": "str",
+    "y": "str",
+    "size": "size",
+    "grayscale": "bool",
+    "name": "str",
+    "root": "str",
+    "download": "bool",
+    "train": "bool",
+}
+DATA_EXAMPLES = {
+    "csv": 'csv("data.csv", target="label")',
+    "npz": 'npz("data.npz", x="x", y="y")',
+    "image_folder": 'image_folder("images/", size=64)',
+    "torchvision": 'torchvision("MNIST", root="data", download=true)',
+    "random": "random(shape=[3, 32, 32], classes=10)",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Losses, optimizers, schedulers
+# ---------------------------------------------------------------------------------------------
+
+CLASS_LABEL_LOSSES = ("CrossEntropyLoss", "NLLLoss", "MultiMarginLoss")
+BINARY_LOSSES = ("BCEWithLogitsLoss", "BCELoss")
+REGRESSION_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
+
+# What users write for a loss, from torch.nn.functional or other libraries
+LOSS_ALIASES = {
+    "cross_entropy": "CrossEntropyLoss",
+    "crossentropy": "CrossEntropyLoss",
+    "categorical_crossentropy": "CrossEntropyLoss",
+    "CategoricalCrossentropy": "CrossEntropyLoss",
+    "nll_loss": "NLLLoss",
+    "mse_loss": "MSELoss",
+    "mse": "MSELoss",
+    "MSE": "MSELoss",
+    "mean_squared_error": "MSELoss",
+    "l1_loss": "L1Loss",
+    "mae": "L1Loss",
+    "smooth_l1_loss": "SmoothL1Loss",
+    "huber_loss": "HuberLoss",
+    "binary_cross_entropy": "BCELoss",
+    "binary_crossentropy": "BCELoss",
+    "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
+    "BCEWithLogits": "BCEWithLogitsLoss",
+    "kl_div": "KLDivLoss",
+}
+LOSS_REDUCTIONS = ("mean", "sum", "none")
+
+# Scheduler arguments that are Python functions: a spec cannot write them
+FUNCTION_ARGS = {"LambdaLR": "lr_lambda", "MultiplicativeLR": "lr_lambda"}
+# Arguments that hold other schedulers
+SCHEDULER_LIST_ARGS = {"SequentialLR": "schedulers", "ChainedScheduler": "schedulers"}
+# Parameters whose default is a number but that must be integers
+INT_ARGS = frozenset(
+    "T_max T_0 T_mult step_size total_iters last_epoch patience cooldown total_steps epochs "
+    "steps_per_epoch step_size_up step_size_down ignore_index max_iter max_eval history_size "
+    "ns_steps".split()
+)
+# Arguments given as lists of numbers that become tensors
+TENSOR_ARGS = frozenset({"weight", "pos_weight"})
+SCHEDULER_HINTS = {
+    "T_max": "the number of epochs of one cosine half-period, usually the number of epochs",
+    "step_size": "the number of epochs between two learning-rate decays",
+    "T_0": "the number of epochs until the first restart",
+    "max_lr": "the highest learning rate of the cycle, e.g. `max_lr=0.01`",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Metrics, monitors, devices, precisions
+# ---------------------------------------------------------------------------------------------
+
+METRIC_ALIASES = {
+    "acc": "accuracy",
+    "accuracy_score": "accuracy",
+    "f1_score": "f1",
+    "f1score": "f1",
+    "mean_absolute_error": "mae",
+    "mean_squared_error": "mse",
+    "root_mean_squared_error": "rmse",
+    "top_5": "top5",
+    "top_1": "top1",
+}
+# Argument names from other libraries (Keras, JAX) → torch's
+ARGUMENT_ALIASES = {
+    "learning_rate": "lr",
+    "lr_rate": "lr",
+    "wd": "weight_decay",
+    "l2": "weight_decay",
+    "decay": "weight_decay",
+    "beta": "betas",
+    "epsilon": "eps",
+    "nesterov_momentum": "nesterov",
+    "smoothing": "label_smoothing",
+    "ignore_label": "ignore_index",
+    "step": "step_size",
+    "T": "T_max",
+    "warmup_steps": "total_iters",
+}
+BOUNDED_METRICS = ("accuracy", "f1", "precision", "recall")  # fractions between 0 and 1
+DEVICE_ALIASES = {"gpu": "cuda", "cuda0": "cuda", "metal": "mps", "apple": "mps", "cpu0": "cpu"}
+PRECISION_ALIASES = {
+    "fp32": "32",
+    "float32": "32",
+    "float": "32",
+    "full": "32",
+    "16": "fp16",
+    "float16": "fp16",
+    "half": "fp16",
+    "amp": "fp16",
+    "mixed": "fp16",
+    "bfloat16": "bf16",
+    "bf": "bf16",
+}
+MODES = ("min", "max", "auto")
+COMPARISONS = ("<", "<=", ">", ">=")
+
+# ---------------------------------------------------------------------------------------------
+# Values of a train section
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Word:
+    """A bare name that is not a constant: `auto`, `val_loss`, `accuracy`, `input`."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A value that is not a literal (a call, a comparison): checked where it is expected."""
+
+    node: ir.Expr
+
+
+class _Bad:
+    """A value whose error is already reported."""
+
+
+BAD = _Bad()
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_input(v: Any) -> bool:
+    return (isinstance(v, Word) and v.name == "input") or v == "input"
+
+
+def _word(v: Any) -> str | None:
+    """The text of a name or string value (`val_loss`, "val_loss"), else None."""
+    if isinstance(v, Word):
+        return v.name
+    if isinstance(v, str):
+        return v
+    return None
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, Word):
+        return f"the name `{v.name}`"
+    if isinstance(v, Opaque):
+        if isinstance(v.node, ir.Call):
+            return "a call"
+        if isinstance(v.node, (ir.Compare, ir.BoolOp)):
+            return "a condition"
+        return "an expression"
+    if isinstance(v, list):
+        return "a list"
+    return describe(v)
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    close = api.suggest(name, list(candidates))
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _shape(x: Sequence[Any]) -> str:
+    """A batched sample shape for messages: (1, 8, 8) → [B, 1, 8, 8]."""
+    return "[" + ", ".join(["B", *(dims.format_dim(d) for d in x)]) + "]"
+
+
+# ---------------------------------------------------------------------------------------------
+# The checker
+# ---------------------------------------------------------------------------------------------
+
+
+def check_trains(
+    program: Program,
+    symbols: Symbols,
+    models: dict[str, BlockInstance | None] | None,
+) -> list[Diagnostic]:
+    """Check every train section of the root file.  `models`: the inferred instance of each model
+    of the root file (None where inference failed), or None when inference did not run."""
+    checker = TrainChecker(program, symbols, models)
+    for t in symbols.root_trains:
+        checker.check(t)
+    return checker.diags + checker.evaluator_diags()
+
+
+@dataclass
+class _Section:
+    """What the checker learnt about one train section so far."""
+
+    decl: ir.TrainDecl
+    metrics: tuple[str, ...] = ()
+    metric_spans: tuple[Span, ...] = ()
+    has_val: bool | None = None  # None: unknown (no data, or a source that decides itself)
+    data: DataFacts | None = None
+    data_entry: ir.TrainEntry | None = None
+    loss: str | None = None
+    loss_entry: ir.TrainEntry | None = None
+    model_args: dict[str, Any] | None = None  # the arguments `model = Net(...)` gives
+
+
+class TrainChecker:
+    def __init__(
+        self, program: Program, symbols: Symbols, models: dict[str, BlockInstance | None] | None
+    ):
+        self.program = program
+        self.symbols = symbols
+        self.models = models
+        self.diags: list[Diagnostic] = []
+        self._evaluator = None
+
+    # ---- diagnostics and values ---------------------------------------------------------------
+
+    def error(self, message: str, span: Span | None, *, notes=(), hint: str | None = None) -> _Bad:
+        self.diags.append(error(message, span, notes=notes, hint=hint))
+        return BAD
+
+    def warn(self, message: str, span: Span | None, *, notes=(), hint: str | None = None) -> None:
+        self.diags.append(warning(message, span, notes=notes, hint=hint))
+
+    @property
+    def evaluator(self):
+        if self._evaluator is None:
+            from nndsl.check.infer import Evaluator
+
+            self._evaluator = Evaluator(self.program, self.symbols)
+        return self._evaluator
+
+    def evaluator_diags(self) -> list[Diagnostic]:
+        return list(self._evaluator.diags) if self._evaluator is not None else []
+
+    def value(self, e: ir.Expr) -> Any:
+        """A compile-time value: numbers, strings, bools, `none`, tuples and lists, constants of
+        the file and arithmetic on them; other bare names are `Word`s, calls are `Opaque`."""
+        if isinstance(e, (ir.Num, ir.Str, ir.Const)):
+            return e.value
+        if isinstance(e, ir.Paren):
+            return self.value(e.expr)
+        if isinstance(e, ir.Name):
+            if e.id in self.symbols.consts:
+                return self.const(e)
+            return Word(e.id)
+        if isinstance(e, (ir.TupleExpr, ir.ListExpr)):
+            items = [self.value(i) for i in e.items]
+            if any(i is BAD for i in items):
+                return BAD
+            return tuple(items) if isinstance(e, ir.TupleExpr) else items
+        if isinstance(e, (ir.Call, ir.Compare, ir.BoolOp, ir.Chain, ir.Labeled, ir.IfExp)):
+            return Opaque(e)
+        names = [n for n in ir.walk(e) if isinstance(n, ir.Name)]
+        if any(n.id not in self.symbols.consts for n in names):
+            return Opaque(e)
+        from nndsl.check.infer import POISON
+
+        v = self.evaluator.const_expr(e)
+        return BAD if v is POISON else v
+
+    def const(self, e: ir.Name) -> Any:
+        from nndsl.check.infer import POISON
+
+        v = self.evaluator.const(e.id, e.span)
+        return BAD if v is POISON else v
+
+    def not_a_name(self, v: Word, span: Span, what: str) -> _Bad:
+        hint = _did_you_mean(v.name, self.symbols.consts)
+        if hint is None:
+            consts = ", ".join(f"`{c}`" for c in self.symbols.consts)
+            hint = f"{what}" + (f"; constants of this file: {consts}" if consts else "")
+        return self.error(f"undefined name `{v.name}`", span, hint=hint)
+
+    # ---- a section ------------------------------------------------------------------------------
+
+    def check(self, t: ir.TrainDecl) -> None:
+        sec = _Section(t)
+        entries = {}
+        for e in t.entries:
+            entries.setdefault(e.key, e)  # resolve reports keys given twice
+        # metrics and data first: monitors and metrics depend on them
+        if "metrics" in entries:
+            self.metrics(entries["metrics"], sec)
+        if "data" in entries:
+            self.data(entries["data"], sec)
+        if "loss" in entries:
+            sec.loss_entry = entries["loss"]
+            sec.loss = self.loss(entries["loss"], sec)
+        if "optimizer" in entries:
+            self.optimizer(entries["optimizer"])
+        if "scheduler" in entries:
+            self.scheduler(entries["scheduler"].value)
+        for key, minimum in (("epochs", 1), ("batch_size", 1), ("accumulate", 1), ("seed", 0)):
+            if key in entries:
+                self.integer(entries[key], minimum)
+        if "clip_grad_norm" in entries:
+            self.positive_number(entries["clip_grad_norm"])
+        if "precision" in entries:
+            self.precision(entries["precision"])
+        if "device" in entries:
+            self.device(entries["device"])
+        if "early_stopping" in entries:
+            self.early_stopping(entries["early_stopping"], sec)
+        if "checkpoint" in entries:
+            self.checkpoint(entries["checkpoint"], sec)
+        if "stop_when" in entries:
+            self.stop_when(entries["stop_when"].value, sec, top=True)
+        self.metrics_fit(sec)
+        inst = self.model(t, entries.get("model"), sec)
+        if inst is not None:
+            self.model_fit(inst, sec)
+
+    # ---- numbers ------------------------------------------------------------------------------
+
+    def integer(self, e: ir.TrainEntry, minimum: int) -> None:
+        v = self.value(e.value)
+        if v is BAD:
+            return
+        what = "a positive integer" if minimum == 1 else "a non-negative integer"
+        if isinstance(v, Word):
+            self.not_a_name(v, e.value.span, f"`{e.key}` is {what}, such as `{e.key} = 10`")
+            return
+        if not _is_int(v):
+            hint = None
+            if isinstance(v, float) and v.is_integer():
+                hint = f"write `{e.key} = {int(v)}`"
+            elif isinstance(v, str) and v.strip().isdigit():
+                hint = f"write the number without quotes: `{e.key} = {v.strip()}`"
+            self.error(f"`{e.key}` must be {what}, not {_describe(v)}", e.value.span, hint=hint)
+        elif v < minimum:
+            self.error(f"`{e.key}` must be {what}, not {v}", e.value.span)
+
+    def positive_number(self, e: ir.TrainEntry) -> None:
+        v = self.value(e.value)
+        if v is BAD:
+            return
+        if isinstance(v, Word):
+            self.not_a_name(v, e.value.span, f"`{e.key}` is a positive number, such as `1.0`")
+        elif not _is_number(v):
+            self.error(f"`{e.key}` must be a positive number, not {_describe(v)}", e.value.span)
+        elif v <= 0:
+            self.error(
+                f"`{e.key}` must be a positive number, not {v}",
+                e.value.span,
+                hint="it is the largest gradient norm allowed; remove the key to not clip",
+            )
+
+    # ---- precision and device -----------------------------------------------------------------
+
+    def precision(self, e: ir.TrainEntry) -> None:
+        v = self.value(e.value)
+        if v is BAD:
+            return
+        text = str(v) if _is_int(v) else _word(v)
+        if text in PRECISIONS:
+            return
+        known = ", ".join(f"`{p}`" for p in PRECISIONS)
+        if text is None:
+            self.error(
+                f"`precision` is one of {known}, not {_describe(v)}",
+                e.value.span,
+                hint="`32` trains in float32; `bf16` and `fp16` use mixed precision",
+            )
+            return
+        alias = PRECISION_ALIASES.get(text.lower())
+        hint = f"did you mean `{alias}`?" if alias else _did_you_mean(text, PRECISIONS)
+        self.error(
+            f"unknown precision `{text}`",
+            e.value.span,
+            hint=(hint + " " if hint else "") + f"(precisions: {known})",
+        )
+
+    def device(self, e: ir.TrainEntry) -> None:
+        v = self.value(e.value)
+        if v is BAD:
+            return
+        text = _word(v)
+        if text in DEVICES:
+            return
+        known = ", ".join(f"`{d}`" for d in DEVICES)
+        if text is None:
+            self.error(f"`device` is one of {known}, not {_describe(v)}", e.value.span)
+            return
+        if text.startswith("cuda:"):
+            hint = "write `cuda`; choose the GPU with the CUDA_VISIBLE_DEVICES environment variable"
+        else:
+            alias = DEVICE_ALIASES.get(text.lower())
+            hint = f"did you mean `{alias}`?" if alias else _did_you_mean(text, DEVICES)
+            hint = (hint + " " if hint else "") + f"(devices: {known})"
+        self.error(f"unknown device `{text}`", e.value.span, hint=hint)
+
+    # ---- metrics and monitors -----------------------------------------------------------------
+
+    def metrics(self, e: ir.TrainEntry, sec: _Section) -> None:
+        node = e.value
+        if not isinstance(node, ir.ListExpr):
+            v = self.value(node)
+            if v is BAD:
+                return
+            name = _word(v)
+            if name is not None and metric_kind(name):
+                self.error(
+                    "`metrics` is a list",
+                    node.span,
+                    hint=f"write `metrics = [{name}]`",
+                )
+            else:
+                self.error(
+                    f"`metrics` is a list of metrics such as `[accuracy]`, not {_describe(v)}",
+                    node.span,
+                )
+            return
+        names: list[str] = []
+        spans: list[Span] = []
+        seen: dict[str, Span] = {}
+        for item in node.items:
+            v = self.value(item)
+            if v is BAD:
+                continue
+            name = _word(v)
+            if name is None:
+                self.error(f"a metric is a name such as `accuracy`, not {_describe(v)}", item.span)
+                continue
+            if metric_kind(name) is None:
+                self.unknown_metric(name, item.span)
+                continue
+            if name in seen:
+                self.error(
+                    f"metric `{name}` is listed twice",
+                    item.span,
+                    notes=[Note("first listed at {at}", seen[name])],
+                )
+                continue
+            seen[name] = item.span
+            names.append(name)
+            spans.append(item.span)
+        sec.metrics = tuple(names)
+        sec.metric_spans = tuple(spans)
+
+    def unknown_metric(self, name: str, span: Span) -> None:
+        if name == "loss" or name.endswith("_loss"):
+            self.error(
+                f"`{name}` is not a metric",
+                span,
+                hint="the loss is always computed; watch it as `train_loss` or `val_loss`",
+            )
+            return
+        if name.startswith("top"):
+            self.error(
+                f"unknown metric `{name}`",
+                span,
+                hint="top-k accuracy is written `topK` with K at least 1, such as `top5`",
+            )
+            return
+        alias = METRIC_ALIASES.get(name) or METRIC_ALIASES.get(name.lower())
+        if alias:
+            hint = f"did you mean `{alias}`?"
+        else:
+            hint = _did_you_mean(name, [*METRICS, "top1", "top5"]) or (
+                "metrics: " + ", ".join(f"`{m}`" for m in [*METRICS, "top5"])
+            )
+        self.error(f"unknown metric `{name}`", span, hint=hint)
+
+    def monitor(self, v: Any, span: Span, sec: _Section, what: str) -> str | None:
+        """Check a watched quantity (`val_loss`, `val_accuracy`); returns its name if valid."""
+        name = _word(v)
+        if name is None:
+            self.error(
+                f"{what} is a quantity such as `val_loss` or `val_accuracy`, not {_describe(v)}",
+                span,
+            )
+            return None
+        known = monitor_names(sec.metrics)
+        if name not in known:
+            base = name.removeprefix("val_").removeprefix("train_")
+            if base != name and metric_kind(base):
+                listed = ", ".join((*sec.metrics, base))
+                self.error(
+                    f"`{name}` is not computed: `{base}` is not in `metrics`",
+                    span,
+                    hint=f"add it: `metrics = [{listed}]`",
+                )
+                return None
+            alias = METRIC_ALIASES.get(base)
+            guess = (
+                name.replace(base, alias)
+                if alias and name.replace(base, alias) in known
+                else (api.suggest(name, known) or [None])[0]
+            )
+            shown = ", ".join(f"`{k}`" for k in known if k != "loss")
+            self.error(
+                f"unknown quantity `{name}`",
+                span,
+                hint=f"did you mean `{guess}`?"
+                if guess
+                else f"known here: {shown} (list more in `metrics`)",
+            )
+            return None
+        if name.startswith("val_") and sec.has_val is False:
+            self.needs_validation(name, span, sec)
+            return None
+        return name
+
+    def needs_validation(self, name: str, span: Span, sec: _Section, message: str = "") -> None:
+        entry = sec.data_entry
+        assert entry is not None
+        src = _callee(entry.value) or "data"
+        notes = [Note(f"the data is `{ir_text(entry.value)}` (at {{at}})", entry.value.span)]
+        self.error(
+            message or f"`{name}` needs a validation set, but the data has none",
+            span,
+            notes=notes,
+            hint=f"hold out part of the data: `data = {_with_option(entry.value, src)}`"
+            + (", or watch `train_loss`" if name == "val_loss" else ""),
+        )
+
+    def metrics_fit(self, sec: _Section) -> None:
+        """Metrics that make no sense for the task (accuracy of a regression) or the data."""
+        task = sec.data.task if sec.data else _loss_task(sec.loss)
+        if task is None:
+            return
+        for name, span in zip(sec.metrics, sec.metric_spans):
+            kind = metric_kind(name)
+            if kind != task:
+                because = (
+                    f"{sec.data.what} gives {'class labels' if task == 'classification' else 'real-valued targets'}"
+                    if sec.data
+                    else f"`{sec.loss}` trains a {task}"
+                )
+                self.error(
+                    f"`{name}` is a {kind} metric, but this is a {task}: {because}",
+                    span,
+                    hint="use "
+                    + (
+                        "`mae`, `mse` or `rmse`"
+                        if task == "regression"
+                        else "`accuracy`, `f1` or `top5`"
+                    ),
+                )
+                continue
+            k = topk(name)
+            if k is not None and sec.data and sec.data.classes is not None and k > sec.data.classes:
+                self.error(
+                    f"`{name}` needs at least {k} classes, but {sec.data.what} has {sec.data.classes}",
+                    span,
+                    hint=f"use `top{sec.data.classes - 1}` or less"
+                    if sec.data.classes > 2
+                    else "use `accuracy`",
+                )
+
+    # ---- early stopping, checkpoints, stop_when -----------------------------------------------
+
+    def early_stopping(self, e: ir.TrainEntry, sec: _Section) -> None:
+        sig = tuple((k, "pos_or_kw", d) for k, d in EARLY_STOPPING_ARGS.items())
+        got = self.structured(
+            e, "EarlyStopping", sig, "EarlyStopping(monitor=val_loss, patience=5)"
+        )
+        if got is None:
+            return
+        call, args = got
+        monitor = args.get("monitor")
+        if "monitor" in args:
+            name = self.monitor(monitor, self.arg_node(call, sig, "monitor").span, sec, "`monitor`")
+        else:
+            name = EARLY_STOPPING_ARGS["monitor"]
+            if sec.has_val is False:
+                self.needs_validation(
+                    name,
+                    call.span,
+                    sec,
+                    "EarlyStopping watches `val_loss` by default, but the data has no "
+                    "validation set",
+                )
+        if "patience" in args:
+            self.arg_int(call, sig, "patience", args["patience"], 0)
+        if "min_delta" in args:
+            v = args["min_delta"]
+            node = self.arg_node(call, sig, "min_delta")
+            if not _is_number(v):
+                self.error(f"`min_delta` must be a number, not {_describe(v)}", node.span)
+            elif v < 0:
+                self.error(
+                    f"`min_delta` must be at least 0, not {v}",
+                    node.span,
+                    hint="it is the smallest change that counts as an improvement",
+                )
+        if "mode" in args:
+            node = self.arg_node(call, sig, "mode")
+            mode = _word(args["mode"])
+            if mode not in MODES:
+                hint = _did_you_mean(mode, MODES) if mode else None
+                self.error(
+                    f"`mode` is `min`, `max` or `auto`, not {_describe(args['mode'])}",
+                    node.span,
+                    hint=hint or "`auto` picks `min` for losses and errors, `max` for accuracy",
+                )
+            elif name and mode != "auto":
+                natural = "min" if _lower_is_better(name) else "max"
+                if mode != natural:
+                    self.warn(
+                        f"`mode={mode}` waits for `{name}` to {'rise' if mode == 'max' else 'fall'}, "
+                        f"but {'lower' if natural == 'min' else 'higher'} is better for it",
+                        node.span,
+                        hint=f"use `mode={natural}`, or leave `mode` out (`auto`)",
+                    )
+
+    def checkpoint(self, e: ir.TrainEntry, sec: _Section) -> None:
+        sig = tuple((k, "pos_or_kw", d) for k, d in CHECKPOINT_ARGS.items())
+        got = self.structured(e, "Checkpoint", sig, "Checkpoint(every=1, keep_best=val_loss)")
+        if got is None:
+            return
+        call, args = got
+        if "every" in args:
+            self.arg_int(call, sig, "every", args["every"], 1)
+        if "keep_best" in args and args["keep_best"] is not None:
+            node = self.arg_node(call, sig, "keep_best")
+            self.monitor(args["keep_best"], node.span, sec, "`keep_best`")
+
+    def structured(
+        self, e: ir.TrainEntry, name: str, sig: tuple, example: str
+    ) -> tuple[ir.Call, dict[str, Any]] | None:
+        """`EarlyStopping(...)` / `Checkpoint(...)`: the call and its arguments by name."""
+        node = e.value
+        callee = _callee(node)
+        if callee is None or not isinstance(node, ir.Call):
+            v = self.value(node)
+            if v is BAD:
+                return None
+            if isinstance(v, Word) and v.name == name:
+                self.error(
+                    f"`{name}` must be called: `{name}()`", node.span, hint=f"e.g. `{example}`"
+                )
+            else:
+                self.error(f"`{e.key}` is written `{example}`, not {_describe(v)}", node.span)
+            return None
+        if callee != name:
+            self.error(
+                f"`{e.key}` is `{name}(...)`, not `{callee}`",
+                node.func.span,
+                hint=(_did_you_mean(callee, [name]) or f"write `{example}`"),
+            )
+            return None
+        args = self.args(node)
+        if args is None:
+            return None
+        bound, problems = bind(sig, (), args[0], args[1], what=f"`{name}`")
+        for p in problems:
+            self.error(p.message, self.problem_span(node, p.arg), hint=p.hint)
+        if problems:
+            return None
+        given = set(_positional_names(sig, len(node.args))) | {k.name for k in node.kwargs}
+        return node, {k: v for k, v in bound.items() if k in given}
+
+    def arg_int(self, call: ir.Call, sig: tuple, key: str, v: Any, minimum: int) -> None:
+        node = self.arg_node(call, sig, key)
+        if not _is_int(v) or v < minimum:
+            what = "a positive integer" if minimum == 1 else "a non-negative integer"
+            self.error(
+                f"`{key}` must be {what}, not {v if _is_int(v) else _describe(v)}", node.span
+            )
+
+    def arg_node(self, call: ir.Call, sig: tuple, key: str) -> ir.Expr:
+        for k in call.kwargs:
+            if k.name == key:
+                return k.value
+        names = _positional_names(sig, len(call.args))
+        if key in names:
+            return call.args[names.index(key)]
+        return call
+
+    def stop_when(self, e: ir.Expr, sec: _Section, *, top: bool = False) -> None:
+        if isinstance(e, ir.Paren):
+            self.stop_when(e.expr, sec)
+            return
+        if isinstance(e, ir.BoolOp):
+            self.stop_when(e.left, sec)
+            self.stop_when(e.right, sec)
+            return
+        if not isinstance(e, ir.Compare):
+            v = self.value(e)
+            if v is BAD:
+                return
+            name = _word(v)
+            self.error(
+                f"`stop_when` is a condition such as `val_loss < 0.05`, not {_describe(v)}",
+                e.span,
+                hint=(
+                    f"compare it with a number: `{name} < 0.05`"
+                    if _lower_is_better(name)
+                    else f"compare it with a number: `{name} >= 0.95`"
+                )
+                if name
+                else None,
+            )
+            return
+        if e.op not in COMPARISONS:
+            self.error(
+                f"`{e.op}` cannot end training: a metric is never exactly equal to a number",
+                e.span,
+                hint="use `<`, `<=`, `>` or `>=`",
+            )
+            return
+        left, right = self.value(e.left), self.value(e.right)
+        if left is BAD or right is BAD:
+            return
+        if _is_number(left) and not _is_number(right):
+            quantity, qnode, number = right, e.right, left
+            rising = e.op in ("<", "<=")
+        else:
+            quantity, qnode, number = left, e.left, right
+            rising = e.op in (">", ">=")
+        if not _is_number(number):
+            node = e.right if qnode is e.left else e.left
+            self.error(
+                f"`stop_when` compares a quantity with a number, not with {_describe(number)}",
+                node.span,
+            )
+            return
+        name = self.monitor(quantity, qnode.span, sec, "`stop_when`")
+        if name is None:
+            return
+        base = name.removeprefix("val_").removeprefix("train_")
+        if base in BOUNDED_METRICS and number > 1:
+            hint = (
+                f"did you mean `{number / 100:g}`?"
+                if number <= 100
+                else "use a fraction such as 0.95"
+            )
+            self.warn(
+                f"`{name}` is a fraction between 0 and 1, so `{ir_text(e)}` is never true",
+                e.span,
+                hint=hint,
+            )
+        elif rising and _lower_is_better(name) and number <= 0:
+            self.warn(f"`{ir_text(e)}` is true at once: a loss is never negative", e.span)
+
+    # ---- loss, optimizer, scheduler -----------------------------------------------------------
+
+    def callee_of(self, e: ir.TrainEntry, what: str, example: str) -> tuple[str, ir.Expr] | None:
+        """The called name of a `loss = CrossEntropyLoss(...)`-like value (or a bare name)."""
+        node = e.value
+        name = _callee(node)
+        if name is not None:
+            return name, node
+        v = self.value(node)
+        if v is BAD:
+            return None
+        self.error(f"`{e.key}` is {what} such as `{example}`, not {_describe(v)}", node.span)
+        return None
+
+    def loss(self, e: ir.TrainEntry, sec: _Section) -> str | None:
+        got = self.callee_of(e, "a torch.nn loss", "CrossEntropyLoss()")
+        if got is None:
+            return None
+        name, node = got
+        func = node.func if isinstance(node, ir.Call) else node
+        if not api.is_loss(name):
+            losses = [n for n in api.module_names() if api.is_loss(n)]
+            alias = LOSS_ALIASES.get(name) or LOSS_ALIASES.get(name.lower())
+            if alias:
+                hint = f"did you mean `{alias}()`?"
+            else:
+                close = api.suggest(name, losses) or api.suggest(name + "Loss", losses)
+                hint = (
+                    f"did you mean `{close[0]}`?"
+                    if close
+                    else "losses: CrossEntropyLoss, MSELoss, BCEWithLogitsLoss, L1Loss, NLLLoss, ..."
+                )
+            if api.module_signature(name) is not None:
+                if name in ("Softmax", "LogSoftmax", "Sigmoid"):
+                    hint = (
+                        f"`{name}` is an activation; `CrossEntropyLoss()` applies log-softmax "
+                        "itself, `BCEWithLogitsLoss()` a sigmoid"
+                    )
+                else:
+                    hint = (
+                        f"`{name}` is a layer; the losses of torch.nn include "
+                        "CrossEntropyLoss(), MSELoss(), BCEWithLogitsLoss(), L1Loss()"
+                    )
+                self.error(f"`{name}` is not a loss", func.span, hint=hint)
+            else:
+                self.error(f"unknown loss `{name}`", func.span, hint=hint)
+            return None
+        if not isinstance(node, ir.Call):
+            self.must_call(name, node)
+            return None
+        bound = self.call_args(node, name, api.module_signature(name) or ())
+        if bound is None:
+            return name
+        red = bound.get("reduction")
+        if isinstance(red, str) and red not in LOSS_REDUCTIONS:
+            self.error(
+                f'`reduction` is "mean", "sum" or "none", not "{red}"',
+                self.kw_node(node, "reduction").span,
+                hint=_did_you_mean(red, LOSS_REDUCTIONS),
+            )
+        elif red == "none":
+            self.error(
+                'training needs a single number as the loss, but `reduction="none"` gives one per sample',
+                self.kw_node(node, "reduction").span,
+                hint='use "mean" (the default) or "sum"',
+            )
+        for key in TENSOR_ARGS:
+            if key in bound and bound[key] is not None:
+                self.tensor_arg(node, key, bound[key], sec)
+        return name
+
+    def tensor_arg(self, call: ir.Call, key: str, v: Any, sec: _Section) -> None:
+        node = self.kw_node(call, key)
+        if not isinstance(v, (list, tuple)) or not v or not all(map(_is_number, v)):
+            self.error(
+                f"`{key}` must be a list of numbers, one per class, not {_describe(v)}",
+                node.span,
+                hint=f"e.g. `{key}=[1.0, 2.0, 1.0]`",
+            )
+            return
+        if key == "weight" and sec.data and sec.data.classes and len(v) != sec.data.classes:
+            self.error(
+                f"`weight` has {len(v)} entries, but {sec.data.what} has {sec.data.classes} classes",
+                node.span,
+                hint="give one weight per class",
+            )
+
+    def optimizer(self, e: ir.TrainEntry) -> None:
+        got = self.callee_of(e, "a torch.optim optimizer", "Adam(lr=1e-3)")
+        if got is None:
+            return
+        name, node = got
+        func = node.func if isinstance(node, ir.Call) else node
+        sig = api.optimizer_signature(name)
+        if sig is None:
+            optimizers = list(_optimizer_names())
+            hint = _did_you_mean(name, optimizers) or "optimizers: " + ", ".join(optimizers)
+            if api.scheduler_signature(name) is not None:
+                hint = f"`{name}` is a learning-rate scheduler: write `scheduler = {name}(...)`"
+            self.error(f"unknown optimizer `{name}`", func.span, hint=hint)
+            return
+        if not isinstance(node, ir.Call):
+            self.must_call(name, node)
+            return
+        bound = self.call_args(node, name, sig)
+        if bound is None:
+            return
+        lr = bound.get("lr")
+        if "lr" in _given(node, sig) and _is_number(lr) and lr <= 0:
+            self.error(
+                f"`lr` must be positive, not {lr}",
+                self.arg_of(node, sig, "lr").span,
+                hint="typical learning rates: 1e-3 for Adam, 0.1 for SGD",
+            )
+
+    def scheduler(self, node: ir.Expr) -> None:
+        name = _callee(node)
+        if name is None:
+            v = self.value(node)
+            if v is not BAD:
+                self.error(
+                    "`scheduler` is a torch.optim.lr_scheduler scheduler such as "
+                    f"`CosineAnnealingLR(T_max=30)`, not {_describe(v)}",
+                    node.span,
+                )
+            return
+        func = node.func if isinstance(node, ir.Call) else node
+        sig = api.scheduler_signature(name)
+        if sig is None:
+            names = list(_scheduler_names())
+            hint = _did_you_mean(name, names) or "schedulers: " + ", ".join(names)
+            if api.optimizer_signature(name) is not None:
+                hint = f"`{name}` is an optimizer: write `optimizer = {name}(...)`"
+            self.error(f"unknown scheduler `{name}`", func.span, hint=hint)
+            return
+        if name in FUNCTION_ARGS:
+            self.error(
+                f"`{name}` needs a Python function (`{FUNCTION_ARGS[name]}`), which a spec cannot write",
+                func.span,
+                hint="use StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR or "
+                "OneCycleLR, or chain them with SequentialLR",
+            )
+            return
+        if not isinstance(node, ir.Call):
+            self.must_call(name, node)
+            return
+        list_arg = SCHEDULER_LIST_ARGS.get(name)
+        bound = self.call_args(
+            node, name, sig, skip=("optimizer",), opaque=(list_arg,) if list_arg else ()
+        )
+        if bound is None or list_arg is None:
+            return
+        inner = self.arg_of(node, sig, list_arg)
+        if isinstance(inner, ir.ListExpr) and inner.items:
+            for item in inner.items:
+                self.scheduler(item)
+        elif inner is not node:
+            self.error(
+                f"`{list_arg}` is a list of schedulers, such as "
+                "`[LinearLR(start_factor=0.1, total_iters=5), CosineAnnealingLR(T_max=25)]`",
+                inner.span,
+            )
+
+    def must_call(self, name: str, node: ir.Expr) -> None:
+        self.error(
+            f"`{name}` must be called: `{name}()`",
+            node.span,
+            hint="write its arguments in the parentheses, even when there are none",
+        )
+
+    def args(self, call: ir.Call) -> tuple[list, dict] | None:
+        args = [self.value(a) for a in call.args]
+        kwargs = {k.name: self.value(k.value) for k in call.kwargs}
+        if any(a is BAD for a in args) or any(v is BAD for v in kwargs.values()):
+            return None
+        return args, kwargs
+
+    def call_args(
+        self,
+        call: ir.Call,
+        name: str,
+        sig: api.Signature,
+        *,
+        skip: Sequence[str] = (),
+        opaque: Sequence[str] = (),
+    ) -> dict[str, Any] | None:
+        """Bind a torch call's arguments to its signature and check their types; returns the
+        bound arguments, or None after an error."""
+        got = self.args(call)
+        if got is None:
+            return None
+        sig = tuple(p for p in sig if p[0] not in skip)
+        bound, problems = bind(sig, (), got[0], got[1], what=name)
+        for p in problems:
+            self.error(p.message, self.problem_span(call, p.arg), hint=self.hint_for(name, p))
+        if problems:
+            return None
+        ok = True
+        for key in _given(call, sig):
+            if key in opaque:
+                continue
+            v = bound[key]
+            node = self.arg_of(call, sig, key)
+            if isinstance(v, Word):
+                self.not_a_name(v, node.span, f"`{key}` is a value such as a number or a string")
+                ok = False
+                continue
+            if isinstance(v, Opaque):
+                self.error(f"`{key}` must be a value, not {_describe(v)}", node.span)
+                ok = False
+                continue
+            default = next(d for n, _, d in sig if n == key)
+            complaint = _type_complaint(key, v, default)
+            if complaint:
+                self.error(f"{name}: {complaint}", node.span)
+                ok = False
+        return bound if ok else None
+
+    def hint_for(self, name: str, p) -> str | None:
+        if p.arg is None and p.message.startswith(f"{name} needs `"):
+            key = p.message.split("`")[1]
+            if key in SCHEDULER_HINTS:
+                return f"`{key}` is {SCHEDULER_HINTS[key]}: `{name}({key}=...)`"
+        if isinstance(p.arg, str) and p.message.endswith(f"has no argument `{p.arg}`"):
+            if p.hint and p.hint.startswith("did you mean"):
+                return p.hint
+            alias = ARGUMENT_ALIASES.get(p.arg)
+            sig = _family_signature(name)
+            if alias and alias in api.param_names(sig):
+                return f"did you mean `{alias}`?"
+            if p.arg == "momentum" and "betas" in api.param_names(sig):
+                return f"{name}'s momentum is set with `betas=(0.9, 0.999)`; `momentum` is for SGD"
+            others = [n for n, other in _family(name).items() if p.arg in api.param_names(other)]
+            if others:
+                shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+                takes = ", ".join(f"`{k}`" for k in api.param_names(sig)[:6])
+                return f"`{p.arg}` is an argument of {shown}; {name} takes {takes}, ..."
+        return p.hint
+
+    def problem_span(self, call: ir.Call, arg: int | str | None) -> Span:
+        if isinstance(arg, int) and arg < len(call.args):
+            return call.args[arg].span
+        if isinstance(arg, str):
+            for k in call.kwargs:
+                if k.name == arg:
+                    return k.span
+        return call.span
+
+    def kw_node(self, call: ir.Call, key: str) -> ir.Expr:
+        for k in call.kwargs:
+            if k.name == key:
+                return k.value
+        return call
+
+    def arg_of(self, call: ir.Call, sig: api.Signature, key: str) -> ir.Expr:
+        for k in call.kwargs:
+            if k.name == key:
+                return k.value
+        names = _positional_names(sig, len(call.args))
+        return call.args[names.index(key)] if key in names else call
+
+    # ---- data -----------------------------------------------------------------------------------
+
+    def data(self, e: ir.TrainEntry, sec: _Section) -> None:
+        sec.data_entry = e
+        node = e.value
+        name = _callee(node)
+        if name is None or name not in DATA_SOURCES:
+            return  # reported by name resolution
+        source = DATA_SOURCES[name]
+        options: dict[str, Any] = {}
+        ok = True
+        if isinstance(node, ir.Call):
+            got = self.args(node)
+            if got is None:
+                return
+            args, kwargs = got
+            allowed = tuple(dict.fromkeys((*source.options, *COMMON_DATA_OPTIONS)))
+            for i, (a, v) in enumerate(zip(node.args, args)):
+                if i >= len(source.positional):
+                    takes = (
+                        f"takes only `{'`, `'.join(source.positional)}` by position"
+                        if source.positional
+                        else "takes its options by keyword"
+                    )
+                    self.error(
+                        f"`{name}` {takes}",
+                        a.span,
+                        hint=f"name the option: `{name}(val_split=0.2)`"
+                        if not source.positional
+                        else f"e.g. `{DATA_EXAMPLES.get(name, name + '(...)')}`",
+                    )
+                    ok = False
+                    break
+                options[source.positional[i]] = (v, a)
+            for k, v in zip(node.kwargs, kwargs.values()):
+                if k.name not in allowed:
+                    hint = _did_you_mean(k.name, allowed) or (
+                        f"`{name}` takes: " + ", ".join(f"`{o}`" for o in allowed)
+                    )
+                    self.error(f"`{name}` has no option `{k.name}`", k.span, hint=hint)
+                    ok = False
+                    continue
+                if k.name in options:
+                    self.error(f"`{name}` got `{k.name}` twice: by position and by keyword", k.span)
+                    ok = False
+                    continue
+                options[k.name] = (v, k.value)
+            for key in source.positional:
+                if key not in options:
+                    self.error(
+                        f"`{name}` needs `{key}`",
+                        node.span,
+                        hint=f"e.g. `{DATA_EXAMPLES.get(name, name + '(...)')}`",
+                    )
+                    ok = False
+        elif source.positional or name == "random":
+            self.error(
+                f"`{name}` needs options",
+                node.span,
+                hint=f"e.g. `{DATA_EXAMPLES.get(name, name + '(...)')}`",
+            )
+            return
+        if name == "random" and isinstance(node, ir.Call) and "shape" not in options:
+            self.error(
+                "`random` needs `shape`, the shape of one sample",
+                node.span,
+                hint=f"e.g. `{DATA_EXAMPLES['random']}`",
+            )
+            ok = False
+        for key, (v, vnode) in options.items():
+            if not self.data_option(name, key, v, vnode, own="target" in source.options):
+                ok = False
+        values = {k: v for k, (v, _) in options.items()}
+        split = values.get("val_split", 0)
+        if _is_number(split):
+            sec.has_val = split > 0 if name != "torchvision" else (True if split > 0 else None)
+        if ok:
+            sec.data = data_facts(name, values)
+
+    def data_option(self, source: str, key: str, v: Any, node: ir.Expr, *, own: bool) -> bool:
+        kind = DATA_OPTION_TYPES.get(key)
+        if key == "target":
+            if _is_input(v) or (own and isinstance(v, str)):
+                return True
+            self.error(
+                f"`target` of `{source}` can only be `input` (to reconstruct the input), "
+                f"not {_describe(v)}"
+                if not own
+                else f"`target` names a column, as a string, or is `input`; not {_describe(v)}",
+                node.span,
+                hint=f"`{source}` comes with its own labels; `target=input` replaces them by "
+                "the input itself, to train an autoencoder"
+                if not own
+                else 'e.g. `target="label"`',
+            )
+            return False
+        if isinstance(v, Word):
+            self.not_a_name(v, node.span, f"`{key}` is a value")
+            return False
+        want = None
+        if kind == "int" and not _is_int(v):
+            want = "an integer"
+        elif kind == "number" and not _is_number(v):
+            want = "a number"
+        elif kind == "bool" and not isinstance(v, bool):
+            want = "`true` or `false`"
+        elif kind == "str" and not isinstance(v, str):
+            want = "a string"
+        elif kind == "shape" and not (
+            (_is_int(v) and v > 0)
+            or (isinstance(v, (list, tuple)) and v and all(_is_int(d) and d > 0 for d in v))
+        ):
+            want = "a shape such as `[3, 32, 32]`"
+        elif kind == "size" and not (
+            _is_int(v) or (isinstance(v, (list, tuple)) and len(v) == 2 and all(map(_is_int, v)))
+        ):
+            want = "an integer or two integers `(height, width)`"
+        elif kind == "strs" and not (
+            isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v)
+        ):
+            want = 'a list of column names such as `["a", "b"]`'
+        if want:
+            self.error(f"`{key}` of `{source}` must be {want}, not {_describe(v)}", node.span)
+            return False
+        if key == "val_split" and not 0 <= v < 1:
+            self.error(
+                f"`val_split` is the fraction of samples held out for validation, between 0 and 1, not {v}",
+                node.span,
+                hint=f"did you mean `val_split={v / 100:g}`?" if 1 < v < 100 else None,
+            )
+            return False
+        if key in ("n", "length") and v < 1 or key == "classes" and v < 2:
+            least = 2 if key == "classes" else 1
+            self.error(f"`{key}` of `{source}` must be at least {least}, not {v}", node.span)
+            return False
+        if key in ("noise",) and v < 0:
+            self.error(f"`noise` of `{source}` cannot be negative ({v})", node.span)
+            return False
+        return True
+
+    # ---- the model ----------------------------------------------------------------------------
+
+    def model(
+        self, t: ir.TrainDecl, e: ir.TrainEntry | None, sec: _Section
+    ) -> BlockInstance | None:
+        """The trained model's instance (with the section's arguments), after checking them."""
+        if e is None:
+            if len(self.symbols.models) != 1:
+                return None  # reported by name resolution
+            decl = self.symbols.models[0]
+            node: ir.Expr | None = None
+        else:
+            node = e.value
+            name = _callee(node)
+            decl = self.symbols.blocks.get(name) if name else None
+            if decl is None or decl.kind != "model":
+                return None  # reported by name resolution
+        overrides: dict[str, Any] = {}
+        ok = True
+        if isinstance(node, ir.Call):
+            got = self.model_args(decl, node)
+            if got is None:
+                ok = False
+            else:
+                overrides = got
+        for p in decl.params:
+            if p.default is None and p.name not in overrides and ok:
+                where = node.span if node is not None else _head(t)
+                self.error(
+                    f"model `{decl.name}` needs its parameter `{p.name}` to be trained",
+                    where,
+                    notes=[Note(f"`{p.name}` is declared at {{at}} without a default", p.span)],
+                    hint=f"give it in the train section: `model = {decl.name}({p.name}=...)`",
+                )
+                ok = False
+        if not ok or self.models is None:
+            return None
+        sec.model_args = overrides
+        if not overrides:
+            return self.models.get(decl.name)
+        from nndsl.check.infer import POISON
+
+        if self.models.get(decl.name) is None:
+            return None  # the model has errors of its own
+        ev = self.evaluator
+        before = len(ev.diags)
+        inst = ev.instantiate_model(decl, {**overrides})
+        if len(ev.diags) > before:
+            # errors that only these arguments cause: say where the arguments come from
+            assert node is not None
+            added = ev.diags[before:]
+            del ev.diags[before:]
+            for d in added:
+                note = Note(
+                    f"with the arguments of the train section: `{ir_text(node)}` ({{at}})",
+                    node.span,
+                )
+                self.diags.append(
+                    Diagnostic(d.severity, d.message, d.span, (*d.notes, note), d.hint)
+                )
+        return inst if inst is not None and inst is not POISON else None
+
+    def model_args(self, decl: ir.BlockDecl, call: ir.Call) -> dict[str, Any] | None:
+        from nndsl.check.infer import type_complaint
+
+        names = [p.name for p in decl.params]
+        got = self.args(call)
+        if got is None:
+            return None
+        args, kwargs = got
+        out: dict[str, Any] = {}
+        ok = True
+        if len(args) > len(names):
+            self.error(
+                f"model `{decl.name}` takes {len(names)} argument{'s' if len(names) != 1 else ''}"
+                f" ({', '.join(names) or 'none'}), but {len(args)} were given",
+                call.args[len(names)].span,
+            )
+            return None
+        nodes: dict[str, ir.Expr] = {}
+        for p, v, a in zip(decl.params, args, call.args):
+            out[p.name] = v
+            nodes[p.name] = a
+        for k, (key, v) in zip(call.kwargs, kwargs.items()):
+            if key not in names:
+                self.error(
+                    f"model `{decl.name}` has no parameter `{key}`",
+                    k.span,
+                    hint=_did_you_mean(key, names)
+                    or f"its parameters: {', '.join(names) or 'none'}",
+                )
+                ok = False
+                continue
+            if key in out:
+                self.error(f"`{decl.name}` got `{key}` twice: by position and by keyword", k.span)
+                ok = False
+                continue
+            out[key] = v
+            nodes[key] = k.value
+        for p in decl.params:
+            if p.name not in out:
+                continue
+            v = out[p.name]
+            if isinstance(v, (Word, Opaque)):
+                if isinstance(v, Word):
+                    self.not_a_name(v, nodes[p.name].span, f"`{p.name}` is a value")
+                else:
+                    self.error(
+                        f"`{p.name}` must be a value, not {_describe(v)}", nodes[p.name].span
+                    )
+                ok = False
+                continue
+            if p.type is not None:
+                complaint = type_complaint(v, p.type)
+                if complaint:
+                    self.error(
+                        f"`{decl.name}`'s parameter `{p.name}` must be {complaint[0]}, not {complaint[1]}",
+                        nodes[p.name].span,
+                        notes=[Note(f"`{p.name}` is declared at {{at}} as `{p.type}`", p.span)],
+                    )
+                    ok = False
+                elif p.type.name == "float" and _is_int(v):
+                    out[p.name] = float(v)
+        return out if ok else None
+
+    def model_fit(self, inst: BlockInstance, sec: _Section) -> None:
+        """The data against the model's input, the model's output against the loss and targets."""
+        name = inst.decl.name
+        if len(inst.outputs) != 1 or not isinstance(inst.outputs[0], TensorV):
+            where = sec.loss_entry.value.span if sec.loss_entry else inst.decl.name_span
+            types = ", ".join(str(t) for t in _flat_types(inst.outputs))
+            self.error(
+                f"model `{name}` returns several values ({types}); training needs one output",
+                where,
+                notes=[Note(f"`{name}` is defined at {{at}}", inst.decl.name_span)],
+                hint="return one tensor, or train a model that wraps this one",
+            )
+            return
+        out: TensorV = inst.outputs[0]
+        if sec.data is not None and sec.data_entry is not None:
+            if not self.input_fit(inst, sec):
+                return
+        if sec.loss is not None and sec.loss_entry is not None:
+            self.activation_lint(inst, out, sec)
+            self.output_fit(inst, out, sec)
+
+    def input_fit(self, inst: BlockInstance, sec: _Section) -> bool:
+        facts = sec.data
+        entry = sec.data_entry
+        assert facts is not None and entry is not None
+        name = inst.decl.name
+        data_shape = _shape(facts.x)
+        if len(inst.inputs) != 1:
+            names = ", ".join(n for n, _ in inst.inputs)
+            self.error(
+                f"model `{name}` takes {len(inst.inputs)} inputs ({names}), "
+                f"but {facts.what} gives one: {data_shape}",
+                entry.value.span,
+                notes=[Note(f"`{name}` is defined at {{at}}", inst.decl.name_span)],
+            )
+            return False
+        in_name, v = inst.inputs[0]
+        t = v.type
+        decl_note = Note(f"`{name}` declares `input {in_name}: {t}` at {{at}}", v.origin.span)
+        fits = t.rank == len(facts.x) + 1 and all(
+            not (isinstance(d, int) and d != x) for d, x in zip(t.shape[1:], facts.x)
+        )
+        if not fits:
+            desc = DATA_DESCRIPTIONS.get(facts.source)
+            hint = f"to train on it, declare `input {in_name}: {data_shape}`"
+            self.error(
+                f"model `{name}` takes {t}, but {facts.what} gives {data_shape}"
+                + (f" ({desc.split(',')[0]})" if desc else ""),
+                entry.value.span,
+                notes=[decl_note],
+                hint=hint + ", or train another model on this data",
+            )
+            return False
+        if not t.is_float:
+            self.error(
+                f"model `{name}` takes {t} (integer ids), but {facts.what} gives floating-point values",
+                entry.value.span,
+                notes=[decl_note],
+                hint=f"declare the input as `{data_shape}`",
+            )
+            return False
+        return True
+
+    def activation_lint(self, inst: BlockInstance, out: TensorV, sec: _Section) -> None:
+        loss = sec.loss
+        entry = sec.loss_entry
+        assert loss is not None and entry is not None
+        last = _final_op(inst, out)
+        if last is None:
+            return
+        op_name, op_span = last
+        loss_note = Note(f"the loss is `{loss}` (at {{at}})", _callee_span(entry.value))
+        model = inst.decl.name
+        if loss == "CrossEntropyLoss" and op_name in (
+            "softmax",
+            "Softmax",
+            "log_softmax",
+            "LogSoftmax",
+        ):
+            log = "log" in op_name.lower()
+            self.warn(
+                f"`{model}` ends with `{op_name}`, but CrossEntropyLoss applies log-softmax itself",
+                op_span,
+                notes=[loss_note],
+                hint=(
+                    "remove it: the model should output raw scores (logits)"
+                    if not log
+                    else "remove it, or keep it and use `loss = NLLLoss()`"
+                )
+                + "; apply softmax only when predicting",
+            )
+        elif loss == "BCEWithLogitsLoss" and op_name in ("sigmoid", "Sigmoid"):
+            self.warn(
+                f"`{model}` ends with `{op_name}`, but BCEWithLogitsLoss applies a sigmoid itself",
+                op_span,
+                notes=[loss_note],
+                hint="remove the sigmoid (the model should output logits), or use `loss = BCELoss()`",
+            )
+        elif loss == "NLLLoss" and op_name in ("softmax", "Softmax"):
+            self.warn(
+                f"`{model}` ends with `{op_name}`, but NLLLoss needs log-probabilities",
+                op_span,
+                notes=[loss_note],
+                hint="use `log_softmax` instead, or drop it and use `loss = CrossEntropyLoss()`",
+            )
+        elif loss == "BCELoss" and op_name not in ("sigmoid", "Sigmoid", "softmax", "Softmax"):
+            self.warn(
+                f"BCELoss needs probabilities between 0 and 1, but `{model}` ends with `{op_name}`",
+                _callee_span(entry.value),
+                notes=[Note(f"`{op_name}` at {{at}} gives the model's output", op_span)],
+                hint="use `loss = BCEWithLogitsLoss()`, which takes raw scores and is more stable",
+            )
+
+    def output_fit(self, inst: BlockInstance, out: TensorV, sec: _Section) -> None:
+        loss = sec.loss
+        entry = sec.loss_entry
+        assert loss is not None and entry is not None
+        t = out.type
+        model = inst.decl.name
+        facts = sec.data
+        span = _callee_span(entry.value)
+        out_note = _output_note(inst, out)
+        notes = [out_note] if out_note else []
+
+        def warn(message: str, hint: str | None = None) -> None:
+            self.warn(message, span, notes=notes, hint=hint)
+
+        if loss in CLASS_LABEL_LOSSES:
+            if t.rank < 2:
+                warn(
+                    f"{loss} needs one score per class, [B, C], but `{model}` outputs {t}",
+                    hint="end the model with `Linear(<number of classes>)`",
+                )
+                return
+            if facts is None:
+                return
+            if facts.task != "classification":
+                warn(
+                    f"{loss} needs class labels as targets, but {facts.what} gives "
+                    f"real-valued targets {_shape(facts.target)}",
+                    hint="use `loss = MSELoss()` for real-valued targets",
+                )
+                return
+            if t.rank > 2:
+                warn(
+                    f"`{model}` outputs {t}, but {facts.what} has one class label per sample: "
+                    f"{loss} needs [B, {facts.classes}]",
+                    hint="flatten or pool the output before the last Linear",
+                )
+                return
+            c = t.shape[1]
+            if _is_int(c) and facts.classes is not None and c != facts.classes:
+                warn(
+                    f"`{model}` outputs {c} class score{'s' if c != 1 else ''}, "
+                    f"but {facts.what} has {facts.classes} classes",
+                    hint=self.classes_hint(inst, sec, c, facts.classes),
+                )
+        elif loss in BINARY_LOSSES:
+            if facts is None:
+                return
+            if facts.task == "classification":
+                if facts.classes is not None and facts.classes > 2:
+                    warn(
+                        f"{loss} is for yes/no targets, but {facts.what} has "
+                        f"{facts.classes} classes",
+                        hint="use `loss = CrossEntropyLoss()` with one output per class",
+                    )
+                elif not (t.rank == 1 or (t.rank == 2 and t.shape[1] == 1)):
+                    warn(
+                        f"{loss} compares one score per sample with {facts.what}'s labels, "
+                        f"but `{model}` outputs {t}",
+                        hint="end the model with `Linear(1)`",
+                    )
+                return
+            self.shape_fit(t, facts, loss, model, warn)
+        elif loss in REGRESSION_LOSSES:
+            if facts is None:
+                return
+            if facts.task == "classification":
+                warn(
+                    f"{loss} compares `{model}`'s output with {facts.what}'s class labels "
+                    f"(integers 0 to {facts.classes - 1 if facts.classes else 'C - 1'})",
+                    hint="for classification use `loss = CrossEntropyLoss()`",
+                )
+                return
+            self.shape_fit(t, facts, loss, model, warn)
+
+    def classes_hint(self, inst: BlockInstance, sec: _Section, got: int, want: int) -> str:
+        """How to make the model output `want` scores: through its parameters if one gives `got`."""
+        given = sec.model_args or {}
+        name = inst.decl.name
+        for key, value in given.items():
+            if value == got and _is_int(value):
+                return f"the train section builds it with `{key}={got}`: write `{key}={want}`"
+        for p in inst.decl.params:
+            if inst.params.get(p.name) == got and p.type is not None and p.type.name == "int":
+                return f"train it with `model = {name}({p.name}={want})`"
+        return f"the last layer should give {want} scores, e.g. `Linear({want})`"
+
+    def shape_fit(self, t: TensorT, facts: DataFacts, loss: str, model: str, warn) -> None:
+        target = facts.target
+        fits = t.rank == len(target) + 1 and all(
+            not (_is_int(d) and d != x) for d, x in zip(t.shape[1:], target)
+        )
+        if fits:
+            return
+        what = "the input (`target=input`)" if facts.reconstruct else f"{facts.what}'s target"
+        size = 1
+        for d in target:
+            size *= d
+        numel = 1
+        for d in t.shape[1:]:
+            numel = numel * d if _is_int(d) and _is_int(numel) else None
+        if numel == size and len(target) > 1:
+            hint = f"reshape the output: `reshape(-1, {', '.join(map(str, target))})`"
+        else:
+            hint = f"the model's output should be {_shape(target)}"
+        warn(
+            f"`{model}` outputs {t}, but {what} is {_shape(target)}; {loss} needs equal shapes",
+            hint,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _callee(e: ir.Expr) -> str | None:
+    if isinstance(e, ir.Call) and isinstance(e.func, ir.Name):
+        return e.func.id
+    if isinstance(e, ir.Name):
+        return e.id
+    return None
+
+
+def _callee_span(e: ir.Expr) -> Span:
+    return e.func.span if isinstance(e, ir.Call) else e.span
+
+
+def _head(t: ir.TrainDecl) -> Span:
+    return Span(t.span.file, t.span.line, t.span.col, t.span.line, t.span.col + len("train"))
+
+
+def _positional_names(sig: Sequence[tuple], n: int) -> list[str]:
+    return [p for p, k, _ in sig if k == "pos_or_kw"][:n]
+
+
+def _given(call: ir.Call, sig: Sequence[tuple]) -> list[str]:
+    return _positional_names(sig, len(call.args)) + [k.name for k in call.kwargs]
+
+
+def _family(name: str) -> dict[str, api.Signature]:
+    """The torch classes of the same kind as `name`: optimizers, schedulers or losses."""
+    from nndsl.catalog import torch_api
+
+    if name in torch_api.OPTIMIZERS:
+        return dict(torch_api.OPTIMIZERS)
+    if name in torch_api.SCHEDULERS:
+        return dict(torch_api.SCHEDULERS)
+    return {n: sig for n, sig in torch_api.MODULES.items() if api.is_loss(n)}
+
+
+def _family_signature(name: str) -> api.Signature:
+    return _family(name).get(name, ())
+
+
+def _optimizer_names() -> list[str]:
+    from nndsl.catalog import torch_api
+
+    return list(torch_api.OPTIMIZERS)
+
+
+def _scheduler_names() -> list[str]:
+    from nndsl.catalog import torch_api
+
+    return list(torch_api.SCHEDULERS)
+
+
+def _type_complaint(key: str, v: Any, default: Any) -> str | None:
+    """A complaint when `v` does not fit a parameter whose torch default is `default`."""
+    if key in INT_ARGS:
+        if v is None and default is None:
+            return None
+        return None if _is_int(v) else f"`{key}` must be an integer, not {_describe(v)}"
+    if default in (api.REQUIRED, api.OBJECT) or default is None:
+        if key in TENSOR_ARGS or isinstance(v, (list, tuple)) or v is None:
+            return None
+        return None
+    if isinstance(default, bool):
+        ok = isinstance(v, bool)
+        want = "`true` or `false`"
+    elif isinstance(default, (int, float)):
+        ok = _is_number(v)
+        want = "a number"
+    elif isinstance(default, str):
+        ok = isinstance(v, str)
+        want = f'a string such as "{default}"'
+    elif isinstance(default, tuple):
+        ok = (
+            isinstance(v, (tuple, list))
+            and len(v) == len(default)
+            and all(_is_number(x) or x is None for x in v)
+        )
+        want = f"a tuple of {len(default)} numbers such as `{_fmt_tuple(default)}`"
+    else:
+        return None
+    return None if ok else f"`{key}` must be {want}, not {_describe(v)}"
+
+
+def _fmt_tuple(t: tuple) -> str:
+    return "(" + ", ".join("none" if x is None else repr(x) for x in t) + ")"
+
+
+def _loss_task(loss: str | None) -> str | None:
+    if loss in CLASS_LABEL_LOSSES:
+        return "classification"
+    if loss in REGRESSION_LOSSES:
+        return "regression"
+    return None
+
+
+def _lower_is_better(name: str) -> bool:
+    base = name.removeprefix("val_").removeprefix("train_")
+    return base == "loss" or METRICS.get(base) == "regression"
+
+
+def _with_option(e: ir.Expr, source: str) -> str:
+    """`data`'s text with `val_split=0.2` added."""
+    if isinstance(e, ir.Call):
+        parts = [ir_text(a) for a in e.args] + [
+            f"{k.name}={ir_text(k.value)}" for k in e.kwargs if k.name != "val_split"
+        ]
+        return f"{source}({', '.join([*parts, 'val_split=0.2'])})"
+    return f"{source}(val_split=0.2)"
+
+
+def _flat_types(outputs: Sequence[Any]) -> list[TensorT]:
+    out: list[TensorT] = []
+    for o in outputs:
+        if isinstance(o, TensorV):
+            out.append(o.type)
+        elif isinstance(o, (tuple, list)):
+            out.extend(_flat_types(o))
+    return out
+
+
+_SHAPE_ONLY = frozenset(
+    "reshape view flatten squeeze unsqueeze permute transpose contiguous Flatten Unflatten".split()
+)
+
+
+def _final_op(inst: BlockInstance, v: TensorV, depth: int = 0) -> tuple[str, Span] | None:
+    """The operation that makes a model's output (looking into blocks, nn.Sequentials and
+    through reshapes): its name as written and its span."""
+    if v.op < 0 or v.op >= len(inst.ops) or depth > 50:
+        return None
+    op = inst.ops[v.op]
+    if op.kind == "function":
+        name = op.entry.name if op.entry is not None else str(op.target)
+        if name in _SHAPE_ONLY:
+            inner = next((a for _, a in op.kwargs if isinstance(a, TensorV)), None)
+            if inner is not None:
+                return _final_op(inst, inner, depth + 1) or (name, op.span)
+        return name, op.span
+    if op.kind == "module" and isinstance(op.target, ModuleSlot):
+        found = _final_slot(op.target, depth)
+        if found and found[0] in _SHAPE_ONLY and op.args and isinstance(op.args[0], TensorV):
+            return _final_op(inst, op.args[0], depth + 1) or found
+        return found
+    return None
+
+
+def _final_slot(slot: ModuleSlot, depth: int) -> tuple[str, Span] | None:
+    if slot.kind == "sequential":
+        return _final_slot(slot.children[-1], depth + 1) if slot.children else None
+    if slot.kind == "block" and slot.instance is not None:
+        outs = slot.instance.outputs
+        if len(outs) == 1 and isinstance(outs[0], TensorV):
+            return _final_op(slot.instance, outs[0], depth + 1)
+        return None
+    return (slot.from_function or slot.type_name), slot.span
+
+
+def _output_note(inst: BlockInstance, out: TensorV) -> Note | None:
+    o = out.origin
+    if o.span is None:
+        return None
+    return Note(f"`{inst.decl.name}` outputs {out.type}: {o.what} at {{at}}", o.span)
+
+
+def ir_text(e: ir.Expr) -> str:
+    from nndsl.syntax.fmt import expr
+
+    try:
+        return expr(e)
+    except TypeError:
+        return "..."

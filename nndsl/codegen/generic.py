@@ -1,0 +1,406 @@
+"""Generic evaluation: a block declaration evaluated once with symbolic parameters and inputs.
+
+The checker evaluates every call site with concrete values.  To generate ONE class per block,
+the code generator evaluates each declaration again with its parameters as symbols (`out`,
+`stride`) and its inputs' sizes as symbols (`in_channels`, `H`, `W`): constructor arguments come
+out as expressions over them (`nn.Conv2d(in_channels, out, 3, stride=stride)`), a condition that
+depends on them becomes an `if` in `__init__` and `forward`, and a repetition by a symbolic
+count becomes a comprehension.  What cannot be expressed generically (a loop over a list
+parameter, branches giving different shapes) raises `Unsupported`, and that block is emitted as
+one class per distinct instance instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nndsl import dims, ir
+from nndsl.catalog.core import TensorT
+from nndsl.check.graph import BlockInstance, ModuleSlot, Op, TensorV
+from nndsl.check.infer import (
+    POISON,
+    Evaluator,
+    Frame,
+    GroupV,
+    LabeledV,
+    LayerRef,
+    RepeatV,
+    _Abort,
+    is_layer,
+)
+from nndsl.check.resolve import Symbols
+from nndsl.dims import Sym
+from nndsl.syntax.loader import Program
+
+
+class Unsupported(Exception):
+    """This block cannot become one generic class (the reason says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Opaque:
+    """A compile-time value only known when the class is instantiated: its Python source in
+    `__init__` (parameters by name) and in `forward` (parameters as `self.<name>`)."""
+
+    init: str
+    fwd: str
+    kind: str = "any"  # "bool" | "any"
+    params: frozenset[str] = frozenset()
+    kind_prec: str = "atom"  # how loosely the text binds: or, and, not, cmp, arith, atom
+
+    is_opaque = True  # lets the catalog's type checks accept it without importing this module
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    """The condition of a generic `if`, with its polarity at the use."""
+
+    value: Opaque
+
+
+def _paren(text: str) -> str:
+    simple = text.replace("_", "").replace(".", "").isalnum()
+    return text if simple else f"({text})"
+
+
+_PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "arith": 5, "atom": 6}
+
+
+def _wrap(v: Opaque, min_prec: int, fwd: bool) -> str:
+    text = v.fwd if fwd else v.init
+    return f"({text})" if _PREC[v.kind_prec] < min_prec else text
+
+
+class GenericEvaluator(Evaluator):
+    """Evaluates one declaration with symbolic parameters; see the module docstring."""
+
+    def __init__(self, program: Program, symbols: Symbols, fwd_names: dict[str, str]):
+        super().__init__(program, symbols)
+        self.fwd_names = fwd_names  # symbol → its text in forward (`self.out`)
+        self.stored: set[str] = set()  # symbols forward reads as attributes
+        self.when: tuple[tuple[Opaque, bool], ...] = ()
+        self.top: ir.BlockDecl | None = None
+
+    # ---- rendering ----------------------------------------------------------------------------
+
+    def render(self, v: Any) -> Opaque:
+        if isinstance(v, Opaque):
+            self.stored |= v.params
+            return v
+        if isinstance(v, Sym):
+            names = dims.free_symbols(v)
+            self.stored |= set(names)
+            init = dims.to_python(v)
+            return Opaque(
+                init,
+                dims.to_python(v, {n: self.fwd_names.get(n, f"self.{n}") for n in names}),
+                params=frozenset(names),
+                kind_prec="atom" if init.isidentifier() else "arith",
+            )
+        text = (
+            repr(v)
+            if not isinstance(v, str)
+            else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        )
+        return Opaque(text, text)
+
+    # ---- decisions ----------------------------------------------------------------------------
+
+    def truth(self, v: Any, node: ir.Expr) -> Any:
+        if isinstance(v, (Opaque, Sym)):
+            return v  # undecided: callers handle it
+        return super().truth(v, node)
+
+    def e_Compare(self, e: ir.Compare, frame: Frame, stage: bool) -> Any:
+        left, right = self.expr(e.left, frame), self.expr(e.right, frame)
+        if left is POISON or right is POISON:
+            return POISON
+        if (
+            isinstance(left, Opaque)
+            or isinstance(right, Opaque)
+            or isinstance(left, Sym)
+            or isinstance(right, Sym)
+        ):
+            if not (isinstance(left, Opaque) or isinstance(right, Opaque)) and e.op in ("==", "!="):
+                eq = dims.equal(left, right)
+                if eq is not None:
+                    return eq if e.op == "==" else not eq
+            a, b = self.render(left), self.render(right)
+            return Opaque(
+                f"{_wrap(a, 5, False)} {e.op} {_wrap(b, 5, False)}",
+                f"{_wrap(a, 5, True)} {e.op} {_wrap(b, 5, True)}",
+                "bool",
+                a.params | b.params,
+                "cmp",
+            )
+        return super().e_Compare(e, frame, stage)
+
+    def e_BoolOp(self, e: ir.BoolOp, frame: Frame, stage: bool) -> Any:
+        left = self.truth(self.expr(e.left, frame), e.left)
+        if left is POISON:
+            return POISON
+        if not isinstance(left, (Opaque, Sym)):
+            if e.op == "and" and not left:
+                return False
+            if e.op == "or" and left:
+                return True
+            return self.truth(self.expr(e.right, frame), e.right)
+        right = self.truth(self.expr(e.right, frame), e.right)
+        if right is POISON:
+            return POISON
+        a = self.render(left)
+        if not isinstance(right, (Opaque, Sym)):
+            if (e.op == "and" and right) or (e.op == "or" and not right):
+                return a
+            return bool(right)
+        b = self.render(right)
+        p = _PREC[e.op]
+        return Opaque(
+            f"{_wrap(a, p, False)} {e.op} {_wrap(b, p + 1, False)}",
+            f"{_wrap(a, p, True)} {e.op} {_wrap(b, p + 1, True)}",
+            "bool",
+            a.params | b.params,
+            e.op,
+        )
+
+    def e_UnaryOp(self, e: ir.UnaryOp, frame: Frame, stage: bool) -> Any:
+        if e.op == "not":
+            v = self.truth(self.expr(e.operand, frame), e.operand)
+            if isinstance(v, (Opaque, Sym)):
+                a = self.render(v)
+                return Opaque(
+                    f"not {_wrap(a, 3, False)}", f"not {_wrap(a, 3, True)}", "bool", a.params, "not"
+                )
+            return POISON if v is POISON else (not v)
+        v = self.expr(e.operand, frame)
+        if isinstance(v, Opaque):
+            return Opaque(f"{e.op}{_paren(v.init)}", f"{e.op}{_paren(v.fwd)}", "any", v.params)
+        return super().e_UnaryOp(e, frame, stage)
+
+    def scalar_binop(self, e: ir.BinOp, left: Any, right: Any) -> Any:
+        if isinstance(left, Opaque) or isinstance(right, Opaque):
+            a, b = self.render(left), self.render(right)
+            return Opaque(
+                f"{_wrap(a, 6, False)} {e.op} {_wrap(b, 6, False)}",
+                f"{_wrap(a, 6, True)} {e.op} {_wrap(b, 6, True)}",
+                "any",
+                a.params | b.params,
+                "arith",
+            )
+        if e.op in ("//", "%", "/") and (
+            isinstance(right, Sym) or (isinstance(left, Sym) and e.op == "/")
+        ):
+            try:
+                return super().scalar_binop(e, left, right)
+            except Exception:  # noqa: BLE001
+                raise Unsupported(f"`{e.op}` by a parameter") from None
+        result = super().scalar_binop(e, left, right)
+        if result is POISON:
+            raise Unsupported("compile-time arithmetic that is only defined for concrete values")
+        return result
+
+    def e_IfExp(self, e: ir.IfExp, frame: Frame, stage: bool) -> Any:
+        cond = self.truth(self.expr(e.cond, frame), e.cond)
+        if cond is POISON:
+            return POISON
+        if not isinstance(cond, (Opaque, Sym)):
+            return self.expr(e.then if cond else e.orelse, frame, stage=stage)
+        c = self.render(cond)
+        then = self.branch(e.then, frame, stage, (c, True))
+        orelse = self.branch(e.orelse, frame, stage, (c, False))
+        if then is POISON or orelse is POISON:
+            return POISON
+        if isinstance(then, TensorV) and isinstance(orelse, TensorV):
+            joined = join_types(then.type, orelse.type)
+            op = self.emit(
+                frame, Op("merge", c, (then, orelse), (), joined, e.span, when=self.when)
+            )
+            return TensorV(joined, op, then.origin)
+        if (
+            is_layer(then)
+            or is_layer(orelse)
+            or isinstance(then, TensorV)
+            or isinstance(orelse, TensorV)
+        ):
+            raise Unsupported("a condition that chooses between layers")
+        a, b = self.render(then), self.render(orelse)
+        return Opaque(
+            f"{_wrap(a, 2, False)} if {c.init} else {_wrap(b, 2, False)}",
+            f"{_wrap(a, 2, True)} if {c.fwd} else {_wrap(b, 2, True)}",
+            "any",
+            a.params | b.params | c.params,
+            "or",
+        )
+
+    def branch(self, e: ir.Expr, frame: Frame, stage: bool, when: tuple[Opaque, bool]) -> Any:
+        saved = self.when
+        self.when = saved + (when,)
+        n_ops, n_mods = len(frame.inst.ops), len(frame.inst.modules)
+        try:
+            value = self.expr(e, frame, stage=stage)
+        finally:
+            self.when = saved
+        for op in frame.inst.ops[n_ops:]:
+            if op.when is None or len(op.when) < len(saved) + 1:
+                op.when = saved + (when,)
+        for m in frame.inst.modules[n_mods:]:
+            if m.when is None:
+                m.when = saved + (when,)
+        return value
+
+    def emit(self, frame: Frame, op: Op) -> int:
+        if op.when is None and self.when:
+            op.when = self.when
+        return super().emit(frame, op)
+
+    def attach(self, frame, slot: ModuleSlot, ins, out, into, ref):
+        if self.when and slot.when is None:
+            slot.when = self.when
+        return super().attach(frame, slot, ins, out, into, ref)
+
+    # ---- repetition, loops, instances ---------------------------------------------------------
+
+    def e_BinOp(self, e: ir.BinOp, frame: Frame, stage: bool) -> Any:
+        if e.op == "*":
+            left = self.expr(e.left, frame, stage=stage)
+            if is_layer(left):
+                right = self.expr(e.right, frame)
+                if isinstance(right, (Sym, Opaque)):
+                    return RepeatV(left, right, e, e.span)  # type: ignore[arg-type]
+        return super().e_BinOp(e, frame, stage)
+
+    def apply(self, layer_v: Any, value: Any, frame: Frame, span, *, into=None, label=None) -> Any:
+        if isinstance(layer_v, RepeatV) and not isinstance(layer_v.count, int):
+            return self.symbolic_repeat(layer_v, value, frame, into, label)
+        return super().apply(layer_v, value, frame, span, into=into, label=label)
+
+    def symbolic_repeat(self, rep: RepeatV, value: Any, frame: Frame, into, label) -> Any:
+        children: list[ModuleSlot] = []
+        out = self.apply(rep.item, value, frame, rep.span, into=children)
+        if len(children) != 1:
+            raise Unsupported(
+                "a repetition by a parameter of something other than one layer or block"
+            )
+        if not isinstance(value, TensorV) or not isinstance(out, TensorV) or out.type != value.type:
+            raise Unsupported("a repetition by a parameter whose copies change the shape")
+        template = children[0]
+        template.repeat = rep.count
+        if into is not None:
+            into.append(template)
+            return out
+        name = label or self.module_name(frame, rep.node)
+        return self.add_sequential(frame, name, children, rep.span, out)
+
+    def for_stmt(self, stmt: ir.For, frame: Frame) -> None:
+        seq = self.expr(stmt.iter, frame)
+        if isinstance(seq, (Opaque, Sym)):
+            raise Unsupported("a `for` loop over a parameter")
+        super().for_stmt(stmt, frame)
+
+    def e_Index(self, e: ir.Index, frame: Frame, stage: bool) -> Any:
+        value = self.expr(e.value, frame)
+        if isinstance(value, Opaque):
+            raise Unsupported("indexing a parameter")
+        return super().e_Index(e, frame, stage)
+
+    def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
+        if any(isinstance(a, (Sym, Opaque)) for a in args):
+            raise Unsupported(f"`{name}` of a parameter")
+        return super().builtin(name, args, kwargs, e)
+
+    def instance(self, decl, params, inputs, call_span, *, model=False):
+        if decl is not self.top:
+            # a nested block: evaluated (generically) for its output shape only; its own class
+            # comes from its own generic evaluation
+            nested = GenericEvaluator(self.program, self.symbols, self.fwd_names)
+            nested.top = decl
+            nested._naming = self._naming
+            try:
+                inst = nested.instance(decl, params, inputs, call_span)
+            except _Abort:
+                inst = None
+            if inst is None or any(d.is_error for d in nested.diags):
+                reasons = [d.message for d in nested.diags if d.is_error]
+                raise Unsupported(
+                    reasons[0]
+                    if reasons
+                    else f"`{decl.name}` cannot be evaluated with symbolic arguments"
+                )
+            return inst
+        return super().instance(decl, params, inputs, call_span, model=model)
+
+
+def _opaque_in(d) -> bool:
+    return any(dims.is_opaque_symbol(n) for n in dims.free_symbols(d))
+
+
+def join_types(a: TensorT, b: TensorT) -> TensorT:
+    """The type of a value that is `a` under some condition and `b` otherwise: equal dimensions
+    stay, the others become unknown sizes."""
+    if a.rank != b.rank or a.dtype != b.dtype:
+        raise Unsupported(f"the branches of `if` give {a} and {b}")
+    out = []
+    for x, y in zip(a.shape, b.shape):
+        out.append(x if x == y else dims._opaque("join", x, y))
+    return TensorT(tuple(out), a.dtype)
+
+
+def generic_instance(
+    program: Program,
+    symbols: Symbols,
+    decl: ir.BlockDecl,
+    input_types: list[TensorT] | None,
+    fwd_names: dict[str, str],
+) -> tuple[BlockInstance, set[str], list]:
+    """Evaluate `decl` with symbolic parameters (int parameters as dimension symbols, others as
+    opaque values) and the given symbolic input types.  Raises Unsupported."""
+    ev = GenericEvaluator(program, symbols, fwd_names)
+    ev.top = decl
+    params: dict[str, Any] = {}
+    for p in decl.params:
+        if p.type is None or p.type.name == "int":
+            params[p.name] = dims.sym(p.name)
+        else:
+            params[p.name] = Opaque(
+                p.name,
+                f"self.{p.name}",
+                "bool" if p.type.name == "bool" else "any",
+                frozenset({p.name}),
+            )
+    inputs = [TensorV(t, -1, _origin(decl, i)) for i, t in enumerate(input_types or [])]
+    try:
+        with dims.lenient():
+            inst = ev.instance(
+                decl,
+                params,
+                inputs,
+                decl.name_span,
+                model=decl.kind == "model" and input_types is None,
+            )
+    except _Abort:
+        inst = None
+    if inst is None or any(d.is_error for d in ev.diags):
+        reasons = [d.message for d in ev.diags if d.is_error]
+        raise Unsupported(
+            reasons[0] if reasons else "it could not be evaluated with symbolic parameters"
+        )
+    return inst, ev.stored, ev.diags
+
+
+def _origin(decl: ir.BlockDecl, i: int):
+    from nndsl.check.graph import Origin
+
+    return Origin(f"input {i + 1} of `{decl.name}`", decl.name_span)
+
+
+__all__ = [
+    "Cond",
+    "GenericEvaluator",
+    "Opaque",
+    "Unsupported",
+    "generic_instance",
+    "GroupV",
+    "LabeledV",
+    "LayerRef",
+]

@@ -1,0 +1,899 @@
+"""Checked program → the classes of `model.py` (names, signatures, `__init__` and `forward` lines).
+
+All decisions are made here, in Python; the template only lays the classes out.  Each block
+becomes ONE class generated from its generic evaluation (see generic.py); a block that cannot be
+expressed generically becomes one class per distinct use, named `Block_1`, `Block_2`, ...
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from nndsl import dims, ir
+from nndsl.catalog import api
+from nndsl.catalog.core import LAYERS, LayerValue, TensorT
+from nndsl.check import Checked
+from nndsl.check.graph import BlockInstance, ModuleSlot, Op, SliceV, TensorV
+from nndsl.codegen.generic import Opaque, Unsupported, generic_instance
+from nndsl.codegen.pysrc import NotExpressible, identifier, literal, shape_comment
+from nndsl.dims import Sym
+from nndsl.errors import display_path
+
+_NEUTRAL = re.compile(r"\b([A-Za-z_]\w*?)__(\d+)\b")
+_TRAINING_FUNCTIONS = (
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "rrelu",
+)
+
+
+@dataclass
+class ClassCode:
+    name: str
+    decl: ir.BlockDecl
+    doc: list[str]
+    init_params: list[str]
+    init_body: list[str]
+    fwd_params: list[str]
+    fwd_returns: str
+    fwd_body: list[str]
+    dim_params: list[tuple[int, int, str]] = field(default_factory=list)  # (input, dim, name)
+    generic: bool = True
+    imports: set[str] = field(default_factory=set)
+    uses: list[str] = field(default_factory=list)  # "BasicBlock(64, 64) (73,984 parameters)"
+
+
+class ModelCode:
+    """Everything `model.py` holds for a set of models."""
+
+    def __init__(self, checked: Checked, models: list[str]):
+        self.checked = checked
+        self.program = checked.program
+        self.symbols = checked.symbols
+        self.models = models
+        self.classes: dict[int, ClassCode] = {}  # id(decl) → generic class
+        self.special: dict[int, ClassCode] = {}  # id(BlockInstance) → specialised class
+        self.order: list[ClassCode] = []
+        self.imports: set[str] = set()
+        self.py_imports: dict[str, set[str]] = {}
+        self.unsupported: dict[int, str] = {}
+        self._names: set[str] = set()
+        self._instances: dict[int, list[BlockInstance]] = {}
+
+    # ---- driving ------------------------------------------------------------------------------
+
+    def build(self) -> None:
+        roots = [self.checked.models[m] for m in self.models]
+        for inst in roots:
+            self._collect(inst)
+        for decl_id in self._post_order(roots):
+            decl = self._decl(decl_id)
+            self._class_for(decl)
+
+    def _collect(self, inst: BlockInstance) -> None:
+        lst = self._instances.setdefault(id(inst.decl), [])
+        if any(i is inst for i in lst):
+            return
+        lst.append(inst)
+        for slot in _walk_slots(inst.modules):
+            if slot.kind == "block" and slot.instance is not None:
+                self._collect(slot.instance)
+
+    def _decl(self, decl_id: int) -> ir.BlockDecl:
+        return self._instances[decl_id][0].decl
+
+    def _post_order(self, roots: list[BlockInstance]) -> list[int]:
+        seen: list[int] = []
+
+        def visit(inst: BlockInstance) -> None:
+            for slot in _walk_slots(inst.modules):
+                if slot.kind == "block" and slot.instance is not None:
+                    visit(slot.instance)
+            if id(inst.decl) not in seen:
+                seen.append(id(inst.decl))
+
+        for r in roots:
+            visit(r)
+        return seen
+
+    def _class_for(self, decl: ir.BlockDecl) -> None:
+        instances = self._instances[id(decl)]
+        try:
+            code = self._generic(decl, instances)
+            self.classes[id(decl)] = code
+            self.order.append(code)
+        except (Unsupported, NotExpressible) as exc:
+            self.unsupported[id(decl)] = str(exc)
+            for k, inst in enumerate(instances, 1):
+                name = decl.name if len(instances) == 1 else f"{decl.name}_{k}"
+                code = _Emitter(self, inst, name, generic=False, rename={}, dim_syms={}).emit()
+                code.doc.append(
+                    f"Specialised for one use: `{decl.name}` cannot be one generic class because {exc}."
+                )
+                self.special[id(inst)] = code
+                self.order.append(code)
+
+    def _generic(self, decl: ir.BlockDecl, instances: list[BlockInstance]) -> ClassCode:
+        if decl.kind == "model":
+            gi, stored, _ = generic_instance(self.program, self.symbols, decl, None, {})
+            dim_syms = _input_dim_symbols(gi)
+            return _Emitter(self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms).emit()
+        first = instances[0]
+        ranks = [
+            tuple(t.rank for _, t in ((n, v.type) for n, v in inst.inputs)) for inst in instances
+        ]
+        if len(set(ranks)) > 1:
+            raise Unsupported("its uses give inputs of different ranks")
+        types = []
+        neutral: dict[str, tuple[int, int]] = {}
+        for k, (name, value) in enumerate(first.inputs):
+            shape = []
+            for i in range(value.type.rank):
+                s = f"{name}__{i}"
+                neutral[s] = (k, i)
+                shape.append(dims.sym(s))
+            types.append(TensorT(tuple(shape), value.type.dtype))
+        gi, stored, _ = generic_instance(self.program, self.symbols, decl, types, {})
+        rename = _name_dims(gi, neutral, first, {p.name for p in decl.params})
+        return _Emitter(self, gi, decl.name, generic=True, rename=rename, dim_syms=neutral).emit()
+
+    # ---- call sites ---------------------------------------------------------------------------
+
+    def block_call(self, slot: ModuleSlot, lit) -> str:
+        """`BasicBlock(64, 128, stride=2)`: the class's input sizes, then the arguments as written.
+        `lit` writes a compile-time value as Python."""
+        inst = slot.instance
+        assert inst is not None
+        code = self.classes.get(id(inst.decl))
+        if code is None:
+            special = self._special_for(inst)
+            if special is None:
+                raise NotExpressible(
+                    f"`{inst.decl.name}` is used with arguments only known generically"
+                )
+            return f"{special.name}()"
+        in_types = slot.in_type if isinstance(slot.in_type, tuple) else (slot.in_type,)
+        args = [lit(in_types[k].shape[i]) for k, i, _ in code.dim_params]
+        args += [lit(inst.params[p]) for p in slot.user_args]
+        args += [f"{k}={lit(inst.params[k])}" for k in slot.user_kwargs]
+        return f"{code.name}({', '.join(args)})"
+
+    def _special_for(self, inst: BlockInstance) -> ClassCode | None:
+        if id(inst) in self.special:
+            return self.special[id(inst)]
+        key = _instance_key(inst)
+        for other in self._instances.get(id(inst.decl), []):
+            if _instance_key(other) == key and id(other) in self.special:
+                return self.special[id(other)]
+        return None
+
+    def describe_uses(self) -> None:
+        """Docstrings of generic block classes list the uses in this file."""
+        for decl_id, instances in self._instances.items():
+            code = self.classes.get(decl_id)
+            if code is None or code.decl.kind == "model":
+                continue
+            seen = set()
+            for parent in self._instances.values():
+                for p in parent:
+                    for slot in _walk_slots(p.modules):
+                        if (
+                            slot.kind == "block"
+                            and slot.instance is not None
+                            and id(slot.instance.decl) == decl_id
+                        ):
+                            try:
+                                call = self.block_call(slot, literal)
+                            except NotExpressible:
+                                continue
+                            if call not in seen:
+                                seen.add(call)
+                                code.uses.append(
+                                    f"{call}: {_count(slot.instance.total_params())} parameters"
+                                )
+
+
+class _Emitter:
+    """Writes one class from one instance (generic or concrete)."""
+
+    def __init__(
+        self,
+        owner: ModelCode,
+        inst: BlockInstance,
+        name: str,
+        *,
+        generic: bool,
+        rename: dict[str, str],
+        dim_syms: dict[str, tuple[int, int]],
+    ):
+        self.owner = owner
+        self.inst = inst
+        self.name = name
+        self.generic = generic
+        self.rename = rename  # neutral symbol → final name
+        self.dim_syms = dim_syms  # input-dim symbol → (input, dim)
+        self.params = [p.name for p in inst.decl.params] if generic else []
+        self.stored: list[str] = []
+        self.captured: dict[str, str] = {}  # input-dim symbol → forward local
+        self.locals: set[str] = set()
+
+    # ---- names --------------------------------------------------------------------------------
+
+    def init_names(self) -> dict[str, str]:
+        return dict(self.rename)
+
+    def fix(self, text: str) -> str:
+        """Rename neutral input-dim symbols in text built by the generic evaluator."""
+        return _NEUTRAL.sub(lambda m: self.rename.get(m.group(0), m.group(0)), text)
+
+    def store(self, sym: str) -> str:
+        final = self.rename.get(sym, sym)
+        if final not in self.stored:
+            self.stored.append(final)
+        return f"self.{final}"
+
+    def fwd_sym(self, sym: str) -> str:
+        if sym in self.params or sym in self.rename:
+            if sym in self.dim_syms and not self.generic:
+                pass
+            return self.store(sym)
+        if sym in self.dim_syms or sym in self._model_dims():
+            return self.capture(sym)
+        raise NotExpressible(f"the size `{sym}` is only known when the model runs")
+
+    def _model_dims(self) -> dict[str, tuple[int, int]]:
+        return _input_dim_symbols(self.inst)
+
+    def capture(self, sym: str) -> str:
+        if sym not in self.captured:
+            self.captured[sym] = identifier(self.rename.get(sym, sym), self.locals)
+        return self.captured[sym]
+
+    def fwd_literal(self, v: Any) -> str:
+        if isinstance(v, Sym):
+            if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
+                raise NotExpressible("an unknown size is used in forward")
+            return dims.to_python(v, {n: self.fwd_sym(n) for n in dims.free_symbols(v)})
+        if isinstance(v, Opaque):
+            for p in sorted(v.params):
+                self.store(p)
+            return self.fix(v.fwd)
+        if isinstance(v, tuple):
+            inner = ", ".join(self.fwd_literal(x) for x in v)
+            return f"({inner},)" if len(v) == 1 else f"({inner})"
+        if isinstance(v, list):
+            return "[" + ", ".join(self.fwd_literal(x) for x in v) + "]"
+        return literal(v)
+
+    # ---- the class ----------------------------------------------------------------------------
+
+    def emit(self) -> ClassCode:
+        decl = self.inst.decl
+        dim_params: list[tuple[int, int, str]] = []
+        fwd = self.forward()
+        init_body = self.init()
+        init_params: list[str] = []
+        if self.generic and decl.kind == "block":
+            used = self._init_symbols
+            for sym, (k, i) in sorted(self.dim_syms.items(), key=lambda kv: kv[1]):
+                final = self.rename.get(sym, sym)
+                if final in used or final in self.stored:
+                    dim_params.append((k, i, final))
+                    init_params.append(f"{final}: int")
+        if self.generic:
+            for p in decl.params:
+                ann = _annotation(p.type)
+                default = ""
+                if p.default is not None:
+                    default = " = " + literal(self.owner_default(p))
+                init_params.append(f"{p.name}{ann}{default}")
+        order = [p.split(":")[0] for p in init_params]
+        stored = sorted(self.stored, key=lambda n: order.index(n) if n in order else len(order))
+        store_lines = [f"self.{s} = {s}" for s in stored]
+        body = ["super().__init__()"] + store_lines + init_body
+        fwd_params = [f"{n}: Tensor" for n in self.input_names]
+        code = ClassCode(
+            name=self.name,
+            decl=decl,
+            doc=self.doc(),
+            init_params=init_params,
+            init_body=body,
+            fwd_params=fwd_params,
+            fwd_returns=self.returns,
+            fwd_body=fwd,
+            dim_params=dim_params,
+            generic=self.generic,
+        )
+        return code
+
+    def owner_default(self, p: ir.Param) -> Any:
+        from nndsl.check.infer import Evaluator
+
+        return Evaluator(self.owner.program, self.owner.symbols).const_expr(p.default)
+
+    def doc(self) -> list[str]:
+        decl = self.inst.decl
+        where = f"{display_path(decl.span.file)}:{decl.name_span.line}"
+        if decl.kind != "model":
+            return [f"Block `{decl.name}` from {where}."]
+        concrete = self.owner.checked.models.get(decl.name) or self.inst
+        ins = ", ".join(f"{n} {shape_comment(v.type)}" for n, v in concrete.inputs)
+        outs = ", ".join(shape_comment(o) for o in concrete.output_types())
+        return [
+            f"Model `{decl.name}` from {where}: {_count(concrete.total_params())} parameters.",
+            f"Input {ins} -> output {outs}.",
+        ]
+
+    # ---- __init__ -----------------------------------------------------------------------------
+
+    def init(self) -> list[str]:
+        self._init_symbols: set[str] = set()
+        lines: list[str] = []
+        groups = _group_by_when(self.inst.modules)
+        for when, slots in groups:
+            body = [f"self.{s.name} = {self.module_expr(s)}" for s in slots]
+            lines.extend(self.conditional(when, body, init=True))
+        for p in self.inst.param_tensors:
+            shape = ", ".join(self.init_literal(d) for d in p.type.shape)
+            dtype = "" if p.type.dtype == "float32" else f", dtype=torch.{p.type.dtype}"
+            maker = {"zeros_": "zeros", "ones_": "ones"}.get(p.init or "zeros_")
+            if maker is not None and not p.init_args and not p.init_kwargs:
+                lines.append(f"self.{p.name} = nn.Parameter(torch.{maker}({shape}{dtype}))")
+            else:
+                lines.append(f"self.{p.name} = nn.Parameter(torch.empty({shape}{dtype}))")
+                args = [f"self.{p.name}"] + [self.init_literal(a) for a in p.init_args]
+                args += [f"{k}={self.init_literal(v)}" for k, v in p.init_kwargs]
+                lines.append(f"nn.init.{p.init}({', '.join(args)})")
+        return lines
+
+    def init_literal(self, v: Any) -> str:
+        names = self.init_names()
+        for n in dims.free_symbols(v) if isinstance(v, Sym) else ():
+            self._init_symbols.add(names.get(n, n))
+            if not self.generic or (n not in self.params and n not in self.dim_syms):
+                if n in self._model_dims() or dims.is_opaque_symbol(n):
+                    raise NotExpressible(
+                        f"a layer's size depends on `{n}`, which is only known when the model runs"
+                    )
+        if isinstance(v, Opaque):
+            return self.fix(v.init)
+        if isinstance(v, (tuple, list)):
+            inner = [self.init_literal(x) for x in v]
+            if isinstance(v, list):
+                return "[" + ", ".join(inner) + "]"
+            return f"({inner[0]},)" if len(inner) == 1 else "(" + ", ".join(inner) + ")"
+        return literal(v, names)
+
+    def conditional(self, when, body: list[str], *, init: bool) -> list[str]:
+        if not when:
+            return body
+        lines = body
+        for cond, polarity in reversed(when):
+            text = self.fix(cond.init if init else cond.fwd)
+            if not init:
+                for p in cond.params:
+                    self.store(p)
+            head = f"if {text}:" if polarity else f"if not {_wrap_not(cond, text)}:"
+            lines = [head] + ["    " + line for line in lines]
+        return lines
+
+    def module_expr(self, slot: ModuleSlot) -> str:
+        if slot.kind == "torch":
+            return self.torch_call(
+                slot.type_name,
+                slot.args or {},
+                slot.entry.inferred if slot.entry else (),
+                slot.user_args,
+                slot.user_kwargs,
+            )
+        if slot.kind == "block":
+            return self.owner.block_call(slot, self.init_literal)
+        if slot.kind == "py":
+            decl, imported = (
+                self.owner.symbols.pymodules[slot.type_name]
+                if slot.type_name in self.owner.symbols.pymodules
+                else (None, None)
+            )
+            self.owner.py_imports.setdefault(slot.py_module or "", set()).add(slot.type_name)
+            args = [self.init_literal(a) for a in slot.py_args] + [
+                f"{k}={self.init_literal(v)}" for k, v in slot.py_kwargs
+            ]
+            return f"{slot.type_name}({', '.join(args)})"
+        if slot.kind == "sequential":
+            parts = []
+            for child in slot.children:
+                text = self.module_expr(child)
+                if child.repeat is not None:
+                    parts.append(f"*[{text} for _ in range({self.init_literal(child.repeat)})]")
+                else:
+                    parts.append(text)
+            return f"nn.Sequential({', '.join(parts)})"
+        raise NotExpressible(f"unknown module kind {slot.kind}")
+
+    def torch_call(self, name: str, args: dict, inferred, user_args, user_kwargs) -> str:
+        sig = api.module_signature(name) or ()
+        positional: list[str] = []
+        for pname, kind, _ in sig:
+            if kind != "pos_or_kw":
+                break
+            if (pname in inferred and pname not in user_kwargs) or pname in user_args:
+                positional.append(pname)
+            else:
+                break
+        keywords = [k for k in list(user_args) + list(user_kwargs) if k not in positional]
+        parts = [self.arg_value(args[p]) for p in positional] + [
+            f"{k}={self.arg_value(args[k])}" for k in keywords
+        ]
+        return f"nn.{name}({', '.join(parts)})"
+
+    def arg_value(self, v: Any) -> str:
+        if isinstance(v, LayerValue):
+            entry = LAYERS.get(v.name)
+            sig = api.module_signature(v.name) or ()
+            inferred = entry.inferred if entry else ()
+            pos_names = [p for p, k, d in sig if k == "pos_or_kw" and p not in inferred][
+                : len(v.user_args)
+            ]
+            return self.torch_call(v.name, v.args, inferred, tuple(pos_names), v.user_kwargs)
+        return self.init_literal(v)
+
+    # ---- forward ------------------------------------------------------------------------------
+
+    def forward(self) -> list[str]:
+        inst = self.inst
+        self.input_names = [identifier(n, self.locals) for n, _ in inst.inputs]
+        self.var: dict[tuple, str] = {}
+        for k, (n, v) in enumerate(inst.inputs):
+            self.var[("in", k)] = self.input_names[k]
+        uses, last = _uses(inst)
+        self.uses, self.last = uses, last
+        live: dict[str, tuple] = {n: ("in", k) for k, n in enumerate(self.input_names)}
+        self.lhs: dict[int, str] = {}
+        for i, op in enumerate(inst.ops):
+            self.allocate(i, op, live)
+        body = self.emit_ops(list(range(len(inst.ops))), 0)
+        outs = [self.value(o) for o in inst.outputs]
+        self.returns = (
+            "Tensor"
+            if len(outs) == 1 and isinstance(inst.outputs[0], TensorV)
+            else _ret_type(inst.outputs)
+        )
+        body.append("return " + ", ".join(outs))
+        capture = []
+        for sym, local in self.captured.items():
+            k, i = self.dim_syms.get(sym) or self._model_dims()[sym]
+            capture.append(f"{local} = {self.input_names[k]}.shape[{i}]")
+        return capture + body
+
+    def allocate(self, i: int, op: Op, live: dict[str, tuple]) -> None:
+        inst = self.inst
+        if op.kind == "param":
+            self.var[(i, ())] = f"self.{op.target.name}"
+            return
+        if op.kind == "index" and self.uses.get((i, ()), 0) == 1 and (i, ()) not in inst.names:
+            self.var[(i, ())] = None  # inlined where used
+            return
+        out = op.out
+        if isinstance(out, tuple):
+            leaves = _leaf_paths(out)
+            names = {}
+            for path in leaves:
+                key = (i, path)
+                if self.uses.get(key, 0) == 0:
+                    names[path] = "_"
+                    continue
+                pref = inst.names.get(key) or "h"
+                names[path] = self.pick(pref, i, live, key)
+                self.var[key] = names[path]
+            self.lhs[i] = _pattern(out, names, ())
+            return
+        key = (i, ())
+        pref = inst.names.get(key) or op.name_hint
+        if pref is None:
+            first = next(iter(_tensor_inputs(op)), None)
+            if first is not None:
+                fk = _key(first)
+                name = self.var.get(fk)
+                if (
+                    name
+                    and name.isidentifier()
+                    and self.last.get(fk, -1) <= i
+                    and not name.startswith("self.")
+                ):
+                    pref = name
+        name = self.pick(pref or "h", i, live, key)
+        self.var[key] = name
+        self.lhs[i] = name
+
+    def pick(self, pref: str, i: int, live: dict[str, tuple], key: tuple) -> str:
+        base = re.sub(r"\W", "_", pref)
+        candidate, k = base, 2
+        while True:
+            holder = live.get(candidate)
+            reserved = candidate in RESERVED_NAMES or candidate in self.captured.values()
+            if not reserved and (holder is None or holder == key or self.last.get(holder, -1) <= i):
+                live[candidate] = key
+                self.locals.add(candidate)
+                return candidate
+            candidate = f"{base}{k}"
+            k += 1
+
+    def value(self, v: Any) -> str:
+        if isinstance(v, TensorV):
+            key = _key(v)
+            name = self.var.get(key)
+            if name is None and v.op >= 0 and self.inst.ops[v.op].kind == "index":
+                return self.index_expr(self.inst.ops[v.op])
+            if name is None:
+                raise NotExpressible("a value is used before it is computed")
+            return name
+        if isinstance(v, tuple):
+            return "(" + ", ".join(self.value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        if isinstance(v, list):
+            return "[" + ", ".join(self.value(x) for x in v) + "]"
+        return self.fwd_literal(v)
+
+    def emit_ops(self, indices: list[int], depth: int) -> list[str]:
+        ops = self.inst.ops
+        lines: list[str] = []
+        k = 0
+        while k < len(indices):
+            i = indices[k]
+            op = ops[i]
+            when = op.when or ()
+            if len(when) > depth:
+                cond = when[depth][0]
+                group = []
+                while (
+                    k < len(indices)
+                    and len(ops[indices[k]].when or ()) > depth
+                    and (ops[indices[k]].when or ())[depth][0] == cond
+                ):
+                    group.append(indices[k])
+                    k += 1
+                merges = []
+                while (
+                    k < len(indices)
+                    and ops[indices[k]].kind == "merge"
+                    and ops[indices[k]].target == cond
+                ):
+                    merges.append(indices[k])
+                    k += 1
+                lines.extend(self.if_block(cond, group, merges, depth))
+                continue
+            if op.kind == "merge":  # a merge with empty branches on both sides
+                lines.extend(self.if_block(op.target, [], [i], depth))
+                k += 1
+                continue
+            line = self.op_line(i, op)
+            if line:
+                lines.append(line)
+            k += 1
+        return lines
+
+    def if_block(self, cond: Opaque, group: list[int], merges: list[int], depth: int) -> list[str]:
+        ops = self.inst.ops
+        then = [i for i in group if (ops[i].when or ())[depth][1]]
+        orelse = [i for i in group if not (ops[i].when or ())[depth][1]]
+        then_lines = self.emit_ops(then, depth + 1)
+        else_lines = self.emit_ops(orelse, depth + 1)
+        for m in merges:
+            target = self.lhs.get(m) or self.var[(m, ())]
+            tv, ev = ops[m].args
+            if self.value(tv) != target:
+                then_lines.append(f"{target} = {self.value(tv)}")
+            if self.value(ev) != target:
+                else_lines.append(f"{target} = {self.value(ev)}")
+        text = self.fix(cond.fwd)
+        for p in sorted(cond.params):
+            self.store(p)
+        if not then_lines and else_lines:
+            return [f"if not {_wrap_not(cond, text)}:"] + ["    " + x for x in else_lines]
+        out = [f"if {text}:"] + ["    " + x for x in (then_lines or ["pass"])]
+        if else_lines:
+            out += ["else:"] + ["    " + x for x in else_lines]
+        return out
+
+    def op_line(self, i: int, op: Op) -> str | None:
+        if op.kind == "param" or self.var.get((i, ())) is None and op.kind == "index":
+            return None
+        rhs = self.op_expr(op)
+        comment = shape_comment(op.out, self.rename)
+        return f"{self.lhs[i]} = {rhs}  # {comment}"
+
+    def op_expr(self, op: Op) -> str:
+        if op.kind == "module":
+            args = ", ".join(self.value(a) for a in op.args)
+            return f"self.{op.target.name}({args})"
+        if op.kind == "function":
+            return self.function_expr(op)
+        if op.kind == "binop":
+            a, b = op.args
+            return f"{self.operand(a)} {op.target} {self.operand(b)}"
+        if op.kind == "unary":
+            return f"{op.target}{self.operand(op.args[0])}"
+        if op.kind == "index":
+            return self.index_expr(op)
+        raise NotExpressible(f"no code for a {op.kind} step")
+
+    def operand(self, v: Any) -> str:
+        text = self.value(v)
+        return text if re.fullmatch(r"[\w.]+(\[[^\]]*\])?", text) else f"({text})"
+
+    def index_expr(self, op: Op) -> str:
+        base, idx = op.args
+        items = []
+        for it in idx:
+            if isinstance(it, SliceV):
+                parts = ["" if x is None else self.fwd_literal(x) for x in (it.start, it.stop)]
+                text = ":".join(parts)
+                if it.step is not None:
+                    text += ":" + self.fwd_literal(it.step)
+                items.append(text)
+            elif it is Ellipsis:
+                items.append("...")
+            elif it is None:
+                items.append("None")
+            elif isinstance(it, TensorV):
+                items.append(self.value(it))
+            else:
+                items.append(self.fwd_literal(it))
+        return f"{self.operand(base)}[{', '.join(items)}]"
+
+    def function_expr(self, op: Op) -> str:
+        entry = op.entry
+        assert entry is not None
+        bound = dict(op.kwargs)
+        written = list(op.written)
+        positional = written[: op.n_positional]
+        keywords = written[op.n_positional :]
+        order = _positional_params(entry)
+        for k in entry.explicit:
+            if k not in written and k in bound:
+                if k in order and order.index(k) == len(positional):
+                    positional.append(k)
+                else:
+                    keywords.append(k)
+        if entry.name in _TRAINING_FUNCTIONS and "training" not in written:
+            keywords.append("training")
+            bound["training"] = _SelfTraining()
+        if entry.torch.startswith("."):
+            receiver = self.operand(bound[entry.tensor_params[0]])
+            rest = [p for p in positional if p != entry.tensor_params[0]]
+            args = []
+            for p in rest:
+                v = bound[p]
+                if p == entry.variadic and isinstance(v, tuple):
+                    args.extend(self.value(x) for x in v)
+                else:
+                    args.append(self.value(v))
+            args += [f"{k}={self.value(bound[k])}" for k in keywords]
+            return f"{receiver}{entry.torch}({', '.join(args)})"
+        if entry.torch.startswith("F."):
+            self.owner.imports.add("F")
+        else:
+            self.owner.imports.add("torch")
+        args = []
+        for p in positional:
+            v = bound[p]
+            if p == entry.variadic and isinstance(v, tuple):
+                args.extend(self.value(x) for x in v)
+            else:
+                args.append(self.value(v))
+        args += [f"{k}={self.value(bound[k])}" for k in keywords]
+        return f"{entry.torch}({', '.join(args)})"
+
+
+class _SelfTraining:
+    """Stands for `self.training` in a functional dropout call."""
+
+
+RESERVED_NAMES = {
+    "self",
+    "nn",
+    "F",
+    "torch",
+    "Tensor",
+    "super",
+    "input",
+    "len",
+    "range",
+    "type",
+    "id",
+    "sum",
+    "min",
+    "max",
+    "abs",
+}
+
+
+def _positional_params(entry) -> list[str]:
+    from nndsl.check.infer import _function_signature
+
+    return [n for n, k, d in _function_signature(entry) if k == "pos_or_kw"]
+
+
+def _wrap_not(cond: Opaque, text: str) -> str:
+    return (
+        text if cond.kind_prec in ("atom", "arith", "not") or text.isidentifier() else f"({text})"
+    )
+
+
+def _group_by_when(slots: list[ModuleSlot]):
+    groups: list[tuple[Any, list[ModuleSlot]]] = []
+    for s in slots:
+        w = s.when or ()
+        if groups and groups[-1][0] == w:
+            groups[-1][1].append(s)
+        else:
+            groups.append((w, [s]))
+    return groups
+
+
+def _walk_slots(slots):
+    for s in slots:
+        yield s
+        if s.kind == "sequential":
+            yield from _walk_slots(s.children)
+
+
+def _key(v: TensorV) -> tuple:
+    return ("in", v.input_index) if v.op < 0 else (v.op, v.path)
+
+
+def _tensor_inputs(op: Op):
+    if op.kind in ("module", "merge"):
+        yield from (a for a in op.args if isinstance(a, TensorV))
+    elif op.kind == "function":
+        for _, v in op.kwargs:
+            if isinstance(v, TensorV):
+                yield v
+            elif isinstance(v, (list, tuple)):
+                yield from (x for x in v if isinstance(x, TensorV))
+    elif op.kind in ("binop", "unary"):
+        yield from (a for a in op.args if isinstance(a, TensorV))
+    elif op.kind == "index":
+        yield op.args[0]
+        yield from (x for x in op.args[1] if isinstance(x, TensorV))
+
+
+def _uses(inst: BlockInstance) -> tuple[dict[tuple, int], dict[tuple, int]]:
+    uses: dict[tuple, int] = {}
+    last: dict[tuple, int] = {}
+    for i, op in enumerate(inst.ops):
+        for v in _tensor_inputs(op):
+            k = _key(v)
+            uses[k] = uses.get(k, 0) + 1
+            last[k] = i
+    end = len(inst.ops)
+
+    def mark(o):
+        if isinstance(o, TensorV):
+            k = _key(o)
+            uses[k] = uses.get(k, 0) + 1
+            last[k] = end
+        elif isinstance(o, tuple):
+            for x in o:
+                mark(x)
+
+    for o in inst.outputs:
+        mark(o)
+    return uses, last
+
+
+def _leaf_paths(t: Any, prefix: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    if isinstance(t, tuple):
+        out = []
+        for i, x in enumerate(t):
+            out.extend(_leaf_paths(x, prefix + (i,)))
+        return out
+    return [prefix]
+
+
+def _pattern(t: Any, names: dict, prefix: tuple[int, ...]) -> str:
+    parts = []
+    for i, x in enumerate(t):
+        if isinstance(x, tuple):
+            parts.append("(" + _pattern(x, names, prefix + (i,)) + ")")
+        else:
+            parts.append(names[prefix + (i,)])
+    return ", ".join(parts)
+
+
+def _ret_type(outputs: list[Any]) -> str:
+    def one(o):
+        if isinstance(o, tuple):
+            return "tuple[" + ", ".join(one(x) for x in o) + "]"
+        return "Tensor"
+
+    if len(outputs) == 1:
+        return one(outputs[0])
+    return "tuple[" + ", ".join(one(o) for o in outputs) + "]"
+
+
+def _annotation(t: ir.TypeRef | None) -> str:
+    if t is None:
+        return ": int"
+    return f": {t}"
+
+
+def _count(n: Any) -> str:
+    return f"{n:,}" if isinstance(n, int) else dims.format_dim(n)
+
+
+def _instance_key(inst: BlockInstance):
+    from nndsl.check.infer import _freeze
+
+    return (id(inst.decl), _freeze(inst.params), tuple(_freeze(v.type) for _, v in inst.inputs))
+
+
+def _input_dim_symbols(inst: BlockInstance) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for k, (_, v) in enumerate(inst.inputs):
+        for i, d in enumerate(v.type.shape):
+            if (
+                isinstance(d, Sym)
+                and len(dims.free_symbols(d)) == 1
+                and dims.sym(next(iter(dims.free_symbols(d)))) == d
+            ):
+                out.setdefault(next(iter(dims.free_symbols(d))), (k, i))
+    return out
+
+
+_INFERRED_KIND = {
+    "in_channels": "channels", "num_channels": "channels", "in_features": "features", "in1_features": "features",
+    "in2_features": "features", "input_size": "features", "embed_dim": "features", "d_model": "features",
+    "normalized_shape": "features",
+}  # fmt: skip
+
+
+def _name_dims(
+    gi: BlockInstance, neutral: dict[str, tuple[int, int]], first: BlockInstance, params: set[str]
+) -> dict[str, str]:
+    """Readable names for a block's input-size symbols: `in_channels` for the channels of the
+    first input, `skip_channels` for another's, `B`, `H`, `W` for sizes only shown in comments."""
+    kinds: dict[str, str] = {}
+    for slot in _walk_slots(gi.modules):
+        if slot.kind == "torch" and slot.entry is not None and slot.args:
+            rank = slot.in_type.rank if isinstance(slot.in_type, TensorT) else 0
+            for key in slot.entry.inferred:
+                v = slot.args.get(key)
+                if isinstance(v, Sym) and str(v) in neutral and str(v) not in kinds:
+                    kind = _INFERRED_KIND.get(key, "features")
+                    if key == "num_features":
+                        kind = "channels" if rank >= 3 else "features"
+                    kinds[str(v)] = kind
+    names: dict[str, str] = {}
+    taken = set(params)
+    input_names = [n for n, _ in first.inputs]
+    for sym, (k, i) in sorted(neutral.items(), key=lambda kv: kv[1]):
+        rank = first.inputs[k][1].type.rank
+        prefix = "in" if k == 0 else input_names[k]
+        if sym in kinds:
+            base = f"{prefix}_{kinds[sym]}"
+        elif i == 0:
+            base = "B"
+        elif rank >= 3 and i == 1:
+            base = f"{prefix}_channels"
+        elif rank == 2 and i == 1:
+            base = f"{prefix}_features"
+        else:
+            letters = {4: "HW", 5: "DHW", 3: "L"}.get(rank, "")
+            spatial = i - 2
+            base = letters[spatial] if 0 <= spatial < len(letters) else f"d{i}"
+            if k:
+                base = f"{base}{k + 1}"
+        name = base
+        n = 2
+        while name in taken and base != "B":
+            name = f"{base}{n}"
+            n += 1
+        taken.add(name)
+        names[sym] = name
+    return names
