@@ -29,8 +29,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 

@@ -271,9 +271,10 @@ def _layer_kwargs(name: str, args: tuple, kwargs: dict, types: tuple[TensorT, ..
     out = dict(kwargs)
     for n, v in zip(positional, args):
         out[n] = v
+    names = {n for n, k, d in sig}
     if entry.infer is not None:
         for key, value in entry.infer(types).items():
-            if out.get(key) is None:
+            if out.get(key) is None and key in names:  # (lazy modules have no such argument)
                 out[key] = value
     for key, value in list(out.items()):
         if isinstance(value, L):
@@ -327,35 +328,32 @@ def _placeholder_tensors(value: Any, tensors: list[torch.Tensor]) -> Any:
     return value
 
 
+_TRAINING_FUNCTIONS = (
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
+    "rrelu",
+)  # fmt: skip
+
+
 def torch_function(name: str, case: Case, bound: dict | None):
-    """Call the function the way generated code does (see the module docstring)."""
+    """Call the function as generated code does: the arguments as written (positional ones by
+    position), the entry's `explicit` defaults, and `training=self.training` (True here) for
+    the functions that take it."""
     entry = FUNCTIONS[name]
     tensors = [i.tensor() for i in case.inputs]
     args = [_placeholder_tensors(a, tensors) for a in case.args]
     kwargs = {k: _placeholder_tensors(v, tensors) for k, v in case.kwargs.items()}
-    # the tensors by position, everything else by name (as bound), *args by position
-    n_tensor = 1 if entry.tensor_list else len(entry.tensor_params)
-    call_args = args[:n_tensor]
-    rest = args[n_tensor:]
-    if entry.variadic:
-        call_args += rest
-    elif rest:
-        names = _function_param_names(entry)
-        for n, v in zip(names, rest):
-            kwargs[n] = v
-    for key, default in entry.defaults.items():
-        if key not in kwargs and default is not None and not entry.variadic:
-            if bound is not None and key in bound:
-                if bound[key] is not None:
-                    kwargs[key] = bound[key]
-            elif key not in _function_param_names(entry)[: len(rest)]:
-                kwargs[key] = default
+    written = _function_param_names(entry)[: len(args)] + list(kwargs)
+    for key in getattr(entry, "explicit", ()):
+        if key not in written:
+            kwargs[key] = bound[key] if bound is not None else entry.defaults.get(key)
+    if name in _TRAINING_FUNCTIONS and "training" not in written:
+        kwargs["training"] = True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if entry.torch.startswith("."):
-                return getattr(call_args[0], entry.torch[1:])(*call_args[1:], **kwargs)
-            return _resolve(entry.torch)(*call_args, **kwargs)
+                return getattr(args[0], entry.torch[1:])(*args[1:], **kwargs)
+            return _resolve(entry.torch)(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001
         return exc
 
@@ -363,8 +361,7 @@ def torch_function(name: str, case: Case, bound: dict | None):
 def _function_param_names(entry) -> list[str]:
     from nndsl.check.infer import _function_signature
 
-    sig = _function_signature(entry)
-    return [n for n, k, d in sig if k == "pos_or_kw" and n not in entry.tensor_params]
+    return [n for n, k, d in _function_signature(entry) if k == "pos_or_kw"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,6 +394,17 @@ def check_layer(name: str, case: Case) -> None:
     except Rejected as exc:
         static = exc
     real = torch_layer(name, case)
+    if (
+        name.startswith(("ConvTranspose", "LazyConvTranspose"))
+        and isinstance(static, Rejected)
+        and "would be 0" in str(static)
+        and not isinstance(real, Exception)
+        and real[0].numel() == 0
+    ):
+        # torch refuses an empty output ("Output size is too small") on most of its
+        # transposed-convolution paths but not all (it depends on the batch size and groups):
+        # the catalog always refuses it
+        return
     if isinstance(real, Exception):
         assert isinstance(static, Rejected), (
             f"{name}{case}: torch raises {type(real).__name__}: {str(real).splitlines()[0]}\n"
@@ -522,7 +530,7 @@ def fn_call(draw, name: str, tensors: list, kwargs: dict, inputs, positional=())
 # ---------------------------------------------------------------------------------------------
 
 
-@layers("Linear")
+@layers("Linear", "LazyLinear")
 def _linear(draw, name):
     fin, fout = size(draw, 1, 6), size(draw, 1, 6)
     kw: dict = {"out_features": fout}
@@ -587,7 +595,7 @@ def _maybe_unbatched(draw, c: int, spatial: tuple) -> tuple:
     return (size(draw, 1, 2), c, *spatial)
 
 
-@layers("Conv1d", "Conv2d", "Conv3d", examples=60)
+@layers("Conv1d", "Conv2d", "Conv3d", "LazyConv1d", "LazyConv2d", "LazyConv3d", examples=60)
 def _conv(draw, name):
     n = int(name[-2])
     g = size(draw, 1, 3)
@@ -622,14 +630,24 @@ def _conv(draw, name):
     return layer_call(draw, name, kw, [In(x)])
 
 
-@layers("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", examples=60)
+@layers(
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+    examples=60,
+)
 def _conv_transpose(draw, name):
     n = int(name[-2])
     g = size(draw, 1, 3)
     cin, cout = g * size(draw, 1, 2), g * size(draw, 1, 2)
     if sometimes(draw, 8):
         cin += 1
-    if sometimes(draw, 8):
+    if sometimes(draw, 8) and not name.startswith("Lazy"):
+        # (torch's lazy transposed convolutions do not check this, and give groups *
+        # (out_channels // groups) channels)
         cout += 1
     kw: dict = {"out_channels": cout, "kernel_size": int_or_tuple(draw, n, 1, 4)}
     if g > 1 or sometimes(draw):
@@ -779,7 +797,7 @@ def _pad_layer(draw, name):
     return layer_call(draw, name, kw, [In(x)])
 
 
-@layers("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+@layers("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d")
 def _batchnorm(draw, name):
     n = int(name[-2])
     kw: dict = {}
@@ -796,7 +814,7 @@ def _batchnorm(draw, name):
     return layer_call(draw, name, kw, [In(x)])
 
 
-@layers("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")
+@layers("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d")
 def _instancenorm(draw, name):
     n = int(name[-2])
     kw: dict = {}
@@ -804,7 +822,11 @@ def _instancenorm(draw, name):
     opt(draw, kw, "track_running_stats", st.booleans())
     c = size(draw)
     if sometimes(draw, 8):
-        kw["num_features"] = c + 1
+        # a wrong num_features is an error for torch only with affine=True (the checker rejects
+        # any mismatch with the input)
+        kw["num_features"] = c if sometimes(draw) else c + 1
+        if kw["num_features"] != c:
+            kw["affine"] = True
     # training mode needs more than one spatial element
     spatial = (size(draw, 2, 4),) + tuple(size(draw, 1, 3) for _ in range(n - 1))
     rank = draw(st.sampled_from([n + 2, n + 1, n + 3]))
@@ -864,7 +886,7 @@ def _dropout(draw, name):
     kw: dict = {}
     opt(draw, kw, "p", st.sampled_from([0.0, 0.25, 0.5, 1.0]))
     opt(draw, kw, "inplace", st.booleans())
-    return layer_call(draw, name, kw, [In(shape(draw, 0, 6, hi=3))])
+    return layer_call(draw, name, kw, [In(shape(draw, 0, 5, hi=3))])
 
 
 _ACTIVATION_ARGS: dict[str, dict] = {
@@ -1109,6 +1131,127 @@ def _transformer(draw, name):
     return layer_call(draw, name, kw, inputs)
 
 
+
+@layers("MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d")
+def _max_unpool(draw, name):
+    n = int(name[-2])
+    k = size(draw, 1, 3)
+    kw: dict = {"kernel_size": k}
+    opt(draw, kw, "stride", st.one_of(st.none(), st.integers(1, 3)))
+    opt(draw, kw, "padding", st.integers(0, k // 2))
+    x = _pool_input(draw, n, hi=4)
+    s = kw.get("stride") or k
+    p = kw.get("padding", 0)
+    out = [(d - 1) * s - 2 * p + k for d in x[-n:]]
+    plane = math.prod(out) if all(o > 0 for o in out) else 1
+    idx = In(x, "int64", high=plane) if not sometimes(draw, 8) else In(x + (1,), "int64")
+    return layer_call(draw, name, kw, [In(x), idx])
+
+
+@layers("FractionalMaxPool2d", "FractionalMaxPool3d")
+def _fractional_max_pool(draw, name):
+    n = int(name[-2])
+    kw: dict = {"kernel_size": int_or_tuple(draw, n, 1, 3)}
+    if sometimes(draw):
+        kw["output_size"] = int_or_tuple(draw, n, 1, 4)
+    else:
+        ratio = st.sampled_from([0.5, 0.7, 0.3, 0.9])
+        kw["output_ratio"] = (
+            draw(ratio) if sometimes(draw) else tuple(draw(ratio) for _ in range(n))
+        )
+    opt(draw, kw, "return_indices", st.booleans())
+    return layer_call(draw, name, kw, [In(_pool_input(draw, n, hi=6))])
+
+
+def _pair_of(lo: int, hi: int):
+    return st.one_of(st.integers(lo, hi), st.tuples(st.integers(lo, hi), st.integers(lo, hi)))
+
+
+@layers("Unfold")
+def _unfold(draw, name):
+    kw: dict = {"kernel_size": int_or_tuple(draw, 2, 1, 3)}
+    opt(draw, kw, "dilation", _pair_of(1, 2))
+    opt(draw, kw, "padding", _pair_of(0, 1))
+    opt(draw, kw, "stride", _pair_of(1, 2))
+    rank = draw(st.sampled_from([4, 4, 3, 5]))
+    x = (size(draw, 1, 2), size(draw, 1, 3)) + _spatial(draw, 2, hi=5)
+    x = x[-rank:] if rank <= 4 else (1,) + x
+    return layer_call(draw, name, kw, [In(x)])
+
+
+def fold_case(draw) -> tuple[dict, tuple]:
+    k = int_or_tuple(draw, 2, 1, 3)
+    kw: dict = {"output_size": int_or_tuple(draw, 2, 1, 5), "kernel_size": k}
+    opt(draw, kw, "dilation", st.integers(1, 2))
+    opt(draw, kw, "padding", st.integers(0, 1))
+    opt(draw, kw, "stride", st.integers(1, 2))
+    kh, kw_ = (k, k) if isinstance(k, int) else k
+    out = kw["output_size"]
+    oh, ow = (out, out) if isinstance(out, int) else out
+    d, p, s = kw.get("dilation", 1), kw.get("padding", 0), kw.get("stride", 1)
+    blocks = [(o + 2 * p - d * (kk - 1) - 1) // s + 1 for o, kk in ((oh, kh), (ow, kw_))]
+    length = max(max(blocks[0], 0) * max(blocks[1], 0), 1) + (1 if sometimes(draw, 8) else 0)
+    c = size(draw, 1, 2) * kh * kw_ + (1 if sometimes(draw, 8) else 0)
+    x = (c, length) if sometimes(draw, 4) else (size(draw, 1, 2), c, length)
+    return kw, x
+
+
+@layers("Fold")
+def _fold(draw, name):
+    kw, x = fold_case(draw)
+    return layer_call(draw, name, kw, [In(x)])
+
+
+@layers("UpsamplingNearest2d", "UpsamplingBilinear2d", examples=30)
+def _upsampling2d(draw, name):
+    rank = draw(st.sampled_from([4, 4, 3, 5]))
+    n = rank - 2
+    kw = _resize_kwargs(draw, n, modes=False)
+    kw.pop("recompute_scale_factor", None)
+    x = (size(draw, 1, 2), size(draw, 1, 2)) + _spatial(draw, n, hi=4)
+    return layer_call(draw, name, kw, [In(x)])
+
+
+@layers("ChannelShuffle")
+def _channel_shuffle_layer(draw, name):
+    g = size(draw, 1, 3)
+    c = g * size(draw, 1, 2) + (1 if sometimes(draw, 6) else 0)
+    rank = draw(st.integers(1, 5))
+    x = ((size(draw, 1, 2), c) + tuple(size(draw, 1, 3) for _ in range(3)))[:rank]
+    return layer_call(draw, name, {"groups": g}, [In(x)])
+
+
+@layers("CrossMapLRN2d")
+def _cross_map_lrn(draw, name):
+    kw: dict = {"size": size(draw, 1, 4)}
+    opt(draw, kw, "alpha", st.sampled_from([1e-4, 0.5]))
+    return layer_call(draw, name, kw, [In(shape(draw, 3, 5, hi=3))])
+
+
+def broadcastable_pair(draw, min_rank: int = 0) -> tuple[tuple, tuple]:
+    s = shape(draw, min_rank, 4)
+    t = tuple(1 if sometimes(draw, 3) else d for d in s)
+    s = tuple(1 if sometimes(draw, 4) else d for d in s)
+    if sometimes(draw, 3):
+        t = t[draw(st.integers(0, len(t))) :]
+    if sometimes(draw, 8) and t:
+        t = t[:-1] + (t[-1] + 1,)
+    return (s, t) if sometimes(draw) else (t, s)
+
+
+@layers("CosineSimilarity", "PairwiseDistance")
+def _pair_layer(draw, name):
+    a, b = broadcastable_pair(draw)
+    kw: dict = {}
+    r = max(len(a), len(b), 1)
+    if name == "CosineSimilarity":
+        opt(draw, kw, "dim", st.integers(-r - 1, r))
+    else:
+        opt(draw, kw, "p", st.sampled_from([2.0, 1.0]))
+        opt(draw, kw, "keepdim", st.booleans())
+    return layer_call(draw, name, kw, [In(a), In(b)])
+
+
 # ---------------------------------------------------------------------------------------------
 # Function strategies
 # ---------------------------------------------------------------------------------------------
@@ -1144,7 +1287,8 @@ def _fn_elementwise(draw, name):
     if name == "clamp" and "min" not in kw and "max" not in kw and not sometimes(draw, 4):
         kw["min"] = 0.0
     dtype = "float32" if FUNCTIONS[name].dtype == "float" or not sometimes(draw, 3) else "int64"
-    names = [n for n in _FN_ACTIVATION_ARGS.get(name, {})]
+    # (F.gelu's `approximate` is keyword-only, though the API snapshot says otherwise)
+    names = [n for n in _FN_ACTIVATION_ARGS.get(name, {})] if name != "gelu" else []
     return fn_call(draw, name, [T(0)], kw, [In(shape(draw, 0, 4), dtype, high=3)], names)
 
 
@@ -1370,7 +1514,15 @@ def _fn_reduce(draw, name):
     elif choice == 3:
         kw["dim"] = None
     opt(draw, kw, "keepdim", st.booleans())
-    return fn_call(draw, name, [T(0)], kw, [In(s)], ["dim", "keepdim"])
+    if name in ("sum", "mean", "prod") and kw.get("dim") is None:
+        # torch.sum(x, keepdim=False) is an error, torch.sum(x, dim=None, keepdim=True) is
+        # not, torch.prod(x, dim=None) is: the catalog cannot tell a dim written `none` from
+        # no dim at all (it rejects keepdim=true without dim, accepts the rest)
+        kw.pop("keepdim", None)
+        if name == "prod":
+            kw.pop("dim", None)
+    positional = ["dim"] if name in ("std", "var") else ["dim", "keepdim"]
+    return fn_call(draw, name, [T(0)], kw, [In(s)], positional)
 
 
 @functions("argmax", "argmin")
@@ -1457,6 +1609,97 @@ def _fn_roll(draw, name):
             draw(st.integers(-r - 1, r)) for _ in range(k if not sometimes(draw, 6) else k + 1)
         )
     return fn_call(draw, name, [T(0)], kw, [In(s)], ["shifts", "dims"])
+
+
+
+@functions("pixel_shuffle", "pixel_unshuffle")
+def _fn_pixel_shuffle(draw, name):
+    case = draw(LAYER_CASES["PixelShuffle" if name == "pixel_shuffle" else "PixelUnshuffle"])
+    key = "upscale_factor" if name == "pixel_shuffle" else "downscale_factor"
+    kw = {key: case.args[0] if case.args else case.kwargs[key]}
+    return fn_call(draw, name, [T(0)], kw, case.inputs, [key])
+
+
+def _from_layer_case(layer_name: str, positional: list[str]):
+    """A function strategy from a module's: the same arguments and input."""
+
+    def strategy(draw, name):
+        case = draw(LAYER_CASES[layer_name])
+        sig = api.module_signature(layer_name) or ()
+        names = [n for n, k, d in sig if k == "pos_or_kw"]
+        kw = dict(zip(names, case.args))
+        kw.update(case.kwargs)
+        return fn_call(draw, name, [T(0)], kw, case.inputs[:1], positional)
+
+    return strategy
+
+
+functions("channel_shuffle")(_from_layer_case("ChannelShuffle", ["groups"]))
+functions("local_response_norm")(_from_layer_case("LocalResponseNorm", ["size", "alpha"]))
+functions("unfold")(_from_layer_case("Unfold", ["kernel_size", "dilation"]))
+functions("lp_pool1d")(_from_layer_case("LPPool1d", ["norm_type", "kernel_size", "stride"]))
+functions("lp_pool2d")(_from_layer_case("LPPool2d", ["norm_type", "kernel_size", "stride"]))
+functions("lp_pool3d")(_from_layer_case("LPPool3d", ["norm_type", "kernel_size", "stride"]))
+
+
+@functions("fold")
+def _fn_fold(draw, name):
+    kw, x = fold_case(draw)
+    return fn_call(draw, name, [T(0)], kw, [In(x)], ["output_size", "kernel_size"])
+
+
+@functions("cosine_similarity", "pairwise_distance")
+def _fn_pair(draw, name):
+    a, b = broadcastable_pair(draw)
+    kw: dict = {}
+    r = max(len(a), len(b), 1)
+    if name == "cosine_similarity":
+        opt(draw, kw, "dim", st.integers(-r - 1, r))
+        positional = ["dim"]
+    else:
+        opt(draw, kw, "p", st.sampled_from([2.0, 1.0]))
+        opt(draw, kw, "keepdim", st.booleans())
+        positional = ["p"]
+    return fn_call(draw, name, [T(0), T(1)], kw, [In(a), In(b)], positional)
+
+
+@functions("layer_norm", "rms_norm")
+def _fn_layer_norm(draw, name):
+    s = shape(draw, 1, 4)
+    k = draw(st.integers(1, len(s)))
+    ns = list(s[-k:])
+    if sometimes(draw, 6):
+        ns[0] += 1
+    kw: dict = {"normalized_shape": tuple(ns) if len(ns) > 1 or sometimes(draw) else ns[0]}
+    opt(draw, kw, "eps", st.sampled_from([1e-5, 1e-6]))
+    return fn_call(draw, name, [T(0)], kw, [In(s)], ["normalized_shape"])
+
+
+@functions("group_norm")
+def _fn_group_norm(draw, name):
+    case = draw(LAYER_CASES["GroupNorm"])
+    kw = {"num_groups": case.args[0] if case.args else case.kwargs["num_groups"]}
+    opt(draw, kw, "eps", st.sampled_from([1e-5, 1e-3]))
+    return fn_call(draw, name, [T(0)], kw, case.inputs, ["num_groups"])
+
+
+@functions("gumbel_softmax")
+def _fn_gumbel_softmax(draw, name):
+    s = shape(draw, 0, 3)
+    r = max(len(s), 1)
+    kw: dict = {}
+    opt(draw, kw, "tau", st.sampled_from([1.0, 0.5]))
+    opt(draw, kw, "hard", st.booleans())
+    opt(draw, kw, "dim", st.integers(-r - 1, r))
+    return fn_call(draw, name, [T(0)], kw, [In(s)], ["tau", "hard"])
+
+
+@functions("prelu")
+def _fn_prelu(draw, name):
+    s = shape(draw, 0, 4)
+    n = s[1] if len(s) > 1 and not sometimes(draw, 4) else draw(st.sampled_from([1, 2, 3]))
+    w = (n,) if not sometimes(draw, 6) else ((1, n) if sometimes(draw) else ())
+    return Case((T(0), T(1)), {}, (In(s), In(w)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def _generate(spec: Path, monkeypatch) -> dict[str, str]:
     checked = check_file(spec.name)
     assert checked.ok, checked.diagnostics
     models = [m for m, inst in checked.models.items() if inst is not None]
-    return generate_files(checked, models), checked
+    return generate_files(checked, models, with_data=False), checked
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
@@ -128,6 +128,21 @@ def test_generated_models_run(spec: Path, monkeypatch, tmp_path: Path) -> None:
         outs = out if isinstance(out, tuple) else (out,)
         expected = inst.output_types()
         assert [tuple(o.shape) for o in outs] == [_shape_of(t) for t in expected]
+
+
+def test_data_snapshot_is_deterministic(monkeypatch) -> None:
+    import io
+
+    import numpy as np
+
+    monkeypatch.chdir(SAMPLES)
+    checked = check_file("digits_cnn.nn")
+    a = generate_files(checked, ["DigitsCNN"])["data.npz"]
+    b = generate_files(checked, ["DigitsCNN"])["data.npz"]
+    assert a == b
+    arrays = np.load(io.BytesIO(a))
+    assert arrays["train_x"].shape == (1438, 1, 8, 8) and arrays["val_x"].shape == (359, 1, 8, 8)
+    assert arrays["train_y"].dtype == np.int64
 
 
 def test_resnet18_state_dict_keys_match_torchvision(monkeypatch, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import io
 import subprocess
 import sys
 import tempfile
+import types
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,12 @@ def test_unknown_source_suggests() -> None:
         ("moons", {"n": True}),
         ("moons", {"noise": "high"}),
         ("moons", {"noise": -1}),
+        ("moons", {"n": 5e16}),
+        ("moons", {"n": 10**12}),
+        ("moons", {"noise": 1e300}),
+        ("spirals", {"n": 2.6e144}),
+        ("sine", {"n": 10**6, "length": 10**6}),
+        ("random", {"shape": (3,), "n": 10**10}),
         ("spirals", {"classes": 1}),
         ("spirals", {"turns": 0}),
         ("sine", {"length": 0}),
@@ -247,6 +254,10 @@ def test_direct_calls_take_positional_path(tmp_path: Path) -> None:
         SOURCES["csv"](file, path=file)
     with pytest.raises(DataError, match="seed"):
         SOURCES["moons"](seed="zero")
+    with pytest.raises(DataError, match="seed"):
+        SOURCES["moons"](seed=-1)
+    with pytest.raises(DataError, match="seed"):
+        prepare(_ids(4), seed=-1)
 
 
 @pytest.mark.parametrize("val_split", [1.0, 1.5, -0.1, "0.2", True, float("nan")])
@@ -637,6 +648,57 @@ def test_torchvision_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
         SOURCES["torchvision"](name="CIFAR10", root="data", download=False)
 
 
+def _fake_torchvision() -> types.ModuleType:
+    """A stand-in for torchvision with the attributes the source reads."""
+
+    class MNIST:  # data [n, H, W] uint8, targets, classes
+        def __init__(self, root: str, train: bool = True, download: bool = False) -> None:
+            if not download and root.endswith("empty"):
+                raise RuntimeError("Dataset not found. You can use download=True to download it")
+            n = 6 if train else 4
+            self.data = np.full((n, 5, 5), 255, dtype=np.uint8)
+            self.targets = [i % 3 for i in range(n)]
+            self.classes = ["zero", "one", "two"]
+
+    class CIFAR10:  # data [n, H, W, C] uint8
+        def __init__(self, root: str, train: bool = True, download: bool = False) -> None:
+            self.data = np.zeros((5, 4, 4, 3), dtype=np.uint8)
+            self.data[..., 0] = 51
+            self.targets = [0, 1, 2, 3, 4]
+
+    class SVHN:  # split= instead of train=, data [n, C, H, W], labels
+        def __init__(self, root: str, split: str = "train", download: bool = False) -> None:
+            self.split = split
+            self.data = np.zeros((3, 3, 4, 4), dtype=np.uint8)
+            self.labels = np.array([9, 0, 1])
+
+    module = types.ModuleType("torchvision")
+    module.datasets = types.SimpleNamespace(MNIST=MNIST, CIFAR10=CIFAR10, SVHN=SVHN)  # type: ignore[attr-defined]
+    return module
+
+
+def test_torchvision_conversion_with_a_stand_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "torchvision", _fake_torchvision())
+    mnist = _load("torchvision", tmp_path, name="MNIST", val_split=0.5)
+    assert mnist.train_x.shape == (3, 1, 5, 5) and mnist.train_x.max() == 1.0
+    assert mnist.num_classes == 3 and mnist.class_names == ("zero", "one", "two")
+    assert SOURCES["torchvision"]("MNIST", train=False).x.shape == (4, 1, 5, 5)
+    cifar = SOURCES["torchvision"](name="CIFAR10")
+    assert cifar.x.shape == (5, 3, 4, 4) and cifar.num_classes == 5
+    np.testing.assert_allclose(cifar.x[:, 0], 0.2)
+    svhn = SOURCES["torchvision"](name="SVHN", train=False)
+    assert svhn.x.shape == (3, 3, 4, 4) and svhn.num_classes == 10
+    with pytest.raises(DataError) as info:
+        SOURCES["torchvision"](name="MNSIT")
+    assert info.value.hint == "did you mean 'MNIST'?"
+    with pytest.raises(DataError) as info:
+        SOURCES["torchvision"](name="MNIST", root=str(tmp_path / "empty"))
+    assert "Dataset not found" in info.value.message
+    assert info.value.hint is not None and "download=true" in info.value.hint
+
+
 # --------------------------------------------------------------------------------------------
 # Fuzzing: arbitrary file contents only ever raise DataError
 
@@ -719,6 +781,39 @@ def test_fuzz_npz_only_raises_data_error(content: bytes) -> None:
             assert err.message
             return
         assert split.train_x.dtype == np.float32
+
+
+option_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 300),
+    st.floats(allow_nan=True),
+    st.floats(min_value=1e10, max_value=1e300),
+    st.text(max_size=5),
+    st.lists(st.integers(-2, 12), max_size=4),
+    st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    st.just("input"),
+)
+
+
+@st.composite
+def source_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    name = draw(st.sampled_from(source_names()))
+    keys = [k for k in source_options(name) if k not in ("path", "root")]
+    keys += ["val_split", "normalize", "target", "bogus"]
+    return name, draw(st.dictionaries(st.sampled_from(keys), option_values, max_size=4))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(call=source_calls(), seed=st.integers(0, 2**40))
+def test_fuzz_options_only_raise_data_error(call: tuple[str, dict[str, Any]], seed: int) -> None:
+    name, options = call
+    try:
+        split = load(name, options, seed=seed, base_dir=Path(tempfile.gettempdir()) / "nowhere")
+    except DataError as err:
+        assert err.message
+        return
+    assert split.train_x.dtype == np.float32 and len(split.train_x) > 0
 
 
 # --------------------------------------------------------------------------------------------

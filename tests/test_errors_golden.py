@@ -46,6 +46,15 @@ def test_there_are_fixtures() -> None:
     assert len(FIXTURES) >= 35
 
 
+def test_every_expected_file_has_its_fixture() -> None:
+    orphans = [
+        str(p.relative_to(ERRORS))
+        for p in ERRORS.rglob("*.expected")
+        if p.with_suffix(".nn") not in FIXTURES
+    ]
+    assert not orphans, f"expected files without a fixture (renamed or deleted?): {orphans}"
+
+
 @pytest.mark.parametrize("spec", FIXTURES, ids=[_id(p) for p in FIXTURES])
 def test_error_output(
     spec: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, update_golden: bool

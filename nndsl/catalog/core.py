@@ -396,9 +396,13 @@ def positive(value: Dim, what: str, arg: str | None = None) -> Dim:
     return value
 
 
-def norm_dim(dim: int, rank: int, what: str = "dim") -> int:
+def norm_dim(dim: int, rank: int, what: str = "dim", *, scalar_ok: bool = False) -> int:
+    """`dim` in [0, rank).  With `scalar_ok`, a 0-d tensor takes dim 0 or -1 as torch allows
+    (the result, 0, must then not be used to index its empty shape)."""
     if not isinstance(dim, int) or isinstance(dim, bool):
         raise ShapeError(f"`{what}` must be an integer", arg=what)
+    if rank == 0 and scalar_ok and dim in (0, -1):
+        return 0
     if not -rank <= dim < rank:
         raise ShapeError(
             f"`{what}`={dim} is out of range for a tensor of rank {rank}",

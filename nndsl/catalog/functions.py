@@ -7,8 +7,9 @@ In a chain the value on the left becomes the first tensor argument.
 from __future__ import annotations
 
 from nndsl import dims
-from nndsl.catalog import layers as _layers  # noqa: F401  (registers LAYERS used below)
+from nndsl.catalog import layers as _layers  # (registers LAYERS used below)
 from nndsl.catalog.core import (
+    FUNCTIONS,
     LAYERS,
     Args,
     FunctionEntry,
@@ -28,7 +29,7 @@ def _same(a: Args, x: tuple[TensorT, ...]) -> TensorT:
 
 def _with_dim(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     if a.get("dim") is not None:
-        norm_dim(a["dim"], x[0].rank)
+        norm_dim(a["dim"], x[0].rank, scalar_ok=True)
     return x[0]
 
 
@@ -38,7 +39,14 @@ for _name in (
     "hardsigmoid", "hardtanh", "softplus", "softsign", "logsigmoid", "tanhshrink", "softshrink",
     "hardshrink", "rrelu", "threshold",
 ):  # fmt: skip
-    function(FunctionEntry(name=_name, torch=f"F.{_name}", shape=_same))
+    function(
+        FunctionEntry(
+            name=_name,
+            torch=f"F.{_name}",
+            shape=_same,
+            types={"beta": "float", "threshold": "float"} if _name == "softplus" else {},
+        )
+    )
 
 for _name in (
     "sigmoid",
@@ -57,9 +65,15 @@ for _name in (
 ):
     function(FunctionEntry(name=_name, torch=f"torch.{_name}", shape=_same))
 
+def _clamp(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    if a.get("min") is None and a.get("max") is None:
+        raise ShapeError("clamp needs `min`, `max` or both")
+    return x[0]
+
+
 function(
     FunctionEntry(
-        name="clamp", torch="torch.clamp", shape=_same, types={"min": "float?", "max": "float?"}
+        name="clamp", torch="torch.clamp", shape=_clamp, types={"min": "float?", "max": "float?"}
     )
 )
 
@@ -76,7 +90,15 @@ for _name in ("softmax", "log_softmax", "softmin"):
 
 
 def _dropout_entry(name: str) -> None:
-    function(FunctionEntry(name=name, torch=f"F.{name}", shape=_same))
+    # generated code passes training=self.training (F.alpha_dropout's own default is False)
+    function(
+        FunctionEntry(
+            name=name,
+            torch=f"F.{name}",
+            shape=_layers.dropout_shape(name),
+            defaults={"training": True},
+        )
+    )
 
 
 for _name in (
@@ -152,21 +174,28 @@ function(
 def _pad(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     t = x[0]
     p = a["pad"]
-    if not isinstance(p, (tuple, list)) or len(p) % 2 or len(p) // 2 > t.rank:
+    if not isinstance(p, (tuple, list)) or len(p) % 2:
         raise ShapeError(
             "`pad` is a tuple of (left, right) pairs for the last dimensions, e.g. (1, 1, 2, 2)",
             arg="pad",
         )
-    shape = list(t.shape)
-    for i in range(len(p) // 2):
-        shape[-1 - i] = shape[-1 - i] + p[2 * i] + p[2 * i + 1]
-    return t.with_shape(tuple(shape))
+    mode = a.get("mode", "constant")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ShapeError(
+            f'unknown padding mode "{mode}": use constant, reflect, replicate or circular',
+            arg="mode",
+        )
+    if mode != "constant" and not p:
+        raise ShapeError(f"{mode} padding needs padding sizes", arg="pad")
+    return _layers.pad_shape(t, tuple(p), mode)
 
 
 function(FunctionEntry(name="pad", torch="F.pad", shape=_pad, types={"pad": "dims"}))
 
 
 def _one_hot(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    if x[0].dtype != "int64":
+        raise ShapeError(f"one_hot needs a long tensor of class indices, but gets {x[0]}")
     n = a["num_classes"]
     if n == -1 or n is None:
         raise ShapeError("one_hot needs `num_classes` to know the output shape", arg="num_classes")
@@ -197,16 +226,24 @@ function(
 def _resolve_shape(t: TensorT, sizes: tuple, what: str) -> tuple[Dim, ...]:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
+        if not sizes:  # reshape(()): to a 0-d tensor
+            if dims.equal(prod(t.shape), 1) is False:
+                raise ShapeError(f"cannot {what} {t} into a 0-d tensor", arg="shape")
+            return ()
     if not sizes:
         raise ShapeError(f"{what} needs the new shape", arg="shape")
     for s in sizes:
         if isinstance(s, bool) or not isinstance(s, (int, dims.Sym)):
             raise ShapeError(f"{what}: sizes must be integers", arg="shape")
+        if isinstance(s, int) and s < -1:
+            raise ShapeError(f"{what}: invalid size {s}", arg="shape")
     if sum(1 for s in sizes if s == -1) > 1:
         raise ShapeError(f"{what}: only one size may be -1", arg="shape")
     total = prod(t.shape)
     known = prod([s for s in sizes if s != -1])
     if -1 in sizes:
+        if isinstance(known, int) and known == 0:
+            raise ShapeError(f"{what}: the size -1 is ambiguous next to a size 0", arg="shape")
         try:
             rest = dims.exact_div(total, known)
         except dims.DimError:
@@ -271,7 +308,10 @@ function(
 
 def _transpose(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     t = x[0]
-    d0, d1 = norm_dim(a["dim0"], t.rank, "dim0"), norm_dim(a["dim1"], t.rank, "dim1")
+    d0 = norm_dim(a["dim0"], t.rank, "dim0", scalar_ok=True)
+    d1 = norm_dim(a["dim1"], t.rank, "dim1", scalar_ok=True)
+    if t.rank == 0:
+        return t
     shape = list(t.shape)
     shape[d0], shape[d1] = shape[d1], shape[d0]
     return t.with_shape(tuple(shape))
@@ -294,8 +334,19 @@ def _squeeze(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     if d is None:
         return t.with_shape(tuple(s for s in t.shape if s != 1))
     ds = d if isinstance(d, (tuple, list)) else (d,)
-    norm = {norm_dim(i, t.rank) for i in ds}
+    norm = _distinct_dims(ds, t.rank)
     return t.with_shape(tuple(s for i, s in enumerate(t.shape) if not (i in norm and s == 1)))
+
+
+def _distinct_dims(ds, rank: int, what: str = "dim") -> set[int]:
+    """Normalised dimensions, each at most once (a 0-d tensor takes 0 and -1)."""
+    out: set[int] = set()
+    for i in ds:
+        n = norm_dim(i, rank, what, scalar_ok=True)
+        if n in out:
+            raise ShapeError(f"dimension {n} appears more than once in `{what}`", arg=what)
+        out.add(n)
+    return out
 
 
 function(
@@ -397,16 +448,28 @@ function(
 )
 
 
-def _reduce(keep_dtype: bool = True, dtype: str | None = None):
+def _reduce(keep_dtype: bool = True, dtype: str | None = None, name: str = ""):
     def shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         t = x[0]
         d = a.get("dim")
         out_dtype = dtype or t.dtype
-        if d is None:
-            return TensorT((), out_dtype)
-        ds = d if isinstance(d, (tuple, list)) else (d,)
-        norm = {norm_dim(i, t.rank) for i in ds}
         keep = bool(a.get("keepdim"))
+        if name == "prod" and d is not None and not isinstance(d, int):
+            raise ShapeError("prod reduces one dimension: `dim` must be an integer", arg="dim")
+        if d is None and name != "logsumexp":
+            if keep and name in ("sum", "mean", "prod"):
+                raise ShapeError(
+                    f"{name} with `keepdim` needs `dim`",
+                    hint="to reduce every dimension and keep them, give them all: dim=(0, 1, ...)",
+                    arg="keepdim",
+                )
+            return TensorT((1,) * t.rank if keep else (), out_dtype)
+        ds = d if isinstance(d, (tuple, list)) else (d,)
+        if name == "logsumexp" and (d is None or not ds and not keep):
+            raise ShapeError("logsumexp needs at least one dimension in `dim`", arg="dim")
+        norm = _distinct_dims(ds, t.rank)
+        if not ds:  # dim=(): every dimension
+            norm = set(range(t.rank))
         return TensorT(
             tuple(1 if i in norm else s for i, s in enumerate(t.shape) if keep or i not in norm),
             out_dtype,
@@ -420,10 +483,11 @@ for _name in ("mean", "sum", "amax", "amin", "prod", "logsumexp", "std", "var"):
         FunctionEntry(
             name=_name,
             torch=f"torch.{_name}",
-            shape=_reduce(),
-            params=("dim", "keepdim"),
-            defaults={"dim": None, "keepdim": False},
-            types={"dim": "any", "keepdim": "bool"},
+            shape=_reduce(name=_name),
+            # torch.std(x, 1, True) means unbiased=True: keepdim is a keyword for std and var
+            params=("dim",) if _name in ("std", "var") else ("dim", "keepdim"),
+            defaults={"keepdim": False} if _name == "logsumexp" else {"dim": None, "keepdim": False},
+            types={"dim": "int?" if _name == "prod" else "any", "keepdim": "bool"},
             keywords=("correction", "unbiased") if _name in ("std", "var") else (),
         )
     )
@@ -477,11 +541,22 @@ function(
 def _expand(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     t = x[0]
     sizes = tuple(a.get("size", ()))
+    if not sizes:
+        raise ShapeError("expand needs the new sizes", arg="size")
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     if len(sizes) < t.rank:
         raise ShapeError(f"expand needs at least {t.rank} sizes for {t}", arg="size")
     lead = len(sizes) - t.rank
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, (int, dims.Sym)):
+            raise ShapeError("expand: sizes must be integers", arg="size")
+        if isinstance(s, int) and s < -1:
+            raise ShapeError(f"expand: invalid size {s}", arg="size")
+    if any(s == -1 for s in sizes[:lead]):
+        raise ShapeError(
+            "expand: -1 (keep the size) is not allowed for a new leading dimension", arg="size"
+        )
     out = list(sizes[:lead])
     for s, d in zip(sizes[lead:], t.shape):
         if s == -1:
@@ -506,6 +581,9 @@ def _repeat(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         reps = tuple(reps[0])
     if len(reps) < t.rank:
         raise ShapeError(f"repeat needs at least {t.rank} counts for {t}", arg="repeats")
+    for r in reps:
+        if isinstance(r, bool) or not isinstance(r, (int, dims.Sym)) or (isinstance(r, int) and r < 0):
+            raise ShapeError(f"repeat: counts must be integers of at least 0, not {r}", arg="repeats")
     shape = (1,) * (len(reps) - t.rank) + t.shape
     return t.with_shape(tuple(s * r for s, r in zip(shape, reps)))
 
@@ -554,13 +632,166 @@ function(
     )
 )
 
-for _name in ("flip", "roll"):
+def _flip(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    d = a["dims"]
+    if not isinstance(d, (tuple, list)):
+        raise ShapeError("flip's `dims` is a tuple of dimensions, e.g. (1,)", arg="dims")
+    _distinct_dims(d, x[0].rank, "dims")
+    return x[0]
+
+
+def _roll(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    t = x[0]
+    shifts, d = a["shifts"], a.get("dims")
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    ds = () if d is None else tuple(d) if isinstance(d, (tuple, list)) else (d,)
+    if not shifts:
+        raise ShapeError("roll needs `shifts`", arg="shifts")
+    if d is None and len(shifts) != 1 or d is not None and len(shifts) != len(ds):
+        raise ShapeError(
+            f"roll has {len(shifts)} shift{'s' if len(shifts) != 1 else ''} for {len(ds)} dimension"
+            f"{'s' if len(ds) != 1 else ''}: give one shift per dimension",
+            arg="shifts",
+        )
+    for i in ds:
+        norm_dim(i, t.rank, "dims", scalar_ok=True)
+    return t
+
+
+function(
+    FunctionEntry(
+        name="flip", torch="torch.flip", shape=_flip, dtype="any", types={"dims": "any"}
+    )
+)
+function(
+    FunctionEntry(
+        name="roll",
+        torch="torch.roll",
+        shape=_roll,
+        dtype="any",
+        types={"dims": "any", "shifts": "any"},
+    )
+)
+
+
+# ---- more of torch.nn.functional: the rules of the corresponding modules --------------------
+
+
+def _layer_rule(layer_name: str, **fixed):
+    """A function whose shape rule is a module's (with some module arguments fixed)."""
+
+    def shape(a: Args, x: tuple[TensorT, ...]):
+        return LAYERS[layer_name].shape(Args(a, **fixed), x)
+
+    return shape
+
+
+for _fn, _layer in (
+    ("pixel_shuffle", "PixelShuffle"),
+    ("pixel_unshuffle", "PixelUnshuffle"),
+    ("channel_shuffle", "ChannelShuffle"),
+    ("local_response_norm", "LocalResponseNorm"),
+    ("unfold", "Unfold"),
+    ("fold", "Fold"),
+    ("lp_pool1d", "LPPool1d"),
+    ("lp_pool2d", "LPPool2d"),
+    ("lp_pool3d", "LPPool3d"),
+):
+    if _fn not in FUNCTIONS and _layer in LAYERS:
+        function(
+            FunctionEntry(
+                name=_fn,
+                torch=f"F.{_fn}",
+                shape=_layer_rule(_layer),
+                dtype=LAYERS[_layer].dtype,
+                expects=LAYERS[_layer].expects,
+                types=dict(LAYERS[_layer].types),
+            )
+        )
+
+function(
+    FunctionEntry(
+        name="cosine_similarity",
+        torch="F.cosine_similarity",
+        shape=_layers.cosine_similarity_shape,
+        tensor_params=("x1", "x2"),
+    )
+)
+function(
+    FunctionEntry(
+        name="pairwise_distance",
+        torch="F.pairwise_distance",
+        shape=_layers.pairwise_distance_shape,
+        tensor_params=("x1", "x2"),
+    )
+)
+
+
+def _layer_norm(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    if not isinstance(a["normalized_shape"], (tuple, list)):
+        raise ShapeError(
+            "`normalized_shape` is a tuple of sizes, e.g. (64,)", arg="normalized_shape"
+        )
+    return LAYERS["LayerNorm"].shape(a, x)
+
+
+for _name in ("layer_norm", "rms_norm"):
     function(
         FunctionEntry(
             name=_name,
-            torch=f"torch.{_name}",
-            shape=_same,
-            dtype="any",
-            types={"dims": "any", "shifts": "any"},
+            torch=f"F.{_name}",
+            shape=_layer_norm,
+            types={"normalized_shape": "dims", "eps": "float?"},
+            params=("normalized_shape",),
+            keywords=("eps",),
         )
     )
+
+
+def _group_norm(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    t = x[0]
+    if t.rank < 2:
+        raise ShapeError(f"group_norm needs a [B, C, ...] input, but gets {t}")
+    return LAYERS["GroupNorm"].shape(Args(a, num_channels=t.shape[1]), x)
+
+
+function(
+    FunctionEntry(
+        name="group_norm",
+        torch="F.group_norm",
+        shape=_group_norm,
+        params=("num_groups",),
+        keywords=("eps",),
+    )
+)
+
+
+def _gumbel_softmax(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    norm_dim(a["dim"], x[0].rank, scalar_ok=True)
+    return x[0]
+
+
+function(
+    FunctionEntry(
+        name="gumbel_softmax",
+        torch="F.gumbel_softmax",
+        shape=_gumbel_softmax,
+        tensor_params=("logits",),
+        types={"tau": "float", "eps": "float"},
+    )
+)
+
+
+def _prelu(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    t, w = x[0], x[1]
+    if w.rank > 1:
+        raise ShapeError(f"prelu's weight must be a 1-d tensor, but is {w}")
+    n = w.shape[0] if w.rank == 1 else 1
+    return LAYERS["PReLU"].shape(Args(num_parameters=n), (t,))
+
+
+function(
+    FunctionEntry(
+        name="prelu", torch="F.prelu", shape=_prelu, tensor_params=("input", "weight")
+    )
+)

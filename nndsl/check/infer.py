@@ -1388,6 +1388,18 @@ class Evaluator:
                 for v, side, which in ((left, e.left, "left"), (right, e.right, "right"))
                 if isinstance(v, TensorV) and v.origin.span is not None
             ]
+            if e.op == "@" and "inner dimensions" in exc.message:
+                inner_l = lt.shape[-1]
+                inner_r = rt.shape[-2] if rt.rank > 1 else rt.shape[0]
+                return self.error(
+                    f"`@` cannot multiply {lt} by {rt}: the left's last dimension "
+                    f"({dims.format_dim(inner_l)}) differs from the right's "
+                    f"{'second-to-last' if rt.rank > 1 else 'only'} one ({dims.format_dim(inner_r)})",
+                    e.span,
+                    notes=notes,
+                    hint="`a @ b` multiplies [..., n, k] by [..., k, m]; transpose an operand "
+                    "if needed, as in `q @ k.transpose(-2, -1)`",
+                )
             return self.error(
                 f"`{e.op}` cannot combine {lt} and {rt}",
                 e.span,
@@ -1684,7 +1696,8 @@ class Evaluator:
                 span,
                 notes=notes,
                 # the note already says that `flatten` made it
-                hint=None if flattened else _rank_hint(entry_name, t, ranks),
+                hint=_variant_hint(entry_name, t)
+                or (None if flattened else _rank_hint(entry_name, t, ranks)),
             )
             raise _Abort
         if dtype == "float" and not t.is_float:
@@ -1697,10 +1710,16 @@ class Evaluator:
             )
             raise _Abort
         if dtype == "long" and t.dtype not in ("int64", "int32"):
+            from_input = value.origin.what.startswith("input ")
+            note = _origin_note(value, None)
             self.error(
                 f"{entry_name} needs integer token ids (long), but gets {t}",
                 span,
-                hint="declare the input as `long[B, T]`",
+                notes=[note] if note and not from_input else [],
+                hint=f"declare the input as `long{dims.format_shape(t.shape)}`"
+                if from_input
+                else f"{entry_name} looks up token ids; real-valued features go through "
+                "Linear instead",
             )
             raise _Abort
 
@@ -2063,6 +2082,7 @@ class Evaluator:
                 f"`{decl.name}` takes {len(names)} argument{'s' if len(names) != 1 else ''} "
                 f"({', '.join(names) or 'none'}), but {len(ref.args)} were given",
                 ref.arg_spans[len(names)] if len(ref.arg_spans) > len(names) else ref.span,
+                notes=[Note(f"`{decl.name}` is declared at {{at}}", decl.name_span)],
             )
             raise _Abort
         for p, v, s in zip(decl.params, ref.args, ref.arg_spans):
@@ -2088,8 +2108,15 @@ class Evaluator:
                     self.error(
                         f"`{decl.name}` needs its parameter `{p.name}`",
                         ref.span,
-                        hint=f"declared at {p.span.line}:{p.span.col}"
-                        + (f" as `{p.type}`" if p.type else ""),
+                        notes=[
+                            Note(
+                                f"`{p.name}` is declared at {{at}}"
+                                + (f" as `{p.type}`" if p.type else "")
+                                + ", without a default",
+                                p.span,
+                            )
+                        ],
+                        hint=f"pass it by position or as `{p.name}=...`",
                     )
                     raise _Abort
                 params[p.name] = self.const_expr(p.default)
@@ -2348,10 +2375,25 @@ def _describe_origin(v: TensorV) -> str:
     return v.origin.what
 
 
+def _variant_hint(name: str, t: TensorT) -> str | None:
+    """`BatchNorm2d` on [B, C]: the 1-d variant is meant."""
+    m = re.match(r"(BatchNorm|InstanceNorm|Dropout|LazyBatchNorm)([123])d$", name)
+    if m is None:
+        return None
+    n = max(t.rank - 2, 1)  # [B, C] and [B, C, L] are 1-d
+    if n > 3 or str(n) == m.group(2):
+        return None
+    other = f"{m.group(1)}{n}d"
+    if api.module_signature(other) is None:
+        return None
+    return f"for {t} use `{other}`"
+
+
 def _rank_hint(name: str, t: TensorT, ranks) -> str | None:
     if t.rank == 2 and ranks and min(ranks) > 2:
         return (
-            "the input was flattened; put this layer before `flatten`, or reshape the value first"
+            f"{name} works on feature maps: put it before `flatten` and `Linear`, "
+            "or reshape the value first"
         )
     if t.rank > 2 and ranks == (2,):
         return "flatten the feature map first: `-> flatten ->`"

@@ -295,7 +295,8 @@ def _describe(v: Any) -> str:
             return "a call"
         if isinstance(v.node, (ir.Compare, ir.BoolOp)):
             return "a condition"
-        return "an expression"
+        text = ir_text(v.node)
+        return f"`{text}`" if len(text) <= 40 else "an expression"
     if isinstance(v, list):
         return "a list"
     return describe(v)
@@ -887,7 +888,18 @@ class TrainChecker:
         v = self.value(node)
         if v is BAD:
             return None
-        self.error(f"`{e.key}` is {what} such as `{example}`, not {_describe(v)}", node.span)
+        hint = None
+        if isinstance(v, str):
+            pool = {"loss": [n for n in api.module_names() if api.is_loss(n)]}.get(
+                e.key, _optimizer_names() if e.key == "optimizer" else []
+            )
+            alias = LOSS_ALIASES.get(v) if e.key == "loss" else None
+            close = [alias] if alias else api.suggest(v, pool)
+            if close:
+                hint = f"write it as a call, not a string: `{e.key} = {close[0]}()`"
+        self.error(
+            f"`{e.key}` is {what} such as `{example}`, not {_describe(v)}", node.span, hint=hint
+        )
         return None
 
     def loss(self, e: ir.TrainEntry, sec: _Section) -> str | None:
@@ -1090,7 +1102,7 @@ class TrainChecker:
             default = next(d for n, _, d in sig if n == key)
             complaint = _type_complaint(key, v, default)
             if complaint:
-                self.error(f"{name}: {complaint}", node.span)
+                self.error(f"{name}: {complaint}", node.span, hint=_literal_hint(key, v))
                 ok = False
         return bound if ok else None
 
@@ -1531,9 +1543,10 @@ class TrainChecker:
 
         if loss in CLASS_LABEL_LOSSES:
             if t.rank < 2:
+                classes = facts.classes if facts and facts.classes else "<number of classes>"
                 warn(
                     f"{loss} needs one score per class, [B, C], but `{model}` outputs {t}",
-                    hint="end the model with `Linear(<number of classes>)`",
+                    hint=f"end the model with `Linear({classes})`",
                 )
                 return
             if facts is None:
@@ -1710,6 +1723,19 @@ def _type_complaint(key: str, v: Any, default: Any) -> str | None:
     else:
         return None
     return None if ok else f"`{key}` must be {want}, not {_describe(v)}"
+
+
+def _literal_hint(key: str, v: Any) -> str | None:
+    """`T_max=30.0` → write `T_max=30`; `lr="0.1"` → write it without quotes."""
+    if isinstance(v, float) and v.is_integer():
+        return f"write `{key}={int(v)}`"
+    if isinstance(v, str):
+        try:
+            float(v)
+        except ValueError:
+            return None
+        return f"write the number without quotes: `{key}={v}`"
+    return None
 
 
 def _fmt_tuple(t: tuple) -> str:

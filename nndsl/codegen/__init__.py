@@ -61,9 +61,90 @@ def model_source(checked: Checked, models: list[str]) -> str:
     return black_format(source)
 
 
-def generate_files(checked: Checked, models: list[str]) -> dict[str, str]:
-    """File name → text of everything `nndsl generate` writes for these models."""
-    return {"model.py": model_source(checked, models)}
+def generate_files(
+    checked: Checked, models: list[str], *, with_data: bool = True
+) -> dict[str, str | bytes]:
+    """File name → content of everything `nndsl generate` writes for these models: model.py and,
+    for each train section of the root file that trains one of them, train.py and its data."""
+    files: dict[str, str | bytes] = {"model.py": model_source(checked, models)}
+    for name, (plan, text) in train_sources(checked, models).items():
+        files[f"{name}.py"] = text
+        if with_data:
+            files[f"{_data_name(name)}.npz"] = data_bytes(checked, plan)
+    return files
+
+
+def _data_name(train_name: str) -> str:
+    return "data" if train_name == "train" else "data_" + train_name[len("train_") :]
+
+
+def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
+    """Script name (`train`, `train_long`) → (plan, source) for the root file's train sections."""
+    from nndsl.codegen.train import TrainCodeError, train_source
+    from nndsl.codegen.trainplan import PlanError, plan
+
+    out: dict[str, tuple] = {}
+    consts = _consts(checked)
+    for t in checked.symbols.root_trains if checked.symbols else []:
+        try:
+            p = plan(t, [m for m in checked.models if checked.models[m] is not None], consts)
+        except PlanError as exc:
+            raise GenerateError(f"train section: {exc}") from None
+        if p.model not in models:
+            continue
+        task = (
+            "regression"
+            if p.data_options.get("target") is not None
+            and _word(p.data_options.get("target")) == "input"
+            else "classification"
+        )
+        try:
+            text = train_source(p, checked.program.root, task)
+        except TrainCodeError as exc:
+            raise GenerateError(str(exc)) from None
+        script = "train" if t.name is None else f"train_{t.name.lower()}"
+        out[script] = (p, text)
+    return out
+
+
+def _word(v) -> str:
+    return getattr(v, "name", v)
+
+
+def _consts(checked: Checked) -> dict:
+    from nndsl.check.infer import Evaluator
+
+    ev = Evaluator(checked.program, checked.symbols)
+    return {name: ev.const(name, None) for name in checked.symbols.consts}
+
+
+def data_bytes(checked: Checked, plan) -> bytes:
+    """The prepared data of a train section, as .npz bytes."""
+    import os
+    from pathlib import Path
+
+    from nndsl.data import DataError
+    from nndsl.data.snapshot import prepare, to_bytes
+
+    if plan.data is None:
+        raise GenerateError("the train section has no `data`, so there is nothing to train on")
+    options = {k: _word(v) for k, v in plan.data.kwargs}
+    if plan.data.args:
+        from nndsl.catalog.training import DATA_SOURCES
+
+        names = DATA_SOURCES[plan.data.name].positional
+        options.update({n: _word(v) for n, v in zip(names, plan.data.args)})
+    try:
+        _, arrays = prepare(
+            plan.data.name,
+            options,
+            seed=plan.seed,
+            base_dir=Path(os.path.dirname(os.path.abspath(checked.program.root))),
+        )
+    except DataError as exc:
+        hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
+        raise GenerateError(f"data: {exc.message}{hint}") from None
+    return to_bytes(arrays)
 
 
 def _comment_fit(line: str, width: int = 80) -> str:

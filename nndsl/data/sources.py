@@ -52,6 +52,7 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Generated data larger than this many elements is almost certainly a typo in `shape` or `n`.
 _MAX_GENERATED = 1 << 27
+_MAX_NOISE = 1e6
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,17 +166,30 @@ def _bad_type(src: str, opt: str, value: object, expected: str) -> DataError:
     )
 
 
-def _int(src: str, opt: str, value: object, *, minimum: int | None = None) -> int:
+def _int(
+    src: str,
+    opt: str,
+    value: object,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
     if isinstance(value, bool) or isinstance(value, np.bool_):
         raise _bad_type(src, opt, value, "a whole number")
     if isinstance(value, numbers.Integral):
         result = int(value)
-    elif isinstance(value, numbers.Real) and float(value).is_integer():
+    elif (
+        isinstance(value, numbers.Real)
+        and float(value).is_integer()
+        and abs(float(value)) <= 2.0**53
+    ):
         result = int(value)
     else:
         raise _bad_type(src, opt, value, "a whole number")
     if minimum is not None and result < minimum:
         raise DataError(f"option '{opt}' of {src}() must be at least {minimum}, got {result}")
+    if maximum is not None and result > maximum:
+        raise DataError(f"option '{opt}' of {src}() must be at most {maximum:,}, got {result:,}")
     return result
 
 
@@ -185,6 +199,7 @@ def _float(
     value: object,
     *,
     minimum: float | None = None,
+    maximum: float | None = None,
     positive: bool = False,
 ) -> float:
     if isinstance(value, bool) or isinstance(value, np.bool_):
@@ -198,6 +213,8 @@ def _float(
         raise DataError(f"option '{opt}' of {src}() must be greater than 0, got {result}")
     if minimum is not None and result < minimum:
         raise DataError(f"option '{opt}' of {src}() must be at least {minimum}, got {result}")
+    if maximum is not None and result > maximum:
+        raise DataError(f"option '{opt}' of {src}() must be at most {maximum:g}, got {result:g}")
     return result
 
 
@@ -294,7 +311,7 @@ def _source(name: str, *, paths: tuple[str, ...] = ()) -> Callable[[SourceFn], S
                         f"{name}() needs the option '{opt}'",
                         hint=f"write {name}({opt}=...)",
                     )
-            return fn(seed=_int(name, "seed", seed), **options)
+            return fn(seed=_int(name, "seed", seed, minimum=0), **options)
 
         SOURCES[name] = wrapper
         _OPTIONS[name] = names
@@ -460,8 +477,8 @@ def moons(*, n: int = 1000, noise: float = 0.1, seed: int = 0) -> Dataset:
     (1, 0.5). Gaussian noise with standard deviation `noise` is added to both coordinates.
     x: float32 [n, 2]; y: int64 in {0, 1} (n // 2 of class 0, the rest class 1).
     """
-    n = _int("moons", "n", n, minimum=2)
-    sd = _float("moons", "noise", noise, minimum=0.0)
+    n = _int("moons", "n", n, minimum=2, maximum=_MAX_GENERATED // 2)
+    sd = _float("moons", "noise", noise, minimum=0.0, maximum=_MAX_NOISE)
     rng = np.random.default_rng(seed)
     n_out = n // 2
     n_in = n - n_out
@@ -498,10 +515,10 @@ def spirals(
     both coordinates. Samples are divided as evenly as possible among the arms.
     x: float32 [n, 2] within about [-1, 1]; y: int64 0..classes-1.
     """
-    k = _int("spirals", "classes", classes, minimum=2)
-    n = _int("spirals", "n", n, minimum=k)
-    sd = _float("spirals", "noise", noise, minimum=0.0)
-    rot = _float("spirals", "turns", turns, positive=True)
+    k = _int("spirals", "classes", classes, minimum=2, maximum=1000)
+    n = _int("spirals", "n", n, minimum=k, maximum=_MAX_GENERATED // 2)
+    sd = _float("spirals", "noise", noise, minimum=0.0, maximum=_MAX_NOISE)
+    rot = _float("spirals", "turns", turns, positive=True, maximum=1e6)
     rng = np.random.default_rng(seed)
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
@@ -535,9 +552,9 @@ def sine(*, n: int = 1000, length: int = 32, noise: float = 0.0, seed: int = 0) 
     exact function of the window, so a good sequence model drives the loss towards 0.
     x: float32 [n, length, 1] in [-1, 1] (plus noise); y: float32 [n, 1].
     """
-    n = _int("sine", "n", n, minimum=1)
-    steps = _int("sine", "length", length, minimum=1)
-    sd = _float("sine", "noise", noise, minimum=0.0)
+    n = _int("sine", "n", n, minimum=1, maximum=_MAX_GENERATED)
+    steps = _int("sine", "length", length, minimum=1, maximum=_MAX_GENERATED)
+    sd = _float("sine", "noise", noise, minimum=0.0, maximum=_MAX_NOISE)
     if n * steps > _MAX_GENERATED:
         raise DataError(f"sine(n={n}, length={steps}) would be too large to generate")
     rng = np.random.default_rng(seed)
@@ -572,8 +589,8 @@ def random(
     so it has unit variance.
     """
     dims = _dims("random", "shape", shape)
-    count = _int("random", "n", n, minimum=1)
-    k = None if classes is None else _int("random", "classes", classes, minimum=2)
+    count = _int("random", "n", n, minimum=1, maximum=_MAX_GENERATED)
+    k = None if classes is None else _int("random", "classes", classes, minimum=2, maximum=1 << 20)
     features = math.prod(dims)
     if count * features > _MAX_GENERATED or features * (k or 1) > _MAX_GENERATED:
         raise DataError(f"random(shape={dims}, n={count}) would be too large to generate")
@@ -1047,8 +1064,8 @@ def _torchvision_module() -> Any:
 def _images_to_nchw(data: np.ndarray) -> np.ndarray:
     if data.ndim == 3:  # [n, H, W]
         data = data[:, None]
-    elif data.ndim == 4 and data.shape[-1] in (1, 3, 4) and data.shape[1] not in (1, 3, 4):
-        data = data.transpose(0, 3, 1, 2)  # [n, H, W, C]
+    elif data.ndim == 4 and data.shape[1] not in (1, 3) and data.shape[-1] in (1, 3, 4):
+        data = data.transpose(0, 3, 1, 2)  # [n, H, W, C] (channels-first has C = 1 or 3)
     if data.dtype == np.uint8:
         return np.ascontiguousarray(data, dtype=np.float32) / np.float32(255.0)
     return np.ascontiguousarray(data, dtype=np.float32)
@@ -1103,6 +1120,10 @@ def torchvision(
         else:
             array = data.numpy() if hasattr(data, "numpy") else np.asarray(data)
             ys = targets.numpy() if hasattr(targets, "numpy") else np.asarray(targets)
+        x = _images_to_nchw(np.asarray(array))
+        y = np.asarray(ys).astype(np.int64).reshape(-1)
+        classes = getattr(ds, "classes", None)
+        class_names = tuple(str(c) for c in classes) if classes is not None else None
     except DataError:
         raise
     except Exception as exc:
@@ -1110,19 +1131,17 @@ def torchvision(
             f"torchvision.datasets.{dataset_name} could not be loaded: {type(exc).__name__}: {exc}",
             hint=None if fetch else "write download=true to fetch it into root",
         ) from None
-    ys = np.asarray(ys).astype(np.int64).reshape(-1)
-    if ys.size == 0:
-        raise DataError(f"torchvision.datasets.{dataset_name} is empty")
-    classes = getattr(ds, "classes", None)
-    class_names = tuple(str(c) for c in classes) if classes else None
-    num_classes = len(class_names) if class_names else int(ys.max()) + 1
+    if x.ndim == 0 or y.size == 0 or len(x) != len(y):
+        raise DataError(
+            f"torchvision.datasets.{dataset_name} gave {len(x)} images and {y.size} labels"
+        )
     return Dataset(
-        x=_images_to_nchw(np.asarray(array)),
-        y=ys,
+        x=x,
+        y=y,
         task="classification",
-        num_classes=max(num_classes, int(ys.max()) + 1),
+        num_classes=max(len(class_names or ()), int(y.max()) + 1),
         name=f"torchvision.{dataset_name}",
-        class_names=class_names,
+        class_names=class_names or None,
     )
 
 
@@ -1172,7 +1191,7 @@ def prepare(
             f"option 'target' of {src}() must be 'input' (to reconstruct x), got {_show(target)}",
             hint=None if "target" not in _OPTIONS.get(src, ()) else "or name a column of the data",
         )
-    seed = _int(src, "seed", seed)
+    seed = _int(src, "seed", seed, minimum=0)
     n = len(dataset)
     if dataset.y.ndim == 2 and dataset.y.shape[1] == 0 and target != "input":
         columns = ", ".join(dataset.feature_names or ())

@@ -19,7 +19,6 @@ from lark import Lark, Token, Tree
 from lark.exceptions import (
     LarkError,
     UnexpectedCharacters,
-    UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
 )
@@ -54,11 +53,12 @@ class _Tracker:
     popped: tuple[Token, _Open] | None = None  # the closer just seen and what it closed
     closed_decl: tuple[Token, str] | None = None  # the `}` that ended the last declaration
     head: str | None = None  # what the next `{` opens, from the tokens before it
+    braces: list[tuple[_Open, Token]] = field(default_factory=list)  # closed bodies, and their `}`
     too_deep: Token | None = None
 
     def reset(self) -> None:
         self.history, self.stack, self.popped, self.closed_decl = [], [], None, None
-        self.head, self.too_deep = None, None
+        self.head, self.too_deep, self.braces = None, None, []
 
     @property
     def prev(self) -> Token | None:
@@ -85,6 +85,8 @@ class _Tracker:
                 tok.type in _CLOSERS and self.stack and self.stack[-1].closer == _CLOSERS[tok.type]
             ):
                 self.popped = (tok, self.stack.pop())
+                if tok.type == "RBRACE":
+                    self.braces.append((self.popped[1], tok))
                 if not self.stack:
                     self.closed_decl = (tok, self.popped[1].what)
             self.history.append(tok)
@@ -185,6 +187,8 @@ _WORD_RE = re.compile(r"([A-Za-z_]\w*)[ \t]")
 def _starts_declaration(line: str) -> bool:
     """A line at column 1 whose first word is a top-level keyword, or a misspelling of one."""
     m = _WORD_RE.match(line)
+    if m and line[m.end() :].lstrip().startswith("="):
+        return False  # `model = Net` in an unindented train section
     return bool(m) and (
         m.group(1) in TOP_KEYWORDS
         or bool(difflib.get_close_matches(m.group(1), TOP_KEYWORDS, 1, 0.7))
@@ -372,230 +376,380 @@ def _precise_expected(exc: UnexpectedInput) -> set[str]:
         return set(getattr(exc, "expected", None) or ())
 
 
+@dataclass
+class _Context:
+    """What is known at a syntax error: the token, what the parser wanted, what is open."""
+
+    tok: Token
+    expected: set[str]
+    span: Span
+    got: str  # the token as the message shows it
+    stack: list[_Open]  # brackets open before the token
+    history: list[Token]  # the tokens before it, newest last
+    tracker: _Tracker
+    text: str
+    path: str
+    follow: Token | None  # the first token of the next declaration, when parsing one chunk
+
+    @property
+    def prev(self) -> Token | None:
+        return self.history[-1] if self.history else None
+
+    @property
+    def prev2(self) -> Token | None:
+        return self.history[-2] if len(self.history) > 1 else None
+
+    @property
+    def innermost(self) -> _Open | None:
+        return self.stack[-1] if self.stack else None
+
+    @property
+    def in_train(self) -> bool:
+        return self.innermost is not None and self.innermost.what.startswith("the train section")
+
+    @property
+    def new_line(self) -> bool:
+        """The token starts a later line than the one before it."""
+        prev = self.prev
+        return prev is not None and self.tok.type != "$END" and self.tok.line > prev.end_line
+
+    @property
+    def touching(self) -> bool:
+        """The token follows the one before it without a space."""
+        prev = self.prev
+        return (
+            prev is not None
+            and self.tok.type != "$END"
+            and (prev.end_line, prev.end_column) == (self.tok.line, self.tok.column)
+        )
+
+
 def _diagnose(
     exc: UnexpectedInput, tracker: _Tracker, text: str, path: str, follow: Token | None = None
 ) -> Diagnostic:
-    """A syntax error in the user's terms.  `follow` is the first token of the next top-level
-    declaration when `text` is one chunk of a file (see `parse_text`)."""
+    """A syntax error in the user's terms: the first rule that recognises the situation speaks.
+    `follow` is the first token of the next top-level declaration when `text` is one chunk of a
+    file (see `parse_text`)."""
     if isinstance(exc, UnexpectedCharacters):
-        return _bad_character(exc, tracker, text, path)
-    if isinstance(exc, UnexpectedEOF):
-        tok = Token("$END", "")
-    else:
-        assert isinstance(exc, UnexpectedToken)
-        tok = exc.token
-    expected = _precise_expected(exc)
-    span = _span_of(tok, path, text)
-    got = _token_text(tok)
+        return _bad_character(exc, text, path)
+    tok = exc.token if isinstance(exc, UnexpectedToken) else Token("$END", "")
     # the tracker may have seen the offending token already: undo its effect for the analysis
     stack = list(tracker.stack)
     if tok.type in _OPENERS and stack and stack[-1].token is tok:
         stack.pop()
     elif tracker.popped is not None and tracker.popped[0] is tok:
         stack.append(tracker.popped[1])
-    history = [t for t in tracker.history if t is not tok]
-    prev = history[-1] if history else None
-    prev2 = history[-2] if len(history) > 1 else None
-    innermost = stack[-1] if stack else None
-    in_train = innermost is not None and innermost.what.startswith("the train section")
-    new_line = prev is not None and tok.type != "$END" and tok.line > prev.end_line
-    touching = (
-        prev is not None
-        and tok.type != "$END"
-        and (prev.end_line, prev.end_column) == (tok.line, tok.column)
+    ctx = _Context(
+        tok=tok,
+        expected=_precise_expected(exc),
+        span=_span_of(tok, path, text),
+        got=_token_text(tok),
+        stack=stack,
+        history=[t for t in tracker.history if t is not tok],
+        tracker=tracker,
+        text=text,
+        path=path,
+        follow=follow,
+    )
+    for rule in _RULES:
+        found = rule(ctx)
+        if found is not None:
+            return found
+    return _fallback(ctx)
+
+
+def _at_top_level(c: _Context) -> Diagnostic | None:
+    """A misspelt keyword, or something that belongs inside a body."""
+    if c.stack or c.tok.type in _CLOSERS or c.tok.type == "$END":
+        return None
+    if not c.expected or not c.expected <= _DECL_KEYWORDS | {"$END"}:
+        return None
+    notes = []
+    closed = c.tracker.closed_decl
+    if closed is not None and closed[0].line < c.tok.line:
+        notes.append(Note(f"the `}}` at {{at}} ends {closed[1]}", _tspan(closed[0], c.path)))
+    if c.tok.type == "NAME":
+        close = difflib.get_close_matches(str(c.tok), TOP_KEYWORDS, n=1, cutoff=0.6)
+        if close:
+            return error(
+                f"unknown keyword `{c.tok}`; did you mean `{close[0]}`?",
+                c.span,
+                hint="a file holds `model`, `block`, `train`, `const` and `import` declarations",
+            )
+    hint = "statements belong inside the `{ ... }` of a model or block"
+    if str(c.tok) in ("class", "def"):
+        hint = "this looks like Python; a network is declared `model Net { ... }`"
+    return error(
+        f"expected a declaration (`model`, `block`, `train`, `const` or `import`), found {c.got}",
+        c.span,
+        notes=notes,
+        hint=hint,
     )
 
-    # at the top level: a misspelt keyword, or something that belongs inside a body
-    if not stack and tok.type not in _CLOSERS and tok.type != "$END":
-        if expected and expected <= _DECL_KEYWORDS | {"$END"}:
-            return _top_level(tok, tracker, span, got)
 
-    # the file (or the declaration) ends while brackets are open
-    if tok.type == "$END" and innermost is not None:
-        return _unclosed_at_end(stack, span, follow)
+def _left_open(c: _Context) -> Diagnostic | None:
+    """The file ends, or the next declaration begins, while brackets are open."""
+    if c.tok.type == "$END" and c.stack:
+        return _unclosed(c.stack, c.span, c.follow, _misplaced_brace(c.tracker, c.text, c.path))
+    if c.tok.type in _DECL_KEYWORDS and c.stack and c.prev is not None:
+        if _next_char(c.text, c.tok) == "=" and "EQUAL" not in c.expected:
+            return _reserved(c.tok, c.path)  # `model = ...` in a body
+        return _unclosed(c.stack, _after(c.prev, c.path), c.tok)
+    return None
 
-    # a reserved word used as a name: `model = ...`, `input = ...`
-    if tok.type in _KEYWORD_TYPES and _next_char(text, tok) == "=" and "EQUAL" not in expected:
-        return _reserved(tok, path)
-    if tok.type == "EQUAL" and prev is not None and prev.type in _KEYWORD_TYPES:
-        return _reserved(prev, path)
 
-    # a declaration keyword inside a body: the body was not closed
-    if tok.type in _DECL_KEYWORDS and innermost is not None and prev is not None:
-        return _unclosed_at_end(stack, _after(prev, path), tok)
+def _reserved_word(c: _Context) -> Diagnostic | None:
+    """A reserved word used as a name: `input = ...`, `for = ...`."""
+    if (
+        c.tok.type in _KEYWORD_TYPES
+        and _next_char(c.text, c.tok) == "="
+        and "EQUAL" not in c.expected
+    ):
+        return _reserved(c.tok, c.path)
+    if c.tok.type == "EQUAL" and c.prev is not None and c.prev.type in _KEYWORD_TYPES:
+        return _reserved(c.prev, c.path)
+    return None
 
-    # closing brackets
-    if tok.type in _CLOSERS:
-        closer = _CLOSERS[tok.type]
-        if innermost is None or (innermost.closer == "}" and closer != "}"):
-            opener = {")": "(", "]": "[", "}": "{"}[closer]
-            return error(
-                f"unmatched {got}: there is no `{opener}` for it to close",
-                span,
-                hint="remove it, or add the opening bracket it closes",
-            )
-        if innermost.closer != closer:
-            o = innermost.token
-            if closer == "}" or tok.line > o.line:
-                return error(
-                    f"missing `{innermost.closer}`: {innermost.what} opened here is never closed",
-                    _tspan(o, path),
-                    notes=[Note(f"the {got} at {{at}} was reached while it was still open", span)],
-                    hint=f"add `{innermost.closer}` where {_short(innermost.what)} ends",
-                )
-            return error(
-                f"mismatched {got}: expected `{innermost.closer}` to close {innermost.what} "
-                f"opened at {_at(o)}",
-                span,
-            )
 
-    if tok.type == "$END":
-        if prev is not None and prev.type == "_ARROW":
-            return _dangling_arrow(prev, path, got)
-        return error(f"unexpected end of file; expected {_expected_words(expected)}", span)
+def _closing_bracket(c: _Context) -> Diagnostic | None:
+    """A closing bracket with nothing to close, or of the wrong kind."""
+    if c.tok.type not in _CLOSERS:
+        return None
+    closer = _CLOSERS[c.tok.type]
+    inner = c.innermost
+    if inner is None or (inner.closer == "}" and closer != "}"):
+        opener = {")": "(", "]": "[", "}": "{"}[closer]
+        return error(
+            f"unmatched {c.got}: there is no `{opener}` for it to close",
+            c.span,
+            hint="remove it, or add the opening bracket it closes",
+        )
+    if inner.closer == closer:
+        return None
+    o = inner.token
+    if closer == "}" or c.tok.line > o.line:
+        return error(
+            f"missing `{inner.closer}`: {inner.what} opened here is never closed",
+            _tspan(o, c.path),
+            notes=[Note(f"the {c.got} at {{at}} was reached while it was still open", c.span)],
+            hint=f"add `{inner.closer}` where {_short(inner.what)} ends",
+        )
+    return error(
+        f"mismatched {c.got}: expected `{inner.closer}` to close {inner.what} opened at {_at(o)}",
+        c.span,
+    )
 
-    # `key =` with nothing after it (the next line was read as its value)
-    empty = _empty_value(tok, history, new_line)
-    if empty is not None:
-        key, eq = empty
-        if innermost is not None and innermost.what.startswith("the parameter list"):
-            hint = f"give `{key}` a default value after `=`, or remove the `=`"
-        elif innermost is not None and innermost.closer == ")":
-            hint = f"write the value after `=`, as in `{key}=1`"
-            return error(f"`{key}=` has no value", _tspan(eq, path), hint=hint)
-        else:
-            hint = f"write a value after `=`, as in `{key} = {_example_value(key, innermost)}`"
-        return error(f"`{key} =` has no value", _tspan(eq, path), hint=hint)
 
-    # arrows: `x ->` with nothing after it, `->` twice, `=>`
-    if prev is not None and prev.type == "_ARROW" and tok.type not in expected:
-        return _dangling_arrow(prev, path, got)
-    if tok.type == "COMP_OP" and str(tok) == ">" and touching and prev is not None:
+def _end_of_file(c: _Context) -> Diagnostic | None:
+    if c.tok.type != "$END":
+        return None
+    if c.prev is not None and c.prev.type == "_ARROW":
+        return _dangling_arrow(c.prev, c.path, c.got)
+    return error(f"unexpected end of file; expected {_expected_words(c.expected)}", c.span)
+
+
+def _no_value(c: _Context) -> Diagnostic | None:
+    """`key =` with nothing after it (the next line was read as its value)."""
+    empty = _empty_value(c.tok, c.history, c.new_line)
+    if empty is None:
+        return None
+    key, eq = empty
+    inner = c.innermost
+    if inner is not None and inner.what.startswith("the parameter list"):
+        hint = f"give `{key}` a default value after `=`, or remove the `=`"
+    elif inner is not None and inner.closer == ")":
+        return error(
+            f"`{key}=` has no value",
+            _tspan(eq, c.path),
+            hint=f"write the value after `=`, as in `{key}=1`",
+        )
+    else:
+        hint = f"write a value after `=`, as in `{key} = {_example_value(key, inner)}`"
+    return error(f"`{key} =` has no value", _tspan(eq, c.path), hint=hint)
+
+
+def _arrows(c: _Context) -> Diagnostic | None:
+    """`x ->` with nothing after it, `->` twice, `=>`."""
+    prev, prev2 = c.prev, c.prev2
+    if prev is None:
+        return None
+    if prev.type == "_ARROW" and c.tok.type not in c.expected:
+        return _dangling_arrow(prev, c.path, c.got)
+    if c.tok.type == "COMP_OP" and str(c.tok) == ">" and c.touching:
         if str(prev) == "=":
-            return error(
-                "`=>` is not an arrow: write `->`",
-                _tspan(prev, path).cover(span),
-            )
+            return error("`=>` is not an arrow: write `->`", _tspan(prev, c.path).cover(c.span))
         if str(prev) == "-" and prev2 is not None and prev2.type == "_ARROW":
             return error(
                 "`->` twice in a row: a chain stage is missing between them",
-                _tspan(prev2, path).cover(span),
+                _tspan(prev2, c.path).cover(c.span),
                 hint="write a layer, block or function between the arrows, or remove one",
             )
+    return None
 
-    # commas
-    if tok.type == "COMMA" and prev is not None and prev.type == "COMMA":
-        return error("two commas in a row", span, hint="remove one, or write the missing item")
-    if tok.type == "COMMA" and in_train:
+
+def _commas(c: _Context) -> Diagnostic | None:
+    prev = c.prev
+    if prev is None:
+        return None
+    if c.tok.type == "COMMA" and prev.type == "COMMA":
+        return error("two commas in a row", c.span, hint="remove one, or write the missing item")
+    if c.tok.type == "COMMA" and c.in_train:
         return error(
-            f"unexpected `,` in {innermost.what}",  # type: ignore[union-attr]
-            span,
+            "unexpected `,` in the train section",
+            c.span,
             hint="train entries are not separated by commas; several values form a list, "
             "as in `metrics = [accuracy, top5]`",
         )
+    if prev.type == "COMMA" and c.new_line and c.tok.type not in c.expected:
+        return error(
+            f"expected another item after the `,` at {_at(prev)}, found {c.got}",
+            _tspan(prev, c.path),
+            hint="remove the trailing `,`, or write the missing item",
+        )
+    return None
 
-    quote = None
-    if prev is not None and prev.type == "STRING" and touching:
-        quote = f"the string {_token_text(prev)} ends right before {got}: is a quote misplaced?"
 
-    # inside brackets: a missing `:` in a parameter, a missing comma or closing bracket
-    if innermost is not None and innermost.closer in ")]" and "COMMA" in expected:
-        o = innermost.token
-        closer_term = "RPAR" if innermost.closer == ")" else "RSQB"
-        if (
-            innermost.what.startswith("the parameter list")
-            and tok.type == "NAME"
-            and prev is not None
-            and prev.type == "NAME"
-        ):
-            return error(
-                f"expected `:` between the parameter `{prev}` and its type",
-                _after(prev, path),
-                hint=f"write `{prev}: {tok}`",
-            )
-        if closer_term in expected:
-            hint = quote or "separate arguments and items with commas"
-            if new_line and prev is not None:
-                hint = (
-                    f"close {_short(innermost.what)} with `{innermost.closer}` at the end of "
-                    f"line {prev.end_line}, or separate items with commas"
-                )
-            return error(
-                f"expected `,` or `{innermost.closer}` in {innermost.what} opened at {_at(o)}, "
-                f"found {got}",
-                span,
-                hint=hint,
-            )
+def _quote_hint(c: _Context) -> str | None:
+    if c.prev is not None and c.prev.type == "STRING" and c.touching:
+        return f"the string {_token_text(c.prev)} ends right before {c.got}: is a quote misplaced?"
+    return None
 
-    # a train section holds only `key = value` lines
-    if in_train and tok.type == "COLON":
+
+def _inside_brackets(c: _Context) -> Diagnostic | None:
+    """A missing `:` in a parameter, a missing comma or closing bracket."""
+    inner, prev = c.innermost, c.prev
+    if inner is None or inner.closer not in ")]" or "COMMA" not in c.expected:
+        return None
+    if (
+        inner.what.startswith("the parameter list")
+        and c.tok.type == "NAME"
+        and prev is not None
+        and prev.type == "NAME"
+    ):
+        return error(
+            f"expected `:` between the parameter `{prev}` and its type",
+            _after(prev, c.path),
+            hint=f"write `{prev}: {c.tok}`",
+        )
+    if ("RPAR" if inner.closer == ")" else "RSQB") not in c.expected:
+        return None
+    hint = _quote_hint(c) or "separate arguments and items with commas"
+    if c.new_line and prev is not None:
+        hint = (
+            f"close {_short(inner.what)} with `{inner.closer}` at the end of "
+            f"line {prev.end_line}, or separate items with commas"
+        )
+    return error(
+        f"expected `,` or `{inner.closer}` in {inner.what} opened at {_at(inner.token)}, "
+        f"found {c.got}",
+        c.span,
+        hint=hint,
+    )
+
+
+def _train_lines(c: _Context) -> Diagnostic | None:
+    """A train section holds only `key = value` lines."""
+    if not c.in_train:
+        return None
+    if c.tok.type == "COLON":
         return error(
             "unexpected `:` in the train section: write `key = value`",
-            span,
+            c.span,
             hint="each line of a train section looks like `epochs = 10`",
         )
-    if in_train and expected and expected <= {"NAME", "RBRACE"}:
+    if c.expected and c.expected <= {"NAME", "RBRACE"}:
         return error(
-            f"expected a `key = value` line or `}}` in {innermost.what}, found {got}",  # type: ignore[union-attr]
-            span,
+            f"expected a `key = value` line or `}}` in {c.innermost.what}, found {c.got}",  # type: ignore[union-attr]
+            c.span,
             hint="each line of a train section looks like `epochs = 10`",
         )
+    return None
 
-    if tok.type == "EQUAL" and "EQUAL" not in expected:
-        if "COMP_OP" in expected or "ELSE" in expected:
+
+def _equals_and_colons(c: _Context) -> Diagnostic | None:
+    if c.tok.type == "EQUAL" and "EQUAL" not in c.expected:
+        if "COMP_OP" in c.expected or "ELSE" in c.expected:
             return error(
                 "unexpected `=` in a condition: use `==` to compare",
-                span,
+                c.span,
                 hint="`=` only binds a name (`h = x -> relu`) or passes a keyword argument",
             )
         return error(
             "unexpected `=` here",
-            span,
+            c.span,
             hint="`name = value` binds a name; keyword arguments are written `f(key=value)`",
         )
-    if tok.type == "COLON" and "COLON" not in expected:
-        if _next_char(text, tok) in ("{", ""):
+    if c.tok.type == "COLON" and "COLON" not in c.expected:
+        if _next_char(c.text, c.tok) in ("{", ""):
             return error(
                 "unexpected `:`: a body needs no colon",
-                span,
+                c.span,
                 hint="write the body in braces right away, as in `for x in [1, 2] { ... }`",
             )
         return error(
             "unexpected `:` here",
-            span,
+            c.span,
             hint="a label is written `name: Layer(...)` at the start of a chain stage; "
             "slices appear only inside `[...]`",
         )
-    if "ELSE" in expected and tok.type not in expected and prev is not None:
+    return None
+
+
+def _missing_words(c: _Context) -> Diagnostic | None:
+    """A conditional without `else`, an import without quotes, a body without `{`."""
+    prev, prev2 = c.prev, c.prev2
+    if prev is None:
+        return None
+    if "ELSE" in c.expected and c.tok.type not in c.expected:
         return error(
-            f"expected `else` after the condition, found {got}",
-            _after(prev, path) if new_line else span,
+            f"expected `else` after the condition, found {c.got}",
+            _after(prev, c.path) if c.new_line else c.span,
             hint="a conditional is written `a if condition else b`, always with both branches",
         )
-    if prev is not None and prev.type == "IMPORT" and tok.type != "STRING":
+    if prev.type == "IMPORT" and c.tok.type != "STRING":
         return error(
             "expected the file to import, in quotes",
-            span,
-            hint=f'write `import "{_dotted_file(text, tok)}"`; Python modules are imported with '
-            "`from package.module import Name`",
+            c.span,
+            hint=f'write `import "{_dotted_file(c.text, c.tok)}"`; Python modules are imported '
+            "with `from package.module import Name`",
         )
-    if expected and expected <= {"LPAR", "_LPAR_NL", "LBRACE"} and prev is not None:
+    if c.expected and c.expected <= {"LPAR", "_LPAR_NL", "LBRACE"}:
         head = f"{prev2} {prev}" if prev2 is not None and prev2.type in ("MODEL", "BLOCK") else ""
         return error(
-            f"expected `{{` to begin the body{f' of `{head}`' if head else ''}, found {got}",
-            _after(prev, path) if new_line else span,
+            f"expected `{{` to begin the body{f' of `{head}`' if head else ''}, found {c.got}",
+            _after(prev, c.path) if c.new_line else c.span,
             hint="a body is written in braces: `model Net { ... }`, `for x in [1, 2] { ... }`",
         )
-    if tok.type in _KEYWORD_TYPES and "NAME" in expected:
+    return None
+
+
+def _fallback(c: _Context) -> Diagnostic:
+    if c.tok.type in _KEYWORD_TYPES and "NAME" in c.expected:
         return error(
-            f"unexpected keyword {got}; expected {_expected_words(expected)}",
-            span,
-            hint=f"{got} is a reserved word and cannot be used as a name",
+            f"unexpected keyword {c.got}; expected {_expected_words(c.expected)}",
+            c.span,
+            hint=f"{c.got} is a reserved word and cannot be used as a name",
         )
-    hint = quote
-    if hint is None and new_line and expected & {"RPAR", "RSQB"}:
-        hint = f"is something missing at the end of line {prev.end_line}?"  # type: ignore[union-attr]
-    return error(f"unexpected {got}; expected {_expected_words(expected)}", span, hint=hint)
+    hint = _quote_hint(c)
+    if hint is None and c.new_line and c.expected & {"RPAR", "RSQB"}:
+        hint = f"is something missing at the end of line {c.prev.end_line}?"  # type: ignore[union-attr]
+    return error(f"unexpected {c.got}; expected {_expected_words(c.expected)}", c.span, hint=hint)
+
+
+_RULES = (
+    _at_top_level,
+    _left_open,
+    _reserved_word,
+    _closing_bracket,
+    _end_of_file,
+    _no_value,
+    _arrows,
+    _commas,
+    _inside_brackets,
+    _train_lines,
+    _equals_and_colons,
+    _missing_words,
+)
 
 
 def _dangling_arrow(arrow: Token, path: str, got: str) -> Diagnostic:
@@ -616,37 +770,18 @@ def _dotted_file(text: str, tok: Token) -> str:
 
 def _short(what: str) -> str:
     """`the call to `f`` → `the call`, for a second mention."""
-    for word in ("call", "list", "index", "parenthesis", "parameter list", "body", "section"):
+    for word in ("parameter list", "train section", "call", "list", "index", "parenthesis", "body"):
         if f" {word}" in f" {what}":
             return f"the {word}"
     return "it"
 
 
-def _top_level(tok: Token, tracker: _Tracker, span: Span, got: str) -> Diagnostic:
-    notes = []
-    closed = tracker.closed_decl
-    if closed is not None and closed[0].line < tok.line:
-        notes.append(Note(f"the `}}` at {{at}} ends {closed[1]}", _tspan(closed[0], span.file)))
-    if tok.type == "NAME":
-        close = difflib.get_close_matches(str(tok), TOP_KEYWORDS, n=1, cutoff=0.6)
-        if close:
-            return error(
-                f"unknown keyword `{tok}`; did you mean `{close[0]}`?",
-                span,
-                hint="a file holds `model`, `block`, `train`, `const` and `import` declarations",
-            )
-    hint = "statements belong inside the `{ ... }` of a model or block"
-    if str(tok) in ("class", "def"):
-        hint = "this looks like Python; a network is declared `model Net { ... }`"
-    return error(
-        f"expected a declaration (`model`, `block`, `train`, `const` or `import`), found {got}",
-        span,
-        notes=notes,
-        hint=hint,
-    )
-
-
-def _unclosed_at_end(stack: list[_Open], span: Span, follow: Token | None) -> Diagnostic:
+def _unclosed(
+    stack: list[_Open],
+    span: Span,
+    follow: Token | None,
+    suspect: tuple[Note, str] | None = None,
+) -> Diagnostic:
     """The file ends, or the next declaration begins, while brackets are still open."""
     inner = stack[-1]
     if follow is None:
@@ -661,12 +796,45 @@ def _unclosed_at_end(stack: list[_Open], span: Span, follow: Token | None) -> Di
     if len(stack) > 1:
         rest = ", ".join(f"`{s.closer}` to close {s.what}" for s in reversed(stack[:-1]))
         hint += f", then {rest}"
+    if suspect is not None and len(stack) == 1 and inner.closer == "}":
+        notes.append(suspect[0])
+        hint = suspect[1]
     return error(
         f"expected `{inner.closer}` to close {inner.what} opened at {_at(inner.token)}",
         span,
         notes=notes,
         hint=hint,
     )
+
+
+def _indent(text: str, line: int) -> int:
+    lines = text.split("\n")
+    row = lines[line - 1] if 0 < line <= len(lines) else ""
+    return len(row) - len(row.lstrip(" \t"))
+
+
+def _misplaced_brace(tracker: _Tracker, text: str, path: str) -> tuple[Note, str] | None:
+    """When a body is left open, the `}` that went missing is usually the one before a `}` that
+    is indented less than the line that opened the body it closes: a note and a hint for it.
+    Where the body ends is then the first line indented no more than its opening line."""
+    lines = text.split("\n")
+    for opened, brace in tracker.braces:
+        start = _indent(text, opened.token.line)
+        if _indent(text, brace.line) >= start:
+            continue
+        end = brace.line
+        for n in range(opened.token.line + 1, brace.line):
+            row = lines[n - 1].strip() if n <= len(lines) else ""
+            if row and not row.startswith("#") and _indent(text, n) <= start:
+                end = n
+                break
+        note = Note(
+            f"the `}}` at {{at}} closes {opened.what} opened at {_at(opened.token)}, but by "
+            f"the indentation that body ends before line {end}",
+            _tspan(brace, path),
+        )
+        return note, f"add `}}` before line {end} to close {opened.what}"
+    return None
 
 
 def _empty_value(tok: Token, history: list[Token], new_line: bool) -> tuple[str, Token] | None:
@@ -752,9 +920,7 @@ _CHAR_HINTS = {
 }
 
 
-def _bad_character(
-    exc: UnexpectedCharacters, tracker: _Tracker, text: str, path: str
-) -> Diagnostic:
+def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnostic:
     char = exc.char
     span = Span(path, exc.line, exc.column, exc.line, exc.column + 1)
     if char in "\"'":

@@ -1,0 +1,174 @@
+"""The train section → `train.py`, a standalone training script (also what `nndsl run` runs).
+
+Only the spec-specific parts are computed here (the CONFIG literal, the calls that build the
+model, loss, optimizer and scheduler, and the `stop_when` test); the loop itself is fixed text in
+templates/train.py.j2, so every spec trains with the same, reviewed code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nndsl import ir
+from nndsl.catalog import api
+from nndsl.catalog.training import PER_BATCH_SCHEDULERS
+from nndsl.codegen.pysrc import literal
+from nndsl.codegen.render import black_format, docstring, render
+from nndsl.codegen.trainplan import CallSpec, TrainPlan, Word
+from nndsl.errors import display_path
+
+
+class TrainCodeError(Exception):
+    pass
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, Word):
+        return literal(v.name)
+    if isinstance(v, CallSpec):
+        raise TrainCodeError(f"`{v.name}(...)` cannot be an argument here")
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, tuple):
+        inner = ", ".join(_value(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    return literal(v)
+
+
+def _call(
+    prefix: str,
+    call: CallSpec,
+    extra_first: list[str] | None = None,
+    overrides: dict[str, str] | None = None,
+) -> str:
+    parts = list(extra_first or [])
+    parts += [_value(a) for a in call.args]
+    overrides = dict(overrides or {})
+    for k, v in call.kwargs:
+        parts.append(f"{k}={overrides.pop(k) if k in overrides else _value(v)}")
+    parts += [f"{k}={v}" for k, v in overrides.items()]
+    return f"{prefix}{call.name}({', '.join(parts)})"
+
+
+def _optimizer(call: CallSpec) -> str:
+    sig = api.optimizer_signature(call.name) or ()
+    names = [n for n, _, _ in sig]
+    given = dict(call.kwargs)
+    if "lr" in given:
+        lr = f"{_value(given['lr'])} if lr is None else lr"
+        return _call("torch.optim.", call, ["params"], {"lr": lr})
+    if call.args and names and names[0] == "lr":
+        first = f"{_value(call.args[0])} if lr is None else lr"
+        rest = CallSpec(call.name, call.args[1:], call.kwargs)
+        return _call("torch.optim.", rest, ["params", first])
+    # the optimizer's own default learning rate unless --lr is given
+    return (
+        f"torch.optim.{call.name}(params{''.join(', ' + _value(a) for a in call.args)}"
+        + "".join(f", {k}={_value(v)}" for k, v in call.kwargs)
+        + ", **({} if lr is None else {'lr': lr}))"
+    )
+
+
+def _scheduler(call: CallSpec | None) -> str:
+    if call is None:
+        return "None"
+    given = dict(call.kwargs)
+    extra: dict[str, str] = {}
+    if (
+        call.name == "OneCycleLR"
+        and "total_steps" not in given
+        and not ("epochs" in given and "steps_per_epoch" in given)
+    ):
+        extra = {"epochs": "epochs", "steps_per_epoch": "steps_per_epoch"}
+    if call.name == "CosineAnnealingLR" and "T_max" not in given and not call.args:
+        extra = {"T_max": "epochs"}
+    parts = (
+        ["optimizer"]
+        + [_value(a) for a in call.args]
+        + [f"{k}={_value(v)}" for k, v in call.kwargs]
+    )
+    parts += [f"{k}={v}" for k, v in extra.items()]
+    return f"torch.optim.lr_scheduler.{call.name}({', '.join(parts)})"
+
+
+def condition(e: ir.Expr) -> str:
+    """`val_accuracy >= 0.95` → `m["val_accuracy"] >= 0.95` (names are metric keys, never code)."""
+    if isinstance(e, ir.Compare):
+        return f"{condition(e.left)} {e.op} {condition(e.right)}"
+    if isinstance(e, ir.BoolOp):
+        return f"({condition(e.left)} {e.op} {condition(e.right)})"
+    if isinstance(e, ir.UnaryOp) and e.op == "not":
+        return f"not ({condition(e.operand)})"
+    if isinstance(e, ir.UnaryOp) and e.op == "-" and isinstance(e.operand, ir.Num):
+        return f"-{e.operand.value!r}"
+    if isinstance(e, ir.Paren):
+        return f"({condition(e.expr)})"
+    if isinstance(e, ir.Name):
+        return f"m.get({literal(e.id)}, float('nan'))"
+    if isinstance(e, ir.Num):
+        return repr(e.value)
+    raise TrainCodeError(
+        "stop_when is a comparison of a metric with a number, such as `val_loss < 0.05`"
+    )
+
+
+def config_literal(plan: TrainPlan, task: str) -> str:
+    es = None
+    if plan.early_stopping is not None:
+        es = {k: plan.early_stopping[k] for k in ("monitor", "patience", "mode", "min_delta")}
+    cfg = {
+        "model": plan.model,
+        "epochs": plan.epochs,
+        "batch_size": plan.batch_size,
+        "seed": plan.seed,
+        "device": plan.device,
+        "precision": plan.precision,
+        "clip_grad_norm": plan.clip_grad_norm,
+        "accumulate": plan.accumulate,
+        "metrics": plan.metrics,
+        "early_stopping": es,
+        "checkpoint": {
+            "every": plan.checkpoint.get("every") or 1,
+            "keep_best": plan.checkpoint.get("keep_best"),
+        },
+        "task": task,
+    }
+    return _py(cfg)
+
+
+def _py(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{literal(k)}: {_py(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_py(x) for x in v) + "]"
+    return literal(v)
+
+
+def train_source(plan: TrainPlan, spec_path: str, task: str) -> str:
+    model_call = plan.model + "()"
+    if plan.model_args is not None:
+        model_call = _call("", plan.model_args)
+    spec = display_path(spec_path)
+    section = f" (train section `{plan.name}`)" if plan.name else ""
+    header = docstring(
+        [
+            f"Training script generated by nndsl from {spec}{section}.",
+            "Run `python train.py --help` for its flags; under torchrun it trains with",
+            "DistributedDataParallel: `torchrun --nproc_per_node 2 train.py`.",
+            f"Regenerate it with `nndsl generate {spec}` rather than editing it by hand.",
+        ],
+        "",
+    )
+    source = render(
+        "train.py.j2",
+        header=header,
+        model_class=plan.model,
+        config=config_literal(plan, task),
+        model_call=model_call,
+        loss_call=_call("nn.", plan.loss),
+        optimizer_call=_optimizer(plan.optimizer),
+        scheduler_call=_scheduler(plan.scheduler),
+        stop_when=condition(plan.stop_when) if plan.stop_when is not None else "False",
+        per_batch=repr(plan.scheduler is not None and plan.scheduler.name in PER_BATCH_SCHEDULERS),
+    )
+    return black_format(source)

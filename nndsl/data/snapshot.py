@@ -1,0 +1,59 @@
+"""The data a training run uses, as one `.npz` file: what `train.py` and `nndsl run` both read.
+
+`nndsl generate` writes it next to train.py; `nndsl run` writes it into the run folder.  Both
+therefore train on exactly the same arrays, prepared once by `nndsl.data.load`.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from nndsl.data.sources import Split, load
+
+
+def arrays(split: Split) -> dict[str, np.ndarray]:
+    """The arrays of a split, with the dtypes training wants (float32 inputs; int64 class labels,
+    float32 regression targets)."""
+
+    def xs(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32) if a.dtype.kind == "f" else a
+
+    def ys(a: np.ndarray) -> np.ndarray:
+        if split.task == "classification":
+            return a.astype(np.int64)
+        return a.astype(np.float32)
+
+    out = {"train_x": xs(split.train_x), "train_y": ys(split.train_y)}
+    if split.val_x is not None and split.val_y is not None and len(split.val_x):
+        out["val_x"] = xs(split.val_x)
+        out["val_y"] = ys(split.val_y)
+    out["task"] = np.array(split.task)
+    out["num_classes"] = np.array(split.num_classes or 0)
+    return out
+
+
+def prepare(
+    name: str, options: Mapping[str, object], *, seed: int, base_dir: Path
+) -> tuple[Split, dict[str, np.ndarray]]:
+    split = load(name, options, seed=seed, base_dir=base_dir)
+    return split, arrays(split)
+
+
+def to_bytes(data: Mapping[str, np.ndarray]) -> bytes:
+    """An .npz archive (readable by `np.load`) whose bytes depend only on the arrays: entries in a
+    fixed order with a fixed timestamp, so generating twice gives identical files."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(data):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            array = io.BytesIO()
+            np.lib.format.write_array(array, np.asanyarray(data[name]), allow_pickle=False)
+            zf.writestr(info, array.getvalue())
+    return buf.getvalue()
