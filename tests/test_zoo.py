@@ -279,11 +279,6 @@ def _slot(result: Checked, model: str, name: str):
     return next(s for s in result.models[model].modules if s.name == name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`BatchNorm2d(8)` / `LayerNorm(10)` silently bind 8 / 10 to `eps` (the first "
-    "non-inferred parameter): no diagnostic, and an int accepted for a float",
-)
 def test_positional_inferred_argument_is_not_silently_eps():
     result = _check(
         "model M {\n"
@@ -314,11 +309,6 @@ def test_torch_style_conv_arguments_are_flagged():
     assert not (silent and _slot(result, "M", "conv").args["out_channels"] == 4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`Sequential(...)` with layer arguments goes to the meta-tensor fallback and fails "
-    "with an internal error (LayerRef is not a Module subclass)",
-)
 def test_sequential_of_layers():
     result = _check(
         "model M {\n"
@@ -330,11 +320,6 @@ def test_sequential_of_layers():
     assert result.models["M"].total_params() == (4 * 8 * 9 + 8) + (8 * 8 * 9 + 8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a label inside a labelled group is rejected; torchvision builds such groups with "
-    "nn.Sequential(OrderedDict(...)) (DenseNet `features`, ViT `heads`)",
-)
 def test_named_children_in_a_group():
     result = _check(
         "model M {\n"
@@ -346,11 +331,6 @@ def test_named_children_in_a_group():
     assert {"heads.pre", "heads.head"} <= _module_names(result.models["M"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`heads: (head: Linear(4))` drops the outer label without a word: the key is "
-    "`head.weight`, not `heads.head.weight` (and with two layers the same label is an error)",
-)
 def test_outer_label_of_a_one_layer_group_is_kept():
     result = _check("model M {\n    input x: [B, 8]\n    heads: (head: Linear(4))\n}\n")
     names = _module_names(result.models["M"]) if result.ok else set()
@@ -384,11 +364,6 @@ def test_block_as_a_label_at_statement_start():
     assert "block" in _module_names(result.models["M"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a value bound by `z = ...` and then continued implicitly by the next statement is "
-    "reported as 'computed but never used'",
-)
 def test_implicitly_continued_value_is_used():
     result = _check(
         "model M {\n    input x: [B, 3, 32, 32]\n    z = x -> Conv2d(8, 3)\n    flatten\n}\n"
@@ -398,7 +373,6 @@ def test_implicitly_continued_value_is_used():
     assert result.diagnostics == [], _render(result)
 
 
-@pytest.mark.xfail(strict=True, reason="`x.size(0)` / `x.size()` are unknown tensor methods")
 def test_tensor_size_method():
     result = _check(
         "model M {\n    input x: [B, 3, 8, 8]\n    x.view(x.size(0), -1) -> Linear(10)\n}\n"

@@ -164,7 +164,19 @@ NN_MODULE_ATTRS = frozenset(
 PY_RESERVED = frozenset(keyword.kwlist) | {"self", "super", "None", "True", "False"}
 
 
+_ACRONYMS = (("PReLU", "Prelu"), ("ReLU", "Relu"), ("GELU", "Gelu"), ("SiLU", "Silu"),
+             ("SELU", "Selu"), ("CELU", "Celu"), ("GLU", "Glu"), ("ELU", "Elu"), ("LSTM", "Lstm"),
+             ("GRU", "Gru"), ("RNN", "Rnn"), ("MLP", "Mlp"))  # fmt: skip
+
+
+def _numbered(base: str, k: int) -> str:
+    """`conv1`; `conv_bn_relu6_2` when the base already ends in a digit."""
+    return f"{base}_{k}" if base[-1:].isdigit() else f"{base}{k}"
+
+
 def snake(name: str) -> str:
+    for acronym, word in _ACRONYMS:
+        name = name.replace(acronym, word)
     s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
     s = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", s)
     return s.lower()
@@ -415,6 +427,15 @@ class Evaluator:
                 visit(e.left, True, loop, True)
                 visit(e.right, False, loop, grouped)
                 return
+            if (
+                isinstance(e, ir.Call)
+                and isinstance(e.func, ir.Name)
+                and e.func.id == "Sequential"
+                and stage
+            ):
+                for a in e.args:  # `Sequential(A, B)` is the group `(A -> B)`
+                    visit(a, True, loop, grouped)
+                return
             if isinstance(e, (ir.Call, ir.Name)) and stage and self._creates_module(e):
                 if not grouped:
                     static.append((e, self._module_base(e) or "layer", loop))
@@ -469,10 +490,10 @@ class Evaluator:
                 name = base
             else:
                 counters[base] = counters.get(base, 0) + 1
-                name = f"{base}{counters[base]}"
+                name = _numbered(base, counters[base])
                 while name in taken:
                     counters[base] += 1
-                    name = f"{base}{counters[base]}"
+                    name = _numbered(base, counters[base])
             if name in NN_MODULE_ATTRS or name in PY_RESERVED:
                 name += "_"
             taken.add(name)
@@ -503,6 +524,8 @@ class Evaluator:
         name = self._callee_name(e)
         if name is None:
             return False
+        if name == "Sequential" and isinstance(e, ir.Call) and name not in self.symbols.blocks:
+            return any(self._creates_module(a) for a in e.args)
         if name in self.symbols.blocks or name in self.symbols.pymodules:
             return True
         return name[:1].isupper() and (api.module_signature(name) is not None)
@@ -555,10 +578,10 @@ class Evaluator:
         if base is None:  # a node the static pass did not see as creating a module
             base = self._module_base(node) or "layer"
         k = frame.loop_counts.get(base, nm.loop_start.get(base, 0)) + 1
-        name = f"{base}{k}"
+        name = _numbered(base, k)
         while name in frame.taken or name in nm.labels:
             k += 1
-            name = f"{base}{k}"
+            name = _numbered(base, k)
         frame.loop_counts[base] = k
         return name
 
@@ -963,6 +986,9 @@ class Evaluator:
             raise _Abort
         if frame.cur is POISON:
             raise _Abort
+        for name, v in frame.vars.items():
+            if v is frame.cur:
+                frame.used.add(name)
         return frame.cur
 
     def chain_step(self, value: Any, stage: ir.Expr, frame: Frame) -> Any:
@@ -1047,6 +1073,8 @@ class Evaluator:
                 e.label_span,
                 hint="labels go before layers: `conv1: Conv2d(64, 3)`",
             )
+        if isinstance(e.expr, ir.Paren) and not isinstance(inner, GroupV):
+            inner = GroupV((inner,), e.expr, e.expr.span)  # `label: (X)` is an nn.Sequential too
         return LabeledV(e.label, inner, e, e.span)
 
     def e_Name(self, e: ir.Name, frame: Frame, stage: bool) -> Any:
@@ -1112,6 +1140,8 @@ class Evaluator:
         ):
             if not (name in ("max", "min", "sum", "abs") and any(contains_tensor(a) for a in args)):
                 return self.builtin(name, args, kwargs, e)
+        if name == "Sequential" and name not in self.symbols.blocks:
+            return self.sequential_call(e, args, kwargs)
         ref = self.layer_ref(e, name, args, kwargs, frame, arg_spans, kwarg_spans)
         if ref is POISON:
             return POISON
@@ -1129,12 +1159,29 @@ class Evaluator:
                     )
         return ref
 
+    def sequential_call(self, e: ir.Call, args: tuple, kwargs: tuple) -> Any:
+        """`Sequential(A, B)` is the group `(A -> B)`."""
+        if kwargs:
+            return self.error("Sequential takes layers as positional arguments", e.span)
+        for a, node in zip(args, e.args):
+            if not is_layer(a):
+                return self.error(
+                    f"Sequential takes layers, but this is {describe(a)}",
+                    node.span,
+                    hint="write the group as a chain: `(Conv2d(8, 3) -> relu)`",
+                )
+        if not args:
+            return self.error("Sequential needs at least one layer", e.span)
+        return GroupV(tuple(args), e, e.span)
+
     def method_call(self, e: ir.Call, frame: Frame) -> Any:
         attr = e.func
         assert isinstance(attr, ir.Attribute)
         target = self.expr(attr.value, frame)
         if target is POISON:
             return POISON
+        if isinstance(target, TensorV) and attr.attr in ("size", "dim") and not e.kwargs:
+            return self.size_query(target, attr.attr, [self.expr(a, frame) for a in e.args], e)
         if not isinstance(target, TensorV):
             return self.error(
                 f"`.{attr.attr}(...)` needs a tensor, but this is {describe(target)}",
@@ -1161,6 +1208,20 @@ class Evaluator:
             tuple((k.name, k.span) for k in e.kwargs),
         )
         return self.call_function(ref, target, frame, e.span)
+
+    def size_query(self, t: TensorV, what: str, args: list, e: ir.Call) -> Any:
+        """`x.size()`, `x.size(1)`, `x.dim()`: compile-time sizes, like `x.shape`."""
+        shape = tuple(t.type.shape)
+        if what == "dim":
+            return len(shape) if not args else self.error("`dim()` takes no arguments", e.span)
+        if not args:
+            return shape
+        i = args[0]
+        if len(args) > 1 or isinstance(i, bool) or not isinstance(i, int):
+            return self.error("`size` takes one integer dimension", e.span)
+        if not -len(shape) <= i < len(shape):
+            return self.error(f"dimension {i} is out of range for {t.type}", e.args[0].span)
+        return shape[i]
 
     def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
         if kwargs:
@@ -1562,6 +1623,25 @@ class Evaluator:
         children of an nn.Sequential being built) instead of as attributes."""
         if value is POISON:
             raise _Abort
+        if isinstance(layer_v, LabeledV) and into is not None:
+            sub: list[ModuleSlot] = []
+            value = self.apply(layer_v.item, value, frame, span, into=sub)
+            if len(sub) == 1 and not isinstance(layer_v.item, (GroupV, RepeatV)):
+                sub[0].name = layer_v.label
+                into.append(sub[0])
+            elif sub:
+                for i, c in enumerate(sub):
+                    c.name = c.name or str(i)
+                group = ModuleSlot(
+                    name=layer_v.label,
+                    kind="sequential",
+                    type_name="Sequential",
+                    span=layer_v.span,
+                    children=sub,
+                )
+                group.in_type, group.out_type = sub[0].in_type, sub[-1].out_type
+                into.append(group)
+            return value
         if isinstance(layer_v, LabeledV):
             if into is not None:
                 self.error(
@@ -1612,7 +1692,8 @@ class Evaluator:
         self, frame: Frame, name: str, children: list[ModuleSlot], span: Span, value: Any
     ) -> Any:
         for i, c in enumerate(children):
-            c.name = str(i)
+            c.name = c.name or str(i)
+        members = {id(m) for m in _subtree(children)}
         slot = ModuleSlot(
             name=name, kind="sequential", type_name="Sequential", span=span, children=children
         )
@@ -1625,7 +1706,7 @@ class Evaluator:
             (
                 i
                 for i, op in enumerate(frame.inst.ops)
-                if op.kind == "module" and op.target in children
+                if op.kind == "module" and id(op.target) in members
             ),
             None,
         )
@@ -1633,7 +1714,7 @@ class Evaluator:
             kept = [
                 op
                 for op in frame.inst.ops[first:]
-                if not (op.kind == "module" and op.target in children)
+                if not (op.kind == "module" and id(op.target) in members)
             ]
             assert not kept, "a Sequential's steps must be contiguous"
             last = frame.inst.ops[-1]
@@ -1663,7 +1744,12 @@ class Evaluator:
         if isinstance(value, tuple):
             first = _first_tensor(value)
             notes = (
-                [Note(f"{first.origin.what} at {{at}} returns {_fmt_value(value)}", first.origin.span)]
+                [
+                    Note(
+                        f"{first.origin.what} at {{at}} returns {_fmt_value(value)}",
+                        first.origin.span,
+                    )
+                ]
                 if first is not None and first.origin.span is not None
                 else []
             )
@@ -1732,6 +1818,15 @@ class Evaluator:
         args, problems = bind(
             sig, inferred, ref.args, dict(ref.kwargs), what=ref.name, skip=("device", "dtype")
         )
+        if inferred and ref.args and (problems or _absurd_positional(sig, inferred, ref.args[0])):
+            # `BatchNorm2d(64)`, `LayerNorm(768, eps=1e-6)`: torch's own positional order, with the
+            # inferred arguments written explicitly (checked against the input below)
+            full, full_problems = bind(
+                sig, (), ref.args, dict(ref.kwargs), what=ref.name, skip=("device", "dtype")
+            )
+            if not full_problems:
+                args, problems = full, []
+                args.explicit_inferred = True
         self.report_bind(ref, problems)
         if entry is not None:
             for key, value in list(args.items()):
@@ -1835,11 +1930,7 @@ class Evaluator:
         self.check_input(
             ref.name, entry.expects, entry.ranks, entry.dtype, types[0], ins[0], ref.span
         )
-        if (
-            ref.name == "Linear"
-            and types[0].rank >= 4
-            and not _channels_last(frame.inst, ins[0])
-        ):
+        if ref.name == "Linear" and types[0].rank >= 4 and not _channels_last(frame.inst, ins[0]):
             note = _origin_note(ins[0], None)
             written = ir_text(ref.node) if isinstance(ref.node, ir.Call) else "Linear(...)"
             self.warn(
@@ -1879,7 +1970,7 @@ class Evaluator:
             span=ref.span,
             entry=entry,
             args=args,
-            user_args=tuple(_positional_names(entry, len(ref.args))),
+            user_args=tuple(_written_positional(entry, args, len(ref.args))),
             user_kwargs=tuple(k for k, _ in ref.kwargs),
             params=params,
             buffers=buffers,
@@ -2031,8 +2122,20 @@ class Evaluator:
         call_args = tuple((k, bound[k]) for k in bound)
         names = list(bound)
         written = tuple(names[: len(args)]) + tuple(k for k, _ in ref.kwargs)
-        op = self.emit(frame, Op("function", entry, (), call_args, out, ref.span, entry=entry, written=written,
-                                 n_positional=len(args)))
+        op = self.emit(
+            frame,
+            Op(
+                "function",
+                entry,
+                (),
+                call_args,
+                out,
+                ref.span,
+                entry=entry,
+                written=written,
+                n_positional=len(args),
+            ),
+        )
         return _tensor_values(out, op, Origin(f"`{entry.name}`", ref.span, types[0]))
 
     def bind_function(self, entry: FunctionEntry, args: list, kwargs: dict):
@@ -2400,10 +2503,36 @@ def _rank_hint(name: str, t: TensorT, ranks) -> str | None:
     return None
 
 
+def _subtree(slots):
+    for s in slots:
+        yield s
+        if s.kind == "sequential":
+            yield from _subtree(s.children)
+
+
+def _absurd_positional(sig, inferred, first: Any) -> bool:
+    """Whether reading the first positional argument as the first non-inferred parameter would
+    be absurd: an integer for a float parameter such as `eps` (`BatchNorm2d(64)`)."""
+    rest = [(n, d) for n, k, d in sig if k == "pos_or_kw" and n not in inferred]
+    if not rest or isinstance(first, bool) or not isinstance(first, (int, Sym)):
+        return False
+    default = rest[0][1]
+    return isinstance(default, float) or isinstance(default, bool)
+
+
 def _positional_names(entry: LayerEntry, n: int) -> list[str]:
     sig = entry.signature
     names = [p for p, k, d in sig if k == "pos_or_kw" and p not in entry.inferred]
     return names[:n]
+
+
+def _written_positional(entry: LayerEntry, args: Args, n: int) -> list[str]:
+    """The parameters the user's n positional arguments went to (inferred ones included when the
+    user wrote them explicitly)."""
+    names = _positional_names(entry, n)
+    if all(k in args for k in names) and not getattr(args, "explicit_inferred", False):
+        return names
+    return [p for p, k, d in entry.signature if k == "pos_or_kw"][:n]
 
 
 def _sig_positional(sig) -> list[str]:

@@ -42,7 +42,7 @@ def model_source(checked: Checked, models: list[str]) -> str:
             }
         )
     body = "\n".join(line for c in classes for line in c["init_body"] + c["fwd_body"])
-    imports = []
+    imports = ["from collections import OrderedDict", ""] if code.ordered_dict else []
     if re.search(r"(?<![\w.])torch\.", body):
         imports.append("import torch")
     if re.search(r"(?<![\w.])F\.", body):

@@ -64,6 +64,7 @@ class ModelCode:
         self.py_imports: dict[str, set[str]] = {}
         self.unsupported: dict[int, str] = {}
         self._names: set[str] = set()
+        self.ordered_dict = False
         self._instances: dict[int, list[BlockInstance]] = {}
 
     # ---- driving ------------------------------------------------------------------------------
@@ -406,13 +407,23 @@ class _Emitter:
             ]
             return f"{slot.type_name}({', '.join(args)})"
         if slot.kind == "sequential":
+            named = any(c.name != str(i) for i, c in enumerate(slot.children))
             parts = []
             for child in slot.children:
                 text = self.module_expr(child)
                 if child.repeat is not None:
+                    if named:
+                        raise NotExpressible(
+                            "a repetition by a parameter inside a group with named children"
+                        )
                     parts.append(f"*[{text} for _ in range({self.init_literal(child.repeat)})]")
+                elif named:
+                    parts.append(f"({literal(child.name)}, {text})")
                 else:
                     parts.append(text)
+            if named:
+                self.owner.ordered_dict = True
+                return f"nn.Sequential(OrderedDict([{', '.join(parts)}]))"
             return f"nn.Sequential({', '.join(parts)})"
         raise NotExpressible(f"unknown module kind {slot.kind}")
 
