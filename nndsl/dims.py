@@ -382,6 +382,15 @@ def exact_div(a: Dim, b: Dim) -> Dim:
     a, b = _check(a), _check(b)
     if b == 0:
         raise DimError(f"division of {format_dim(a)} by zero")
+    if _LENIENT[0] and (isinstance(a, Sym) or isinstance(b, Sym)):
+        try:
+            return _exact_div(a, b)
+        except DimError:
+            return _opaque("/", a, b)
+    return _exact_div(a, b)
+
+
+def _exact_div(a: Dim, b: Dim) -> Dim:
     if isinstance(b, int):
         terms = _terms(a)
         if all(c % b == 0 for c in terms.values()):

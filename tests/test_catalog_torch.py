@@ -980,7 +980,8 @@ def _embedding_bag(draw, name):
         inputs = [In((1, 2, 3), dtype, high=num)]
     else:
         n = size(draw, 1, 5)
-        bags = size(draw, 1, 4)
+        # (torch 2.13 crashes on mode="max" with include_last_offset and a single offset)
+        bags = size(draw, 2 if kw.get("include_last_offset") else 1, 4)
         offsets = tuple(sorted(draw(st.integers(0, n)) for _ in range(bags - 1)))
         inputs = [In((n,), dtype, high=num)]
         if not sometimes(draw, 6):

@@ -407,7 +407,9 @@ def _pool(n: int, kind: str) -> None:
         sizes = (size,) * n if not isinstance(size, (tuple, list)) else tuple(size)
         if kind == "Avg" and n > 1 and len(sizes) == n and all(v == 1 for v in sizes):
             # torch computes this as a mean over the last n dimensions, whatever the rank
-            _needs_rank(t, t.rank >= n, _SPATIAL[n])
+            # (given as a tuple, the output size needs one more dimension)
+            least = n + (1 if isinstance(size, (tuple, list)) else 0)
+            _needs_rank(t, t.rank >= least, _SPATIAL[n])
         else:
             _pool_rank(t, n)
         if len(sizes) != n:
@@ -501,13 +503,10 @@ def _max_unpool(n: int) -> None:
         k = a.ints("kernel_size", n)
         s = a.ints("stride", n) if a.get("stride") not in (None, ()) else k
         p = a.ints("padding", n)
-        out = [
-            positive(
-                (t.shape[-n + i] - 1) * s[i] - 2 * p[i] + k[i],
-                f"output size along dim {t.rank - n + i}",
-            )
-            for i in range(n)
-        ]
+        out = [(t.shape[-n + i] - 1) * s[i] - 2 * p[i] + k[i] for i in range(n)]
+        for i, v in enumerate(out):
+            if _is_int(v) and v < 0:
+                raise ShapeError(f"output size along dim {t.rank - n + i} would be {v}")
         return t.with_shape(t.shape[:-n] + tuple(out))
 
     layer(
@@ -708,7 +707,7 @@ def resize_shape(a: Args, x: tuple[TensorT, ...], mode: str | None = None) -> Te
                     "a fractional `scale_factor` needs a known input size", arg="scale_factor"
                 )
     for v in out:
-        if _is_int(v) and v <= 0:
+        if _is_int(v) and (v < 0 or v == 0 and mode != "area"):  # (area pools adaptively)
             raise ShapeError(
                 f"the output size would be {v}", arg="size" if size is not None else "scale_factor"
             )
@@ -844,6 +843,7 @@ def pad_shape(t: TensorT, pads: tuple, mode: str) -> TensorT:
             arg="pad",
         )
     shape_ = list(t.shape)
+    outs = []
     for i in range(n):
         j = t.rank - 1 - i
         size, left, right = t.shape[j], pads[2 * i], pads[2 * i + 1]
@@ -856,11 +856,14 @@ def pad_shape(t: TensorT, pads: tuple, mode: str) -> TensorT:
                     arg="pad",
                 )
             _check_mode_padding(mode, size, left, right, j)
-            if mode in ("reflect", "replicate") and out < 1:
+            if out < 0:
                 raise ShapeError(f"the output would have size {out} along dim {j}", arg="pad")
-            if mode == "circular" and out < 0:
-                raise ShapeError(f"the output would have size {out} along dim {j}", arg="pad")
+        outs.append(out)
         shape_[j] = out
+    # reflect and replicate padding refuse an output that is empty in every padded dimension
+    # (torch checks `width >= 1 || height >= 1 ...`)
+    if mode in ("reflect", "replicate") and outs and all(_is_int(v) and v < 1 for v in outs):
+        raise ShapeError(f"the output would be empty: sizes {outs}", arg="pad")
     return t.with_shape(tuple(shape_))
 
 
@@ -930,7 +933,7 @@ def _bn(n: int, lazy: bool = False) -> None:
 
     def inorm_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         t, c = x[0], a.int("num_features")
-        if a["affine"] and dims.equal(c, t.shape[-n - 1]) is False:
+        if (a["affine"] or a["track_running_stats"]) and dims.equal(c, t.shape[-n - 1]) is False:
             raise ShapeError(
                 f"num_features ({dims.format_dim(c)}) must be the input's channels "
                 f"({dims.format_dim(t.shape[-n - 1])})",
@@ -1080,7 +1083,8 @@ def dropout_shape(name: str):
         t = x[0]
         if name.lower() == "dropout1d":
             _needs_rank(t, t.rank in (2, 3), "[B, C, L] or [C, L]")
-        active = a.get("p", 0.5) != 0 and a.get("training", True) is not False
+        # (with p = 0 or 1, or out of training, torch does not look at the channels)
+        active = a.get("p", 0.5) not in (0, 1) and a.get("training", True) is not False
         if active and t.rank < min_rank:
             raise ShapeError(
                 f"channel-wise dropout needs at least {min_rank} dimensions, but gets {t}"

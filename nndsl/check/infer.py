@@ -120,7 +120,7 @@ LAYER_TYPES = (LayerRef, GroupV, RepeatV, LabeledV)
 
 
 def is_layer(v: Any) -> bool:
-    return isinstance(v, LAYER_TYPES)
+    return isinstance(v, LAYER_TYPES) or getattr(v, "is_layer_value", False)
 
 
 def contains_tensor(v: Any) -> bool:
@@ -1836,7 +1836,16 @@ class Evaluator:
                     None if key in entry.layer_args else check_type(key, value, default, declared)
                 )
                 if complaint and key not in inferred:
-                    self.error(f"{ref.name}: {complaint}", self.arg_span(ref, key))
+                    full_order = getattr(args, "explicit_inferred", False)
+                    self.error(
+                        f"{ref.name}: {complaint}",
+                        self.arg_span(ref, _positional_index(sig, inferred, args, ref, key)),
+                        hint=f"the positional arguments were read in torch's own order, with "
+                        f"`{inferred[0]}` first: "
+                        + ", ".join(_sig_positional(sig)[: len(ref.args)])
+                        if full_order and inferred
+                        else None,
+                    )
                     raise _Abort
             if entry.infer is not None and inputs:
                 for key, value in entry.infer(inputs).items():
@@ -2476,6 +2485,17 @@ def _free(v: Any) -> frozenset[str]:
 
 def _describe_origin(v: TensorV) -> str:
     return v.origin.what
+
+
+def _positional_index(sig, inferred, args: Args, ref: LayerRef, key: str) -> int | str:
+    """The index of the positional argument bound to `key` (for its span), else `key`."""
+    if any(k == key for k, _ in ref.kwargs):
+        return key
+    skip = () if getattr(args, "explicit_inferred", False) else tuple(inferred)
+    names = [
+        n for n, k, _ in sig if k == "pos_or_kw" and n not in skip and n not in ("device", "dtype")
+    ]
+    return names.index(key) if key in names[: len(ref.args)] else key
 
 
 def _variant_hint(name: str, t: TensorT) -> str | None:

@@ -74,7 +74,7 @@ class _Resolver:
                 name_span = decl.name_span
             elif isinstance(decl, ir.ConstDecl):
                 names = [(decl.name, decl)]
-                name_span = self.name_span(decl, "const")
+                name_span = self.const_name_span(decl)
             elif isinstance(decl, ir.PyImport):
                 names = [(n.local, (decl, n)) for n in decl.names]
             for name, what in names:
@@ -86,7 +86,7 @@ class _Resolver:
                         if isinstance(first, tuple)
                         else getattr(first, "name_span", None)
                         or (
-                            self.name_span(first, "const")
+                            self.const_name_span(first)
                             if isinstance(first, ir.ConstDecl)
                             else first.span
                         )
@@ -129,11 +129,11 @@ class _Resolver:
                 self.block(decl)
         self.trains()
 
-    def name_span(self, decl: ir.ConstDecl, keyword: str) -> Span:
+    def const_name_span(self, decl: ir.ConstDecl) -> Span:
         """The span of the name in `const NAME = ...` (the IR keeps only the declaration's)."""
         line = self.program.sources.get(decl.span.file, "").split("\n")[decl.span.line - 1 :][:1]
         if line:
-            start = decl.span.col - 1 + len(keyword)
+            start = decl.span.col - 1 + len("const")
             at = line[0].find(decl.name, start)
             if at >= 0 and not line[0][start:at].strip():
                 col = at + 1
@@ -335,19 +335,13 @@ class _Resolver:
             hint = "layers are torch.nn modules (Conv2d, Linear, ...), blocks of this file, or imported with `from pkg import Name`"
         elif hint is None:
             hint = scope.describe()
-        self.diags.append(
-            error(
-                f"unknown {kind} `{n.id}`"
-                if kind != "name"
-                else (
-                    f"unknown function `{n.id}`"
-                    if what == "a function"
-                    else f"undefined name `{n.id}`"
-                ),
-                n.span,
-                hint=hint,
-            )
-        )
+        if kind != "name":
+            message = f"unknown {kind} `{n.id}`"
+        elif what == "a function":
+            message = f"unknown function `{n.id}`"
+        else:
+            message = f"undefined name `{n.id}`"
+        self.diags.append(error(message, n.span, hint=hint))
 
     # ---- train sections -----------------------------------------------------------------------
 

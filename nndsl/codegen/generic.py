@@ -52,6 +52,19 @@ class Opaque:
     is_opaque = True  # lets the catalog's type checks accept it without importing this module
 
 
+@dataclass(frozen=True, eq=False)
+class CondLayerV:
+    """`(ReLU if use_relu else GELU)` with an undecided condition: both become modules, each
+    used under its side of an `if`."""
+
+    cond: Opaque
+    then: Any
+    orelse: Any
+    span: Any
+
+    is_layer_value = True
+
+
 @dataclass(frozen=True, slots=True)
 class Cond:
     """The condition of a generic `if`, with its polarity at the use."""
@@ -81,6 +94,36 @@ class GenericEvaluator(Evaluator):
         self.stored: set[str] = set()  # symbols forward reads as attributes
         self.when: tuple[tuple[Opaque, bool], ...] = ()
         self.top: ir.BlockDecl | None = None
+        # compile-time values computed from parameters (`width = int(out * (base_width / 64))`):
+        # symbol → its Python text; they become locals of __init__
+        self.computed: dict[str, Opaque] = {}
+        self.computed_names: dict[str, str] = {}
+
+    def computed_sym(self, value: Opaque) -> Sym:
+        for name, known in self.computed.items():
+            if known.init == value.init:
+                return dims.sym(name)
+        name = f"c__{len(self.computed) + 1}"
+        self.computed[name] = value
+        return dims.sym(name)
+
+    def bind(self, frame: Frame, name: str, value: Any, span, kind: str) -> None:
+        if (
+            isinstance(value, Sym)
+            and str(value) not in self.computed
+            and any(n.startswith("c__") for n in dims.free_symbols(value))
+        ):
+            value = self.computed_sym(
+                self.render(value)
+            )  # `width = ...` becomes a local of __init__
+        if (
+            isinstance(value, Sym)
+            and str(value) in self.computed
+            and str(value) not in self.computed_names
+        ):
+            if name not in self.computed_names.values() and name not in frame.vars:
+                self.computed_names[str(value)] = name
+        super().bind(frame, name, value, span, kind)
 
     # ---- rendering ----------------------------------------------------------------------------
 
@@ -188,13 +231,26 @@ class GenericEvaluator(Evaluator):
                 a.params | b.params,
                 "arith",
             )
-        if e.op in ("//", "%", "/") and (
-            isinstance(right, Sym) or (isinstance(left, Sym) and e.op == "/")
+        floats = any(isinstance(v, float) for v in (left, right))
+        if (floats or e.op in ("//", "%", "/", "**")) and (
+            isinstance(right, Sym) or isinstance(left, Sym)
         ):
             try:
-                return super().scalar_binop(e, left, right)
-            except Exception:  # noqa: BLE001
-                raise Unsupported(f"`{e.op}` by a parameter") from None
+                result = super().scalar_binop(e, left, right)
+            except (TypeError, dims.DimError):
+                result = POISON
+            if result is POISON or e.op == "/" or floats or _opaque_in(result):
+                a, b = self.render(left), self.render(right)
+                return self.computed_sym(
+                    Opaque(
+                        f"{_wrap(a, 6, False)} {e.op} {_wrap(b, 6, False)}",
+                        f"{_wrap(a, 6, True)} {e.op} {_wrap(b, 6, True)}",
+                        "any",
+                        a.params | b.params,
+                        "arith",
+                    )
+                )
+            return result
         result = super().scalar_binop(e, left, right)
         if result is POISON:
             raise Unsupported("compile-time arithmetic that is only defined for concrete values")
@@ -217,21 +273,27 @@ class GenericEvaluator(Evaluator):
                 frame, Op("merge", c, (then, orelse), (), joined, e.span, when=self.when)
             )
             return TensorV(joined, op, then.origin)
+        if is_layer(then) and is_layer(orelse):
+            return CondLayerV(c, then, orelse, e.span)
         if (
             is_layer(then)
             or is_layer(orelse)
             or isinstance(then, TensorV)
             or isinstance(orelse, TensorV)
         ):
-            raise Unsupported("a condition that chooses between layers")
+            raise Unsupported("a condition that chooses between a layer and a value")
         a, b = self.render(then), self.render(orelse)
-        return Opaque(
+        result = Opaque(
             f"{_wrap(a, 2, False)} if {c.init} else {_wrap(b, 2, False)}",
             f"{_wrap(a, 2, True)} if {c.fwd} else {_wrap(b, 2, True)}",
             "any",
             a.params | b.params | c.params,
             "or",
         )
+        numbers = all(
+            isinstance(v, (int, float, Sym)) and not isinstance(v, bool) for v in (then, orelse)
+        )
+        return self.computed_sym(result) if numbers else result
 
     def branch(self, e: ir.Expr, frame: Frame, stage: bool, when: tuple[Opaque, bool]) -> Any:
         saved = self.when
@@ -271,6 +333,33 @@ class GenericEvaluator(Evaluator):
         return super().e_BinOp(e, frame, stage)
 
     def apply(self, layer_v: Any, value: Any, frame: Frame, span, *, into=None, label=None) -> Any:
+        if isinstance(layer_v, CondLayerV):
+            if into is not None or label is not None:
+                raise Unsupported("a conditional layer inside a labelled group")
+            outs = []
+            for layer, polarity in ((layer_v.then, True), (layer_v.orelse, False)):
+                when = (layer_v.cond, polarity)
+                saved = self.when
+                self.when = saved + (when,)
+                n_ops, n_mods = len(frame.inst.ops), len(frame.inst.modules)
+                try:
+                    outs.append(self.apply(layer, value, frame, span))
+                finally:
+                    self.when = saved
+                for op in frame.inst.ops[n_ops:]:
+                    if op.when is None or len(op.when) < len(saved) + 1:
+                        op.when = saved + (when,)
+                for m in frame.inst.modules[n_mods:]:
+                    if m.when is None:
+                        m.when = saved + (when,)
+            then, orelse = outs
+            if not (isinstance(then, TensorV) and isinstance(orelse, TensorV)):
+                raise Unsupported("a conditional layer with several outputs")
+            joined = join_types(then.type, orelse.type)
+            op = self.emit(
+                frame, Op("merge", layer_v.cond, (then, orelse), (), joined, span, when=self.when)
+            )
+            return TensorV(joined, op, then.origin)
         if isinstance(layer_v, RepeatV) and not isinstance(layer_v.count, int):
             return self.symbolic_repeat(layer_v, value, frame, into, label)
         return super().apply(layer_v, value, frame, span, into=into, label=label)
@@ -306,6 +395,17 @@ class GenericEvaluator(Evaluator):
 
     def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
         if any(isinstance(a, (Sym, Opaque)) for a in args):
+            if name in ("int", "round", "max", "min", "abs", "float") and not kwargs:
+                parts = [self.render(a) for a in args]
+                return self.computed_sym(
+                    Opaque(
+                        f"{name}({', '.join(p.init for p in parts)})",
+                        f"{name}({', '.join(p.fwd for p in parts)})",
+                        "any",
+                        frozenset().union(*(p.params for p in parts)),
+                        "atom",
+                    )
+                )
             raise Unsupported(f"`{name}` of a parameter")
         return super().builtin(name, args, kwargs, e)
 
@@ -316,6 +416,7 @@ class GenericEvaluator(Evaluator):
             nested = GenericEvaluator(self.program, self.symbols, self.fwd_names)
             nested.top = decl
             nested._naming = self._naming
+            nested.computed = self.computed  # shared: the parent's values may flow into the child
             try:
                 inst = nested.instance(decl, params, inputs, call_span)
             except _Abort:
@@ -352,7 +453,7 @@ def generic_instance(
     decl: ir.BlockDecl,
     input_types: list[TensorT] | None,
     fwd_names: dict[str, str],
-) -> tuple[BlockInstance, set[str], list]:
+) -> tuple[BlockInstance, GenericEvaluator, list]:
     """Evaluate `decl` with symbolic parameters (int parameters as dimension symbols, others as
     opaque values) and the given symbolic input types.  Raises Unsupported."""
     ev = GenericEvaluator(program, symbols, fwd_names)
@@ -385,7 +486,7 @@ def generic_instance(
         raise Unsupported(
             reasons[0] if reasons else "it could not be evaluated with symbolic parameters"
         )
-    return inst, ev.stored, ev.diags
+    return inst, ev, ev.diags
 
 
 def _origin(decl: ir.BlockDecl, i: int):

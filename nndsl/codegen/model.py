@@ -90,17 +90,28 @@ class ModelCode:
         return self._instances[decl_id][0].decl
 
     def _post_order(self, roots: list[BlockInstance]) -> list[int]:
+        """Declarations, children before parents, over the blocks every instance uses."""
+        deps: dict[int, list[int]] = {}
+        for decl_id, instances in self._instances.items():
+            children: list[int] = []
+            for inst in instances:
+                for slot in _walk_slots(inst.modules):
+                    if slot.kind == "block" and slot.instance is not None:
+                        child = id(slot.instance.decl)
+                        if child not in children:
+                            children.append(child)
+            deps[decl_id] = children
         seen: list[int] = []
 
-        def visit(inst: BlockInstance) -> None:
-            for slot in _walk_slots(inst.modules):
-                if slot.kind == "block" and slot.instance is not None:
-                    visit(slot.instance)
-            if id(inst.decl) not in seen:
-                seen.append(id(inst.decl))
+        def visit(decl_id: int) -> None:
+            if decl_id in seen:
+                return
+            for child in deps.get(decl_id, []):
+                visit(child)
+            seen.append(decl_id)
 
         for r in roots:
-            visit(r)
+            visit(id(r.decl))
         return seen
 
     def _class_for(self, decl: ir.BlockDecl) -> None:
@@ -122,9 +133,11 @@ class ModelCode:
 
     def _generic(self, decl: ir.BlockDecl, instances: list[BlockInstance]) -> ClassCode:
         if decl.kind == "model":
-            gi, stored, _ = generic_instance(self.program, self.symbols, decl, None, {})
+            gi, ev, _ = generic_instance(self.program, self.symbols, decl, None, {})
             dim_syms = _input_dim_symbols(gi)
-            return _Emitter(self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms).emit()
+            return _Emitter(
+                self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms, computed=ev
+            ).emit()
         first = instances[0]
         ranks = [
             tuple(t.rank for _, t in ((n, v.type) for n, v in inst.inputs)) for inst in instances
@@ -140,9 +153,11 @@ class ModelCode:
                 neutral[s] = (k, i)
                 shape.append(dims.sym(s))
             types.append(TensorT(tuple(shape), value.type.dtype))
-        gi, stored, _ = generic_instance(self.program, self.symbols, decl, types, {})
+        gi, ev, _ = generic_instance(self.program, self.symbols, decl, types, {})
         rename = _name_dims(gi, neutral, first, {p.name for p in decl.params})
-        return _Emitter(self, gi, decl.name, generic=True, rename=rename, dim_syms=neutral).emit()
+        return _Emitter(
+            self, gi, decl.name, generic=True, rename=rename, dim_syms=neutral, computed=ev
+        ).emit()
 
     # ---- call sites ---------------------------------------------------------------------------
 
@@ -212,6 +227,7 @@ class _Emitter:
         generic: bool,
         rename: dict[str, str],
         dim_syms: dict[str, tuple[int, int]],
+        computed=None,
     ):
         self.owner = owner
         self.inst = inst
@@ -223,6 +239,21 @@ class _Emitter:
         self.stored: list[str] = []
         self.captured: dict[str, str] = {}  # input-dim symbol → forward local
         self.locals: set[str] = set()
+        # values computed from parameters: named ones become locals of __init__, others inline
+        self.computed_lines: list[tuple[str, str]] = []
+        self.computed_named: set[str] = set()
+        if computed is not None:
+            taken = set(self.params) | set(rename.values())
+            for sym, value in computed.computed.items():
+                name = computed.computed_names.get(sym)
+                text = self.fix(value.init)
+                if name and name not in taken and name.isidentifier():
+                    taken.add(name)
+                    self.rename[sym] = name
+                    self.computed_named.add(sym)
+                    self.computed_lines.append((name, text))
+                else:
+                    self.rename[sym] = text
 
     # ---- names --------------------------------------------------------------------------------
 
@@ -231,7 +262,12 @@ class _Emitter:
 
     def fix(self, text: str) -> str:
         """Rename neutral input-dim symbols in text built by the generic evaluator."""
-        return _NEUTRAL.sub(lambda m: self.rename.get(m.group(0), m.group(0)), text)
+
+        def sub(m: re.Match) -> str:
+            new = self.rename.get(m.group(0), m.group(0))
+            return new if re.fullmatch(r"[\w.]+", new) else f"({new})"
+
+        return _NEUTRAL.sub(sub, text)
 
     def store(self, sym: str) -> str:
         final = self.rename.get(sym, sym)
@@ -240,6 +276,10 @@ class _Emitter:
         return f"self.{final}"
 
     def fwd_sym(self, sym: str) -> str:
+        if sym in self.computed_named:
+            return self.store(sym)
+        if sym.startswith("c__"):
+            raise NotExpressible("a value computed from parameters is used in forward")
         if sym in self.params or sym in self.rename:
             if sym in self.dim_syms and not self.generic:
                 pass
@@ -297,7 +337,15 @@ class _Emitter:
         order = [p.split(":")[0] for p in init_params]
         stored = sorted(self.stored, key=lambda n: order.index(n) if n in order else len(order))
         store_lines = [f"self.{s} = {s}" for s in stored]
-        body = ["super().__init__()"] + store_lines + init_body
+        text = "\n".join(init_body + store_lines + fwd)
+        used = [(n, t) for n, t in self.computed_lines]
+        needed: list[tuple[str, str]] = []
+        for name, value in reversed(used):  # keep a value if something later refers to it
+            later = text + "\n".join(t for _, t in needed)
+            if re.search(rf"\b{re.escape(name)}\b", later):
+                needed.insert(0, (name, value))
+        computed_lines = [f"{n} = {t}" for n, t in needed]
+        body = ["super().__init__()"] + computed_lines + store_lines + init_body
         fwd_params = [f"{n}: Tensor" for n in self.input_names]
         code = ClassCode(
             name=self.name,
@@ -357,7 +405,9 @@ class _Emitter:
         names = self.init_names()
         for n in dims.free_symbols(v) if isinstance(v, Sym) else ():
             self._init_symbols.add(names.get(n, n))
-            if not self.generic or (n not in self.params and n not in self.dim_syms):
+            if not self.generic or (
+                n not in self.params and n not in self.dim_syms and not n.startswith("c__")
+            ):
                 if n in self._model_dims() or dims.is_opaque_symbol(n):
                     raise NotExpressible(
                         f"a layer's size depends on `{n}`, which is only known when the model runs"

@@ -57,7 +57,11 @@ def shape_comment(t: Any, rename: Mapping[str, str] | None = None) -> str:
             if any(dims.is_opaque_symbol(n) for n in free):
                 parts.append("?")
                 continue
-            d = dims.substitute(d, {k: dims.sym(v) for k, v in (rename or {}).items() if k in free})
+            names = {k: v for k, v in (rename or {}).items() if k in free}
+            if not all(v.isidentifier() for v in names.values()):
+                parts.append("?")  # a size computed by an expression: shown in __init__, not here
+                continue
+            d = dims.substitute(d, {k: dims.sym(v) for k, v in names.items()})
             parts.append(dims.format_dim(d))
         text = "[" + ", ".join(parts) + "]"
         return text if t.dtype == "float32" else str(TensorT((), t.dtype)).replace("[]", "") + text

@@ -75,16 +75,16 @@ class _Builder(Transformer_NonRecursive):
     def tspan(self, tok: Token) -> Span:
         return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
 
-    def err(self, message: str, span: Span, hint: str | None = None) -> None:
-        self.diags.append(error(message, span, hint=hint))
+    def err(self, message: str, span: Span, hint: str | None = None, notes=()) -> None:
+        self.diags.append(error(message, span, hint=hint, notes=notes))
 
-    def defines(self, tok: Token, what: str) -> None:
-        """A definition of `tok` as a name: it must not be a reserved word."""
-        name = str(tok)
+    def defines(self, tok: Token | ir.Name, what: str) -> None:
+        """A definition of a name: it must not be a reserved word."""
+        name, span = (tok.id, tok.span) if isinstance(tok, ir.Name) else (str(tok), self.tspan(tok))
         if name in RESERVED:
             self.err(
                 f"`{name}` is a reserved word and cannot name {what}",
-                self.tspan(tok),
+                span,
                 hint=f"choose another name, such as `{name}_` or a more specific one"
                 + (" (`in_features`, `in_ch`)" if name == "in" else ""),
             )
@@ -268,12 +268,7 @@ class _Builder(Transformer_NonRecursive):
 
     def _target(self, expr) -> ir.Target:
         if isinstance(expr, ir.Name):
-            if expr.id in RESERVED:
-                self.err(
-                    f"`{expr.id}` is a reserved word and cannot name a value",
-                    expr.span,
-                    hint=f"choose another name, such as `{expr.id}_`",
-                )
+            self.defines(expr, "a value")
             return ir.NameTarget(id=expr.id, span=expr.span)
         if isinstance(expr, ir.TupleExpr):
             return ir.TupleTarget(items=tuple(self._target(i) for i in expr.items), span=expr.span)
@@ -335,30 +330,23 @@ class _Builder(Transformer_NonRecursive):
         for a in arglist or ():
             if isinstance(a, ir.Keyword):
                 if a.name in seen:
-                    self.diags.append(
-                        error(
-                            f"keyword argument `{a.name}` is given twice",
-                            a.span,
-                            notes=[Note("first given at {at}", seen[a.name].span)],
-                            hint="remove one of them",
-                        )
+                    self.err(
+                        f"keyword argument `{a.name}` is given twice",
+                        a.span,
+                        notes=[Note("first given at {at}", seen[a.name].span)],
+                        hint="remove one of them",
                     )
                 else:
                     seen[a.name] = a
                 kwargs.append(a)
             else:
                 if kwargs:
-                    self.diags.append(
-                        error(
-                            "a positional argument cannot follow keyword arguments",
-                            a.span,
-                            notes=[
-                                Note(
-                                    f"`{kwargs[0].name}=` at {{at}} comes before it", kwargs[0].span
-                                )
-                            ],
-                            hint="put positional arguments first, or pass this one by keyword too",
-                        )
+                    first = kwargs[0]
+                    self.err(
+                        "a positional argument cannot follow keyword arguments",
+                        a.span,
+                        notes=[Note(f"`{first.name}=` at {{at}} comes before it", first.span)],
+                        hint="put positional arguments first, or pass this one by keyword too",
                     )
                 args.append(a)
         return ir.Call(func=func, args=tuple(args), kwargs=tuple(kwargs), span=self.span(meta))

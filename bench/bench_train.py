@@ -1,0 +1,500 @@
+"""Benchmark of the training loop: the generated train.py, and `nndsl run`'s in-memory copy of it,
+against a minimal hand-written PyTorch loop, epoch for epoch.
+
+Run from the repository root:
+
+    .venv/bin/python bench/bench_train.py [--rounds 6] [--epochs 4] [--threads 1] [--profile]
+
+It prints ratios measured in this one run (median epoch time of a variant over that of the
+hand-written loop), never bare absolute times as the result.  Nothing is asserted.
+
+Two tasks: `samples/digits_cnn.nn` as written (DigitsCNN, 1,438 training rows, batch 64, AdamW,
+label smoothing, cosine schedule, gradient clipping, accuracy, validation every epoch), and a
+20,000-row MLP spec written by this script (`random(shape=(32,), classes=4, n=20000)`, 18,000
+training rows, three Linear layers, Adam, batch 64, accuracy, validation every epoch).
+
+Three variants, all on the same model class (the generated model.py's) and the same data arrays
+(the generated data.npz):
+
+- `generated`: the generated train.py, imported as a module next to its model.py, called as
+  `train(["--data", ..., "--out", <temp dir>, "--epochs", K, "--quiet"])`.
+- `nndsl run`: the same source run in memory, through `nndsl.load(spec).train(...)`, which is
+  what the `nndsl run` command calls (`Program.prepare_run` + the in-memory module's `train`).
+- `hand-written`: the loop below, as a careful engineer writes it: shuffle an index with
+  `torch.randperm`, slice it per batch, `zero_grad`/forward/loss/`backward`/(clip)/`step`,
+  accumulate loss and correct predictions on the device, then validate under `no_grad`.
+
+What is timed is the epoch only: for the generated loops the `time` column of metrics.csv (the
+generated loop measures it from the top of its epoch loop to after validation, before the
+scheduler step, metrics.csv and checkpoints), for the hand-written loop the same stretch with
+`time.perf_counter`.  Each call trains K epochs; the first epoch of each call is a warm-up and is
+dropped.  Variants are interleaved within each round, in a rotating order, and the ratio is the
+median over all kept epochs.  The hand-written loop seeds and shuffles exactly like the generated
+one, so its per-epoch training loss must equal the generated loop's: it is printed as a check
+that both do the same work.
+
+Threads: the machine this was written on has 2 cores shared with other jobs; with torch's
+default of one intra-op thread per core, any other load makes the OpenMP threads wait for each
+other and an epoch becomes 10 to 40 times slower, at random.  The default is therefore
+`--threads 1` (`torch.set_num_threads`); the loops compared are the same either way.
+
+If the generated loop is more than 5% slower (or with --profile), the script profiles it: a
+cProfile of the generated `train` call, and the per-step cost of each statement that the generated
+loop runs and the hand-written loop does not, measured one by one, with its line in
+templates/train.py.j2 and its share of a hand-written epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import importlib.util
+import io
+import math
+import pstats
+import random
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+import nndsl  # noqa: E402
+
+TEMPLATE = ROOT / "templates" / "train.py.j2"
+TARGET = 1.05
+
+MLP_SPEC = """\
+# Written by bench/bench_train.py: a 20,000-row tabular task and a small MLP.
+model TabMLP {
+    input x: [B, 32]
+    Linear(128) -> relu -> Linear(128) -> relu -> Linear(4)
+}
+
+train {
+    model      = TabMLP
+    data       = random(shape=(32,), classes=4, n=20000, val_split=0.1)
+    loss       = CrossEntropyLoss()
+    optimizer  = Adam(lr=1e-3)
+    epochs     = 10
+    batch_size = 64
+    metrics    = [accuracy]
+    seed       = 0
+}
+"""
+
+
+# ---- the tasks, as a careful engineer would write them by hand -------------------------------
+
+
+@dataclass
+class Task:
+    name: str
+    spec: Path
+    model: str
+    batch_size: int
+    loss: Callable[[], nn.Module]
+    optimizer: Callable[[object], torch.optim.Optimizer]
+    scheduler: Callable[[torch.optim.Optimizer], object] | None
+    clip: float | None
+    seed: int = 0
+
+
+def tasks(tmp: Path) -> list[Task]:
+    mlp = tmp / "mlp20k.nn"
+    mlp.write_text(MLP_SPEC)
+    return [
+        Task(
+            name="digits (DigitsCNN)",
+            spec=ROOT / "samples" / "digits_cnn.nn",
+            model="DigitsCNN",
+            batch_size=64,
+            loss=lambda: nn.CrossEntropyLoss(label_smoothing=0.05),
+            optimizer=lambda p: torch.optim.AdamW(p, lr=3e-3, weight_decay=1e-4),
+            scheduler=lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=30),
+            clip=1.0,
+        ),
+        Task(
+            name="MLP, 20,000 rows",
+            spec=mlp,
+            model="TabMLP",
+            batch_size=64,
+            loss=nn.CrossEntropyLoss,
+            optimizer=lambda p: torch.optim.Adam(p, lr=1e-3),
+            scheduler=None,
+            clip=None,
+        ),
+    ]
+
+
+def now() -> tuple[float, float]:
+    """(wall clock, CPU time of the process) in seconds."""
+    return time.perf_counter(), time.process_time()
+
+
+def hand_loop(task: Task, model_cls, data: dict, epochs: int):
+    """The minimal loop: ([(wall, cpu) per epoch], training losses).  Seeds and shuffles like
+    train.py, so that it trains on the same batches in the same order."""
+    random.seed(task.seed)
+    np.random.seed(task.seed)
+    torch.manual_seed(task.seed)
+    model = model_cls()
+    criterion = task.loss()
+    optimizer = task.optimizer(model.parameters())
+    scheduler = task.scheduler(optimizer) if task.scheduler else None
+    x, y, vx, vy = data["train_x"], data["train_y"], data["val_x"], data["val_y"]
+    n, bs = x.shape[0], task.batch_size
+    times, losses = [], []
+    for epoch in range(epochs):
+        t0 = now()
+        model.train()
+        gen = torch.Generator().manual_seed(task.seed * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=gen)
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        correct = torch.zeros((), dtype=torch.int64)
+        for i in range(0, n, bs):
+            idx = perm[i : i + bs]
+            xb, yb = x[idx], y[idx]
+            optimizer.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = criterion(out, yb)
+            loss.backward()
+            if task.clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), task.clip)
+            optimizer.step()
+            loss_sum += loss.detach() * yb.shape[0]
+            correct += (out.argmax(1) == yb).sum()
+        train_loss, train_acc = loss_sum.item() / n, correct.item() / n
+        model.eval()
+        val_loss = torch.zeros((), dtype=torch.float64)
+        val_correct = torch.zeros((), dtype=torch.int64)
+        with torch.no_grad():
+            for i in range(0, vx.shape[0], bs):
+                xb, yb = vx[i : i + bs], vy[i : i + bs]
+                out = model(xb)
+                val_loss += criterion(out, yb) * yb.shape[0]
+                val_correct += (out.argmax(1) == yb).sum()
+        _ = (val_loss.item() / vx.shape[0], val_correct.item() / vx.shape[0], train_acc)
+        t1 = now()
+        times.append((t1[0] - t0[0], t1[1] - t0[1]))
+        losses.append(train_loss)
+        if scheduler is not None:
+            scheduler.step()
+    return times, losses
+
+
+# ---- the generated code ----------------------------------------------------------------------
+
+
+def _exec_file(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def import_generated(out_dir: Path, tag: str):
+    """(model module, train module) of a generated folder, imported under unique names; the
+    train module's `from model import X` sees this folder's model.py."""
+    model_mod = _exec_file(f"bench_model_{tag}", out_dir / "model.py")
+    saved = sys.modules.get("model")
+    sys.modules["model"] = model_mod
+    try:
+        train_mod = _exec_file(f"bench_train_{tag}", out_dir / "train.py")
+    finally:
+        if saved is None:
+            sys.modules.pop("model", None)
+        else:
+            sys.modules["model"] = saved
+    return model_mod, train_mod
+
+
+class Clocks:
+    """Stands in for the `time` module inside a generated train module: `time.perf_counter()`
+    returns the real wall clock (so metrics.csv is unchanged) and also notes the process CPU time
+    read at the same moment.  The generated loop reads the clock exactly twice per epoch (at the
+    top of the epoch and after validation), so the notes give each epoch's CPU time as well;
+    `epoch_times` checks that against metrics.csv's `time` column."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[float, float]] = []
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+    def perf_counter(self) -> float:
+        wall, cpu = now()
+        self.log.append((wall, cpu))
+        return wall
+
+    def epoch_times(self, run_dir: Path) -> tuple[list[tuple[float, float]], list[float]]:
+        """([(wall, cpu) per epoch], training losses), wall from metrics.csv's `time` column."""
+        with open(run_dir / "metrics.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        walls = [float(r["time"]) for r in rows]
+        log, self.log = self.log, []
+        pairs = list(zip(log[0::2], log[1::2]))
+        if len(log) != 2 * len(walls) or any(
+            abs((b[0] - a[0]) - w) > 1e-6 for (a, b), w in zip(pairs, walls)
+        ):
+            print("   warning: the loop's clock reads do not pair up with metrics.csv's `time`; "
+                  "CPU times are not available (wall times shown for both)")
+            times = [(w, w) for w in walls]
+        else:
+            times = [(w, b[1] - a[1]) for (a, b), w in zip(pairs, walls)]
+        return times, [float(r["train_loss"]) for r in rows]
+
+
+@dataclass
+class Prepared:
+    task: Task
+    program: object
+    gen_dir: Path
+    model_cls: type
+    train_mod: object
+    run_mod: object
+    data: dict
+    clocks: Clocks
+
+
+def prepare(task: Task, tmp: Path, i: int) -> Prepared:
+    program = nndsl.load(task.spec)
+    gen_dir = tmp / f"gen{i}"
+    program.generate(gen_dir)
+    model_mod, train_mod = import_generated(gen_dir, str(i))
+    raw = np.load(gen_dir / "data.npz")
+    data = {k: torch.from_numpy(raw[k]) for k in ("train_x", "train_y", "val_x", "val_y")}
+    clocks = Clocks()
+    run_mod = program.modules()["train"]  # the in-memory module that `nndsl run` trains with
+    train_mod.time = clocks
+    run_mod.time = clocks
+    model_cls = getattr(model_mod, task.model)
+    return Prepared(task, program, gen_dir, model_cls, train_mod, run_mod, data, clocks)
+
+
+# ---- measurement -------------------------------------------------------------------------------
+
+
+def run_variant(p: Prepared, variant: str, epochs: int, run_dir: Path):
+    """([(wall, cpu) per epoch], training losses, wall time of the whole call)."""
+    t0 = time.perf_counter()
+    if variant == "generated":
+        argv = ["--data", str(p.gen_dir / "data.npz"), "--out", str(run_dir), "--quiet"]
+        p.train_mod.train(argv + ["--epochs", str(epochs)])
+    elif variant == "nndsl run":
+        p.program.train(epochs=epochs, out=run_dir, quiet=True)
+    else:
+        times, losses = hand_loop(p.task, p.model_cls, p.data, epochs)
+        return times, losses, time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    times, losses = p.clocks.epoch_times(run_dir)
+    return times, losses, wall
+
+
+VARIANTS = ("generated", "nndsl run", "hand-written")
+CLOCKS = ("CPU", "wall")
+
+
+def bench_task(p: Prepared, tmp: Path, rounds: int, epochs: int) -> float:
+    n = p.data["train_x"].shape[0]
+    print(f"== {p.task.name}: {n} training rows, {math.ceil(n / p.task.batch_size)} steps "
+          f"and {math.ceil(p.data['val_x'].shape[0] / p.task.batch_size)} validation steps "
+          f"per epoch, batch {p.task.batch_size} ==")
+    kept = {(v, c): [] for v in VARIANTS for c in CLOCKS}
+    per_round = {(v, c): [] for v in VARIANTS for c in CLOCKS}
+    outside: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    losses: dict[str, list[float]] = {}
+    sink = io.StringIO()
+    for r in range(rounds + 1):  # round 0: warm-up, not counted
+        order = VARIANTS[r % 3 :] + VARIANTS[: r % 3]
+        for v in order:
+            run_dir = tmp / f"run-{p.task.model}-{r}-{v.replace(' ', '_')}"
+            # the generated loop prints a line per epoch and a report even with --quiet
+            stdout, sys.stdout = sys.stdout, sink
+            try:
+                times, loss, wall = run_variant(p, v, epochs, run_dir)
+            finally:
+                sys.stdout = stdout
+            losses[v] = loss
+            if r == 0:
+                continue
+            for j, c in enumerate(CLOCKS):
+                epoch_t = [t[1 - j] if c == "CPU" else t[0] for t in times[1:]]
+                kept[v, c] += epoch_t
+                per_round[v, c].append(statistics.median(epoch_t))
+            outside[v].append((wall - sum(t[0] for t in times)) / statistics.median(
+                t[0] for t in times[1:]))
+    med = {k: statistics.median(x) for k, x in kept.items()}
+    print(f"epoch time, median of {len(kept['hand-written', 'CPU'])} epochs per variant "
+          f"({rounds} interleaved rounds x {epochs - 1} epochs; the first epoch of each call "
+          "dropped), relative to the hand-written loop:")
+    print(f"   {'':<13} {'CPU time':>9} {'wall':>7}   {'per-round CPU ratios':<22}"
+          "  outside the epochs, per call")
+    for v in VARIANTS:
+        rr = [a / b for a, b in zip(per_round[v, "CPU"], per_round["hand-written", "CPU"])]
+        print(f"   {v:<13} {med[v, 'CPU'] / med['hand-written', 'CPU']:8.3f}x "
+              f"{med[v, 'wall'] / med['hand-written', 'wall']:6.3f}x   "
+              f"{min(rr):.3f} .. {max(rr):.3f}{'':<8}  "
+              f"{statistics.median(outside[v]):.1f} epochs' wall time")
+    ref = losses["hand-written"]
+    for v in ("generated", "nndsl run"):
+        diff = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses[v], ref))
+        same = "yes" if diff < 1e-4 else "NO"
+        print(f"   same per-epoch training loss as the hand-written loop ({v}): {same} "
+              f"(max relative difference {diff:.1e})")
+    for v in ("generated", "nndsl run"):
+        cpu = med[v, "CPU"] / med["hand-written", "CPU"]
+        wall = med[v, "wall"] / med["hand-written", "wall"]
+        verdict = "meets" if cpu <= TARGET else "MISSES"
+        print(f"{p.task.name}: {v} / hand-written = {cpu:.3f} CPU time, {wall:.3f} wall "
+              f"({verdict} the target <= {TARGET:.2f} on CPU time)")
+    print()
+    return med["generated", "CPU"] / med["hand-written", "CPU"]
+
+
+# ---- profiling ---------------------------------------------------------------------------------
+
+
+def template_line(text: str) -> str:
+    """`train.py.j2:N` of the first template line containing `text`."""
+    for i, line in enumerate(TEMPLATE.read_text().splitlines(), 1):
+        if text in line:
+            return f"train.py.j2:{i}"
+    return "train.py.j2:?"
+
+
+def per_call(fn: Callable[[], object], reps: int) -> float:
+    """Median over 5 batches of `reps` calls: CPU seconds per call."""
+    fn()
+    out = []
+    for _ in range(5):
+        t0 = time.process_time()
+        for _ in range(reps):
+            fn()
+        out.append((time.process_time() - t0) / reps)
+    return statistics.median(out)
+
+
+def profile(p: Prepared, tmp: Path, epochs: int) -> None:
+    print(f"== profile of the generated loop: {p.task.name} ==")
+    tm = p.train_mod
+    gen_file = str(p.gen_dir / "train.py")
+    # 1. cProfile of one generated `train` call.
+    prof = cProfile.Profile()
+    argv = ["--data", str(p.gen_dir / "data.npz"), "--out", str(tmp / "prof"), "--quiet"]
+    stdout, sys.stdout = sys.stdout, io.StringIO()
+    try:
+        prof.runcall(tm.train, argv + ["--epochs", str(epochs)])
+    finally:
+        sys.stdout = stdout
+        p.clocks.log.clear()
+    stats = pstats.Stats(prof)
+    rows = []
+    for (file, line, fn), (_cc, nc, tt, ct, _callers) in stats.stats.items():
+        if file == gen_file:
+            rows.append((ct, tt, nc, fn, line))
+    total = max(ct for ct, *_ in rows)
+    print(f"cProfile of train(--epochs {epochs}), functions of the generated train.py "
+          "(cumulative share of the call):")
+    for ct, tt, nc, fn, _line in sorted(rows, reverse=True)[:12]:
+        print(f"   {fn:<18} {template_line(f'def {fn}('):<16} calls {nc:>6}  "
+              f"cumulative {ct / total:6.1%}  own {tt / total:6.1%}")
+
+    # 2. What each statement the hand-written loop does not run costs, per step.
+    torch.manual_seed(0)
+    model = p.model_cls()
+    criterion = p.task.loss()
+    x, y = p.data["train_x"][: p.task.batch_size], p.data["train_y"][: p.task.batch_size]
+    out = model(x)
+    loss = criterion(out, y)
+    steps = math.ceil(p.data["train_x"].shape[0] / p.task.batch_size)
+    val_steps = math.ceil(p.data["val_x"].shape[0] / p.task.batch_size)
+    hand_epoch = statistics.median(t[1] for t in hand_loop(p.task, p.model_cls, p.data, 3)[0][1:])
+    meter = tm.Meter(list(tm.CONFIG["metrics"]), 10, torch.device("cpu"))
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    correct = torch.zeros((), dtype=torch.int64)
+    finite: list = []
+
+    def hand_acc():
+        nonlocal loss_sum, correct
+        loss_sum += loss.detach() * y.shape[0]
+        correct += (out.argmax(1) == y).sum()
+
+    def gen_meter():
+        meter.update(loss.detach().float(), tm.first_output(out).detach().float(), y)
+
+    def gen_finite():
+        finite.append(torch.isfinite(loss.detach()))
+        if len(finite) > 10_000:
+            finite.clear()
+
+    def gen_ctx():
+        with nullcontext():
+            pass
+
+    reps = 2000
+    hand_cost = per_call(hand_acc, reps)
+    items = [
+        ("meter.update(loss.detach().float(), first_output(out).detach().float(), yb)",
+         "meter.update(loss.detach().float()", per_call(gen_meter, reps) - hand_cost, steps,
+         "minus the hand loop's two accumulation lines"),
+        ("finite.append(torch.isfinite(loss.detach()))",
+         "finite.append(torch.isfinite", per_call(gen_finite, reps), steps, ""),
+        ("loss = compute_loss(criterion, out, yb)", "loss = compute_loss(criterion, out, yb)",
+         per_call(lambda: tm.compute_loss(criterion, out, y), reps)
+         - per_call(lambda: criterion(out, y), reps), steps, "minus criterion(out, yb)"),
+        ("with ... if amp_dtype else nullcontext():", "if amp_dtype else nullcontext():",
+         per_call(gen_ctx, reps), steps, ""),
+        ("evaluate(): meter.update per validation step", "meter.update(loss.float()",
+         per_call(gen_meter, reps) - hand_cost, val_steps, "minus the hand loop's two lines"),
+    ]
+    ok = torch.stack([torch.isfinite(loss.detach())] * steps)
+    items.append(("torch.stack(finite); ok.all() after the epoch", "ok = torch.stack(finite)",
+                  per_call(lambda: bool(torch.stack([ok[0]] * steps).all()), 50), 1, ""))
+    print(f"per-epoch cost of what the generated loop adds ({steps} training steps, "
+          f"{val_steps} validation steps), as a share of a hand-written epoch:")
+    share_sum = 0.0
+    for what, needle, cost, count, note in items:
+        share = cost * count / hand_epoch
+        share_sum += share
+        note = f"  ({note})" if note else ""
+        print(f"   {template_line(needle):<16} {share:7.2%}  {what}{note}")
+    print(f"   {'total':<16} {share_sum:7.2%}")
+    print()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=6, help="interleaved rounds (after a warm-up)")
+    ap.add_argument("--epochs", type=int, default=4, help="epochs per call (first dropped)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    ap.add_argument("--profile", action="store_true", help="profile even if within the target")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s), {sys.platform}")
+    with tempfile.TemporaryDirectory(prefix="nndsl-bench-train-") as d:
+        tmp = Path(d)
+        preps = [prepare(t, tmp, i) for i, t in enumerate(tasks(tmp))]
+        slow = []
+        for p in preps:
+            if bench_task(p, tmp, args.rounds, args.epochs) > TARGET or args.profile:
+                slow.append(p)
+        for p in slow:
+            profile(p, tmp, args.epochs)
+
+
+if __name__ == "__main__":
+    main()
