@@ -143,9 +143,7 @@ def _bind_layer(name: str, args: tuple, kwargs: dict, types: tuple[TensorT, ...]
     """As `Evaluator.bind_layer` and `layer_value`: bind, check argument types, infer."""
     entry = LAYERS[name]
     sig = api.module_signature(name) or ()
-    bound, problems = bind(
-        sig, entry.inferred, args, kwargs, what=name, skip=("device", "dtype")
-    )
+    bound, problems = bind(sig, entry.inferred, args, kwargs, what=name, skip=("device", "dtype"))
     if problems:
         raise Rejected(problems[0].message)
     for key, value in list(bound.items()):
@@ -175,7 +173,9 @@ def _bind_layer(name: str, args: tuple, kwargs: dict, types: tuple[TensorT, ...]
     for key in entry.layer_args:
         value = bound.get(key)
         if isinstance(value, L):
-            bound[key] = LayerValue(value.name, _bind_layer(value.name, value.args, value.kwargs, types))
+            bound[key] = LayerValue(
+                value.name, _bind_layer(value.name, value.args, value.kwargs, types)
+            )
         declared = entry.types.get(key)
         if key in bound and declared:
             complaint = check_type(key, bound[key], None, declared)
@@ -303,7 +303,10 @@ def torch_layer(name: str, case: Case):
             warnings.simplefilter("ignore")
             module = build_module(name, case.args, case.kwargs, types)
             out = _forward(name, module, tensors)
-            if any(isinstance(p, torch.nn.parameter.UninitializedParameter) for p in module.parameters()):
+            if any(
+                isinstance(p, torch.nn.parameter.UninitializedParameter)
+                for p in module.parameters()
+            ):
                 raise AssertionError("lazy module not materialized")
     except Exception as exc:  # noqa: BLE001 (any refusal of torch counts)
         return exc
@@ -415,7 +418,9 @@ def check_layer(name: str, case: Case) -> None:
     assert not isinstance(static, Rejected), (
         f"{name}{case}: the catalog rejects it ({static}), but torch gives {_torch_out(out)}"
     )
-    assert static[0] == _torch_out(out), f"{name}{case}: output {static[0]} != torch {_torch_out(out)}"
+    assert static[0] == _torch_out(out), (
+        f"{name}{case}: output {static[0]} != torch {_torch_out(out)}"
+    )
     assert static[1] == params, f"{name}{case}: params {static[1]} != torch {params}"
     assert static[2] == buffers, f"{name}{case}: buffers {static[2]} != torch {buffers}"
 
@@ -654,7 +659,12 @@ def _conv_transpose(draw, name):
         kw["groups"] = g
     opt(draw, kw, "stride", st.one_of(st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)))
     opt(draw, kw, "padding", st.one_of(st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * n)))
-    opt(draw, kw, "output_padding", st.one_of(st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * n)))
+    opt(
+        draw,
+        kw,
+        "output_padding",
+        st.one_of(st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * n)),
+    )
     opt(draw, kw, "dilation", st.one_of(st.integers(1, 2), st.tuples(*[st.integers(1, 2)] * n)))
     opt(draw, kw, "bias", st.booleans())
     x = _maybe_unbatched(draw, cin, _spatial(draw, n, hi=5))
@@ -671,7 +681,12 @@ def _pool_input(draw, n: int, hi: int | None = None) -> tuple:
 def _pool(draw, name):
     n = int(name[-2])
     kw: dict = {"kernel_size": int_or_tuple(draw, n, 1, 4)}
-    opt(draw, kw, "stride", st.one_of(st.none(), st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)))
+    opt(
+        draw,
+        kw,
+        "stride",
+        st.one_of(st.none(), st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)),
+    )
     opt(draw, kw, "padding", st.one_of(st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * n)))
     opt(draw, kw, "ceil_mode", st.booleans())
     if name.startswith("Max"):
@@ -706,7 +721,12 @@ def _lppool(draw, name):
         "norm_type": draw(st.sampled_from([1.0, 2.0, 3])),
         "kernel_size": int_or_tuple(draw, n, 1, 3),
     }
-    opt(draw, kw, "stride", st.one_of(st.none(), st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)))
+    opt(
+        draw,
+        kw,
+        "stride",
+        st.one_of(st.none(), st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)),
+    )
     opt(draw, kw, "ceil_mode", st.booleans())
     return layer_call(draw, name, kw, [In(_pool_input(draw, n, hi=5))])
 
@@ -724,7 +744,9 @@ def _resize_kwargs(draw, n: int, *, modes: bool = True) -> dict:
         kw["size"] = (
             draw(st.integers(1, 6))
             if sometimes(draw)
-            else tuple(draw(st.integers(1, 6)) for _ in range(n if not sometimes(draw, 8) else n + 1))
+            else tuple(
+                draw(st.integers(1, 6)) for _ in range(n if not sometimes(draw, 8) else n + 1)
+            )
         )
     else:
         factor = st.one_of(st.integers(1, 3), st.sampled_from([0.5, 1.5, 2.0, 0.75, 1.3, 0.3]))
@@ -797,7 +819,14 @@ def _pad_layer(draw, name):
     return layer_call(draw, name, kw, [In(x)])
 
 
-@layers("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d")
+@layers(
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+)
 def _batchnorm(draw, name):
     n = int(name[-2])
     kw: dict = {}
@@ -814,7 +843,14 @@ def _batchnorm(draw, name):
     return layer_call(draw, name, kw, [In(x)])
 
 
-@layers("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d", "LazyInstanceNorm3d")
+@layers(
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+)
 def _instancenorm(draw, name):
     n = int(name[-2])
     kw: dict = {}
@@ -1132,7 +1168,6 @@ def _transformer(draw, name):
     return layer_call(draw, name, kw, inputs)
 
 
-
 @layers("MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d")
 def _max_unpool(draw, name):
     n = int(name[-2])
@@ -1302,7 +1337,9 @@ def _fn_softmax(draw, name):
     return fn_call(draw, name, [T(0)], kw, [In(s)], ["dim"])
 
 
-@functions("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")
+@functions(
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"
+)
 def _fn_dropout(draw, name):
     kw: dict = {}
     opt(draw, kw, "p", st.sampled_from([0.0, 0.5]))
@@ -1337,7 +1374,12 @@ def _fn_glu(draw, name):
 def _fn_pool(draw, name):
     n = int(name[-2])
     kw: dict = {"kernel_size": int_or_tuple(draw, n, 1, 4)}
-    opt(draw, kw, "stride", st.one_of(st.none(), st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)))
+    opt(
+        draw,
+        kw,
+        "stride",
+        st.one_of(st.none(), st.integers(1, 3), st.tuples(*[st.integers(1, 3)] * n)),
+    )
     opt(draw, kw, "padding", st.one_of(st.integers(0, 2), st.tuples(*[st.integers(0, 2)] * n)))
     opt(draw, kw, "ceil_mode", st.booleans())
     if name.startswith("max"):
@@ -1612,7 +1654,6 @@ def _fn_roll(draw, name):
     return fn_call(draw, name, [T(0)], kw, [In(s)], ["shifts", "dims"])
 
 
-
 @functions("pixel_shuffle", "pixel_unshuffle")
 def _fn_pixel_shuffle(draw, name):
     case = draw(LAYER_CASES["PixelShuffle" if name == "pixel_shuffle" else "PixelUnshuffle"])
@@ -1743,3 +1784,142 @@ def test_function_matches_torch(name: str) -> None:
         check_function(name, case)
 
     prop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Examples: invalid combinations are ShapeErrors exactly where torch raises
+# ---------------------------------------------------------------------------------------------
+
+_LAYER_EXAMPLES = [
+    # (layer, args, kwargs, inputs, torch accepts)
+    ("Conv2d", (6, 3), {"groups": 4}, [In((1, 8, 5, 5))], False),  # 6 channels, 4 groups
+    ("Conv2d", (6, 3), {"groups": 3}, [In((1, 8, 5, 5))], False),  # 8 channels, 3 groups
+    ("Conv2d", (6, 3), {"groups": 2}, [In((1, 8, 5, 5))], True),
+    ("Conv2d", (4, 5), {}, [In((1, 3, 4, 4))], False),  # kernel larger than the input
+    ("Conv2d", (4, 5), {"padding": 1}, [In((1, 3, 4, 4))], True),
+    ("Conv1d", (4, 3), {"padding": "same", "stride": 2}, [In((1, 3, 8))], False),
+    ("Conv2d", (4, 3), {"padding": "same", "dilation": 2}, [In((1, 3, 8, 8))], True),
+    ("Conv2d", (4, 3), {"padding": 2, "padding_mode": "reflect"}, [In((1, 3, 2, 4))], False),
+    ("Conv2d", (4, 3), {}, [In((3, 8, 8))], True),  # no batch dimension
+    ("ConvTranspose2d", (4, 3), {"stride": 2, "output_padding": 1}, [In((1, 3, 5, 5))], True),
+    ("ConvTranspose2d", (4, 3), {"stride": 2, "output_padding": 2}, [In((1, 3, 5, 5))], False),
+    ("MaxPool2d", (3,), {"padding": 2}, [In((1, 3, 8, 8))], False),  # padding > kernel / 2
+    ("MaxPool2d", (2,), {"ceil_mode": True}, [In((1, 3, 5, 5))], True),
+    ("MaxPool2d", (4,), {}, [In((1, 3, 3, 3))], False),
+    ("MaxPool1d", (2,), {"return_indices": True}, [In((1, 3, 5))], True),
+    ("AvgPool3d", (2,), {"padding": 1}, [In((1, 1, 1, 4, 4))], False),
+    ("AdaptiveAvgPool2d", ((None, 2),), {}, [In((1, 3, 5, 5))], True),
+    ("AdaptiveAvgPool1d", ((None,),), {}, [In((1, 3, 5))], False),
+    ("GroupNorm", (4,), {}, [In((2, 6, 3))], False),
+    ("LayerNorm", (), {}, [In((2, 5, 7))], True),  # normalized_shape inferred: 7
+    ("LayerNorm", ((5, 7),), {}, [In((2, 5, 7))], True),
+    ("LayerNorm", ((7, 5),), {}, [In((2, 5, 7))], False),
+    ("PixelShuffle", (2,), {}, [In((1, 6, 3, 3))], False),
+    ("MultiheadAttention", (2,), {"kdim": 3, "vdim": 5}, [In((4, 2, 6)), In((3, 2, 3)), In((3, 2, 5))], True),
+    ("MultiheadAttention", (2,), {"kdim": 3}, [In((4, 2, 6))], False),  # self-attention
+    ("MultiheadAttention", (4,), {}, [In((4, 2, 6))], False),  # 6 is not divisible by 4
+    ("MultiheadAttention", (2,), {"add_bias_kv": True, "batch_first": True}, [In((2, 4, 6))], True),
+    ("LSTM", (4,), {"proj_size": 4}, [In((5, 2, 3))], False),
+    ("LSTM", (4,), {"proj_size": 2, "bidirectional": True}, [In((5, 3))], True),
+    ("TransformerDecoderLayer", (), {"nhead": 2}, [In((3, 2, 6)), In((4, 3, 6))], False),
+    ("Bilinear", (4,), {}, [In((2, 3)), In((3, 5))], False),
+    ("ReflectionPad2d", (3,), {}, [In((1, 3, 3, 3))], False),
+    ("ZeroPad2d", ((-1, -1, 0, 0),), {}, [In((1, 3, 3))], True),
+    ("Upsample", (), {"scale_factor": 2, "mode": "bilinear"}, [In((1, 3, 4))], False),
+    ("Upsample", (), {"size": (3, 5), "mode": "bilinear"}, [In((1, 3, 4, 4))], True),
+    ("Softmax2d", (), {}, [In((2, 3))], False),
+    ("EmbeddingBag", (10, 3), {}, [In((5,), "int64", high=10), In((2,), "int64", values=(0, 2))], True),
+    ("EmbeddingBag", (10, 3), {}, [In((5,), "int64", high=10)], False),
+]  # fmt: skip
+
+_FUNCTION_EXAMPLES = [
+    ("cat", ([T(0), T(1)],), {"dim": 1}, [In((2, 3)), In((2, 4))], True),
+    ("cat", ([T(0), T(1)],), {"dim": 1}, [In((2, 3)), In((3, 4))], False),
+    ("cat", ([T(0), T(1)],), {"dim": 0}, [In((2, 3)), In((2, 3, 1))], False),
+    ("stack", ([T(0), T(1), T(2)],), {"dim": 2}, [In((2, 3))] * 3, True),
+    ("stack", ([T(0), T(1)],), {}, [In((2, 3)), In((2, 4))], False),
+    ("reshape", (T(0), -1, 4), {}, [In((2, 6))], True),
+    ("reshape", (T(0), -1, 5), {}, [In((2, 6))], False),
+    ("view", (T(0), 3, 5), {}, [In((2, 6))], False),
+    ("view", (T(0), -1, -1), {}, [In((2, 6))], False),
+    ("matmul", (T(0), T(1)), {}, [In((2, 1, 3, 4)), In((5, 4, 2))], True),
+    ("matmul", (T(0), T(1)), {}, [In((3,)), In((3,))], True),
+    ("matmul", (T(0), T(1)), {}, [In((3, 4)), In((5, 2))], False),
+    ("mean", (T(0),), {"dim": (0, 2), "keepdim": True}, [In((2, 3, 4))], True),
+    ("sum", (T(0),), {"dim": (1, -2)}, [In((2, 3, 4))], False),  # dim 1 twice
+    ("argmax", (T(0),), {"keepdim": True}, [In((2, 3, 4))], True),
+    ("permute", (T(0), 2, 0, 1), {}, [In((2, 3, 4))], True),
+    ("permute", (T(0), 2, 0, 0), {}, [In((2, 3, 4))], False),
+    ("squeeze", (T(0),), {"dim": (0, 2)}, [In((1, 3, 1))], True),
+    ("chunk", (T(0), 4), {}, [In((6,))], True),  # 3 chunks of 2
+    ("expand", (T(0), 2, -1, 3), {}, [In((1, 1, 3))], True),
+    ("expand", (T(0), -1, 1, 3), {}, [In((1, 3))], False),
+    ("pad", (T(0), (1, 1, 2, 2)), {"mode": "reflect"}, [In((1, 2, 3, 3))], True),
+    ("pad", (T(0), (1, 1, 3, 3)), {"mode": "reflect"}, [In((1, 2, 3, 3))], False),
+    ("one_hot", (T(0), 5), {}, [In((2, 3), "int64", high=5)], True),
+    ("softmax", (T(0),), {"dim": 2}, [In((2, 3))], False),
+    ("interpolate", (T(0),), {"size": (4, 6), "mode": "bilinear"}, [In((1, 2, 2, 3))], True),
+    ("flatten", (T(0),), {}, [In((2, 3, 4))], True),
+    ("max_pool2d", (T(0), 2), {}, [In((1, 3))], False),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs, inputs, ok", _LAYER_EXAMPLES)
+def test_layer_example(name, args, kwargs, inputs, ok) -> None:
+    case = Case(args, kwargs, tuple(inputs))
+    check_layer(name, case)  # agrees with torch
+    try:
+        static_layer(name, case)
+        accepted = True
+    except Rejected as exc:
+        accepted = False
+        assert str(exc).startswith("ShapeError"), f"not a shape error: {exc}"
+    assert accepted == ok
+
+
+@pytest.mark.parametrize("name, args, kwargs, inputs, ok", _FUNCTION_EXAMPLES)
+def test_function_example(name, args, kwargs, inputs, ok) -> None:
+    case = Case(args, kwargs, tuple(inputs))
+    check_function(name, case)  # agrees with torch
+    try:
+        static_function(name, case)
+        accepted = True
+    except Rejected as exc:
+        accepted = False
+        assert str(exc).startswith("ShapeError"), f"not a shape error: {exc}"
+    assert accepted == ok
+
+
+# ---------------------------------------------------------------------------------------------
+# Symbolic sizes (what torch cannot check): the rules keep them symbolic
+# ---------------------------------------------------------------------------------------------
+
+B, H, W = dims.sym("B"), dims.sym("H"), dims.sym("W")
+
+
+def _static(name: str, args: tuple, kwargs: dict, *shapes) -> Any:
+    return static_layer(name, Case(args, kwargs, tuple(In(s) for s in shapes)))
+
+
+def test_symbolic_conv_and_pool() -> None:
+    _, out, params, _ = _static("Conv2d", (16, 3), {"padding": 1}, (B, 3, H, W))
+    assert out.shape == (B, 16, H, W) and params == 16 * 3 * 9 + 16
+    _, out, _, _ = _static("MaxPool2d", (2,), {}, (B, 16, H, W))
+    assert out.shape == (B, 16, dims.floordiv(H, 2), dims.floordiv(W, 2))
+
+
+def test_unbatched_conv_needs_a_known_channel_count() -> None:
+    with pytest.raises(Rejected, match="needs a"):
+        _static("Conv2d", (16, 3), {}, (B, 32, 32))  # a batch of 1-d signals, not an image
+    _, out, _, _ = _static("Conv2d", (16, 3), {}, (3, H, W))
+    assert out.shape == (16, H - 2, W - 2)
+
+
+def test_symbolic_sequence_layers() -> None:
+    T_ = dims.sym("T")
+    _, (out, (h, c)), _, _ = _static(
+        "LSTM", (8,), {"batch_first": True, "num_layers": 2}, (B, T_, 5)
+    )
+    assert out.shape == (B, T_, 8) and h.shape == (2, B, 8) and c.shape == (2, B, 8)
+    _, out, params, _ = _static("LayerNorm", (), {}, (B, T_, 8))
+    assert out.shape == (B, T_, 8) and params == 16

@@ -182,7 +182,8 @@ class FunctionEntry:
     keywords: tuple[str, ...] = ()  # extra keyword-only parameters accepted
     expects: str = ""
     types: Mapping[str, str] = field(default_factory=dict)
-    explicit: tuple[str, ...] = ()  # defaults that differ from torch's, so generated code writes them
+    # defaults that differ from torch's, so generated code writes them
+    explicit: tuple[str, ...] = ()
 
 
 LAYERS: dict[str, LayerEntry] = {}

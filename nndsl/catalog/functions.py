@@ -65,6 +65,7 @@ for _name in (
 ):
     function(FunctionEntry(name=_name, torch=f"torch.{_name}", shape=_same))
 
+
 def _clamp(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     if a.get("min") is None and a.get("max") is None:
         raise ShapeError("clamp needs `min`, `max` or both")
@@ -486,7 +487,9 @@ for _name in ("mean", "sum", "amax", "amin", "prod", "logsumexp", "std", "var"):
             shape=_reduce(name=_name),
             # torch.std(x, 1, True) means unbiased=True: keepdim is a keyword for std and var
             params=("dim",) if _name in ("std", "var") else ("dim", "keepdim"),
-            defaults={"keepdim": False} if _name == "logsumexp" else {"dim": None, "keepdim": False},
+            defaults={"keepdim": False}
+            if _name == "logsumexp"
+            else {"dim": None, "keepdim": False},
             types={"dim": "int?" if _name == "prod" else "any", "keepdim": "bool"},
             keywords=("correction", "unbiased") if _name in ("std", "var") else (),
         )
@@ -582,8 +585,14 @@ def _repeat(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     if len(reps) < t.rank:
         raise ShapeError(f"repeat needs at least {t.rank} counts for {t}", arg="repeats")
     for r in reps:
-        if isinstance(r, bool) or not isinstance(r, (int, dims.Sym)) or (isinstance(r, int) and r < 0):
-            raise ShapeError(f"repeat: counts must be integers of at least 0, not {r}", arg="repeats")
+        if (
+            isinstance(r, bool)
+            or not isinstance(r, (int, dims.Sym))
+            or (isinstance(r, int) and r < 0)
+        ):
+            raise ShapeError(
+                f"repeat: counts must be integers of at least 0, not {r}", arg="repeats"
+            )
     shape = (1,) * (len(reps) - t.rank) + t.shape
     return t.with_shape(tuple(s * r for s, r in zip(shape, reps)))
 
@@ -632,6 +641,7 @@ function(
     )
 )
 
+
 def _flip(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     d = a["dims"]
     if not isinstance(d, (tuple, list)):
@@ -659,9 +669,7 @@ def _roll(a: Args, x: tuple[TensorT, ...]) -> TensorT:
 
 
 function(
-    FunctionEntry(
-        name="flip", torch="torch.flip", shape=_flip, dtype="any", types={"dims": "any"}
-    )
+    FunctionEntry(name="flip", torch="torch.flip", shape=_flip, dtype="any", types={"dims": "any"})
 )
 function(
     FunctionEntry(
@@ -791,7 +799,5 @@ def _prelu(a: Args, x: tuple[TensorT, ...]) -> TensorT:
 
 
 function(
-    FunctionEntry(
-        name="prelu", torch="F.prelu", shape=_prelu, tensor_params=("input", "weight")
-    )
+    FunctionEntry(name="prelu", torch="F.prelu", shape=_prelu, tensor_params=("input", "weight"))
 )

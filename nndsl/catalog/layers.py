@@ -55,7 +55,9 @@ def _linear_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
 
 
 def _linear_params(a: Args) -> Dim:
-    return a.int("in_features") * a.int("out_features") + (a.int("out_features") if a["bias"] else 0)
+    return a.int("in_features") * a.int("out_features") + (
+        a.int("out_features") if a["bias"] else 0
+    )
 
 
 for _name in ("Linear", "LazyLinear"):
@@ -136,7 +138,9 @@ def _unflatten_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     if not sizes:
         raise ShapeError("`unflattened_size` must not be empty", arg="unflattened_size")
     if any(_is_int(s) and s < -1 for s in sizes):
-        raise ShapeError("sizes must be positive, or -1 for one inferred size", arg="unflattened_size")
+        raise ShapeError(
+            "sizes must be positive, or -1 for one inferred size", arg="unflattened_size"
+        )
     known = prod([s for s in sizes if s != -1])
     if sizes.count(-1) > 1:
         raise ShapeError("only one size may be -1", arg="unflattened_size")
@@ -370,7 +374,12 @@ def _pool(n: int, kind: str) -> None:
                     f"padding ({p[i]}) should be at most half the kernel size ({k[i]})",
                     arg="padding",
                 )
-            if kind == "Avg" and n == 3 and _known(t.shape[-n + i], k[i]) and t.shape[-n + i] < k[i]:
+            if (
+                kind == "Avg"
+                and n == 3
+                and _known(t.shape[-n + i], k[i])
+                and t.shape[-n + i] < k[i]
+            ):
                 raise ShapeError(
                     f"the input ({dims.format_dim(t.shape[-n + i])} along dim {t.rank - n + i}) "
                     f"is smaller than the kernel ({k[i]})",
@@ -838,7 +847,7 @@ def pad_shape(t: TensorT, pads: tuple, mode: str) -> TensorT:
         )
     if mode != "constant" and n and not (n <= 3 and t.rank in (n + 1, n + 2)):
         raise ShapeError(
-            f'{mode} padding of {n} dimension{"s" if n > 1 else ""} needs a {n + 1}-d or '
+            f"{mode} padding of {n} dimension{'s' if n > 1 else ''} needs a {n + 1}-d or "
             f"{n + 2}-d input, but gets {t}",
             arg="pad",
         )
@@ -1320,7 +1329,9 @@ def _rnn(name: str) -> None:
             hx = x[1]
             if name == "LSTM":
                 raise ShapeError("LSTM's initial state is a pair (h0, c0), not one tensor")
-            if hx.rank != h.rank or any(dims.equal(p, q) is False for p, q in zip(hx.shape, h.shape)):
+            if hx.rank != h.rank or any(
+                dims.equal(p, q) is False for p, q in zip(hx.shape, h.shape)
+            ):
                 raise ShapeError(f"the initial hidden state must be {h}, but is {hx}")
         if name == "LSTM":
             c = TensorT(h.shape[:-1] + (hidden,), t.dtype)
@@ -1376,7 +1387,9 @@ def _cell(name: str, gates: int) -> None:
             hx = x[1]
             if name == "LSTMCell":
                 raise ShapeError("LSTMCell's initial state is a pair (h0, c0), not one tensor")
-            if hx.rank != h.rank or any(dims.equal(p, q) is False for p, q in zip(hx.shape, h.shape)):
+            if hx.rank != h.rank or any(
+                dims.equal(p, q) is False for p, q in zip(hx.shape, h.shape)
+            ):
                 raise ShapeError(f"the initial hidden state must be {h}, but is {hx}")
         return (h, h) if name == "LSTMCell" else h
 

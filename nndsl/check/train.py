@@ -447,7 +447,7 @@ class TrainChecker:
         if "checkpoint" in entries:
             self.checkpoint(entries["checkpoint"], sec)
         if "stop_when" in entries:
-            self.stop_when(entries["stop_when"].value, sec, top=True)
+            self.stop_when(entries["stop_when"].value, sec)
         self.metrics_fit(sec)
         inst = self.model(t, entries.get("model"), sec)
         if inst is not None:
@@ -811,7 +811,7 @@ class TrainChecker:
             return call.args[names.index(key)]
         return call
 
-    def stop_when(self, e: ir.Expr, sec: _Section, *, top: bool = False) -> None:
+    def stop_when(self, e: ir.Expr, sec: _Section) -> None:
         if isinstance(e, ir.Paren):
             self.stop_when(e.expr, sec)
             return
