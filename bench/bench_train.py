@@ -387,9 +387,130 @@ def per_call(fn: Callable[[], object], reps: int = 3000) -> float:
     return statistics.median(out)
 
 
-def profile(p: Prepared, tmp: Path, epochs: int, gap: float) -> None:
+def ladder_loop(task: Task, model_cls, data: dict, epochs: int, tm, finite: bool, meter: bool):
+    """The hand-written loop plus, optionally, the generated loop's NaN check (`finite`,
+    train.py.j2's `finite.append(torch.isfinite(loss.detach()))` and its check after the epoch)
+    and its metric bookkeeping (`meter`: the generated module's own `Meter`, updated per training
+    and validation step as the generated loop does, in place of the hand-written accumulation)."""
+    random.seed(task.seed)
+    np.random.seed(task.seed)
+    torch.manual_seed(task.seed)
+    model = model_cls()
+    criterion = task.loss()
+    optimizer = task.optimizer(model.parameters())
+    x, y, vx, vy = data["train_x"], data["train_y"], data["val_x"], data["val_y"]
+    n, bs = x.shape[0], task.batch_size
+    metrics, cpu = list(tm.CONFIG["metrics"]), torch.device("cpu")
+    times = []
+    for epoch in range(epochs):
+        t0 = time.process_time()
+        model.train()
+        gen = torch.Generator().manual_seed(task.seed * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=gen)
+        m = tm.Meter(metrics, 0, cpu) if meter else None
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        correct = torch.zeros((), dtype=torch.int64)
+        ok: list = []
+        for i in range(0, n, bs):
+            idx = perm[i : i + bs]
+            xb, yb = x[idx], y[idx]
+            optimizer.zero_grad(set_to_none=True)
+            out = model(xb)
+            loss = criterion(out, yb)
+            if finite:
+                ok.append(torch.isfinite(loss.detach()))
+            loss.backward()
+            if task.clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), task.clip)
+            optimizer.step()
+            if m is not None:
+                m.update(loss.detach().float(), out.detach().float(), yb)
+            else:
+                loss_sum += loss.detach() * yb.shape[0]
+                correct += (out.argmax(1) == yb).sum()
+        if finite and not bool(torch.stack(ok).all()):
+            raise RuntimeError("non-finite loss")
+        if m is not None:
+            m.values("train_")
+            vm = tm.Meter(metrics, 0, cpu)
+        else:
+            _ = loss_sum.item() / n, correct.item() / n
+        model.eval()
+        val_loss = torch.zeros((), dtype=torch.float64)
+        val_correct = torch.zeros((), dtype=torch.int64)
+        with torch.no_grad():
+            for i in range(0, vx.shape[0], bs):
+                xb, yb = vx[i : i + bs], vy[i : i + bs]
+                out = model(xb)
+                if m is not None:
+                    vm.update(criterion(out, yb).float(), out.float(), yb)
+                else:
+                    val_loss += criterion(out, yb) * yb.shape[0]
+                    val_correct += (out.argmax(1) == yb).sum()
+        if m is not None:
+            vm.values("val_")
+        else:
+            _ = val_loss.item() / vx.shape[0], val_correct.item() / vx.shape[0]
+        times.append(time.process_time() - t0)
+    return times
+
+
+def ladder(p: Prepared, tmp: Path, rounds: int, epochs: int) -> None:
+    """From the hand-written loop to the generated one, a statement group at a time, interleaved:
+    each step's extra CPU time per epoch is what that group costs inside a real loop."""
+    tm = p.train_mod
+    steps = [
+        ("hand-written", None),
+        ("+ NaN check", (True, False)),
+        ("+ Meter", (True, True)),
+        ("generated", "generated"),
+    ]
+    kept: dict[str, list[float]] = {name: [] for name, _ in steps}
+    sink = io.StringIO()
+    for r in range(rounds + 1):
+        order = steps[r % len(steps) :] + steps[: r % len(steps)]
+        for name, how in order:
+            if how == "generated":
+                run_dir = tmp / f"ladder-{p.task.model}-{r}"
+                stdout, sys.stdout = sys.stdout, sink
+                try:
+                    run_variant(p, "generated", epochs, run_dir)
+                finally:
+                    sys.stdout = stdout
+                times, _ = p.clocks.epoch_times(run_dir)
+                times = [t[1] for t in times]
+            elif how is None:
+                times = [t[1] for t in hand_loop(p.task, p.model_cls, p.data, epochs)[0]]
+            else:
+                times = ladder_loop(p.task, p.model_cls, p.data, epochs, tm, *how)
+            if r:
+                kept[name] += times[1:]
+    med = {k: statistics.median(v) for k, v in kept.items()}
+    base = med["hand-written"]
+    lines = {
+        "+ NaN check": f"{template_line('finite.append(torch.isfinite')} and "
+        f"{template_line('ok = torch.stack(finite)')}: finite.append(torch.isfinite(loss.detach())), "
+        "the check after the epoch",
+        "+ Meter": f"{template_line('meter.update(loss.detach().float()')} and "
+        f"{template_line('meter.update(loss.float()')}: Meter.update per training and validation "
+        f"step ({template_line('def update(')}-177, add() at {template_line('def add(')}) instead "
+        "of the hand-written 2 lines",
+        "generated": "everything else the generated epoch does (compute_loss, autocast/nullcontext, "
+        "accumulate/scaler/clip tests, ...)",
+    }
+    print(f"in-loop ablation, from the hand-written loop to the generated one (CPU time, median of "
+          f"{len(kept['hand-written'])} epochs each, {rounds} interleaved rounds):")
+    prev = base
+    for name, _ in steps:
+        extra = f"{(med[name] - prev) / base:+7.2%}  {lines[name]}" if name in lines else ""
+        print(f"   {name:<13} {med[name] / base:6.3f}x  {extra}")
+        prev = med[name]
+
+
+def profile(p: Prepared, tmp: Path, epochs: int, gap: float, rounds: int) -> None:
     print(f"== profile of the generated loop: {p.task.name} ==")
     tm = p.train_mod
+    ladder(p, tmp, rounds, epochs)
     gen_file = str(p.gen_dir / "train.py")
     # 1. cProfile of one generated `train` call, by function of the generated train.py.
     prof = cProfile.Profile()
@@ -504,7 +625,7 @@ def main() -> None:
             if gap > TARGET or args.profile:
                 slow.append((p, gap))
         for p, gap in slow:
-            profile(p, tmp, args.epochs, gap)
+            profile(p, tmp, args.epochs, gap, max(3, args.rounds // 2))
 
 
 if __name__ == "__main__":

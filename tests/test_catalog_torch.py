@@ -1812,8 +1812,8 @@ _LAYER_EXAMPLES = [
     ("AdaptiveAvgPool1d", ((None,),), {}, [In((1, 3, 5))], False),
     ("GroupNorm", (4,), {}, [In((2, 6, 3))], False),
     ("LayerNorm", (), {}, [In((2, 5, 7))], True),  # normalized_shape inferred: 7
-    ("LayerNorm", ((5, 7),), {}, [In((2, 5, 7))], True),
-    ("LayerNorm", ((7, 5),), {}, [In((2, 5, 7))], False),
+    ("LayerNorm", (), {"normalized_shape": (5, 7)}, [In((2, 5, 7))], True),
+    ("LayerNorm", (), {"normalized_shape": (7, 5)}, [In((2, 5, 7))], False),
     ("PixelShuffle", (2,), {}, [In((1, 6, 3, 3))], False),
     ("MultiheadAttention", (2,), {"kdim": 3, "vdim": 5}, [In((4, 2, 6)), In((3, 2, 3)), In((3, 2, 5))], True),
     ("MultiheadAttention", (2,), {"kdim": 3}, [In((4, 2, 6))], False),  # self-attention
@@ -1873,8 +1873,15 @@ def test_layer_example(name, args, kwargs, inputs, ok) -> None:
         accepted = True
     except Rejected as exc:
         accepted = False
-        assert str(exc).startswith("ShapeError"), f"not a shape error: {exc}"
+        assert _is_shape_error(exc), f"not a shape error: {exc}"
     assert accepted == ok
+
+
+def _is_shape_error(exc: Rejected) -> bool:
+    """A ShapeError of the rule, the checker's rank check of the input or its check of an
+    inferred argument written explicitly (not a complaint about how arguments are written)."""
+    text = str(exc)
+    return text.startswith("ShapeError") or "input (ranks" in text or "the input gives" in text
 
 
 @pytest.mark.parametrize("name, args, kwargs, inputs, ok", _FUNCTION_EXAMPLES)
@@ -1886,7 +1893,7 @@ def test_function_example(name, args, kwargs, inputs, ok) -> None:
         accepted = True
     except Rejected as exc:
         accepted = False
-        assert str(exc).startswith("ShapeError"), f"not a shape error: {exc}"
+        assert _is_shape_error(exc), f"not a shape error: {exc}"
     assert accepted == ok
 
 

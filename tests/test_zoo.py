@@ -352,12 +352,6 @@ def test_permute_in_a_group():
     assert result.ok, _render(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`block: Layer` at the start of a statement is read as a new `block` declaration "
-    "(error: expected `}` to close the body); the same label works after `->`.  torchvision "
-    "names submodules `block` (ConvNeXt, EfficientNet, MobileNetV3)",
-)
 def test_block_as_a_label_at_statement_start():
     result = _check("model M {\n    input x: [B, 8]\n    block: Linear(4)\n}\n")
     assert result.ok, _render(result)

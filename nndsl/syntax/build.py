@@ -121,12 +121,12 @@ class _Builder(Transformer_NonRecursive):
         )
 
     def const_decl(self, meta, children):
-        name, value = children
+        name, value = _drop_keyword(children)
         self.defines(name, "a constant")
         return ir.ConstDecl(name=str(name), value=value, span=self.span(meta))
 
     def _block(self, kind, meta, children):
-        name, params, body = children
+        name, params, body = _drop_keyword(children)
         self.defines(name, f"a {kind}")
         return ir.BlockDecl(
             kind=kind,
@@ -190,7 +190,7 @@ class _Builder(Transformer_NonRecursive):
         return stmts
 
     def train_decl(self, meta, children):
-        name, *entries = children
+        name, *entries = _drop_keyword(children)
         return ir.TrainDecl(
             name=str(name) if name is not None else None,
             entries=tuple(entries),
@@ -206,7 +206,7 @@ class _Builder(Transformer_NonRecursive):
     # ---- statements ---------------------------------------------------------------------------
 
     def input_decl(self, meta, children):
-        return ir.InputDecl(items=tuple(children), span=self.span(meta))
+        return ir.InputDecl(items=tuple(_drop_keyword(children)), span=self.span(meta))
 
     def input_item(self, meta, children):
         name, type_expr = children
@@ -215,7 +215,7 @@ class _Builder(Transformer_NonRecursive):
         return ir.InputItem(name=str(name), type=ttype, span=self.span(meta))
 
     def param_decl(self, meta, children):
-        name, type_expr, init = children
+        name, type_expr, init = _drop_keyword(children)
         self.defines(name, "a parameter")
         ttype = self.tensor_type(type_expr) or ir.TensorType(
             dtype=None, dims=(), span=type_expr.span
@@ -427,6 +427,17 @@ class _Builder(Transformer_NonRecursive):
 
     def list(self, meta, children):
         return ir.ListExpr(items=tuple(self.nodes(children)), span=self.span(meta))
+
+
+_KEYWORDS = frozenset({"CONST", "BLOCK", "MODEL", "TRAIN", "INPUT", "PARAM"})
+
+
+def _drop_keyword(children: list) -> list:
+    """The children of a declaration without its leading keyword token (those keywords are
+    named terminals: they are keywords only when a declaration follows, see the grammar)."""
+    if children and isinstance(children[0], Token) and children[0].type in _KEYWORDS:
+        return children[1:]
+    return children
 
 
 def build(tree: Tree, path: str) -> tuple[ir.SourceFile, list[Diagnostic]]:
