@@ -474,11 +474,9 @@ def ladder(p: Prepared, tmp: Path, rounds: int, epochs: int) -> None:
                 run_dir = tmp / f"ladder-{p.task.model}-{r}"
                 stdout, sys.stdout = sys.stdout, sink
                 try:
-                    run_variant(p, "generated", epochs, run_dir)
+                    times = [t[1] for t in run_variant(p, "generated", epochs, run_dir)[0]]
                 finally:
                     sys.stdout = stdout
-                times, _ = p.clocks.epoch_times(run_dir)
-                times = [t[1] for t in times]
             elif how is None:
                 times = [t[1] for t in hand_loop(p.task, p.model_cls, p.data, epochs)[0]]
             else:

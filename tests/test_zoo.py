@@ -292,12 +292,6 @@ def test_positional_inferred_argument_is_not_silently_eps():
     assert not (silent and _slot(result, "M", "norm").args["eps"] == 10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PyTorch's own spelling `Conv2d(4, 8, 3, padding=1)` on a 4-channel input silently "
-    "means out_channels=4, kernel_size=8, stride=3: no warning that the first positional "
-    "argument equals the inferred in_channels",
-)
 def test_torch_style_conv_arguments_are_flagged():
     result = _check(
         "model M {\n"

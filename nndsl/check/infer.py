@@ -1827,6 +1827,8 @@ class Evaluator:
             if not full_problems:
                 args, problems = full, []
                 args.explicit_inferred = True
+        elif inferred and ref.args and entry is not None and entry.infer is not None and inputs:
+            self.torch_order_lint(ref, sig, inferred, entry.infer(inputs))
         self.report_bind(ref, problems)
         if entry is not None:
             for key, value in list(args.items()):
@@ -1874,6 +1876,31 @@ class Evaluator:
                     else:
                         args[key] = value
         return args
+
+    def torch_order_lint(self, ref: LayerRef, sig, inferred, values: dict) -> None:
+        """`Conv2d(4, 8, 3)` on a 4-channel input is torch's spelling with in_channels first, but
+        here it means out_channels=4, kernel_size=8, stride=3: legal, and almost surely not meant."""
+        required = [n for n, k, d in sig if k == "pos_or_kw" and d == api.REQUIRED]
+        first = inferred[0]
+        if len(ref.args) < len(required) or required[:1] != [first]:
+            return
+        value = values.get(first)
+        if isinstance(value, int) and not isinstance(value, bool) and ref.args[0] == value:
+            rest = [n for n, k, d in sig if k == "pos_or_kw" and n not in inferred][: len(ref.args)]
+            reading = ", ".join(f"{n}={_fmt_value(v)}" for n, v in zip(rest, ref.args))
+            self.warn(
+                f"{ref.name}({', '.join(_fmt_value(a) for a in ref.args)}) means {reading}",
+                ref.span,
+                notes=[
+                    Note(
+                        f"`{first}` is inferred from the input ({value}), so positional "
+                        f"arguments start after it"
+                    )
+                ],
+                hint=f"leave the input size out: `{ref.name}("
+                + ", ".join(_fmt_value(a) for a in ref.args[1:])
+                + ")`",
+            )
 
     def report_bind(self, ref: LayerRef, problems) -> None:
         for p in problems:
