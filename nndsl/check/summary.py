@@ -77,6 +77,10 @@ def summarize(inst: BlockInstance, location: str) -> Summary:
     for name, value in inst.inputs:
         s.rows.append(Row(name, "input", format_type(value.type), None, 0))
     _rows(inst, "", 0, s.rows)
+    outputs = inst.output_types()
+    if len(outputs) > 1:  # `return a, b`: show each output
+        for i, t in enumerate(outputs):
+            s.rows.append(Row(f"output {i}", "output", format_type(t), None, 0))
     s.total = inst.total_params()
     s.buffers = _buffers(inst)
     return s
