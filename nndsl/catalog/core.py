@@ -83,19 +83,19 @@ class Args(dict):
             raise ShapeError(f"`{name}` must be an integer, not {describe(v)}", arg=name)
         return v
 
-    def ints(self, name: str, n: int) -> tuple[Dim, ...]:
-        """An int or a tuple of `n` ints (kernel_size, stride, padding ...)."""
+    def ints(self, name: str, n: int, *, one: bool = True) -> tuple[Dim, ...]:
+        """An int or a tuple of `n` ints (kernel_size, stride, padding ...); with `one`, also a
+        tuple of one int, which torch repeats (it does for pooling, and convolutions' strides,
+        but not for every argument of every layer)."""
         v = self[name]
         if isinstance(v, (int, Sym)) and not isinstance(v, bool):
             return (v,) * n
         if (
             isinstance(v, (tuple, list))
-            and len(v) == n
+            and (len(v) == n or one and len(v) == 1)
             and all(isinstance(x, (int, Sym)) and not isinstance(x, bool) for x in v)
         ):
-            return tuple(v)
-        if isinstance(v, (tuple, list)) and len(v) == 1 and n > 1:
-            return (v[0],) * n
+            return tuple(v) * (n if len(v) == 1 else 1)
         raise ShapeError(
             f"`{name}` must be an integer or a tuple of {n} integers, not {describe(v)}", arg=name
         )
@@ -429,8 +429,28 @@ def broadcast(a: TensorT, b: TensorT, op: str = "+") -> TensorT:
             if eq is False:
                 raise ShapeError(f"shapes {a} and {b} cannot be broadcast for `{op}`")
             out.append(x)
-    dtype = a.dtype if a.is_float or not b.is_float else b.dtype
-    return TensorT(tuple(out[::-1]), dtype)
+    return TensorT(tuple(out[::-1]), promote_types(a.dtype, b.dtype))
+
+
+_INT_ORDER = ("bool", "uint8", "int8", "int16", "int32", "int64")
+_FLOAT_ORDER = ("float16", "bfloat16", "float32", "float64")
+
+
+def promote_types(a: str, b: str) -> str:
+    """torch.promote_types for the dtypes the catalog knows: floats win over integers, the
+    wider wins within a kind (float16 with bfloat16 gives float32, uint8 with int8 int16)."""
+    if a == b:
+        return a
+    if (a in _FLOAT_ORDER) != (b in _FLOAT_ORDER):
+        return a if a in _FLOAT_ORDER else b
+    if a in _FLOAT_ORDER:
+        if {a, b} == {"float16", "bfloat16"}:
+            return "float32"
+        return max(a, b, key=_FLOAT_ORDER.index)
+    if {a, b} == {"uint8", "int8"}:
+        return "int16"
+    known = [d for d in (a, b) if d in _INT_ORDER]
+    return max(known, key=_INT_ORDER.index) if len(known) == 2 else a
 
 
 def same_shape(a: TensorT) -> TensorT:

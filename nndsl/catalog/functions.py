@@ -19,6 +19,7 @@ from nndsl.catalog.core import (
     function,
     norm_dim,
     prod,
+    promote_types,
 )
 from nndsl.dims import Dim
 
@@ -393,7 +394,14 @@ def _cat(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         total = total + t.shape[d]
     shape = list(first.shape)
     shape[d] = total
-    return first.with_shape(tuple(shape))
+    return TensorT(tuple(shape), _promote_all(x))
+
+
+def _promote_all(x: tuple[TensorT, ...]) -> str:
+    dtype = x[0].dtype
+    for t in x[1:]:
+        dtype = promote_types(dtype, t.dtype)
+    return dtype
 
 
 function(
@@ -433,7 +441,7 @@ def _stack(a: Args, x: tuple[TensorT, ...]) -> TensorT:
                 hint="stacked tensors must have equal shapes",
             )
     d = norm_dim(a["dim"], first.rank + 1)
-    return first.with_shape(first.shape[:d] + (len(x),) + first.shape[d:])
+    return TensorT(first.shape[:d] + (len(x),) + first.shape[d:], _promote_all(x))
 
 
 function(
@@ -516,6 +524,8 @@ def _matmul(a: Args, x: tuple[TensorT, ...]) -> TensorT:
 def matmul_shape(p: TensorT, q: TensorT) -> TensorT:
     if p.rank == 0 or q.rank == 0:
         raise ShapeError("matmul needs tensors of rank 1 or more")
+    if p.dtype != q.dtype:
+        raise ShapeError(f"matmul needs tensors of the same dtype, but gets {p} @ {q}")
     ps, qs = list(p.shape), list(q.shape)
     if p.rank == 1:
         ps = [1] + ps

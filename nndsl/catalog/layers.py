@@ -238,7 +238,7 @@ def _conv(n: int, lazy: bool = False) -> None:
         spatial = _conv_input(t, n)
         cout = a.int("out_channels")
         _check_groups(a, a.int("in_channels"), cout)
-        k, s, d = a.ints("kernel_size", n), a.ints("stride", n), a.ints("dilation", n)
+        k, s, d = a.ints("kernel_size", n, one=False), a.ints("stride", n), a.ints("dilation", n)
         pad = a["padding"]
         mode = a.get("padding_mode", "zeros")
         out: list[Dim] = []
@@ -251,7 +251,8 @@ def _conv(n: int, lazy: bool = False) -> None:
                     _check_mode_padding(mode, spatial[i], total // 2, total - total // 2, i)
             out = list(spatial)
         else:
-            p = (0,) * n if pad == "valid" else a.ints("padding", n)
+            # (padding_mode other than zeros pads with F.pad: a tuple of one is not repeated)
+            p = (0,) * n if pad == "valid" else a.ints("padding", n, one=mode == "zeros")
             for i in range(n):
                 _check_mode_padding(mode, spatial[i], p[i], p[i], i)
                 out.append(
@@ -267,7 +268,7 @@ def _conv(n: int, lazy: bool = False) -> None:
         w = (
             a.int("out_channels")
             * dims.exact_div(a.int("in_channels"), g)
-            * prod(a.ints("kernel_size", n))
+            * prod(a.ints("kernel_size", n, one=False))
         )
         return w + (a.int("out_channels") if a["bias"] else 0)
 
@@ -302,7 +303,7 @@ def _conv(n: int, lazy: bool = False) -> None:
                 f'only padding_mode="zeros" is supported by ConvTranspose{n}d', arg="padding_mode"
             )
         k, s, p, d = (
-            a.ints("kernel_size", n),
+            a.ints("kernel_size", n, one=False),
             a.ints("stride", n),
             a.ints("padding", n),
             a.ints("dilation", n),
@@ -329,7 +330,7 @@ def _conv(n: int, lazy: bool = False) -> None:
         w = (
             a.int("in_channels")
             * dims.exact_div(a.int("out_channels"), g)
-            * prod(a.ints("kernel_size", n))
+            * prod(a.ints("kernel_size", n, one=False))
         )
         return w + (a.int("out_channels") if a["bias"] else 0)
 
@@ -466,7 +467,7 @@ def _lppool(n: int) -> None:
         _pool_rank(t, n)
         if n == 1 and not _is_int(a["kernel_size"]):
             raise ShapeError("LPPool1d's `kernel_size` must be an integer", arg="kernel_size")
-        k = a.ints("kernel_size", n)
+        k = a.ints("kernel_size", n, one=False)
         s = a.ints("stride", n) if a.get("stride") not in (None, ()) else k
         for i in range(n):
             if n == 3 and _known(t.shape[-n + i], k[i]) and t.shape[-n + i] < k[i]:
@@ -509,9 +510,9 @@ def _max_unpool(n: int) -> None:
             raise ShapeError(f"the indices must be a long tensor, but are {idx}")
         if idx.rank != t.rank or any(dims.equal(p, q) is False for p, q in zip(t.shape, idx.shape)):
             raise ShapeError(f"the indices {idx} must have the input's shape {t}")
-        k = a.ints("kernel_size", n)
-        s = a.ints("stride", n) if a.get("stride") not in (None, ()) else k
-        p = a.ints("padding", n)
+        k = a.ints("kernel_size", n, one=False)
+        s = a.ints("stride", n, one=False) if a.get("stride") not in (None, ()) else k
+        p = a.ints("padding", n, one=False)
         out = [(t.shape[-n + i] - 1) * s[i] - 2 * p[i] + k[i] for i in range(n)]
         for i, v in enumerate(out):
             if _is_int(v) and v < 0:
@@ -536,13 +537,13 @@ def _fractional_max_pool(n: int) -> None:
     def shape(a: Args, x: tuple[TensorT, ...]):
         t = x[0]
         _pool_rank(t, n)
-        k = a.ints("kernel_size", n)
+        k = a.ints("kernel_size", n, one=False)
         size, ratio = a.get("output_size"), a.get("output_ratio")
         if (size is None) == (ratio is None):
             raise ShapeError("give exactly one of `output_size` and `output_ratio`")
         spatial = t.shape[-n:]
         if size is not None:
-            out = list(a.ints("output_size", n))
+            out = list(a.ints("output_size", n, one=False))
         else:
             ratios = tuple(ratio) if isinstance(ratio, (tuple, list)) else (ratio,) * n
             if len(ratios) != n or not all(
@@ -594,7 +595,7 @@ for _n in (2, 3):
 
 
 def _fold_sizes(a: Args, key: str) -> tuple[Dim, Dim]:
-    return a.ints(key, 2)  # type: ignore[return-value]
+    return a.ints(key, 2, one=False)  # type: ignore[return-value]
 
 
 def _unfold_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:

@@ -1824,7 +1824,13 @@ class Evaluator:
             full, full_problems = bind(
                 sig, (), ref.args, dict(ref.kwargs), what=ref.name, skip=("device", "dtype")
             )
-            if not full_problems:
+            sig_defaults = {n: d for n, k, d in sig}
+            well_typed = entry is None or not any(
+                check_type(k, v, sig_defaults.get(k), entry.types.get(k))
+                for k, v in full.items()
+                if k not in entry.layer_args
+            )
+            if not full_problems and well_typed:
                 args, problems = full, []
                 args.explicit_inferred = True
         elif inferred and ref.args and entry is not None and entry.infer is not None and inputs:
