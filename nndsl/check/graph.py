@@ -136,7 +136,9 @@ class BlockInstance:
     param_tensors: list[ParamSlot] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)  # TensorV or tuples of them
-    names: dict[tuple[int, tuple[int, ...]], str] = field(default_factory=dict)  # (op, path) → name given in the spec
+    names: dict[tuple[int, tuple[int, ...]], str] = field(
+        default_factory=dict
+    )  # (op, path) → name given in the spec
 
     @property
     def name(self) -> str:
@@ -152,6 +154,14 @@ class BlockInstance:
 
     def output_types(self) -> list[Any]:
         return [value_type(o) for o in self.outputs]
+
+
+def walk_slots(slots):
+    """Slots and, recursively, the children of nn.Sequential slots (not into block instances)."""
+    for s in slots:
+        yield s
+        if s.kind == "sequential":
+            yield from walk_slots(s.children)
 
 
 def value_type(v: Any) -> Any:

@@ -48,6 +48,7 @@ from nndsl.check.graph import (
     SliceV,
     TensorV,
     value_type,
+    walk_slots,
 )
 from nndsl.check.resolve import Symbols
 from nndsl.dims import Dim, Sym
@@ -1693,7 +1694,7 @@ class Evaluator:
     ) -> Any:
         for i, c in enumerate(children):
             c.name = c.name or str(i)
-        members = {id(m) for m in _subtree(children)}
+        members = {id(m) for m in walk_slots(children)}
         slot = ModuleSlot(
             name=name, kind="sequential", type_name="Sequential", span=span, children=children
         )
@@ -2554,13 +2555,6 @@ def _rank_hint(name: str, t: TensorT, ranks) -> str | None:
     if t.rank > 2 and ranks == (2,):
         return "flatten the feature map first: `-> flatten ->`"
     return None
-
-
-def _subtree(slots):
-    for s in slots:
-        yield s
-        if s.kind == "sequential":
-            yield from _subtree(s.children)
 
 
 def _absurd_positional(sig, inferred, first: Any) -> bool:

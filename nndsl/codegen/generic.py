@@ -296,11 +296,15 @@ class GenericEvaluator(Evaluator):
         return self.computed_sym(result) if numbers else result
 
     def branch(self, e: ir.Expr, frame: Frame, stage: bool, when: tuple[Opaque, bool]) -> Any:
+        return self.under(when, frame, lambda: self.expr(e, frame, stage=stage))
+
+    def under(self, when: tuple[Opaque, bool], frame: Frame, evaluate) -> Any:
+        """Evaluate under one side of a condition: the steps and modules it makes get `when`."""
         saved = self.when
         self.when = saved + (when,)
         n_ops, n_mods = len(frame.inst.ops), len(frame.inst.modules)
         try:
-            value = self.expr(e, frame, stage=stage)
+            value = evaluate()
         finally:
             self.when = saved
         for op in frame.inst.ops[n_ops:]:
@@ -336,22 +340,14 @@ class GenericEvaluator(Evaluator):
         if isinstance(layer_v, CondLayerV):
             if into is not None or label is not None:
                 raise Unsupported("a conditional layer inside a labelled group")
-            outs = []
-            for layer, polarity in ((layer_v.then, True), (layer_v.orelse, False)):
-                when = (layer_v.cond, polarity)
-                saved = self.when
-                self.when = saved + (when,)
-                n_ops, n_mods = len(frame.inst.ops), len(frame.inst.modules)
-                try:
-                    outs.append(self.apply(layer, value, frame, span))
-                finally:
-                    self.when = saved
-                for op in frame.inst.ops[n_ops:]:
-                    if op.when is None or len(op.when) < len(saved) + 1:
-                        op.when = saved + (when,)
-                for m in frame.inst.modules[n_mods:]:
-                    if m.when is None:
-                        m.when = saved + (when,)
+            outs = [
+                self.under(
+                    (layer_v.cond, polarity),
+                    frame,
+                    lambda layer=layer: self.apply(layer, value, frame, span),
+                )
+                for layer, polarity in ((layer_v.then, True), (layer_v.orelse, False))
+            ]
             then, orelse = outs
             if not (isinstance(then, TensorV) and isinstance(orelse, TensorV)):
                 raise Unsupported("a conditional layer with several outputs")

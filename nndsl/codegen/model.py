@@ -15,22 +15,13 @@ from nndsl import dims, ir
 from nndsl.catalog import api
 from nndsl.catalog.core import LAYERS, LayerValue, TensorT
 from nndsl.check import Checked
-from nndsl.check.graph import BlockInstance, ModuleSlot, Op, SliceV, TensorV
+from nndsl.check.graph import BlockInstance, ModuleSlot, Op, SliceV, TensorV, walk_slots
 from nndsl.codegen.generic import Opaque, Unsupported, generic_instance
 from nndsl.codegen.pysrc import NotExpressible, identifier, literal, shape_comment
 from nndsl.dims import Sym
 from nndsl.errors import display_path
 
 _NEUTRAL = re.compile(r"\b([A-Za-z_]\w*?)__(\d+)\b")
-_TRAINING_FUNCTIONS = (
-    "dropout",
-    "dropout1d",
-    "dropout2d",
-    "dropout3d",
-    "alpha_dropout",
-    "feature_alpha_dropout",
-    "rrelu",
-)
 
 
 @dataclass
@@ -82,7 +73,7 @@ class ModelCode:
         if any(i is inst for i in lst):
             return
         lst.append(inst)
-        for slot in _walk_slots(inst.modules):
+        for slot in walk_slots(inst.modules):
             if slot.kind == "block" and slot.instance is not None:
                 self._collect(slot.instance)
 
@@ -95,7 +86,7 @@ class ModelCode:
         for decl_id, instances in self._instances.items():
             children: list[int] = []
             for inst in instances:
-                for slot in _walk_slots(inst.modules):
+                for slot in walk_slots(inst.modules):
                     if slot.kind == "block" and slot.instance is not None:
                         child = id(slot.instance.decl)
                         if child not in children:
@@ -198,7 +189,7 @@ class ModelCode:
             seen = set()
             for parent in self._instances.values():
                 for p in parent:
-                    for slot in _walk_slots(p.modules):
+                    for slot in walk_slots(p.modules):
                         if (
                             slot.kind == "block"
                             and slot.instance is not None
@@ -721,26 +712,22 @@ class _Emitter:
                     positional.append(k)
                 else:
                     keywords.append(k)
-        if entry.name in _TRAINING_FUNCTIONS and "training" not in written:
+        # functional dropout & co. take `training`: it must follow the module's train/eval mode
+        takes_training = entry.torch.startswith("F.") and "training" in api.param_names(
+            api.functional_signature(entry.name)
+        )
+        if takes_training and "training" not in written:
             keywords.append("training")
             bound["training"] = _SelfTraining()
         if entry.torch.startswith("."):
             receiver = self.operand(bound[entry.tensor_params[0]])
             rest = [p for p in positional if p != entry.tensor_params[0]]
-            args = []
-            for p in rest:
-                v = bound[p]
-                if p == entry.variadic and isinstance(v, tuple):
-                    args.extend(self.value(x) for x in v)
-                else:
-                    args.append(self.value(v))
-            args += [f"{k}={self.value(bound[k])}" for k in keywords]
-            return f"{receiver}{entry.torch}({', '.join(args)})"
-        if entry.torch.startswith("F."):
-            self.owner.imports.add("F")
-        else:
-            self.owner.imports.add("torch")
-        args = []
+            return f"{receiver}{entry.torch}({self.call_args(entry, bound, rest, keywords)})"
+        return f"{entry.torch}({self.call_args(entry, bound, positional, keywords)})"
+
+    def call_args(self, entry, bound: dict, positional: list[str], keywords: list[str]) -> str:
+        """`x, 2, dim=1`: positional values (a *args parameter spread out), then keywords."""
+        args: list[str] = []
         for p in positional:
             v = bound[p]
             if p == entry.variadic and isinstance(v, tuple):
@@ -748,7 +735,7 @@ class _Emitter:
             else:
                 args.append(self.value(v))
         args += [f"{k}={self.value(bound[k])}" for k in keywords]
-        return f"{entry.torch}({', '.join(args)})"
+        return ", ".join(args)
 
 
 class _SelfTraining:
@@ -795,13 +782,6 @@ def _group_by_when(slots: list[ModuleSlot]):
         else:
             groups.append((w, [s]))
     return groups
-
-
-def _walk_slots(slots):
-    for s in slots:
-        yield s
-        if s.kind == "sequential":
-            yield from _walk_slots(s.children)
 
 
 def _key(v: TensorV) -> tuple:
@@ -920,7 +900,7 @@ def _name_dims(
     """Readable names for a block's input-size symbols: `in_channels` for the channels of the
     first input, `skip_channels` for another's, `B`, `H`, `W` for sizes only shown in comments."""
     kinds: dict[str, str] = {}
-    for slot in _walk_slots(gi.modules):
+    for slot in walk_slots(gi.modules):
         if slot.kind == "torch" and slot.entry is not None and slot.args:
             rank = slot.in_type.rank if isinstance(slot.in_type, TensorT) else 0
             for key in slot.entry.inferred:
