@@ -17,6 +17,7 @@ import keyword
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from nndsl import dims, ir
@@ -1703,14 +1704,14 @@ class Evaluator:
         frame.inst.modules.append(slot)
         frame.taken.add(name)
         # the forward step: one call of the whole Sequential replaces the children's calls
-        first = next(
-            (
-                i
-                for i, op in enumerate(frame.inst.ops)
-                if op.kind == "module" and id(op.target) in members
-            ),
-            None,
-        )
+        # the children's steps are the last ones emitted: find where they start, from the end
+        first = None
+        for i in range(len(frame.inst.ops) - 1, -1, -1):
+            op = frame.inst.ops[i]
+            if op.kind == "module" and id(op.target) in members:
+                first = i
+            elif first is not None:
+                break
         if first is not None:
             kept = [
                 op
@@ -2587,6 +2588,19 @@ def _sig_positional(sig) -> list[str]:
 
 
 def _function_signature(entry: FunctionEntry):
+    return (
+        _signature_of(entry.name)
+        if FUNCTIONS.get(entry.name) is entry
+        else _compute_signature(entry)
+    )
+
+
+@lru_cache(maxsize=None)
+def _signature_of(name: str):
+    return _compute_signature(FUNCTIONS[name])
+
+
+def _compute_signature(entry: FunctionEntry):
     """The signature of a function as a spec calls it: tensor params first, then `params` or
     torch's own signature order."""
     sig = (

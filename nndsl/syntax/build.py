@@ -8,7 +8,6 @@ mistake of a file is found in one pass.
 from __future__ import annotations
 
 from lark import Token, Tree
-from lark.visitors import Transformer_NonRecursive, v_args
 
 from nndsl import ir
 from nndsl.errors import Diagnostic, Note, Span, error
@@ -58,12 +57,37 @@ def decode_string(token_text: str) -> tuple[str, str | None]:
     return "".join(out), None
 
 
-@v_args(meta=True)
-class _Builder(Transformer_NonRecursive):
+class _Builder:
+    """Methods named after grammar rules, each called as `method(meta, children)` with the
+    children already built (see `transform`)."""
+
     def __init__(self, path: str):
-        super().__init__()
         self.path = path
         self.diags: list[Diagnostic] = []
+
+    def transform(self, tree: Tree):
+        """Bottom-up, without recursion (deeply nested specs must not overflow the stack), and
+        without Lark's per-node wrappers (a large share of the time on big specs)."""
+        methods: dict[str, object] = {}
+        results: list = []
+        todo: list[tuple[object, bool]] = [(tree, False)]
+        while todo:
+            node, built = todo.pop()
+            if not isinstance(node, Tree):
+                results.append(node)
+                continue
+            if built:
+                n = len(node.children)
+                children = results[len(results) - n :] if n else []
+                del results[len(results) - n :]
+                method = methods.get(node.data)
+                if method is None:
+                    method = methods[node.data] = getattr(self, str(node.data))
+                results.append(method(node.meta, children))
+                continue
+            todo.append((node, True))
+            todo.extend((child, False) for child in reversed(node.children))
+        return results[0]
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -442,5 +466,4 @@ def _drop_keyword(children: list) -> list:
 
 def build(tree: Tree, path: str) -> tuple[ir.SourceFile, list[Diagnostic]]:
     builder = _Builder(path)
-    result = builder.transform(tree)
-    return result, builder.diags
+    return builder.transform(tree), builder.diags
