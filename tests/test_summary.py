@@ -37,7 +37,9 @@ def test_parameter_counts_of_the_language_examples(spec: str, model: str, count:
 
 
 def test_shapes_stated_in_language_md() -> None:
-    digits = [r.output for r in _summary("digits_cnn.nn", "DigitsCNN").rows if r.type == "max_pool2d"]
+    digits = [
+        r.output for r in _summary("digits_cnn.nn", "DigitsCNN").rows if r.type == "max_pool2d"
+    ]
     assert digits == ["[B, 16, 4, 4]", "[B, 32, 2, 2]"]
     assert _summary("iris.nn", "IrisMLP").rows[-1].output == "[B, 3]"
     sentiment = _summary("sentiment.nn", "SentimentLSTM")
@@ -54,7 +56,9 @@ def test_resnet18_summary_names_are_torchvision_state_dict_keys() -> None:
     keys = (Path(__file__).parent / "data" / "torchvision_resnet18_keys.txt").read_text().split()
     owners = {k.rsplit(".", 1)[0] for k in keys}
     assert owners <= names
-    leaf_modules = {r.name for r in rows if r.name and r.type not in ("input", "BasicBlock", "Sequential")}
+    leaf_modules = {
+        r.name for r in rows if r.name and r.type not in ("input", "BasicBlock", "Sequential")
+    }
     assert leaf_modules <= owners
 
 

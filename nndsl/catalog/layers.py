@@ -196,13 +196,17 @@ def _conv_input(t: TensorT, n: int) -> tuple[Dim, ...]:
     dimension, [C, *spatial] (as torch accepts it) when the channel count is known."""
     if t.rank == n + 2:
         return t.shape[2:]
-    if t.rank == n + 1 and _is_int(t.shape[0]):
+    # (in the code generator's symbolic evaluation of a block, sizes are symbols: the checker
+    # has already decided with the real ones)
+    generic = getattr(dims, "_LENIENT", [False])[0]
+    if t.rank == n + 1 and (_is_int(t.shape[0]) or generic):
         return t.shape[1:]
     hint = None
     if t.rank == n + 1:
         hint = (
-            f"an input without a batch dimension, {_UNBATCHED[n]}, needs a known channel count; "
-            "to add a batch dimension, use `unsqueeze(0)`"
+            f"its first dimension, {dims.format_dim(t.shape[0])}, looks like a batch: to add a "
+            f"channel dimension, use `unsqueeze(1)` (an input without a batch dimension, "
+            f"{_UNBATCHED[n]}, needs a known channel count)"
         )
     raise ShapeError(f"needs a {_SPATIAL[n]} input, but gets {t}", hint=hint)
 
@@ -251,8 +255,11 @@ def _conv(n: int, lazy: bool = False) -> None:
                     _check_mode_padding(mode, spatial[i], total // 2, total - total // 2, i)
             out = list(spatial)
         else:
-            # (padding_mode other than zeros pads with F.pad: a tuple of one is not repeated)
-            p = (0,) * n if pad == "valid" else a.ints("padding", n, one=mode == "zeros")
+            p = (0,) * n if pad == "valid" else a.ints("padding", n)
+            if mode != "zeros" and isinstance(pad, (tuple, list)) and len(pad) == 1 and n > 1:
+                # torch pads with F.pad(x, (p, p), mode): the last dimension only
+                padded = pad_shape(t, (pad[0], pad[0]), mode)
+                spatial, p = padded.shape[t.rank - n :], (0,) * n
             for i in range(n):
                 _check_mode_padding(mode, spatial[i], p[i], p[i], i)
                 out.append(
@@ -414,14 +421,8 @@ def _pool(n: int, kind: str) -> None:
         size = a["output_size"]
         if size is None:
             raise ShapeError("`output_size` must be given", arg="output_size")
-        sizes = (size,) * n if not isinstance(size, (tuple, list)) else tuple(size)
-        if kind == "Avg" and n > 1 and len(sizes) == n and all(v == 1 for v in sizes):
-            # torch computes this as a mean over the last n dimensions, whatever the rank
-            # (given as a tuple, the output size needs one more dimension)
-            least = n + (1 if isinstance(size, (tuple, list)) else 0)
-            _needs_rank(t, t.rank >= least, _SPATIAL[n])
-        else:
-            _pool_rank(t, n)
+        tupled = isinstance(size, (tuple, list))
+        sizes = tuple(size) if tupled else (size,) * n
         if len(sizes) != n:
             raise ShapeError(
                 f"`output_size` must be an integer or a tuple of {n}", arg="output_size"
@@ -435,7 +436,12 @@ def _pool(n: int, kind: str) -> None:
                 raise ShapeError("`output_size` must hold integers or `none`", arg="output_size")
             if _is_int(v) and v < 0:
                 raise ShapeError("`output_size` must not be negative", arg="output_size")
+        # (torch fills a tuple's `none`s from the input, and then wants more dimensions than n)
+        _needs_rank(t, t.rank > n if tupled and n > 1 else t.rank >= n, _SPATIAL[n])
         out = [t.shape[-n + i] if v is None else v for i, v in enumerate(sizes)]
+        if not (kind == "Avg" and n > 1 and all(_is_int(v) and v == 1 for v in out)):
+            # (an output of ones is a mean over the last n dimensions, whatever the rank)
+            _pool_rank(t, n)
         result = t.with_shape(t.shape[:-n] + tuple(out))
         if kind == "Max" and a.get("return_indices"):
             return (result, TensorT(result.shape, "int64"))
