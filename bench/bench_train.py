@@ -3,7 +3,7 @@ against a minimal hand-written PyTorch loop, epoch for epoch.
 
 Run from the repository root:
 
-    .venv/bin/python bench/bench_train.py [--rounds 6] [--epochs 4] [--threads 1] [--profile]
+    .venv/bin/python bench/bench_train.py [--rounds 8] [--epochs K] [--threads 1] [--profile]
 
 It prints ratios measured in this one run (median epoch time of a variant over that of the
 hand-written loop), never bare absolute times as the result.  Nothing is asserted.
@@ -22,26 +22,41 @@ Three variants, all on the same model class (the generated model.py's) and the s
   what the `nndsl run` command calls (`Program.prepare_run` + the in-memory module's `train`).
 - `hand-written`: the loop below, as a careful engineer writes it: shuffle an index with
   `torch.randperm`, slice it per batch, `zero_grad`/forward/loss/`backward`/(clip)/`step`,
-  accumulate loss and correct predictions on the device, then validate under `no_grad`.
+  accumulate loss and correct predictions on the device, then validate under `no_grad`; the
+  spec's scheduler steps after each epoch.  No checkpoints, no files.
 
-What is timed is the epoch only: for the generated loops the `time` column of metrics.csv (the
-generated loop measures it from the top of its epoch loop to after validation, before the
-scheduler step, metrics.csv and checkpoints), for the hand-written loop the same stretch with
-`time.perf_counter`.  Each call trains K epochs; the first epoch of each call is a warm-up and is
-dropped.  Variants are interleaved within each round, in a rotating order, and the ratio is the
-median over all kept epochs.  The hand-written loop seeds and shuffles exactly like the generated
-one, so its per-epoch training loss must equal the generated loop's: it is printed as a check
-that both do the same work.
+What is timed is the epoch only.  The generated loop times its own epochs: metrics.csv's `time`
+column runs from the top of its epoch loop to after validation, before the scheduler step,
+metrics.csv and checkpoints.  The benchmark reads that column (wall time), and also each epoch's
+CPU time of the process: the generated module's `time` is replaced in the benchmark's process by
+a stand-in whose `perf_counter()` returns the real wall clock and notes the CPU time read at the
+same moment (the loop reads the clock twice per epoch; the notes are checked against the
+`time` column).  The hand-written loop reads both clocks over the same stretch.  CPU time is the
+primary measure: on a machine shared with other jobs it moves much less than wall time when
+something else takes the CPU.  Each call trains K epochs (12 for digits, whose epochs are short;
+5 for the MLP; or --epochs); the first epoch of each call is a warm-up and is dropped.  Variants
+are interleaved within each round, in a rotating order; the ratio is the median over all kept
+epochs.  The per-call time outside the timed epochs (set-up, checkpoints, metrics.csv,
+curves.png) is printed apart.  The hand-written loop seeds and shuffles exactly like the
+generated one, so its per-epoch training loss must equal the generated loop's: it is printed as a
+check that both do the same work.
 
 Threads: the machine this was written on has 2 cores shared with other jobs; with torch's
 default of one intra-op thread per core, any other load makes the OpenMP threads wait for each
 other and an epoch becomes 10 to 40 times slower, at random.  The default is therefore
 `--threads 1` (`torch.set_num_threads`); the loops compared are the same either way.
 
-If the generated loop is more than 5% slower (or with --profile), the script profiles it: a
-cProfile of the generated `train` call, and the per-step cost of each statement that the generated
-loop runs and the hand-written loop does not, measured one by one, with its line in
-templates/train.py.j2 and its share of a hand-written epoch.
+If the generated loop is more than 5% slower (or with --profile), the script profiles it:
+1. a cProfile of one generated `train` call, by function of the generated train.py (with the
+   line of templates/train.py.j2 that defines it);
+2. inside real training steps: the hand-written step, then the same step plus, one group at a
+   time, what the generated step adds (the NaN check, the generated module's own Meter instead of
+   the two accumulation lines, compute_loss and the autocast/nullcontext); the levels take turns
+   step by step on the same batches, and each level's extra CPU time per step is printed with
+   the template line it comes from;
+3. in isolation, on one batch: the CPU time per call of each statement of Meter.update and of
+   the other added statements, times calls per epoch, as a share of a hand-written epoch.
+Template lines are found by searching templates/train.py.j2 for the statement's text.
 """
 
 from __future__ import annotations
@@ -108,6 +123,7 @@ class Task:
     optimizer: Callable[[object], torch.optim.Optimizer]
     scheduler: Callable[[torch.optim.Optimizer], object] | None
     clip: float | None
+    epochs: int  # per call, the first dropped: enough for about a second of training per call
     seed: int = 0
 
 
@@ -124,6 +140,7 @@ def tasks(tmp: Path) -> list[Task]:
             optimizer=lambda p: torch.optim.AdamW(p, lr=3e-3, weight_decay=1e-4),
             scheduler=lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=30),
             clip=1.0,
+            epochs=12,
         ),
         Task(
             name="MLP, 20,000 rows",
@@ -134,6 +151,7 @@ def tasks(tmp: Path) -> list[Task]:
             optimizer=lambda p: torch.optim.Adam(p, lr=1e-3),
             scheduler=None,
             clip=None,
+            epochs=5,
         ),
     ]
 
@@ -249,8 +267,10 @@ class Clocks:
         if len(log) != 2 * len(walls) or any(
             abs((b[0] - a[0]) - w) > 1e-6 for (a, b), w in zip(pairs, walls)
         ):
-            print("   warning: the loop's clock reads do not pair up with metrics.csv's `time`; "
-                  "CPU times are not available (wall times shown for both)")
+            print(
+                "   warning: the loop's clock reads do not pair up with metrics.csv's `time`; "
+                "CPU times are not available (wall times shown for both)"
+            )
             times = [(w, w) for w in walls]
         else:
             times = [(w, b[1] - a[1]) for (a, b), w in zip(pairs, walls)]
@@ -309,9 +329,11 @@ CLOCKS = ("CPU", "wall")
 
 def bench_task(p: Prepared, tmp: Path, rounds: int, epochs: int) -> float:
     n = p.data["train_x"].shape[0]
-    print(f"== {p.task.name}: {n} training rows, {math.ceil(n / p.task.batch_size)} steps "
-          f"and {math.ceil(p.data['val_x'].shape[0] / p.task.batch_size)} validation steps "
-          f"per epoch, batch {p.task.batch_size} ==")
+    print(
+        f"== {p.task.name}: {n} training rows, {math.ceil(n / p.task.batch_size)} steps "
+        f"and {math.ceil(p.data['val_x'].shape[0] / p.task.batch_size)} validation steps "
+        f"per epoch, batch {p.task.batch_size} =="
+    )
     kept = {(v, c): [] for v in VARIANTS for c in CLOCKS}
     per_round = {(v, c): [] for v in VARIANTS for c in CLOCKS}
     outside: dict[str, list[float]] = {v: [] for v in VARIANTS}
@@ -334,32 +356,43 @@ def bench_task(p: Prepared, tmp: Path, rounds: int, epochs: int) -> float:
                 epoch_t = [t[1 - j] if c == "CPU" else t[0] for t in times[1:]]
                 kept[v, c] += epoch_t
                 per_round[v, c].append(statistics.median(epoch_t))
-            outside[v].append((wall - sum(t[0] for t in times)) / statistics.median(
-                t[0] for t in times[1:]))
+            outside[v].append(
+                (wall - sum(t[0] for t in times)) / statistics.median(t[0] for t in times[1:])
+            )
     med = {k: statistics.median(x) for k, x in kept.items()}
-    print(f"epoch time, median of {len(kept['hand-written', 'CPU'])} epochs per variant "
-          f"({rounds} interleaved rounds x {epochs - 1} epochs; the first epoch of each call "
-          "dropped), relative to the hand-written loop:")
-    print(f"   {'':<13} {'CPU time':>9} {'wall':>7}   {'per-round CPU ratios':<22}"
-          "  outside the epochs, per call")
+    print(
+        f"epoch time, median of {len(kept['hand-written', 'CPU'])} epochs per variant "
+        f"({rounds} interleaved rounds x {epochs - 1} epochs; the first epoch of each call "
+        "dropped), relative to the hand-written loop:"
+    )
+    print(
+        f"   {'':<13} {'CPU time':>9} {'wall':>7}   {'per-round CPU ratios':<22}"
+        "  outside the epochs, per call"
+    )
     for v in VARIANTS:
         rr = [a / b for a, b in zip(per_round[v, "CPU"], per_round["hand-written", "CPU"])]
-        print(f"   {v:<13} {med[v, 'CPU'] / med['hand-written', 'CPU']:8.3f}x "
-              f"{med[v, 'wall'] / med['hand-written', 'wall']:6.3f}x   "
-              f"{min(rr):.3f} .. {max(rr):.3f}{'':<8}  "
-              f"{statistics.median(outside[v]):.1f} epochs' wall time")
+        print(
+            f"   {v:<13} {med[v, 'CPU'] / med['hand-written', 'CPU']:8.3f}x "
+            f"{med[v, 'wall'] / med['hand-written', 'wall']:6.3f}x   "
+            f"{min(rr):.3f} .. {max(rr):.3f}{'':<8}  "
+            f"{statistics.median(outside[v]):.1f} epochs' wall time"
+        )
     ref = losses["hand-written"]
     for v in ("generated", "nndsl run"):
         diff = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses[v], ref))
         same = "yes" if diff < 1e-4 else "NO"
-        print(f"   same per-epoch training loss as the hand-written loop ({v}): {same} "
-              f"(max relative difference {diff:.1e})")
+        print(
+            f"   same per-epoch training loss as the hand-written loop ({v}): {same} "
+            f"(max relative difference {diff:.1e})"
+        )
     for v in ("generated", "nndsl run"):
         cpu = med[v, "CPU"] / med["hand-written", "CPU"]
         wall = med[v, "wall"] / med["hand-written", "wall"]
         verdict = "meets" if cpu <= TARGET else "MISSES"
-        print(f"{p.task.name}: {v} / hand-written = {cpu:.3f} CPU time, {wall:.3f} wall "
-              f"({verdict} the target <= {TARGET:.2f} on CPU time)")
+        print(
+            f"{p.task.name}: {v} / hand-written = {cpu:.3f} CPU time, {wall:.3f} wall "
+            f"({verdict} the target <= {TARGET:.2f} on CPU time)"
+        )
     print()
     return med["generated", "CPU"] / med["hand-written", "CPU"]
 
@@ -387,129 +420,112 @@ def per_call(fn: Callable[[], object], reps: int = 3000) -> float:
     return statistics.median(out)
 
 
-def ladder_loop(task: Task, model_cls, data: dict, epochs: int, tm, finite: bool, meter: bool):
-    """The hand-written loop plus, optionally, the generated loop's NaN check (`finite`,
-    train.py.j2's `finite.append(torch.isfinite(loss.detach()))` and its check after the epoch)
-    and its metric bookkeeping (`meter`: the generated module's own `Meter`, updated per training
-    and validation step as the generated loop does, in place of the hand-written accumulation)."""
-    random.seed(task.seed)
-    np.random.seed(task.seed)
-    torch.manual_seed(task.seed)
-    model = model_cls()
-    criterion = task.loss()
-    optimizer = task.optimizer(model.parameters())
-    x, y, vx, vy = data["train_x"], data["train_y"], data["val_x"], data["val_y"]
-    n, bs = x.shape[0], task.batch_size
-    metrics, cpu = list(tm.CONFIG["metrics"]), torch.device("cpu")
-    times = []
+# The step-level ladder: the hand-written training step, then the same step with, added one
+# group at a time, what the generated step does beyond it.  `gen` is the generated train module:
+# its own Meter, compute_loss and first_output are called, not copies.
+LADDER = (
+    ("hand-written step", "", ""),
+    (
+        "+ NaN check",
+        "finite.append(torch.isfinite",
+        "finite.append(torch.isfinite(loss.detach())) per step",
+    ),
+    (
+        "+ Meter",
+        "meter.update(loss.detach().float()",
+        "meter.update(loss.detach().float(), first_output(out).detach().float(), yb) instead of "
+        "the hand-written 2 accumulation lines",
+    ),
+    (
+        "+ the rest",
+        "loss = compute_loss(criterion, out, yb)",
+        "compute_loss(criterion, out, yb) instead of criterion(out, yb), `with nullcontext()`",
+    ),
+)
+
+
+class LadderVariant:
+    def __init__(self, level: int, p: Prepared) -> None:
+        task, tm = p.task, p.train_mod
+        torch.manual_seed(task.seed)
+        self.level, self.tm, self.clip = level, tm, task.clip
+        self.model = p.model_cls()
+        self.criterion = task.loss()
+        self.optimizer = task.optimizer(self.model.parameters())
+        self.meter = tm.Meter(list(tm.CONFIG["metrics"]), 0, torch.device("cpu"))
+        self.loss_sum = torch.zeros((), dtype=torch.float64)
+        self.correct = torch.zeros((), dtype=torch.int64)
+        self.finite: list = []
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        level, tm, model, optimizer = self.level, self.tm, self.model, self.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        if level >= 3:
+            with nullcontext():
+                out = model(xb)
+                loss = tm.compute_loss(self.criterion, out, yb)
+        else:
+            out = model(xb)
+            loss = self.criterion(out, yb)
+        if level >= 1:
+            self.finite.append(torch.isfinite(loss.detach()))
+        loss.backward()
+        if self.clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), self.clip)
+        optimizer.step()
+        if level >= 2:
+            self.meter.update(loss.detach().float(), tm.first_output(out).detach().float(), yb)
+        else:
+            self.loss_sum += loss.detach() * yb.shape[0]
+            self.correct += (out.argmax(1) == yb).sum()
+
+
+def ladder(p: Prepared, min_steps: int = 1500) -> None:
+    """Per-step CPU time of each ladder level, the levels interleaved step by step on the same
+    batches (so that load on the machine hits them alike), medians over at least `min_steps`
+    steps per level after a warm-up epoch."""
+    variants = [LadderVariant(level, p) for level in range(len(LADDER))]
+    x, y = p.data["train_x"], p.data["train_y"]
+    n, bs = x.shape[0], p.task.batch_size
+    epochs = 1 + math.ceil(min_steps / math.ceil(n / bs))
+    times: list[list[float]] = [[] for _ in variants]
     for epoch in range(epochs):
-        t0 = time.process_time()
-        model.train()
-        gen = torch.Generator().manual_seed(task.seed * 1_000_003 + epoch)
-        perm = torch.randperm(n, generator=gen)
-        m = tm.Meter(metrics, 0, cpu) if meter else None
-        loss_sum = torch.zeros((), dtype=torch.float64)
-        correct = torch.zeros((), dtype=torch.int64)
-        ok: list = []
-        for i in range(0, n, bs):
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
+        for j, i in enumerate(range(0, n, bs)):
             idx = perm[i : i + bs]
             xb, yb = x[idx], y[idx]
-            optimizer.zero_grad(set_to_none=True)
-            out = model(xb)
-            loss = criterion(out, yb)
-            if finite:
-                ok.append(torch.isfinite(loss.detach()))
-            loss.backward()
-            if task.clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), task.clip)
-            optimizer.step()
-            if m is not None:
-                m.update(loss.detach().float(), out.detach().float(), yb)
-            else:
-                loss_sum += loss.detach() * yb.shape[0]
-                correct += (out.argmax(1) == yb).sum()
-        if finite and not bool(torch.stack(ok).all()):
-            raise RuntimeError("non-finite loss")
-        if m is not None:
-            m.values("train_")
-            vm = tm.Meter(metrics, 0, cpu)
-        else:
-            _ = loss_sum.item() / n, correct.item() / n
-        model.eval()
-        val_loss = torch.zeros((), dtype=torch.float64)
-        val_correct = torch.zeros((), dtype=torch.int64)
-        with torch.no_grad():
-            for i in range(0, vx.shape[0], bs):
-                xb, yb = vx[i : i + bs], vy[i : i + bs]
-                out = model(xb)
-                if m is not None:
-                    vm.update(criterion(out, yb).float(), out.float(), yb)
-                else:
-                    val_loss += criterion(out, yb) * yb.shape[0]
-                    val_correct += (out.argmax(1) == yb).sum()
-        if m is not None:
-            vm.values("val_")
-        else:
-            _ = val_loss.item() / vx.shape[0], val_correct.item() / vx.shape[0]
-        times.append(time.process_time() - t0)
-    return times
+            for k in range(len(variants)):
+                v = variants[(k + j) % len(variants)]
+                t0 = time.process_time()
+                v.step(xb, yb)
+                t = time.process_time() - t0
+                if epoch:  # the first epoch warms up
+                    times[v.level].append(t)
+        for v in variants:
+            v.finite.clear()
+    med = [statistics.median(t) for t in times]
+    print(
+        f"inside a real training step: the hand-written step, then what the generated step adds, "
+        f"one group at a time (CPU time per step, median of {len(times[0])} steps per level, "
+        "levels interleaved step by step):"
+    )
+    for level, (name, needle, what) in enumerate(LADDER):
+        if level == 0:
+            print(f"   {name:<18} {'':<16} 1.000x")
+            continue
+        extra = (med[level] - med[level - 1]) / med[0]
+        print(
+            f"   {name:<18} {template_line(needle):<16} {med[level] / med[0]:.3f}x  "
+            f"({extra:+6.2%} of a step) {what}"
+        )
 
 
-def ladder(p: Prepared, tmp: Path, rounds: int, epochs: int) -> None:
-    """From the hand-written loop to the generated one, a statement group at a time, interleaved:
-    each step's extra CPU time per epoch is what that group costs inside a real loop."""
-    tm = p.train_mod
-    steps = [
-        ("hand-written", None),
-        ("+ NaN check", (True, False)),
-        ("+ Meter", (True, True)),
-        ("generated", "generated"),
-    ]
-    kept: dict[str, list[float]] = {name: [] for name, _ in steps}
-    sink = io.StringIO()
-    for r in range(rounds + 1):
-        order = steps[r % len(steps) :] + steps[: r % len(steps)]
-        for name, how in order:
-            if how == "generated":
-                run_dir = tmp / f"ladder-{p.task.model}-{r}"
-                stdout, sys.stdout = sys.stdout, sink
-                try:
-                    times = [t[1] for t in run_variant(p, "generated", epochs, run_dir)[0]]
-                finally:
-                    sys.stdout = stdout
-            elif how is None:
-                times = [t[1] for t in hand_loop(p.task, p.model_cls, p.data, epochs)[0]]
-            else:
-                times = ladder_loop(p.task, p.model_cls, p.data, epochs, tm, *how)
-            if r:
-                kept[name] += times[1:]
-    med = {k: statistics.median(v) for k, v in kept.items()}
-    base = med["hand-written"]
-    lines = {
-        "+ NaN check": f"{template_line('finite.append(torch.isfinite')} and "
-        f"{template_line('ok = torch.stack(finite)')}: finite.append(torch.isfinite(loss.detach())), "
-        "the check after the epoch",
-        "+ Meter": f"{template_line('meter.update(loss.detach().float()')} and "
-        f"{template_line('meter.update(loss.float()')}: Meter.update per training and validation "
-        f"step ({template_line('def update(')}-177, add() at {template_line('def add(')}) instead "
-        "of the hand-written 2 lines",
-        "generated": "everything else the generated epoch does (compute_loss, autocast/nullcontext, "
-        "accumulate/scaler/clip tests, ...)",
-    }
-    print(f"in-loop ablation, from the hand-written loop to the generated one (CPU time, median of "
-          f"{len(kept['hand-written'])} epochs each, {rounds} interleaved rounds):")
-    prev = base
-    for name, _ in steps:
-        extra = f"{(med[name] - prev) / base:+7.2%}  {lines[name]}" if name in lines else ""
-        print(f"   {name:<13} {med[name] / base:6.3f}x  {extra}")
-        prev = med[name]
-
-
-def profile(p: Prepared, tmp: Path, epochs: int, gap: float, rounds: int) -> None:
+def profile(p: Prepared, tmp: Path, epochs: int, gap: float) -> None:
     print(f"== profile of the generated loop: {p.task.name} ==")
     tm = p.train_mod
-    ladder(p, tmp, rounds, epochs)
     gen_file = str(p.gen_dir / "train.py")
+    hand_epoch = statistics.median(t[1] for t in hand_loop(p.task, p.model_cls, p.data, 3)[0][1:])
+
     # 1. cProfile of one generated `train` call, by function of the generated train.py.
     prof = cProfile.Profile()
     argv = ["--data", str(p.gen_dir / "data.npz"), "--out", str(tmp / "prof"), "--quiet"]
@@ -519,111 +535,132 @@ def profile(p: Prepared, tmp: Path, epochs: int, gap: float, rounds: int) -> Non
     finally:
         sys.stdout = stdout
         p.clocks.log.clear()
-    stats = pstats.Stats(prof)
     rows = []
-    for (file, _line, fn), (_cc, nc, tt, ct, _callers) in stats.stats.items():
+    for (file, _line, fn), (_cc, nc, tt, ct, _callers) in pstats.Stats(prof).stats.items():
         if file == gen_file:
             rows.append((ct, tt, nc, fn))
     total = max(r[0] for r in rows)
-    print(f"cProfile of one train(--epochs {epochs}) call, functions of the generated train.py, "
-          "share of the call (cumulative / own time):")
-    for ct, tt, nc, fn in sorted(rows, reverse=True)[:10]:
-        print(f"   {template_line(f'def {fn}('):<16} {fn:<16} calls {nc:>6}  "
-              f"{ct / total:6.1%} / {tt / total:6.1%}")
+    print(
+        f"cProfile of one train(--epochs {epochs}) call (checkpoints and curves.png included), "
+        "functions of the generated train.py, share of the call (cumulative / own):"
+    )
+    for ct, tt, nc, fn in sorted(rows, reverse=True)[:8]:
+        print(
+            f"   {template_line(f'def {fn}('):<16} {fn:<16} calls {nc:>6}  "
+            f"{ct / total:6.1%} / {tt / total:6.1%}"
+        )
 
-    # 2. The statements the generated loop runs and the hand-written one does not, one by one,
-    # in CPU time per call on a real batch; each is the template's statement (called through the
-    # generated module where it is a function) minus what the hand-written loop does instead.
+    # 2. The same statements inside a real training step.
+    ladder(p)
+
+    # 3. In isolation, on one real batch, CPU time per call; statements of Meter.update are
+    # replicated here to time them one by one (the template is the reference).
     torch.manual_seed(0)
-    model = p.model_cls()
     criterion = p.task.loss()
     bs = p.task.batch_size
     y = p.data["train_y"][:bs]
-    out = model(p.data["train_x"][:bs]).detach()
+    out = p.model_cls()(p.data["train_x"][:bs]).detach()
     loss = criterion(out, y)
     n = y.shape[0]
     steps = math.ceil(p.data["train_x"].shape[0] / bs)
     val_steps = math.ceil(p.data["val_x"].shape[0] / bs)
-    hand_epoch = statistics.median(t[1] for t in hand_loop(p.task, p.model_cls, p.data, 3)[0][1:])
-    metrics = list(tm.CONFIG["metrics"])
-    meter = tm.Meter(metrics, 10, torch.device("cpu"))
-    acc = {"loss": torch.zeros((), dtype=torch.float64), "correct": torch.zeros((), dtype=torch.int64)}
-    finite: list = []
+    meter = tm.Meter(list(tm.CONFIG["metrics"]), 0, torch.device("cpu"))
+    acc = {
+        "loss": torch.zeros((), dtype=torch.float64),
+        "correct": torch.zeros((), dtype=torch.int64),
+    }
 
     def hand_acc():  # the hand-written loop's two accumulation lines
         acc["loss"] += loss.detach() * n
         acc["correct"] += (out.argmax(1) == y).sum()
 
-    def gen_finite():
-        finite.append(torch.isfinite(loss.detach()))
-        if len(finite) >= steps:
-            finite.clear()
-
-    def gen_ctx():
-        with nullcontext():
-            pass
-
     pred = out.argmax(1)
+    metrics = meter.metrics
     hand = per_call(hand_acc)
-    update = per_call(lambda: meter.update(loss.detach().float(), tm.first_output(out).detach().float(), y))
-    parts = [  # Meter.update line by line (the statements replicated here)
-        ("self.add(\"loss\", loss.detach() * n)", lambda: meter.add("loss", loss.detach() * n)),
-        ("self.add(\"n\", torch.tensor(float(n)", lambda: meter.add("n", torch.tensor(float(n), device=out.device))),
-        ("classification = any(", lambda: any(m in ("accuracy", "f1", "precision", "recall") or m.startswith("top") for m in metrics)),
+    update = per_call(
+        lambda: meter.update(loss.detach().float(), tm.first_output(out).detach().float(), y)
+    )
+    parts = [
+        ('self.add("loss", loss.detach() * n)', lambda: meter.add("loss", loss.detach() * n)),
+        (
+            'self.add("n", torch.tensor(float(n)',
+            lambda: meter.add("n", torch.tensor(float(n), device=out.device)),
+        ),
+        (
+            "classification = any(",
+            lambda: any(
+                m in ("accuracy", "f1", "precision", "recall") or m.startswith("top")
+                for m in metrics
+            ),
+        ),
         ("pred = out.argmax(1)", lambda: out.argmax(1)),
-        ("self.add(\"correct\", (pred == y).sum())", lambda: meter.add("correct", (pred == y).sum())),
-        ("self.add(\"count\", torch.tensor(float(y.numel())", lambda: meter.add("count", torch.tensor(float(y.numel()), device=out.device))),
-        ("value = value.detach().to(torch.float64)", lambda: loss.detach().to(torch.float64)),
+        ('self.add("correct", (pred == y).sum())', lambda: meter.add("correct", (pred == y).sum())),
+        (
+            'self.add("count", torch.tensor(float(y.numel())',
+            lambda: meter.add("count", torch.tensor(float(y.numel()), device=out.device)),
+        ),
     ]
-    items = [
-        ("meter.update(loss.detach().float()", "meter.update(...) per training step, minus the hand "
-         "loop's 2 accumulation lines", update - hand, steps),
-        ("finite.append(torch.isfinite", "finite.append(torch.isfinite(loss.detach()))",
-         per_call(gen_finite), steps),
-        ("loss = compute_loss(criterion, out, yb)", "compute_loss(criterion, out, yb), minus "
-         "criterion(out, yb)", per_call(lambda: tm.compute_loss(criterion, out, y))
-         - per_call(lambda: criterion(out, y)), steps),
-        ("if amp_dtype else nullcontext():", "with ... nullcontext():", per_call(gen_ctx), steps),
-        ("meter.update(loss.float()", "evaluate(): meter.update(...) per validation step, minus "
-         "the hand loop's 2 lines", update - hand, val_steps),
-        ("ok = torch.stack(finite)", "torch.stack(finite), ok.all(), once per epoch",
-         per_call(lambda: bool(torch.stack(finite or [loss.isfinite()]).all()), 50), 1),
-    ]
-    print(f"what the generated loop adds to the hand-written one, CPU time per epoch as a share "
-          f"of a hand-written epoch ({steps} training steps, {val_steps} validation steps):")
-    share_sum = 0.0
-    for needle, what, cost, count in items:
-        share = cost * count / hand_epoch
-        share_sum += share
-        print(f"   {template_line(needle):<16} {share:+7.2%}  {what}")
-    print(f"   {'sum':<16} {share_sum:+7.2%}   (measured gap above: {gap - 1:+.2%})")
-    print(f"inside Meter.update ({template_line('def update(')}), per training step, as a share "
-          f"of a hand-written epoch (the hand loop's 2 lines cost {hand * steps / hand_epoch:.2%}):")
+    print(
+        f"in isolation, CPU time per call on one batch x calls per epoch, share of a hand-written "
+        f"epoch ({steps} training and {val_steps} validation steps):"
+    )
+    print(
+        f"   {template_line('meter.update(loss.detach().float()'):<16} "
+        f"{update * steps / hand_epoch:+6.2%}  meter.update per training step "
+        f"(the hand-written 2 lines instead: {hand * steps / hand_epoch:+.2%})"
+    )
+    print(
+        f"   {template_line('meter.update(loss.float()'):<16} "
+        f"{update * val_steps / hand_epoch:+6.2%}  meter.update per validation step "
+        f"(the hand-written 2 lines instead: {hand * val_steps / hand_epoch:+.2%})"
+    )
     for needle, fn in parts:
-        print(f"   {template_line(needle):<16} {per_call(fn) * steps / hand_epoch:+7.2%}  {needle}...")
+        print(
+            f"     {template_line(needle):<16} {per_call(fn) * steps / hand_epoch:+6.2%}  "
+            f"{needle}..."
+        )
+    print(
+        f"     {template_line('def add('):<16} (in each self.add: value.detach().to(torch.float64) "
+        f"{per_call(lambda: loss.detach().to(torch.float64)) * steps / hand_epoch:+.2%}, "
+        "then a new tensor for the sum)"
+    )
+    print(
+        f"   {template_line('finite.append(torch.isfinite'):<16} "
+        f"{per_call(lambda: torch.isfinite(loss.detach())) * steps / hand_epoch:+6.2%}  "
+        "torch.isfinite(loss.detach()) per training step"
+    )
+    print(
+        f"   {template_line('loss = compute_loss(criterion, out, yb)'):<16} "
+        f"{(per_call(lambda: tm.compute_loss(criterion, out, y)) - per_call(lambda: criterion(out, y))) * steps / hand_epoch:+6.2%}"
+        "  compute_loss(criterion, out, yb) minus criterion(out, yb)"
+    )
     print()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=8, help="interleaved rounds (after a warm-up)")
-    ap.add_argument("--epochs", type=int, default=5, help="epochs per call (first dropped)")
+    ap.add_argument(
+        "--epochs", type=int, help="epochs per call, the first dropped (default: 12 digits, 5 MLP)"
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--profile", action="store_true", help="profile even if within the target")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s), {sys.platform}")
+    print(
+        f"python {sys.version.split()[0]}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s), {sys.platform}"
+    )
     with tempfile.TemporaryDirectory(prefix="nndsl-bench-train-") as d:
         tmp = Path(d)
         preps = [prepare(t, tmp, i) for i, t in enumerate(tasks(tmp))]
         slow = []
         for p in preps:
-            gap = bench_task(p, tmp, args.rounds, args.epochs)
+            gap = bench_task(p, tmp, args.rounds, args.epochs or p.task.epochs)
             if gap > TARGET or args.profile:
                 slow.append((p, gap))
         for p, gap in slow:
-            profile(p, tmp, args.epochs, gap, max(3, args.rounds // 2))
+            profile(p, tmp, args.epochs or p.task.epochs, gap)
 
 
 if __name__ == "__main__":

@@ -116,6 +116,8 @@ class Program:
             return module.train(argv)
         except module.TrainingError as exc:
             raise NndslError([error(str(exc), None)]) from None
+        finally:
+            discard_run_data(data_path, out_dir)
 
     def prepare_run(self, section: str | None, out: str | os.PathLike | None):
         """(training module, data file, run folder) for a train section."""
@@ -140,6 +142,9 @@ class Program:
             data = data_bytes(self.checked, plan)
         except GenerateError as exc:
             raise NndslError([error(str(exc), None)]) from None
+        problem = data_mismatch(self.checked, plan, data)
+        if problem is not None:
+            raise NndslError([error(problem, None)])
         world = int(os.environ.get("WORLD_SIZE", "1"))
         stem = Path(self.path).stem
         if out is None:
@@ -147,12 +152,20 @@ class Program:
             out = Path("runs") / f"{stem}-{run_id or time.strftime('%Y%m%d-%H%M%S')}"
         out_dir = Path(out)
         rank = int(os.environ.get("RANK", "0"))
-        if world > 1:
-            data_path = Path(tempfile.gettempdir()) / f"nndsl-{stem}-{os.getpid()}-rank{rank}.npz"
-        else:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            data_path = out_dir / "data.npz"
-        data_path.write_bytes(data)
+        try:
+            if world > 1:
+                # every process reads its own copy; the run folder is rank 0's (train.py)
+                data_path = (
+                    Path(tempfile.gettempdir()) / f"nndsl-{stem}-{os.getpid()}-rank{rank}.npz"
+                )
+            else:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                data_path = out_dir / "data.npz"
+            data_path.write_bytes(data)
+        except OSError as exc:
+            raise NndslError(
+                [error(f"cannot write the run folder {out_dir}: {exc}", None)]
+            ) from None
         return self.modules()[key], data_path, out_dir
 
     def _pick(self, model: str | None) -> str:
@@ -167,6 +180,148 @@ class Program:
                 [error(f"no model `{model}` (models: {', '.join(self.models) or 'none'})", None)]
             )
         return model
+
+
+def discard_run_data(data_path: str | os.PathLike, out_dir: str | os.PathLike) -> None:
+    """Remove a process's private copy of the data (under torchrun) once training is over;
+    `data.npz` inside the run folder stays."""
+    path = Path(data_path)
+    if path.parent.resolve() != Path(out_dir).resolve():
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def data_mismatch(checked, plan, data: bytes) -> str | None:
+    """Why the prepared data cannot train the plan's model, or None when it fits.
+
+    The checker already compares the bundled and generated sources with the model statically;
+    files (csv, npz, image folders) are only known once read, so this compares the prepared
+    arrays with the model's input type (rank, fixed sizes, float or integer) and with what the
+    loss needs (class labels below the number of class scores, or targets with as many values
+    as the output), before any training starts.
+    """
+    import io
+
+    import numpy as np
+
+    from nndsl import dims
+
+    inst = _instance(checked, plan)
+    if inst is None or not getattr(inst, "inputs", None):
+        return None
+    try:
+        arrays = np.load(io.BytesIO(data), allow_pickle=False)
+        x, y = arrays["train_x"], arrays["train_y"]
+    except Exception:  # (not ours to judge: train.py reports unreadable data)
+        return None
+    name = plan.model
+    source = "the data"
+    if plan.data is not None:
+        first = plan.data.args[0] if plan.data.args else dict(plan.data.kwargs).get("path")
+        shown = f'"{first}"' if isinstance(first, str) else ("..." if plan.data.kwargs else "")
+        source = f"`{plan.data.name}({shown})`"
+    if len(inst.inputs) != 1:
+        names = ", ".join(n for n, _ in inst.inputs)
+        return (
+            f"model `{name}` takes {len(inst.inputs)} inputs ({names}), but the data of "
+            f"{source} gives one: {_data_shape(x)}"
+        )
+    t = inst.inputs[0][1].type
+    sample = tuple(int(d) for d in x.shape[1:])
+    env: dict[str, int] = {}
+    fits = len(t.shape) == len(sample) + 1
+    if fits:
+        for d, n in zip(t.shape[1:], sample):
+            if isinstance(d, int):
+                fits = fits and d == n
+            elif dims.free_symbols(d) and d == dims.sym(next(iter(dims.free_symbols(d)))):
+                symbol = next(iter(dims.free_symbols(d)))
+                fits = fits and env.setdefault(symbol, n) == n
+    if not fits:
+        return (
+            f"model `{name}` takes {t}, but the data of {source} gives {_data_shape(x)}: "
+            f"{len(x)} samples of shape {list(sample)}"
+        )
+    if t.is_float != (x.dtype.kind == "f"):
+        kind = "floating-point values" if x.dtype.kind == "f" else f"integers ({x.dtype})"
+        return f"model `{name}` takes {t}, but the data of {source} gives {kind}"
+    outs = inst.output_types()
+    loss = plan.loss.name if plan.loss is not None else None
+    if len(outs) != 1 or not hasattr(outs[0], "shape") or loss is None:
+        return None
+    out = outs[0]
+    try:
+        out_shape = [dims.evaluate(d, {**env, **_batch(t, len(x))}) for d in out.shape]
+    except Exception:  # (a size the data does not determine: nothing to compare)
+        return None
+    from nndsl.check.train import BINARY_LOSSES, CLASS_LABEL_LOSSES, REGRESSION_LOSSES
+
+    per_out = out_shape[1:]
+    target = list(y.shape[1:])
+    if loss in CLASS_LABEL_LOSSES:
+        if y.dtype.kind in "iu":
+            if len(per_out) < 1 or target != per_out[1:]:
+                return (
+                    f"{loss} needs one score per class, [B, C{', ...' if target else ''}], for "
+                    f"the class labels of {source} ({_data_shape(y)}), but `{name}` outputs {out}"
+                )
+            labels = [int(a.max()) for a in (y, arrays.get("val_y")) if a is not None and a.size]
+            if labels and max(labels) >= per_out[0]:
+                return (
+                    f"the data of {source} has class labels up to {max(labels)}, but `{name}` "
+                    f"outputs {per_out[0]} class scores ({out}); {loss} needs at least "
+                    f"{max(labels) + 1}"
+                )
+        elif target != per_out:
+            return (
+                f"{loss} needs class labels or class probabilities shaped like the output "
+                f"({out}), but the data of {source} gives real-valued targets {_data_shape(y)}"
+            )
+    elif loss in REGRESSION_LOSSES or loss in BINARY_LOSSES:
+        if int(np.prod(target, dtype=np.int64)) != int(np.prod(per_out, dtype=np.int64)):
+            return (
+                f"{loss} compares `{name}`'s output {out} with the targets of {source}, "
+                f"{_data_shape(y)}, but they have different sizes"
+            )
+    return None
+
+
+def _batch(t, n: int) -> dict[str, int]:
+    """The batch symbol of an input type, bound to a batch size (for evaluating the output)."""
+    from nndsl import dims
+
+    first = t.shape[0]
+    if isinstance(first, int):
+        return {}
+    return {s: min(n, 2) for s in dims.free_symbols(first)}
+
+
+def _data_shape(a) -> str:
+    dtype = "" if a.dtype.kind == "f" else ("long" if a.dtype.name == "int64" else a.dtype.name)
+    return dtype + "[" + ", ".join(["B", *(str(int(d)) for d in a.shape[1:])]) + "]"
+
+
+def _instance(checked, plan):
+    """The checked instance of the plan's model, built with the train section's arguments."""
+    inst = checked.models.get(plan.model)
+    if plan.model_args is None or inst is None:
+        return inst
+    try:
+        from nndsl.check.infer import POISON, Evaluator
+
+        decl = checked.symbols.blocks[plan.model]
+        overrides = dict(zip((p.name for p in decl.params), plan.model_args.args))
+        overrides.update(plan.model_args.kwargs)
+        for p in decl.params:
+            v = overrides.get(p.name)
+            if p.type is not None and p.type.name == "float" and isinstance(v, int):
+                overrides[p.name] = float(v)
+        new = Evaluator(checked.program, checked.symbols).instantiate_model(decl, overrides)
+    except Exception:  # (the checker has vetted the arguments; be conservative)
+        return None
+    return None if new is None or new is POISON else new
 
 
 def load(path_or_text: str | os.PathLike, *, name: str = "<spec>.nn") -> Program:

@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--force", action="store_true", help="overwrite files that nndsl did not generate"
     )
+    g.add_argument(
+        "--target",
+        choices=("pytorch", "lightning"),
+        default="pytorch",
+        help="pytorch: a plain training loop (default); lightning: a LightningModule "
+        "(lit_model.py) and a Trainer script",
+    )
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser(
@@ -241,7 +248,7 @@ def cmd_generate(args, out: Output) -> int:
         print(f"nndsl: error: {display_path(args.file)} has no model to generate", file=sys.stderr)
         return 1
     try:
-        files = generate_files(checked, models)
+        files = generate_files(checked, models, target=getattr(args, "target", "pytorch"))
     except GenerateError as exc:
         print(
             f"nndsl: error: cannot generate PyTorch for {display_path(args.file)}: {exc}",
@@ -315,7 +322,10 @@ def cmd_run(args, out: Output) -> int:
             argv += [flag, str(value)]
     if args.quiet:
         argv.append("--quiet")
-    print(f"training {display_path(args.file)} in {out_dir}", flush=True)
+    from nndsl.api import discard_run_data
+
+    if os.environ.get("RANK", "0") == "0":
+        print(f"training {display_path(args.file)} in {out_dir}", flush=True)
     try:
         module.train(argv)
     except module.TrainingError as exc:
@@ -323,6 +333,8 @@ def cmd_run(args, out: Output) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        discard_run_data(data_path, out_dir)
     return 0
 
 

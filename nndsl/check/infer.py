@@ -164,6 +164,8 @@ NN_MODULE_ATTRS = frozenset(
     "share_memory state_dict to to_empty train training type xpu zero_grad".split()
 )
 PY_RESERVED = frozenset(keyword.kwlist) | {"self", "super", "None", "True", "False"}
+# what generated model.py / train.py refer to by name
+GENERATED_CODE_NAMES = frozenset({"nn", "F", "torch", "Tensor", "OrderedDict"})
 
 
 _ACRONYMS = (("PReLU", "Prelu"), ("ReLU", "Relu"), ("GELU", "Gelu"), ("SiLU", "Silu"),
@@ -315,6 +317,9 @@ class Evaluator:
             self.const(name, None)
         for decl in self.symbols.blocks.values():
             self.naming(decl)  # label checks for every block, used or not
+            self.generated_name(decl.name, decl.name_span, f"{decl.kind} name")
+            for p in decl.params:
+                self.generated_name(p.name, p.span, "parameter name")
         for model in self.symbols.models:
             result.models[model.name] = self.instantiate_model(model)
         result.diagnostics = self.diags
@@ -553,6 +558,20 @@ class Evaluator:
         if name in self.symbols.pymodules:
             return snake(name)
         return base_name("torch", name)
+
+    def generated_name(self, name: str, span: Span, what: str) -> None:
+        """Names that become Python names in generated code (classes, __init__ parameters) must
+        not shadow what that code uses."""
+        if (
+            name in PY_RESERVED
+            or name in GENERATED_CODE_NAMES
+            or (name.startswith("__") and name.endswith("__"))
+        ):
+            self.error(
+                f"`{name}` cannot be a {what}: the generated PyTorch code uses that name",
+                span,
+                hint="choose another name",
+            )
 
     def check_identifier(
         self, name: str, span: Span, what: str, *, attribute: bool = False

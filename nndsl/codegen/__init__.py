@@ -62,16 +62,30 @@ def model_source(checked: Checked, models: list[str]) -> str:
 
 
 def generate_files(
-    checked: Checked, models: list[str], *, with_data: bool = True
+    checked: Checked, models: list[str], *, with_data: bool = True, target: str = "pytorch"
 ) -> dict[str, str | bytes]:
     """File name → content of everything `nndsl generate` writes for these models: model.py and,
-    for each train section of the root file that trains one of them, train.py and its data."""
+    for each train section of the root file that trains one of them, train.py and its data.
+    `target="lightning"`: the PyTorch Lightning files instead (see `lightning_files`)."""
+    if target == "lightning":
+        return lightning_files(checked, models, with_data=with_data)
+    if target != "pytorch":
+        raise ValueError(f"unknown target {target!r} (pytorch or lightning)")
     files: dict[str, str | bytes] = {"model.py": model_source(checked, models)}
     for name, (plan, text) in train_sources(checked, models).items():
         files[f"{name}.py"] = text
         if with_data:
             files[f"{_data_name(name)}.npz"] = data_bytes(checked, plan)
     return files
+
+
+def lightning_files(
+    checked: Checked, models: list[str], *, with_data: bool = True
+) -> dict[str, str | bytes]:
+    """The Lightning target: model.py, lit_model.py, train.py and data.npz."""
+    from nndsl.codegen.lightning import lightning_files as files
+
+    return files(checked, models, with_data=with_data)
 
 
 def _data_name(train_name: str) -> str:

@@ -7,14 +7,16 @@ templates/train.py.j2, so every spec trains with the same, reviewed code.
 
 from __future__ import annotations
 
+import ast
+from functools import lru_cache
 from typing import Any
 
 from nndsl import ir
 from nndsl.catalog import api
 from nndsl.catalog.training import PER_BATCH_SCHEDULERS
-from nndsl.codegen.pysrc import literal
+from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
-from nndsl.codegen.trainplan import CallSpec, TrainPlan, Word
+from nndsl.codegen.trainplan import CallSpec, PlanError, TrainPlan, Word, value
 from nndsl.errors import display_path
 
 
@@ -91,22 +93,26 @@ def _scheduler(call: CallSpec | None) -> str:
     return f"torch.optim.lr_scheduler.{call.name}({', '.join(parts)})"
 
 
-def condition(e: ir.Expr) -> str:
-    """`val_accuracy >= 0.95` → `m["val_accuracy"] >= 0.95` (names are metric keys, never code)."""
+def condition(e: ir.Expr, consts: dict[str, Any] | None = None) -> str:
+    """`val_accuracy >= 0.95` → `m["val_accuracy"] >= 0.95`: names are metric keys (written as
+    string literals, never as code) unless they are constants of the spec; numbers, constants
+    and arithmetic on them become their value."""
     if isinstance(e, ir.Compare):
-        return f"{condition(e.left)} {e.op} {condition(e.right)}"
+        return f"{condition(e.left, consts)} {e.op} {condition(e.right, consts)}"
     if isinstance(e, ir.BoolOp):
-        return f"({condition(e.left)} {e.op} {condition(e.right)})"
+        return f"({condition(e.left, consts)} {e.op} {condition(e.right, consts)})"
     if isinstance(e, ir.UnaryOp) and e.op == "not":
-        return f"not ({condition(e.operand)})"
-    if isinstance(e, ir.UnaryOp) and e.op == "-" and isinstance(e.operand, ir.Num):
-        return f"-{e.operand.value!r}"
-    if isinstance(e, ir.Paren):
-        return f"({condition(e.expr)})"
-    if isinstance(e, ir.Name):
-        return f"m.get({literal(e.id)}, float('nan'))"
-    if isinstance(e, ir.Num):
-        return repr(e.value)
+        return f"not ({condition(e.operand, consts)})"
+    if isinstance(e, ir.Paren) and isinstance(e.expr, (ir.Compare, ir.BoolOp, ir.UnaryOp)):
+        return f"({condition(e.expr, consts)})"
+    try:
+        v = value(e, consts or {})
+    except (PlanError, ArithmeticError, KeyError, TypeError):
+        v = None
+    if isinstance(v, Word):
+        return f"m.get({literal(v.name)}, float('nan'))"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return literal(v)
     raise TrainCodeError(
         "stop_when is a comparison of a metric with a number, such as `val_loss < 0.05`"
     )
@@ -144,10 +150,51 @@ def _py(v: Any) -> str:
     return literal(v)
 
 
+@lru_cache(maxsize=1)
+def _script_names() -> frozenset[str]:
+    """Every name train.py defines or imports at module level (from the template itself)."""
+    placeholder = "NndslPlaceholderModel"
+    source = render(
+        "train.py.j2",
+        header="",
+        model_import=placeholder,
+        config="{}",
+        model_call=placeholder + "()",
+        loss_call="None",
+        optimizer_call="None",
+        scheduler_call="None",
+        stop_when="False",
+        per_batch="False",
+    )
+    names: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    names.discard(placeholder)
+    return frozenset(names)
+
+
+def model_alias(model: str) -> str:
+    """The name train.py gives the model class: its own, unless that would hide one of the
+    script's names, a builtin or a module attribute (a model called `os`, `print`, `__file__`)."""
+    taken = set(_script_names()) | set(RESERVED)
+    dunder = model.startswith("__") and model.endswith("__")  # __file__, __builtins__, ...
+    if model not in taken and not dunder:
+        return model
+    return identifier(f"{model}_model", taken)
+
+
 def train_source(plan: TrainPlan, spec_path: str, task: str) -> str:
-    model_call = plan.model + "()"
+    alias = model_alias(plan.model)
+    model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
+    model_call = alias + "()"
     if plan.model_args is not None:
-        model_call = _call("", plan.model_args)
+        args = plan.model_args
+        model_call = _call("", CallSpec(alias, args.args, args.kwargs))
     spec = display_path(spec_path)
     section = f" (train section `{plan.name}`)" if plan.name else ""
     header = docstring(
@@ -162,13 +209,28 @@ def train_source(plan: TrainPlan, spec_path: str, task: str) -> str:
     source = render(
         "train.py.j2",
         header=header,
-        model_class=plan.model,
+        model_import=model_import,
         config=config_literal(plan, task),
         model_call=model_call,
         loss_call=_call("nn.", plan.loss),
         optimizer_call=_optimizer(plan.optimizer),
         scheduler_call=_scheduler(plan.scheduler),
-        stop_when=condition(plan.stop_when) if plan.stop_when is not None else "False",
+        stop_when=(
+            condition(plan.stop_when, plan.consts) if plan.stop_when is not None else "False"
+        ),
         per_batch=repr(plan.scheduler is not None and plan.scheduler.name in PER_BATCH_SCHEDULERS),
     )
-    return black_format(source)
+    head, marker, rest = source.partition(_FIXED_PART)
+    if not marker:
+        return black_format(source)
+    # black formats top-level statements independently: the fixed part (most of the file) is
+    # formatted once per process, only the spec's part each time
+    return black_format(head).rstrip("\n") + "\n\n\n" + _formatted_rest(marker + rest)
+
+
+_FIXED_PART = "# " + "-" * 78 + "\n# Everything below is the same for every spec.\n"
+
+
+@lru_cache(maxsize=8)
+def _formatted_rest(text: str) -> str:
+    return black_format(text)

@@ -61,6 +61,7 @@ class TrainPlan:
     seed: int
     device: str
     source: dict[str, str] = field(default_factory=dict)  # key → the spec's text, for comments
+    consts: dict[str, Any] = field(default_factory=dict)  # the spec's constants (for stop_when)
 
     @property
     def per_batch_scheduler(self) -> bool:
@@ -164,4 +165,5 @@ def plan(train: ir.TrainDecl, models: list[str], consts: dict[str, Any]) -> Trai
         precision=_word(precision),
         seed=int(get("seed", DEFAULTS["seed"])),
         device=_word(get("device", DEFAULTS["device"])),
+        consts=dict(consts),
     )

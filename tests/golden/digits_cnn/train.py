@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -186,64 +189,115 @@ def mode_of(monitor: str, mode: str = "auto") -> str:
 class Meter:
     """Sums of an epoch's losses and metric statistics.
 
-    They stay on the device, so no step waits for a device-to-host copy.
+    They live on the device in tensors updated in place: a step allocates
+    nothing and never waits for a device-to-host copy.  Counts are Python ints.
     """
 
-    def __init__(self, metrics: list[str], num_classes: int, device: torch.device):
+    def __init__(
+        self, metrics: list[str], num_classes: int, device: torch.device, steps: int
+    ):
         self.metrics = metrics
         self.num_classes = num_classes
-        self.sums: dict[str, torch.Tensor] = {}
         self.device = device
-
-    def add(self, key: str, value: torch.Tensor) -> None:
-        value = value.detach().to(torch.float64)
-        self.sums[key] = self.sums[key] + value if key in self.sums else value
-
-    def update(self, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor) -> None:
-        n = y.shape[0]
-        self.add("loss", loss.detach() * n)
-        self.add("n", torch.tensor(float(n), device=out.device))
-        classification = any(
+        self.classify = any(
             m in ("accuracy", "f1", "precision", "recall") or m.startswith("top")
-            for m in self.metrics
+            for m in metrics
         )
-        if classification and out.dim() >= 2 and not torch.is_floating_point(y):
+        self.topk = [
+            (m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()
+        ]
+        self.confusion = any(m in ("f1", "precision", "recall") for m in metrics)
+        self.regress = any(m in ("mae", "mse", "rmse") for m in metrics)
+        # each step's mean loss: the epoch's loss, and a NaN step, come from it
+        self.step_loss = torch.zeros(max(steps, 1), dtype=torch.float64, device=device)
+        self.step_size = [0] * max(steps, 1)
+        self.counts = {"n": 0, "count": 0, "elems": 0}
+        zero = torch.zeros((), dtype=torch.float64, device=device)
+        self.sums: dict[str, torch.Tensor] = {}
+        if self.classify:
+            self.sums["correct"] = zero.clone()
+            for m, _ in self.topk:
+                self.sums[m] = zero.clone()
+            if self.confusion and num_classes:
+                self.sums["confusion"] = torch.zeros(
+                    num_classes, num_classes, dtype=torch.float64, device=device
+                )
+        if self.regress:
+            self.sums["abs"] = zero.clone()
+            self.sums["sq"] = zero.clone()
+
+    def _acc(self, key: str, value: torch.Tensor) -> None:
+        total = self.sums.get(key)
+        if total is None:
+            self.sums[key] = value.detach().to(torch.float64).clone()
+        else:
+            total.add_(value.detach())
+
+    def update(
+        self, step: int, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor
+    ) -> None:
+        n = y.shape[0]
+        self.step_loss[step] = loss.detach()
+        self.step_size[step] = n
+        self.counts["n"] += n
+        if self.classify and out.dim() >= 2 and not torch.is_floating_point(y):
             pred = out.argmax(1)
-            self.add("correct", (pred == y).sum())
-            self.add("count", torch.tensor(float(y.numel()), device=out.device))
-            for m in self.metrics:
-                if m.startswith("top") and m[3:].isdigit():
-                    k = min(int(m[3:]), out.shape[1])
-                    hit = (out.topk(k, dim=1).indices == y.unsqueeze(1)).any(1)
-                    self.add(m, hit.sum())
-            if any(m in ("f1", "precision", "recall") for m in self.metrics):
+            self._acc("correct", (pred == y).sum())
+            self.counts["count"] += y.numel()
+            for m, k in self.topk:
+                hit = (
+                    out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)
+                ).any(1)
+                self._acc(m, hit.sum())
+            if self.confusion:
                 c = out.shape[1]
                 idx = y.reshape(-1) * c + pred.reshape(-1)
-                self.add(
+                self._acc(
                     "confusion", torch.bincount(idx, minlength=c * c).reshape(c, c)
                 )
-        if any(m in ("mae", "mse", "rmse") for m in self.metrics):
+        if self.regress:
             target = y.reshape(out.shape) if y.numel() == out.numel() else y
             diff = out.detach().to(torch.float64) - target.to(torch.float64)
-            self.add("abs", diff.abs().sum())
-            self.add("sq", (diff * diff).sum())
-            self.add("elems", torch.tensor(float(diff.numel()), device=out.device))
+            self._acc("abs", diff.abs().sum())
+            self._acc("sq", (diff * diff).sum())
+            self.counts["elems"] += diff.numel()
 
-    def reduce(self) -> None:
+    def first_bad_step(self, start: int, end: int) -> int | None:
+        """The first step in [start, end) with a non-finite loss, on any process."""
+        bad = ~torch.isfinite(self.step_loss[start:end])
+        flag = torch.tensor([int(bad.any())], device=self.device)
         if dist.is_available() and dist.is_initialized():
-            for key in sorted(self.sums):
-                dist.all_reduce(self.sums[key])
+            dist.all_reduce(flag)
+        if not int(flag):
+            return None
+        where = bad.nonzero()
+        return start + int(where[0]) if len(where) else start
+
+    def totals(self) -> dict[str, torch.Tensor]:
+        sizes = torch.tensor(self.step_size, dtype=torch.float64, device=self.device)
+        out = {"loss": (self.step_loss * sizes).sum()}
+        out.update(self.sums)
+        for key, value in self.counts.items():
+            out[key] = torch.tensor(
+                float(value), dtype=torch.float64, device=self.device
+            )
+        if dist.is_available() and dist.is_initialized():
+            for key in sorted(out):
+                dist.all_reduce(out[key])
+        return {k: v.cpu() for k, v in out.items()}
 
     def values(self, prefix: str) -> dict[str, float]:
-        s = {k: v.cpu() for k, v in self.sums.items()}
-        out = {f"{prefix}loss": float(s["loss"] / s["n"])}
+        s = self.totals()
+        out = {
+            f"{prefix}loss": float(s["loss"] / s["n"]) if float(s["n"]) else math.nan
+        }
         for m in self.metrics:
             value = math.nan
             if m == "accuracy" and "correct" in s:
                 value = float(s["correct"] / s["count"])
             elif m.startswith("top") and m in s:
                 value = float(s[m] / s["n"])
-            elif m in ("mae", "mse", "rmse") and "elems" in s:
+            elif m in ("mae", "mse", "rmse") and "abs" in s:
                 mse = float(s["sq"] / s["elems"])
                 value = {
                     "mae": float(s["abs"] / s["elems"]),
@@ -266,11 +320,19 @@ class Meter:
             out[f"{prefix}{m}"] = value
         return out
 
-    def state(self) -> dict[str, torch.Tensor]:
-        return {k: v.cpu() for k, v in self.sums.items()}
+    def state(self) -> dict:
+        return {
+            "step_loss": self.step_loss.cpu(),
+            "step_size": list(self.step_size),
+            "sums": {k: v.cpu() for k, v in self.sums.items()},
+            "counts": dict(self.counts),
+        }
 
-    def load(self, state: dict[str, torch.Tensor]) -> None:
-        self.sums = {k: v.to(self.device) for k, v in state.items()}
+    def load(self, state: dict) -> None:
+        self.step_loss = state["step_loss"].to(self.device)
+        self.step_size = list(state["step_size"])
+        self.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
+        self.counts = dict(state["counts"])
 
 
 def compute_loss(criterion: nn.Module, out, y: torch.Tensor) -> torch.Tensor:
@@ -301,7 +363,7 @@ def save_checkpoint(
         "state": state,
         "rng": {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": numpy_rng_state(),
             "torch": torch.get_rng_state(),
             "cuda": (
                 torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -314,29 +376,138 @@ def save_checkpoint(
     os.replace(tmp, path)
 
 
+def numpy_rng_state() -> tuple:
+    """numpy's RNG state as plain values (checkpoints load with `weights_only=True`)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return (kind, keys.tolist(), pos, has_gauss, cached)
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def load_checkpoint(path: str, model: nn.Module, optimizer, scheduler, scaler) -> dict:
+    """Restore what `save_checkpoint` wrote; a bad file is a TrainingError, not a crash.
+
+    `weights_only=True`: a checkpoint holds tensors and plain values only, so loading
+    one cannot run code from the file.
+    """
+    if not os.path.isfile(path):
+        raise TrainingError(f"no checkpoint at {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise TrainingError(f"cannot read the checkpoint {path}: {exc}") from None
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as exc:
+        raise TrainingError(
+            f"cannot read the checkpoint {path}: {exc.strerror}"
+        ) from None
+    except Exception:  # torch.load raises many types for a damaged or foreign file
+        raise TrainingError(
+            f"cannot read the checkpoint {path}: the file is damaged (cut short?) "
+            "or is not a checkpoint of this training script"
+        ) from None
+    keys = ("model", "optimizer", "state", "rng")
+    if not isinstance(payload, dict) or any(k not in payload for k in keys):
+        raise TrainingError(
+            f"{path} is not a checkpoint of this training script "
+            "(use last.pt, best.pt or interrupted.pt of a run)"
+        )
     try:
         model.load_state_dict(payload["model"])
-    except (RuntimeError, KeyError) as exc:
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise TrainingError(
-            f"the checkpoint {path} does not fit this model: {exc}"
+            f"the checkpoint {path} does not fit this model: {first_line(exc)}"
         ) from None
-    optimizer.load_state_dict(payload["optimizer"])
-    if scheduler is not None and payload.get("scheduler") is not None:
-        scheduler.load_state_dict(payload["scheduler"])
-    if scaler is not None and payload.get("scaler") is not None:
-        scaler.load_state_dict(payload["scaler"])
-    rng = payload["rng"]
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
-    torch.set_rng_state(rng["torch"])
-    if rng.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
-    return payload["state"]
+    try:
+        optimizer.load_state_dict(payload["optimizer"])
+        if scheduler is not None and payload.get("scheduler") is not None:
+            scheduler.load_state_dict(payload["scheduler"])
+        if scaler is not None and payload.get("scaler") is not None:
+            scaler.load_state_dict(payload["scaler"])
+        rng = payload["rng"]
+        random.setstate(rng["python"])
+        kind, keys, *rest = rng["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
+        torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        state = dict(payload["state"])
+        _ = state["epoch"], state["history"]
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise TrainingError(
+            f"the checkpoint {path} does not fit this training script "
+            f"(optimizer, scheduler or state): {first_line(exc)}"
+        ) from None
+    return state
+
+
+class Interrupt:
+    """Ctrl-C during training.
+
+    The first Ctrl-C asks training to stop after the current optimizer step, where
+    everything (weights, optimizer, scheduler, random state and the epoch's partial
+    metrics) is consistent: it is saved to interrupted.pt, and `--resume` with it
+    continues exactly as if nothing had happened.  A second Ctrl-C stops at once.
+    """
+
+    def __init__(self, world: int) -> None:
+        self.world = world
+        self.asked = False
+        self.checks = 0
+        self.installed = False
+        self.previous = None
+
+    def __enter__(self) -> Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self.handler)
+            self.installed = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.installed:
+            signal.signal(
+                signal.SIGINT,
+                (
+                    self.previous
+                    if self.previous is not None
+                    else signal.default_int_handler
+                ),
+            )
+
+    def handler(self, signum, frame) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+        print(
+            "\nstopping after this step (press Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def requested(self, device: torch.device, force: bool = False) -> bool:
+        """Whether to stop here.  Under torchrun every process must stop at the same
+        step, so they agree every 16th check (and whenever `force` is given)."""
+        if self.world == 1:
+            return self.asked
+        self.checks += 1
+        if not force and self.checks % 16:
+            return False
+        flag = torch.tensor([float(self.asked)], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+
+def check_finite(meter: Meter, start: int, end: int, epoch: int) -> None:
+    """Stop, naming epoch and step, if a loss of steps [start, end) was NaN or
+    infinite (on any process)."""
+    bad = meter.first_bad_step(start, end)
+    if bad is None:
+        return
+    raise TrainingError(
+        f"the loss became NaN or infinite in epoch {epoch + 1}, step {bad + 1}; try a "
+        "lower learning rate or gradient clipping (clip_grad_norm)"
+    )
 
 
 def plot_curves(history: list[dict], path: Path) -> bool:
@@ -392,14 +563,26 @@ def train(argv: list[str] | None = None) -> list[dict]:
     rank, world, local_rank = setup_distributed()
     main_process = rank == 0
     try:
-        return _train(args, rank, world, local_rank, main_process)
+        with Interrupt(world) as interrupt:
+            history = _train(args, rank, world, local_rank, main_process, interrupt)
+        if world > 1:
+            dist.barrier()  # no process leaves while another still writes its files
+        return history
     finally:
         if world > 1 and dist.is_initialized():
+            # The DDP wrapper sits in a reference cycle: free it while its process
+            # group lives, not at exit (where gloo's threads can abort the process).
+            gc.collect()
             dist.destroy_process_group()
 
 
 def _train(
-    args, rank: int, world: int, local_rank: int, main_process: bool
+    args,
+    rank: int,
+    world: int,
+    local_rank: int,
+    main_process: bool,
+    interrupt: Interrupt,
 ) -> list[dict]:
     seed_everything(args.seed)
     device = pick_device(args.device, local_rank)
@@ -435,10 +618,16 @@ def _train(
         else Path("runs") / f"{CONFIG['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     if main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(
-            json.dumps({**CONFIG, "flags": vars(args)}, indent=2, default=str) + "\n"
-        )
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "config.json").write_text(
+                json.dumps({**CONFIG, "flags": vars(args)}, indent=2, default=str)
+                + "\n"
+            )
+        except OSError as exc:
+            raise TrainingError(
+                f"cannot write the run folder {out_dir}: {exc}"
+            ) from None
     history: list[dict] = state["history"]
     early = CONFIG["early_stopping"]
     ckpt = CONFIG["checkpoint"]
@@ -449,85 +638,74 @@ def _train(
     while epoch < args.epochs:
         started = time.perf_counter()
         net.train()
-        meter = Meter(metrics, data["num_classes"], device)
         generator = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
         perm = torch.randperm(train_x.shape[0], generator=generator)[
             rank * n_train : (rank + 1) * n_train
         ].to(device)
         batches = math.ceil(n_train / batch)
+        meter = Meter(metrics, data["num_classes"], device, batches)
         first_step = 0
         if state.get("partial") is not None:
             first_step = state["partial"]["step"]
             meter.load(state["partial"]["meter"])
             state["partial"] = None
-        finite = []
         bar = progress(batches, show, f"epoch {epoch + 1}/{args.epochs}")
-        step = first_step
-        try:
-            optimizer.zero_grad(set_to_none=True)
-            for step in range(first_step, batches):
-                idx = perm[step * batch : (step + 1) * batch]
-                xb, yb = train_x[idx], train_y[idx]
-                with (
-                    torch.autocast(device.type, dtype=amp_dtype)
-                    if amp_dtype
-                    else nullcontext()
-                ):
-                    out = net(xb)
-                    loss = compute_loss(criterion, out, yb)
-                finite.append(torch.isfinite(loss.detach()))
-                scaled = loss / accumulate if accumulate > 1 else loss
-                (scaler.scale(scaled) if scaler is not None else scaled).backward()
-                if (step + 1) % accumulate == 0 or step + 1 == batches:
-                    if CONFIG["clip_grad_norm"] is not None:
-                        if scaler is not None:
-                            scaler.unscale_(optimizer)
-                        torch.nn.utils.clip_grad_norm_(
-                            model.parameters(), CONFIG["clip_grad_norm"]
-                        )
+        optimizer.zero_grad(set_to_none=True)
+        for step in range(first_step, batches):
+            idx = perm[step * batch : (step + 1) * batch]
+            xb, yb = train_x[idx], train_y[idx]
+            with (
+                torch.autocast(device.type, dtype=amp_dtype)
+                if amp_dtype
+                else nullcontext()
+            ):
+                out = net(xb)
+                loss = compute_loss(criterion, out, yb)
+            scaled = loss / accumulate if accumulate > 1 else loss
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+            boundary = (step + 1) % accumulate == 0 or step + 1 == batches
+            if boundary:
+                if CONFIG["clip_grad_norm"] is not None:
                     if scaler is not None:
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    if scheduler is not None and SCHEDULER_PER_BATCH:
-                        scheduler.step()
-                meter.update(
-                    loss.detach().float(), first_output(out).detach().float(), yb
-                )
-                if bar is not None:
-                    bar.update(1)
-        except KeyboardInterrupt:
+                        scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(
+                        model.parameters(), CONFIG["clip_grad_norm"]
+                    )
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                if scheduler is not None and SCHEDULER_PER_BATCH:
+                    scheduler.step()
+            meter.update(step, loss.detach(), first_output(out).detach(), yb)
             if bar is not None:
-                bar.close()
-            if main_process:
-                state["epoch"], state["partial"] = epoch, {
-                    "step": step,
-                    "meter": meter.state(),
-                }
-                path = out_dir / "interrupted.pt"
-                save_checkpoint(path, model, optimizer, scheduler, scaler, state)
-                print(f"\ninterrupted in epoch {epoch + 1}, step {step}: wrote {path}")
-                print(f"continue with --resume {path}")
-            raise
+                bar.update(1)
+            if boundary and interrupt.requested(device):
+                if bar is not None:
+                    bar.close()
+                check_finite(meter, first_step, step + 1, epoch)
+                state["epoch"] = epoch
+                state["partial"] = {"step": step + 1, "meter": meter.state()}
+                save_interrupted(
+                    out_dir,
+                    model,
+                    optimizer,
+                    scheduler,
+                    scaler,
+                    state,
+                    main_process,
+                    f"epoch {epoch + 1}, step {step + 1}",
+                )
         if bar is not None:
             bar.close()
-        if finite:
-            ok = torch.stack(finite)
-            if not bool(ok.all()):
-                bad = int((~ok).nonzero()[0]) + first_step
-                where = f"epoch {epoch + 1}, step {bad + 1}"
-                raise TrainingError(
-                    f"the loss became NaN or infinite in {where}; try a lower "
-                    "learning rate or gradient clipping (clip_grad_norm)"
-                )
-        meter.reduce()
+        check_finite(meter, first_step, batches, epoch)
         row = {"epoch": epoch + 1, **meter.values("train_")}
         if val_x is not None and val_x.shape[0] > 0:
             row.update(
                 evaluate(
-                    net,
+                    model,
                     criterion,
                     val_x,
                     val_y,
@@ -595,21 +773,60 @@ def _train(
         if stop:
             stopped = stop
             break
+        if epoch < args.epochs and interrupt.requested(device, force=True):
+            save_interrupted(
+                out_dir,
+                model,
+                optimizer,
+                scheduler,
+                scaler,
+                state,
+                main_process,
+                f"after epoch {epoch}",
+            )
     if main_process and history:
         plotted = plot_curves(history, out_dir / "curves.png")
         report(history, epoch_times, stopped, out_dir, plotted)
     return history
 
 
+def save_interrupted(
+    out_dir: Path,
+    model,
+    optimizer,
+    scheduler,
+    scaler,
+    state: dict,
+    main_process: bool,
+    where: str,
+) -> None:
+    """Ctrl-C: save the state for an exact `--resume`, then stop (exit code 130)."""
+    if main_process:
+        path = out_dir / "interrupted.pt"
+        save_checkpoint(path, model, optimizer, scheduler, scaler, state)
+        print(f"interrupted in {where}: wrote {path}", flush=True)
+        print(f"continue with --resume {path}", flush=True)
+    raise KeyboardInterrupt
+
+
 @torch.no_grad()
 def evaluate(
     net, criterion, xs, ys, batch, metrics, num_classes, device, amp_dtype, rank, world
 ) -> dict:
+    """Validation metrics of `net` (the plain model, never its DDP wrapper).
+
+    Under torchrun each process takes every world-th batch and the sums are added up;
+    the buffers (batch-norm statistics) are rank 0's first, so the numbers are those of
+    the model rank 0 saves.
+    """
     net.eval()
-    meter = Meter(metrics, num_classes, device)
+    if world > 1:
+        for buffer in net.buffers():
+            dist.broadcast(buffer, 0)
     n = xs.shape[0]
     part = range(rank, math.ceil(n / batch), world)
-    for step in part:
+    meter = Meter(metrics, num_classes, device, len(part))
+    for i, step in enumerate(part):
         xb, yb = (
             xs[step * batch : (step + 1) * batch],
             ys[step * batch : (step + 1) * batch],
@@ -619,11 +836,7 @@ def evaluate(
         ):
             out = net(xb)
             loss = compute_loss(criterion, out, yb)
-        meter.update(loss.float(), first_output(out).float(), yb)
-    if not meter.sums:
-        meter.add("loss", torch.zeros((), device=device))
-        meter.add("n", torch.zeros((), device=device))
-    meter.reduce()
+        meter.update(i, loss, first_output(out), yb)
     return meter.values("val_")
 
 

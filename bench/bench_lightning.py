@@ -1,0 +1,305 @@
+"""Benchmark of the Lightning target against the plain target: the training epochs of the
+generated Lightning train.py over those of the generated plain train.py, on the same spec.
+
+Run from the repository root (Lightning must be installed: `pip install -e ".[lightning]"`):
+
+    .venv/bin/python bench/bench_lightning.py [--rounds 5] [--epochs 3] [--threads 1]
+
+It prints ratios measured in this one run (median epoch time of the Lightning target over that
+of the plain target), never bare absolute times as the result.  Nothing is asserted.
+
+The task is `samples/digits_cnn.nn` as written (DigitsCNN, 1,438 training rows, batch 64, AdamW,
+label smoothing, cosine schedule, gradient clipping, accuracy, early stopping, best and last
+checkpoints, validation every epoch).  `nndsl generate` writes both targets into a temporary
+folder (through `generate_files(..., target=...)`), and both are imported as modules of this
+process and called as `train(["--data", ..., "--out", <temp dir>, "--epochs", K, "--quiet"])`:
+
+- `plain`: the generated train.py (its own loop over on-device tensors, templates/train.py.j2).
+- `lightning`: the generated Lightning train.py: `Trainer.fit` of lit_model.py's LitDigitsCNN,
+  with a DataLoader over a TensorDataset (per-sample indexing and collation), `self.log` of the
+  loss and accuracy every step, and Lightning's callbacks, logger and checkpointing.
+
+Both train on the same batches in the same order from the same initial weights (the Lightning
+target shuffles like the plain one), so their per-epoch training losses must agree: this is
+printed as a check that both do the same work.
+
+What is timed is the epoch: for the plain loop the `time` column of its metrics.csv (from the
+top of its epoch loop to after validation, before the scheduler step, metrics.csv and the
+checkpoints); for Lightning the same stretch, from `on_train_epoch_start` to `on_train_epoch_end`
+of a timing callback added to the generated callbacks (training steps and validation; the
+checkpoints and the logger's writes come after it).  Each call trains K epochs; the first epoch
+of each call is a warm-up and is dropped.  The two targets alternate within each round, in a
+rotating order; the ratio is the median over all kept epochs, on the process's CPU time (robust
+to other jobs on the machine) and on wall time.  The fixed cost of a call outside its epochs is
+printed in epochs: for Lightning building the Trainer, the sanity-check validation, checkpoints
+and logs; for the plain script checkpoints, metrics.csv and its loss/accuracy plot (matplotlib).
+
+A last line splits the overhead: the time to iterate the Lightning target's training DataLoader
+once (per-sample indexing and default collation, no model), as a share of a plain epoch, so the
+data pipeline can be told apart from Lightning's own machinery.
+
+Threads: `--threads 1` by default (torch.set_num_threads), as in bench_train.py: on a machine
+with few cores shared with other jobs, OpenMP threads waiting for each other make epochs slower
+at random.  Both targets run the same kernels either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import importlib.util
+import io
+import logging
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from nndsl.check import check_file  # noqa: E402
+from nndsl.codegen import generate_files  # noqa: E402
+
+SPEC = ROOT / "samples" / "digits_cnn.nn"
+VARIANTS = ("plain", "lightning")
+
+
+def now() -> tuple[float, float]:
+    """(wall clock, CPU time of the process) in seconds."""
+    return time.perf_counter(), time.process_time()
+
+
+def _exec_file(name: str, path: Path, deps: dict[str, object]):
+    """Import `path` as module `name`; `deps` stand in for the modules it imports by name
+    (`model`, `lit_model`) while it is executed."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    saved = {k: sys.modules.get(k) for k in deps}
+    sys.modules.update(deps)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    return module
+
+
+def generate(tmp: Path) -> dict[str, Path]:
+    checked = check_file(str(SPEC))
+    assert checked.ok, checked.diagnostics
+    models = [m for m, inst in checked.models.items() if inst is not None]
+    folders = {}
+    for variant, target in (("plain", "pytorch"), ("lightning", "lightning")):
+        folder = tmp / variant
+        folder.mkdir()
+        for name, content in generate_files(checked, models, target=target).items():
+            if isinstance(content, bytes):
+                (folder / name).write_bytes(content)
+            else:
+                (folder / name).write_text(content)
+        folders[variant] = folder
+    return folders
+
+
+class PlainClocks:
+    """Stands in for the `time` module inside the plain train module: `perf_counter()` returns
+    the real wall clock (so metrics.csv is unchanged) and notes the process CPU time read at the
+    same moment.  The plain loop reads the clock twice per epoch (top of the epoch, after
+    validation), so the notes give each epoch's CPU time; they are checked against metrics.csv."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[float, float]] = []
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+    def perf_counter(self) -> float:
+        wall, cpu = now()
+        self.log.append((wall, cpu))
+        return wall
+
+    def epochs(self, run_dir: Path) -> list[tuple[float, float]]:
+        with open(run_dir / "metrics.csv", newline="") as fh:
+            walls = [float(r["time"]) for r in csv.DictReader(fh)]
+        log, self.log = self.log, []
+        pairs = list(zip(log[0::2], log[1::2]))
+        if len(log) != 2 * len(walls) or any(
+            abs((b[0] - a[0]) - w) > 1e-6 for (a, b), w in zip(pairs, walls)
+        ):
+            print("   warning: the plain loop's clock reads do not pair up with metrics.csv")
+            return [(w, w) for w in walls]
+        return [(w, b[1] - a[1]) for (a, b), w in zip(pairs, walls)]
+
+
+def train_losses(run_dir: Path) -> list[float]:
+    """Per-epoch train_loss of a metrics.csv (Lightning's has separate train and val rows)."""
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        return [float(r["train_loss"]) for r in csv.DictReader(fh) if r.get("train_loss")]
+
+
+class Bench:
+    def __init__(self, folders: dict[str, Path], tmp: Path) -> None:
+        import lightning as L
+
+        self.tmp = tmp
+        self.data = {v: folders[v] / "data.npz" for v in VARIANTS}
+        plain_model = _exec_file("bench_plain_model", folders["plain"] / "model.py", {})
+        self.plain = _exec_file(
+            "bench_plain_train", folders["plain"] / "train.py", {"model": plain_model}
+        )
+        self.clocks = PlainClocks()
+        self.plain.time = self.clocks
+        lit_folder = folders["lightning"]
+        lit_model_py = _exec_file("bench_lit_model_py", lit_folder / "model.py", {})
+        lit_model = _exec_file(
+            "bench_lit_model", lit_folder / "lit_model.py", {"model": lit_model_py}
+        )
+        self.lit = _exec_file(
+            "bench_lit_train",
+            lit_folder / "train.py",
+            {"model": lit_model_py, "lit_model": lit_model},
+        )
+        marks: list[tuple[float, float]] = []
+        self.marks = marks
+
+        class EpochTimer(L.Callback):
+            """Runs with the non-monitoring callbacks: before the module's epoch-end hook,
+            the checkpoints and the logger's writes."""
+
+            def on_train_epoch_start(self, trainer, pl_module) -> None:
+                marks.append(now())
+
+            def on_train_epoch_end(self, trainer, pl_module) -> None:
+                marks.append(now())
+
+        generated = self.lit.build_callbacks
+        self.lit.build_callbacks = lambda out_dir: [*generated(out_dir), EpochTimer()]
+
+    def run(self, variant: str, epochs: int, run_dir: Path):
+        """([(wall, cpu) per epoch], training losses, wall time of the whole call)."""
+        argv = ["--data", str(self.data[variant]), "--out", str(run_dir), "--epochs", str(epochs)]
+        sink = io.StringIO()
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            if variant == "plain":
+                self.plain.train(argv + ["--quiet"])
+            else:
+                self.marks.clear()
+                self.lit.train(argv + ["--quiet"])
+        wall = time.perf_counter() - t0
+        if variant == "plain":
+            times = self.clocks.epochs(run_dir)
+        else:
+            m = self.marks
+            times = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(m[0::2], m[1::2])]
+        return times, train_losses(run_dir), wall
+
+
+def dataloader_share(bench: Bench, plain_epoch_cpu: float) -> float:
+    """CPU time of one pass over the Lightning target's training DataLoader (no model), as a
+    share of a plain epoch."""
+    loader, _ = bench.lit.build_loaders(str(bench.data["lightning"]), 64, 0)
+    out = []
+    for i in range(6):
+        t0 = time.process_time()
+        for _ in loader:
+            pass
+        if i:
+            out.append(time.process_time() - t0)
+    return statistics.median(out) / plain_epoch_cpu
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (after a warm-up)")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per call (first dropped)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    args = ap.parse_args()
+    if args.epochs < 2:
+        ap.error("--epochs must be at least 2 (the first epoch of each call is dropped)")
+    try:
+        import lightning
+    except ImportError:
+        sys.exit("bench_lightning.py needs PyTorch Lightning: pip install lightning")
+    torch.set_num_threads(args.threads)
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    print(
+        f"python {sys.version.split()[0]}, torch {torch.__version__}, lightning "
+        f"{lightning.__version__}, {torch.get_num_threads()} thread(s), {sys.platform}"
+    )
+    with tempfile.TemporaryDirectory(prefix="nndsl-bench-lightning-") as d:
+        tmp = Path(d)
+        bench = Bench(generate(tmp), tmp)
+        kept = {(v, c): [] for v in VARIANTS for c in ("wall", "cpu")}
+        per_round: dict[str, list[float]] = {"cpu": [], "wall": []}
+        outside: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        losses: dict[str, list[float]] = {}
+        for r in range(args.rounds + 1):  # round 0: warm-up, not counted
+            order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]
+            medians = {}
+            for v in order:
+                times, loss, wall = bench.run(v, args.epochs, tmp / f"run-{r}-{v}")
+                losses[v] = loss
+                if len(times) != args.epochs:
+                    sys.exit(f"{v}: {len(times)} epochs timed, expected {args.epochs}")
+                if r == 0:
+                    continue
+                kept[v, "wall"] += [t[0] for t in times[1:]]
+                kept[v, "cpu"] += [t[1] for t in times[1:]]
+                medians[v] = (
+                    statistics.median(t[1] for t in times[1:]),
+                    statistics.median(t[0] for t in times[1:]),
+                )
+                outside[v].append((wall - sum(t[0] for t in times)) / medians[v][1])
+            if r:
+                per_round["cpu"].append(medians["lightning"][0] / medians["plain"][0])
+                per_round["wall"].append(medians["lightning"][1] / medians["plain"][1])
+        med = {k: statistics.median(x) for k, x in kept.items()}
+        cpu = med["lightning", "cpu"] / med["plain", "cpu"]
+        wall = med["lightning", "wall"] / med["plain", "wall"]
+        n = len(kept["plain", "cpu"])
+        print(
+            f"== {SPEC.name}: epoch time of the Lightning target over the plain target, median "
+            f"of {n} epochs each ({args.rounds} interleaved rounds x {args.epochs - 1} epochs; "
+            "the first epoch of each call dropped) =="
+        )
+        print(
+            f"   CPU time {cpu:.3f}x   wall {wall:.3f}x   per-round CPU ratios "
+            f"{min(per_round['cpu']):.3f} .. {max(per_round['cpu']):.3f}"
+        )
+        for v in VARIANTS:
+            print(
+                f"   {v:<10} outside the epochs, per call: "
+                f"{statistics.median(outside[v]):.1f} epochs' wall time"
+            )
+        diff = max(
+            abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses["lightning"], losses["plain"])
+        )
+        same = "yes" if diff < 1e-4 and len(losses["lightning"]) == len(losses["plain"]) else "NO"
+        print(
+            f"   same per-epoch training loss in both targets: {same} "
+            f"(max relative difference {diff:.1e})"
+        )
+        share = dataloader_share(bench, med["plain", "cpu"])
+        print(
+            f"   of which the DataLoader (per-sample indexing + collation, no model): "
+            f"{share:.1%} of a plain epoch's CPU time, Lightning's own machinery the rest "
+            f"(~{cpu - 1 - share:+.1%})"
+        )
+        print(f"Lightning / plain = {cpu:.3f} CPU time, {wall:.3f} wall per epoch (digits)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,434 @@
+"""The Lightning target: `nndsl generate spec.nn --target lightning`.
+
+It writes the plain target's model.py unchanged, and for each train section of the root file a
+LightningModule (`lit_model.py`: `class Lit<Model>(<Model>, L.LightningModule)`), a Trainer script
+(`train.py`) and the same data snapshot (`data.npz`).  The semantics are those of the plain
+train.py (templates/train.py.j2): the same target shaping for the loss, the same metric
+definitions, the same shuffling (a permutation per epoch from `seed * 1_000_003 + epoch`).
+
+Like the rest of the code generator this module never imports torch or lightning; only the
+generated files do.  The spec-specific parts are computed here, the fixed text lives in
+templates/lightning_module.py.j2 and templates/lightning_train.py.j2.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from typing import Any
+
+from nndsl import ir
+from nndsl.check import Checked
+from nndsl.codegen.pysrc import RESERVED, identifier
+from nndsl.codegen.render import black_format, docstring, render
+from nndsl.errors import display_path
+
+# precision of the train section → the Trainer's `precision`
+PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
+
+# losses that take class indices as targets (the plain compute_loss passes them through)
+INDEX_TARGET_LOSSES = ("CrossEntropyLoss", "NLLLoss", "MultiMarginLoss")
+
+# What LightningModule itself defines (lightning 2.x): a submodule or parameter of the trained
+# model with one of these names would shadow Lightning's machinery in `Lit<Model>`.
+LIGHTNING_NAMES = frozenset(
+    """
+    CHECKPOINT_HYPER_PARAMS_KEY CHECKPOINT_HYPER_PARAMS_NAME CHECKPOINT_HYPER_PARAMS_TYPE
+    all_gather allow_zero_length_dataloader_with_multiple_devices automatic_optimization backward
+    clip_gradients configure_callbacks configure_gradient_clipping configure_model
+    configure_optimizers configure_sharded_model current_epoch device device_mesh dtype
+    example_input_array fabric freeze global_rank global_step hparams hparams_initial
+    load_from_checkpoint local_rank log log_dict logger loggers lr_scheduler_step lr_schedulers
+    manual_backward on_after_backward on_after_batch_transfer on_before_backward
+    on_before_batch_transfer on_before_optimizer_step on_before_zero_grad on_fit_end on_fit_start
+    on_gpu on_load_checkpoint on_predict_batch_end on_predict_batch_start on_predict_end
+    on_predict_epoch_end on_predict_epoch_start on_predict_model_eval on_predict_start
+    on_save_checkpoint on_test_batch_end on_test_batch_start on_test_end on_test_epoch_end
+    on_test_epoch_start on_test_model_eval on_test_model_train on_test_start on_train_batch_end
+    on_train_batch_start on_train_end on_train_epoch_end on_train_epoch_start on_train_start
+    on_validation_batch_end on_validation_batch_start on_validation_end on_validation_epoch_end
+    on_validation_epoch_start on_validation_model_eval on_validation_model_train
+    on_validation_model_zero_grad on_validation_start optimizer_step optimizer_zero_grad
+    optimizers precision predict_dataloader predict_step prepare_data prepare_data_per_node print
+    remove_ignored_hparams save_hyperparameters setup strict_loading teardown test_dataloader
+    test_step to_onnx to_tensorrt to_torchscript toggle_optimizer toggled_optimizer
+    train_dataloader trainer training_step transfer_batch_to_device unfreeze untoggle_optimizer
+    val_dataloader validation_step
+    log_batch log_sums add_sum sums
+    """.split()
+)
+
+# module-level names of the generated lit_model.py that a model class must not take
+LIT_GLOBALS = frozenset({"L", "LOSS", "Tensor", "nn", "torch", "math", "compute_loss", "exc"})
+
+
+def lightning_files(
+    checked: Checked, models: list[str], *, with_data: bool = True
+) -> dict[str, str | bytes]:
+    """File name → content for `nndsl generate --target lightning`: model.py (the plain target's)
+    and, for each train section of the root file that trains one of these models,
+    lit_model.py, train.py and data.npz (`lit_model_long.py`, `train_long.py`, `data_long.npz`
+    for a section named `Long`)."""
+    from nndsl.codegen import _data_name, data_bytes, model_source
+
+    model_py = model_source(checked, models)
+    files: dict[str, str | bytes] = {"model.py": model_py}
+    for script, (plan, task) in train_plans(checked, models).items():
+        lit = "lit_model" + script[len("train") :]
+        data = _data_name(script)
+        files[f"{lit}.py"] = lit_module_source(plan, checked.program.root, task, model_py)
+        files[f"{script}.py"] = lit_train_source(plan, checked.program.root, lit, data)
+        if with_data:
+            files[f"{data}.npz"] = data_bytes(checked, plan)
+    return files
+
+
+def train_plans(checked: Checked, models: list[str]) -> dict[str, tuple[Any, str]]:
+    """Script name (`train`, `train_long`) → (plan, task), as `train_sources` resolves them."""
+    from nndsl.codegen import GenerateError, _consts, _word
+    from nndsl.codegen.trainplan import PlanError, plan
+
+    out: dict[str, tuple[Any, str]] = {}
+    consts = _consts(checked)
+    for t in checked.symbols.root_trains if checked.symbols else []:
+        try:
+            p = plan(t, [m for m in checked.models if checked.models[m] is not None], consts)
+        except PlanError as exc:
+            raise GenerateError(f"train section: {exc}") from None
+        if p.model not in models:
+            continue
+        target = p.data_options.get("target")
+        task = "regression" if target is not None and _word(target) == "input" else "classification"
+        out["train" if t.name is None else f"train_{t.name.lower()}"] = (p, task)
+    return out
+
+
+# ---- lit_model.py -----------------------------------------------------------------------------
+
+
+def _model_attributes(model_py: str, model: str) -> set[str]:
+    """The attribute names `model.py`'s class `model` sets in its `__init__`."""
+    m = re.search(
+        rf"^class {re.escape(model)}\(nn\.Module\):\n(.*?)(?=^class |\Z)", model_py, re.M | re.S
+    )
+    if m is None:
+        return set()
+    body = m.group(1)
+    names = set(re.findall(r"self\.(\w+)\s*(?::[^=\n]*)?=", body))
+    names |= set(re.findall(r"self\.register_(?:buffer|parameter)\(\s*\"(\w+)\"", body))
+    return names
+
+
+def _has_val(plan) -> bool:
+    split = plan.data_options.get("val_split", 0)
+    return isinstance(split, (int, float)) and not isinstance(split, bool) and split > 0
+
+
+def _metric_flags(metrics: list[str]) -> dict[str, Any]:
+    from nndsl.catalog.training import topk
+
+    return {
+        "accuracy": "accuracy" in metrics,
+        "topk": [(m, topk(m)) for m in metrics if topk(m) is not None],
+        "confusion": [m for m in ("precision", "recall", "f1") if m in metrics],
+        "mae": "mae" in metrics,
+        "mse": "mse" in metrics,
+        "rmse": "rmse" in metrics,
+    }
+
+
+def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
+    from nndsl.codegen import GenerateError
+    from nndsl.codegen.train import TrainCodeError, _call, _optimizer, _scheduler
+
+    model = plan.model
+    # the name lit_model.py gives the model class: its own unless that hides one of its names
+    taken = set(LIT_GLOBALS) | set(RESERVED) | {"annotations", f"Lit{model}"}
+    alias = model if model not in taken else identifier(f"{model}_model", taken)
+    clash = sorted(_model_attributes(model_py, model) & LIGHTNING_NAMES)
+    if clash:
+        raise GenerateError(
+            f"the Lightning target cannot train `{model}`: its attribute `{clash[0]}` is a name "
+            f"that LightningModule uses; label that layer differently (e.g. `{clash[0]}_: ...`)"
+        )
+    try:
+        loss_call = _call("nn.", plan.loss)
+        optimizer_call = _optimizer(plan.optimizer).replace("(params", "(self.parameters()", 1)
+        scheduler_call = _scheduler(plan.scheduler) if plan.scheduler is not None else None
+    except TrainCodeError as exc:
+        raise GenerateError(str(exc)) from None
+    init_args = "()"
+    if plan.model_args is not None:
+        init_args = _call("", plan.model_args)[len(plan.model_args.name) :]
+    interval = "step" if plan.per_batch_scheduler else "epoch"
+    plateau = plan.scheduler is not None and plan.scheduler.name == "ReduceLROnPlateau"
+    spec = display_path(spec_path)
+    header = docstring(
+        [
+            f"PyTorch Lightning module generated by nndsl from {spec}.",
+            *([f"Train section `{plan.name}`."] if plan.name else []),
+            f"`Lit{model}` is model.py's `{model}` with the train section's loss, metrics,",
+            "optimizer and scheduler; its modules and state_dict keys are the model's.",
+            f"Regenerate it with `nndsl generate {spec} --target lightning`",
+            "rather than editing it by hand.",
+        ],
+        "",
+    )
+    flags = _metric_flags(plan.metrics)
+    source = render(
+        "lightning_module.py.j2",
+        header=header,
+        model=model,
+        model_import=model if alias == model else f"{model} as {alias}",
+        model_class=alias,
+        lit=f"Lit{model}",
+        init_args=init_args,
+        loss_call=loss_call,
+        index_targets=plan.loss.name in INDEX_TARGET_LOSSES,
+        optimizer_call=optimizer_call,
+        scheduler_call=scheduler_call,
+        uses_epochs=scheduler_call is not None and "=epochs" in scheduler_call,
+        uses_steps=scheduler_call is not None and "=steps_per_epoch" in scheduler_call,
+        interval=interval,
+        plateau_monitor=("val_loss" if _has_val(plan) else "train_loss") if plateau else None,
+        classification=bool(flags["accuracy"] or flags["topk"] or flags["confusion"]),
+        regression=bool(flags["mae"] or flags["mse"] or flags["rmse"]),
+        sums=bool(flags["confusion"] or flags["rmse"]),
+        task=task,
+        **flags,
+    )
+    return black_format(source)
+
+
+# ---- train.py ---------------------------------------------------------------------------------
+
+
+def _mode(monitor: str, mode: str = "auto") -> str:
+    if mode != "auto":
+        return mode
+    return "min" if monitor.split("_", 1)[-1] in ("loss", "mae", "mse", "rmse") else "max"
+
+
+FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _side(e: ir.Expr, consts: dict[str, Any]) -> str | float | int | None:
+    """A side of a comparison: a quantity's name, a number (constants and arithmetic on them
+    evaluated), or None."""
+    from nndsl.codegen.trainplan import PlanError, Word, value
+
+    try:
+        v = value(e, consts)
+    except (PlanError, ArithmeticError, KeyError, TypeError):
+        return None
+    if isinstance(v, Word):
+        return v.name
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    return None
+
+
+def single_comparison(
+    e: ir.Expr, consts: dict[str, Any] | None = None
+) -> tuple[str, str, float | int] | None:
+    """`val_accuracy >= 0.95` (or `0.95 <= val_accuracy`) → ("val_accuracy", ">=", 0.95)."""
+    while isinstance(e, ir.Paren):
+        e = e.expr
+    if not isinstance(e, ir.Compare) or e.op not in FLIP:
+        return None
+    left, right = _side(e.left, consts or {}), _side(e.right, consts or {})
+    if isinstance(left, str) and isinstance(right, (int, float)):
+        return left, e.op, right
+    if isinstance(right, str) and isinstance(left, (int, float)):
+        return right, FLIP[e.op], left
+    return None
+
+
+def _kwargs(**kw: Any) -> str:
+    from nndsl.codegen.pysrc import literal
+
+    return ", ".join(f"{k}={v if isinstance(v, _Code) else literal(v)}" for k, v in kw.items())
+
+
+class _Code(str):
+    """Source text to be written as is (not as a literal)."""
+
+
+def _resolve(monitor: str, has_val: bool) -> str:
+    """A bare `loss` in a monitor is the validation loss when there is validation data."""
+    if monitor == "loss":
+        return "val_loss" if has_val else "train_loss"
+    return monitor
+
+
+def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
+    """([(comment, constructor call)], the StopWhen condition or None) of the train section."""
+    from nndsl.codegen.train import condition
+
+    has_val = _has_val(plan)
+    out: list[tuple[str, str]] = []
+    early = None
+    if plan.early_stopping is not None:
+        es = plan.early_stopping
+        monitor = _resolve(_word(es["monitor"]), has_val)
+        early = {
+            "monitor": monitor,
+            "patience": es["patience"],
+            "mode": _mode(monitor, _word(es["mode"])),
+            "min_delta": es["min_delta"],
+        }
+    stop_when = None
+    consts = getattr(plan, "consts", None) or {}
+    comparison = single_comparison(plan.stop_when, consts) if plan.stop_when is not None else None
+    if comparison is not None:
+        monitor, op, number = comparison
+        monitor = _resolve(monitor, has_val)
+        mode = "min" if op in ("<", "<=") else "max"
+        if early is not None and early["monitor"] == monitor and early["mode"] == mode:
+            early["stopping_threshold"] = number  # one callback per monitor and mode
+            comparison = None
+        else:
+            threshold = _kwargs(
+                monitor=monitor,
+                mode=mode,
+                stopping_threshold=number,
+                patience=_Code("sys.maxsize"),
+                check_finite=False,
+            )
+            note = f" (Lightning's threshold is strict: {op[0]})" if op in ("<=", ">=") else ""
+            comparison = (
+                f"stop_when: {monitor} {op} {number!r}{note}",
+                f"EarlyStopping({threshold})",
+            )
+    elif plan.stop_when is not None:
+        stop_when = condition(plan.stop_when, consts)
+        stop_text = f"stop_when: {_condition_text(plan.stop_when)}"
+    if early is not None:
+        what = "early_stopping" + (" and stop_when" if "stopping_threshold" in early else "")
+        out.append((what, f"EarlyStopping({_kwargs(**early)})"))
+    if comparison is not None:
+        out.append(comparison)
+    if stop_when is not None:
+        out.append((stop_text, "StopWhen()"))
+    every = int(plan.checkpoint.get("every") or 1)
+    keep = plan.checkpoint.get("keep_best")
+    keep = _resolve(_word(keep), has_val) if keep else None
+    if keep and every == 1:
+        out.append(
+            (
+                f"checkpoint: best.ckpt (best {keep}) and last.ckpt, every epoch",
+                "ModelCheckpoint("
+                + _kwargs(
+                    dirpath=_Code("out_dir"),
+                    filename="best",
+                    monitor=keep,
+                    mode=_mode(keep),
+                    save_top_k=1,
+                    save_last=True,
+                    enable_version_counter=False,
+                )
+                + ")",
+            )
+        )
+    else:
+        if keep:
+            out.append(
+                (
+                    f"checkpoint: best.ckpt, the best {keep}",
+                    "ModelCheckpoint("
+                    + _kwargs(
+                        dirpath=_Code("out_dir"),
+                        filename="best",
+                        monitor=keep,
+                        mode=_mode(keep),
+                        save_top_k=1,
+                        enable_version_counter=False,
+                    )
+                    + ")",
+                )
+            )
+        every_text = "every epoch" if every == 1 else f"every {every} epochs and at the end"
+        out.append(
+            (
+                f"checkpoint: last.ckpt, {every_text}",
+                "ModelCheckpoint("
+                + _kwargs(
+                    dirpath=_Code("out_dir"),
+                    filename="last",
+                    every_n_epochs=every,
+                    enable_version_counter=False,
+                )
+                + ")",
+            )
+        )
+    return [(textwrap.wrap(comment, 76), call) for comment, call in out], stop_when
+
+
+def _word(v: Any) -> Any:
+    return getattr(v, "name", v)
+
+
+def lit_train_source(plan, spec_path: str, lit_module: str, data_name: str) -> str:
+    from nndsl.codegen.pysrc import literal
+    from nndsl.codegen.train import _py
+
+    spec = display_path(spec_path)
+    script = "train" + lit_module[len("lit_model") :]
+    header = docstring(
+        [
+            f"PyTorch Lightning training script generated by nndsl from {spec}.",
+            *([f"Train section `{plan.name}`."] if plan.name else []),
+            f"Run `python {script}.py --help` for its flags; `--devices 2` trains with DDP.",
+            f"Regenerate it with `nndsl generate {spec} --target lightning`",
+            "rather than editing it by hand.",
+        ],
+        "",
+    )
+    cbs, stop_when = callbacks(plan)
+    used = [
+        c
+        for c in ("EarlyStopping", "ModelCheckpoint")
+        if stop_when or any(c in call for _, call in cbs)
+    ]
+    every = int(plan.checkpoint.get("every") or 1)
+    config = {
+        "model": plan.model,
+        "epochs": plan.epochs,
+        "batch_size": plan.batch_size,
+        "seed": plan.seed,
+        "accelerator": plan.device,
+        "precision": PRECISIONS.get(str(plan.precision), "32-true"),
+        "gradient_clip_val": plan.clip_grad_norm,
+        "accumulate_grad_batches": plan.accumulate,
+    }
+    source = render(
+        "lightning_train.py.j2",
+        header=header,
+        lit=f"Lit{plan.model}",
+        lit_module=lit_module,
+        data_file=literal(f"{data_name}.npz"),
+        config=_py(config),
+        callbacks=cbs,
+        callback_imports=", ".join(used),
+        stop_when=stop_when,
+        save_at_end=every > 1,
+    )
+    return black_format(source)
+
+
+def _condition_text(e: ir.Expr) -> str:
+    """The spec's text of a stop_when condition, for a docstring."""
+    if isinstance(e, ir.Compare):
+        return f"{_condition_text(e.left)} {e.op} {_condition_text(e.right)}"
+    if isinstance(e, ir.BoolOp):
+        return f"{_condition_text(e.left)} {e.op} {_condition_text(e.right)}"
+    if isinstance(e, ir.UnaryOp):
+        sep = " " if e.op == "not" else ""
+        return f"{e.op}{sep}{_condition_text(e.operand)}"
+    if isinstance(e, ir.Paren):
+        return f"({_condition_text(e.expr)})"
+    if isinstance(e, ir.Name):
+        return e.id
+    if isinstance(e, ir.Num):
+        return repr(e.value)
+    return "?"

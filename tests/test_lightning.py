@@ -1,0 +1,394 @@
+"""The Lightning target (`nndsl generate --target lightning`): golden files, ruff, no nndsl,
+torch or lightning import while generating, and, with Lightning installed, real training runs.
+
+The golden copies live in tests/golden_lightning/<sample>/; after a deliberate change to the
+generator, regenerate them with
+
+    python -m pytest tests/test_lightning.py --update-golden
+
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nndsl.check import check_file
+from nndsl.codegen import GenerateError, generate_files, lightning_files
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+GOLDEN = Path(__file__).resolve().parent / "golden_lightning"
+TRAINED = ["autoencoder", "digits_cnn", "iris"]  # the samples with a train section
+
+HAS_LIGHTNING = importlib.util.find_spec("lightning") is not None
+needs_lightning = pytest.mark.skipif(
+    not HAS_LIGHTNING,
+    reason="PyTorch Lightning is not installed (pip install -e '.[lightning]')",
+)
+
+
+def _checked(spec: str, monkeypatch):
+    monkeypatch.chdir(SAMPLES)  # paths in headers are relative to the samples folder
+    checked = check_file(f"{spec}.nn")
+    assert checked.ok, checked.diagnostics
+    return checked, [m for m, inst in checked.models.items() if inst is not None]
+
+
+def _generate(spec: str, monkeypatch, *, with_data: bool = False) -> dict:
+    checked, models = _checked(spec, monkeypatch)
+    return lightning_files(checked, models, with_data=with_data)
+
+
+def _write(files: dict, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return folder
+
+
+def _spec(tmp_path: Path, monkeypatch, text: str) -> dict:
+    """Lightning files of an inline spec (no data)."""
+    path = tmp_path / "spec.nn"
+    path.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    checked = check_file("spec.nn")
+    assert checked.ok, [d.message for d in checked.diagnostics]
+    models = [m for m, inst in checked.models.items() if inst is not None]
+    return lightning_files(checked, models, with_data=False)
+
+
+# ---- generation -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", TRAINED)
+def test_golden(spec: str, monkeypatch, update_golden: bool) -> None:
+    files = _generate(spec, monkeypatch)
+    assert sorted(files) == ["lit_model.py", "model.py", "train.py"]
+    folder = GOLDEN / spec
+    if update_golden:
+        if folder.exists():
+            shutil.rmtree(folder)
+        _write(files, folder)
+        return
+    assert sorted(p.name for p in folder.iterdir()) == sorted(files), "run with --update-golden"
+    for name, text in files.items():
+        assert (folder / name).read_text() == text, (
+            f"{spec}/{name} differs from its golden copy (run with --update-golden)"
+        )
+
+
+@pytest.mark.parametrize("spec", TRAINED)
+def test_model_py_and_data_are_the_plain_targets(spec: str, monkeypatch) -> None:
+    checked, models = _checked(spec, monkeypatch)
+    plain = generate_files(checked, models)
+    lit = generate_files(checked, models, target="lightning")
+    assert sorted(lit) == ["data.npz", "lit_model.py", "model.py", "train.py"]
+    assert lit["model.py"] == plain["model.py"]
+    assert lit["data.npz"] == plain["data.npz"]
+
+
+@pytest.mark.parametrize("spec", TRAINED)
+def test_deterministic(spec: str, monkeypatch) -> None:
+    assert _generate(spec, monkeypatch) == _generate(spec, monkeypatch)
+
+
+@pytest.mark.parametrize("spec", TRAINED)
+def test_ruff_clean_and_standalone(spec: str, monkeypatch, tmp_path: Path) -> None:
+    files = _generate(spec, monkeypatch)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        imported = [
+            line.split()[1].split(".")[0]
+            for line in text.splitlines()
+            if line.lstrip().startswith(("import ", "from "))
+        ]
+        assert "nndsl" not in imported, name
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    result = subprocess.run(
+        [ruff, "check", "--no-cache", "--isolated", "--select", "E,F,W", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+_PROBE = """
+import contextlib, io, json, sys
+from nndsl.cli import main
+out = sys.argv[1]
+codes = []
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    for spec in sys.argv[2:]:
+        codes.append(main(["generate", spec, "--target", "lightning", "-o", out + "/" + spec]))
+heavy = [m for m in ("torch", "lightning", "pytorch_lightning") if m in sys.modules]
+print(json.dumps([codes, heavy]))
+"""
+
+
+def test_generate_imports_neither_torch_nor_lightning(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(tmp_path), *(f"{s}.nn" for s in TRAINED)],
+        capture_output=True,
+        text=True,
+        cwd=SAMPLES,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    codes, heavy = json.loads(proc.stdout)
+    assert codes == [0, 0, 0]
+    assert heavy == [], f"`nndsl generate --target lightning` imported {', '.join(heavy)}"
+    for spec in TRAINED:
+        names = sorted(p.name for p in (tmp_path / f"{spec}.nn").iterdir())
+        assert names == ["data.npz", "lit_model.py", "model.py", "train.py"]
+
+
+def test_cli_target_option(tmp_path: Path, monkeypatch) -> None:
+    from nndsl.cli import main
+
+    monkeypatch.chdir(SAMPLES)
+    assert main(["generate", "iris.nn", "-o", str(tmp_path / "plain")]) == 0
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == [
+        "data.npz",
+        "model.py",
+        "train.py",
+    ]
+    assert main(["generate", "iris.nn", "--target", "lightning", "-o", str(tmp_path / "l")]) == 0
+    assert (
+        "class LitIrisMLP(IrisMLP, L.LightningModule):"
+        in (tmp_path / "l" / "lit_model.py").read_text()
+    )
+    with pytest.raises(SystemExit):
+        main(["generate", "iris.nn", "--target", "keras", "-o", str(tmp_path / "k")])
+
+
+def test_callbacks_of_the_train_section(tmp_path: Path, monkeypatch) -> None:
+    base = """
+model Net {
+    input x: [B, 4]
+    Linear(8) -> relu -> Linear(3)
+}
+
+train {
+    data       = iris(val_split=0.2)
+    loss       = CrossEntropyLoss()
+    optimizer  = Adam(lr=0.01)
+    epochs     = 5
+    metrics    = [accuracy, f1, top2]
+    %s
+}
+"""
+    # one comparison: Lightning's own EarlyStopping with a stopping threshold
+    train = _spec(tmp_path, monkeypatch, base % "stop_when = 0.2 > val_loss")["train.py"]
+    assert (
+        'monitor="val_loss",\n            mode="min",\n            stopping_threshold=0.2' in train
+    )
+    assert "class StopWhen" not in train
+    # the same monitor as early stopping: one callback with both
+    train = _spec(
+        tmp_path,
+        monkeypatch,
+        base % "stop_when = val_loss < 0.2\n    early_stopping = EarlyStopping(patience=2)",
+    )["train.py"]
+    assert train.count("EarlyStopping(") == 1
+    assert "stopping_threshold=0.2" in train and "patience=2" in train
+    # and / or: a small callback class
+    files = _spec(
+        tmp_path,
+        monkeypatch,
+        base % "stop_when = val_loss < 0.2 and val_f1 >= 0.9\n"
+        "    checkpoint = Checkpoint(every=2, keep_best=val_top2)\n"
+        "    scheduler = OneCycleLR(max_lr=0.1)",
+    )
+    train, lit = files["train.py"], files["lit_model.py"]
+    assert "class StopWhen(EarlyStopping):" in train and "StopWhen()," in train
+    assert 'm.get("val_loss", float("nan")) < 0.2' in train
+    assert 'm.get("val_f1", float("nan")) >= 0.9' in train
+    assert 'filename="best",\n            monitor="val_top2",\n            mode="max"' in train
+    assert 'filename="last",\n            every_n_epochs=2' in train
+    assert 'trainer.save_checkpoint(out_dir / "last.ckpt"' in train
+    assert '"interval": "step"' in lit
+    assert "steps_per_epoch = self.trainer.estimated_stepping_batches // epochs" in lit
+
+
+def test_plateau_scheduler_monitor_and_precision(tmp_path: Path, monkeypatch) -> None:
+    spec = """
+model AE {
+    input x: [B, 1, 8, 8]
+    flatten -> Linear(16) -> relu -> Linear(64) -> reshape(-1, 1, 8, 8)
+}
+
+train {
+    data       = digits(target=input%s)
+    loss       = MSELoss()
+    optimizer  = Adam()
+    scheduler  = ReduceLROnPlateau(patience=1)
+    epochs     = 2
+    metrics    = [mae, rmse]
+    precision  = bf16
+    accumulate = 2
+    clip_grad_norm = 0.5
+}
+"""
+    files = _spec(tmp_path, monkeypatch, spec % ", val_split=0.1")
+    assert '"monitor": "val_loss"' in files["lit_model.py"]
+    assert 'self.parameters(), **({} if lr is None else {"lr": lr})' in files["lit_model.py"]
+    train = files["train.py"]
+    assert '"precision": "bf16-mixed"' in train
+    assert '"accumulate_grad_batches": 2' in train and '"gradient_clip_val": 0.5' in train
+    files = _spec(tmp_path, monkeypatch, spec % "")
+    assert '"monitor": "train_loss"' in files["lit_model.py"]
+
+
+def test_model_name_and_constants(tmp_path: Path, monkeypatch) -> None:
+    spec = """
+const LIMIT = 0.2
+
+model L {
+    input x: [B, 4]
+    Linear(8) -> relu -> Linear(3)
+}
+
+train {
+    data       = iris(val_split=0.2)
+    loss       = CrossEntropyLoss()
+    optimizer  = Adam()
+    epochs     = 1
+    stop_when  = val_loss < LIMIT / 2
+}
+"""
+    files = _spec(tmp_path, monkeypatch, spec)
+    assert "from model import L as L_model" in files["lit_model.py"]
+    assert "class LitL(L_model, L.LightningModule):" in files["lit_model.py"]
+    assert "stopping_threshold=0.1," in files["train.py"]
+
+
+def test_lightning_names_are_refused(tmp_path: Path, monkeypatch) -> None:
+    spec = """
+model Net {
+    input x: [B, 4]
+    device: Linear(8) -> relu -> Linear(3)
+}
+
+train {
+    data       = iris()
+    loss       = CrossEntropyLoss()
+    optimizer  = Adam()
+    epochs     = 1
+}
+"""
+    with pytest.raises(GenerateError, match="`device` is a name that LightningModule uses"):
+        _spec(tmp_path, monkeypatch, spec)
+
+
+# ---- the generated code, run ------------------------------------------------------------------
+
+
+def _run(folder: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=timeout,
+    )
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _epoch_values(path: Path, key: str) -> list[float]:
+    """One value per epoch of a column of a Lightning metrics.csv (rows hold train or val)."""
+    return [float(r[key]) for r in _rows(path) if r.get(key)]
+
+
+def test_without_lightning_train_py_says_how_to_install(tmp_path: Path, monkeypatch) -> None:
+    folder = _write(_generate("iris", monkeypatch, with_data=True), tmp_path / "gen")
+    blocker = (
+        "import runpy, sys\n"
+        "sys.modules['lightning'] = None  # importing it raises ImportError\n"
+        "sys.argv = ['train.py']\n"
+        "runpy.run_path('train.py', run_name='__main__')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", blocker], capture_output=True, text=True, cwd=folder, timeout=300
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "pip install lightning" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@needs_lightning
+@pytest.mark.parametrize("spec", ["digits_cnn", "iris"])
+def test_generated_project_trains(spec: str, monkeypatch, tmp_path: Path) -> None:
+    folder = _write(_generate(spec, monkeypatch, with_data=True), tmp_path / "gen")
+    run = tmp_path / "run"
+    proc = _run(folder, "--epochs", "2", "--out", str(run), "--quiet")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (run / "metrics.csv").is_file() and (run / "last.ckpt").is_file()
+    if spec == "digits_cnn":  # checkpoint = Checkpoint(every=1, keep_best=val_accuracy)
+        assert (run / "best.ckpt").is_file()
+    val_loss = _epoch_values(run / "metrics.csv", "val_loss")
+    assert 1 <= len(val_loss) <= 2 and all(math.isfinite(v) for v in val_loss)
+    assert len(_epoch_values(run / "metrics.csv", "train_accuracy")) == len(val_loss)
+    assert "done after" in proc.stdout
+
+
+@needs_lightning
+def test_same_training_as_the_plain_target(monkeypatch, tmp_path: Path) -> None:
+    """Same seed, same batches, same target shaping and metrics: the Lightning target's epochs
+    are the plain train.py's."""
+    checked, models = _checked("iris", monkeypatch)
+    plain = _write(generate_files(checked, models), tmp_path / "plain")
+    lit = _write(generate_files(checked, models, target="lightning"), tmp_path / "lit")
+    a = _run(plain, "--epochs", "3", "--out", str(tmp_path / "run_plain"), "--quiet")
+    b = _run(lit, "--epochs", "3", "--out", str(tmp_path / "run_lit"), "--quiet")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr[-2000:] + b.stderr[-2000:]
+    expected = _rows(tmp_path / "run_plain" / "metrics.csv")
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        got = _epoch_values(tmp_path / "run_lit" / "metrics.csv", key)
+        want = [float(r[key]) for r in expected]
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-6), key
+
+
+@needs_lightning
+def test_state_dict_loads_into_the_plain_model(monkeypatch, tmp_path: Path) -> None:
+    import torch
+
+    folder = _write(_generate("digits_cnn", monkeypatch), tmp_path / "gen")
+    monkeypatch.syspath_prepend(str(folder))
+    for name in ("model", "lit_model"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    try:
+        import lit_model
+        import model
+    finally:
+        for name in ("model", "lit_model"):
+            sys.modules.pop(name, None)
+    lit = lit_model.LitDigitsCNN()
+    plain = model.DigitsCNN()
+    assert list(lit.state_dict()) == list(plain.state_dict())
+    assert [n for n, _ in lit.named_modules()] == [n for n, _ in plain.named_modules()]
+    torch.manual_seed(1)
+    for p in lit.parameters():
+        p.data.normal_()
+    plain.load_state_dict(lit.state_dict(), strict=True)
+    lit.eval()
+    plain.eval()
+    x = torch.randn(5, 1, 8, 8)
+    assert torch.equal(lit(x), plain(x))
