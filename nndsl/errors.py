@@ -149,7 +149,9 @@ def render(diag: Diagnostic, sources: Mapping[str, str], *, color: bool = False)
     if span is not None:
         lines_shown = _excerpt(span, src)
         # one column wider than the widest line number, as LANGUAGE.md shows: ` 5 |`, `  -->`
-        width = 1 + (max(len(str(n)) for n, _, _ in lines_shown) if lines_shown else len(str(span.line)))
+        width = 1 + (
+            max(len(str(n)) for n, _, _ in lines_shown) if lines_shown else len(str(span.line))
+        )
         pad = " " * width
         out.append(f"{pad}{st.blue('-->')} {display_path(span.file)}:{span.line}:{span.col}")
         if lines_shown:

@@ -410,7 +410,15 @@ class _Builder:
 
     def float(self, meta, children):
         text = str(children[0])
-        return ir.Num(value=float(text.replace("_", "")), text=text, span=self.span(meta))
+        value = float(text.replace("_", ""))
+        if value in (float("inf"), float("-inf")):
+            self.err(
+                f"the number `{text}` is too large",
+                self.span(meta),
+                hint="numbers must fit a 64-bit float (up to about 1.8e308)",
+            )
+            value = 0.0
+        return ir.Num(value=value, text=text, span=self.span(meta))
 
     def string(self, meta, children):
         value, problem = decode_string(str(children[0]))
