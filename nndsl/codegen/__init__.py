@@ -93,9 +93,9 @@ def _data_name(train_name: str) -> str:
     return "data" if train_name == "train" else "data_" + train_name[len("train_") :]
 
 
-def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
-    """Script name (`train`, `train_long`) → (plan, source) for the root file's train sections."""
-    from nndsl.codegen.train import TrainCodeError, train_source
+def train_plans(checked: Checked, models: list[str]) -> dict[str, tuple]:
+    """Script name (`train`, `train_long`) → (plan, task) for the root file's train sections
+    that train one of `models`."""
     from nndsl.codegen.trainplan import PlanError, plan
 
     out: dict[str, tuple] = {}
@@ -107,18 +107,22 @@ def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
             raise GenerateError(f"train section: {exc}") from None
         if p.model not in models:
             continue
-        task = (
-            "regression"
-            if p.data_options.get("target") is not None
-            and _word(p.data_options.get("target")) == "input"
-            else "classification"
-        )
+        target = p.data_options.get("target")
+        task = "regression" if target is not None and _word(target) == "input" else "classification"
+        out["train" if t.name is None else f"train_{t.name.lower()}"] = (p, task)
+    return out
+
+
+def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
+    """Script name → (plan, source of the plain training script)."""
+    from nndsl.codegen.train import TrainCodeError, train_source
+
+    out: dict[str, tuple] = {}
+    for script, (p, task) in train_plans(checked, models).items():
         try:
-            text = train_source(p, checked.program.root, task)
+            out[script] = (p, train_source(p, checked.program.root, task))
         except TrainCodeError as exc:
             raise GenerateError(str(exc)) from None
-        script = "train" if t.name is None else f"train_{t.name.lower()}"
-        out[script] = (p, text)
     return out
 
 

@@ -69,7 +69,7 @@ def lightning_files(
     and, for each train section of the root file that trains one of these models,
     lit_model.py, train.py and data.npz (`lit_model_long.py`, `train_long.py`, `data_long.npz`
     for a section named `Long`)."""
-    from nndsl.codegen import _data_name, data_bytes, model_source
+    from nndsl.codegen import _data_name, data_bytes, model_source, train_plans
 
     model_py = model_source(checked, models)
     files: dict[str, str | bytes] = {"model.py": model_py}
@@ -81,26 +81,6 @@ def lightning_files(
         if with_data:
             files[f"{data}.npz"] = data_bytes(checked, plan)
     return files
-
-
-def train_plans(checked: Checked, models: list[str]) -> dict[str, tuple[Any, str]]:
-    """Script name (`train`, `train_long`) → (plan, task), as `train_sources` resolves them."""
-    from nndsl.codegen import GenerateError, _consts, _word
-    from nndsl.codegen.trainplan import PlanError, plan
-
-    out: dict[str, tuple[Any, str]] = {}
-    consts = _consts(checked)
-    for t in checked.symbols.root_trains if checked.symbols else []:
-        try:
-            p = plan(t, [m for m in checked.models if checked.models[m] is not None], consts)
-        except PlanError as exc:
-            raise GenerateError(f"train section: {exc}") from None
-        if p.model not in models:
-            continue
-        target = p.data_options.get("target")
-        task = "regression" if target is not None and _word(target) == "input" else "classification"
-        out["train" if t.name is None else f"train_{t.name.lower()}"] = (p, task)
-    return out
 
 
 # ---- lit_model.py -----------------------------------------------------------------------------
