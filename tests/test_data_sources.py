@@ -56,7 +56,7 @@ def test_source_names() -> None:
     }
     assert set(source_names()) == expected == set(SOURCES)
     assert source_names() == sorted(expected)
-    assert source_options("csv") == ("path", "target", "features", "delimiter", "task")
+    assert source_options("csv") == ("path", "target", "features", "delimiter", "header")
     assert source_options("digits") == ()
 
 
@@ -249,7 +249,7 @@ def test_direct_calls_take_positional_path(tmp_path: Path) -> None:
     d = SOURCES["csv"](file, "label")
     assert d.x.shape == (2, 1)
     with pytest.raises(DataError, match="positional"):
-        SOURCES["csv"](file, "label", None, ",", None, "extra")
+        SOURCES["csv"](file, "label", None, ",", None, None, "extra")
     with pytest.raises(DataError, match="given twice"):
         SOURCES["csv"](file, path=file)
     with pytest.raises(DataError, match="seed"):

@@ -337,7 +337,8 @@ def test_unknown_metrics_each_reported() -> None:
 def test_metric_must_fit_the_task() -> None:
     d = one_error(spec(metrics="[mae]"))
     assert d.message == (
-        "`mae` is a regression metric, but this is a classification: `iris` gives class labels"
+        "`mae` is a regression metric, but this is multi-class classification: `iris` gives "
+        "class labels"
     )
     assert "needs at least 5 classes" in one_error(spec(metrics="[top5]")).message
 

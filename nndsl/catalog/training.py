@@ -66,17 +66,179 @@ DEFAULTS = {"batch_size": 32, "seed": 0, "device": "auto", "precision": "32", "m
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("32", "bf16", "fp16")
 
-# Metrics: name → what it needs of the task.  `topK` for any K >= 1 is accepted as well.
+# ---------------------------------------------------------------------------------------------
+# Tasks: what a train section learns, decided once from the loss, the model's output and the data
+# ---------------------------------------------------------------------------------------------
+
+#: The kinds of task.  multiclass: one class per sample (or per pixel) out of C scores; binary:
+#: yes/no per sample (one logit or probability, or two class scores); multilabel: k independent
+#: yes/no labels per sample; regression: real-valued targets; reconstruction: the input itself.
+TASK_KINDS = ("multiclass", "binary", "multilabel", "regression", "reconstruction")
+
+#: What `task=` of a data source accepts; "classification" is multiclass, or binary for 2 classes.
+TASK_OPTIONS = ("classification", "multiclass", "binary", "multilabel", "regression")
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A train section's task.  `decision` is how a prediction is read from the model's output:
+    "argmax" (the class with the highest score), "logit" (positive when the logit is above 0),
+    "probability" (positive above 0.5), or None for real-valued outputs."""
+
+    kind: str
+    decision: str | None = None
+
+    @property
+    def classifies(self) -> bool:
+        return self.kind in ("multiclass", "binary", "multilabel")
+
+    @property
+    def float_targets(self) -> bool:
+        """Whether the loss takes float targets (0/1 values or real numbers) rather than class
+        indices."""
+        return self.decision != "argmax"
+
+    def describe(self) -> str:
+        return {
+            "multiclass": "multi-class classification",
+            "binary": "binary classification",
+            "multilabel": "multi-label classification",
+            "regression": "regression",
+            "reconstruction": "reconstruction (the target is the input)",
+        }[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class LossFacts:
+    """What a loss needs: `targets` "class" (class indices), "binary" (0/1 floats shaped like the
+    output), "regression" (real values shaped like the output) or "other"; `output` what the
+    model must give it: "scores" (logits), "log_probabilities", "logits", "probabilities" or
+    "values"."""
+
+    name: str
+    targets: str
+    output: str
+
+
+LOSSES: dict[str, LossFacts] = {
+    f.name: f
+    for f in (
+        LossFacts("CrossEntropyLoss", "class", "scores"),
+        LossFacts("NLLLoss", "class", "log_probabilities"),
+        LossFacts("MultiMarginLoss", "class", "scores"),
+        LossFacts("BCEWithLogitsLoss", "binary", "logits"),
+        LossFacts("BCELoss", "binary", "probabilities"),
+        LossFacts("MultiLabelSoftMarginLoss", "binary", "logits"),
+        LossFacts("MSELoss", "regression", "values"),
+        LossFacts("L1Loss", "regression", "values"),
+        LossFacts("SmoothL1Loss", "regression", "values"),
+        LossFacts("HuberLoss", "regression", "values"),
+    )
+}
+
+
+def loss_facts(name: str | None) -> LossFacts | None:
+    return LOSSES.get(name) if name else None
+
+
+def decide_task(
+    loss: str | None,
+    output: tuple | None,
+    *,
+    data_task: str | None = None,
+    reconstruct: bool = False,
+    override: str | None = None,
+) -> Task | None:
+    """The task of a train section, or None when nothing tells it.
+
+    `output`: the shape of one sample of the model's output (ints or symbols), None if unknown;
+    `data_task`: "classification" or "regression" when the data source is known statically;
+    `override`: the data source's `task=` (validated by the caller against the loss).
+    """
+    facts = loss_facts(loss)
+    decision = {"class": "argmax", "binary": None}.get(facts.targets) if facts else None
+    if facts is not None and facts.targets == "binary":
+        decision = "logit" if facts.output == "logits" else "probability"
+    if reconstruct:
+        return Task("reconstruction")
+    if override is not None:
+        if override == "regression":
+            return Task("regression")
+        if override == "multiclass":
+            return Task("multiclass", "argmax")
+        if override in ("binary", "multilabel"):
+            return Task(override, decision or "logit")
+        # "classification": as the loss and output say
+    if facts is None:
+        if override is not None:
+            return Task("multiclass", "argmax")
+        return Task("regression") if data_task == "regression" else None
+    if facts.targets == "regression":
+        return Task("regression")
+    if facts.targets == "class":
+        classes = output[0] if output else None
+        return Task("binary" if classes == 2 else "multiclass", "argmax")
+    # a yes/no loss: one output per sample is binary, several independent ones multi-label
+    if output is not None and len(output) == 1 and isinstance(output[0], int) and output[0] > 1:
+        return Task("multilabel", decision)
+    return Task("binary", decision)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    tasks: tuple[str, ...]  # the task kinds it is defined for
+    lower_is_better: bool
+    description: str
+
+
+_CLASSIFYING = ("multiclass", "binary", "multilabel")
+_REAL = ("regression", "reconstruction")
+
+METRIC_FACTS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "accuracy",
+            _CLASSIFYING,
+            False,
+            "share of correct predictions (per pixel for segmentation, per label for multi-label)",
+        ),
+        Metric(
+            "precision",
+            _CLASSIFYING,
+            False,
+            "binary: of the positive class; multi-class and multi-label: the mean over classes",
+        ),
+        Metric("recall", _CLASSIFYING, False, "as precision, of recall"),
+        Metric("f1", _CLASSIFYING, False, "as precision, of the F1 score"),
+        Metric("mae", _REAL, True, "mean absolute error"),
+        Metric("mse", _REAL, True, "mean squared error"),
+        Metric("rmse", _REAL, True, "root mean squared error"),
+        Metric("r2", _REAL, False, "coefficient of determination, averaged over outputs"),
+    )
+}
+#: Metric name → "classification" or "regression" (the family it belongs to).
 METRICS = {
-    "accuracy": "classification",
-    "f1": "classification",
-    "precision": "classification",
-    "recall": "classification",
-    "mae": "regression",
-    "mse": "regression",
-    "rmse": "regression",
+    name: "classification" if m.tasks == _CLASSIFYING else "regression"
+    for name, m in METRIC_FACTS.items()
 }
 _TOPK = re.compile(r"top([1-9]\d*)$")
+
+
+def metric(name: str) -> Metric | None:
+    """The facts of a metric; `topK` for any K >= 1 is top-k accuracy of multi-class tasks."""
+    if name in METRIC_FACTS:
+        return METRIC_FACTS[name]
+    k = topk(name)
+    if k is not None:
+        return Metric(name, ("multiclass",), False, f"share of samples whose class is among the {k} highest scores")
+    return None
 
 
 def metric_kind(name: str) -> str | None:
@@ -92,6 +254,13 @@ def topk(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def lower_is_better(quantity: str) -> bool:
+    """For a watched quantity such as `val_loss` or `train_accuracy`."""
+    base = quantity.removeprefix("val_").removeprefix("train_").removeprefix("test_")
+    m = metric(base)
+    return base == "loss" or (m is not None and m.lower_is_better)
+
+
 def monitor_names(metrics: tuple[str, ...]) -> list[str]:
     """The quantities early stopping, stop_when and checkpoints may watch."""
     base = ["loss", *metrics]
@@ -102,14 +271,22 @@ EARLY_STOPPING_ARGS = {"monitor": "val_loss", "patience": 5, "mode": "auto", "mi
 CHECKPOINT_ARGS = {"every": 1, "keep_best": None}
 
 
+# ---------------------------------------------------------------------------------------------
+# Data sources: the ONE list of sources and their options, read by the checker and the loader
+# (nndsl/data/sources.py registers a function for each entry and fails if they disagree)
+# ---------------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class DataSource:
     name: str
     options: tuple[str, ...]  # keyword options of the source itself
     positional: tuple[str, ...] = ()  # options that may be given positionally, in order
+    paths: tuple[str, ...] = ()  # options that are paths, relative to the spec's folder
 
 
-COMMON_DATA_OPTIONS = ("val_split", "normalize", "target")
+#: Options every source accepts; the loader applies them after the source has read the data.
+COMMON_DATA_OPTIONS = ("val_split", "test_split", "normalize", "target", "task")
 
 DATA_SOURCES: dict[str, DataSource] = {
     s.name: s
@@ -120,12 +297,45 @@ DATA_SOURCES: dict[str, DataSource] = {
         DataSource("spirals", ("n", "classes", "noise", "turns")),
         DataSource("sine", ("n", "length", "noise")),
         DataSource("random", ("shape", "classes", "n")),
-        DataSource("csv", ("path", "target", "features", "delimiter"), ("path",)),
-        DataSource("npz", ("path", "x", "y"), ("path",)),
-        DataSource("image_folder", ("path", "size", "grayscale"), ("path",)),
-        DataSource("torchvision", ("name", "root", "download", "train"), ("name",)),
+        DataSource(
+            "csv", ("path", "target", "features", "delimiter", "header"), ("path",), ("path",)
+        ),
+        DataSource("npz", ("path", "x", "y"), ("path",), ("path",)),
+        DataSource("image_folder", ("path", "size", "grayscale"), ("path",), ("path",)),
+        DataSource("torchvision", ("name", "root", "download", "train"), ("name",), ("root",)),
     )
 }
+
+#: The type of every data option: "int", "number", "bool", "str", "shape", "size", "strs",
+#: "target", "task", "header".
+DATA_OPTION_TYPES = {
+    "val_split": "number",
+    "test_split": "number",
+    "normalize": "bool",
+    "target": "target",
+    "task": "task",
+    "n": "int",
+    "noise": "number",
+    "classes": "int",
+    "turns": "number",
+    "length": "int",
+    "shape": "shape",
+    "path": "str",
+    "features": "strs",
+    "delimiter": "str",
+    "header": "bool",
+    "x": "str",
+    "y": "str",
+    "size": "size",
+    "grayscale": "bool",
+    "name": "str",
+    "root": "str",
+    "download": "bool",
+    "train": "bool",
+}
+
+#: Loss arguments given as lists of numbers that become tensors (one weight per class or label).
+TENSOR_ARGS = frozenset({"weight", "pos_weight"})
 
 # Per-batch schedulers step after every optimizer step; the others once per epoch.
 PER_BATCH_SCHEDULERS = ("OneCycleLR", "CyclicLR")

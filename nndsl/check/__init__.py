@@ -20,6 +20,7 @@ class Checked:
     symbols: Symbols | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     models: dict = field(default_factory=dict)  # model name → BlockInstance | None
+    tasks: dict = field(default_factory=dict)  # train section name (None: unnamed) → Task
 
     @property
     def ok(self) -> bool:
@@ -55,14 +56,15 @@ def _check_file(path: str, text: str | None) -> Checked:
 
     if any(d.is_error for d in more):
         # the train sections' values are still checked (but not against the models)
-        diags.extend(check_trains(program, symbols, None))
+        diags.extend(check_trains(program, symbols, None)[0])
         return Checked(program, symbols, _ordered(diags))
     from nndsl.check.infer import infer
 
     result = infer(program, symbols)
     diags.extend(result.diagnostics)
-    diags.extend(check_trains(program, symbols, result.models))
-    return Checked(program, symbols, _ordered(diags), result.models)
+    train_diags, tasks = check_trains(program, symbols, result.models)
+    diags.extend(train_diags)
+    return Checked(program, symbols, _ordered(diags), result.models, tasks)
 
 
 def _ordered(diags: list[Diagnostic]) -> list[Diagnostic]:

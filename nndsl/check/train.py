@@ -24,11 +24,20 @@ from nndsl.catalog.core import TensorT, bind, describe
 from nndsl.catalog.training import (
     CHECKPOINT_ARGS,
     COMMON_DATA_OPTIONS,
+    DATA_OPTION_TYPES,
     DATA_SOURCES,
     DEVICES,
     EARLY_STOPPING_ARGS,
+    LOSSES,
     METRICS,
     PRECISIONS,
+    TASK_OPTIONS,
+    TENSOR_ARGS,
+    Task,
+    decide_task,
+    loss_facts,
+    lower_is_better,
+    metric,
     metric_kind,
     monitor_names,
     topk,
@@ -107,29 +116,6 @@ def data_facts(source: str, options: dict[str, Any]) -> DataFacts | None:
     return facts
 
 
-# Types of data source options: "int", "number", "bool", "str", "shape", "size", "strs", "target"
-DATA_OPTION_TYPES = {
-    "val_split": "number",
-    "normalize": "bool",
-    "target": "target",
-    "n": "int",
-    "noise": "number",
-    "classes": "int",
-    "turns": "number",
-    "length": "int",
-    "shape": "shape",
-    "path": "str",
-    "features": "strs",
-    "delimiter": "str",
-    "x": "str",
-    "y": "str",
-    "size": "size",
-    "grayscale": "bool",
-    "name": "str",
-    "root": "str",
-    "download": "bool",
-    "train": "bool",
-}
 DATA_EXAMPLES = {
     "csv": 'csv("data.csv", target="label")',
     "npz": 'npz("data.npz", x="x", y="y")',
@@ -142,9 +128,9 @@ DATA_EXAMPLES = {
 # Losses, optimizers, schedulers
 # ---------------------------------------------------------------------------------------------
 
-CLASS_LABEL_LOSSES = ("CrossEntropyLoss", "NLLLoss", "MultiMarginLoss")
-BINARY_LOSSES = ("BCEWithLogitsLoss", "BCELoss")
-REGRESSION_LOSSES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss")
+CLASS_LABEL_LOSSES = tuple(n for n, f in LOSSES.items() if f.targets == "class")
+BINARY_LOSSES = tuple(n for n, f in LOSSES.items() if f.targets == "binary")
+REGRESSION_LOSSES = tuple(n for n, f in LOSSES.items() if f.targets == "regression")
 
 # What users write for a loss, from torch.nn.functional or other libraries
 LOSS_ALIASES = {
@@ -179,8 +165,6 @@ INT_ARGS = frozenset(
     "steps_per_epoch step_size_up step_size_down ignore_index max_iter max_eval history_size "
     "ns_steps".split()
 )
-# Arguments given as lists of numbers that become tensors
-TENSOR_ARGS = frozenset({"weight", "pos_weight"})
 SCHEDULER_HINTS = {
     "T_max": "the number of epochs of one cosine half-period, usually the number of epochs",
     "step_size": "the number of epochs between two learning-rate decays",
@@ -321,13 +305,18 @@ def check_trains(
     program: Program,
     symbols: Symbols,
     models: dict[str, BlockInstance | None] | None,
-) -> list[Diagnostic]:
+) -> tuple[list[Diagnostic], dict[str | None, Task]]:
     """Check every train section of the root file.  `models`: the inferred instance of each model
-    of the root file (None where inference failed), or None when inference did not run."""
+    of the root file (None where inference failed), or None when inference did not run.
+    Returns the diagnostics and the task of each section (by name; None for an unnamed one)
+    whose task could be decided."""
     checker = TrainChecker(program, symbols, models)
+    tasks: dict[str | None, Task] = {}
     for t in symbols.root_trains:
-        checker.check(t)
-    return checker.diags + checker.evaluator_diags()
+        task = checker.check(t)
+        if task is not None:
+            tasks[t.name] = task
+    return checker.diags + checker.evaluator_diags(), tasks
 
 
 @dataclass
@@ -343,6 +332,12 @@ class _Section:
     loss: str | None = None
     loss_entry: ir.TrainEntry | None = None
     model_args: dict[str, Any] | None = None  # the arguments `model = Net(...)` gives
+    task_option: str | None = None  # the data source's `task=`
+    task_node: ir.Expr | None = None
+    task: Task | None = None
+    loss_call: ir.Call | None = None
+    loss_bound: dict[str, Any] | None = None
+    out_classes: int | None = None  # the model's output size along dim 1 (scores, labels)
 
 
 class TrainChecker:
@@ -416,7 +411,7 @@ class TrainChecker:
 
     # ---- a section ------------------------------------------------------------------------------
 
-    def check(self, t: ir.TrainDecl) -> None:
+    def check(self, t: ir.TrainDecl) -> Task | None:
         sec = _Section(t)
         entries = {}
         for e in t.entries:
@@ -448,10 +443,14 @@ class TrainChecker:
             self.checkpoint(entries["checkpoint"], sec)
         if "stop_when" in entries:
             self.stop_when(entries["stop_when"].value, sec)
-        self.metrics_fit(sec)
         inst = self.model(t, entries.get("model"), sec)
+        out = None
         if inst is not None:
-            self.model_fit(inst, sec)
+            out = self.model_fit(inst, sec)
+        self.decide_task(sec, out)
+        self.metrics_fit(sec)
+        self.tensor_args(sec)
+        return sec.task
 
     # ---- numbers ------------------------------------------------------------------------------
 
@@ -657,38 +656,157 @@ class TrainChecker:
             + (", or watch `train_loss`" if name == "val_loss" else ""),
         )
 
+    def decide_task(self, sec: _Section, out: TensorV | None) -> None:
+        """The section's task, from the loss, the model's output, the data and `task=`; a
+        `task=` that the loss cannot train is an error at the option."""
+        output = tuple(out.type.shape[1:]) if out is not None else None
+        facts = loss_facts(sec.loss)
+        option, node = sec.task_option, sec.task_node
+        if option is not None and facts is not None and node is not None:
+            clash = None
+            if facts.targets == "class" and option in ("multilabel", "regression"):
+                clash = f"`{sec.loss}` picks one class per sample"
+            elif facts.targets == "binary" and option in ("multiclass", "regression"):
+                clash = f"`{sec.loss}` trains independent yes/no outputs"
+            elif facts.targets == "regression" and option != "regression":
+                clash = f"`{sec.loss}` trains real-valued outputs"
+            if clash:
+                fix = {
+                    "multilabel": "BCEWithLogitsLoss()",
+                    "binary": "BCEWithLogitsLoss()",
+                    "regression": "MSELoss()",
+                    "multiclass": "CrossEntropyLoss()",
+                    "classification": "CrossEntropyLoss()",
+                }[option]
+                self.error(
+                    f'`task="{option}"` does not fit the loss: {clash}',
+                    node.span,
+                    notes=[Note(f"the loss is `{sec.loss}` (at {{at}})", _callee_span(sec.loss_entry.value))]
+                    if sec.loss_entry
+                    else (),
+                    hint=f"use `loss = {fix}` for this task, or remove `task=`",
+                )
+                return
+        data = sec.data
+        sec.task = decide_task(
+            sec.loss,
+            output,
+            data_task=data.task if data else None,
+            reconstruct=bool(data and data.reconstruct),
+            override=option,
+        )
+
     def metrics_fit(self, sec: _Section) -> None:
         """Metrics that make no sense for the task (accuracy of a regression) or the data."""
-        task = sec.data.task if sec.data else _loss_task(sec.loss)
-        if task is None:
-            return
+        task = sec.task
         for name, span in zip(sec.metrics, sec.metric_spans):
-            kind = metric_kind(name)
-            if kind != task:
-                because = (
-                    f"{sec.data.what} gives {'class labels' if task == 'classification' else 'real-valued targets'}"
-                    if sec.data
-                    else f"`{sec.loss}` trains a {task}"
-                )
+            m = metric(name)
+            assert m is not None  # unknown metrics were reported by `metrics`
+            if task is None:
+                if sec.loss is None:
+                    continue
                 self.error(
-                    f"`{name}` is a {kind} metric, but this is a {task}: {because}",
+                    f"`{name}` needs to know the task, but nothing tells whether `{sec.loss}` "
+                    "trains a classifier or a regression",
                     span,
-                    hint="use "
-                    + (
-                        "`mae`, `mse` or `rmse`"
-                        if task == "regression"
-                        else "`accuracy`, `f1` or `top5`"
-                    ),
+                    hint='say it on the data source, e.g. `task="classification"` or '
+                    '`task="regression"`',
+                )
+                continue
+            if task.kind not in m.tasks:
+                fitting = [n for n, f in METRICS_FOR_TASK.items() if task.kind in f]
+                if topk(name) is not None and task.kind in ("binary", "multilabel"):
+                    message = f"`{name}` ranks the classes of a multi-class task, but this is {task.describe()}"
+                else:
+                    message = f"`{name}` is a {metric_kind(name)} metric, but this is {task.describe()}"
+                self.error(
+                    message + self.task_reason(sec),
+                    span,
+                    notes=self.task_notes(sec),
+                    hint="metrics for this task: " + ", ".join(f"`{n}`" for n in fitting),
                 )
                 continue
             k = topk(name)
-            if k is not None and sec.data and sec.data.classes is not None and k > sec.data.classes:
+            classes = self.classes(sec)
+            if k is not None and classes is not None and k > classes:
+                source = (
+                    f"{sec.data.what} has {classes}"
+                    if sec.data is not None and sec.data.classes is not None
+                    else f"the model outputs {classes} class scores"
+                )
                 self.error(
-                    f"`{name}` needs at least {k} classes, but {sec.data.what} has {sec.data.classes}",
+                    f"`{name}` needs at least {k} classes, but {source}",
                     span,
-                    hint=f"use `top{sec.data.classes - 1}` or less"
-                    if sec.data.classes > 2
-                    else "use `accuracy`",
+                    hint=f"use `top{classes - 1}` or less" if classes > 2 else "use `accuracy`",
+                )
+
+    def task_reason(self, sec: _Section) -> str:
+        """`: iris gives class labels` when the data alone tells the task, else ''."""
+        task, data = sec.task, sec.data
+        if task is None or data is None or sec.task_node is not None:
+            return ""
+        if data.task == "classification" and task.classifies:
+            return f": {data.what} gives class labels"
+        if data.task == "regression" and not task.classifies:
+            return f": {data.what} gives real-valued targets"
+        return ""
+
+    def task_notes(self, sec: _Section) -> list[Note]:
+        notes = []
+        if sec.task is not None and sec.task_node is not None:
+            notes.append(Note(f"the task is {sec.task.describe()}, as `task=` says at {{at}}", sec.task_node.span))
+        elif sec.task is not None and sec.loss_entry is not None:
+            notes.append(
+                Note(
+                    f"the task is {sec.task.describe()}, from the loss `{sec.loss}` (at {{at}})"
+                    + (" and the model's output" if sec.task.kind in ("binary", "multilabel", "multiclass") else ""),
+                    _callee_span(sec.loss_entry.value),
+                )
+            )
+        return notes
+
+    def classes(self, sec: _Section) -> int | None:
+        """The number of classes (or labels) of a classifying task, when known statically."""
+        if sec.data is not None and sec.data.classes is not None:
+            return sec.data.classes
+        return sec.out_classes
+
+    def tensor_args(self, sec: _Section) -> None:
+        """`weight=[...]` has one entry per class, `pos_weight=[...]` one per output label."""
+        call, bound = sec.loss_call, sec.loss_bound
+        if call is None or bound is None:
+            return
+        for key in TENSOR_ARGS:
+            v = bound.get(key)
+            if v is None:
+                continue
+            node = self.kw_node(call, key)
+            if isinstance(v, Opaque) and _is_tensor_call(v.node):
+                v = self.value(v.node.args[0]) if len(v.node.args) == 1 else v  # type: ignore[attr-defined]
+            if not isinstance(v, (list, tuple)) or not v or not all(map(_is_number, v)):
+                self.error(
+                    f"`{key}` must be a list of numbers, "
+                    + ("one per class" if key == "weight" else "one per output")
+                    + f", not {_describe(v)}",
+                    node.span,
+                    hint=f"e.g. `{key}=[1.0, 2.0]`",
+                )
+                continue
+            if any(x < 0 for x in v):
+                self.error(f"`{key}` cannot hold negative numbers", node.span)
+                continue
+            want = sec.out_classes if key == "pos_weight" else self.classes(sec)
+            if key == "pos_weight":
+                what = f"the model outputs {want} label score{'s' if want != 1 else ''}"
+            elif sec.data is not None and sec.data.classes is not None:
+                what = f"{sec.data.what} has {want} classes"
+            else:
+                what = f"the model outputs {want} class scores"
+            if want is not None and len(v) not in ((want, 1) if key == "pos_weight" else (want,)):
+                self.error(
+                    f"`{key}` has {len(v)} entr{'y' if len(v) == 1 else 'ies'}, but {what}",
+                    node.span,
+                    hint=f"give one weight per {'class' if key == 'weight' else 'output'}",
                 )
 
     # ---- early stopping, checkpoints, stop_when -----------------------------------------------
@@ -954,26 +1072,8 @@ class TrainChecker:
                 self.kw_node(node, "reduction").span,
                 hint='use "mean" (the default) or "sum"',
             )
-        for key in TENSOR_ARGS:
-            if key in bound and bound[key] is not None:
-                self.tensor_arg(node, key, bound[key], sec)
+        sec.loss_call, sec.loss_bound = node, bound
         return name
-
-    def tensor_arg(self, call: ir.Call, key: str, v: Any, sec: _Section) -> None:
-        node = self.kw_node(call, key)
-        if not isinstance(v, (list, tuple)) or not v or not all(map(_is_number, v)):
-            self.error(
-                f"`{key}` must be a list of numbers, one per class, not {_describe(v)}",
-                node.span,
-                hint=f"e.g. `{key}=[1.0, 2.0, 1.0]`",
-            )
-            return
-        if key == "weight" and sec.data and sec.data.classes and len(v) != sec.data.classes:
-            self.error(
-                f"`weight` has {len(v)} entries, but {sec.data.what} has {sec.data.classes} classes",
-                node.span,
-                hint="give one weight per class",
-            )
 
     def optimizer(self, e: ir.TrainEntry) -> None:
         got = self.callee_of(e, "a torch.optim optimizer", "Adam(lr=1e-3)")
@@ -1222,6 +1322,20 @@ class TrainChecker:
             if not self.data_option(name, key, v, vnode, own="target" in source.options):
                 ok = False
         values = {k: v for k, (v, _) in options.items()}
+        if "task" in options and isinstance(values["task"], str):
+            sec.task_option, sec.task_node = values["task"], options["task"][1]
+        for key in ("val_split", "test_split"):
+            if key in values and not _is_number(values[key]):
+                return
+        fractions = [values.get(k, 0) for k in ("val_split", "test_split")]
+        if all(_is_number(f) and 0 <= f < 1 for f in fractions) and ok:
+            if sum(fractions) >= 1:
+                self.error(
+                    "`val_split` and `test_split` together leave no training data",
+                    node.span,
+                    hint="they are fractions of the samples; together they must stay below 1",
+                )
+                ok = False
         split = values.get("val_split", 0)
         if _is_number(split):
             sec.has_val = split > 0 if name != "torchvision" else (True if split > 0 else None)
@@ -1231,7 +1345,7 @@ class TrainChecker:
     def data_option(self, source: str, key: str, v: Any, node: ir.Expr, *, own: bool) -> bool:
         kind = DATA_OPTION_TYPES.get(key)
         if key == "target":
-            if _is_input(v) or (own and isinstance(v, str)):
+            if _is_input(v) or (own and isinstance(v, str)) or (source == "csv" and _is_int(v)):
                 return True
             self.error(
                 f"`target` of `{source}` can only be `input` (to reconstruct the input), "
@@ -1266,6 +1380,15 @@ class TrainChecker:
             _is_int(v) or (isinstance(v, (list, tuple)) and len(v) == 2 and all(map(_is_int, v)))
         ):
             want = "an integer or two integers `(height, width)`"
+        elif kind == "task" and not (isinstance(v, str) and v in TASK_OPTIONS):
+            hint = _did_you_mean(v, TASK_OPTIONS) if isinstance(v, str) else None
+            self.error(
+                f"`task` is one of {', '.join(repr(t) for t in TASK_OPTIONS)}, not {_describe(v)}",
+                node.span,
+                hint=hint or "the task is usually found from the loss and the model's output; "
+                "`task=` decides it when it cannot be",
+            )
+            return False
         elif kind == "strs" and not (
             isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v)
         ):
@@ -1273,11 +1396,12 @@ class TrainChecker:
         if want:
             self.error(f"`{key}` of `{source}` must be {want}, not {_describe(v)}", node.span)
             return False
-        if key == "val_split" and not 0 <= v < 1:
+        if key in ("val_split", "test_split") and not 0 <= v < 1:
+            what = "validation" if key == "val_split" else "the final test"
             self.error(
-                f"`val_split` is the fraction of samples held out for validation, between 0 and 1, not {v}",
+                f"`{key}` is the fraction of samples held out for {what}, between 0 and 1, not {v}",
                 node.span,
-                hint=f"did you mean `val_split={v / 100:g}`?" if 1 < v < 100 else None,
+                hint=f"did you mean `{key}={v / 100:g}`?" if 1 < v < 100 else None,
             )
             return False
         if key in ("n", "length") and v < 1 or key == "classes" and v < 2:
@@ -1414,8 +1538,9 @@ class TrainChecker:
                     out[p.name] = float(v)
         return out if ok else None
 
-    def model_fit(self, inst: BlockInstance, sec: _Section) -> None:
-        """The data against the model's input, the model's output against the loss and targets."""
+    def model_fit(self, inst: BlockInstance, sec: _Section) -> TensorV | None:
+        """The data against the model's input, the model's output against the loss and targets;
+        returns the model's output."""
         name = inst.decl.name
         if len(inst.outputs) != 1 or not isinstance(inst.outputs[0], TensorV):
             where = sec.loss_entry.value.span if sec.loss_entry else inst.decl.name_span
@@ -1426,14 +1551,20 @@ class TrainChecker:
                 notes=[Note(f"`{name}` is defined at {{at}}", inst.decl.name_span)],
                 hint="return one tensor, or train a model that wraps this one",
             )
-            return
+            return None
         out: TensorV = inst.outputs[0]
+        t = out.type
+        if t.rank >= 2 and _is_int(t.shape[1]):
+            sec.out_classes = t.shape[1]
+        elif t.rank == 1:
+            sec.out_classes = 1
         if sec.data is not None and sec.data_entry is not None:
             if not self.input_fit(inst, sec):
-                return
+                return out
         if sec.loss is not None and sec.loss_entry is not None:
             self.activation_lint(inst, out, sec)
             self.output_fit(inst, out, sec)
+        return out
 
     def input_fit(self, inst: BlockInstance, sec: _Section) -> bool:
         facts = sec.data
@@ -1518,6 +1649,14 @@ class TrainChecker:
                 op_span,
                 notes=[loss_note],
                 hint="use `log_softmax` instead, or drop it and use `loss = CrossEntropyLoss()`",
+            )
+        elif loss == "NLLLoss" and op_name not in ("log_softmax", "LogSoftmax"):
+            self.warn(
+                f"NLLLoss needs log-probabilities, but `{model}` ends with `{op_name}`",
+                _callee_span(entry.value),
+                notes=[Note(f"`{op_name}` at {{at}} gives the model's output", op_span)],
+                hint="end the model with `log_softmax(dim=1)`, or use `loss = CrossEntropyLoss()`, "
+                "which applies it itself",
             )
         elif loss == "BCELoss" and op_name not in ("sigmoid", "Sigmoid", "softmax", "Softmax"):
             self.warn(
@@ -1750,9 +1889,29 @@ def _loss_task(loss: str | None) -> str | None:
     return None
 
 
-def _lower_is_better(name: str) -> bool:
-    base = name.removeprefix("val_").removeprefix("train_")
-    return base == "loss" or METRICS.get(base) == "regression"
+_lower_is_better = lower_is_better
+
+#: Metric → the task kinds it applies to (top-k shown as `top5`), for hints.
+METRICS_FOR_TASK = {
+    **{name: m.tasks for name, m in ((n, metric(n)) for n in METRICS) if m is not None},
+    "top5": ("multiclass",),
+}
+
+
+def _task_list(kinds: Sequence[str]) -> str:
+    words = {
+        "multiclass": "multi-class",
+        "binary": "binary",
+        "multilabel": "multi-label",
+        "regression": "regression",
+        "reconstruction": "reconstruction",
+    }
+    names = [words[k] for k in kinds]
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1] + " tasks"
+
+
+def _is_tensor_call(e: ir.Expr) -> bool:
+    return isinstance(e, ir.Call) and isinstance(e.func, ir.Name) and e.func.id == "tensor"
 
 
 def _with_option(e: ir.Expr, source: str) -> str:

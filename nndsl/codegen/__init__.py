@@ -95,7 +95,8 @@ def _data_name(train_name: str) -> str:
 
 def train_plans(checked: Checked, models: list[str]) -> dict[str, tuple]:
     """Script name (`train`, `train_long`) → (plan, task) for the root file's train sections
-    that train one of `models`."""
+    that train one of `models`; the task is the checker's (`Checked.tasks`), None when nothing
+    tells it."""
     from nndsl.codegen.trainplan import PlanError, plan
 
     out: dict[str, tuple] = {}
@@ -107,9 +108,7 @@ def train_plans(checked: Checked, models: list[str]) -> dict[str, tuple]:
             raise GenerateError(f"train section: {exc}") from None
         if p.model not in models:
             continue
-        target = p.data_options.get("target")
-        task = "regression" if target is not None and _word(target) == "input" else "classification"
-        out["train" if t.name is None else f"train_{t.name.lower()}"] = (p, task)
+        out["train" if t.name is None else f"train_{t.name.lower()}"] = (p, checked.tasks.get(t.name))
     return out
 
 
@@ -153,17 +152,36 @@ def data_bytes(checked: Checked, plan) -> bytes:
 
         names = DATA_SOURCES[plan.data.name].positional
         options.update({n: _word(v) for n, v in zip(names, plan.data.args)})
+    task = checked.tasks.get(plan.name)
     try:
         _, arrays = prepare(
             plan.data.name,
             options,
             seed=plan.seed,
             base_dir=Path(os.path.dirname(os.path.abspath(checked.program.root))),
+            task=_data_task(task),
+            float_targets=task is not None and task.float_targets and task.classifies,
+            x_dtype=_input_dtype(checked, plan.model),
         )
     except DataError as exc:
         hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
         raise GenerateError(f"data: {exc.message}{hint}") from None
     return to_bytes(arrays)
+
+
+def _data_task(task) -> str | None:
+    """The `task=` a data source is read with, for the checker's task of a train section."""
+    if task is None or task.kind == "reconstruction":
+        return None
+    return "classification" if task.kind in ("multiclass", "binary") else task.kind
+
+
+def _input_dtype(checked: Checked, model: str) -> str:
+    """"int64" when the model's (first) input is declared as integers (`long[B, T]`)."""
+    inst = checked.models.get(model)
+    if inst is None or not getattr(inst, "inputs", None):
+        return "float32"
+    return "float32" if inst.inputs[0][1].type.is_float else "int64"
 
 
 def _comment_fit(line: str, width: int = 80) -> str:

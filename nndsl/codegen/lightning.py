@@ -18,8 +18,9 @@ import textwrap
 from typing import Any
 
 from nndsl import ir
+from nndsl.catalog.training import LOSSES
 from nndsl.check import Checked
-from nndsl.codegen.pysrc import RESERVED, identifier
+from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
 from nndsl.errors import display_path
 
@@ -27,7 +28,7 @@ from nndsl.errors import display_path
 PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 
 # losses that take class indices as targets (the plain compute_loss passes them through)
-INDEX_TARGET_LOSSES = ("CrossEntropyLoss", "NLLLoss", "MultiMarginLoss")
+INDEX_TARGET_LOSSES = tuple(n for n, f in LOSSES.items() if f.targets == "class")
 
 # What LightningModule itself defines (lightning 2.x): a submodule or parameter of the trained
 # model with one of these names would shadow Lightning's machinery in `Lit<Model>`.
@@ -59,7 +60,10 @@ LIGHTNING_NAMES = frozenset(
 )
 
 # module-level names of the generated lit_model.py that a model class must not take
-LIT_GLOBALS = frozenset({"L", "LOSS", "Tensor", "nn", "torch", "math", "compute_loss", "exc"})
+LIT_GLOBALS = frozenset(
+    {"L", "LOSS", "METRICS", "TASK", "MetricSums", "classification_scores", "r2_score"}
+    | {"Tensor", "nn", "torch", "math", "compute_loss", "exc"}
+)
 
 
 def lightning_files(
@@ -104,22 +108,10 @@ def _has_val(plan) -> bool:
     return isinstance(split, (int, float)) and not isinstance(split, bool) and split > 0
 
 
-def _metric_flags(metrics: list[str]) -> dict[str, Any]:
-    from nndsl.catalog.training import topk
-
-    return {
-        "accuracy": "accuracy" in metrics,
-        "topk": [(m, topk(m)) for m in metrics if topk(m) is not None],
-        "confusion": [m for m in ("precision", "recall", "f1") if m in metrics],
-        "mae": "mae" in metrics,
-        "mse": "mse" in metrics,
-        "rmse": "rmse" in metrics,
-    }
-
-
 def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
     from nndsl.codegen import GenerateError
-    from nndsl.codegen.train import TrainCodeError, _call, _optimizer, _scheduler
+    from nndsl.codegen.train import TrainCodeError, _call, _optimizer, _py, _scheduler, task_config
+    from nndsl.codegen.train import loss_call as train_loss_call
 
     model = plan.model
     # the name lit_model.py gives the model class: its own unless that hides one of its names
@@ -132,7 +124,7 @@ def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
             f"that LightningModule uses; label that layer differently (e.g. `{clash[0]}_: ...`)"
         )
     try:
-        loss_call = _call("nn.", plan.loss)
+        loss_call = train_loss_call(plan.loss)
         optimizer_call = _optimizer(plan.optimizer).replace("(params", "(self.parameters()", 1)
         scheduler_call = _scheduler(plan.scheduler) if plan.scheduler is not None else None
     except TrainCodeError as exc:
@@ -154,7 +146,6 @@ def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
         ],
         "",
     )
-    flags = _metric_flags(plan.metrics)
     source = render(
         "lightning_module.py.j2",
         header=header,
@@ -171,11 +162,8 @@ def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
         uses_steps=scheduler_call is not None and "=steps_per_epoch" in scheduler_call,
         interval=interval,
         plateau_monitor=("val_loss" if _has_val(plan) else "train_loss") if plateau else None,
-        classification=bool(flags["accuracy"] or flags["topk"] or flags["confusion"]),
-        regression=bool(flags["mae"] or flags["mse"] or flags["rmse"]),
-        sums=bool(flags["confusion"] or flags["rmse"]),
-        task=task,
-        **flags,
+        metrics=literal(list(plan.metrics)) if plan.metrics else None,
+        task=_py(task_config(task)) if plan.metrics else None,
     )
     return black_format(source)
 
@@ -184,9 +172,11 @@ def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
 
 
 def _mode(monitor: str, mode: str = "auto") -> str:
+    from nndsl.catalog.training import lower_is_better
+
     if mode != "auto":
         return mode
-    return "min" if monitor.split("_", 1)[-1] in ("loss", "mae", "mse", "rmse") else "max"
+    return "min" if lower_is_better(monitor) else "max"
 
 
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}

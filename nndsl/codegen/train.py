@@ -13,7 +13,7 @@ from typing import Any
 
 from nndsl import ir
 from nndsl.catalog import api
-from nndsl.catalog.training import PER_BATCH_SCHEDULERS
+from nndsl.catalog.training import METRIC_FACTS, PER_BATCH_SCHEDULERS, TENSOR_ARGS, Task
 from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
 from nndsl.codegen.trainplan import CallSpec, PlanError, TrainPlan, Word, value
@@ -118,7 +118,29 @@ def condition(e: ir.Expr, consts: dict[str, Any] | None = None) -> str:
     )
 
 
-def config_literal(plan: TrainPlan, task: str) -> str:
+def loss_call(call: CallSpec) -> str:
+    """`nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0]))`: the loss, its list-valued
+    weights as tensors (the training script moves the loss to the device)."""
+    overrides = {}
+    for key, v in call.kwargs:
+        if key in TENSOR_ARGS:
+            if isinstance(v, CallSpec) and v.name == "tensor" and len(v.args) == 1:
+                v = v.args[0]
+            if isinstance(v, (list, tuple)):
+                overrides[key] = f"torch.tensor({_value(list(v))})"
+    return _call("nn.", call, overrides=overrides)
+
+
+def task_config(task: Task | None) -> dict[str, Any] | None:
+    return None if task is None else {"kind": task.kind, "decision": task.decision}
+
+
+#: What `lower_is_better` of the scripts compares with: the loss and the metrics where lower is
+#: better (from the catalog).
+LOWER_IS_BETTER = ("loss", *(m.name for m in METRIC_FACTS.values() if m.lower_is_better))
+
+
+def config_literal(plan: TrainPlan, task: Task | None) -> str:
     es = None
     if plan.early_stopping is not None:
         es = {k: plan.early_stopping[k] for k in ("monitor", "patience", "mode", "min_delta")}
@@ -137,9 +159,36 @@ def config_literal(plan: TrainPlan, task: str) -> str:
             "every": plan.checkpoint.get("every") or 1,
             "keep_best": plan.checkpoint.get("keep_best"),
         },
-        "task": task,
+        "task": task_config(task),
+        "data": _data_config(plan),
+        "loss": _spec_text(plan, "loss"),
+        "optimizer": _spec_text(plan, "optimizer"),
+        "scheduler": _spec_text(plan, "scheduler"),
     }
     return _py(cfg)
+
+
+def _spec_text(plan: TrainPlan, key: str) -> str | None:
+    call = getattr(plan, key)
+    if call is None:
+        return None
+    return plan.source.get(key) or _call("", call)
+
+
+def _data_config(plan: TrainPlan) -> dict[str, Any] | None:
+    if plan.data is None:
+        return None
+    return {"source": plan.data.name, "options": {k: _plain(v) for k, v in plan.data.kwargs}}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Word):
+        return v.name
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, CallSpec):
+        return _call("", v)
+    return v
 
 
 def _py(v: Any) -> str:
@@ -161,6 +210,7 @@ def _script_names() -> frozenset[str]:
         config="{}",
         model_call=placeholder + "()",
         loss_call="None",
+        lower_is_better="()",
         optimizer_call="None",
         scheduler_call="None",
         stop_when="False",
@@ -188,7 +238,7 @@ def model_alias(model: str) -> str:
     return identifier(f"{model}_model", taken)
 
 
-def train_source(plan: TrainPlan, spec_path: str, task: str) -> str:
+def train_source(plan: TrainPlan, spec_path: str, task: Task | None) -> str:
     alias = model_alias(plan.model)
     model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
     model_call = alias + "()"
@@ -213,7 +263,8 @@ def train_source(plan: TrainPlan, spec_path: str, task: str) -> str:
         model_import=model_import,
         config=config_literal(plan, task),
         model_call=model_call,
-        loss_call=_call("nn.", plan.loss),
+        loss_call=loss_call(plan.loss),
+        lower_is_better=literal(LOWER_IS_BETTER),
         optimizer_call=_optimizer(plan.optimizer),
         scheduler_call=_scheduler(plan.scheduler),
         stop_when=(

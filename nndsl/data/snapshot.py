@@ -16,32 +16,44 @@ import numpy as np
 from nndsl.data.sources import Split, load
 
 
-def arrays(split: Split) -> dict[str, np.ndarray]:
-    """The arrays of a split, with the dtypes training wants (float32 inputs; int64 class labels,
-    float32 regression targets)."""
-
-    def xs(a: np.ndarray) -> np.ndarray:
-        return a.astype(np.float32) if a.dtype.kind == "f" else a
+def arrays(split: Split, float_targets: bool | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a split, with the dtypes training wants: the inputs as prepared (float32,
+    or int64 token ids), int64 class labels, float32 values.  `float_targets`: whether the loss
+    takes class labels as 0/1 floats (BCEWithLogitsLoss, BCELoss); by default only regression
+    targets are floats."""
+    as_float = split.task != "classification" or bool(float_targets)
 
     def ys(a: np.ndarray) -> np.ndarray:
-        if split.task == "classification":
-            return a.astype(np.int64)
-        return a.astype(np.float32)
+        return a.astype(np.float32) if as_float else a.astype(np.int64)
 
-    out = {"train_x": xs(split.train_x), "train_y": ys(split.train_y)}
-    if split.val_x is not None and split.val_y is not None and len(split.val_x):
-        out["val_x"] = xs(split.val_x)
-        out["val_y"] = ys(split.val_y)
+    out = {"train_x": split.train_x, "train_y": ys(split.train_y)}
+    for name in ("val", "test"):
+        x, y = getattr(split, f"{name}_x"), getattr(split, f"{name}_y")
+        if x is not None and y is not None and len(x):
+            out[f"{name}_x"] = x
+            out[f"{name}_y"] = ys(y)
     out["task"] = np.array(split.task)
     out["num_classes"] = np.array(split.num_classes or 0)
+    if split.class_names:
+        out["class_names"] = np.array(split.class_names, dtype=str)
+    if split.norm_stats is not None:
+        out["norm_mean"] = split.norm_stats.mean
+        out["norm_std"] = split.norm_stats.std
     return out
 
 
 def prepare(
-    name: str, options: Mapping[str, object], *, seed: int, base_dir: Path
+    name: str,
+    options: Mapping[str, object],
+    *,
+    seed: int,
+    base_dir: Path,
+    task: str | None = None,
+    float_targets: bool | None = None,
+    x_dtype: str = "float32",
 ) -> tuple[Split, dict[str, np.ndarray]]:
-    split = load(name, options, seed=seed, base_dir=base_dir)
-    return split, arrays(split)
+    split = load(name, options, seed=seed, base_dir=base_dir, task=task, x_dtype=x_dtype)
+    return split, arrays(split, float_targets)
 
 
 def to_bytes(data: Mapping[str, np.ndarray]) -> bytes:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from nndsl.catalog.training import COMMON_DATA_OPTIONS, DATA_SOURCES, TASK_OPTIONS
 from nndsl.data.errors import DataError, did_you_mean, suggest
 
 __all__ = [
@@ -43,8 +44,9 @@ __all__ = [
 
 TASKS = ("classification", "regression")
 
-#: Options handled by `prepare` rather than by a source.
-COMMON_OPTIONS = ("val_split", "normalize", "target")
+#: Options handled by `prepare` rather than by a source (a source with a `task` parameter also
+#: receives `task`).
+COMMON_OPTIONS = COMMON_DATA_OPTIONS
 
 #: Suffixes `image_folder` reads (compared case-insensitively).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
@@ -63,8 +65,9 @@ _MAX_NOISE = 1e6
 class Dataset:
     """What a source returns: all samples, before splitting.
 
-    `x` is float32 with the samples along axis 0. For classification `y` is int64 of shape
-    [n] holding class indices below `num_classes`; for regression `y` is float32 [n, k] and
+    `x` is float32 (or int64 for token ids) with the samples along axis 0. For classification
+    `y` is int64 of shape [n] (or [n, H, W]: one class per pixel) holding class indices below
+    `num_classes`; for regression `y` is float32 [n, k] (0/1 values for multi-label data) and
     `num_classes` is None.
     """
 
@@ -75,12 +78,19 @@ class Dataset:
     name: str
     class_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
+    given: Mapping[str, Dataset] | None = None  # splits the source made itself: "val", "test"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise DataError(f"{self.name}: unknown task {self.task!r}; expected one of {TASKS}")
-        if not isinstance(self.x, np.ndarray) or self.x.dtype != np.float32 or self.x.ndim < 1:
-            raise DataError(f"{self.name}: x must be a float32 numpy array with a sample axis")
+        if (
+            not isinstance(self.x, np.ndarray)
+            or self.x.dtype not in (np.float32, np.int64)
+            or self.x.ndim < 1
+        ):
+            raise DataError(
+                f"{self.name}: x must be a float32 or int64 numpy array with a sample axis"
+            )
         if not isinstance(self.y, np.ndarray) or self.y.ndim < 1:
             raise DataError(f"{self.name}: y must be a numpy array with a sample axis")
         if self.x.shape[0] == 0:
@@ -90,8 +100,8 @@ class Dataset:
                 f"{self.name}: x has {self.x.shape[0]} samples but y has {self.y.shape[0]}"
             )
         if self.task == "classification":
-            if self.y.dtype != np.int64 or self.y.ndim != 1:
-                raise DataError(f"{self.name}: class labels must be an int64 array of shape [n]")
+            if self.y.dtype != np.int64:
+                raise DataError(f"{self.name}: class labels must be an int64 array")
             if not isinstance(self.num_classes, int) or self.num_classes < 1:
                 raise DataError(f"{self.name}: classification needs num_classes >= 1")
             if self.y.min() < 0 or self.y.max() >= self.num_classes:
@@ -139,6 +149,8 @@ class Split:
     name: str
     norm_stats: NormStats | None
     class_names: tuple[str, ...] | None = None
+    test_x: np.ndarray | None = None
+    test_y: np.ndarray | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -273,6 +285,7 @@ SourceFn = Callable[..., Dataset]
 SOURCES: dict[str, SourceFn] = {}
 _OPTIONS: dict[str, tuple[str, ...]] = {}
 _PATH_OPTIONS: dict[str, tuple[str, ...]] = {}
+_TAKES_TASK: dict[str, bool] = {}
 
 
 def _source(name: str, *, paths: tuple[str, ...] = ()) -> Callable[[SourceFn], SourceFn]:
@@ -285,11 +298,16 @@ def _source(name: str, *, paths: tuple[str, ...] = ()) -> Callable[[SourceFn], S
 
     def register(fn: SourceFn) -> SourceFn:
         params = [p for p in inspect.signature(fn).parameters.values() if p.name != "seed"]
-        names = tuple(p.name for p in params)
+        names = tuple(p.name for p in params if p.name != "task")
+        entry = DATA_SOURCES.get(name)
+        if entry is None or entry.options != names or entry.paths != paths:
+            # the catalog is the one list the checker reads: a source must match it exactly
+            raise RuntimeError(f"data source {name}() does not match its catalog entry {entry}")
         positional = tuple(
             p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
         )
         required = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
+        takes_task = any(p.name == "task" for p in params)
 
         @functools.wraps(fn)
         def wrapper(*args: object, seed: int = 0, **options: object) -> Dataset:
@@ -303,7 +321,7 @@ def _source(name: str, *, paths: tuple[str, ...] = ()) -> Callable[[SourceFn], S
                     raise DataError(f"option '{opt}' of {name}() is given twice")
                 options[opt] = value
             for opt in options:
-                if opt not in names:
+                if opt not in names and not (opt == "task" and takes_task):
                     raise _unknown_option(name, opt, names)
             for opt in required:
                 if opt not in options:
@@ -316,6 +334,7 @@ def _source(name: str, *, paths: tuple[str, ...] = ()) -> Callable[[SourceFn], S
         SOURCES[name] = wrapper
         _OPTIONS[name] = names
         _PATH_OPTIONS[name] = paths
+        _TAKES_TASK[name] = takes_task
         return wrapper
 
     return register
@@ -422,6 +441,27 @@ def _labels_from_values(values: Sequence[Any]) -> tuple[np.ndarray, tuple[str, .
     index = {value: i for i, value in enumerate(classes)}
     y = np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
     return y, tuple(str(c) for c in classes)
+
+
+def _task_option(src: str, task: object) -> str | None:
+    """The `task=` option, validated (one of TASK_OPTIONS) or None."""
+    if task is None:
+        return None
+    value = _str(src, "task", task)
+    if value not in TASK_OPTIONS:
+        raise DataError(
+            f"option 'task' of {src}() must be one of {', '.join(TASK_OPTIONS)}, got {value!r}",
+            hint=did_you_mean(value, TASK_OPTIONS),
+        )
+    return value
+
+
+def _data_task(task: str | None) -> str | None:
+    """What a task asks of the targets: "classification" (class labels) or "regression"
+    (values: real numbers, or 0/1 per label for multi-label data)."""
+    if task is None:
+        return None
+    return "regression" if task in ("regression", "multilabel") else "classification"
 
 
 # --------------------------------------------------------------------------------------------
@@ -631,38 +671,45 @@ def _parse_number(cell: str) -> float | None:
 @_source("csv", paths=("path",))
 def csv(
     path: str,
-    target: str | None = None,
+    target: str | int | None = None,
     features: Sequence[str] | None = None,
     delimiter: str = ",",
+    header: bool | None = None,
     task: str | None = None,
     *,
     seed: int = 0,
 ) -> Dataset:
-    """A CSV file with a header row (read with the csv module, UTF-8, optional BOM).
+    """A CSV file (read with the csv module, UTF-8, optional BOM).
 
+    `header`: whether the first row names the columns; by default it does unless every cell
+    of it is a number (then it is data). Without a header the columns are named by their
+    index, "0", "1", ..., and `target` may be given as an index (negative counts from the end).
     `target` names the label column; `features` the input columns (default: all others).
     Feature values must be finite numbers. The target decides the task: integers or
     non-numeric strings are class labels (their sorted distinct values become classes 0, 1,
-    ...; integers sort numerically), other numbers are regression targets. `task` may force
-    "classification" or "regression". Blank lines are skipped.
+    ...; integers sort numerically), other numbers are regression targets. `task` decides
+    instead: "regression" reads whole numbers as values, "classification" (also "multiclass",
+    "binary") reads any values as class labels. Blank lines are skipped.
 
     Without a target (target=None, as `load` does for target=input) every chosen column is an
     input and y is an empty float32 [n, 0] array.
     x: float32 [n, f]; y: int64 [n] or float32 [n, 1].
     """
     file = _path("csv", "path", path)
-    target_name = None if target is None else _str("csv", "target", target).strip()
+    target_index_given: int | None = None
+    target_name: str | None = None
+    if isinstance(target, int) and not isinstance(target, bool):
+        target_index_given = target
+    elif target is not None:
+        target_name = _str("csv", "target", target).strip()
+    has_header = None if header is None else _bool("csv", "header", header)
     sep = _str("csv", "delimiter", delimiter)
     if len(sep) != 1 or sep in '\r\n"':
         raise DataError(
             f"option 'delimiter' of csv() must be a single character, got {sep!r}",
             hint='for example delimiter=";" or delimiter="\\t"',
         )
-    forced = None if task is None else _str("csv", "task", task)
-    if forced is not None and forced not in TASKS:
-        raise DataError(
-            f"option 'task' of csv() must be 'classification' or 'regression', got {forced!r}"
-        )
+    forced = _task_option("csv", task)
     wanted: list[str] | None = None
     if features is not None:
         if isinstance(features, str):
@@ -676,7 +723,7 @@ def csv(
 
     text = _read_text("csv", file)
     reader = csvlib.reader(io.StringIO(text, newline=""), delimiter=sep)
-    header: list[str] | None = None
+    header_row: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
     last = 0
     try:
@@ -684,20 +731,25 @@ def csv(
             line, last = last + 1, reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
-            if header is None:
-                header = [name.strip() for name in row]
-                continue
-            if len(row) != len(header):
+            if header_row is None:
+                cells = [name.strip() for name in row]
+                numeric = all(_parse_number(c) is not None for c in cells)
+                if has_header is True or (has_header is None and not numeric):
+                    header_row = cells
+                    continue
+                header_row = [str(i) for i in range(len(row))]
+            if len(row) != len(header_row):
                 raise DataError(
-                    f"csv(): {file}, line {line}: expected {len(header)} fields like the header, "
-                    f"found {len(row)}",
+                    f"csv(): {file}, line {line}: expected {len(header_row)} fields like the "
+                    f"first row, found {len(row)}",
                     hint=f"check the delimiter (now {sep!r}) and quoting on that line",
                 )
             rows.append((line, row))
     except csvlib.Error as exc:
         raise DataError(f"csv(): {file}, line {reader.line_num}: malformed CSV: {exc}") from None
-    if header is None:
+    if header_row is None:
         raise DataError(f"csv(): {file} is empty", hint="the first line must name the columns")
+    header = header_row
     for i, name in enumerate(header):
         if not name:
             raise DataError(
@@ -721,6 +773,15 @@ def csv(
         return header.index(name)
 
     target_index = None if target_name is None else column(target_name, "target")
+    if target_index_given is not None:
+        if not -len(header) <= target_index_given < len(header):
+            raise DataError(
+                f"csv(): target={target_index_given} is not a column of {file}, which has "
+                f"{len(header)} columns",
+                hint="columns count from 0; -1 is the last",
+            )
+        target_index = target_index_given % len(header)
+        target_name = header[target_index]
     if wanted is None:
         inputs = [i for i in range(len(header)) if i != target_index]
     else:
@@ -766,7 +827,7 @@ def csv(
             )
     ints = _all_ints(cells)
     floats = None if ints is not None else _all_floats(cells)
-    kind = forced or ("regression" if floats is not None else "classification")
+    kind = _data_task(forced) or ("regression" if floats is not None else "classification")
     if kind == "regression":
         values = [float(v) for v in ints] if ints is not None else floats
         if values is None:
@@ -826,9 +887,20 @@ def _all_floats(cells: Sequence[str]) -> list[float] | None:
 
 
 def _npz_targets(
-    src: str, name: str, y: np.ndarray
+    src: str, name: str, y: np.ndarray, task: str | None = None
 ) -> tuple[np.ndarray, str, int | None, tuple[str, ...] | None]:
     kind = y.dtype.kind
+    if _data_task(task) == "regression" and kind in "biuf":
+        kind = "f"  # values (whole numbers too), or 0/1 per label
+        y = y.astype(np.float64)
+    elif _data_task(task) == "classification" and kind == "f":
+        if not np.isfinite(y).all() or (y != np.round(y)).any():
+            raise DataError(
+                f"{src}(): task={task!r} needs class labels, but '{name}' holds fractional values",
+                hint="store one integer class index per sample, or use task=\"regression\"",
+            )
+        kind = "i"
+        y = y.astype(np.int64)
     if kind in "US":
         if y.ndim != 1:
             raise DataError(
@@ -839,10 +911,12 @@ def _npz_targets(
     if kind in "biu":
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
-        if y.ndim != 1:
+        if y.ndim == 2:
             raise DataError(
-                f"{src}(): integer labels '{name}' must have shape [n], got {y.shape}",
-                hint="store float targets for regression, or one class index per sample",
+                f"{src}(): integer labels '{name}' have shape {y.shape}: one class index per "
+                "sample is [n], one per pixel [n, H, W]",
+                hint="for several yes/no labels per sample write task=\"multilabel\"; for "
+                "real-valued targets task=\"regression\"",
             )
         if y.min() < 0:
             raise DataError(
@@ -864,13 +938,20 @@ def _npz_targets(
 
 
 @_source("npz", paths=("path",))
-def npz(path: str, x: str = "x", y: str = "y", *, seed: int = 0) -> Dataset:
+def npz(
+    path: str, x: str = "x", y: str = "y", task: str | None = None, *, seed: int = 0
+) -> Dataset:
     """Arrays `x` and `y` from an .npz archive (np.savez / np.savez_compressed).
 
-    x becomes float32 (a 1-D x becomes [n, 1]). Integer or bool y are class labels (num_classes =
-    max + 1), string y are mapped to sorted classes, float y are regression targets ([n] becomes
-    [n, 1]). Pickled (object) arrays are refused.
+    Integer x (token ids) stays int64, other x becomes float32 (a 1-D x becomes [n, 1]); the
+    model's declared input type decides what training uses (see `snapshot.arrays`). Integer or
+    bool y are class labels (num_classes = max + 1; [n] per sample or [n, H, W] per pixel),
+    string y are mapped to sorted classes, float y are regression targets ([n] becomes [n, 1]).
+    `task="regression"` or `"multilabel"` reads integer y as values (0/1 per label for
+    multi-label); `task="classification"` reads whole-number floats as class labels. Pickled
+    (object) arrays are refused.
     """
+    forced = _task_option("npz", task)
     file = _path("npz", "path", path)
     x_key = _str("npz", "x", x)
     y_key = _str("npz", "y", y)
@@ -919,10 +1000,12 @@ def npz(path: str, x: str = "x", y: str = "y", *, seed: int = 0) -> Dataset:
     _finite("npz", f"'{x_key}'", xs)
     if xs.dtype.kind == "f" and xs.size and np.abs(xs).max() > _FLOAT32_MAX:
         raise DataError(f"npz(): '{x_key}' has values too large for float32")
-    data = xs.astype(np.float32)
+    if xs.dtype.kind in "iu" and xs.size and int(np.abs(xs).max()) >= 1 << 62:
+        raise DataError(f"npz(): '{x_key}' has integers too large for int64")
+    data = xs.astype(np.int64 if xs.dtype.kind in "iu" else np.float32)
     if data.ndim == 1:
         data = data[:, None]
-    labels, kind, num_classes, class_names = _npz_targets("npz", y_key, ys)
+    labels, kind, num_classes, class_names = _npz_targets("npz", y_key, ys, forced)
     return Dataset(
         x=data,
         y=labels,
@@ -1158,38 +1241,84 @@ def _stat_axes(ndim: int) -> tuple[int, ...]:
     return (0, *range(2, ndim))
 
 
+def _as_inputs(src: str, x: np.ndarray, dtype: str) -> np.ndarray:
+    """x as the model's input type: float32, or int64 token ids (whole numbers only)."""
+    if dtype == "int64":
+        if x.dtype.kind == "f":
+            if not np.isfinite(x).all() or (x != np.round(x)).any():
+                raise DataError(
+                    f"{src}(): the model takes integer ids (long), but the inputs hold "
+                    "fractional values",
+                    hint="store token ids as integers, or declare a float input",
+                )
+        return x.astype(np.int64)
+    return x.astype(np.float32) if x.dtype != np.float32 else x
+
+
+def _fraction(src: str, name: str, value: object) -> float:
+    fraction = _float(src, name, value)
+    if not 0.0 <= fraction < 1.0:
+        what = "validation" if name == "val_split" else "the final test"
+        raise DataError(
+            f"option '{name}' of {src}() must be at least 0 and below 1, got {fraction}",
+            hint=f"it is the fraction of samples held out for {what}, e.g. {name}=0.2",
+        )
+    return fraction
+
+
 def prepare(
     dataset: Dataset,
     *,
     val_split: float = 0.0,
+    test_split: float = 0.0,
     normalize: bool = False,
     target: str | None = None,
     seed: int = 0,
+    x_dtype: str = "float32",
+    given: Mapping[str, Dataset] | None = None,
 ) -> Split:
     """Shuffle, split and optionally standardise a data set.
 
     The permutation `np.random.default_rng(seed).permutation(n)` orders the samples; the
-    first round(n * val_split) of it are the validation set, the rest (in permutation order)
-    the training set. With normalize=true, x is standardised with the mean and standard
-    deviation of the training split only (per feature; per channel for [n, C, H, W] images;
-    per feature over time steps for [n, t, f] sequences); a standard deviation of 0 becomes 1.
-    target="input" replaces y by a copy of the (normalised) x: an autoencoder's regression
-    target.
+    first round(n * test_split) of it are the test set (held out: never trained on, never
+    used for early stopping), the next round(n * val_split) the validation set, the rest (in
+    permutation order) the training set. `given` holds splits the source already made
+    ("val", "test": e.g. the val/ and test/ folders of an image folder): a given split is used
+    as it is, and its fraction must then be 0. With normalize=true, x is standardised with the
+    mean and standard deviation of the training split only (per feature; per channel for
+    [n, C, H, W] images; per feature over time steps for [n, t, f] sequences); a standard
+    deviation of 0 becomes 1. target="input" replaces y by a copy of the (normalised) x: an
+    autoencoder's regression target. `x_dtype` is the model's input type: "float32", or "int64"
+    for token ids.
     """
     if not isinstance(dataset, Dataset):
         raise DataError(f"prepare() needs a Dataset, got {type(dataset).__name__}")
     src = dataset.name
-    fraction = _float(src, "val_split", val_split)
-    if not 0.0 <= fraction < 1.0:
+    given = dict(given or {})
+    fraction = _fraction(src, "val_split", val_split)
+    test_fraction = _fraction(src, "test_split", test_split)
+    for name, value in (("val", fraction), ("test", test_fraction)):
+        if name in given and value > 0:
+            raise DataError(
+                f"{src}() already has a {name} split (its {name}/ folder), so {name}_split="
+                f"{value} would hold out a second one",
+                hint=f"remove {name}_split, or the {name}/ folder",
+            )
+    if fraction + test_fraction >= 1.0:
         raise DataError(
-            f"option 'val_split' of {src}() must be at least 0 and below 1, got {fraction}",
-            hint="it is the fraction of samples held out for validation, e.g. val_split=0.2",
+            f"val_split={fraction} and test_split={test_fraction} leave no training samples"
         )
     standardise = _bool(src, "normalize", normalize)
     if target is not None and not (isinstance(target, str) and target == "input"):
         raise DataError(
             f"option 'target' of {src}() must be 'input' (to reconstruct x), got {_show(target)}",
             hint=None if "target" not in _OPTIONS.get(src, ()) else "or name a column of the data",
+        )
+    if x_dtype == "int64" and (standardise or target == "input"):
+        raise DataError(
+            f"{src}(): the model takes integer ids (long), which cannot be "
+            + ("normalized" if standardise else "reconstructed as real values"),
+            hint="remove normalize=true" if standardise else "declare a float input",
         )
     seed = _int(src, "seed", seed, minimum=0)
     n = len(dataset)
@@ -1200,48 +1329,63 @@ def prepare(
             hint=f"name the target column with target=<column> (columns: {columns}), "
             "or write target=input to reconstruct the inputs",
         )
+    n_test = round(n * test_fraction)
     n_val = round(n * fraction)
-    if fraction > 0 and n_val == 0:
-        raise DataError(
-            f"val_split={fraction} of {n} samples leaves no validation samples",
-            hint="use a larger val_split, or val_split=0 for no validation set",
-        )
-    if n_val >= n:
+    for name, value, count in (("val_split", fraction, n_val), ("test_split", test_fraction, n_test)):
+        if value > 0 and count == 0:
+            what = "validation" if name == "val_split" else "test"
+            raise DataError(
+                f"{name}={value} of {n} samples leaves no {what} samples",
+                hint=f"use a larger {name}, or {name}=0 for no {what} set",
+            )
+    if n_val + n_test >= n:
         raise DataError(f"val_split={fraction} of {n} samples leaves no training samples")
     order = np.random.default_rng(seed).permutation(n)
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    train_x = dataset.x[train_idx]
-    val_x = dataset.x[val_idx] if n_val else None
+    test_idx, val_idx, train_idx = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+
+    def inputs(x: np.ndarray) -> np.ndarray:
+        return _as_inputs(src, x, x_dtype)
+
+    parts: dict[str, tuple[np.ndarray, np.ndarray] | None] = {
+        "train": (inputs(dataset.x[train_idx]), dataset.y[train_idx]),
+        "val": (inputs(dataset.x[val_idx]), dataset.y[val_idx]) if n_val else None,
+        "test": (inputs(dataset.x[test_idx]), dataset.y[test_idx]) if n_test else None,
+    }
+    for name, part in given.items():
+        if part.x.shape[1:] != dataset.x.shape[1:]:
+            raise DataError(
+                f"{src}(): the {name} samples have shape {list(part.x.shape[1:])}, the training "
+                f"samples {list(dataset.x.shape[1:])}"
+            )
+        parts[name] = (inputs(part.x), part.y)
     stats: NormStats | None = None
     if standardise:
+        train_x = parts["train"][0]  # type: ignore[index]
         axes = _stat_axes(train_x.ndim)
         mean = train_x.mean(axis=axes, keepdims=True, dtype=np.float64)[0]
         std = train_x.std(axis=axes, keepdims=True, dtype=np.float64)[0]
         std[std == 0] = 1.0
         stats = NormStats(mean=mean.astype(np.float32), std=std.astype(np.float32))
-        train_x = stats.apply(train_x)
-        val_x = None if val_x is None else stats.apply(val_x)
+        parts = {
+            k: None if v is None else (stats.apply(v[0]), v[1]) for k, v in parts.items()
+        }
     if target == "input":
-        return Split(
-            train_x=train_x,
-            train_y=train_x.copy(),
-            val_x=val_x,
-            val_y=None if val_x is None else val_x.copy(),
-            task="regression",
-            num_classes=None,
-            name=src,
-            norm_stats=stats,
-        )
+        parts = {k: None if v is None else (v[0], v[0].copy()) for k, v in parts.items()}
+    train, val, test = parts["train"], parts["val"], parts["test"]
+    assert train is not None
+    reconstruct = target == "input"
     return Split(
-        train_x=train_x,
-        train_y=dataset.y[train_idx],
-        val_x=val_x,
-        val_y=dataset.y[val_idx] if n_val else None,
-        task=dataset.task,
-        num_classes=dataset.num_classes,
+        train_x=train[0],
+        train_y=train[1],
+        val_x=None if val is None else val[0],
+        val_y=None if val is None else val[1],
+        test_x=None if test is None else test[0],
+        test_y=None if test is None else test[1],
+        task="regression" if reconstruct else dataset.task,
+        num_classes=None if reconstruct else dataset.num_classes,
         name=src,
         norm_stats=stats,
-        class_names=dataset.class_names,
+        class_names=None if reconstruct else dataset.class_names,
     )
 
 
@@ -1249,11 +1393,22 @@ def prepare(
 # The compiler's entry point
 
 
-def load(name: str, options: Mapping[str, object], *, seed: int, base_dir: Path) -> Split:
+def load(
+    name: str,
+    options: Mapping[str, object],
+    *,
+    seed: int,
+    base_dir: Path,
+    task: str | None = None,
+    x_dtype: str = "float32",
+) -> Split:
     """Load the source `name` with the spec's `options` and prepare it.
 
-    `val_split`, `normalize` and `target` go to `prepare` (except that a source with its own
-    `target` option, csv, gets `target` unless it is "input"); the rest go to the source.
+    `val_split`, `test_split`, `normalize` and `target` go to `prepare` (except that a source
+    with its own `target` option, csv, gets `target` unless it is "input"); `task` goes to the
+    sources that read files (it decides how their targets are read) and is checked against
+    the labels of the others; the rest go to the source. `task` (the keyword) is the train
+    section's task, used when the options do not say; `x_dtype` the model's input type.
     Relative paths are resolved against `base_dir`, the folder of the spec file.
     """
     if not isinstance(name, str) or name not in SOURCES:
@@ -1270,9 +1425,12 @@ def load(name: str, options: Mapping[str, object], *, seed: int, base_dir: Path)
             f"{name}() has no option 'seed'",
             hint="the data is shuffled and generated with the seed of the train section",
         )
+    if x_dtype not in ("float32", "int64"):
+        raise DataError(f"x_dtype must be 'float32' or 'int64', got {_show(x_dtype)}")
     common: dict[str, Any] = {
-        key: opts.pop(key) for key in ("val_split", "normalize") if key in opts
+        key: opts.pop(key) for key in ("val_split", "test_split", "normalize") if key in opts
     }
+    wanted = _task_option(name, opts.pop("task")) if "task" in opts else _task_option(name, task)
     goal: Any = None
     if "target" in opts:
         value = opts["target"]
@@ -1288,6 +1446,8 @@ def load(name: str, options: Mapping[str, object], *, seed: int, base_dir: Path)
         ):
             resolved = Path(os.fspath(value)).expanduser()
             opts[key] = resolved if resolved.is_absolute() else folder / resolved
+    if _TAKES_TASK[name] and wanted is not None and goal is None:
+        opts["task"] = wanted
     dataset = SOURCES[name](seed=seed, **opts)
     if (
         isinstance(goal, str)
@@ -1301,10 +1461,49 @@ def load(name: str, options: Mapping[str, object], *, seed: int, base_dir: Path)
                 hint="target=input means 'reconstruct the inputs'; rename the column to use it "
                 "as the target",
             )
+    if goal is None and wanted is not None:
+        dataset = _with_task(dataset, wanted)
     return prepare(
         dataset,
         val_split=common.get("val_split", 0.0),
+        test_split=common.get("test_split", 0.0),
         normalize=common.get("normalize", False),
         target=goal,
         seed=seed,
+        x_dtype=x_dtype,
+        given=dataset.given,
+    )
+
+
+def _with_task(dataset: Dataset, task: str) -> Dataset:
+    """The data set with its targets read as `task` asks: class labels become 0/1 values for a
+    multi-label task or values for regression (bundled and generated sources, whose labels are
+    numbered 0, 1, ...); real values cannot become class labels."""
+    want = _data_task(task)
+    if want == dataset.task:
+        if task == "binary" and dataset.num_classes is not None and dataset.num_classes > 2:
+            raise DataError(
+                f"{dataset.name}(): task=\"binary\" needs two classes, but the data has "
+                f"{dataset.num_classes}",
+                hint="use task=\"classification\" with one score per class",
+            )
+        return dataset
+    if want == "classification":
+        raise DataError(
+            f"{dataset.name}(): task={task!r} needs class labels, but the data has real-valued "
+            "targets",
+            hint="use task=\"regression\", or data whose targets are class labels",
+        )
+    given = None
+    if dataset.given:
+        given = {k: _with_task(v, task) for k, v in dataset.given.items()}
+    y = dataset.y.astype(np.float32)
+    return Dataset(
+        x=dataset.x,
+        y=y[:, None] if y.ndim == 1 else y,
+        task="regression",
+        num_classes=None,
+        name=dataset.name,
+        feature_names=dataset.feature_names,
+        given=given,
     )

@@ -45,7 +45,11 @@ CONFIG = {
     "metrics": ["accuracy"],
     "early_stopping": None,
     "checkpoint": {"every": 1, "keep_best": None},
-    "task": "classification",
+    "task": {"kind": "multiclass", "decision": "argmax"},
+    "data": {"source": "iris", "options": {"val_split": 0.2}},
+    "loss": "CrossEntropyLoss()",
+    "optimizer": "Adam(lr=0.01)",
+    "scheduler": None,
 }
 
 
@@ -102,6 +106,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--resume", default=None, help="a checkpoint to continue from")
     p.add_argument(
+        "--resume-weights",
+        default=None,
+        metavar="CKPT",
+        help="start from the weights of a checkpoint (a fresh optimizer, epoch 1)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="train into a run folder that holds another run",
+    )
+    p.add_argument(
         "--quiet", action="store_true", help="no progress bar, only a line per epoch"
     )
     args = p.parse_args(argv)
@@ -127,7 +142,21 @@ def pick_device(name: str, local_rank: int) -> torch.device:
         ):
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise TrainingError(
+            f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+    if device.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
+    ):
+        raise TrainingError("--device mps was asked for, but MPS is not available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise TrainingError(
+            f"device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps"
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError("--device cuda was asked for, but CUDA is not available")
     if device.type == "cuda" and device.index is None:
@@ -145,18 +174,29 @@ def setup_distributed() -> tuple[int, int, int]:
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def holds_run(folder: Path) -> bool:
+    return any(
+        (folder / name).exists() for name in ("metrics.csv", "last.pt", "config.json")
+    )
+
+
 def load_data(path: str, device: torch.device) -> dict:
     try:
         raw = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise TrainingError(f"cannot read the data file {path}: {exc}") from None
-    data = {
+    data: dict = {
         k: torch.from_numpy(raw[k]).to(device)
         for k in raw.files
         if k.endswith(("_x", "_y"))
     }
-    data["task"] = str(raw["task"]) if "task" in raw.files else "classification"
-    data["num_classes"] = int(raw["num_classes"]) if "num_classes" in raw.files else 0
+    if "class_names" in raw.files:
+        data["class_names"] = [str(c) for c in raw["class_names"]]
+    if "norm_mean" in raw.files and "norm_std" in raw.files:
+        data["normalization"] = {
+            "mean": raw["norm_mean"].tolist(),
+            "std": raw["norm_std"].tolist(),
+        }
     if "train_x" not in data or "train_y" not in data:
         raise TrainingError(f"{path} has no train_x / train_y arrays")
     return data
@@ -188,73 +228,22 @@ class Meter:
     """
 
     def __init__(
-        self, metrics: list[str], num_classes: int, device: torch.device, steps: int
+        self, metrics: list[str], task: dict | None, device: torch.device, steps: int
     ):
-        self.metrics = metrics
-        self.num_classes = num_classes
+        self.stats = MetricSums(metrics, task)
         self.device = device
-        self.classify = any(
-            m in ("accuracy", "f1", "precision", "recall") or m.startswith("top")
-            for m in metrics
-        )
-        self.topk = [
-            (m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()
-        ]
-        self.confusion = any(m in ("f1", "precision", "recall") for m in metrics)
-        self.regress = any(m in ("mae", "mse", "rmse") for m in metrics)
         # each step's mean loss: the epoch's loss, and a NaN step, come from it
         self.step_loss = torch.zeros(max(steps, 1), dtype=torch.float64, device=device)
         self.step_size = [0] * max(steps, 1)
-        self.counts = {"n": 0, "count": 0, "elems": 0}
-        zero = torch.zeros((), dtype=torch.float64, device=device)
-        self.sums: dict[str, torch.Tensor] = {}
-        if self.classify:
-            self.sums["correct"] = zero.clone()
-            for m, _ in self.topk:
-                self.sums[m] = zero.clone()
-            if self.confusion and num_classes:
-                self.sums["confusion"] = torch.zeros(
-                    num_classes, num_classes, dtype=torch.float64, device=device
-                )
-        if self.regress:
-            self.sums["abs"] = zero.clone()
-            self.sums["sq"] = zero.clone()
-
-    def _acc(self, key: str, value: torch.Tensor) -> None:
-        total = self.sums.get(key)
-        if total is None:
-            self.sums[key] = value.detach().to(torch.float64).clone()
-        else:
-            total.add_(value.detach())
+        self.n = 0
 
     def update(
         self, step: int, loss: torch.Tensor, out: torch.Tensor, y: torch.Tensor
     ) -> None:
-        n = y.shape[0]
         self.step_loss[step] = loss.detach()
-        self.step_size[step] = n
-        self.counts["n"] += n
-        if self.classify and out.dim() >= 2 and not torch.is_floating_point(y):
-            pred = out.argmax(1)
-            self._acc("correct", (pred == y).sum())
-            self.counts["count"] += y.numel()
-            for m, k in self.topk:
-                hit = (
-                    out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)
-                ).any(1)
-                self._acc(m, hit.sum())
-            if self.confusion:
-                c = out.shape[1]
-                idx = y.reshape(-1) * c + pred.reshape(-1)
-                self._acc(
-                    "confusion", torch.bincount(idx, minlength=c * c).reshape(c, c)
-                )
-        if self.regress:
-            target = y.reshape(out.shape) if y.numel() == out.numel() else y
-            diff = out.detach().to(torch.float64) - target.to(torch.float64)
-            self._acc("abs", diff.abs().sum())
-            self._acc("sq", (diff * diff).sum())
-            self.counts["elems"] += diff.numel()
+        self.step_size[step] = y.shape[0]
+        self.n += y.shape[0]
+        self.stats.update(out.detach(), y)
 
     def first_bad_step(self, start: int, end: int) -> int | None:
         """The first step in [start, end) with a non-finite loss, on any process."""
@@ -270,8 +259,8 @@ class Meter:
     def totals(self) -> dict[str, torch.Tensor]:
         sizes = torch.tensor(self.step_size, dtype=torch.float64, device=self.device)
         out = {"loss": (self.step_loss * sizes).sum()}
-        out.update(self.sums)
-        for key, value in self.counts.items():
+        out.update(self.stats.sums)
+        for key, value in {"n": self.n, **self.stats.counts}.items():
             out[key] = torch.tensor(
                 float(value), dtype=torch.float64, device=self.device
             )
@@ -285,12 +274,119 @@ class Meter:
         out = {
             f"{prefix}loss": float(s["loss"] / s["n"]) if float(s["n"]) else math.nan
         }
+        out.update(self.stats.values(s, prefix))
+        return out
+
+    def state(self) -> dict:
+        return {
+            "step_loss": self.step_loss.cpu(),
+            "step_size": list(self.step_size),
+            "sums": {k: v.cpu() for k, v in self.stats.sums.items()},
+            "counts": {"n": self.n, **self.stats.counts},
+        }
+
+    def load(self, state: dict) -> None:
+        self.step_loss = state["step_loss"].to(self.device)
+        self.step_size = list(state["step_size"])
+        self.stats.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
+        counts = dict(state["counts"])
+        self.n = counts.pop("n")
+        self.stats.counts = counts
+
+
+class MetricSums:
+    """The sums an epoch's metrics are computed from, for one task (CONFIG["task"]).
+
+    Predictions are the argmax of class scores, or a logit above 0 / a probability
+    above 0.5 for yes/no outputs; they are counted per pixel for segmentation and per
+    label for multi-label outputs.  The sums are device tensors updated in place.
+    """
+
+    def __init__(self, metrics: list[str], task: dict | None):
+        self.metrics = metrics
+        self.kind = task["kind"] if task else None
+        self.decision = task["decision"] if task else None
+        self.topk = [
+            (m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()
+        ]
+        self.classify = bool(metrics) and self.kind in (
+            "multiclass",
+            "binary",
+            "multilabel",
+        )
+        self.regress = bool(metrics) and self.kind in ("regression", "reconstruction")
+        self.scores = any(m in ("f1", "precision", "recall") for m in metrics)
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts = {"count": 0, "elems": 0}
+
+    def add(self, key: str, value: torch.Tensor) -> None:
+        total = self.sums.get(key)
+        if total is None:
+            self.sums[key] = value.detach().to(torch.float64).clone()
+        else:
+            total.add_(value.detach())
+
+    def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        if self.classify:
+            self.classified(out, y)
+        if self.regress:
+            n = y.shape[0]
+            target = (
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
+            )
+            diff = out.to(torch.float64) - target.to(torch.float64)
+            self.add("abs", diff.abs().sum())
+            self.add("sq", (diff * diff).sum())
+            self.counts["elems"] += diff.numel()
+            if "r2" in self.metrics:  # per output: sums of y, y^2 and squared errors
+                t = target.to(torch.float64).reshape(n, -1)
+                self.add("y", t.sum(0))
+                self.add("y2", (t * t).sum(0))
+                self.add("res", (diff * diff).reshape(n, -1).sum(0))
+
+    def classified(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        if self.decision == "argmax":
+            pred = out.argmax(1)
+            for m, k in self.topk:
+                hit = (
+                    out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)
+                ).any(1)
+                self.add(m, hit.sum())
+        else:
+            threshold = 0.0 if self.decision == "logit" else 0.5
+            pred = (out > threshold).long()
+            y = (
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
+            ).long()
+        self.add("correct", (pred == y).sum())
+        self.counts["count"] += y.numel()
+        if not self.scores:
+            return
+        if self.kind == "multiclass":
+            c = out.shape[1]
+            idx = y.reshape(-1) * c + pred.reshape(-1)
+            self.add("confusion", torch.bincount(idx, minlength=c * c).reshape(c, c))
+        else:  # binary: the positive class (1); multi-label: each label (the last dimension)
+            labels = y.shape[-1] if self.kind == "multilabel" else 1
+            p, t = pred.reshape(-1, labels), y.reshape(-1, labels)
+            self.add("tp", (p * t).sum(0))
+            self.add("fp", (p * (1 - t)).sum(0))
+            self.add("fn", ((1 - p) * t).sum(0))
+
+    def values(self, s: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+        """The metrics from the summed statistics `s` (the sums and counts of every process)."""
+        scores = classification_scores(s) if self.scores and self.classify else {}
+        out = {}
         for m in self.metrics:
             value = math.nan
             if m == "accuracy" and "correct" in s:
                 value = float(s["correct"] / s["count"])
             elif m.startswith("top") and m in s:
-                value = float(s[m] / s["n"])
+                value = float(s[m] / s["count"])
             elif m in ("mae", "mse", "rmse") and "abs" in s:
                 mse = float(s["sq"] / s["elems"])
                 value = {
@@ -298,35 +394,52 @@ class Meter:
                     "mse": mse,
                     "rmse": math.sqrt(mse),
                 }[m]
-            elif m in ("f1", "precision", "recall") and "confusion" in s:
-                cm = s["confusion"]
-                tp = cm.diag()
-                prec = tp / cm.sum(0).clamp(min=1)
-                rec = tp / cm.sum(1).clamp(min=1)
-                if m == "precision":
-                    value = float(prec.mean())
-                elif m == "recall":
-                    value = float(rec.mean())
-                else:
-                    value = float(
-                        (2 * prec * rec / (prec + rec).clamp(min=1e-12)).mean()
-                    )
+            elif m == "r2" and "res" in s:
+                value = r2_score(s)
+            elif m in scores:
+                value = scores[m]
             out[f"{prefix}{m}"] = value
         return out
 
-    def state(self) -> dict:
-        return {
-            "step_loss": self.step_loss.cpu(),
-            "step_size": list(self.step_size),
-            "sums": {k: v.cpu() for k, v in self.sums.items()},
-            "counts": dict(self.counts),
-        }
 
-    def load(self, state: dict) -> None:
-        self.step_loss = state["step_loss"].to(self.device)
-        self.step_size = list(state["step_size"])
-        self.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
-        self.counts = dict(state["counts"])
+def classification_scores(s: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Precision, recall and F1.  Multi-class: the mean over the classes that occur (as target
+    or prediction) of each class's score; binary: of the positive class; multi-label: the mean
+    over labels.  A score with nothing to count (no positive prediction, for precision) is 0.
+    """
+    if "confusion" in s:
+        cm = s["confusion"]
+        tp, predicted, actual = cm.diag(), cm.sum(0), cm.sum(1)
+        present = (predicted + actual) > 0
+        tp, fp, fn = (
+            tp[present],
+            (predicted - cm.diag())[present],
+            (actual - cm.diag())[present],
+        )
+    elif "tp" in s:
+        tp, fp, fn = s["tp"], s["fp"], s["fn"]
+    else:
+        return {}
+
+    def ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(b > 0, a / b.clamp(min=1), torch.zeros_like(a))
+
+    return {
+        "precision": float(ratio(tp, tp + fp).mean()),
+        "recall": float(ratio(tp, tp + fn).mean()),
+        "f1": float(ratio(2 * tp, 2 * tp + fp + fn).mean()),
+    }
+
+
+def r2_score(s: dict[str, torch.Tensor]) -> float:
+    """The coefficient of determination of each output, averaged over the outputs; an output
+    whose targets do not vary scores 1 when predicted exactly, else 0."""
+    total = s["y2"] - s["y"] * s["y"] / s["n"]
+    res = s["res"]
+    r2 = torch.where(
+        total > 0, 1 - res / total.clamp(min=1e-300), (res == 0).to(res.dtype)
+    )
+    return float(r2.mean())
 
 
 def compute_loss(criterion: nn.Module, out, y: torch.Tensor) -> torch.Tensor:
@@ -407,6 +520,7 @@ def load_checkpoint(path: str, model: nn.Module, optimizer, scheduler, scaler) -
             f"{path} is not a checkpoint of this training script "
             "(use last.pt, best.pt or interrupted.pt of a run)"
         )
+    check_fits(path, payload, model, optimizer)
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
@@ -434,6 +548,73 @@ def load_checkpoint(path: str, model: nn.Module, optimizer, scheduler, scaler) -
             f"(optimizer, scheduler or state): {first_line(exc)}"
         ) from None
     return state
+
+
+def check_fits(path: str, payload: dict, model: nn.Module, optimizer) -> None:
+    """A checkpoint of another model or optimizer is a message that says what differs."""
+    saved, here = payload.get("model"), model.state_dict()
+    if isinstance(saved, dict):
+        missing = [k for k in here if k not in saved]
+        unexpected = [k for k in saved if k not in here]
+        shapes = [
+            f"{k} is {list(saved[k].shape)} there, {list(v.shape)} here"
+            for k, v in here.items()
+            if k in saved
+            and hasattr(saved[k], "shape")
+            and tuple(saved[k].shape) != tuple(v.shape)
+        ]
+        problems = []
+        for what, keys in (("missing", missing), ("unexpected", unexpected)):
+            if keys:
+                more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+                problems.append(f"{what} keys {', '.join(keys[:3])}{more}")
+        if shapes:
+            more = f" and {len(shapes) - 2} more" if len(shapes) > 2 else ""
+            problems.append("; ".join(shapes[:2]) + more)
+        if problems:
+            raise TrainingError(
+                f"the checkpoint {path} holds another model: " + "; ".join(problems)
+            )
+    if optimizer is None:
+        return
+    groups = (
+        payload.get("optimizer", {}).get("param_groups")
+        if isinstance(payload.get("optimizer"), dict)
+        else None
+    )
+    current = optimizer.state_dict()["param_groups"]
+    if isinstance(groups, list) and groups and isinstance(groups[0], dict):
+        ignore = {"params", "initial_lr", "lr"}
+        theirs = set(groups[0]) - ignore
+        ours = set(current[0]) - ignore
+        if theirs != ours or len(groups) != len(current):
+            name = (payload.get("config") or {}).get("optimizer") or "another optimizer"
+            raise TrainingError(
+                f"the checkpoint {path} was trained with {name}, not {CONFIG['optimizer']}: its optimizer state "
+                f"does not fit; to start from its weights with a fresh optimizer, use --resume-weights {path}"
+            )
+
+
+def load_weights(path: str, model: nn.Module) -> None:
+    """--resume-weights: only the model's weights of a checkpoint (or of a bare state_dict)."""
+    if not os.path.isfile(path):
+        raise TrainingError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch.load raises many types for a damaged or foreign file
+        raise TrainingError(
+            f"cannot read the checkpoint {path}: the file is damaged or not a checkpoint"
+        ) from None
+    weights = payload.get("model", payload) if isinstance(payload, dict) else None
+    if not isinstance(weights, dict):
+        raise TrainingError(f"{path} holds no model weights")
+    check_fits(path, {"model": weights}, model, None)
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise TrainingError(
+            f"the checkpoint {path} does not fit this model: {first_line(exc)}"
+        ) from None
 
 
 class Interrupt:
@@ -586,12 +767,30 @@ def _train(
     metrics = list(CONFIG["metrics"])
     model = build_model().to(device)
     net: nn.Module = DistributedDataParallel(model) if world > 1 else model
-    criterion = build_loss()
+    criterion = build_loss().to(
+        device
+    )  # class weights are tensors: on the model's device
     optimizer = build_optimizer(model.parameters(), args.lr)
     batch, accumulate = args.batch_size, CONFIG["accumulate"]
     n_train = train_x.shape[0] // world
     steps_per_epoch = max(1, math.ceil(math.ceil(n_train / batch) / accumulate))
-    scheduler = build_scheduler(optimizer, args.epochs, steps_per_epoch)
+    try:
+        scheduler = build_scheduler(optimizer, args.epochs, steps_per_epoch)
+    except (ValueError, TypeError) as exc:
+        raise TrainingError(
+            f"the scheduler cannot be built for this run: {first_line(exc)}"
+        ) from None
+    planned = getattr(scheduler, "total_steps", None)
+    if (
+        SCHEDULER_PER_BATCH
+        and isinstance(planned, int)
+        and planned < args.epochs * steps_per_epoch
+    ):
+        raise TrainingError(
+            f"the scheduler is set for {planned} steps, but {args.epochs} epochs of {steps_per_epoch} "
+            f"steps make {args.epochs * steps_per_epoch}: set total_steps={args.epochs * steps_per_epoch} "
+            "(or leave it out: nndsl fills it in), or train fewer epochs"
+        )
     precision = CONFIG["precision"]
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
@@ -606,17 +805,39 @@ def _train(
     }
     if args.resume:
         state = load_checkpoint(args.resume, model, optimizer, scheduler, scaler)
+    elif args.resume_weights:
+        load_weights(args.resume_weights, model)
     out_dir = (
         Path(args.out)
         if args.out
         else Path("runs") / f"{CONFIG['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
+    if main_process and not (args.resume or args.force) and holds_run(out_dir):
+        raise TrainingError(
+            f"{out_dir} holds another run; choose another --out, continue it with --resume "
+            f"{out_dir / 'last.pt'}, or replace it with --force"
+        )
     if main_process:
+        resolved = {
+            **CONFIG,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "device": str(device),
+            "lr": args.lr,
+            "resumed_from": args.resume or args.resume_weights,
+            "samples": {
+                k[: -len("_x")]: int(v.shape[0])
+                for k, v in data.items()
+                if k.endswith("_x")
+            },
+            "class_names": data.get("class_names"),
+            "normalization": data.get("normalization"),
+        }
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / "config.json").write_text(
-                json.dumps({**CONFIG, "flags": vars(args)}, indent=2, default=str)
-                + "\n"
+                json.dumps(resolved, indent=2, default=str) + "\n"
             )
         except OSError as exc:
             raise TrainingError(
@@ -637,7 +858,7 @@ def _train(
             rank * n_train : (rank + 1) * n_train
         ].to(device)
         batches = math.ceil(n_train / batch)
-        meter = Meter(metrics, data["num_classes"], device, batches)
+        meter = Meter(metrics, CONFIG["task"], device, batches)
         first_step = 0
         if state.get("partial") is not None:
             first_step = state["partial"]["step"]
@@ -705,7 +926,6 @@ def _train(
                     val_y,
                     batch,
                     metrics,
-                    data["num_classes"],
                     device,
                     amp_dtype,
                     rank,
@@ -778,6 +998,28 @@ def _train(
                 main_process,
                 f"after epoch {epoch}",
             )
+    test_x, test_y = data.get("test_x"), data.get("test_y")
+    if test_x is not None and test_x.shape[0] > 0 and history:
+        # the held-out test split, seen once, by the final model
+        test = evaluate(
+            model,
+            criterion,
+            test_x,
+            test_y,
+            batch,
+            metrics,
+            device,
+            amp_dtype,
+            rank,
+            world,
+            "test_",
+        )
+        if main_process:
+            print(
+                "test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()),
+                flush=True,
+            )
+            write_json(out_dir / "test_metrics.json", test)
     if main_process and history:
         plotted = plot_curves(history, out_dir / "curves.png")
         report(history, epoch_times, stopped, out_dir, plotted)
@@ -805,7 +1047,17 @@ def save_interrupted(
 
 @torch.no_grad()
 def evaluate(
-    net, criterion, xs, ys, batch, metrics, num_classes, device, amp_dtype, rank, world
+    net,
+    criterion,
+    xs,
+    ys,
+    batch,
+    metrics,
+    device,
+    amp_dtype,
+    rank,
+    world,
+    prefix: str = "val_",
 ) -> dict:
     """Validation metrics of `net` (the plain model, never its DDP wrapper).
 
@@ -819,7 +1071,7 @@ def evaluate(
             dist.broadcast(buffer, 0)
     n = xs.shape[0]
     part = range(rank, math.ceil(n / batch), world)
-    meter = Meter(metrics, num_classes, device, len(part))
+    meter = Meter(metrics, CONFIG["task"], device, len(part))
     for i, step in enumerate(part):
         xb, yb = (
             xs[step * batch : (step + 1) * batch],
@@ -831,7 +1083,13 @@ def evaluate(
             out = net(xb)
             loss = compute_loss(criterion, out, yb)
         meter.update(i, loss, first_output(out), yb)
-    return meter.values("val_")
+    return meter.values(prefix)
+
+
+def write_json(path: Path, value: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def epoch_line(row: dict, epochs: int) -> str:
