@@ -96,14 +96,22 @@ class Program:
         lr: float | None = None,
         seed: int | None = None,
         quiet: bool = False,
+        force: bool = False,
+        resume_weights: str | os.PathLike | None = None,
     ) -> list[dict]:
-        """Train as the spec's train section says (flags override it); returns the history."""
-        module, data_path, out_dir = self.prepare_run(section, out)
+        """Train as the spec's train section says (flags override it); returns the history.
+        A run folder that holds another run is refused unless `resume` or `force`."""
+        module, data_path, out_dir = self.prepare_run(
+            section, out, replace=force or resume is not None
+        )
         argv = ["--data", str(data_path), "--out", str(out_dir)]
+        if force:
+            argv.append("--force")
         for flag, value in (
             ("--epochs", epochs),
             ("--device", device),
             ("--resume", resume),
+            ("--resume-weights", resume_weights),
             ("--batch-size", batch_size),
             ("--lr", lr),
             ("--seed", seed),
@@ -119,8 +127,11 @@ class Program:
         finally:
             discard_run_data(data_path, out_dir)
 
-    def prepare_run(self, section: str | None, out: str | os.PathLike | None):
-        """(training module, data file, run folder) for a train section."""
+    def prepare_run(
+        self, section: str | None, out: str | os.PathLike | None, *, replace: bool = False
+    ):
+        """(training module, data file, run folder) for a train section.  A run folder that
+        holds another run is refused (nothing written) unless `replace`."""
         from nndsl.codegen import GenerateError, data_bytes, train_sources
 
         scripts = train_sources(self.checked, self.models) if self.checked.symbols else {}
@@ -152,6 +163,17 @@ class Program:
             out = Path("runs") / f"{stem}-{run_id or time.strftime('%Y%m%d-%H%M%S')}"
         out_dir = Path(out)
         rank = int(os.environ.get("RANK", "0"))
+        module = self.modules()[key]
+        if not replace and rank == 0 and module.holds_run(out_dir):  # (train.py's own test)
+            raise NndslError(
+                [
+                    error(
+                        f"{out_dir} holds another run; choose another --out, continue it with "
+                        f"--resume {out_dir / 'last.pt'}, or replace it with --force",
+                        None,
+                    )
+                ]
+            )
         try:
             if world > 1:
                 # every process reads its own copy; the run folder is rank 0's (train.py)
@@ -166,7 +188,7 @@ class Program:
             raise NndslError(
                 [error(f"cannot write the run folder {out_dir}: {exc}", None)]
             ) from None
-        return self.modules()[key], data_path, out_dir
+        return module, data_path, out_dir
 
     def _pick(self, model: str | None) -> str:
         if model is None:

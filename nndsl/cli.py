@@ -119,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", metavar="D", help="auto, cpu, cuda or mps")
     r.add_argument("--out", metavar="DIR", help="run folder")
     r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
+    r.add_argument(
+        "--resume-weights",
+        metavar="PATH",
+        help="start from a checkpoint's weights, with a fresh optimizer (epoch 1)",
+    )
+    r.add_argument(
+        "--force", action="store_true", help="train into a run folder that holds another run"
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
 
@@ -299,7 +307,9 @@ def cmd_run(args, out: Output) -> int:
 
     program = Program(checked)
     try:
-        module, data_path, out_dir = program.prepare_run(args.train, args.out)
+        module, data_path, out_dir = program.prepare_run(
+            args.train, args.out, replace=args.force or args.resume is not None
+        )
     except NndslError as exc:
         for d in exc.diagnostics:
             print(f"nndsl: error: {d.message}", file=sys.stderr)
@@ -309,6 +319,7 @@ def cmd_run(args, out: Output) -> int:
         ("--epochs", args.epochs),
         ("--device", args.device),
         ("--resume", args.resume),
+        ("--resume-weights", args.resume_weights),
         ("--batch-size", args.batch_size),
         ("--lr", args.lr),
         ("--seed", args.seed),
@@ -317,6 +328,8 @@ def cmd_run(args, out: Output) -> int:
             argv += [flag, str(value)]
     if args.quiet:
         argv.append("--quiet")
+    if args.force:
+        argv.append("--force")
     from nndsl.api import discard_run_data
 
     if os.environ.get("RANK", "0") == "0":

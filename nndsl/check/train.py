@@ -1195,6 +1195,8 @@ class TrainChecker:
                 self.not_a_name(v, node.span, f"`{key}` is a value such as a number or a string")
                 ok = False
                 continue
+            if isinstance(v, Opaque) and key in TENSOR_ARGS and _is_tensor_call(v.node):
+                continue  # `weight=tensor([...])`: its list is checked with the task
             if isinstance(v, Opaque):
                 self.error(f"`{key}` must be a value, not {_describe(v)}", node.span)
                 ok = False
@@ -1322,7 +1324,7 @@ class TrainChecker:
             if not self.data_option(name, key, v, vnode, own="target" in source.options):
                 ok = False
         values = {k: v for k, (v, _) in options.items()}
-        if "task" in options and isinstance(values["task"], str):
+        if "task" in options and values["task"] in TASK_OPTIONS:
             sec.task_option, sec.task_node = values["task"], options["task"][1]
         for key in ("val_split", "test_split"):
             if key in values and not _is_number(values[key]):

@@ -170,9 +170,24 @@ def config_literal(plan: TrainPlan, task: Task | None) -> str:
 
 def _spec_text(plan: TrainPlan, key: str) -> str | None:
     call = getattr(plan, key)
-    if call is None:
-        return None
-    return plan.source.get(key) or _call("", call)
+    return None if call is None else _text(call)
+
+
+def _text(v: Any) -> str:
+    """A train value as the spec writes it: `Adam(lr=0.01)`, `[1.0, 2.0]`, `val_loss`."""
+    if isinstance(v, Word):
+        return v.name
+    if isinstance(v, CallSpec):
+        parts = [_text(a) for a in v.args] + [f"{k}={_text(x)}" for k, x in v.kwargs]
+        return f"{v.name}({', '.join(parts)})"
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(_text(x) for x in v)
+        return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "none"
+    return literal(v)
 
 
 def _data_config(plan: TrainPlan) -> dict[str, Any] | None:
@@ -187,7 +202,7 @@ def _plain(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     if isinstance(v, CallSpec):
-        return _call("", v)
+        return _text(v)
     return v
 
 

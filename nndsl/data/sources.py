@@ -1058,6 +1058,9 @@ def image_folder(
     or to one channel with grayscale=true, and resized to `size` = (H, W) or an int for
     square images (bilinear). Without `size` all images must have the same size. Hidden
     entries are ignored. Needs pillow.
+    A folder whose subfolders are `train/` and `val/` and/or `test/` (each with one subfolder
+    per class) holds given splits: the classes are those of `train/`, and `val/` and `test/`
+    become the validation and test sets as they are.
     x: float32 [n, C, H, W] in [0, 1] with C = 3 or 1; y: int64.
     """
     root = _path("image_folder", "path", path)
@@ -1067,6 +1070,38 @@ def image_folder(
         if not root.is_dir():
             kind = "is a file, not a folder" if root.exists() else "does not exist"
             raise DataError(f"image_folder(): {root} {kind}")
+        subfolders = {d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
+    except OSError as exc:
+        raise DataError(f"image_folder(): cannot list {root}: {exc.strerror or exc}") from None
+    if "train" not in subfolders or not subfolders <= {"train", "val", "test"}:
+        return _image_classes(root, target_size, gray)
+    train = _image_classes(root / "train", target_size, gray)
+    assert train.class_names is not None
+    given = {
+        split: _image_classes(root / split, target_size, gray, train.class_names)
+        for split in ("val", "test")
+        if split in subfolders
+    }
+    return Dataset(
+        x=train.x,
+        y=train.y,
+        task=train.task,
+        num_classes=train.num_classes,
+        name="image_folder",
+        class_names=train.class_names,
+        given=given,
+    )
+
+
+def _image_classes(
+    root: Path,
+    target_size: tuple[int, int] | None,
+    gray: bool,
+    known: tuple[str, ...] | None = None,
+) -> Dataset:
+    """The images of a folder with one subfolder per class; `known`: the classes of the
+    training folder, which a validation or test folder's classes must be among."""
+    try:
         classes = sorted(
             d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
         )
@@ -1085,8 +1120,16 @@ def image_folder(
             f"image_folder(): {root} has no class subfolders",
             hint="put the images of each class in their own subfolder, e.g. cats/ and dogs/",
         )
+    if known is not None:
+        unknown = [c for c in classes if c not in known]
+        if unknown:
+            raise DataError(
+                f"image_folder(): {root} has the class '{unknown[0]}', which train/ does not have",
+                hint=f"the classes of train/ are: {', '.join(known)}",
+            )
+        classes = list(known)
     for name in classes:
-        if not files[name]:
+        if not files.get(name) and known is None:
             raise DataError(f"image_folder(): the class folder '{name}' has no images")
     image = _pillow()
     mode = "L" if gray else "RGB"
@@ -1094,7 +1137,7 @@ def image_folder(
     labels: list[int] = []
     first: Path | None = None
     for label, name in enumerate(classes):
-        for file in files[name]:
+        for file in files.get(name, ()):
             try:
                 with image.open(file) as picture:
                     picture = picture.convert(mode)
@@ -1116,6 +1159,8 @@ def image_folder(
             first = first or file
             pixels.append(array)
             labels.append(label)
+    if not pixels:
+        raise DataError(f"image_folder(): {root} has no images in its class folders")
     stacked = np.stack(pixels)
     x = stacked[:, None] if gray else stacked.transpose(0, 3, 1, 2)
     return Dataset(
