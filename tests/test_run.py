@@ -339,7 +339,8 @@ train {
     )
     message = _one_error(*nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run")))
     assert message == (
-        'model `Tok` takes long[B, 4], but the data of `npz("d.npz")` gives floating-point values'
+        "data: npz(): the model takes integer ids (long), but the inputs hold fractional values "
+        "(store token ids as integers, or declare a float input)"
     )
 
 

@@ -641,7 +641,7 @@ def test_resume_with_another_optimizer_or_model(tmp_path: Path, capsys) -> None:
     other = write(tmp_path, "c.nn", MOONS.format(out=2, loss="CrossEntropyLoss()").replace("Linear(16)", "Linear(8) -> relu -> Linear(16)"))
     code, err = cli_run(capsys, str(other), "--out", str(tmp_path / "d"), "--resume", ckpt)
     assert code == 1
-    assert "holds another model" in err and "missing keys fc3.weight, fc3.bias" in err
+    assert "does not fit this model" in err and "missing keys fc3.weight, fc3.bias" in err
     assert "fc1.weight is [16, 2] there, [8, 2] here" in err
 
 
@@ -674,3 +674,154 @@ def test_config_json_is_the_resolved_run(tmp_path: Path, capsys) -> None:
     assert "class_names" in config
     assert len(config["normalization"]["mean"]) == 2
     assert config["samples"] == {"train": 150, "val": 50}
+
+
+# ---- the same numbers from `nndsl run`, the generated train.py and the Lightning target ------------
+
+
+def _moons_job(folder: Path, out: int, loss: str, metrics: str) -> str:
+    return MOONS.format(out=out, loss=loss).replace(
+        "metrics   = [accuracy, f1, precision, recall]", f"metrics   = [{metrics}]"
+    )
+
+
+def _multilabel_job(folder: Path) -> str:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)).astype(np.float32)
+    np.savez(folder / "labels.npz", x=x, y=(x[:, :3] > 0).astype(np.int64))
+    return """
+model Tagger {
+    input x: [B, 6]
+    Linear(8) -> relu -> Linear(3)
+}
+
+train {
+    data      = npz("labels.npz", val_split=0.25)
+    loss      = BCEWithLogitsLoss(pos_weight=[1.0, 2.0, 1.0])
+    optimizer = Adam(lr=0.02)
+    epochs    = 2
+    metrics   = [accuracy, f1]
+}
+"""
+
+
+def _regression_job(folder: Path) -> str:
+    rows = ["a,b,price"] + [f"{i % 7},{i % 5},{3 * (i % 7) + i % 5}" for i in range(80)]
+    (folder / "p.csv").write_text("\n".join(rows) + "\n")
+    return """
+model Price {
+    input x: [B, 2]
+    Linear(8) -> relu -> Linear(1)
+}
+
+train {
+    data      = csv("p.csv", target="price", val_split=0.25)
+    loss      = MSELoss()
+    optimizer = Adam(lr=0.02)
+    epochs    = 2
+    metrics   = [mae, r2]
+}
+"""
+
+
+def _token_job(folder: Path) -> str:
+    rng = np.random.default_rng(2)
+    tokens = rng.integers(1, 10, size=(80, 6))
+    np.savez(folder / "tokens.npz", x=tokens, y=(tokens[:, 0] >= 5).astype(np.int64))
+    return """
+model Tokens {
+    input tokens: long[B, 6]
+    tokens -> Embedding(10, 8) -> flatten -> Linear(2)
+}
+
+train {
+    data      = npz("tokens.npz", val_split=0.25, test_split=0.25)
+    loss      = CrossEntropyLoss(weight=[1.0, 2.0])
+    optimizer = Adam(lr=0.05)
+    epochs    = 2
+    metrics   = [accuracy, precision]
+}
+"""
+
+
+def _segmentation_job(folder: Path) -> str:
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 0.3, (12, 1, 16, 16)).astype(np.float32)
+    masks = (x[:, 0] > 0.2).astype(np.int64)
+    np.savez(folder / "masks.npz", x=x, y=masks)
+    return UNET.replace("[B, 1, 64, 64]", "[B, 1, 16, 16]").replace("DoubleConv(128)", "DoubleConv(16)") + """
+train {
+    model     = UNet
+    data      = npz("masks.npz", val_split=0.25)
+    loss      = CrossEntropyLoss()
+    optimizer = Adam(lr=0.01)
+    epochs    = 2
+    batch_size = 4
+    metrics   = [accuracy, recall]
+}
+"""
+
+
+JOBS = {
+    "binary": lambda f: _moons_job(f, 1, "BCEWithLogitsLoss()", "accuracy, f1"),
+    "binary-probabilities": lambda f: _moons_job(f, 1, "BCELoss()", "precision, recall").replace(
+        "Linear(1)\n", "Linear(1) -> sigmoid\n"
+    ),
+    "class-weights": lambda f: _moons_job(f, 2, "CrossEntropyLoss(weight=[1.0, 3.0])", "f1"),
+    "multilabel": _multilabel_job,
+    "integer-regression": _regression_job,
+    "tokens": _token_job,
+    "segmentation": _segmentation_job,
+}
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("job", sorted(JOBS))
+def test_run_generated_and_lightning_give_the_same_numbers(job: str, tmp_path: Path, capsys) -> None:
+    import subprocess
+    import sys
+
+    from nndsl.codegen import generate_files
+
+    spec = write(tmp_path, "job.nn", JOBS[job](tmp_path))
+    code, err = cli_run(capsys, str(spec), "--out", str(tmp_path / "run"), "--quiet")
+    assert code == 0, err
+    expected = _csv_rows(tmp_path / "run" / "metrics.csv")
+    keys = [k for k in expected[0] if k.startswith(("train_", "val_"))]
+    assert len(keys) >= 4
+    checked = nndsl.load(spec).checked
+    models = [m for m, inst in checked.models.items() if inst is not None]
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    targets = ["pytorch"]
+    try:
+        import lightning  # noqa: F401
+
+        targets.append("lightning")
+    except ImportError:
+        pass
+    for target in targets:
+        folder = tmp_path / target
+        folder.mkdir()
+        for name, content in generate_files(checked, models, target=target).items():
+            (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        proc = subprocess.run(
+            [sys.executable, "train.py", "--out", "run", *(["--quiet"] if target == "pytorch" else [])],
+            cwd=folder, env=env, capture_output=True, text=True, timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        rows = _csv_rows(folder / "run" / "metrics.csv")
+        for key in keys:
+            got = [float(r[key]) for r in rows if r.get(key)]
+            want = [float(r[key]) for r in expected]
+            assert got == pytest.approx(want, rel=1e-5, abs=1e-6), (target, key)
+    if (tmp_path / "run" / "test_metrics.json").exists():
+        want = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+        got = json.loads((tmp_path / "pytorch" / "run" / "test_metrics.json").read_text())
+        assert got == pytest.approx(want, rel=1e-6)

@@ -302,7 +302,7 @@ class Meter:
 
 
 class MetricSums:
-    """The sums an epoch's metrics are computed from, for one task (CONFIG["task"]).
+    """The sums an epoch's metrics come from, for a task {"kind": ..., "decision": ...}.
 
     Predictions are the argmax of class scores, or a logit above 0 / a probability
     above 0.5 for yes/no outputs; they are counted per pixel for segmentation and per
@@ -377,7 +377,7 @@ class MetricSums:
             c = out.shape[1]
             idx = y.reshape(-1) * c + pred.reshape(-1)
             self.add("confusion", torch.bincount(idx, minlength=c * c).reshape(c, c))
-        else:  # binary: the positive class (1); multi-label: each label (the last dimension)
+        else:  # binary: the positive class (1); multi-label: each label (last dim)
             labels = y.shape[-1] if self.kind == "multilabel" else 1
             p, t = pred.reshape(-1, labels), y.reshape(-1, labels)
             self.add("tp", (p * t).sum(0))
@@ -385,7 +385,7 @@ class MetricSums:
             self.add("fn", ((1 - p) * t).sum(0))
 
     def values(self, s: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
-        """The metrics from the summed statistics `s` (the sums and counts of every process)."""
+        """The metrics from the summed statistics `s` (of every process)."""
         scores = classification_scores(s) if self.scores and self.classify else {}
         out = {}
         for m in self.metrics:
@@ -410,9 +410,12 @@ class MetricSums:
 
 
 def classification_scores(s: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Precision, recall and F1.  Multi-class: the mean over the classes that occur (as target
-    or prediction) of each class's score; binary: of the positive class; multi-label: the mean
-    over labels.  A score with nothing to count (no positive prediction, for precision) is 0.
+    """Precision, recall and F1.
+
+    Multi-class: the mean over the classes that occur (as target or prediction)
+    of each class's score; binary: of the positive class; multi-label: the mean
+    over labels.  A score with nothing to count (no positive prediction, for
+    precision) is 0.
     """
     if "confusion" in s:
         cm = s["confusion"]
@@ -439,8 +442,10 @@ def classification_scores(s: dict[str, torch.Tensor]) -> dict[str, float]:
 
 
 def r2_score(s: dict[str, torch.Tensor]) -> float:
-    """The coefficient of determination of each output, averaged over the outputs; an output
-    whose targets do not vary scores 1 when predicted exactly, else 0."""
+    """The coefficient of determination of each output, averaged over the outputs.
+
+    An output whose targets do not vary scores 1 when predicted exactly, else 0.
+    """
     total = s["y2"] - s["y"] * s["y"] / s["n"]
     res = s["res"]
     r2 = torch.where(
@@ -558,7 +563,7 @@ def load_checkpoint(path: str, model: nn.Module, optimizer, scheduler, scaler) -
 
 
 def check_fits(path: str, payload: dict, model: nn.Module, optimizer) -> None:
-    """A checkpoint of another model or optimizer is a message that says what differs."""
+    """A checkpoint of another model or optimizer: a message saying what differs."""
     saved, here = payload.get("model"), model.state_dict()
     if isinstance(saved, dict):
         missing = [k for k in here if k not in saved]
@@ -580,7 +585,7 @@ def check_fits(path: str, payload: dict, model: nn.Module, optimizer) -> None:
             problems.append("; ".join(shapes[:2]) + more)
         if problems:
             raise TrainingError(
-                f"the checkpoint {path} holds another model: " + "; ".join(problems)
+                f"the checkpoint {path} does not fit this model: " + "; ".join(problems)
             )
     if optimizer is None:
         return
@@ -597,20 +602,21 @@ def check_fits(path: str, payload: dict, model: nn.Module, optimizer) -> None:
         if theirs != ours or len(groups) != len(current):
             name = (payload.get("config") or {}).get("optimizer") or "another optimizer"
             raise TrainingError(
-                f"the checkpoint {path} was trained with {name}, not {CONFIG['optimizer']}: its optimizer state "
-                f"does not fit; to start from its weights with a fresh optimizer, use --resume-weights {path}"
+                f"the checkpoint {path} was trained with {name}, not "
+                f"{CONFIG['optimizer']}: its optimizer state does not fit; to start "
+                f"from its weights with a fresh optimizer, use --resume-weights {path}"
             )
 
 
 def load_weights(path: str, model: nn.Module) -> None:
-    """--resume-weights: only the model's weights of a checkpoint (or of a bare state_dict)."""
+    """--resume-weights: the model's weights of a checkpoint (or of a state_dict)."""
     if not os.path.isfile(path):
         raise TrainingError(f"no checkpoint at {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch.load raises many types for a damaged or foreign file
         raise TrainingError(
-            f"cannot read the checkpoint {path}: the file is damaged or not a checkpoint"
+            f"cannot read the checkpoint {path}: damaged, or not a checkpoint"
         ) from None
     weights = payload.get("model", payload) if isinstance(payload, dict) else None
     if not isinstance(weights, dict):
@@ -793,10 +799,11 @@ def _train(
         and isinstance(planned, int)
         and planned < args.epochs * steps_per_epoch
     ):
+        steps = args.epochs * steps_per_epoch
         raise TrainingError(
-            f"the scheduler is set for {planned} steps, but {args.epochs} epochs of {steps_per_epoch} "
-            f"steps make {args.epochs * steps_per_epoch}: set total_steps={args.epochs * steps_per_epoch} "
-            "(or leave it out: nndsl fills it in), or train fewer epochs"
+            f"the scheduler is set for {planned} steps, but {args.epochs} epochs of "
+            f"{steps_per_epoch} steps make {steps}: set total_steps={steps} (or leave "
+            "it out: nndsl fills it in), or train fewer epochs"
         )
     precision = CONFIG["precision"]
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -821,8 +828,8 @@ def _train(
     )
     if main_process and not (args.resume or args.force) and holds_run(out_dir):
         raise TrainingError(
-            f"{out_dir} holds another run; choose another --out, continue it with --resume "
-            f"{out_dir / 'last.pt'}, or replace it with --force"
+            f"{out_dir} holds another run; choose another --out, continue it with "
+            f"--resume {out_dir / 'last.pt'}, or replace it with --force"
         )
     if main_process:
         resolved = {
@@ -840,6 +847,7 @@ def _train(
             },
             "class_names": data.get("class_names"),
             "normalization": data.get("normalization"),
+            "flags": vars(args),
         }
         try:
             out_dir.mkdir(parents=True, exist_ok=True)

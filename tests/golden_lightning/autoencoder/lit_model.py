@@ -60,12 +60,25 @@ class LitAutoEncoder(AutoEncoder, L.LightningModule):
         loss = compute_loss(out, y)
         self.log_batch("val_", loss, out, y)
 
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        out = self(x)
+        loss = compute_loss(out, y)
+        self.log_batch("test_", loss, out, y)
+
     def log_batch(self, prefix: str, loss: Tensor, out, y: Tensor) -> None:
-        """Log the loss and metrics of a batch; Lightning averages them over the epoch,
-        weighted by the batch size."""
+        """Log the loss of a batch (Lightning averages it over the epoch, weighted
+        by the batch size) and add the batch to the epoch's metric sums."""
         n = y.shape[0]
-        log = dict(on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
-        self.log(prefix + "loss", loss.detach(), prog_bar=True, **log)
+        self.log(
+            prefix + "loss",
+            loss.detach(),
+            prog_bar=True,
+            on_step=False,
+            on_epoch=True,
+            batch_size=n,
+            sync_dist=True,
+        )
 
     def configure_optimizers(self):
         lr = self.hparams.lr

@@ -8,6 +8,7 @@ rather than editing it by hand.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
@@ -156,7 +157,7 @@ class EpochShuffle(Sampler[int]):
 
 def build_loaders(
     path: str, batch_size: int, seed: int
-) -> tuple[DataLoader, DataLoader | None]:
+) -> tuple[DataLoader, DataLoader | None, DataLoader | None]:
     try:
         raw = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -175,13 +176,22 @@ def build_loaders(
         sampler=EpochShuffle(len(train), seed),
         generator=torch.Generator().manual_seed(seed),
     )
-    val_loader = None
-    if "val_x" in arrays and "val_y" in arrays and len(arrays["val_x"]) > 0:
-        val = TensorDataset(arrays["val_x"], arrays["val_y"])
-        val_loader = DataLoader(
-            val, batch_size=batch_size, generator=torch.Generator().manual_seed(seed)
-        )
-    return train_loader, val_loader
+    held_out = []
+    for split in ("val", "test"):
+        loader = None
+        if (
+            f"{split}_x" in arrays
+            and f"{split}_y" in arrays
+            and len(arrays[f"{split}_x"]) > 0
+        ):
+            data = TensorDataset(arrays[f"{split}_x"], arrays[f"{split}_y"])
+            loader = DataLoader(
+                data,
+                batch_size=batch_size,
+                generator=torch.Generator().manual_seed(seed),
+            )
+        held_out.append(loader)
+    return train_loader, held_out[0], held_out[1]
 
 
 def accelerator_and_devices(args: argparse.Namespace) -> tuple[str, list[int] | int]:
@@ -201,7 +211,9 @@ def train(argv: list[str] | None = None) -> L.Trainer:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
     L.seed_everything(args.seed, verbose=False)
-    train_loader, val_loader = build_loaders(args.data, args.batch_size, args.seed)
+    train_loader, val_loader, test_loader = build_loaders(
+        args.data, args.batch_size, args.seed
+    )
     model = LitDigitsCNN(lr=args.lr)
     out_dir = (
         Path(args.out)
@@ -228,6 +240,15 @@ def train(argv: list[str] | None = None) -> L.Trainer:
     trainer.fit(model, train_loader, val_loader, ckpt_path=args.resume)
     if trainer.is_global_zero:
         report(trainer, args.epochs, out_dir)
+    if test_loader is not None:
+        # the held-out test split, seen once, by the final model
+        results = trainer.test(model, test_loader, verbose=False)
+        if trainer.is_global_zero:
+            test = {k: float(v) for k, v in sorted(results[0].items())}
+            print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+            (out_dir / "test_metrics.json").write_text(
+                json.dumps(test, indent=2) + "\n"
+            )
     return trainer
 
 

@@ -25,6 +25,8 @@ from model import IrisMLP
 # The loss of the train section: a module-level object, not an attribute, so that the
 # module tree and the state_dict keys of the LightningModule are exactly the model's.
 LOSS = nn.CrossEntropyLoss()
+METRICS = ["accuracy"]
+TASK = {"kind": "multiclass", "decision": "argmax"}
 
 
 def compute_loss(out, y: Tensor) -> Tensor:
@@ -32,6 +34,159 @@ def compute_loss(out, y: Tensor) -> Tensor:
     if isinstance(out, (tuple, list)):
         out = out[0]
     return LOSS(out, y)  # class indices as targets
+
+
+class MetricSums:
+    """The sums an epoch's metrics come from, for a task {"kind": ..., "decision": ...}.
+
+    Predictions are the argmax of class scores, or a logit above 0 / a probability
+    above 0.5 for yes/no outputs; they are counted per pixel for segmentation and per
+    label for multi-label outputs.  The sums are device tensors updated in place.
+    """
+
+    def __init__(self, metrics: list[str], task: dict | None):
+        self.metrics = metrics
+        self.kind = task["kind"] if task else None
+        self.decision = task["decision"] if task else None
+        self.topk = [
+            (m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()
+        ]
+        self.classify = bool(metrics) and self.kind in (
+            "multiclass",
+            "binary",
+            "multilabel",
+        )
+        self.regress = bool(metrics) and self.kind in ("regression", "reconstruction")
+        self.scores = any(m in ("f1", "precision", "recall") for m in metrics)
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts = {"count": 0, "elems": 0}
+
+    def add(self, key: str, value: torch.Tensor) -> None:
+        total = self.sums.get(key)
+        if total is None:
+            self.sums[key] = value.detach().to(torch.float64).clone()
+        else:
+            total.add_(value.detach())
+
+    def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        if self.classify:
+            self.classified(out, y)
+        if self.regress:
+            n = y.shape[0]
+            target = (
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
+            )
+            diff = out.to(torch.float64) - target.to(torch.float64)
+            self.add("abs", diff.abs().sum())
+            self.add("sq", (diff * diff).sum())
+            self.counts["elems"] += diff.numel()
+            if "r2" in self.metrics:  # per output: sums of y, y^2 and squared errors
+                t = target.to(torch.float64).reshape(n, -1)
+                self.add("y", t.sum(0))
+                self.add("y2", (t * t).sum(0))
+                self.add("res", (diff * diff).reshape(n, -1).sum(0))
+
+    def classified(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        if self.decision == "argmax":
+            pred = out.argmax(1)
+            for m, k in self.topk:
+                hit = (
+                    out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)
+                ).any(1)
+                self.add(m, hit.sum())
+        else:
+            threshold = 0.0 if self.decision == "logit" else 0.5
+            pred = (out > threshold).long()
+            y = (
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
+            ).long()
+        self.add("correct", (pred == y).sum())
+        self.counts["count"] += y.numel()
+        if not self.scores:
+            return
+        if self.kind == "multiclass":
+            c = out.shape[1]
+            idx = y.reshape(-1) * c + pred.reshape(-1)
+            self.add("confusion", torch.bincount(idx, minlength=c * c).reshape(c, c))
+        else:  # binary: the positive class (1); multi-label: each label (last dim)
+            labels = y.shape[-1] if self.kind == "multilabel" else 1
+            p, t = pred.reshape(-1, labels), y.reshape(-1, labels)
+            self.add("tp", (p * t).sum(0))
+            self.add("fp", (p * (1 - t)).sum(0))
+            self.add("fn", ((1 - p) * t).sum(0))
+
+    def values(self, s: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+        """The metrics from the summed statistics `s` (of every process)."""
+        scores = classification_scores(s) if self.scores and self.classify else {}
+        out = {}
+        for m in self.metrics:
+            value = math.nan
+            if m == "accuracy" and "correct" in s:
+                value = float(s["correct"] / s["count"])
+            elif m.startswith("top") and m in s:
+                value = float(s[m] / s["count"])
+            elif m in ("mae", "mse", "rmse") and "abs" in s:
+                mse = float(s["sq"] / s["elems"])
+                value = {
+                    "mae": float(s["abs"] / s["elems"]),
+                    "mse": mse,
+                    "rmse": math.sqrt(mse),
+                }[m]
+            elif m == "r2" and "res" in s:
+                value = r2_score(s)
+            elif m in scores:
+                value = scores[m]
+            out[f"{prefix}{m}"] = value
+        return out
+
+
+def classification_scores(s: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Precision, recall and F1.
+
+    Multi-class: the mean over the classes that occur (as target or prediction)
+    of each class's score; binary: of the positive class; multi-label: the mean
+    over labels.  A score with nothing to count (no positive prediction, for
+    precision) is 0.
+    """
+    if "confusion" in s:
+        cm = s["confusion"]
+        tp, predicted, actual = cm.diag(), cm.sum(0), cm.sum(1)
+        present = (predicted + actual) > 0
+        tp, fp, fn = (
+            tp[present],
+            (predicted - cm.diag())[present],
+            (actual - cm.diag())[present],
+        )
+    elif "tp" in s:
+        tp, fp, fn = s["tp"], s["fp"], s["fn"]
+    else:
+        return {}
+
+    def ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(b > 0, a / b.clamp(min=1), torch.zeros_like(a))
+
+    return {
+        "precision": float(ratio(tp, tp + fp).mean()),
+        "recall": float(ratio(tp, tp + fn).mean()),
+        "f1": float(ratio(2 * tp, 2 * tp + fp + fn).mean()),
+    }
+
+
+def r2_score(s: dict[str, torch.Tensor]) -> float:
+    """The coefficient of determination of each output, averaged over the outputs.
+
+    An output whose targets do not vary scores 1 when predicted exactly, else 0.
+    """
+    total = s["y2"] - s["y"] * s["y"] / s["n"]
+    res = s["res"]
+    r2 = torch.where(
+        total > 0, 1 - res / total.clamp(min=1e-300), (res == 0).to(res.dtype)
+    )
+    return float(r2.mean())
 
 
 class LitIrisMLP(IrisMLP, L.LightningModule):
@@ -44,6 +199,8 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
     def __init__(self, lr: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()  # `lr` overrides the optimizer's learning rate
+        # the metric sums of an epoch, by prefix (a dict, so no submodule)
+        self.sums: dict[str, MetricSums] = {}
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -58,20 +215,67 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
         loss = compute_loss(out, y)
         self.log_batch("val_", loss, out, y)
 
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        out = self(x)
+        loss = compute_loss(out, y)
+        self.log_batch("test_", loss, out, y)
+
     def log_batch(self, prefix: str, loss: Tensor, out, y: Tensor) -> None:
-        """Log the loss and metrics of a batch; Lightning averages them over the epoch,
-        weighted by the batch size."""
+        """Log the loss of a batch (Lightning averages it over the epoch, weighted
+        by the batch size) and add the batch to the epoch's metric sums."""
         n = y.shape[0]
-        log = dict(on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
-        self.log(prefix + "loss", loss.detach(), prog_bar=True, **log)
-        out = (out[0] if isinstance(out, (tuple, list)) else out).detach().float()
-        if out.dim() >= 2 and not torch.is_floating_point(y):  # class scores and labels
-            pred = out.argmax(1)
-            self.log(
-                prefix + "accuracy", (pred == y).float().mean(), prog_bar=True, **log
-            )
-        else:
-            self.log(prefix + "accuracy", math.nan, **log)
+        self.log(
+            prefix + "loss",
+            loss.detach(),
+            prog_bar=True,
+            on_step=False,
+            on_epoch=True,
+            batch_size=n,
+            sync_dist=True,
+        )
+        out = (out[0] if isinstance(out, (tuple, list)) else out).detach()
+        if prefix not in self.sums:
+            self.sums[prefix] = MetricSums(METRICS, TASK)
+        self.sums[prefix].update(out, y)
+        counts = self.sums[prefix].counts
+        counts["n"] = counts.get("n", 0) + n
+
+    def log_sums(self, prefix: str) -> None:
+        """The epoch's metrics, from the sums of every device (so every device logs
+        the same values, and sync_dist averages equal values)."""
+        stats = self.sums.pop(prefix, None)
+        if stats is None:
+            return
+        strategy = self.trainer.strategy
+        s = dict(stats.sums)
+        s.update(
+            {
+                k: torch.tensor(float(v), dtype=torch.float64, device=self.device)
+                for k, v in stats.counts.items()
+            }
+        )
+        s = {k: strategy.reduce(v, reduce_op="sum").cpu() for k, v in sorted(s.items())}
+        for name, value in stats.values(s, prefix).items():
+            self.log(name, value, prog_bar=name.endswith("accuracy"), sync_dist=True)
+
+    def on_train_epoch_start(self) -> None:
+        self.sums.pop("train_", None)
+
+    def on_train_epoch_end(self) -> None:
+        self.log_sums("train_")
+
+    def on_validation_epoch_start(self) -> None:
+        self.sums.pop("val_", None)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_sums("val_")
+
+    def on_test_epoch_start(self) -> None:
+        self.sums.pop("test_", None)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_sums("test_")
 
     def configure_optimizers(self):
         lr = self.hparams.lr
