@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from nndsl import dims, ir
-from nndsl.catalog import api
+from nndsl.catalog import api, ranges
 from nndsl.catalog import functions as _functions  # noqa: F401  (registers FUNCTIONS)
 from nndsl.catalog.core import (
     DTYPE_ALIASES,
@@ -1902,7 +1902,20 @@ class Evaluator:
                         args[key] = given if key != "normalized_shape" else args[key]
                     else:
                         args[key] = value
+        self.check_ranges(
+            ref, ref.name, args, lambda key: _positional_index(sig, inferred, args, ref, key)
+        )
         return args
+
+    def check_ranges(self, ref: LayerRef, name: str, args: Args, index_of) -> None:
+        """Sizes, counts and rates within their ranges (catalog.ranges); every argument out of
+        range is reported at the value that gives it.  `index_of(key)`: the index of the
+        positional argument bound to `key`, else `key`."""
+        problems = ranges.check("module", name, args)
+        for p in problems:
+            self.error(f"{name}: {p.message}", self.arg_span(ref, index_of(p.arg)), hint=p.hint)
+        if problems:
+            raise _Abort
 
     def torch_order_lint(self, ref: LayerRef, sig, inferred, values: dict) -> None:
         """`Conv2d(4, 8, 3)` on a 4-channel input is torch's spelling with in_channels first, but
@@ -2148,6 +2161,18 @@ class Evaluator:
             if complaint:
                 self.error(f"`{entry.name}`: {complaint}", self.arg_span(ref, key))
                 raise _Abort
+        positional = list(bound)[: len(args)]
+        out_of_range = ranges.check(
+            "module",
+            entry.name,
+            bound,
+            only=[k for k in bound if k not in entry.tensor_params and k != entry.variadic],
+        )
+        for p in out_of_range:
+            at = positional.index(p.arg) if p.arg in positional else p.arg
+            self.error(f"`{entry.name}`: {p.message}", self.arg_span(ref, at), hint=p.hint)
+        if out_of_range:
+            raise _Abort
         if entry.dtype == "float" and not tensors[0].type.is_float:
             self.error(
                 f"`{entry.name}` needs a floating-point tensor, but gets {tensors[0].type}",
@@ -2370,6 +2395,13 @@ class Evaluator:
             sig, (), ref.args, dict(ref.kwargs), what=ref.name, skip=("device", "dtype")
         )
         self.report_bind(ref, problems)
+        positional = [n for n in _sig_positional(sig) if n not in ("device", "dtype")]
+        self.check_ranges(
+            ref,
+            ref.name,
+            args,
+            lambda key: positional.index(key) if key in positional[: len(ref.args)] else key,
+        )
         try:
             result = fallback.run_torch_module(
                 ref.name, ref.args, dict(ref.kwargs), tuple(v.type for v in ins)
