@@ -79,7 +79,8 @@ NON_NEGATIVE_INT = Range(0, integer=True)
 POSITIVE = Range(0, low_open=True)
 NON_NEGATIVE = Range(0)
 PROBABILITY = Range(0, 1)
-BETA = Range(0, 1, high_open=True)  # a moving-average coefficient: 1 would never update
+# a moving-average coefficient: 1 would never update
+BETA = Range(0, 1, high_open=True, hint="the usual betas are (0.9, 0.999)")
 
 # ---------------------------------------------------------------------------------------------
 # torch.nn modules (layers and losses) and the functions of the catalog
