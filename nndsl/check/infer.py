@@ -273,6 +273,7 @@ class Evaluator:
         self.instances = 0
         self.used_fallback = False
         self._reported: set[tuple] = set()
+        self.input_syms: set[str] = set()  # sizes named by models' inputs (`B`, `T`)
 
     # ---- diagnostics --------------------------------------------------------------------------
 
@@ -823,6 +824,7 @@ class Evaluator:
                 and bind_new
             ):
                 value: Any = dims.sym(d.id)
+                self.input_syms.add(d.id)
                 self.bind(frame, d.id, value, d.span, "dim")
                 frame.used.add(d.id)
             else:
@@ -845,6 +847,24 @@ class Evaluator:
         t = self.tensor_type(stmt.type, frame, bind_new=False)
         if t is POISON:
             raise _Abort
+        assert stmt.type is not None
+        for d, node in zip(t.shape, stmt.type.dims):
+            uses = sorted(dims.free_symbols(d) & self.input_syms) if isinstance(d, Sym) else []
+            if uses:
+                written = ir_text(node)
+                value = dims.format_dim(d)
+                frame.vars[stmt.name] = POISON  # reported here, not again at each use
+                frame.kinds[stmt.name] = "poison"
+                self.error(
+                    f"parameter `{stmt.name}` cannot have a size that depends on the input: "
+                    + (f"`{written}` is {value} here, and " if written != value else "")
+                    + f"`{uses[0]}` is only known when the model runs",
+                    node.span,
+                    hint="a parameter is created with the model, before any input: give it a "
+                    "fixed size (a number, a constant or a block parameter), and let a size 1 "
+                    "broadcast over the batch",
+                )
+                raise _Abort
         init, init_args, init_kwargs = None, (), ()
         if isinstance(stmt.init, ir.Call) and isinstance(stmt.init.func, ir.Name):
             init = api.init_function(stmt.init.func.id)
@@ -2039,6 +2059,14 @@ class Evaluator:
         except dims.DimError as exc:
             self.error(f"{ref.name}: cannot compute its shape at compile time: {exc}", ref.span)
             raise _Abort from None
+        if any(isinstance(n, int) and n < 0 for n in (params, buffers)):
+            # the ranges of its sizes rule this out; never let a negative count reach a summary
+            self.error(
+                f"{ref.name}: its parameter count would be negative ({params})",
+                ref.span,
+                hint="its sizes must be positive",
+            )
+            raise _Abort
         slot = ModuleSlot(
             name=name or "",
             kind="torch",

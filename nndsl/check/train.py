@@ -1057,7 +1057,7 @@ class TrainChecker:
         """The arguments written in `call` are within their ranges (catalog.ranges)."""
         problems = ranges.check(family, name, bound, only=_given(call, sig))
         for p in problems:
-            self.error(f"{name}: {p.message}", self.arg_of(call, sig, p.arg).span, hint=p.hint)
+            self.error(p.message, self.arg_of(call, sig, p.arg).span, hint=p.hint)
         return not problems
 
     def must_call(self, name: str, node: ir.Expr) -> None:
