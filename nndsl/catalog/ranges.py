@@ -90,8 +90,8 @@ _SIZES = (
     "in_features out_features in1_features in2_features in_channels out_channels kernel_size "
     "num_features num_channels num_groups num_embeddings embedding_dim input_size hidden_size "
     "num_layers num_encoder_layers num_decoder_layers nhead num_heads embed_dim d_model "
-    "dim_feedforward kdim vdim groups stride dilation upscale_factor downscale_factor "
-    "output_size size num_parameters n_classes chunks"
+    "dim_feedforward groups stride dilation upscale_factor downscale_factor output_size size "
+    "num_parameters chunks"
 ).split()
 
 MODULES: dict[str, Rule] = {
@@ -109,7 +109,6 @@ MODULES: dict[str, Rule] = {
     "max_norm": POSITIVE,
     "norm_type": POSITIVE,
     "output_ratio": Range(0, 1, low_open=True, high_open=True),
-    "div_value": Range(1, low_open=True),
 }
 
 _DROPOUT = Range(0, 1, hint="`p` is the probability of zeroing an element")
@@ -131,6 +130,7 @@ MODULE_OVERRIDES: dict[str, dict[str, Rule | None]] = {
         for n in (1, 2, 3)
     },
     "pad": _NO_RULE,
+    "expand": {"size": None},  # -1 keeps a size
     "HuberLoss": {"delta": POSITIVE},
     "SmoothL1Loss": {"beta": NON_NEGATIVE},  # 0 is the L1 loss
     "TripletMarginLoss": {"margin": POSITIVE, "p": POSITIVE},
@@ -172,12 +172,11 @@ OPTIMIZERS: dict[str, Rule] = {
     "tolerance_grad": NON_NEGATIVE,
     "tolerance_change": NON_NEGATIVE,
     "ns_steps": POSITIVE_INT,
-    "d": POSITIVE,
     "beta2_decay": Range(high=0),
 }
 OPTIMIZER_OVERRIDES: dict[str, dict[str, Rule | None]] = {
     "RMSprop": {"alpha": PROBABILITY},  # the smoothing constant
-    "LBFGS": {"lr": Range(0, low_open=True)},
+    "Adafactor": {"d": Range(1, hint="`d` is the clipping threshold")},
 }
 
 _FACTOR = Range(0, 1, low_open=True, high_open=True, hint="it multiplies the learning rate")
@@ -211,7 +210,7 @@ SCHEDULERS: dict[str, Rule] = {
 }
 SCHEDULER_OVERRIDES: dict[str, dict[str, Rule | None]] = {
     "ReduceLROnPlateau": {"factor": _FACTOR},
-    "ConstantLR": {"factor": PROBABILITY},
+    "ConstantLR": {"factor": Range(0, 1, low_open=True, hint="it multiplies the learning rate")},
     "LinearLR": {"start_factor": Range(0, 1, low_open=True), "end_factor": PROBABILITY},
 }
 
