@@ -323,16 +323,21 @@ def _cases() -> list[tuple[Probe, str, Any, bool]]:
             if r is None:
                 continue
             base = probe.base.get(arg)
-            if isinstance(r, tuple):
+            if isinstance(r, tuple):  # one range per position: vary one, keep the defaults
                 default = _default(probe, arg)
                 for i, ri in enumerate(r):
-                    for v, ok in [(v, False) for v in outside(ri)] + [(v, True) for v in inside(ri)]:
-                        cases.append((probe, arg, tuple(v if j == i else d for j, d in enumerate(default)), ok))
+                    for v, ok in _values(ri):
+                        value = tuple(v if j == i else d for j, d in enumerate(default))
+                        cases.append((probe, arg, value, ok))
                 continue
             items = len(base) if isinstance(base, list) else None
-            for v, ok in [(v, False) for v in outside(r)] + [(v, True) for v in inside(r)]:
+            for v, ok in _values(r):
                 cases.append((probe, arg, [v] * items if items else v, ok))
     return cases
+
+
+def _values(r: Range) -> list[tuple[float, bool]]:
+    return [(v, False) for v in outside(r)] + [(v, True) for v in inside(r)]
 
 
 def _default(probe: Probe, arg: str) -> tuple:
