@@ -475,3 +475,14 @@ def test_symbolic_sizes_are_left_to_instantiation() -> None:
 )
 def test_words(r: Range, words: str) -> None:
     assert r.words == words
+
+
+def test_summary_never_prints_a_negative_total(tmp_path, capsys) -> None:
+    from nndsl.cli import main
+
+    spec = tmp_path / "m.nn"
+    spec.write_text("model M {\n    input x: [B, 4]\n    Linear(-5)\n}\n", encoding="utf-8")
+    assert main(["--color", "never", "summary", str(spec)]) == 1
+    out = capsys.readouterr()
+    assert "Total params" not in out.out
+    assert "`out_features` must be a positive integer, not -5" in out.err
