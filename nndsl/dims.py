@@ -40,6 +40,7 @@ __all__ = [
     "FloorDiv",
     "Mod",
     "Sym",
+    "differ",
     "equal",
     "evaluate",
     "exact_div",
@@ -470,6 +471,19 @@ def equal(a: Dim, b: Dim) -> bool | None:
     """True if provably equal, False if provably different (constant difference), else None."""
     diff = _add(_check(a), _scale(_check(b), -1))
     return diff == 0 if isinstance(diff, int) else None
+
+
+def differ(a: Dim, b: Dim) -> bool:
+    """True if `a` and `b` differ whatever their symbols' values, each symbol being a size (at
+    least 1): `a - b` is a nonzero constant, or a polynomial over plain symbols whose terms all
+    have the same sign (`10*B - 7*B = 3*B`).  False when they may be equal (`10*B` and `B*T`)."""
+    diff = _add(_check(a), _scale(_check(b), -1))
+    if isinstance(diff, int):
+        return diff != 0
+    for m, _ in diff.terms:
+        if any(not isinstance(atom, str) or is_opaque_symbol(atom) for atom, _ in m):
+            return False  # a floor division or mod may be 0
+    return len({c > 0 for _, c in diff.terms}) == 1
 
 
 # --- printing -------------------------------------------------------------------------------

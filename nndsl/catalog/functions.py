@@ -255,11 +255,16 @@ def _resolve_shape(t: TensorT, sizes: tuple, what: str) -> tuple[Dim, ...]:
                 arg="shape",
             ) from None
         return tuple(rest if s == -1 else s for s in sizes)
-    if dims.equal(total, known) is False:
+    if dims.differ(total, known):
+        free = sorted(dims.free_symbols(total) | dims.free_symbols(known))
         raise ShapeError(
             f"cannot {what} {t} ({dims.format_dim(total)} elements) into {_fmt_sizes(sizes)} "
             f"({dims.format_dim(known)} elements)",
             arg="shape",
+            hint=f"{dims.format_dim(total)} != {dims.format_dim(known)} for every value of "
+            f"{', '.join(free)}: the new shape must hold as many elements as the old"
+            if free
+            else None,
         )
     return tuple(sizes)
 

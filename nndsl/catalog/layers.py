@@ -155,7 +155,7 @@ def _unflatten_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
                 arg="unflattened_size",
             ) from None
         sizes = tuple(rest if s == -1 else s for s in sizes)
-    elif dims.equal(prod(sizes), shape[d]) is False:
+    elif dims.differ(prod(sizes), shape[d]):
         raise ShapeError(
             f"cannot unflatten a dimension of size {dims.format_dim(shape[d])} into {sizes}",
             arg="unflattened_size",

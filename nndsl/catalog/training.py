@@ -111,7 +111,8 @@ class Task:
 @dataclass(frozen=True, slots=True)
 class LossFacts:
     """What a loss needs: `targets` "class" (class indices), "binary" (0/1 floats shaped like the
-    output), "regression" (real values shaped like the output) or "other"; `output` what the
+    output), "regression" (real values shaped like the output) or "distribution" (probabilities
+    shaped like the output); `output` what the
     model must give it: "scores" (logits), "log_probabilities", "logits", "probabilities" or
     "values"."""
 
@@ -133,6 +134,7 @@ LOSSES: dict[str, LossFacts] = {
         LossFacts("L1Loss", "regression", "values"),
         LossFacts("SmoothL1Loss", "regression", "values"),
         LossFacts("HuberLoss", "regression", "values"),
+        LossFacts("KLDivLoss", "distribution", "log_probabilities"),
     )
 }
 
@@ -156,6 +158,8 @@ def decide_task(
     `override`: the data source's `task=` (validated by the caller against the loss).
     """
     facts = loss_facts(loss)
+    if facts is not None and facts.targets not in ("class", "binary", "regression"):
+        facts = None  # a distribution: the loss does not tell the task
     decision = {"class": "argmax", "binary": None}.get(facts.targets) if facts else None
     if facts is not None and facts.targets == "binary":
         decision = "logit" if facts.output == "logits" else "probability"

@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from nndsl import dims, ir
-from nndsl.catalog import api
+from nndsl.catalog import api, ranges
 from nndsl.catalog import functions as _functions  # noqa: F401  (registers FUNCTIONS)
 from nndsl.catalog.core import (
     DTYPE_ALIASES,
@@ -273,6 +273,7 @@ class Evaluator:
         self.instances = 0
         self.used_fallback = False
         self._reported: set[tuple] = set()
+        self.input_syms: set[str] = set()  # sizes named by models' inputs (`B`, `T`)
 
     # ---- diagnostics --------------------------------------------------------------------------
 
@@ -823,6 +824,7 @@ class Evaluator:
                 and bind_new
             ):
                 value: Any = dims.sym(d.id)
+                self.input_syms.add(d.id)
                 self.bind(frame, d.id, value, d.span, "dim")
                 frame.used.add(d.id)
             else:
@@ -845,6 +847,24 @@ class Evaluator:
         t = self.tensor_type(stmt.type, frame, bind_new=False)
         if t is POISON:
             raise _Abort
+        assert stmt.type is not None
+        for d, node in zip(t.shape, stmt.type.dims):
+            uses = sorted(dims.free_symbols(d) & self.input_syms) if isinstance(d, Sym) else []
+            if uses:
+                written = ir_text(node)
+                value = dims.format_dim(d)
+                frame.vars[stmt.name] = POISON  # reported here, not again at each use
+                frame.kinds[stmt.name] = "poison"
+                self.error(
+                    f"parameter `{stmt.name}` cannot have a size that depends on the input: "
+                    + (f"`{written}` is {value} here, and " if written != value else "")
+                    + f"`{uses[0]}` is only known when the model runs",
+                    node.span,
+                    hint="a parameter is created with the model, before any input: give it a "
+                    "fixed size (a number, a constant or a block parameter), and let a size 1 "
+                    "broadcast over the batch",
+                )
+                raise _Abort
         init, init_args, init_kwargs = None, (), ()
         if isinstance(stmt.init, ir.Call) and isinstance(stmt.init.func, ir.Name):
             init = api.init_function(stmt.init.func.id)
@@ -1902,7 +1922,20 @@ class Evaluator:
                         args[key] = given if key != "normalized_shape" else args[key]
                     else:
                         args[key] = value
+        self.check_ranges(
+            ref, ref.name, args, lambda key: _positional_index(sig, inferred, args, ref, key)
+        )
         return args
+
+    def check_ranges(self, ref: LayerRef, name: str, args: Args, index_of) -> None:
+        """Sizes, counts and rates within their ranges (catalog.ranges); every argument out of
+        range is reported at the value that gives it.  `index_of(key)`: the index of the
+        positional argument bound to `key`, else `key`."""
+        problems = ranges.check("module", name, args)
+        for p in problems:
+            self.error(f"{name}: {p.message}", self.arg_span(ref, index_of(p.arg)), hint=p.hint)
+        if problems:
+            raise _Abort
 
     def torch_order_lint(self, ref: LayerRef, sig, inferred, values: dict) -> None:
         """`Conv2d(4, 8, 3)` on a 4-channel input is torch's spelling with in_channels first, but
@@ -2026,6 +2059,14 @@ class Evaluator:
         except dims.DimError as exc:
             self.error(f"{ref.name}: cannot compute its shape at compile time: {exc}", ref.span)
             raise _Abort from None
+        if any(isinstance(n, int) and n < 0 for n in (params, buffers)):
+            # the ranges of its sizes rule this out; never let a negative count reach a summary
+            self.error(
+                f"{ref.name}: its parameter count would be negative ({params})",
+                ref.span,
+                hint="its sizes must be positive",
+            )
+            raise _Abort
         slot = ModuleSlot(
             name=name or "",
             kind="torch",
@@ -2148,6 +2189,18 @@ class Evaluator:
             if complaint:
                 self.error(f"`{entry.name}`: {complaint}", self.arg_span(ref, key))
                 raise _Abort
+        positional = list(bound)[: len(args)]
+        out_of_range = ranges.check(
+            "module",
+            entry.name,
+            bound,
+            only=[k for k in bound if k not in entry.tensor_params and k != entry.variadic],
+        )
+        for p in out_of_range:
+            at = positional.index(p.arg) if p.arg in positional else p.arg
+            self.error(f"`{entry.name}`: {p.message}", self.arg_span(ref, at), hint=p.hint)
+        if out_of_range:
+            raise _Abort
         if entry.dtype == "float" and not tensors[0].type.is_float:
             self.error(
                 f"`{entry.name}` needs a floating-point tensor, but gets {tensors[0].type}",
@@ -2370,6 +2423,13 @@ class Evaluator:
             sig, (), ref.args, dict(ref.kwargs), what=ref.name, skip=("device", "dtype")
         )
         self.report_bind(ref, problems)
+        positional = [n for n in _sig_positional(sig) if n not in ("device", "dtype")]
+        self.check_ranges(
+            ref,
+            ref.name,
+            args,
+            lambda key: positional.index(key) if key in positional[: len(ref.args)] else key,
+        )
         try:
             result = fallback.run_torch_module(
                 ref.name, ref.args, dict(ref.kwargs), tuple(v.type for v in ins)

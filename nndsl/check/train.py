@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nndsl import dims, ir
-from nndsl.catalog import api
+from nndsl.catalog import api, ranges
 from nndsl.catalog.core import TensorT, bind, describe
 from nndsl.catalog.training import (
     CHECKPOINT_ARGS,
@@ -131,6 +131,8 @@ DATA_EXAMPLES = {
 CLASS_LABEL_LOSSES = tuple(n for n, f in LOSSES.items() if f.targets == "class")
 BINARY_LOSSES = tuple(n for n, f in LOSSES.items() if f.targets == "binary")
 REGRESSION_LOSSES = tuple(n for n, f in LOSSES.items() if f.targets == "regression")
+# Losses whose target is a distribution of the output's shape (never class labels)
+DISTRIBUTION_LOSSES = tuple(n for n, f in LOSSES.items() if f.targets == "distribution")
 
 # What users write for a loss, from torch.nn.functional or other libraries
 LOSS_ALIASES = {
@@ -1056,8 +1058,9 @@ class TrainChecker:
         if not isinstance(node, ir.Call):
             self.must_call(name, node)
             return None
-        bound = self.call_args(node, name, api.module_signature(name) or ())
-        if bound is None:
+        sig = api.module_signature(name) or ()
+        bound = self.call_args(node, name, sig)
+        if bound is None or not self.in_range(node, "module", name, sig, bound):
             return name
         red = bound.get("reduction")
         if isinstance(red, str) and red not in LOSS_REDUCTIONS:
@@ -1095,13 +1098,7 @@ class TrainChecker:
         bound = self.call_args(node, name, sig)
         if bound is None:
             return
-        lr = bound.get("lr")
-        if "lr" in _given(node, sig) and _is_number(lr) and lr <= 0:
-            self.error(
-                f"`lr` must be positive, not {lr}",
-                self.arg_of(node, sig, "lr").span,
-                hint="typical learning rates: 1e-3 for Adam, 0.1 for SGD",
-            )
+        self.in_range(node, "optimizer", name, sig, bound)
 
     def scheduler(self, node: ir.Expr) -> None:
         name = _callee(node)
@@ -1138,7 +1135,10 @@ class TrainChecker:
         bound = self.call_args(
             node, name, sig, skip=("optimizer",), opaque=(list_arg,) if list_arg else ()
         )
-        if bound is None or list_arg is None:
+        if bound is None:
+            return
+        self.in_range(node, "scheduler", name, tuple(p for p in sig if p[0] != "optimizer"), bound)
+        if list_arg is None:
             return
         inner = self.arg_of(node, sig, list_arg)
         if isinstance(inner, ir.ListExpr) and inner.items:
@@ -1150,6 +1150,15 @@ class TrainChecker:
                 "`[LinearLR(start_factor=0.1, total_iters=5), CosineAnnealingLR(T_max=25)]`",
                 inner.span,
             )
+
+    def in_range(
+        self, call: ir.Call, family: str, name: str, sig: api.Signature, bound: dict[str, Any]
+    ) -> bool:
+        """The arguments written in `call` are within their ranges (catalog.ranges)."""
+        problems = ranges.check(family, name, bound, only=_given(call, sig))
+        for p in problems:
+            self.error(p.message, self.arg_of(call, sig, p.arg).span, hint=p.hint)
+        return not problems
 
     def must_call(self, name: str, node: ir.Expr) -> None:
         self.error(
@@ -1739,6 +1748,19 @@ class TrainChecker:
                     f"{loss} compares `{model}`'s output with {facts.what}'s class labels "
                     f"(integers 0 to {facts.classes - 1 if facts.classes else 'C - 1'})",
                     hint="for classification use `loss = CrossEntropyLoss()`",
+                )
+                return
+            self.shape_fit(t, facts, loss, model, warn)
+        elif loss in DISTRIBUTION_LOSSES:
+            if facts is None:
+                return
+            if facts.task == "classification":
+                self.error(
+                    f"{loss} needs a target distribution shaped like the output ({t}), but "
+                    f"{facts.what} gives class labels (one integer per sample)",
+                    span,
+                    notes=notes,
+                    hint="for class labels use `loss = CrossEntropyLoss()`",
                 )
                 return
             self.shape_fit(t, facts, loss, model, warn)
