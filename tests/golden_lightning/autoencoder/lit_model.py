@@ -4,6 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: d5a733934ec1cd99c5ffeff6fa2d54c14f30876440d40c96eced59cfa86f04c3
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: e101cebaa25d1c78a948c4c464eb4f07b1ec9bec12ab8fa78ae3b794db3d527d
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: 7d85ebb914bbd2a565548bdefb354ead291d056ee5660a6612b79ccadf974cf8
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: aa87c1ac0af86aee7d551822503a76db090143a6add8c8a52858f4b9f0037d6c
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: 5b704eade48a53362f41be63ad9654ade708bac35ab384dadf03ffca7073a02d
 """
 
 from __future__ import annotations

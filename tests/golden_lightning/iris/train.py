@@ -3,6 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: 1c3ec36bfd65dae6e7a57e25a119e561f6b5990796aed4f879a63540b8259fc6
 """
 
 from __future__ import annotations
