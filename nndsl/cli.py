@@ -233,6 +233,14 @@ def _select_models(checked, model: str | None, path: str) -> list[str] | None:
     """The models a verb works on: `--model M`, else every model of the file; None (after an
     error message) when M is not one of them."""
     models = [m for m, inst in checked.models.items() if inst is not None]
+    if not checked.program.run_python:
+        for m, inst in checked.models.items():
+            if inst is None and model in (None, m):
+                print(
+                    f"nndsl: note: model `{m}` is left out: it uses a Python module that "
+                    "--no-imports does not import, so its shapes are unknown",
+                    file=sys.stderr,
+                )
     if model is None:
         return models
     if model in models:

@@ -13,7 +13,7 @@ one `generate`):
 
 `replace_set` writes every file of a set into a fresh staging folder next to them first, and
 only then moves them into place one `os.replace` each, with SIGINT, SIGTERM and SIGHUP held
-back until the last one is in place.  What is guaranteed: each target is always either its
+back until the last one is in place (then acted on).  What is guaranteed: each target is always either its
 complete old or its complete new content; an interrupt (Ctrl-C, `kill`) before the moves
 leaves the old set, after them the new set.  Only a SIGKILL or a power loss during the moves
 themselves (a few renames, microseconds) can leave some files old and some new; the staging
@@ -90,17 +90,26 @@ def write_through(path: str | os.PathLike, content: str | bytes) -> str:
 
 @contextmanager
 def deferred_signals() -> Iterator[None]:
-    """Hold back SIGINT, SIGTERM and SIGHUP (delivered when the block ends)."""
-    sigs = {signal.SIGINT, signal.SIGTERM}
-    if hasattr(signal, "SIGHUP"):
-        sigs.add(signal.SIGHUP)
-    can = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs) if can else None
+    """Hold back SIGINT, SIGTERM and SIGHUP until the block ends, then act on them as before
+    (Python-level handlers, so it holds whichever thread the OS delivers the signal to; only in
+    the main thread, the only one Python runs signal handlers in)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in wanted}
     try:
         yield
     finally:
-        if old is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(caught):
+            handler = previous[sig]
+            if callable(handler):
+                handler(sig, None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), sig)
 
 
 def replace_set(folder: str | os.PathLike, files: Mapping[str, str | bytes]) -> list[str]:
@@ -108,10 +117,15 @@ def replace_set(folder: str | os.PathLike, files: Mapping[str, str | bytes]) -> 
     module docstring for what an interruption leaves.  Returns the written paths."""
     folder = os.fspath(folder)
     remove_stale_staging(folder)
-    staging = tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}-")
+    with _terminate_as_interrupt():
+        staging = tempfile.mkdtemp(dir=folder, prefix=f"{STAGING_PREFIX}{os.getpid()}-")
+        return _replace_set(folder, staging, files)
+
+
+def _replace_set(folder: str, staging: str, files: Mapping[str, str | bytes]) -> list[str]:
+    staged: list[tuple[str, str]] = []
     try:
         mode = _default_mode()
-        staged = []
         for name, content in files.items():
             tmp = os.path.join(staging, name)
             # a fresh folder of ours: O_EXCL keeps it so
@@ -129,6 +143,24 @@ def replace_set(folder: str | os.PathLike, files: Mapping[str, str | bytes]) -> 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [target for _, target in staged]
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt meanwhile, so that cleanup runs (no temporary files are
+    left behind by `kill`)."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fsync_folder(folder: str) -> None:
