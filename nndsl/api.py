@@ -363,7 +363,12 @@ def load(
 
     if not isinstance(path_or_text, (str, bytes, os.PathLike)):
         raise NndslError(
-            [error(f"nndsl.load takes a path or the text of a spec, not {type(path_or_text).__name__}", None)]
+            [
+                error(
+                    f"nndsl.load takes a path or the text of a spec, not {type(path_or_text).__name__}",
+                    None,
+                )
+            ]
         )
     text = None
     try:

@@ -68,7 +68,9 @@ def write_atomic(path: str | os.PathLike, content: str | bytes, *, mode: int | N
     `mode`: the new file's permission bits (default: as a new file would get)."""
     path = os.fspath(path)
     folder, name = os.path.split(path)
-    tmp = _write_new(folder or ".", name, _bytes(content), _default_mode() if mode is None else mode)
+    tmp = _write_new(
+        folder or ".", name, _bytes(content), _default_mode() if mode is None else mode
+    )
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -96,9 +98,13 @@ def deferred_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    wanted = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    wanted = [signal.SIGINT, signal.SIGTERM] + (
+        [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
+    )
     caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in wanted}
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in wanted
+    }
     try:
         yield
     finally:
@@ -129,7 +135,9 @@ def _replace_set(folder: str, staging: str, files: Mapping[str, str | bytes]) ->
         for name, content in files.items():
             tmp = os.path.join(staging, name)
             # a fresh folder of ours: O_EXCL keeps it so
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
+            )
             with os.fdopen(fd, "wb") as fh:
                 fh.write(_bytes(content))
                 fh.flush()

@@ -47,7 +47,9 @@ train {name}{{
 
 def spec(folder: Path, *sections: tuple[str, str], name: str = "spec.nn", head: str = "") -> Path:
     """A spec in `folder`: model M and train sections given as (name, data)."""
-    text = head + MODEL + "".join(TRAIN.format(name=n + " " if n else "", data=d) for n, d in sections)
+    text = (
+        head + MODEL + "".join(TRAIN.format(name=n + " " if n else "", data=d) for n, d in sections)
+    )
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
@@ -109,7 +111,9 @@ def test_generate_never_writes_over_the_specs_own_data(tmp_path: Path, capsys, f
     # elsewhere it works, and the user's arrays are what train.py gets
     assert cli(capsys, "generate", str(path), "-o", str(tmp_path / "out"))[0] == 0
     got = np.load(tmp_path / "out" / "data.npz")
-    assert got["train_x"].shape[1] == 4 and status(str(tmp_path / "out" / "data.npz")) == "generated"
+    assert (
+        got["train_x"].shape[1] == 4 and status(str(tmp_path / "out" / "data.npz")) == "generated"
+    )
     assert snapshot(tmp_path, skip=tmp_path / "out") == before
 
 
@@ -244,7 +248,9 @@ def test_an_interrupt_while_replacing_still_completes_the_set(tmp_path: Path, mo
 
 
 def test_a_dead_generates_staging_folder_is_removed(tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     stale = tmp_path / f"{safeio.STAGING_PREFIX}{int(dead.stdout)}-x"
     stale.mkdir()
     (stale / "model.py").write_text("half\n")
@@ -255,7 +261,8 @@ def test_a_dead_generates_staging_folder_is_removed(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(
-    os.environ.get("NNDSL_SKIP_SLOW") == "1", reason="slow: ten generate processes (NNDSL_SKIP_SLOW=1)"
+    os.environ.get("NNDSL_SKIP_SLOW") == "1",
+    reason="slow: ten generate processes (NNDSL_SKIP_SLOW=1)",
 )
 def test_killing_generate_leaves_the_old_or_the_new_set(tmp_path: Path) -> None:
     path = spec(tmp_path, ("", "iris()"))
@@ -265,7 +272,9 @@ def test_killing_generate_leaves_the_old_or_the_new_set(tmp_path: Path) -> None:
     old = snapshot(out)
     path.write_text(path.read_text().replace("Linear(8)", "Linear(16)"))
     assert subprocess.run(cmd + ["-o", str(tmp_path / "new")], capture_output=True).returncode == 0
-    new = {k.replace(str(tmp_path / "new"), str(out)): v for k, v in snapshot(tmp_path / "new").items()}
+    new = {
+        k.replace(str(tmp_path / "new"), str(out)): v for k, v in snapshot(tmp_path / "new").items()
+    }
     started = time.perf_counter()
     subprocess.run(cmd + ["-o", str(tmp_path / "t")], capture_output=True)
     full = time.perf_counter() - started
@@ -487,6 +496,7 @@ def test_write_faults_in_training_are_one_line_errors(
         monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
         expected = "config.json: Permission denied"
     elif fault == "disk full":
+
         def save(obj, fh, *a, **kw):
             fh.write(b"partial checkpoint")
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -516,7 +526,9 @@ def test_write_faults_in_training_are_one_line_errors(
         ({"partial": {"step": 3}}, "`partial`"),
     ],
 )
-def test_hand_edited_checkpoints_are_refused(tmp_path: Path, trainer, capsys, edit, message) -> None:
+def test_hand_edited_checkpoints_are_refused(
+    tmp_path: Path, trainer, capsys, edit, message
+) -> None:
     import torch
 
     module, data = trainer

@@ -81,7 +81,7 @@ def to_bytes(data: Mapping[str, np.ndarray]) -> bytes:
 
 
 def stamp_status(path: str) -> str:
-    """"generated" (an archive nndsl wrote, unchanged), "edited" (written by nndsl, changed
+    """ "generated" (an archive nndsl wrote, unchanged), "edited" (written by nndsl, changed
     since) or "foreign" (anything else, also an unreadable file)."""
     try:
         with zipfile.ZipFile(path) as zf:

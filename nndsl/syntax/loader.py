@@ -215,7 +215,9 @@ def _load_file(
             continue
         outside = _outside(program.root, target)
         if outside is not None:
-            diags.append(error(f"cannot import `{decl.path}`: {outside}", decl.span, hint=_IMPORT_HINT))
+            diags.append(
+                error(f"cannot import `{decl.path}`: {outside}", decl.span, hint=_IMPORT_HINT)
+            )
             continue
         read, problem = read_text(target)
         if problem is not None:
@@ -252,7 +254,9 @@ def _outside(root: str, target: str) -> str | None:
     except (OSError, ValueError):
         return "it cannot be read"
     if os.path.commonpath([base, real]) != base:
-        return "it is outside the spec's folder" + (" (a symbolic link)" if os.path.islink(target) else "")
+        return "it is outside the spec's folder" + (
+            " (a symbolic link)" if os.path.islink(target) else ""
+        )
     if not stat.S_ISREG(st.st_mode):
         return "it is not a regular file"
     return None
