@@ -19,8 +19,8 @@ from typing import Any
 
 from nndsl import ir
 from nndsl.check import Checked
-from nndsl.codegen.pysrc import RESERVED, identifier
 from nndsl.codegen.output import PLACEHOLDER, seal
+from nndsl.codegen.pysrc import RESERVED, identifier
 from nndsl.codegen.render import black_format, docstring, render
 from nndsl.errors import display_path
 

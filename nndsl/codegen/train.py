@@ -14,9 +14,9 @@ from typing import Any
 from nndsl import ir
 from nndsl.catalog import api
 from nndsl.catalog.training import PER_BATCH_SCHEDULERS
+from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
-from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.trainplan import (
     CallSpec,
     PlanError,
