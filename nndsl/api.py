@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nndsl.errors import NndslError, error
+from nndsl.safeio import write_atomic
 
 
 class Program:
@@ -65,24 +66,23 @@ class Program:
         name = self._pick(model)
         return getattr(self.modules()["model"], name)(**params)
 
-    def generate(self, out_dir: str | os.PathLike) -> list[Path]:
+    def generate(self, out_dir: str | os.PathLike, *, force: bool = False) -> list[Path]:
+        """Write model.py (and the training scripts and their data) into `out_dir`, as
+        `nndsl generate` does: files nndsl did not generate, and generated files that were
+        changed since, are replaced only with `force=True`; the spec's own files never."""
         from nndsl.codegen import GenerateError, generate_files
+        from nndsl.codegen.output import Refused, write_generated
 
         try:
             files = generate_files(self.checked, self.models)
         except GenerateError as exc:
             raise NndslError([error(str(exc), None)]) from None
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, content in files.items():
-            path = out / name
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8")
-            written.append(path)
-        return written
+        try:
+            return write_generated(self.checked, out_dir, files, force=force)
+        except Refused as exc:
+            raise NndslError([error(line, None) for line in str(exc).splitlines()]) from None
+        except (OSError, ValueError) as exc:
+            raise NndslError([error(f"cannot write to {out_dir}: {_reason(exc)}", None)]) from None
 
     def train(
         self,
@@ -133,13 +133,14 @@ class Program:
         """(training module, data file, run folder) for a train section.  A run folder that
         holds another run is refused (nothing written) unless `replace`."""
         from nndsl.codegen import GenerateError, data_bytes, train_sources
+        from nndsl.codegen.trainplan import data_file, script_name
 
         scripts = train_sources(self.checked, self.models) if self.checked.symbols else {}
         if not scripts:
             raise NndslError(
                 [error(f"{os.path.basename(self.path)} has no train section to run", None)]
             )
-        key = "train" if section is None else f"train_{section.lower()}"
+        key = script_name(section)
         if key not in scripts:
             if section is None:
                 key = next(iter(scripts))
@@ -182,11 +183,12 @@ class Program:
                 )
             else:
                 out_dir.mkdir(parents=True, exist_ok=True)
-                data_path = out_dir / "data.npz"
-            data_path.write_bytes(data)
+                data_path = out_dir / data_file(key)
+                _refuse_input(self.checked, data_path)
+            write_atomic(data_path, data)
         except OSError as exc:
             raise NndslError(
-                [error(f"cannot write the run folder {out_dir}: {exc}", None)]
+                [error(f"cannot write the run folder {out_dir}: {_reason(exc)}", None)]
             ) from None
         return module, data_path, out_dir
 
@@ -202,6 +204,28 @@ class Program:
                 [error(f"no model `{model}` (models: {', '.join(self.models) or 'none'})", None)]
             )
         return model
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+
+
+def _refuse_input(checked, path: Path) -> None:
+    """A run never writes its data copy over a file the spec reads (`--out` at the spec's data)."""
+    from nndsl.codegen.output import spec_inputs
+
+    files, trees = spec_inputs(checked)
+    real = os.path.realpath(path)
+    if real in files or any(real == t or real.startswith(t.rstrip(os.sep) + os.sep) for t in trees):
+        raise NndslError(
+            [
+                error(
+                    f"the run would write its data to {path}, a file the spec reads; "
+                    "choose another run folder (--out DIR)",
+                    None,
+                )
+            ]
+        )
 
 
 def discard_run_data(data_path: str | os.PathLike, out_dir: str | os.PathLike) -> None:
@@ -346,15 +370,47 @@ def _instance(checked, plan):
     return None if new is None or new is POISON else new
 
 
-def load(path_or_text: str | os.PathLike, *, name: str = "<spec>.nn") -> Program:
-    """Check a spec file (or spec text) and return the Program; raise NndslError on errors."""
+def load(
+    path_or_text: str | bytes | os.PathLike,
+    *,
+    name: str = "<spec>.nn",
+    imports: bool | None = None,
+) -> Program:
+    """Check a spec file (or spec text) and return the Program; raise NndslError on errors.
+
+    `imports=False` never imports the Python modules the spec names (`from pkg import Name`),
+    for specs you do not trust: their outputs are then not checked.  Default: they are imported,
+    unless the environment variable NNDSL_NO_IMPORTS is 1."""
     from nndsl.check import check_file
 
+    if not isinstance(path_or_text, (str, bytes, os.PathLike)):
+        raise NndslError(
+            [
+                error(
+                    f"nndsl.load takes a path or the text of a spec, not {type(path_or_text).__name__}",
+                    None,
+                )
+            ]
+        )
     text = None
-    path = str(path_or_text)
-    if not os.path.exists(path) and ("{" in path or "\n" in path):
+    try:
+        path = os.fsdecode(path_or_text)
+    except (TypeError, ValueError) as exc:
+        raise NndslError([error(f"not a usable path: {exc}", None)]) from None
+    if ("{" in path or "\n" in path) and not _is_file(path):
         text, path = path, name
-    checked = check_file(path, text)
+    elif "\x00" in path:
+        raise NndslError([error(f"not a usable path: {path!r} contains a NUL character", None)])
+    elif not path.strip():
+        raise NndslError([error("nndsl.load was given an empty path", None)])
+    checked = check_file(path, text, imports=imports)
     if not checked.ok:
         raise NndslError(checked.diagnostics, checked.program.sources)
     return Program(checked)
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return os.path.exists(path)
+    except (OSError, ValueError):  # a NUL, a name too long for the system
+        return False

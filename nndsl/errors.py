@@ -122,12 +122,19 @@ class _Style:
 
 
 def display_path(path: str) -> str:
-    """A path as the user would like to read it: relative to the working directory when below it."""
+    """A path as the user would like to read it: relative to the working directory when below it.
+    Bytes of a file name that are not UTF-8 are shown as U+FFFD (the text stays printable and
+    encodable; the file itself is still opened by its real name)."""
     try:
         rel = os.path.relpath(path)
     except ValueError:
-        return path
-    return rel if not rel.startswith("..") else path
+        rel = path
+    shown = rel if not rel.startswith("..") else path
+    try:
+        shown.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = shown.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return shown
 
 
 def _expand_tabs(line: str) -> str:

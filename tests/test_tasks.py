@@ -589,9 +589,16 @@ def test_task_option_must_fit_the_loss(task: str, loss: str, message: str) -> No
 
 
 def test_metrics_without_a_known_task_are_refused() -> None:
-    text = MOONS.format(out=2, loss="KLDivLoss()")
-    errors = [d.message for d in check_file("k.nn", text).diagnostics if d.is_error]
-    assert errors and all("needs to know the task" in m for m in errors)
+    text = MOONS.format(out=2, loss="KLDivLoss()").replace(
+        "moons(n=200, noise=0.2, val_split=0.25)", 'npz("d.npz", val_split=0.25)'
+    )
+    errors = [d for d in check_file("k.nn", text).diagnostics if d.is_error]
+    assert len(errors) == 4 and all("needs to know the task" in d.message for d in errors)
+    assert errors[0].hint == 'say it on the data source, e.g. `task="classification"` or `task="regression"`'
+    fixed = text.replace('npz("d.npz",', 'npz("d.npz", task="regression",').replace(
+        "[accuracy, f1, precision, recall]", "[mae]"
+    )
+    assert check_file("k.nn", fixed).ok
 
 
 # ---- run-time failures: a message, exit 1, no traceback ---------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,14 +41,25 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def check_file(path: str, text: str | None = None) -> Checked:
-    """Read, parse and check a spec file and its imports; every diagnostic is collected."""
+def check_file(path: str, text: str | None = None, *, imports: bool | None = None) -> Checked:
+    """Read, parse and check a spec file and its imports; every diagnostic is collected.
+
+    `imports`: whether the Python modules the spec names (`from pkg import Name`) are imported
+    to find their shapes; False never runs the spec's Python (their outputs stay unchecked).
+    None: True unless the environment variable NNDSL_NO_IMPORTS is 1."""
+    if imports is None:
+        imports = not no_imports_env()
     with _no_cyclic_gc():
-        return _check_file(path, text)
+        return _check_file(path, text, imports)
 
 
-def _check_file(path: str, text: str | None) -> Checked:
-    program, diags = load(path, text)
+def no_imports_env() -> bool:
+    """`NNDSL_NO_IMPORTS=1` in the environment: never import a spec's Python modules."""
+    return os.environ.get("NNDSL_NO_IMPORTS", "").strip().lower() in ("1", "true", "yes")
+
+
+def _check_file(path: str, text: str | None, imports: bool) -> Checked:
+    program, diags = load(path, text, imports=imports)
     if any(d.is_error for d in diags):
         return Checked(program, None, _ordered(diags))
     symbols, more = resolve(program)

@@ -2372,6 +2372,17 @@ class Evaluator:
 
         decl, imported = self.symbols.pymodules[ref.name]
         ins = self.inputs_of(value, ref.span, ref.name)
+        if not self.program.run_python:
+            # --no-imports: the module is not run, so nothing after it can be checked
+            self.diags.append(
+                warning(
+                    f"`{imported.name}` is not imported (--no-imports): what it outputs, and "
+                    "everything computed from it, is not checked",
+                    imported.span,
+                    hint="check the spec without --no-imports to import the module and check it fully",
+                )
+            )
+            return POISON
         self.used_fallback = True
         try:
             import os

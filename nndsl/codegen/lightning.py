@@ -20,6 +20,7 @@ from typing import Any
 from nndsl import ir
 from nndsl.catalog.training import LOSSES
 from nndsl.check import Checked
+from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
 from nndsl.errors import display_path
@@ -73,17 +74,18 @@ def lightning_files(
     and, for each train section of the root file that trains one of these models,
     lit_model.py, train.py and data.npz (`lit_model_long.py`, `train_long.py`, `data_long.npz`
     for a section named `Long`)."""
-    from nndsl.codegen import _data_name, data_bytes, model_source, train_plans
+    from nndsl.codegen import data_bytes, model_source, train_plans
+    from nndsl.codegen.trainplan import data_file
 
     model_py = model_source(checked, models)
     files: dict[str, str | bytes] = {"model.py": model_py}
     for script, (plan, task) in train_plans(checked, models).items():
         lit = "lit_model" + script[len("train") :]
-        data = _data_name(script)
+        data = data_file(script)
         files[f"{lit}.py"] = lit_module_source(plan, checked.program.root, task, model_py)
         files[f"{script}.py"] = lit_train_source(plan, checked.program.root, lit, data)
         if with_data:
-            files[f"{data}.npz"] = data_bytes(checked, plan)
+            files[data] = data_bytes(checked, plan)
     return files
 
 
@@ -143,6 +145,7 @@ def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
             "optimizer and scheduler; its modules and state_dict keys are the model's.",
             f"Regenerate it with `nndsl generate {spec} --target lightning`",
             "rather than editing it by hand.",
+            PLACEHOLDER,
         ],
         "",
     )
@@ -165,7 +168,7 @@ def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
         metrics=literal(list(plan.metrics)) if plan.metrics else None,
         task=_py(task_config(task)) if plan.metrics else None,
     )
-    return black_format(source)
+    return seal(black_format(source))
 
 
 # ---- train.py ---------------------------------------------------------------------------------
@@ -351,6 +354,7 @@ def lit_train_source(plan, spec_path: str, lit_module: str, data_name: str) -> s
             f"Run `python {script}.py --help` for its flags; `--devices 2` trains with DDP.",
             f"Regenerate it with `nndsl generate {spec} --target lightning`",
             "rather than editing it by hand.",
+            PLACEHOLDER,
         ],
         "",
     )
@@ -376,14 +380,14 @@ def lit_train_source(plan, spec_path: str, lit_module: str, data_name: str) -> s
         header=header,
         lit=f"Lit{plan.model}",
         lit_module=lit_module,
-        data_file=literal(f"{data_name}.npz"),
+        data_file=literal(data_name),
         config=_py(config),
         callbacks=cbs,
         callback_imports=", ".join(used),
         stop_when=stop_when,
         save_at_end=every > 1,
     )
-    return black_format(source)
+    return seal(black_format(source))
 
 
 def _condition_text(e: ir.Expr) -> str:

@@ -6,6 +6,7 @@ therefore train on exactly the same arrays, prepared once by `nndsl.data.load`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from collections.abc import Mapping
@@ -56,16 +57,52 @@ def prepare(
     return split, arrays(split, float_targets)
 
 
+# the member of a written archive holding the sha256 of all the others: it marks the file as
+# written by nndsl (and unchanged since), so `generate` knows it may replace it
+STAMP = "nndsl_sha256"
+
+
+def _npy(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+    return out.getvalue()
+
+
+def _digest(members: Mapping[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(members):
+        h.update(name.encode("utf-8") + b"\0" + str(len(members[name])).encode() + b"\0")
+        h.update(members[name])
+    return h.hexdigest()
+
+
 def to_bytes(data: Mapping[str, np.ndarray]) -> bytes:
     """An .npz archive (readable by `np.load`) whose bytes depend only on the arrays: entries in a
-    fixed order with a fixed timestamp, so generating twice gives identical files."""
+    fixed order with a fixed timestamp, so generating twice gives identical files.  It also holds
+    `nndsl_sha256`, the digest of the other entries (see `stamp_status`)."""
+    members = {f"{name}.npy": _npy(data[name]) for name in sorted(data) if name != STAMP}
+    members[f"{STAMP}.npy"] = _npy(np.array(_digest(members)))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(data):
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            array = io.BytesIO()
-            np.lib.format.write_array(array, np.asanyarray(data[name]), allow_pickle=False)
-            zf.writestr(info, array.getvalue())
+            zf.writestr(info, members[name])
     return buf.getvalue()
+
+
+def stamp_status(path: str) -> str:
+    """ "generated" (an archive nndsl wrote, unchanged), "edited" (written by nndsl, changed
+    since) or "foreign" (anything else, also an unreadable file)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            if f"{STAMP}.npy" not in names or len(names) > 1000:
+                return "foreign"
+            members = {n: zf.read(n) for n in names}
+        stamp = members.pop(f"{STAMP}.npy")
+        value = np.lib.format.read_array(io.BytesIO(stamp), allow_pickle=False)
+        return "generated" if str(value) == _digest(members) else "edited"
+    except Exception:  # (not an archive, or a damaged one: not ours to replace)
+        return "foreign"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import posixpath
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from nndsl import ir
 from nndsl.errors import Diagnostic, Note, Span, display_path, error
 from nndsl.syntax import parse
 
+# spec files larger than this are refused before they are read (documented in docs/language.md)
 MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
@@ -23,6 +25,9 @@ class Program:
     files: dict[str, ir.SourceFile] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     imports: dict[str, list[str]] = field(default_factory=dict)  # file → the files it imports
+    # False (`--no-imports`): the Python modules a spec names are never imported; their
+    # outputs are not checked
+    run_python: bool = True
 
     @property
     def root_file(self) -> ir.SourceFile | None:
@@ -35,21 +40,43 @@ class Program:
 
 
 def read_text(path: str) -> tuple[str | None, Diagnostic | None]:
-    """A file's text, or a diagnostic saying why it cannot be read."""
-    p = Path(path)
+    """A file's text, or a diagnostic saying why it cannot be read.
+
+    Only regular files are read, and only up to MAX_FILE_BYTES: a FIFO, a device or a folder is
+    refused without reading from it (and without blocking on it), a larger file without
+    reading it at all."""
     where = Span(path, 0, 0, 0, 0)
+    shown = display_path(path)
     try:
-        if p.is_dir():
-            return None, error(f"`{path}` is a directory, not a spec file", None)
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, error(f"`{path}` is too large for a spec file ({size:,} bytes)", None)
-        data = p.read_bytes()
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            return None, error(f"`{shown}` is a directory, not a spec file", None)
+        if not stat.S_ISREG(st.st_mode):
+            return None, error(f"`{shown}` is not a regular file (a device or a pipe?)", None)
+        if st.st_size > MAX_FILE_BYTES:
+            return None, _too_large(shown, st.st_size)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())  # (what was opened, should the path have changed)
+            if not stat.S_ISREG(st.st_mode):
+                return None, error(f"`{shown}` is not a regular file (a device or a pipe?)", None)
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            return None, _too_large(shown, len(data))
     except FileNotFoundError:
-        return None, error(f"no such file: `{path}`", None)
-    except OSError as exc:
-        return None, error(f"cannot read `{path}`: {exc.strerror or exc}", None)
+        return None, error(f"no such file: `{shown}`", None)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return None, error(f"cannot read `{shown}`: {reason}", None)
     return decode(data, path, where)
+
+
+def _too_large(shown: str, size: int) -> Diagnostic:
+    return error(
+        f"`{shown}` is too large for a spec file ({size:,} bytes; the limit is "
+        f"{MAX_FILE_BYTES // (1024 * 1024)} MiB)",
+        None,
+    )
 
 
 def decode(
@@ -89,18 +116,23 @@ def decode(
 def _lossy_text(path: str) -> str | None:
     """The text of a file that is not valid UTF-8, to quote it in a diagnostic."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode) or os.path.getsize(path) > MAX_FILE_BYTES:
+            return None
         data = Path(path).read_bytes()
-    except OSError:
+    except (OSError, ValueError):
         return None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     return data.decode("utf-8", "replace")
 
 
-def load(path: str, text: str | None = None) -> tuple[Program, list[Diagnostic]]:
-    """Read `path` (or the given `text` under that name) and every `.nn` file it imports."""
+def load(
+    path: str, text: str | None = None, *, imports: bool = True
+) -> tuple[Program, list[Diagnostic]]:
+    """Read `path` (or the given `text` under that name) and every `.nn` file it imports.
+    `imports=False`: the Python modules the spec names will not be imported when it is checked."""
     root = os.path.normpath(path)
-    program = Program(root=root)
+    program = Program(root=root, run_python=imports)
     diags: list[Diagnostic] = []
     _load_file(program, root, text, diags, stack=[])
     return program, diags
@@ -181,6 +213,12 @@ def _load_file(
                 )
             )
             continue
+        outside = _outside(program.root, target)
+        if outside is not None:
+            diags.append(
+                error(f"cannot import `{decl.path}`: {outside}", decl.span, hint=_IMPORT_HINT)
+            )
+            continue
         read, problem = read_text(target)
         if problem is not None:
             notes = [Note(problem.message, problem.span)] if problem.span is not None else []
@@ -199,6 +237,29 @@ def _load_file(
             )
             continue
         _load_file(program, target, read, diags, stack + [(path, decl)])
+
+
+_IMPORT_HINT = (
+    "a spec imports only `.nn` files in its own folder or below it (symbolic links are "
+    "followed only when they stay there)"
+)
+
+
+def _outside(root: str, target: str) -> str | None:
+    """Why `target` may not be imported by the spec `root` (None: it may)."""
+    base = os.path.realpath(os.path.dirname(os.path.abspath(root)))
+    try:
+        real = os.path.realpath(target)
+        st = os.stat(real)
+    except (OSError, ValueError):
+        return "it cannot be read"
+    if os.path.commonpath([base, real]) != base:
+        return "it is outside the spec's folder" + (
+            " (a symbolic link)" if os.path.islink(target) else ""
+        )
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a regular file"
+    return None
 
 
 def _similar_files(target: str) -> str | None:

@@ -4,6 +4,7 @@ Spec: iris.nn
 Run `python train.py --help` for its flags; under torchrun it trains with
 DistributedDataParallel: `torchrun --nproc_per_node 2 train.py`.
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
+nndsl-sha256: 9cca87ce277e2d3eb8acbda7e98d019a7dbb6d887269e68d88be1f1afb0db0d0
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
+import io
 import json
 import math
 import os
 import random
 import signal
 import sys
+import tempfile
 import threading
 import time
 from contextlib import nullcontext
@@ -31,6 +34,8 @@ from torch.nn.parallel import DistributedDataParallel
 from model import IrisMLP
 
 HERE = Path(__file__).resolve().parent
+# the prepared data, written by nndsl next to this script
+DATA_FILE = HERE / "data.npz"
 
 # The train section of the spec, resolved.  Flags override some of it (see --help).
 CONFIG = {
@@ -97,9 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--device", default=CONFIG["device"], help="auto, cpu, cuda, cuda:N or mps"
     )
     p.add_argument(
-        "--data",
-        default=str(HERE / "data.npz"),
-        help="the prepared data (written by nndsl)",
+        "--data", default=str(DATA_FILE), help="the prepared data (written by nndsl)"
     )
     p.add_argument(
         "--out", default=None, help="run folder (default: runs/<model>-<time>)"
@@ -483,9 +486,45 @@ def save_checkpoint(
         },
         "config": CONFIG,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda fh: torch.save(payload, fh))
+
+
+def write_atomic(path: Path, write) -> None:
+    """Replace `path` with what `write(binary file)` writes, atomically.
+
+    The data goes to a fresh temporary file in the same folder (a unique name, created
+    exclusively: no existing file or symbolic link is ever opened), which then replaces
+    `path`.  A failure (read-only folder, full disk) removes the temporary file and
+    becomes a TrainingError.
+    """
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+        tmp = None
+    except (OSError, RuntimeError) as exc:
+        # (torch.save reports a failed write as a RuntimeError)
+        reason = (
+            exc.strerror
+            if isinstance(exc, OSError) and exc.strerror
+            else first_line(exc)
+        )
+        raise TrainingError(f"cannot write {path}: {reason}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def numpy_rng_state() -> tuple:
@@ -552,6 +591,9 @@ def load_checkpoint(path: str, model: nn.Module, optimizer, scheduler, scaler) -
             f"the checkpoint {path} does not fit this training script "
             f"(optimizer, scheduler or state): {first_line(exc)}"
         ) from None
+    problem = checkpoint_state_problem(state)
+    if problem is not None:
+        raise TrainingError(f"the checkpoint {path} is damaged: {problem}")
     return state
 
 
@@ -621,6 +663,62 @@ def load_weights(path: str, model: nn.Module) -> None:
         raise TrainingError(
             f"the checkpoint {path} does not fit this model: {first_line(exc)}"
         ) from None
+
+
+def checkpoint_state_problem(state: dict) -> str | None:
+    """What is wrong with a checkpoint's training state (None: it is sound).
+
+    Every field is checked before use: `epoch` counts the finished epochs, one row of
+    `history` each, so a hand-edited epoch cannot skip or repeat training.
+    """
+
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    history = state.get("history")
+    if not isinstance(history, list) or not all(
+        isinstance(row, dict) for row in history
+    ):
+        return "`history` is not a list of per-epoch rows"
+    for i, row in enumerate(history):
+        if row.get("epoch") != i + 1 or not all(
+            isinstance(k, str) and number(v) for k, v in row.items()
+        ):
+            return f"row {i + 1} of `history` is not the metrics of epoch {i + 1}"
+    epoch = state.get("epoch")
+    if not count(epoch) or epoch != len(history):
+        return f"`epoch` is {epoch!r}, but the history holds {len(history)} epochs"
+    for key in ("step", "bad_epochs"):
+        if key in state and not count(state[key]):
+            return f"`{key}` is {state[key]!r}, not a count"
+    for key in ("best", "stop_best"):
+        if state.get(key) is not None and not number(state[key]):
+            return f"`{key}` is {state[key]!r}, not a number"
+    partial = state.get("partial")
+    if partial is not None:
+        meter = partial.get("meter") if isinstance(partial, dict) else None
+        if not isinstance(meter, dict) or not count(partial.get("step")):
+            return "`partial` (the interrupted epoch) is malformed"
+        sizes, sums, counts = (
+            meter.get("step_size"),
+            meter.get("sums"),
+            meter.get("counts"),
+        )
+        if (
+            not isinstance(meter.get("step_loss"), torch.Tensor)
+            or not isinstance(sizes, list)
+            or not all(count(n) for n in sizes)
+            or not isinstance(sums, dict)
+            or not all(isinstance(v, torch.Tensor) for v in sums.values())
+            or not isinstance(counts, dict)
+            or not all(count(n) for n in counts.values())
+            or partial["step"] > len(sizes)
+        ):
+            return "`partial` (the interrupted epoch) is malformed"
+    return None
 
 
 class Interrupt:
@@ -723,8 +821,10 @@ def plot_curves(history: list[dict], path: Path) -> bool:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=100)
     plt.close(fig)
+    write_atomic(path, lambda fh: fh.write(image.getvalue()))
     return True
 
 
@@ -844,8 +944,9 @@ def _train(
         }
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "config.json").write_text(
-                json.dumps(resolved, indent=2, default=str) + "\n"
+            config = json.dumps(resolved, indent=2, default=str) + "\n"
+            write_atomic(
+                out_dir / "config.json", lambda fh: fh.write(config.encode("utf-8"))
             )
         except OSError as exc:
             raise TrainingError(
@@ -1027,7 +1128,10 @@ def _train(
                 "test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()),
                 flush=True,
             )
-            write_json(out_dir / "test_metrics.json", test)
+            text = json.dumps(test, indent=2) + "\n"
+            write_atomic(
+                out_dir / "test_metrics.json", lambda fh: fh.write(text.encode("utf-8"))
+            )
     if main_process and history:
         plotted = plot_curves(history, out_dir / "curves.png")
         report(history, epoch_times, stopped, out_dir, plotted)
@@ -1094,12 +1198,6 @@ def evaluate(
     return meter.values(prefix)
 
 
-def write_json(path: Path, value: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def epoch_line(row: dict, epochs: int) -> str:
     parts = [f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}"]
     for key, value in row.items():
@@ -1111,12 +1209,11 @@ def epoch_line(row: dict, epochs: int) -> str:
 
 def write_metrics(path: Path, history: list[dict]) -> None:
     keys = list(dict.fromkeys(k for row in history for k in row))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    write_atomic(path, lambda fh: fh.write(text.getvalue().encode("utf-8")))
 
 
 def report(

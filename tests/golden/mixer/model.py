@@ -2,6 +2,7 @@
 
 Spec: mixer.nn
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
+nndsl-sha256: 6239051920cb35659d12a55f848c77bd434cb00612c064f43de5d3df2a578f2c
 """
 
 import torch

@@ -2,6 +2,7 @@
 
 Spec: resnet.nn
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
+nndsl-sha256: e65e2915a80d95c3751a6bcd940ae22fb2c65caf5dd863edfa3df3e541ec7008
 """
 
 import torch

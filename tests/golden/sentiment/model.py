@@ -2,6 +2,7 @@
 
 Spec: sentiment.nn
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
+nndsl-sha256: 95c59671ae117d96bc4b4030d3c6089cc49413e372fed391cfa74b054e23ee8e
 """
 
 import torch

@@ -2,6 +2,7 @@
 
 Spec: text_transformer.nn
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
+nndsl-sha256: 480d5a550ea275320f70c1cca81c27b31411bf48aeb968008a72ca410e814a39
 """
 
 import torch

@@ -2,6 +2,7 @@
 
 Spec: unet.nn
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
+nndsl-sha256: 2cae4fd884564bf2c7f5407bc7664a9c4cb76eea5617c3c596ff52a71468df3a
 """
 
 import torch

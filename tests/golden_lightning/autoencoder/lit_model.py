@@ -4,6 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: ad5f80064d5cd5733cc1c1012c0c8913a4be4ceafce9cd368d3f3c5e9cbc8790
 """
 
 from __future__ import annotations

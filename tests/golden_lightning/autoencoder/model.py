@@ -2,6 +2,7 @@
 
 Spec: autoencoder.nn
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
+nndsl-sha256: e845df46c028e5036c1e1a1eff1a19996b40d942966682a90955121b596bbeaa
 """
 
 import torch

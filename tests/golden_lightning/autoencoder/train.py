@@ -3,6 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: 60564c2931608cf12c17f9903796018482e1f314b08b55d4a9cd008706f5ecac
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: 4f0193c4d149abd5ca70b36e30353604fbdccba75c83850d17ad438fc86ecb7c
 """
 
 from __future__ import annotations

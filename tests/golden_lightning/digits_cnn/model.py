@@ -2,6 +2,7 @@
 
 Spec: digits_cnn.nn
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
+nndsl-sha256: 25097f9c4adefcb61fb1c349204defc1a59814ad7030a52d7c8306dbf901180e
 """
 
 import torch

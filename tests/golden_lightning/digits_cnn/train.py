@@ -3,6 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: 28280c2270587e6df8cc8131708d317ba6bbbe0d783882ef2478ad077d2e0845
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: bd8e068ff07c5e550972894e03d74f869af30678cb22cc814e3c69af38a6b160
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 Spec: iris.nn
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
+nndsl-sha256: 042335ac2fe0ece9a48556d482d50e15d610c45c93239b2e729d2b13ef5c67e6
 """
 
 import torch.nn.functional as F

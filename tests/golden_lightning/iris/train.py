@@ -3,6 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
+nndsl-sha256: dc2885eac2bd766b69fd229d4ef8013aacd1656e36b986c380c14aa517d2adbb
 """
 
 from __future__ import annotations
