@@ -172,7 +172,7 @@ def _data_task(task) -> str | None:
     """The `task=` a data source is read with, for the checker's task of a train section."""
     if task is None or task.kind == "reconstruction":
         return None
-    return "classification" if task.kind in ("multiclass", "binary") else task.kind
+    return "classification" if task.kind == "multiclass" else task.kind
 
 
 def _input_dtype(checked: Checked, model: str) -> str:

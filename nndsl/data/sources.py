@@ -1528,9 +1528,9 @@ def _with_task(dataset: Dataset, task: str) -> Dataset:
     if want == dataset.task:
         if task == "binary" and dataset.num_classes is not None and dataset.num_classes > 2:
             raise DataError(
-                f"{dataset.name}(): task=\"binary\" needs two classes, but the data has "
+                f"{dataset.name}(): a binary task needs two classes, but the data has "
                 f"{dataset.num_classes}",
-                hint="use task=\"classification\" with one score per class",
+                hint="for several classes use CrossEntropyLoss with one score per class",
             )
         return dataset
     if want == "classification":
