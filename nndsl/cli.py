@@ -157,26 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _no_imports_flag(ls)
     ls.set_defaults(func=cmd_lsp)
-
-    gr = sub.add_parser(
-        "graph",
-        help="draw a model as a diagram",
-        description="Write a diagram of a model: one box per layer or block call with its output "
-        "shape and parameters, branches and skip connections as edges. FILE.dot is Graphviz text, "
-        "FILE.svg and FILE.html are drawn by nndsl itself (no Graphviz needed).",
-    )
-    gr.add_argument("file", metavar="SPEC")
-    gr.add_argument("--model", metavar="M", help="the model to draw (default: the file's first)")
-    gr.add_argument(
-        "--depth",
-        type=int,
-        default=1,
-        metavar="N",
-        help="how many levels of blocks to open (0: every block call is one box; default 1)",
-    )
-    gr.add_argument("-o", "--output", required=True, metavar="FILE", help="FILE.svg, .html or .dot")
-    _no_imports_flag(gr)
-    gr.set_defaults(func=cmd_graph)
     return p
 
 
@@ -184,12 +164,6 @@ def cmd_lsp(args, out) -> int:
     from nndsl.lsp import main as serve
 
     return serve(no_imports=args.no_imports)
-
-
-def cmd_graph(args, out) -> int:
-    from nndsl.diagram import cmd_graph as run
-
-    return run(args, out)
 
 
 def _no_imports_flag(p: argparse.ArgumentParser) -> None:
