@@ -146,7 +146,24 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("files", nargs="+", metavar="FILE")
     f.add_argument("--check", action="store_true", help="only report files that are not formatted")
     f.set_defaults(func=cmd_fmt)
+
+    ls = sub.add_parser(
+        "lsp",
+        help="run the language server (stdio)",
+        description="Serve the Language Server Protocol on stdin/stdout for editors: diagnostics, "
+        "shapes on hover, go to definition, completion, symbols, formatting. Needs the `lsp` "
+        "extra (pygls). The Python modules a spec names are imported only when the editor says "
+        "the workspace is trusted (initialization option `trusted`).",
+    )
+    _no_imports_flag(ls)
+    ls.set_defaults(func=cmd_lsp)
     return p
+
+
+def cmd_lsp(args, out) -> int:
+    from nndsl.lsp import main as serve
+
+    return serve(no_imports=args.no_imports)
 
 
 def _no_imports_flag(p: argparse.ArgumentParser) -> None:

@@ -123,9 +123,26 @@ def test_long_chains_break_before_arrows() -> None:
     assert ir_of(out) == ir_of(text)
 
 
-def test_short_chains_are_joined() -> None:
-    text = "model M {\n    input x: [B, 4]\n    x\n        -> Linear(3)\n        -> relu\n}\n"
-    assert fmt(text) == "model M {\n    input x: [B, 4]\n    x -> Linear(3) -> relu\n}\n"
+def test_the_authors_breaks_in_chains_are_kept_and_normalised() -> None:
+    text = "model M {\n    input x: [B, 4]\n    x\n  -> Linear(3) ->\n relu->  Linear(2)\n}\n"
+    assert fmt(text) == (
+        "model M {\n    input x: [B, 4]\n    x\n        -> Linear(3)\n"
+        "        -> relu -> Linear(2)\n}\n"
+    )
+
+
+def test_over_long_lines_break_inside_brackets() -> None:
+    args = ", ".join(f"k{i}=1000" for i in range(10))  # too long after `y = `, fits alone
+    text = f"model M {{\n    input x: [B, 4]\n    y = function({args})\n    y\n}}\n"
+    out = fmt(text)
+    assert out == (
+        f"model M {{\n    input x: [B, 4]\n    y = function(\n        {args}\n    )\n    y\n}}\n"
+    )
+    assert ir_of(out) == ir_of(text)
+    many = ", ".join(f"a{i}={i}" for i in range(30))  # too long for a line: one a line
+    lines = fmt(f"model M {{\n    input x: [B, 4]\n    f({many})\n}}\n").splitlines()
+    assert lines[2:5] == ["    f(", "        a0=0,", "        a1=1,"]
+    assert lines[-3:] == ["        a29=29", "    )", "}"]
 
 
 def test_long_conditional_breaks_before_else() -> None:
@@ -141,11 +158,11 @@ def test_long_conditional_breaks_before_else() -> None:
 
 def test_trailing_comments_stay_on_their_line() -> None:
     text = (
-        'import "blocks.nn"   # shared\n'
+        'import "blocks.nn" # shared\n'
         "model M {  # the model\n"
-        "    input x: [B, 4]     # features\n"
+        "    input x: [B, 4]  # features\n"
         "    Linear(3)# logits\n"
-        "}   # end of M\n"
+        "} # end of M\n"
         "train {\n    epochs = 3 # short\n    loss = MSELoss()\n    optimizer = Adam()\n}\n"
     )
     out = fmt(text)
@@ -155,6 +172,21 @@ def test_trailing_comments_stay_on_their_line() -> None:
     assert "    Linear(3)  # logits\n" in out
     assert "}  # end of M\n" in out
     assert "    epochs    = 3  # short\n" in out
+
+
+def test_aligned_trailing_comments_stay_aligned() -> None:
+    text = (
+        "model M {\n    input x: [B, 1, 8, 8]\n"
+        "    Conv2d(16, 3, padding = 1)->relu       # [B, 16, 8, 8]\n"
+        "    max_pool2d(2)                          # [B, 16, 4, 4]\n"
+        "    flatten    # no room to keep the column: two spaces\n}\n"
+    )
+    assert fmt(text) == (
+        "model M {\n    input x: [B, 1, 8, 8]\n"
+        "    Conv2d(16, 3, padding=1) -> relu       # [B, 16, 8, 8]\n"
+        "    max_pool2d(2)                          # [B, 16, 4, 4]\n"
+        "    flatten    # no room to keep the column: two spaces\n}\n"
+    )
 
 
 def test_comments_before_a_closing_brace_stay_inside() -> None:
@@ -169,9 +201,13 @@ def test_comments_before_a_closing_brace_stay_inside() -> None:
     assert "    epochs = 1\n    # last\n}\n" in out
 
 
-def test_comments_inside_a_statement_move_before_it() -> None:
+def test_comments_inside_a_statement_stay_on_their_line() -> None:
     text = "model M {\n    input x: [B, 4]\n    Linear(\n        3,  # classes\n    )\n}\n"
-    assert fmt(text) == "model M {\n    input x: [B, 4]\n    # classes\n    Linear(3)\n}\n"
+    assert fmt(text) == text.replace("3,", "3")
+    joined = "model M {\n    input x: [B, 4]\n    y = x +  # one\n  x  # two\n    y\n}\n"
+    assert (
+        fmt(joined) == "model M {\n    input x: [B, 4]\n    # one\n    y = x + x  # two\n    y\n}\n"
+    )
 
 
 def test_blank_lines_kept_at_most_one() -> None:
@@ -231,3 +267,84 @@ def test_crlf_input() -> None:
     out = fmt(text)
     assert out == "model M {\n    input x: [B, 4]  # c\n    Linear(3)\n}\n"
     assert not re.search("\r", out)
+
+
+# ---- the repository's own specs are in the format ----------------------------------------------
+
+ROOT = Path(__file__).parent.parent
+ALL_SAMPLES = sorted([*(ROOT / "samples").glob("*.nn"), *(ROOT / "samples" / "zoo").glob("*.nn")])
+
+
+def _doc_specs() -> list[tuple[str, str]]:
+    out = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for m in re.finditer(r"```nn\n(.*?)```", text, re.S):
+            out.append((f"{page.name}:{text[: m.start()].count(chr(10)) + 1}", m.group(1)))
+    return out
+
+
+@pytest.mark.parametrize("path", ALL_SAMPLES, ids=[p.stem for p in ALL_SAMPLES])
+def test_samples_are_fmt_clean(path: Path) -> None:
+    assert main(["fmt", "--check", str(path)]) == 0
+
+
+@pytest.mark.parametrize("where,spec", _doc_specs(), ids=[w for w, _ in _doc_specs()])
+def test_doc_examples_are_fmt_clean(where: str, spec: str) -> None:
+    source, diags = parse(spec, where)
+    if source is None:  # an example of a syntax error
+        pytest.skip("not a parseable spec")
+    assert format_source(source, spec) == spec
+
+
+# ---- a corpus of hand-made layouts -----------------------------------------------------------
+
+CORPUS = sorted((Path(__file__).parent / "fixtures" / "fmt_corpus").glob("*.nn"))
+_TOKEN = re.compile(
+    r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|#[^\n]*|->|\*\*|//|==|!=|<=|>=|\.\.\.|\w+|\S"
+)
+
+
+def _tokens(text: str) -> list[tuple[str, int, bool]]:
+    """(token, source line, first on its line) for every token, comments included."""
+    out = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        for k, m in enumerate(_TOKEN.finditer(line)):
+            out.append((m.group(), lineno, k == 0))
+    return out
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(CORPUS) >= 30
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_corpus_only_spacing_and_long_lines_change(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    out = fmt(text)
+    assert fmt(out) == out
+    assert ir_of(out) == ir_of(text)
+    before, after = _tokens(text), _tokens(out)
+    for k in range(1, len(before)):  # `->` moves from the end of a line to the start of the next
+        if before[k][2] and before[k - 1][0] == "->" and not before[k - 1][2]:
+            before[k - 1] = (before[k - 1][0], before[k][1], True)
+            before[k] = (before[k][0], before[k][1], False)
+    # the same tokens in the same order: only spacing changed
+    assert [t for t, _, _ in before] == [t for t, _, _ in after]
+    src_lines = text.split("\n")
+    for k, ((tok, line, first), (_, _, first_out)) in enumerate(zip(before, after)):
+        if first and k and not before[k - 1][0].startswith("#"):
+            # a line break of the author's stays (blank-line runs and closing braces aside)
+            assert first_out, (path.name, line, tok)
+        if first_out and not first:
+            # a new break only where the author's line was too long, or to close brackets
+            assert len(src_lines[line - 1]) > WIDTH or tok in ")]}" or before[k - 1][0] in "([{", (
+                path.name,
+                line,
+                tok,
+            )
+    # every comment keeps its neighbours: the token before a trailing comment, the token after
+    # one on its own line
+    for k, ((tok, _, first), (_, _, first_out)) in enumerate(zip(before, after)):
+        if tok.startswith("#"):
+            assert first == first_out, (path.name, tok)

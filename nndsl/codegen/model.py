@@ -469,31 +469,10 @@ class _Emitter:
         raise NotExpressible(f"unknown module kind {slot.kind}")
 
     def torch_call(self, name: str, args: dict, inferred, user_args, user_kwargs) -> str:
-        sig = api.module_signature(name) or ()
-        positional: list[str] = []
-        for pname, kind, _ in sig:
-            if kind != "pos_or_kw":
-                break
-            if (pname in inferred and pname not in user_kwargs) or pname in user_args:
-                positional.append(pname)
-            else:
-                break
-        keywords = [k for k in list(user_args) + list(user_kwargs) if k not in positional]
-        parts = [self.arg_value(args[p]) for p in positional] + [
-            f"{k}={self.arg_value(args[k])}" for k in keywords
-        ]
-        return f"nn.{name}({', '.join(parts)})"
+        return torch_call(name, args, inferred, user_args, user_kwargs, self.init_literal)
 
     def arg_value(self, v: Any) -> str:
-        if isinstance(v, LayerValue):
-            entry = LAYERS.get(v.name)
-            sig = api.module_signature(v.name) or ()
-            inferred = entry.inferred if entry else ()
-            pos_names = [p for p, k, d in sig if k == "pos_or_kw" and p not in inferred][
-                : len(v.user_args)
-            ]
-            return self.torch_call(v.name, v.args, inferred, tuple(pos_names), v.user_kwargs)
-        return self.init_literal(v)
+        return _arg_value(v, self.init_literal)
 
     # ---- forward ------------------------------------------------------------------------------
 
@@ -938,3 +917,34 @@ def _name_dims(
         taken.add(name)
         names[sym] = name
     return names
+
+
+def torch_call(name: str, args: dict, inferred, user_args, user_kwargs, lit=literal) -> str:
+    """`nn.Conv2d(16, 32, 3, padding=1)`: a torch module's constructor call, the inferred and
+    positional arguments first; `lit` writes a value (the generator's knows its symbols)."""
+    sig = api.module_signature(name) or ()
+    positional: list[str] = []
+    for pname, kind, _ in sig:
+        if kind != "pos_or_kw":
+            break
+        if (pname in inferred and pname not in user_kwargs) or pname in user_args:
+            positional.append(pname)
+        else:
+            break
+    keywords = [k for k in list(user_args) + list(user_kwargs) if k not in positional]
+    parts = [_arg_value(args[p], lit) for p in positional] + [
+        f"{k}={_arg_value(args[k], lit)}" for k in keywords
+    ]
+    return f"nn.{name}({', '.join(parts)})"
+
+
+def _arg_value(v: Any, lit) -> str:
+    if isinstance(v, LayerValue):
+        entry = LAYERS.get(v.name)
+        sig = api.module_signature(v.name) or ()
+        inferred = entry.inferred if entry else ()
+        pos_names = [p for p, k, d in sig if k == "pos_or_kw" and p not in inferred][
+            : len(v.user_args)
+        ]
+        return torch_call(v.name, v.args, inferred, tuple(pos_names), v.user_kwargs, lit)
+    return lit(v)

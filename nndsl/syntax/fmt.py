@@ -1,9 +1,22 @@
 """IR → canonical source text, for `nndsl fmt`.
 
-The output depends only on the IR, the comments and where the author left blank lines, so
-formatting is idempotent, and parsing the output gives back the same IR (spans aside).  Lines are
-kept under `WIDTH` by breaking chains before `->` (and conditionals before `else`); comments stay
-with the statement they precede or end.
+The output depends only on the IR, the comments and the author's line breaks, so formatting is
+idempotent, and parsing the output gives back the same IR (spans aside).  The layout follows the
+author where it can, like black:
+
+- a chain the author split over lines stays split there, with `->` starting each continuation
+  line, indented one level below the statement (or, inside brackets split over lines, level with
+  the first stage);
+- brackets (calls, lists, tuples, parentheses) the author split over lines stay split: the
+  items go on their own indented lines, as the author grouped them, and the closing bracket on
+  a line of its own;
+- everything else on a line is normalised (spacing, indentation, string quotes);
+- a line longer than `WIDTH` is broken before `->`, then before `else`, then inside its
+  outermost bracket.
+
+Comments stay with the statement they were written in: a comment at the end of a line stays at
+the end of the line holding that code (in the same column when there is room, so aligned shape
+comments stay aligned), and a comment on a line of its own stays between the same lines.
 """
 
 from __future__ import annotations
@@ -26,7 +39,8 @@ _BIN_PREC = {"+": 8, "-": 8, "*": 9, "/": 9, "//": 9, "%": 9, "@": 9, "**": 11}
 
 
 def format_source(source: ir.SourceFile, text: str) -> str:
-    """Canonical text of a parsed file.  `text` is the original, used only for blank lines."""
+    """Canonical text of a parsed file.  `text` is the original, used for blank lines and the
+    columns of trailing comments."""
     return _Printer(source, text).file()
 
 
@@ -57,6 +71,44 @@ class _Comments:
         return None
 
 
+@dataclass
+class Ln:
+    """One output line (or, first in a list, the fragment that continues the current line) and
+    the source lines its code came from."""
+
+    text: str
+    lo: int
+    hi: int
+
+
+def _join(a: list[Ln], b: list[Ln]) -> list[Ln]:
+    """`b` written after `a`: b's first line continues a's last."""
+    last, first = a[-1], b[0]
+    if not first.lo:  # punctuation: no source line of its own
+        merged = Ln(last.text + first.text, last.lo, last.hi)
+    elif not last.lo:
+        merged = Ln(last.text + first.text, first.lo, first.hi)
+    else:
+        merged = Ln(last.text + first.text, min(last.lo, first.lo), max(last.hi, first.hi))
+    return [*a[:-1], merged, *b[1:]]
+
+
+def _text(text: str, span) -> list[Ln]:
+    return [Ln(text, span.line, span.end_line)]
+
+
+def _width(lines: list[Ln], col: int) -> int:
+    """The widest line of `lines` when the first starts at column `col`."""
+    widest = col + len(lines[0].text)
+    for line in lines[1:]:
+        widest = max(widest, len(line.text))
+    return widest
+
+
+def _end_col(lines: list[Ln], col: int) -> int:
+    return col + len(lines[0].text) if len(lines) == 1 else len(lines[-1].text)
+
+
 class _Printer:
     def __init__(self, source: ir.SourceFile, text: str):
         self.source = source
@@ -70,6 +122,21 @@ class _Printer:
         """Whether the author left a blank line right above `line`."""
         i = line - 2
         return 0 <= i < len(self.lines) and not self.lines[i].strip()
+
+    def ends_code(self, c: ir.Comment) -> bool:
+        """Whether code stands before comment `c` on its line."""
+        i = c.span.line - 1
+        return 0 <= i < len(self.lines) and bool(self.lines[i][: c.span.col - 1].strip())
+
+    def with_comment(self, text: str, c: ir.Comment) -> str:
+        """`text` ended by comment `c`: two spaces after the code, or in the comment's column
+        where the author lined it up (more than two spaces before it) and there is room."""
+        source = self.lines[c.span.line - 1][: c.span.col - 1]
+        pad = c.span.col - 1 - len(text)
+        aligned = len(source) - len(source.rstrip()) > 2  # the author lined it up
+        if not aligned or pad < 2 or len(text) + pad + len(c.text) > WIDTH:
+            pad = 2
+        return text + " " * pad + c.text
 
     def leading(self, span, indent: str, *, separate: bool, force: bool = False) -> None:
         """Before a declaration, statement or train entry: its comments, and the blank lines the
@@ -86,17 +153,35 @@ class _Printer:
         if comments and self.blank_above(span.line):
             self.out.append("")
 
-    def emit(self, indent: str, lines: list[str], end_line: int) -> None:
-        """Emit a statement's lines; a comment ending its last source line goes on the last one,
-        comments that stood inside a multi-line statement go before it."""
-        inner = self.comments.before(end_line, 10**9)
-        trailing = inner.pop() if inner and inner[-1].span.line == end_line else None
-        for c in inner:
-            self.out.append(indent + c.text)
-        lines = [indent + line if line else line for line in lines]
-        if trailing is not None:
-            lines[-1] = f"{lines[-1]}  {trailing.text}"
-        self.out.extend(lines)
+    def emit(self, text: str, span, end_line: int) -> None:
+        """Emit a one-line header or statement whose code ends on source line `end_line`."""
+        self.emit_lines([Ln(text, span.line, end_line)], end_line)
+
+    def emit_lines(self, lines: list[Ln], end_line: int) -> None:
+        """Emit a statement's lines and the comments written inside it (up to the end of source
+        line `end_line`).  A comment stays with the output line holding the code of its source
+        line: at its end if it ended that line (one comment per line: earlier ones go on their
+        own lines just above), on its own line above it otherwise; a comment on a line of its
+        own between two lines of code stays between them."""
+        lo = 0
+        for line in lines:  # source lines only grow down the output
+            lo = line.lo = max(line.lo, lo)
+        inside: list[list[ir.Comment]] = [[] for _ in lines]
+        after: list[list[ir.Comment]] = [[] for _ in lines]
+        for c in self.comments.before(end_line, 10**9):
+            i = 0
+            while i + 1 < len(lines) and lines[i + 1].lo <= c.span.line:
+                i += 1
+            (inside if c.span.line <= lines[i].hi else after)[i].append(c)
+        for i, line in enumerate(lines):
+            indent = _indent_of(line.text)
+            ins = inside[i]
+            trailing = ins.pop() if ins and self.ends_code(ins[-1]) else None
+            self.out.extend(indent + c.text for c in ins)
+            self.out.append(self.with_comment(line.text, trailing) if trailing else line.text)
+            if after[i]:
+                below = _indent_of(lines[i + 1].text) if i + 1 < len(lines) else indent
+                self.out.extend(below + c.text for c in after[i])
 
     def close(self, indent: str, span, *, empty: bool) -> None:
         """The closing brace of a body.  Comments before it stay inside the body (after a blank
@@ -106,7 +191,8 @@ class _Printer:
                 self.out.append("")
             self.out.append(indent + INDENT + c.text)
         trailing = self.comments.trailing(span.end_line)
-        self.out.append(indent + "}" + (f"  {trailing.text}" if trailing else ""))
+        text = indent + "}"
+        self.out.append(self.with_comment(text, trailing) if trailing else text)
 
     # ---- declarations -------------------------------------------------------------------------
 
@@ -136,35 +222,38 @@ class _Printer:
 
     def decl(self, d: ir.Decl) -> None:
         if isinstance(d, ir.Import):
-            self.emit("", [f"import {_string(d.path)}"], d.span.end_line)
+            self.emit(f"import {_string(d.path)}", d.span, d.span.end_line)
         elif isinstance(d, ir.PyImport):
             names = ", ".join(n.name + (f" as {n.alias}" if n.alias else "") for n in d.names)
-            self.emit("", [f"from {d.module} import {names}"], d.span.end_line)
+            self.emit(f"from {d.module} import {names}", d.span, d.span.end_line)
         elif isinstance(d, ir.ConstDecl):
             self.statement("", f"const {d.name} = ", d.value, d.span)
         elif isinstance(d, ir.BlockDecl):
-            params = ""
+            head = [Ln(f"{d.kind} {d.name}", d.span.line, d.name_span.end_line)]
             if d.params:
-                params = "(" + ", ".join(self.param(p) for p in d.params) + ")"
+                params = _Layout(WIDTH - 2).bracket(  # room for " {"
+                    None,
+                    "(",
+                    list(d.params),
+                    ")",
+                    len(head[0].text),
+                    "",
+                    d.name_span.end_line,
+                    fit=True,
+                )
+                head = _join(head, params)
             header_end = d.body[0].span.line if d.body else d.span.end_line
-            self.emit("", [f"{d.kind} {d.name}{params} {{"], min(d.name_span.end_line, header_end))
+            end = max(d.params[-1].span.end_line if d.params else 0, d.name_span.end_line)
+            self.emit_lines(_join(head, [Ln(" {", 0, 0)]), min(end, header_end))
             self.body(d.body, INDENT)
             self.close("", d.span, empty=not d.body)
         elif isinstance(d, ir.TrainDecl):
-            self.emit("", ["train " + (f"{d.name} " if d.name else "") + "{"], d.span.line)
+            self.emit("train " + (f"{d.name} " if d.name else "") + "{", d.span, d.span.line)
             width = max((len(e.key) for e in d.entries), default=0)
             for i, e in enumerate(d.entries):
                 self.leading(e.span, INDENT, separate=i > 0)
                 self.statement(INDENT, f"{e.key.ljust(width)} = ", e.value, e.span)
             self.close("", d.span, empty=not d.entries)
-
-    def param(self, p: ir.Param) -> str:
-        text = p.name
-        if p.type is not None:
-            text += f": {p.type}"
-        if p.default is not None:
-            text += f" = {expr(p.default)}"
-        return text
 
     # ---- statements ---------------------------------------------------------------------------
 
@@ -178,11 +267,11 @@ class _Printer:
             items = ", ".join(
                 i.name + (f": {tensor_type(i.type)}" if i.type else "") for i in s.items
             )
-            self.emit(indent, [f"input {items}"], s.span.end_line)
+            self.emit(f"{indent}input {items}", s.span, s.span.end_line)
         elif isinstance(s, ir.ParamDecl):
             head = f"param {s.name}: {tensor_type(s.type)}"
             if s.init is None:
-                self.emit(indent, [head], s.span.end_line)
+                self.emit(indent + head, s.span, s.span.end_line)
             else:
                 self.statement(indent, head + " = ", s.init, s.span)
         elif isinstance(s, ir.Assign):
@@ -190,50 +279,236 @@ class _Printer:
         elif isinstance(s, ir.ExprStmt):
             self.statement(indent, "", s.value, s.span)
         elif isinstance(s, ir.Return):
-            self.emit(indent, ["return " + ", ".join(expr(v) for v in s.values)], s.span.end_line)
+            text = indent + "return " + ", ".join(expr(v) for v in s.values)
+            self.emit(text, s.span, s.span.end_line)
         elif isinstance(s, ir.For):
             head_end = s.body[0].span.line if s.body else s.span.end_line
-            self.emit(
-                indent,
-                [f"for {target(s.target, top=True)} in {expr(s.iter)} {{"],
-                min(s.iter.span.end_line, head_end),
+            head = f"{indent}for {target(s.target, top=True)} in "
+            lines = _join(
+                [Ln(head, s.span.line, s.span.line)],
+                _Layout(WIDTH - 2).node(s.iter, len(head), indent, 0, fit=True),
             )
+            self.emit_lines(_join(lines, [Ln(" {", 0, 0)]), min(s.iter.span.end_line, head_end))
             self.body(s.body, indent + INDENT)
             self.close(indent, s.span, empty=not s.body)
 
     def statement(self, indent: str, head: str, value: ir.Expr, span) -> None:
-        self.emit(indent, layout(head, value, WIDTH - len(indent)), span.end_line)
+        first = [Ln(indent + head, span.line, span.line)]
+        lines = _join(first, _Layout().node(value, len(indent + head), indent, 0, fit=True))
+        self.emit_lines(lines, span.end_line)
+
+
+def _param(p: ir.Param) -> str:
+    text = p.name
+    if p.type is not None:
+        text += f": {p.type}"
+    if p.default is not None:
+        text += f" = {expr(p.default)}"
+    return text
+
+
+def _indent_of(text: str) -> str:
+    return text[: len(text) - len(text.lstrip(" "))]
 
 
 # ---------------------------------------------------------------------------------------------
-# Expressions
+# Layout of expressions over lines
 # ---------------------------------------------------------------------------------------------
 
 
-def layout(head: str, value: ir.Expr, width: int) -> list[str]:
-    """`head + value`, broken before `->` (and before `else`) when it does not fit in `width`."""
-    one = head + expr(value)
-    if len(one) <= width:
-        return [one]
-    if isinstance(value, ir.IfExp):
-        first = layout(head, value.then, width)
-        first[-1] += f" if {expr(value.cond)}"
-        rest = layout("else ", value.orelse, width - len(INDENT))
-        return first + [INDENT + line for line in rest]
-    if isinstance(value, ir.Chain):
-        lines = [head + expr(value.stages[0])]
-        for stage in value.stages[1:]:
-            piece = "-> " + _wrap(stage, _PREC[ir.Chain] + 1)
-            fits = len(lines[-1]) + 1 + len(piece) <= width
-            orphan = (
-                len(lines) == 1 and len(INDENT + piece) > width
-            )  # never leave the first stage alone
-            if fits or orphan:
-                lines[-1] += " " + piece
+class _Layout:
+    """Lays an expression out over lines.  `col` is the column its first line starts at and
+    `ind` the indentation of that line; `fit`: break what is too long (off when trying whether
+    something fits as the author wrote it)."""
+
+    def __init__(self, width: int = WIDTH):
+        self.width = width
+
+    def fits(self, lines: list[Ln], col: int) -> bool:
+        return _width(lines, col) <= self.width
+
+    def node(self, e: ir.Expr, col: int, ind: str, min_prec: int, *, fit: bool) -> list[Ln]:
+        if _prec(e) < min_prec:  # IR built by other passes: parenthesised, on one line
+            return _text(f"({expr(e)})", e.span)
+        if isinstance(e, ir.Chain):
+            return self.chain(e, col, ind, ind + INDENT, fit=fit)
+        if isinstance(e, ir.IfExp):
+            return self.ifexp(e, col, ind, fit=fit)
+        if isinstance(e, ir.Labeled):
+            head = _text(f"{e.label}: ", e.label_span)
+            return _join(head, self.node(e.expr, col + len(head[0].text), ind, 8, fit=fit))
+        if isinstance(e, ir.Call):
+            func = _text(_wrap(e.func, 12), e.func.span)
+            items = [*e.args, *e.kwargs]
+            inner = self.bracket(
+                e, "(", items, ")", col + len(func[0].text), ind, e.func.span.end_line, fit=fit
+            )
+            return _join(func, inner)
+        if isinstance(e, ir.ListExpr):
+            return self.bracket(e, "[", list(e.items), "]", col, ind, e.span.line, fit=fit)
+        if isinstance(e, ir.TupleExpr) and len(e.items) != 1:
+            return self.bracket(e, "(", list(e.items), ")", col, ind, e.span.line, fit=fit)
+        if isinstance(e, ir.Paren):
+            return self.bracket(e, "(", [e.expr], ")", col, ind, e.span.line, fit=fit)
+        if isinstance(e, ir.Keyword):
+            head = _text(f"{e.name}=", e.name_span)
+            return _join(head, self.node(e.value, col + len(head[0].text), ind, 0, fit=fit))
+        if isinstance(e, ir.Param):
+            return _text(_param(e), e.span)
+        if isinstance(e, (ir.BinOp, ir.BoolOp, ir.Compare)):
+            if isinstance(e, ir.BinOp):
+                p = _BIN_PREC[e.op]
+                lp, rp = (p + 1, 10) if e.op == "**" else (p, p + 1)
+            elif isinstance(e, ir.BoolOp):
+                lp = _BOOL_PREC[e.op]
+                rp = lp + 1
             else:
-                lines.append(INDENT + piece)
+                lp = rp = 6
+            left = self.node(e.left, col, ind, lp, fit=fit)
+            left = _join(left, [Ln(f" {e.op} ", left[-1].hi, left[-1].hi)])
+            c = _end_col(left, col)
+            return _join(left, self.node(e.right, c, _cur_indent(left, ind), rp, fit=fit))
+        return _text(expr(e), e.span)
+
+    def chain(self, e: ir.Chain, col: int, ind: str, cont: str, *, fit: bool) -> list[Ln]:
+        """Stages joined by `->`: a new line (at `cont`) where the author started one, or where
+        the line would grow too long."""
+        lines = self.node(e.stages[0], col, ind, 7, fit=fit)
+        for prev, stage in zip(e.stages, e.stages[1:]):
+            arrow = [Ln("-> ", stage.span.line, stage.span.line)]
+            if stage.span.line <= prev.span.end_line:  # the author kept it on the line
+                c = _end_col(lines, col) + 1
+                same = self.node(stage, c + 3, _cur_indent(lines, ind), 7, fit=False)
+                if not fit or self.fits(same, c + 3):
+                    lines = _join(_join(lines, [Ln(" ", lines[-1].hi, lines[-1].hi)]), arrow)
+                    lines = _join(lines, same)
+                    continue
+                apart = self.node(stage, len(cont) + 3, cont, 7, fit=False)
+                if not self.fits(apart, len(cont) + 3) and len(lines) == 1:
+                    # too long even on a line of its own: break it here, after the first stage
+                    same = self.node(stage, c + 3, _cur_indent(lines, ind), 7, fit=True)
+                    lines = _join(_join(lines, [Ln(" ", lines[-1].hi, lines[-1].hi)]), arrow)
+                    lines = _join(lines, same)
+                    continue
+            row = _join([Ln(cont, stage.span.line, stage.span.line)], arrow)
+            lines = lines + _join(row, self.node(stage, len(cont) + 3, cont, 7, fit=fit))
         return lines
-    return [one]
+
+    def ifexp(self, e: ir.IfExp, col: int, ind: str, *, fit: bool) -> list[Ln]:
+        lines = self.node(e.then, col, ind, 2, fit=fit)
+        lines = _join(lines, [Ln(" if ", e.cond.span.line, e.cond.span.line)])
+        lines = _join(lines, self.node(e.cond, _end_col(lines, col), ind, 2, fit=fit))
+        if e.orelse.span.line <= e.cond.span.end_line:
+            c = _end_col(lines, col) + 6
+            same = self.node(e.orelse, c, _cur_indent(lines, ind), 1, fit=False)
+            if not fit or self.fits(same, c):
+                return _join(_join(lines, [Ln(" else ", lines[-1].hi, lines[-1].hi)]), same)
+        cont = ind + INDENT
+        row = [Ln(cont + "else ", e.orelse.span.line, e.orelse.span.line)]
+        return lines + _join(row, self.node(e.orelse, len(cont) + 5, cont, 1, fit=fit))
+
+    def bracket(
+        self,
+        e: ir.Expr | None,
+        open_: str,
+        items: list,
+        close: str,
+        col: int,
+        ind: str,
+        open_line: int,
+        *,
+        fit: bool,
+    ) -> list[Ln]:
+        """Items between brackets: on the line, or split over lines where the author split them
+        (or when they do not fit), the closing bracket then on a line of its own."""
+        if not items:
+            return [Ln(open_ + close, open_line, e.span.end_line if e else open_line)]
+        close_line = e.span.end_line if e is not None else items[-1].span.end_line
+        lines_of = [open_line] + [line for i in items for line in (i.span.line, i.span.end_line)]
+        split = any(b > a for a, b in zip(lines_of[::2], lines_of[1::2])) or (
+            close_line > items[-1].span.end_line
+        )
+        if not split:
+            lines = [Ln(open_, open_line, open_line)]
+            for i, item in enumerate(items):
+                if i:
+                    lines = _join(lines, [Ln(", ", item.span.line, item.span.line)])
+                c = _end_col(lines, col)
+                lines = _join(lines, self.node(item, c, _cur_indent(lines, ind), 0, fit=False))
+            lines = _join(lines, [Ln(close, close_line, close_line)])
+            if not fit or self.fits(lines, col):
+                return lines
+            if len(lines) > 1:  # an item split over lines hugs the brackets: `f([` ... `], x)`
+                return self.hug(open_, items, close, col, ind, open_line, close_line)
+        inner = ind + INDENT
+        sole_chain = isinstance(e, ir.Paren) and isinstance(items[0], ir.Chain)
+        rows: list[list[Ln]] = []
+        if not split:  # split for width: all items on one line if they fit, else one a line
+            row = self.row(items, inner, fit=False)
+            if self.fits(row, 0):
+                rows = [row]
+            else:
+                rows = [self.row([item], inner, fit=True, last=item is items[-1]) for item in items]
+        else:
+            prev = None
+            for k, item in enumerate(items):
+                last = k == len(items) - 1
+                if prev is not None and item.span.line <= prev.span.end_line:
+                    c = _end_col(rows[-1], 0) + 1
+                    more = self.node(item, c, _cur_indent(rows[-1], inner), 0, fit=False)
+                    more = _join(more, [Ln("" if last else ",", 0, 0)])
+                    if not fit or self.fits(more, c):
+                        rows[-1] = _join(_join(rows[-1], [Ln(" ", 0, 0)]), more)
+                        prev = item
+                        continue
+                if sole_chain:
+                    chain = self.chain(item, len(inner), inner, inner, fit=fit)
+                    rows.append(_join([Ln(inner, item.span.line, item.span.line)], chain))
+                else:
+                    rows.append(self.row([item], inner, fit=fit, last=last))
+                prev = item
+        if sole_chain and not split:
+            rows = [
+                _join(
+                    [Ln(inner, items[0].span.line, items[0].span.line)],
+                    self.chain(items[0], len(inner), inner, inner, fit=fit),
+                )
+            ]
+        out = [Ln(open_, open_line, open_line)]
+        for row in rows:
+            out.extend(row)
+        return out + [Ln(ind + close, close_line, close_line)]
+
+    def hug(
+        self, open_: str, items: list, close: str, col: int, ind: str, open_line: int, end: int
+    ) -> list[Ln]:
+        lines = [Ln(open_, open_line, open_line)]
+        for i, item in enumerate(items):
+            if i:
+                lines = _join(lines, [Ln(", ", item.span.line, item.span.line)])
+            c = _end_col(lines, col)
+            lines = _join(lines, self.node(item, c, _cur_indent(lines, ind), 0, fit=True))
+        return _join(lines, [Ln(close, end, end)])
+
+    def row(self, items: list, inner: str, *, fit: bool, last: bool = True) -> list[Ln]:
+        """Items on one line (as far as they go) at indentation `inner`."""
+        lines = [Ln(inner, items[0].span.line, items[0].span.line)]
+        for i, item in enumerate(items):
+            if i:
+                lines = _join(lines, [Ln(", ", item.span.line, item.span.line)])
+            c = _end_col(lines, 0)
+            lines = _join(lines, self.node(item, c, _cur_indent(lines, inner), 0, fit=fit))
+        return _join(lines, [Ln("" if last else ",", lines[-1].hi, lines[-1].hi)])
+
+
+def _cur_indent(lines: list[Ln], ind: str) -> str:
+    """The indentation of the last of `lines` (`ind` while they are one line)."""
+    return ind if len(lines) == 1 else _indent_of(lines[-1].text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Expressions on one line
+# ---------------------------------------------------------------------------------------------
 
 
 def _prec(e: ir.Expr) -> int:

@@ -1,0 +1,272 @@
+"""`nndsl lsp`: a Language Server over stdio (needs the optional `lsp` extra: pygls).
+
+On open and after every change (debounced), the document is checked as `nndsl check` would check
+it, and every diagnostic is published with its range, severity, hint and related locations.
+Hover shows the shapes, dtype, parameters and torch call of what is under the cursor; go to
+definition, completion, document symbols and formatting (`nndsl fmt`) are served from the same
+analysis (nndsl/editor.py).
+
+A spec's `from pkg import Name` makes the checker import `pkg` (its code runs).  The server does
+that only when the client says the workspace is trusted (initialization option
+`{"trusted": true}`), and never with `--no-imports` or NNDSL_NO_IMPORTS=1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from urllib.parse import unquote, urlparse
+
+from nndsl import editor
+from nndsl.check import no_imports_env
+from nndsl.errors import Diagnostic, Severity, Span
+from nndsl.syntax import parse
+from nndsl.syntax.fmt import format_source
+
+DEBOUNCE_S = 0.15
+
+
+def main(no_imports: bool = False) -> int:
+    try:
+        from lsprotocol import types
+        from pygls.lsp.server import LanguageServer
+    except ImportError:
+        print(
+            "error: `nndsl lsp` needs the language-server extra: pip install 'nndsl[lsp]' (pygls)",
+            file=sys.stderr,
+        )
+        return 1
+    server = _make_server(LanguageServer, types, no_imports=no_imports)
+    server.start_io()
+    return 0
+
+
+def _path(uri: str) -> str:
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def _uri(path: str) -> str:
+    from pathlib import Path
+
+    return Path(os.path.abspath(path)).as_uri()
+
+
+def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a class)
+    from nndsl import __version__
+
+    server = LanguageServer("nndsl", __version__)
+    state = {"trusted": False, "published": {}, "tasks": {}, "analyses": {}}
+
+    def imports() -> bool:
+        return bool(state["trusted"]) and not no_imports and not no_imports_env()
+
+    def rng(span: Span | None) -> types.Range:
+        if span is None or not span.line:
+            return types.Range(types.Position(0, 0), types.Position(0, 0))
+        return types.Range(
+            types.Position(span.line - 1, max(span.col - 1, 0)),
+            types.Position(span.end_line - 1, max(span.end_col - 1, 0)),
+        )
+
+    severity = {
+        Severity.ERROR: types.DiagnosticSeverity.Error,
+        Severity.WARNING: types.DiagnosticSeverity.Warning,
+    }
+
+    def lsp_diag(d: Diagnostic) -> types.Diagnostic:
+        message = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+        related = [
+            types.DiagnosticRelatedInformation(
+                types.Location(_uri(n.span.file), rng(n.span)), n.message
+            )
+            for n in d.notes
+            if n.span is not None and n.span.line
+        ]
+        unplaced = [n.message for n in d.notes if n.span is None or not n.span.line]
+        if unplaced:
+            message += "".join(f"\nnote: {m}" for m in unplaced)
+        return types.Diagnostic(
+            range=rng(d.span),
+            message=message,
+            severity=severity.get(d.severity, types.DiagnosticSeverity.Information),
+            source="nndsl",
+            related_information=related or None,
+        )
+
+    def analyse(uri: str) -> None:
+        doc = server.workspace.get_text_document(uri)
+        path = _path(uri)
+        started = time.perf_counter()
+        analysis = editor.analyse(path, doc.source, imports=imports())
+        state["analyses"][uri] = analysis
+        by_file: dict[str, list] = {uri: []}
+        for d in analysis.checked.diagnostics:
+            target = uri if d.span is None or _same(d.span.file, path) else _uri(d.span.file)
+            by_file.setdefault(target, []).append(lsp_diag(d))
+        old = state["published"].get(uri, set())
+        for target in old - set(by_file):
+            server.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=target, diagnostics=[])
+            )
+        for target, diags in by_file.items():
+            server.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=target, diagnostics=diags, version=doc.version)
+            )
+        state["published"][uri] = set(by_file)
+        server.window_log_message(
+            types.LogMessageParams(
+                types.MessageType.Log,
+                f"checked {os.path.basename(path)} in {time.perf_counter() - started:.3f}s",
+            )
+        )
+
+    def schedule(uri: str, delay: float) -> None:
+        task = state["tasks"].pop(uri, None)
+        if task is not None:
+            task.cancel()
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            analyse(uri)
+
+        state["tasks"][uri] = asyncio.ensure_future(later())
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls, params: types.InitializeParams) -> None:
+        options = params.initialization_options or {}
+        if isinstance(options, dict):
+            state["trusted"] = bool(options.get("trusted", False))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls, params: types.DidOpenTextDocumentParams) -> None:
+        schedule(params.text_document.uri, 0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls, params: types.DidChangeTextDocumentParams) -> None:
+        schedule(params.text_document.uri, DEBOUNCE_S)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls, params: types.DidSaveTextDocumentParams) -> None:
+        schedule(params.text_document.uri, 0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        state["analyses"].pop(uri, None)
+        for target in state["published"].pop(uri, set()):
+            ls.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=target, diagnostics=[])
+            )
+
+    def current(uri: str) -> editor.Analysis:
+        analysis = state["analyses"].get(uri)
+        if analysis is None:
+            analyse(uri)
+            analysis = state["analyses"][uri]
+        return analysis
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls, params: types.HoverParams) -> types.Hover | None:
+        uri = params.text_document.uri
+        pos = params.position
+        found = current(uri).hover(_path(uri), pos.line + 1, pos.character + 1)
+        if found is None:
+            return None
+        value = "\n\n---\n\n".join(found.lines)
+        return types.Hover(
+            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=value),
+            range=rng(found.span),
+        )
+
+    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+    def definition(ls, params: types.DefinitionParams) -> types.Location | None:
+        uri = params.text_document.uri
+        pos = params.position
+        text = ls.workspace.get_text_document(uri).source
+        found = current(uri).definition(_path(uri), text, pos.line + 1, pos.character + 1)
+        if found is None:
+            return None
+        if isinstance(found, str):
+            zero = types.Range(types.Position(0, 0), types.Position(0, 0))
+            return types.Location(_uri(found), zero)
+        return types.Location(_uri(found.file), rng(found))
+
+    kinds = {
+        "layer": types.CompletionItemKind.Class,
+        "function": types.CompletionItemKind.Function,
+        "keyword": types.CompletionItemKind.Keyword,
+        "argument": types.CompletionItemKind.Property,
+        "block": types.CompletionItemKind.Module,
+        "constant": types.CompletionItemKind.Constant,
+        "key": types.CompletionItemKind.Field,
+        "source": types.CompletionItemKind.Function,
+        "value": types.CompletionItemKind.Value,
+    }
+
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=["(", ",", " ", "="]),
+    )
+    def completion(ls, params: types.CompletionParams) -> types.CompletionList:
+        uri = params.text_document.uri
+        pos = params.position
+        text = ls.workspace.get_text_document(uri).source
+        analysis = state["analyses"].get(uri)
+        items = editor.complete(
+            text, pos.line + 1, pos.character + 1, analysis.checked if analysis else None
+        )
+        return types.CompletionList(
+            is_incomplete=False,
+            items=[
+                types.CompletionItem(label=c.label, kind=kinds.get(c.kind), detail=c.detail or None)
+                for c in items
+            ],
+        )
+
+    symbol_kinds = {
+        "block": types.SymbolKind.Class,
+        "model": types.SymbolKind.Class,
+        "train": types.SymbolKind.Namespace,
+        "const": types.SymbolKind.Constant,
+        "import": types.SymbolKind.File,
+        "key": types.SymbolKind.Field,
+    }
+
+    def doc_symbol(s: editor.Symbol) -> types.DocumentSymbol:
+        return types.DocumentSymbol(
+            name=s.name,
+            kind=symbol_kinds.get(s.kind, types.SymbolKind.Object),
+            range=rng(s.span),
+            selection_range=rng(s.selection),
+            detail=s.kind,
+            children=[doc_symbol(c) for c in s.children] or None,
+        )
+
+    @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def document_symbol(ls, params: types.DocumentSymbolParams) -> list:
+        uri = params.text_document.uri
+        source, _ = parse(ls.workspace.get_text_document(uri).source, _path(uri))
+        return [] if source is None else [doc_symbol(s) for s in editor.symbols(source)]
+
+    @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+    def formatting(ls, params: types.DocumentFormattingParams) -> list | None:
+        uri = params.text_document.uri
+        text = ls.workspace.get_text_document(uri).source
+        source, _ = parse(text, _path(uri))
+        if source is None:  # syntax errors: nothing to format (the diagnostics say why)
+            return None
+        new = format_source(source, text)
+        if new == text:
+            return []
+        lines = text.split("\n")
+        end = types.Position(len(lines) - 1, len(lines[-1]))
+        return [types.TextEdit(types.Range(types.Position(0, 0), end), new)]
+
+    return server
+
+
+def _same(a: str, b: str) -> bool:
+    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))

@@ -1,0 +1,288 @@
+"""`nndsl lsp` end to end: a real client talks JSON-RPC to `python -m nndsl lsp` over stdio."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pygls", reason="the `lsp` extra (pygls) is not installed")
+
+from nndsl.syntax import parse  # noqa: E402
+from nndsl.syntax.fmt import format_source  # noqa: E402
+
+TWO_ERRORS = """\
+model M {
+    input x: [B, 4]
+    h = x -> Linaer(8) -> relu
+    h -> Linear(2) + missing
+}
+"""
+
+
+class Client:
+    """A minimal LSP client: Content-Length framed JSON-RPC over the server's stdin/stdout."""
+
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nndsl", "lsp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+        )
+        self.messages: queue.Queue = queue.Queue()
+        self.pending: list[dict] = []
+        self.next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        out = self.proc.stdout
+        while True:
+            length = None
+            while True:
+                line = out.readline()
+                if not line:
+                    return
+                if line in (b"\r\n", b"\n"):
+                    break
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            self.messages.put(json.loads(out.read(length)))
+
+    def send(self, message: dict) -> None:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.proc.stdin.flush()
+
+    def notify(self, method: str, params: Any) -> None:
+        self.send({"method": method, "params": params})
+
+    def _next(self, deadline: float) -> dict:
+        try:
+            msg = self.messages.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError("no message from the server in time") from None
+        if "method" in msg and "id" in msg:  # a request of the server's: answer it
+            self.send({"id": msg["id"], "result": None})
+        return msg
+
+    def request(self, method: str, params: Any, timeout: float = 30) -> Any:
+        self.next_id += 1
+        rid = self.next_id
+        self.send({"id": rid, "method": method, "params": params})
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._next(deadline)
+            if msg.get("id") == rid and "method" not in msg:
+                assert "error" not in msg, msg
+                return msg["result"]
+            self.pending.append(msg)
+
+    def notification(self, method: str, pred=lambda p: True, timeout: float = 30) -> dict:
+        for i, msg in enumerate(self.pending):
+            if msg.get("method") == method and pred(msg["params"]):
+                return self.pending.pop(i)["params"]
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._next(deadline)
+            if msg.get("method") == method and pred(msg["params"]):
+                return msg["params"]
+            self.pending.append(msg)
+
+    def close(self) -> None:
+        try:
+            self.request("shutdown", None, timeout=10)
+            self.notify("exit", None)
+            self.proc.wait(timeout=10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+@pytest.fixture
+def client(tmp_path: Path):
+    c = Client(tmp_path)
+    result = c.request(
+        "initialize",
+        {
+            "processId": None,
+            "rootUri": tmp_path.as_uri(),
+            "capabilities": {},
+            "initializationOptions": {"trusted": False},
+        },
+    )
+    assert result["capabilities"]["hoverProvider"]
+    c.notify("initialized", {})
+    yield c
+    c.close()
+
+
+def open_doc(client: Client, path: Path, text: str, version: int = 1) -> str:
+    uri = path.as_uri()
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "nndsl", "version": version, "text": text}},
+    )
+    return uri
+
+
+def diagnostics(client: Client, uri: str, version: int) -> list[dict]:
+    params = client.notification(
+        "textDocument/publishDiagnostics",
+        lambda p: p["uri"] == uri and p.get("version") == version,
+    )
+    return params["diagnostics"]
+
+
+def test_diagnostics_on_open_and_change(client: Client, tmp_path: Path) -> None:
+    uri = open_doc(client, tmp_path / "two.nn", TWO_ERRORS)
+    diags = diagnostics(client, uri, 1)
+    got = sorted(
+        (
+            d["range"]["start"]["line"],
+            d["range"]["start"]["character"],
+            d["range"]["end"]["line"],
+            d["range"]["end"]["character"],
+            d["severity"],
+        )
+        for d in diags
+    )
+    # 0-based: `Linaer` at 3:14-3:20, `missing` at 4:22-4:29 (1-based columns)
+    assert got == [(2, 13, 2, 19, 1), (3, 21, 3, 28, 1)]
+    messages = {d["message"].splitlines()[0] for d in diags}
+    assert messages == {"unknown layer or block `Linaer`", "undefined name `missing`"}
+    assert any("hint: did you mean `Linear`?" in d["message"] for d in diags)
+
+    fixed = TWO_ERRORS.replace("Linaer", "Linear")
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": fixed}]},
+    )
+    diags = diagnostics(client, uri, 2)
+    assert [d["message"].splitlines()[0] for d in diags] == ["undefined name `missing`"]
+    assert diags[0]["range"]["start"] == {"line": 3, "character": 21}
+
+
+def test_related_locations(client: Client, tmp_path: Path) -> None:
+    text = "model M {\n    input x: [B, 4]\n    flatten -> Conv2d(8, 3)\n}\n"
+    uri = open_doc(client, tmp_path / "m.nn", text)
+    (d,) = diagnostics(client, uri, 1)
+    assert d["range"]["start"] == {"line": 2, "character": 15}
+    assert d["message"].startswith("Conv2d needs")
+    related = d["relatedInformation"]
+    assert related and related[0]["location"]["uri"] == uri
+    assert related[0]["location"]["range"]["start"] == {"line": 2, "character": 4}
+
+
+def test_hover_shows_shapes_params_and_torch_call(client: Client, tmp_path: Path) -> None:
+    text = (
+        "model Net {\n    input x: [B, 1, 8, 8]\n"
+        "    h = x -> Conv2d(16, 3, padding=1) -> relu\n    h -> flatten -> Linear(10)\n}\n"
+    )
+    uri = open_doc(client, tmp_path / "net.nn", text)
+    assert diagnostics(client, uri, 1) == []
+    hover = client.request(
+        "textDocument/hover",
+        {"textDocument": {"uri": uri}, "position": {"line": 2, "character": 15}},
+    )
+    value = hover["contents"]["value"]
+    assert "**Conv2d**" in value and "`[B, 1, 8, 8]` → `[B, 16, 8, 8]`" in value
+    assert "160 parameters" in value and "float32" in value
+    assert "nn.Conv2d(1, 16, 3, padding=1)" in value
+    assert hover["range"]["start"] == {"line": 2, "character": 13}
+    # a value: its shape where it is used
+    hover = client.request(
+        "textDocument/hover",
+        {"textDocument": {"uri": uri}, "position": {"line": 3, "character": 4}},
+    )
+    assert hover["contents"]["value"] == "`h`: `[B, 16, 8, 8]`"
+
+
+def test_definition_across_an_imported_file(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "blocks.nn").write_text(
+        "# shared blocks\n\nblock Tower(width: int) {\n    Linear(width) -> relu\n}\n"
+    )
+    text = 'import "blocks.nn"\n\nmodel M {\n    input x: [B, 4]\n    x -> Tower(8)\n}\n'
+    uri = open_doc(client, tmp_path / "main.nn", text)
+    assert diagnostics(client, uri, 1) == []
+    loc = client.request(
+        "textDocument/definition",
+        {"textDocument": {"uri": uri}, "position": {"line": 4, "character": 10}},
+    )
+    assert loc["uri"] == (tmp_path / "blocks.nn").as_uri()
+    assert loc["range"]["start"] == {"line": 2, "character": 6}
+    loc = client.request(
+        "textDocument/definition",
+        {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 10}},
+    )
+    assert loc["uri"] == (tmp_path / "blocks.nn").as_uri()
+
+
+def test_completion_of_keyword_arguments_and_names(client: Client, tmp_path: Path) -> None:
+    text = "model M {\n    input x: [B, 3, 8, 8]\n    x -> Conv2d(16, 3, \n}\n"
+    uri = open_doc(client, tmp_path / "c.nn", text)
+    result = client.request(
+        "textDocument/completion",
+        {"textDocument": {"uri": uri}, "position": {"line": 2, "character": 23}},
+    )
+    labels = {i["label"] for i in result["items"]}
+    assert {"padding=", "stride=", "dilation=", "groups=", "bias=", "padding_mode="} <= labels
+    assert "in_channels=" not in labels  # inferred from the input
+    text2 = "train {\n    data = \n}\n"
+    uri2 = open_doc(client, tmp_path / "t.nn", text2)
+    result = client.request(
+        "textDocument/completion",
+        {"textDocument": {"uri": uri2}, "position": {"line": 1, "character": 11}},
+    )
+    assert {"digits", "csv", "npz"} <= {i["label"] for i in result["items"]}
+
+
+def test_document_symbols_and_formatting(client: Client, tmp_path: Path) -> None:
+    text = "model M{input x:[B,4]\n  Linear(3)->relu   # out\n}\ntrain {\nmodel=M\n}\n"
+    uri = open_doc(client, tmp_path / "f.nn", text)
+    symbols = client.request("textDocument/documentSymbol", {"textDocument": {"uri": uri}})
+    assert [(s["name"], s["kind"]) for s in symbols] == [("M", 5), ("train", 3)]
+    assert [c["name"] for c in symbols[1]["children"]] == ["model"]
+    edits = client.request(
+        "textDocument/formatting",
+        {"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": True}},
+    )
+    source, _ = parse(text, "f.nn")
+    assert len(edits) == 1 and edits[0]["newText"] == format_source(source, text)
+    assert edits[0]["range"]["start"] == {"line": 0, "character": 0}
+
+
+def test_user_modules_are_not_imported_unless_trusted(tmp_path: Path) -> None:
+    pkg = tmp_path / "evil"
+    pkg.mkdir()
+    marker = tmp_path / "ran"
+    (pkg / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    text = "from evil import Thing\n\nmodel M {\n    input x: [B, 4]\n    x -> Thing()\n}\n"
+    for trusted, env, ran in ((False, {}, False), (True, {"NNDSL_NO_IMPORTS": "1"}, False)):
+        c = Client(tmp_path, env={"PYTHONPATH": str(tmp_path), **env})
+        try:
+            c.request(
+                "initialize",
+                {
+                    "processId": None,
+                    "capabilities": {},
+                    "initializationOptions": {"trusted": trusted},
+                },
+            )
+            c.notify("initialized", {})
+            uri = open_doc(c, tmp_path / "u.nn", text)
+            diags = diagnostics(c, uri, 1)
+            assert any(d["severity"] == 2 for d in diags)  # a warning: outputs not checked
+            assert marker.exists() is ran
+        finally:
+            c.close()
