@@ -1320,7 +1320,8 @@ _FN_ELEMENTWISE = [
     "relu", "relu6", "elu", "selu", "celu", "leaky_relu", "gelu", "silu", "mish", "hardswish",
     "hardsigmoid", "hardtanh", "softplus", "softsign", "logsigmoid", "tanhshrink", "softshrink",
     "hardshrink", "rrelu", "threshold", "sigmoid", "tanh", "exp", "log", "sqrt", "rsqrt", "abs",
-    "square", "sin", "cos", "erf", "neg", "reciprocal", "clamp", "contiguous",
+    "square", "sin", "cos", "erf", "neg", "reciprocal", "clamp", "contiguous", "long", "int",
+    "float", "double", "half", "bfloat16", "bool",
 ]  # fmt: skip
 
 

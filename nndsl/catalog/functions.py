@@ -618,6 +618,28 @@ function(
 function(FunctionEntry(name="contiguous", torch=".contiguous", shape=_same, dtype="any"))
 
 
+def _cast(dtype: str):
+    """`x.long()`, `x.float()`, ...: the same shape as another dtype."""
+
+    def shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+        return TensorT(x[0].shape, dtype)
+
+    return shape
+
+
+# Tensor methods that cast (token ids to float, masks to long, ...)
+for _name, _dtype in (
+    ("long", "int64"),
+    ("int", "int32"),
+    ("float", "float32"),
+    ("double", "float64"),
+    ("half", "float16"),
+    ("bfloat16", "bfloat16"),
+    ("bool", "bool"),
+):
+    function(FunctionEntry(name=_name, torch=f".{_name}", shape=_cast(_dtype), dtype="any"))
+
+
 def _chunk(a: Args, x: tuple[TensorT, ...]):
     t = x[0]
     n = a["chunks"]
