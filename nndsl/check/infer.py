@@ -1171,7 +1171,10 @@ class Evaluator:
         ):
             return self.call_function(ref, None, frame, e.span)
         if ref.kind != "function":
-            for a, s in zip(args, arg_spans):
+            given = list(zip(args, arg_spans)) + [
+                (v, k.value.span) for (_, v), k in zip(kwargs, e.kwargs)
+            ]
+            for a, s in given:
                 if contains_tensor(a):
                     return self.error(
                         f"`{name}` is a layer: write `x -> {name}(...)` to apply it, not a call with a tensor",
@@ -1365,6 +1368,17 @@ class Evaluator:
             elif i is None:
                 out.append(1)
             elif isinstance(i, SliceV):
+                for part, node in zip((i.start, i.stop, i.step), _slice_parts(e.index[k])):
+                    if part is not None and (
+                        isinstance(part, bool) or not isinstance(part, (int, Sym))
+                    ):
+                        return self.error(
+                            f"a slice bound must be an integer known at compile time, "
+                            f"not {describe(part)}",
+                            node.span,
+                        )
+                if i.step == 0:
+                    return self.error("a slice step cannot be zero", e.index[k].span)
                 out.append(_slice_len(shape[pos], i))
                 pos += 1
             elif isinstance(i, int) and not isinstance(i, bool):
@@ -2412,6 +2426,13 @@ def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()
     if isinstance(out, tuple):
         return tuple(_tensor_values(o, op, origin, path + (i,)) for i, o in enumerate(out))
     return out
+
+
+def _slice_parts(node: ir.Expr) -> tuple[ir.Expr, ir.Expr, ir.Expr]:
+    """The start, stop and step nodes of a slice (the slice itself for a missing part)."""
+    if isinstance(node, ir.Slice):
+        return tuple(p if p is not None else node for p in (node.start, node.stop, node.step))
+    return (node, node, node)
 
 
 def _slice_len(size: Dim, s: SliceV) -> Dim:
