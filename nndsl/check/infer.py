@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from nndsl import dims, ir
+from nndsl import dims, ir, limits
 from nndsl.catalog import api
 from nndsl.catalog import functions as _functions  # noqa: F401  (registers FUNCTIONS)
 from nndsl.catalog.core import (
@@ -53,7 +53,7 @@ from nndsl.check.graph import (
 )
 from nndsl.check.resolve import Symbols
 from nndsl.dims import Dim, Sym
-from nndsl.errors import Diagnostic, Note, Span, error, warning
+from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
 from nndsl.syntax.loader import Program
 
 MAX_INSTANCES = 20000
@@ -271,8 +271,10 @@ class Evaluator:
         self._stack: list[str] = []
         self._calls: list[Span] = []  # where each block of `_stack` was called
         self.instances = 0
+        self.steps = 0  # statements run by loops, against limits.MAX_STEPS
         self.used_fallback = False
         self._reported: set[tuple] = set()
+        self._items: dict[int, tuple[list | tuple, int]] = {}  # id → (value, items_in)
 
     # ---- diagnostics --------------------------------------------------------------------------
 
@@ -300,7 +302,7 @@ class Evaluator:
         call = self._calls[-1]
         if call == span:
             return ()
-        text = self.program.sources.get(call.file, "").split("\n")
+        text = source_lines(self.program.sources.get(call.file, ""))
         written = (
             text[call.line - 1][call.col - 1 : call.end_col - 1]
             if call.line == call.end_line and 0 < call.line <= len(text)
@@ -872,7 +874,10 @@ class Evaluator:
         self.bind(frame, stmt.name, value, stmt.span, "param_tensor")
 
     def for_stmt(self, stmt: ir.For, frame: Frame) -> None:
-        seq = self.expr(stmt.iter, frame)
+        self.for_over(stmt, self.expr(stmt.iter, frame), frame)
+
+    def for_over(self, stmt: ir.For, seq: Any, frame: Frame) -> None:
+        """Unroll `stmt` over `seq`, its evaluated iterable (subclasses evaluate it once)."""
         if seq is POISON:
             raise _Abort
         if isinstance(seq, range):
@@ -889,6 +894,14 @@ class Evaluator:
         frame.in_loop += 1
         try:
             for item in seq:
+                self.steps += 1 + len(stmt.body)
+                if self.steps > limits.MAX_STEPS:
+                    self.error(
+                        f"the loops of this spec run more than {limits.MAX_STEPS:,} statements",
+                        stmt.iter.span,
+                        hint="loops are unrolled at compile time: make them shorter",
+                    )
+                    raise _Abort
                 self.assign(stmt.target, item, frame, stmt.span, kind="loop")
                 for s in stmt.body:
                     if isinstance(s, ir.Assign):
@@ -1029,7 +1042,49 @@ class Evaluator:
 
     def expr(self, e: ir.Expr, frame: Frame, *, stage: bool = False) -> Any:
         method = getattr(self, "e_" + type(e).__name__)
-        return method(e, frame, stage)
+        return self.bounded(method(e, frame, stage), e)
+
+    def bounded(self, value: Any, e: ir.Expr) -> Any:
+        """`value`, or an error where a compile-time value passes a limit of nndsl/limits.py."""
+        kind = type(value)
+        if kind is int and limits.int_too_large(value):
+            return self.error(
+                f"`{_clip(ir_text(e))}` is too large: {_magnitude(value)}",
+                e.span,
+                hint=f"integers known at compile time must fit a signed 64-bit integer "
+                f"(at most {limits.MAX_INT:,})",
+            )
+        if (kind is list or kind is tuple) and self.items_in(value) > limits.MAX_ITEMS:
+            return self.too_many_items(self.items_in(value), e)
+        if kind is str and len(value) > limits.MAX_STRING:
+            return self.error(
+                f"`{_clip(ir_text(e))}` makes a string of {len(value):,} characters",
+                e.span,
+                hint=f"strings built at compile time hold at most {limits.MAX_STRING:,} characters",
+            )
+        return value
+
+    def items_in(self, value: list | tuple) -> int:
+        """The items of a list or tuple, nested ones included, counted once per value made (a
+        value that holds another twice, `[l, l]`, costs no second walk)."""
+        known = self._items.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        n = len(value)
+        for item in value:
+            if type(item) is list or type(item) is tuple:
+                n += self.items_in(item)
+                if n > limits.MAX_ITEMS:
+                    break
+        self._items[id(value)] = (value, n)  # the value is kept, so its id is not reused
+        return n
+
+    def too_many_items(self, n: int, e: ir.Expr) -> _Poison:
+        return self.error(
+            f"`{_clip(ir_text(e))}` makes a list of {n:,} items",
+            e.span,
+            hint=f"lists and tuples built at compile time hold at most {limits.MAX_ITEMS:,} items",
+        )
 
     def e_Num(self, e: ir.Num, frame: Frame, stage: bool) -> Any:
         return e.value
@@ -1315,7 +1370,10 @@ class Evaluator:
         return self.error(f"{describe(value)} has no attribute `{e.attr}`", e.attr_span)
 
     def e_Index(self, e: ir.Index, frame: Frame, stage: bool) -> Any:
-        value = self.expr(e.value, frame)
+        return self.index_value(e, self.expr(e.value, frame), frame)
+
+    def index_value(self, e: ir.Index, value: Any, frame: Frame) -> Any:
+        """`e` with its base already evaluated to `value`."""
         idx = [self.index_item(i, frame) for i in e.index]
         if value is POISON or any(i is POISON for i in idx):
             return POISON
@@ -1405,7 +1463,10 @@ class Evaluator:
         return self.error("a slice can only appear inside `[...]`", e.span)
 
     def e_UnaryOp(self, e: ir.UnaryOp, frame: Frame, stage: bool) -> Any:
-        v = self.expr(e.operand, frame)
+        return self.unary_value(e, self.expr(e.operand, frame), frame)
+
+    def unary_value(self, e: ir.UnaryOp, v: Any, frame: Frame) -> Any:
+        """`e` with its operand already evaluated to `v`."""
         if v is POISON:
             return POISON
         if e.op == "not":
@@ -1422,7 +1483,11 @@ class Evaluator:
 
     def e_BinOp(self, e: ir.BinOp, frame: Frame, stage: bool) -> Any:
         left = self.expr(e.left, frame, stage=stage and e.op == "*")
-        right = self.expr(e.right, frame)
+        return self.binop_value(e, left, self.expr(e.right, frame), frame)
+
+    def binop_value(self, e: ir.BinOp, left: Any, right: Any, frame: Frame) -> Any:
+        """`e` with its operands already evaluated (each once: a chain of operators stays
+        linear)."""
         if left is POISON or right is POISON:
             return POISON
         if is_layer(left) or is_layer(right):
@@ -1515,15 +1580,19 @@ class Evaluator:
     def scalar_binop(self, e: ir.BinOp, left: Any, right: Any) -> Any:
         num = (int, float, Sym)
         if e.op == "+" and isinstance(left, (tuple, list)) and isinstance(right, type(left)):
+            if len(left) + len(right) > limits.MAX_ITEMS:
+                return self.too_many_items(len(left) + len(right), e)
             return left + right
         if e.op == "+" and isinstance(left, str) and isinstance(right, str):
-            return left + right
+            return left + right  # both at most MAX_STRING: `bounded` checks the sum
         if (
             e.op == "*"
             and isinstance(left, (tuple, list))
             and isinstance(right, int)
             and not isinstance(right, bool)
         ):
+            if len(left) * right > limits.MAX_ITEMS:  # checked before the list is made
+                return self.too_many_items(len(left) * right, e)
             return left * right
         for side, v in ((e.left, left), (e.right, right)):
             if isinstance(v, bool) or not isinstance(v, num):
@@ -1593,7 +1662,10 @@ class Evaluator:
         )
 
     def e_Compare(self, e: ir.Compare, frame: Frame, stage: bool) -> Any:
-        left, right = self.expr(e.left, frame), self.expr(e.right, frame)
+        return self.compare_values(e, self.expr(e.left, frame), self.expr(e.right, frame))
+
+    def compare_values(self, e: ir.Compare, left: Any, right: Any) -> Any:
+        """`e` with its operands already evaluated."""
         if left is POISON or right is POISON:
             return POISON
         if (
@@ -2426,6 +2498,18 @@ def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()
     if isinstance(out, tuple):
         return tuple(_tensor_values(o, op, origin, path + (i,)) for i, o in enumerate(out))
     return out
+
+
+def _clip(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _magnitude(value: int) -> str:
+    """`value`, or its size in digits when printing it would take long (or fail)."""
+    bits = abs(value).bit_length()
+    if bits <= 200:
+        return f"{value:,}"
+    return f"about {int(bits * 0.30103) + 1:,} digits"
 
 
 def _slice_parts(node: ir.Expr) -> tuple[ir.Expr, ir.Expr, ir.Expr]:

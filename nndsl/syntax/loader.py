@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nndsl import ir
-from nndsl.errors import Diagnostic, Note, Span, display_path, error
+from nndsl.errors import Diagnostic, Note, Span, display_path, error, source_lines
 from nndsl.syntax import parse
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -60,11 +60,8 @@ def decode(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = (
-            len(data[data.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace"))
-            + 1
-        )
+        before = source_lines(data[: exc.start].decode("utf-8", "replace"))
+        line, col = len(before), len(before[-1]) + 1
         hint = "save the file as UTF-8"
         try:
             data.decode("cp1252")
@@ -78,10 +75,14 @@ def decode(
             hint=hint,
         )
     if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
+        at = text.index("\x00")
+        before = source_lines(text[:at])
+        line, col = len(before), len(before[-1]) + 1
         return None, error(
-            f"`{display_path(path)}` contains a NUL character (line {line}); is it a binary file?",
-            None,
+            f"{'this file' if where is not None else f'`{display_path(path)}`'} contains a NUL "
+            "character; is it a binary file?",
+            Span(path, line, col, line, col + 1) if where is not None else None,
+            hint="a spec is UTF-8 text: remove the NUL byte, or check the file name",
         )
     return text, None
 
