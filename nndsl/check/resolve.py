@@ -131,7 +131,8 @@ class _Resolver:
 
     def const_name_span(self, decl: ir.ConstDecl) -> Span:
         """The span of the name in `const NAME = ...` (the IR keeps only the declaration's)."""
-        line = source_lines(self.program.sources.get(decl.span.file, ""))[decl.span.line - 1 :][:1]
+        lines = source_lines(self.program.sources.get(decl.span.file, ""))
+        line = [lines[decl.span.line - 1]] if 0 < decl.span.line <= len(lines) else []
         if line:
             start = decl.span.col - 1 + len("const")
             at = line[0].find(decl.name, start)
