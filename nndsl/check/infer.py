@@ -691,7 +691,9 @@ class Evaluator:
                         self.check_identifier(item.name, item.span, "input name")
                         if model:
                             t = self.tensor_type(item.type, frame, bind_new=True)
-                            if t is POISON:
+                            if t is POISON or self.too_many_elements(
+                                t, item.span, f"input `{item.name}` is"
+                            ):
                                 bad = True
                                 continue
                             value = TensorV(
@@ -1835,10 +1837,41 @@ class Evaluator:
         return value
 
     def emit(self, frame: Frame, op: Op) -> int:
+        self.check_sizes(op)
         if op.name_hint is None:
             op.name_hint = frame.hint
         frame.inst.ops.append(op)
         return len(frame.inst.ops) - 1
+
+    def check_sizes(self, op: Op) -> None:
+        """A step whose tensor, or whose module's parameters, would hold more elements than an
+        int64 counts (limits.MAX_NUMEL) is an error where it is written."""
+        for t in _tensor_types(op.out):
+            if self.too_many_elements(t, op.span, "this step makes"):
+                raise _Abort
+        if op.kind == "module" and isinstance(op.target, ModuleSlot):
+            n = op.target.total_params()
+            if isinstance(n, int) and n > limits.MAX_NUMEL:
+                self.error(
+                    f"`{op.target.type_name}` would have {_magnitude(n)} parameters",
+                    op.span,
+                    hint=f"a model holds at most {limits.MAX_NUMEL:,} parameters (int64): "
+                    "check the sizes",
+                )
+                raise _Abort
+
+    def too_many_elements(self, t: TensorT, span: Span, what: str) -> bool:
+        """Whether `t` holds more elements than a tensor can (reported at `span`); symbolic
+        dimensions count as at least 1."""
+        n = _static_numel(t)
+        if n <= limits.MAX_NUMEL:
+            return False
+        self.error(
+            f"{what} a tensor {t} of {_magnitude(n)} elements, more than a tensor can hold",
+            span,
+            hint=f"a tensor holds at most {limits.MAX_NUMEL:,} elements (int64)",
+        )
+        return True
 
     def inputs_of(self, value: Any, span: Span, name: str | None = None) -> tuple[TensorV, ...]:
         if _has_poison(value):
@@ -2498,6 +2531,23 @@ def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()
     if isinstance(out, tuple):
         return tuple(_tensor_values(o, op, origin, path + (i,)) for i, o in enumerate(out))
     return out
+
+
+def _tensor_types(out: Any) -> Iterator[TensorT]:
+    if isinstance(out, TensorT):
+        yield out
+    elif isinstance(out, (tuple, list)):
+        for o in out:
+            yield from _tensor_types(o)
+
+
+def _static_numel(t: TensorT) -> int:
+    """The product of the dimensions of `t` that are known ints (at most its element count)."""
+    n = 1
+    for d in t.shape:
+        if isinstance(d, int) and d > 0:
+            n *= d
+    return n
 
 
 def _clip(text: str, width: int = 40) -> str:
