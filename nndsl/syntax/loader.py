@@ -87,7 +87,7 @@ def decode(
     return text, None
 
 
-def _lossy_text(path: str) -> str | None:
+def lossy_text(path: str) -> str | None:
     """The text of a file that is not valid UTF-8, to quote it in a diagnostic."""
     try:
         data = Path(path).read_bytes()
@@ -118,7 +118,7 @@ def _load_file(
         text, problem = read_text(path)
         if problem is not None:
             if problem.span is not None and path not in program.sources:
-                lossy = _lossy_text(path)
+                lossy = lossy_text(path)
                 if lossy is not None:
                     program.sources[path] = lossy
             diags.append(problem)
@@ -186,7 +186,7 @@ def _load_file(
         if problem is not None:
             notes = [Note(problem.message, problem.span)] if problem.span is not None else []
             if problem.span is not None and target not in program.sources:
-                lossy = _lossy_text(target)
+                lossy = lossy_text(target)
                 if lossy is not None:
                     program.sources[target] = lossy
             diags.append(
