@@ -15,6 +15,9 @@ MAX_INT = 2**63 - 1
 # Items of a list or tuple built at compile time (`[0] * n`, `a + b`).
 MAX_ITEMS = 100_000
 
+# Levels of lists and tuples nested in one another at compile time (`l = [l]` in a loop).
+MAX_VALUE_DEPTH = 100
+
 # Characters of a string built at compile time (`"a" + "b"`).
 MAX_STRING = 1_000_000
 

@@ -274,7 +274,8 @@ class Evaluator:
         self.steps = 0  # statements run by loops, against limits.MAX_STEPS
         self.used_fallback = False
         self._reported: set[tuple] = set()
-        self._items: dict[int, tuple[list | tuple, int]] = {}  # id → (value, items_in)
+        self._items: dict[int, tuple[list | tuple, int, int]] = {}  # id → (value, items, depth)
+        self._items_kept = 0
 
     # ---- diagnostics --------------------------------------------------------------------------
 
@@ -1056,8 +1057,16 @@ class Evaluator:
                 hint=f"integers known at compile time must fit a signed 64-bit integer "
                 f"(at most {limits.MAX_INT:,})",
             )
-        if (kind is list or kind is tuple) and self.items_in(value) > limits.MAX_ITEMS:
-            return self.too_many_items(self.items_in(value), e)
+        if kind is list or kind is tuple:
+            n, depth = self._walk_items(value, 0)
+            if depth > limits.MAX_VALUE_DEPTH:
+                return self.error(
+                    f"`{_clip(ir_text(e))}` nests lists more than {limits.MAX_VALUE_DEPTH} "
+                    "levels deep",
+                    e.span,
+                )
+            if n > limits.MAX_ITEMS:
+                return self.too_many_items(n, e)
         if kind is str and len(value) > limits.MAX_STRING:
             return self.error(
                 f"`{_clip(ir_text(e))}` makes a string of {len(value):,} characters",
@@ -1066,20 +1075,29 @@ class Evaluator:
             )
         return value
 
-    def items_in(self, value: list | tuple) -> int:
-        """The items of a list or tuple, nested ones included, counted once per value made (a
-        value that holds another twice, `[l, l]`, costs no second walk)."""
+    def _walk_items(self, value: list | tuple, level: int) -> tuple[int, int]:
+        """(items, nesting depth) of `value`.  Values that hold others are remembered, so one
+        held twice (`[l, l]`) costs no second walk; the memo is dropped when it keeps more than
+        10 * MAX_ITEMS items alive."""
         known = self._items.get(id(value))
         if known is not None and known[0] is value:
-            return known[1]
-        n = len(value)
+            return known[1], known[2]
+        if level > limits.MAX_VALUE_DEPTH:
+            return 0, level  # deep enough to refuse: no need to walk further
+        n, depth = len(value), 1
         for item in value:
             if type(item) is list or type(item) is tuple:
-                n += self.items_in(item)
-                if n > limits.MAX_ITEMS:
+                m, d = self._walk_items(item, level + 1)
+                n, depth = n + m, max(depth, d + 1)
+                if n > limits.MAX_ITEMS or depth > limits.MAX_VALUE_DEPTH:
                     break
-        self._items[id(value)] = (value, n)  # the value is kept, so its id is not reused
-        return n
+        if n > len(value) and n <= limits.MAX_ITEMS and depth <= limits.MAX_VALUE_DEPTH:
+            if self._items_kept > 10 * limits.MAX_ITEMS:
+                self._items.clear()
+                self._items_kept = 0
+            self._items[id(value)] = (value, n, depth)  # kept alive, so its id is not reused
+            self._items_kept += n
+        return n, depth
 
     def too_many_items(self, n: int, e: ir.Expr) -> _Poison:
         return self.error(
