@@ -383,14 +383,15 @@ def cmd_run(args, out: Output) -> int:
 def cmd_fmt(args, out: Output) -> int:
     from nndsl.syntax import parse
     from nndsl.syntax.fmt import format_source
-    from nndsl.syntax.loader import read_text
+    from nndsl.syntax.loader import lossy_text, read_text
 
     failed = False
     changed = []
     for path in args.files:
         text, problem = read_text(path)
         if problem is not None:
-            out.diagnostics([problem], {})
+            quoted = lossy_text(path) if problem.span is not None else None
+            out.diagnostics([problem], {path: quoted} if quoted is not None else {})
             failed = True
             continue
         source, diags = parse(text, path)

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,21 @@ class Span:
         start = min((self.line, self.col), (other.line, other.col))
         end = max((self.end_line, self.end_col), (other.end_line, other.end_col))
         return Span(self.file, start[0], start[1], end[0], end[1])
+
+
+def normalize_newlines(text: str) -> str:
+    """`\r\n` and a lone `\r` as `\n`: the one line break the lexer and every position know."""
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@lru_cache(maxsize=16)
+def source_lines(text: str) -> tuple[str, ...]:
+    """The lines of a spec as positions count them: split at `\n`, `\r\n` and `\r` only (not at
+    the form feeds and Unicode separators where `str.splitlines` also splits).  Cached: passes
+    that quote a line of a large file do not split it again."""
+    return tuple(normalize_newlines(text).split("\n"))
 
 
 class Severity(str, Enum):
@@ -96,12 +112,8 @@ class Sources:
         text = self.texts.get(name)
         if text is None:
             return None
-        lines = text.splitlines()
-        return (
-            lines[lineno - 1]
-            if 0 < lineno <= len(lines)
-            else ("" if lineno == len(lines) + 1 else None)
-        )
+        lines = source_lines(text)
+        return lines[lineno - 1] if 0 < lineno <= len(lines) else None
 
 
 class _Style:
@@ -138,7 +150,7 @@ def display_path(path: str) -> str:
 
 
 def _expand_tabs(line: str) -> str:
-    return line.replace("\t", "    ")
+    return line.replace("\t", "    ").replace("\x00", "\u2400")  # a NUL shown, one column wide
 
 
 def _visual_col(line: str, col: int) -> int:

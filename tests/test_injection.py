@@ -324,21 +324,26 @@ def test_infinite_and_nan_constants_compute_in_forward() -> None:
 
 
 def test_infinite_numbers_in_the_train_section() -> None:
-    """A number that overflows a float is refused where it is written; huge ints are fine."""
+    """A number that overflows a float, or an int past int64, is refused where it is written;
+    huge ints up to int64 are fine."""
     text = "model M {\n    input x: [B, 4]\n    Linear(3)\n}\n" + TRAIN.format(model="M").replace(
         "epochs    = 1",
-        "epochs    = 123456789012345678901234567890\n"
+        "epochs    = 9223372036854775807\n"
         "    stop_when = val_loss < 1e300 and val_loss > -1e300 or val_loss < LIMIT",
     )
     outcome = Outcome("const LIMIT = 2 * 0.25\n" + text)
     assert not outcome.refused, outcome.errors
     train = outcome.modules["train"]
-    assert train.CONFIG["epochs"] == 123456789012345678901234567890
+    assert train.CONFIG["epochs"] == 9223372036854775807
     assert train.stop_when({"val_loss": 3.0}) is True
     assert train.stop_when({"val_loss": float("nan")}) is False
     source = inspect.getsource(train.stop_when)
     assert "0.5" in source and "LIMIT" not in source  # the constant's value, not a metric key
-    for huge in ("clip_grad_norm = 1e400", "optimizer = Adam(lr=1e999)"):
+    for huge in (
+        "clip_grad_norm = 1e400",
+        "optimizer = Adam(lr=1e999)",
+        "seed = 123456789012345678901234567890",
+    ):
         refused = Outcome(text.replace("    epochs", f"    {huge}\n    epochs", 1))
         messages = [getattr(e, "message", str(e)) for e in refused.errors]
         assert refused.refused and any("too large" in m for m in messages), huge

@@ -130,6 +130,8 @@ def describe(v: object) -> str:
         return f"a tensor {v}"
     if isinstance(v, LayerValue):
         return f"the layer `{v.name}`"
+    if isinstance(getattr(v, "type", None), TensorT):  # a tensor value of the checker
+        return f"a tensor {v.type}"  # type: ignore[attr-defined]
     return type(v).__name__
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from nndsl import dims, ir
+from nndsl import dims, ir, limits
 from nndsl.catalog import api, ranges
 from nndsl.catalog import functions as _functions  # noqa: F401  (registers FUNCTIONS)
 from nndsl.catalog.core import (
@@ -53,7 +53,7 @@ from nndsl.check.graph import (
 )
 from nndsl.check.resolve import Symbols
 from nndsl.dims import Dim, Sym
-from nndsl.errors import Diagnostic, Note, Span, error, warning
+from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
 from nndsl.syntax.loader import Program
 
 MAX_INSTANCES = 20000
@@ -271,9 +271,12 @@ class Evaluator:
         self._stack: list[str] = []
         self._calls: list[Span] = []  # where each block of `_stack` was called
         self.instances = 0
+        self.steps = 0  # statements run by loops, against limits.MAX_STEPS
         self.used_fallback = False
         self._reported: set[tuple] = set()
         self.input_syms: set[str] = set()  # sizes named by models' inputs (`B`, `T`)
+        self._items: dict[int, tuple[list | tuple, int, int]] = {}  # id → (value, items, depth)
+        self._items_kept = 0
 
     # ---- diagnostics --------------------------------------------------------------------------
 
@@ -301,7 +304,7 @@ class Evaluator:
         call = self._calls[-1]
         if call == span:
             return ()
-        text = self.program.sources.get(call.file, "").split("\n")
+        text = source_lines(self.program.sources.get(call.file, ""))
         written = (
             text[call.line - 1][call.col - 1 : call.end_col - 1]
             if call.line == call.end_line and 0 < call.line <= len(text)
@@ -690,7 +693,9 @@ class Evaluator:
                         self.check_identifier(item.name, item.span, "input name")
                         if model:
                             t = self.tensor_type(item.type, frame, bind_new=True)
-                            if t is POISON:
+                            if t is POISON or self.too_many_elements(
+                                t, item.span, f"input `{item.name}` is"
+                            ):
                                 bad = True
                                 continue
                             value = TensorV(
@@ -892,7 +897,10 @@ class Evaluator:
         self.bind(frame, stmt.name, value, stmt.span, "param_tensor")
 
     def for_stmt(self, stmt: ir.For, frame: Frame) -> None:
-        seq = self.expr(stmt.iter, frame)
+        self.for_over(stmt, self.expr(stmt.iter, frame), frame)
+
+    def for_over(self, stmt: ir.For, seq: Any, frame: Frame) -> None:
+        """Unroll `stmt` over `seq`, its evaluated iterable (subclasses evaluate it once)."""
         if seq is POISON:
             raise _Abort
         if isinstance(seq, range):
@@ -909,6 +917,14 @@ class Evaluator:
         frame.in_loop += 1
         try:
             for item in seq:
+                self.steps += 1 + len(stmt.body)
+                if self.steps > limits.MAX_STEPS:
+                    self.error(
+                        f"the loops of this spec run more than {limits.MAX_STEPS:,} statements",
+                        stmt.iter.span,
+                        hint="loops are unrolled at compile time: make them shorter",
+                    )
+                    raise _Abort
                 self.assign(stmt.target, item, frame, stmt.span, kind="loop")
                 for s in stmt.body:
                     if isinstance(s, ir.Assign):
@@ -1049,7 +1065,66 @@ class Evaluator:
 
     def expr(self, e: ir.Expr, frame: Frame, *, stage: bool = False) -> Any:
         method = getattr(self, "e_" + type(e).__name__)
-        return method(e, frame, stage)
+        return self.bounded(method(e, frame, stage), e)
+
+    def bounded(self, value: Any, e: ir.Expr) -> Any:
+        """`value`, or an error where a compile-time value passes a limit of nndsl/limits.py."""
+        kind = type(value)
+        if kind is int and limits.int_too_large(value):
+            return self.error(
+                f"`{_clip(ir_text(e))}` is too large: {_magnitude(value)}",
+                e.span,
+                hint=f"integers known at compile time must fit a signed 64-bit integer "
+                f"(at most {limits.MAX_INT:,})",
+            )
+        if kind is list or kind is tuple:
+            n, depth = self._walk_items(value, 0)
+            if depth > limits.MAX_VALUE_DEPTH:
+                return self.error(
+                    f"`{_clip(ir_text(e))}` nests lists more than {limits.MAX_VALUE_DEPTH} "
+                    "levels deep",
+                    e.span,
+                )
+            if n > limits.MAX_ITEMS:
+                return self.too_many_items(n, e)
+        if kind is str and len(value) > limits.MAX_STRING:
+            return self.error(
+                f"`{_clip(ir_text(e))}` makes a string of {len(value):,} characters",
+                e.span,
+                hint=f"strings built at compile time hold at most {limits.MAX_STRING:,} characters",
+            )
+        return value
+
+    def _walk_items(self, value: list | tuple, level: int) -> tuple[int, int]:
+        """(items, nesting depth) of `value`.  Values that hold others are remembered, so one
+        held twice (`[l, l]`) costs no second walk; the memo is dropped when it keeps more than
+        10 * MAX_ITEMS items alive."""
+        known = self._items.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1], known[2]
+        if level > limits.MAX_VALUE_DEPTH:
+            return 0, level  # deep enough to refuse: no need to walk further
+        n, depth = len(value), 1
+        for item in value:
+            if type(item) is list or type(item) is tuple:
+                m, d = self._walk_items(item, level + 1)
+                n, depth = n + m, max(depth, d + 1)
+                if n > limits.MAX_ITEMS or depth > limits.MAX_VALUE_DEPTH:
+                    break
+        if n > len(value) and n <= limits.MAX_ITEMS and depth <= limits.MAX_VALUE_DEPTH:
+            if self._items_kept > 10 * limits.MAX_ITEMS:
+                self._items.clear()
+                self._items_kept = 0
+            self._items[id(value)] = (value, n, depth)  # kept alive, so its id is not reused
+            self._items_kept += n
+        return n, depth
+
+    def too_many_items(self, n: int, e: ir.Expr) -> _Poison:
+        return self.error(
+            f"`{_clip(ir_text(e))}` makes a list of {n:,} items",
+            e.span,
+            hint=f"lists and tuples built at compile time hold at most {limits.MAX_ITEMS:,} items",
+        )
 
     def e_Num(self, e: ir.Num, frame: Frame, stage: bool) -> Any:
         return e.value
@@ -1191,7 +1266,10 @@ class Evaluator:
         ):
             return self.call_function(ref, None, frame, e.span)
         if ref.kind != "function":
-            for a, s in zip(args, arg_spans):
+            given = list(zip(args, arg_spans)) + [
+                (v, k.value.span) for (_, v), k in zip(kwargs, e.kwargs)
+            ]
+            for a, s in given:
                 if contains_tensor(a):
                     return self.error(
                         f"`{name}` is a layer: write `x -> {name}(...)` to apply it, not a call with a tensor",
@@ -1332,7 +1410,10 @@ class Evaluator:
         return self.error(f"{describe(value)} has no attribute `{e.attr}`", e.attr_span)
 
     def e_Index(self, e: ir.Index, frame: Frame, stage: bool) -> Any:
-        value = self.expr(e.value, frame)
+        return self.index_value(e, self.expr(e.value, frame), frame)
+
+    def index_value(self, e: ir.Index, value: Any, frame: Frame) -> Any:
+        """`e` with its base already evaluated to `value`."""
         idx = [self.index_item(i, frame) for i in e.index]
         if value is POISON or any(i is POISON for i in idx):
             return POISON
@@ -1385,6 +1466,17 @@ class Evaluator:
             elif i is None:
                 out.append(1)
             elif isinstance(i, SliceV):
+                for part, node in zip((i.start, i.stop, i.step), _slice_parts(e.index[k])):
+                    if part is not None and (
+                        isinstance(part, bool) or not isinstance(part, (int, Sym))
+                    ):
+                        return self.error(
+                            f"a slice bound must be an integer known at compile time, "
+                            f"not {describe(part)}",
+                            node.span,
+                        )
+                if i.step == 0:
+                    return self.error("a slice step cannot be zero", e.index[k].span)
                 out.append(_slice_len(shape[pos], i))
                 pos += 1
             elif isinstance(i, int) and not isinstance(i, bool):
@@ -1411,7 +1503,10 @@ class Evaluator:
         return self.error("a slice can only appear inside `[...]`", e.span)
 
     def e_UnaryOp(self, e: ir.UnaryOp, frame: Frame, stage: bool) -> Any:
-        v = self.expr(e.operand, frame)
+        return self.unary_value(e, self.expr(e.operand, frame), frame)
+
+    def unary_value(self, e: ir.UnaryOp, v: Any, frame: Frame) -> Any:
+        """`e` with its operand already evaluated to `v`."""
         if v is POISON:
             return POISON
         if e.op == "not":
@@ -1428,7 +1523,11 @@ class Evaluator:
 
     def e_BinOp(self, e: ir.BinOp, frame: Frame, stage: bool) -> Any:
         left = self.expr(e.left, frame, stage=stage and e.op == "*")
-        right = self.expr(e.right, frame)
+        return self.binop_value(e, left, self.expr(e.right, frame), frame)
+
+    def binop_value(self, e: ir.BinOp, left: Any, right: Any, frame: Frame) -> Any:
+        """`e` with its operands already evaluated (each once: a chain of operators stays
+        linear)."""
         if left is POISON or right is POISON:
             return POISON
         if is_layer(left) or is_layer(right):
@@ -1521,15 +1620,19 @@ class Evaluator:
     def scalar_binop(self, e: ir.BinOp, left: Any, right: Any) -> Any:
         num = (int, float, Sym)
         if e.op == "+" and isinstance(left, (tuple, list)) and isinstance(right, type(left)):
+            if len(left) + len(right) > limits.MAX_ITEMS:
+                return self.too_many_items(len(left) + len(right), e)
             return left + right
         if e.op == "+" and isinstance(left, str) and isinstance(right, str):
-            return left + right
+            return left + right  # both at most MAX_STRING: `bounded` checks the sum
         if (
             e.op == "*"
             and isinstance(left, (tuple, list))
             and isinstance(right, int)
             and not isinstance(right, bool)
         ):
+            if len(left) * right > limits.MAX_ITEMS:  # checked before the list is made
+                return self.too_many_items(len(left) * right, e)
             return left * right
         for side, v in ((e.left, left), (e.right, right)):
             if isinstance(v, bool) or not isinstance(v, num):
@@ -1599,7 +1702,10 @@ class Evaluator:
         )
 
     def e_Compare(self, e: ir.Compare, frame: Frame, stage: bool) -> Any:
-        left, right = self.expr(e.left, frame), self.expr(e.right, frame)
+        return self.compare_values(e, self.expr(e.left, frame), self.expr(e.right, frame))
+
+    def compare_values(self, e: ir.Compare, left: Any, right: Any) -> Any:
+        """`e` with its operands already evaluated."""
         if left is POISON or right is POISON:
             return POISON
         if (
@@ -1769,10 +1875,41 @@ class Evaluator:
         return value
 
     def emit(self, frame: Frame, op: Op) -> int:
+        self.check_sizes(op)
         if op.name_hint is None:
             op.name_hint = frame.hint
         frame.inst.ops.append(op)
         return len(frame.inst.ops) - 1
+
+    def check_sizes(self, op: Op) -> None:
+        """A step whose tensor, or whose module's parameters, would hold more elements than an
+        int64 counts (limits.MAX_NUMEL) is an error where it is written."""
+        for t in _tensor_types(op.out):
+            if self.too_many_elements(t, op.span, "this step makes"):
+                raise _Abort
+        if op.kind == "module" and isinstance(op.target, ModuleSlot):
+            n = op.target.total_params()
+            if isinstance(n, int) and n > limits.MAX_NUMEL:
+                self.error(
+                    f"`{op.target.type_name}` would have {_magnitude(n)} parameters",
+                    op.span,
+                    hint=f"a model holds at most {limits.MAX_NUMEL:,} parameters (int64): "
+                    "check the sizes",
+                )
+                raise _Abort
+
+    def too_many_elements(self, t: TensorT, span: Span, what: str) -> bool:
+        """Whether `t` holds more elements than a tensor can (reported at `span`); symbolic
+        dimensions count as at least 1."""
+        n = _static_numel(t)
+        if n <= limits.MAX_NUMEL:
+            return False
+        self.error(
+            f"{what} a tensor {t} of {_magnitude(n)} elements, more than a tensor can hold",
+            span,
+            hint=f"a tensor holds at most {limits.MAX_NUMEL:,} elements (int64)",
+        )
+        return True
 
     def inputs_of(self, value: Any, span: Span, name: str | None = None) -> tuple[TensorV, ...]:
         if _has_poison(value):
@@ -2483,6 +2620,42 @@ def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()
     if isinstance(out, tuple):
         return tuple(_tensor_values(o, op, origin, path + (i,)) for i, o in enumerate(out))
     return out
+
+
+def _tensor_types(out: Any) -> Iterator[TensorT]:
+    if isinstance(out, TensorT):
+        yield out
+    elif isinstance(out, (tuple, list)):
+        for o in out:
+            yield from _tensor_types(o)
+
+
+def _static_numel(t: TensorT) -> int:
+    """The product of the dimensions of `t` that are known ints (at most its element count)."""
+    n = 1
+    for d in t.shape:
+        if isinstance(d, int) and d > 0:
+            n *= d
+    return n
+
+
+def _clip(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _magnitude(value: int) -> str:
+    """`value`, or its size in digits when printing it would take long (or fail)."""
+    bits = abs(value).bit_length()
+    if bits <= 200:
+        return f"{value:,}"
+    return f"about {int(bits * 0.30103) + 1:,} digits"
+
+
+def _slice_parts(node: ir.Expr) -> tuple[ir.Expr, ir.Expr, ir.Expr]:
+    """The start, stop and step nodes of a slice (the slice itself for a missing part)."""
+    if isinstance(node, ir.Slice):
+        return tuple(p if p is not None else node for p in (node.start, node.stop, node.step))
+    return (node, node, node)
 
 
 def _slice_len(size: Dim, s: SliceV) -> Dim:

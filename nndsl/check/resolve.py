@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from nndsl import ir
 from nndsl.catalog import api
 from nndsl.catalog.training import DATA_SOURCES, TRAIN_KEYS
-from nndsl.errors import Diagnostic, Note, Span, error, warning
+from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
 from nndsl.syntax.loader import Program
 
 BUILTIN_FUNCTIONS = ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
@@ -131,7 +131,8 @@ class _Resolver:
 
     def const_name_span(self, decl: ir.ConstDecl) -> Span:
         """The span of the name in `const NAME = ...` (the IR keeps only the declaration's)."""
-        line = self.program.sources.get(decl.span.file, "").split("\n")[decl.span.line - 1 :][:1]
+        lines = source_lines(self.program.sources.get(decl.span.file, ""))
+        line = [lines[decl.span.line - 1]] if 0 < decl.span.line <= len(lines) else []
         if line:
             start = decl.span.col - 1 + len("const")
             at = line[0].find(decl.name, start)

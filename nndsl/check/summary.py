@@ -141,6 +141,8 @@ def _buffers(inst: BlockInstance) -> Dim:
 def human_bytes(n: Dim) -> str:
     if not isinstance(n, int):
         return f"{dims.format_dim(n)} bytes"
+    if n >= 1024**5:  # past a petabyte: whole gigabytes, without a float that could overflow
+        return f"{n // 1024**3:,} GB"
     value = float(n)
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":

@@ -45,6 +45,7 @@ from nndsl.catalog.training import (
 from nndsl.check.graph import BlockInstance, ModuleSlot, TensorV
 from nndsl.check.resolve import Symbols
 from nndsl.errors import Diagnostic, Note, Span, error, warning
+from nndsl.limits import MAX_IMAGE_SIDE
 from nndsl.syntax.loader import Program
 
 # ---------------------------------------------------------------------------------------------
@@ -1406,6 +1407,16 @@ class TrainChecker:
             want = 'a list of column names such as `["a", "b"]`'
         if want:
             self.error(f"`{key}` of `{source}` must be {want}, not {_describe(v)}", node.span)
+            return False
+        if kind == "size" and not all(
+            1 <= side <= MAX_IMAGE_SIDE for side in (v if isinstance(v, (list, tuple)) else (v,))
+        ):
+            self.error(
+                f"`size` of `{source}` must be from 1 to {MAX_IMAGE_SIDE:,} pixels per side, "
+                f"not {_describe(v)}",
+                node.span,
+                hint="images are resized to `size` and held in memory as float32",
+            )
             return False
         if key in ("val_split", "test_split") and not 0 <= v < 1:
             what = "validation" if key == "val_split" else "the final test"

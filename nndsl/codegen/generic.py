@@ -177,7 +177,7 @@ class GenericEvaluator(Evaluator):
                 a.params | b.params,
                 "cmp",
             )
-        return super().e_Compare(e, frame, stage)
+        return self.compare_values(e, left, right)
 
     def e_BoolOp(self, e: ir.BoolOp, frame: Frame, stage: bool) -> Any:
         left = self.truth(self.expr(e.left, frame), e.left)
@@ -219,7 +219,7 @@ class GenericEvaluator(Evaluator):
         v = self.expr(e.operand, frame)
         if isinstance(v, Opaque):
             return Opaque(f"{e.op}{_paren(v.init)}", f"{e.op}{_paren(v.fwd)}", "any", v.params)
-        return super().e_UnaryOp(e, frame, stage)
+        return self.unary_value(e, v, frame)
 
     def scalar_binop(self, e: ir.BinOp, left: Any, right: Any) -> Any:
         if isinstance(left, Opaque) or isinstance(right, Opaque):
@@ -330,10 +330,10 @@ class GenericEvaluator(Evaluator):
     def e_BinOp(self, e: ir.BinOp, frame: Frame, stage: bool) -> Any:
         if e.op == "*":
             left = self.expr(e.left, frame, stage=stage)
-            if is_layer(left):
-                right = self.expr(e.right, frame)
-                if isinstance(right, (Sym, Opaque)):
-                    return RepeatV(left, right, e, e.span)  # type: ignore[arg-type]
+            right = self.expr(e.right, frame)
+            if is_layer(left) and isinstance(right, (Sym, Opaque)):
+                return RepeatV(left, right, e, e.span)  # type: ignore[arg-type]
+            return self.binop_value(e, left, right, frame)  # operands evaluated once
         return super().e_BinOp(e, frame, stage)
 
     def apply(self, layer_v: Any, value: Any, frame: Frame, span, *, into=None, label=None) -> Any:
@@ -381,13 +381,13 @@ class GenericEvaluator(Evaluator):
         seq = self.expr(stmt.iter, frame)
         if isinstance(seq, (Opaque, Sym)):
             raise Unsupported("a `for` loop over a parameter")
-        super().for_stmt(stmt, frame)
+        self.for_over(stmt, seq, frame)
 
     def e_Index(self, e: ir.Index, frame: Frame, stage: bool) -> Any:
         value = self.expr(e.value, frame)
         if isinstance(value, Opaque):
             raise Unsupported("indexing a parameter")
-        return super().e_Index(e, frame, stage)
+        return self.index_value(e, value, frame)
 
     def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
         if any(isinstance(a, (Sym, Opaque)) for a in args):

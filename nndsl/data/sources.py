@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from nndsl import limits
 from nndsl.catalog.training import COMMON_DATA_OPTIONS, DATA_SOURCES, TASK_OPTIONS
 from nndsl.data.errors import DataError, did_you_mean, suggest
 
@@ -1035,13 +1036,36 @@ def _image_size(value: object) -> tuple[int, int] | None:
     if value is None:
         return None
     dims = _dims("image_folder", "size", value)
-    if len(dims) == 1:
-        return dims[0], dims[0]
-    if len(dims) == 2:
-        return dims[0], dims[1]
-    raise DataError(
-        f"option 'size' of image_folder() must be an int or (height, width), got {dims}"
-    )
+    if len(dims) not in (1, 2):
+        raise DataError(
+            f"option 'size' of image_folder() must be an int or (height, width), got {dims}"
+        )
+    if max(dims) > limits.MAX_IMAGE_SIDE:
+        raise DataError(
+            f"option 'size' of image_folder() must be at most {limits.MAX_IMAGE_SIDE:,} pixels "
+            f"per side, got {_show(value)}"
+        )
+    return (dims[0], dims[0]) if len(dims) == 1 else (dims[0], dims[1])
+
+
+def _check_image_memory(n: int, height: int, width: int, channels: int, what: str) -> None:
+    """Refuse, before decoding, images whose float32 data would pass the data memory limit."""
+    need = n * height * width * channels * 4
+    limit = limits.max_data_bytes()
+    if need > limit:
+        raise DataError(
+            f"image_folder(): {what} would take {_bytes(need)} in memory as float32, more than "
+            f"the limit of {_bytes(limit)}",
+            hint=f"pass a smaller size=(height, width), or raise the limit with the environment "
+            f"variable {limits.DATA_BYTES_ENV} (in bytes)",
+        )
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} bytes"
 
 
 @_source("image_folder", paths=("path",))
@@ -1133,6 +1157,12 @@ def _image_classes(
             raise DataError(f"image_folder(): the class folder '{name}' has no images")
     image = _pillow()
     mode = "L" if gray else "RGB"
+    channels = 1 if gray else 3
+    count = sum(len(f) for f in files.values())
+    if target_size is not None:
+        _check_image_memory(
+            count, *target_size, channels, f"{count:,} images of {target_size[1]}x{target_size[0]}"
+        )
     pixels: list[np.ndarray] = []
     labels: list[int] = []
     first: Path | None = None
@@ -1140,12 +1170,20 @@ def _image_classes(
         for file in files.get(name, ()):
             try:
                 with image.open(file) as picture:
+                    width, height = picture.size  # from the header: nothing decoded yet
+                    _check_image_memory(1, height, width, channels, f"{file} ({width}x{height})")
+                    if target_size is None and first is None:
+                        _check_image_memory(
+                            count, height, width, channels, f"{count:,} images of {width}x{height}"
+                        )
                     picture = picture.convert(mode)
                     if target_size is not None:
                         picture = picture.resize(
                             (target_size[1], target_size[0]), image.Resampling.BILINEAR
                         )
                     array = np.asarray(picture, dtype=np.uint8)
+            except DataError:
+                raise
             except Exception as exc:  # pillow raises many types for bad files
                 raise DataError(
                     f"image_folder(): cannot read the image {file}: {type(exc).__name__}: {exc}"
@@ -1162,9 +1200,12 @@ def _image_classes(
     if not pixels:
         raise DataError(f"image_folder(): {root} has no images in its class folders")
     stacked = np.stack(pixels)
+    del pixels
     x = stacked[:, None] if gray else stacked.transpose(0, 3, 1, 2)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    x /= np.float32(255.0)  # in place: one float32 copy of the data at a time
     return Dataset(
-        x=np.ascontiguousarray(x, dtype=np.float32) / np.float32(255.0),
+        x=x,
         y=np.asarray(labels, dtype=np.int64),
         task="classification",
         num_classes=len(classes),

@@ -11,6 +11,7 @@ from lark import Token, Tree
 
 from nndsl import ir
 from nndsl.errors import Diagnostic, Note, Span, error
+from nndsl.limits import MAX_INT
 from nndsl.syntax.fmt import expr as _show
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
@@ -406,7 +407,18 @@ class _Builder:
 
     def int(self, meta, children):
         text = str(children[0])
-        return ir.Num(value=int(text.replace("_", "")), text=text, span=self.span(meta))
+        digits = text.replace("_", "").lstrip("0") or "0"
+        # compared as text first: a literal of thousands of digits is never converted
+        if len(digits) > len(str(MAX_INT)) or int(digits) > MAX_INT:
+            shown = text if len(text) <= 30 else f"{text[:12]}...{text[-6:]} ({len(digits)} digits)"
+            self.err(
+                f"the integer `{shown}` is too large",
+                self.span(meta),
+                hint=f"integers must fit a signed 64-bit integer (at most {MAX_INT:,}); "
+                "write a float such as `1e30` for a large number that is not a size",
+            )
+            return ir.Num(value=0, text=text, span=self.span(meta))
+        return ir.Num(value=int(digits), text=text, span=self.span(meta))
 
     def float(self, meta, children):
         text = str(children[0])

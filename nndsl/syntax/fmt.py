@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nndsl import ir
+from nndsl.errors import source_lines
 
 WIDTH = 100
 INDENT = "    "
@@ -112,7 +113,7 @@ def _end_col(lines: list[Ln], col: int) -> int:
 class _Printer:
     def __init__(self, source: ir.SourceFile, text: str):
         self.source = source
-        self.lines = text.split("\n")  # as the lexer counts lines (not str.splitlines)
+        self.lines = source_lines(text)  # as the lexer counts lines (not str.splitlines)
         self.comments = _Comments(sorted(source.comments, key=lambda c: (c.span.line, c.span.col)))
         self.out: list[str] = []
 
@@ -591,6 +592,8 @@ def tensor_type(t: ir.TensorType) -> str:
 def target(t: ir.Target, top: bool = True) -> str:
     if isinstance(t, ir.NameTarget):
         return t.id
+    if len(t.items) == 1:  # a one-element tuple stays one: `out, (h,) = ...`
+        return f"({target(t.items[0], top=False)},)"
     inner = ", ".join(target(i, top=False) for i in t.items)
     return inner if top else f"({inner})"
 

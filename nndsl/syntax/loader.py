@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nndsl import ir
-from nndsl.errors import Diagnostic, Note, Span, display_path, error
+from nndsl.errors import Diagnostic, Note, Span, display_path, error, source_lines
 from nndsl.syntax import parse
 
 # spec files larger than this are refused before they are read (documented in docs/language.md)
@@ -87,11 +87,8 @@ def decode(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = (
-            len(data[data.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace"))
-            + 1
-        )
+        before = source_lines(data[: exc.start].decode("utf-8", "replace"))
+        line, col = len(before), len(before[-1]) + 1
         hint = "save the file as UTF-8"
         try:
             data.decode("cp1252")
@@ -105,15 +102,19 @@ def decode(
             hint=hint,
         )
     if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
+        at = text.index("\x00")
+        before = source_lines(text[:at])
+        line, col = len(before), len(before[-1]) + 1
         return None, error(
-            f"`{display_path(path)}` contains a NUL character (line {line}); is it a binary file?",
-            None,
+            f"{'this file' if where is not None else f'`{display_path(path)}`'} contains a NUL "
+            "character; is it a binary file?",
+            Span(path, line, col, line, col + 1) if where is not None else None,
+            hint="a spec is UTF-8 text: remove the NUL byte, or check the file name",
         )
     return text, None
 
 
-def _lossy_text(path: str) -> str | None:
+def lossy_text(path: str) -> str | None:
     """The text of a file that is not valid UTF-8, to quote it in a diagnostic."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode) or os.path.getsize(path) > MAX_FILE_BYTES:
@@ -149,7 +150,7 @@ def _load_file(
         text, problem = read_text(path)
         if problem is not None:
             if problem.span is not None and path not in program.sources:
-                lossy = _lossy_text(path)
+                lossy = lossy_text(path)
                 if lossy is not None:
                     program.sources[path] = lossy
             diags.append(problem)
@@ -223,7 +224,7 @@ def _load_file(
         if problem is not None:
             notes = [Note(problem.message, problem.span)] if problem.span is not None else []
             if problem.span is not None and target not in program.sources:
-                lossy = _lossy_text(target)
+                lossy = lossy_text(target)
                 if lossy is not None:
                     program.sources[target] = lossy
             diags.append(

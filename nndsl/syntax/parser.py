@@ -23,7 +23,7 @@ from lark.exceptions import (
     UnexpectedToken,
 )
 
-from nndsl.errors import Diagnostic, Note, Span, error
+from nndsl.errors import Diagnostic, Note, Span, error, normalize_newlines
 
 TOP_KEYWORDS = ("model", "block", "train", "const", "import", "from")
 _OPENERS = {"LPAR": ")", "_LPAR_NL": ")", "LSQB": "]", "_LSQB_NL": "]", "LBRACE": "}"}
@@ -162,7 +162,9 @@ class ParseResult:
 
 
 def parse_text(text: str, path: str) -> ParseResult:
-    """Parse a whole file; on syntax errors, report one per top-level declaration."""
+    """Parse a whole file; on syntax errors, report one per top-level declaration.  Lines end at
+    `\n`, `\r\n` or `\r` alike."""
+    text = normalize_newlines(text)
     result = _parse_once(text, path)
     if not result.diagnostics:
         return result
