@@ -145,7 +145,10 @@ def test_binary_metrics_equal_a_hand_computation(tmp_path: Path, out, loss, deci
 
 
 def test_binary_targets_are_floats_for_bce_and_labels_for_cross_entropy(tmp_path: Path) -> None:
-    for out, loss, dtype in ((1, "BCEWithLogitsLoss()", np.float32), (2, "CrossEntropyLoss()", np.int64)):
+    for out, loss, dtype in (
+        (1, "BCEWithLogitsLoss()", np.float32),
+        (2, "CrossEntropyLoss()", np.int64),
+    ):
         spec = write(tmp_path, "b.nn", MOONS.format(out=out, loss=loss))
         files = nndsl.load(spec).checked
         from nndsl.codegen import generate_files
@@ -232,7 +235,11 @@ train {
     r2 = 1 - (diff**2).sum() / ((y - y.mean()) ** 2).sum()
     assert_close(
         history[-1],
-        {"mae": float(np.abs(diff).mean()), "rmse": math.sqrt(float((diff**2).mean())), "r2": float(r2)},
+        {
+            "mae": float(np.abs(diff).mean()),
+            "rmse": math.sqrt(float((diff**2).mean())),
+            "r2": float(r2),
+        },
     )
 
 
@@ -305,8 +312,14 @@ def test_pos_weight_changes_the_loss_as_torchs_does(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "loss,message",
     [
-        ("CrossEntropyLoss(weight=[1.0, 2.0, 3.0])", "`weight` has 3 entries, but `moons` has 2 classes"),
-        ("BCEWithLogitsLoss(pos_weight=[1.0, 2.0])", "`pos_weight` has 2 entries, but the model outputs 1 label score"),
+        (
+            "CrossEntropyLoss(weight=[1.0, 2.0, 3.0])",
+            "`weight` has 3 entries, but `moons` has 2 classes",
+        ),
+        (
+            "BCEWithLogitsLoss(pos_weight=[1.0, 2.0])",
+            "`pos_weight` has 2 entries, but the model outputs 1 label score",
+        ),
         ("CrossEntropyLoss(weight=[1.0, -2.0])", "`weight` cannot hold negative numbers"),
     ],
 )
@@ -392,7 +405,9 @@ def test_csv_without_header_keeps_its_first_row(tmp_path: Path) -> None:
     assert split.train_x.tolist().count([5.099999904632568, 3.5]) == 1
     named = load("csv", {"path": "n.csv", "target": "2"}, seed=0, base_dir=tmp_path)
     assert len(named.train_x) == 4
-    header = load("csv", {"path": "n.csv", "target": "0", "header": True}, seed=0, base_dir=tmp_path)
+    header = load(
+        "csv", {"path": "n.csv", "target": "0", "header": True}, seed=0, base_dir=tmp_path
+    )
     assert len(header.train_x) == 3  # told: the first row names the columns (5.1, 3.5, 0)
 
 
@@ -487,7 +502,12 @@ TASK_SPECS = {
     "binary": ("Linear(1)", "BCEWithLogitsLoss()", "moons(n=120, val_split=0.3)", "[B, 2]"),
     "multilabel": ("Linear(3)", "BCEWithLogitsLoss()", 'npz("ml.npz", val_split=0.3)', "[B, 4]"),
     "regression": ("Linear(1)", "MSELoss()", "sine(n=120, length=4, val_split=0.3)", "[B, 4, 1]"),
-    "reconstruction": ("Linear(4) -> reshape(-1, 4, 1)", "L1Loss()", "sine(n=120, length=4, target=input, val_split=0.3)", "[B, 4, 1]"),
+    "reconstruction": (
+        "Linear(4) -> reshape(-1, 4, 1)",
+        "L1Loss()",
+        "sine(n=120, length=4, target=input, val_split=0.3)",
+        "[B, 4, 1]",
+    ),
 }
 METRICS = [*METRIC_FACTS, "top2"]
 
@@ -525,7 +545,9 @@ def reference(kind: str, out: np.ndarray, y: np.ndarray) -> dict[str, float]:
     diff = out.reshape(len(out), -1) - y.reshape(len(y), -1)
     t = y.reshape(len(y), -1)
     total = ((t - t.mean(0)) ** 2).sum(0)
-    r2 = np.where(total > 0, 1 - (diff**2).sum(0) / np.maximum(total, 1e-300), (diff**2).sum(0) == 0)
+    r2 = np.where(
+        total > 0, 1 - (diff**2).sum(0) / np.maximum(total, 1e-300), (diff**2).sum(0) == 0
+    )
     return {
         "mae": float(np.abs(diff).mean()),
         "mse": float((diff**2).mean()),
@@ -569,7 +591,9 @@ def test_nll_loss_without_log_softmax_warns() -> None:
     assert checked.ok
     warnings = [d.message for d in checked.diagnostics if not d.is_error]
     assert warnings == ["NLLLoss needs log-probabilities, but `Net` ends with `Linear`"]
-    good = MOONS.format(out=2, loss="NLLLoss()").replace("Linear(2)\n", "Linear(2) -> log_softmax(dim=1)\n")
+    good = MOONS.format(out=2, loss="NLLLoss()").replace(
+        "Linear(2)\n", "Linear(2) -> log_softmax(dim=1)\n"
+    )
     assert not check_file("n.nn", good).diagnostics
 
 
@@ -594,7 +618,10 @@ def test_metrics_without_a_known_task_are_refused() -> None:
     )
     errors = [d for d in check_file("k.nn", text).diagnostics if d.is_error]
     assert len(errors) == 4 and all("needs to know the task" in d.message for d in errors)
-    assert errors[0].hint == 'say it on the data source, e.g. `task="classification"` or `task="regression"`'
+    assert (
+        errors[0].hint
+        == 'say it on the data source, e.g. `task="classification"` or `task="regression"`'
+    )
     fixed = text.replace('npz("d.npz",', 'npz("d.npz", task="regression",').replace(
         "[accuracy, f1, precision, recall]", "[mae]"
     )
@@ -636,16 +663,34 @@ def test_resume_with_another_optimizer_or_model(tmp_path: Path, capsys) -> None:
     sgd = write(
         tmp_path,
         "b.nn",
-        MOONS.format(out=2, loss="CrossEntropyLoss()").replace("Adam(lr=0.02)", "SGD(lr=0.1, momentum=0.9)"),
+        MOONS.format(out=2, loss="CrossEntropyLoss()").replace(
+            "Adam(lr=0.02)", "SGD(lr=0.1, momentum=0.9)"
+        ),
     )
     ckpt = str(tmp_path / "a" / "last.pt")
     code, err = cli_run(capsys, str(sgd), "--out", str(tmp_path / "b"), "--resume", ckpt)
     assert code == 1
     assert "was trained with Adam(lr=0.02), not SGD(lr=0.1, momentum=0.9)" in err
     assert f"--resume-weights {ckpt}" in err
-    code, err = cli_run(capsys, str(sgd), "--out", str(tmp_path / "c"), "--resume-weights", ckpt, "--epochs", "1", "--quiet")
+    code, err = cli_run(
+        capsys,
+        str(sgd),
+        "--out",
+        str(tmp_path / "c"),
+        "--resume-weights",
+        ckpt,
+        "--epochs",
+        "1",
+        "--quiet",
+    )
     assert code == 0, err
-    other = write(tmp_path, "c.nn", MOONS.format(out=2, loss="CrossEntropyLoss()").replace("Linear(16)", "Linear(8) -> relu -> Linear(16)"))
+    other = write(
+        tmp_path,
+        "c.nn",
+        MOONS.format(out=2, loss="CrossEntropyLoss()").replace(
+            "Linear(16)", "Linear(8) -> relu -> Linear(16)"
+        ),
+    )
     code, err = cli_run(capsys, str(other), "--out", str(tmp_path / "d"), "--resume", ckpt)
     assert code == 1
     assert "does not fit this model" in err and "missing keys fc3.weight, fc3.bias" in err
@@ -669,14 +714,29 @@ def test_config_json_is_the_resolved_run(tmp_path: Path, capsys) -> None:
     spec = write(
         tmp_path,
         "c.nn",
-        MOONS.format(out=1, loss="BCEWithLogitsLoss()").replace("noise=0.2,", "noise=0.2, normalize=true,"),
+        MOONS.format(out=1, loss="BCEWithLogitsLoss()").replace(
+            "noise=0.2,", "noise=0.2, normalize=true,"
+        ),
     )
-    code, _ = cli_run(capsys, str(spec), "--out", str(tmp_path / "run"), "--epochs", "2", "--batch-size", "8", "--quiet")
+    code, _ = cli_run(
+        capsys,
+        str(spec),
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--quiet",
+    )
     assert code == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["epochs"] == 2 and config["batch_size"] == 8
     assert config["loss"] == "BCEWithLogitsLoss()" and config["optimizer"] == "Adam(lr=0.02)"
-    assert config["data"] == {"source": "moons", "options": {"n": 200, "noise": 0.2, "normalize": True, "val_split": 0.25}}
+    assert config["data"] == {
+        "source": "moons",
+        "options": {"n": 200, "noise": 0.2, "normalize": True, "val_split": 0.25},
+    }
     assert config["task"] == {"kind": "binary", "decision": "logit"}
     assert "class_names" in config
     assert len(config["normalization"]["mean"]) == 2
@@ -756,7 +816,11 @@ def _segmentation_job(folder: Path) -> str:
     x = rng.normal(0, 0.3, (12, 1, 16, 16)).astype(np.float32)
     masks = (x[:, 0] > 0.2).astype(np.int64)
     np.savez(folder / "masks.npz", x=x, y=masks)
-    return UNET.replace("[B, 1, 64, 64]", "[B, 1, 16, 16]").replace("DoubleConv(128)", "DoubleConv(16)") + """
+    return (
+        UNET.replace("[B, 1, 64, 64]", "[B, 1, 16, 16]").replace(
+            "DoubleConv(128)", "DoubleConv(16)"
+        )
+        + """
 train {
     model     = UNet
     data      = npz("masks.npz", val_split=0.25)
@@ -767,6 +831,7 @@ train {
     metrics   = [accuracy, recall]
 }
 """
+    )
 
 
 JOBS = {
@@ -791,7 +856,9 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("job", sorted(JOBS))
-def test_run_generated_and_lightning_give_the_same_numbers(job: str, tmp_path: Path, capsys) -> None:
+def test_run_generated_and_lightning_give_the_same_numbers(
+    job: str, tmp_path: Path, capsys
+) -> None:
     import subprocess
     import sys
 
@@ -819,8 +886,18 @@ def test_run_generated_and_lightning_give_the_same_numbers(job: str, tmp_path: P
         for name, content in generate_files(checked, models, target=target).items():
             (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
         proc = subprocess.run(
-            [sys.executable, "train.py", "--out", "run", *(["--quiet"] if target == "pytorch" else [])],
-            cwd=folder, env=env, capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                "train.py",
+                "--out",
+                "run",
+                *(["--quiet"] if target == "pytorch" else []),
+            ],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         rows = _csv_rows(folder / "run" / "metrics.csv")

@@ -241,7 +241,12 @@ def metric(name: str) -> Metric | None:
         return METRIC_FACTS[name]
     k = topk(name)
     if k is not None:
-        return Metric(name, ("multiclass",), False, f"share of samples whose class is among the {k} highest scores")
+        return Metric(
+            name,
+            ("multiclass",),
+            False,
+            f"share of samples whose class is among the {k} highest scores",
+        )
     return None
 
 

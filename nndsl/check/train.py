@@ -684,7 +684,12 @@ class TrainChecker:
                 self.error(
                     f'`task="{option}"` does not fit the loss: {clash}',
                     node.span,
-                    notes=[Note(f"the loss is `{sec.loss}` (at {{at}})", _callee_span(sec.loss_entry.value))]
+                    notes=[
+                        Note(
+                            f"the loss is `{sec.loss}` (at {{at}})",
+                            _callee_span(sec.loss_entry.value),
+                        )
+                    ]
                     if sec.loss_entry
                     else (),
                     hint=f"use `loss = {fix}` for this task, or remove `task=`",
@@ -721,7 +726,9 @@ class TrainChecker:
                 if topk(name) is not None and task.kind in ("binary", "multilabel"):
                     message = f"`{name}` ranks the classes of a multi-class task, but this is {task.describe()}"
                 else:
-                    message = f"`{name}` is a {metric_kind(name)} metric, but this is {task.describe()}"
+                    message = (
+                        f"`{name}` is a {metric_kind(name)} metric, but this is {task.describe()}"
+                    )
                 self.error(
                     message + self.task_reason(sec),
                     span,
@@ -757,12 +764,21 @@ class TrainChecker:
     def task_notes(self, sec: _Section) -> list[Note]:
         notes = []
         if sec.task is not None and sec.task_node is not None:
-            notes.append(Note(f"the task is {sec.task.describe()}, as `task=` says at {{at}}", sec.task_node.span))
+            notes.append(
+                Note(
+                    f"the task is {sec.task.describe()}, as `task=` says at {{at}}",
+                    sec.task_node.span,
+                )
+            )
         elif sec.task is not None and sec.loss_entry is not None:
             notes.append(
                 Note(
                     f"the task is {sec.task.describe()}, from the loss `{sec.loss}` (at {{at}})"
-                    + (" and the model's output" if sec.task.kind in ("binary", "multilabel", "multiclass") else ""),
+                    + (
+                        " and the model's output"
+                        if sec.task.kind in ("binary", "multilabel", "multiclass")
+                        else ""
+                    ),
                     _callee_span(sec.loss_entry.value),
                 )
             )
@@ -1397,7 +1413,8 @@ class TrainChecker:
             self.error(
                 f"`task` is one of {', '.join(repr(t) for t in TASK_OPTIONS)}, not {_describe(v)}",
                 node.span,
-                hint=hint or "the task is usually found from the loss and the model's output; "
+                hint=hint
+                or "the task is usually found from the loss and the model's output; "
                 "`task=` decides it when it cannot be",
             )
             return False

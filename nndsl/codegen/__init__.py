@@ -176,7 +176,7 @@ def _data_task(task) -> str | None:
 
 
 def _input_dtype(checked: Checked, model: str) -> str:
-    """"int64" when the model's (first) input is declared as integers (`long[B, T]`)."""
+    """ "int64" when the model's (first) input is declared as integers (`long[B, T]`)."""
     inst = checked.models.get(model)
     if inst is None or not getattr(inst, "inputs", None):
         return "float32"

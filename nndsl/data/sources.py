@@ -898,7 +898,7 @@ def _npz_targets(
         if not np.isfinite(y).all() or (y != np.round(y)).any():
             raise DataError(
                 f"{src}(): task={task!r} needs class labels, but '{name}' holds fractional values",
-                hint="store one integer class index per sample, or use task=\"regression\"",
+                hint='store one integer class index per sample, or use task="regression"',
             )
         kind = "i"
         y = y.astype(np.int64)
@@ -916,8 +916,8 @@ def _npz_targets(
             raise DataError(
                 f"{src}(): integer labels '{name}' have shape {y.shape}: one class index per "
                 "sample is [n], one per pixel [n, H, W]",
-                hint="for several yes/no labels per sample write task=\"multilabel\"; for "
-                "real-valued targets task=\"regression\"",
+                hint='for several yes/no labels per sample write task="multilabel"; for '
+                'real-valued targets task="regression"',
             )
         if y.min() < 0:
             raise DataError(
@@ -1417,7 +1417,10 @@ def prepare(
         )
     n_test = round(n * test_fraction)
     n_val = round(n * fraction)
-    for name, value, count in (("val_split", fraction, n_val), ("test_split", test_fraction, n_test)):
+    for name, value, count in (
+        ("val_split", fraction, n_val),
+        ("test_split", test_fraction, n_test),
+    ):
         if value > 0 and count == 0:
             what = "validation" if name == "val_split" else "test"
             raise DataError(
@@ -1427,7 +1430,11 @@ def prepare(
     if n_val + n_test >= n:
         raise DataError(f"val_split={fraction} of {n} samples leaves no training samples")
     order = np.random.default_rng(seed).permutation(n)
-    test_idx, val_idx, train_idx = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+    test_idx, val_idx, train_idx = (
+        order[:n_test],
+        order[n_test : n_test + n_val],
+        order[n_test + n_val :],
+    )
 
     def inputs(x: np.ndarray) -> np.ndarray:
         return _as_inputs(src, x, x_dtype)
@@ -1452,9 +1459,7 @@ def prepare(
         std = train_x.std(axis=axes, keepdims=True, dtype=np.float64)[0]
         std[std == 0] = 1.0
         stats = NormStats(mean=mean.astype(np.float32), std=std.astype(np.float32))
-        parts = {
-            k: None if v is None else (stats.apply(v[0]), v[1]) for k, v in parts.items()
-        }
+        parts = {k: None if v is None else (stats.apply(v[0]), v[1]) for k, v in parts.items()}
     if target == "input":
         parts = {k: None if v is None else (v[0], v[0].copy()) for k, v in parts.items()}
     train, val, test = parts["train"], parts["val"], parts["test"]
@@ -1578,7 +1583,7 @@ def _with_task(dataset: Dataset, task: str) -> Dataset:
         raise DataError(
             f"{dataset.name}(): task={task!r} needs class labels, but the data has real-valued "
             "targets",
-            hint="use task=\"regression\", or data whose targets are class labels",
+            hint='use task="regression", or data whose targets are class labels',
         )
     given = None
     if dataset.given:
