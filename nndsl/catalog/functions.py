@@ -627,7 +627,8 @@ def _cast(dtype: str):
     return shape
 
 
-# Tensor methods that cast (token ids to float, masks to long, ...)
+# Tensor methods that cast (token ids to float, masks to long, ...); `x.to(long)` is `x.long()`
+CASTS = ("long", "int", "float", "double", "half", "bfloat16", "bool")
 for _name, _dtype in (
     ("long", "int64"),
     ("int", "int32"),

@@ -38,7 +38,7 @@ from nndsl.catalog.core import (
     check_type,
     describe,
 )
-from nndsl.catalog.functions import matmul_shape
+from nndsl.catalog.functions import CASTS, matmul_shape
 from nndsl.catalog.modules import module_form
 from nndsl.check.graph import (
     BlockInstance,
@@ -1306,6 +1306,8 @@ class Evaluator:
                 f"`.{attr.attr}(...)` needs a tensor, but this is {describe(target)}",
                 attr.value.span,
             )
+        if attr.attr == "to":
+            return self.cast_to(e, target, frame)
         if attr.attr not in FUNCTIONS:
             return self.error(
                 f"unknown tensor method `{attr.attr}`",
@@ -1326,6 +1328,21 @@ class Evaluator:
             tuple(a.span for a in e.args),
             tuple((k.name, k.span) for k in e.kwargs),
         )
+        return self.call_function(ref, target, frame, e.span)
+
+    def cast_to(self, e: ir.Call, target: TensorV, frame: Frame) -> Any:
+        """`x.to(long)`: the cast method of that dtype (`x.long()`); a device is not a spec's
+        business (the model's device decides)."""
+        dtype = self.expr(e.args[0], frame) if len(e.args) == 1 and not e.kwargs else None
+        if dtype is POISON:
+            return POISON
+        if not (isinstance(dtype, LayerRef) and dtype.is_function and dtype.name in CASTS):
+            return self.error(
+                "`.to(...)` takes one dtype here: " + ", ".join(f"`{c}`" for c in CASTS),
+                e.args[0].span if e.args else e.span,
+                hint="tensors follow the model's device; `.to(long)` is `.long()`",
+            )
+        ref = LayerRef("function", dtype.name, e, e.span)
         return self.call_function(ref, target, frame, e.span)
 
     def size_query(self, t: TensorV, what: str, args: list, e: ir.Call) -> Any:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from nndsl import ir
 from nndsl.catalog import api
+from nndsl.catalog.functions import CASTS
 from nndsl.catalog.training import DATA_SOURCES, TRAIN_KEYS
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
 from nndsl.syntax.loader import Program
@@ -316,6 +317,8 @@ class _Resolver:
         if n.id in self.symbols.consts:
             return
         if is_layer_name(n.id) or is_function_name(n.id):
+            return
+        if n.id in CASTS:  # `x.to(long)`
             return
         if role == "callee" and n.id in BUILTIN_FUNCTIONS:
             return
