@@ -414,7 +414,10 @@ def render_dot(d: Diagram) -> str:
             if it.kind == "node":
                 n = it.node
                 assert n is not None
-                attrs = [f"label={_dot_str(chr(10).join(n.lines()))}", f"fillcolor={_dot_str(_FILL[n.kind])}"]
+                attrs = [
+                    f"label={_dot_str(chr(10).join(n.lines()))}",
+                    f"fillcolor={_dot_str(_FILL[n.kind])}",
+                ]
                 if n.name:
                     attrs.append(f"tooltip={_dot_str(n.name)}")
                 out.append(f"{indent}{n.id} [{', '.join(attrs)}];")
@@ -565,7 +568,7 @@ def layout(level: Level) -> _Layout:
         w, h = size[e.src]
         if it.kind == "cluster":
             sub, ox = inner[e.src]
-            return (x + ox + CL_PAD * 0 + sub.out_x.get(e.src_port, sub.w / 2), y0 + h)
+            return (x + ox + sub.out_x.get(e.src_port, sub.w / 2), y0 + h)
         return (x + w / 2, y0 + h)
 
     def dst_point(e: Edge) -> tuple[float, float]:
@@ -610,9 +613,7 @@ def _crossings(rows: list[list[int]], down: list[list[int]]) -> int:
     total = 0
     for a, b in zip(rows, rows[1:]):
         where = {v: i for i, v in enumerate(b)}
-        pairs = sorted(
-            (i, where[w]) for i, v in enumerate(a) for w in down[v] if w in where
-        )
+        pairs = sorted((i, where[w]) for i, v in enumerate(a) for w in down[v] if w in where)
         ends = [q for _, q in pairs]
         for i in range(len(pairs)):
             for j in range(i + 1, len(pairs)):
@@ -802,8 +803,14 @@ def render_svg(d: Diagram, params: Dim | None = None) -> str:
                 assert dst.node is not None
                 src = _source_node(level, k, parent)
                 pts = chain(level, k)
-                attrs = f'data-src="{src}" data-dst="{dst.node.id}"' if src else f'data-dst="{dst.node.id}"'
-                lines.append(f'<path class="edge" {attrs} d="{_path(pts)}" marker-end="url(#arrow)"/>')
+                attrs = (
+                    f'data-src="{src}" data-dst="{dst.node.id}"'
+                    if src
+                    else f'data-dst="{dst.node.id}"'
+                )
+                lines.append(
+                    f'<path class="edge" {attrs} d="{_path(pts)}" marker-end="url(#arrow)"/>'
+                )
                 if e.label and pts:
                     x, y = pts[-1]
                     lines.append(
@@ -823,23 +830,26 @@ def render_svg(d: Diagram, params: Dim | None = None) -> str:
         ".edge{fill:none;stroke:#64748b;stroke-width:1.3}"
         ".hd{font-size:15px;font-weight:bold}"
     )
-    return "\n".join(
-        [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_fmt(width)}" height="{_fmt(height)}" '
-            f'viewBox="0 0 {_fmt(width)} {_fmt(height)}" data-model="{_esc(d.model)}">',
-            f"<style>{style}</style>",
-            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#64748b"/>'
-            "</marker></defs>",
-            f'<rect width="100%" height="100%" fill="#ffffff"/>',
-            f'<text class="hd" x="{_fmt(MARGIN)}" y="{_fmt(MARGIN + 14)}">{_esc(title)}</text>',
-            *backs,
-            *lines,
-            *labels,
-            *boxes,
-            "</svg>",
-        ]
-    ) + "\n"
+    return (
+        "\n".join(
+            [
+                f'<svg xmlns="http://www.w3.org/2000/svg" width="{_fmt(width)}" height="{_fmt(height)}" '
+                f'viewBox="0 0 {_fmt(width)} {_fmt(height)}" data-model="{_esc(d.model)}">',
+                f"<style>{style}</style>",
+                '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+                'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#64748b"/>'
+                "</marker></defs>",
+                '<rect width="100%" height="100%" fill="#ffffff"/>',
+                f'<text class="hd" x="{_fmt(MARGIN)}" y="{_fmt(MARGIN + 14)}">{_esc(title)}</text>',
+                *backs,
+                *lines,
+                *labels,
+                *boxes,
+                "</svg>",
+            ]
+        )
+        + "\n"
+    )
 
 
 def _source_node(level: Level, k: int, parent: dict[int, tuple[Level, int]]) -> str | None:
@@ -854,7 +864,9 @@ def _source_node(level: Level, k: int, parent: dict[int, tuple[Level, int]]) -> 
             if id(level) not in parent:
                 return None
             up_level, ci = parent[id(level)]
-            nxt = [j for j, pe in enumerate(up_level.edges) if pe.dst == ci and pe.dst_port == src.port]
+            nxt = [
+                j for j, pe in enumerate(up_level.edges) if pe.dst == ci and pe.dst_port == src.port
+            ]
             if not nxt:
                 return None
             level, k = up_level, nxt[0]
