@@ -7,6 +7,8 @@ Regenerate the golden DOT files after a deliberate change with
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -210,3 +212,22 @@ def test_cli_bad_suffix_and_unwritable_path(
     if code == 0:  # running as root: permissions do not apply
         return
     assert code == 1 and existing.read_text() == "old"
+
+
+def test_graph_does_not_import_torch(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "from nndsl.cli import main\n"
+        "for spec, model, out in [('unet.nn', 'UNet', 'u.svg'), ('resnet.nn', 'ResNet18', 'r.html')]:\n"
+        "    assert main(['graph', 'samples/' + spec, '--model', model, '-o', sys.argv[1] + '/' + out]) == 0\n"
+        "print([m for m in ('torch', 'numpy') if m in sys.modules])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
