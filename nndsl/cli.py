@@ -25,6 +25,8 @@ verbs:
   generate FILE [-o DIR] write readable PyTorch: DIR/model.py (and DIR/train.py)
   run FILE               train the spec now, from its train section (no files generated)
   fmt FILE... [--check]  rewrite specs in canonical format (--check: only report)
+  graph FILE -o OUT      draw a model: OUT.svg, OUT.html or OUT.dot (Graphviz text)
+  lsp                    run the language server (stdio) for editors
 
 Run `nndsl VERB --help` for the options of a verb.
 """
@@ -146,6 +148,30 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("files", nargs="+", metavar="FILE")
     f.add_argument("--check", action="store_true", help="only report files that are not formatted")
     f.set_defaults(func=cmd_fmt)
+
+    gr = sub.add_parser(
+        "graph",
+        help="draw a model as SVG, HTML or DOT",
+        description="Check a spec, then draw one model: a box per layer, function or operator with "
+        "its output shape and parameters, arrows for the data flow (residual adds and skip "
+        "connections included), block calls and labelled groups as framed clusters. The output "
+        "format follows the suffix of -o: .svg (laid out by nndsl itself, no Graphviz needed), "
+        ".html (the SVG in a page with a menu to open or close blocks) or .dot (Graphviz text).",
+    )
+    gr.add_argument("file", metavar="FILE")
+    gr.add_argument(
+        "-o", "--out", metavar="OUT", required=True, help="the file to write: .svg, .html or .dot"
+    )
+    gr.add_argument("--model", metavar="M", help="which model (needed when the file has several)")
+    gr.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="open blocks and groups only N levels deep; deeper ones are single boxes "
+        "(0: every block call of the model is one box; default: everything open)",
+    )
+    _no_imports_flag(gr)
+    gr.set_defaults(func=cmd_graph)
 
     ls = sub.add_parser(
         "lsp",
@@ -276,6 +302,51 @@ def _select_models(checked, model: str | None, path: str) -> list[str] | None:
     hint = f"; did you mean `{close[0]}`?" if close else f" (models: {', '.join(models) or 'none'})"
     print(f"nndsl: error: no model `{model}` in {display_path(path)}{hint}", file=sys.stderr)
     return None
+
+
+def cmd_graph(args, out: Output) -> int:
+    from nndsl.check import check_file
+    from nndsl.graph import FORMATS, render
+    from nndsl.safeio import write_atomic
+
+    suffix = os.path.splitext(args.out)[1].lower()
+    if suffix not in FORMATS:
+        print(
+            f"nndsl: error: cannot tell the format of {args.out}: its name must end in "
+            ".svg, .html or .dot",
+            file=sys.stderr,
+        )
+        return 2
+    if args.depth is not None and args.depth < 0:
+        print("nndsl: error: --depth must be 0 or more", file=sys.stderr)
+        return 2
+    checked = check_file(args.file, imports=_imports(args))
+    out.diagnostics(checked.diagnostics, checked.program.sources)
+    if not checked.ok:
+        print(f"{display_path(args.file)}: {summary_line(checked.diagnostics)}", file=sys.stderr)
+        return 1
+    names = _select_models(checked, args.model, args.file)
+    if names is None:
+        return 1
+    if not names:
+        print(f"nndsl: error: {display_path(args.file)} has no model to draw", file=sys.stderr)
+        return 1
+    if len(names) > 1:
+        print(
+            f"nndsl: error: {display_path(args.file)} has {len(names)} models "
+            f"({', '.join(names)}); choose one with --model",
+            file=sys.stderr,
+        )
+        return 1
+    text = render(checked.models[names[0]], suffix, args.depth)
+    try:
+        write_atomic(args.out, text)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"nndsl: error: cannot write {display_path(args.out)}: {reason}", file=sys.stderr)
+        return 1
+    print(f"wrote {display_path(args.out)}")
+    return 0
 
 
 def cmd_generate(args, out: Output) -> int:
