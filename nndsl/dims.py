@@ -26,7 +26,6 @@ descending and then atoms by name, so it depends neither on hash seeds nor on in
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -296,6 +295,8 @@ def lenient() -> Iterator[None]:
 
 
 def _opaque(op: str, a: Dim, b: Dim) -> Sym:
+    import hashlib  # here, not at the top: most runs never need it (and it costs at start-up)
+
     digest = hashlib.sha1(f"{op}|{format_dim(a)}|{format_dim(b)}".encode()).hexdigest()[:10]
     return sym(f"_{digest}")
 

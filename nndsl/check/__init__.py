@@ -64,7 +64,10 @@ def _check_file(path: str, text: str | None, imports: bool) -> Checked:
         return Checked(program, None, _ordered(diags))
     symbols, more = resolve(program)
     diags.extend(more)
-    from nndsl.check.train import check_trains
+    if symbols.root_trains:
+        from nndsl.check.train import check_trains
+    else:  # nothing to check, and nothing to import
+        check_trains = _no_trains
 
     if any(d.is_error for d in more):
         # the train sections' values are still checked (but not against the models)
@@ -77,6 +80,11 @@ def _check_file(path: str, text: str | None, imports: bool) -> Checked:
     train_diags, tasks = check_trains(program, symbols, result.models)
     diags.extend(train_diags)
     return Checked(program, symbols, _ordered(diags), result.models, tasks)
+
+
+def _no_trains(program, symbols, models) -> tuple[list[Diagnostic], dict]:
+    """`check_trains` for a file without train sections."""
+    return [], {}
 
 
 def _ordered(diags: list[Diagnostic]) -> list[Diagnostic]:

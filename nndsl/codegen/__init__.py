@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from nndsl.check import Checked
+from nndsl.check import Checked, _no_cyclic_gc
 from nndsl.codegen.model import ModelCode
 from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.render import black_format, docstring, render
@@ -22,8 +22,9 @@ def model_source(checked: Checked, models: list[str]) -> str:
 
     code = ModelCode(checked, models)
     try:
-        code.build()
-        code.describe_uses()
+        with _no_cyclic_gc():  # as in checking: many small objects, no cycles to collect
+            code.build()
+            code.describe_uses()
     except NotExpressible as exc:
         raise GenerateError(str(exc)) from None
     spec = display_path(checked.program.root)

@@ -181,29 +181,35 @@ class ModelCode:
         return None
 
     def describe_uses(self) -> None:
-        """Docstrings of generic block classes list the uses in this file."""
-        for decl_id, instances in self._instances.items():
+        """Docstrings of generic block classes list the uses in this file.
+
+        One pass over every slot of every instance, in order: each class's uses come out in
+        the order of that walk, each distinct call once."""
+        seen: dict[int, set[str]] = {}
+        for decl_id in self._instances:
             code = self.classes.get(decl_id)
-            if code is None or code.decl.kind == "model":
-                continue
-            seen = set()
-            for parent in self._instances.values():
-                for p in parent:
-                    for slot in walk_slots(p.modules):
-                        if (
-                            slot.kind == "block"
-                            and slot.instance is not None
-                            and id(slot.instance.decl) == decl_id
-                        ):
-                            try:
-                                call = self.block_call(slot, literal)
-                            except NotExpressible:
-                                continue
-                            if call not in seen:
-                                seen.add(call)
-                                code.uses.append(
-                                    f"{call}: {_count(slot.instance.total_params())} parameters"
-                                )
+            if code is not None and code.decl.kind != "model":
+                seen[decl_id] = set()
+        if not seen:
+            return
+        for parent in self._instances.values():
+            for p in parent:
+                for slot in walk_slots(p.modules):
+                    if slot.kind != "block" or slot.instance is None:
+                        continue
+                    decl_id = id(slot.instance.decl)
+                    calls = seen.get(decl_id)
+                    if calls is None:
+                        continue
+                    try:
+                        call = self.block_call(slot, literal)
+                    except NotExpressible:
+                        continue
+                    if call not in calls:
+                        calls.add(call)
+                        self.classes[decl_id].uses.append(
+                            f"{call}: {_count(slot.instance.total_params())} parameters"
+                        )
 
 
 class _Emitter:

@@ -7,11 +7,10 @@ mistake of a file is found in one pass.
 
 from __future__ import annotations
 
-from lark import Token, Tree
-
 from nndsl import ir
 from nndsl.errors import Diagnostic, Note, Span, error
 from nndsl.limits import MAX_INT
+from nndsl.syntax._lark_parser import Token, Tree
 from nndsl.syntax.fmt import expr as _show
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
