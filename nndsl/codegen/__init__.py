@@ -8,7 +8,7 @@ from nndsl.check import Checked
 from nndsl.codegen.model import ModelCode
 from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.render import black_format, docstring, render
-from nndsl.codegen.trainplan import data_file, script_name
+from nndsl.codegen.trainplan import TrainPlan, data_file, script_name
 from nndsl.errors import display_path
 
 
@@ -92,22 +92,16 @@ def lightning_files(
     return files(checked, models, with_data=with_data)
 
 
-def train_plans(checked: Checked, models: list[str]) -> dict[str, tuple]:
-    """Script name (`train`, `train_long`) → (plan, task) for the root file's train sections
-    that train one of `models`; the task is the checker's (`Checked.tasks`), None when nothing
-    tells it."""
-    from nndsl.codegen.trainplan import PlanError, plan
-
-    out: dict[str, tuple] = {}
-    consts = _consts(checked)
+def train_plans(checked: Checked, models: list[str]) -> dict[str, TrainPlan]:
+    """Script name (`train`, `train_long`) → the checker's plan (`Checked.plans`) of each train
+    section of the root file that trains one of `models`, in the file's order."""
+    out: dict[str, TrainPlan] = {}
     for t in checked.symbols.root_trains if checked.symbols else []:
-        try:
-            p = plan(t, [m for m in checked.models if checked.models[m] is not None], consts)
-        except PlanError as exc:
-            raise GenerateError(f"train section: {exc}") from None
-        if p.model not in models:
-            continue
-        out[script_name(t.name)] = (p, checked.tasks.get(t.name))
+        p = checked.plans.get(t.name)
+        if p is None:
+            raise GenerateError(f"train section{f' `{t.name}`' if t.name else ''} was not checked")
+        if p.model in models:
+            out[script_name(t.name)] = p
     return out
 
 
@@ -116,9 +110,9 @@ def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
     from nndsl.codegen.train import TrainCodeError, train_source
 
     out: dict[str, tuple] = {}
-    for script, (p, task) in train_plans(checked, models).items():
+    for script, p in train_plans(checked, models).items():
         try:
-            out[script] = (p, train_source(p, checked.program.root, task))
+            out[script] = (p, train_source(p, checked.program.root))
         except TrainCodeError as exc:
             raise GenerateError(str(exc)) from None
     return out
@@ -126,13 +120,6 @@ def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
 
 def _word(v) -> str:
     return getattr(v, "name", v)
-
-
-def _consts(checked: Checked) -> dict:
-    from nndsl.check.infer import Evaluator
-
-    ev = Evaluator(checked.program, checked.symbols)
-    return {name: ev.const(name, None) for name in checked.symbols.consts}
 
 
 def data_bytes(checked: Checked, plan) -> bytes:
@@ -151,7 +138,7 @@ def data_bytes(checked: Checked, plan) -> bytes:
 
         names = DATA_SOURCES[plan.data.name].positional
         options.update({n: _word(v) for n, v in zip(names, plan.data.args)})
-    task = checked.tasks.get(plan.name)
+    task = plan.task
     try:
         _, arrays = prepare(
             plan.data.name,
@@ -160,7 +147,7 @@ def data_bytes(checked: Checked, plan) -> bytes:
             base_dir=Path(os.path.dirname(os.path.abspath(checked.program.root))),
             task=_data_task(task),
             float_targets=task is not None and task.float_targets and task.classifies,
-            x_dtype=_input_dtype(checked, plan.model),
+            x_dtype=_input_dtype(plan),
         )
     except DataError as exc:
         hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
@@ -175,9 +162,9 @@ def _data_task(task) -> str | None:
     return "classification" if task.kind in ("multiclass", "binary") else task.kind
 
 
-def _input_dtype(checked: Checked, model: str) -> str:
+def _input_dtype(plan: TrainPlan) -> str:
     """"int64" when the model's (first) input is declared as integers (`long[B, T]`)."""
-    inst = checked.models.get(model)
+    inst = plan.instance
     if inst is None or not getattr(inst, "inputs", None):
         return "float32"
     return "float32" if inst.inputs[0][1].type.is_float else "int64"

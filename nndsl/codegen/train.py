@@ -11,20 +11,21 @@ import ast
 from functools import lru_cache
 from typing import Any
 
-from nndsl import ir
 from nndsl.catalog import api
 from nndsl.catalog.training import METRIC_FACTS, PER_BATCH_SCHEDULERS, TENSOR_ARGS, Task
 from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
 from nndsl.codegen.trainplan import (
+    BoolOp,
     CallSpec,
-    PlanError,
+    Compare,
+    Condition,
+    ListValue,
     TrainPlan,
     Word,
     data_file,
     script_name,
-    value,
 )
 from nndsl.errors import display_path
 
@@ -38,7 +39,7 @@ def _value(v: Any) -> str:
         return literal(v.name)
     if isinstance(v, CallSpec):
         raise TrainCodeError(f"`{v.name}(...)` cannot be an argument here")
-    if isinstance(v, list):
+    if isinstance(v, (list, ListValue)):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     if isinstance(v, tuple):
         inner = ", ".join(_value(x) for x in v)
@@ -96,35 +97,36 @@ def _scheduler(call: CallSpec | None) -> str:
     parts = (
         ["optimizer"]
         + [_value(a) for a in call.args]
-        + [f"{k}={_value(v)}" for k, v in call.kwargs]
+        + [f"{k}={_scheduler_arg(k, v)}" for k, v in call.kwargs]
     )
     parts += [f"{k}={v}" for k, v in extra.items()]
     return f"torch.optim.lr_scheduler.{call.name}({', '.join(parts)})"
 
 
-def condition(e: ir.Expr, consts: dict[str, Any] | None = None) -> str:
-    """`val_accuracy >= 0.95` → `m["val_accuracy"] >= 0.95`: names are metric keys (written as
-    string literals, never as code) unless they are constants of the spec; numbers, constants
-    and arithmetic on them become their value."""
-    if isinstance(e, ir.Compare):
-        return f"{condition(e.left, consts)} {e.op} {condition(e.right, consts)}"
-    if isinstance(e, ir.BoolOp):
-        return f"({condition(e.left, consts)} {e.op} {condition(e.right, consts)})"
-    if isinstance(e, ir.UnaryOp) and e.op == "not":
-        return f"not ({condition(e.operand, consts)})"
-    if isinstance(e, ir.Paren) and isinstance(e.expr, (ir.Compare, ir.BoolOp, ir.UnaryOp)):
-        return f"({condition(e.expr, consts)})"
-    try:
-        v = value(e, consts or {})
-    except (PlanError, ArithmeticError, KeyError, TypeError):
-        v = None
+def _scheduler_arg(key: str, v: Any) -> str:
+    """`schedulers=[LinearLR(...), ...]` of SequentialLR and ChainedScheduler: schedulers of the
+    same optimizer."""
+    if key == "schedulers" and isinstance(v, (list, tuple)):
+        if all(isinstance(x, CallSpec) for x in v):
+            return "[" + ", ".join(_scheduler(x) for x in v) + "]"
+    return _value(v)
+
+
+def condition(c: Condition) -> str:
+    """The plan's `stop_when` as Python: `val_accuracy >= 0.95` → `m.get("val_accuracy",
+    float('nan')) >= 0.95`: quantities are metric keys (written as string literals, never as
+    code); numbers (constants and arithmetic on them were evaluated by the checker) as values."""
+    if isinstance(c, Compare):
+        return f"{_side(c.left)} {c.op} {_side(c.right)}"
+    if isinstance(c, BoolOp):
+        return f"({condition(c.left)} {c.op} {condition(c.right)})"
+    return f"not ({condition(c.operand)})"
+
+
+def _side(v: Word | int | float) -> str:
     if isinstance(v, Word):
         return f"m.get({literal(v.name)}, float('nan'))"
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return literal(v)
-    raise TrainCodeError(
-        "stop_when is a comparison of a metric with a number, such as `val_loss < 0.05`"
-    )
+    return literal(v)
 
 
 def loss_call(call: CallSpec) -> str:
@@ -149,10 +151,11 @@ def task_config(task: Task | None) -> dict[str, Any] | None:
 LOWER_IS_BETTER = ("loss", *(m.name for m in METRIC_FACTS.values() if m.lower_is_better))
 
 
-def config_literal(plan: TrainPlan, task: Task | None) -> str:
+def config_literal(plan: TrainPlan) -> str:
     es = None
     if plan.early_stopping is not None:
-        es = {k: plan.early_stopping[k] for k in ("monitor", "patience", "mode", "min_delta")}
+        e = plan.early_stopping
+        es = {"monitor": e.monitor, "patience": e.patience, "mode": e.mode, "min_delta": e.min_delta}
     cfg = {
         "model": plan.model,
         "epochs": plan.epochs,
@@ -162,13 +165,13 @@ def config_literal(plan: TrainPlan, task: Task | None) -> str:
         "precision": plan.precision,
         "clip_grad_norm": plan.clip_grad_norm,
         "accumulate": plan.accumulate,
-        "metrics": plan.metrics,
+        "metrics": list(plan.metrics),
         "early_stopping": es,
         "checkpoint": {
-            "every": plan.checkpoint.get("every") or 1,
-            "keep_best": plan.checkpoint.get("keep_best"),
+            "every": plan.checkpoint.every,
+            "keep_best": plan.checkpoint.keep_best,
         },
-        "task": task_config(task),
+        "task": task_config(plan.task),
         "data": _data_config(plan),
         "loss": _spec_text(plan, "loss"),
         "optimizer": _spec_text(plan, "optimizer"),
@@ -191,7 +194,8 @@ def _text(v: Any) -> str:
         return f"{v.name}({', '.join(parts)})"
     if isinstance(v, (list, tuple)):
         inner = ", ".join(_text(x) for x in v)
-        return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
+        listed = isinstance(v, (list, ListValue))
+        return f"[{inner}]" if listed else f"({inner}{',' if len(v) == 1 else ''})"
     if isinstance(v, bool):
         return "true" if v else "false"
     if v is None:
@@ -263,7 +267,7 @@ def model_alias(model: str) -> str:
     return identifier(f"{model}_model", taken)
 
 
-def train_source(plan: TrainPlan, spec_path: str, task: Task | None) -> str:
+def train_source(plan: TrainPlan, spec_path: str) -> str:
     alias = model_alias(plan.model)
     model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
     model_call = alias + "()"
@@ -288,15 +292,13 @@ def train_source(plan: TrainPlan, spec_path: str, task: Task | None) -> str:
         "train.py.j2",
         header=header,
         model_import=model_import,
-        config=config_literal(plan, task),
+        config=config_literal(plan),
         model_call=model_call,
         loss_call=loss_call(plan.loss),
         lower_is_better=literal(LOWER_IS_BETTER),
         optimizer_call=_optimizer(plan.optimizer),
         scheduler_call=_scheduler(plan.scheduler),
-        stop_when=(
-            condition(plan.stop_when, plan.consts) if plan.stop_when is not None else "False"
-        ),
+        stop_when=condition(plan.stop_when) if plan.stop_when is not None else "False",
         per_batch=repr(plan.scheduler is not None and plan.scheduler.name in PER_BATCH_SCHEDULERS),
         data_file=literal(data_file(script)),
     )
