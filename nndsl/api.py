@@ -122,7 +122,7 @@ class Program:
             argv.append("--quiet")
         try:
             return module.train(argv)
-        except module.TrainingError as exc:
+        except self.modules()["training_utils"].TrainingError as exc:
             raise NndslError([error(str(exc), None)]) from None
         finally:
             discard_run_data(data_path, out_dir)
@@ -165,7 +165,8 @@ class Program:
         out_dir = Path(out)
         rank = int(os.environ.get("RANK", "0"))
         module = self.modules()[key]
-        if not replace and rank == 0 and module.holds_run(out_dir):  # (train.py's own test)
+        utils = self.modules()["training_utils"]
+        if not replace and rank == 0 and utils.holds_run(out_dir):  # (train.py's own test)
             raise NndslError(
                 [
                     error(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from nndsl.check import Checked
 from nndsl.codegen.model import ModelCode
@@ -16,8 +17,37 @@ class GenerateError(Exception):
     """The spec is valid but cannot be written as PyTorch (says why)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ModelResult:
+    """What generating model.py gives: its text, the user's Python modules it imports, and the
+    attribute names each class sets in `__init__` (what the Lightning target must not shadow)."""
+
+    source: str
+    py_modules: tuple[str, ...]
+    attributes: dict[str, frozenset[str]]
+
+
 def model_source(checked: Checked, models: list[str]) -> str:
     """The text of `model.py` for the given models of a checked program."""
+    return model_code(checked, models).source
+
+
+def model_code(checked: Checked, models: list[str]) -> ModelResult:
+    """model.py for the given models of a checked program, with what it is made of."""
+    key = (id(checked), tuple(models))
+    cached = _MODEL_CACHE.get(key)
+    if cached is not None and cached[0] is checked:
+        return cached[1]
+    result = _model_code(checked, models)
+    _MODEL_CACHE.clear()
+    _MODEL_CACHE[key] = (checked, result)
+    return result
+
+
+_MODEL_CACHE: dict[tuple, tuple[Checked, ModelResult]] = {}
+
+
+def _model_code(checked: Checked, models: list[str]) -> ModelResult:
     from nndsl.codegen.pysrc import NotExpressible
 
     code = ModelCode(checked, models)
@@ -62,7 +92,30 @@ def model_source(checked: Checked, models: list[str]) -> str:
         "",
     )
     source = render("model.py.j2", header=header, imports=imports, classes=classes)
-    return seal(black_format(source))
+    attributes = {c.name: _attributes(c) for c in code.order}
+    return ModelResult(seal(black_format(source)), tuple(sorted(code.py_imports)), attributes)
+
+
+def _attributes(c) -> frozenset[str]:
+    """The names a generated class sets on `self` in `__init__` (from its statements)."""
+    import ast
+    import textwrap
+
+    names: set[str] = set()
+    try:
+        tree = ast.parse(textwrap.dedent("\n".join(c.init_body)))
+    except SyntaxError:
+        return frozenset()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                names.add(node.attr)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("register_buffer", "register_parameter") and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    names.add(first.value)
+    return frozenset(names)
 
 
 def generate_files(
@@ -80,6 +133,10 @@ def generate_files(
         files[f"{name}.py"] = text
         if with_data:
             files[data_file(name)] = data_bytes(checked, plan)
+    if len(files) > 1:
+        from nndsl.codegen.train import UTILS, utils_source
+
+        files[f"{UTILS}.py"] = utils_source()
     return files
 
 
@@ -110,9 +167,11 @@ def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
     from nndsl.codegen.train import TrainCodeError, train_source
 
     out: dict[str, tuple] = {}
-    for script, p in train_plans(checked, models).items():
+    plans = train_plans(checked, models)
+    py_modules = model_code(checked, models).py_modules if plans else ()
+    for script, p in plans.items():
         try:
-            out[script] = (p, train_source(p, checked.program.root))
+            out[script] = (p, train_source(p, checked.program.root, py_modules))
         except TrainCodeError as exc:
             raise GenerateError(str(exc)) from None
     return out

@@ -13,7 +13,6 @@ templates/lightning_module.py.j2 and templates/lightning_train.py.j2.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from typing import Any
 
@@ -74,15 +73,16 @@ def lightning_files(
     and, for each train section of the root file that trains one of these models,
     lit_model.py, train.py and data.npz (`lit_model_long.py`, `train_long.py`, `data_long.npz`
     for a section named `Long`)."""
-    from nndsl.codegen import data_bytes, model_source, train_plans
+    from nndsl.codegen import data_bytes, model_code, train_plans
     from nndsl.codegen.trainplan import data_file
 
-    model_py = model_source(checked, models)
-    files: dict[str, str | bytes] = {"model.py": model_py}
+    code = model_code(checked, models)
+    files: dict[str, str | bytes] = {"model.py": code.source}
     for script, plan in train_plans(checked, models).items():
         lit = "lit_model" + script[len("train") :]
         data = data_file(script)
-        files[f"{lit}.py"] = lit_module_source(plan, checked.program.root, model_py)
+        attributes = code.attributes.get(plan.model, frozenset())
+        files[f"{lit}.py"] = lit_module_source(plan, checked.program.root, attributes)
         files[f"{script}.py"] = lit_train_source(plan, checked.program.root, lit, data)
         if with_data:
             files[data] = data_bytes(checked, plan)
@@ -92,24 +92,11 @@ def lightning_files(
 # ---- lit_model.py -----------------------------------------------------------------------------
 
 
-def _model_attributes(model_py: str, model: str) -> set[str]:
-    """The attribute names `model.py`'s class `model` sets in its `__init__`."""
-    m = re.search(
-        rf"^class {re.escape(model)}\(nn\.Module\):\n(.*?)(?=^class |\Z)", model_py, re.M | re.S
-    )
-    if m is None:
-        return set()
-    body = m.group(1)
-    names = set(re.findall(r"self\.(\w+)\s*(?::[^=\n]*)?=", body))
-    names |= set(re.findall(r"self\.register_(?:buffer|parameter)\(\s*\"(\w+)\"", body))
-    return names
-
-
 def _has_val(plan: TrainPlan) -> bool:
     return plan.has_val
 
 
-def lit_module_source(plan: TrainPlan, spec_path: str, model_py: str) -> str:
+def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str]) -> str:
     from nndsl.codegen import GenerateError
     from nndsl.codegen.train import TrainCodeError, _call, _optimizer, _py, _scheduler, task_config
     from nndsl.codegen.train import loss_call as train_loss_call
@@ -118,7 +105,7 @@ def lit_module_source(plan: TrainPlan, spec_path: str, model_py: str) -> str:
     # the name lit_model.py gives the model class: its own unless that hides one of its names
     taken = set(LIT_GLOBALS) | set(RESERVED) | {"annotations", f"Lit{model}"}
     alias = model if model not in taken else identifier(f"{model}_model", taken)
-    clash = sorted(_model_attributes(model_py, model) & LIGHTNING_NAMES)
+    clash = sorted(attributes & LIGHTNING_NAMES)
     if clash:
         raise GenerateError(
             f"the Lightning target cannot train `{model}`: its attribute `{clash[0]}` is a name "
@@ -166,8 +153,27 @@ def lit_module_source(plan: TrainPlan, spec_path: str, model_py: str) -> str:
         plateau_monitor=("val_loss" if _has_val(plan) else "train_loss") if plateau else None,
         metrics=literal(list(plan.metrics)) if plan.metrics else None,
         task=_py(task_config(plan.task)) if plan.metrics else None,
+        metric_sums=metric_sums_source() if plan.metrics else "",
     )
     return seal(black_format(source))
+
+
+def metric_sums_source() -> str:
+    """MetricSums, classification_scores and r2_score: their source in training_utils.py (the
+    plain target's), for lit_model.py, which imports nothing of nndsl's."""
+    import ast
+
+    from nndsl.codegen.train import _utils_text
+
+    text = _utils_text()
+    lines = text.splitlines()
+    wanted = ("MetricSums", "classification_scores", "r2_score")
+    parts = [
+        "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        for node in ast.parse(text).body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in wanted
+    ]
+    return "\n\n\n".join(parts)
 
 
 # ---- train.py ---------------------------------------------------------------------------------

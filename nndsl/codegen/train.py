@@ -1,18 +1,20 @@
 """The train section → `train.py`, a standalone training script (also what `nndsl run` runs).
 
-Only the spec-specific parts are computed here (the CONFIG literal, the calls that build the
-model, loss, optimizer and scheduler, and the `stop_when` test); the loop itself is fixed text in
-templates/train.py.j2, so every spec trains with the same, reviewed code.
+The script is rendered from the checker's TrainPlan only (templates/train.py.j2): the CONFIG
+literal, the calls that build the model, loss, optimizer and scheduler, the `stop_when` test, and
+a training loop that holds the code of the keys the section uses and nothing else.  What is the
+same for every spec lives in nndsl/runtime/training_utils.py, which `generate` writes beside it.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 from functools import lru_cache
 from typing import Any
 
 from nndsl.catalog import api
-from nndsl.catalog.training import METRIC_FACTS, PER_BATCH_SCHEDULERS, TENSOR_ARGS, Task
+from nndsl.catalog.training import LOSSES, METRIC_FACTS, TENSOR_ARGS, Task
 from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
@@ -227,23 +229,83 @@ def _py(v: Any) -> str:
     return literal(v)
 
 
+#: The helper module every generated training script imports (nndsl/runtime/training_utils.py,
+#: written beside it by `generate`, loaded in memory by `run`).
+UTILS = "training_utils"
+
+# losses whose targets are class indices: the script calls the loss on the output as it is
+INDEX_TARGET_LOSSES = frozenset(n for n, f in LOSSES.items() if f.targets == "class")
+
+
+def utils_source() -> str:
+    """The text of training_utils.py (a module of this package, copied verbatim, sealed)."""
+    return seal(_utils_text())
+
+
+@lru_cache(maxsize=1)
+def _utils_text() -> str:
+    from importlib import resources
+
+    return resources.files("nndsl.runtime").joinpath(UTILS + ".py").read_text(encoding="utf-8")
+
+
+def _features(plan: TrainPlan) -> dict[str, Any]:
+    """What the template writes for this plan: each train key's code only with the key."""
+    scheduler = plan.scheduler
+    inst = plan.instance
+    single = inst is not None and len(getattr(inst, "output_types", lambda: ())()) == 1
+    direct = plan.loss.name in INDEX_TARGET_LOSSES and single
+    early = plan.early_stopping is not None
+    imports = ["Meter", "Run"]
+    if early:
+        imports.insert(0, "EarlyStopping")
+    if not direct:
+        imports.insert(0, "compute_loss")
+    imports.append("run_main")
+    scaled = "loss" if plan.accumulate == 1 else f"(loss / {plan.accumulate})"
+    fp16 = plan.precision == "fp16"
+    return {
+        "backward": f"scaler.scale({scaled}).backward()" if fp16 else f"{scaled}.backward()",
+        "utils_imports": imports,
+        "loss_expr": "criterion(out, y)" if direct else "compute_loss(criterion, out, y)",
+        "scheduler_call": _scheduler(scheduler) if scheduler is not None else None,
+        "per_batch": plan.per_batch_scheduler,
+        "plateau": scheduler is not None and scheduler.name == "ReduceLROnPlateau",
+        "stop_when": condition(plan.stop_when) if plan.stop_when is not None else None,
+        "early_stopping": early,
+        "accumulate": plan.accumulate,
+        "clip": None if plan.clip_grad_norm is None else literal(plan.clip_grad_norm),
+        "fp16": plan.precision == "fp16",
+        "autocast": {"bf16": "torch.bfloat16", "fp16": "torch.float16"}.get(plan.precision),
+    }
+
+
 @lru_cache(maxsize=1)
 def _script_names() -> frozenset[str]:
-    """Every name train.py defines or imports at module level (from the template itself)."""
+    """Every name a train.py defines or imports at module level (the template rendered with
+    every feature on)."""
     placeholder = "NndslPlaceholderModel"
     source = render(
         "train.py.j2",
         header="",
         model_import=placeholder,
+        utils_imports=["EarlyStopping", "Meter", "Run", "compute_loss", "run_main", "TrainingError"],
         config="{}",
         model_call=placeholder + "()",
         loss_call="None",
-        lower_is_better="()",
         optimizer_call="None",
-        scheduler_call="None",
-        stop_when="False",
-        per_batch="False",
         data_file='"data.npz"',
+        loss_expr="criterion(out, y)",
+        backward="loss.backward()",
+        scheduler_call="None",
+        per_batch=True,
+        plateau=False,
+        stop_when="False",
+        early_stopping=True,
+        accumulate=2,
+        clip="1.0",
+        fp16=True,
+        autocast="torch.float16",
     )
     names: set[str] = set()
     for node in ast.parse(source).body:
@@ -267,7 +329,9 @@ def model_alias(model: str) -> str:
     return identifier(f"{model}_model", taken)
 
 
-def train_source(plan: TrainPlan, spec_path: str) -> str:
+def train_source(plan: TrainPlan, spec_path: str, py_modules: tuple[str, ...] = ()) -> str:
+    """train.py for a plan.  `py_modules`: the user's Python modules model.py imports (the
+    docstring says how to make them importable)."""
     alias = model_alias(plan.model)
     model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
     model_call = alias + "()"
@@ -277,42 +341,30 @@ def train_source(plan: TrainPlan, spec_path: str) -> str:
     spec = display_path(spec_path)
     section = f" (train section `{plan.name}`)" if plan.name else ""
     script = script_name(plan.name)
-    header = docstring(
-        [
-            f"Training script generated by nndsl{section}.",
-            f"Spec: {spec}",
-            f"Run `python {script}.py --help` for its flags; under torchrun it trains with",
-            f"DistributedDataParallel: `torchrun --nproc_per_node 2 {script}.py`.",
-            "Regenerate it with `nndsl generate` on that spec rather than editing it by hand.",
-            PLACEHOLDER,
-        ],
-        "",
-    )
+    lines = [
+        f"{script}.py: training script generated by nndsl{section}.",
+        f"Spec: {spec}",
+        f"Run `python {script}.py --help` for its flags; under torchrun it trains with",
+        f"DistributedDataParallel: `torchrun --nproc_per_node 2 {script}.py`.",
+        f"What every spec shares (checkpoints, resume, Ctrl-C, torchrun) is in {UTILS}.py.",
+    ]
+    if py_modules:
+        folder = os.path.dirname(spec) or "."
+        names = ", ".join(py_modules)
+        lines.append(f"model.py imports {names}: run it with PYTHONPATH={folder} set.")
+    lines += [
+        "Regenerate it with `nndsl generate` on that spec rather than editing it by hand.",
+        PLACEHOLDER,
+    ]
     source = render(
         "train.py.j2",
-        header=header,
+        header=docstring(lines, ""),
         model_import=model_import,
         config=config_literal(plan),
         model_call=model_call,
         loss_call=loss_call(plan.loss),
-        lower_is_better=literal(LOWER_IS_BETTER),
         optimizer_call=_optimizer(plan.optimizer),
-        scheduler_call=_scheduler(plan.scheduler),
-        stop_when=condition(plan.stop_when) if plan.stop_when is not None else "False",
-        per_batch=repr(plan.scheduler is not None and plan.scheduler.name in PER_BATCH_SCHEDULERS),
         data_file=literal(data_file(script)),
+        **_features(plan),
     )
-    head, marker, rest = source.partition(_FIXED_PART)
-    if not marker:
-        return seal(black_format(source))
-    # black formats top-level statements independently: the fixed part (most of the file) is
-    # formatted once per process, only the spec's part each time
-    return seal(black_format(head).rstrip("\n") + "\n\n\n" + _formatted_rest(marker + rest))
-
-
-_FIXED_PART = "# " + "-" * 78 + "\n# Everything below is the same for every spec.\n"
-
-
-@lru_cache(maxsize=8)
-def _formatted_rest(text: str) -> str:
-    return black_format(text)
+    return seal(black_format(source))
