@@ -1,10 +1,10 @@
 """Support for the training scripts nndsl generates: training_utils.py.
 
-`nndsl generate` writes this module, unchanged, beside each generated train.py; the script
-holds the spec's own training loop, this module what is the same for every spec: command-line
-flags, torchrun (DistributedDataParallel) set-up, batches and their shuffling, metric sums,
-checkpoints with the random state (exact `--resume` after Ctrl-C or a crash), run folders,
-curves and the report.  It imports torch and numpy, never nndsl.
+`nndsl generate` writes this module, unchanged, beside each generated train.py.
+The script holds the spec's own training loop; this module what is the same for
+every spec: flags, torchrun (DistributedDataParallel) set-up, shuffled batches,
+metric sums, checkpoints with the random state (exact `--resume` after Ctrl-C
+or a crash), run folders, curves and the report.  It never imports nndsl.
 nndsl-sha256: 0000000000000000000000000000000000000000000000000000000000000000
 """
 
@@ -46,14 +46,24 @@ def parse_args(
     argv: list[str] | None, config: dict, data_file: Path, doc: str | None
 ) -> argparse.Namespace:
     """The script's flags; their defaults come from the train section (`config`)."""
-    p = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
+    p = argparse.ArgumentParser(
+        description=(doc or "").strip().splitlines()[0] if doc else None
+    )
     p.add_argument("--epochs", type=int, default=config["epochs"])
     p.add_argument("--batch-size", type=int, default=config["batch_size"])
-    p.add_argument("--lr", type=float, default=None, help="override the optimizer's learning rate")
+    p.add_argument(
+        "--lr", type=float, default=None, help="override the optimizer's learning rate"
+    )
     p.add_argument("--seed", type=int, default=config["seed"])
-    p.add_argument("--device", default=config["device"], help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--data", default=str(data_file), help="the prepared data (written by nndsl)")
-    p.add_argument("--out", default=None, help="run folder (default: runs/<model>-<time>)")
+    p.add_argument(
+        "--device", default=config["device"], help="auto, cpu, cuda, cuda:N or mps"
+    )
+    p.add_argument(
+        "--data", default=str(data_file), help="the prepared data (written by nndsl)"
+    )
+    p.add_argument(
+        "--out", default=None, help="run folder (default: runs/<model>-<time>)"
+    )
     p.add_argument("--resume", default=None, help="a checkpoint to continue from")
     p.add_argument(
         "--resume-weights",
@@ -62,9 +72,13 @@ def parse_args(
         help="start from the weights of a checkpoint (a fresh optimizer, epoch 1)",
     )
     p.add_argument(
-        "--force", action="store_true", help="train into a run folder that holds another run"
+        "--force",
+        action="store_true",
+        help="train into a run folder that holds another run",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar, only a line per epoch")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar, only a line per epoch"
+    )
     args = p.parse_args(argv)
     for flag in ("epochs", "batch_size"):
         if getattr(args, flag) < 1:
@@ -82,7 +96,10 @@ def pick_device(name: str, local_rank: int) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank)
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if (
+            getattr(torch.backends, "mps", None) is not None
+            and torch.backends.mps.is_available()
+        ):
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -92,11 +109,14 @@ def pick_device(name: str, local_rank: int) -> torch.device:
             f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps"
         ) from None
     if device.type == "mps" and not (
-        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
     ):
         raise TrainingError("--device mps was asked for, but MPS is not available")
     if device.type not in ("cpu", "cuda", "mps"):
-        raise TrainingError(f"device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps")
+        raise TrainingError(
+            f"device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps"
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError("--device cuda was asked for, but CUDA is not available")
     if device.type == "cuda" and device.index is None:
@@ -115,7 +135,9 @@ def setup_distributed() -> tuple[int, int, int]:
 
 
 def holds_run(folder: Path) -> bool:
-    return any((folder / name).exists() for name in ("metrics.csv", "last.pt", "config.json"))
+    return any(
+        (folder / name).exists() for name in ("metrics.csv", "last.pt", "config.json")
+    )
 
 
 def load_data(path: str, device: torch.device) -> dict:
@@ -124,12 +146,17 @@ def load_data(path: str, device: torch.device) -> dict:
     except (OSError, ValueError) as exc:
         raise TrainingError(f"cannot read the data file {path}: {exc}") from None
     data: dict = {
-        k: torch.from_numpy(raw[k]).to(device) for k in raw.files if k.endswith(("_x", "_y"))
+        k: torch.from_numpy(raw[k]).to(device)
+        for k in raw.files
+        if k.endswith(("_x", "_y"))
     }
     if "class_names" in raw.files:
         data["class_names"] = [str(c) for c in raw["class_names"]]
     if "norm_mean" in raw.files and "norm_std" in raw.files:
-        data["normalization"] = {"mean": raw["norm_mean"].tolist(), "std": raw["norm_std"].tolist()}
+        data["normalization"] = {
+            "mean": raw["norm_mean"].tolist(),
+            "std": raw["norm_std"].tolist(),
+        }
     if "train_x" not in data or "train_y" not in data:
         raise TrainingError(f"{path} has no train_x / train_y arrays")
     return data
@@ -139,7 +166,9 @@ def lower_is_better(name: str) -> bool:
     return name.split("_", 1)[-1] in LOWER_IS_BETTER
 
 
-def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+def improved(
+    value: float, best: float | None, mode: str, min_delta: float = 0.0
+) -> bool:
     if best is None:
         return True
     return value < best - min_delta if mode == "min" else value > best + min_delta
@@ -158,7 +187,9 @@ class Meter:
     nothing and never waits for a device-to-host copy.  Counts are Python ints.
     """
 
-    def __init__(self, metrics: list[str], task: dict | None, device: torch.device, steps: int):
+    def __init__(
+        self, metrics: list[str], task: dict | None, device: torch.device, steps: int
+    ):
         self.stats = MetricSums(metrics, task)
         self.device = device
         # each step's mean loss: the epoch's loss, and a NaN step, come from it
@@ -169,14 +200,16 @@ class Meter:
         self.first_step = 0  # where a resumed epoch started
 
     def update(self, step: int, loss: torch.Tensor, out, y: torch.Tensor) -> None:
-        """Add a batch: its mean loss, its outputs (the first, for several) and targets."""
+        """Add a batch: its mean loss, its outputs (the first, for several) and
+        targets."""
         self.step_loss[step] = loss.detach()
         self.step_size[step] = y.shape[0]
         self.n += y.shape[0]
         self.stats.update(first_output(out).detach(), y)
 
     def check_finite(self, epoch: int) -> None:
-        """A TrainingError if a loss of this epoch was NaN or infinite (on any process)."""
+        """A TrainingError if a loss of this epoch was NaN or infinite (on any
+        process)."""
         check_finite(self, self.first_step, self.steps, epoch)
 
     def first_bad_step(self, start: int, end: int) -> int | None:
@@ -195,7 +228,9 @@ class Meter:
         out = {"loss": (self.step_loss * sizes).sum()}
         out.update(self.stats.sums)
         for key, value in {"n": self.n, **self.stats.counts}.items():
-            out[key] = torch.tensor(float(value), dtype=torch.float64, device=self.device)
+            out[key] = torch.tensor(
+                float(value), dtype=torch.float64, device=self.device
+            )
         if dist.is_available() and dist.is_initialized():
             for key in sorted(out):
                 dist.all_reduce(out[key])
@@ -203,7 +238,9 @@ class Meter:
 
     def values(self, prefix: str) -> dict[str, float]:
         s = self.totals()
-        out = {f"{prefix}loss": float(s["loss"] / s["n"]) if float(s["n"]) else math.nan}
+        out = {
+            f"{prefix}loss": float(s["loss"] / s["n"]) if float(s["n"]) else math.nan
+        }
         out.update(self.stats.values(s, prefix))
         return out
 
@@ -236,8 +273,14 @@ class MetricSums:
         self.metrics = metrics
         self.kind = task["kind"] if task else None
         self.decision = task["decision"] if task else None
-        self.topk = [(m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()]
-        self.classify = bool(metrics) and self.kind in ("multiclass", "binary", "multilabel")
+        self.topk = [
+            (m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()
+        ]
+        self.classify = bool(metrics) and self.kind in (
+            "multiclass",
+            "binary",
+            "multilabel",
+        )
         self.regress = bool(metrics) and self.kind in ("regression", "reconstruction")
         self.scores = any(m in ("f1", "precision", "recall") for m in metrics)
         self.sums: dict[str, torch.Tensor] = {}
@@ -256,7 +299,9 @@ class MetricSums:
         if self.regress:
             n = y.shape[0]
             target = (
-                y.reshape(out.shape) if y.shape != out.shape and y.numel() == out.numel() else y
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
             )
             diff = out.to(torch.float64) - target.to(torch.float64)
             self.add("abs", diff.abs().sum())
@@ -272,13 +317,17 @@ class MetricSums:
         if self.decision == "argmax":
             pred = out.argmax(1)
             for m, k in self.topk:
-                hit = (out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)).any(1)
+                hit = (
+                    out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)
+                ).any(1)
                 self.add(m, hit.sum())
         else:
             threshold = 0.0 if self.decision == "logit" else 0.5
             pred = (out > threshold).long()
             y = (
-                y.reshape(out.shape) if y.shape != out.shape and y.numel() == out.numel() else y
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
             ).long()
         self.add("correct", (pred == y).sum())
         self.counts["count"] += y.numel()
@@ -307,7 +356,11 @@ class MetricSums:
                 value = float(s[m] / s["count"])
             elif m in ("mae", "mse", "rmse") and "abs" in s:
                 mse = float(s["sq"] / s["elems"])
-                value = {"mae": float(s["abs"] / s["elems"]), "mse": mse, "rmse": math.sqrt(mse)}[m]
+                value = {
+                    "mae": float(s["abs"] / s["elems"]),
+                    "mse": mse,
+                    "rmse": math.sqrt(mse),
+                }[m]
             elif m == "r2" and "res" in s:
                 value = r2_score(s)
             elif m in scores:
@@ -328,7 +381,11 @@ def classification_scores(s: dict[str, torch.Tensor]) -> dict[str, float]:
         cm = s["confusion"]
         tp, predicted, actual = cm.diag(), cm.sum(0), cm.sum(1)
         present = (predicted + actual) > 0
-        tp, fp, fn = tp[present], (predicted - cm.diag())[present], (actual - cm.diag())[present]
+        tp, fp, fn = (
+            tp[present],
+            (predicted - cm.diag())[present],
+            (actual - cm.diag())[present],
+        )
     elif "tp" in s:
         tp, fp, fn = s["tp"], s["fp"], s["fn"]
     else:
@@ -351,7 +408,9 @@ def r2_score(s: dict[str, torch.Tensor]) -> float:
     """
     total = s["y2"] - s["y"] * s["y"] / s["n"]
     res = s["res"]
-    r2 = torch.where(total > 0, 1 - res / total.clamp(min=1e-300), (res == 0).to(res.dtype))
+    r2 = torch.where(
+        total > 0, 1 - res / total.clamp(min=1e-300), (res == 0).to(res.dtype)
+    )
     return float(r2.mean())
 
 
@@ -372,7 +431,13 @@ def first_output(out):
 
 
 def save_checkpoint(
-    path: Path, model: nn.Module, optimizer, scheduler, scaler, state: dict, config: dict
+    path: Path,
+    model: nn.Module,
+    optimizer,
+    scheduler,
+    scaler,
+    state: dict,
+    config: dict,
 ) -> None:
     """Write atomically: a crash while writing never leaves a broken checkpoint."""
     payload = {
@@ -385,7 +450,9 @@ def save_checkpoint(
             "python": random.getstate(),
             "numpy": numpy_rng_state(),
             "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "cuda": torch.cuda.get_rng_state_all()
+            if torch.cuda.is_available()
+            else None,
         },
         "config": config,
     }
@@ -402,7 +469,9 @@ def write_atomic(path: Path, write) -> None:
     """
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -414,7 +483,11 @@ def write_atomic(path: Path, write) -> None:
         tmp = None
     except (OSError, RuntimeError) as exc:
         # (torch.save reports a failed write as a RuntimeError)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
+        reason = (
+            exc.strerror
+            if isinstance(exc, OSError) and exc.strerror
+            else first_line(exc)
+        )
         raise TrainingError(f"cannot write {path}: {reason}") from None
     finally:
         if tmp is not None:
@@ -449,7 +522,9 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except PermissionError as exc:
-        raise TrainingError(f"cannot read the checkpoint {path}: {exc.strerror}") from None
+        raise TrainingError(
+            f"cannot read the checkpoint {path}: {exc.strerror}"
+        ) from None
     except Exception:  # torch.load raises many types for a damaged or foreign file
         raise TrainingError(
             f"cannot read the checkpoint {path}: the file is damaged (cut short?) "
@@ -505,7 +580,9 @@ def check_fits(
         shapes = [
             f"{k} is {list(saved[k].shape)} there, {list(v.shape)} here"
             for k, v in here.items()
-            if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(v.shape)
+            if k in saved
+            and hasattr(saved[k], "shape")
+            and tuple(saved[k].shape) != tuple(v.shape)
         ]
         problems = []
         for what, keys in (("missing", missing), ("unexpected", unexpected)):
@@ -535,7 +612,8 @@ def check_fits(
             name = (payload.get("config") or {}).get("optimizer") or "another optimizer"
             raise TrainingError(
                 f"the checkpoint {path} was trained with {name}, not "
-                f"{(config or {}).get('optimizer')}: its optimizer state does not fit; to start "
+                f"{(config or {}).get('optimizer')}: its optimizer state does not fit; "
+                "to start "
                 f"from its weights with a fresh optimizer, use --resume-weights {path}"
             )
 
@@ -576,7 +654,9 @@ def checkpoint_state_problem(state: dict) -> str | None:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     history = state.get("history")
-    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+    if not isinstance(history, list) or not all(
+        isinstance(row, dict) for row in history
+    ):
         return "`history` is not a list of per-epoch rows"
     for i, row in enumerate(history):
         if row.get("epoch") != i + 1 or not all(
@@ -597,7 +677,11 @@ def checkpoint_state_problem(state: dict) -> str | None:
         meter = partial.get("meter") if isinstance(partial, dict) else None
         if not isinstance(meter, dict) or not count(partial.get("step")):
             return "`partial` (the interrupted epoch) is malformed"
-        sizes, sums, counts = meter.get("step_size"), meter.get("sums"), meter.get("counts")
+        sizes, sums, counts = (
+            meter.get("step_size"),
+            meter.get("sums"),
+            meter.get("counts"),
+        )
         if (
             not isinstance(meter.get("step_loss"), torch.Tensor)
             or not isinstance(sizes, list)
@@ -638,7 +722,9 @@ class Interrupt:
         if self.installed:
             signal.signal(
                 signal.SIGINT,
-                self.previous if self.previous is not None else signal.default_int_handler,
+                self.previous
+                if self.previous is not None
+                else signal.default_int_handler,
             )
 
     def handler(self, signum, frame) -> None:
@@ -685,15 +771,24 @@ def plot_curves(history: list[dict], path: Path) -> bool:
     except ImportError:
         return False
     keys = sorted(
-        {k.split("_", 1)[1] for row in history for k in row if k.startswith(("train_", "val_"))}
+        {
+            k.split("_", 1)[1]
+            for row in history
+            for k in row
+            if k.startswith(("train_", "val_"))
+        }
     )
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False
+    )
     epochs = [row["epoch"] for row in history]
     for ax, key in zip(axes[0], keys):
         for prefix in ("train_", "val_"):
             values = [row.get(prefix + key, math.nan) for row in history]
             if any(not math.isnan(v) for v in values):
-                ax.plot(epochs, values, marker="o", markersize=3, label=prefix.rstrip("_"))
+                ax.plot(
+                    epochs, values, marker="o", markersize=3, label=prefix.rstrip("_")
+                )
         ax.set_title(key)
         ax.set_xlabel("epoch")
         ax.legend()
@@ -760,11 +855,18 @@ def report(
 
 
 class EarlyStopping:
-    """`early_stopping` of a train section: stop when `monitor` has not improved by more than
-    `min_delta` in `patience` epochs.  Its counters live in the run's checkpointed state."""
+    """`early_stopping` of a train section: stop when `monitor` has not improved by
+    more than
+    `min_delta` in `patience` epochs.  Its counters live in the run's checkpointed
+    state."""
 
     def __init__(
-        self, state: dict, monitor: str, patience: int, mode: str = "auto", min_delta: float = 0.0
+        self,
+        state: dict,
+        monitor: str,
+        patience: int,
+        mode: str = "auto",
+        min_delta: float = 0.0,
     ):
         self.state = state
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
@@ -778,19 +880,23 @@ class EarlyStopping:
             return ""
         self.state["bad_epochs"] += 1
         if self.state["bad_epochs"] >= self.patience:
-            return f"early stopping: no {self.monitor} improvement in {self.patience} epochs"
+            what = f"no {self.monitor} improvement in {self.patience} epochs"
+            return f"early stopping: {what}"
         return ""
 
 
 class Run:
-    """One training run of a generated script: flags, processes, device, data, run folder,
+    """One training run of a generated script: flags, processes, device, data, run
+    folder,
     checkpoints and the state that makes `--resume` exact.
 
         with Run(argv, CONFIG, DATA_FILE, __doc__) as run:
             ...  # build the model, optimizer; run.start(...); train epoch by epoch
 
-    Entering parses the flags, joins the torchrun process group, seeds every generator, picks
-    the device and loads the data (in this order, so that a run is repeatable); leaving waits
+    Entering parses the flags, joins the torchrun process group, seeds every
+    generator, picks
+    the device and loads the data (in this order, so that a run is repeatable);
+    leaving waits
     for every process and leaves the process group.
     """
 
@@ -831,7 +937,8 @@ class Run:
         self.out_dir = (
             Path(self.args.out)
             if self.args.out
-            else Path("runs") / f"{self.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
+            else Path("runs")
+            / f"{self.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
         return self
 
@@ -847,14 +954,18 @@ class Run:
                 gc.collect()
                 dist.destroy_process_group()
 
-    # ---- set-up ---------------------------------------------------------------------------
+    # ---- set-up
+    # ---------------------------------------------------------------------------
 
     def distributed(self, model: nn.Module) -> nn.Module:
         """The model as the training steps call it: wrapped in DDP under torchrun."""
         return DistributedDataParallel(model) if self.world > 1 else model
 
-    def scheduler_for(self, build: Callable[..., Any], optimizer, per_batch: bool = False):
-        """`build(optimizer, epochs, steps_per_epoch)`; a scheduler that cannot serve this run
+    def scheduler_for(
+        self, build: Callable[..., Any], optimizer, per_batch: bool = False
+    ):
+        """`build(optimizer, epochs, steps_per_epoch)`; a scheduler that cannot serve
+        this run
         (too few steps planned) is a TrainingError."""
         try:
             scheduler = build(optimizer, self.epochs, self.steps_per_epoch)
@@ -866,14 +977,16 @@ class Run:
         steps = self.epochs * self.steps_per_epoch
         if per_batch and isinstance(planned, int) and planned < steps:
             raise TrainingError(
-                f"the scheduler is set for {planned} steps, but {self.epochs} epochs of "
-                f"{self.steps_per_epoch} steps make {steps}: set total_steps={steps} (or leave "
+                f"the scheduler is set for {planned} steps, but {self.epochs} epochs "
+                f"of {self.steps_per_epoch} steps make {steps}: set "
+                f"total_steps={steps} (or leave "
                 "it out: nndsl fills it in), or train fewer epochs"
             )
         return scheduler
 
     def start(self, model: nn.Module, optimizer, scheduler=None, scaler=None) -> None:
-        """Resume (`--resume`, `--resume-weights`), claim the run folder, write config.json."""
+        """Resume (`--resume`, `--resume-weights`), claim the run folder, write
+        config.json."""
         self.model, self.optimizer, self.scheduler, self.scaler = (
             model,
             optimizer,
@@ -887,9 +1000,14 @@ class Run:
             )
         elif args.resume_weights:
             load_weights(args.resume_weights, model)
-        if self.main_process and not (args.resume or args.force) and holds_run(self.out_dir):
+        if (
+            self.main_process
+            and not (args.resume or args.force)
+            and holds_run(self.out_dir)
+        ):
             raise TrainingError(
-                f"{self.out_dir} holds another run; choose another --out, continue it with "
+                f"{self.out_dir} holds another run; choose another --out, "
+                "continue it with "
                 f"--resume {self.out_dir / 'last.pt'}, or replace it with --force"
             )
         if not self.main_process:
@@ -904,7 +1022,9 @@ class Run:
             "lr": args.lr,
             "resumed_from": args.resume or args.resume_weights,
             "samples": {
-                k[: -len("_x")]: int(v.shape[0]) for k, v in data.items() if k.endswith("_x")
+                k[: -len("_x")]: int(v.shape[0])
+                for k, v in data.items()
+                if k.endswith("_x")
             },
             "class_names": data.get("class_names"),
             "normalization": data.get("normalization"),
@@ -913,11 +1033,16 @@ class Run:
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             text = json.dumps(resolved, indent=2, default=str) + "\n"
-            write_atomic(self.out_dir / "config.json", lambda fh: fh.write(text.encode("utf-8")))
+            write_atomic(
+                self.out_dir / "config.json", lambda fh: fh.write(text.encode("utf-8"))
+            )
         except OSError as exc:
-            raise TrainingError(f"cannot write the run folder {self.out_dir}: {exc}") from None
+            raise TrainingError(
+                f"cannot write the run folder {self.out_dir}: {exc}"
+            ) from None
 
-    # ---- epochs and batches ---------------------------------------------------------------
+    # ---- epochs and batches
+    # ---------------------------------------------------------------
 
     @property
     def epoch(self) -> int:
@@ -936,14 +1061,22 @@ class Run:
     def meter(self, split: str) -> Meter:
         """Sums of the loss and metrics over this process's batches of a split."""
         steps = self.batches if split == "train" else len(self.eval_steps(split))
-        return Meter(list(self.config["metrics"]), self.config["task"], self.device, steps)
+        return Meter(
+            list(self.config["metrics"]), self.config["task"], self.device, steps
+        )
 
-    def train_batches(self, meter: Meter) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-        """(step, inputs, targets) of this epoch's shuffled training batches: a permutation
-        from the seed and the epoch (the same on every process; each takes its share).  After
+    def train_batches(
+        self, meter: Meter
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """(step, inputs, targets) of this epoch's shuffled training batches: a
+        permutation
+        from the seed and the epoch (the same on every process; each takes its
+        share).  After
         an interrupted epoch is resumed it starts at the step where it stopped."""
         x, y = self.data["train_x"], self.data["train_y"]
-        generator = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed(
+            self.args.seed * 1_000_003 + self.epoch
+        )
         n = self.n_train
         perm = torch.randperm(x.shape[0], generator=generator)[
             self.rank * n : (self.rank + 1) * n
@@ -953,7 +1086,9 @@ class Run:
             meter.first_step = partial["step"]
             meter.load(partial["meter"])
             self.state["partial"] = None
-        self.bar = progress(self.batches, self.show, f"epoch {self.epoch + 1}/{self.epochs}")
+        self.bar = progress(
+            self.batches, self.show, f"epoch {self.epoch + 1}/{self.epochs}"
+        )
         try:
             for step in range(meter.first_step, self.batches):
                 idx = perm[step * self.batch : (step + 1) * self.batch]
@@ -967,7 +1102,9 @@ class Run:
     def eval_steps(self, split: str) -> range:
         """The batches of a split this process evaluates: every world-th."""
         return range(
-            self.rank, math.ceil(self.data[f"{split}_x"].shape[0] / self.batch), self.world
+            self.rank,
+            math.ceil(self.data[f"{split}_x"].shape[0] / self.batch),
+            self.world,
         )
 
     def eval_batches(
@@ -975,8 +1112,10 @@ class Run:
     ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         """(i, inputs, targets) of this process's batches of a split, in order.
 
-        Under torchrun each process takes every world-th batch and the sums are added up;
-        the buffers (batch-norm statistics) are rank 0's first, so the numbers are those of
+        Under torchrun each process takes every world-th batch and the sums are added
+        up;
+        the buffers (batch-norm statistics) are rank 0's first, so the numbers are
+        those of
         the model rank 0 saves.
         """
         if self.world > 1:
@@ -993,13 +1132,16 @@ class Run:
             self.bar = None
 
     def step_boundary(self, step: int, accumulate: int) -> bool:
-        """Whether the optimizer steps after `step` (every `accumulate` batches, and last)."""
+        """Whether the optimizer steps after `step` (every `accumulate` batches, and
+        last)."""
         return (step + 1) % accumulate == 0 or step + 1 == self.batches
 
-    # ---- Ctrl-C ---------------------------------------------------------------------------
+    # ---- Ctrl-C
+    # ---------------------------------------------------------------------------
 
     def check_interrupt(self, meter: Meter, step: int) -> None:
-        """After an optimizer step: on Ctrl-C, save the exact state (the epoch's partial sums
+        """After an optimizer step: on Ctrl-C, save the exact state (the epoch's
+        partial sums
         included) to interrupted.pt and stop with KeyboardInterrupt (exit code 130)."""
         if self.interrupt.requested(self.device):
             self.close_bar()
@@ -1017,14 +1159,23 @@ class Run:
 
     def save(self, path: Path) -> None:
         save_checkpoint(
-            path, self.model, self.optimizer, self.scheduler, self.scaler, self.state, self.config
+            path,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.scaler,
+            self.state,
+            self.config,
         )
 
-    # ---- after an epoch -------------------------------------------------------------------
+    # ---- after an epoch
+    # -------------------------------------------------------------------
 
     def end_epoch(self, row: dict[str, float], stop: str = "") -> None:
-        """Record an epoch: its row in the history, the line printed, metrics.csv and the
-        checkpoints (last.pt; best.pt when `keep_best` improved); Ctrl-C between epochs."""
+        """Record an epoch: its row in the history, the line printed, metrics.csv and
+        the
+        checkpoints (last.pt; best.pt when `keep_best` improved); Ctrl-C between
+        epochs."""
         self.history.append(row)
         self.epoch_times.append(row["time"])
         self.state["epoch"] = epoch = self.epoch + 1
@@ -1035,10 +1186,16 @@ class Run:
             keep = ckpt.get("keep_best")
             if keep:
                 value = row.get(keep, math.nan)
-                if not math.isnan(value) and improved(value, self.state["best"], mode_of(keep)):
+                if not math.isnan(value) and improved(
+                    value, self.state["best"], mode_of(keep)
+                ):
                     self.state["best"] = value
                     self.save(self.out_dir / "best.pt")
-            if epoch % max(1, int(ckpt.get("every") or 1)) == 0 or stop or epoch == self.epochs:
+            if (
+                epoch % max(1, int(ckpt.get("every") or 1)) == 0
+                or stop
+                or epoch == self.epochs
+            ):
                 self.save(self.out_dir / "last.pt")
         if stop:
             self.stopped = stop
@@ -1048,10 +1205,14 @@ class Run:
     def test(self, metrics: dict[str, float]) -> None:
         """The test split's numbers: printed and written to test_metrics.json."""
         if self.main_process:
-            print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
+            print(
+                "test: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+                flush=True,
+            )
             text = json.dumps(metrics, indent=2) + "\n"
             write_atomic(
-                self.out_dir / "test_metrics.json", lambda fh: fh.write(text.encode("utf-8"))
+                self.out_dir / "test_metrics.json",
+                lambda fh: fh.write(text.encode("utf-8")),
             )
 
     def finish(self) -> list[dict]:
@@ -1059,11 +1220,20 @@ class Run:
         if self.main_process and self.history:
             plotted = plot_curves(self.history, self.out_dir / "curves.png")
             keep = self.config["checkpoint"].get("keep_best")
-            report(self.history, self.epoch_times, self.stopped, self.out_dir, plotted, keep)
+            report(
+                self.history,
+                self.epoch_times,
+                self.stopped,
+                self.out_dir,
+                plotted,
+                keep,
+            )
         return self.history
 
 
-def run_main(train: Callable[[list[str] | None], list[dict]], argv: list[str] | None) -> int:
+def run_main(
+    train: Callable[[list[str] | None], list[dict]], argv: list[str] | None
+) -> int:
     """A script's exit code: 1 with a message for a TrainingError, 130 after Ctrl-C."""
     try:
         train(argv)
