@@ -261,12 +261,12 @@ def _features(plan: TrainPlan) -> dict[str, Any]:
         imports.insert(0, "EarlyStopping")
     if not direct:
         imports.insert(0, "compute_loss")
-    imports.append("run_main")
+    imports += ["TrainingError", "parse_flags"]
     scaled = "loss" if plan.accumulate == 1 else f"(loss / {plan.accumulate})"
     fp16 = plan.precision == "fp16"
     return {
         "backward": f"scaler.scale({scaled}).backward()" if fp16 else f"{scaled}.backward()",
-        "utils_imports": imports,
+        "utils_imports": sorted(imports),
         "loss_expr": "criterion(out, y)" if direct else "compute_loss(criterion, out, y)",
         "scheduler_call": _scheduler(scheduler) if scheduler is not None else None,
         "per_batch": plan.per_batch_scheduler,
@@ -289,7 +289,7 @@ def _script_names() -> frozenset[str]:
         "train.py.j2",
         header="",
         model_import=placeholder,
-        utils_imports=["EarlyStopping", "Meter", "Run", "compute_loss", "run_main", "TrainingError"],
+        utils_imports=["EarlyStopping", "Meter", "Run", "compute_loss", "parse_flags", "TrainingError"],
         config="{}",
         model_call=placeholder + "()",
         loss_call="None",

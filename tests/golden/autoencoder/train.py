@@ -5,11 +5,12 @@ Run `python train.py --help` for its flags; under torchrun it trains with
 DistributedDataParallel: `torchrun --nproc_per_node 2 train.py`.
 What every spec shares (checkpoints, resume, Ctrl-C, torchrun) is in training_utils.py.
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
-nndsl-sha256: b0021d48363d3d6ef9f26c04e0d3ea9cbfcbf26f2b399820287df43d9993f1ec
+nndsl-sha256: 24a444aea8ffd9803f876dcc63143aaeed1e6c68d4d4c3ea7c51caf9f1cfa805
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from model import AutoEncoder
-from training_utils import compute_loss, Meter, Run, run_main
+from training_utils import Meter, Run, TrainingError, compute_loss, parse_flags
 
 HERE = Path(__file__).resolve().parent
 # the prepared data, written by nndsl next to this script
@@ -57,6 +58,11 @@ def build_optimizer(params, lr: float | None) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=0.001 if lr is None else lr)
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags (see --help); their defaults are the train section's."""
+    return parse_flags(argv, CONFIG, DATA_FILE, __doc__)
+
+
 def train_one_epoch(run: Run, net: nn.Module, criterion: nn.Module, optimizer) -> Meter:
     """One pass over the shuffled training data; returns the loss and metric sums."""
     net.train()
@@ -88,7 +94,7 @@ def evaluate(
 
 def train(argv: list[str] | None = None) -> list[dict]:
     """Train as the spec says; returns the per-epoch history."""
-    with Run(argv, CONFIG, DATA_FILE, __doc__) as run:
+    with Run(parse_args(argv), CONFIG) as run:
         model = build_model().to(run.device)
         net = run.distributed(model)  # DistributedDataParallel under torchrun
         criterion = build_loss().to(run.device)
@@ -110,7 +116,14 @@ def train(argv: list[str] | None = None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(train, argv)
+    try:
+        train(argv)
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130  # interrupted.pt was written: continue with --resume
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,11 +5,12 @@ Run `python train.py --help` for its flags; under torchrun it trains with
 DistributedDataParallel: `torchrun --nproc_per_node 2 train.py`.
 What every spec shares (checkpoints, resume, Ctrl-C, torchrun) is in training_utils.py.
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
-nndsl-sha256: aad94a0597bf1e078559fb99fae9356a402e3a4552b379749fb8e898c302706b
+nndsl-sha256: c2c9721e04918693822d0961d7138c995294782c8a3160ca71f540b70c5579a9
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from model import DigitsCNN
-from training_utils import EarlyStopping, Meter, Run, run_main
+from training_utils import EarlyStopping, Meter, Run, TrainingError, parse_flags
 
 HERE = Path(__file__).resolve().parent
 # the prepared data, written by nndsl next to this script
@@ -70,6 +71,11 @@ def build_scheduler(
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=30)
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags (see --help); their defaults are the train section's."""
+    return parse_flags(argv, CONFIG, DATA_FILE, __doc__)
+
+
 def train_one_epoch(run: Run, net: nn.Module, criterion: nn.Module, optimizer) -> Meter:
     """One pass over the shuffled training data; returns the loss and metric sums."""
     net.train()
@@ -102,7 +108,7 @@ def evaluate(
 
 def train(argv: list[str] | None = None) -> list[dict]:
     """Train as the spec says; returns the per-epoch history."""
-    with Run(argv, CONFIG, DATA_FILE, __doc__) as run:
+    with Run(parse_args(argv), CONFIG) as run:
         model = build_model().to(run.device)
         net = run.distributed(model)  # DistributedDataParallel under torchrun
         criterion = build_loss().to(run.device)
@@ -130,7 +136,14 @@ def train(argv: list[str] | None = None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(train, argv)
+    try:
+        train(argv)
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130  # interrupted.pt was written: continue with --resume
+    return 0
 
 
 if __name__ == "__main__":

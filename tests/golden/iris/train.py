@@ -5,11 +5,12 @@ Run `python train.py --help` for its flags; under torchrun it trains with
 DistributedDataParallel: `torchrun --nproc_per_node 2 train.py`.
 What every spec shares (checkpoints, resume, Ctrl-C, torchrun) is in training_utils.py.
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
-nndsl-sha256: 2b249dc19c9eb9e301afa5222c6f70d4bb88f84f67d292626a740dab7a59876a
+nndsl-sha256: 30515485b4fe3867c9b9e53a3d6e8834822c2cd772af260df5c4685d4c158782
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from model import IrisMLP
-from training_utils import Meter, Run, run_main
+from training_utils import Meter, Run, TrainingError, parse_flags
 
 HERE = Path(__file__).resolve().parent
 # the prepared data, written by nndsl next to this script
@@ -62,6 +63,11 @@ def stop_when(m: dict[str, float]) -> bool:
     return m.get("val_accuracy", float("nan")) >= 0.95
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags (see --help); their defaults are the train section's."""
+    return parse_flags(argv, CONFIG, DATA_FILE, __doc__)
+
+
 def train_one_epoch(run: Run, net: nn.Module, criterion: nn.Module, optimizer) -> Meter:
     """One pass over the shuffled training data; returns the loss and metric sums."""
     net.train()
@@ -93,7 +99,7 @@ def evaluate(
 
 def train(argv: list[str] | None = None) -> list[dict]:
     """Train as the spec says; returns the per-epoch history."""
-    with Run(argv, CONFIG, DATA_FILE, __doc__) as run:
+    with Run(parse_args(argv), CONFIG) as run:
         model = build_model().to(run.device)
         net = run.distributed(model)  # DistributedDataParallel under torchrun
         criterion = build_loss().to(run.device)
@@ -118,7 +124,14 @@ def train(argv: list[str] | None = None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(train, argv)
+    try:
+        train(argv)
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130  # interrupted.pt was written: continue with --resume
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ The script holds the spec's own training loop; this module what is the same for
 every spec: flags, torchrun (DistributedDataParallel) set-up, shuffled batches,
 metric sums, checkpoints with the random state (exact `--resume` after Ctrl-C
 or a crash), run folders, curves and the report.  It never imports nndsl.
-nndsl-sha256: 0adaafaf25cd9fd2d4826220270433b927a03cf3e9f073255f4a8059d73bf061
+nndsl-sha256: 1c790845145dedc1fbdee2be055903b7caca78e6e290182faec1ad3f2ea182ce
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class TrainingError(Exception):
     """A problem that stops training with a message (no traceback)."""
 
 
-def parse_args(
+def parse_flags(
     argv: list[str] | None, config: dict, data_file: Path, doc: str | None
 ) -> argparse.Namespace:
     """The script's flags; their defaults come from the train section (`config`)."""
@@ -890,21 +890,19 @@ class Run:
     folder,
     checkpoints and the state that makes `--resume` exact.
 
-        with Run(argv, CONFIG, DATA_FILE, __doc__) as run:
+        with Run(parse_args(argv), CONFIG) as run:
             ...  # build the model, optimizer; run.start(...); train epoch by epoch
 
-    Entering parses the flags, joins the torchrun process group, seeds every
+    Entering joins the torchrun process group, seeds every
     generator, picks
     the device and loads the data (in this order, so that a run is repeatable);
     leaving waits
     for every process and leaves the process group.
     """
 
-    def __init__(
-        self, argv: list[str] | None, config: dict, data_file: Path, doc: str | None
-    ) -> None:
+    def __init__(self, args: argparse.Namespace, config: dict) -> None:
         self.config = config
-        self.args = parse_args(argv, config, data_file, doc)
+        self.args = args
         self.epochs = self.args.epochs
         self.batch = self.args.batch_size
         self.state: dict = {
@@ -1229,17 +1227,3 @@ class Run:
                 keep,
             )
         return self.history
-
-
-def run_main(
-    train: Callable[[list[str] | None], list[dict]], argv: list[str] | None
-) -> int:
-    """A script's exit code: 1 with a message for a TrainingError, 130 after Ctrl-C."""
-    try:
-        train(argv)
-    except TrainingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
