@@ -227,15 +227,19 @@ def import_generated(out_dir: Path, tag: str):
     """(model module, train module) of a generated folder, imported under unique names; the
     train module's `from model import X` sees this folder's model.py."""
     model_mod = _exec_file(f"bench_model_{tag}", out_dir / "model.py")
-    saved = sys.modules.get("model")
-    sys.modules["model"] = model_mod
+    helpers = {"model": model_mod}
+    if (out_dir / "training_utils.py").exists():  # the helper module train.py imports
+        helpers["training_utils"] = _exec_file(f"bench_utils_{tag}", out_dir / "training_utils.py")
+    saved = {name: sys.modules.get(name) for name in helpers}
+    sys.modules.update(helpers)
     try:
         train_mod = _exec_file(f"bench_train_{tag}", out_dir / "train.py")
     finally:
-        if saved is None:
-            sys.modules.pop("model", None)
-        else:
-            sys.modules["model"] = saved
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
     return model_mod, train_mod
 
 

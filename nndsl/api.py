@@ -122,7 +122,7 @@ class Program:
             argv.append("--quiet")
         try:
             return module.train(argv)
-        except module.TrainingError as exc:
+        except self.modules()["training_utils"].TrainingError as exc:
             raise NndslError([error(str(exc), None)]) from None
         finally:
             discard_run_data(data_path, out_dir)
@@ -165,7 +165,8 @@ class Program:
         out_dir = Path(out)
         rank = int(os.environ.get("RANK", "0"))
         module = self.modules()[key]
-        if not replace and rank == 0 and module.holds_run(out_dir):  # (train.py's own test)
+        utils = self.modules()["training_utils"]
+        if not replace and rank == 0 and utils.holds_run(out_dir):  # (train.py's own test)
             raise NndslError(
                 [
                     error(
@@ -254,7 +255,7 @@ def data_mismatch(checked, plan, data: bytes) -> str | None:
 
     from nndsl import dims
 
-    inst = _instance(checked, plan)
+    inst = plan.instance  # the checked model, with the train section's arguments
     if inst is None or not getattr(inst, "inputs", None):
         return None
     try:
@@ -347,27 +348,6 @@ def _batch(t, n: int) -> dict[str, int]:
 def _data_shape(a) -> str:
     dtype = "" if a.dtype.kind == "f" else ("long" if a.dtype.name == "int64" else a.dtype.name)
     return dtype + "[" + ", ".join(["B", *(str(int(d)) for d in a.shape[1:])]) + "]"
-
-
-def _instance(checked, plan):
-    """The checked instance of the plan's model, built with the train section's arguments."""
-    inst = checked.models.get(plan.model)
-    if plan.model_args is None or inst is None:
-        return inst
-    try:
-        from nndsl.check.infer import POISON, Evaluator
-
-        decl = checked.symbols.blocks[plan.model]
-        overrides = dict(zip((p.name for p in decl.params), plan.model_args.args))
-        overrides.update(plan.model_args.kwargs)
-        for p in decl.params:
-            v = overrides.get(p.name)
-            if p.type is not None and p.type.name == "float" and isinstance(v, int):
-                overrides[p.name] = float(v)
-        new = Evaluator(checked.program, checked.symbols).instantiate_model(decl, overrides)
-    except Exception:  # (the checker has vetted the arguments; be conservative)
-        return None
-    return None if new is None or new is POISON else new
 
 
 def load(

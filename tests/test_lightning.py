@@ -165,6 +165,7 @@ def test_cli_target_option(tmp_path: Path, monkeypatch) -> None:
         "data.npz",
         "model.py",
         "train.py",
+        "training_utils.py",
     ]
     assert main(["generate", "iris.nn", "--target", "lightning", "-o", str(tmp_path / "l")]) == 0
     assert (

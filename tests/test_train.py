@@ -266,25 +266,3 @@ def test_epochs_0_is_wrong_usage(capsys) -> None:
 
 
 # ---- the generator's shortcut --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "scheduler", [None, "CosineAnnealingLR(T_max=3)", "OneCycleLR(max_lr=0.1)"]
-)
-def test_train_py_is_formatted_as_black_formats_the_whole_file(scheduler, monkeypatch) -> None:
-    """train.py's fixed part is black-formatted once per process and joined to the spec's part:
-    the result must be exactly what formatting the whole file gives."""
-    from nndsl.check import check_file
-    from nndsl.codegen import train as train_code
-    from nndsl.codegen import train_sources
-
-    text = RESUME_SPEC.read_text()
-    if scheduler is None:
-        text = text.replace("    scheduler      = StepLR(step_size=1, gamma=0.7)\n", "")
-    else:
-        text = text.replace("StepLR(step_size=1, gamma=0.7)", scheduler)
-    checked = check_file("spec.nn", text)
-    assert checked.ok, checked.diagnostics
-    fast = train_sources(checked, ["Net"])["train"][1]
-    monkeypatch.setattr(train_code, "_FIXED_PART", "\0 no such text")
-    assert train_sources(checked, ["Net"])["train"][1] == fast

@@ -21,7 +21,14 @@ class Checked:
     symbols: Symbols | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     models: dict = field(default_factory=dict)  # model name → BlockInstance | None
-    tasks: dict = field(default_factory=dict)  # train section name (None: unnamed) → Task
+    # train section name (None: unnamed) → its TrainPlan (nndsl/check/plan.py), for each
+    # section without errors: the only reading of a train section after the checker
+    plans: dict = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> dict:
+        """Train section name → the Task the checker decided (where one could be)."""
+        return {name: p.task for name, p in self.plans.items() if p.task is not None}
 
     @property
     def ok(self) -> bool:
@@ -77,9 +84,9 @@ def _check_file(path: str, text: str | None, imports: bool) -> Checked:
 
     result = infer(program, symbols)
     diags.extend(result.diagnostics)
-    train_diags, tasks = check_trains(program, symbols, result.models)
+    train_diags, plans = check_trains(program, symbols, result.models)
     diags.extend(train_diags)
-    return Checked(program, symbols, _ordered(diags), result.models, tasks)
+    return Checked(program, symbols, _ordered(diags), result.models, plans)
 
 
 def _no_trains(program, symbols, models) -> tuple[list[Diagnostic], dict]:

@@ -43,6 +43,8 @@ from nndsl.catalog.training import (
     topk,
 )
 from nndsl.check.graph import BlockInstance, ModuleSlot, TensorV
+from nndsl.check.plan import PlanError, TrainPlan
+from nndsl.check.plan import build as build_plan
 from nndsl.check.resolve import Symbols
 from nndsl.errors import Diagnostic, Note, Span, error, warning
 from nndsl.limits import MAX_IMAGE_SIDE
@@ -308,18 +310,21 @@ def check_trains(
     program: Program,
     symbols: Symbols,
     models: dict[str, BlockInstance | None] | None,
-) -> tuple[list[Diagnostic], dict[str | None, Task]]:
+) -> tuple[list[Diagnostic], dict[str | None, TrainPlan]]:
     """Check every train section of the root file.  `models`: the inferred instance of each model
     of the root file (None where inference failed), or None when inference did not run.
-    Returns the diagnostics and the task of each section (by name; None for an unnamed one)
-    whose task could be decided."""
+    Returns the diagnostics and the plan (nndsl/check/plan.py) of each section without errors,
+    by name (None for an unnamed one): what code generation and `run` read."""
     checker = TrainChecker(program, symbols, models)
-    tasks: dict[str | None, Task] = {}
+    plans: dict[str | None, TrainPlan] = {}
     for t in symbols.root_trains:
-        task = checker.check(t)
-        if task is not None:
-            tasks[t.name] = task
-    return checker.diags + checker.evaluator_diags(), tasks
+        errors = checker.error_count()
+        sec = checker.check(t)
+        if models is not None and checker.error_count() == errors:
+            p = checker.plan(sec, [m for m in models if models[m] is not None])
+            if p is not None:
+                plans[t.name] = p
+    return checker.diags + checker.evaluator_diags(), plans
 
 
 @dataclass
@@ -341,6 +346,7 @@ class _Section:
     loss_call: ir.Call | None = None
     loss_bound: dict[str, Any] | None = None
     out_classes: int | None = None  # the model's output size along dim 1 (scores, labels)
+    instance: BlockInstance | None = None  # the trained model, with the section's arguments
 
 
 class TrainChecker:
@@ -414,7 +420,26 @@ class TrainChecker:
 
     # ---- a section ------------------------------------------------------------------------------
 
-    def check(self, t: ir.TrainDecl) -> Task | None:
+    def error_count(self) -> int:
+        return sum(d.is_error for d in (*self.diags, *self.evaluator_diags()))
+
+    def plan(self, sec: _Section, models: list[str]) -> TrainPlan | None:
+        """The section's TrainPlan (after `check` found no error in it)."""
+        from nndsl.check.infer import POISON
+
+        consts = frozenset(self.symbols.consts)
+
+        def const(name: str) -> Any:
+            v = self.evaluator.const(name, None)
+            return None if v is POISON else v
+
+        try:
+            return build_plan(sec.decl, models, const, consts, task=sec.task, instance=sec.instance)
+        except PlanError as exc:
+            self.error(f"train section: {exc}", _head(sec.decl))
+            return None
+
+    def check(self, t: ir.TrainDecl) -> _Section:
         sec = _Section(t)
         entries = {}
         for e in t.entries:
@@ -447,13 +472,14 @@ class TrainChecker:
         if "stop_when" in entries:
             self.stop_when(entries["stop_when"].value, sec)
         inst = self.model(t, entries.get("model"), sec)
+        sec.instance = inst
         out = None
         if inst is not None:
             out = self.model_fit(inst, sec)
         self.decide_task(sec, out)
         self.metrics_fit(sec)
         self.tensor_args(sec)
-        return sec.task
+        return sec
 
     # ---- numbers ------------------------------------------------------------------------------
 

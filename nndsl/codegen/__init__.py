@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from nndsl.check import Checked, _no_cyclic_gc
 from nndsl.codegen.model import ModelCode
 from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.render import black_format, docstring, render
-from nndsl.codegen.trainplan import data_file, script_name
+from nndsl.codegen.trainplan import TrainPlan, data_file, script_name
 from nndsl.errors import display_path
 
 
@@ -16,8 +17,37 @@ class GenerateError(Exception):
     """The spec is valid but cannot be written as PyTorch (says why)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ModelResult:
+    """What generating model.py gives: its text, the user's Python modules it imports, and the
+    attribute names each class sets in `__init__` (what the Lightning target must not shadow)."""
+
+    source: str
+    py_modules: tuple[str, ...]
+    attributes: dict[str, frozenset[str]]
+
+
 def model_source(checked: Checked, models: list[str]) -> str:
     """The text of `model.py` for the given models of a checked program."""
+    return model_code(checked, models).source
+
+
+def model_code(checked: Checked, models: list[str]) -> ModelResult:
+    """model.py for the given models of a checked program, with what it is made of."""
+    key = (id(checked), tuple(models))
+    cached = _MODEL_CACHE.get(key)
+    if cached is not None and cached[0] is checked:
+        return cached[1]
+    result = _model_code(checked, models)
+    _MODEL_CACHE.clear()
+    _MODEL_CACHE[key] = (checked, result)
+    return result
+
+
+_MODEL_CACHE: dict[tuple, tuple[Checked, ModelResult]] = {}
+
+
+def _model_code(checked: Checked, models: list[str]) -> ModelResult:
     from nndsl.codegen.pysrc import NotExpressible
 
     code = ModelCode(checked, models)
@@ -63,7 +93,30 @@ def model_source(checked: Checked, models: list[str]) -> str:
         "",
     )
     source = render("model.py.j2", header=header, imports=imports, classes=classes)
-    return seal(black_format(source))
+    attributes = {c.name: _attributes(c) for c in code.order}
+    return ModelResult(seal(black_format(source)), tuple(sorted(code.py_imports)), attributes)
+
+
+def _attributes(c) -> frozenset[str]:
+    """The names a generated class sets on `self` in `__init__` (from its statements)."""
+    import ast
+    import textwrap
+
+    names: set[str] = set()
+    try:
+        tree = ast.parse(textwrap.dedent("\n".join(c.init_body)))
+    except SyntaxError:
+        return frozenset()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                names.add(node.attr)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("register_buffer", "register_parameter") and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    names.add(first.value)
+    return frozenset(names)
 
 
 def generate_files(
@@ -81,6 +134,10 @@ def generate_files(
         files[f"{name}.py"] = text
         if with_data:
             files[data_file(name)] = data_bytes(checked, plan)
+    if len(files) > 1:
+        from nndsl.codegen.train import UTILS, utils_source
+
+        files[f"{UTILS}.py"] = utils_source()
     return files
 
 
@@ -93,22 +150,16 @@ def lightning_files(
     return files(checked, models, with_data=with_data)
 
 
-def train_plans(checked: Checked, models: list[str]) -> dict[str, tuple]:
-    """Script name (`train`, `train_long`) → (plan, task) for the root file's train sections
-    that train one of `models`; the task is the checker's (`Checked.tasks`), None when nothing
-    tells it."""
-    from nndsl.codegen.trainplan import PlanError, plan
-
-    out: dict[str, tuple] = {}
-    consts = _consts(checked)
+def train_plans(checked: Checked, models: list[str]) -> dict[str, TrainPlan]:
+    """Script name (`train`, `train_long`) → the checker's plan (`Checked.plans`) of each train
+    section of the root file that trains one of `models`, in the file's order."""
+    out: dict[str, TrainPlan] = {}
     for t in checked.symbols.root_trains if checked.symbols else []:
-        try:
-            p = plan(t, [m for m in checked.models if checked.models[m] is not None], consts)
-        except PlanError as exc:
-            raise GenerateError(f"train section: {exc}") from None
-        if p.model not in models:
-            continue
-        out[script_name(t.name)] = (p, checked.tasks.get(t.name))
+        p = checked.plans.get(t.name)
+        if p is None:
+            raise GenerateError(f"train section{f' `{t.name}`' if t.name else ''} was not checked")
+        if p.model in models:
+            out[script_name(t.name)] = p
     return out
 
 
@@ -117,9 +168,11 @@ def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
     from nndsl.codegen.train import TrainCodeError, train_source
 
     out: dict[str, tuple] = {}
-    for script, (p, task) in train_plans(checked, models).items():
+    plans = train_plans(checked, models)
+    py_modules = model_code(checked, models).py_modules if plans else ()
+    for script, p in plans.items():
         try:
-            out[script] = (p, train_source(p, checked.program.root, task))
+            out[script] = (p, train_source(p, checked.program.root, py_modules))
         except TrainCodeError as exc:
             raise GenerateError(str(exc)) from None
     return out
@@ -127,13 +180,6 @@ def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
 
 def _word(v) -> str:
     return getattr(v, "name", v)
-
-
-def _consts(checked: Checked) -> dict:
-    from nndsl.check.infer import Evaluator
-
-    ev = Evaluator(checked.program, checked.symbols)
-    return {name: ev.const(name, None) for name in checked.symbols.consts}
 
 
 def data_bytes(checked: Checked, plan) -> bytes:
@@ -152,7 +198,7 @@ def data_bytes(checked: Checked, plan) -> bytes:
 
         names = DATA_SOURCES[plan.data.name].positional
         options.update({n: _word(v) for n, v in zip(names, plan.data.args)})
-    task = checked.tasks.get(plan.name)
+    task = plan.task
     try:
         _, arrays = prepare(
             plan.data.name,
@@ -161,7 +207,7 @@ def data_bytes(checked: Checked, plan) -> bytes:
             base_dir=Path(os.path.dirname(os.path.abspath(checked.program.root))),
             task=_data_task(task),
             float_targets=task is not None and task.float_targets and task.classifies,
-            x_dtype=_input_dtype(checked, plan.model),
+            x_dtype=_input_dtype(plan),
         )
     except DataError as exc:
         hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
@@ -176,9 +222,9 @@ def _data_task(task) -> str | None:
     return "classification" if task.kind == "multiclass" else task.kind
 
 
-def _input_dtype(checked: Checked, model: str) -> str:
+def _input_dtype(plan: TrainPlan) -> str:
     """ "int64" when the model's (first) input is declared as integers (`long[B, T]`)."""
-    inst = checked.models.get(model)
+    inst = plan.instance
     if inst is None or not getattr(inst, "inputs", None):
         return "float32"
     return "float32" if inst.inputs[0][1].type.is_float else "int64"

@@ -13,16 +13,15 @@ templates/lightning_module.py.j2 and templates/lightning_train.py.j2.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from typing import Any
 
-from nndsl import ir
 from nndsl.catalog.training import LOSSES
 from nndsl.check import Checked
 from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
+from nndsl.codegen.trainplan import BoolOp, Compare, Condition, TrainPlan, Word
 from nndsl.errors import display_path
 
 # precision of the train section → the Trainer's `precision`
@@ -74,15 +73,16 @@ def lightning_files(
     and, for each train section of the root file that trains one of these models,
     lit_model.py, train.py and data.npz (`lit_model_long.py`, `train_long.py`, `data_long.npz`
     for a section named `Long`)."""
-    from nndsl.codegen import data_bytes, model_source, train_plans
+    from nndsl.codegen import data_bytes, model_code, train_plans
     from nndsl.codegen.trainplan import data_file
 
-    model_py = model_source(checked, models)
-    files: dict[str, str | bytes] = {"model.py": model_py}
-    for script, (plan, task) in train_plans(checked, models).items():
+    code = model_code(checked, models)
+    files: dict[str, str | bytes] = {"model.py": code.source}
+    for script, plan in train_plans(checked, models).items():
         lit = "lit_model" + script[len("train") :]
         data = data_file(script)
-        files[f"{lit}.py"] = lit_module_source(plan, checked.program.root, task, model_py)
+        attributes = code.attributes.get(plan.model, frozenset())
+        files[f"{lit}.py"] = lit_module_source(plan, checked.program.root, attributes)
         files[f"{script}.py"] = lit_train_source(plan, checked.program.root, lit, data)
         if with_data:
             files[data] = data_bytes(checked, plan)
@@ -92,25 +92,11 @@ def lightning_files(
 # ---- lit_model.py -----------------------------------------------------------------------------
 
 
-def _model_attributes(model_py: str, model: str) -> set[str]:
-    """The attribute names `model.py`'s class `model` sets in its `__init__`."""
-    m = re.search(
-        rf"^class {re.escape(model)}\(nn\.Module\):\n(.*?)(?=^class |\Z)", model_py, re.M | re.S
-    )
-    if m is None:
-        return set()
-    body = m.group(1)
-    names = set(re.findall(r"self\.(\w+)\s*(?::[^=\n]*)?=", body))
-    names |= set(re.findall(r"self\.register_(?:buffer|parameter)\(\s*\"(\w+)\"", body))
-    return names
+def _has_val(plan: TrainPlan) -> bool:
+    return plan.has_val
 
 
-def _has_val(plan) -> bool:
-    split = plan.data_options.get("val_split", 0)
-    return isinstance(split, (int, float)) and not isinstance(split, bool) and split > 0
-
-
-def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
+def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str]) -> str:
     from nndsl.codegen import GenerateError
     from nndsl.codegen.train import TrainCodeError, _call, _optimizer, _py, _scheduler, task_config
     from nndsl.codegen.train import loss_call as train_loss_call
@@ -119,7 +105,7 @@ def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
     # the name lit_model.py gives the model class: its own unless that hides one of its names
     taken = set(LIT_GLOBALS) | set(RESERVED) | {"annotations", f"Lit{model}"}
     alias = model if model not in taken else identifier(f"{model}_model", taken)
-    clash = sorted(_model_attributes(model_py, model) & LIGHTNING_NAMES)
+    clash = sorted(attributes & LIGHTNING_NAMES)
     if clash:
         raise GenerateError(
             f"the Lightning target cannot train `{model}`: its attribute `{clash[0]}` is a name "
@@ -166,9 +152,28 @@ def lit_module_source(plan, spec_path: str, task: str, model_py: str) -> str:
         interval=interval,
         plateau_monitor=("val_loss" if _has_val(plan) else "train_loss") if plateau else None,
         metrics=literal(list(plan.metrics)) if plan.metrics else None,
-        task=_py(task_config(task)) if plan.metrics else None,
+        task=_py(task_config(plan.task)) if plan.metrics else None,
+        metric_sums=metric_sums_source() if plan.metrics else "",
     )
     return seal(black_format(source))
+
+
+def metric_sums_source() -> str:
+    """MetricSums, classification_scores and r2_score: their source in training_utils.py (the
+    plain target's), for lit_model.py, which imports nothing of nndsl's."""
+    import ast
+
+    from nndsl.codegen.train import _utils_text
+
+    text = _utils_text()
+    lines = text.splitlines()
+    wanted = ("MetricSums", "classification_scores", "r2_score")
+    parts = [
+        "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        for node in ast.parse(text).body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in wanted
+    ]
+    return "\n\n\n".join(parts)
 
 
 # ---- train.py ---------------------------------------------------------------------------------
@@ -185,35 +190,14 @@ def _mode(monitor: str, mode: str = "auto") -> str:
 FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
-def _side(e: ir.Expr, consts: dict[str, Any]) -> str | float | int | None:
-    """A side of a comparison: a quantity's name, a number (constants and arithmetic on them
-    evaluated), or None."""
-    from nndsl.codegen.trainplan import PlanError, Word, value
-
-    try:
-        v = value(e, consts)
-    except (PlanError, ArithmeticError, KeyError, TypeError):
-        return None
-    if isinstance(v, Word):
-        return v.name
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return v
-    return None
-
-
-def single_comparison(
-    e: ir.Expr, consts: dict[str, Any] | None = None
-) -> tuple[str, str, float | int] | None:
+def single_comparison(c: Condition | None) -> tuple[str, str, float | int] | None:
     """`val_accuracy >= 0.95` (or `0.95 <= val_accuracy`) → ("val_accuracy", ">=", 0.95)."""
-    while isinstance(e, ir.Paren):
-        e = e.expr
-    if not isinstance(e, ir.Compare) or e.op not in FLIP:
+    if not isinstance(c, Compare) or c.op not in FLIP:
         return None
-    left, right = _side(e.left, consts or {}), _side(e.right, consts or {})
-    if isinstance(left, str) and isinstance(right, (int, float)):
-        return left, e.op, right
-    if isinstance(right, str) and isinstance(left, (int, float)):
-        return right, FLIP[e.op], left
+    if isinstance(c.left, Word) and not isinstance(c.right, Word):
+        return c.left.name, c.op, c.right
+    if isinstance(c.right, Word) and not isinstance(c.left, Word):
+        return c.right.name, FLIP[c.op], c.left
     return None
 
 
@@ -243,16 +227,15 @@ def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
     early = None
     if plan.early_stopping is not None:
         es = plan.early_stopping
-        monitor = _resolve(_word(es["monitor"]), has_val)
+        monitor = _resolve(es.monitor, has_val)
         early = {
             "monitor": monitor,
-            "patience": es["patience"],
-            "mode": _mode(monitor, _word(es["mode"])),
-            "min_delta": es["min_delta"],
+            "patience": es.patience,
+            "mode": _mode(monitor, es.mode),
+            "min_delta": es.min_delta,
         }
     stop_when = None
-    consts = getattr(plan, "consts", None) or {}
-    comparison = single_comparison(plan.stop_when, consts) if plan.stop_when is not None else None
+    comparison = single_comparison(plan.stop_when)
     if comparison is not None:
         monitor, op, number = comparison
         monitor = _resolve(monitor, has_val)
@@ -274,7 +257,7 @@ def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
                 f"EarlyStopping({threshold})",
             )
     elif plan.stop_when is not None:
-        stop_when = condition(plan.stop_when, consts)
+        stop_when = condition(plan.stop_when)
         stop_text = f"stop_when: {_condition_text(plan.stop_when)}"
     if early is not None:
         what = "early_stopping" + (" and stop_when" if "stopping_threshold" in early else "")
@@ -283,9 +266,9 @@ def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
         out.append(comparison)
     if stop_when is not None:
         out.append((stop_text, "StopWhen()"))
-    every = int(plan.checkpoint.get("every") or 1)
-    keep = plan.checkpoint.get("keep_best")
-    keep = _resolve(_word(keep), has_val) if keep else None
+    every = plan.checkpoint.every
+    keep = plan.checkpoint.keep_best
+    keep = _resolve(keep, has_val) if keep else None
     if keep and every == 1:
         out.append(
             (
@@ -337,10 +320,6 @@ def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
     return [(textwrap.wrap(comment, 76), call) for comment, call in out], stop_when
 
 
-def _word(v: Any) -> Any:
-    return getattr(v, "name", v)
-
-
 def lit_train_source(plan, spec_path: str, lit_module: str, data_name: str) -> str:
     from nndsl.codegen.pysrc import literal
     from nndsl.codegen.train import _py
@@ -364,7 +343,7 @@ def lit_train_source(plan, spec_path: str, lit_module: str, data_name: str) -> s
         for c in ("EarlyStopping", "ModelCheckpoint")
         if stop_when or any(c in call for _, call in cbs)
     ]
-    every = int(plan.checkpoint.get("every") or 1)
+    every = plan.checkpoint.every
     config = {
         "model": plan.model,
         "epochs": plan.epochs,
@@ -390,19 +369,17 @@ def lit_train_source(plan, spec_path: str, lit_module: str, data_name: str) -> s
     return seal(black_format(source))
 
 
-def _condition_text(e: ir.Expr) -> str:
-    """The spec's text of a stop_when condition, for a docstring."""
-    if isinstance(e, ir.Compare):
-        return f"{_condition_text(e.left)} {e.op} {_condition_text(e.right)}"
-    if isinstance(e, ir.BoolOp):
-        return f"{_condition_text(e.left)} {e.op} {_condition_text(e.right)}"
-    if isinstance(e, ir.UnaryOp):
-        sep = " " if e.op == "not" else ""
-        return f"{e.op}{sep}{_condition_text(e.operand)}"
-    if isinstance(e, ir.Paren):
-        return f"({_condition_text(e.expr)})"
-    if isinstance(e, ir.Name):
-        return e.id
-    if isinstance(e, ir.Num):
-        return repr(e.value)
-    return "?"
+def _condition_text(c: Condition) -> str:
+    """The spec's text of a stop_when condition, for a comment."""
+    if isinstance(c, Compare):
+        return f"{_quantity_text(c.left)} {c.op} {_quantity_text(c.right)}"
+    if isinstance(c, BoolOp):
+        sides = [_condition_text(x) for x in (c.left, c.right)]
+        sides = [f"({t})" if isinstance(x, BoolOp) else t for t, x in zip(sides, (c.left, c.right))]
+        return f"{sides[0]} {c.op} {sides[1]}"
+    inner = _condition_text(c.operand)
+    return f"not ({inner})" if not isinstance(c.operand, Compare) else f"not {inner}"
+
+
+def _quantity_text(v: Word | int | float) -> str:
+    return v.name if isinstance(v, Word) else repr(v)

@@ -113,15 +113,9 @@ def spec_inputs(checked) -> tuple[set[str], set[str]]:
         for folder in (base, os.getcwd()):
             files.add(os.path.realpath(os.path.join(folder, rel + ".py")))
             trees.add(os.path.realpath(os.path.join(folder, rel.split(os.sep)[0])))
-    from nndsl.codegen import train_plans
-
-    try:
-        plans = train_plans(checked, list(checked.models))
-    except Exception:  # (generate reports a plan it cannot make; nothing to add here)
-        plans = {}
     from nndsl.catalog.training import DATA_SOURCES
 
-    for plan, _ in plans.values():
+    for plan in checked.plans.values():
         if plan.data is None:
             continue
         options = dict(plan.data_options)

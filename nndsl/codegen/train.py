@@ -1,30 +1,33 @@
 """The train section → `train.py`, a standalone training script (also what `nndsl run` runs).
 
-Only the spec-specific parts are computed here (the CONFIG literal, the calls that build the
-model, loss, optimizer and scheduler, and the `stop_when` test); the loop itself is fixed text in
-templates/train.py.j2, so every spec trains with the same, reviewed code.
+The script is rendered from the checker's TrainPlan only (templates/train.py.j2): the CONFIG
+literal, the calls that build the model, loss, optimizer and scheduler, the `stop_when` test, and
+a training loop that holds the code of the keys the section uses and nothing else.  What is the
+same for every spec lives in nndsl/runtime/training_utils.py, which `generate` writes beside it.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 from functools import lru_cache
 from typing import Any
 
-from nndsl import ir
 from nndsl.catalog import api
-from nndsl.catalog.training import METRIC_FACTS, PER_BATCH_SCHEDULERS, TENSOR_ARGS, Task
+from nndsl.catalog.training import LOSSES, METRIC_FACTS, TENSOR_ARGS, Task
 from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
 from nndsl.codegen.trainplan import (
+    BoolOp,
     CallSpec,
-    PlanError,
+    Compare,
+    Condition,
+    ListValue,
     TrainPlan,
     Word,
     data_file,
     script_name,
-    value,
 )
 from nndsl.errors import display_path
 
@@ -38,7 +41,7 @@ def _value(v: Any) -> str:
         return literal(v.name)
     if isinstance(v, CallSpec):
         raise TrainCodeError(f"`{v.name}(...)` cannot be an argument here")
-    if isinstance(v, list):
+    if isinstance(v, (list, ListValue)):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     if isinstance(v, tuple):
         inner = ", ".join(_value(x) for x in v)
@@ -96,35 +99,36 @@ def _scheduler(call: CallSpec | None) -> str:
     parts = (
         ["optimizer"]
         + [_value(a) for a in call.args]
-        + [f"{k}={_value(v)}" for k, v in call.kwargs]
+        + [f"{k}={_scheduler_arg(k, v)}" for k, v in call.kwargs]
     )
     parts += [f"{k}={v}" for k, v in extra.items()]
     return f"torch.optim.lr_scheduler.{call.name}({', '.join(parts)})"
 
 
-def condition(e: ir.Expr, consts: dict[str, Any] | None = None) -> str:
-    """`val_accuracy >= 0.95` → `m["val_accuracy"] >= 0.95`: names are metric keys (written as
-    string literals, never as code) unless they are constants of the spec; numbers, constants
-    and arithmetic on them become their value."""
-    if isinstance(e, ir.Compare):
-        return f"{condition(e.left, consts)} {e.op} {condition(e.right, consts)}"
-    if isinstance(e, ir.BoolOp):
-        return f"({condition(e.left, consts)} {e.op} {condition(e.right, consts)})"
-    if isinstance(e, ir.UnaryOp) and e.op == "not":
-        return f"not ({condition(e.operand, consts)})"
-    if isinstance(e, ir.Paren) and isinstance(e.expr, (ir.Compare, ir.BoolOp, ir.UnaryOp)):
-        return f"({condition(e.expr, consts)})"
-    try:
-        v = value(e, consts or {})
-    except (PlanError, ArithmeticError, KeyError, TypeError):
-        v = None
+def _scheduler_arg(key: str, v: Any) -> str:
+    """`schedulers=[LinearLR(...), ...]` of SequentialLR and ChainedScheduler: schedulers of the
+    same optimizer."""
+    if key == "schedulers" and isinstance(v, (list, tuple)):
+        if all(isinstance(x, CallSpec) for x in v):
+            return "[" + ", ".join(_scheduler(x) for x in v) + "]"
+    return _value(v)
+
+
+def condition(c: Condition) -> str:
+    """The plan's `stop_when` as Python: `val_accuracy >= 0.95` → `m.get("val_accuracy",
+    float('nan')) >= 0.95`: quantities are metric keys (written as string literals, never as
+    code); numbers (constants and arithmetic on them were evaluated by the checker) as values."""
+    if isinstance(c, Compare):
+        return f"{_side(c.left)} {c.op} {_side(c.right)}"
+    if isinstance(c, BoolOp):
+        return f"({condition(c.left)} {c.op} {condition(c.right)})"
+    return f"not ({condition(c.operand)})"
+
+
+def _side(v: Word | int | float) -> str:
     if isinstance(v, Word):
         return f"m.get({literal(v.name)}, float('nan'))"
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return literal(v)
-    raise TrainCodeError(
-        "stop_when is a comparison of a metric with a number, such as `val_loss < 0.05`"
-    )
+    return literal(v)
 
 
 def loss_call(call: CallSpec) -> str:
@@ -149,10 +153,16 @@ def task_config(task: Task | None) -> dict[str, Any] | None:
 LOWER_IS_BETTER = ("loss", *(m.name for m in METRIC_FACTS.values() if m.lower_is_better))
 
 
-def config_literal(plan: TrainPlan, task: Task | None) -> str:
+def config_literal(plan: TrainPlan) -> str:
     es = None
     if plan.early_stopping is not None:
-        es = {k: plan.early_stopping[k] for k in ("monitor", "patience", "mode", "min_delta")}
+        e = plan.early_stopping
+        es = {
+            "monitor": e.monitor,
+            "patience": e.patience,
+            "mode": e.mode,
+            "min_delta": e.min_delta,
+        }
     cfg = {
         "model": plan.model,
         "epochs": plan.epochs,
@@ -162,13 +172,13 @@ def config_literal(plan: TrainPlan, task: Task | None) -> str:
         "precision": plan.precision,
         "clip_grad_norm": plan.clip_grad_norm,
         "accumulate": plan.accumulate,
-        "metrics": plan.metrics,
+        "metrics": list(plan.metrics),
         "early_stopping": es,
         "checkpoint": {
-            "every": plan.checkpoint.get("every") or 1,
-            "keep_best": plan.checkpoint.get("keep_best"),
+            "every": plan.checkpoint.every,
+            "keep_best": plan.checkpoint.keep_best,
         },
-        "task": task_config(task),
+        "task": task_config(plan.task),
         "data": _data_config(plan),
         "loss": _spec_text(plan, "loss"),
         "optimizer": _spec_text(plan, "optimizer"),
@@ -191,7 +201,8 @@ def _text(v: Any) -> str:
         return f"{v.name}({', '.join(parts)})"
     if isinstance(v, (list, tuple)):
         inner = ", ".join(_text(x) for x in v)
-        return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
+        listed = isinstance(v, (list, ListValue))
+        return f"[{inner}]" if listed else f"({inner}{',' if len(v) == 1 else ''})"
     if isinstance(v, bool):
         return "true" if v else "false"
     if v is None:
@@ -223,23 +234,90 @@ def _py(v: Any) -> str:
     return literal(v)
 
 
+#: The helper module every generated training script imports (nndsl/runtime/training_utils.py,
+#: written beside it by `generate`, loaded in memory by `run`).
+UTILS = "training_utils"
+
+# losses whose targets are class indices: the script calls the loss on the output as it is
+INDEX_TARGET_LOSSES = frozenset(n for n, f in LOSSES.items() if f.targets == "class")
+
+
+def utils_source() -> str:
+    """The text of training_utils.py (a module of this package, copied verbatim, sealed)."""
+    return seal(_utils_text())
+
+
+@lru_cache(maxsize=1)
+def _utils_text() -> str:
+    from importlib import resources
+
+    return resources.files("nndsl.runtime").joinpath(UTILS + ".py").read_text(encoding="utf-8")
+
+
+def _features(plan: TrainPlan) -> dict[str, Any]:
+    """What the template writes for this plan: each train key's code only with the key."""
+    scheduler = plan.scheduler
+    inst = plan.instance
+    single = inst is not None and len(getattr(inst, "output_types", lambda: ())()) == 1
+    direct = plan.loss.name in INDEX_TARGET_LOSSES and single
+    early = plan.early_stopping is not None
+    imports = ["Meter", "Run"]
+    if early:
+        imports.insert(0, "EarlyStopping")
+    if not direct:
+        imports.insert(0, "compute_loss")
+    imports += ["TrainingError", "parse_flags"]
+    scaled = "loss" if plan.accumulate == 1 else f"(loss / {plan.accumulate})"
+    fp16 = plan.precision == "fp16"
+    return {
+        "backward": f"scaler.scale({scaled}).backward()" if fp16 else f"{scaled}.backward()",
+        "utils_imports": sorted(imports),
+        "loss_expr": "criterion(out, y)" if direct else "compute_loss(criterion, out, y)",
+        "scheduler_call": _scheduler(scheduler) if scheduler is not None else None,
+        "per_batch": plan.per_batch_scheduler,
+        "plateau": scheduler is not None and scheduler.name == "ReduceLROnPlateau",
+        "stop_when": condition(plan.stop_when) if plan.stop_when is not None else None,
+        "early_stopping": early,
+        "accumulate": plan.accumulate,
+        "clip": None if plan.clip_grad_norm is None else literal(plan.clip_grad_norm),
+        "fp16": plan.precision == "fp16",
+        "autocast": {"bf16": "torch.bfloat16", "fp16": "torch.float16"}.get(plan.precision),
+    }
+
+
 @lru_cache(maxsize=1)
 def _script_names() -> frozenset[str]:
-    """Every name train.py defines or imports at module level (from the template itself)."""
+    """Every name a train.py defines or imports at module level (the template rendered with
+    every feature on)."""
     placeholder = "NndslPlaceholderModel"
     source = render(
         "train.py.j2",
         header="",
         model_import=placeholder,
+        utils_imports=[
+            "EarlyStopping",
+            "Meter",
+            "Run",
+            "compute_loss",
+            "parse_flags",
+            "TrainingError",
+        ],
         config="{}",
         model_call=placeholder + "()",
         loss_call="None",
-        lower_is_better="()",
         optimizer_call="None",
-        scheduler_call="None",
-        stop_when="False",
-        per_batch="False",
         data_file='"data.npz"',
+        loss_expr="criterion(out, y)",
+        backward="loss.backward()",
+        scheduler_call="None",
+        per_batch=True,
+        plateau=False,
+        stop_when="False",
+        early_stopping=True,
+        accumulate=2,
+        clip="1.0",
+        fp16=True,
+        autocast="torch.float16",
     )
     names: set[str] = set()
     for node in ast.parse(source).body:
@@ -263,7 +341,9 @@ def model_alias(model: str) -> str:
     return identifier(f"{model}_model", taken)
 
 
-def train_source(plan: TrainPlan, spec_path: str, task: Task | None) -> str:
+def train_source(plan: TrainPlan, spec_path: str, py_modules: tuple[str, ...] = ()) -> str:
+    """train.py for a plan.  `py_modules`: the user's Python modules model.py imports (the
+    docstring says how to make them importable)."""
     alias = model_alias(plan.model)
     model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
     model_call = alias + "()"
@@ -273,44 +353,30 @@ def train_source(plan: TrainPlan, spec_path: str, task: Task | None) -> str:
     spec = display_path(spec_path)
     section = f" (train section `{plan.name}`)" if plan.name else ""
     script = script_name(plan.name)
-    header = docstring(
-        [
-            f"Training script generated by nndsl{section}.",
-            f"Spec: {spec}",
-            f"Run `python {script}.py --help` for its flags; under torchrun it trains with",
-            f"DistributedDataParallel: `torchrun --nproc_per_node 2 {script}.py`.",
-            "Regenerate it with `nndsl generate` on that spec rather than editing it by hand.",
-            PLACEHOLDER,
-        ],
-        "",
-    )
+    lines = [
+        f"{script}.py: training script generated by nndsl{section}.",
+        f"Spec: {spec}",
+        f"Run `python {script}.py --help` for its flags; under torchrun it trains with",
+        f"DistributedDataParallel: `torchrun --nproc_per_node 2 {script}.py`.",
+        f"What every spec shares (checkpoints, resume, Ctrl-C, torchrun) is in {UTILS}.py.",
+    ]
+    if py_modules:
+        folder = os.path.dirname(spec) or "."
+        names = ", ".join(py_modules)
+        lines.append(f"model.py imports {names}: run it with PYTHONPATH={folder} set.")
+    lines += [
+        "Regenerate it with `nndsl generate` on that spec rather than editing it by hand.",
+        PLACEHOLDER,
+    ]
     source = render(
         "train.py.j2",
-        header=header,
+        header=docstring(lines, ""),
         model_import=model_import,
-        config=config_literal(plan, task),
+        config=config_literal(plan),
         model_call=model_call,
         loss_call=loss_call(plan.loss),
-        lower_is_better=literal(LOWER_IS_BETTER),
         optimizer_call=_optimizer(plan.optimizer),
-        scheduler_call=_scheduler(plan.scheduler),
-        stop_when=(
-            condition(plan.stop_when, plan.consts) if plan.stop_when is not None else "False"
-        ),
-        per_batch=repr(plan.scheduler is not None and plan.scheduler.name in PER_BATCH_SCHEDULERS),
         data_file=literal(data_file(script)),
+        **_features(plan),
     )
-    head, marker, rest = source.partition(_FIXED_PART)
-    if not marker:
-        return seal(black_format(source))
-    # black formats top-level statements independently: the fixed part (most of the file) is
-    # formatted once per process, only the spec's part each time
-    return seal(black_format(head).rstrip("\n") + "\n\n\n" + _formatted_rest(marker + rest))
-
-
-_FIXED_PART = "# " + "-" * 78 + "\n# Everything below is the same for every spec.\n"
-
-
-@lru_cache(maxsize=8)
-def _formatted_rest(text: str) -> str:
-    return black_format(text)
+    return seal(black_format(source))

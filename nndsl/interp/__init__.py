@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Iterator
 
+UTILS = "training_utils.py"  # the helper module of the training scripts
+
 
 def _module(name: str, filename: str, source: str) -> types.ModuleType:
     module = types.ModuleType(name)
@@ -26,31 +28,39 @@ def _module(name: str, filename: str, source: str) -> types.ModuleType:
 
 
 @contextmanager
-def _as_model(module: types.ModuleType) -> Iterator[None]:
-    """Make `from model import X` resolve to `module` while the training module is imported."""
-    saved = sys.modules.get("model")
-    sys.modules["model"] = module
+def _as_modules(modules: Mapping[str, types.ModuleType]) -> Iterator[None]:
+    """Make `from model import X` (and `from training_utils import Y`) resolve to these modules
+    while the training module is imported."""
+    saved = {name: sys.modules.get(name) for name in modules}
+    sys.modules.update(modules)
     try:
         yield
     finally:
-        if saved is None:
-            sys.modules.pop("model", None)
-        else:
-            sys.modules["model"] = saved
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
 
 
 def load(sources: Mapping[str, str], tag: str) -> dict[str, types.ModuleType]:
-    """Modules from generated sources: "model" and, if present, "train" (the training script).
+    """Modules from generated sources: "model", and, if present, "training_utils" and the
+    training scripts ("train", "train_long").
     `tag` names them in tracebacks (`<nndsl digits_cnn.nn: model.py>`)."""
     out: dict[str, types.ModuleType] = {}
     model = _module(
         f"nndsl_model_{abs(hash(tag))}", f"<nndsl {tag}: model.py>", sources["model.py"]
     )
     out["model"] = model
+    helpers = {"model": model}
+    if UTILS in sources:
+        helpers["training_utils"] = out["training_utils"] = _module(
+            f"nndsl_training_utils_{abs(hash(tag))}", f"<nndsl {tag}: {UTILS}>", sources[UTILS]
+        )
     for name, source in sources.items():
-        if name == "model.py" or not name.endswith(".py"):
+        if name in ("model.py", UTILS) or not name.endswith(".py"):
             continue
-        with _as_model(model):
+        with _as_modules(helpers):
             out[name[:-3]] = _module(
                 f"nndsl_{name[:-3]}_{abs(hash(tag))}", f"<nndsl {tag}: {name}>", source
             )

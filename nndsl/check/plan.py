@@ -1,0 +1,282 @@
+"""A checked train section as one frozen `TrainPlan`: the only reading of a train section.
+
+The checker (nndsl/check/train.py) validates a section and, when it has no errors, builds its plan
+here and stores it in `Checked.plans`; code generation (both targets), `nndsl run` and the Python
+API read only the plan.  Values are plain Python: numbers, strings, tuples, `ListValue` for the
+spec's lists, `Word` for bare names (`auto`, `val_loss`), `CallSpec` for calls.  `stop_when` is
+compiled into a small condition tree (`Compare`, `BoolOp`, `Not`) of quantities and numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from nndsl import ir
+from nndsl.catalog.training import (
+    CHECKPOINT_ARGS,
+    DEFAULTS,
+    EARLY_STOPPING_ARGS,
+    PER_BATCH_SCHEDULERS,
+    Task,
+)
+from nndsl.errors import Span
+
+
+class PlanError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A bare name in a train value: `auto`, `val_loss`, `input`."""
+
+    name: str
+
+
+class ListValue(tuple):
+    """A list of the spec (`[1.0, 2.0]`): a tuple, written back as a list."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallSpec:
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    span: Span | None = field(default=None, compare=False)
+
+    def kw(self) -> dict[str, Any]:
+        return dict(self.kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """`val_accuracy >= 0.95`: each side a quantity (Word) or a number."""
+
+    left: Word | int | float
+    op: str
+    right: Word | int | float
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp:
+    op: str  # "and" / "or"
+    left: Condition
+    right: Condition
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Condition
+
+
+Condition = Union[Compare, BoolOp, Not]
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyStopping:
+    monitor: str
+    patience: int
+    mode: str  # min, max or auto
+    min_delta: float
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    every: int
+    keep_best: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrainPlan:
+    """A train section, resolved and checked."""
+
+    name: str | None
+    model: str
+    model_args: CallSpec | None
+    data: CallSpec | None
+    loss: CallSpec
+    optimizer: CallSpec
+    scheduler: CallSpec | None
+    epochs: int
+    batch_size: int
+    metrics: tuple[str, ...]
+    early_stopping: EarlyStopping | None
+    stop_when: Condition | None
+    checkpoint: Checkpoint
+    clip_grad_norm: float | None
+    accumulate: int
+    precision: str
+    seed: int
+    device: str
+    task: Task | None = None
+    # the model's checked instance with the section's arguments (inputs, output types)
+    instance: Any = field(default=None, compare=False, repr=False)
+    spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def per_batch_scheduler(self) -> bool:
+        return self.scheduler is not None and self.scheduler.name in PER_BATCH_SCHEDULERS
+
+    @property
+    def data_options(self) -> dict[str, Any]:
+        return self.data.kw() if self.data else {}
+
+    @property
+    def has_val(self) -> bool:
+        """Whether the data holds out a validation split (`val_split=` above 0)."""
+        split = self.data_options.get("val_split", 0)
+        return isinstance(split, (int, float)) and not isinstance(split, bool) and split > 0
+
+    def span(self, key: str) -> Span | None:
+        return dict(self.spans).get(key)
+
+
+def value(e: ir.Expr, const: Callable[[str], Any], consts: frozenset[str]) -> Any:
+    """A train value as plain Python (bare names as Word, calls as CallSpec)."""
+    if isinstance(e, (ir.Num, ir.Str, ir.Const)):
+        return e.value
+    if isinstance(e, ir.Name):
+        return const(e.id) if e.id in consts else Word(e.id)
+    if isinstance(e, ir.UnaryOp) and e.op == "-":
+        v = value(e.operand, const, consts)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return -v
+    if isinstance(e, ir.ListExpr):
+        return ListValue(value(i, const, consts) for i in e.items)
+    if isinstance(e, ir.TupleExpr):
+        return tuple(value(i, const, consts) for i in e.items)
+    if isinstance(e, ir.Paren):
+        return value(e.expr, const, consts)
+    if isinstance(e, ir.Call) and isinstance(e.func, ir.Name):
+        return CallSpec(
+            e.func.id,
+            tuple(value(a, const, consts) for a in e.args),
+            tuple((k.name, value(k.value, const, consts)) for k in e.kwargs),
+            e.span,
+        )
+    if isinstance(e, ir.BinOp):
+        left, right = value(e.left, const, consts), value(e.right, const, consts)
+        ops: dict[str, Callable[[Any, Any], Any]] = {
+            "+": lambda a, b: a + b,
+            "-": lambda a, b: a - b,
+            "*": lambda a, b: a * b,
+            "/": lambda a, b: a / b,
+            "**": lambda a, b: a**b,
+        }
+        if e.op in ops and all(_number(v) for v in (left, right)):
+            return ops[e.op](left, right)
+    raise PlanError(f"cannot use `{e}` here")
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def condition(e: ir.Expr, const: Callable[[str], Any], consts: frozenset[str]) -> Condition:
+    """`stop_when`'s expression as a Condition."""
+    if isinstance(e, ir.Paren) and isinstance(e.expr, (ir.Compare, ir.BoolOp, ir.UnaryOp)):
+        return condition(e.expr, const, consts)
+    if isinstance(e, ir.Compare):
+        return Compare(_side(e.left, const, consts), e.op, _side(e.right, const, consts))
+    if isinstance(e, ir.BoolOp):
+        return BoolOp(e.op, condition(e.left, const, consts), condition(e.right, const, consts))
+    if isinstance(e, ir.UnaryOp) and e.op == "not":
+        return Not(condition(e.operand, const, consts))
+    raise PlanError(
+        "stop_when is a comparison of a metric with a number, such as `val_loss < 0.05`"
+    )
+
+
+def _side(e: ir.Expr, const: Callable[[str], Any], consts: frozenset[str]) -> Word | int | float:
+    try:
+        v = value(e, const, consts)
+    except (ArithmeticError, KeyError, TypeError):
+        v = None
+    if isinstance(v, str):
+        return Word(v)  # `"val_accuracy" > 0.9`: the checker takes a quoted quantity too
+    if isinstance(v, Word) or _number(v):
+        return v
+    raise PlanError(
+        "stop_when is a comparison of a metric with a number, such as `val_loss < 0.05`"
+    )
+
+
+def _call(v: Any) -> CallSpec:
+    if isinstance(v, CallSpec):
+        return v
+    if isinstance(v, Word):
+        return CallSpec(v.name)
+    raise PlanError("expected a call such as `Adam(lr=1e-3)`")
+
+
+def _word(v: Any) -> Any:
+    return v.name if isinstance(v, Word) else v
+
+
+def build(
+    train: ir.TrainDecl,
+    models: list[str],
+    const: Callable[[str], Any],
+    consts: frozenset[str],
+    *,
+    task: Task | None = None,
+    instance: Any = None,
+) -> TrainPlan:
+    """The plan of a train section the checker found no error in.  `const(name)`: the value of
+    a constant of the file; `models`: the file's models (the default when `model` is absent)."""
+    entries: dict[str, ir.TrainEntry] = {}
+    for entry in train.entries:
+        entries.setdefault(entry.key, entry)
+
+    def get(key: str, default: Any = None) -> Any:
+        e = entries.get(key)
+        return default if e is None else value(e.value, const, consts)
+
+    model_v = get("model")
+    if model_v is None:
+        if len(models) != 1:
+            raise PlanError("the train section must name its model")
+        model, model_args = models[0], None
+    else:
+        call = _call(model_v)
+        model, model_args = call.name, (call if (call.args or call.kwargs) else None)
+    data = get("data")
+    early = None
+    if "early_stopping" in entries:
+        es = {
+            **EARLY_STOPPING_ARGS,
+            **{k: _word(v) for k, v in _call(get("early_stopping")).kwargs},
+        }
+        early = EarlyStopping(str(es["monitor"]), es["patience"], str(es["mode"]), es["min_delta"])
+    ck = {**CHECKPOINT_ARGS}
+    if "checkpoint" in entries:
+        ck.update({k: _word(v) for k, v in _call(get("checkpoint")).kwargs})
+    clip = get("clip_grad_norm")
+    stop = entries.get("stop_when")
+    return TrainPlan(
+        name=train.name,
+        model=model,
+        model_args=model_args,
+        data=_call(data) if data is not None else None,
+        loss=_call(get("loss")),
+        optimizer=_call(get("optimizer")),
+        scheduler=_call(get("scheduler")) if "scheduler" in entries else None,
+        epochs=int(get("epochs")),
+        batch_size=int(get("batch_size", DEFAULTS["batch_size"])),
+        metrics=tuple(str(_word(m)) for m in get("metrics", ())),
+        early_stopping=early,
+        stop_when=condition(stop.value, const, consts) if stop is not None else None,
+        checkpoint=Checkpoint(int(ck["every"] or 1), ck["keep_best"] or None),
+        clip_grad_norm=clip,
+        accumulate=int(get("accumulate", 1)),
+        precision=str(_word(get("precision", DEFAULTS["precision"]))),
+        seed=int(get("seed", DEFAULTS["seed"])),
+        device=str(_word(get("device", DEFAULTS["device"]))),
+        task=task,
+        instance=instance,
+        spans=tuple((k, e.span) for k, e in entries.items()),
+    )

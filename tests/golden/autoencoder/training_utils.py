@@ -1,0 +1,1229 @@
+"""Support for the training scripts nndsl generates: training_utils.py.
+
+`nndsl generate` writes this module, unchanged, beside each generated train.py.
+The script holds the spec's own training loop; this module what is the same for
+every spec: flags, torchrun (DistributedDataParallel) set-up, shuffled batches,
+metric sums, checkpoints with the random state (exact `--resume` after Ctrl-C
+or a crash), run folders, curves and the report.  It never imports nndsl.
+nndsl-sha256: 1c790845145dedc1fbdee2be055903b7caca78e6e290182faec1ad3f2ea182ce
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import io
+import json
+import math
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+# The loss and the metrics where lower is better (the others: higher is better); nndsl's
+# catalog of metrics (nndsl/catalog/training.py) says the same, a test checks it.
+LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse")
+
+
+class TrainingError(Exception):
+    """A problem that stops training with a message (no traceback)."""
+
+
+def parse_flags(
+    argv: list[str] | None, config: dict, data_file: Path, doc: str | None
+) -> argparse.Namespace:
+    """The script's flags; their defaults come from the train section (`config`)."""
+    p = argparse.ArgumentParser(
+        description=(doc or "").strip().splitlines()[0] if doc else None
+    )
+    p.add_argument("--epochs", type=int, default=config["epochs"])
+    p.add_argument("--batch-size", type=int, default=config["batch_size"])
+    p.add_argument(
+        "--lr", type=float, default=None, help="override the optimizer's learning rate"
+    )
+    p.add_argument("--seed", type=int, default=config["seed"])
+    p.add_argument(
+        "--device", default=config["device"], help="auto, cpu, cuda, cuda:N or mps"
+    )
+    p.add_argument(
+        "--data", default=str(data_file), help="the prepared data (written by nndsl)"
+    )
+    p.add_argument(
+        "--out", default=None, help="run folder (default: runs/<model>-<time>)"
+    )
+    p.add_argument("--resume", default=None, help="a checkpoint to continue from")
+    p.add_argument(
+        "--resume-weights",
+        default=None,
+        metavar="CKPT",
+        help="start from the weights of a checkpoint (a fresh optimizer, epoch 1)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="train into a run folder that holds another run",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar, only a line per epoch"
+    )
+    args = p.parse_args(argv)
+    for flag in ("epochs", "batch_size"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    return args
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if (
+            getattr(torch.backends, "mps", None) is not None
+            and torch.backends.mps.is_available()
+        ):
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise TrainingError(
+            f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps"
+        ) from None
+    if device.type == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
+    ):
+        raise TrainingError("--device mps was asked for, but MPS is not available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise TrainingError(
+            f"device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps"
+        )
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda was asked for, but CUDA is not available")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
+    return device
+
+
+def setup_distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank); starts the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend)
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def holds_run(folder: Path) -> bool:
+    return any(
+        (folder / name).exists() for name in ("metrics.csv", "last.pt", "config.json")
+    )
+
+
+def load_data(path: str, device: torch.device) -> dict:
+    try:
+        raw = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"cannot read the data file {path}: {exc}") from None
+    data: dict = {
+        k: torch.from_numpy(raw[k]).to(device)
+        for k in raw.files
+        if k.endswith(("_x", "_y"))
+    }
+    if "class_names" in raw.files:
+        data["class_names"] = [str(c) for c in raw["class_names"]]
+    if "norm_mean" in raw.files and "norm_std" in raw.files:
+        data["normalization"] = {
+            "mean": raw["norm_mean"].tolist(),
+            "std": raw["norm_std"].tolist(),
+        }
+    if "train_x" not in data or "train_y" not in data:
+        raise TrainingError(f"{path} has no train_x / train_y arrays")
+    return data
+
+
+def lower_is_better(name: str) -> bool:
+    return name.split("_", 1)[-1] in LOWER_IS_BETTER
+
+
+def improved(
+    value: float, best: float | None, mode: str, min_delta: float = 0.0
+) -> bool:
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def mode_of(monitor: str, mode: str = "auto") -> str:
+    if mode != "auto":
+        return mode
+    return "min" if lower_is_better(monitor) else "max"
+
+
+class Meter:
+    """Sums of an epoch's losses and metric statistics.
+
+    They live on the device in tensors updated in place: a step allocates
+    nothing and never waits for a device-to-host copy.  Counts are Python ints.
+    """
+
+    def __init__(
+        self, metrics: list[str], task: dict | None, device: torch.device, steps: int
+    ):
+        self.stats = MetricSums(metrics, task)
+        self.device = device
+        # each step's mean loss: the epoch's loss, and a NaN step, come from it
+        self.step_loss = torch.zeros(max(steps, 1), dtype=torch.float64, device=device)
+        self.step_size = [0] * max(steps, 1)
+        self.n = 0
+        self.steps = steps
+        self.first_step = 0  # where a resumed epoch started
+
+    def update(self, step: int, loss: torch.Tensor, out, y: torch.Tensor) -> None:
+        """Add a batch: its mean loss, its outputs (the first, for several) and
+        targets."""
+        self.step_loss[step] = loss.detach()
+        self.step_size[step] = y.shape[0]
+        self.n += y.shape[0]
+        self.stats.update(first_output(out).detach(), y)
+
+    def check_finite(self, epoch: int) -> None:
+        """A TrainingError if a loss of this epoch was NaN or infinite (on any
+        process)."""
+        check_finite(self, self.first_step, self.steps, epoch)
+
+    def first_bad_step(self, start: int, end: int) -> int | None:
+        """The first step in [start, end) with a non-finite loss, on any process."""
+        bad = ~torch.isfinite(self.step_loss[start:end])
+        flag = torch.tensor([int(bad.any())], device=self.device)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(flag)
+        if not int(flag):
+            return None
+        where = bad.nonzero()
+        return start + int(where[0]) if len(where) else start
+
+    def totals(self) -> dict[str, torch.Tensor]:
+        sizes = torch.tensor(self.step_size, dtype=torch.float64, device=self.device)
+        out = {"loss": (self.step_loss * sizes).sum()}
+        out.update(self.stats.sums)
+        for key, value in {"n": self.n, **self.stats.counts}.items():
+            out[key] = torch.tensor(
+                float(value), dtype=torch.float64, device=self.device
+            )
+        if dist.is_available() and dist.is_initialized():
+            for key in sorted(out):
+                dist.all_reduce(out[key])
+        return {k: v.cpu() for k, v in out.items()}
+
+    def values(self, prefix: str) -> dict[str, float]:
+        s = self.totals()
+        out = {
+            f"{prefix}loss": float(s["loss"] / s["n"]) if float(s["n"]) else math.nan
+        }
+        out.update(self.stats.values(s, prefix))
+        return out
+
+    def state(self) -> dict:
+        return {
+            "step_loss": self.step_loss.cpu(),
+            "step_size": list(self.step_size),
+            "sums": {k: v.cpu() for k, v in self.stats.sums.items()},
+            "counts": {"n": self.n, **self.stats.counts},
+        }
+
+    def load(self, state: dict) -> None:
+        self.step_loss = state["step_loss"].to(self.device)
+        self.step_size = list(state["step_size"])
+        self.stats.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
+        counts = dict(state["counts"])
+        self.n = counts.pop("n")
+        self.stats.counts = counts
+
+
+class MetricSums:
+    """The sums an epoch's metrics come from, for a task {"kind": ..., "decision": ...}.
+
+    Predictions are the argmax of class scores, or a logit above 0 / a probability
+    above 0.5 for yes/no outputs; they are counted per pixel for segmentation and per
+    label for multi-label outputs.  The sums are device tensors updated in place.
+    """
+
+    def __init__(self, metrics: list[str], task: dict | None):
+        self.metrics = metrics
+        self.kind = task["kind"] if task else None
+        self.decision = task["decision"] if task else None
+        self.topk = [
+            (m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()
+        ]
+        self.classify = bool(metrics) and self.kind in (
+            "multiclass",
+            "binary",
+            "multilabel",
+        )
+        self.regress = bool(metrics) and self.kind in ("regression", "reconstruction")
+        self.scores = any(m in ("f1", "precision", "recall") for m in metrics)
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts = {"count": 0, "elems": 0}
+
+    def add(self, key: str, value: torch.Tensor) -> None:
+        total = self.sums.get(key)
+        if total is None:
+            self.sums[key] = value.detach().to(torch.float64).clone()
+        else:
+            total.add_(value.detach())
+
+    def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        if self.classify:
+            self.classified(out, y)
+        if self.regress:
+            n = y.shape[0]
+            target = (
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
+            )
+            diff = out.to(torch.float64) - target.to(torch.float64)
+            self.add("abs", diff.abs().sum())
+            self.add("sq", (diff * diff).sum())
+            self.counts["elems"] += diff.numel()
+            if "r2" in self.metrics:  # per output: sums of y, y^2 and squared errors
+                t = target.to(torch.float64).reshape(n, -1)
+                self.add("y", t.sum(0))
+                self.add("y2", (t * t).sum(0))
+                self.add("res", (diff * diff).reshape(n, -1).sum(0))
+
+    def classified(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        if self.decision == "argmax":
+            pred = out.argmax(1)
+            for m, k in self.topk:
+                hit = (
+                    out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)
+                ).any(1)
+                self.add(m, hit.sum())
+        else:
+            threshold = 0.0 if self.decision == "logit" else 0.5
+            pred = (out > threshold).long()
+            y = (
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
+            ).long()
+        self.add("correct", (pred == y).sum())
+        self.counts["count"] += y.numel()
+        if not self.scores:
+            return
+        if self.kind == "multiclass":
+            c = out.shape[1]
+            idx = y.reshape(-1) * c + pred.reshape(-1)
+            self.add("confusion", torch.bincount(idx, minlength=c * c).reshape(c, c))
+        else:  # binary: the positive class (1); multi-label: each label (last dim)
+            labels = y.shape[-1] if self.kind == "multilabel" else 1
+            p, t = pred.reshape(-1, labels), y.reshape(-1, labels)
+            self.add("tp", (p * t).sum(0))
+            self.add("fp", (p * (1 - t)).sum(0))
+            self.add("fn", ((1 - p) * t).sum(0))
+
+    def values(self, s: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
+        """The metrics from the summed statistics `s` (of every process)."""
+        scores = classification_scores(s) if self.scores and self.classify else {}
+        out = {}
+        for m in self.metrics:
+            value = math.nan
+            if m == "accuracy" and "correct" in s:
+                value = float(s["correct"] / s["count"])
+            elif m.startswith("top") and m in s:
+                value = float(s[m] / s["count"])
+            elif m in ("mae", "mse", "rmse") and "abs" in s:
+                mse = float(s["sq"] / s["elems"])
+                value = {
+                    "mae": float(s["abs"] / s["elems"]),
+                    "mse": mse,
+                    "rmse": math.sqrt(mse),
+                }[m]
+            elif m == "r2" and "res" in s:
+                value = r2_score(s)
+            elif m in scores:
+                value = scores[m]
+            out[f"{prefix}{m}"] = value
+        return out
+
+
+def classification_scores(s: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Precision, recall and F1.
+
+    Multi-class: the mean over the classes that occur (as target or prediction)
+    of each class's score; binary: of the positive class; multi-label: the mean
+    over labels.  A score with nothing to count (no positive prediction, for
+    precision) is 0.
+    """
+    if "confusion" in s:
+        cm = s["confusion"]
+        tp, predicted, actual = cm.diag(), cm.sum(0), cm.sum(1)
+        present = (predicted + actual) > 0
+        tp, fp, fn = (
+            tp[present],
+            (predicted - cm.diag())[present],
+            (actual - cm.diag())[present],
+        )
+    elif "tp" in s:
+        tp, fp, fn = s["tp"], s["fp"], s["fn"]
+    else:
+        return {}
+
+    def ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(b > 0, a / b.clamp(min=1), torch.zeros_like(a))
+
+    return {
+        "precision": float(ratio(tp, tp + fp).mean()),
+        "recall": float(ratio(tp, tp + fn).mean()),
+        "f1": float(ratio(2 * tp, 2 * tp + fp + fn).mean()),
+    }
+
+
+def r2_score(s: dict[str, torch.Tensor]) -> float:
+    """The coefficient of determination of each output, averaged over the outputs.
+
+    An output whose targets do not vary scores 1 when predicted exactly, else 0.
+    """
+    total = s["y2"] - s["y"] * s["y"] / s["n"]
+    res = s["res"]
+    r2 = torch.where(
+        total > 0, 1 - res / total.clamp(min=1e-300), (res == 0).to(res.dtype)
+    )
+    return float(r2.mean())
+
+
+def compute_loss(criterion: nn.Module, out, y: torch.Tensor) -> torch.Tensor:
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if isinstance(criterion, (nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)):
+        return criterion(out, y)
+    if not torch.is_floating_point(y):
+        y = y.to(out.dtype)
+    if y.shape != out.shape and y.numel() == out.numel():
+        y = y.reshape(out.shape)
+    return criterion(out, y)
+
+
+def first_output(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer,
+    scheduler,
+    scaler,
+    state: dict,
+    config: dict,
+) -> None:
+    """Write atomically: a crash while writing never leaves a broken checkpoint."""
+    payload = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "state": state,
+        "rng": {
+            "python": random.getstate(),
+            "numpy": numpy_rng_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all()
+            if torch.cuda.is_available()
+            else None,
+        },
+        "config": config,
+    }
+    write_atomic(path, lambda fh: torch.save(payload, fh))
+
+
+def write_atomic(path: Path, write) -> None:
+    """Replace `path` with what `write(binary file)` writes, atomically.
+
+    The data goes to a fresh temporary file in the same folder (a unique name, created
+    exclusively: no existing file or symbolic link is ever opened), which then replaces
+    `path`.  A failure (read-only folder, full disk) removes the temporary file and
+    becomes a TrainingError.
+    """
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+        tmp = None
+    except (OSError, RuntimeError) as exc:
+        # (torch.save reports a failed write as a RuntimeError)
+        reason = (
+            exc.strerror
+            if isinstance(exc, OSError) and exc.strerror
+            else first_line(exc)
+        )
+        raise TrainingError(f"cannot write {path}: {reason}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def numpy_rng_state() -> tuple:
+    """numpy's RNG state as plain values (checkpoints load with `weights_only=True`)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return (kind, keys.tolist(), pos, has_gauss, cached)
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def load_checkpoint(
+    path: str, model: nn.Module, optimizer, scheduler, scaler, config: dict
+) -> dict:
+    """Restore what `save_checkpoint` wrote; a bad file is a TrainingError, not a crash.
+
+    `weights_only=True`: a checkpoint holds tensors and plain values only, so loading
+    one cannot run code from the file.
+    """
+    if not os.path.isfile(path):
+        raise TrainingError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as exc:
+        raise TrainingError(
+            f"cannot read the checkpoint {path}: {exc.strerror}"
+        ) from None
+    except Exception:  # torch.load raises many types for a damaged or foreign file
+        raise TrainingError(
+            f"cannot read the checkpoint {path}: the file is damaged (cut short?) "
+            "or is not a checkpoint of this training script"
+        ) from None
+    keys = ("model", "optimizer", "state", "rng")
+    if not isinstance(payload, dict) or any(k not in payload for k in keys):
+        raise TrainingError(
+            f"{path} is not a checkpoint of this training script "
+            "(use last.pt, best.pt or interrupted.pt of a run)"
+        )
+    check_fits(path, payload, model, optimizer, config)
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise TrainingError(
+            f"the checkpoint {path} does not fit this model: {first_line(exc)}"
+        ) from None
+    try:
+        optimizer.load_state_dict(payload["optimizer"])
+        if scheduler is not None and payload.get("scheduler") is not None:
+            scheduler.load_state_dict(payload["scheduler"])
+        if scaler is not None and payload.get("scaler") is not None:
+            scaler.load_state_dict(payload["scaler"])
+        rng = payload["rng"]
+        random.setstate(rng["python"])
+        kind, keys, *rest = rng["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), *rest))
+        torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        state = dict(payload["state"])
+        _ = state["epoch"], state["history"]
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise TrainingError(
+            f"the checkpoint {path} does not fit this training script "
+            f"(optimizer, scheduler or state): {first_line(exc)}"
+        ) from None
+    problem = checkpoint_state_problem(state)
+    if problem is not None:
+        raise TrainingError(f"the checkpoint {path} is damaged: {problem}")
+    return state
+
+
+def check_fits(
+    path: str, payload: dict, model: nn.Module, optimizer, config: dict | None = None
+) -> None:
+    """A checkpoint of another model or optimizer: a message saying what differs."""
+    saved, here = payload.get("model"), model.state_dict()
+    if isinstance(saved, dict):
+        missing = [k for k in here if k not in saved]
+        unexpected = [k for k in saved if k not in here]
+        shapes = [
+            f"{k} is {list(saved[k].shape)} there, {list(v.shape)} here"
+            for k, v in here.items()
+            if k in saved
+            and hasattr(saved[k], "shape")
+            and tuple(saved[k].shape) != tuple(v.shape)
+        ]
+        problems = []
+        for what, keys in (("missing", missing), ("unexpected", unexpected)):
+            if keys:
+                more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+                problems.append(f"{what} keys {', '.join(keys[:3])}{more}")
+        if shapes:
+            more = f" and {len(shapes) - 2} more" if len(shapes) > 2 else ""
+            problems.append("; ".join(shapes[:2]) + more)
+        if problems:
+            raise TrainingError(
+                f"the checkpoint {path} does not fit this model: " + "; ".join(problems)
+            )
+    if optimizer is None:
+        return
+    groups = (
+        payload.get("optimizer", {}).get("param_groups")
+        if isinstance(payload.get("optimizer"), dict)
+        else None
+    )
+    current = optimizer.state_dict()["param_groups"]
+    if isinstance(groups, list) and groups and isinstance(groups[0], dict):
+        ignore = {"params", "initial_lr", "lr"}
+        theirs = set(groups[0]) - ignore
+        ours = set(current[0]) - ignore
+        if theirs != ours or len(groups) != len(current):
+            name = (payload.get("config") or {}).get("optimizer") or "another optimizer"
+            raise TrainingError(
+                f"the checkpoint {path} was trained with {name}, not "
+                f"{(config or {}).get('optimizer')}: its optimizer state does not fit; "
+                "to start "
+                f"from its weights with a fresh optimizer, use --resume-weights {path}"
+            )
+
+
+def load_weights(path: str, model: nn.Module) -> None:
+    """--resume-weights: the model's weights of a checkpoint (or of a state_dict)."""
+    if not os.path.isfile(path):
+        raise TrainingError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch.load raises many types for a damaged or foreign file
+        raise TrainingError(
+            f"cannot read the checkpoint {path}: damaged, or not a checkpoint"
+        ) from None
+    weights = payload.get("model", payload) if isinstance(payload, dict) else None
+    if not isinstance(weights, dict):
+        raise TrainingError(f"{path} holds no model weights")
+    check_fits(path, {"model": weights}, model, None, None)
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise TrainingError(
+            f"the checkpoint {path} does not fit this model: {first_line(exc)}"
+        ) from None
+
+
+def checkpoint_state_problem(state: dict) -> str | None:
+    """What is wrong with a checkpoint's training state (None: it is sound).
+
+    Every field is checked before use: `epoch` counts the finished epochs, one row of
+    `history` each, so a hand-edited epoch cannot skip or repeat training.
+    """
+
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    history = state.get("history")
+    if not isinstance(history, list) or not all(
+        isinstance(row, dict) for row in history
+    ):
+        return "`history` is not a list of per-epoch rows"
+    for i, row in enumerate(history):
+        if row.get("epoch") != i + 1 or not all(
+            isinstance(k, str) and number(v) for k, v in row.items()
+        ):
+            return f"row {i + 1} of `history` is not the metrics of epoch {i + 1}"
+    epoch = state.get("epoch")
+    if not count(epoch) or epoch != len(history):
+        return f"`epoch` is {epoch!r}, but the history holds {len(history)} epochs"
+    for key in ("step", "bad_epochs"):
+        if key in state and not count(state[key]):
+            return f"`{key}` is {state[key]!r}, not a count"
+    for key in ("best", "stop_best"):
+        if state.get(key) is not None and not number(state[key]):
+            return f"`{key}` is {state[key]!r}, not a number"
+    partial = state.get("partial")
+    if partial is not None:
+        meter = partial.get("meter") if isinstance(partial, dict) else None
+        if not isinstance(meter, dict) or not count(partial.get("step")):
+            return "`partial` (the interrupted epoch) is malformed"
+        sizes, sums, counts = (
+            meter.get("step_size"),
+            meter.get("sums"),
+            meter.get("counts"),
+        )
+        if (
+            not isinstance(meter.get("step_loss"), torch.Tensor)
+            or not isinstance(sizes, list)
+            or not all(count(n) for n in sizes)
+            or not isinstance(sums, dict)
+            or not all(isinstance(v, torch.Tensor) for v in sums.values())
+            or not isinstance(counts, dict)
+            or not all(count(n) for n in counts.values())
+            or partial["step"] > len(sizes)
+        ):
+            return "`partial` (the interrupted epoch) is malformed"
+    return None
+
+
+class Interrupt:
+    """Ctrl-C during training.
+
+    The first Ctrl-C asks training to stop after the current optimizer step, where
+    everything (weights, optimizer, scheduler, random state and the epoch's partial
+    metrics) is consistent: it is saved to interrupted.pt, and `--resume` with it
+    continues exactly as if nothing had happened.  A second Ctrl-C stops at once.
+    """
+
+    def __init__(self, world: int) -> None:
+        self.world = world
+        self.asked = False
+        self.checks = 0
+        self.installed = False
+        self.previous = None
+
+    def __enter__(self) -> Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self.handler)
+            self.installed = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.installed:
+            signal.signal(
+                signal.SIGINT,
+                self.previous
+                if self.previous is not None
+                else signal.default_int_handler,
+            )
+
+    def handler(self, signum, frame) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+        print(
+            "\nstopping after this step (press Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def requested(self, device: torch.device, force: bool = False) -> bool:
+        """Whether to stop here.  Under torchrun every process must stop at the same
+        step, so they agree every 16th check (and whenever `force` is given)."""
+        if self.world == 1:
+            return self.asked
+        self.checks += 1
+        if not force and self.checks % 16:
+            return False
+        flag = torch.tensor([float(self.asked)], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+
+def check_finite(meter: Meter, start: int, end: int, epoch: int) -> None:
+    """Stop, naming epoch and step, if a loss of steps [start, end) was NaN or
+    infinite (on any process)."""
+    bad = meter.first_bad_step(start, end)
+    if bad is None:
+        return
+    raise TrainingError(
+        f"the loss became NaN or infinite in epoch {epoch + 1}, step {bad + 1}; try a "
+        "lower learning rate or gradient clipping (clip_grad_norm)"
+    )
+
+
+def plot_curves(history: list[dict], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    keys = sorted(
+        {
+            k.split("_", 1)[1]
+            for row in history
+            for k in row
+            if k.startswith(("train_", "val_"))
+        }
+    )
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False
+    )
+    epochs = [row["epoch"] for row in history]
+    for ax, key in zip(axes[0], keys):
+        for prefix in ("train_", "val_"):
+            values = [row.get(prefix + key, math.nan) for row in history]
+            if any(not math.isnan(v) for v in values):
+                ax.plot(
+                    epochs, values, marker="o", markersize=3, label=prefix.rstrip("_")
+                )
+        ax.set_title(key)
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=100)
+    plt.close(fig)
+    write_atomic(path, lambda fh: fh.write(image.getvalue()))
+    return True
+
+
+def progress(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+
+def epoch_line(row: dict, epochs: int) -> str:
+    parts = [f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}"]
+    for key, value in row.items():
+        if key not in ("epoch", "lr", "time"):
+            parts.append(f"{key} {value:.4f}")
+    parts.append(f"{row['time']:.2f}s")
+    return "  ".join(parts)
+
+
+def write_metrics(path: Path, history: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    write_atomic(path, lambda fh: fh.write(text.getvalue().encode("utf-8")))
+
+
+def report(
+    history: list[dict],
+    times: list[float],
+    stopped: str,
+    out_dir: Path,
+    plotted: bool,
+    keep_best: str | None,
+) -> None:
+    last = history[-1]
+    keep = keep_best or ("val_loss" if "val_loss" in last else "train_loss")
+    values = [row.get(keep, math.nan) for row in history]
+    best = (min if lower_is_better(keep) else max)(values)
+    best_epoch = history[values.index(best)]["epoch"]
+    print(f"done after {last['epoch']} epochs" + (f" ({stopped})" if stopped else ""))
+    print(f"best {keep} {best:.4f} at epoch {best_epoch}")
+    if times:
+        print(f"{sum(times) / len(times):.2f}s per epoch")
+    files = (
+        "metrics.csv, last.pt"
+        + (", best.pt" if (out_dir / "best.pt").exists() else "")
+        + (", curves.png" if plotted else "")
+    )
+    print(f"files in {out_dir}: {files}")
+
+
+class EarlyStopping:
+    """`early_stopping` of a train section: stop when `monitor` has not improved by
+    more than
+    `min_delta` in `patience` epochs.  Its counters live in the run's checkpointed
+    state."""
+
+    def __init__(
+        self,
+        state: dict,
+        monitor: str,
+        patience: int,
+        mode: str = "auto",
+        min_delta: float = 0.0,
+    ):
+        self.state = state
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.mode = mode_of(monitor, mode)
+
+    def __call__(self, row: dict[str, float]) -> str:
+        """After an epoch: why to stop ("" to go on)."""
+        value = row.get(self.monitor, math.nan)
+        if improved(value, self.state["stop_best"], self.mode, self.min_delta):
+            self.state["stop_best"], self.state["bad_epochs"] = value, 0
+            return ""
+        self.state["bad_epochs"] += 1
+        if self.state["bad_epochs"] >= self.patience:
+            what = f"no {self.monitor} improvement in {self.patience} epochs"
+            return f"early stopping: {what}"
+        return ""
+
+
+class Run:
+    """One training run of a generated script: flags, processes, device, data, run
+    folder,
+    checkpoints and the state that makes `--resume` exact.
+
+        with Run(parse_args(argv), CONFIG) as run:
+            ...  # build the model, optimizer; run.start(...); train epoch by epoch
+
+    Entering joins the torchrun process group, seeds every
+    generator, picks
+    the device and loads the data (in this order, so that a run is repeatable);
+    leaving waits
+    for every process and leaves the process group.
+    """
+
+    def __init__(self, args: argparse.Namespace, config: dict) -> None:
+        self.config = config
+        self.args = args
+        self.epochs = self.args.epochs
+        self.batch = self.args.batch_size
+        self.state: dict = {
+            "epoch": 0,
+            "step": 0,
+            "history": [],
+            "best": None,
+            "stop_best": None,
+            "bad_epochs": 0,
+            "partial": None,
+        }
+        self.epoch_times: list[float] = []
+        self.stopped = ""
+        self.model: nn.Module | None = None
+        self.optimizer = self.scheduler = self.scaler = None
+        self.bar = None
+
+    def __enter__(self) -> Run:
+        self.rank, self.world, self.local_rank = setup_distributed()
+        self.main_process = self.rank == 0
+        self.interrupt = Interrupt(self.world).__enter__()
+        seed_everything(self.args.seed)
+        self.device = pick_device(self.args.device, self.local_rank)
+        self.data = load_data(self.args.data, self.device)
+        self.n_train = self.data["train_x"].shape[0] // self.world
+        self.batches = math.ceil(self.n_train / self.batch)
+        accumulate = self.config.get("accumulate", 1)
+        self.steps_per_epoch = max(1, math.ceil(self.batches / accumulate))
+        self.show = self.main_process and not self.args.quiet and sys.stdout.isatty()
+        self.out_dir = (
+            Path(self.args.out)
+            if self.args.out
+            else Path("runs")
+            / f"{self.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            self.interrupt.__exit__(kind, exc, tb)
+            if kind is None and self.world > 1:
+                dist.barrier()  # no process leaves while another still writes its files
+        finally:
+            if self.world > 1 and dist.is_initialized():
+                # The DDP wrapper sits in a reference cycle: free it while its process
+                # group lives, not at exit (where gloo's threads can abort the process).
+                gc.collect()
+                dist.destroy_process_group()
+
+    # ---- set-up
+    # ---------------------------------------------------------------------------
+
+    def distributed(self, model: nn.Module) -> nn.Module:
+        """The model as the training steps call it: wrapped in DDP under torchrun."""
+        return DistributedDataParallel(model) if self.world > 1 else model
+
+    def scheduler_for(
+        self, build: Callable[..., Any], optimizer, per_batch: bool = False
+    ):
+        """`build(optimizer, epochs, steps_per_epoch)`; a scheduler that cannot serve
+        this run
+        (too few steps planned) is a TrainingError."""
+        try:
+            scheduler = build(optimizer, self.epochs, self.steps_per_epoch)
+        except (ValueError, TypeError) as exc:
+            raise TrainingError(
+                f"the scheduler cannot be built for this run: {first_line(exc)}"
+            ) from None
+        planned = getattr(scheduler, "total_steps", None)
+        steps = self.epochs * self.steps_per_epoch
+        if per_batch and isinstance(planned, int) and planned < steps:
+            raise TrainingError(
+                f"the scheduler is set for {planned} steps, but {self.epochs} epochs "
+                f"of {self.steps_per_epoch} steps make {steps}: set "
+                f"total_steps={steps} (or leave "
+                "it out: nndsl fills it in), or train fewer epochs"
+            )
+        return scheduler
+
+    def start(self, model: nn.Module, optimizer, scheduler=None, scaler=None) -> None:
+        """Resume (`--resume`, `--resume-weights`), claim the run folder, write
+        config.json."""
+        self.model, self.optimizer, self.scheduler, self.scaler = (
+            model,
+            optimizer,
+            scheduler,
+            scaler,
+        )
+        args = self.args
+        if args.resume:
+            self.state = load_checkpoint(
+                args.resume, model, optimizer, scheduler, scaler, self.config
+            )
+        elif args.resume_weights:
+            load_weights(args.resume_weights, model)
+        if (
+            self.main_process
+            and not (args.resume or args.force)
+            and holds_run(self.out_dir)
+        ):
+            raise TrainingError(
+                f"{self.out_dir} holds another run; choose another --out, "
+                "continue it with "
+                f"--resume {self.out_dir / 'last.pt'}, or replace it with --force"
+            )
+        if not self.main_process:
+            return
+        data = self.data
+        resolved = {
+            **self.config,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "device": str(self.device),
+            "lr": args.lr,
+            "resumed_from": args.resume or args.resume_weights,
+            "samples": {
+                k[: -len("_x")]: int(v.shape[0])
+                for k, v in data.items()
+                if k.endswith("_x")
+            },
+            "class_names": data.get("class_names"),
+            "normalization": data.get("normalization"),
+            "flags": vars(args),
+        }
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(resolved, indent=2, default=str) + "\n"
+            write_atomic(
+                self.out_dir / "config.json", lambda fh: fh.write(text.encode("utf-8"))
+            )
+        except OSError as exc:
+            raise TrainingError(
+                f"cannot write the run folder {self.out_dir}: {exc}"
+            ) from None
+
+    # ---- epochs and batches
+    # ---------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        """Epochs finished so far (0-based index of the next one)."""
+        return self.state["epoch"]
+
+    @property
+    def history(self) -> list[dict]:
+        return self.state["history"]
+
+    def has(self, split: str) -> bool:
+        """Whether the data holds a non-empty split ("val", "test")."""
+        x = self.data.get(f"{split}_x")
+        return x is not None and x.shape[0] > 0
+
+    def meter(self, split: str) -> Meter:
+        """Sums of the loss and metrics over this process's batches of a split."""
+        steps = self.batches if split == "train" else len(self.eval_steps(split))
+        return Meter(
+            list(self.config["metrics"]), self.config["task"], self.device, steps
+        )
+
+    def train_batches(
+        self, meter: Meter
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """(step, inputs, targets) of this epoch's shuffled training batches: a
+        permutation
+        from the seed and the epoch (the same on every process; each takes its
+        share).  After
+        an interrupted epoch is resumed it starts at the step where it stopped."""
+        x, y = self.data["train_x"], self.data["train_y"]
+        generator = torch.Generator().manual_seed(
+            self.args.seed * 1_000_003 + self.epoch
+        )
+        n = self.n_train
+        perm = torch.randperm(x.shape[0], generator=generator)[
+            self.rank * n : (self.rank + 1) * n
+        ].to(self.device)
+        partial = self.state.get("partial")
+        if partial is not None:
+            meter.first_step = partial["step"]
+            meter.load(partial["meter"])
+            self.state["partial"] = None
+        self.bar = progress(
+            self.batches, self.show, f"epoch {self.epoch + 1}/{self.epochs}"
+        )
+        try:
+            for step in range(meter.first_step, self.batches):
+                idx = perm[step * self.batch : (step + 1) * self.batch]
+                yield step, x[idx], y[idx]
+                if self.bar is not None:
+                    self.bar.update(1)
+        finally:
+            self.close_bar()
+        meter.check_finite(self.epoch)
+
+    def eval_steps(self, split: str) -> range:
+        """The batches of a split this process evaluates: every world-th."""
+        return range(
+            self.rank,
+            math.ceil(self.data[f"{split}_x"].shape[0] / self.batch),
+            self.world,
+        )
+
+    def eval_batches(
+        self, model: nn.Module, split: str
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """(i, inputs, targets) of this process's batches of a split, in order.
+
+        Under torchrun each process takes every world-th batch and the sums are added
+        up;
+        the buffers (batch-norm statistics) are rank 0's first, so the numbers are
+        those of
+        the model rank 0 saves.
+        """
+        if self.world > 1:
+            for buffer in model.buffers():
+                dist.broadcast(buffer, 0)
+        xs, ys = self.data[f"{split}_x"], self.data[f"{split}_y"]
+        b = self.batch
+        for i, step in enumerate(self.eval_steps(split)):
+            yield i, xs[step * b : (step + 1) * b], ys[step * b : (step + 1) * b]
+
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def step_boundary(self, step: int, accumulate: int) -> bool:
+        """Whether the optimizer steps after `step` (every `accumulate` batches, and
+        last)."""
+        return (step + 1) % accumulate == 0 or step + 1 == self.batches
+
+    # ---- Ctrl-C
+    # ---------------------------------------------------------------------------
+
+    def check_interrupt(self, meter: Meter, step: int) -> None:
+        """After an optimizer step: on Ctrl-C, save the exact state (the epoch's
+        partial sums
+        included) to interrupted.pt and stop with KeyboardInterrupt (exit code 130)."""
+        if self.interrupt.requested(self.device):
+            self.close_bar()
+            check_finite(meter, meter.first_step, step + 1, self.epoch)
+            self.state["partial"] = {"step": step + 1, "meter": meter.state()}
+            self.save_interrupted(f"epoch {self.epoch + 1}, step {step + 1}")
+
+    def save_interrupted(self, where: str) -> None:
+        if self.main_process:
+            path = self.out_dir / "interrupted.pt"
+            self.save(path)
+            print(f"interrupted in {where}: wrote {path}", flush=True)
+            print(f"continue with --resume {path}", flush=True)
+        raise KeyboardInterrupt
+
+    def save(self, path: Path) -> None:
+        save_checkpoint(
+            path,
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.scaler,
+            self.state,
+            self.config,
+        )
+
+    # ---- after an epoch
+    # -------------------------------------------------------------------
+
+    def end_epoch(self, row: dict[str, float], stop: str = "") -> None:
+        """Record an epoch: its row in the history, the line printed, metrics.csv and
+        the
+        checkpoints (last.pt; best.pt when `keep_best` improved); Ctrl-C between
+        epochs."""
+        self.history.append(row)
+        self.epoch_times.append(row["time"])
+        self.state["epoch"] = epoch = self.epoch + 1
+        ckpt = self.config["checkpoint"]
+        if self.main_process:
+            print(epoch_line(row, self.epochs), flush=True)
+            write_metrics(self.out_dir / "metrics.csv", self.history)
+            keep = ckpt.get("keep_best")
+            if keep:
+                value = row.get(keep, math.nan)
+                if not math.isnan(value) and improved(
+                    value, self.state["best"], mode_of(keep)
+                ):
+                    self.state["best"] = value
+                    self.save(self.out_dir / "best.pt")
+            if (
+                epoch % max(1, int(ckpt.get("every") or 1)) == 0
+                or stop
+                or epoch == self.epochs
+            ):
+                self.save(self.out_dir / "last.pt")
+        if stop:
+            self.stopped = stop
+        elif epoch < self.epochs and self.interrupt.requested(self.device, force=True):
+            self.save_interrupted(f"after epoch {epoch}")
+
+    def test(self, metrics: dict[str, float]) -> None:
+        """The test split's numbers: printed and written to test_metrics.json."""
+        if self.main_process:
+            print(
+                "test: " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+                flush=True,
+            )
+            text = json.dumps(metrics, indent=2) + "\n"
+            write_atomic(
+                self.out_dir / "test_metrics.json",
+                lambda fh: fh.write(text.encode("utf-8")),
+            )
+
+    def finish(self) -> list[dict]:
+        """curves.png and the report; returns the per-epoch history."""
+        if self.main_process and self.history:
+            plotted = plot_curves(self.history, self.out_dir / "curves.png")
+            keep = self.config["checkpoint"].get("keep_best")
+            report(
+                self.history,
+                self.epoch_times,
+                self.stopped,
+                self.out_dir,
+                plotted,
+                keep,
+            )
+        return self.history
