@@ -7,7 +7,6 @@ layer names from its calls and chain steps.  The grammar is run by `textmate-gra
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -58,12 +57,12 @@ def _walk(node, parent_field: str = ""):
     if isinstance(node, (list, tuple)):
         for x in node:
             yield from _walk(x, parent_field)
-    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+    elif isinstance(node, ir.Node):
         yield node, parent_field
         if isinstance(node, ir.TensorType):
             return
-        for f in dataclasses.fields(node):
-            yield from _walk(getattr(node, f.name), f.name)
+        for name in node._fields:
+            yield from _walk(getattr(node, name), name)
 
 
 def test_the_grammar_is_valid_json_with_the_nn_scope() -> None:
