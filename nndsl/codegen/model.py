@@ -382,9 +382,32 @@ class _Emitter:
         self._init_symbols: set[str] = set()
         lines: list[str] = []
         groups = _group_by_when(self.inst.modules)
-        for when, slots in groups:
+        k = 0
+        while k < len(groups):
+            when, slots = groups[k]
             body = [f"self.{s.name} = {self.module_expr(s)}" for s in slots]
+            if when:  # as torchvision does: the attribute exists, None when the module doesn't
+                lines.extend(f"self.{s.name} = None" for s in slots)
+            other = groups[k + 1][0] if k + 1 < len(groups) else ()
+            if (
+                when
+                and other
+                and other[:-1] == when[:-1]
+                and other[-1] == (when[-1][0], not when[-1][1])
+            ):
+                # the modules of both sides of one condition: `if ...: ... else: ...`
+                lines.extend(f"self.{s.name} = None" for s in groups[k + 1][1])
+                rest = [f"self.{s.name} = {self.module_expr(s)}" for s in groups[k + 1][1]]
+                cond, polarity = when[-1]
+                then, orelse = (body, rest) if polarity else (rest, body)
+                text = self.fix(cond.init)
+                both = [f"if {text}:", *("    " + x for x in then), "else:"]
+                both += ["    " + x for x in orelse]
+                lines.extend(self.conditional(when[:-1], both, init=True))
+                k += 2
+                continue
             lines.extend(self.conditional(when, body, init=True))
+            k += 1
         for p in self.inst.param_tensors:
             shape = ", ".join(self.init_literal(d) for d in p.type.shape)
             dtype = "" if p.type.dtype == "float32" else f", dtype=torch.{p.type.dtype}"
@@ -627,15 +650,41 @@ class _Emitter:
                 then_lines.append(f"{target} = {self.value(tv)}")
             if self.value(ev) != target:
                 else_lines.append(f"{target} = {self.value(ev)}")
-        text = self.fix(cond.fwd)
-        for p in sorted(cond.params):
-            self.store(p)
-        if not then_lines and else_lines:
-            return [f"if not {_wrap_not(cond, text)}:"] + ["    " + x for x in else_lines]
+        present = self.present_test(cond, group, depth)
+        if present is not None:  # TorchScript compiles only the side whose module exists
+            name, polarity = present
+            if polarity:
+                then_text, else_text = f"self.{name} is not None", f"self.{name} is None"
+            else:
+                then_text, else_text = f"self.{name} is None", f"self.{name} is not None"
+            if not then_lines and else_lines:
+                return [f"if {else_text}:"] + ["    " + x for x in else_lines]
+            text = then_text
+        else:
+            text = self.fix(cond.fwd)
+            for p in sorted(cond.params):
+                self.store(p)
+            if not then_lines and else_lines:
+                return [f"if not {_wrap_not(cond, text)}:"] + ["    " + x for x in else_lines]
         out = [f"if {text}:"] + ["    " + x for x in (then_lines or ["pass"])]
         if else_lines:
             out += ["else:"] + ["    " + x for x in else_lines]
         return out
+
+    def present_test(self, cond: Opaque, group: list[int], depth: int) -> tuple[str, bool] | None:
+        """A submodule made exactly when one side of `cond` runs and called on that side, with
+        the polarity of that side: forward tests `self.<name> is None` rather than the condition,
+        so that TorchScript, which compiles both sides, never sees a call of a missing module."""
+        ops = self.inst.ops
+        for polarity in (True, False):
+            for i in group:
+                op, when = ops[i], ops[i].when or ()
+                if op.kind != "module" or when[depth][1] != polarity:
+                    continue
+                slot = op.target
+                if (slot.when or ()) == when[: depth + 1]:
+                    return slot.name, polarity
+        return None
 
     def op_line(self, i: int, op: Op) -> str | None:
         if op.kind == "param" or self.var.get((i, ())) is None and op.kind == "index":

@@ -2,7 +2,7 @@
 
 Spec: resnet.nn
 Regenerate it with `nndsl generate` on that spec rather than editing it by hand.
-nndsl-sha256: e65e2915a80d95c3751a6bcd940ae22fb2c65caf5dd863edfa3df3e541ec7008
+nndsl-sha256: c6084048c6aa6a1241c53df035857e6a14a8cd816d1c618d0b2acf949ac0964f
 """
 
 import torch
@@ -26,15 +26,13 @@ class BasicBlock(nn.Module):
 
     def __init__(self, in_channels: int, out: int, stride: int = 1) -> None:
         super().__init__()
-        self.in_channels = in_channels
-        self.out = out
-        self.stride = stride
         self.conv1 = nn.Conv2d(
             in_channels, out, 3, stride=stride, padding=1, bias=False
         )
         self.bn1 = nn.BatchNorm2d(out)
         self.conv2 = nn.Conv2d(out, out, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out)
+        self.downsample = None
         if not (stride == 1 and in_channels == out):
             self.downsample = nn.Sequential(
                 nn.Conv2d(in_channels, out, 1, stride=stride, bias=False),
@@ -47,7 +45,7 @@ class BasicBlock(nn.Module):
         y = F.relu(y)  # [B, out, ?, ?]
         y = self.conv2(y)  # [B, out, ?, ?]
         y = self.bn2(y)  # [B, out, ?, ?]
-        if self.stride == 1 and self.in_channels == self.out:
+        if self.downsample is None:
             s = x
         else:
             s = self.downsample(x)  # [B, out, ?, ?]
