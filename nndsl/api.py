@@ -48,7 +48,7 @@ class Program:
         from nndsl.codegen import GenerateError, generate_files
 
         try:
-            return generate_files(self.checked, self.models, with_data=False)
+            return generate_files(self.checked, self.models, with_data=False, formatted=False)
         except GenerateError as exc:
             raise NndslError([error(str(exc), None)]) from None
 
@@ -135,7 +135,11 @@ class Program:
         from nndsl.codegen import GenerateError, data_bytes, train_sources
         from nndsl.codegen.trainplan import data_file, script_name
 
-        scripts = train_sources(self.checked, self.models) if self.checked.symbols else {}
+        scripts = (
+            train_sources(self.checked, self.models, formatted=False)
+            if self.checked.symbols
+            else {}
+        )
         if not scripts:
             raise NndslError(
                 [error(f"{os.path.basename(self.path)} has no train section to run", None)]

@@ -27,18 +27,19 @@ class ModelResult:
     attributes: dict[str, frozenset[str]]
 
 
-def model_source(checked: Checked, models: list[str]) -> str:
-    """The text of `model.py` for the given models of a checked program."""
-    return model_code(checked, models).source
+def model_source(checked: Checked, models: list[str], *, formatted: bool = True) -> str:
+    """The text of `model.py` for the given models of a checked program.  `formatted=False`:
+    the same code before black (for sources compiled in memory, which nobody reads)."""
+    return model_code(checked, models, formatted=formatted).source
 
 
-def model_code(checked: Checked, models: list[str]) -> ModelResult:
+def model_code(checked: Checked, models: list[str], *, formatted: bool = True) -> ModelResult:
     """model.py for the given models of a checked program, with what it is made of."""
-    key = (id(checked), tuple(models))
+    key = (id(checked), tuple(models), formatted)
     cached = _MODEL_CACHE.get(key)
     if cached is not None and cached[0] is checked:
         return cached[1]
-    result = _model_code(checked, models)
+    result = _model_code(checked, models, formatted)
     _MODEL_CACHE.clear()
     _MODEL_CACHE[key] = (checked, result)
     return result
@@ -47,7 +48,7 @@ def model_code(checked: Checked, models: list[str]) -> ModelResult:
 _MODEL_CACHE: dict[tuple, tuple[Checked, ModelResult]] = {}
 
 
-def _model_code(checked: Checked, models: list[str]) -> ModelResult:
+def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> ModelResult:
     from nndsl.codegen.pysrc import NotExpressible
 
     code = ModelCode(checked, models)
@@ -94,7 +95,9 @@ def _model_code(checked: Checked, models: list[str]) -> ModelResult:
     )
     source = render("model.py.j2", header=header, imports=imports, classes=classes)
     attributes = {c.name: _attributes(c) for c in code.order}
-    return ModelResult(seal(black_format(source)), tuple(sorted(code.py_imports)), attributes)
+    if formatted:
+        source = black_format(source)
+    return ModelResult(seal(source), tuple(sorted(code.py_imports)), attributes)
 
 
 def _attributes(c) -> frozenset[str]:
@@ -120,17 +123,24 @@ def _attributes(c) -> frozenset[str]:
 
 
 def generate_files(
-    checked: Checked, models: list[str], *, with_data: bool = True, target: str = "pytorch"
+    checked: Checked,
+    models: list[str],
+    *,
+    with_data: bool = True,
+    target: str = "pytorch",
+    formatted: bool = True,
 ) -> dict[str, str | bytes]:
     """File name → content of everything `nndsl generate` writes for these models: model.py and,
     for each train section of the root file that trains one of them, train.py and its data.
-    `target="lightning"`: the PyTorch Lightning files instead (see `lightning_files`)."""
+    `target="lightning"`: the PyTorch Lightning files instead (see `lightning_files`).
+    `formatted=False`: the Python sources before black, the same code, for compiling in memory
+    (`nndsl run`); files that are written are always formatted."""
     if target == "lightning":
         return lightning_files(checked, models, with_data=with_data)
     if target != "pytorch":
         raise ValueError(f"unknown target {target!r} (pytorch or lightning)")
-    files: dict[str, str | bytes] = {"model.py": model_source(checked, models)}
-    for name, (plan, text) in train_sources(checked, models).items():
+    files: dict[str, str | bytes] = {"model.py": model_source(checked, models, formatted=formatted)}
+    for name, (plan, text) in train_sources(checked, models, formatted=formatted).items():
         files[f"{name}.py"] = text
         if with_data:
             files[data_file(name)] = data_bytes(checked, plan)
@@ -163,16 +173,22 @@ def train_plans(checked: Checked, models: list[str]) -> dict[str, TrainPlan]:
     return out
 
 
-def train_sources(checked: Checked, models: list[str]) -> dict[str, tuple]:
-    """Script name → (plan, source of the plain training script)."""
+def train_sources(
+    checked: Checked, models: list[str], *, formatted: bool = True
+) -> dict[str, tuple]:
+    """Script name → (plan, source of the plain training script); `formatted` as in
+    `generate_files`."""
     from nndsl.codegen.train import TrainCodeError, train_source
 
     out: dict[str, tuple] = {}
     plans = train_plans(checked, models)
-    py_modules = model_code(checked, models).py_modules if plans else ()
+    py_modules = model_code(checked, models, formatted=formatted).py_modules if plans else ()
     for script, p in plans.items():
         try:
-            out[script] = (p, train_source(p, checked.program.root, py_modules))
+            out[script] = (
+                p,
+                train_source(p, checked.program.root, py_modules, formatted=formatted),
+            )
         except TrainCodeError as exc:
             raise GenerateError(str(exc)) from None
     return out

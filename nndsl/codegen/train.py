@@ -341,9 +341,12 @@ def model_alias(model: str) -> str:
     return identifier(f"{model}_model", taken)
 
 
-def train_source(plan: TrainPlan, spec_path: str, py_modules: tuple[str, ...] = ()) -> str:
+def train_source(
+    plan: TrainPlan, spec_path: str, py_modules: tuple[str, ...] = (), *, formatted: bool = True
+) -> str:
     """train.py for a plan.  `py_modules`: the user's Python modules model.py imports (the
-    docstring says how to make them importable)."""
+    docstring says how to make them importable).  `formatted=False`: before black (the same
+    code, for compiling in memory)."""
     alias = model_alias(plan.model)
     model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
     model_call = alias + "()"
@@ -379,4 +382,4 @@ def train_source(plan: TrainPlan, spec_path: str, py_modules: tuple[str, ...] = 
         data_file=literal(data_file(script)),
         **_features(plan),
     )
-    return seal(black_format(source))
+    return seal(black_format(source) if formatted else source)

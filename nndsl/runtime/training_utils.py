@@ -763,11 +763,9 @@ def check_finite(meter: Meter, start: int, end: int, epoch: int) -> None:
 
 
 def plot_curves(history: list[dict], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    try:  # the object-oriented API: no pyplot, no GUI backend, nothing global
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         return False
     keys = sorted(
@@ -778,9 +776,9 @@ def plot_curves(history: list[dict], path: Path) -> bool:
             if k.startswith(("train_", "val_"))
         }
     )
-    fig, axes = plt.subplots(
-        1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False
-    )
+    fig = Figure(figsize=(4.5 * len(keys), 3.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(keys), squeeze=False)
     epochs = [row["epoch"] for row in history]
     for ax, key in zip(axes[0], keys):
         for prefix in ("train_", "val_"):
@@ -796,7 +794,6 @@ def plot_curves(history: list[dict], path: Path) -> bool:
     fig.tight_layout()
     image = io.BytesIO()
     fig.savefig(image, format="png", dpi=100)
-    plt.close(fig)
     write_atomic(path, lambda fh: fh.write(image.getvalue()))
     return True
 

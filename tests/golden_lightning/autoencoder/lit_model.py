@@ -4,7 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: ad5f80064d5cd5733cc1c1012c0c8913a4be4ceafce9cd368d3f3c5e9cbc8790
+nndsl-sha256: e79361c89be12d1c6de851c03312aaceb8b2a08c8969b6e1872e66f79a0a9d6b
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class LitAutoEncoder(AutoEncoder, L.LightningModule):
     def __init__(self, lr: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()  # `lr` overrides the optimizer's learning rate
+        # the epoch's loss sum (weighted by the batch size) and samples, by prefix
+        self.loss_sums: dict[str, tuple[Tensor, int]] = {}
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
@@ -68,18 +70,46 @@ class LitAutoEncoder(AutoEncoder, L.LightningModule):
         self.log_batch("test_", loss, out, y)
 
     def log_batch(self, prefix: str, loss: Tensor, out, y: Tensor) -> None:
-        """Log the loss of a batch (Lightning averages it over the epoch, weighted
-        by the batch size) and add the batch to the epoch's metric sums."""
+        """Add the batch to the epoch's sums: the loss weighted by the batch size, as
+        train.py weighs it, and the metrics.  They are logged once per epoch."""
         n = y.shape[0]
-        self.log(
-            prefix + "loss",
-            loss.detach(),
-            prog_bar=True,
-            on_step=False,
-            on_epoch=True,
-            batch_size=n,
-            sync_dist=True,
+        total, count = self.loss_sums.get(prefix, (0.0, 0))
+        self.loss_sums[prefix] = (
+            total + loss.detach().to(torch.float64) * n,
+            count + n,
         )
+
+    def log_sums(self, prefix: str) -> None:
+        """The epoch's loss and metrics, from the sums of every device (so every device
+        logs the same values, and sync_dist averages equal values)."""
+        strategy = self.trainer.strategy
+        loss = self.loss_sums.pop(prefix, None)
+        if loss is not None:
+            total = strategy.reduce(loss[0], reduce_op="sum")
+            n = torch.tensor(float(loss[1]), dtype=torch.float64, device=self.device)
+            mean = total / strategy.reduce(n, reduce_op="sum")
+            self.log(prefix + "loss", mean.float(), prog_bar=True, sync_dist=True)
+
+    def drop_sums(self, prefix: str) -> None:
+        self.loss_sums.pop(prefix, None)
+
+    def on_train_epoch_start(self) -> None:
+        self.drop_sums("train_")
+
+    def on_train_epoch_end(self) -> None:
+        self.log_sums("train_")
+
+    def on_validation_epoch_start(self) -> None:
+        self.drop_sums("val_")
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_sums("val_")
+
+    def on_test_epoch_start(self) -> None:
+        self.drop_sums("test_")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_sums("test_")
 
     def configure_optimizers(self):
         lr = self.hparams.lr

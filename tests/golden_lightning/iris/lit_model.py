@@ -4,7 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: bd8e068ff07c5e550972894e03d74f869af30678cb22cc814e3c69af38a6b160
+nndsl-sha256: 1bba3f9afcf3b6744784a6bc6a834faa12c41dc1985a382ec689f6e840777f1c
 """
 
 from __future__ import annotations
@@ -200,6 +200,8 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
     def __init__(self, lr: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()  # `lr` overrides the optimizer's learning rate
+        # the epoch's loss sum (weighted by the batch size) and samples, by prefix
+        self.loss_sums: dict[str, tuple[Tensor, int]] = {}
         # the metric sums of an epoch, by prefix (a dict, so no submodule)
         self.sums: dict[str, MetricSums] = {}
 
@@ -223,17 +225,13 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
         self.log_batch("test_", loss, out, y)
 
     def log_batch(self, prefix: str, loss: Tensor, out, y: Tensor) -> None:
-        """Log the loss of a batch (Lightning averages it over the epoch, weighted
-        by the batch size) and add the batch to the epoch's metric sums."""
+        """Add the batch to the epoch's sums: the loss weighted by the batch size, as
+        train.py weighs it, and the metrics.  They are logged once per epoch."""
         n = y.shape[0]
-        self.log(
-            prefix + "loss",
-            loss.detach(),
-            prog_bar=True,
-            on_step=False,
-            on_epoch=True,
-            batch_size=n,
-            sync_dist=True,
+        total, count = self.loss_sums.get(prefix, (0.0, 0))
+        self.loss_sums[prefix] = (
+            total + loss.detach().to(torch.float64) * n,
+            count + n,
         )
         out = (out[0] if isinstance(out, (tuple, list)) else out).detach()
         if prefix not in self.sums:
@@ -243,12 +241,18 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
         counts["n"] = counts.get("n", 0) + n
 
     def log_sums(self, prefix: str) -> None:
-        """The epoch's metrics, from the sums of every device (so every device logs
-        the same values, and sync_dist averages equal values)."""
+        """The epoch's loss and metrics, from the sums of every device (so every device
+        logs the same values, and sync_dist averages equal values)."""
+        strategy = self.trainer.strategy
+        loss = self.loss_sums.pop(prefix, None)
+        if loss is not None:
+            total = strategy.reduce(loss[0], reduce_op="sum")
+            n = torch.tensor(float(loss[1]), dtype=torch.float64, device=self.device)
+            mean = total / strategy.reduce(n, reduce_op="sum")
+            self.log(prefix + "loss", mean.float(), prog_bar=True, sync_dist=True)
         stats = self.sums.pop(prefix, None)
         if stats is None:
             return
-        strategy = self.trainer.strategy
         s = dict(stats.sums)
         s.update(
             {
@@ -260,20 +264,24 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
         for name, value in stats.values(s, prefix).items():
             self.log(name, value, prog_bar=name.endswith("accuracy"), sync_dist=True)
 
+    def drop_sums(self, prefix: str) -> None:
+        self.loss_sums.pop(prefix, None)
+        self.sums.pop(prefix, None)
+
     def on_train_epoch_start(self) -> None:
-        self.sums.pop("train_", None)
+        self.drop_sums("train_")
 
     def on_train_epoch_end(self) -> None:
         self.log_sums("train_")
 
     def on_validation_epoch_start(self) -> None:
-        self.sums.pop("val_", None)
+        self.drop_sums("val_")
 
     def on_validation_epoch_end(self) -> None:
         self.log_sums("val_")
 
     def on_test_epoch_start(self) -> None:
-        self.sums.pop("test_", None)
+        self.drop_sums("test_")
 
     def on_test_epoch_end(self) -> None:
         self.log_sums("test_")

@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: dc2885eac2bd766b69fd229d4ef8013aacd1656e36b986c380c14aa517d2adbb
+nndsl-sha256: 536cc7a52d8f1bea93190647771f51b7835187fa6f763d93a5c85a82c1b8c0dd
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 try:
     import lightning as L
@@ -138,25 +138,43 @@ class RandomState(L.Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-class EpochShuffle(Sampler[int]):
-    """The order of the plain train.py: a permutation per epoch, seeded with the seed
-    and the epoch.  Lightning calls `set_epoch` before every epoch (also through its DDP
-    sampler), so a run resumed from a checkpoint sees the same batches as one that was
-    not interrupted.
+class Batches(Sampler):
+    """The batches of the plain train.py, as indices into the tensors: for training, a
+    permutation per epoch seeded with the seed and the epoch, sliced per batch; for the
+    held-out splits (`seed=None`), slices in order.  Lightning calls `set_epoch` before
+    every epoch (also through its DDP sampler), so a run resumed from a checkpoint sees
+    the same batches as one that was not interrupted.
     """
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
+    def __init__(self, n: int, batch_size: int, seed: int | None = None) -> None:
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.batch_size)
 
     def __iter__(self):
+        starts = range(0, self.n, self.batch_size)
+        if self.seed is None:
+            return (slice(i, i + self.batch_size) for i in starts)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=generator).tolist())
+        order = torch.randperm(self.n, generator=generator)
+        return (order[i : i + self.batch_size] for i in starts)
+
+
+class Rows(Dataset):
+    """In-memory inputs and targets; an item is a whole batch (indices or a slice)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.x[index], self.y[index]
 
 
 def build_loaders(
@@ -171,31 +189,27 @@ def build_loaders(
     }
     if "train_x" not in arrays or "train_y" not in arrays:
         sys.exit(f"error: {path} has no train_x / train_y arrays")
-    # Each loader draws a seed per epoch: from a generator of its own, not from the
-    # global one, which stays the model's (initialisation, dropout) as in train.py.
-    train = TensorDataset(arrays["train_x"], arrays["train_y"])
-    train_loader = DataLoader(
-        train,
-        batch_size=batch_size,
-        sampler=EpochShuffle(len(train), seed),
-        generator=torch.Generator().manual_seed(seed),
-    )
-    held_out = []
-    for split in ("val", "test"):
+    # Batches are sliced from the tensors, as in train.py (batch_size=None: the sampler
+    # gives whole batches).  Each loader draws a seed per epoch: from a generator of its
+    # own, not from the global one, which stays the model's (initialisation, dropout).
+    loaders = []
+    for split in ("train", "val", "test"):
         loader = None
         if (
             f"{split}_x" in arrays
             and f"{split}_y" in arrays
             and len(arrays[f"{split}_x"]) > 0
         ):
-            data = TensorDataset(arrays[f"{split}_x"], arrays[f"{split}_y"])
+            data = Rows(arrays[f"{split}_x"], arrays[f"{split}_y"])
+            order = Batches(len(data), batch_size, seed if split == "train" else None)
             loader = DataLoader(
                 data,
-                batch_size=batch_size,
+                batch_size=None,
+                sampler=order,
                 generator=torch.Generator().manual_seed(seed),
             )
-        held_out.append(loader)
-    return train_loader, held_out[0], held_out[1]
+        loaders.append(loader)
+    return loaders[0], loaders[1], loaders[2]
 
 
 def accelerator_and_devices(args: argparse.Namespace) -> tuple[str, list[int] | int]:

@@ -1,0 +1,176 @@
+"""Whole-process benchmark of `nndsl run` against a minimal hand-written script.
+
+Run from the repository root:
+
+    .venv/bin/python bench/bench_run.py [--runs 7] [--epochs 1] [--threads 1] [--importtime]
+
+Both commands are fresh Python processes, timed from start to exit (wall clock), alternating
+run by run; medians.  It prints the ratio `nndsl run` / hand-written, never bare times as the
+result.  Nothing is asserted.
+
+- `nndsl run`: the `nndsl` console script next to `sys.executable`, as a user runs it:
+  `nndsl run samples/digits_cnn.nn --epochs K --out <temp> --quiet --force` (the spec is checked,
+  its sources compiled in memory, its data prepared, then the spec's own training loop with
+  checkpoints, metrics.csv, curves.png and the report).
+- `hand-written`: the script below, as a careful engineer writes it for the same task: read the
+  same prepared data (the data.npz that `nndsl generate` writes for the spec), the same network
+  (the generated model.py, imported), AdamW, label-smoothed cross-entropy, gradient clipping, a
+  cosine schedule, K epochs of shuffled batches sliced from the tensors, validation, one line
+  printed per epoch and the final weights saved.
+
+Same thread count for both: `OMP_NUM_THREADS` (default 1, see bench_train.py for why), which
+torch reads at start-up.  With `--importtime`, `python -X importtime` of one `nndsl run` names
+the slowest imports (cumulative), to see what it pays for that the hand-written script does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "samples" / "digits_cnn.nn"
+
+HAND = """\
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+
+from model import DigitsCNN
+
+data, epochs, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+torch.manual_seed(0)
+arrays = np.load(data)
+x, y = torch.from_numpy(arrays["train_x"]), torch.from_numpy(arrays["train_y"])
+vx, vy = torch.from_numpy(arrays["val_x"]), torch.from_numpy(arrays["val_y"])
+model = DigitsCNN()
+criterion = nn.CrossEntropyLoss(label_smoothing=0.05)
+optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=30)
+for epoch in range(epochs):
+    model.train()
+    perm = torch.randperm(len(x))
+    total = torch.zeros(())
+    for i in range(0, len(x), 64):
+        idx = perm[i : i + 64]
+        optimizer.zero_grad(set_to_none=True)
+        loss = criterion(model(x[idx]), y[idx])
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        total += loss.detach() * len(idx)
+    scheduler.step()
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64)
+    with torch.no_grad():
+        for i in range(0, len(vx), 64):
+            correct += (model(vx[i : i + 64]).argmax(1) == vy[i : i + 64]).sum()
+    print(f"epoch {epoch + 1}: loss {total.item() / len(x):.4f} "
+          f"val_accuracy {correct.item() / len(vx):.4f}")
+torch.save(model.state_dict(), out)
+"""
+
+
+def timed(cmd: list[str], env: dict, cwd: Path) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--importtime", action="store_true")
+    args = ap.parse_args()
+    nndsl = str(Path(sys.executable).with_name("nndsl"))
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        gen = work / "gen"
+        subprocess.run(
+            [nndsl, "generate", str(SPEC), "--out", str(gen)],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        (gen / "hand.py").write_text(HAND)
+        run_out = work / "run"
+        commands = {
+            "nndsl run": [
+                nndsl,
+                "run",
+                str(SPEC),
+                "--epochs",
+                str(args.epochs),
+                "--out",
+                str(run_out),
+                "--quiet",
+                "--force",
+            ],
+            "hand-written": [
+                sys.executable,
+                "hand.py",
+                "data.npz",
+                str(args.epochs),
+                str(work / "hand.pt"),
+            ],
+            "python -c pass": [sys.executable, "-c", "pass"],
+        }
+        for cmd in commands.values():  # warm-up: caches, bytecode
+            timed(cmd, env, gen)
+        times: dict[str, list[float]] = {k: [] for k in commands}
+        for i in range(args.runs):
+            names = list(commands)
+            names = names[i % len(names) :] + names[: i % len(names)]
+            for name in names:
+                times[name].append(timed(commands[name], env, gen))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        base = med["hand-written"]
+        print(
+            f"digits_cnn.nn, {args.epochs} epoch(s), OMP_NUM_THREADS={args.threads}, "
+            f"{args.runs} runs each, medians of whole-process wall time:"
+        )
+        for name, m in med.items():
+            spread = f"{min(times[name]) / base:.2f}-{max(times[name]) / base:.2f}"
+            print(f"  {name:<15} {m / base:5.2f}x hand-written  (runs {spread}x)")
+        ratio = med["nndsl run"] / base
+        print(
+            f"verdict: nndsl run = {ratio:.2f}x the hand-written script "
+            f"({'within' if ratio <= 1.15 else 'OVER'} the 1.15x target)"
+        )
+        if args.importtime:
+            shutil.rmtree(run_out, ignore_errors=True)
+            done = subprocess.run(
+                [sys.executable, "-X", "importtime", *commands["nndsl run"]],
+                env=env,
+                cwd=gen,
+                capture_output=True,
+                text=True,
+            )
+            rows = []
+            for line in done.stderr.splitlines():
+                if line.startswith("import time:") and "|" in line:
+                    _, cum, name = (p.strip() for p in line[len("import time:") :].split("|"))
+                    if cum.isdigit():
+                        rows.append((int(cum), name))
+            print("slowest imports of `nndsl run` (cumulative ms):")
+            for cum, name in sorted(rows, reverse=True)[:25]:
+                print(f"  {cum / 1000:8.1f}  {name}")
+
+
+if __name__ == "__main__":
+    main()
