@@ -389,3 +389,190 @@ def _confusion(net, run, split: str, task: dict | None) -> list[list[int]] | Non
             ).reshape(c, c)
             matrix = counts if matrix is None else matrix + counts
     return matrix.tolist() if matrix is not None else None
+
+
+def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> dict:
+    """How training prepared its inputs: {"mean", "std" (None: no normalisation),
+    "class_names", "from"}: from the run folder's config.json next to the checkpoint, else
+    recomputed by preparing the train section's data as training did (deterministic)."""
+    import json
+
+    import numpy as np
+
+    config_file = Path(checkpoint).parent / "config.json"
+    try:
+        saved = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = None
+    if (
+        isinstance(saved, dict)
+        and saved.get("model") == trained.name
+        and "normalization" in saved
+        and "class_names" in saved
+    ):
+        norm = saved["normalization"]
+        return {
+            "mean": np.asarray(norm["mean"], dtype=np.float32) if norm else None,
+            "std": np.asarray(norm["std"], dtype=np.float32) if norm else None,
+            "class_names": saved["class_names"],
+            "from": str(config_file),
+        }
+    if trained.script is None:
+        return {"mean": None, "std": None, "class_names": None, "from": None}
+    import io
+
+    from nndsl.codegen import GenerateError, data_bytes
+
+    try:
+        data = data_bytes(program.checked, program.checked.plans[trained.section])
+    except GenerateError as exc:
+        raise fail(str(exc)) from None
+    arrays = np.load(io.BytesIO(data), allow_pickle=False)
+    has_norm = "norm_mean" in arrays.files and "norm_std" in arrays.files
+    return {
+        "mean": arrays["norm_mean"] if has_norm else None,
+        "std": arrays["norm_std"] if has_norm else None,
+        "class_names": (
+            [str(c) for c in arrays["class_names"]] if "class_names" in arrays.files else None
+        ),
+        "from": "the train section's data",
+    }
+
+
+def read_inputs(program, trained: Trained, path: str | os.PathLike):
+    """The samples of an npz (its array `x`, or its only array) or CSV file (numeric
+    columns; the training CSV's target column is left out when present)."""
+    import numpy as np
+
+    from nndsl.data import DataError, sources
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise fail(f"no input file {path}")
+    if path.lower().endswith(".npz"):
+        try:
+            arrays = np.load(path, allow_pickle=False)
+            names = list(arrays.files)
+            if "x" in names:
+                return arrays["x"]
+            if len(names) == 1:
+                return arrays[names[0]]
+        except Exception as exc:  # numpy raises many kinds for a damaged file
+            raise fail(f"cannot read {path}: {_first_line(exc)}") from None
+        raise fail(f"{path} holds {', '.join(names) or 'no arrays'}: name the inputs `x`")
+    if path.lower().endswith(".csv"):
+        options: dict = {}
+        plan = program.checked.plans.get(trained.section) if trained.script else None
+        if plan is not None and plan.data is not None and plan.data.name == "csv":
+            kw = dict(plan.data.kwargs)
+            if isinstance(kw.get("features"), (tuple, list)):
+                options["features"] = list(kw["features"])
+            for key in ("delimiter", "header"):
+                if key in kw:
+                    options[key] = kw[key]
+            target = kw.get("target")
+            if isinstance(target, str):
+                try:
+                    return sources.csv(path, target=target, **options).x
+                except DataError:
+                    pass  # no such column: every (chosen) column is an input
+        try:
+            return sources.csv(path, target=None, **options).x
+        except DataError as exc:
+            raise fail(str(exc)) from None
+    raise fail(f"cannot read {path}: predict reads .npz and .csv files")
+
+
+def predict(
+    program,
+    checkpoint: str | os.PathLike,
+    inputs: str | os.PathLike,
+    *,
+    top: int = 1,
+    section: str | None = None,
+) -> list[dict]:
+    """One row per sample of `inputs` (npz or CSV), preprocessed as training did: for
+    classification the predicted class (its name) and its probability (`top` K of them:
+    class_2, probability_2, ...), for regression the output values (value, or value_0, ...)."""
+    import numpy as np
+    import torch
+
+    if top < 1:
+        raise fail("--top must be at least 1")
+    trained = load_trained(program, checkpoint, None, section)
+    if len(trained.instance.inputs) != 1:
+        raise fail(f"model `{trained.name}` takes several inputs; predict gives it one")
+    x = np.asarray(read_inputs(program, trained, inputs))
+    t = trained.instance.inputs[0][1].type
+    sample = list(x.shape[1:])
+    fits = x.ndim == len(t.shape) and all(
+        not isinstance(d, int) or d == n for d, n in zip(t.shape[1:], sample)
+    )
+    if not fits or x.ndim == 0:
+        raise fail(
+            f"model `{trained.name}` takes {t}, but {os.fspath(inputs)} gives {len(x)} samples "
+            f"of shape {sample}"
+        )
+    prep = preprocessing(program, trained, checkpoint)
+    if t.is_float:
+        x = x.astype(np.float32)
+        if prep["mean"] is not None:
+            x = ((x - prep["mean"]) / prep["std"]).astype(np.float32)
+    else:
+        x = x.astype(np.int64)
+    task = trained.config.get("task") or {}
+    if not task and trained.script is not None:
+        plan_task = program.checked.plans[trained.section].task
+        task = {"kind": plan_task.kind, "decision": plan_task.decision} if plan_task else {}
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(x), 256):
+            out = trained.model(torch.from_numpy(x[start : start + 256]))
+            outs.append(_outputs(out)[0].float())
+    out = torch.cat(outs) if outs else torch.zeros(0)
+    names = prep["class_names"]
+    rows: list[dict] = []
+    kind, decision = task.get("kind"), task.get("decision")
+    if kind == "multiclass" and decision == "argmax" and out.ndim == 2:
+        plan = program.checked.plans.get(trained.section) if trained.script else None
+        loss = plan.loss.name if plan is not None and plan.loss is not None else None
+        # CrossEntropyLoss trains class scores (logits), NLLLoss log-probabilities
+        probs = out.exp() if loss == "NLLLoss" else out.softmax(1)
+        k = min(top, out.shape[1])
+        values, indices = probs.topk(k, dim=1)
+        for p_row, i_row in zip(values.tolist(), indices.tolist()):
+            row: dict = {}
+            for j, (p, i) in enumerate(zip(p_row, i_row)):
+                suffix = "" if j == 0 else f"_{j + 1}"
+                row["class" + suffix] = names[i] if names and i < len(names) else str(i)
+                row["probability" + suffix] = p
+            rows.append(row)
+        return rows
+    if kind == "binary" and out.reshape(len(out), -1).shape[1] == 1:
+        p1 = out.reshape(-1)
+        p1 = p1.sigmoid() if decision == "logit" else p1
+        for p in p1.tolist():
+            i = int(p > 0.5)
+            name = names[i] if names and len(names) == 2 else str(i)
+            rows.append({"class": name, "probability": p if i else 1 - p})
+        return rows
+    flat = out.reshape(len(out), -1).tolist()
+    for values in flat:
+        if len(values) == 1:
+            rows.append({"value": values[0]})
+        else:
+            rows.append({f"value_{j}": v for j, v in enumerate(values)})
+    return rows
+
+
+def rows_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    fields = list(rows[0]) if rows else ["class", "probability"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()

@@ -156,6 +156,20 @@ class Program:
 
         return evaluate(self, checkpoint, split=split, section=section)
 
+    def predict(
+        self,
+        checkpoint: str | os.PathLike,
+        inputs: str | os.PathLike,
+        *,
+        top: int = 1,
+        section: str | None = None,
+    ) -> list[dict]:
+        """One row per sample of an npz or CSV file, preprocessed as training did: the class
+        name and its probability (the `top` K), or the regression values."""
+        from nndsl.after import predict
+
+        return predict(self, checkpoint, inputs, top=top, section=section)
+
     def prepare_run(
         self, section: str | None, out: str | os.PathLike | None, *, replace: bool = False
     ):

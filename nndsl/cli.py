@@ -26,6 +26,7 @@ verbs:
   run FILE               train the spec now, from its train section (no files generated)
   evaluate FILE --checkpoint CKPT   a checkpoint's loss and metrics on held-out data
   export FILE --checkpoint CKPT --format F -o OUT   TorchScript, ONNX or pt2, verified
+  predict FILE --checkpoint CKPT INPUT   classes or values for the samples of a CSV or npz
   fmt FILE... [--check]  rewrite specs in canonical format (--check: only report)
   graph FILE -o OUT      draw a model: OUT.svg, OUT.html or OUT.dot (Graphviz text)
   lsp                    run the language server (stdio) for editors
@@ -170,6 +171,23 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-o", "--out", metavar="FILE", required=True, help="the file to write")
     ex.add_argument("--model", metavar="M", help="which model (default: the checkpoint's)")
     ex.set_defaults(func=cmd_export)
+
+    pr = sub.add_parser(
+        "predict",
+        help="predict the samples of a CSV or npz file",
+        description="Load a checkpoint into the spec's model, preprocess INPUT as training did "
+        "(its normalisation statistics: from config.json next to the checkpoint, else from "
+        "the train section's data) and write one CSV row per sample: the class name and its "
+        "probability for classification (--top K: the K likeliest), the values for regression. "
+        "INPUT: an .npz (array `x`, or its only array) or a .csv of the input columns.",
+    )
+    pr.add_argument("file", metavar="FILE")
+    pr.add_argument("input", metavar="INPUT")
+    pr.add_argument("--checkpoint", metavar="CKPT", required=True, help="last.pt or best.pt")
+    pr.add_argument("-o", "--out", metavar="FILE", help="write the CSV here (default: stdout)")
+    pr.add_argument("--top", type=int, default=1, metavar="K", help="the K likeliest classes")
+    pr.add_argument("--train", metavar="NAME", help="which train section (default: the first)")
+    pr.set_defaults(func=cmd_predict)
 
     f = sub.add_parser(
         "fmt",
@@ -540,6 +558,37 @@ def cmd_evaluate(args, out: Output) -> int:
         print(f"  {key:<20} {value:.4f}")
     if result["confusion"] is not None:
         print(confusion_table(result["confusion"], result["class_names"]))
+    return 0
+
+
+def cmd_predict(args, out: Output) -> int:
+    from nndsl.after import rows_csv
+    from nndsl.errors import NndslError
+    from nndsl.safeio import write_atomic
+
+    if not os.path.isfile(args.checkpoint):
+        print(f"nndsl: error: no checkpoint at {args.checkpoint}", file=sys.stderr)
+        return 1
+    program = _program(args, out)
+    if program is None:
+        return 1
+    try:
+        rows = program.predict(args.checkpoint, args.input, top=args.top, section=args.train)
+    except NndslError as exc:
+        for d in exc.diagnostics:
+            print(f"nndsl: error: {d.message}", file=sys.stderr)
+        return 1
+    text = rows_csv(rows)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_atomic(args.out, text)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"nndsl: error: cannot write {display_path(args.out)}: {reason}", file=sys.stderr)
+        return 1
+    print(f"wrote {display_path(args.out)} ({len(rows)} rows)")
     return 0
 
 
