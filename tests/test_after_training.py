@@ -1,6 +1,6 @@
 """After training: `export` (TorchScript, ONNX, pt2; verified) and `evaluate` of a checkpoint.
 
-A small iris MLP (with a val and a test split) is trained for two epochs once; the exported
+A small iris MLP (with a val and a test split, normalised inputs) is trained for two epochs once; the exported
 files are loaded back independently and compared with the PyTorch model on a fresh batch, and
 `evaluate` is compared with a computation by hand on the run's own prepared data and with what
 training itself reported.
@@ -29,7 +29,7 @@ model IrisMLP {
 
 train {
     model      = IrisMLP
-    data       = iris(val_split=0.2, test_split=0.2)
+    data       = iris(val_split=0.2, test_split=0.2, normalize=true)
     loss       = CrossEntropyLoss(label_smoothing=0.1)
     optimizer  = Adam(lr=0.01)
     epochs     = 2
@@ -241,3 +241,67 @@ def test_evaluate_without_the_split(tmp_path, capsys):
         ],
     )
     assert "no test split" in err
+
+
+def raw_iris_rows(n: int) -> np.ndarray:
+    from nndsl.data import sources
+
+    return sources.iris().x[::30][:n].astype(np.float32)  # unnormalised, as a user has them
+
+
+def predicted_by_hand(program, run, x: np.ndarray, k: int):
+    data = np.load(run / "data.npz")
+    names = [str(c) for c in data["class_names"]]
+    z = (x - data["norm_mean"]) / data["norm_std"]
+    with torch.no_grad():
+        probs = by_hand(program, run / "last.pt")(torch.from_numpy(z.astype(np.float32)))
+    values, indices = probs.softmax(1).topk(k, dim=1)
+    return [[names[i] for i in row] for row in indices.tolist()], values.tolist()
+
+
+def test_predict_npz_and_csv_equal_the_model_by_hand(trained, tmp_path):
+    program, _, run = trained
+    x = raw_iris_rows(5)
+    np.savez(tmp_path / "new.npz", x=x)
+    (tmp_path / "new.csv").write_text(
+        "sepal_length,sepal_width,petal_length,petal_width\n"
+        + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in x)
+    )
+    classes, probs = predicted_by_hand(program, run, x, 2)
+    for name in ("new.npz", "new.csv"):
+        rows = program.predict(run / "last.pt", tmp_path / name, top=2)
+        assert [[r["class"], r["class_2"]] for r in rows] == classes
+        got = [[r["probability"], r["probability_2"]] for r in rows]
+        assert np.allclose(got, probs, rtol=1e-5, atol=1e-6)
+        assert set(rows[0]) == {"class", "probability", "class_2", "probability_2"}
+    assert {c[0] for c in classes} <= {"setosa", "versicolor", "virginica"}
+
+
+def test_predict_with_a_moved_checkpoint(trained, tmp_path):
+    """Without the run folder's config.json the statistics come from the spec's data."""
+    program, _, run = trained
+    moved = tmp_path / "moved.pt"
+    moved.write_bytes((run / "last.pt").read_bytes())
+    np.savez(tmp_path / "new.npz", x=raw_iris_rows(4))
+    assert program.predict(moved, tmp_path / "new.npz") == program.predict(
+        run / "last.pt", tmp_path / "new.npz"
+    )
+
+
+def test_predict_cli_writes_csv(trained, tmp_path, capsys):
+    program, spec, run = trained
+    np.savez(tmp_path / "new.npz", raw_iris_rows(3))  # the only array, unnamed
+    out = tmp_path / "predictions.csv"
+    argv = ["predict", str(spec), str(tmp_path / "new.npz"), "--checkpoint", str(run / "last.pt")]
+    assert main([*argv, "-o", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    classes, _ = predicted_by_hand(program, run, raw_iris_rows(3), 1)
+    assert lines[0] == "class,probability" and len(lines) == 4
+    assert [line.split(",")[0] for line in lines[1:]] == [c[0] for c in classes]
+    capsys.readouterr()
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((2, 3), dtype=np.float32))
+    wrong = [*argv[:2], str(tmp_path / "wrong.npz"), *argv[3:]]
+    err = bad(capsys, wrong)
+    assert "takes [B, 4]" in err and "shape [3]" in err
+    (tmp_path / "x.txt").write_text("1,2,3,4\n")
+    assert "reads .npz and .csv" in bad(capsys, [*argv[:2], str(tmp_path / "x.txt"), *argv[3:]])
