@@ -71,7 +71,9 @@ def load_trained(
     payload = read_checkpoint(checkpoint)
     config = payload.get("config") if isinstance(payload.get("config"), dict) else {}
     modules = program.modules()
-    utils = modules["training_utils"]
+    utils = modules.get("training_utils")
+    if utils is None:  # a spec without a train section: the same module, from the package
+        from nndsl.runtime import training_utils as utils
     trained_name = config.get("model") if isinstance(config.get("model"), str) else None
     sections = [s for s in program.trains if script_name(s) in modules]
     if section is not None and section not in sections:
@@ -283,15 +285,22 @@ def _export_and_run(net, example, check, tmp: str, fmt: str, dynamic: bool, inst
 
     names = [n for n, _ in instance.inputs]
     axes = {n: {0: "batch"} for n in names} if dynamic else None
-    with torch.no_grad():
-        torch.onnx.export(
-            net,
-            example,
-            tmp,
-            input_names=names,
-            dynamic_axes=axes,
-            dynamo=False,
-        )
+    # the fused fast path of nn.TransformerEncoder (eval mode) has no ONNX form: the
+    # exporter traces the plain operations instead (the same numbers)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                net,
+                example,
+                tmp,
+                input_names=names,
+                dynamic_axes=axes,
+                dynamo=False,
+            )
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     session = onnxruntime.InferenceSession(tmp, providers=["CPUExecutionProvider"])
     feeds = {i.name: x.numpy() for i, x in zip(session.get_inputs(), check)}
     return [torch.from_numpy(o) for o in session.run(None, feeds)]
