@@ -305,3 +305,31 @@ def test_predict_cli_writes_csv(trained, tmp_path, capsys):
     assert "takes [B, 4]" in err and "shape [3]" in err
     (tmp_path / "x.txt").write_text("1,2,3,4\n")
     assert "reads .npz and .csv" in bad(capsys, [*argv[:2], str(tmp_path / "x.txt"), *argv[3:]])
+
+
+TOKENS = """\
+model Tagger {
+    input tokens: long[B, T]
+    emb = tokens -> Embedding(20, 8)
+    out, h = emb -> GRU(8, batch_first=true)
+    out -> Linear(3)
+}
+"""
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_integer_inputs_without_a_train_section(tmp_path, fmt):
+    """`long[B, T]`: integer example inputs, T bound to a small size; weights from a bare
+    state_dict; the batch stays dynamic."""
+    program = nndsl.load(TOKENS)
+    model = program.build("Tagger").eval()
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    out = tmp_path / f"tagger.{fmt}"
+    done = program.export(tmp_path / "weights.pt", out, fmt)
+    assert done["model"] == "Tagger" and done["batch"] == 3
+    x = torch.randint(0, 20, (5, 8))
+    with torch.no_grad():
+        expected = model(x)
+        got = run_exported(fmt, out, x)
+    assert got.shape == expected.shape == (5, 8, 3)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
