@@ -340,6 +340,11 @@ def evaluate(
         raise fail(str(exc)) from None
     modules = program.modules()
     module, utils = modules[trained.script], modules["training_utils"]
+    import random
+
+    import numpy as np
+
+    states = random.getstate(), np.random.get_state()  # Run seeds them: restored below
     with tempfile.TemporaryDirectory(prefix="nndsl-evaluate-") as folder:
         path = os.path.join(folder, "data.npz")
         write_atomic(path, data)
@@ -361,6 +366,9 @@ def evaluate(
                 names = run.data.get("class_names")
         except utils.TrainingError as exc:
             raise fail(str(exc)) from None
+        finally:
+            random.setstate(states[0])
+            np.random.set_state(states[1])
     return {
         "split": split,
         "samples": samples,
