@@ -103,7 +103,12 @@ def load_trained(
         utils.check_fits(os.fspath(checkpoint), payload, net, None, None)
         net.load_state_dict(payload["model"])
     except utils.TrainingError as exc:
-        raise fail(f"{exc} (model `{name}`)") from None
+        trained_for = (
+            f"; it was trained for model `{trained_name}`"
+            if trained_name and trained_name != name
+            else ""
+        )
+        raise fail(f"{exc} (model `{name}`{trained_for})") from None
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise fail(
             f"the checkpoint {checkpoint} does not fit model `{name}`: {utils.first_line(exc)}"
