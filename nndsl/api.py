@@ -127,6 +127,49 @@ class Program:
         finally:
             discard_run_data(data_path, out_dir)
 
+    def export(
+        self,
+        checkpoint: str | os.PathLike,
+        out: str | os.PathLike,
+        format: str = "torchscript",
+        *,
+        model: str | None = None,
+    ) -> dict:
+        """Export a checkpoint's model to `out` as "torchscript", "onnx" or "pt2"
+        (torch.export), verified: the exported file's outputs on a random batch must equal
+        the PyTorch model's (rtol=1e-4, atol=1e-5), else NndslError and nothing written."""
+        from nndsl.after import export
+
+        return export(self, checkpoint, out, format, model=model)
+
+    def evaluate(
+        self,
+        checkpoint: str | os.PathLike,
+        *,
+        split: str | None = None,
+        section: str | None = None,
+    ) -> dict:
+        """The train section's loss and metrics (and a confusion matrix for classification)
+        of a checkpoint on the held-out `split` ("test", else "val"), its data prepared as
+        training prepared it."""
+        from nndsl.after import evaluate
+
+        return evaluate(self, checkpoint, split=split, section=section)
+
+    def predict(
+        self,
+        checkpoint: str | os.PathLike,
+        inputs: str | os.PathLike,
+        *,
+        top: int = 1,
+        section: str | None = None,
+    ) -> list[dict]:
+        """One row per sample of an npz or CSV file, preprocessed as training did: the class
+        name and its probability (the `top` K), or the regression values."""
+        from nndsl.after import predict
+
+        return predict(self, checkpoint, inputs, top=top, section=section)
+
     def prepare_run(
         self, section: str | None, out: str | os.PathLike | None, *, replace: bool = False
     ):

@@ -24,6 +24,9 @@ verbs:
   summary FILE           per layer: state_dict name, type, output shape, parameters
   generate FILE [-o DIR] write readable PyTorch: DIR/model.py (and DIR/train.py)
   run FILE               train the spec now, from its train section (no files generated)
+  evaluate FILE --checkpoint CKPT   a checkpoint's loss and metrics on held-out data
+  export FILE --checkpoint CKPT --format F -o OUT   TorchScript, ONNX or pt2, verified
+  predict FILE --checkpoint CKPT INPUT   classes or values for the samples of a CSV or npz
   fmt FILE... [--check]  rewrite specs in canonical format (--check: only report)
   graph FILE -o OUT      draw a model: OUT.svg, OUT.html or OUT.dot (Graphviz text)
   lsp                    run the language server (stdio) for editors
@@ -137,6 +140,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="a checkpoint's loss and metrics on held-out data",
+        description="Load a checkpoint of a train section into the spec's model and print the "
+        "section's loss and metrics on a held-out split of its data, prepared exactly as "
+        "training prepared it (same source, seed, splits, normalisation), and a confusion "
+        "matrix for classification.",
+    )
+    ev.add_argument("file", metavar="FILE")
+    ev.add_argument("--checkpoint", metavar="CKPT", required=True, help="last.pt or best.pt")
+    ev.add_argument(
+        "--split", choices=("test", "val"), help="default: test when the data has one, else val"
+    )
+    ev.add_argument("--train", metavar="NAME", help="which train section (default: the first)")
+    ev.set_defaults(func=cmd_evaluate)
+
+    ex = sub.add_parser(
+        "export",
+        help="export a checkpoint's model (TorchScript, ONNX, pt2)",
+        description="Load a checkpoint into the spec's model and export it: torchscript "
+        "(torch.jit.trace), onnx (with a dynamic batch size; needs the `onnx` extra) or pt2 "
+        "(torch.export). The written file is loaded back and run on a random batch; its "
+        "outputs must equal the PyTorch model's (rtol=1e-4, atol=1e-5), else nothing is written.",
+    )
+    ex.add_argument("file", metavar="FILE")
+    ex.add_argument("--checkpoint", metavar="CKPT", required=True, help="last.pt or best.pt")
+    ex.add_argument("--format", choices=("torchscript", "onnx", "pt2"), required=True)
+    ex.add_argument("-o", "--out", metavar="FILE", required=True, help="the file to write")
+    ex.add_argument("--model", metavar="M", help="which model (default: the checkpoint's)")
+    ex.set_defaults(func=cmd_export)
+
+    pr = sub.add_parser(
+        "predict",
+        help="predict the samples of a CSV or npz file",
+        description="Load a checkpoint into the spec's model, preprocess INPUT as training did "
+        "(its normalisation statistics: from config.json next to the checkpoint, else from "
+        "the train section's data) and write one CSV row per sample: the class name and its "
+        "probability for classification (--top K: the K likeliest), the values for regression. "
+        "INPUT: an .npz (array `x`, or its only array) or a .csv of the input columns.",
+    )
+    pr.add_argument("file", metavar="FILE")
+    pr.add_argument("input", metavar="INPUT")
+    pr.add_argument("--checkpoint", metavar="CKPT", required=True, help="last.pt or best.pt")
+    pr.add_argument("-o", "--out", metavar="FILE", help="write the CSV here (default: stdout)")
+    pr.add_argument("--top", type=int, default=1, metavar="K", help="the K likeliest classes")
+    pr.add_argument("--train", metavar="NAME", help="which train section (default: the first)")
+    pr.set_defaults(func=cmd_predict)
 
     f = sub.add_parser(
         "fmt",
@@ -449,6 +500,110 @@ def cmd_run(args, out: Output) -> int:
     finally:
         discard_run_data(data_path, out_dir)
     return 0
+
+
+def _program(args, out: Output):
+    """The checked spec as a Program, or None after printing its diagnostics."""
+    from nndsl.api import Program
+    from nndsl.check import check_file
+
+    checked = check_file(args.file)
+    out.diagnostics(checked.diagnostics, checked.program.sources)
+    if not checked.ok:
+        print(f"{display_path(args.file)}: {summary_line(checked.diagnostics)}", file=sys.stderr)
+        return None
+    return Program(checked)
+
+
+def cmd_export(args, out: Output) -> int:
+    from nndsl.errors import NndslError
+
+    if not os.path.isfile(args.checkpoint):
+        print(f"nndsl: error: no checkpoint at {args.checkpoint}", file=sys.stderr)
+        return 1
+    program = _program(args, out)
+    if program is None:
+        return 1
+    try:
+        done = program.export(args.checkpoint, args.out, args.format, model=args.model)
+    except NndslError as exc:
+        for d in exc.diagnostics:
+            print(f"nndsl: error: {d.message}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {display_path(args.out)} ({args.format}, model {done['model']}); verified on a "
+        f"random batch of {done['batch']}: largest difference {done['max_abs_diff']:.3g} "
+        f"(rtol={done['rtol']}, atol={done['atol']})"
+    )
+    return 0
+
+
+def cmd_evaluate(args, out: Output) -> int:
+    from nndsl.errors import NndslError
+
+    if not os.path.isfile(args.checkpoint):
+        print(f"nndsl: error: no checkpoint at {args.checkpoint}", file=sys.stderr)
+        return 1
+    program = _program(args, out)
+    if program is None:
+        return 1
+    try:
+        result = program.evaluate(args.checkpoint, split=args.split, section=args.train)
+    except NndslError as exc:
+        for d in exc.diagnostics:
+            print(f"nndsl: error: {d.message}", file=sys.stderr)
+        return 1
+    print(f"{result['split']} split: {result['samples']} samples")
+    for key, value in result["metrics"].items():
+        print(f"  {key:<20} {value:.4f}")
+    if result["confusion"] is not None:
+        print(confusion_table(result["confusion"], result["class_names"]))
+    return 0
+
+
+def cmd_predict(args, out: Output) -> int:
+    from nndsl.after import rows_csv
+    from nndsl.errors import NndslError
+    from nndsl.safeio import write_atomic
+
+    if not os.path.isfile(args.checkpoint):
+        print(f"nndsl: error: no checkpoint at {args.checkpoint}", file=sys.stderr)
+        return 1
+    program = _program(args, out)
+    if program is None:
+        return 1
+    try:
+        rows = program.predict(args.checkpoint, args.input, top=args.top, section=args.train)
+    except NndslError as exc:
+        for d in exc.diagnostics:
+            print(f"nndsl: error: {d.message}", file=sys.stderr)
+        return 1
+    text = rows_csv(rows)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        write_atomic(args.out, text)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"nndsl: error: cannot write {display_path(args.out)}: {reason}", file=sys.stderr)
+        return 1
+    print(f"wrote {display_path(args.out)} ({len(rows)} rows)")
+    return 0
+
+
+def confusion_table(matrix: list[list[int]], names: list[str] | None) -> str:
+    """Rows: the true class; columns: the predicted class."""
+    labels = [str(n) for n in names] if names and len(names) == len(matrix) else None
+    labels = labels or [str(i) for i in range(len(matrix))]
+    width = max(len(str(v)) for row in matrix for v in row)
+    width = max(width, *(len(lab) for lab in labels))
+    head = max(len(lab) for lab in labels)
+    lines = ["confusion matrix (rows: true class, columns: predicted class)"]
+    lines.append(" " * (head + 2) + " ".join(lab.rjust(width) for lab in labels))
+    for lab, row in zip(labels, matrix):
+        lines.append(f"{lab.rjust(head)}  " + " ".join(str(v).rjust(width) for v in row))
+    return "\n".join(lines)
 
 
 def cmd_fmt(args, out: Output) -> int:

@@ -1,0 +1,600 @@
+"""After training: a checkpoint's model exported (TorchScript, ONNX, torch.export) or evaluated.
+
+`Program.export` and `Program.evaluate` (nndsl/api.py) and the `export` / `evaluate` verbs
+(nndsl/cli.py) call these.  Every failure is an `NndslError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nndsl.errors import NndslError, error
+from nndsl.safeio import write_atomic
+
+FORMATS = ("torchscript", "onnx", "pt2")
+# exported outputs must equal the PyTorch model's within these tolerances (torch.allclose)
+RTOL, ATOL = 1e-4, 1e-5
+EXAMPLE_BATCH, CHECK_BATCH = 2, 3
+# a symbolic size other than the batch (a sequence length, an image side) in example inputs
+OTHER_SIZE = 8
+
+
+def fail(message: str) -> NndslError:
+    return NndslError([error(message, None)])
+
+
+@dataclass
+class Trained:
+    """A checkpoint's weights loaded into the spec's model (eval mode)."""
+
+    model: Any  # nn.Module
+    name: str  # the model's name in the spec
+    instance: Any  # the checked model (its input types)
+    section: str | None  # the train section the checkpoint came from (None: none matched)
+    script: str | None  # the training module's key in Program.modules()
+    config: dict  # the checkpoint's config (the training script's CONFIG), or {}
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The payload of a checkpoint (or a bare state_dict, as {"model": ...})."""
+    import torch
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise fail(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as exc:
+        raise fail(f"cannot read the checkpoint {path}: {exc.strerror}") from None
+    except Exception:  # torch.load raises many types for a damaged or foreign file
+        raise fail(
+            f"cannot read the checkpoint {path}: the file is damaged or is not a checkpoint"
+        ) from None
+    if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
+        return payload
+    if isinstance(payload, dict) and payload and all(isinstance(k, str) for k in payload):
+        return {"model": payload, "config": {}}
+    raise fail(f"{path} holds no model weights")
+
+
+def load_trained(
+    program, checkpoint: str | os.PathLike, model: str | None = None, section: str | None = None
+) -> Trained:
+    """Build the checkpoint's model (the train section's, with its arguments, when the
+    checkpoint names it), load the weights, switch to eval mode."""
+    from nndsl.codegen.trainplan import script_name
+
+    payload = read_checkpoint(checkpoint)
+    config = payload.get("config") if isinstance(payload.get("config"), dict) else {}
+    modules = program.modules()
+    utils = modules.get("training_utils")
+    if utils is None:  # a spec without a train section: the same module, from the package
+        from nndsl.runtime import training_utils as utils
+    trained_name = config.get("model") if isinstance(config.get("model"), str) else None
+    sections = [s for s in program.trains if script_name(s) in modules]
+    if section is not None and section not in sections:
+        names = ", ".join(s or "(unnamed)" for s in sections) or "none"
+        raise fail(f"no train section `{section}` (sections: {names})")
+    chosen, found = None, False
+    for s in [section] if section is not None else sections:
+        plan = program.checked.plans.get(s)
+        if plan is None:
+            continue
+        if (model is None or plan.model == model) and (
+            trained_name is None or plan.model == trained_name or section is not None
+        ):
+            chosen, found = s, True
+            break
+    if found:
+        plan = program.checked.plans[chosen]
+        script = script_name(chosen)
+        name, instance = plan.model, plan.instance
+        net = modules[script].build_model()
+    else:
+        script = None
+        name = program._pick(model or (trained_name if trained_name in program.models else None))
+        instance = program.checked.models[name]
+        net = program.build(name)
+    try:
+        utils.check_fits(os.fspath(checkpoint), payload, net, None, None)
+        net.load_state_dict(payload["model"])
+    except utils.TrainingError as exc:
+        trained_for = (
+            f"; it was trained for model `{trained_name}`"
+            if trained_name and trained_name != name
+            else ""
+        )
+        raise fail(f"{exc} (model `{name}`{trained_for})") from None
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise fail(
+            f"the checkpoint {checkpoint} does not fit model `{name}`: {utils.first_line(exc)}"
+        ) from None
+    net.eval()
+    return Trained(net, name, instance, chosen, script, config)
+
+
+def example_inputs(instance, batch: int) -> tuple:
+    """Random inputs of the model's declared types: the batch symbol bound to `batch`, other
+    symbolic sizes to OTHER_SIZE; integer inputs (`long[...]`) hold 0s and 1s."""
+    import torch
+
+    from nndsl import dims
+
+    inputs = []
+    for name, value in instance.inputs:
+        t = value.type
+        env: dict[str, int] = {}
+        first = t.shape[0] if t.shape else None
+        if first is not None and not isinstance(first, int):
+            env.update({s: batch for s in dims.free_symbols(first)})
+        for d in t.shape[1:]:
+            if not isinstance(d, int):
+                env.update({s: OTHER_SIZE for s in dims.free_symbols(d) if s not in env})
+        try:
+            shape = [d if isinstance(d, int) else dims.evaluate(d, env) for d in t.shape]
+        except Exception:
+            raise fail(f"cannot make an example of input `{name}` ({t}) to export with") from None
+        if t.is_float:
+            dtype = getattr(torch, t.dtype or "float32", torch.float32)
+            inputs.append(torch.randn(*shape, dtype=dtype))
+        else:
+            dtype = getattr(torch, t.dtype or "int64", torch.int64)
+            inputs.append(torch.randint(0, 2, shape, dtype=dtype))
+    return tuple(inputs)
+
+
+def batch_dynamic(instance) -> bool:
+    """Whether every input's first size is the batch symbol (so the batch can vary)."""
+    return all(v.type.shape and not isinstance(v.type.shape[0], int) for _, v in instance.inputs)
+
+
+def _outputs(out) -> list:
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _outputs(o)]
+    if isinstance(out, dict):
+        return [t for k in sorted(out) for t in _outputs(out[k])]
+    return []
+
+
+def export(
+    program,
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    fmt: str,
+    *,
+    model: str | None = None,
+) -> dict:
+    """Export the checkpoint's model to `out` (atomically) and verify it; returns what was
+    checked: {"format", "path", "batch", "max_abs_diff", "rtol", "atol"}."""
+    import torch
+
+    if fmt not in FORMATS:
+        raise fail(f"unknown export format `{fmt}` (formats: {', '.join(FORMATS)})")
+    if fmt == "onnx":
+        for package in ("onnx", "onnxruntime"):
+            try:
+                __import__(package)
+            except ImportError:
+                raise fail(
+                    f"exporting to ONNX needs the `{package}` package: "
+                    "pip install 'nndsl[onnx]' (or: pip install onnx onnxruntime)"
+                ) from None
+    trained = load_trained(program, checkpoint, model)
+    net = trained.model
+    dynamic = batch_dynamic(trained.instance)
+    with torch.random.fork_rng():  # the caller's random state is left as it was
+        torch.manual_seed(0)
+        example = example_inputs(trained.instance, EXAMPLE_BATCH)
+        check = example_inputs(trained.instance, CHECK_BATCH if dynamic else EXAMPLE_BATCH)
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise fail(f"cannot write {out}: no folder {parent}")
+    if not os.access(parent, os.W_OK):
+        raise fail(f"cannot write {out}: the folder {parent} is not writable")
+    suffix = {"torchscript": ".pt", "onnx": ".onnx", "pt2": ".pt2"}[fmt]
+    with tempfile.TemporaryDirectory(prefix="nndsl-export-") as folder:
+        tmp = os.path.join(folder, "model" + suffix)
+        try:
+            with torch.no_grad():
+                expected = _outputs(net(*check))
+            got = _export_and_run(net, example, check, tmp, fmt, dynamic, trained.instance)
+        except NndslError:
+            raise
+        except Exception as exc:  # torch's exporters raise many kinds
+            raise fail(f"cannot export `{trained.name}` to {fmt}: {_first_line(exc)}") from None
+        worst = _compare(got, expected, fmt, len(check[0]) if check else 0)
+        try:
+            write_atomic(out, Path(tmp).read_bytes())
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise fail(f"cannot write {out}: {reason}") from None
+    return {
+        "format": fmt,
+        "path": str(out),
+        "model": trained.name,
+        "batch": int(check[0].shape[0]) if check else 0,
+        "max_abs_diff": worst,
+        "rtol": RTOL,
+        "atol": ATOL,
+    }
+
+
+def _compare(got: list, expected: list, fmt: str, batch: int) -> float:
+    """The largest absolute difference of the exported model's outputs from the PyTorch
+    model's; an error (nothing written) when they are not allclose(rtol=RTOL, atol=ATOL)."""
+    import torch
+
+    if len(got) != len(expected):
+        raise fail(
+            f"the exported {fmt} model gives {len(got)} outputs, the PyTorch model "
+            f"{len(expected)}; nothing written"
+        )
+    worst = 0.0
+    for g, e in zip(got, expected):
+        g = torch.as_tensor(g)
+        same_shape = tuple(g.shape) == tuple(e.shape)
+        diff = float((g.to(e.dtype) - e).abs().max()) if same_shape and e.numel() else 0.0
+        if not same_shape or not torch.allclose(g.to(e.dtype), e, rtol=RTOL, atol=ATOL):
+            shown = (
+                f"largest difference {diff:.3g}"
+                if same_shape
+                else (f"shape {list(g.shape)}, not {list(e.shape)}")
+            )
+            raise fail(
+                f"the exported {fmt} model's outputs differ from the PyTorch model's on a "
+                f"random batch of {batch} ({shown}; allowed rtol={RTOL}, atol={ATOL}); "
+                "nothing written"
+            )
+        worst = max(worst, diff)
+    return worst
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _export_and_run(net, example, check, tmp: str, fmt: str, dynamic: bool, instance) -> list:
+    """Write the exported model to `tmp`, load it back, run it on `check`."""
+    import torch
+
+    if fmt == "torchscript":
+        with torch.no_grad():
+            scripted = torch.jit.trace(net, example, check_trace=False)
+        scripted.save(tmp)
+        loaded = torch.jit.load(tmp, map_location="cpu")
+        with torch.no_grad():
+            return _outputs(loaded(*check))
+    if fmt == "pt2":
+        shapes = None
+        if dynamic:
+            batch = torch.export.Dim("batch")
+            shapes = tuple({0: batch} for _ in example)
+        program = torch.export.export(net, example, dynamic_shapes=shapes)
+        torch.export.save(program, tmp)
+        loaded = torch.export.load(tmp)
+        with torch.no_grad():
+            return _outputs(loaded.module()(*check))
+    # onnx
+    import onnxruntime
+
+    names = [n for n, _ in instance.inputs]
+    axes = {n: {0: "batch"} for n in names} if dynamic else None
+    # the fused fast path of nn.TransformerEncoder (eval mode) has no ONNX form: the
+    # exporter traces the plain operations instead (the same numbers)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                net,
+                example,
+                tmp,
+                input_names=names,
+                dynamic_axes=axes,
+                dynamo=False,
+            )
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    session = onnxruntime.InferenceSession(tmp, providers=["CPUExecutionProvider"])
+    feeds = {i.name: x.numpy() for i, x in zip(session.get_inputs(), check)}
+    return [torch.from_numpy(o) for o in session.run(None, feeds)]
+
+
+def evaluate(
+    program,
+    checkpoint: str | os.PathLike,
+    *,
+    split: str | None = None,
+    section: str | None = None,
+) -> dict:
+    """The train section's loss and metrics of the checkpoint's weights on a held-out split
+    (default: test when the data has one, else val), computed by the training script's own
+    `evaluate` on the data prepared as training prepared it (same source, seed, splits and
+    normalisation): the numbers training reported for that split with those weights.
+
+    Returns {"split", "samples", "metrics": {"<split>_loss": ..., ...}, "class_names",
+    "confusion"}: `confusion[i][j]` counts the samples of class i predicted as j
+    (classification tasks with one label per sample; otherwise None)."""
+    import torch
+
+    from nndsl.codegen import GenerateError, data_bytes
+
+    if split not in (None, "test", "val"):
+        raise fail(f"--split must be test or val, not {split}")
+    trained = load_trained(program, checkpoint, None, section)
+    if trained.script is None:
+        raise fail(
+            f"{os.path.basename(program.path)} has no train section for model "
+            f"`{trained.name}`: there is no data to evaluate on"
+        )
+    plan = program.checked.plans[trained.section]
+    try:
+        data = data_bytes(program.checked, plan)
+    except GenerateError as exc:
+        raise fail(str(exc)) from None
+    modules = program.modules()
+    module, utils = modules[trained.script], modules["training_utils"]
+    import random
+
+    import numpy as np
+
+    states = random.getstate(), np.random.get_state()  # Run seeds them: restored below
+    with tempfile.TemporaryDirectory(prefix="nndsl-evaluate-") as folder:
+        path = os.path.join(folder, "data.npz")
+        write_atomic(path, data)
+        args = module.parse_args(["--data", path, "--device", "cpu", "--quiet"])
+        try:
+            with torch.random.fork_rng(), utils.Run(args, module.CONFIG) as run:
+                if split is None:
+                    split = "test" if run.has("test") else "val"
+                if not run.has(split):
+                    raise fail(
+                        f"the data of the train section has no {split} split to evaluate on "
+                        f"(set {split}_split in its `data`)"
+                    )
+                net = trained.model.to(run.device)
+                criterion = module.build_loss().to(run.device)
+                metrics = module.evaluate(run, net, criterion, split)
+                confusion = _confusion(net, run, split, module.CONFIG.get("task"))
+                samples = int(run.data[f"{split}_x"].shape[0])
+                names = run.data.get("class_names")
+        except utils.TrainingError as exc:
+            raise fail(str(exc)) from None
+        finally:
+            random.setstate(states[0])
+            np.random.set_state(states[1])
+    return {
+        "split": split,
+        "samples": samples,
+        "metrics": metrics,
+        "class_names": names,
+        "confusion": confusion,
+    }
+
+
+def _confusion(net, run, split: str, task: dict | None) -> list[list[int]] | None:
+    """Rows: true classes; columns: predicted classes; decided as the metrics decide
+    (argmax of class scores; a logit above 0 or a probability above 0.5 for yes/no)."""
+    import torch
+
+    kind = (task or {}).get("kind")
+    decision = (task or {}).get("decision")
+    if kind not in ("multiclass", "binary"):
+        return None
+    matrix = None
+    with torch.no_grad():
+        for _, x, y in run.eval_batches(net, split):
+            out = net(x)
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            if decision == "argmax":
+                c, pred = out.shape[1], out.argmax(1)
+            else:
+                c = 2
+                pred = (out > (0.0 if decision == "logit" else 0.5)).long()
+                y = y.reshape(pred.shape) if y.numel() == pred.numel() else y
+            y = y.long()
+            if y.shape != pred.shape:
+                return None
+            counts = torch.bincount(
+                (y.reshape(-1) * c + pred.reshape(-1)).cpu(), minlength=c * c
+            ).reshape(c, c)
+            matrix = counts if matrix is None else matrix + counts
+    return matrix.tolist() if matrix is not None else None
+
+
+def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> dict:
+    """How training prepared its inputs: {"mean", "std" (None: no normalisation),
+    "class_names", "from"}: from the run folder's config.json next to the checkpoint, else
+    recomputed by preparing the train section's data as training did (deterministic)."""
+    import json
+
+    import numpy as np
+
+    config_file = Path(checkpoint).parent / "config.json"
+    try:
+        saved = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = None
+    if (
+        isinstance(saved, dict)
+        and saved.get("model") == trained.name
+        and "normalization" in saved
+        and "class_names" in saved
+    ):
+        norm = saved["normalization"]
+        return {
+            "mean": np.asarray(norm["mean"], dtype=np.float32) if norm else None,
+            "std": np.asarray(norm["std"], dtype=np.float32) if norm else None,
+            "class_names": saved["class_names"],
+            "from": str(config_file),
+        }
+    if trained.script is None:
+        return {"mean": None, "std": None, "class_names": None, "from": None}
+    import io
+
+    from nndsl.codegen import GenerateError, data_bytes
+
+    try:
+        data = data_bytes(program.checked, program.checked.plans[trained.section])
+    except GenerateError as exc:
+        raise fail(str(exc)) from None
+    arrays = np.load(io.BytesIO(data), allow_pickle=False)
+    has_norm = "norm_mean" in arrays.files and "norm_std" in arrays.files
+    return {
+        "mean": arrays["norm_mean"] if has_norm else None,
+        "std": arrays["norm_std"] if has_norm else None,
+        "class_names": (
+            [str(c) for c in arrays["class_names"]] if "class_names" in arrays.files else None
+        ),
+        "from": "the train section's data",
+    }
+
+
+def read_inputs(program, trained: Trained, path: str | os.PathLike):
+    """The samples of an npz (its array `x`, or its only array) or CSV file (numeric
+    columns; the training CSV's target column is left out when present)."""
+    import numpy as np
+
+    from nndsl.data import DataError, sources
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise fail(f"no input file {path}")
+    if path.lower().endswith(".npz"):
+        try:
+            arrays = np.load(path, allow_pickle=False)
+            names = list(arrays.files)
+            if "x" in names:
+                return arrays["x"]
+            if len(names) == 1:
+                return arrays[names[0]]
+        except Exception as exc:  # numpy raises many kinds for a damaged file
+            raise fail(f"cannot read {path}: {_first_line(exc)}") from None
+        raise fail(f"{path} holds {', '.join(names) or 'no arrays'}: name the inputs `x`")
+    if path.lower().endswith(".csv"):
+        options: dict = {}
+        plan = program.checked.plans.get(trained.section) if trained.script else None
+        if plan is not None and plan.data is not None and plan.data.name == "csv":
+            kw = dict(plan.data.kwargs)
+            if isinstance(kw.get("features"), (tuple, list)):
+                options["features"] = list(kw["features"])
+            for key in ("delimiter", "header"):
+                if key in kw:
+                    options[key] = kw[key]
+            target = kw.get("target")
+            if isinstance(target, str):
+                try:
+                    return sources.csv(path, target=target, **options).x
+                except DataError:
+                    pass  # no such column: every (chosen) column is an input
+        try:
+            return sources.csv(path, target=None, **options).x
+        except DataError as exc:
+            raise fail(str(exc)) from None
+    raise fail(f"cannot read {path}: predict reads .npz and .csv files")
+
+
+def predict(
+    program,
+    checkpoint: str | os.PathLike,
+    inputs: str | os.PathLike,
+    *,
+    top: int = 1,
+    section: str | None = None,
+) -> list[dict]:
+    """One row per sample of `inputs` (npz or CSV), preprocessed as training did: for
+    classification the predicted class (its name) and its probability (`top` K of them:
+    class_2, probability_2, ...), for regression the output values (value, or value_0, ...)."""
+    import numpy as np
+    import torch
+
+    if top < 1:
+        raise fail("--top must be at least 1")
+    trained = load_trained(program, checkpoint, None, section)
+    if len(trained.instance.inputs) != 1:
+        raise fail(f"model `{trained.name}` takes several inputs; predict gives it one")
+    x = np.asarray(read_inputs(program, trained, inputs))
+    t = trained.instance.inputs[0][1].type
+    sample = list(x.shape[1:])
+    fits = x.ndim == len(t.shape) and all(
+        not isinstance(d, int) or d == n for d, n in zip(t.shape[1:], sample)
+    )
+    if not fits or x.ndim == 0:
+        raise fail(
+            f"model `{trained.name}` takes {t}, but {os.fspath(inputs)} gives {len(x)} samples "
+            f"of shape {sample}"
+        )
+    prep = preprocessing(program, trained, checkpoint)
+    if t.is_float:
+        x = x.astype(np.float32)
+        if prep["mean"] is not None:
+            x = ((x - prep["mean"]) / prep["std"]).astype(np.float32)
+    else:
+        x = x.astype(np.int64)
+    task = trained.config.get("task") or {}
+    if not task and trained.script is not None:
+        plan_task = program.checked.plans[trained.section].task
+        task = {"kind": plan_task.kind, "decision": plan_task.decision} if plan_task else {}
+    outs = []
+    with torch.no_grad():
+        for start in range(0, len(x), 256):
+            out = trained.model(torch.from_numpy(x[start : start + 256]))
+            outs.append(_outputs(out)[0].float())
+    out = torch.cat(outs) if outs else torch.zeros(0)
+    names = prep["class_names"]
+    rows: list[dict] = []
+    kind, decision = task.get("kind"), task.get("decision")
+    if kind == "multiclass" and decision == "argmax" and out.ndim == 2:
+        plan = program.checked.plans.get(trained.section) if trained.script else None
+        loss = plan.loss.name if plan is not None and plan.loss is not None else None
+        # CrossEntropyLoss trains class scores (logits), NLLLoss log-probabilities
+        probs = out.exp() if loss == "NLLLoss" else out.softmax(1)
+        k = min(top, out.shape[1])
+        values, indices = probs.topk(k, dim=1)
+        for p_row, i_row in zip(values.tolist(), indices.tolist()):
+            row: dict = {}
+            for j, (p, i) in enumerate(zip(p_row, i_row)):
+                suffix = "" if j == 0 else f"_{j + 1}"
+                row["class" + suffix] = names[i] if names and i < len(names) else str(i)
+                row["probability" + suffix] = p
+            rows.append(row)
+        return rows
+    if kind == "binary" and out.reshape(len(out), -1).shape[1] == 1:
+        p1 = out.reshape(-1)
+        p1 = p1.sigmoid() if decision == "logit" else p1
+        for p in p1.tolist():
+            i = int(p > 0.5)
+            name = names[i] if names and len(names) == 2 else str(i)
+            rows.append({"class": name, "probability": p if i else 1 - p})
+        return rows
+    flat = out.reshape(len(out), -1).tolist()
+    for values in flat:
+        if len(values) == 1:
+            rows.append({"value": values[0]})
+        else:
+            rows.append({f"value_{j}": v for j, v in enumerate(values)})
+    return rows
+
+
+def rows_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    fields = list(rows[0]) if rows else ["class", "probability"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
