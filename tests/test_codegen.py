@@ -40,9 +40,19 @@ def _generate(spec: Path, monkeypatch) -> dict[str, str]:
     return generate_files(checked, models, with_data=False), checked
 
 
+#: written verbatim beside every training script: compared with the package's module, not
+#: kept as one golden copy per sample
+UTILS_FILE = "training_utils.py"
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
 def test_golden(spec: Path, monkeypatch, update_golden: bool) -> None:
     files, _ = _generate(spec, monkeypatch)
+    if UTILS_FILE in files:
+        from nndsl.codegen.output import seal
+
+        package = Path(__file__).resolve().parents[1] / "nndsl" / "runtime" / UTILS_FILE
+        assert files.pop(UTILS_FILE) == seal(package.read_text(encoding="utf-8"))
     folder = GOLDEN / spec.stem
     if update_golden:
         if folder.exists():
