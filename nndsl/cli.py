@@ -516,19 +516,10 @@ def _program(args, out: Output):
 
 
 def cmd_export(args, out: Output) -> int:
-    from nndsl.errors import NndslError
-
-    if not os.path.isfile(args.checkpoint):
-        print(f"nndsl: error: no checkpoint at {args.checkpoint}", file=sys.stderr)
-        return 1
-    program = _program(args, out)
-    if program is None:
-        return 1
-    try:
-        done = program.export(args.checkpoint, args.out, args.format, model=args.model)
-    except NndslError as exc:
-        for d in exc.diagnostics:
-            print(f"nndsl: error: {d.message}", file=sys.stderr)
+    done = _with_checkpoint(
+        args, out, lambda p: p.export(args.checkpoint, args.out, args.format, model=args.model)
+    )
+    if done is None:
         return 1
     print(
         f"wrote {display_path(args.out)} ({args.format}, model {done['model']}); verified on a "
@@ -539,19 +530,10 @@ def cmd_export(args, out: Output) -> int:
 
 
 def cmd_evaluate(args, out: Output) -> int:
-    from nndsl.errors import NndslError
-
-    if not os.path.isfile(args.checkpoint):
-        print(f"nndsl: error: no checkpoint at {args.checkpoint}", file=sys.stderr)
-        return 1
-    program = _program(args, out)
-    if program is None:
-        return 1
-    try:
-        result = program.evaluate(args.checkpoint, split=args.split, section=args.train)
-    except NndslError as exc:
-        for d in exc.diagnostics:
-            print(f"nndsl: error: {d.message}", file=sys.stderr)
+    result = _with_checkpoint(
+        args, out, lambda p: p.evaluate(args.checkpoint, split=args.split, section=args.train)
+    )
+    if result is None:
         return 1
     print(f"{result['split']} split: {result['samples']} samples")
     for key, value in result["metrics"].items():
@@ -563,20 +545,14 @@ def cmd_evaluate(args, out: Output) -> int:
 
 def cmd_predict(args, out: Output) -> int:
     from nndsl.after import rows_csv
-    from nndsl.errors import NndslError
     from nndsl.safeio import write_atomic
 
-    if not os.path.isfile(args.checkpoint):
-        print(f"nndsl: error: no checkpoint at {args.checkpoint}", file=sys.stderr)
-        return 1
-    program = _program(args, out)
-    if program is None:
-        return 1
-    try:
-        rows = program.predict(args.checkpoint, args.input, top=args.top, section=args.train)
-    except NndslError as exc:
-        for d in exc.diagnostics:
-            print(f"nndsl: error: {d.message}", file=sys.stderr)
+    rows = _with_checkpoint(
+        args,
+        out,
+        lambda p: p.predict(args.checkpoint, args.input, top=args.top, section=args.train),
+    )
+    if rows is None:
         return 1
     text = rows_csv(rows)
     if args.out is None:
@@ -590,6 +566,25 @@ def cmd_predict(args, out: Output) -> int:
         return 1
     print(f"wrote {display_path(args.out)} ({len(rows)} rows)")
     return 0
+
+
+def _with_checkpoint(args, out: Output, call):
+    """The result of `call(program)` for a verb that uses a trained checkpoint, or None after
+    printing why not (no checkpoint there, a spec with errors, or the API's NndslError)."""
+    from nndsl.errors import NndslError
+
+    if not os.path.isfile(args.checkpoint):
+        print(f"nndsl: error: no checkpoint at {args.checkpoint}", file=sys.stderr)
+        return None
+    program = _program(args, out)
+    if program is None:
+        return None
+    try:
+        return call(program)
+    except NndslError as exc:
+        for d in exc.diagnostics:
+            print(f"nndsl: error: {d.message}", file=sys.stderr)
+        return None
 
 
 def confusion_table(matrix: list[list[int]], names: list[str] | None) -> str:
