@@ -494,12 +494,31 @@ def cmd_run(args, out: Output) -> int:
         module.train(argv)
     except module.TrainingError as exc:
         print(f"nndsl: error: {exc}", file=sys.stderr)
+        _discard_unstarted_run(data_path, out_dir, default_parent=args.out is None)
         return 1
     except KeyboardInterrupt:
         return 130
     finally:
         discard_run_data(data_path, out_dir)
     return 0
+
+
+def _discard_unstarted_run(data_path, out_dir, default_parent: bool) -> None:
+    """A run that failed before training started (a device that is not there, a bad flag)
+    leaves no folder behind: remove the run folder when it holds nothing but the data copy."""
+    from pathlib import Path
+
+    folder, data = Path(out_dir), Path(data_path)
+    try:
+        if data.parent.resolve() == folder.resolve() and [p.name for p in folder.iterdir()] == [
+            data.name
+        ]:
+            data.unlink()
+            folder.rmdir()
+            if default_parent and not any(folder.parent.iterdir()):
+                folder.parent.rmdir()  # the `runs` folder this run made
+    except OSError:
+        pass
 
 
 def _program(args, out: Output):

@@ -554,3 +554,14 @@ def test_run_never_writes_its_data_over_the_specs(tmp_path: Path, capsys) -> Non
     code, _, err = cli(capsys, "run", str(path), "--out", str(tmp_path), "--quiet")
     assert code == 1 and "a file the spec reads" in err
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("out", [None, "mine"])
+def test_a_run_that_cannot_start_leaves_no_folder(tmp_path: Path, capsys, monkeypatch, out) -> None:
+    spec(tmp_path, ("", "random(shape=[4], classes=3, n=64)"))
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    flags = ["--out", out] if out else []
+    code, _, err = cli(capsys, "run", "spec.nn", "--device", "tpu", "--quiet", *flags)
+    assert code == 1 and "unknown device 'tpu'" in err
+    assert snapshot(tmp_path) == before
