@@ -74,7 +74,7 @@ class Program:
         from nndsl.codegen.output import Refused, write_generated
 
         try:
-            files = generate_files(self.checked, self.models)
+            files = generate_files(self.checked, self.models, out_dir=out_dir)
         except GenerateError as exc:
             raise NndslError([error(str(exc), None)]) from None
         try:

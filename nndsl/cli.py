@@ -417,7 +417,9 @@ def cmd_generate(args, out: Output) -> int:
         print(f"nndsl: error: {display_path(args.file)} has no model to generate", file=sys.stderr)
         return 1
     try:
-        files = generate_files(checked, models, target=getattr(args, "target", "pytorch"))
+        files = generate_files(
+            checked, models, target=getattr(args, "target", "pytorch"), out_dir=args.out
+        )
     except GenerateError as exc:
         print(
             f"nndsl: error: cannot generate PyTorch for {display_path(args.file)}: {exc}",

@@ -164,3 +164,65 @@ def test_resnet18_state_dict_keys_match_torchvision(monkeypatch, tmp_path: Path)
         (Path(__file__).parent / "data" / "torchvision_resnet18_keys.txt").read_text().split()
     )
     assert keys == expected
+
+
+USER_SPEC = """\
+from mylayers import Scale
+
+model M {
+    input x: [B, 4]
+    Linear(8) -> Scale(2.0) -> relu -> Linear(3)
+}
+
+train {
+    data      = random(shape=[4], classes=3, n=32)
+    loss      = CrossEntropyLoss()
+    optimizer = SGD(lr=0.1)
+    epochs    = 1
+}
+"""
+
+USER_MODULE = """\
+import torch.nn as nn
+
+
+class Scale(nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["pytorch", "lightning"])
+def test_scripts_find_the_users_modules_without_pythonpath(tmp_path: Path, target) -> None:
+    """The user's Python modules live beside the spec; the generated script, written elsewhere,
+    puts that folder on sys.path itself (relative to its own file, so the pair can move)."""
+    if target == "lightning" and importlib.util.find_spec("lightning") is None:
+        pytest.skip("lightning is not installed")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "spec.nn").write_text(USER_SPEC)
+    (project / "mylayers.py").write_text(USER_MODULE)
+    cmd = [sys.executable, "-m", "nndsl", "generate", "project/spec.nn", "-o", "gen/out"]
+    done = subprocess.run(cmd + ["--target", target], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "gen" / "out"
+    assert 'sys.path.insert(0, str(Path(__file__).resolve().parent / "../../project"))' in (
+        out / "train.py"
+    ).read_text()
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(tmp_path, moved, ignore=shutil.ignore_patterns("elsewhere"))
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    for args in (["--help"], ["--epochs", "1", "--out", "run"]):
+        run = subprocess.run(
+            [sys.executable, "train.py", *args],
+            cwd=moved / "gen" / "out",
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -129,18 +130,21 @@ def generate_files(
     with_data: bool = True,
     target: str = "pytorch",
     formatted: bool = True,
+    out_dir: str | os.PathLike | None = None,
 ) -> dict[str, str | bytes]:
     """File name → content of everything `nndsl generate` writes for these models: model.py and,
     for each train section of the root file that trains one of them, train.py and its data.
     `target="lightning"`: the PyTorch Lightning files instead (see `lightning_files`).
     `formatted=False`: the Python sources before black, the same code, for compiling in memory
-    (`nndsl run`); files that are written are always formatted."""
+    (`nndsl run`); files that are written are always formatted.  `out_dir`: the folder they are
+    written to, where a script whose model imports the user's Python modules finds them."""
     if target == "lightning":
-        return lightning_files(checked, models, with_data=with_data)
+        return lightning_files(checked, models, with_data=with_data, out_dir=out_dir)
     if target != "pytorch":
         raise ValueError(f"unknown target {target!r} (pytorch or lightning)")
     files: dict[str, str | bytes] = {"model.py": model_source(checked, models, formatted=formatted)}
-    for name, (plan, text) in train_sources(checked, models, formatted=formatted).items():
+    scripts = train_sources(checked, models, formatted=formatted, out_dir=out_dir)
+    for name, (plan, text) in scripts.items():
         files[f"{name}.py"] = text
         if with_data:
             files[data_file(name)] = data_bytes(checked, plan)
@@ -152,12 +156,16 @@ def generate_files(
 
 
 def lightning_files(
-    checked: Checked, models: list[str], *, with_data: bool = True
+    checked: Checked,
+    models: list[str],
+    *,
+    with_data: bool = True,
+    out_dir: str | os.PathLike | None = None,
 ) -> dict[str, str | bytes]:
     """The Lightning target: model.py, lit_model.py, train.py and data.npz."""
     from nndsl.codegen.lightning import lightning_files as files
 
-    return files(checked, models, with_data=with_data)
+    return files(checked, models, with_data=with_data, out_dir=out_dir)
 
 
 def train_plans(checked: Checked, models: list[str]) -> dict[str, TrainPlan]:
@@ -174,7 +182,11 @@ def train_plans(checked: Checked, models: list[str]) -> dict[str, TrainPlan]:
 
 
 def train_sources(
-    checked: Checked, models: list[str], *, formatted: bool = True
+    checked: Checked,
+    models: list[str],
+    *,
+    formatted: bool = True,
+    out_dir: str | os.PathLike | None = None,
 ) -> dict[str, tuple]:
     """Script name → (plan, source of the plain training script); `formatted` as in
     `generate_files`."""
@@ -187,7 +199,9 @@ def train_sources(
         try:
             out[script] = (
                 p,
-                train_source(p, checked.program.root, py_modules, formatted=formatted),
+                train_source(
+                    p, checked.program.root, py_modules, formatted=formatted, out_dir=out_dir
+                ),
             )
         except TrainCodeError as exc:
             raise GenerateError(str(exc)) from None

@@ -13,6 +13,7 @@ templates/lightning_module.py.j2 and templates/lightning_train.py.j2.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from typing import Any
 
@@ -67,23 +68,30 @@ LIT_GLOBALS = frozenset(
 
 
 def lightning_files(
-    checked: Checked, models: list[str], *, with_data: bool = True
+    checked: Checked,
+    models: list[str],
+    *,
+    with_data: bool = True,
+    out_dir: str | os.PathLike | None = None,
 ) -> dict[str, str | bytes]:
     """File name → content for `nndsl generate --target lightning`: model.py (the plain target's)
     and, for each train section of the root file that trains one of these models,
     lit_model.py, train.py and data.npz (`lit_model_long.py`, `train_long.py`, `data_long.npz`
-    for a section named `Long`)."""
+    for a section named `Long`).  `out_dir` as in `generate_files`."""
     from nndsl.codegen import data_bytes, model_code, train_plans
-    from nndsl.codegen.trainplan import data_file
+    from nndsl.codegen.trainplan import data_file, spec_folder_from
 
     code = model_code(checked, models)
     files: dict[str, str | bytes] = {"model.py": code.source}
+    user_path = spec_folder_from(out_dir, checked.program.root) if code.py_modules else None
     for script, plan in train_plans(checked, models).items():
         lit = "lit_model" + script[len("train") :]
         data = data_file(script)
         attributes = code.attributes.get(plan.model, frozenset())
         files[f"{lit}.py"] = lit_module_source(plan, checked.program.root, attributes)
-        files[f"{script}.py"] = lit_train_source(plan, checked.program.root, lit, data)
+        files[f"{script}.py"] = lit_train_source(
+            plan, checked.program.root, lit, data, user_path=user_path
+        )
         if with_data:
             files[data] = data_bytes(checked, plan)
     return files
@@ -320,7 +328,11 @@ def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
     return [(textwrap.wrap(comment, 76), call) for comment, call in out], stop_when
 
 
-def lit_train_source(plan, spec_path: str, lit_module: str, data_name: str) -> str:
+def lit_train_source(
+    plan, spec_path: str, lit_module: str, data_name: str, user_path: str | None = None
+) -> str:
+    """train.py of the Lightning target; `user_path`: the spec's folder relative to the script's,
+    put on `sys.path` for the user's Python modules that model.py imports."""
     from nndsl.codegen.pysrc import literal
     from nndsl.codegen.train import _py
 
@@ -359,6 +371,7 @@ def lit_train_source(plan, spec_path: str, lit_module: str, data_name: str) -> s
         header=header,
         lit=f"Lit{plan.model}",
         lit_module=lit_module,
+        user_path=literal(user_path) if user_path is not None else None,
         data_file=literal(data_name),
         config=_py(config),
         callbacks=cbs,

@@ -28,6 +28,7 @@ from nndsl.codegen.trainplan import (
     Word,
     data_file,
     script_name,
+    spec_folder_from,
 )
 from nndsl.errors import display_path
 
@@ -307,6 +308,7 @@ def _script_names() -> frozenset[str]:
         loss_call="None",
         optimizer_call="None",
         data_file='"data.npz"',
+        user_path='"."',
         loss_expr="criterion(out, y)",
         backward="loss.backward()",
         scheduler_call="None",
@@ -342,11 +344,17 @@ def model_alias(model: str) -> str:
 
 
 def train_source(
-    plan: TrainPlan, spec_path: str, py_modules: tuple[str, ...] = (), *, formatted: bool = True
+    plan: TrainPlan,
+    spec_path: str,
+    py_modules: tuple[str, ...] = (),
+    *,
+    formatted: bool = True,
+    out_dir: str | os.PathLike | None = None,
 ) -> str:
-    """train.py for a plan.  `py_modules`: the user's Python modules model.py imports (the
-    docstring says how to make them importable).  `formatted=False`: before black (the same
-    code, for compiling in memory)."""
+    """train.py for a plan.  `py_modules`: the user's Python modules model.py imports; the
+    script written to `out_dir` puts the spec's folder on `sys.path` so that they import (without
+    `out_dir`, the docstring says what to set).  `formatted=False`: before black (the same code,
+    for compiling in memory)."""
     alias = model_alias(plan.model)
     model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
     model_call = alias + "()"
@@ -363,10 +371,16 @@ def train_source(
         f"DistributedDataParallel: `torchrun --nproc_per_node 2 {script}.py`.",
         f"What every spec shares (checkpoints, resume, Ctrl-C, torchrun) is in {UTILS}.py.",
     ]
+    user_path = spec_folder_from(out_dir, spec_path) if py_modules else None
     if py_modules:
-        folder = os.path.dirname(spec) or "."
         names = ", ".join(py_modules)
-        lines.append(f"model.py imports {names}: run it with PYTHONPATH={folder} set.")
+        if user_path is not None:
+            lines.append(f"model.py imports {names} from the spec's folder, put on sys.path below.")
+        elif out_dir is not None:
+            lines.append(f"model.py imports {names} from this folder (the spec's).")
+        else:
+            folder = os.path.dirname(spec) or "."
+            lines.append(f"model.py imports {names}: run it with PYTHONPATH={folder} set.")
     lines += [
         "Regenerate it with `nndsl generate` on that spec rather than editing it by hand.",
         PLACEHOLDER,
@@ -380,6 +394,7 @@ def train_source(
         loss_call=loss_call(plan.loss),
         optimizer_call=_optimizer(plan.optimizer),
         data_file=literal(data_file(script)),
+        user_path=literal(user_path) if user_path is not None else None,
         **_features(plan),
     )
     return seal(black_format(source) if formatted else source)

@@ -3,6 +3,9 @@ checker (nndsl/check/plan.py), and stored in `Checked.plans`; it is re-exported 
 
 from __future__ import annotations
 
+import os
+from pathlib import PurePath
+
 from nndsl.check.plan import (  # noqa: F401  (re-exported)
     BoolOp,
     CallSpec,
@@ -29,3 +32,16 @@ def data_file(script: str) -> str:
     `data_quick.npz`): what `generate` writes next to it, what `run` writes into the run folder,
     and the script's `--data` default.  `generate` never writes it over a file the spec reads."""
     return ("data" if script == "train" else "data_" + script[len("train_") :]) + ".npz"
+
+
+def spec_folder_from(out_dir: str | os.PathLike | None, spec_path: str) -> str | None:
+    """The spec's folder relative to the folder the scripts are written to, in `/` form, for a
+    script whose model imports the user's own Python modules (they live beside the spec): the
+    script puts it on `sys.path`.  None when the scripts are not written to a folder (`nndsl
+    run` compiles them in memory) or are written beside the spec."""
+    if out_dir is None:
+        return None
+    rel = os.path.relpath(
+        os.path.dirname(os.path.abspath(spec_path)), os.path.abspath(os.fspath(out_dir))
+    )
+    return None if rel == os.curdir else PurePath(rel).as_posix()
