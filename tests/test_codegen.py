@@ -211,9 +211,10 @@ def test_scripts_find_the_users_modules_without_pythonpath(tmp_path: Path, targe
     done = subprocess.run(cmd + ["--target", target], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     out = tmp_path / "gen" / "out"
-    assert 'sys.path.insert(0, str(Path(__file__).resolve().parent / "../../project"))' in (
-        out / "train.py"
-    ).read_text()
+    assert (
+        'sys.path.insert(0, str(Path(__file__).resolve().parent / "../../project"))'
+        in (out / "train.py").read_text()
+    )
     moved = tmp_path / "elsewhere"
     shutil.copytree(tmp_path, moved, ignore=shutil.ignore_patterns("elsewhere"))
     env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
@@ -226,3 +227,47 @@ def test_scripts_find_the_users_modules_without_pythonpath(tmp_path: Path, targe
             env=env,
         )
         assert run.returncode == 0, run.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "spec", SPECS + sorted((SAMPLES / "zoo").glob("*.nn")), ids=lambda p: p.stem
+)
+def test_class_attributes_come_from_the_checker(spec: Path, monkeypatch) -> None:
+    """What the Lightning target must not shadow is known from the checker's instances, not
+    read back from the text: it equals every name the generated `__init__`s set on `self`."""
+    import ast
+
+    from nndsl.codegen import model_code
+
+    monkeypatch.chdir(spec.parent)
+    monkeypatch.syspath_prepend(str(SAMPLES))
+    checked = check_file(spec.name)
+    models = [m for m, inst in checked.models.items() if inst is not None]
+    code = model_code(checked, models)
+    for node in ast.parse(code.source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        init = next(n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+        written = {
+            t.attr
+            for n in ast.walk(init)
+            if isinstance(n, ast.Assign)
+            for t in n.targets
+            if isinstance(t, ast.Attribute)
+            and isinstance(t.value, ast.Name)
+            and t.value.id == "self"
+        }
+        assert code.attributes[node.name] == written, node.name
+
+
+def test_a_layer_named_like_a_lightning_attribute_is_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.nn"
+    spec.write_text(
+        "model M {\n    input x: [B, 4]\n    x -> trainer: Linear(3)\n}\n\n"
+        "train {\n    data = random(shape=[4], classes=3, n=8)\n    loss = CrossEntropyLoss()\n"
+        "    optimizer = SGD(lr=0.1)\n    epochs = 1\n}\n"
+    )
+    checked = check_file(str(spec))
+    assert checked.ok
+    with pytest.raises(Exception, match="attribute `trainer` is a name that LightningModule uses"):
+        generate_files(checked, ["M"], target="lightning", with_data=False)

@@ -73,7 +73,7 @@ def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> 
                 "init_body": c.init_body,
                 "fwd_params": c.fwd_params,
                 "fwd_returns": c.fwd_returns,
-                "fwd_body": [_comment_fit(line) for line in c.fwd_body],
+                "fwd_body": c.fwd_body,
             }
         )
     body = "\n".join(line for c in classes for line in c["init_body"] + c["fwd_body"])
@@ -95,32 +95,10 @@ def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> 
         "",
     )
     source = render("model.py.j2", header=header, imports=imports, classes=classes)
-    attributes = {c.name: _attributes(c) for c in code.order}
+    attributes = {c.name: c.attributes for c in code.order}
     if formatted:
         source = black_format(source)
     return ModelResult(seal(source), tuple(sorted(code.py_imports)), attributes)
-
-
-def _attributes(c) -> frozenset[str]:
-    """The names a generated class sets on `self` in `__init__` (from its statements)."""
-    import ast
-    import textwrap
-
-    names: set[str] = set()
-    try:
-        tree = ast.parse(textwrap.dedent("\n".join(c.init_body)))
-    except SyntaxError:
-        return frozenset()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-            if isinstance(node.value, ast.Name) and node.value.id == "self":
-                names.add(node.attr)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr in ("register_buffer", "register_parameter") and node.args:
-                first = node.args[0]
-                if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                    names.add(first.value)
-    return frozenset(names)
 
 
 def generate_files(
@@ -258,14 +236,3 @@ def _input_dtype(plan: TrainPlan) -> str:
     if inst is None or not getattr(inst, "inputs", None):
         return "float32"
     return "float32" if inst.inputs[0][1].type.is_float else "int64"
-
-
-def _comment_fit(line: str, width: int = 80) -> str:
-    """Move a trailing shape comment above its line when the line would be too long."""
-    if "  # " not in line:
-        return line
-    code, comment = line.rsplit("  # ", 1)
-    indent = len(code) - len(code.lstrip())
-    if len(line) + 8 <= width:
-        return line
-    return f"{' ' * indent}# {comment}\n{' ' * 8}{code}" if False else line

@@ -38,6 +38,8 @@ class ClassCode:
     generic: bool = True
     imports: set[str] = field(default_factory=set)
     uses: list[str] = field(default_factory=list)  # "BasicBlock(64, 64) (73,984 parameters)"
+    # the names `__init__` sets on `self`: submodules, parameters, stored arguments
+    attributes: frozenset[str] = frozenset()
 
 
 class ModelCode:
@@ -355,6 +357,11 @@ class _Emitter:
             fwd_body=fwd,
             dim_params=dim_params,
             generic=self.generic,
+            attributes=frozenset(
+                [s.name for s in self.inst.modules]
+                + [p.name for p in self.inst.param_tensors]
+                + stored
+            ),
         )
         return code
 
