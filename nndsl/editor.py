@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import nndsl.catalog.functions  # noqa: F401 (fills FUNCTIONS)
-import nndsl.catalog.layers  # noqa: F401 (fills LAYERS)
 from nndsl import dims, ir
 from nndsl.catalog import api
 from nndsl.catalog.core import FUNCTIONS, LAYERS

@@ -22,7 +22,6 @@ from typing import Any
 
 from nndsl import dims, ir, limits
 from nndsl.catalog import api, ranges
-from nndsl.catalog import functions as _functions  # noqa: F401  (registers FUNCTIONS)
 from nndsl.catalog.core import (
     DTYPE_ALIASES,
     FUNCTIONS,
