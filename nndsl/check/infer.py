@@ -408,7 +408,8 @@ class Evaluator:
                         f"label `{e.label}` is used twice in `{decl.name}`",
                         e.label_span,
                         notes=[Note("first used at {at}", nm.labels[e.label])],
-                        hint="labels name submodules and must be unique",
+                        hint="labels name submodules and must be unique; to apply the same "
+                        f"module again, write its label alone: `x -> {e.label}`",
                     )
                 elif loop:
                     self.error(
@@ -1264,7 +1265,7 @@ class Evaluator:
             )
         args = tuple(self.expr(a, frame) for a in e.args)
         kwargs = tuple((k.name, self.expr(k.value, frame)) for k in e.kwargs)
-        if any(a is POISON for a in args) or any(v is POISON for _, v in kwargs):
+        if any(_has_poison(a) for a in args) or any(_has_poison(v) for _, v in kwargs):
             return POISON
         arg_spans = tuple(a.span for a in e.args)
         kwarg_spans = tuple((k.name, k.span) for k in e.kwargs)
