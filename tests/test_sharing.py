@@ -22,61 +22,16 @@ from nndsl.syntax import parse
 from nndsl.syntax.fmt import format_source
 
 ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "tests" / "fixtures" / "sharing"  # also compiled by tests/test_torchscript.py
 
 # LANGUAGE.md section 10: one tower applied to both inputs, and a buffer
-SIAMESE = """
-block Tower {
-    Conv2d(16, 3, padding=1) -> relu -> max_pool2d(2) -> Conv2d(32, 3, padding=1) -> relu
-      -> adaptive_avg_pool2d(1) -> flatten -> Linear(64)
-}
-
-model Siamese {
-    input a: [B, 1, 8, 8], b: [B, 1, 8, 8]
-    buffer scale = tensor([0.5])                      # in the state_dict, moves with the model
-    fa = a -> tower: Tower()
-    fb = b -> tower                                   # the same module: shared weights
-    abs(fa - fb) * scale -> head: Linear(1)
-}
-"""
+SIAMESE = (SPECS / "siamese.nn").read_text()
 
 # a layer reused inside a block, the block used twice; `proj(x)` is the call form of a reuse
-SHARED_PROJ = """
-block Pair(d: int) {
-    input x, y
-    px = x -> proj: Linear(d)
-    py = proj(y)
-    px * py
-}
-
-model Net {
-    input a: [B, 32], b: [B, 32]
-    h = (a, b) -> p1: Pair(16)
-    g = (b, a) -> p2: Pair(16)
-    cat([h, g], dim=1) -> fc: Linear(3)
-}
-"""
+SHARED_PROJ = (SPECS / "shared_proj.nn").read_text()
 
 # a language model with tied embeddings, a causal-mask buffer and nanoGPT's initialisation
-TIED = """
-block Mlp(hidden: int) {
-    input x
-    x + (x -> ln: LayerNorm -> fc1: Linear(hidden) -> gelu -> fc2: Linear(x.shape[-1]))
-}
-
-model TiedLM(vocab: int = 128, d: int = 32, block_size: int = 8) {
-    input idx: long[B, 8]
-    buffer causal = tril(ones(block_size, block_size)).view(1, block_size, block_size), persistent=false
-    buffer temperature = tensor([2.0])
-    init Linear.weight = normal(std=0.02)
-    init Linear.bias = zeros()
-    init Embedding.weight = normal(mean=0.0, std=0.02)
-    init mlp.fc2.weight = zeros()
-    x = idx -> wte: Embedding(vocab, d) -> mlp: Mlp(4 * d)
-    att = softmax((x @ x.transpose(1, 2)) * causal, dim=-1)
-    (att @ x) / temperature -> lm_head: Linear(vocab, bias=false)
-    tie lm_head.weight = wte.weight
-}
-"""
+TIED = (SPECS / "tied_lm.nn").read_text()
 
 # torchvision's ResNet initialisation (resnet.py: kaiming_normal_ fan_out on convolutions,
 # BatchNorm weight 1 and bias 0)
