@@ -28,6 +28,9 @@ KEYWORDS = (
     "train",
     "input",
     "param",
+    "buffer",
+    "tie",
+    "init",
     "const",
     "import",
     "from",
@@ -144,6 +147,8 @@ class Analysis:
             self._add(op.span, f"**{name}** → {out}  \n`{torch}` · no parameters")
         elif op.kind == "param":
             self._add(op.span, f"parameter `{op.target.name}` → {out}")
+        elif op.kind == "buffer":
+            self._add(op.span, f"buffer `{op.target.name}` → {out}")
         elif op.kind in ("binop", "unary"):
             self._add(op.span, f"`{op.target}` → {out}")
         elif op.kind == "index":

@@ -801,6 +801,97 @@ class ParamDecl(Node):
         return hash((self.name, self.type, self.init))
 
 
+class BufferDecl(Node):
+    """`buffer scale = tensor([0.5]), persistent=false`: a tensor made with the model
+    (`register_buffer`), from compile-time values."""
+
+    name: str
+    value: Expr
+    options: tuple[Keyword, ...]
+    span: Span
+
+    __slots__ = ("name", "value", "options", "span")
+    _fields = ("name", "value", "options", "span")
+    _children = ("name", "value", "options")
+
+    def __init__(
+        self, *, name: str, value: Expr, options: tuple[Keyword, ...] = (), span: Span = _NO_SPAN
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "value", value)
+        _set(self, "options", options)
+        _set(self, "span", span)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(name={self.name!r}, value={self.value!r}, options={self.options!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return (self.name, self.value, self.options) == (other.name, other.value, other.options)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.value, self.options))
+
+
+class Tie(Node):
+    """`tie lm_head.weight = wte.weight`: the target parameter becomes the source parameter."""
+
+    target: Expr  # Name/Attribute path: `label.param`
+    source: Expr
+    span: Span
+
+    __slots__ = ("target", "source", "span")
+    _fields = ("target", "source", "span")
+    _children = ("target", "source")
+
+    def __init__(self, *, target: Expr, source: Expr, span: Span = _NO_SPAN) -> None:
+        _set(self, "target", target)
+        _set(self, "source", source)
+        _set(self, "span", span)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(target={self.target!r}, source={self.source!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return (self.target, self.source) == (other.target, other.source)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.target, self.source))
+
+
+class InitStmt(Node):
+    """`init Conv2d.weight = kaiming_normal(mode="fan_out")` (every layer of a type) or
+    `init fc.bias = zeros()` (one labelled layer): a torch.nn.init function applied after
+    construction."""
+
+    target: Expr  # Attribute path: `Type.param` or `label.param`
+    init: Expr  # a Call or Name of an initialiser
+    span: Span
+
+    __slots__ = ("target", "init", "span")
+    _fields = ("target", "init", "span")
+    _children = ("target", "init")
+
+    def __init__(self, *, target: Expr, init: Expr, span: Span = _NO_SPAN) -> None:
+        _set(self, "target", target)
+        _set(self, "init", init)
+        _set(self, "span", span)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(target={self.target!r}, init={self.init!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return (self.target, self.init) == (other.target, other.init)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.target, self.init))
+
+
 class Assign(Node):
     target: Target
     value: Expr
@@ -905,7 +996,7 @@ class Return(Node):
         return hash((self.values,))
 
 
-Stmt = Union[InputDecl, ParamDecl, Assign, ExprStmt, For, Return]
+Stmt = Union[InputDecl, ParamDecl, BufferDecl, Tie, InitStmt, Assign, ExprStmt, For, Return]
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from nndsl.codegen import generate_files
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPECS = sorted(p for p in SAMPLES.glob("*.nn") if p.stem != "blocks")
 
 # concrete values for the symbolic sizes of the samples' inputs
@@ -230,7 +231,9 @@ def test_scripts_find_the_users_modules_without_pythonpath(tmp_path: Path, targe
 
 
 @pytest.mark.parametrize(
-    "spec", SPECS + sorted((SAMPLES / "zoo").glob("*.nn")), ids=lambda p: p.stem
+    "spec",
+    SPECS + sorted((SAMPLES / "zoo").glob("*.nn")) + sorted((FIXTURES / "sharing").glob("*.nn")),
+    ids=lambda p: p.stem,
 )
 def test_class_attributes_come_from_the_checker(spec: Path, monkeypatch) -> None:
     """What the Lightning target must not shadow is known from the checker's instances, not
@@ -256,6 +259,12 @@ def test_class_attributes_come_from_the_checker(spec: Path, monkeypatch) -> None
             if isinstance(t, ast.Attribute)
             and isinstance(t.value, ast.Name)
             and t.value.id == "self"
+        } | {
+            n.args[0].value
+            for n in ast.walk(init)
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "register_buffer"
         }
         assert code.attributes[node.name] == written, node.name
 

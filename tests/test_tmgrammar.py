@@ -19,11 +19,15 @@ from nndsl.syntax.parser import _lark
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAMMAR = ROOT / "editors" / "vscode" / "syntaxes" / "nndsl.tmLanguage.json"
-SPECS = sorted((ROOT / "samples").glob("*.nn")) + sorted((ROOT / "samples" / "zoo").glob("*.nn"))
+SPECS = (
+    sorted((ROOT / "samples").glob("*.nn"))
+    + sorted((ROOT / "samples" / "zoo").glob("*.nn"))
+    + sorted((ROOT / "tests" / "fixtures" / "sharing").glob("*.nn"))  # buffer, tie, init
+)
 
 KEYWORDS = {
     "MODEL", "BLOCK", "TRAIN", "CONST", "IMPORT", "FROM", "INPUT", "PARAM", "IF", "ELSE", "FOR",
-    "IN", "RETURN", "AND", "OR", "NOT", "TRUE", "FALSE", "NONE", "AS",
+    "IN", "RETURN", "AND", "OR", "NOT", "TRUE", "FALSE", "NONE", "AS", "BUFFER", "TIE", "INIT",
 }  # fmt: skip
 
 

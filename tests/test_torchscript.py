@@ -17,6 +17,8 @@ from nndsl.codegen import model_source
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted(p for p in (ROOT / "samples").glob("*.nn") if p.stem != "blocks")
 ZOO = sorted((ROOT / "samples" / "zoo").glob("*.nn"))
+# shared modules, tied parameters, buffers and initialisers (tests/test_sharing.py)
+SHARING = sorted((ROOT / "tests" / "fixtures" / "sharing").glob("*.nn"))
 
 # small values for the symbolic sizes of the inputs
 STANDINS = {"B": 2, "T": 7, "H": 16, "W": 16}
@@ -76,6 +78,11 @@ def _check_compiles(spec: Path, monkeypatch, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("spec", SAMPLES, ids=lambda p: p.stem)
 def test_sample_scripts_and_exports(spec: Path, monkeypatch, tmp_path: Path) -> None:
+    _check_compiles(spec, monkeypatch, tmp_path)
+
+
+@pytest.mark.parametrize("spec", SHARING, ids=lambda p: p.stem)
+def test_sharing_specs_script_and_export(spec: Path, monkeypatch, tmp_path: Path) -> None:
     _check_compiles(spec, monkeypatch, tmp_path)
 
 

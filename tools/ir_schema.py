@@ -267,6 +267,37 @@ class ParamDecl:
 
 
 @_node
+class BufferDecl:
+    """`buffer scale = tensor([0.5]), persistent=false`: a tensor made with the model
+    (`register_buffer`), from compile-time values."""
+
+    name: str
+    value: Expr
+    options: tuple[Keyword, ...] = ()
+    span: Span = _span()
+
+
+@_node
+class Tie:
+    """`tie lm_head.weight = wte.weight`: the target parameter becomes the source parameter."""
+
+    target: Expr  # Name/Attribute path: `label.param`
+    source: Expr
+    span: Span = _span()
+
+
+@_node
+class InitStmt:
+    """`init Conv2d.weight = kaiming_normal(mode="fan_out")` (every layer of a type) or
+    `init fc.bias = zeros()` (one labelled layer): a torch.nn.init function applied after
+    construction."""
+
+    target: Expr  # Attribute path: `Type.param` or `label.param`
+    init: Expr  # a Call or Name of an initialiser
+    span: Span = _span()
+
+
+@_node
 class Assign:
     target: Target
     value: Expr
@@ -293,7 +324,7 @@ class Return:
     span: Span = _span()
 
 
-Stmt = Union[InputDecl, ParamDecl, Assign, ExprStmt, For, Return]
+Stmt = Union[InputDecl, ParamDecl, BufferDecl, Tie, InitStmt, Assign, ExprStmt, For, Return]
 
 
 # --------------------------------------------------------------------------------------------

@@ -95,6 +95,60 @@ class ParamSlot:
 
 
 @dataclass(eq=False)
+class BufferSlot:
+    """`buffer scale = tensor([0.5])`: a tensor registered with `register_buffer`, made in
+    `__init__` by `ops` (steps of their own, over compile-time values) whose result is `value`."""
+
+    name: str
+    type: TensorT
+    ops: list[Op]
+    value: Any  # TensorV, a value of `ops`
+    persistent: bool = True
+    span: Span | None = None
+
+    @property
+    def count(self) -> Dim:
+        total: Dim = 1
+        for d in self.type.shape:
+            total = total * d
+        return total
+
+
+@dataclass(eq=False)
+class TieSlot:
+    """`tie lm_head.weight = wte.weight`: paths relative to the instance that ties them."""
+
+    target: str
+    source: str
+    type: TensorT
+    span: Span | None = None
+    modules: tuple[ModuleSlot, ...] = ()  # the modules on both paths (for conditions)
+
+    @property
+    def count(self) -> Dim:
+        total: Dim = 1
+        for d in self.type.shape:
+            total = total * d
+        return total
+
+
+@dataclass(eq=False)
+class InitSlot:
+    """`init Conv2d.weight = kaiming_normal(mode="fan_out")` (`layer_type` set) or
+    `init fc.bias = zeros()` (`path` set): a torch.nn.init function applied after construction."""
+
+    param: str
+    function: str  # the torch.nn.init name: "kaiming_normal_"
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    layer_type: str | None = None
+    path: str | None = None
+    guard: bool = False  # some matching layer has no such parameter (`bias=false`)
+    span: Span | None = None
+    modules: tuple[ModuleSlot, ...] = ()  # the modules on the path (for conditions)
+
+
+@dataclass(eq=False)
 class Op:
     """One step of forward.
 
@@ -105,6 +159,7 @@ class Op:
       "unary"    `target` is the operator, args: one tensor
       "index"    args: (tensor, index items); index items are ints, slices, None, Ellipsis, tensors
       "param"    read an nn.Parameter (`target` is the ParamSlot)
+      "buffer"   read a registered buffer (`target` is the BufferSlot)
     """
 
     kind: str
@@ -134,6 +189,9 @@ class BlockInstance:
     inputs: list[tuple[str, TensorV]] = field(default_factory=list)
     modules: list[ModuleSlot] = field(default_factory=list)
     param_tensors: list[ParamSlot] = field(default_factory=list)
+    buffer_tensors: list[BufferSlot] = field(default_factory=list)
+    ties: list[TieSlot] = field(default_factory=list)
+    inits: list[InitSlot] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)  # TensorV or tuples of them
     names: dict[tuple[int, tuple[int, ...]], str] = field(
@@ -150,6 +208,8 @@ class BlockInstance:
             total = total + m.total_params()
         for p in self.param_tensors:
             total = total + p.count
+        for t in self.ties:  # a tied parameter is one Parameter: counted once
+            total = total - t.count
         return total
 
     def output_types(self) -> list[Any]:

@@ -276,6 +276,7 @@ class Evaluator:
         self.input_syms: set[str] = set()  # sizes named by models' inputs (`B`, `T`)
         self._items: dict[int, tuple[list | tuple, int, int]] = {}  # id → (value, items, depth)
         self._items_kept = 0
+        self.building_buffer = 0  # > 0 while a `buffer` expression is evaluated (see sharing.py)
 
     # ---- diagnostics --------------------------------------------------------------------------
 
@@ -406,7 +407,8 @@ class Evaluator:
                         f"label `{e.label}` is used twice in `{decl.name}`",
                         e.label_span,
                         notes=[Note("first used at {at}", nm.labels[e.label])],
-                        hint="labels name submodules and must be unique",
+                        hint="labels name submodules and must be unique; to apply the same "
+                        f"module again, write its label alone: `x -> {e.label}`",
                     )
                 elif loop:
                     self.error(
@@ -714,6 +716,10 @@ class Evaluator:
                         frame.cur, frame.cur_set = value, True
                 elif isinstance(stmt, ir.ParamDecl):
                     self.param_decl(stmt, frame)
+                elif isinstance(stmt, ir.BufferDecl):
+                    sharing.buffer_decl(self, stmt, frame)
+                elif isinstance(stmt, (ir.Tie, ir.InitStmt)):
+                    pass  # checked when every module is made (sharing.finish)
                 elif isinstance(stmt, ir.Assign):
                     try:
                         value = self.statement_value(
@@ -746,6 +752,8 @@ class Evaluator:
                     break
             except _Abort:
                 bad = True
+        if not bad and not sharing.finish(self, frame, model):
+            bad = True
         if bad:
             return False
         if not frame.cur_set:
@@ -938,6 +946,10 @@ class Evaluator:
                         self.for_stmt(s, frame)
                     elif isinstance(s, ir.ParamDecl):
                         self.error("`param` cannot be declared inside a `for` loop", s.span)
+                        raise _Abort
+                    elif isinstance(s, (ir.BufferDecl, ir.Tie, ir.InitStmt)):
+                        word = {ir.BufferDecl: "buffer", ir.Tie: "tie", ir.InitStmt: "init"}
+                        self.error(f"`{word[type(s)]}` cannot be inside a `for` loop", s.span)
                         raise _Abort
                     elif isinstance(s, ir.InputDecl):
                         self.error("`input` cannot be declared inside a `for` loop", s.span)
@@ -1198,6 +1210,9 @@ class Evaluator:
             return frame.vars[e.id]
         if e.id in self.symbols.consts:
             return self.const(e.id, e.span)
+        reused = sharing.label_value(self, frame, e)
+        if reused is not None:
+            return reused
         return self.layer_ref(e, e.id, (), (), frame)
 
     def layer_ref(
@@ -1238,6 +1253,10 @@ class Evaluator:
         if not isinstance(e.func, ir.Name):
             return self.error("only layers, blocks and functions can be called", e.func.span)
         name = e.func.id
+        if name not in frame.vars and name in self.naming(frame.decl).labels:
+            applied = sharing.call_label(self, e, frame)  # `tower(b)`: a label applied again
+            if applied is not None:
+                return applied
         if name in frame.vars:
             return self.error(
                 f"`{name}` is {describe(frame.vars[name])}, not a layer or function, and cannot be called",
@@ -1245,7 +1264,7 @@ class Evaluator:
             )
         args = tuple(self.expr(a, frame) for a in e.args)
         kwargs = tuple((k.name, self.expr(k.value, frame)) for k in e.kwargs)
-        if any(a is POISON for a in args) or any(v is POISON for _, v in kwargs):
+        if any(_has_poison(a) for a in args) or any(_has_poison(v) for _, v in kwargs):
             return POISON
         arg_spans = tuple(a.span for a in e.args)
         kwarg_spans = tuple((k.name, k.span) for k in e.kwargs)
@@ -1261,7 +1280,9 @@ class Evaluator:
         if ref is POISON:
             return POISON
         if ref.kind == "function" and (
-            any(contains_tensor(a) for a in args) or any(contains_tensor(v) for _, v in kwargs)
+            any(contains_tensor(a) for a in args)
+            or any(contains_tensor(v) for _, v in kwargs)
+            or (name in FUNCTIONS and not FUNCTIONS[name].tensor_params)  # `ones(3)` makes one
         ):
             return self.call_function(ref, None, frame, e.span)
         if ref.kind != "function":
@@ -1839,6 +1860,8 @@ class Evaluator:
                 name = label or self.module_name(frame, layer_v.node)
                 value = self.add_sequential(frame, name, children, layer_v.span, value)
             return value
+        if isinstance(layer_v, sharing.ReuseV):
+            return sharing.apply_reuse(self, layer_v, value, frame, into)
         assert isinstance(layer_v, LayerRef)
         if layer_v.kind == "function":
             if into is not None or label is not None:
@@ -2332,8 +2355,15 @@ class Evaluator:
                     else None,
                 )
                 raise _Abort
-        if not tensors:
+        if not tensors and entry.tensor_params:
             self.error(f"`{entry.name}` has no tensor to work on", ref.span)
+            raise _Abort
+        if not tensors and not self.building_buffer:
+            self.error(
+                f"`{entry.name}` makes a new tensor, which forward cannot place on the model's device",
+                ref.span,
+                hint=f"declare it with the model: `buffer name = {entry.name}(...)`, then use `name`",
+            )
             raise _Abort
         for key, v in bound.items():
             if key in entry.tensor_params or key == entry.variadic:
@@ -2354,7 +2384,7 @@ class Evaluator:
             self.error(f"`{entry.name}`: {p.message}", self.arg_span(ref, at), hint=p.hint)
         if out_of_range:
             raise _Abort
-        if entry.dtype == "float" and not tensors[0].type.is_float:
+        if tensors and entry.dtype == "float" and not tensors[0].type.is_float:
             self.error(
                 f"`{entry.name}` needs a floating-point tensor, but gets {tensors[0].type}",
                 ref.span,
@@ -2405,7 +2435,9 @@ class Evaluator:
                 n_positional=len(args),
             ),
         )
-        return _tensor_values(out, op, Origin(f"`{entry.name}`", ref.span, types[0]))
+        return _tensor_values(
+            out, op, Origin(f"`{entry.name}`", ref.span, types[0] if types else None)
+        )
 
     def bind_function(self, entry: FunctionEntry, args: list, kwargs: dict):
         sig = _function_signature(entry)
@@ -3058,3 +3090,6 @@ def iter_modules(inst: BlockInstance, prefix: str = "") -> Iterator[tuple[str, M
 
 
 __all__ = ["Evaluator", "Inference", "infer", "iter_modules", "value_type", "POISON"]
+
+# sharing.py builds on this module (labels applied again, tie, buffer, init)
+from nndsl.check import sharing  # noqa: E402

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from nndsl import ir
 from nndsl.catalog import api
+from nndsl.catalog.core import FUNCTIONS
 from nndsl.catalog.functions import CASTS
 from nndsl.catalog.training import DATA_SOURCES, TRAIN_KEYS
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
@@ -47,7 +48,9 @@ def is_layer_name(name: str) -> bool:
 
 def is_function_name(name: str) -> bool:
     return (
-        api.functional_signature(name) is not None or api.torch_function_signature(name) is not None
+        api.functional_signature(name) is not None
+        or api.torch_function_signature(name) is not None
+        or name in FUNCTIONS
     )
 
 
@@ -62,6 +65,7 @@ class _Resolver:
         self.program = program
         self.symbols = Symbols()
         self.diags: list[Diagnostic] = []
+        self.labels: set[str] = set()  # the labels of the block being resolved
 
     # ---- top level ----------------------------------------------------------------------------
 
@@ -156,6 +160,8 @@ class _Resolver:
             if p.name in scope.names:
                 self.diags.append(error(f"parameter `{p.name}` is declared twice", p.span))
             scope.bind(p.name, "param")
+        # labels name submodules; a label used again (`b -> tower`) applies the same module
+        self.labels = {n.label for s in decl.body for n in ir.walk(s) if isinstance(n, ir.Labeled)}
         self.stmts(decl.body, scope, decl)
 
     def stmts(self, body: Iterable[ir.Stmt], scope: Scope, decl: ir.BlockDecl) -> None:
@@ -170,6 +176,13 @@ class _Resolver:
                 if stmt.init is not None:
                     self.initializer(stmt.init, scope)
                 scope.bind(stmt.name, "param_tensor")
+            elif isinstance(stmt, ir.BufferDecl):
+                self.expr(stmt.value, scope, "value")
+                for o in stmt.options:
+                    self.expr(o.value, scope, "value")
+                scope.bind(stmt.name, "buffer")
+            elif isinstance(stmt, ir.InitStmt):
+                self.initializer(stmt.init, scope)
             elif isinstance(stmt, ir.Assign):
                 self.expr(stmt.value, scope, "statement")
                 self.bind_target(stmt.target, scope)
@@ -301,7 +314,7 @@ class _Resolver:
     def name(self, n: ir.Name, scope: Scope, role: str) -> None:
         kind = scope.lookup(n.id)
         if kind is not None:
-            if role in ("stage", "callee") and kind in ("value", "input", "param_tensor"):
+            if role in ("stage", "callee") and kind in ("value", "input", "param_tensor", "buffer"):
                 what = {"callee": "called", "stage": "used as a chain stage"}[role]
                 self.diags.append(
                     error(
@@ -316,6 +329,8 @@ class _Resolver:
             return
         if n.id in self.symbols.consts:
             return
+        if n.id in self.labels:
+            return  # a submodule's label, applied again (the evaluator checks the order)
         if is_layer_name(n.id) or is_function_name(n.id):
             return
         if n.id in CASTS:  # `x.to(long)`

@@ -86,14 +86,44 @@ def summarize(inst: BlockInstance, location: str) -> Summary:
     return s
 
 
-def _rows(inst: BlockInstance, prefix: str, depth: int, rows: list[Row]) -> None:
+def _rows(
+    inst: BlockInstance, prefix: str, depth: int, rows: list[Row], tied: dict | None = None
+) -> None:
+    tied = dict(tied or {})
+    for t in inst.ties:  # a tied parameter is counted with its source only
+        tied[prefix + t.target] = t.count
+    uses: dict[int, int] = {}
     for op in inst.ops:
-        _op_rows(op, prefix, depth, rows)
+        if op.kind == "module":
+            uses[id(op.target)] = uses.get(id(op.target), 0) + 1
+    seen: dict[int, int] = {}
+    for op in inst.ops:
+        if op.kind == "module" and uses[id(op.target)] > 1:
+            # a module applied several times (a label used again): its parameters once
+            k = seen[id(op.target)] = seen.get(id(op.target), 0) + 1
+            slot = op.target
+            if k > 1:
+                what = f"{slot.type_name} (shared, use {k} of {uses[id(slot)]})"
+                rows.append(Row(prefix + slot.name, what, format_type(op.out), None, depth))
+                continue
+            start = len(rows)
+            _slot_rows(slot, prefix, depth, rows, tied)
+            rows[start].type += f" (shared, used {uses[id(slot)]}x)"
+            continue
+        _op_rows(op, prefix, depth, rows, tied)
+    for t in inst.ties:
+        rows.append(
+            Row(prefix + t.target, f"tied to {prefix + t.source}", format_type(t.type), None, depth)
+        )
 
 
-def _op_rows(op: Op, prefix: str, depth: int, rows: list[Row]) -> None:
+def _op_rows(op: Op, prefix: str, depth: int, rows: list[Row], tied: dict | None = None) -> None:
     if op.kind == "module":
-        _slot_rows(op.target, prefix, depth, rows)
+        _slot_rows(op.target, prefix, depth, rows, tied or {})
+    elif op.kind == "buffer":
+        slot = op.target
+        what = "Buffer" if slot.persistent else "Buffer (not persistent)"
+        rows.append(Row(prefix + slot.name, what, format_type(op.out), None, depth))
     elif op.kind == "function":
         rows.append(
             Row("", op.entry.name if op.entry else str(op.target), format_type(op.out), None, depth)
@@ -108,17 +138,24 @@ def _op_rows(op: Op, prefix: str, depth: int, rows: list[Row]) -> None:
         rows.append(Row("", "index", format_type(op.out), None, depth))
 
 
-def _slot_rows(slot: ModuleSlot, prefix: str, depth: int, rows: list[Row]) -> None:
+def _slot_rows(
+    slot: ModuleSlot, prefix: str, depth: int, rows: list[Row], tied: dict | None = None
+) -> None:
     q = prefix + slot.name
+    tied = tied or {}
     if slot.kind == "sequential":
         rows.append(Row(q, "Sequential", format_type(slot.out_type), slot.total_params(), depth))
         for child in slot.children:
-            _slot_rows(child, q + ".", depth + 1, rows)
+            _slot_rows(child, q + ".", depth + 1, rows, tied)
     elif slot.kind == "block" and slot.instance is not None:
         rows.append(Row(q, slot.type_name, format_type(slot.out_type), slot.total_params(), depth))
-        _rows(slot.instance, q + ".", depth + 1, rows)
+        _rows(slot.instance, q + ".", depth + 1, rows, tied)
     else:
-        rows.append(Row(q, slot.type_name, format_type(slot.out_type), slot.params, depth))
+        params = slot.params
+        for path, count in tied.items():
+            if path.rsplit(".", 1)[0] == q:
+                params = params - count
+        rows.append(Row(q, slot.type_name, format_type(slot.out_type), params, depth))
 
 
 def _buffers(inst: BlockInstance) -> Dim:
@@ -135,6 +172,8 @@ def _buffers(inst: BlockInstance) -> Dim:
                 total = total + s.buffers
 
     walk(inst.modules)
+    for b in inst.buffer_tensors:
+        total = total + b.count
     return total
 
 
@@ -186,5 +225,5 @@ def render_table(s: Summary) -> str:
     out.append(f"Trainable params: {fmt_count(s.total)}")
     out.append("Non-trainable params: 0")
     if s.buffers:
-        out.append(f"Buffers (running statistics, not parameters): {fmt_count(s.buffers)}")
+        out.append(f"Buffers (not parameters): {fmt_count(s.buffers)}")
     return "\n".join(out)

@@ -74,9 +74,14 @@ def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> 
                 "fwd_params": c.fwd_params,
                 "fwd_returns": c.fwd_returns,
                 "fwd_body": c.fwd_body,
+                "methods": c.methods,
             }
         )
-    body = "\n".join(line for c in classes for line in c["init_body"] + c["fwd_body"])
+    body = "\n".join(
+        line
+        for c in classes
+        for line in c["init_body"] + c["fwd_body"] + [x for m in c["methods"] for x in m]
+    )
     imports = ["from collections import OrderedDict", ""] if code.ordered_dict else []
     if re.search(r"(?<![\w.])torch\.", body):
         imports.append("import torch")

@@ -15,7 +15,15 @@ from nndsl import dims, ir
 from nndsl.catalog import api
 from nndsl.catalog.core import LAYERS, LayerValue, TensorT
 from nndsl.check import Checked
-from nndsl.check.graph import BlockInstance, ModuleSlot, Op, SliceV, TensorV, walk_slots
+from nndsl.check.graph import (
+    BlockInstance,
+    BufferSlot,
+    ModuleSlot,
+    Op,
+    SliceV,
+    TensorV,
+    walk_slots,
+)
 from nndsl.codegen.generic import Opaque, Unsupported, generic_instance
 from nndsl.codegen.pysrc import NotExpressible, identifier, literal, shape_comment
 from nndsl.dims import Sym
@@ -38,8 +46,9 @@ class ClassCode:
     generic: bool = True
     imports: set[str] = field(default_factory=set)
     uses: list[str] = field(default_factory=list)  # "BasicBlock(64, 64) (73,984 parameters)"
-    # the names `__init__` sets on `self`: submodules, parameters, stored arguments
+    # the names `__init__` sets on `self`: submodules, parameters, buffers, stored arguments
     attributes: frozenset[str] = frozenset()
+    methods: list[list[str]] = field(default_factory=list)  # more methods, lines of the class body
 
 
 class ModelCode:
@@ -360,9 +369,12 @@ class _Emitter:
             attributes=frozenset(
                 [s.name for s in self.inst.modules]
                 + [p.name for p in self.inst.param_tensors]
+                + [b.name for b in self.inst.buffer_tensors]
                 + stored
             ),
         )
+        if self.inst.inits:
+            code.methods.append(self.init_weights())
         return code
 
     def owner_default(self, p: ir.Param) -> Any:
@@ -426,7 +438,49 @@ class _Emitter:
                 args = [f"self.{p.name}"] + [self.init_literal(a) for a in p.init_args]
                 args += [f"{k}={self.init_literal(v)}" for k, v in p.init_kwargs]
                 lines.append(f"nn.init.{p.init}({', '.join(args)})")
+        lines.extend(self.state_lines())
         return lines
+
+    def state_lines(self) -> list[str]:
+        """Buffers, tied parameters, and the call of `_init_weights` (sharing.py checked them)."""
+        lines = []
+        for b in self.inst.buffer_tensors:
+            made = _BufferExpr(self, b).value(b.value)
+            option = "" if b.persistent else ", persistent=False"
+            lines.append(f"self.register_buffer({literal(b.name)}, {made}{option})")
+        for t in self.inst.ties:
+            if any(m.when for m in t.modules):
+                raise NotExpressible("`tie` names a layer that exists only under a condition")
+            lines.append(f"self.{t.target} = self.{t.source}")
+        if self.inst.inits:
+            lines.append("self._init_weights()")
+        return lines
+
+    def init_weights(self) -> list[str]:
+        """`_init_weights`, as torchvision and nanoGPT write it: initialisers by layer type in a
+        loop over `self.modules()`, then those of single layers (which so win over their type's)."""
+        by_type: dict[str, list[str]] = {}
+        by_label: list[str] = []
+        for i in self.inst.inits:
+            args = [self.init_literal(a) for a in i.args]
+            args += [f"{k}={self.init_literal(v)}" for k, v in i.kwargs]
+            if i.layer_type is not None:
+                call = f"nn.init.{i.function}({', '.join([f'm.{i.param}', *args])})"
+                lines = [f"if m.{i.param} is not None:", "    " + call] if i.guard else [call]
+                by_type.setdefault(i.layer_type, []).extend(lines)
+            else:
+                if any(m.when for m in i.modules):
+                    raise NotExpressible("`init` names a layer that exists only under a condition")
+                target = f"self.{i.path}.{i.param}"
+                by_label.append(f"nn.init.{i.function}({', '.join([target, *args])})")
+        body: list[str] = []
+        if by_type:
+            body.append("for m in self.modules():")
+            for k, (layer_type, lines) in enumerate(by_type.items()):
+                body.append(f"    {'if' if k == 0 else 'elif'} isinstance(m, nn.{layer_type}):")
+                body.extend("        " + line for line in lines)
+        body.extend(by_label)
+        return ["def _init_weights(self) -> None:"] + ["    " + line for line in body]
 
     def init_literal(self, v: Any) -> str:
         names = self.init_names()
@@ -540,7 +594,7 @@ class _Emitter:
 
     def allocate(self, i: int, op: Op, live: dict[str, tuple]) -> None:
         inst = self.inst
-        if op.kind == "param":
+        if op.kind in ("param", "buffer"):
             self.var[(i, ())] = f"self.{op.target.name}"
             return
         if op.kind == "index" and self.uses.get((i, ()), 0) == 1 and (i, ()) not in inst.names:
@@ -694,7 +748,7 @@ class _Emitter:
         return None
 
     def op_line(self, i: int, op: Op) -> str | None:
-        if op.kind == "param" or self.var.get((i, ())) is None and op.kind == "index":
+        if op.kind in ("param", "buffer") or self.var.get((i, ())) is None and op.kind == "index":
             return None
         rhs = self.op_expr(op)
         comment = shape_comment(op.out, self.rename)
@@ -777,6 +831,54 @@ class _Emitter:
                 args.append(self.value(v))
         args += [f"{k}={self.value(bound[k])}" for k in keywords]
         return ", ".join(args)
+
+
+class _BufferExpr(_Emitter):
+    """Writes the steps that make a buffer as one expression of `__init__`, where compile-time
+    values are the constructor's parameters (`torch.tril(torch.ones(n, n))`)."""
+
+    def __init__(self, parent: _Emitter, slot: BufferSlot):
+        self.__dict__.update(parent.__dict__)  # the parent's names and symbols
+        self.inst = BlockInstance(decl=parent.inst.decl, params={}, ops=slot.ops)
+
+    def value(self, v: Any) -> str:
+        if isinstance(v, TensorV):
+            if v.op < 0 or v.path:
+                raise NotExpressible("a buffer is made from a step with several outputs")
+            return self.op_expr(self.inst.ops[v.op])
+        if isinstance(v, tuple):
+            return "(" + ", ".join(self.value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        if isinstance(v, list):
+            return "[" + ", ".join(self.value(x) for x in v) + "]"
+        return self.init_literal(v)
+
+    def fwd_literal(self, v: Any) -> str:
+        return self.init_literal(v)
+
+    def operand(self, v: Any) -> str:
+        text = self.value(v)
+        return text if _is_call(text) else super().operand(v)
+
+
+def _is_call(text: str) -> bool:
+    """Whether `text` is one call, `torch.ones(n, n)`: its first bracket closes at its end."""
+    head = re.match(r"[A-Za-z_][\w.]*\(", text)
+    if head is None:
+        return False
+    depth, quote = 0, None
+    for k in range(head.end() - 1, len(text)):
+        c = text[k]
+        if quote:
+            quote = None if c == quote and text[k - 1] != "\\" else quote
+        elif c in "\"'":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0:
+                return k == len(text) - 1
+    return False
 
 
 class _SelfTraining:

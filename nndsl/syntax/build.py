@@ -246,6 +246,33 @@ class _Builder:
         )
         return ir.ParamDecl(name=str(name), type=ttype, init=init, span=self.span(meta))
 
+    def buffer_decl(self, meta, children):
+        name, value, *options = _drop_keyword(children)
+        self.defines(name, "a buffer")
+        seen: dict[str, ir.Keyword] = {}
+        for o in options:
+            if o.name in seen:
+                self.err(
+                    f"buffer option `{o.name}` is given twice",
+                    o.span,
+                    notes=[Note("first given at {at}", seen[o.name].span)],
+                )
+            seen[o.name] = o
+        return ir.BufferDecl(
+            name=str(name), value=value, options=tuple(options), span=self.span(meta)
+        )
+
+    def buffer_option(self, meta, children):
+        return self.kwarg(meta, children)
+
+    def tie_stmt(self, meta, children):
+        target, source = _drop_keyword(children)
+        return ir.Tie(target=target, source=source, span=self.span(meta))
+
+    def init_stmt(self, meta, children):
+        target, init = _drop_keyword(children)
+        return ir.InitStmt(target=target, init=init, span=self.span(meta))
+
     def tensor_type(self, expr) -> ir.TensorType | None:
         """`[B, 3, H, W]` or `long[B, T]`, written with expression syntax."""
         if isinstance(expr, ir.ListExpr):
@@ -472,7 +499,9 @@ class _Builder:
         return ir.ListExpr(items=tuple(self.nodes(children)), span=self.span(meta))
 
 
-_KEYWORDS = frozenset({"CONST", "BLOCK", "MODEL", "TRAIN", "INPUT", "PARAM"})
+_KEYWORDS = frozenset(
+    {"CONST", "BLOCK", "MODEL", "TRAIN", "INPUT", "PARAM", "BUFFER", "TIE", "INIT"}
+)
 
 
 def _drop_keyword(children: list) -> list:

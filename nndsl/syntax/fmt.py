@@ -275,6 +275,18 @@ class _Printer:
                 self.emit(indent + head, s.span, s.span.end_line)
             else:
                 self.statement(indent, head + " = ", s.init, s.span)
+        elif isinstance(s, ir.BufferDecl):
+            options = "".join(f", {o.name}={expr(o.value)}" for o in s.options)
+            if options:
+                self.emit(
+                    f"{indent}buffer {s.name} = {expr(s.value)}{options}", s.span, s.span.end_line
+                )
+            else:
+                self.statement(indent, f"buffer {s.name} = ", s.value, s.span)
+        elif isinstance(s, ir.Tie):
+            self.emit(f"{indent}tie {expr(s.target)} = {expr(s.source)}", s.span, s.span.end_line)
+        elif isinstance(s, ir.InitStmt):
+            self.statement(indent, f"init {expr(s.target)} = ", s.init, s.span)
         elif isinstance(s, ir.Assign):
             self.statement(indent, f"{target(s.target)} = ", s.value, s.span)
         elif isinstance(s, ir.ExprStmt):
