@@ -2427,6 +2427,8 @@ class Evaluator:
         self, ref: LayerRef, value: Any, frame: Frame, into: list | None, label: str | None
     ) -> Any:
         form = module_form(ref.name)
+        if form is None and self.has_function_module(ref):
+            return self.function_module(ref, value, frame, into, label)
         if form is None:
             where = f"`{label}`" if label else "a labelled group"
             self.error(
@@ -2446,6 +2448,52 @@ class Evaluator:
         slot = into[-1] if into is not None else frame.inst.modules[-1]
         slot.from_function = ref.name
         return result
+
+    def has_function_module(self, ref: LayerRef) -> bool:
+        """A catalog function of one tensor (`permute`, `mean`) becomes a small generated module
+        inside a group (torchvision's `Permute`)."""
+        entry = FUNCTIONS.get(ref.name)
+        return (
+            entry is not None
+            and len(entry.tensor_params) == 1
+            and not entry.tensor_list
+            and entry.name not in CASTS
+        )
+
+    def function_module(
+        self, ref: LayerRef, value: Any, frame: Frame, into: list | None, label: str | None
+    ) -> Any:
+        n = len(frame.inst.ops)
+        self.call_function(ref, value, frame, ref.span)
+        op = frame.inst.ops[-1]
+        if len(frame.inst.ops) != n + 1 or op.kind != "function" or op.entry is None:
+            self.error(
+                f"`{ref.name}` cannot be part of an nn.Sequential here",
+                ref.span,
+                hint="move it out of the group",
+            )
+            raise _Abort
+        x = dict(op.kwargs).get(op.entry.tensor_params[0])
+        if not isinstance(x, TensorV) or not isinstance(op.out, TensorT):
+            self.error(f"`{ref.name}` inside a group needs the group's tensor", ref.span)
+            raise _Abort
+        frame.inst.ops.pop()
+        slot = ModuleSlot(
+            name=label or "",
+            kind="function",
+            type_name=function_module_name(ref.name),
+            span=ref.span,
+            from_function=ref.name,
+            function_op=op,
+        )
+        slot.in_type, slot.out_type = x.type, op.out
+        if into is not None:
+            into.append(slot)
+        else:
+            frame.inst.modules.append(slot)
+            frame.taken.add(slot.name)
+        i = self.emit(frame, Op("module", slot, (x,), (), op.out, ref.span))
+        return _tensor_values(op.out, i, Origin(f"`{ref.name}`", ref.span, x.type))
 
     def call_function(self, ref: LayerRef, value: Any, frame: Frame, span: Span) -> Any:
         entry = FUNCTIONS.get(ref.name)
@@ -2798,6 +2846,12 @@ class Evaluator:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
+
+
+def function_module_name(function: str) -> str:
+    """The class of a function used as a module: `permute` → `Permute`, `log_sigmoid` →
+    `LogSigmoid` (as torchvision names its `Permute`)."""
+    return "".join(part[:1].upper() + part[1:] for part in function.split("_") if part)
 
 
 def _is_group(v: GroupV) -> bool:
