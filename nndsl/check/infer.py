@@ -1174,7 +1174,10 @@ class Evaluator:
             for s in inner.stages[1:]:
                 value = self.chain_step(value, s, frame)
             return value
-        return self.expr(inner, frame, stage=stage)
+        value = self.expr(inner, frame, stage=stage)
+        if isinstance(value, RepeatV):
+            return GroupV((value,), e, e.span)  # `(Block() * n)`: a group (nested in a group)
+        return value
 
     def e_Chain(self, e: ir.Chain, frame: Frame, stage: bool) -> Any:
         head = self.expr(e.stages[0], frame, stage=stage)
@@ -1222,6 +1225,8 @@ class Evaluator:
                 raise _Abort
             out.append(str(v) + piece)
         name = "".join(out)
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_-]*)+", name):
+            return name  # `block1-0`: only a group's child (checked where it is applied)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             self.error(
                 f"label `{e.label}` gives `{name}`, which cannot name a submodule",
@@ -1238,6 +1243,14 @@ class Evaluator:
 
     def made_label(self, frame: Frame, name: str, node: ir.Labeled) -> None:
         """A label made from loop values: it must name no other submodule of the body."""
+        if not name.isidentifier():
+            self.error(
+                f"label `{node.label}` makes `{name}`, which can only name a child of a group",
+                node.label_span,
+                hint="`-` can stand in the names of a group's children (an nn.Sequential's "
+                "entries), not in attribute names: put the label inside `name: ( ... )` or use `_`",
+            )
+            raise _Abort
         nm = self.naming(frame.decl)
         other = frame.label_at.get(name) or nm.labels.get(name)
         if other is None and name in frame.taken:
@@ -1966,20 +1979,7 @@ class Evaluator:
         frame: Frame,
         items: list[Any],
     ) -> None:
-        seq = self.expr(iter_, frame)
-        if seq is POISON:
-            raise _Abort
-        if isinstance(seq, range):
-            seq = tuple(seq)
-        if not isinstance(seq, (tuple, list)):
-            self.error(
-                f"`for` needs a list, tuple or range known at compile time, not {describe(seq)}",
-                iter_.span,
-            )
-            raise _Abort
-        if len(seq) > MAX_REPEAT:
-            self.error(f"`for` over {len(seq)} items is too long to unroll", iter_.span)
-            raise _Abort
+        seq = self.loop_sequence(iter_, frame)
         frame.in_loop += 1
         try:
             for item in seq:
@@ -2020,6 +2020,24 @@ class Evaluator:
                         items.append(v)
         finally:
             frame.in_loop -= 1
+
+    def loop_sequence(self, iter_: ir.Expr, frame: Frame) -> tuple | list:
+        """The items a `for` stage runs over (the generic evaluator refuses symbolic ones)."""
+        seq = self.expr(iter_, frame)
+        if seq is POISON:
+            raise _Abort
+        if isinstance(seq, range):
+            seq = tuple(seq)
+        if not isinstance(seq, (tuple, list)):
+            self.error(
+                f"`for` needs a list, tuple or range known at compile time, not {describe(seq)}",
+                iter_.span,
+            )
+            raise _Abort
+        if len(seq) > MAX_REPEAT:
+            self.error(f"`for` over {len(seq)} items is too long to unroll", iter_.span)
+            raise _Abort
+        return seq
 
     def add_sequential(
         self, frame: Frame, name: str, children: list[ModuleSlot], span: Span, value: Any
@@ -2998,6 +3016,8 @@ def _channels_last(inst: BlockInstance, v: TensorV) -> bool:
         if v.op < 0 or v.op >= len(inst.ops):
             return False
         op = inst.ops[v.op]
+        if op.kind == "module" and getattr(op.target, "function_op", None) is not None:
+            op = op.target.function_op  # a function inside a group (`Permute`)
         if op.kind == "function" and op.entry is not None:
             if op.entry.name in ("permute", "transpose", "movedim", "swapaxes", "swapdims"):
                 return True
