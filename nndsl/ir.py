@@ -419,35 +419,55 @@ class Chain(Node):
 
 
 class Labeled(Node):
-    """`label: expr`: names the submodule(s) that `expr` creates."""
+    """`label: expr`: names the submodule(s) that `expr` creates.
+
+    A label with holes (`denselayer{i + 1}`) keeps its text as written in `label`, the literal
+    text around the holes in `pieces` (one more than `holes`) and the holes' expressions, filled
+    with compile-time values when the spec is checked."""
 
     label: str
+    holes: tuple[Expr, ...]
+    pieces: tuple[str, ...]
     expr: Expr
     label_span: Span
     span: Span
 
-    __slots__ = ("label", "expr", "label_span", "span")
-    _fields = ("label", "expr", "label_span", "span")
-    _children = ("label", "expr")
+    __slots__ = ("label", "holes", "pieces", "expr", "label_span", "span")
+    _fields = ("label", "holes", "pieces", "expr", "label_span", "span")
+    _children = ("label", "holes", "pieces", "expr")
 
     def __init__(
-        self, *, label: str, expr: Expr, label_span: Span = _NO_SPAN, span: Span = _NO_SPAN
+        self,
+        *,
+        label: str,
+        holes: tuple[Expr, ...] = (),
+        pieces: tuple[str, ...] = (),
+        expr: Expr,
+        label_span: Span = _NO_SPAN,
+        span: Span = _NO_SPAN,
     ) -> None:
         _set(self, "label", label)
+        _set(self, "holes", holes)
+        _set(self, "pieces", pieces)
         _set(self, "expr", expr)
         _set(self, "label_span", label_span)
         _set(self, "span", span)
 
     def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(label={self.label!r}, expr={self.expr!r})"
+        return f"{type(self).__qualname__}(label={self.label!r}, holes={self.holes!r}, pieces={self.pieces!r}, expr={self.expr!r})"
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
-            return (self.label, self.expr) == (other.label, other.expr)
+            return (self.label, self.holes, self.pieces, self.expr) == (
+                other.label,
+                other.holes,
+                other.pieces,
+                other.expr,
+            )
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((self.label, self.expr))
+        return hash((self.label, self.holes, self.pieces, self.expr))
 
 
 class Keyword(Node):
@@ -601,6 +621,38 @@ class Index(Node):
         return hash((self.value, self.index))
 
 
+class ForLayers(Node):
+    """`for t, c in cfg { Layer(c) }` as a chain stage: the layers of every iteration in order."""
+
+    target: Target
+    iter: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+
+    __slots__ = ("target", "iter", "body", "span")
+    _fields = ("target", "iter", "body", "span")
+    _children = ("target", "iter", "body")
+
+    def __init__(
+        self, *, target: Target, iter: Expr, body: tuple[Stmt, ...], span: Span = _NO_SPAN
+    ) -> None:
+        _set(self, "target", target)
+        _set(self, "iter", iter)
+        _set(self, "body", body)
+        _set(self, "span", span)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(target={self.target!r}, iter={self.iter!r}, body={self.body!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return (self.target, self.iter, self.body) == (other.target, other.iter, other.body)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.target, self.iter, self.body))
+
+
 Expr = Union[
     Name,
     Num,
@@ -621,6 +673,7 @@ Expr = Union[
     Attribute,
     Slice,
     Index,
+    ForLayers,
 ]
 
 

@@ -5,9 +5,9 @@ parameter count of its torchvision counterpart (the counts torchvision publishes
 tables; the specs reproduce them independently, layer by layer) and end in `[B, 1000]` logits.
 
 Where a spec claims torchvision's `state_dict` names, a few characteristic module names are checked
-too.  Names that the language cannot produce yet are strict xfails whose reason says what is
-missing, and so are the minimal reproductions at the end of this file: each one documents one
-compiler bug or missing feature found while writing the zoo.
+too (tests/test_zoo_codegen.py compares every key of the generated models with torchvision's).  The
+minimal reproductions at the end of this file each document one compiler bug or missing feature
+found while writing the zoo.
 """
 
 from __future__ import annotations
@@ -109,68 +109,47 @@ def test_input_is_an_rgb_image(file, model, size):
 
 # ---- torchvision state_dict names -------------------------------------------------------------
 
-_NESTED_SEQUENTIAL = (
-    "torchvision nests numbered nn.Sequentials (`features.1.0`, built by a Python loop); a "
-    "`for` loop cannot fill a labelled group, and a group inside a group is flattened"
-)
-_NAMED_CHILDREN_IN_LOOP = (
-    "torchvision names loop-built children `denselayer1`..`denselayerN` / `encoder_layer_0`..; "
-    "a label inside a `for` loop is rejected and cannot be formed from the loop variable"
-)
-_FUNCTION_IN_GROUP = (
-    "torchvision's ConvNeXt `block` Sequential holds Permute modules; `permute` has no "
-    "torch.nn module form, so a labelled group rejects it"
-)
-
-# (file, model, module names that torchvision's state_dict has), with the reason where the
-# language cannot produce them yet
+# (file, model, module names that torchvision's state_dict has)
 TORCHVISION_NAMES = [
     (
         "alexnet.nn",
         "AlexNet",
         ["features.0", "features.3", "features.10", "classifier.1", "classifier.6"],
-        None,
     ),
-    ("vgg.nn", "VGG11", ["features.0", "features.18", "classifier.0", "classifier.6"], None),
-    ("vgg.nn", "VGG16", ["features.0", "features.28", "classifier.3", "classifier.6"], None),
-    ("vgg.nn", "VGG16BN", ["features.0", "features.1", "features.41", "classifier.6"], None),
+    ("vgg.nn", "VGG11", ["features.0", "features.18", "classifier.0", "classifier.6"]),
+    ("vgg.nn", "VGG16", ["features.0", "features.28", "classifier.3", "classifier.6"]),
+    ("vgg.nn", "VGG16BN", ["features.0", "features.1", "features.41", "classifier.6"]),
     (
         "resnet.nn",
         "ResNet50",
         ["conv1", "bn1", "layer1.0.downsample.0", "layer1.0.downsample.1", "layer4.2.conv3", "fc"],
-        None,
     ),
-    ("resnet.nn", "WideResNet50_2", ["layer2.0.downsample.0", "layer3.5.bn2", "fc"], None),
-    ("resnet.nn", "ResNeXt50_32x4d", ["layer3.0.conv2", "layer4.2.bn3", "fc"], None),
+    ("resnet.nn", "WideResNet50_2", ["layer2.0.downsample.0", "layer3.5.bn2", "fc"]),
+    ("resnet.nn", "ResNeXt50_32x4d", ["layer3.0.conv2", "layer4.2.bn3", "fc"]),
     (
         "squeezenet.nn",
         "SqueezeNet1_0",
         ["features.0", "features.3.squeeze", "features.12.expand3x3", "classifier.1"],
-        None,
     ),
     (
         "squeezenet.nn",
         "SqueezeNet1_1",
         ["features.0", "features.3.expand1x1", "features.12.expand3x3", "classifier.1"],
-        None,
     ),
     (
         "densenet.nn",
         "DenseNet121",
         ["features.conv0", "features.norm0", "features.transition3.conv", "features.norm5"],
-        None,
     ),
     (
         "densenet.nn",
         "DenseNet121",
         ["features.denseblock1.denselayer1.conv1", "features.denseblock4.denselayer16.conv2"],
-        _NAMED_CHILDREN_IN_LOOP,
     ),
     (
         "googlenet.nn",
         "GoogLeNet",
         ["conv1.conv", "conv1.bn", "inception3a.branch2.1.conv", "inception5b.branch4.1.bn", "fc"],
-        None,
     ),
     (
         "inception_v3.nn",
@@ -184,54 +163,58 @@ TORCHVISION_NAMES = [
             "AuxLogits.fc",
             "fc",
         ],
-        None,
     ),
     (
         "shufflenet_v2.nn",
         "ShuffleNetV2_x1_0",
         ["conv1.0", "conv1.1", "stage2.0.branch1.0", "stage4.3.branch2.5", "conv5.0", "fc"],
-        None,
     ),
     (
         "vit.nn",
         "ViT_B_16",
         ["conv_proj", "encoder.ln", "heads.head"],
-        None,
     ),
     (
         "vit.nn",
         "ViT_B_16",
         ["encoder.layers.encoder_layer_0.ln_1", "encoder.layers.encoder_layer_11.mlp.3"],
-        _NAMED_CHILDREN_IN_LOOP,
     ),
-    ("mobilenet_v2.nn", "MobileNetV2", ["classifier.1"], None),
+    ("mobilenet_v2.nn", "MobileNetV2", ["classifier.1"]),
     (
         "mobilenet_v2.nn",
         "MobileNetV2",
         ["features.0.0", "features.1.conv.0.0", "features.18.0"],
-        _NESTED_SEQUENTIAL,
     ),
-    ("mobilenet_v3.nn", "MobileNetV3Large", ["classifier.0", "classifier.3"], None),
+    ("mobilenet_v3.nn", "MobileNetV3Large", ["classifier.0", "classifier.3"]),
     (
         "mobilenet_v3.nn",
         "MobileNetV3Large",
         ["features.0.0", "features.4.block.2.fc1", "features.16.0"],
-        _NESTED_SEQUENTIAL,
     ),
-    ("efficientnet.nn", "EfficientNetB0", ["classifier.1"], None),
+    ("efficientnet.nn", "EfficientNetB0", ["classifier.1"]),
     (
         "efficientnet.nn",
         "EfficientNetB0",
         ["features.0.0", "features.1.0.block.1.fc1", "features.8.0"],
-        _NESTED_SEQUENTIAL,
     ),
     (
         "convnext.nn",
         "ConvNeXtTiny",
         ["features.0.0", "features.1.0.block.0", "features.2.1", "classifier.2"],
-        _NESTED_SEQUENTIAL,
     ),
-    ("convnext.nn", "ConvNeXtTiny", ["features.1.0.block.3"], _FUNCTION_IN_GROUP),
+    ("convnext.nn", "ConvNeXtTiny", ["features.1.0.block.3"]),
+    ("mnasnet.nn", "MNASNet1_0", ["layers.0", "layers.8.0.layers.0", "layers.14", "classifier.1"]),
+    (
+        "regnet.nn",
+        "RegNetY_400MF",
+        [
+            "stem.0",
+            "trunk_output.block1.block1-0.f.a.0",
+            "trunk_output.block2.block2-0.proj.0",
+            "trunk_output.block4.block4-5.f.se.fc2",
+            "fc",
+        ],
+    ),
 ]
 
 
@@ -240,14 +223,9 @@ def _module_names(inst) -> set[str]:
     return {row.name for row in summarize(inst, "").rows if row.name}
 
 
-def _names_param(file, model, names, reason):
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(file, model, names, id=f"{model}:{names[0]}", marks=marks)
-
-
 @pytest.mark.parametrize(
     ("file", "model", "names"),
-    [_names_param(*case) for case in TORCHVISION_NAMES],
+    [pytest.param(*case, id=f"{case[1]}:{case[2][0]}") for case in TORCHVISION_NAMES],
 )
 def test_torchvision_state_dict_names(file, model, names):
     have = _module_names(_model(file, model))
@@ -259,7 +237,7 @@ def test_torchvision_state_dict_names(file, model, names):
     ("file", "model", "names"),
     [
         ("vit.nn", "ViT_B_16", {"class_token", "encoder.pos_embedding"}),
-        ("convnext.nn", "ConvNeXtTiny", {"cn_blocks1.0.layer_scale"}),
+        ("convnext.nn", "ConvNeXtTiny", {"features.1.0.layer_scale", "features.0.1.weight"}),
     ],
 )
 def test_learned_parameters(file, model, names):
@@ -331,11 +309,6 @@ def test_outer_label_of_a_one_layer_group_is_kept():
     assert result.diagnostics or "heads.head" in names
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a function without a torch.nn module form (`permute`, `mean`, ...) cannot be part "
-    "of a labelled group",
-)
 def test_permute_in_a_group():
     result = _check(
         "model M {\n"
@@ -344,6 +317,12 @@ def test_permute_in_a_group():
         "}\n"
     )
     assert result.ok, _render(result)
+    block = _slot(result, "M", "block")
+    assert [(c.name, c.type_name) for c in block.children] == [
+        ("0", "Conv2d"),
+        ("1", "Permute"),
+        ("2", "LayerNorm"),
+    ]
 
 
 def test_block_as_a_label_at_statement_start():

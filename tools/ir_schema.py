@@ -143,9 +143,15 @@ class Chain:
 
 @_node
 class Labeled:
-    """`label: expr`: names the submodule(s) that `expr` creates."""
+    """`label: expr`: names the submodule(s) that `expr` creates.
+
+    A label with holes (`denselayer{i + 1}`) keeps its text as written in `label`, the literal
+    text around the holes in `pieces` (one more than `holes`) and the holes' expressions, filled
+    with compile-time values when the spec is checked."""
 
     label: str
+    holes: tuple[Expr, ...] = ()
+    pieces: tuple[str, ...] = ()
     expr: Expr
     label_span: Span = _span()
     span: Span = _span()
@@ -190,6 +196,16 @@ class Index:
     span: Span = _span()
 
 
+@_node
+class ForLayers:
+    """`for t, c in cfg { Layer(c) }` as a chain stage: the layers of every iteration in order."""
+
+    target: Target
+    iter: Expr
+    body: tuple[Stmt, ...]
+    span: Span = _span()
+
+
 Expr = Union[
     Name,
     Num,
@@ -210,6 +226,7 @@ Expr = Union[
     Attribute,
     Slice,
     Index,
+    ForLayers,
 ]
 
 

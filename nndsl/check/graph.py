@@ -44,7 +44,7 @@ class ModuleSlot:
     nn.Sequential of slots (labelled groups and repetitions)."""
 
     name: str
-    kind: str  # "torch" | "block" | "py" | "sequential"
+    kind: str  # "torch" | "block" | "py" | "sequential" | "function"
     type_name: str  # "Conv2d", a block's name, the user class, "Sequential"
     span: Span
     entry: LayerEntry | None = None
@@ -61,6 +61,7 @@ class ModuleSlot:
     out_type: Any = None  # output type(s) of its (first) application
     in_type: Any = None
     from_function: str | None = None  # a function turned into its module form inside nn.Sequential
+    function_op: Op | None = None  # kind "function": the call its generated module's forward makes
     when: Any = None  # generic classes: (condition, polarity) under which the module exists
     repeat: Any = None  # generic classes: a symbolic repetition count (children[0] is the template)
 

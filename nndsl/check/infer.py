@@ -246,6 +246,7 @@ class Frame:
     loop_counts: dict[str, int] = field(default_factory=dict)
     in_loop: int = 0
     taken: set[str] = field(default_factory=set)
+    label_at: dict[str, Span] = field(default_factory=dict)  # labels made from loop values
     hint: str | None = None  # the name the current statement assigns, for the ops it emits
 
 
@@ -401,6 +402,16 @@ class Evaluator:
         def visit(e: ir.Expr | None, stage: bool, loop: bool, grouped: bool) -> None:
             if e is None:
                 return
+            if isinstance(e, ir.Labeled) and e.holes:
+                # `denselayer{i + 1}`: named when evaluated (see `made_label`)
+                for h in e.holes:
+                    visit(h, False, loop, grouped)
+                visit(e.expr, True, loop, True)
+                return
+            if isinstance(e, ir.ForLayers):
+                visit(e.iter, False, loop, grouped)
+                visit_body(e.body, True, grouped)
+                return
             if isinstance(e, ir.Labeled):
                 if e.label in nm.labels:
                     self.error(
@@ -467,13 +478,13 @@ class Evaluator:
             for c in ir.children(e):
                 visit(c, False, loop, grouped)  # type: ignore[arg-type]
 
-        def visit_body(body: tuple[ir.Stmt, ...], loop: bool) -> None:
+        def visit_body(body: tuple[ir.Stmt, ...], loop: bool, grouped: bool = False) -> None:
             for s in body:
                 if isinstance(s, (ir.Assign, ir.ExprStmt)):
-                    visit(s.value, True, loop, False)
+                    visit(s.value, True, loop, grouped)
                 elif isinstance(s, ir.For):
-                    visit(s.iter, False, loop, False)
-                    visit_body(s.body, True)
+                    visit(s.iter, False, loop, grouped)
+                    visit_body(s.body, True, grouped)
                 elif isinstance(s, ir.Return):
                     for v in s.values:
                         visit(v, False, loop, False)
@@ -1174,7 +1185,10 @@ class Evaluator:
             for s in inner.stages[1:]:
                 value = self.chain_step(value, s, frame)
             return value
-        return self.expr(inner, frame, stage=stage)
+        value = self.expr(inner, frame, stage=stage)
+        if isinstance(value, RepeatV):
+            return GroupV((value,), e, e.span)  # `(Block() * n)`: a group (nested in a group)
+        return value
 
     def e_Chain(self, e: ir.Chain, frame: Frame, stage: bool) -> Any:
         head = self.expr(e.stages[0], frame, stage=stage)
@@ -1202,7 +1216,73 @@ class Evaluator:
             )
         if isinstance(e.expr, ir.Paren) and not isinstance(inner, GroupV):
             inner = GroupV((inner,), e.expr, e.expr.span)  # `label: (X)` is an nn.Sequential too
-        return LabeledV(e.label, inner, e, e.span)
+        label = self.fill_label(e, frame) if e.holes else e.label
+        return LabeledV(label, inner, e, e.span)
+
+    def fill_label(self, e: ir.Labeled, frame: Frame) -> str:
+        """`denselayer{i + 1}` with its holes filled by compile-time values: `denselayer2`."""
+        out = [e.pieces[0]]
+        for hole, piece in zip(e.holes, e.pieces[1:]):
+            v = self.expr(hole, frame)
+            if v is POISON:
+                raise _Abort
+            if isinstance(v, bool) or not isinstance(v, (int, str)):
+                self.error(
+                    f"`{{{ir_text(hole)}}}` in a label must be an integer or a string known at "
+                    f"compile time, but it is {describe(v)}",
+                    hole.span,
+                    hint="use loop variables, parameters or constants, as in `layer{i + 1}`",
+                )
+                raise _Abort
+            out.append(str(v) + piece)
+        name = "".join(out)
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_-]*)+", name):
+            return name  # `block1-0`: only a group's child (checked where it is applied)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            self.error(
+                f"label `{e.label}` gives `{name}`, which cannot name a submodule",
+                e.label_span,
+                hint="a label must be a Python identifier: letters, digits and `_`, not starting "
+                "with a digit (in torch: a module attribute)",
+            )
+            raise _Abort
+        before = len(self.diags)
+        self.check_identifier(name, e.label_span, f"label (made by `{e.label}`)", attribute=True)
+        if len(self.diags) > before:
+            raise _Abort
+        return name
+
+    def made_label(self, frame: Frame, name: str, node: ir.Labeled) -> None:
+        """A label made from loop values: it must name no other submodule of the body."""
+        if not name.isidentifier():
+            self.error(
+                f"label `{node.label}` makes `{name}`, which can only name a child of a group",
+                node.label_span,
+                hint="`-` can stand in the names of a group's children (an nn.Sequential's "
+                "entries), not in attribute names: put the label inside `name: ( ... )` or use `_`",
+            )
+            raise _Abort
+        nm = self.naming(frame.decl)
+        other = frame.label_at.get(name) or nm.labels.get(name)
+        if other is None and name in frame.taken:
+            other = next(
+                (m.span for m in frame.inst.modules if m.name == name), frame.decl.name_span
+            )
+        if other is None:
+            owner = next((n for n, v in nm.names.items() if v == name), None)
+            if owner is not None:
+                other = frame.decl.name_span
+        if other is not None:
+            self.error(
+                f"label `{node.label}` makes `{name}`, which already names another submodule of "
+                f"`{frame.decl.name}`",
+                node.label_span,
+                notes=[Note("`" + name + "` also named at {at}", other)],
+                hint="labels made in a loop must differ at every iteration and from the other "
+                "labels, as in `layer{i + 1}`",
+            )
+            raise _Abort
+        frame.label_at[name] = node.label_span
 
     def e_Name(self, e: ir.Name, frame: Frame, stage: bool) -> Any:
         if e.id in frame.vars:
@@ -1808,6 +1888,8 @@ class Evaluator:
         if value is POISON:
             raise _Abort
         if isinstance(layer_v, LabeledV) and into is not None:
+            if layer_v.node.holes:
+                self.sibling_label(into, layer_v)
             sub: list[ModuleSlot] = []
             value = self.apply(layer_v.item, value, frame, span, into=sub)
             if len(sub) == 1 and not isinstance(layer_v.item, (GroupV, RepeatV)):
@@ -1834,18 +1916,18 @@ class Evaluator:
                     hint="remove the inner label, or move the layer out of the group",
                 )
                 raise _Abort
+            if layer_v.node.holes:
+                self.made_label(frame, layer_v.label, layer_v.node)
             return self.apply(layer_v.item, value, frame, span, into=into, label=layer_v.label)
         if isinstance(layer_v, GroupV):
             if label is not None or into is not None:
                 children: list[ModuleSlot] = [] if into is None else into
                 for item in layer_v.items:
-                    value = self.apply(
-                        item,
-                        value,
-                        frame,
-                        item.span if hasattr(item, "span") else span,
-                        into=children,
-                    )
+                    item_span = item.span if hasattr(item, "span") else span
+                    if isinstance(item, GroupV) and _is_group(item):
+                        value = self.nested_group(item, value, frame, item_span, children)
+                        continue
+                    value = self.apply(item, value, frame, item_span, into=children)
                 if label is not None and into is None:
                     value = self.add_sequential(frame, label, children, layer_v.span, value)
                 return value
@@ -1873,6 +1955,111 @@ class Evaluator:
         if layer_v.kind == "block":
             return self.apply_block(layer_v, value, frame, name, into)
         return self.apply_py(layer_v, value, frame, name, into)
+
+    def nested_group(
+        self, group: GroupV, value: Any, frame: Frame, span: Span, into: list[ModuleSlot]
+    ) -> Any:
+        """A group inside a group: one child nn.Sequential (torchvision's `features.1.conv.0.0`)."""
+        sub: list[ModuleSlot] = []
+        value = self.apply(group, value, frame, span, into=sub)
+        if sub:
+            for i, c in enumerate(sub):
+                c.name = c.name or str(i)
+            slot = ModuleSlot(
+                name="", kind="sequential", type_name="Sequential", span=group.span, children=sub
+            )
+            slot.in_type, slot.out_type = sub[0].in_type, sub[-1].out_type
+            into.append(slot)
+        return value
+
+    def sibling_label(self, into: list[ModuleSlot], layer_v: LabeledV) -> None:
+        """A label made in a loop inside a group must differ from its siblings' names."""
+        for c in into:
+            if c.name == layer_v.label:
+                self.error(
+                    f"label `{layer_v.node.label}` makes `{layer_v.label}`, which already names "
+                    "another child of this group",
+                    layer_v.node.label_span,
+                    notes=[Note("`" + c.name + "` also named at {at}", c.span)],
+                    hint="labels made in a loop must differ at every iteration, as in `layer{i + 1}`",
+                )
+                raise _Abort
+
+    def e_ForLayers(self, e: ir.ForLayers, frame: Frame, stage: bool) -> Any:
+        """`for t in items { Layer(t) }` as a stage: the layers of every iteration, in order (a
+        group whose items join the enclosing group's children)."""
+        items: list[Any] = []
+        self.for_layers(e.target, e.iter, e.body, e.span, frame, items)
+        return GroupV(tuple(items), e, e.span)
+
+    def for_layers(
+        self,
+        target: ir.Target,
+        iter_: ir.Expr,
+        body: tuple[ir.Stmt, ...],
+        span: Span,
+        frame: Frame,
+        items: list[Any],
+    ) -> None:
+        seq = self.loop_sequence(iter_, frame)
+        frame.in_loop += 1
+        try:
+            for item in seq:
+                self.steps += 1 + len(body)
+                if self.steps > limits.MAX_STEPS:
+                    self.error(
+                        f"the loops of this spec run more than {limits.MAX_STEPS:,} statements",
+                        iter_.span,
+                        hint="loops are unrolled at compile time: make them shorter",
+                    )
+                    raise _Abort
+                self.assign(target, item, frame, span, kind="loop")
+                for s in body:
+                    if isinstance(s, ir.For):
+                        self.for_layers(s.target, s.iter, s.body, s.span, frame, items)
+                        continue
+                    if not isinstance(s, ir.ExprStmt):
+                        self.error(
+                            "only layers can stand inside a `for` that is a chain stage",
+                            s.span,
+                            hint="write layers, blocks or groups (`Conv2d(c, 3) -> relu`), one "
+                            "per line; compute values outside the loop",
+                        )
+                        raise _Abort
+                    v = self.expr(s.value, frame, stage=True)
+                    if v is POISON:
+                        raise _Abort
+                    if not is_layer(v):
+                        self.error(
+                            f"a `for` stage holds layers, but this is {describe(v)}",
+                            s.value.span,
+                            hint="write layers, blocks or groups, as in `Conv2d(c, 3) -> relu`",
+                        )
+                        raise _Abort
+                    if isinstance(v, GroupV) and isinstance(v.node, (ir.Chain, ir.ForLayers)):
+                        items.extend(v.items)  # `A -> B` in the body: two stages
+                    else:
+                        items.append(v)
+        finally:
+            frame.in_loop -= 1
+
+    def loop_sequence(self, iter_: ir.Expr, frame: Frame) -> tuple | list:
+        """The items a `for` stage runs over (the generic evaluator refuses symbolic ones)."""
+        seq = self.expr(iter_, frame)
+        if seq is POISON:
+            raise _Abort
+        if isinstance(seq, range):
+            seq = tuple(seq)
+        if not isinstance(seq, (tuple, list)):
+            self.error(
+                f"`for` needs a list, tuple or range known at compile time, not {describe(seq)}",
+                iter_.span,
+            )
+            raise _Abort
+        if len(seq) > MAX_REPEAT:
+            self.error(f"`for` over {len(seq)} items is too long to unroll", iter_.span)
+            raise _Abort
+        return seq
 
     def add_sequential(
         self, frame: Frame, name: str, children: list[ModuleSlot], span: Span, value: Any
@@ -2280,6 +2467,8 @@ class Evaluator:
         self, ref: LayerRef, value: Any, frame: Frame, into: list | None, label: str | None
     ) -> Any:
         form = module_form(ref.name)
+        if form is None and self.has_function_module(ref):
+            return self.function_module(ref, value, frame, into, label)
         if form is None:
             where = f"`{label}`" if label else "a labelled group"
             self.error(
@@ -2299,6 +2488,52 @@ class Evaluator:
         slot = into[-1] if into is not None else frame.inst.modules[-1]
         slot.from_function = ref.name
         return result
+
+    def has_function_module(self, ref: LayerRef) -> bool:
+        """A catalog function of one tensor (`permute`, `mean`) becomes a small generated module
+        inside a group (torchvision's `Permute`)."""
+        entry = FUNCTIONS.get(ref.name)
+        return (
+            entry is not None
+            and len(entry.tensor_params) == 1
+            and not entry.tensor_list
+            and entry.name not in CASTS
+        )
+
+    def function_module(
+        self, ref: LayerRef, value: Any, frame: Frame, into: list | None, label: str | None
+    ) -> Any:
+        n = len(frame.inst.ops)
+        self.call_function(ref, value, frame, ref.span)
+        op = frame.inst.ops[-1]
+        if len(frame.inst.ops) != n + 1 or op.kind != "function" or op.entry is None:
+            self.error(
+                f"`{ref.name}` cannot be part of an nn.Sequential here",
+                ref.span,
+                hint="move it out of the group",
+            )
+            raise _Abort
+        x = dict(op.kwargs).get(op.entry.tensor_params[0])
+        if not isinstance(x, TensorV) or not isinstance(op.out, TensorT):
+            self.error(f"`{ref.name}` inside a group needs the group's tensor", ref.span)
+            raise _Abort
+        frame.inst.ops.pop()
+        slot = ModuleSlot(
+            name=label or "",
+            kind="function",
+            type_name=function_module_name(ref.name),
+            span=ref.span,
+            from_function=ref.name,
+            function_op=op,
+        )
+        slot.in_type, slot.out_type = x.type, op.out
+        if into is not None:
+            into.append(slot)
+        else:
+            frame.inst.modules.append(slot)
+            frame.taken.add(slot.name)
+        i = self.emit(frame, Op("module", slot, (x,), (), op.out, ref.span))
+        return _tensor_values(op.out, i, Origin(f"`{ref.name}`", ref.span, x.type))
 
     def call_function(self, ref: LayerRef, value: Any, frame: Frame, span: Span) -> Any:
         entry = FUNCTIONS.get(ref.name)
@@ -2662,6 +2897,17 @@ class Evaluator:
 # ---------------------------------------------------------------------------------------------
 
 
+def function_module_name(function: str) -> str:
+    """The class of a function used as a module: `permute` → `Permute`, `log_sigmoid` →
+    `LogSigmoid` (as torchvision names its `Permute`)."""
+    return "".join(part[:1].upper() + part[1:] for part in function.split("_") if part)
+
+
+def _is_group(v: GroupV) -> bool:
+    """A group written in brackets or as `Sequential(...)` (not a chain or a `for` stage)."""
+    return isinstance(v.node, (ir.Paren, ir.Call))
+
+
 def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()) -> Any:
     if isinstance(out, TensorT):
         return TensorV(out, op, origin, path)
@@ -2801,6 +3047,8 @@ def _channels_last(inst: BlockInstance, v: TensorV) -> bool:
         if v.op < 0 or v.op >= len(inst.ops):
             return False
         op = inst.ops[v.op]
+        if op.kind == "module" and getattr(op.target, "function_op", None) is not None:
+            op = op.target.function_op  # a function inside a group (`Permute`)
         if op.kind == "function" and op.entry is not None:
             if op.entry.name in ("permute", "transpose", "movedim", "swapaxes", "swapdims"):
                 return True

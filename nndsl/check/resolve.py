@@ -162,6 +162,7 @@ class _Resolver:
             scope.bind(p.name, "param")
         # labels name submodules; a label used again (`b -> tower`) applies the same module
         self.labels = {n.label for s in decl.body for n in ir.walk(s) if isinstance(n, ir.Labeled)}
+        self._decl = decl
         self.stmts(decl.body, scope, decl)
 
     def stmts(self, body: Iterable[ir.Stmt], scope: Scope, decl: ir.BlockDecl) -> None:
@@ -283,7 +284,13 @@ class _Resolver:
                     role if i == 0 and role != "value" else ("value" if i == 0 else "stage"),
                 )
         elif isinstance(e, ir.Labeled):
+            for hole in e.holes:
+                self.expr(hole, scope, "value")
             self.expr(e.expr, scope, "stage" if role in ("stage", "statement") else role)
+        elif isinstance(e, ir.ForLayers):
+            self.expr(e.iter, scope, "value")
+            self.bind_target(e.target, scope)
+            self.stmts(e.body, scope, getattr(self, "_decl", None))  # type: ignore[arg-type]
         elif isinstance(e, ir.Paren):
             self.expr(e.expr, scope, role)
         elif isinstance(e, ir.Call):

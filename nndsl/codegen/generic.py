@@ -383,6 +383,12 @@ class GenericEvaluator(Evaluator):
             raise Unsupported("a `for` loop over a parameter")
         self.for_over(stmt, seq, frame)
 
+    def loop_sequence(self, iter_: ir.Expr, frame: Frame) -> tuple | list:
+        seq = self.expr(iter_, frame)
+        if isinstance(seq, (Opaque, Sym)) or _opaque_items(seq):
+            raise Unsupported("a `for` stage over values that depend on its parameters")
+        return super().loop_sequence(iter_, frame)
+
     def e_Index(self, e: ir.Index, frame: Frame, stage: bool) -> Any:
         value = self.expr(e.value, frame)
         if isinstance(value, Opaque):
@@ -426,6 +432,10 @@ class GenericEvaluator(Evaluator):
                 )
             return inst
         return super().instance(decl, params, inputs, call_span, model=model)
+
+
+def _opaque_items(v: Any) -> bool:
+    return isinstance(v, (tuple, list)) and any(isinstance(x, (Opaque, Sym)) for x in v)
 
 
 def _opaque_in(d) -> bool:

@@ -24,6 +24,7 @@ from nndsl.check.graph import (
     TensorV,
     walk_slots,
 )
+from nndsl.check.infer import _function_default
 from nndsl.codegen.generic import Opaque, Unsupported, generic_instance
 from nndsl.codegen.pysrc import NotExpressible, identifier, literal, shape_comment
 from nndsl.dims import Sym
@@ -67,6 +68,7 @@ class ModelCode:
         self.unsupported: dict[int, str] = {}
         self._names: set[str] = set()
         self.ordered_dict = False
+        self.function_class: dict[str, tuple[str, list[str]]] = {}  # type → class, parameters
         self._instances: dict[int, list[BlockInstance]] = {}
 
     # ---- driving ------------------------------------------------------------------------------
@@ -75,6 +77,7 @@ class ModelCode:
         roots = [self.checked.models[m] for m in self.models]
         for inst in roots:
             self._collect(inst)
+        self._function_classes()
         for decl_id in self._post_order(roots):
             decl = self._decl(decl_id)
             self._class_for(decl)
@@ -87,6 +90,74 @@ class ModelCode:
         for slot in walk_slots(inst.modules):
             if slot.kind == "block" and slot.instance is not None:
                 self._collect(slot.instance)
+
+    def _function_classes(self) -> None:
+        """A small class per function used as a module inside a group (torchvision's `Permute`):
+        its constructor takes the arguments the uses write, its forward makes the call."""
+        uses: dict[str, list[Op]] = {}
+        for instances in self._instances.values():
+            for inst in instances:
+                for slot in walk_slots(inst.modules):
+                    if slot.kind == "function" and slot.function_op is not None:
+                        uses.setdefault(slot.type_name, []).append(slot.function_op)
+        taken = set(self.symbols.blocks) | set(self.symbols.pymodules)
+        for type_name in sorted(uses):
+            ops = uses[type_name]
+            entry = ops[0].entry
+            assert entry is not None
+            x = entry.tensor_params[0]
+            params = [k for k, _ in ops[0].kwargs if k != x and any(k in op.written for op in ops)]
+            for op in ops[1:]:
+                params += [k for k in op.written if k != x and k not in params]
+            name = type_name if type_name not in taken else type_name + "Module"
+            self.function_class[type_name] = (name, params)
+            init_params = []
+            for k in params:
+                if all(k in op.written for op in ops):
+                    init_params.append(k)
+                else:
+                    init_params.append(f"{k}={literal(_function_default(entry, k))}")
+            body = ["super().__init__()"] + [f"self.{k} = {k}" for k in params]
+            call = self._function_call(entry, x, params)
+            self.order.append(
+                ClassCode(
+                    name=name,
+                    decl=ir.BlockDecl(kind="function", name=name, params=(), body=()),
+                    doc=[
+                        f"`{entry.name}` as a module, so that an nn.Sequential can hold it.",
+                    ],
+                    init_params=init_params,
+                    init_body=body,
+                    fwd_params=["x: Tensor"],
+                    fwd_returns="Tensor",
+                    fwd_body=[f"return {call}"],
+                    attributes=frozenset(params),
+                )
+            )
+
+    @staticmethod
+    def _function_call(entry, x: str, params: list[str]) -> str:
+        args = [f"self.{k}" if k == entry.variadic else f"{k}=self.{k}" for k in params]
+        args.sort(key=lambda a: "=" in a)  # the spread-out parameter (`dims`) first
+        if entry.torch.startswith("."):
+            return f"x{entry.torch}({', '.join(args)})"
+        return f"{entry.torch}({', '.join(['x', *args])})"
+
+    def function_module_call(self, slot: ModuleSlot, lit) -> str:
+        name, params = self.function_class[slot.type_name]
+        op = slot.function_op
+        assert op is not None
+        bound = dict(op.kwargs)
+        written = [k for k in params if k in op.written]
+
+        def value(v: Any) -> str:
+            return lit(list(v) if isinstance(v, tuple) else v)
+
+        if written == params[: len(written)]:
+            args = [value(bound[k]) for k in written]
+        else:
+            args = [f"{k}={value(bound[k])}" for k in written]
+        return f"{name}({', '.join(args)})"
 
     def _decl(self, decl_id: int) -> ir.BlockDecl:
         return self._instances[decl_id][0].decl
@@ -526,6 +597,8 @@ class _Emitter:
             )
         if slot.kind == "block":
             return self.owner.block_call(slot, self.init_literal)
+        if slot.kind == "function":
+            return self.owner.function_module_call(slot, self.init_literal)
         if slot.kind == "py":
             decl, imported = (
                 self.owner.symbols.pymodules[slot.type_name]

@@ -361,9 +361,68 @@ class _Builder:
 
     def labeled(self, meta, children):
         label, expr = children
+        holes: tuple[ir.Expr, ...] = ()
+        pieces: tuple[str, ...] = ()
+        if label.type == "LABEL_TEMPLATE":
+            holes, pieces = self.label_holes(label)
         return ir.Labeled(
-            label=str(label), expr=expr, label_span=self.tspan(label), span=self.span(meta)
+            label=str(label),
+            holes=holes,
+            pieces=pieces,
+            expr=expr,
+            label_span=self.tspan(label),
+            span=self.span(meta),
         )
+
+    def label_holes(self, tok: Token) -> tuple[tuple[ir.Expr, ...], tuple[str, ...]]:
+        """`denselayer{i + 1}` → the hole `i + 1` and the pieces `denselayer`, ``."""
+        from nndsl.syntax.parser import parse_hole
+
+        text = str(tok)
+        holes: list[ir.Expr] = []
+        pieces: list[str] = []
+        pos = 0
+        while (start := text.find("{", pos)) >= 0:
+            end = text.index("}", start)
+            pieces.append(text[pos:start])
+            inner = text[start + 1 : end]
+            hole_span = Span(
+                self.path, tok.line, tok.column + start, tok.line, tok.column + end + 1
+            )
+            if not inner.strip():
+                self.err(
+                    "empty `{}` in a label",
+                    hole_span,
+                    hint="write a compile-time value inside the braces, as in `layer{i + 1}`",
+                )
+                holes.append(ir.Name(id="_", span=hole_span))
+            else:
+                lead = len(inner) - len(inner.lstrip())
+                tree, diags = parse_hole(
+                    inner.strip(), tok.line, tok.column + start + 1 + lead, self.path
+                )
+                if tree is None:
+                    self.diags.extend(diags)
+                    holes.append(ir.Name(id="_", span=hole_span))
+                else:
+                    holes.append(_Builder(self.path).transform_into(tree, self.diags))
+            pos = end + 1
+        pieces.append(text[pos:])
+        return tuple(holes), tuple(pieces)
+
+    def transform_into(self, tree: Tree, diags: list[Diagnostic]):
+        out = self.transform(tree)
+        diags.extend(self.diags)
+        return out
+
+    def for_layers(self, meta, children):
+        targets, iterable, body = children
+        return ir.ForLayers(
+            target=self.target(targets), iter=iterable, body=body, span=self.span(meta)
+        )
+
+    def for_chain(self, meta, children):
+        return ir.Chain(stages=tuple(children), span=self.span(meta))
 
     def binop(self, meta, children):
         left, op, right = children

@@ -348,8 +348,10 @@ class _Layout:
         if isinstance(e, ir.IfExp):
             return self.ifexp(e, col, ind, fit=fit)
         if isinstance(e, ir.Labeled):
-            head = _text(f"{e.label}: ", e.label_span)
+            head = _text(f"{label(e)}: ", e.label_span)
             return _join(head, self.node(e.expr, col + len(head[0].text), ind, 8, fit=fit))
+        if isinstance(e, ir.ForLayers):
+            return self.for_layers(e, col, ind, fit=fit)
         if isinstance(e, ir.Call):
             func = _text(_wrap(e.func, 12), e.func.span)
             items = [*e.args, *e.kwargs]
@@ -406,6 +408,39 @@ class _Layout:
             row = _join([Ln(cont, stage.span.line, stage.span.line)], arrow)
             lines = lines + _join(row, self.node(stage, len(cont) + 3, cont, 7, fit=fit))
         return lines
+
+    def for_layers(self, e: ir.ForLayers, col: int, ind: str, *, fit: bool) -> list[Ln]:
+        """`for t in items { Layer(t) }`: on one line when the author wrote one statement on the
+        `for`'s line and it fits, else one statement per line inside the braces."""
+        head = [Ln(f"for {target(e.target)} in ", e.span.line, e.span.line)]
+        lines = _join(head, self.node(e.iter, col + len(head[0].text), ind, 0, fit=fit))
+        body = e.body
+        if len(body) == 1 and isinstance(body[0], ir.ExprStmt) and body[0].span.line == e.span.line:
+            c = _end_col(lines, col) + 3
+            one = self.node(body[0].value, c, _cur_indent(lines, ind), 0, fit=False)
+            if len(one) == 1 and (not fit or self.fits(one, c) and self.fits(lines, col)):
+                return _join(_join(lines, [Ln(" { ", 0, 0)]), _join(one, [Ln(" }", 0, 0)]))
+        lines = _join(lines, [Ln(" {", 0, 0)])
+        inner = _cur_indent(lines, ind) + INDENT
+        for s in body:
+            lines = lines + self.stmt_lines(s, inner, fit=fit)
+        return lines + [Ln(inner[: -len(INDENT)] + "}", e.span.end_line, e.span.end_line)]
+
+    def stmt_lines(self, s: ir.Stmt, ind: str, *, fit: bool) -> list[Ln]:
+        """A statement inside a `for` stage's braces."""
+        if isinstance(s, ir.ExprStmt):
+            return _join(
+                [Ln(ind, s.span.line, s.span.line)], self.node(s.value, len(ind), ind, 0, fit=fit)
+            )
+        if isinstance(s, ir.Assign):
+            head = [Ln(f"{ind}{target(s.target)} = ", s.span.line, s.span.line)]
+            return _join(head, self.node(s.value, len(head[0].text), ind, 0, fit=fit))
+        if isinstance(s, ir.For):
+            loop = ir.ForLayers(target=s.target, iter=s.iter, body=s.body, span=s.span)
+            return _join(
+                [Ln(ind, s.span.line, s.span.line)], self.for_layers(loop, len(ind), ind, fit=fit)
+            )
+        return [Ln(ind + statement_text(s), s.span.line, s.span.end_line)]
 
     def ifexp(self, e: ir.IfExp, col: int, ind: str, *, fit: bool) -> list[Ln]:
         lines = self.node(e.then, col, ind, 2, fit=fit)
@@ -581,7 +616,10 @@ def expr(e: ir.Expr) -> str:
     if isinstance(e, ir.Chain):
         return " -> ".join(_wrap(s, 7) for s in e.stages)
     if isinstance(e, ir.Labeled):
-        return f"{e.label}: {_wrap(e.expr, 8)}"
+        return f"{label(e)}: {_wrap(e.expr, 8)}"
+    if isinstance(e, ir.ForLayers):
+        inner = "; ".join(statement_text(s) for s in e.body)
+        return f"for {target(e.target)} in {expr(e.iter)} {{ {inner} }}"
     if isinstance(e, ir.Call):
         args = [expr(a) for a in e.args] + [f"{k.name}={expr(k.value)}" for k in e.kwargs]
         return f"{_wrap(e.func, 12)}({', '.join(args)})"
@@ -595,6 +633,37 @@ def expr(e: ir.Expr) -> str:
             text += ":" + expr(e.step)
         return text
     raise TypeError(f"fmt: no rule for {type(e).__name__}")
+
+
+def label(e: ir.Labeled) -> str:
+    """A label as the canonical text writes it: holes formatted (`denselayer{i + 1}`)."""
+    if not e.holes:
+        return e.label
+    out = [e.pieces[0]]
+    for hole, piece in zip(e.holes, e.pieces[1:]):
+        out.append("{" + expr(hole) + "}" + piece)
+    return "".join(out)
+
+
+def statement_text(s: ir.Stmt) -> str:
+    """One statement on one line (for messages and the inside of `for` stages)."""
+    if isinstance(s, ir.ExprStmt):
+        return expr(s.value)
+    if isinstance(s, ir.Assign):
+        return f"{target(s.target)} = {expr(s.value)}"
+    if isinstance(s, ir.For):
+        inner = "; ".join(statement_text(b) for b in s.body)
+        return f"for {target(s.target)} in {expr(s.iter)} {{ {inner} }}"
+    if isinstance(s, ir.Return):
+        return "return " + ", ".join(expr(v) for v in s.values)
+    if isinstance(s, ir.InputDecl):
+        return "input " + ", ".join(
+            i.name + (f": {tensor_type(i.type)}" if i.type else "") for i in s.items
+        )
+    if isinstance(s, ir.ParamDecl):
+        init = f" = {expr(s.init)}" if s.init is not None else ""
+        return f"param {s.name}: {tensor_type(s.type)}{init}"
+    return type(s).__name__
 
 
 def tensor_type(t: ir.TensorType) -> str:

@@ -932,3 +932,20 @@ def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnosti
         hint = "names are made of ASCII letters, digits and `_`"
     shown = char if char.isprintable() and not char.isspace() else repr(char)[1:-1]
     return error(f"unexpected character `{shown}`", span, hint=hint)
+
+
+def parse_hole(text: str, line: int, col: int, path: str) -> tuple[Tree | None, list[Diagnostic]]:
+    """The expression inside a label's `{...}` (`denselayer{i + 1}`), parsed where it stands in
+    the file (`line`, `col`: where the expression begins) so that positions in its tree and in
+    its diagnostics are the file's.  It is parsed as the value of a constant written just before
+    it (on the line above, or on its own line when it is on the first)."""
+    prefix = "const _ ="
+    if line >= 2:
+        padded = "\n" * (line - 2) + prefix + "\n" + " " * (col - 1) + text
+    else:
+        padded = prefix + " " * max(1, col - 1 - len(prefix)) + text
+    result = _parse_once(padded, path)
+    if result.tree is None:
+        return None, result.diagnostics
+    decl = result.tree.children[0]
+    return decl.children[-1], []
