@@ -580,11 +580,13 @@ class Evaluator:
     def check_identifier(
         self, name: str, span: Span, what: str, *, attribute: bool = False
     ) -> None:
-        if name in PY_RESERVED:
+        # an attribute (`self.self`, `self.super`) may be any name but a keyword of Python
+        reserved = keyword.iskeyword(name) if attribute else name in PY_RESERVED
+        if reserved:
             self.error(
                 f"`{name}` cannot be a {what}: it is a reserved word in Python",
                 span,
-                hint="choose another name",
+                hint=f"choose another name, such as `{name}_`",
             )
         elif attribute and name in NN_MODULE_ATTRS:
             self.error(
