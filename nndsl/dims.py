@@ -91,7 +91,7 @@ class Sym:
     terms: Terms
 
     def __repr__(self) -> str:
-        return f"Sym({format_dim(self)!r})"
+        return f"Sym({_raw_text(self)!r})"
 
     def __str__(self) -> str:
         return format_dim(self)
@@ -284,7 +284,7 @@ _LENIENT = [False]
 @contextmanager
 def lenient() -> Iterator[None]:
     """Within this block, dividing by a symbol gives an opaque symbol (named `_<hash>`, printed
-    as `?` by `format_dim(..., opaque="?")`) instead of raising: the code generator evaluates
+    as `?` by `format_dim`) instead of raising: the code generator evaluates
     blocks with symbolic strides, where only the channel sizes matter."""
     old = _LENIENT[0]
     _LENIENT[0] = True
@@ -297,7 +297,7 @@ def lenient() -> Iterator[None]:
 def _opaque(op: str, a: Dim, b: Dim) -> Sym:
     import hashlib  # here, not at the top: most runs never need it (and it costs at start-up)
 
-    digest = hashlib.sha1(f"{op}|{format_dim(a)}|{format_dim(b)}".encode()).hexdigest()[:10]
+    digest = hashlib.sha1(f"{op}|{_raw_text(a)}|{_raw_text(b)}".encode()).hexdigest()[:10]
     return sym(f"_{digest}")
 
 
@@ -499,14 +499,19 @@ class _Printer:
     term on its own, so the text means the same under Python's operator precedence.
     """
 
-    def __init__(self, spaced: bool, names: Mapping[str, str] | None = None):
+    def __init__(
+        self, spaced: bool, names: Mapping[str, str] | None = None, opaque: str | None = None
+    ):
         self.spaced = spaced
         self.names = names
+        self.opaque = opaque  # how an opaque symbol prints (None: its own name)
 
     def op(self, o: str) -> str:
         return f" {o} " if self.spaced else o
 
     def name(self, a: str) -> str:
+        if self.opaque is not None and is_opaque_symbol(a):
+            return self.opaque
         if self.names is None or a not in self.names:
             return a
         text = self.names[a]
@@ -565,8 +570,14 @@ class _Printer:
 def format_dim(d: Dim) -> str:
     """Readable text for diagnostics: `H`, `2*C`, `3 - H`, `(H + 1)//2`, `64*(H//4)`, `5`.
 
-    It is also valid Python with the same value, which the tests rely on.
+    It is also valid Python with the same value, which the tests rely on, but for a size nndsl
+    cannot know statically (an opaque symbol), which prints as `?`.
     """
+    return _Printer(spaced=False, opaque="?").poly(_check(d))
+
+
+def _raw_text(d: Dim) -> str:
+    """`format_dim` with opaque symbols by their own names: a key, never shown to a user."""
     return _Printer(spaced=False).poly(_check(d))
 
 

@@ -91,3 +91,26 @@ def test_summary_of_catalog_only_specs_never_imports_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "body, output",
+    [
+        # the first element of a layer's tuple: the last row shows the whole tuple
+        ("out, h = x -> GRU(8, batch_first=true)\n    out", "[B, 5, 8]"),
+        ("out, h = x -> GRU(8, batch_first=true)\n    h", "[1, B, 8]"),
+        # an earlier value than the last step
+        ("y = x -> Linear(6)\n    z = y -> relu\n    y", "[B, 5, 6]"),
+    ],
+)
+def test_output_row_when_the_output_is_not_the_last_rows_value(body: str, output: str) -> None:
+    checked = check_file("m.nn", f"model M {{\n    input x: [B, 5, 4]\n    {body}\n}}\n")
+    assert checked.ok, checked.diagnostics
+    rows = summarize(checked.models["M"], "m.nn").rows
+    assert (rows[-1].name, rows[-1].type, rows[-1].output) == ("output", "output", output)
+
+
+def test_no_output_row_when_the_last_row_is_the_output() -> None:
+    checked = check_file("m.nn", "model M {\n    input x: [B, 4]\n    Linear(3) -> relu\n}\n")
+    rows = summarize(checked.models["M"], "m.nn").rows
+    assert [r.type for r in rows] == ["input", "Linear", "relu"]

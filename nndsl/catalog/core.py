@@ -132,7 +132,31 @@ def describe(v: object) -> str:
         return f"the layer `{v.name}`"
     if isinstance(getattr(v, "type", None), TensorT):  # a tensor value of the checker
         return f"a tensor {v.type}"  # type: ignore[attr-defined]
-    return type(v).__name__
+    return _describe_other(v)
+
+
+_LAYER_KINDS = {"torch": "the layer", "block": "the block", "py": "the module", "function": "the function"}  # fmt: skip
+
+
+def _describe_other(v: object) -> str:
+    """The checker's other values (layers, groups of layers, values of the code generator's
+    symbolic evaluation) in the words of the spec, never by their class names."""
+    kind, name = getattr(v, "kind", None), getattr(v, "name", None)
+    if isinstance(kind, str) and isinstance(name, str) and kind in _LAYER_KINDS:
+        return f"{_LAYER_KINDS[kind]} `{name}`"
+    if getattr(v, "label", None) is not None and hasattr(v, "item"):
+        return f"the labelled layer `{v.label}`"  # type: ignore[attr-defined]
+    if hasattr(v, "count") and hasattr(v, "item"):
+        return "a repeated layer"
+    if hasattr(v, "items") and hasattr(v, "node"):
+        return "a chain of layers"
+    if getattr(v, "is_layer_value", False):
+        return "a layer"
+    if getattr(v, "is_opaque", False):
+        return "a value known only when the block is built"
+    if isinstance(v, dict):
+        return "a dictionary"
+    return "a value of another kind"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,18 @@ from nndsl import dims
 from nndsl.catalog.core import DTYPE_ALIASES, TensorT
 from nndsl.dims import Dim, Sym
 
-_STANDINS = ((7, 11, 13, 17, 19, 23, 29, 31), (37, 41, 43, 47, 53, 59, 61, 67))
+# Three runs, each symbol a different stand-in size in each.  Two runs are not enough: with
+# [B, latent] as (7, 11) then (37, 41), the output size `latent` also reads as `B + 4`.  With these
+# three, no two of the expressions `_map_back` tries (k * s + c, over symbols and their products)
+# take the same three values (tests/test_fallback_standins.py checks it), so a size maps back to
+# exactly one expression.
+_STANDINS = (
+    (7, 11, 13, 17, 19, 23, 29, 31),
+    (37, 41, 43, 47, 53, 59, 61, 67),
+    (101, 131, 163, 197, 229, 263, 293, 331),
+)
+_SCALES = (1, 2, 3, 4)
+_OFFSETS = range(-8, 9)
 
 
 class FallbackError(Exception):
@@ -139,7 +150,7 @@ def _run(
     params = sum(p.numel() for p in module.parameters())
     buffers = sum(b.numel() for b in module.buffers())
     envs = [dict(zip(symbols, s)) for s in _STANDINS]
-    out = _map_back(outs[0], outs[1], inputs, envs)
+    out = _map_back(outs, inputs, envs)
     return FallbackResult(out, params, buffers)
 
 
@@ -161,27 +172,21 @@ def _candidates(inputs: tuple[TensorT, ...]) -> list[Dim]:
     return out
 
 
-def _map_back(a: Any, b: Any, inputs: tuple[TensorT, ...], envs) -> Any:
+def _map_back(runs: list[Any], inputs: tuple[TensorT, ...], envs) -> Any:
+    """The static type of one output, from its values in the runs (one per stand-in env)."""
     import torch
 
+    a = runs[0]
     if isinstance(a, torch.Tensor):
+        if not all(isinstance(r, torch.Tensor) and r.dim() == a.dim() for r in runs):
+            raise FallbackError("its output's rank depends on the sizes of its input")
         shape: list[Dim] = []
-        for x, y in zip(a.shape, b.shape):
-            if x == y:
-                shape.append(int(x))
+        for i in range(a.dim()):
+            sizes = [int(r.shape[i]) for r in runs]
+            if len(set(sizes)) == 1:
+                shape.append(sizes[0])
                 continue
-            found = None
-            for cand in _candidates(inputs):
-                va, vb = dims.evaluate(cand, envs[0]), dims.evaluate(cand, envs[1])
-                for k in (1, 2, 3, 4):
-                    for c in range(-8, 9):
-                        if k * va + c == x and k * vb + c == y:
-                            found = k * cand + c
-                            break
-                    if found is not None:
-                        break
-                if found is not None:
-                    break
+            found = _solve(sizes, inputs, envs)
             if found is None:
                 raise FallbackError(
                     "its output size depends on the symbolic input sizes in a way nndsl cannot express",
@@ -191,5 +196,21 @@ def _map_back(a: Any, b: Any, inputs: tuple[TensorT, ...], envs) -> Any:
         dtype = str(a.dtype).replace("torch.", "")
         return TensorT(tuple(shape), dtype)
     if isinstance(a, (tuple, list)):
-        return tuple(_map_back(x, y, inputs, envs) for x, y in zip(a, b))
+        if not all(isinstance(r, (tuple, list)) and len(r) == len(a) for r in runs):
+            raise FallbackError("the number of its outputs depends on the sizes of its input")
+        return tuple(_map_back([r[k] for r in runs], inputs, envs) for k in range(len(a)))
     raise FallbackError(f"it returns {type(a).__name__}, not tensors")
+
+
+def _solve(sizes: list[int], inputs: tuple[TensorT, ...], envs) -> Dim | None:
+    """The one expression `k * cand + c` whose value in every env is the size seen in that run."""
+    found: list[Dim] = []
+    for cand in _candidates(inputs):
+        values = [dims.evaluate(cand, env) for env in envs]
+        for k in _SCALES:
+            c = sizes[0] - k * values[0]
+            if c in _OFFSETS and all(k * v + c == s for v, s in zip(values, sizes)):
+                expr = k * cand + c
+                if expr not in found:
+                    found.append(expr)
+    return found[0] if len(found) == 1 else None

@@ -592,11 +592,13 @@ class Evaluator:
     def check_identifier(
         self, name: str, span: Span, what: str, *, attribute: bool = False
     ) -> None:
-        if name in PY_RESERVED:
+        # an attribute (`self.self`, `self.super`) may be any name but a keyword of Python
+        reserved = keyword.iskeyword(name) if attribute else name in PY_RESERVED
+        if reserved:
             self.error(
                 f"`{name}` cannot be a {what}: it is a reserved word in Python",
                 span,
-                hint="choose another name",
+                hint=f"choose another name, such as `{name}_`",
             )
         elif attribute and name in NN_MODULE_ATTRS:
             self.error(
@@ -1594,7 +1596,7 @@ class Evaluator:
                         )
                 if i.step == 0:
                     return self.error("a slice step cannot be zero", e.index[k].span)
-                out.append(_slice_len(shape[pos], i))
+                out.append(_slice_len(shape[pos], i, self.checks_runtime_sizes))
                 pos += 1
             elif isinstance(i, int) and not isinstance(i, bool):
                 size = shape[pos]
@@ -2410,6 +2412,7 @@ class Evaluator:
                 if complaint:
                     self.error(f"{ref.name}: {complaint}", self.arg_span(ref, key))
                     raise _Abort
+        self.runtime_sizes(ref, entry, args, ins[0])
         try:
             out = entry.shape(args, types)
             params = entry.params(args)
@@ -2445,6 +2448,44 @@ class Evaluator:
             in_type=types[0] if len(types) == 1 else types,
         )
         return self.attach(frame, slot, ins, out, into, ref)
+
+    #: the checker's values are concrete but for the sizes of the models' inputs; the code
+    #: generator's symbolic evaluation turns this off (its symbols are block parameters)
+    checks_runtime_sizes = True
+
+    def runtime_sizes(self, ref: LayerRef, entry: LayerEntry, args: Args, given: TensorV) -> None:
+        """A module is built with the model, before any input: a constructor argument that
+        depends on a size only known when the model runs (`B`, a symbolic `T`) is an error,
+        at the argument the user wrote (or at the layer, for an inferred one)."""
+        if not self.checks_runtime_sizes:
+            return
+        positional = _written_positional(entry, args, len(ref.args))
+        keywords = [k for k, _ in ref.kwargs]
+        for key, value in args.items():
+            uses = sorted(_runtime_symbols(value) & self.input_syms)
+            if not uses:
+                continue
+            if key in keywords:
+                span = self.arg_span(ref, key)
+            elif key in positional:
+                span = self.arg_span(ref, positional.index(key))
+            else:
+                span = ref.span
+            inferred = key in entry.inferred and span is ref.span
+            note = _origin_note(given, None) if inferred else None
+            shown = _fmt_value(value)
+            self.error(
+                f"{ref.name}'s `{key}` is `{shown}`, which is only known when the model runs"
+                if shown == uses[0]
+                else f"{ref.name}'s `{key}` would be {shown}, but `{uses[0]}` is only known "
+                "when the model runs",
+                span,
+                notes=[note] if note else [],
+                hint="a layer is built with the model, before any input, so its sizes must be "
+                "fixed: numbers, constants, block parameters or fixed sizes of the input"
+                + (f" (`{key}` is taken from the input's shape here)" if inferred else ""),
+            )
+            raise _Abort
 
     def attach(
         self,
@@ -2908,6 +2949,17 @@ def _is_group(v: GroupV) -> bool:
     return isinstance(v.node, (ir.Paren, ir.Call))
 
 
+def _runtime_symbols(v: Any) -> frozenset[str]:
+    """The size symbols in a constructor argument (layers given as arguments included)."""
+    if isinstance(v, Sym):
+        return dims.free_symbols(v)
+    if isinstance(v, (tuple, list)):
+        return frozenset().union(*(_runtime_symbols(x) for x in v))
+    if isinstance(v, LayerValue):
+        return frozenset().union(*(_runtime_symbols(x) for x in v.args.values()))
+    return frozenset()
+
+
 def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()) -> Any:
     if isinstance(out, TensorT):
         return TensorV(out, op, origin, path)
@@ -2952,32 +3004,35 @@ def _slice_parts(node: ir.Expr) -> tuple[ir.Expr, ir.Expr, ir.Expr]:
     return (node, node, node)
 
 
-def _slice_len(size: Dim, s: SliceV) -> Dim:
+def _slice_len(size: Dim, s: SliceV, bounds_are_sizes: bool = True) -> Dim:
+    """The length of `size[start:stop:step]`.  With a symbolic size, bounds are taken to fall
+    inside it (`x[:, 1:-1]` on [B, T] is T - 2).  A symbolic bound is a size of the input in
+    the checker (`x[:, :t]`, never negative); in the code generator's evaluation it is a block
+    parameter that may be negative at a use (`bounds_are_sizes=False`): the length is then an
+    unknown size (which makes that block one class per use)."""
     step = 1 if s.step is None else s.step
     if isinstance(size, int) and all(
         isinstance(v, int) or v is None for v in (s.start, s.stop, step)
     ):
         return len(range(size)[slice(s.start, s.stop, step)])
-    if step != 1:
-        raise_dim = True
-    else:
-        raise_dim = False
-    start = 0 if s.start is None else s.start
-    stop = size if s.stop is None else s.stop
-    if (
-        not raise_dim
-        and isinstance(start, int)
-        and start >= 0
-        and (stop is size or (isinstance(stop, int) and stop >= 0))
-    ):
-        return (
-            stop - start
-            if not isinstance(stop, int) or isinstance(size, Sym) and stop is not size
-            else stop - start
-        )
-    if not raise_dim and isinstance(start, int) and start < 0 and s.stop is None:
-        return -start
-    return dims.sym(f"len_{abs(hash((s.start, s.stop, s.step))) % 997}")
+
+    def bound(v: Dim | None, default: Dim) -> Dim | None:
+        if v is None:
+            return default
+        if isinstance(v, int):
+            return v if v >= 0 else size + v
+        return v if bounds_are_sizes else None
+
+    start, stop = bound(s.start, 0), bound(s.stop, size)
+    if isinstance(step, int) and step > 0 and start is not None and stop is not None:
+        try:
+            if step == 1:
+                return stop - start
+            return dims.floordiv(stop - start + step - 1, step)
+        except dims.DimError:
+            pass
+    parts = ":".join("" if v is None else dims._raw_text(v) for v in (s.start, s.stop, s.step))
+    return dims._opaque(f"slice {parts}", size, 0)
 
 
 def _origin_note(v: Any, side: str | None) -> Note | None:

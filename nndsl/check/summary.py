@@ -11,7 +11,7 @@ from typing import Any
 
 from nndsl import dims
 from nndsl.catalog.core import TensorT
-from nndsl.check.graph import BlockInstance, ModuleSlot, Op
+from nndsl.check.graph import BlockInstance, ModuleSlot, Op, TensorV
 from nndsl.dims import Dim
 
 
@@ -81,9 +81,23 @@ def summarize(inst: BlockInstance, location: str) -> Summary:
     if len(outputs) > 1:  # `return a, b`: show each output
         for i, t in enumerate(outputs):
             s.rows.append(Row(f"output {i}", "output", format_type(t), None, 0))
+    elif outputs and not _is_last_step(inst):
+        # the output is not what the last row shows: the input itself, an earlier value, or one
+        # element of a step's tuple (`out, h = x -> GRU(8)` then `out`)
+        s.rows.append(Row("output", "output", format_type(outputs[0]), None, 0))
     s.total = inst.total_params()
     s.buffers = _buffers(inst)
     return s
+
+
+def _is_last_step(inst: BlockInstance) -> bool:
+    """Whether the model's one output is the whole result of its last step that has a row."""
+    out = inst.outputs[0] if inst.outputs else None
+    last = max((i for i, op in enumerate(inst.ops) if op.kind in _ROW_KINDS), default=None)
+    return isinstance(out, TensorV) and out.op == last and out.path == ()
+
+
+_ROW_KINDS = ("module", "function", "param", "buffer", "binop", "unary", "index")
 
 
 def _rows(

@@ -58,7 +58,9 @@ def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> 
             code.build()
             code.describe_uses()
     except NotExpressible as exc:
-        raise GenerateError(str(exc)) from None
+        from nndsl.codegen.model import readable
+
+        raise GenerateError(readable(str(exc))) from None
     spec = display_path(checked.program.root)
     classes = []
     for c in code.order:

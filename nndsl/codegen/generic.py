@@ -88,6 +88,8 @@ def _wrap(v: Opaque, min_prec: int, fwd: bool) -> str:
 class GenericEvaluator(Evaluator):
     """Evaluates one declaration with symbolic parameters; see the module docstring."""
 
+    checks_runtime_sizes = False  # its symbols are parameters; the checker has judged the uses
+
     def __init__(self, program: Program, symbols: Symbols, fwd_names: dict[str, str]):
         super().__init__(program, symbols)
         self.fwd_names = fwd_names  # symbol → its text in forward (`self.out`)
@@ -98,6 +100,9 @@ class GenericEvaluator(Evaluator):
         # symbol → its Python text; they become locals of __init__
         self.computed: dict[str, Opaque] = {}
         self.computed_names: dict[str, str] = {}
+        # a size bound to a name in the spec (`bn, n, c = x.shape`): symbol → that name, which
+        # forward gives the local it reads the size into
+        self.dim_names: dict[str, str] = {}
 
     def computed_sym(self, value: Opaque) -> Sym:
         for name, known in self.computed.items():
@@ -123,6 +128,10 @@ class GenericEvaluator(Evaluator):
         ):
             if name not in self.computed_names.values() and name not in frame.vars:
                 self.computed_names[str(value)] = name
+        if isinstance(value, Sym) and kind != "dim":
+            names = dims.free_symbols(value)
+            if len(names) == 1 and dims.sym(next(iter(names))) == value:
+                self.dim_names.setdefault(next(iter(names)), name)
         super().bind(frame, name, value, span, kind)
 
     # ---- rendering ----------------------------------------------------------------------------

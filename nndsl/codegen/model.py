@@ -194,12 +194,13 @@ class ModelCode:
             self.classes[id(decl)] = code
             self.order.append(code)
         except (Unsupported, NotExpressible) as exc:
-            self.unsupported[id(decl)] = str(exc)
+            self.unsupported[id(decl)] = readable(str(exc))
             for k, inst in enumerate(instances, 1):
                 name = decl.name if len(instances) == 1 else f"{decl.name}_{k}"
                 code = _Emitter(self, inst, name, generic=False, rename={}, dim_syms={}).emit()
                 code.doc.append(
-                    f"Specialised for one use: `{decl.name}` cannot be one generic class because {exc}."
+                    f"Specialised for one use: `{decl.name}` cannot be one generic class because "
+                    f"{readable(str(exc))}."
                 )
                 self.special[id(inst)] = code
                 self.order.append(code)
@@ -211,6 +212,14 @@ class ModelCode:
             return _Emitter(
                 self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms, computed=ev
             ).emit()
+        for inst in instances:
+            for p in decl.params:
+                v = inst.params.get(p.name)
+                if _free_symbols(v):
+                    raise Unsupported(
+                        f"a use gives its parameter `{p.name}` the value `{_shown(v)}`, a size "
+                        "only known when the model runs"
+                    )
         first = instances[0]
         ranks = [
             tuple(t.rank for _, t in ((n, v.type) for n, v in inst.inputs)) for inst in instances
@@ -321,6 +330,7 @@ class _Emitter:
         # values computed from parameters: named ones become locals of __init__, others inline
         self.computed_lines: list[tuple[str, str]] = []
         self.computed_named: set[str] = set()
+        self.spec_names: dict[str, str] = dict(computed.dim_names) if computed is not None else {}
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
@@ -359,9 +369,13 @@ class _Emitter:
             return self.store(sym)
         if sym.startswith("c__"):
             raise NotExpressible("a value computed from parameters is used in forward")
+        if sym in self.dim_syms and (
+            self.inst.decl.kind == "model" or self.rename.get(sym, sym) not in self._init_symbols
+        ):
+            # a size of the input that __init__ does not need: read in forward (`x.shape[0]`),
+            # so it follows the input (the batch size above all) and is no constructor argument
+            return self.capture(sym)
         if sym in self.params or sym in self.rename:
-            if sym in self.dim_syms and not self.generic:
-                pass
             return self.store(sym)
         if sym in self.dim_syms or sym in self._model_dims():
             return self.capture(sym)
@@ -372,8 +386,27 @@ class _Emitter:
 
     def capture(self, sym: str) -> str:
         if sym not in self.captured:
-            self.captured[sym] = identifier(self.rename.get(sym, sym), self.locals)
+            name = self.spec_names.get(sym) or self.rename.get(sym, sym)
+            self.captured[sym] = identifier(name, self.locals)
         return self.captured[sym]
+
+    def capture_lines(self) -> list[str]:
+        """`bn, n, c = x.shape` (or `bn = x.shape[0]` for one size): the sizes forward reads."""
+        by_input: dict[int, dict[int, str]] = {}
+        for sym, local in self.captured.items():
+            k, i = self.dim_syms.get(sym) or self._model_dims()[sym]
+            by_input.setdefault(k, {})[i] = local
+        lines = []
+        for k, read in sorted(by_input.items()):
+            name = self.input_names[k]
+            if len(read) == 1:
+                ((i, local),) = read.items()
+                lines.append(f"{local} = {name}.shape[{i}]")
+                continue
+            rank = self.inst.inputs[k][1].type.rank
+            targets = [read.get(i, "_") for i in range(rank)]
+            lines.append(f"{', '.join(targets)} = {name}.shape")
+        return lines
 
     def fwd_literal(self, v: Any) -> str:
         if isinstance(v, Sym):
@@ -396,8 +429,8 @@ class _Emitter:
     def emit(self) -> ClassCode:
         decl = self.inst.decl
         dim_params: list[tuple[int, int, str]] = []
+        init_body = self.init()  # first: forward reads a size from its input unless init needs it
         fwd = self.forward()
-        init_body = self.init()
         init_params: list[str] = []
         if self.generic and decl.kind == "block":
             used = self._init_symbols
@@ -557,10 +590,17 @@ class _Emitter:
         names = self.init_names()
         for n in dims.free_symbols(v) if isinstance(v, Sym) else ():
             self._init_symbols.add(names.get(n, n))
-            if not self.generic or (
-                n not in self.params and n not in self.dim_syms and not n.startswith("c__")
+            model_dim = self.inst.decl.kind == "model" and n in self.dim_syms
+            if (
+                model_dim
+                or not self.generic
+                or (n not in self.params and n not in self.dim_syms and not n.startswith("c__"))
             ):
-                if n in self._model_dims() or dims.is_opaque_symbol(n):
+                if dims.is_opaque_symbol(n):
+                    raise NotExpressible(
+                        "a layer's size cannot be written in terms of the block's parameters"
+                    )
+                if n in self._model_dims():
                     raise NotExpressible(
                         f"a layer's size depends on `{n}`, which is only known when the model runs"
                     )
@@ -659,11 +699,7 @@ class _Emitter:
             else _ret_type(inst.outputs)
         )
         body.append("return " + ", ".join(outs))
-        capture = []
-        for sym, local in self.captured.items():
-            k, i = self.dim_syms.get(sym) or self._model_dims()[sym]
-            capture.append(f"{local} = {self.input_names[k]}.shape[{i}]")
-        return capture + body
+        return self.capture_lines() + body
 
     def allocate(self, i: int, op: Op, live: dict[str, tuple]) -> None:
         inst = self.inst
@@ -1078,6 +1114,33 @@ def _annotation(t: ir.TypeRef | None) -> str:
     if t is None:
         return ": int"
     return f": {t}"
+
+
+_OPAQUE_NAME = re.compile(r"\b_[0-9a-f]{10}\b")
+_COMPUTED = re.compile(r"\bc__\d+\b")
+
+
+def readable(text: str) -> str:
+    """A reason from the symbolic evaluation in the spec's words: an input's size symbol
+    (`x__1`) as `x.shape[1]`, a value computed from parameters as such, an unknown size as `?`."""
+    text = _NEUTRAL.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
+    text = _COMPUTED.sub("a value computed from the parameters", text)
+    return _OPAQUE_NAME.sub("?", text)
+
+
+def _free_symbols(v: Any) -> frozenset[str]:
+    if isinstance(v, Sym):
+        return dims.free_symbols(v)
+    if isinstance(v, (tuple, list)):
+        return frozenset().union(*(_free_symbols(x) for x in v))
+    return frozenset()
+
+
+def _shown(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(_shown(x) for x in v)
+        return f"[{inner}]" if isinstance(v, list) else f"({inner})"
+    return dims.format_dim(v) if isinstance(v, (int, Sym)) and not isinstance(v, bool) else repr(v)
 
 
 def _count(n: Any) -> str:
