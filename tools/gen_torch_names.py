@@ -91,7 +91,24 @@ REFUSED_METHODS = {
     "resize_as": SIDE_EFFECT,
     "to_mkldnn": BACKEND,
 }
+# torch.<name> builtins that read files or buffers, script or configure the process
+REFUSED_FUNCTIONS = {
+    "from_file": PYTHON,
+    "frombuffer": PYTHON,
+    "from_numpy": PYTHON,
+    "fork": SIDE_EFFECT,
+    "wait": SIDE_EFFECT,
+    "init_num_threads": SIDE_EFFECT,
+    "clear_autocast_cache": SIDE_EFFECT,
+    "compiled_with_cxx11_abi": PYTHON,
+    "merge_type_from_type_comment": PYTHON,
+    "unify_type_list": PYTHON,
+    "typename": PYTHON,
+}
 REFUSED_PREFIXES = {
+    "autocast_": SIDE_EFFECT,
+    "import_ir_": PYTHON,
+    "parse_": PYTHON,
     "set_": SIDE_EFFECT,
     "get_": SIDE_EFFECT,
     "cudnn_": BACKEND,
@@ -124,7 +141,9 @@ def torch_functions() -> tuple[list[str], dict[str, str]]:
         aten = module == "torch" and inspect.isbuiltin(obj)
         if not (aten or module == "torch.functional"):
             continue
-        why = _refusal(name, lambda n: hasattr(torch, n))
+        why = REFUSED_FUNCTIONS.get(name) or _refusal(name, lambda n: hasattr(torch, n))
+        if name.startswith(("is_", "are_")) and name.endswith("_enabled"):
+            why = SIDE_EFFECT
         if why:
             refused[name] = why
         else:

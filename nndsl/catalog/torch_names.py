@@ -14,68 +14,62 @@ TORCH: frozenset[str] = frozenset("""
     addmm addmv addr adjoint affine_grid_generator alias_copy all allclose alpha_dropout amax
     amin aminmax angle any arange arccos arccosh arcsin arcsinh arctan arctan2 arctanh argmax
     argmin argsort argwhere as_strided as_strided_copy as_strided_scatter as_tensor asarray asin
-    asinh atan atan2 atanh atleast_1d atleast_2d atleast_3d autocast_decrement_nesting
-    autocast_increment_nesting avg_pool1d baddbmm bartlett_window batch_norm
-    batch_norm_backward_elemt batch_norm_backward_reduce batch_norm_elemt
+    asinh atan atan2 atanh atleast_1d atleast_2d atleast_3d avg_pool1d baddbmm bartlett_window
+    batch_norm batch_norm_backward_elemt batch_norm_backward_reduce batch_norm_elemt
     batch_norm_gather_stats batch_norm_gather_stats_with_counts batch_norm_stats
     batch_norm_update_stats bernoulli bilinear binary_cross_entropy_with_logits bincount
     binomial bitwise_and bitwise_left_shift bitwise_not bitwise_or bitwise_right_shift
     bitwise_xor blackman_window block_diag bmm broadcast_shapes broadcast_tensors broadcast_to
     bucketize can_cast cartesian_prod cat ccol_indices_copy cdist ceil celu chain_matmul
     channel_shuffle cholesky cholesky_inverse cholesky_solve choose_qparams_optimized chunk
-    clamp clamp_max clamp_min clear_autocast_cache clip clone col_indices_copy column_stack
-    combinations complex concat concatenate conj conj_physical constant_pad_nd conv1d conv2d
-    conv3d conv_tbc conv_transpose1d conv_transpose2d conv_transpose3d convolution copysign
-    corrcoef cos cosh cosine_embedding_loss cosine_similarity count_nonzero cov cross
-    crow_indices_copy ctc_loss cummax cummin cumprod cumsum cumulative_trapezoid deg2rad
-    dequantize det detach detach_copy diag diag_embed diagflat diagonal diagonal_copy
-    diagonal_scatter diff digamma dist div divide dot dropout dsmm dsplit dstack einsum
-    embedding embedding_bag empty empty_like empty_permuted empty_quantized empty_strided eq
-    equal erf erfc erfinv exp exp2 expand_copy expm1 eye fake_quantize_per_channel_affine
-    fake_quantize_per_tensor_affine feature_alpha_dropout feature_dropout fill fix flatten flip
-    fliplr flipud float_power floor floor_divide fmax fmin fmod fork frac frexp frobenius_norm
-    from_file from_numpy frombuffer full full_like fused_moving_avg_obs_fake_quant gather gcd ge
-    geqrf ger gradient greater greater_equal grid_sampler grid_sampler_2d grid_sampler_3d
-    group_norm gru gru_cell gt hamming_window hann_window hardshrink hash_tensor heaviside
-    hinge_embedding_loss histc histogram histogramdd hsmm hsplit hspmm hstack hypot i0 igamma
-    igammac imag import_ir_module import_ir_module_from_buffer index_add index_copy index_fill
-    index_put index_reduce index_select indices_copy init_num_threads inner instance_norm
-    int_repr inverse is_anomaly_check_nan_enabled is_anomaly_enabled is_autocast_cache_enabled
-    is_autocast_cpu_enabled is_autocast_enabled is_autocast_ipu_enabled is_autocast_xla_enabled
-    is_complex is_conj is_distributed is_floating_point is_grad_enabled is_inference
-    is_inference_mode_enabled is_neg is_nonzero is_same_size is_signed is_vulkan_available
-    isclose isfinite isin isinf isnan isneginf isposinf isreal istft kaiser_window kl_div kron
-    kthvalue layer_norm lcm ldexp le lerp less less_equal lgamma linspace log log10 log1p log2
-    log_softmax logaddexp logaddexp2 logcumsumexp logdet logical_and logical_not logical_or
-    logical_xor logit logspace logsumexp lstm lstm_cell lt lu lu_solve lu_unpack
-    margin_ranking_loss masked_fill masked_scatter masked_select matmul matrix_exp matrix_power
-    max max_pool1d max_pool1d_with_indices max_pool2d max_pool3d maximum mean median
-    merge_type_from_type_comment meshgrid min minimum mm mode moveaxis movedim msort mul
-    multinomial multiply mv mvlgamma nan_to_num nanmean nanmedian nanquantile nansum narrow
-    narrow_copy native_batch_norm native_channel_shuffle native_dropout native_group_norm
+    clamp clamp_max clamp_min clip clone col_indices_copy column_stack combinations complex
+    concat concatenate conj conj_physical constant_pad_nd conv1d conv2d conv3d conv_tbc
+    conv_transpose1d conv_transpose2d conv_transpose3d convolution copysign corrcoef cos cosh
+    cosine_embedding_loss cosine_similarity count_nonzero cov cross crow_indices_copy ctc_loss
+    cummax cummin cumprod cumsum cumulative_trapezoid deg2rad dequantize det detach detach_copy
+    diag diag_embed diagflat diagonal diagonal_copy diagonal_scatter diff digamma dist div
+    divide dot dropout dsmm dsplit dstack einsum embedding embedding_bag empty empty_like
+    empty_permuted empty_quantized empty_strided eq equal erf erfc erfinv exp exp2 expand_copy
+    expm1 eye fake_quantize_per_channel_affine fake_quantize_per_tensor_affine
+    feature_alpha_dropout feature_dropout fill fix flatten flip fliplr flipud float_power floor
+    floor_divide fmax fmin fmod frac frexp frobenius_norm full full_like
+    fused_moving_avg_obs_fake_quant gather gcd ge geqrf ger gradient greater greater_equal
+    grid_sampler grid_sampler_2d grid_sampler_3d group_norm gru gru_cell gt hamming_window
+    hann_window hardshrink hash_tensor heaviside hinge_embedding_loss histc histogram
+    histogramdd hsmm hsplit hspmm hstack hypot i0 igamma igammac imag index_add index_copy
+    index_fill index_put index_reduce index_select indices_copy inner instance_norm int_repr
+    inverse is_complex is_conj is_distributed is_floating_point is_inference is_neg is_nonzero
+    is_same_size is_signed is_vulkan_available isclose isfinite isin isinf isnan isneginf
+    isposinf isreal istft kaiser_window kl_div kron kthvalue layer_norm lcm ldexp le lerp less
+    less_equal lgamma linspace log log10 log1p log2 log_softmax logaddexp logaddexp2
+    logcumsumexp logdet logical_and logical_not logical_or logical_xor logit logspace logsumexp
+    lstm lstm_cell lt lu lu_solve lu_unpack margin_ranking_loss masked_fill masked_scatter
+    masked_select matmul matrix_exp matrix_power max max_pool1d max_pool1d_with_indices
+    max_pool2d max_pool3d maximum mean median meshgrid min minimum mm mode moveaxis movedim
+    msort mul multinomial multiply mv mvlgamma nan_to_num nanmean nanmedian nanquantile nansum
+    narrow narrow_copy native_batch_norm native_channel_shuffle native_dropout native_group_norm
     native_layer_norm native_norm ne neg negative nextafter nonzero nonzero_static norm
     norm_except_dim normal not_equal nuclear_norm numel ones ones_like orgqr ormqr outer
-    pairwise_distance parse_ir parse_schema parse_type_comment pdist permute permute_copy
-    pinverse pixel_shuffle pixel_unshuffle poisson poisson_nll_loss polar polygamma positive pow
-    prelu prod promote_types put q_per_channel_axis q_per_channel_scales
-    q_per_channel_zero_points q_scale q_zero_point qr quantile quantize_per_channel
-    quantize_per_tensor quantize_per_tensor_dynamic rad2deg rand rand_like randint randint_like
-    randn randn_like randperm range ravel real reciprocal relu remainder renorm
-    repeat_interleave reshape resolve_conj resolve_neg result_type rms_norm rnn_relu
-    rnn_relu_cell rnn_tanh rnn_tanh_cell roll rot90 round row_indices_copy row_stack rrelu rsqrt
-    rsub saddmm scalar_tensor scatter scatter_add scatter_reduce searchsorted segment_reduce
-    select select_copy select_scatter selu sgn sigmoid sign signbit sin sinc sinh slice_copy
-    slice_inverse slice_scatter slogdet smm softmax sort sparse_bsc_tensor sparse_bsr_tensor
-    sparse_compressed_tensor sparse_coo_tensor sparse_csc_tensor sparse_csr_tensor split
-    split_copy split_with_sizes split_with_sizes_copy spmm sqrt square squeeze squeeze_copy
-    sspaddmm stack std std_mean stft sub subtract sum svd swapaxes swapdims t t_copy take
-    take_along_dim tan tanh tensor tensor_split tensordot threshold tile topk trace transpose
-    transpose_copy trapezoid trapz triangular_solve tril tril_indices triplet_margin_loss triu
-    triu_indices true_divide trunc unbind unbind_copy unflatten unfold_copy unify_type_list
-    unique unique_consecutive unravel_index unsafe_chunk unsafe_split unsafe_split_with_sizes
-    unsqueeze unsqueeze_copy values_copy vander var var_mean vdot view_as_complex
-    view_as_complex_copy view_as_real view_as_real_copy view_copy vsplit vstack wait where xlogy
-    zeros zeros_like
+    pairwise_distance pdist permute permute_copy pinverse pixel_shuffle pixel_unshuffle poisson
+    poisson_nll_loss polar polygamma positive pow prelu prod promote_types put
+    q_per_channel_axis q_per_channel_scales q_per_channel_zero_points q_scale q_zero_point qr
+    quantile quantize_per_channel quantize_per_tensor quantize_per_tensor_dynamic rad2deg rand
+    rand_like randint randint_like randn randn_like randperm range ravel real reciprocal relu
+    remainder renorm repeat_interleave reshape resolve_conj resolve_neg result_type rms_norm
+    rnn_relu rnn_relu_cell rnn_tanh rnn_tanh_cell roll rot90 round row_indices_copy row_stack
+    rrelu rsqrt rsub saddmm scalar_tensor scatter scatter_add scatter_reduce searchsorted
+    segment_reduce select select_copy select_scatter selu sgn sigmoid sign signbit sin sinc sinh
+    slice_copy slice_inverse slice_scatter slogdet smm softmax sort sparse_bsc_tensor
+    sparse_bsr_tensor sparse_compressed_tensor sparse_coo_tensor sparse_csc_tensor
+    sparse_csr_tensor split split_copy split_with_sizes split_with_sizes_copy spmm sqrt square
+    squeeze squeeze_copy sspaddmm stack std std_mean stft sub subtract sum svd swapaxes swapdims
+    t t_copy take take_along_dim tan tanh tensor tensor_split tensordot threshold tile topk
+    trace transpose transpose_copy trapezoid trapz triangular_solve tril tril_indices
+    triplet_margin_loss triu triu_indices true_divide trunc unbind unbind_copy unflatten
+    unfold_copy unique unique_consecutive unravel_index unsafe_chunk unsafe_split
+    unsafe_split_with_sizes unsqueeze unsqueeze_copy values_copy vander var var_mean vdot
+    view_as_complex view_as_complex_copy view_as_real view_as_real_copy view_copy vsplit vstack
+    where xlogy zeros zeros_like
     """.split())
 
 # torch.nn.functional.<name>.
@@ -182,6 +176,8 @@ REFUSED: dict[str, str] = {
     "atan2_": "inplace",
     "atan_": "inplace",
     "atanh_": "inplace",
+    "autocast_decrement_nesting": "side_effect",
+    "autocast_increment_nesting": "side_effect",
     "backward": "autograd",
     "baddbmm_": "inplace",
     "bernoulli_": "inplace",
@@ -197,6 +193,7 @@ REFUSED: dict[str, str] = {
     "clamp_": "inplace",
     "clamp_max_": "inplace",
     "clamp_min_": "inplace",
+    "clear_autocast_cache": "side_effect",
     "clip_": "inplace",
     "conj_physical_": "inplace",
     "const_data_ptr": "python",
@@ -249,7 +246,11 @@ REFUSED: dict[str, str] = {
     "floor_": "inplace",
     "floor_divide_": "inplace",
     "fmod_": "inplace",
+    "fork": "side_effect",
     "frac_": "inplace",
+    "from_file": "python",
+    "from_numpy": "python",
+    "frombuffer": "python",
     "gcd_": "inplace",
     "ge_": "inplace",
     "geometric_": "inplace",
@@ -271,12 +272,24 @@ REFUSED: dict[str, str] = {
     "i0_": "inplace",
     "igamma_": "inplace",
     "igammac_": "inplace",
+    "import_ir_module": "python",
+    "import_ir_module_from_buffer": "python",
     "index_add_": "inplace",
     "index_copy_": "inplace",
     "index_fill_": "inplace",
     "index_put_": "inplace",
     "index_reduce_": "inplace",
+    "init_num_threads": "side_effect",
     "ipu": "device",
+    "is_anomaly_check_nan_enabled": "side_effect",
+    "is_anomaly_enabled": "side_effect",
+    "is_autocast_cache_enabled": "side_effect",
+    "is_autocast_cpu_enabled": "side_effect",
+    "is_autocast_enabled": "side_effect",
+    "is_autocast_ipu_enabled": "side_effect",
+    "is_autocast_xla_enabled": "side_effect",
+    "is_grad_enabled": "side_effect",
+    "is_inference_mode_enabled": "side_effect",
     "is_pinned": "python",
     "is_set_to": "python",
     "is_shared": "python",
@@ -304,6 +317,7 @@ REFUSED: dict[str, str] = {
     "map_": "inplace",
     "masked_fill_": "inplace",
     "masked_scatter_": "inplace",
+    "merge_type_from_type_comment": "python",
     "miopen_batch_norm": "backend",
     "miopen_convolution": "backend",
     "miopen_convolution_add_relu": "backend",
@@ -332,6 +346,9 @@ REFUSED: dict[str, str] = {
     "normal_": "inplace",
     "not_equal_": "inplace",
     "numpy": "python",
+    "parse_ir": "python",
+    "parse_schema": "python",
+    "parse_type_comment": "python",
     "pin_memory": "device",
     "polygamma_": "inplace",
     "pow_": "inplace",
@@ -416,8 +433,10 @@ REFUSED: dict[str, str] = {
     "true_divide_": "inplace",
     "trunc_": "inplace",
     "uniform_": "inplace",
+    "unify_type_list": "python",
     "unsqueeze_": "inplace",
     "untyped_storage": "python",
+    "wait": "side_effect",
     "xlogy_": "inplace",
     "xpu": "device",
     "zero_": "inplace",

@@ -51,6 +51,9 @@ _STANDINS = (
     (227, 109, 337, 421, 521, 613, 719, 821),
     (229, 113, 347, 431, 523, 617, 727, 823),
 )
+# Small sizes the fitted shape is verified on, where the call accepts them: a size such as
+# `min(T, 6)` is 6 for every large stand-in, and only a small one shows it is not a constant.
+_SMALL = ((5, 3, 7, 2, 11, 13, 4, 6), (2, 4, 3, 5, 6, 7, 9, 10))
 _DTYPES = frozenset(DTYPE_ALIASES.values())
 
 
@@ -157,21 +160,70 @@ def _infer(tgt: Target, args: tuple, kwargs: tuple[tuple[str, Any], ...]) -> Any
             with warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
                 out = fn(*real_args, **real_kwargs)
-        except NotImplementedError as exc:
-            raise FallbackError(
-                f"`{tgt.name}`: torch cannot tell its output's shape without the tensor's values",
-                hint="its result depends on the data (like `nonzero` or `unique`), so it cannot be "
-                "checked before the model runs"
-                if "meta" in str(exc).lower()
-                else None,
-            ) from None
         except Exception as exc:  # whatever torch raises is the spec's mistake
+            if _needs_values(exc):
+                raise FallbackError(
+                    f"`{tgt.name}`: torch cannot tell its output's shape without the tensor's "
+                    "values",
+                    hint="its result depends on the data (like `nonzero` or `unique`), so it "
+                    "cannot be checked before the model runs",
+                ) from None
+            text = _first_line(exc)
+            text = text[len(tgt.name) + 1 :].strip() if text.startswith(f"{tgt.name}:") else text
             raise FallbackError(
-                f"`{tgt.name}`: {_in_spec_words(_first_line(exc), args, kwargs, env)}",
+                f"`{tgt.name}`: {_in_spec_words(text, args, kwargs, env)}",
                 hint=f"torch's {tgt.display} raised {type(exc).__name__} for these arguments",
             ) from None
         runs.append(_observe(torch, out, tgt))
-    return _solve(runs, envs, _candidates(args, kwargs, symbols), tgt)
+    result = _solve(runs, envs, _candidates(args, kwargs, symbols), tgt)
+    for small in _SMALL if symbols else ():
+        env = dict(zip(symbols, small))
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                out = fn(
+                    *_materialize(torch, args, env),
+                    **{k: _materialize(torch, v, env) for k, v in kwargs},
+                )
+            seen = _observe(torch, out, tgt)
+        except Exception:  # too small for this call: nothing to verify against
+            continue
+        if _evaluate(result, env) != _plain(seen):
+            raise FallbackError(
+                f"`{tgt.name}`: an output size depends on the symbolic input sizes in a way "
+                "nndsl cannot express (it is not the same formula for small sizes)",
+                hint="give the input concrete sizes",
+            )
+    return result
+
+
+def _needs_values(exc: BaseException) -> bool:
+    """torch has no shape function for this call on meta tensors: its output depends on data."""
+    text = str(exc).lower()
+    return isinstance(exc, NotImplementedError) or (
+        "meta" in text and ("item()" in text or "data-dependent" in text or "no data" in text)
+    )
+
+
+def _evaluate(result: Any, env: dict[str, int]) -> Any:
+    if isinstance(result, TensorT):
+        return (tuple(dims.evaluate(d, env) for d in result.shape), result.dtype)
+    if isinstance(result, Sym):
+        return dims.evaluate(result, env)
+    if isinstance(result, tuple):
+        return tuple(_evaluate(r, env) for r in result)
+    return result
+
+
+def _plain(seen: Any) -> Any:
+    """An observation in `_evaluate`'s form."""
+    if isinstance(seen, tuple) and seen[:1] == ("T",):
+        return (seen[1], seen[2])
+    if isinstance(seen, tuple) and seen[:1] == ("I",):
+        return seen[1]
+    if isinstance(seen, tuple):
+        return tuple(_plain(s) for s in seen)
+    return seen
 
 
 def _callable(torch: Any, tgt: Target) -> Any:
