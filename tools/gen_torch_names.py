@@ -188,7 +188,9 @@ def tensor_methods() -> tuple[list[str], dict[str, str]]:
 def _names(title: str, var: str, names: list[str]) -> str:
     lines = textwrap.wrap(" ".join(names), width=92, break_on_hyphens=False)
     body = "".join(f"    {line}\n" for line in lines)
-    return f'# {title}\n{var}: frozenset[str] = frozenset(\n    """\n{body}    """.split()\n)\n\n'
+    return (
+        f'# {title}\n_{var} = """\n{body}"""\n{var}: frozenset[str] = frozenset(_{var}.split())\n\n'
+    )
 
 
 def render() -> str:

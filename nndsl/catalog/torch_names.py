@@ -9,7 +9,7 @@ on meta tensors (``nndsl/check/torchfn.py``); the rule that picks them is in the
 TORCH_VERSION = "2.13.0"
 
 # torch.<name>: torch's tensor operators.
-TORCH: frozenset[str] = frozenset("""
+_TORCH = """
     abs absolute acos acosh adaptive_avg_pool1d adaptive_max_pool1d add addbmm addcdiv addcmul
     addmm addmv addr adjoint affine_grid_generator alias_copy all allclose alpha_dropout amax
     amin aminmax angle any arange arccos arccosh arcsin arcsinh arctan arctan2 arctanh argmax
@@ -70,10 +70,11 @@ TORCH: frozenset[str] = frozenset("""
     unsafe_split_with_sizes unsqueeze unsqueeze_copy values_copy vander var var_mean vdot
     view_as_complex view_as_complex_copy view_as_real view_as_real_copy view_copy vsplit vstack
     where xlogy zeros zeros_like
-    """.split())
+"""
+TORCH: frozenset[str] = frozenset(_TORCH.split())
 
 # torch.nn.functional.<name>.
-FUNCTIONAL: frozenset[str] = frozenset("""
+_FUNCTIONAL = """
     adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d adaptive_max_pool1d
     adaptive_max_pool1d_with_indices adaptive_max_pool2d adaptive_max_pool2d_with_indices
     adaptive_max_pool3d adaptive_max_pool3d_with_indices affine_grid alpha_dropout avg_pool1d
@@ -95,10 +96,11 @@ FUNCTIONAL: frozenset[str] = frozenset("""
     sigmoid silu smooth_l1_loss soft_margin_loss softmax softmin softplus softshrink softsign
     tanh tanhshrink threshold triplet_margin_loss triplet_margin_with_distance_loss unfold
     upsample upsample_bilinear upsample_nearest
-    """.split())
+"""
+FUNCTIONAL: frozenset[str] = frozenset(_FUNCTIONAL.split())
 
 # Tensor.<name>: methods (properties are not calls).
-TENSOR: frozenset[str] = frozenset("""
+_TENSOR = """
     abs absolute acos acosh add addbmm addcdiv addcmul addmm addmv addr adjoint all allclose
     amax amin aminmax angle any arccos arccosh arcsin arcsinh arctan arctan2 arctanh argmax
     argmin argsort argwhere as_strided as_strided_scatter asin asinh atan atan2 atanh baddbmm
@@ -135,7 +137,8 @@ TENSOR: frozenset[str] = frozenset("""
     true_divide trunc type type_as unbind unflatten unfold unique unique_consecutive
     unsafe_chunk unsafe_split unsafe_split_with_sizes unsqueeze values var vdot view view_as
     vsplit where xlogy
-    """.split())
+"""
+TENSOR: frozenset[str] = frozenset(_TENSOR.split())
 
 # Why a spec may not call a name torch has (REFUSED maps names to these keys).
 REASONS: dict[str, str] = {

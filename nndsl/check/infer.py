@@ -1256,7 +1256,10 @@ class Evaluator:
             name in ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
             and name not in self.symbols.blocks
         ):
-            if not (name in ("max", "min", "sum", "abs", "round") and any(contains_tensor(a) for a in args)):
+            if not (
+                name in ("max", "min", "sum", "abs", "round")
+                and any(contains_tensor(a) for a in args)
+            ):
                 return self.builtin(name, args, kwargs, e)
         if name == "Sequential" and name not in self.symbols.blocks:
             return self.sequential_call(e, args, kwargs)
