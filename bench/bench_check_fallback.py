@@ -9,7 +9,8 @@ A GPT-2-style decoder in nanoGPT's layout (`c_attn` split into q, k, v, heads by
 residuals, learned positions) that calls functions outside nndsl's catalog (at the time of
 writing `split` and `scaled_dot_product_attention`; `nan_to_num` on the logits in any case), so
 checking imports torch and runs those calls on meta tensors.  Each command runs in a fresh
-interpreter, alternating, `--runs` times; medians.  It prints ratios measured in this run:
+interpreter, alternating, `--runs` times; medians of wall time and of CPU time (user + system,
+steadier than wall time on a busy machine).  It prints ratios measured in this run:
 `nndsl check` over `python -c pass`, and over `python -c "import torch"` (the floor for anything
 that needs torch).  Nothing is asserted.
 """
@@ -17,6 +18,7 @@ that needs torch).  Nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,13 +56,17 @@ model GPT(vocab: int = 50304, block_size: int = 1024, n_layer: int = 12, n_head:
 """
 
 
-def _time(cmd: list[str]) -> float:
+def _time(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of the child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout}{proc.stderr}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,24 +82,23 @@ def main(argv: list[str] | None = None) -> int:
             'python -c "import torch"': [sys.executable, "-c", "import torch"],
             "nndsl check gpt2.nn": [nndsl, "check", str(spec)],
         }
-        times: dict[str, list[float]] = {k: [] for k in commands}
+        times: dict[str, list[tuple[float, float]]] = {k: [] for k in commands}
         for name, cmd in commands.items():  # warm-up (file cache)
             _time(cmd)
         for _ in range(args.runs):
             for name, cmd in commands.items():
                 times[name].append(_time(cmd))
-    med = {k: statistics.median(v) for k, v in times.items()}
-    check, bare, torch = (
-        med["nndsl check gpt2.nn"],
-        med["python -c pass"],
-        med['python -c "import torch"'],
-    )
-    print(f"medians of {args.runs} runs each (seconds, this machine):")
-    for name, value in med.items():
-        print(f"  {name:28s} {value:7.3f}")
-    print(f"check / python -c pass:          {check / bare:6.1f}x")
-    print(f"check / python -c 'import torch': {check / torch:6.2f}x")
-    print(f"check beyond import torch:       {(check - torch) / bare:6.1f}x python -c pass")
+    print(f"medians of {args.runs} runs each (seconds on this machine: wall, CPU user+system):")
+    for kind, idx in (("wall", 0), ("CPU", 1)):
+        med = {k: statistics.median(t[idx] for t in v) for k, v in times.items()}
+        check = med["nndsl check gpt2.nn"]
+        bare, torch = med["python -c pass"], med['python -c "import torch"']
+        print(f"  {kind}: " + ", ".join(f"{name} {value:.3f}" for name, value in med.items()))
+        print(f"  {kind}: check / python -c pass:           {check / bare:6.1f}x")
+        print(f"  {kind}: check / python -c 'import torch': {check / torch:6.2f}x")
+        print(
+            f"  {kind}: check beyond import torch:        {(check - torch) / bare:6.1f}x python -c pass"
+        )
     return 0
 
 

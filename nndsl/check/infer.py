@@ -2652,7 +2652,13 @@ class Evaluator:
             out = torchfn.infer(tgt, call.arg_types, call.kwarg_types)
         except FallbackError as exc:
             notes = [n for n in (_origin_note(t, None) for t in tensors[:1]) if n]
-            self.error(exc.message, ref.span, notes=notes, hint=exc.hint)
+            hint = exc.hint
+            if value is not None and not method and "raised TypeError" in (hint or ""):
+                hint = (
+                    f"as a chain stage, `{ref.name}` gets the current value as its first "
+                    f"argument; {hint}"
+                )
+            self.error(exc.message, ref.span, notes=notes, hint=hint)
             raise _Abort from None
         if not any(True for _ in _tensor_types(out)):
             return out  # a size, a flag or a number, known at compile time (`x.numel()`)
