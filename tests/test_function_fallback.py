@@ -290,3 +290,26 @@ def test_generated_model_runs(tmp_path: Path) -> None:
     exec(compile(source, "model.py", "exec"), namespace)
     model = namespace["M"]()
     assert model(torch.randn(3, 7, 16)).shape == (3, 7, 4)
+
+
+def test_generic_class_with_fallback_calls(tmp_path: Path) -> None:
+    """A block calling functions outside the catalog still becomes one class for all its uses:
+    the calls are inferred over the class's symbolic sizes (`in_channels`, `L`)."""
+    from nndsl.codegen import model_source
+
+    text = (
+        "block Smooth(out: int) {\n    input x\n"
+        "    y = x.diff(dim=2) -> Conv1d(out, 2)\n"
+        "    v, i = y.cummax(2)\n"
+        "    v.nan_to_num() + y\n}\n"
+        "model M {\n    input x: [B, 8, 64]\n"
+        "    x -> Smooth(16) -> Smooth(32) -> flatten -> Linear(3)\n}\n"
+    )
+    checked = _check(tmp_path, text)
+    assert checked.ok
+    source = model_source(checked, ["M"])
+    assert source.count("class Smooth") == 1
+    assert "y = x.diff(dim=2)  # [B, in_channels, L - 1]" in source
+    namespace: dict = {}
+    exec(compile(source, "model.py", "exec"), namespace)
+    assert namespace["M"]()(torch.randn(2, 8, 64)).shape == (2, 3)
