@@ -132,14 +132,28 @@ def infer(tgt: Target, args: tuple, kwargs: tuple[tuple[str, Any], ...]) -> Any:
     """The output of `tgt(*args, **kwargs)`: a TensorT, a Dim, a bool or float, or a tuple of
     those.  Tensors in `args`/`kwargs` are given as their TensorT; sizes may be symbolic."""
     try:
+        key = (tgt, _typed(args), _typed(kwargs))
+        hash(key)
+    except TypeError:  # an unhashable argument: no caching
         return _infer(tgt, args, kwargs)
-    except TypeError as exc:  # unhashable arguments: no caching
-        if "unhashable" not in str(exc):
-            raise
-        return _infer.__wrapped__(tgt, args, kwargs)
+    if key not in _CACHE:
+        if len(_CACHE) > 4096:
+            _CACHE.clear()
+        _CACHE[key] = _infer(tgt, args, kwargs)
+    return _CACHE[key]
 
 
-@lru_cache(maxsize=4096)
+# (target, typed arguments) -> result: block instances repeat the same calls
+_CACHE: dict[tuple, Any] = {}
+
+
+def _typed(v: Any) -> Any:
+    """A cache key that tells `2` from `2.0` and `True` (torch's result dtype may differ)."""
+    if isinstance(v, (tuple, list)):
+        return (type(v).__name__, tuple(_typed(x) for x in v))
+    return (type(v).__name__, v)
+
+
 def _infer(tgt: Target, args: tuple, kwargs: tuple[tuple[str, Any], ...]) -> Any:
     import torch
 
