@@ -243,6 +243,11 @@ def test_tuples_dtypes_and_sizes(tmp_path: Path) -> None:
     assert out.type.dtype == "float64"
     out = _output_type(tmp_path, "    x.isfinite()\n")
     assert out.type.dtype == "bool"
+    # torch's type promotion: a long tensor to an int power stays long, to a float one not
+    out = _output_type(tmp_path, "    x.pow(2)\n", "long[B, 4]")
+    assert out.type.dtype == "int64"
+    out = _output_type(tmp_path, "    x.pow(2.0)\n", "long[B, 4]")
+    assert out.type.dtype == "float32"
     # a compile-time size: numel is B*T*16, used to flatten
     out = _output_type(tmp_path, "    n = x.numel()\n    x.reshape(n)\n")
     assert str(out.type) == "[16*B*T]"
