@@ -74,3 +74,26 @@ def test_errors_do_not_import_torch(tmp_path: Path) -> None:
         for path, (code, heavy) in report.items():
             assert code == 1 or (verb == "fmt" and path == str(bad))
             assert heavy == [], f"`nndsl {verb}` on {Path(path).name} imported {heavy}"
+
+
+def test_catalog_functions_do_not_import_torch(tmp_path: Path) -> None:
+    """Functions and methods of the catalog are checked without torch; a name outside it
+    (checked by running torch on meta tensors) is the only thing that imports torch."""
+    catalog = tmp_path / "catalog.nn"
+    catalog.write_text(
+        "model M {\n    input x: [B, T, 16]\n    b, t, c = x.shape\n"
+        "    y = x.view(b, t, 4, c // 4).transpose(1, 2).softmax(dim=-1)\n"
+        "    y.mean(dim=1) -> relu -> Linear(4)\n}\n",
+        encoding="utf-8",
+    )
+    fallback = tmp_path / "fallback.nn"
+    fallback.write_text(
+        "model M {\n    input x: [B, T, 16]\n    v, i = x.cummax(1)\n"
+        "    (x.logcumsumexp(1) + v) -> Linear(4)\n}\n",
+        encoding="utf-8",
+    )
+    report = _run("check", [catalog])
+    assert report[str(catalog)] == [0, []]
+    code, heavy = _run("check", [fallback])[str(fallback)]
+    assert code == 0
+    assert "torch" in heavy

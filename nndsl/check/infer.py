@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from nndsl import dims, ir, limits
-from nndsl.catalog import api, ranges
+from nndsl.catalog import api, ranges, torch_names
 from nndsl.catalog.core import (
     DTYPE_ALIASES,
     FUNCTIONS,
@@ -39,6 +39,7 @@ from nndsl.catalog.core import (
 )
 from nndsl.catalog.functions import CASTS, matmul_shape
 from nndsl.catalog.modules import module_form
+from nndsl.check import torchfn
 from nndsl.check.graph import (
     BlockInstance,
     ModuleSlot,
@@ -1323,6 +1324,7 @@ class Evaluator:
             name in FUNCTIONS
             or api.functional_signature(name) is not None
             or api.torch_function_signature(name) is not None
+            or torchfn.is_known(name)
         ):
             return LayerRef("function", name, node, span, args, kwargs, arg_spans, kwarg_spans)
         if name in ("range", "len", "min", "max", "abs", "int", "float", "round", "sum"):
@@ -1354,7 +1356,10 @@ class Evaluator:
             name in ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
             and name not in self.symbols.blocks
         ):
-            if not (name in ("max", "min", "sum", "abs") and any(contains_tensor(a) for a in args)):
+            if not (
+                name in ("max", "min", "sum", "abs", "round")
+                and any(contains_tensor(a) for a in args)
+            ):
                 return self.builtin(name, args, kwargs, e)
         if name == "Sequential" and name not in self.symbols.blocks:
             return self.sequential_call(e, args, kwargs)
@@ -1410,11 +1415,11 @@ class Evaluator:
             )
         if attr.attr == "to":
             return self.cast_to(e, target, frame)
-        if attr.attr not in FUNCTIONS:
+        if attr.attr not in FUNCTIONS and not torchfn.is_method(attr.attr):
             return self.error(
                 f"unknown tensor method `{attr.attr}`",
                 attr.attr_span,
-                hint=_did_you_mean(attr.attr, FUNCTIONS),
+                hint=_did_you_mean(attr.attr, [*FUNCTIONS, *torch_names.TENSOR]),
             )
         args = tuple(self.expr(a, frame) for a in e.args)
         kwargs = tuple((k.name, self.expr(k.value, frame)) for k in e.kwargs)
@@ -2926,11 +2931,62 @@ class Evaluator:
         return self.attach(frame, slot, ins, result.out, into, ref)
 
     def function_fallback(self, ref: LayerRef, value: Any, frame: Frame, span: Span) -> Any:
-        return self.error(
-            f"`{ref.name}` is a torch function nndsl cannot check yet",
-            ref.span,
-            hint="use a layer instead, or import a module of your own with `from pkg import Name`",
+        """A torch function or Tensor method outside the catalog: torch itself is run on meta
+        tensors to find its output (nndsl/check/torchfn.py); the call becomes an ordinary
+        function step, so generated code calls it like a catalog function."""
+        from nndsl.check.fallback import FallbackError
+
+        method = isinstance(ref.node, ir.Call) and isinstance(ref.node.func, ir.Attribute)
+        name_span = ref.node.func.attr_span if method else ref.span
+        args: list[Any] = list(ref.args)
+        arg_spans = list(ref.arg_spans)
+        if value is not None:
+            args.insert(0, list(value) if isinstance(value, tuple) else value)
+            arg_spans.insert(0, span)
+        if any(_has_poison(v) for v in (*args, *(v for _, v in ref.kwargs))):
+            raise _Abort
+        try:
+            tgt = torchfn.target(ref.name, method=method)
+            call = torchfn.prepare_call(tgt, args, ref.kwargs)
+        except FallbackError as exc:
+            at = getattr(exc, "arg", None)
+            spans = dict(ref.kwarg_spans) if isinstance(at, str) else dict(enumerate(arg_spans))
+            self.error(exc.message, spans.get(at, name_span), hint=exc.hint)
+            raise _Abort from None
+        tensors = call.tensors
+        self.used_fallback = True
+        try:
+            out = torchfn.infer(tgt, call.arg_types, call.kwarg_types)
+        except FallbackError as exc:
+            notes = [n for n in (_origin_note(t, None) for t in tensors[:1]) if n]
+            hint = exc.hint
+            if value is not None and not method and "raised TypeError" in (hint or ""):
+                hint = (
+                    f"as a chain stage, `{ref.name}` gets the current value as its first "
+                    f"argument; {hint}"
+                )
+            self.error(exc.message, ref.span, notes=notes, hint=hint)
+            raise _Abort from None
+        if not any(True for _ in _tensor_types(out)):
+            return out  # a size, a flag or a number, known at compile time (`x.numel()`)
+        for t in _tensor_types(out):
+            if self.too_many_elements(t, ref.span, "this step makes"):
+                raise _Abort
+        op = self.emit(
+            frame,
+            Op(
+                "function",
+                call.entry,
+                (),
+                call.bound,
+                out,
+                ref.span,
+                entry=call.entry,
+                written=call.written,
+                n_positional=call.n_positional,
+            ),
         )
+        return _tensor_values(out, op, Origin(f"`{ref.name}`", ref.span, tensors[0].type))
 
 
 # ---------------------------------------------------------------------------------------------

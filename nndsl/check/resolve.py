@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from nndsl import ir
-from nndsl.catalog import api
+from nndsl.catalog import api, torch_names
 from nndsl.catalog.core import FUNCTIONS
 from nndsl.catalog.functions import CASTS
 from nndsl.catalog.training import DATA_SOURCES, TRAIN_KEYS
@@ -51,6 +51,10 @@ def is_function_name(name: str) -> bool:
         api.functional_signature(name) is not None
         or api.torch_function_signature(name) is not None
         or name in FUNCTIONS
+        or name in torch_names.FUNCTIONAL
+        or name in torch_names.TORCH
+        or name in torch_names.TENSOR
+        or name in torch_names.REFUSED  # refused where it is used, with the reason
     )
 
 

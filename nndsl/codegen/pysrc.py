@@ -43,6 +43,8 @@ def literal(v: Any, names: Mapping[str, str] | None = None) -> str:
         return "[" + ", ".join(literal(x, names) for x in v) + "]"
     if getattr(v, "is_opaque", False):
         return v.init
+    if isinstance(getattr(v, "python_source", None), str):  # a dtype argument: `torch.int64`
+        return v.python_source
     if isinstance(v, LayerValue):
         raise NotExpressible("a layer value must be rendered by the module renderer")
     raise NotExpressible(f"cannot write {type(v).__name__} as Python")
