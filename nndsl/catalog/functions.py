@@ -628,16 +628,17 @@ def _cast(dtype: str):
 
 
 # Tensor methods that cast (token ids to float, masks to long, ...); `x.to(long)` is `x.long()`
-CASTS = ("long", "int", "float", "double", "half", "bfloat16", "bool")
-for _name, _dtype in (
-    ("long", "int64"),
-    ("int", "int32"),
-    ("float", "float32"),
-    ("double", "float64"),
-    ("half", "float16"),
-    ("bfloat16", "bfloat16"),
-    ("bool", "bool"),
-):
+CAST_DTYPES = {
+    "long": "int64",
+    "int": "int32",
+    "float": "float32",
+    "double": "float64",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bool": "bool",
+}  # also the dtypes a spec may pass as values: `zeros(3, dtype=long)`
+CASTS = tuple(CAST_DTYPES)
+for _name, _dtype in CAST_DTYPES.items():
     function(FunctionEntry(name=_name, torch=f".{_name}", shape=_cast(_dtype), dtype="any"))
 
 
@@ -839,3 +840,6 @@ def _prelu(a: Args, x: tuple[TensorT, ...]) -> TensorT:
 function(
     FunctionEntry(name="prelu", torch="F.prelu", shape=_prelu, tensor_params=("input", "weight"))
 )
+
+
+from nndsl.catalog import tensor_ops as _tensor_ops  # noqa: E402, F401  (registers its entries)

@@ -28,17 +28,20 @@ from nndsl.catalog.core import (
     FUNCTIONS,
     LAYERS,
     Args,
+    DType,
     FunctionEntry,
     LayerEntry,
     LayerValue,
+    ScalarT,
     ShapeError,
     TensorT,
+    arithmetic_type,
     bind,
     broadcast,
     check_type,
     describe,
 )
-from nndsl.catalog.functions import CASTS, matmul_shape
+from nndsl.catalog.functions import CAST_DTYPES, CASTS, matmul_shape
 from nndsl.catalog.modules import module_form
 from nndsl.check.graph import (
     BlockInstance,
@@ -1048,8 +1051,20 @@ class Evaluator:
                 frame.used.add(name)
         return frame.cur
 
+    @property
+    def _pipe_stages(self) -> set[int]:
+        """The ids of the expressions written after `->` (where `max(2)` is torch's)."""
+        return self.__dict__.setdefault("_pipe_stage_ids", set())
+
+    def mark_stage(self, stage: ir.Expr) -> ir.Expr:
+        node = stage
+        while isinstance(node, ir.Labeled):
+            node = node.expr
+        self._pipe_stages.add(id(node))
+        return stage
+
     def chain_step(self, value: Any, stage: ir.Expr, frame: Frame) -> Any:
-        layer_v = self.expr(stage, frame, stage=True)
+        layer_v = self.expr(self.mark_stage(stage), frame, stage=True)
         if layer_v is POISON or value is POISON:
             raise _Abort
         if not is_layer(layer_v):
@@ -1149,7 +1164,9 @@ class Evaluator:
         if isinstance(inner, ir.Chain):
             head = self.expr(inner.stages[0], frame, stage=stage)
             if is_layer(head):
-                items = [head] + [self.expr(s, frame, stage=True) for s in inner.stages[1:]]
+                items = [head] + [
+                    self.expr(self.mark_stage(s), frame, stage=True) for s in inner.stages[1:]
+                ]
                 for s, v in zip(inner.stages, items):
                     if v is POISON:
                         return POISON
@@ -1170,7 +1187,9 @@ class Evaluator:
         if head is POISON:
             return POISON
         if is_layer(head):
-            items = [head] + [self.expr(s, frame, stage=True) for s in e.stages[1:]]
+            items = [head] + [
+                self.expr(self.mark_stage(s), frame, stage=True) for s in e.stages[1:]
+            ]
             if any(v is POISON for v in items):
                 return POISON
             return GroupV(tuple(items), e, e.span)
@@ -1254,7 +1273,12 @@ class Evaluator:
             name in ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
             and name not in self.symbols.blocks
         ):
-            if not (name in ("max", "min", "sum", "abs") and any(contains_tensor(a) for a in args)):
+            torch_fn = name in ("max", "min", "sum", "abs") and (
+                id(e) in self._pipe_stages
+                or any(contains_tensor(a) for a in args)
+                or any(contains_tensor(v) for _, v in kwargs)
+            )
+            if not torch_fn:
                 return self.builtin(name, args, kwargs, e)
         if name == "Sequential" and name not in self.symbols.blocks:
             return self.sequential_call(e, args, kwargs)
@@ -1262,7 +1286,9 @@ class Evaluator:
         if ref is POISON:
             return POISON
         if ref.kind == "function" and (
-            any(contains_tensor(a) for a in args) or any(contains_tensor(v) for _, v in kwargs)
+            any(contains_tensor(a) for a in args)
+            or any(contains_tensor(v) for _, v in kwargs)
+            or _creates(name)
         ):
             return self.call_function(ref, None, frame, e.span)
         if ref.kind != "function":
@@ -1589,15 +1615,16 @@ class Evaluator:
         for side, v in ((e.left, left), (e.right, right)):
             if not isinstance(v, (TensorV, int, float, Sym)) or isinstance(v, bool):
                 return self.error(f"`{e.op}` cannot combine a tensor with {describe(v)}", side.span)
-        lt = left.type if isinstance(left, TensorV) else TensorT(())
-        rt = right.type if isinstance(right, TensorV) else TensorT(())
+        lt, rt = _operand_type(left), _operand_type(right)
         try:
             if e.op == "@":
                 if not (isinstance(left, TensorV) and isinstance(right, TensorV)):
                     return self.error("`@` multiplies two tensors", e.span)
                 out = matmul_shape(lt, rt)
             elif e.op in ("+", "-", "*", "/", "//", "%", "**"):
-                out = broadcast(lt, rt, e.op)
+                out = arithmetic_type(e.op, lt, rt)
+            elif e.op in _COMPARISONS:
+                out = TensorT(broadcast(lt, rt, e.op).shape, "bool")
             else:
                 return self.error(f"`{e.op}` is not defined for tensors", e.span)
         except ShapeError as exc:
@@ -1618,6 +1645,8 @@ class Evaluator:
                     hint="`a @ b` multiplies [..., n, k] by [..., k, m]; transpose an operand "
                     "if needed, as in `q @ k.transpose(-2, -1)`",
                 )
+            if not exc.message.startswith("shapes "):  # not a broadcasting problem
+                return self.error(exc.message, e.span, notes=notes, hint=exc.hint)
             return self.error(
                 f"`{e.op}` cannot combine {lt} and {rt}",
                 e.span,
@@ -1719,12 +1748,21 @@ class Evaluator:
         )
 
     def e_Compare(self, e: ir.Compare, frame: Frame, stage: bool) -> Any:
-        return self.compare_values(e, self.expr(e.left, frame), self.expr(e.right, frame))
+        return self.compare_values(e, self.expr(e.left, frame), self.expr(e.right, frame), frame)
 
-    def compare_values(self, e: ir.Compare, left: Any, right: Any) -> Any:
-        """`e` with its operands already evaluated."""
+    def compare_values(
+        self, e: ir.Compare, left: Any, right: Any, frame: Frame | None = None
+    ) -> Any:
+        """`e` with its operands already evaluated; a comparison with a tensor is a bool tensor
+        (`ids == 0`), computed when the model runs."""
         if left is POISON or right is POISON:
             return POISON
+        if (
+            frame is not None
+            and (isinstance(left, TensorV) or isinstance(right, TensorV))
+            and not (is_layer(left) or is_layer(right))
+        ):
+            return self.tensor_binop(e, left, right, frame)  # type: ignore[arg-type]
         if (
             isinstance(left, TensorV)
             or isinstance(right, TensorV)
@@ -2282,7 +2320,7 @@ class Evaluator:
         entry = FUNCTIONS.get(ref.name)
         if entry is None:
             return self.function_fallback(ref, value, frame, span)
-        args: list[Any] = list(ref.args)
+        args: list[Any] = [_dtype_value(a) for a in ref.args]
         arg_spans = list(ref.arg_spans)
         if value is not None:
             if isinstance(value, tuple) and entry.tensor_list:
@@ -2292,7 +2330,10 @@ class Evaluator:
             else:
                 self.inputs_of(value, span)
             arg_spans.insert(0, span)
-        bound, problems = self.bind_function(entry, args, dict(ref.kwargs))
+        kwargs = {k: _dtype_value(v) for k, v in ref.kwargs}
+        if entry.overload is not None:
+            entry = entry.overload(args, kwargs) or entry
+        bound, problems = self.bind_function(entry, args, kwargs)
         ref = LayerRef(
             ref.kind,
             ref.name,
@@ -2310,9 +2351,17 @@ class Evaluator:
         if problems:
             raise _Abort
         tensors: list[TensorV] = []
+        operand_types: list[TensorT] = []  # the tensors and numbers, in parameter order
+        if entry.tensor_list and entry.variadic == entry.tensor_params[0]:
+            given = bound.get(entry.variadic)  # `meshgrid(a, b)` or `meshgrid([a, b])`
+            if isinstance(given, tuple) and len(given) == 1 and isinstance(given[0], (list, tuple)):
+                bound[entry.variadic] = list(given[0])
         for tp in entry.tensor_params:
             v = bound.get(tp)
             if v is None:
+                continue
+            if tp in entry.scalars and not isinstance(v, bool) and isinstance(v, (int, float, Sym)):
+                operand_types.append(_operand_type(v))
                 continue
             if entry.tensor_list and tp == entry.tensor_params[0]:
                 if not isinstance(v, (list, tuple)) or not all(isinstance(x, TensorV) for x in v):
@@ -2322,18 +2371,22 @@ class Evaluator:
                     )
                     raise _Abort
                 tensors.extend(v)
+                operand_types.extend(x.type for x in v)
             elif isinstance(v, TensorV):
                 tensors.append(v)
+                operand_types.append(v.type)
             else:
                 self.error(
-                    f"`{entry.name}`: `{tp}` must be a tensor, not {describe(v)}",
+                    f"`{entry.name}`: `{tp}` must be a tensor"
+                    + (" or a number" if tp in entry.scalars else "")
+                    + f", not {describe(v)}",
                     ref.span,
                     hint=f"apply it to a value: `x -> {entry.name}(...)`"
                     if tp == "input"
                     else None,
                 )
                 raise _Abort
-        if not tensors:
+        if not tensors and not entry.creates:
             self.error(f"`{entry.name}` has no tensor to work on", ref.span)
             raise _Abort
         for key, v in bound.items():
@@ -2355,13 +2408,13 @@ class Evaluator:
             self.error(f"`{entry.name}`: {p.message}", self.arg_span(ref, at), hint=p.hint)
         if out_of_range:
             raise _Abort
-        if entry.dtype == "float" and not tensors[0].type.is_float:
+        if entry.dtype == "float" and tensors and not tensors[0].type.is_float:
             self.error(
                 f"`{entry.name}` needs a floating-point tensor, but gets {tensors[0].type}",
                 ref.span,
             )
             raise _Abort
-        types = tuple(t.type for t in tensors)
+        types = tuple(operand_types)
         try:
             out = entry.shape(bound, types)
         except ShapeError as exc:
@@ -2390,8 +2443,11 @@ class Evaluator:
             self.error(f"`{entry.name}`: cannot compute its shape at compile time: {exc}", ref.span)
             raise _Abort from None
         call_args = tuple((k, bound[k]) for k in bound)
-        names = list(bound)
-        written = tuple(names[: len(args)]) + tuple(k for k, _ in ref.kwargs)
+        sig = _function_signature(entry)
+        pos_names = [n for n, k, _ in sig if k == "pos_or_kw"]
+        var_pos = [n for n, k, _ in sig if k == "var_pos"][: int(len(args) > len(pos_names))]
+        written_pos = tuple(pos_names[: len(args)] + var_pos)
+        written = written_pos + tuple(k for k, _ in ref.kwargs)
         op = self.emit(
             frame,
             Op(
@@ -2403,10 +2459,11 @@ class Evaluator:
                 ref.span,
                 entry=entry,
                 written=written,
-                n_positional=len(args),
+                n_positional=len(written_pos),
             ),
         )
-        return _tensor_values(out, op, Origin(f"`{entry.name}`", ref.span, types[0]))
+        before = types[0] if types and not entry.creates else None
+        return _tensor_values(out, op, Origin(f"`{entry.name}`", ref.span, before))
 
     def bind_function(self, entry: FunctionEntry, args: list, kwargs: dict):
         sig = _function_signature(entry)
@@ -2629,6 +2686,28 @@ class Evaluator:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
+
+
+_COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+def _creates(name: str) -> bool:
+    entry = FUNCTIONS.get(name)
+    return entry is not None and entry.creates
+
+
+def _dtype_value(v: Any) -> Any:
+    """A dtype written as an argument (`dtype=long`) is a `DType`."""
+    if isinstance(v, LayerRef) and v.is_function and not v.args and v.name in CAST_DTYPES:
+        return DType(CAST_DTYPES[v.name])
+    return v
+
+
+def _operand_type(v: Any) -> TensorT:
+    """The type of an operand of a tensor operator: a Python number is a `ScalarT`."""
+    if isinstance(v, TensorV):
+        return v.type
+    return ScalarT((), "float32" if isinstance(v, float) else "int64")
 
 
 def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()) -> Any:
@@ -2883,6 +2962,8 @@ def _signature_of(name: str):
 def _compute_signature(entry: FunctionEntry):
     """The signature of a function as a spec calls it: tensor params first, then `params` or
     torch's own signature order."""
+    if entry.signature:
+        return tuple(entry.signature)
     sig = (
         api.functional_signature(entry.name)
         if entry.torch.startswith("F.")

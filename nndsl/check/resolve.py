@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from nndsl import ir
 from nndsl.catalog import api
+from nndsl.catalog.core import FUNCTIONS
 from nndsl.catalog.functions import CASTS
 from nndsl.catalog.training import DATA_SOURCES, TRAIN_KEYS
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
@@ -47,7 +48,9 @@ def is_layer_name(name: str) -> bool:
 
 def is_function_name(name: str) -> bool:
     return (
-        api.functional_signature(name) is not None or api.torch_function_signature(name) is not None
+        name in FUNCTIONS
+        or api.functional_signature(name) is not None
+        or api.torch_function_signature(name) is not None
     )
 
 

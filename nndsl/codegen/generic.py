@@ -177,7 +177,7 @@ class GenericEvaluator(Evaluator):
                 a.params | b.params,
                 "cmp",
             )
-        return self.compare_values(e, left, right)
+        return self.compare_values(e, left, right, frame)
 
     def e_BoolOp(self, e: ir.BoolOp, frame: Frame, stage: bool) -> Any:
         left = self.truth(self.expr(e.left, frame), e.left)

@@ -585,6 +585,8 @@ class _Emitter:
             k += 1
 
     def value(self, v: Any) -> str:
+        if isinstance(v, _Source):
+            return v.text
         if isinstance(v, TensorV):
             key = _key(v)
             name = self.var.get(key)
@@ -753,6 +755,12 @@ class _Emitter:
         if takes_training and "training" not in written:
             keywords.append("training")
             bound["training"] = _SelfTraining()
+        for k in entry.training_only:  # `dropout_p=0.1 if self.training else 0.0`
+            if k in written and bound.get(k):
+                bound[k] = _Source(f"{self.value(bound[k])} if self.training else 0.0")
+        if entry.creates and self.input_names:  # made where the block's input lives
+            keywords.append("device")
+            bound["device"] = _Source(f"{self.input_names[0]}.device")
         if entry.torch.startswith("."):
             receiver = self.operand(bound[entry.tensor_params[0]])
             rest = [p for p in positional if p != entry.tensor_params[0]]
@@ -774,6 +782,13 @@ class _Emitter:
 
 class _SelfTraining:
     """Stands for `self.training` in a functional dropout call."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """An argument of a call in forward given as its Python text (`x.device`)."""
+
+    text: str
 
 
 RESERVED_NAMES = {

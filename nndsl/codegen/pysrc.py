@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nndsl import dims
-from nndsl.catalog.core import LayerValue, TensorT
+from nndsl.catalog.core import DType, LayerValue, TensorT
 from nndsl.dims import Sym
 
 RESERVED = (
@@ -43,6 +43,8 @@ def literal(v: Any, names: Mapping[str, str] | None = None) -> str:
         return "[" + ", ".join(literal(x, names) for x in v) + "]"
     if getattr(v, "is_opaque", False):
         return v.init
+    if isinstance(v, DType):
+        return f"torch.{v.name}"
     if isinstance(v, LayerValue):
         raise NotExpressible("a layer value must be rendered by the module renderer")
     raise NotExpressible(f"cannot write {type(v).__name__} as Python")
