@@ -40,6 +40,7 @@ from nndsl.catalog.core import (
     broadcast,
     check_type,
     describe,
+    prod,
 )
 from nndsl.catalog.functions import CAST_DTYPES, CASTS, matmul_shape
 from nndsl.catalog.modules import module_form
@@ -1493,6 +1494,8 @@ class Evaluator:
         return self.expr(i, frame)
 
     def tensor_index(self, value: TensorV, idx: list, frame: Frame, e: ir.Index) -> Any:
+        if any(isinstance(i, TensorV) for i in idx):
+            return self.advanced_index(value, idx, frame, e)
         t = value.type
         shape = list(t.shape)
         out: list[Dim] = []
@@ -1538,6 +1541,107 @@ class Evaluator:
                     e.index[k].span,
                 )
         out.extend(shape[pos:])
+        out_t = t.with_shape(tuple(out))
+        op = self.emit(frame, Op("index", None, (value, tuple(idx)), (), out_t, e.span))
+        return TensorV(out_t, op, Origin(f"`{ir_text(e)}`", e.span, t))
+
+    def advanced_index(self, value: TensorV, idx: list, frame: Frame, e: ir.Index) -> Any:
+        """`x[ids]`, `x[:, ids]`, `x[mask]`: indexing with tensors, by torch's rules.  An
+        integer tensor takes one dimension and gives its own shape; a bool mask takes as many
+        dimensions as it has and gives one of unknown length.  Integers select first; the
+        tensors' (broadcast) shapes stand where the tensors are when they are next to each
+        other, else in front."""
+        t = value.type
+        shape = list(t.shape)
+        takes = [
+            (i.type.rank if i.type.dtype in ("bool", "uint8") else 1)
+            if isinstance(i, TensorV)
+            else 0
+            if i is None or i is Ellipsis
+            else 1
+            for i in idx
+        ]
+        if sum(takes) > t.rank:
+            return self.error(f"too many indices ({sum(takes)}) for {t}", e.span)
+        if sum(1 for i in idx if i is Ellipsis) > 1:
+            return self.error("an index can only have a single `...`", e.span)
+        parts: list[Any] = []  # sizes kept or added, and ("tensor", shape) for tensor indices
+        pos = 0
+        for k, i in enumerate(idx):
+            node = e.index[k]
+            if i is Ellipsis:
+                rest = sum(takes[k + 1 :])
+                while pos < t.rank - rest:
+                    parts.append(shape[pos])
+                    pos += 1
+            elif i is None:
+                parts.append(1)
+            elif isinstance(i, SliceV):
+                if (
+                    any(
+                        p is not None and (isinstance(p, bool) or not isinstance(p, (int, Sym)))
+                        for p in (i.start, i.stop, i.step)
+                    )
+                    or i.step == 0
+                ):
+                    return self.error("a slice takes integers known at compile time", node.span)
+                parts.append(_slice_len(shape[pos], i))
+                pos += 1
+            elif isinstance(i, TensorV):
+                it = i.type
+                if it.dtype in ("bool", "uint8"):
+                    covered = shape[pos : pos + it.rank]
+                    if any(dims.equal(m, s) is False for m, s in zip(it.shape, covered)):
+                        return self.error(
+                            f"the mask {it} does not fit dimensions {pos} to "
+                            f"{pos + it.rank - 1} of {t} ({dims.format_shape(covered)})",
+                            node.span,
+                            hint="a bool mask has the shape of the dimensions it selects from",
+                        )
+                    where_ = node.span.line * 10000 + node.span.col  # one unknown per place
+                    count = dims._opaque("mask", prod(it.shape), where_)
+                    parts.append(("tensor", (count,)))
+                    pos += it.rank
+                elif it.dtype in ("int64", "int32", "int16", "int8"):
+                    parts.append(("tensor", tuple(it.shape)))
+                    pos += 1
+                else:
+                    return self.error(
+                        f"a tensor used as an index must hold integers or bools, but this is {it}",
+                        node.span,
+                        hint="convert it with `.long()`",
+                    )
+            elif isinstance(i, (int, Sym)) and not isinstance(i, bool):
+                size = shape[pos]
+                if isinstance(i, int) and isinstance(size, int) and not -size <= i < size:
+                    return self.error(
+                        f"index {i} is out of range for dimension {pos} of {t} (size {size})",
+                        node.span,
+                    )
+                pos += 1
+            else:
+                return self.error(
+                    f"a tensor index must be an integer, a slice, `none`, `...` or a tensor, "
+                    f"not {describe(i)}",
+                    node.span,
+                )
+        parts.extend(shape[pos:])
+        where = [k for k, p in enumerate(parts) if isinstance(p, tuple)]
+        try:
+            joined = TensorT(())
+            for k in where:
+                joined = broadcast(joined, TensorT(parts[k][1]), "[]")
+        except ShapeError:
+            return self.error(
+                "the index tensors' shapes cannot be broadcast together: "
+                + ", ".join(dims.format_shape(parts[k][1]) for k in where),
+                e.span,
+            )
+        basic = [p for p in parts if not isinstance(p, tuple)]
+        if where == list(range(where[0], where[-1] + 1)):
+            out = basic[: where[0]] + list(joined.shape) + basic[where[0] :]
+        else:
+            out = list(joined.shape) + basic
         out_t = t.with_shape(tuple(out))
         op = self.emit(frame, Op("index", None, (value, tuple(idx)), (), out_t, e.span))
         return TensorV(out_t, op, Origin(f"`{ir_text(e)}`", e.span, t))
