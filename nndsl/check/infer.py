@@ -2530,7 +2530,7 @@ class Evaluator:
                     for t, item in zip(tensors, items or [None] * len(tensors))
                     if t.origin.span
                 ]
-            else:
+            elif tensors:
                 n = _origin_note(tensors[0], None)
                 notes = [n] if n else []
             span_ = (

@@ -874,6 +874,14 @@ def _uses(inst: BlockInstance) -> tuple[dict[tuple, int], dict[tuple, int]]:
 
     for o in inst.outputs:
         mark(o)
+    # an index step used once is written inline where it is used (`m[1] + m2[1]`): what it
+    # reads must stay alive until there
+    for i in range(len(inst.ops) - 1, -1, -1):
+        op = inst.ops[i]
+        if op.kind == "index" and uses.get((i, ()), 0) == 1 and (i, ()) not in inst.names:
+            for v in _tensor_inputs(op):
+                k = _key(v)
+                last[k] = max(last.get(k, -1), last.get((i, ()), i))
     return uses, last
 
 
