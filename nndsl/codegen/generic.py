@@ -159,6 +159,8 @@ class GenericEvaluator(Evaluator):
         left, right = self.expr(e.left, frame), self.expr(e.right, frame)
         if left is POISON or right is POISON:
             return POISON
+        if isinstance(left, TensorV) or isinstance(right, TensorV):  # a bool tensor
+            return self.compare_values(e, left, right, frame)
         if (
             isinstance(left, Opaque)
             or isinstance(right, Opaque)
