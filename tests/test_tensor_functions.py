@@ -227,6 +227,7 @@ model Tok {
     "line, message",
     [
         ("m = (ids > 2) - 1", "bool tensor"),
+        ("m = -(ids > 2)", "bool tensor"),
         ("m = arange(3, 1)", "sign of `step`"),
         ("m = split(ids, 2, dim=1)", "number of parts"),
         ("m = gather(ids.float(), 1, ids.float())", "long tensor"),

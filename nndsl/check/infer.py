@@ -1662,6 +1662,12 @@ class Evaluator:
         if isinstance(v, TensorV):
             if e.op == "+":
                 return v
+            if v.type.dtype == "bool":
+                return self.error(
+                    f"`-` cannot negate a bool tensor ({v.type})",
+                    e.span,
+                    hint="`mask == false` inverts a mask; `mask.float()` converts it first",
+                )
             op = self.emit(frame, Op("unary", e.op, (v,), (), v.type, e.span))
             return TensorV(v.type, op, Origin(f"`{e.op}`", e.span, v.type))
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
