@@ -1059,8 +1059,10 @@ class Evaluator:
 
     def mark_stage(self, stage: ir.Expr) -> ir.Expr:
         node = stage
-        while isinstance(node, ir.Labeled):
+        while isinstance(node, (ir.Labeled, ir.Paren)):
             node = node.expr
+            if isinstance(node, ir.Chain):  # a group's first stage receives the value too
+                node = node.stages[0]
         self._pipe_stages.add(id(node))
         return stage
 
