@@ -2541,6 +2541,7 @@ class Evaluator:
             elif tensors:
                 n = _origin_note(tensors[0], None)
                 notes = [n] if n else []
+            notes = [n for k, n in enumerate(notes) if n not in notes[:k]]  # `where(m, m, 0)`
             span_ = (
                 self.arg_span(ref, exc.arg)
                 if exc.arg and exc.arg not in entry.tensor_params
