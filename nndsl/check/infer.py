@@ -271,6 +271,8 @@ class Evaluator:
         self.consts: dict[str, Any] = {}
         self._const_busy: set[str] = set()
         self._naming: dict[int, _Naming] = {}
+        # the ids of the expressions written after `->` (where `max(2)` is torch's, not Python's)
+        self._pipe_stages: set[int] = set()
         self._cache: dict[tuple, BlockInstance | None] = {}
         self._stack: list[str] = []
         self._calls: list[Span] = []  # where each block of `_stack` was called
@@ -1051,11 +1053,6 @@ class Evaluator:
             if v is frame.cur:
                 frame.used.add(name)
         return frame.cur
-
-    @property
-    def _pipe_stages(self) -> set[int]:
-        """The ids of the expressions written after `->` (where `max(2)` is torch's)."""
-        return self.__dict__.setdefault("_pipe_stage_ids", set())
 
     def mark_stage(self, stage: ir.Expr) -> ir.Expr:
         node = stage
