@@ -372,7 +372,12 @@ def _arguments(call: str, checked: Checked | None) -> list[Completion]:
         detail = f"torch.nn.{call}"
     elif call in FUNCTIONS:
         entry = FUNCTIONS[call]
-        sig = api.functional_signature(call) or api.torch_function_signature(call) or ()
+        sig = (
+            entry.signature
+            or api.functional_signature(call)
+            or api.torch_function_signature(call)
+            or ()
+        )
         names = [
             p
             for p, kind, _ in sig

@@ -44,6 +44,11 @@ REQUIRED_FUNCTIONS = [
     "interpolate", "pad", "flatten", "reshape", "view", "permute", "transpose", "squeeze",
     "unsqueeze", "cat", "stack", "mean", "sum", "amax", "matmul", "normalize", "softmax",
     "log_softmax", "dropout", "one_hot", "chunk", "expand", "repeat",
+    "arange", "zeros", "ones", "full", "eye", "zeros_like", "ones_like", "full_like",
+    "rand_like", "randn_like", "randint", "tensor", "tril", "triu", "meshgrid", "split",
+    "unbind", "gather", "index_select", "where", "masked_fill", "roll", "expand_as",
+    "einsum", "bmm", "baddbmm", "scaled_dot_product_attention", "max", "min", "topk", "sort",
+    "kthvalue", "median", "mode", "argmax", "argmin", "long", "float", "type_as",
 ]  # fmt: skip
 
 # Activation functions of torch.nn.functional (those that need only the input).

@@ -47,7 +47,9 @@ from nndsl.catalog import api
 from nndsl.catalog.core import (
     FUNCTIONS,
     LAYERS,
+    DType,
     LayerValue,
+    ScalarT,
     ShapeError,
     TensorT,
     bind,
@@ -66,6 +68,7 @@ _TORCH_DTYPES = {
     "float64": torch.float64,
     "int64": torch.int64,
     "int32": torch.int32,
+    "bool": torch.bool,
 }
 
 
@@ -87,6 +90,8 @@ class In:
         dt = _TORCH_DTYPES[self.dtype]
         if self.values is not None:
             return torch.tensor(self.values, dtype=dt).reshape(self.shape)
+        if dt == torch.bool:
+            return torch.rand(self.shape) > 0.5
         if dt.is_floating_point:
             return torch.randn(self.shape, dtype=dt)
         return torch.randint(0, max(self.high, 1), self.shape, dtype=dt)
@@ -220,13 +225,22 @@ def static_function(name: str, case: Case):
     types = tuple(i.type for i in case.inputs)
     args = [_placeholder_types(a, types) for a in case.args]
     kwargs = {k: _placeholder_types(v, types) for k, v in case.kwargs.items()}
+    if entry.overload is not None:
+        entry = entry.overload(args, kwargs) or entry
     bound, problems = Evaluator.bind_function(None, entry, args, kwargs)  # type: ignore[arg-type]
     if problems:
         raise Rejected(problems[0].message)
+    if entry.tensor_list and entry.variadic == entry.tensor_params[0]:
+        given = bound.get(entry.variadic)
+        if isinstance(given, tuple) and len(given) == 1 and isinstance(given[0], (list, tuple)):
+            bound[entry.variadic] = list(given[0])
     tensors: list[TensorT] = []
     for tp in entry.tensor_params:
         v = bound.get(tp)
         if v is None:
+            continue
+        if tp in entry.scalars and not isinstance(v, bool) and isinstance(v, (int, float)):
+            tensors.append(ScalarT((), "float32" if isinstance(v, float) else "int64"))
             continue
         if entry.tensor_list and tp == entry.tensor_params[0]:
             if not isinstance(v, (list, tuple)) or not all(isinstance(x, TensorT) for x in v):
@@ -236,7 +250,7 @@ def static_function(name: str, case: Case):
             tensors.append(v)
         else:
             raise Rejected(f"`{tp}` must be a tensor")
-    if not tensors:
+    if not tensors and not entry.creates:
         raise Rejected("no tensor")
     for key, v in bound.items():
         if key in entry.tensor_params or key == entry.variadic:
@@ -244,7 +258,7 @@ def static_function(name: str, case: Case):
         complaint = check_type(key, v, _function_default(entry, key), entry.types.get(key))
         if complaint:
             raise Rejected(complaint)
-    if entry.dtype == "float" and not tensors[0].is_float:
+    if entry.dtype == "float" and tensors and not tensors[0].is_float:
         raise Rejected(f"{name} needs a floating-point tensor")
     try:
         out = entry.shape(bound, tuple(tensors))
@@ -328,6 +342,8 @@ def _placeholder_tensors(value: Any, tensors: list[torch.Tensor]) -> Any:
         return tensors[value.i]
     if isinstance(value, list):
         return [_placeholder_tensors(v, tensors) for v in value]
+    if isinstance(value, DType):
+        return getattr(torch, value.name)
     return value
 
 
@@ -1758,6 +1774,366 @@ def _fn_prelu(draw, name):
     return Case((T(0), T(1)), {}, (In(s), In(w)))
 
 
+# ---- tensor_ops: making tensors, structure, (values, indices) reductions ---------------------
+
+_DTYPES = [DType("int64"), DType("float32"), DType("float64"), DType("bool"), DType("int32")]
+
+
+def _maybe_dtype(draw, kw: dict, p: int = 3) -> None:
+    if sometimes(draw, p):
+        kw["dtype"] = draw(st.sampled_from(_DTYPES))
+
+
+def _sizes_args(draw, sizes: tuple) -> tuple:
+    """`zeros(2, 3)` or `zeros((2, 3))`."""
+    return tuple(sizes) if sizes and sometimes(draw) else (tuple(sizes),)
+
+
+@functions("zeros", "ones", "empty", "rand", "randn", examples=30)
+def _fn_filled(draw, name):
+    sizes = list(shape(draw, 0, 3, lo=0, hi=4))
+    if sizes and sometimes(draw, 8):
+        sizes[0] = -1
+    kw: dict = {}
+    _maybe_dtype(draw, kw)
+    return Case(_sizes_args(draw, tuple(sizes)), kw, ())
+
+
+@functions("full")
+def _fn_full(draw, name):
+    sizes = shape(draw, 0, 3, lo=0, hi=4)
+    kw: dict = {"fill_value": draw(st.sampled_from([2, 2.5, True, -1]))}
+    _maybe_dtype(draw, kw, 4)
+    size_arg: Any = sizes if not sometimes(draw, 8) else 3
+    return fn_call(draw, name, [size_arg], kw, [], ["fill_value"])
+
+
+@functions("eye")
+def _fn_eye(draw, name):
+    kw: dict = {"n": size(draw, 0, 4)}
+    opt(draw, kw, "m", st.integers(-1, 4))
+    _maybe_dtype(draw, kw, 4)
+    return fn_call(draw, name, [], kw, [], ["n", "m"])
+
+
+@functions("zeros_like", "ones_like", "empty_like", "rand_like", "randn_like", "full_like")
+def _fn_like(draw, name):
+    x = In(shape(draw, 0, 3), draw(st.sampled_from(["float32", "int64", "float64", "bool"])), 3)
+    kw: dict = {}
+    if name == "full_like":
+        kw["fill_value"] = draw(st.sampled_from([2, 2.5, True]))
+    _maybe_dtype(draw, kw, 4)
+    return fn_call(draw, name, [T(0)], kw, [x], ["fill_value"])
+
+
+@functions("randint")
+def _fn_randint(draw, name):
+    sizes = shape(draw, 0, 3, lo=0, hi=4)
+    high = size(draw, 0, 6)
+    kw: dict = {}
+    _maybe_dtype(draw, kw, 5)
+    if sometimes(draw):
+        return Case((high, sizes), kw, ())
+    return Case((size(draw, -2, 4), high, sizes), kw, ())
+
+
+@functions("arange", examples=40)
+def _fn_arange(draw, name):
+    floats = sometimes(draw, 4)
+    num = st.sampled_from([-1.5, 0.0, 0.5, 2.0, 3.7]) if floats else st.integers(-3, 6)
+    n = draw(st.integers(1, 3))
+    args = [draw(num) for _ in range(n)]
+    if n == 3 and sometimes(draw, 10):
+        args[2] = 0
+    kw: dict = {}
+    _maybe_dtype(draw, kw, 6)
+    if kw.get("dtype") == DType("bool") or floats and kw.get("dtype") in _DTYPES[3:] + _DTYPES[:1]:
+        # fractional bounds for an integer tensor: refused by the catalog (torch rounds them
+        # in kernel-dependent ways), so not drawn
+        kw.pop("dtype")
+    return Case(tuple(args), kw, ())
+
+
+@functions("tensor")
+def _fn_tensor(draw, name):
+    s = shape(draw, 0, 3, lo=0, hi=3)
+    kind = draw(st.sampled_from(["int", "float", "bool", "mixed"]))
+
+    def value():
+        if kind == "int" or kind == "mixed" and sometimes(draw):
+            return draw(st.integers(-3, 3))
+        if kind == "bool":
+            return draw(st.booleans())
+        return draw(st.sampled_from([0.5, -1.0, 2.25]))
+
+    def build(dims_: tuple):
+        if not dims_:
+            return value()
+        return [build(dims_[1:]) for _ in range(dims_[0])]
+
+    data = build(s)
+    # (rows of different lengths; torch does not notice when a row is empty)
+    if isinstance(data, list) and len(data) > 1 and 0 not in s and sometimes(draw, 6):
+        data = data[:-1] + [[value()] * 5]  # ragged
+    kw: dict = {}
+    _maybe_dtype(draw, kw, 5)
+    return Case((data,), kw, ())
+
+
+@functions("tril", "triu")
+def _fn_triangle(draw, name):
+    kw: dict = {}
+    opt(draw, kw, "diagonal", st.integers(-2, 2))
+    return fn_call(draw, name, [T(0)], kw, [In(shape(draw, 0, 4))], ["diagonal"])
+
+
+@functions("meshgrid")
+def _fn_meshgrid(draw, name):
+    n = size(draw, 1, 3)
+    inputs = []
+    for _ in range(n):
+        s = shape(draw, 0, 1 if not sometimes(draw, 8) else 2)
+        inputs.append(In(s, "float32" if not sometimes(draw, 8) else "int64", 3))
+    kw: dict = {}
+    opt(draw, kw, "indexing", st.sampled_from(["ij", "xy"]))
+    tensors = [T(i) for i in range(n)]
+    return Case(tuple(tensors) if sometimes(draw) else (tensors,), kw, tuple(inputs))
+
+
+@functions("split", examples=40)
+def _fn_split(draw, name):
+    s = shape(draw, 1, 3, hi=6)
+    r = len(s)
+    d = draw(st.integers(-r - 1, r))
+    size_d = s[d] if -r <= d < r else 3
+    if sometimes(draw):
+        parts: Any = size(draw, 0 if sometimes(draw, 6) else 1, 7)
+    else:
+        parts = []
+        left = size_d
+        while left > 0:
+            p = size(draw, 0, left)
+            parts.append(p)
+            left -= p
+        if sometimes(draw, 6):
+            parts.append(1)
+    kw: dict = {"split_size_or_sections": parts}
+    if d != 0 or sometimes(draw):
+        kw["dim"] = d
+    return fn_call(draw, name, [T(0)], kw, [In(s)], ["split_size_or_sections", "dim"])
+
+
+@functions("unbind")
+def _fn_unbind(draw, name):
+    s = shape(draw, 1, 3)
+    r = len(s)
+    kw: dict = {}
+    opt(draw, kw, "dim", st.integers(-r - 1, r))
+    return fn_call(draw, name, [T(0)], kw, [In(s)], ["dim"])
+
+
+@functions("gather")
+def _fn_gather(draw, name):
+    s = shape(draw, 1, 3)
+    r = len(s)
+    d = draw(st.integers(-r, r - 1))
+    idx = tuple(size(draw, 1, x) for x in s)
+    if sometimes(draw, 6):
+        i = draw(st.integers(0, r - 1))
+        idx = idx[:i] + (idx[i] + 1,) + idx[i + 1 :]
+    if sometimes(draw, 8):
+        idx = idx[:-1]
+    dtype = "int64" if not sometimes(draw, 8) else "int32"
+    index = In(idx, dtype, high=s[d])
+    return fn_call(draw, name, [T(0)], {"dim": d, "index": T(1)}, [In(s), index], ["dim", "index"])
+
+
+@functions("index_select")
+def _fn_index_select(draw, name):
+    s = shape(draw, 1, 3)
+    r = len(s)
+    d = draw(st.integers(-r, r - 1))
+    idx = (size(draw, 1, 4),) if not sometimes(draw, 8) else draw(st.sampled_from([(), (2, 2)]))
+    dtype = draw(st.sampled_from(["int64", "int32", "int64"]))
+    index = In(idx, dtype, high=s[d])
+    kw = {"dim": d, "index": T(1)}
+    return fn_call(draw, name, [T(0)], kw, [In(s), index], ["dim", "index"])
+
+
+@functions("where", examples=30)
+def _fn_where(draw, name):
+    a, b = broadcastable_pair(draw)
+    c = tuple(1 if sometimes(draw, 3) else x for x in a)[draw(st.integers(0, len(a))) :]
+    inputs = [In(c, "bool" if not sometimes(draw, 8) else "float32")]
+    args: list = [T(0)]
+    for s in (a, b):
+        if sometimes(draw, 4):
+            args.append(draw(st.sampled_from([0, 1.5])))
+        else:
+            args.append(T(len(inputs)))
+            inputs.append(In(s, draw(st.sampled_from(["float32", "int64", "float64"])), 3))
+    return Case(tuple(args), {}, tuple(inputs))
+
+
+@functions("masked_fill")
+def _fn_masked_fill(draw, name):
+    a, b = broadcastable_pair(draw)
+    inputs = [In(a, draw(st.sampled_from(["float32", "int64"])), 3)]
+    inputs.append(In(b, "bool" if not sometimes(draw, 8) else "int64", 2))
+    if sometimes(draw, 3):
+        value: Any = T(2)
+        inputs.append(In(() if not sometimes(draw, 4) else (2,)))
+    else:
+        value = draw(st.sampled_from([0, -1.5]))
+    return Case((T(0), T(1), value), {}, tuple(inputs))
+
+
+@functions("expand_as")
+def _fn_expand_as(draw, name):
+    case = draw(FUNCTION_CASES["expand"])
+    sizes = (
+        case.args[1:]
+        if len(case.args) != 2 or not isinstance(case.args[1], tuple)
+        else case.args[1]
+    )
+    target = tuple(s if s != -1 else 2 for s in sizes)
+    return Case((T(0), T(1)), {}, (case.inputs[0], In(target)))
+
+
+@functions("type_as")
+def _fn_type_as(draw, name):
+    dt = st.sampled_from(["float32", "int64", "float64", "int32"])
+    return Case(
+        (T(0), T(1)), {}, (In(shape(draw, 0, 3), draw(dt), 3), In(shape(draw, 0, 2), draw(dt), 3))
+    )
+
+
+@functions("bmm", "baddbmm")
+def _fn_bmm(draw, name):
+    b, n, k, m = (size(draw, 1, 3) for _ in range(4))
+    p = (b, n, k)
+    q = (b if not sometimes(draw, 8) else b + 1, k if not sometimes(draw, 8) else k + 1, m)
+    if sometimes(draw, 10):
+        p = p[1:]
+    dtype = "float32" if not sometimes(draw, 10) else "float64"
+    inputs = [In(p), In(q, dtype)]
+    if name == "bmm":
+        return Case((T(0), T(1)), {}, tuple(inputs))
+    c = tuple(1 if sometimes(draw, 3) else x for x in (b, n, m))[draw(st.integers(0, 3)) :]
+    if sometimes(draw, 8) and c:
+        c = c[:-1] + (c[-1] + 1,)
+    kw: dict = {}
+    opt(draw, kw, "beta", st.sampled_from([0.5, 1]))
+    opt(draw, kw, "alpha", st.sampled_from([2.0, 1]))
+    return Case((T(0), T(1), T(2)), kw, (In(c), *inputs))
+
+
+_EINSUM = [
+    ("ij,jk->ik", "ij,jk"), ("bij,bjk->bik", "bij,bjk"), ("bhqd,bhkd->bhqk", "bhqd,bhkd"),
+    ("...ij,...jk->...ik", "aij,jk"), ("i,j->ij", "i,j"), ("ij->ji", "ij"), ("ij", "ij"),
+    ("ii->i", "ii"), ("ii", "ii"), ("bn,anm,bm->ba", "bn,anm,bm"), ("b...,b...->b", "bxy,bxy"),
+    ("ij,ij->", "ij,ij"), ("ba,ab", "ba,ab"),
+]  # fmt: skip
+
+
+@functions("einsum", examples=40)
+def _fn_einsum(draw, name):
+    eq, shapes = draw(st.sampled_from(_EINSUM))
+    sizes = {c: size(draw, 1, 3) for c in "abcdhijkmnqxy"}
+    terms = shapes.split(",")
+    inputs = []
+    for t in terms:
+        s = [sizes[c] for c in t]
+        if sometimes(draw, 8) and s:
+            i = draw(st.integers(0, len(s) - 1))
+            s[i] = draw(st.sampled_from([1, s[i] + 1]))
+        inputs.append(In(tuple(s), "float32" if not sometimes(draw, 12) else "float64"))
+    if sometimes(draw, 12):
+        inputs = inputs[:-1] or inputs
+    tensors = [T(i) for i in range(len(inputs))]
+    args = (eq, *tensors) if sometimes(draw) else (eq, tensors)
+    return Case(args, {}, tuple(inputs))
+
+
+@functions("scaled_dot_product_attention", examples=40)
+def _fn_sdpa(draw, name):
+    batch = shape(draw, 0, 2, hi=3)
+    lq, s_, e, ev = (size(draw, 1, 4) for _ in range(4))
+    q = batch + (lq, e)
+    k = batch + (s_, e if not sometimes(draw, 10) else e + 1)
+    # (a key and a value of different lengths with a size 1 elsewhere: torch's CPU kernel does
+    # not always notice, so not drawn)
+    v = batch + (s_ if min(lq, s_, e, ev) == 1 or not sometimes(draw, 10) else s_ + 1, ev)
+    if sometimes(draw, 6) and batch:
+        k = (1,) + k[1:]
+        v = (1,) + v[1:]
+    dtype = "float32" if not sometimes(draw, 10) else "float64"
+    inputs = [In(q), In(k), In(v, dtype)]
+    kw: dict = {}
+    if sometimes(draw, 3):
+        m = (lq, s_) if not sometimes(draw, 8) else (lq + 1, s_)
+        if sometimes(draw):
+            m = (1,) * draw(st.integers(0, len(batch))) + m
+        inputs.append(In(m, draw(st.sampled_from(["bool", "float32", "int64"])), 2))
+        kw["attn_mask"] = T(3)
+    opt(draw, kw, "is_causal", st.booleans())
+    opt(draw, kw, "dropout_p", st.sampled_from([0.0, 0.5]))
+    opt(draw, kw, "scale", st.sampled_from([None, 0.5]))
+    return fn_call(draw, name, [T(0), T(1), T(2)], kw, inputs, ["attn_mask", "dropout_p"])
+
+
+@functions("max", "min", "median", examples=40)
+def _fn_max(draw, name):
+    s = shape(draw, 0, 3)
+    r = max(len(s), 1)
+    dtype = draw(st.sampled_from(["float32", "int64"]))
+    x = In(s, dtype, 5)
+    if name != "median" and sometimes(draw, 3):
+        a, b = broadcastable_pair(draw)
+        other = In(b, draw(st.sampled_from(["float32", "int64", "float64"])), 5)
+        if sometimes(draw, 4):
+            return Case((T(0),), {"other": T(1)}, (In(a, dtype, 5), other))
+        return Case((T(0), T(1)), {}, (In(a, dtype, 5), other))
+    kw: dict = {}
+    if sometimes(draw, 3):
+        return Case((T(0),), {}, (x,))
+    kw["dim"] = draw(st.integers(-r - 1, r))
+    opt(draw, kw, "keepdim", st.booleans())
+    return fn_call(draw, name, [T(0)], kw, [x], ["dim", "keepdim"])
+
+
+@functions("mode", "sort")
+def _fn_mode_sort(draw, name):
+    s = shape(draw, 0, 3)
+    r = max(len(s), 1)
+    kw: dict = {}
+    opt(draw, kw, "dim", st.integers(-r - 1, r))
+    if name == "mode":
+        opt(draw, kw, "keepdim", st.booleans())
+        positional = ["dim", "keepdim"]
+    else:
+        opt(draw, kw, "descending", st.booleans())
+        positional = ["dim", "descending"]
+    x = In(s, draw(st.sampled_from(["float32", "int64"])), 5)
+    return fn_call(draw, name, [T(0)], kw, [x], positional)
+
+
+@functions("topk", "kthvalue")
+def _fn_topk(draw, name):
+    s = shape(draw, 0, 3)
+    r = max(len(s), 1)
+    kw: dict = {"k": size(draw, 0, 5)}
+    opt(draw, kw, "dim", st.integers(-r - 1, r))
+    if name == "topk":
+        opt(draw, kw, "largest", st.booleans())
+        opt(draw, kw, "sorted", st.booleans())
+        positional = ["k", "dim", "largest"]
+    else:
+        opt(draw, kw, "keepdim", st.booleans())
+        positional = ["k", "dim", "keepdim"]
+    return fn_call(draw, name, [T(0)], kw, [In(s)], positional)
+
+
 # ---------------------------------------------------------------------------------------------
 # The tests
 # ---------------------------------------------------------------------------------------------
@@ -1944,3 +2320,53 @@ def test_symbolic_sequence_layers() -> None:
     assert out.shape == (B, T_, 8) and h.shape == (2, B, 8) and c.shape == (2, B, 8)
     _, out, params, _ = _static("LayerNorm", (), {}, (B, T_, 8))
     assert out.shape == (B, T_, 8) and params == 16
+
+
+# ---------------------------------------------------------------------------------------------
+# Operators: torch's type promotion (integers stay integers, `/` is a true division ...)
+# ---------------------------------------------------------------------------------------------
+
+_OPERAND_DTYPES = ["bool", "int32", "int64", "float32", "float64"]
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "//", "%", "**", "<", "==", ">="])
+def test_operator_types_match_torch(op: str) -> None:
+    from nndsl.catalog.core import arithmetic_type, broadcast
+
+    @settings(max_examples=60 * max(FUZZ, 1), **_SETTINGS)
+    @given(st.data())
+    def prop(data) -> None:
+        a, b = data.draw(st.composite(lambda draw: broadcastable_pair(draw, 0))())
+        operands = []
+        for s in (a, b):
+            kind = data.draw(st.sampled_from(_OPERAND_DTYPES + ["int", "float", "0-d"]))
+            if kind == "int":
+                operands.append((ScalarT((), "int64"), 2))
+            elif kind == "float":
+                operands.append((ScalarT((), "float32"), 1.5))
+            else:
+                dtype = data.draw(st.sampled_from(_OPERAND_DTYPES))
+                shape_ = () if kind == "0-d" else s
+                # nonzero values: an integer division by zero raises whatever the types
+                t = torch.randint(1, 3, shape_).to(_TORCH_DTYPES[dtype])
+                operands.append((TensorT(shape_, dtype), t))
+        if all(isinstance(t, ScalarT) for t, _ in operands):
+            return  # two numbers: compile-time arithmetic, not a tensor operator
+        (ta, va), (tb, vb) = operands
+        try:
+            if op in ("<", "==", ">="):
+                out = TensorT(broadcast(ta, tb, op).shape, "bool")
+            else:
+                out = arithmetic_type(op, ta, tb)
+            static: Any = (tuple(out.shape), out.dtype)
+        except ShapeError as exc:
+            static = exc
+        try:
+            real = eval(f"va {op} vb", {"va": va, "vb": vb})  # noqa: S307 (fixed operators)
+        except Exception as exc:  # noqa: BLE001
+            assert isinstance(static, ShapeError), f"{ta} {op} {tb}: torch raises {exc}"
+            return
+        assert not isinstance(static, ShapeError), f"{ta} {op} {tb}: {static}, torch {real}"
+        assert static == _torch_out(real), f"{ta} {op} {tb}: {static} != {_torch_out(real)}"
+
+    prop()

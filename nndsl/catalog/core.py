@@ -55,6 +55,22 @@ class TensorT:
         return TensorT(tuple(shape), self.dtype)
 
 
+@dataclass(frozen=True, slots=True)
+class ScalarT(TensorT):
+    """A Python number where torch takes a tensor (`idx * 2`, `where(m, x, 0.0)`): a 0-d type
+    that, in type promotion, only decides the kind (integer or float), never the width."""
+
+
+@dataclass(frozen=True, slots=True)
+class DType:
+    """A dtype written as a value (`zeros(3, dtype=long)`); `name` is torch's (`int64`)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return _short_dtype(self.name)
+
+
 def _short_dtype(dtype: str) -> str:
     return {"int64": "long", "float64": "double"}.get(dtype, dtype)
 
@@ -210,6 +226,18 @@ class FunctionEntry:
     types: Mapping[str, str] = field(default_factory=dict)
     # defaults that differ from torch's, so generated code writes them
     explicit: tuple[str, ...] = ()
+    # the parameters as a spec writes them, when torch's own signature does not say it (several
+    # overloads, a builtin without one): used instead of the API snapshot
+    signature: tuple = ()
+    # makes a tensor from sizes or values (arange, zeros, tensor ...): called where it is
+    # written, and generated code places the result on the device of the block's first input
+    creates: bool = False
+    # parameters that take a tensor or a Python number (a 0-d operand, as in `where(m, x, 0.0)`)
+    scalars: tuple[str, ...] = ()
+    # picks the entry of another overload from the arguments (`max(x, y)` is elementwise)
+    overload: Callable[[Sequence[Any], Mapping[str, Any]], FunctionEntry | None] | None = None
+    # arguments that only apply in training mode (generated code writes `p if self.training else 0.0`)
+    training_only: tuple[str, ...] = ()
 
 
 LAYERS: dict[str, LayerEntry] = {}
@@ -455,7 +483,7 @@ def broadcast(a: TensorT, b: TensorT, op: str = "+") -> TensorT:
             if eq is False:
                 raise ShapeError(f"shapes {a} and {b} cannot be broadcast for `{op}`")
             out.append(x)
-    return TensorT(tuple(out[::-1]), promote_types(a.dtype, b.dtype))
+    return TensorT(tuple(out[::-1]), result_type(a, b))
 
 
 _INT_ORDER = ("bool", "uint8", "int8", "int16", "int32", "int64")
@@ -479,6 +507,31 @@ def promote_types(a: str, b: str) -> str:
     return max(known, key=_INT_ORDER.index) if len(known) == 2 else a
 
 
+def _category(dtype: str) -> int:
+    return 0 if dtype == "bool" else 2 if dtype in _FLOAT_ORDER else 1
+
+
+def result_type(*types: TensorT) -> str:
+    """torch.result_type: tensors with dimensions decide first, then 0-d tensors, then Python
+    numbers (`ScalarT`); a lower priority group only matters when its kind (bool < integer <
+    float) is higher, and Python numbers then give torch's default (int64, float32)."""
+    groups: list[list[TensorT]] = [[], [], []]
+    for t in types:
+        groups[2 if isinstance(t, ScalarT) else 1 if t.rank == 0 else 0].append(t)
+    dtype: str | None = None
+    for g, members in enumerate(groups):
+        if not members:
+            continue
+        best = members[0].dtype
+        for t in members[1:]:
+            best = promote_types(best, t.dtype)
+        if g == 2:
+            best = ("bool", "int64", "float32")[max(_category(t.dtype) for t in members)]
+        if dtype is None or _category(best) > _category(dtype):
+            dtype = best
+    return dtype or "float32"
+
+
 def same_shape(a: TensorT) -> TensorT:
     return a
 
@@ -486,3 +539,27 @@ def same_shape(a: TensorT) -> TensorT:
 def isqrt_exact(n: int) -> int | None:
     r = math.isqrt(n)
     return r if r * r == n else None
+
+
+def arithmetic_type(op: str, a: TensorT, b: TensorT) -> TensorT:
+    """The type of `a op b` for `+ - * / // % **` (one side may be a Python number): the
+    broadcast shape, and torch's dtype: integers stay integers (`idx * 2` is long), `/` is a
+    true division (float), a bool tensor cannot be subtracted."""
+    out = broadcast(a, b, op)
+    if (
+        op == "-"
+        and "bool" in (a.dtype, b.dtype)
+        and not (isinstance(a, ScalarT) and isinstance(b, ScalarT))
+    ):
+        raise ShapeError(
+            f"`-` cannot subtract with a bool tensor ({a if a.dtype == 'bool' else b})",
+            hint="convert it first, as in `mask.float()` or `mask.long()`",
+        )
+    if op in ("//", "%", "**") and out.dtype == "bool":
+        raise ShapeError(
+            f"`{op}` is not defined for two bool tensors",
+            hint="convert them first, as in `mask.long()`",
+        )
+    if op == "/" and out.dtype not in FLOAT_DTYPES:
+        return TensorT(out.shape, "float32")
+    return out

@@ -628,16 +628,17 @@ def _cast(dtype: str):
 
 
 # Tensor methods that cast (token ids to float, masks to long, ...); `x.to(long)` is `x.long()`
-CASTS = ("long", "int", "float", "double", "half", "bfloat16", "bool")
-for _name, _dtype in (
-    ("long", "int64"),
-    ("int", "int32"),
-    ("float", "float32"),
-    ("double", "float64"),
-    ("half", "float16"),
-    ("bfloat16", "bfloat16"),
-    ("bool", "bool"),
-):
+CAST_DTYPES = {
+    "long": "int64",
+    "int": "int32",
+    "float": "float32",
+    "double": "float64",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bool": "bool",
+}  # also the dtypes a spec may pass as values: `zeros(3, dtype=long)`
+CASTS = tuple(CAST_DTYPES)
+for _name, _dtype in CAST_DTYPES.items():
     function(FunctionEntry(name=_name, torch=f".{_name}", shape=_cast(_dtype), dtype="any"))
 
 
@@ -841,81 +842,4 @@ function(
 )
 
 
-# ---- tensors made from compile-time values (in a `buffer`, made with the model) --------------
-
-
-def _data_shape(data, what: str) -> tuple[tuple[int, ...], set[str]]:
-    """The shape of nested lists of numbers, and the kinds of their items."""
-    if isinstance(data, (list, tuple)):
-        if not data:
-            return (0,), set()
-        shapes = [_data_shape(x, what) for x in data]
-        if any(s != shapes[0][0] for s, _ in shapes):
-            raise ShapeError(f"{what}: the lists of `data` must all have one length", arg="data")
-        return (len(data),) + shapes[0][0], set().union(*(k for _, k in shapes))
-    if isinstance(data, bool):
-        return (), {"bool"}
-    if isinstance(data, int):
-        return (), {"int"}
-    if isinstance(data, float) or getattr(data, "is_opaque", False):
-        return (), {"float"}
-    raise ShapeError(f"{what}: `data` holds numbers or booleans, not {data!r}", arg="data")
-
-
-def _tensor(a: Args, x: tuple[TensorT, ...]) -> TensorT:
-    shape, kinds = _data_shape(a.get("data"), "tensor")
-    dtype = "float32" if "float" in kinds or not kinds else "int64" if "int" in kinds else "bool"
-    return TensorT(shape, dtype)
-
-
-def _filled(name: str):
-    def shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
-        size = tuple(a.get("size", ()))
-        if len(size) == 1 and isinstance(size[0], (tuple, list)):
-            size = tuple(size[0])
-        for d in size:
-            if isinstance(d, bool) or not isinstance(d, (int, dims.Sym)):
-                raise ShapeError(f"{name}: a size is an integer, not {d!r}", arg="size")
-            if isinstance(d, int) and d < 0:
-                raise ShapeError(f"{name}: a size cannot be negative ({d})", arg="size")
-        return TensorT(size)
-
-    return shape
-
-
-def _triangle(name: str):
-    def shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
-        if x[0].rank < 2:
-            raise ShapeError(f"{name} needs a matrix (2 or more dimensions), but gets {x[0]}")
-        return x[0]
-
-    return shape
-
-
-function(
-    FunctionEntry(
-        name="tensor", torch="torch.tensor", shape=_tensor, params=("data",), tensor_params=()
-    )
-)
-for _name in ("ones", "zeros"):
-    function(
-        FunctionEntry(
-            name=_name,
-            torch=f"torch.{_name}",
-            shape=_filled(_name),
-            variadic="size",
-            tensor_params=(),
-        )
-    )
-for _name in ("tril", "triu"):
-    function(
-        FunctionEntry(
-            name=_name,
-            torch=f"torch.{_name}",
-            shape=_triangle(_name),
-            params=("diagonal",),
-            defaults={"diagonal": 0},
-            dtype="any",
-            types={"diagonal": "int"},
-        )
-    )
+from nndsl.catalog import tensor_ops as _tensor_ops  # noqa: E402, F401  (registers its entries)

@@ -27,17 +27,21 @@ from nndsl.catalog.core import (
     FUNCTIONS,
     LAYERS,
     Args,
+    DType,
     FunctionEntry,
     LayerEntry,
     LayerValue,
+    ScalarT,
     ShapeError,
     TensorT,
+    arithmetic_type,
     bind,
     broadcast,
     check_type,
     describe,
+    prod,
 )
-from nndsl.catalog.functions import CASTS, matmul_shape
+from nndsl.catalog.functions import CAST_DTYPES, CASTS, matmul_shape
 from nndsl.catalog.modules import module_form
 from nndsl.check import torchfn
 from nndsl.check.graph import (
@@ -268,6 +272,8 @@ class Evaluator:
         self.consts: dict[str, Any] = {}
         self._const_busy: set[str] = set()
         self._naming: dict[int, _Naming] = {}
+        # the ids of the expressions written after `->` (where `max(2)` is torch's, not Python's)
+        self._pipe_stages: set[int] = set()
         self._cache: dict[tuple, BlockInstance | None] = {}
         self._stack: list[str] = []
         self._calls: list[Span] = []  # where each block of `_stack` was called
@@ -1073,8 +1079,17 @@ class Evaluator:
                 frame.used.add(name)
         return frame.cur
 
+    def mark_stage(self, stage: ir.Expr) -> ir.Expr:
+        node = stage
+        while isinstance(node, (ir.Labeled, ir.Paren)):
+            node = node.expr
+            if isinstance(node, ir.Chain):  # a group's first stage receives the value too
+                node = node.stages[0]
+        self._pipe_stages.add(id(node))
+        return stage
+
     def chain_step(self, value: Any, stage: ir.Expr, frame: Frame) -> Any:
-        layer_v = self.expr(stage, frame, stage=True)
+        layer_v = self.expr(self.mark_stage(stage), frame, stage=True)
         if layer_v is POISON or value is POISON:
             raise _Abort
         if not is_layer(layer_v):
@@ -1174,7 +1189,9 @@ class Evaluator:
         if isinstance(inner, ir.Chain):
             head = self.expr(inner.stages[0], frame, stage=stage)
             if is_layer(head):
-                items = [head] + [self.expr(s, frame, stage=True) for s in inner.stages[1:]]
+                items = [head] + [
+                    self.expr(self.mark_stage(s), frame, stage=True) for s in inner.stages[1:]
+                ]
                 for s, v in zip(inner.stages, items):
                     if v is POISON:
                         return POISON
@@ -1198,7 +1215,9 @@ class Evaluator:
         if head is POISON:
             return POISON
         if is_layer(head):
-            items = [head] + [self.expr(s, frame, stage=True) for s in e.stages[1:]]
+            items = [head] + [
+                self.expr(self.mark_stage(s), frame, stage=True) for s in e.stages[1:]
+            ]
             if any(v is POISON for v in items):
                 return POISON
             return GroupV(tuple(items), e, e.span)
@@ -1356,10 +1375,12 @@ class Evaluator:
             name in ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
             and name not in self.symbols.blocks
         ):
-            if not (
-                name in ("max", "min", "sum", "abs", "round")
-                and any(contains_tensor(a) for a in args)
-            ):
+            torch_fn = name in ("max", "min", "sum", "abs", "round") and (
+                id(e) in self._pipe_stages
+                or any(contains_tensor(a) for a in args)
+                or any(contains_tensor(v) for _, v in kwargs)
+            )
+            if not torch_fn:
                 return self.builtin(name, args, kwargs, e)
         if name == "Sequential" and name not in self.symbols.blocks:
             return self.sequential_call(e, args, kwargs)
@@ -1369,7 +1390,7 @@ class Evaluator:
         if ref.kind == "function" and (
             any(contains_tensor(a) for a in args)
             or any(contains_tensor(v) for _, v in kwargs)
-            or (name in FUNCTIONS and not FUNCTIONS[name].tensor_params)  # `ones(3)` makes one
+            or _creates(name)
         ):
             return self.call_function(ref, None, frame, e.span)
         if ref.kind != "function":
@@ -1574,6 +1595,8 @@ class Evaluator:
         return self.expr(i, frame)
 
     def tensor_index(self, value: TensorV, idx: list, frame: Frame, e: ir.Index) -> Any:
+        if any(isinstance(i, TensorV) for i in idx):
+            return self.advanced_index(value, idx, frame, e)
         t = value.type
         shape = list(t.shape)
         out: list[Dim] = []
@@ -1623,6 +1646,107 @@ class Evaluator:
         op = self.emit(frame, Op("index", None, (value, tuple(idx)), (), out_t, e.span))
         return TensorV(out_t, op, Origin(f"`{ir_text(e)}`", e.span, t))
 
+    def advanced_index(self, value: TensorV, idx: list, frame: Frame, e: ir.Index) -> Any:
+        """`x[ids]`, `x[:, ids]`, `x[mask]`: indexing with tensors, by torch's rules.  An
+        integer tensor takes one dimension and gives its own shape; a bool mask takes as many
+        dimensions as it has and gives one of unknown length.  Integers select first; the
+        tensors' (broadcast) shapes stand where the tensors are when they are next to each
+        other, else in front."""
+        t = value.type
+        shape = list(t.shape)
+        takes = [
+            (i.type.rank if i.type.dtype in ("bool", "uint8") else 1)
+            if isinstance(i, TensorV)
+            else 0
+            if i is None or i is Ellipsis
+            else 1
+            for i in idx
+        ]
+        if sum(takes) > t.rank:
+            return self.error(f"too many indices ({sum(takes)}) for {t}", e.span)
+        if sum(1 for i in idx if i is Ellipsis) > 1:
+            return self.error("an index can only have a single `...`", e.span)
+        parts: list[Any] = []  # sizes kept or added, and ("tensor", shape) for tensor indices
+        pos = 0
+        for k, i in enumerate(idx):
+            node = e.index[k]
+            if i is Ellipsis:
+                rest = sum(takes[k + 1 :])
+                while pos < t.rank - rest:
+                    parts.append(shape[pos])
+                    pos += 1
+            elif i is None:
+                parts.append(1)
+            elif isinstance(i, SliceV):
+                if (
+                    any(
+                        p is not None and (isinstance(p, bool) or not isinstance(p, (int, Sym)))
+                        for p in (i.start, i.stop, i.step)
+                    )
+                    or i.step == 0
+                ):
+                    return self.error("a slice takes integers known at compile time", node.span)
+                parts.append(_slice_len(shape[pos], i))
+                pos += 1
+            elif isinstance(i, TensorV):
+                it = i.type
+                if it.dtype in ("bool", "uint8"):
+                    covered = shape[pos : pos + it.rank]
+                    if any(dims.equal(m, s) is False for m, s in zip(it.shape, covered)):
+                        return self.error(
+                            f"the mask {it} does not fit dimensions {pos} to "
+                            f"{pos + it.rank - 1} of {t} ({dims.format_shape(covered)})",
+                            node.span,
+                            hint="a bool mask has the shape of the dimensions it selects from",
+                        )
+                    where_ = node.span.line * 10000 + node.span.col  # one unknown per place
+                    count = dims._opaque("mask", prod(it.shape), where_)
+                    parts.append(("tensor", (count,)))
+                    pos += it.rank
+                elif it.dtype in ("int64", "int32", "int16", "int8"):
+                    parts.append(("tensor", tuple(it.shape)))
+                    pos += 1
+                else:
+                    return self.error(
+                        f"a tensor used as an index must hold integers or bools, but this is {it}",
+                        node.span,
+                        hint="convert it with `.long()`",
+                    )
+            elif isinstance(i, (int, Sym)) and not isinstance(i, bool):
+                size = shape[pos]
+                if isinstance(i, int) and isinstance(size, int) and not -size <= i < size:
+                    return self.error(
+                        f"index {i} is out of range for dimension {pos} of {t} (size {size})",
+                        node.span,
+                    )
+                pos += 1
+            else:
+                return self.error(
+                    f"a tensor index must be an integer, a slice, `none`, `...` or a tensor, "
+                    f"not {describe(i)}",
+                    node.span,
+                )
+        parts.extend(shape[pos:])
+        where = [k for k, p in enumerate(parts) if isinstance(p, tuple)]
+        try:
+            joined = TensorT(())
+            for k in where:
+                joined = broadcast(joined, TensorT(parts[k][1]), "[]")
+        except ShapeError:
+            return self.error(
+                "the index tensors' shapes cannot be broadcast together: "
+                + ", ".join(dims.format_shape(parts[k][1]) for k in where),
+                e.span,
+            )
+        basic = [p for p in parts if not isinstance(p, tuple)]
+        if where == list(range(where[0], where[-1] + 1)):
+            out = basic[: where[0]] + list(joined.shape) + basic[where[0] :]
+        else:
+            out = list(joined.shape) + basic
+        out_t = t.with_shape(tuple(out))
+        op = self.emit(frame, Op("index", None, (value, tuple(idx)), (), out_t, e.span))
+        return TensorV(out_t, op, Origin(f"`{ir_text(e)}`", e.span, t))
+
     def e_Slice(self, e: ir.Slice, frame: Frame, stage: bool) -> Any:
         return self.error("a slice can only appear inside `[...]`", e.span)
 
@@ -1639,6 +1763,12 @@ class Evaluator:
         if isinstance(v, TensorV):
             if e.op == "+":
                 return v
+            if v.type.dtype == "bool":
+                return self.error(
+                    f"`-` cannot negate a bool tensor ({v.type})",
+                    e.span,
+                    hint="`mask == false` inverts a mask; `mask.float()` converts it first",
+                )
             op = self.emit(frame, Op("unary", e.op, (v,), (), v.type, e.span))
             return TensorV(v.type, op, Origin(f"`{e.op}`", e.span, v.type))
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
@@ -1696,15 +1826,16 @@ class Evaluator:
         for side, v in ((e.left, left), (e.right, right)):
             if not isinstance(v, (TensorV, int, float, Sym)) or isinstance(v, bool):
                 return self.error(f"`{e.op}` cannot combine a tensor with {describe(v)}", side.span)
-        lt = left.type if isinstance(left, TensorV) else TensorT(())
-        rt = right.type if isinstance(right, TensorV) else TensorT(())
+        lt, rt = _operand_type(left), _operand_type(right)
         try:
             if e.op == "@":
                 if not (isinstance(left, TensorV) and isinstance(right, TensorV)):
                     return self.error("`@` multiplies two tensors", e.span)
                 out = matmul_shape(lt, rt)
             elif e.op in ("+", "-", "*", "/", "//", "%", "**"):
-                out = broadcast(lt, rt, e.op)
+                out = arithmetic_type(e.op, lt, rt)
+            elif e.op in _COMPARISONS:
+                out = TensorT(broadcast(lt, rt, e.op).shape, "bool")
             else:
                 return self.error(f"`{e.op}` is not defined for tensors", e.span)
         except ShapeError as exc:
@@ -1725,6 +1856,8 @@ class Evaluator:
                     hint="`a @ b` multiplies [..., n, k] by [..., k, m]; transpose an operand "
                     "if needed, as in `q @ k.transpose(-2, -1)`",
                 )
+            if not exc.message.startswith("shapes "):  # not a broadcasting problem
+                return self.error(exc.message, e.span, notes=notes, hint=exc.hint)
             return self.error(
                 f"`{e.op}` cannot combine {lt} and {rt}",
                 e.span,
@@ -1826,12 +1959,21 @@ class Evaluator:
         )
 
     def e_Compare(self, e: ir.Compare, frame: Frame, stage: bool) -> Any:
-        return self.compare_values(e, self.expr(e.left, frame), self.expr(e.right, frame))
+        return self.compare_values(e, self.expr(e.left, frame), self.expr(e.right, frame), frame)
 
-    def compare_values(self, e: ir.Compare, left: Any, right: Any) -> Any:
-        """`e` with its operands already evaluated."""
+    def compare_values(
+        self, e: ir.Compare, left: Any, right: Any, frame: Frame | None = None
+    ) -> Any:
+        """`e` with its operands already evaluated; a comparison with a tensor is a bool tensor
+        (`ids == 0`), computed when the model runs."""
         if left is POISON or right is POISON:
             return POISON
+        if (
+            frame is not None
+            and (isinstance(left, TensorV) or isinstance(right, TensorV))
+            and not (is_layer(left) or is_layer(right))
+        ):
+            return self.tensor_binop(e, left, right, frame)  # type: ignore[arg-type]
         if (
             isinstance(left, TensorV)
             or isinstance(right, TensorV)
@@ -2585,7 +2727,7 @@ class Evaluator:
         entry = FUNCTIONS.get(ref.name)
         if entry is None:
             return self.function_fallback(ref, value, frame, span)
-        args: list[Any] = list(ref.args)
+        args: list[Any] = [_dtype_value(a) for a in ref.args]
         arg_spans = list(ref.arg_spans)
         if value is not None:
             if isinstance(value, tuple) and entry.tensor_list:
@@ -2595,7 +2737,10 @@ class Evaluator:
             else:
                 self.inputs_of(value, span)
             arg_spans.insert(0, span)
-        bound, problems = self.bind_function(entry, args, dict(ref.kwargs))
+        kwargs = {k: _dtype_value(v) for k, v in ref.kwargs}
+        if entry.overload is not None:
+            entry = entry.overload(args, kwargs) or entry
+        bound, problems = self.bind_function(entry, args, kwargs)
         ref = LayerRef(
             ref.kind,
             ref.name,
@@ -2613,9 +2758,17 @@ class Evaluator:
         if problems:
             raise _Abort
         tensors: list[TensorV] = []
+        operand_types: list[TensorT] = []  # the tensors and numbers, in parameter order
+        if entry.tensor_list and entry.variadic == entry.tensor_params[0]:
+            given = bound.get(entry.variadic)  # `meshgrid(a, b)` or `meshgrid([a, b])`
+            if isinstance(given, tuple) and len(given) == 1 and isinstance(given[0], (list, tuple)):
+                bound[entry.variadic] = list(given[0])
         for tp in entry.tensor_params:
             v = bound.get(tp)
             if v is None:
+                continue
+            if tp in entry.scalars and not isinstance(v, bool) and isinstance(v, (int, float, Sym)):
+                operand_types.append(_operand_type(v))
                 continue
             if entry.tensor_list and tp == entry.tensor_params[0]:
                 if not isinstance(v, (list, tuple)) or not all(isinstance(x, TensorV) for x in v):
@@ -2625,26 +2778,23 @@ class Evaluator:
                     )
                     raise _Abort
                 tensors.extend(v)
+                operand_types.extend(x.type for x in v)
             elif isinstance(v, TensorV):
                 tensors.append(v)
+                operand_types.append(v.type)
             else:
                 self.error(
-                    f"`{entry.name}`: `{tp}` must be a tensor, not {describe(v)}",
+                    f"`{entry.name}`: `{tp}` must be a tensor"
+                    + (" or a number" if tp in entry.scalars else "")
+                    + f", not {describe(v)}",
                     ref.span,
                     hint=f"apply it to a value: `x -> {entry.name}(...)`"
                     if tp == "input"
                     else None,
                 )
                 raise _Abort
-        if not tensors and entry.tensor_params:
+        if not tensors and not entry.creates:
             self.error(f"`{entry.name}` has no tensor to work on", ref.span)
-            raise _Abort
-        if not tensors and not self.building_buffer:
-            self.error(
-                f"`{entry.name}` makes a new tensor, which forward cannot place on the model's device",
-                ref.span,
-                hint=f"declare it with the model: `buffer name = {entry.name}(...)`, then use `name`",
-            )
             raise _Abort
         for key, v in bound.items():
             if key in entry.tensor_params or key == entry.variadic:
@@ -2665,13 +2815,13 @@ class Evaluator:
             self.error(f"`{entry.name}`: {p.message}", self.arg_span(ref, at), hint=p.hint)
         if out_of_range:
             raise _Abort
-        if tensors and entry.dtype == "float" and not tensors[0].type.is_float:
+        if entry.dtype == "float" and tensors and not tensors[0].type.is_float:
             self.error(
                 f"`{entry.name}` needs a floating-point tensor, but gets {tensors[0].type}",
                 ref.span,
             )
             raise _Abort
-        types = tuple(t.type for t in tensors)
+        types = tuple(operand_types)
         try:
             out = entry.shape(bound, types)
         except ShapeError as exc:
@@ -2683,9 +2833,10 @@ class Evaluator:
                     for t, item in zip(tensors, items or [None] * len(tensors))
                     if t.origin.span
                 ]
-            else:
+            elif tensors:
                 n = _origin_note(tensors[0], None)
                 notes = [n] if n else []
+            notes = [n for k, n in enumerate(notes) if n not in notes[:k]]  # `where(m, m, 0)`
             span_ = (
                 self.arg_span(ref, exc.arg)
                 if exc.arg and exc.arg not in entry.tensor_params
@@ -2700,8 +2851,11 @@ class Evaluator:
             self.error(f"`{entry.name}`: cannot compute its shape at compile time: {exc}", ref.span)
             raise _Abort from None
         call_args = tuple((k, bound[k]) for k in bound)
-        names = list(bound)
-        written = tuple(names[: len(args)]) + tuple(k for k, _ in ref.kwargs)
+        sig = _function_signature(entry)
+        pos_names = [n for n, k, _ in sig if k == "pos_or_kw"]
+        var_pos = [n for n, k, _ in sig if k == "var_pos"][: int(len(args) > len(pos_names))]
+        written_pos = tuple(pos_names[: len(args)] + var_pos)
+        written = written_pos + tuple(k for k, _ in ref.kwargs)
         op = self.emit(
             frame,
             Op(
@@ -2713,12 +2867,11 @@ class Evaluator:
                 ref.span,
                 entry=entry,
                 written=written,
-                n_positional=len(args),
+                n_positional=len(written_pos),
             ),
         )
-        return _tensor_values(
-            out, op, Origin(f"`{entry.name}`", ref.span, types[0] if types else None)
-        )
+        before = types[0] if types and not entry.creates else None
+        return _tensor_values(out, op, Origin(f"`{entry.name}`", ref.span, before))
 
     def bind_function(self, entry: FunctionEntry, args: list, kwargs: dict):
         sig = _function_signature(entry)
@@ -3016,6 +3169,28 @@ def _runtime_symbols(v: Any) -> frozenset[str]:
     return frozenset()
 
 
+_COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+def _creates(name: str) -> bool:
+    entry = FUNCTIONS.get(name)
+    return entry is not None and entry.creates
+
+
+def _dtype_value(v: Any) -> Any:
+    """A dtype written as an argument (`dtype=long`) is a `DType`."""
+    if isinstance(v, LayerRef) and v.is_function and not v.args and v.name in CAST_DTYPES:
+        return DType(CAST_DTYPES[v.name])
+    return v
+
+
+def _operand_type(v: Any) -> TensorT:
+    """The type of an operand of a tensor operator: a Python number is a `ScalarT`."""
+    if isinstance(v, TensorV):
+        return v.type
+    return ScalarT((), "float32" if isinstance(v, float) else "int64")
+
+
 def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()) -> Any:
     if isinstance(out, TensorT):
         return TensorV(out, op, origin, path)
@@ -3273,6 +3448,8 @@ def _signature_of(name: str):
 def _compute_signature(entry: FunctionEntry):
     """The signature of a function as a spec calls it: tensor params first, then `params` or
     torch's own signature order."""
+    if entry.signature:
+        return tuple(entry.signature)
     sig = (
         api.functional_signature(entry.name)
         if entry.torch.startswith("F.")

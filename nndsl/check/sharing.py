@@ -86,6 +86,8 @@ def label_value(ev: Evaluator, frame: Frame, node: ir.Name) -> Any:
     if slot is None:
         if any(p.name == node.id for p in frame.inst.param_tensors):
             return None
+        if _names_a_layer(ev, node.id):  # `LayerNorm: LayerNorm` (Hugging Face's names)
+            return None
         return ev.error(
             f"label `{node.id}` names no module yet at this point",
             node.span,
@@ -94,6 +96,20 @@ def label_value(ev: Evaluator, frame: Frame, node: ir.Name) -> Any:
             "apply the labelled layer first",
         )
     return ReuseV(slot, node, node.span)
+
+
+def _names_a_layer(ev: Evaluator, name: str) -> bool:
+    """Whether `name` is also a layer, block or function, which it means until its label has
+    made a module."""
+    from nndsl.check.resolve import is_function_name, is_layer_name
+
+    symbols = ev.symbols
+    return (
+        name in symbols.blocks
+        or name in symbols.pymodules
+        or is_layer_name(name)
+        or is_function_name(name)
+    )
 
 
 def apply_reuse(ev: Evaluator, reuse: ReuseV, value: Any, frame: Frame, into: list | None) -> Any:

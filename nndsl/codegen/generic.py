@@ -168,6 +168,8 @@ class GenericEvaluator(Evaluator):
         left, right = self.expr(e.left, frame), self.expr(e.right, frame)
         if left is POISON or right is POISON:
             return POISON
+        if isinstance(left, TensorV) or isinstance(right, TensorV):  # a bool tensor
+            return self.compare_values(e, left, right, frame)
         if (
             isinstance(left, Opaque)
             or isinstance(right, Opaque)
@@ -186,7 +188,7 @@ class GenericEvaluator(Evaluator):
                 a.params | b.params,
                 "cmp",
             )
-        return self.compare_values(e, left, right)
+        return self.compare_values(e, left, right, frame)
 
     def e_BoolOp(self, e: ir.BoolOp, frame: Frame, stage: bool) -> Any:
         left = self.truth(self.expr(e.left, frame), e.left)

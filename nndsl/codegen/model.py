@@ -755,6 +755,8 @@ class _Emitter:
             k += 1
 
     def value(self, v: Any) -> str:
+        if isinstance(v, _Source):
+            return v.text
         if isinstance(v, TensorV):
             key = _key(v)
             name = self.var.get(key)
@@ -923,6 +925,12 @@ class _Emitter:
         if takes_training and "training" not in written:
             keywords.append("training")
             bound["training"] = _SelfTraining()
+        for k in entry.training_only:  # `dropout_p=0.1 if self.training else 0.0`
+            if k in written and bound.get(k):
+                bound[k] = _Source(f"{self.value(bound[k])} if self.training else 0.0")
+        if entry.creates and self.input_names:  # made where the block's input lives
+            keywords.append("device")
+            bound["device"] = _Source(f"{self.input_names[0]}.device")
         if entry.torch.startswith("."):
             receiver = self.operand(bound[entry.tensor_params[0]])
             rest = [p for p in positional if p != entry.tensor_params[0]]
@@ -949,6 +957,7 @@ class _BufferExpr(_Emitter):
     def __init__(self, parent: _Emitter, slot: BufferSlot):
         self.__dict__.update(parent.__dict__)  # the parent's names and symbols
         self.inst = BlockInstance(decl=parent.inst.decl, params={}, ops=slot.ops)
+        self.input_names = []  # made in __init__ on the CPU; a buffer moves with the model
 
     def value(self, v: Any) -> str:
         if isinstance(v, TensorV):
@@ -992,6 +1001,13 @@ def _is_call(text: str) -> bool:
 
 class _SelfTraining:
     """Stands for `self.training` in a functional dropout call."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """An argument of a call in forward given as its Python text (`x.device`)."""
+
+    text: str
 
 
 RESERVED_NAMES = {
@@ -1077,6 +1093,14 @@ def _uses(inst: BlockInstance) -> tuple[dict[tuple, int], dict[tuple, int]]:
 
     for o in inst.outputs:
         mark(o)
+    # an index step used once is written inline where it is used (`m[1] + m2[1]`): what it
+    # reads must stay alive until there
+    for i in range(len(inst.ops) - 1, -1, -1):
+        op = inst.ops[i]
+        if op.kind == "index" and uses.get((i, ()), 0) == 1 and (i, ()) not in inst.names:
+            for v in _tensor_inputs(op):
+                k = _key(v)
+                last[k] = max(last.get(k, -1), last.get((i, ()), i))
     return uses, last
 
 

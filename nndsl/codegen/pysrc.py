@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nndsl import dims
-from nndsl.catalog.core import LayerValue, TensorT
+from nndsl.catalog.core import DType, LayerValue, TensorT
 from nndsl.dims import Sym
 
 RESERVED = (
@@ -45,6 +45,8 @@ def literal(v: Any, names: Mapping[str, str] | None = None) -> str:
         return v.init
     if isinstance(getattr(v, "python_source", None), str):  # a dtype argument: `torch.int64`
         return v.python_source
+    if isinstance(v, DType):
+        return f"torch.{v.name}"
     if isinstance(v, LayerValue):
         raise NotExpressible("a layer value must be rendered by the module renderer")
     raise NotExpressible(f"cannot write {type(v).__name__} as Python")
