@@ -31,6 +31,20 @@ from nndsl.dims import Sym
 from nndsl.errors import display_path
 
 _NEUTRAL = re.compile(r"\b([A-Za-z_]\w*?)__(\d+)\b")
+_SELF_NEUTRAL = re.compile(r"(?:\bself\.)?\b([A-Za-z_]\w*?__\d+)\b")
+
+
+def _enclosed(text: str) -> bool:
+    """Whether `text` is one bracketed expression: `(a // b)`, not `(a) + (b)`."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(text) - 1:
+            return False
+    return True
 
 
 @dataclass
@@ -331,6 +345,7 @@ class _Emitter:
         self.computed_lines: list[tuple[str, str]] = []
         self.computed_named: set[str] = set()
         self.spec_names: dict[str, str] = dict(computed.dim_names) if computed is not None else {}
+        self.computed_values: dict[str, Any] = dict(computed.computed) if computed else {}
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
@@ -368,7 +383,17 @@ class _Emitter:
         if sym in self.computed_named:
             return self.store(sym)
         if sym.startswith("c__"):
-            raise NotExpressible("a value computed from parameters is used in forward")
+            # computed from parameters and sizes, used in forward: written there from the stored
+            # parameters and the input's sizes (`c // self.n_head`), as nanoGPT does
+            value = self.computed_values.get(sym)
+            if value is None:
+                raise NotExpressible("a value computed from parameters is used in forward")
+            for p in sorted(value.params):
+                self.store(p)
+            text = _SELF_NEUTRAL.sub(lambda m: self.fwd_sym(m.group(1)), value.fwd)
+            while _enclosed(text):
+                text = text[1:-1]
+            return text
         if sym in self.dim_syms and (
             self.inst.decl.kind == "model" or self.rename.get(sym, sym) not in self._init_symbols
         ):
@@ -1216,6 +1241,8 @@ def _name_dims(
     names: dict[str, str] = {}
     taken = set(params)
     input_names = [n for n, _ in first.inputs]
+    # a [B, L, features] input (a sequence into Linear/LayerNorm): dim 1 is its length
+    sequences = {k for s, (k, i) in neutral.items() if kinds.get(s) == "features" and i == 2}
     for sym, (k, i) in sorted(neutral.items(), key=lambda kv: kv[1]):
         rank = first.inputs[k][1].type.rank
         prefix = "in" if k == 0 else input_names[k]
@@ -1223,6 +1250,8 @@ def _name_dims(
             base = f"{prefix}_{kinds[sym]}"
         elif i == 0:
             base = "B"
+        elif rank == 3 and i == 1 and k in sequences:
+            base = "L" if k == 0 else f"L{k + 1}"
         elif rank >= 3 and i == 1:
             base = f"{prefix}_channels"
         elif rank == 2 and i == 1:

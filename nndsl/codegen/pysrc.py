@@ -63,7 +63,10 @@ def shape_comment(t: Any, rename: Mapping[str, str] | None = None) -> str:
                 continue
             names = {k: v for k, v in (rename or {}).items() if k in free}
             if not all(v.isidentifier() for v in names.values()):
-                parts.append("?")  # a size computed by an expression: shown in __init__, not here
+                # a size computed by an expression: shown as written when it is the whole size
+                whole = len(free) == 1 and dims.sym(next(iter(free))) == d and len(names) == 1
+                text = next(iter(names.values()), "").replace(" ", "")
+                parts.append(text if whole and len(text) <= 24 else "?")
                 continue
             d = dims.substitute(d, {k: dims.sym(v) for k, v in names.items()})
             parts.append(dims.format_dim(d))
