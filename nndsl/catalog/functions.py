@@ -839,3 +839,74 @@ def _prelu(a: Args, x: tuple[TensorT, ...]) -> TensorT:
 function(
     FunctionEntry(name="prelu", torch="F.prelu", shape=_prelu, tensor_params=("input", "weight"))
 )
+
+
+# ---- random tensors like another, and the losses of torch.nn.functional (for loss blocks) ---
+
+
+def _like(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    return TensorT(x[0].shape, x[0].dtype if x[0].is_float else "float32")
+
+
+for _name in ("randn_like", "rand_like"):
+    if _name not in FUNCTIONS:
+        function(FunctionEntry(name=_name, torch=f"torch.{_name}", shape=_like, dtype="any"))
+
+
+def _loss(kind: str):
+    """A functional loss: a scalar, or with `reduction="none"` one value per element."""
+
+    def shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+        out, target = x[0], x[1]
+        if not out.is_float:
+            raise ShapeError(f"the prediction must be floating-point, not {out}")
+        reduction = a.get("reduction", "mean")
+        if reduction not in ("mean", "sum", "none"):
+            raise ShapeError(
+                f'`reduction` is "mean", "sum" or "none", not {reduction!r}', arg="reduction"
+            )
+        if kind == "class":  # scores [B, C, ...] against class indices [B, ...]
+            if out.rank < 1:
+                raise ShapeError(f"class scores need at least one dimension, not {out}")
+            if target.is_float:
+                full = broadcast(out, target, "cross entropy")  # class probabilities
+                per = TensorT(full.shape[:1] + full.shape[2:], out.dtype)
+            else:
+                want = out.shape[:1] + out.shape[2:] if out.rank > 1 else ()
+                if target.rank != len(want) or any(
+                    dims.equal(p, q) is False for p, q in zip(want, target.shape)
+                ):
+                    raise ShapeError(
+                        f"class labels for scores {out} must be shaped "
+                        f"[{', '.join(dims.format_dim(d) for d in want)}], not {target}"
+                    )
+                per = TensorT(target.shape, out.dtype)
+        else:
+            per = broadcast(out, target, kind)
+            per = TensorT(per.shape, out.dtype)
+        return per if reduction == "none" else TensorT((), out.dtype)
+
+    return shape
+
+
+for _name, _kind in (
+    ("mse_loss", "mse_loss"),
+    ("l1_loss", "l1_loss"),
+    ("smooth_l1_loss", "smooth_l1_loss"),
+    ("huber_loss", "huber_loss"),
+    ("binary_cross_entropy", "binary_cross_entropy"),
+    ("binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits"),
+    ("cross_entropy", "class"),
+    ("nll_loss", "class"),
+):
+    if _name not in FUNCTIONS:
+        function(
+            FunctionEntry(
+                name=_name,
+                torch=f"F.{_name}",
+                shape=_loss(_kind),
+                tensor_params=("input", "target"),
+                dtype="any",
+                types={"reduction": "str"},
+            )
+        )
