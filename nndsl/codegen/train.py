@@ -144,6 +144,22 @@ def loss_call(call: CallSpec) -> str:
     return _call("nn.", call, overrides=overrides)
 
 
+def loss_expr(plan: TrainPlan, direct: bool) -> str:
+    """The loss of a batch: a loss block takes every output of the model, then the targets."""
+    custom = plan.custom_loss
+    if custom is not None:
+        return f"criterion({'*out' if custom.several_outputs else 'out'}, y)"
+    return "criterion(out, y)" if direct else "compute_loss(criterion, out, y)"
+
+
+def loss_class_call(plan: TrainPlan) -> str:
+    """How the script builds the loss: `nn.CrossEntropyLoss(...)`, or a loss block's class
+    (imported from model.py) with the section's arguments."""
+    if plan.custom_loss is not None:
+        return _call("", CallSpec(model_alias(plan.loss.name), plan.loss.args, plan.loss.kwargs))
+    return loss_call(plan.loss)
+
+
 def task_config(task: Task | None) -> dict[str, Any] | None:
     return None if task is None else {"kind": task.kind, "decision": task.decision}
 
@@ -259,7 +275,8 @@ def _features(plan: TrainPlan) -> dict[str, Any]:
     scheduler = plan.scheduler
     inst = plan.instance
     single = inst is not None and len(getattr(inst, "output_types", lambda: ())()) == 1
-    direct = plan.loss.name in INDEX_TARGET_LOSSES and single
+    custom = plan.custom_loss
+    direct = (plan.loss.name in INDEX_TARGET_LOSSES and single) or custom is not None
     early = plan.early_stopping is not None
     imports = ["Meter", "Run"]
     if early:
@@ -272,7 +289,9 @@ def _features(plan: TrainPlan) -> dict[str, Any]:
     return {
         "backward": f"scaler.scale({scaled}).backward()" if fp16 else f"{scaled}.backward()",
         "utils_imports": sorted(imports),
-        "loss_expr": "criterion(out, y)" if direct else "compute_loss(criterion, out, y)",
+        "loss_expr": loss_expr(plan, direct),
+        "loss_lhs": "loss, logged" if custom is not None and custom.logged else "loss",
+        "logged_arg": ", logged" if custom is not None and custom.logged else "",
         "scheduler_call": _scheduler(scheduler) if scheduler is not None else None,
         "per_batch": plan.per_batch_scheduler,
         "plateau": scheduler is not None and scheduler.name == "ReduceLROnPlateau",
@@ -308,6 +327,8 @@ def _script_names() -> frozenset[str]:
         optimizer_call="None",
         data_file='"data.npz"',
         loss_expr="criterion(out, y)",
+        loss_lhs="loss, logged",
+        logged_arg=", logged",
         backward="loss.backward()",
         scheduler_call="None",
         per_batch=True,
@@ -349,6 +370,10 @@ def train_source(
     code, for compiling in memory)."""
     alias = model_alias(plan.model)
     model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
+    if plan.custom_loss is not None and plan.custom_loss.kind == "block":
+        name = plan.loss.name
+        loss_alias = model_alias(name)
+        model_import += ", " + (name if loss_alias == name else f"{name} as {loss_alias}")
     model_call = alias + "()"
     if plan.model_args is not None:
         args = plan.model_args
@@ -377,7 +402,7 @@ def train_source(
         model_import=model_import,
         config=config_literal(plan),
         model_call=model_call,
-        loss_call=loss_call(plan.loss),
+        loss_call=loss_class_call(plan),
         optimizer_call=_optimizer(plan.optimizer),
         data_file=literal(data_file(script)),
         **_features(plan),

@@ -1,0 +1,237 @@
+"""Loss blocks and models with several outputs in train sections.
+
+`loss VAELoss(beta: float = 1.0) { input recon, mu, logvar, target ... }` is checked like a block
+whose inputs are the trained model's outputs followed by the data's targets: the train checker
+(nndsl/check/train.py) calls `check_loss_block` once it knows the model and the data, and the
+result must be a scalar.  The values a `log` line names are logged as metrics (`train_rec`,
+`val_kl`).  A loss class of the user's own Python code (`from mylosses import FocalLoss`) is run
+once on meta tensors shaped like the outputs and targets, and must return a scalar too.
+
+Everything here reads the checker's instances; nothing runs a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nndsl import ir
+from nndsl.catalog.core import TensorT
+from nndsl.check.graph import BlockInstance, Origin, TensorV
+from nndsl.errors import Note, Span
+
+if TYPE_CHECKING:
+    from nndsl.check.train import DataFacts, TrainChecker, _Section
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """The data's targets as the loss sees them: one type and name per target."""
+
+    types: tuple[TensorT, ...]
+    names: tuple[str, ...]
+    where: str  # "the targets of `digits(target=input)`", for notes
+
+
+def output_names(decl: ir.BlockDecl, n: int) -> tuple[str, ...]:
+    """The names of a model's outputs: the names in its `return` (`return recon, mu, logvar`),
+    a label (`return head: Linear(10)`), else `output1`, `output2`, ... (`output` for one)."""
+    ret = next((s for s in reversed(decl.body) if isinstance(s, ir.Return)), None)
+    values: tuple[ir.Expr, ...] = ret.values if ret is not None else ()
+    names: list[str] = []
+    for i in range(n):
+        v = values[i] if len(values) == n else None
+        name = None
+        if isinstance(v, ir.Name):
+            name = v.id
+        elif isinstance(v, ir.Labeled):
+            name = v.label
+        elif isinstance(v, ir.Chain) and isinstance(v.stages[-1], ir.Labeled):
+            name = v.stages[-1].label
+        if name is None or name in names:
+            name = "output" if n == 1 else f"output{i + 1}"
+        names.append(name)
+    return tuple(names)
+
+
+def flat_outputs(inst: BlockInstance) -> list[TensorV] | None:
+    """The model's outputs as a list of tensors, None when one is a nested tuple."""
+    outs = list(inst.outputs)
+    if all(isinstance(o, TensorV) for o in outs):
+        return outs
+    return None
+
+
+def data_targets(
+    checker: TrainChecker, inst: BlockInstance, sec: _Section
+) -> Targets | None:
+    """The target types the data gives, with the model's batch size; None when unknown."""
+    facts: DataFacts | None = sec.data
+    if facts is None or not inst.inputs:
+        return None
+    x = inst.inputs[0][1].type
+    batch = x.shape[0] if x.rank else 1
+    what = f"the targets of {facts.what}"
+    if facts.reconstruct:
+        return Targets((x,), ("target",), what)
+    if facts.task == "classification":
+        return Targets((TensorT((batch,), "int64"),), ("target",), what)
+    return Targets((TensorT((batch, *facts.target)),), ("target",), what)
+
+
+def check_loss_block(
+    checker: TrainChecker,
+    decl: ir.BlockDecl,
+    params: dict[str, Any],
+    call: ir.Expr,
+    inst: BlockInstance,
+    sec: _Section,
+) -> BlockInstance | None:
+    """The loss block's instance for the model `inst` and the section's data, or None after
+    reporting why it does not fit (a located error)."""
+    outs = flat_outputs(inst)
+    model = inst.decl.name
+    model_note = Note(f"`{model}` is defined at {{at}}", inst.decl.name_span)
+    if outs is None:
+        checker.error(
+            f"model `{model}` returns a nested tuple; a loss block takes tensors",
+            call.span,
+            notes=[model_note],
+            hint="return the tensors one by one: `return a, b, c`",
+        )
+        return None
+    declared = [item for s in decl.body if isinstance(s, ir.InputDecl) for item in s.items]
+    targets = data_targets(checker, inst, sec)
+    names = output_names(inst.decl, len(outs))
+    if targets is None:
+        # the data is only known when read: the loss block's own declarations say the targets
+        extra = declared[len(outs) :]
+        if len(declared) > len(outs) and all(i.type is not None for i in extra):
+            types = []
+            for item in extra:
+                ev = checker.evaluator
+                from nndsl.check.infer import POISON, Frame
+
+                frame = Frame(decl=decl, inst=BlockInstance(decl=decl, params=dict(params)))
+                frame.vars.update(params)
+                b = outs[0].type.shape[0] if outs[0].type.rank else None
+                first = item.type.dims[0] if item.type and item.type.dims else None
+                if isinstance(first, ir.Name) and b is not None:
+                    frame.vars[first.id] = b
+                t = ev.tensor_type(item.type, frame, bind_new=True)
+                if t is POISON:
+                    return None
+                types.append(t)
+            targets = Targets(tuple(types), tuple(i.name for i in extra), "the data's targets")
+        else:
+            source = ir_text(sec.data_entry.value) if sec.data_entry else "the data"
+            where = declared[len(outs)] if len(declared) > len(outs) else None
+            checker.error(
+                f"the targets of `{source}` are only known when the data is read, so loss block "
+                f"`{decl.name}` must declare their type",
+                where.span if where is not None else decl.name_span,
+                notes=[Note("the data is given at {at}", sec.data_entry.value.span)]
+                if sec.data_entry
+                else [],
+                hint="write it on the input, e.g. `input "
+                + ", ".join([*names, "target: long[B]"])
+                + "` (class labels) or `target: [B, 1]` (values)",
+            )
+            return None
+    want = len(outs) + len(targets.types)
+    call_note = Note(f"used by the train section at {{at}}", call.span)
+    if not declared or len(declared) != want:
+        outs_text = ", ".join(f"{n} {o.type}" for n, o in zip(names, outs))
+        tgt_text = ", ".join(str(t) for t in targets.types)
+        got = ", ".join(i.name for i in declared) or "none"
+        span = _input_line(decl) or decl.name_span
+        checker.error(
+            f"loss block `{decl.name}` takes {len(declared)} input"
+            f"{'s' if len(declared) != 1 else ''} ({got}), but gets {want}: the "
+            f"{len(outs)} output{'s' if len(outs) != 1 else ''} of `{model}` ({outs_text}) "
+            f"and {len(targets.types)} target{'s' if len(targets.types) != 1 else ''} ({tgt_text})",
+            span,
+            notes=[call_note, model_note],
+            hint="declare one input per output, then one per target: `input "
+            + ", ".join([*names, *targets.names])
+            + "`",
+        )
+        return None
+    batch_origin = Origin(targets.where, sec.data_entry.value.span if sec.data_entry else None)
+    inputs = [TensorV(o.type, -1, o.origin) for o in outs]
+    inputs += [TensorV(t, -1, batch_origin) for t in targets.types]
+    ev = checker.evaluator
+    from nndsl.check.infer import POISON, _Abort
+
+    before = len(ev.diags)
+    try:
+        loss_inst = ev.instance(decl, dict(params), inputs, call.span)
+    except _Abort:
+        loss_inst = None
+    if loss_inst is None or loss_inst is POISON:
+        if len(ev.diags) == before:
+            checker.error(f"loss block `{decl.name}` cannot be checked", call.span)
+        return None
+    result = loss_inst.outputs
+    if len(result) != 1 or not isinstance(result[0], TensorV) or result[0].type.rank != 0:
+        shown = ", ".join(str(t) for t in _types(result))
+        last = _last_statement(decl)
+        checker.error(
+            f"loss block `{decl.name}` must give a scalar, one number per batch, but gives {shown}",
+            last.span if last is not None else decl.name_span,
+            notes=[call_note],
+            hint="reduce it, e.g. `mean(...)`, or a functional loss with its default "
+            '`reduction="mean"`',
+        )
+        return None
+    return loss_inst
+
+
+def _types(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for v in values:
+        if isinstance(v, TensorV):
+            out.append(v.type)
+        elif isinstance(v, tuple):
+            out.extend(_types(list(v)))
+        else:
+            out.append(v)
+    return out
+
+
+def _input_line(decl: ir.BlockDecl) -> Span | None:
+    for s in decl.body:
+        if isinstance(s, ir.InputDecl):
+            return s.span
+    return None
+
+
+def _last_statement(decl: ir.BlockDecl) -> ir.Stmt | None:
+    for s in reversed(decl.body):
+        if isinstance(s, (ir.Return, ir.ExprStmt, ir.Assign)):
+            return s
+    return None
+
+
+def ir_text(e: ir.Expr) -> str:
+    from nndsl.syntax.fmt import expr
+
+    return expr(e)
+
+
+def custom_loss(sec: _Section) -> Any:
+    """The plan's facts of a section's loss block (None when it was not checked)."""
+    from nndsl.check.plan import CustomLoss
+
+    inst, loss = sec.instance, sec.loss_instance
+    if inst is None or loss is None:
+        return None
+    n = len(inst.outputs)
+    names = [name for name, _ in loss.inputs]
+    return CustomLoss(
+        kind="block",
+        outputs=output_names(inst.decl, n),
+        targets=tuple(names[n:]),
+        logged=tuple(name for name, _ in loss.logged),
+        instance=loss,
+    )
