@@ -62,9 +62,7 @@ def flat_outputs(inst: BlockInstance) -> list[TensorV] | None:
     return None
 
 
-def data_targets(
-    checker: TrainChecker, inst: BlockInstance, sec: _Section
-) -> Targets | None:
+def data_targets(checker: TrainChecker, inst: BlockInstance, sec: _Section) -> Targets | None:
     """The target types the data gives, with the model's batch size; None when unknown."""
     facts: DataFacts | None = sec.data
     if facts is None or not inst.inputs:
@@ -139,7 +137,7 @@ def check_loss_block(
             )
             return None
     want = len(outs) + len(targets.types)
-    call_note = Note(f"used by the train section at {{at}}", call.span)
+    call_note = Note("used by the train section at {at}", call.span)
     if not declared or len(declared) != want:
         outs_text = ", ".join(f"{n} {o.type}" for n, o in zip(names, outs))
         tgt_text = ", ".join(str(t) for t in targets.types)

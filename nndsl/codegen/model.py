@@ -580,8 +580,10 @@ class _Emitter:
             return
         key = (i, ())
         pref = inst.names.get(key) or op.name_hint
-        if pref is None and inst.decl.kind == "loss" and any(
-            isinstance(o, TensorV) and _key(o) == key for o in inst.outputs
+        if (
+            pref is None
+            and inst.decl.kind == "loss"
+            and any(isinstance(o, TensorV) and _key(o) == key for o in inst.outputs)
         ):
             pref = "loss"
         if pref is None:
