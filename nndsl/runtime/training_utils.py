@@ -46,14 +46,24 @@ def parse_flags(
     argv: list[str] | None, config: dict, data_file: Path, doc: str | None
 ) -> argparse.Namespace:
     """The script's flags; their defaults come from the train section (`config`)."""
-    p = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
+    p = argparse.ArgumentParser(
+        description=(doc or "").strip().splitlines()[0] if doc else None
+    )
     p.add_argument("--epochs", type=int, default=config["epochs"])
     p.add_argument("--batch-size", type=int, default=config["batch_size"])
-    p.add_argument("--lr", type=float, default=None, help="override the optimizer's learning rate")
+    p.add_argument(
+        "--lr", type=float, default=None, help="override the optimizer's learning rate"
+    )
     p.add_argument("--seed", type=int, default=config["seed"])
-    p.add_argument("--device", default=config["device"], help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--data", default=str(data_file), help="the prepared data (written by nndsl)")
-    p.add_argument("--out", default=None, help="run folder (default: runs/<model>-<time>)")
+    p.add_argument(
+        "--device", default=config["device"], help="auto, cpu, cuda, cuda:N or mps"
+    )
+    p.add_argument(
+        "--data", default=str(data_file), help="the prepared data (written by nndsl)"
+    )
+    p.add_argument(
+        "--out", default=None, help="run folder (default: runs/<model>-<time>)"
+    )
     p.add_argument("--resume", default=None, help="a checkpoint to continue from")
     p.add_argument(
         "--resume-weights",
@@ -66,7 +76,9 @@ def parse_flags(
         action="store_true",
         help="train into a run folder that holds another run",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar, only a line per epoch")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar, only a line per epoch"
+    )
     args = p.parse_args(argv)
     for flag in ("epochs", "batch_size"):
         if getattr(args, flag) < 1:
@@ -84,7 +96,10 @@ def pick_device(name: str, local_rank: int) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank)
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if (
+            getattr(torch.backends, "mps", None) is not None
+            and torch.backends.mps.is_available()
+        ):
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -94,11 +109,14 @@ def pick_device(name: str, local_rank: int) -> torch.device:
             f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps"
         ) from None
     if device.type == "mps" and not (
-        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
     ):
         raise TrainingError("--device mps was asked for, but MPS is not available")
     if device.type not in ("cpu", "cuda", "mps"):
-        raise TrainingError(f"device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps")
+        raise TrainingError(
+            f"device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps"
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError("--device cuda was asked for, but CUDA is not available")
     if device.type == "cuda" and device.index is None:
@@ -117,7 +135,9 @@ def setup_distributed() -> tuple[int, int, int]:
 
 
 def holds_run(folder: Path) -> bool:
-    return any((folder / name).exists() for name in ("metrics.csv", "last.pt", "config.json"))
+    return any(
+        (folder / name).exists() for name in ("metrics.csv", "last.pt", "config.json")
+    )
 
 
 def load_data(path: str, device: torch.device) -> dict:
@@ -126,7 +146,9 @@ def load_data(path: str, device: torch.device) -> dict:
     except (OSError, ValueError) as exc:
         raise TrainingError(f"cannot read the data file {path}: {exc}") from None
     data: dict = {
-        k: torch.from_numpy(raw[k]).to(device) for k in raw.files if k.endswith(("_x", "_y"))
+        k: torch.from_numpy(raw[k]).to(device)
+        for k in raw.files
+        if k.endswith(("_x", "_y"))
     }
     if "class_names" in raw.files:
         data["class_names"] = [str(c) for c in raw["class_names"]]
@@ -144,7 +166,9 @@ def lower_is_better(name: str) -> bool:
     return name.split("_", 1)[-1] in LOWER_IS_BETTER
 
 
-def improved(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+def improved(
+    value: float, best: float | None, mode: str, min_delta: float = 0.0
+) -> bool:
     if best is None:
         return True
     return value < best - min_delta if mode == "min" else value > best + min_delta
@@ -163,7 +187,9 @@ class Meter:
     nothing and never waits for a device-to-host copy.  Counts are Python ints.
     """
 
-    def __init__(self, metrics: list[str], task: dict | None, device: torch.device, steps: int):
+    def __init__(
+        self, metrics: list[str], task: dict | None, device: torch.device, steps: int
+    ):
         self.stats = MetricSums(metrics, task)
         self.device = device
         # each step's mean loss: the epoch's loss, and a NaN step, come from it
@@ -219,7 +245,9 @@ class Meter:
         out.update(self.stats.sums)
         out.update({"logged_" + k: v for k, v in self.logged.items()})
         for key, value in {"n": self.n, **self.stats.counts}.items():
-            out[key] = torch.tensor(float(value), dtype=torch.float64, device=self.device)
+            out[key] = torch.tensor(
+                float(value), dtype=torch.float64, device=self.device
+            )
         if dist.is_available() and dist.is_initialized():
             for key in sorted(out):
                 dist.all_reduce(out[key])
@@ -227,10 +255,14 @@ class Meter:
 
     def values(self, prefix: str) -> dict[str, float]:
         s = self.totals()
-        out = {f"{prefix}loss": float(s["loss"] / s["n"]) if float(s["n"]) else math.nan}
+        out = {
+            f"{prefix}loss": float(s["loss"] / s["n"]) if float(s["n"]) else math.nan
+        }
         out.update(self.stats.values(s, prefix))
         for key in self.logged:
-            out[prefix + key] = float(s["logged_" + key] / s["n"]) if float(s["n"]) else math.nan
+            out[prefix + key] = (
+                float(s["logged_" + key] / s["n"]) if float(s["n"]) else math.nan
+            )
         return out
 
     def state(self) -> dict:
@@ -246,7 +278,9 @@ class Meter:
         self.step_loss = state["step_loss"].to(self.device)
         self.step_size = list(state["step_size"])
         self.stats.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
-        self.logged = {k: v.to(self.device) for k, v in state.get("logged", {}).items()}
+        self.logged = {
+            k: v.to(self.device) for k, v in state.get("logged", {}).items()
+        }
         counts = dict(state["counts"])
         self.n = counts.pop("n")
         self.stats.counts = counts
@@ -264,7 +298,9 @@ class MetricSums:
         self.metrics = metrics
         self.kind = task["kind"] if task else None
         self.decision = task["decision"] if task else None
-        self.topk = [(m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()]
+        self.topk = [
+            (m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()
+        ]
         self.classify = bool(metrics) and self.kind in (
             "multiclass",
             "binary",
@@ -288,7 +324,9 @@ class MetricSums:
         if self.regress:
             n = y.shape[0]
             target = (
-                y.reshape(out.shape) if y.shape != out.shape and y.numel() == out.numel() else y
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
             )
             diff = out.to(torch.float64) - target.to(torch.float64)
             self.add("abs", diff.abs().sum())
@@ -304,13 +342,17 @@ class MetricSums:
         if self.decision == "argmax":
             pred = out.argmax(1)
             for m, k in self.topk:
-                hit = (out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)).any(1)
+                hit = (
+                    out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)
+                ).any(1)
                 self.add(m, hit.sum())
         else:
             threshold = 0.0 if self.decision == "logit" else 0.5
             pred = (out > threshold).long()
             y = (
-                y.reshape(out.shape) if y.shape != out.shape and y.numel() == out.numel() else y
+                y.reshape(out.shape)
+                if y.shape != out.shape and y.numel() == out.numel()
+                else y
             ).long()
         self.add("correct", (pred == y).sum())
         self.counts["count"] += y.numel()
@@ -391,7 +433,9 @@ def r2_score(s: dict[str, torch.Tensor]) -> float:
     """
     total = s["y2"] - s["y"] * s["y"] / s["n"]
     res = s["res"]
-    r2 = torch.where(total > 0, 1 - res / total.clamp(min=1e-300), (res == 0).to(res.dtype))
+    r2 = torch.where(
+        total > 0, 1 - res / total.clamp(min=1e-300), (res == 0).to(res.dtype)
+    )
     return float(r2.mean())
 
 
@@ -431,7 +475,9 @@ def save_checkpoint(
             "python": random.getstate(),
             "numpy": numpy_rng_state(),
             "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "cuda": torch.cuda.get_rng_state_all()
+            if torch.cuda.is_available()
+            else None,
         },
         "config": config,
     }
@@ -448,7 +494,9 @@ def write_atomic(path: Path, write) -> None:
     """
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -460,7 +508,11 @@ def write_atomic(path: Path, write) -> None:
         tmp = None
     except (OSError, RuntimeError) as exc:
         # (torch.save reports a failed write as a RuntimeError)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
+        reason = (
+            exc.strerror
+            if isinstance(exc, OSError) and exc.strerror
+            else first_line(exc)
+        )
         raise TrainingError(f"cannot write {path}: {reason}") from None
     finally:
         if tmp is not None:
@@ -495,7 +547,9 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except PermissionError as exc:
-        raise TrainingError(f"cannot read the checkpoint {path}: {exc.strerror}") from None
+        raise TrainingError(
+            f"cannot read the checkpoint {path}: {exc.strerror}"
+        ) from None
     except Exception:  # torch.load raises many types for a damaged or foreign file
         raise TrainingError(
             f"cannot read the checkpoint {path}: the file is damaged (cut short?) "
@@ -551,7 +605,9 @@ def check_fits(
         shapes = [
             f"{k} is {list(saved[k].shape)} there, {list(v.shape)} here"
             for k, v in here.items()
-            if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(v.shape)
+            if k in saved
+            and hasattr(saved[k], "shape")
+            and tuple(saved[k].shape) != tuple(v.shape)
         ]
         problems = []
         for what, keys in (("missing", missing), ("unexpected", unexpected)):
@@ -623,7 +679,9 @@ def checkpoint_state_problem(state: dict) -> str | None:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     history = state.get("history")
-    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+    if not isinstance(history, list) or not all(
+        isinstance(row, dict) for row in history
+    ):
         return "`history` is not a list of per-epoch rows"
     for i, row in enumerate(history):
         if row.get("epoch") != i + 1 or not all(
@@ -689,7 +747,9 @@ class Interrupt:
         if self.installed:
             signal.signal(
                 signal.SIGINT,
-                self.previous if self.previous is not None else signal.default_int_handler,
+                self.previous
+                if self.previous is not None
+                else signal.default_int_handler,
             )
 
     def handler(self, signum, frame) -> None:
@@ -734,7 +794,12 @@ def plot_curves(history: list[dict], path: Path) -> bool:
     except ImportError:
         return False
     keys = sorted(
-        {k.split("_", 1)[1] for row in history for k in row if k.startswith(("train_", "val_"))}
+        {
+            k.split("_", 1)[1]
+            for row in history
+            for k in row
+            if k.startswith(("train_", "val_"))
+        }
     )
     fig = Figure(figsize=(4.5 * len(keys), 3.5))
     FigureCanvasAgg(fig)
@@ -744,7 +809,9 @@ def plot_curves(history: list[dict], path: Path) -> bool:
         for prefix in ("train_", "val_"):
             values = [row.get(prefix + key, math.nan) for row in history]
             if any(not math.isnan(v) for v in values):
-                ax.plot(epochs, values, marker="o", markersize=3, label=prefix.rstrip("_"))
+                ax.plot(
+                    epochs, values, marker="o", markersize=3, label=prefix.rstrip("_")
+                )
         ax.set_title(key)
         ax.set_xlabel("epoch")
         ax.legend()
@@ -890,7 +957,8 @@ class Run:
         self.out_dir = (
             Path(self.args.out)
             if self.args.out
-            else Path("runs") / f"{self.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
+            else Path("runs")
+            / f"{self.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
         return self
 
@@ -913,7 +981,9 @@ class Run:
         """The model as the training steps call it: wrapped in DDP under torchrun."""
         return DistributedDataParallel(model) if self.world > 1 else model
 
-    def scheduler_for(self, build: Callable[..., Any], optimizer, per_batch: bool = False):
+    def scheduler_for(
+        self, build: Callable[..., Any], optimizer, per_batch: bool = False
+    ):
         """`build(optimizer, epochs, steps_per_epoch)`; a scheduler that cannot serve
         this run
         (too few steps planned) is a TrainingError."""
@@ -950,7 +1020,11 @@ class Run:
             )
         elif args.resume_weights:
             load_weights(args.resume_weights, model)
-        if self.main_process and not (args.resume or args.force) and holds_run(self.out_dir):
+        if (
+            self.main_process
+            and not (args.resume or args.force)
+            and holds_run(self.out_dir)
+        ):
             raise TrainingError(
                 f"{self.out_dir} holds another run; choose another --out, "
                 "continue it with "
@@ -968,7 +1042,9 @@ class Run:
             "lr": args.lr,
             "resumed_from": args.resume or args.resume_weights,
             "samples": {
-                k[: -len("_x")]: int(v.shape[0]) for k, v in data.items() if k.endswith("_x")
+                k[: -len("_x")]: int(v.shape[0])
+                for k, v in data.items()
+                if k.endswith("_x")
             },
             "class_names": data.get("class_names"),
             "normalization": data.get("normalization"),
@@ -977,9 +1053,13 @@ class Run:
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             text = json.dumps(resolved, indent=2, default=str) + "\n"
-            write_atomic(self.out_dir / "config.json", lambda fh: fh.write(text.encode("utf-8")))
+            write_atomic(
+                self.out_dir / "config.json", lambda fh: fh.write(text.encode("utf-8"))
+            )
         except OSError as exc:
-            raise TrainingError(f"cannot write the run folder {self.out_dir}: {exc}") from None
+            raise TrainingError(
+                f"cannot write the run folder {self.out_dir}: {exc}"
+            ) from None
 
     # ---- epochs and batches
     # ---------------------------------------------------------------
@@ -1001,16 +1081,22 @@ class Run:
     def meter(self, split: str) -> Meter:
         """Sums of the loss and metrics over this process's batches of a split."""
         steps = self.batches if split == "train" else len(self.eval_steps(split))
-        return Meter(list(self.config["metrics"]), self.config["task"], self.device, steps)
+        return Meter(
+            list(self.config["metrics"]), self.config["task"], self.device, steps
+        )
 
-    def train_batches(self, meter: Meter) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    def train_batches(
+        self, meter: Meter
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         """(step, inputs, targets) of this epoch's shuffled training batches: a
         permutation
         from the seed and the epoch (the same on every process; each takes its
         share).  After
         an interrupted epoch is resumed it starts at the step where it stopped."""
         x, y = self.data["train_x"], self.data["train_y"]
-        generator = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed(
+            self.args.seed * 1_000_003 + self.epoch
+        )
         n = self.n_train
         perm = torch.randperm(x.shape[0], generator=generator)[
             self.rank * n : (self.rank + 1) * n
@@ -1020,7 +1106,9 @@ class Run:
             meter.first_step = partial["step"]
             meter.load(partial["meter"])
             self.state["partial"] = None
-        self.bar = progress(self.batches, self.show, f"epoch {self.epoch + 1}/{self.epochs}")
+        self.bar = progress(
+            self.batches, self.show, f"epoch {self.epoch + 1}/{self.epochs}"
+        )
         try:
             for step in range(meter.first_step, self.batches):
                 idx = perm[step * self.batch : (step + 1) * self.batch]
@@ -1118,10 +1206,16 @@ class Run:
             keep = ckpt.get("keep_best")
             if keep:
                 value = row.get(keep, math.nan)
-                if not math.isnan(value) and improved(value, self.state["best"], mode_of(keep)):
+                if not math.isnan(value) and improved(
+                    value, self.state["best"], mode_of(keep)
+                ):
                     self.state["best"] = value
                     self.save(self.out_dir / "best.pt")
-            if epoch % max(1, int(ckpt.get("every") or 1)) == 0 or stop or epoch == self.epochs:
+            if (
+                epoch % max(1, int(ckpt.get("every") or 1)) == 0
+                or stop
+                or epoch == self.epochs
+            ):
                 self.save(self.out_dir / "last.pt")
         if stop:
             self.stopped = stop
