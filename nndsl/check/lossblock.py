@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from nndsl import ir
 from nndsl.catalog.core import TensorT
+from nndsl.catalog.training import Task
 from nndsl.check.graph import BlockInstance, Origin, TensorV
 from nndsl.errors import Note, Span
 
@@ -62,6 +63,40 @@ def flat_outputs(inst: BlockInstance) -> list[TensorV] | None:
     return None
 
 
+def custom_task(inst: BlockInstance, sec: _Section, target: TensorT | None = None) -> Task | None:
+    """The task metrics read the first output with, against the first target, when a loss
+    block trains the model: from the data and that output's shape (a loss block does not
+    say it).  Class labels with C > 1 scores: multi-class (binary for 2), argmax; with one
+    score per sample: yes/no, its logit above 0 (a probability above 0.5 after a sigmoid)."""
+    from nndsl.check.train import _final_op
+
+    facts: DataFacts | None = sec.data
+    first = inst.outputs[0] if inst.outputs else None
+    if not isinstance(first, TensorV):
+        return None
+    out = first.type
+    if facts is not None and facts.reconstruct:
+        return Task("reconstruction")
+    option = sec.task_option
+    if option == "regression" or (facts is not None and facts.task == "regression"):
+        return Task("regression")
+    labels = option is not None or (facts is not None and facts.task == "classification")
+    if target is not None and facts is None and option is None:
+        labels = not target.is_float
+    if not labels:
+        return None if target is None else Task("regression")
+    if option == "multilabel":
+        return Task("multilabel", "logit")
+    classes = out.shape[1] if out.rank == 2 else None
+    if isinstance(classes, int) and classes > 1 and option != "binary":
+        return Task("binary" if classes == 2 else "multiclass", "argmax")
+    if out.rank == 1 or (out.rank == 2 and out.shape[1] == 1):
+        last = _final_op(inst, first)
+        sigmoid = last is not None and last[0] in ("sigmoid", "Sigmoid")
+        return Task("binary", "probability" if sigmoid else "logit")
+    return None
+
+
 def data_targets(checker: TrainChecker, inst: BlockInstance, sec: _Section) -> Targets | None:
     """The target types the data gives, with the model's batch size; None when unknown."""
     facts: DataFacts | None = sec.data
@@ -73,6 +108,9 @@ def data_targets(checker: TrainChecker, inst: BlockInstance, sec: _Section) -> T
     if facts.reconstruct:
         return Targets((x,), ("target",), what)
     if facts.task == "classification":
+        task = sec.task
+        if task is not None and task.classifies and task.float_targets:
+            return Targets((TensorT((batch,)),), ("target",), what)  # 0/1 as floats
         return Targets((TensorT((batch,), "int64"),), ("target",), what)
     return Targets((TensorT((batch, *facts.target)),), ("target",), what)
 

@@ -706,6 +706,8 @@ class TrainChecker:
     def decide_task(self, sec: _Section, out: TensorV | None) -> None:
         """The section's task, from the loss, the model's output, the data and `task=`; a
         `task=` that the loss cannot train is an error at the option."""
+        if sec.loss_block is not None:
+            return  # decided with the loss block (nndsl/check/lossblock.py)
         output = tuple(out.type.shape[1:]) if out is not None else None
         facts = loss_facts(sec.loss)
         option, node = sec.task_option, sec.task_node
@@ -1676,16 +1678,21 @@ class TrainChecker:
     def loss_block_fit(self, inst: BlockInstance, sec: _Section) -> TensorV | None:
         """The data against the model's input, then the loss block on the model's outputs and
         the targets; returns the model's first output."""
-        from nndsl.check.lossblock import check_loss_block
+        from nndsl.check.lossblock import check_loss_block, custom_task
 
         assert sec.loss_block is not None and sec.loss_entry is not None
         if sec.data is not None and sec.data_entry is not None:
             if not self.input_fit(inst, sec):
                 return None
         first = inst.outputs[0] if inst.outputs else None
+        sec.task = custom_task(inst, sec)
         sec.loss_instance = check_loss_block(
             self, sec.loss_block, sec.loss_args or {}, sec.loss_entry.value, inst, sec
         )
+        loss = sec.loss_instance
+        if sec.task is None and loss is not None and len(loss.inputs) > len(inst.outputs):
+            # targets only the loss block declares (data read when training)
+            sec.task = custom_task(inst, sec, loss.inputs[len(inst.outputs)][1].type)
         return first if isinstance(first, TensorV) else None
 
     def input_fit(self, inst: BlockInstance, sec: _Section) -> bool:

@@ -464,7 +464,7 @@ def _at_top_level(c: _Context) -> Diagnostic | None:
     closed = c.tracker.closed_decl
     if closed is not None and closed[0].line < c.tok.line:
         notes.append(Note(f"the `}}` at {{at}} ends {closed[1]}", _tspan(closed[0], c.path)))
-    if c.tok.type == "NAME":
+    if c.tok.type == "NAME" and str(c.tok) not in ("class", "def"):
         close = difflib.get_close_matches(str(c.tok), TOP_KEYWORDS, n=1, cutoff=0.6)
         if close:
             return error(
