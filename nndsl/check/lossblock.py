@@ -107,10 +107,7 @@ def data_targets(checker: TrainChecker, inst: BlockInstance, sec: _Section) -> T
     what = f"the targets of {facts.what}"
     if facts.reconstruct:
         return Targets((x,), ("target",), what)
-    if facts.task == "classification":
-        task = sec.task
-        if task is not None and task.classifies and task.float_targets:
-            return Targets((TensorT((batch,)),), ("target",), what)  # 0/1 as floats
+    if facts.task == "classification":  # class labels, as integers (`.float()` for 0/1 values)
         return Targets((TensorT((batch,), "int64"),), ("target",), what)
     return Targets((TensorT((batch, *facts.target)),), ("target",), what)
 

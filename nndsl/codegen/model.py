@@ -383,7 +383,7 @@ class _Emitter:
             logged = ", ".join(f"`{n}`" for n, _ in self.inst.logged)
             return [
                 f"Loss block `{decl.name}` from {where}.",
-                "The model's outputs, then the targets -> the loss"
+                "The model's output(s), then the target(s) -> the loss"
                 + (f", and the values it logs ({logged})." if logged else "."),
             ]
         if decl.kind != "model":
