@@ -252,11 +252,77 @@ def ir_text(e: ir.Expr) -> str:
     return expr(e)
 
 
-def custom_loss(sec: _Section) -> Any:
+def check_python_loss(checker: TrainChecker, inst: BlockInstance, sec: _Section) -> None:
+    """A loss class of the user's Python (`from mylosses import FocalLoss`): built with the
+    section's arguments and run once on meta tensors shaped like the model's outputs and the
+    targets; it must return a scalar.  Targets only known when the data is read, and
+    --no-imports, leave it unchecked."""
+    from nndsl.check import fallback
+
+    assert sec.loss_py is not None and sec.loss_entry is not None
+    name, node, args, kwargs = sec.loss_py
+    outs = flat_outputs(inst)
+    model_note = Note(f"`{inst.decl.name}` is defined at {{at}}", inst.decl.name_span)
+    if outs is None:
+        checker.error(
+            f"model `{inst.decl.name}` returns a nested tuple; a loss takes tensors",
+            node.span,
+            notes=[model_note],
+        )
+        return
+    targets = data_targets(checker, inst, sec)
+    decl, imported = checker.symbols.pymodules[name]
+    if targets is None or not checker.program.run_python:
+        return
+    import os
+
+    types = (*(o.type for o in outs), *targets.types)
+    try:
+        result = fallback.run_user_module(
+            decl.module,
+            imported.name,
+            args,
+            kwargs,
+            types,
+            search=(os.path.dirname(os.path.abspath(decl.span.file)),),
+        )
+    except fallback.FallbackError as exc:
+        checker.error(
+            f"{name}: {exc.message}",
+            imported.span if exc.at_import else node.span,
+            hint=exc.hint,
+        )
+        return
+    out = result.out
+    if not isinstance(out, TensorT) or out.rank != 0:
+        shown = out if isinstance(out, TensorT) else ", ".join(str(t) for t in out)
+        checker.error(
+            f"the loss `{name}` must return a scalar, one number per batch, but returns {shown} "
+            f"for the outputs of `{inst.decl.name}` and the targets "
+            f"({', '.join(str(t) for t in types)})",
+            node.span,
+            notes=[Note(f"`{name}` is imported at {{at}}", imported.span), model_note],
+            hint='reduce it in its forward, e.g. `.mean()`, or pass `reduction="mean"`',
+        )
+
+
+def custom_loss(sec: _Section, symbols: Any) -> Any:
     """The plan's facts of a section's loss block (None when it was not checked)."""
     from nndsl.check.plan import CustomLoss
 
     inst, loss = sec.instance, sec.loss_instance
+    if inst is not None and sec.loss_py is not None:
+        outs = flat_outputs(inst)
+        if outs is None:
+            return None
+        name = sec.loss_py[0]
+        decl, imported = symbols.pymodules[name]
+        return CustomLoss(
+            kind="python",
+            outputs=output_names(inst.decl, len(outs)),
+            targets=("target",),
+            py_import=(decl.module, imported.name, name),
+        )
     if inst is None or loss is None:
         return None
     n = len(inst.outputs)

@@ -96,12 +96,14 @@ class CustomLoss:
     every output of the model followed by every target, giving the loss, and with `logged`
     names, a dict of the scalars it logs (`train_rec`, `val_kl`)."""
 
-    kind: str  # "block"
+    kind: str  # "block", or "python": a loss class of the user's code
     outputs: tuple[str, ...]  # the model's outputs, by name (`return recon, mu, logvar`)
     targets: tuple[str, ...]  # the data's targets, by name
     logged: tuple[str, ...] = ()
     # the checked instance of the loss block (its inputs' types; codegen writes its class)
     instance: Any = field(default=None, compare=False, repr=False)
+    # kind "python": (module, class name, local name) of `from module import Class as local`
+    py_import: tuple[str, str, str] | None = None
 
     @property
     def several_outputs(self) -> bool:

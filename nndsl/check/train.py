@@ -350,6 +350,9 @@ class _Section:
     loss_block: ir.BlockDecl | None = None  # `loss = VAELoss(...)`: a loss block of the file
     loss_args: dict[str, Any] | None = None  # ... and the arguments the section gives it
     loss_instance: BlockInstance | None = None  # ... checked on the model's outputs and targets
+    loss_py: tuple | None = (
+        None  # `loss = FocalLoss(2.0)` of the user's Python: (name, node, args, kwargs)
+    )
 
 
 class TrainChecker:
@@ -437,10 +440,10 @@ class TrainChecker:
             return None if v is POISON else v
 
         custom = None
-        if sec.loss_block is not None:
+        if sec.loss_block is not None or sec.loss_py is not None:
             from nndsl.check.lossblock import custom_loss
 
-            custom = custom_loss(sec)
+            custom = custom_loss(sec, self.symbols)
             if custom is None:
                 return None  # (reported)
         try:
@@ -706,7 +709,7 @@ class TrainChecker:
     def decide_task(self, sec: _Section, out: TensorV | None) -> None:
         """The section's task, from the loss, the model's output, the data and `task=`; a
         `task=` that the loss cannot train is an error at the option."""
-        if sec.loss_block is not None:
+        if sec.loss_block is not None or sec.loss_py is not None:
             return  # decided with the loss block (nndsl/check/lossblock.py)
         output = tuple(out.type.shape[1:]) if out is not None else None
         facts = loss_facts(sec.loss)
@@ -1094,6 +1097,18 @@ class TrainChecker:
         block = self.symbols.blocks.get(name)
         if block is not None and block.kind == "loss":
             self.loss_block_args(block, node, sec)
+            return None
+        if name in self.symbols.pymodules:  # `from mylosses import FocalLoss`
+            got_args = self.args(node) if isinstance(node, ir.Call) else ([], {})
+            if got_args is not None:
+                values = [*got_args[0], *got_args[1].values()]
+                bad = next((v for v in values if isinstance(v, (Word, Opaque))), None)
+                if bad is not None:
+                    self.error(
+                        f"the arguments of `{name}` must be values, not {_describe(bad)}", node.span
+                    )
+                else:
+                    sec.loss_py = (name, node, tuple(got_args[0]), dict(got_args[1]))
             return None
         if not api.is_loss(name):
             losses = [n for n in api.module_names() if api.is_loss(n)]
@@ -1649,7 +1664,7 @@ class TrainChecker:
         """The data against the model's input, the model's output against the loss and targets;
         returns the model's output."""
         name = inst.decl.name
-        if sec.loss_block is not None:
+        if sec.loss_block is not None or sec.loss_py is not None:
             return self.loss_block_fit(inst, sec)
         if len(inst.outputs) != 1 or not isinstance(inst.outputs[0], TensorV):
             where = sec.loss_entry.value.span if sec.loss_entry else inst.decl.name_span
@@ -1680,12 +1695,18 @@ class TrainChecker:
         the targets; returns the model's first output."""
         from nndsl.check.lossblock import check_loss_block, custom_task
 
-        assert sec.loss_block is not None and sec.loss_entry is not None
+        assert sec.loss_entry is not None
         if sec.data is not None and sec.data_entry is not None:
             if not self.input_fit(inst, sec):
                 return None
         first = inst.outputs[0] if inst.outputs else None
         sec.task = custom_task(inst, sec)
+        if sec.loss_py is not None:
+            from nndsl.check.lossblock import check_python_loss
+
+            check_python_loss(self, inst, sec)
+            return first if isinstance(first, TensorV) else None
+        assert sec.loss_block is not None
         sec.loss_instance = check_loss_block(
             self, sec.loss_block, sec.loss_args or {}, sec.loss_entry.value, inst, sec
         )

@@ -113,6 +113,7 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         )
     custom = plan.custom_loss
     model_import = model if alias == model else f"{model} as {alias}"
+    loss_import = None
     if custom is not None:
         loss_name = plan.loss.name
         loss_alias = (
@@ -120,9 +121,15 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
             if loss_name not in taken and loss_name != alias
             else identifier(f"{loss_name}_loss", taken | {alias})
         )
-        model_import += ", " + (
-            loss_name if loss_alias == loss_name else f"{loss_name} as {loss_alias}"
-        )
+        if custom.py_import is not None:  # the user's class, from the user's module
+            module, cls, _ = custom.py_import
+            loss_import = f"from {module} import {cls}" + (
+                f" as {loss_alias}" if loss_alias != cls else ""
+            )
+        else:
+            model_import += ", " + (
+                loss_name if loss_alias == loss_name else f"{loss_name} as {loss_alias}"
+            )
     try:
         loss_call = (
             train_loss_call(plan.loss)
@@ -156,6 +163,7 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         header=header,
         model=model,
         model_import=model_import,
+        loss_import=loss_import,
         loss_block=custom is not None,
         several_outputs=custom is not None and custom.several_outputs,
         logged=bool(custom is not None and custom.logged),

@@ -313,6 +313,7 @@ def _script_names() -> frozenset[str]:
         "train.py.j2",
         header="",
         model_import=placeholder,
+        loss_import=None,
         utils_imports=[
             "EarlyStopping",
             "Meter",
@@ -370,10 +371,20 @@ def train_source(
     code, for compiling in memory)."""
     alias = model_alias(plan.model)
     model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
-    if plan.custom_loss is not None and plan.custom_loss.kind == "block":
+    loss_import = None
+    custom = plan.custom_loss
+    if custom is not None and custom.kind == "block":
         name = plan.loss.name
         loss_alias = model_alias(name)
         model_import += ", " + (name if loss_alias == name else f"{name} as {loss_alias}")
+    elif custom is not None and custom.py_import is not None:
+        module, cls, local = custom.py_import
+        loss_alias = model_alias(local)
+        loss_import = f"from {module} import {cls}" + (
+            f" as {loss_alias}" if loss_alias != cls else ""
+        )
+        if module not in py_modules:
+            py_modules = (*py_modules, module)
     model_call = alias + "()"
     if plan.model_args is not None:
         args = plan.model_args
@@ -400,6 +411,7 @@ def train_source(
         "train.py.j2",
         header=docstring(lines, ""),
         model_import=model_import,
+        loss_import=loss_import,
         config=config_literal(plan),
         model_call=model_call,
         loss_call=loss_class_call(plan),
