@@ -201,8 +201,22 @@ def check_loss_block(
         loss_inst = ev.instance(decl, dict(params), inputs, call.span)
     except _Abort:
         loss_inst = None
+    reported = len(ev.diags) > before
+    if reported:  # say what the loss block was checked with
+        from nndsl.errors import Diagnostic
+
+        added = ev.diags[before:]
+        del ev.diags[before:]
+        note = Note(
+            f"checked with the outputs of `{model}` and {targets.where}, for the train "
+            "section at {at}",
+            call.span,
+        )
+        for d in added:
+            notes = (*d.notes, note) if d.is_error else d.notes
+            checker.diags.append(Diagnostic(d.severity, d.message, d.span, notes, d.hint))
     if loss_inst is None or loss_inst is POISON:
-        if len(ev.diags) == before:
+        if not reported:
             checker.error(f"loss block `{decl.name}` cannot be checked", call.span)
         return None
     result = loss_inst.outputs

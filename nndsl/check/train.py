@@ -1673,7 +1673,8 @@ class TrainChecker:
                 f"model `{name}` returns several values ({types}); training needs one output",
                 where,
                 notes=[Note(f"`{name}` is defined at {{at}}", inst.decl.name_span)],
-                hint="return one tensor, or train a model that wraps this one",
+                hint="a torch loss takes one output: return one tensor, or train with a "
+                "`loss` block that takes every output and the targets (see docs/training.md)",
             )
             return None
         out: TensorV = inst.outputs[0]
