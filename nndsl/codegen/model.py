@@ -381,11 +381,13 @@ class _Emitter:
         where = f"{display_path(decl.span.file)}:{decl.name_span.line}"
         if decl.kind == "loss":
             logged = ", ".join(f"`{n}`" for n, _ in self.inst.logged)
-            return [
-                f"Loss block `{decl.name}` from {where}.",
-                "The model's output(s), then the target(s) -> the loss"
-                + (f", and the values it logs ({logged})." if logged else "."),
-            ]
+            doc = [f"Loss block `{decl.name}` from {where}."]
+            if logged:
+                return doc + [
+                    "The model's output(s), then the target(s) -> the loss,",
+                    f"and the values it logs ({logged}).",
+                ]
+            return doc + ["The model's output(s), then the target(s) -> the loss."]
         if decl.kind != "model":
             return [f"Block `{decl.name}` from {where}."]
         concrete = self.owner.checked.models.get(decl.name) or self.inst
