@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nndsl import ir
+from nndsl import dims, ir
 from nndsl.catalog.core import TensorT
 from nndsl.catalog.training import Task
 from nndsl.check.graph import BlockInstance, Origin, TensorV
@@ -218,6 +218,19 @@ def check_loss_block(
     if loss_inst is None or loss_inst is POISON:
         if not reported:
             checker.error(f"loss block `{decl.name}` cannot be checked", call.span)
+        return None
+    learned = loss_inst.total_params()
+    if learned != 0:
+        where = next((m.span for m in loss_inst.modules), None)
+        where = where or next((p.span for p in loss_inst.param_tensors), None)
+        checker.error(
+            f"loss block `{decl.name}` has learnable parameters "
+            f"({dims.format_dim(learned)}), which training would never update",
+            where or decl.name_span,
+            notes=[call_note],
+            hint="the optimizer trains the model's parameters only: move the layer into the "
+            "model and return its output",
+        )
         return None
     result = loss_inst.outputs
     if len(result) != 1 or not isinstance(result[0], TensorV) or result[0].type.rank != 0:
