@@ -157,7 +157,17 @@ def check_loss_block(
                 types.append(t)
             targets = Targets(tuple(types), tuple(i.name for i in extra), "the data's targets")
         else:
-            source = ir_text(sec.data_entry.value) if sec.data_entry else "the data"
+            if sec.data_entry is None:
+                checker.error(
+                    f"the train section has no `data`, so loss block `{decl.name}` must declare "
+                    "the targets' types",
+                    (declared[len(outs)].span if len(declared) > len(outs) else decl.name_span),
+                    hint="add `data = ...`, or write the types on the input, e.g. `input "
+                    + ", ".join([*names, "target: long[B]"])
+                    + "`",
+                )
+                return None
+            source = ir_text(sec.data_entry.value)
             where = declared[len(outs)] if len(declared) > len(outs) else None
             checker.error(
                 f"the targets of `{source}` are only known when the data is read, so loss block "
@@ -232,9 +242,27 @@ def check_loss_block(
             "model and return its output",
         )
         return None
+    for name, _ in loss_inst.logged:
+        clash = name in RESERVED_COLUMNS or name in sec.metrics
+        if clash:
+            span = _log_span(decl, name)
+            checker.error(
+                f"`log {name}` would be the column `train_{name}`, which "
+                + (
+                    f"the metric `{name}` already writes"
+                    if name in sec.metrics
+                    else "training writes itself"
+                ),
+                span or decl.name_span,
+                notes=[call_note],
+                hint="give the logged value another name",
+            )
+            return None
     result = loss_inst.outputs
     if len(result) != 1 or not isinstance(result[0], TensorV) or result[0].type.rank != 0:
         shown = ", ".join(str(t) for t in _types(result))
+        if len(result) > 1:
+            shown = f"{len(result)} values ({shown}); log the others with `log`"
         last = _last_statement(decl)
         checker.error(
             f"loss block `{decl.name}` must give a scalar, one number per batch, but gives {shown}",
@@ -257,6 +285,19 @@ def _types(values: list[Any]) -> list[Any]:
         else:
             out.append(v)
     return out
+
+
+# columns of metrics.csv that training writes itself (`train_loss`, `lr`, ...)
+RESERVED_COLUMNS = frozenset({"loss", "lr", "time", "epoch"})
+
+
+def _log_span(decl: ir.BlockDecl, name: str) -> Span | None:
+    for s in decl.body:
+        if isinstance(s, ir.Log):
+            for n, span in zip(s.names, s.name_spans):
+                if n == name:
+                    return span
+    return None
 
 
 def _input_line(decl: ir.BlockDecl) -> Span | None:
@@ -288,6 +329,8 @@ def check_python_loss(checker: TrainChecker, inst: BlockInstance, sec: _Section)
 
     assert sec.loss_py is not None and sec.loss_entry is not None
     name, node, args, kwargs = sec.loss_py
+    if args is None or kwargs is None:
+        return  # (its arguments were reported)
     outs = flat_outputs(inst)
     model_note = Note(f"`{inst.decl.name}` is defined at {{at}}", inst.decl.name_span)
     if outs is None:

@@ -1107,8 +1107,10 @@ class TrainChecker:
                     self.error(
                         f"the arguments of `{name}` must be values, not {_describe(bad)}", node.span
                     )
-                else:
-                    sec.loss_py = (name, node, tuple(got_args[0]), dict(got_args[1]))
+                    got_args = None
+            sec.loss_py = (name, node) + (
+                (tuple(got_args[0]), dict(got_args[1])) if got_args is not None else (None, None)
+            )
             return None
         if not api.is_loss(name):
             losses = [n for n in api.module_names() if api.is_loss(n)]
@@ -1162,6 +1164,7 @@ class TrainChecker:
 
     def loss_block_args(self, decl: ir.BlockDecl, node: ir.Expr, sec: _Section) -> None:
         """`loss = VAELoss(beta=0.5)`: the arguments of a loss block of the file."""
+        sec.loss_block = decl  # (its arguments below; None when they are wrong)
         args: dict[str, Any] | None = {}
         if isinstance(node, ir.Call):
             args = self.model_args(decl, node)
@@ -1176,7 +1179,7 @@ class TrainChecker:
                     hint=f"give it in the train section: `loss = {decl.name}({p.name}=...)`",
                 )
                 return
-        sec.loss_block, sec.loss_args = decl, args
+        sec.loss_args = args
 
     def optimizer(self, e: ir.TrainEntry) -> None:
         got = self.callee_of(e, "a torch.optim optimizer", "Adam(lr=1e-3)")
@@ -1609,7 +1612,7 @@ class TrainChecker:
         ok = True
         if len(args) > len(names):
             self.error(
-                f"{decl.kind} `{decl.name}` takes {len(names)} argument{'s' if len(names) != 1 else ''}"
+                f"{_kind(decl)} `{decl.name}` takes {len(names)} argument{'s' if len(names) != 1 else ''}"
                 f" ({', '.join(names) or 'none'}), but {len(args)} were given",
                 call.args[len(names)].span,
             )
@@ -1621,7 +1624,7 @@ class TrainChecker:
         for k, (key, v) in zip(call.kwargs, kwargs.items()):
             if key not in names:
                 self.error(
-                    f"{decl.kind} `{decl.name}` has no parameter `{key}`",
+                    f"{_kind(decl)} `{decl.name}` has no parameter `{key}`",
                     k.span,
                     hint=_did_you_mean(key, names)
                     or f"its parameters: {', '.join(names) or 'none'}",
@@ -1708,6 +1711,8 @@ class TrainChecker:
             check_python_loss(self, inst, sec)
             return first if isinstance(first, TensorV) else None
         assert sec.loss_block is not None
+        if sec.loss_args is None:
+            return first if isinstance(first, TensorV) else None  # (reported)
         sec.loss_instance = check_loss_block(
             self, sec.loss_block, sec.loss_args or {}, sec.loss_entry.value, inst, sec
         )
@@ -1944,6 +1949,10 @@ class TrainChecker:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
+
+
+def _kind(decl: ir.BlockDecl) -> str:
+    return "loss block" if decl.kind == "loss" else decl.kind
 
 
 def _callee(e: ir.Expr) -> str | None:
