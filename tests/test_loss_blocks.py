@@ -304,3 +304,33 @@ def test_loss_class_of_the_users_code(tmp_path: Path, monkeypatch) -> None:
     )
     assert history[-1]["val_accuracy"] > 0.8
     assert all(math.isfinite(r["val_loss"]) for r in history)
+
+
+def test_two_heads_loss_class_matches_its_formula() -> None:
+    """The multi-task loss (digit and parity heads; the parity target made from the digit label
+    in the loss block) generates a class that computes exactly the written formula."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    checked = _checked(FIXTURES / "multitask.nn")
+    plan = checked.plans[None]
+    assert plan.custom_loss.outputs == ("digit", "parity")
+    assert plan.custom_loss.logged == ("digit_loss", "parity_loss")
+    assert plan.task.kind == "multiclass"  # `accuracy` measures the first head
+    module = _model_module(checked)
+    g = torch.Generator().manual_seed(2)
+    digit, parity = torch.randn(6, 10, generator=g), torch.randn(6, 2, generator=g)
+    target = torch.randint(0, 10, (6,), generator=g)
+    loss, logged = module.MultiTask(parity_weight=0.5)(digit, parity, target)
+    want_digit = F.cross_entropy(digit, target)
+    want_parity = F.cross_entropy(parity, target % 2)
+    assert torch.allclose(logged["digit_loss"], want_digit)
+    assert torch.allclose(logged["parity_loss"], want_parity)
+    assert torch.allclose(loss, want_digit + 0.5 * want_parity)
+
+
+@pytest.mark.slow
+def test_two_heads_same_numbers_three_ways(tmp_path: Path) -> None:
+    columns = ["train_loss", "train_digit_loss", "val_parity_loss", "val_accuracy"]
+    history = _train_three_ways(FIXTURES / "multitask.nn", tmp_path, 1, columns)
+    assert history[-1]["val_accuracy"] > 0.7
+    assert history[-1]["val_parity_loss"] < math.log(2)  # better than a coin
