@@ -383,8 +383,6 @@ def train_source(
         loss_import = f"from {module} import {cls}" + (
             f" as {loss_alias}" if loss_alias != cls else ""
         )
-        if module not in py_modules:
-            py_modules = (*py_modules, module)
     model_call = alias + "()"
     if plan.model_args is not None:
         args = plan.model_args
@@ -403,6 +401,10 @@ def train_source(
         folder = os.path.dirname(spec) or "."
         names = ", ".join(py_modules)
         lines.append(f"model.py imports {names}: run it with PYTHONPATH={folder} set.")
+    if custom is not None and custom.py_import is not None:
+        folder = os.path.dirname(spec) or "."
+        module = custom.py_import[0]
+        lines.append(f"The loss comes from {module}: run it with PYTHONPATH={folder} set.")
     lines += [
         "Regenerate it with `nndsl generate` on that spec rather than editing it by hand.",
         PLACEHOLDER,
