@@ -1638,6 +1638,14 @@ class Evaluator:
                 out = matmul_shape(lt, rt)
             elif e.op in ("+", "-", "*", "/", "//", "%", "**"):
                 out = broadcast(lt, rt, e.op)
+                if not (isinstance(left, TensorV) and isinstance(right, TensorV)):
+                    # a Python number keeps the tensor's dtype (`labels % 2` is long) unless
+                    # it is a float with an integer tensor, as in torch
+                    tensor = left if isinstance(left, TensorV) else right
+                    number = right if tensor is left else left
+                    out = TensorT(out.shape, _with_number(tensor.type.dtype, number))
+                if e.op == "/" and not out.is_float:  # true division of integers
+                    out = TensorT(out.shape, "float32")
             else:
                 return self.error(f"`{e.op}` is not defined for tensors", e.span)
         except ShapeError as exc:
@@ -2679,6 +2687,16 @@ class Evaluator:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
+
+
+def _with_number(dtype: str, number: Any) -> str:
+    """The dtype of a tensor of `dtype` combined with a Python number, as torch gives it."""
+    floating = dtype in ("float16", "bfloat16", "float32", "float64")
+    if isinstance(number, float) and not floating:
+        return "float32"
+    if dtype == "bool" and not isinstance(number, bool):
+        return "int64" if isinstance(number, (int, Sym)) else "float32"
+    return dtype
 
 
 def _tensor_values(out: Any, op: int, origin: Origin, path: tuple[int, ...] = ()) -> Any:
