@@ -1049,7 +1049,37 @@ class Return(Node):
         return hash((self.values,))
 
 
-Stmt = Union[InputDecl, ParamDecl, BufferDecl, Tie, InitStmt, Assign, ExprStmt, For, Return]
+class Log(Node):
+    """`log rec, kl` in a loss block: named values logged as metrics (`train_rec`, `val_kl`)."""
+
+    names: tuple[str, ...]
+    name_spans: tuple[Span, ...]
+    span: Span
+
+    __slots__ = ("names", "name_spans", "span")
+    _fields = ("names", "name_spans", "span")
+    _children = ("names", "name_spans")
+
+    def __init__(
+        self, *, names: tuple[str, ...], name_spans: tuple[Span, ...] = (), span: Span = _NO_SPAN
+    ) -> None:
+        _set(self, "names", names)
+        _set(self, "name_spans", name_spans)
+        _set(self, "span", span)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(names={self.names!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return (self.names,) == (other.names,)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.names,))
+
+
+Stmt = Union[InputDecl, ParamDecl, BufferDecl, Tie, InitStmt, Assign, ExprStmt, For, Return, Log]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1243,9 +1273,9 @@ class ConstDecl(Node):
 
 
 class BlockDecl(Node):
-    """`block Name(params) { ... }` or `model Name(params) { ... }`."""
+    """`block Name(params) { ... }`, `model Name(params) { ... }` or `loss Name(params) { ... }`."""
 
-    kind: str  # "block" | "model"
+    kind: str  # "block" | "model" | "loss"
     name: str
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]

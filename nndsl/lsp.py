@@ -229,6 +229,7 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
     symbol_kinds = {
         "block": types.SymbolKind.Class,
         "model": types.SymbolKind.Class,
+        "loss": types.SymbolKind.Function,
         "train": types.SymbolKind.Namespace,
         "const": types.SymbolKind.Constant,
         "import": types.SymbolKind.File,

@@ -1720,6 +1720,45 @@ def _fn_fold(draw, name):
     return fn_call(draw, name, [T(0)], kw, [In(x)], ["output_size", "kernel_size"])
 
 
+@functions("randn_like", "rand_like")
+def _fn_like(draw, name):
+    return fn_call(draw, name, [T(0)], {}, [In(shape(draw, 0, 4))])
+
+
+@functions("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
+def _fn_regression_loss(draw, name):
+    a, b = broadcastable_pair(draw)
+    dtype = draw(st.sampled_from(["float32", "float32", "float64", "int64"]))
+    kw: dict = {}
+    opt(draw, kw, "reduction", st.sampled_from(["mean", "sum", "none"]))
+    return fn_call(draw, name, [T(0), T(1)], kw, [In(a), In(b, dtype, high=3)])
+
+
+@functions("binary_cross_entropy_with_logits")
+def _fn_bce_logits(draw, name):
+    s = shape(draw, 0, 3)
+    t = s if not sometimes(draw, 5) else s + (2,)
+    kw: dict = {}
+    opt(draw, kw, "reduction", st.sampled_from(["mean", "sum", "none"]))
+    return fn_call(draw, name, [T(0), T(1)], kw, [In(s), In(t)])
+
+
+@functions("cross_entropy", "nll_loss")
+def _fn_class_loss(draw, name):
+    n, c = size(draw, 1, 4), size(draw, 2, 5)
+    extra = shape(draw, 0, 2)
+    scores = (n, c, *extra)
+    labels = (n, *extra)
+    if sometimes(draw, 6):
+        labels = labels + (2,)  # a wrong shape
+    target = In(labels, "int64", high=c)
+    if name == "cross_entropy" and sometimes(draw, 4):
+        target = In(scores)  # class probabilities
+    kw: dict = {}
+    opt(draw, kw, "reduction", st.sampled_from(["mean", "sum", "none"]))
+    return fn_call(draw, name, [T(0), T(1)], kw, [In(scores), target])
+
+
 @functions("cosine_similarity", "pairwise_distance")
 def _fn_pair(draw, name):
     a, b = broadcastable_pair(draw)

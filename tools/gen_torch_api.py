@@ -93,7 +93,7 @@ TORCH_FUNCTION_NAMES = (
     "amin max min matmul bmm mm einsum softmax log_softmax sigmoid tanh relu exp log sqrt abs "
     "clamp split chunk where zeros_like ones_like argmax argmin topk norm cumsum prod std var "
     "expand repeat roll flip gather narrow movedim tile outer masked_fill maximum minimum pow "
-    "square rsqrt erf sin cos logsumexp contiguous"
+    "square rsqrt erf sin cos logsumexp contiguous randn_like rand_like"
 ).split()
 TENSOR_METHODS = {"view", "expand", "repeat", "contiguous"}
 

@@ -341,7 +341,16 @@ class Return:
     span: Span = _span()
 
 
-Stmt = Union[InputDecl, ParamDecl, BufferDecl, Tie, InitStmt, Assign, ExprStmt, For, Return]
+@_node
+class Log:
+    """`log rec, kl` in a loss block: named values logged as metrics (`train_rec`, `val_kl`)."""
+
+    names: tuple[str, ...]
+    name_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
+    span: Span = _span()
+
+
+Stmt = Union[InputDecl, ParamDecl, BufferDecl, Tie, InitStmt, Assign, ExprStmt, For, Return, Log]
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,9 +419,9 @@ class ConstDecl:
 
 @_node
 class BlockDecl:
-    """`block Name(params) { ... }` or `model Name(params) { ... }`."""
+    """`block Name(params) { ... }`, `model Name(params) { ... }` or `loss Name(params) { ... }`."""
 
-    kind: str  # "block" | "model"
+    kind: str  # "block" | "model" | "loss"
     name: str
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]

@@ -843,3 +843,92 @@ function(
 
 
 from nndsl.catalog import tensor_ops as _tensor_ops  # noqa: E402, F401  (registers its entries)
+
+# ---- random tensors like another, and the losses of torch.nn.functional (for loss blocks) ---
+
+
+def _like(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+    if not x[0].is_float:
+        raise ShapeError(f"random values are floating-point: the input must be too, not {x[0]}")
+    return x[0]
+
+
+for _name in ("randn_like", "rand_like"):
+    if _name not in FUNCTIONS:
+        function(FunctionEntry(name=_name, torch=f"torch.{_name}", shape=_like, dtype="any"))
+
+
+def _loss(kind: str, probabilities: bool = False):
+    """A functional loss: a scalar, or with `reduction="none"` one value per element (per
+    sample for the class losses)."""
+
+    def shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
+        out, target = x[0], x[1]
+        if not out.is_float:
+            raise ShapeError(f"the prediction must be floating-point, not {out}")
+        reduction = a.get("reduction", "mean")
+        if reduction not in ("mean", "sum", "none"):
+            raise ShapeError(
+                f'`reduction` is "mean", "sum" or "none", not {reduction!r}', arg="reduction"
+            )
+        dtype = out.dtype
+        if kind == "class":  # scores [N, C, ...] against class indices [N, ...]
+            if out.rank < 1:
+                raise ShapeError(f"class scores need at least one dimension, not {out}")
+            want = out.shape[:1] + out.shape[2:] if out.rank > 1 else ()
+            if target.is_float and probabilities:  # cross_entropy: class probabilities
+                if target.rank != out.rank or any(
+                    dims.equal(p, q) is False for p, q in zip(out.shape, target.shape)
+                ):
+                    raise ShapeError(
+                        f"class probabilities must be shaped like the scores {out}, not {target}"
+                    )
+                dtype = promote_types(out.dtype, target.dtype)
+            elif target.is_float or target.dtype == "bool":
+                raise ShapeError(f"class labels must be integers, not {target}")
+            elif target.rank != len(want) or any(
+                dims.equal(p, q) is False for p, q in zip(want, target.shape)
+            ):
+                shown = ", ".join(dims.format_dim(d) for d in want)
+                raise ShapeError(
+                    f"class labels for scores {out} must be shaped [{shown}], not {target}"
+                )
+            per = TensorT(want, dtype)
+        elif kind == "same":  # binary_cross_entropy_with_logits: targets shaped like the input
+            if not target.is_float:
+                raise ShapeError(f"the targets must be floating-point 0/1 values, not {target}")
+            if target.rank != out.rank or any(
+                dims.equal(p, q) is False for p, q in zip(out.shape, target.shape)
+            ):
+                raise ShapeError(f"the targets {target} must be shaped like the input {out}")
+            per = TensorT(out.shape, promote_types(out.dtype, target.dtype))
+        else:
+            full = broadcast(out, target, kind)
+            if kind != "huber_loss" and target.is_float:
+                dtype = promote_types(out.dtype, target.dtype)
+            per = TensorT(full.shape, dtype)
+        return per if reduction == "none" else TensorT((), per.dtype)
+
+    return shape
+
+
+for _name, _kind in (
+    ("mse_loss", "mse_loss"),
+    ("l1_loss", "l1_loss"),
+    ("smooth_l1_loss", "smooth_l1_loss"),
+    ("huber_loss", "huber_loss"),
+    ("binary_cross_entropy_with_logits", "same"),
+    ("cross_entropy", "class"),
+    ("nll_loss", "class"),
+):
+    if _name not in FUNCTIONS:
+        function(
+            FunctionEntry(
+                name=_name,
+                torch=f"F.{_name}",
+                shape=_loss(_kind, probabilities=_name == "cross_entropy"),
+                tensor_params=("input", "target"),
+                dtype="any",
+                types={"reduction": "str"},
+            )
+        )

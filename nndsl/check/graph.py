@@ -198,6 +198,8 @@ class BlockInstance:
     names: dict[tuple[int, tuple[int, ...]], str] = field(
         default_factory=dict
     )  # (op, path) → name given in the spec
+    # loss blocks: the values `log` names, logged as metrics (`train_rec`, `val_kl`)
+    logged: list[tuple[str, TensorV]] = field(default_factory=list)
 
     @property
     def name(self) -> str:

@@ -728,7 +728,13 @@ class Evaluator:
                         else:
                             value = inputs[input_index]
                             if item.type is not None:
-                                self.match_input(item, value, frame)
+                                try:
+                                    self.match_input(item, value, frame)
+                                except _Abort:  # reported; its uses are not errors again
+                                    frame.vars[item.name], frame.kinds[item.name] = POISON, "poison"
+                                    input_index += 1
+                                    bad = True
+                                    continue
                             value = TensorV(value.type, -1, value.origin, input_index=input_index)
                         inst.inputs.append((item.name, value))
                         input_index += 1
@@ -770,6 +776,8 @@ class Evaluator:
                     frame.cur = values[0] if len(values) == 1 else tuple(values)
                     frame.cur_set = True
                     break
+                elif isinstance(stmt, ir.Log):
+                    self.log_stmt(stmt, frame)
             except _Abort:
                 bad = True
         if not bad and not sharing.finish(self, frame, model):
@@ -799,6 +807,35 @@ class Evaluator:
         inst.outputs = list(outs)
         self.unused(frame)
         return True
+
+    def log_stmt(self, stmt: ir.Log, frame: Frame) -> None:
+        """`log rec, kl` in a loss block: each a scalar value, logged as a metric."""
+        if frame.decl.kind != "loss":
+            self.error(
+                "`log` names values of a loss block to log as metrics",
+                stmt.span,
+                hint=f"`{frame.decl.name}` is a {frame.decl.kind}; declare a `loss` block for the "
+                "training loss and log its parts there",
+            )
+            raise _Abort
+        for name, span in zip(stmt.names, stmt.name_spans or (stmt.span,) * len(stmt.names)):
+            v = frame.vars.get(name)
+            frame.used.add(name)
+            if v is None or v is POISON:
+                if v is None:
+                    self.error(f"undefined name `{name}`", span)
+                continue
+            if any(n == name for n, _ in frame.inst.logged):
+                self.error(f"`{name}` is logged twice", span)
+                continue
+            if not isinstance(v, TensorV) or v.type.rank != 0:
+                self.error(
+                    f"`log` takes scalars (one number per batch), but `{name}` is {describe(v)}",
+                    span,
+                    hint="log a reduced value, e.g. its mean: `m = mean(...)`",
+                )
+                continue
+            frame.inst.logged.append((name, v))
 
     def unused(self, frame: Frame) -> None:
         for name, kind in frame.kinds.items():
@@ -976,6 +1013,9 @@ class Evaluator:
                         raise _Abort
                     elif isinstance(s, ir.Return):
                         self.error("`return` cannot appear inside a `for` loop", s.span)
+                        raise _Abort
+                    elif isinstance(s, ir.Log):
+                        self.error("`log` cannot appear inside a `for` loop", s.span)
                         raise _Abort
         finally:
             frame.in_loop -= 1
@@ -2890,6 +2930,16 @@ class Evaluator:
         self, ref: LayerRef, value: Any, frame: Frame, name: str | None, into: list | None
     ) -> Any:
         decl = self.symbols.blocks[ref.name]
+        if decl.kind == "loss":
+            self.error(
+                f"`{decl.name}` is a loss block: a train section trains with it, a model cannot "
+                "call it",
+                ref.span,
+                notes=[Note(f"`{decl.name}` is declared at {{at}}", decl.name_span)],
+                hint=f"use it in the train section: `loss = {decl.name}(...)`; for a part of a "
+                "model, declare a `block`",
+            )
+            raise _Abort
         ins = self.inputs_of(value, ref.span, ref.name)
         params = self.block_args(decl, ref)
         inst = self.instance(decl, params, list(ins), ref.span)

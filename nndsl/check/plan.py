@@ -91,6 +91,26 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class CustomLoss:
+    """A loss that is not a torch.nn loss: a loss block of the spec (`kind` "block"), called on
+    every output of the model followed by every target, giving the loss, and with `logged`
+    names, a dict of the scalars it logs (`train_rec`, `val_kl`)."""
+
+    kind: str  # "block", or "python": a loss class of the user's code
+    outputs: tuple[str, ...]  # the model's outputs, by name (`return recon, mu, logvar`)
+    targets: tuple[str, ...]  # the data's targets, by name
+    logged: tuple[str, ...] = ()
+    # the checked instance of the loss block (its inputs' types; codegen writes its class)
+    instance: Any = field(default=None, compare=False, repr=False)
+    # kind "python": (module, class name, local name) of `from module import Class as local`
+    py_import: tuple[str, str, str] | None = None
+
+    @property
+    def several_outputs(self) -> bool:
+        return len(self.outputs) > 1
+
+
+@dataclass(frozen=True, slots=True)
 class TrainPlan:
     """A train section, resolved and checked."""
 
@@ -116,6 +136,8 @@ class TrainPlan:
     # the model's checked instance with the section's arguments (inputs, output types)
     instance: Any = field(default=None, compare=False, repr=False)
     spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+    # a loss block (`loss = VAELoss(beta=0.5)`): how the loss is called and what it logs
+    custom_loss: CustomLoss | None = None
 
     @property
     def per_batch_scheduler(self) -> bool:
@@ -225,6 +247,7 @@ def build(
     *,
     task: Task | None = None,
     instance: Any = None,
+    custom_loss: CustomLoss | None = None,
 ) -> TrainPlan:
     """The plan of a train section the checker found no error in.  `const(name)`: the value of
     a constant of the file; `models`: the file's models (the default when `model` is absent)."""
@@ -279,4 +302,5 @@ def build(
         task=task,
         instance=instance,
         spans=tuple((k, e.span) for k, e in entries.items()),
+        custom_loss=custom_loss,
     )

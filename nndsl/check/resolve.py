@@ -200,6 +200,9 @@ class _Resolver:
             elif isinstance(stmt, ir.Return):
                 for v in stmt.values:
                     self.expr(v, scope, "value")
+            elif isinstance(stmt, ir.Log):
+                for name, span in zip(stmt.names, stmt.name_spans):
+                    self.name(ir.Name(id=name, span=span), scope, "value")
 
     def bind_target(self, target: ir.Target, scope: Scope) -> None:
         if isinstance(target, ir.NameTarget):

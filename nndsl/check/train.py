@@ -347,6 +347,12 @@ class _Section:
     loss_bound: dict[str, Any] | None = None
     out_classes: int | None = None  # the model's output size along dim 1 (scores, labels)
     instance: BlockInstance | None = None  # the trained model, with the section's arguments
+    loss_block: ir.BlockDecl | None = None  # `loss = VAELoss(...)`: a loss block of the file
+    loss_args: dict[str, Any] | None = None  # ... and the arguments the section gives it
+    loss_instance: BlockInstance | None = None  # ... checked on the model's outputs and targets
+    loss_py: tuple | None = (
+        None  # `loss = FocalLoss(2.0)` of the user's Python: (name, node, args, kwargs)
+    )
 
 
 class TrainChecker:
@@ -433,8 +439,23 @@ class TrainChecker:
             v = self.evaluator.const(name, None)
             return None if v is POISON else v
 
+        custom = None
+        if sec.loss_block is not None or sec.loss_py is not None:
+            from nndsl.check.lossblock import custom_loss
+
+            custom = custom_loss(sec, self.symbols)
+            if custom is None:
+                return None  # (reported)
         try:
-            return build_plan(sec.decl, models, const, consts, task=sec.task, instance=sec.instance)
+            return build_plan(
+                sec.decl,
+                models,
+                const,
+                consts,
+                task=sec.task,
+                instance=sec.instance,
+                custom_loss=custom,
+            )
         except PlanError as exc:
             self.error(f"train section: {exc}", _head(sec.decl))
             return None
@@ -688,6 +709,8 @@ class TrainChecker:
     def decide_task(self, sec: _Section, out: TensorV | None) -> None:
         """The section's task, from the loss, the model's output, the data and `task=`; a
         `task=` that the loss cannot train is an error at the option."""
+        if sec.loss_block is not None or sec.loss_py is not None:
+            return  # decided with the loss block (nndsl/check/lossblock.py)
         output = tuple(out.type.shape[1:]) if out is not None else None
         facts = loss_facts(sec.loss)
         option, node = sec.task_option, sec.task_node
@@ -1071,6 +1094,24 @@ class TrainChecker:
             return None
         name, node = got
         func = node.func if isinstance(node, ir.Call) else node
+        block = self.symbols.blocks.get(name)
+        if block is not None and block.kind == "loss":
+            self.loss_block_args(block, node, sec)
+            return None
+        if name in self.symbols.pymodules:  # `from mylosses import FocalLoss`
+            got_args = self.args(node) if isinstance(node, ir.Call) else ([], {})
+            if got_args is not None:
+                values = [*got_args[0], *got_args[1].values()]
+                bad = next((v for v in values if isinstance(v, (Word, Opaque))), None)
+                if bad is not None:
+                    self.error(
+                        f"the arguments of `{name}` must be values, not {_describe(bad)}", node.span
+                    )
+                    got_args = None
+            sec.loss_py = (name, node) + (
+                (tuple(got_args[0]), dict(got_args[1])) if got_args is not None else (None, None)
+            )
+            return None
         if not api.is_loss(name):
             losses = [n for n in api.module_names() if api.is_loss(n)]
             alias = LOSS_ALIASES.get(name) or LOSS_ALIASES.get(name.lower())
@@ -1120,6 +1161,25 @@ class TrainChecker:
             )
         sec.loss_call, sec.loss_bound = node, bound
         return name
+
+    def loss_block_args(self, decl: ir.BlockDecl, node: ir.Expr, sec: _Section) -> None:
+        """`loss = VAELoss(beta=0.5)`: the arguments of a loss block of the file."""
+        sec.loss_block = decl  # (its arguments below; None when they are wrong)
+        args: dict[str, Any] | None = {}
+        if isinstance(node, ir.Call):
+            args = self.model_args(decl, node)
+        if args is None:
+            return
+        for p in decl.params:
+            if p.default is None and p.name not in args:
+                self.error(
+                    f"loss block `{decl.name}` needs its parameter `{p.name}`",
+                    node.span,
+                    notes=[Note(f"`{p.name}` is declared at {{at}} without a default", p.span)],
+                    hint=f"give it in the train section: `loss = {decl.name}({p.name}=...)`",
+                )
+                return
+        sec.loss_args = args
 
     def optimizer(self, e: ir.TrainEntry) -> None:
         got = self.callee_of(e, "a torch.optim optimizer", "Adam(lr=1e-3)")
@@ -1552,7 +1612,7 @@ class TrainChecker:
         ok = True
         if len(args) > len(names):
             self.error(
-                f"model `{decl.name}` takes {len(names)} argument{'s' if len(names) != 1 else ''}"
+                f"{_kind(decl)} `{decl.name}` takes {len(names)} argument{'s' if len(names) != 1 else ''}"
                 f" ({', '.join(names) or 'none'}), but {len(args)} were given",
                 call.args[len(names)].span,
             )
@@ -1564,7 +1624,7 @@ class TrainChecker:
         for k, (key, v) in zip(call.kwargs, kwargs.items()):
             if key not in names:
                 self.error(
-                    f"model `{decl.name}` has no parameter `{key}`",
+                    f"{_kind(decl)} `{decl.name}` has no parameter `{key}`",
                     k.span,
                     hint=_did_you_mean(key, names)
                     or f"its parameters: {', '.join(names) or 'none'}",
@@ -1607,6 +1667,8 @@ class TrainChecker:
         """The data against the model's input, the model's output against the loss and targets;
         returns the model's output."""
         name = inst.decl.name
+        if sec.loss_block is not None or sec.loss_py is not None:
+            return self.loss_block_fit(inst, sec)
         if len(inst.outputs) != 1 or not isinstance(inst.outputs[0], TensorV):
             where = sec.loss_entry.value.span if sec.loss_entry else inst.decl.name_span
             types = ", ".join(str(t) for t in _flat_types(inst.outputs))
@@ -1614,7 +1676,8 @@ class TrainChecker:
                 f"model `{name}` returns several values ({types}); training needs one output",
                 where,
                 notes=[Note(f"`{name}` is defined at {{at}}", inst.decl.name_span)],
-                hint="return one tensor, or train a model that wraps this one",
+                hint="a torch loss takes one output: return one tensor, or train with a "
+                "`loss` block that takes every output and the targets (see docs/training.md)",
             )
             return None
         out: TensorV = inst.outputs[0]
@@ -1630,6 +1693,34 @@ class TrainChecker:
             self.activation_lint(inst, out, sec)
             self.output_fit(inst, out, sec)
         return out
+
+    def loss_block_fit(self, inst: BlockInstance, sec: _Section) -> TensorV | None:
+        """The data against the model's input, then the loss block on the model's outputs and
+        the targets; returns the model's first output."""
+        from nndsl.check.lossblock import check_loss_block, custom_task
+
+        assert sec.loss_entry is not None
+        if sec.data is not None and sec.data_entry is not None:
+            if not self.input_fit(inst, sec):
+                return None
+        first = inst.outputs[0] if inst.outputs else None
+        sec.task = custom_task(inst, sec)
+        if sec.loss_py is not None:
+            from nndsl.check.lossblock import check_python_loss
+
+            check_python_loss(self, inst, sec)
+            return first if isinstance(first, TensorV) else None
+        assert sec.loss_block is not None
+        if sec.loss_args is None:
+            return first if isinstance(first, TensorV) else None  # (reported)
+        sec.loss_instance = check_loss_block(
+            self, sec.loss_block, sec.loss_args or {}, sec.loss_entry.value, inst, sec
+        )
+        loss = sec.loss_instance
+        if sec.task is None and loss is not None and len(loss.inputs) > len(inst.outputs):
+            # targets only the loss block declares (data read when training)
+            sec.task = custom_task(inst, sec, loss.inputs[len(inst.outputs)][1].type)
+        return first if isinstance(first, TensorV) else None
 
     def input_fit(self, inst: BlockInstance, sec: _Section) -> bool:
         facts = sec.data
@@ -1858,6 +1949,10 @@ class TrainChecker:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
+
+
+def _kind(decl: ir.BlockDecl) -> str:
+    return "loss block" if decl.kind == "loss" else decl.kind
 
 
 def _callee(e: ir.Expr) -> str | None:

@@ -221,7 +221,11 @@ def data_bytes(checked: Checked, plan) -> bytes:
             seed=plan.seed,
             base_dir=Path(os.path.dirname(os.path.abspath(checked.program.root))),
             task=_data_task(task),
-            float_targets=task is not None and task.float_targets and task.classifies,
+            # a loss block gets class labels as the data gives them (integers)
+            float_targets=task is not None
+            and task.float_targets
+            and task.classifies
+            and plan.custom_loss is None,
             x_dtype=_input_dtype(plan),
         )
     except DataError as exc:

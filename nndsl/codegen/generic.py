@@ -17,7 +17,7 @@ from typing import Any
 
 from nndsl import dims, ir
 from nndsl.catalog.core import TensorT
-from nndsl.check.graph import BlockInstance, ModuleSlot, Op, TensorV
+from nndsl.check.graph import BlockInstance, ModuleSlot, Op, Origin, TensorV
 from nndsl.check.infer import (
     POISON,
     Evaluator,
@@ -346,6 +346,19 @@ class GenericEvaluator(Evaluator):
                 return RepeatV(left, right, e, e.span)  # type: ignore[arg-type]
             return self.binop_value(e, left, right, frame)  # operands evaluated once
         return super().e_BinOp(e, frame, stage)
+
+    def tensor_binop(self, e: ir.BinOp, left: Any, right: Any, frame: Frame) -> Any:
+        """A tensor with a parameter (`beta * kl`): the parameter is a number the concrete
+        check has seen; the result has the tensor's type."""
+        if isinstance(left, Opaque) != isinstance(right, Opaque) and e.op != "@":
+            t = left if isinstance(left, TensorV) else right
+            if isinstance(t, TensorV):
+                for o in (left, right):
+                    if isinstance(o, Opaque):
+                        self.stored |= o.params
+                op = self.emit(frame, Op("binop", e.op, (left, right), (), t.type, e.span))
+                return TensorV(t.type, op, Origin(f"`{e.op}`", e.span, t.type))
+        return super().tensor_binop(e, left, right, frame)
 
     def apply(self, layer_v: Any, value: Any, frame: Frame, span, *, into=None, label=None) -> Any:
         if isinstance(layer_v, CondLayerV):

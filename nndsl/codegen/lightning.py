@@ -22,7 +22,7 @@ from nndsl.check import Checked
 from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
-from nndsl.codegen.trainplan import BoolOp, Compare, Condition, TrainPlan, Word
+from nndsl.codegen.trainplan import BoolOp, CallSpec, Compare, Condition, TrainPlan, Word
 from nndsl.errors import display_path
 
 # precision of the train section → the Trainer's `precision`
@@ -119,8 +119,31 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
             f"the Lightning target cannot train `{model}`: its attribute `{clash[0]}` is a name "
             f"that LightningModule uses; label that layer differently (e.g. `{clash[0]}_: ...`)"
         )
+    custom = plan.custom_loss
+    model_import = model if alias == model else f"{model} as {alias}"
+    loss_import = None
+    if custom is not None:
+        loss_name = plan.loss.name
+        loss_alias = (
+            loss_name
+            if loss_name not in taken and loss_name != alias
+            else identifier(f"{loss_name}_loss", taken | {alias})
+        )
+        if custom.py_import is not None:  # the user's class, from the user's module
+            module, cls, _ = custom.py_import
+            loss_import = f"from {module} import {cls}" + (
+                f" as {loss_alias}" if loss_alias != cls else ""
+            )
+        else:
+            model_import += ", " + (
+                loss_name if loss_alias == loss_name else f"{loss_name} as {loss_alias}"
+            )
     try:
-        loss_call = train_loss_call(plan.loss)
+        loss_call = (
+            train_loss_call(plan.loss)
+            if custom is None
+            else _call("", CallSpec(loss_alias, plan.loss.args, plan.loss.kwargs))
+        )
         optimizer_call = _optimizer(plan.optimizer).replace("(params", "(self.parameters()", 1)
         scheduler_call = _scheduler(plan.scheduler) if plan.scheduler is not None else None
     except TrainCodeError as exc:
@@ -147,7 +170,14 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         "lightning_module.py.j2",
         header=header,
         model=model,
-        model_import=model if alias == model else f"{model} as {alias}",
+        model_import=model_import,
+        loss_import=loss_import,
+        loss_block=custom is not None,
+        several_outputs=custom is not None and custom.several_outputs,
+        logged=bool(custom is not None and custom.logged),
+        loss_args=("*out" if custom is not None and custom.several_outputs else "out") + ", y",
+        loss_lhs="loss, logged" if custom is not None and custom.logged else "loss",
+        logged_arg=", logged" if custom is not None and custom.logged else "",
         model_class=alias,
         lit=f"Lit{model}",
         init_args=init_args,

@@ -89,12 +89,23 @@ class ModelCode:
 
     def build(self) -> None:
         roots = [self.checked.models[m] for m in self.models]
+        roots += self._loss_roots()
         for inst in roots:
             self._collect(inst)
         self._function_classes()
         for decl_id in self._post_order(roots):
             decl = self._decl(decl_id)
             self._class_for(decl)
+
+    def _loss_roots(self) -> list[BlockInstance]:
+        """The loss blocks the train sections of these models train with (one class each)."""
+        out: list[BlockInstance] = []
+        for plan in self.checked.plans.values():
+            custom = plan.custom_loss
+            if plan.model in self.models and custom is not None and custom.kind == "block":
+                if all(r.decl is not custom.instance.decl for r in out):
+                    out.append(custom.instance)
+        return out
 
     def _collect(self, inst: BlockInstance) -> None:
         lst = self._instances.setdefault(id(inst.decl), [])
@@ -380,6 +391,8 @@ class _Emitter:
         return f"self.{final}"
 
     def fwd_sym(self, sym: str) -> str:
+        if self.inst.decl.kind == "loss" and sym in self.dim_syms:
+            return self.capture(sym)  # a loss class reads sizes from its inputs, not __init__
         if sym in self.computed_named:
             return self.store(sym)
         if sym.startswith("c__"):
@@ -514,6 +527,15 @@ class _Emitter:
     def doc(self) -> list[str]:
         decl = self.inst.decl
         where = f"{display_path(decl.span.file)}:{decl.name_span.line}"
+        if decl.kind == "loss":
+            logged = ", ".join(f"`{n}`" for n, _ in self.inst.logged)
+            doc = [f"Loss block `{decl.name}` from {where}."]
+            if logged:
+                return doc + [
+                    "The model's output(s), then the target(s) -> the loss,",
+                    f"and the values it logs ({logged}).",
+                ]
+            return doc + ["The model's output(s), then the target(s) -> the loss."]
         if decl.kind != "model":
             return [f"Block `{decl.name}` from {where}."]
         concrete = self.owner.checked.models.get(decl.name) or self.inst
@@ -723,7 +745,12 @@ class _Emitter:
             if len(outs) == 1 and isinstance(inst.outputs[0], TensorV)
             else _ret_type(inst.outputs)
         )
-        body.append("return " + ", ".join(outs))
+        if inst.logged:  # a loss block: the loss, and the values it logs by name
+            logged = ", ".join(f"{literal(n)}: {self.value(v)}" for n, v in inst.logged)
+            body.append(f"return {outs[0]}, {{{logged}}}")
+            self.returns = "tuple[Tensor, dict[str, Tensor]]"
+        else:
+            body.append("return " + ", ".join(outs))
         return self.capture_lines() + body
 
     def allocate(self, i: int, op: Op, live: dict[str, tuple]) -> None:
@@ -750,6 +777,12 @@ class _Emitter:
             return
         key = (i, ())
         pref = inst.names.get(key) or op.name_hint
+        if (
+            pref is None
+            and inst.decl.kind == "loss"
+            and any(isinstance(o, TensorV) and _key(o) == key for o in inst.outputs)
+        ):
+            pref = "loss"
         if pref is None:
             first = next(iter(_tensor_inputs(op)), None)
             if first is not None:
@@ -1116,7 +1149,7 @@ def _uses(inst: BlockInstance) -> tuple[dict[tuple, int], dict[tuple, int]]:
             for x in o:
                 mark(x)
 
-    for o in inst.outputs:
+    for o in [*inst.outputs, *(v for _, v in inst.logged)]:
         mark(o)
     # an index step used once is written inline where it is used (`m[1] + m2[1]`): what it
     # reads must stay alive until there

@@ -145,6 +145,22 @@ def loss_call(call: CallSpec) -> str:
     return _call("nn.", call, overrides=overrides)
 
 
+def loss_expr(plan: TrainPlan, direct: bool) -> str:
+    """The loss of a batch: a loss block takes every output of the model, then the targets."""
+    custom = plan.custom_loss
+    if custom is not None:
+        return f"criterion({'*out' if custom.several_outputs else 'out'}, y)"
+    return "criterion(out, y)" if direct else "compute_loss(criterion, out, y)"
+
+
+def loss_class_call(plan: TrainPlan) -> str:
+    """How the script builds the loss: `nn.CrossEntropyLoss(...)`, or a loss block's class
+    (imported from model.py) with the section's arguments."""
+    if plan.custom_loss is not None:
+        return _call("", CallSpec(model_alias(plan.loss.name), plan.loss.args, plan.loss.kwargs))
+    return loss_call(plan.loss)
+
+
 def task_config(task: Task | None) -> dict[str, Any] | None:
     return None if task is None else {"kind": task.kind, "decision": task.decision}
 
@@ -260,7 +276,8 @@ def _features(plan: TrainPlan) -> dict[str, Any]:
     scheduler = plan.scheduler
     inst = plan.instance
     single = inst is not None and len(getattr(inst, "output_types", lambda: ())()) == 1
-    direct = plan.loss.name in INDEX_TARGET_LOSSES and single
+    custom = plan.custom_loss
+    direct = (plan.loss.name in INDEX_TARGET_LOSSES and single) or custom is not None
     early = plan.early_stopping is not None
     imports = ["Meter", "Run"]
     if early:
@@ -273,7 +290,9 @@ def _features(plan: TrainPlan) -> dict[str, Any]:
     return {
         "backward": f"scaler.scale({scaled}).backward()" if fp16 else f"{scaled}.backward()",
         "utils_imports": sorted(imports),
-        "loss_expr": "criterion(out, y)" if direct else "compute_loss(criterion, out, y)",
+        "loss_expr": loss_expr(plan, direct),
+        "loss_lhs": "loss, logged" if custom is not None and custom.logged else "loss",
+        "logged_arg": ", logged" if custom is not None and custom.logged else "",
         "scheduler_call": _scheduler(scheduler) if scheduler is not None else None,
         "per_batch": plan.per_batch_scheduler,
         "plateau": scheduler is not None and scheduler.name == "ReduceLROnPlateau",
@@ -295,6 +314,7 @@ def _script_names() -> frozenset[str]:
         "train.py.j2",
         header="",
         model_import=placeholder,
+        loss_import=None,
         utils_imports=[
             "EarlyStopping",
             "Meter",
@@ -310,6 +330,8 @@ def _script_names() -> frozenset[str]:
         data_file='"data.npz"',
         user_path='"."',
         loss_expr="criterion(out, y)",
+        loss_lhs="loss, logged",
+        logged_arg=", logged",
         backward="loss.backward()",
         scheduler_call="None",
         per_batch=True,
@@ -357,6 +379,18 @@ def train_source(
     for compiling in memory)."""
     alias = model_alias(plan.model)
     model_import = plan.model if alias == plan.model else f"{plan.model} as {alias}"
+    loss_import = None
+    custom = plan.custom_loss
+    if custom is not None and custom.kind == "block":
+        name = plan.loss.name
+        loss_alias = model_alias(name)
+        model_import += ", " + (name if loss_alias == name else f"{name} as {loss_alias}")
+    elif custom is not None and custom.py_import is not None:
+        module, cls, local = custom.py_import
+        loss_alias = model_alias(local)
+        loss_import = f"from {module} import {cls}" + (
+            f" as {loss_alias}" if loss_alias != cls else ""
+        )
     model_call = alias + "()"
     if plan.model_args is not None:
         args = plan.model_args
@@ -371,7 +405,8 @@ def train_source(
         f"DistributedDataParallel: `torchrun --nproc_per_node 2 {script}.py`.",
         f"What every spec shares (checkpoints, resume, Ctrl-C, torchrun) is in {UTILS}.py.",
     ]
-    user_path = spec_folder_from(out_dir, spec_path) if py_modules else None
+    user_code = py_modules or (custom is not None and custom.py_import is not None)
+    user_path = spec_folder_from(out_dir, spec_path) if user_code else None
     if py_modules:
         names = ", ".join(py_modules)
         if user_path is not None:
@@ -381,6 +416,15 @@ def train_source(
         else:
             folder = os.path.dirname(spec) or "."
             lines.append(f"model.py imports {names}: run it with PYTHONPATH={folder} set.")
+    if custom is not None and custom.py_import is not None:
+        module = custom.py_import[0]
+        if user_path is not None:
+            lines.append(f"The loss comes from {module}, in the spec's folder, on sys.path below.")
+        elif out_dir is not None:
+            lines.append(f"The loss comes from {module}, in this folder (the spec's).")
+        else:
+            folder = os.path.dirname(spec) or "."
+            lines.append(f"The loss comes from {module}: run it with PYTHONPATH={folder} set.")
     lines += [
         "Regenerate it with `nndsl generate` on that spec rather than editing it by hand.",
         PLACEHOLDER,
@@ -389,9 +433,10 @@ def train_source(
         "train.py.j2",
         header=docstring(lines, ""),
         model_import=model_import,
+        loss_import=loss_import,
         config=config_literal(plan),
         model_call=model_call,
-        loss_call=loss_call(plan.loss),
+        loss_call=loss_class_call(plan),
         optimizer_call=_optimizer(plan.optimizer),
         data_file=literal(data_file(script)),
         user_path=literal(user_path) if user_path is not None else None,

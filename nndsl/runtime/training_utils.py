@@ -198,14 +198,30 @@ class Meter:
         self.n = 0
         self.steps = steps
         self.first_step = 0  # where a resumed epoch started
+        # values a loss block logs (`log rec, kl`): their sums weighted by batch size
+        self.logged: dict[str, torch.Tensor] = {}
 
-    def update(self, step: int, loss: torch.Tensor, out, y: torch.Tensor) -> None:
+    def update(
+        self,
+        step: int,
+        loss: torch.Tensor,
+        out,
+        y: torch.Tensor,
+        logged: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         """Add a batch: its mean loss, its outputs (the first, for several) and
-        targets."""
+        targets, and the values the loss logs."""
         self.step_loss[step] = loss.detach()
         self.step_size[step] = y.shape[0]
         self.n += y.shape[0]
         self.stats.update(first_output(out).detach(), y)
+        for name, value in (logged or {}).items():
+            value = value.detach().to(torch.float64) * y.shape[0]
+            total = self.logged.get(name)
+            if total is None:
+                self.logged[name] = value.clone()
+            else:
+                total.add_(value)
 
     def check_finite(self, epoch: int) -> None:
         """A TrainingError if a loss of this epoch was NaN or infinite (on any
@@ -227,6 +243,7 @@ class Meter:
         sizes = torch.tensor(self.step_size, dtype=torch.float64, device=self.device)
         out = {"loss": (self.step_loss * sizes).sum()}
         out.update(self.stats.sums)
+        out.update({"logged_" + k: v for k, v in self.logged.items()})
         for key, value in {"n": self.n, **self.stats.counts}.items():
             out[key] = torch.tensor(
                 float(value), dtype=torch.float64, device=self.device
@@ -242,6 +259,10 @@ class Meter:
             f"{prefix}loss": float(s["loss"] / s["n"]) if float(s["n"]) else math.nan
         }
         out.update(self.stats.values(s, prefix))
+        for key in self.logged:
+            out[prefix + key] = (
+                float(s["logged_" + key] / s["n"]) if float(s["n"]) else math.nan
+            )
         return out
 
     def state(self) -> dict:
@@ -250,12 +271,16 @@ class Meter:
             "step_size": list(self.step_size),
             "sums": {k: v.cpu() for k, v in self.stats.sums.items()},
             "counts": {"n": self.n, **self.stats.counts},
+            "logged": {k: v.cpu() for k, v in self.logged.items()},
         }
 
     def load(self, state: dict) -> None:
         self.step_loss = state["step_loss"].to(self.device)
         self.step_size = list(state["step_size"])
         self.stats.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
+        self.logged = {
+            k: v.to(self.device) for k, v in state.get("logged", {}).items()
+        }
         counts = dict(state["counts"])
         self.n = counts.pop("n")
         self.stats.counts = counts

@@ -167,6 +167,9 @@ class _Builder:
     def model_decl(self, meta, children):
         return self._block("model", meta, children)
 
+    def loss_decl(self, meta, children):
+        return self._block("loss", meta, children)
+
     def params(self, meta, children):
         params = self.nodes(children)
         seen_default = False
@@ -300,6 +303,14 @@ class _Builder:
 
     def return_stmt(self, meta, children):
         return ir.Return(values=tuple(children), span=self.span(meta))
+
+    def log_stmt(self, meta, children):
+        names = [c for c in children if isinstance(c, Token) and c.type == "NAME"]
+        return ir.Log(
+            names=tuple(str(n) for n in names),
+            name_spans=tuple(self.tspan(n) for n in names),
+            span=self.span(meta),
+        )
 
     def assign(self, meta, children):
         targets, value = children
@@ -559,7 +570,7 @@ class _Builder:
 
 
 _KEYWORDS = frozenset(
-    {"CONST", "BLOCK", "MODEL", "TRAIN", "INPUT", "PARAM", "BUFFER", "TIE", "INIT"}
+    {"CONST", "BLOCK", "MODEL", "LOSS", "TRAIN", "INPUT", "PARAM", "BUFFER", "TIE", "INIT"}
 )
 
 

@@ -294,6 +294,8 @@ class _Printer:
         elif isinstance(s, ir.Return):
             text = indent + "return " + ", ".join(expr(v) for v in s.values)
             self.emit(text, s.span, s.span.end_line)
+        elif isinstance(s, ir.Log):
+            self.emit(indent + "log " + ", ".join(s.names), s.span, s.span.end_line)
         elif isinstance(s, ir.For):
             head_end = s.body[0].span.line if s.body else s.span.end_line
             head = f"{indent}for {target(s.target, top=True)} in "

@@ -28,7 +28,7 @@ from nndsl.syntax._lark_parser import (
     UnexpectedToken,
 )
 
-TOP_KEYWORDS = ("model", "block", "train", "const", "import", "from")
+TOP_KEYWORDS = ("model", "block", "loss", "train", "const", "import", "from")
 _OPENERS = {"LPAR": ")", "_LPAR_NL": ")", "LSQB": "]", "_LSQB_NL": "]", "LBRACE": "}"}
 _CLOSERS = {"RPAR": ")", "RSQB": "]", "RBRACE": "}"}
 MAX_NESTING = 100
@@ -41,7 +41,7 @@ class _Open:
     what: str  # "the call to `Linear`", "the body of model `Net`", ...
 
 
-_DECL_KEYWORDS = {"MODEL", "BLOCK", "TRAIN", "CONST", "IMPORT", "FROM"}
+_DECL_KEYWORDS = {"MODEL", "BLOCK", "LOSS", "TRAIN", "CONST", "IMPORT", "FROM"}
 _HISTORY = 6
 
 
@@ -99,9 +99,9 @@ class _Tracker:
 
     def _heads(self, tok: Token, prev: Token | None) -> None:
         """Remember what a body is the body of: `model Net {`, `train {`, `for ... {`."""
-        if tok.type in ("MODEL", "BLOCK") and not self.stack:
+        if tok.type in ("MODEL", "BLOCK", "LOSS") and not self.stack:
             self.head = f"the body of {tok}"
-        elif tok.type == "NAME" and prev is not None and prev.type in ("MODEL", "BLOCK"):
+        elif tok.type == "NAME" and prev is not None and prev.type in ("MODEL", "BLOCK", "LOSS"):
             if self.head is not None and not self.stack:
                 self.head = f"the body of {prev} `{tok}`"
         elif tok.type == "TRAIN" and not self.stack:
@@ -120,7 +120,7 @@ def _what_opens(tok: Token, history: list[Token]) -> str:
         and prev is not None
         and prev.type == "NAME"
         and len(history) > 1
-        and history[-2].type in ("MODEL", "BLOCK")
+        and history[-2].type in ("MODEL", "BLOCK", "LOSS")
     ):
         return f"the parameter list of {history[-2]} `{prev}`"
     after_value = prev is not None and prev.type in ("NAME", "RPAR", "RSQB")
@@ -291,7 +291,7 @@ _EXPR_START = {
 
 # Words of the language: they cannot name a value, a parameter or an input.
 _KEYWORD_TYPES = {
-    "IMPORT", "FROM", "AS", "CONST", "BLOCK", "MODEL", "TRAIN", "INPUT", "PARAM", "FOR", "IN",
+    "IMPORT", "FROM", "AS", "CONST", "BLOCK", "MODEL", "LOSS", "LOG", "TRAIN", "INPUT", "PARAM", "FOR", "IN",
     "RETURN", "IF", "ELSE", "OR", "AND", "NOT", "TRUE", "FALSE", "NONE",
 }  # fmt: skip
 
@@ -464,7 +464,7 @@ def _at_top_level(c: _Context) -> Diagnostic | None:
     closed = c.tracker.closed_decl
     if closed is not None and closed[0].line < c.tok.line:
         notes.append(Note(f"the `}}` at {{at}} ends {closed[1]}", _tspan(closed[0], c.path)))
-    if c.tok.type == "NAME":
+    if c.tok.type == "NAME" and str(c.tok) not in ("class", "def"):
         close = difflib.get_close_matches(str(c.tok), TOP_KEYWORDS, n=1, cutoff=0.6)
         if close:
             return error(
@@ -710,7 +710,11 @@ def _missing_words(c: _Context) -> Diagnostic | None:
             "with `from package.module import Name`",
         )
     if c.expected and c.expected <= {"LPAR", "_LPAR_NL", "LBRACE"}:
-        head = f"{prev2} {prev}" if prev2 is not None and prev2.type in ("MODEL", "BLOCK") else ""
+        head = (
+            f"{prev2} {prev}"
+            if prev2 is not None and prev2.type in ("MODEL", "BLOCK", "LOSS")
+            else ""
+        )
         return error(
             f"expected `{{` to begin the body{f' of `{head}`' if head else ''}, found {c.got}",
             _after(prev, c.path) if c.new_line else c.span,
