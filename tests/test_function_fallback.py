@@ -318,3 +318,16 @@ def test_generic_class_with_fallback_calls(tmp_path: Path) -> None:
     namespace: dict = {}
     exec(compile(source, "model.py", "exec"), namespace)
     assert namespace["M"]()(torch.randn(2, 8, 64)).shape == (2, 3)
+
+
+def test_without_torch_the_fallback_is_a_diagnostic(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.nn"
+    spec.write_text("model M {\n    input x: [B, 4]\n    x.logcumsumexp(1)\n}\n", encoding="utf-8")
+    probe = "import sys; sys.modules['torch'] = None\nfrom nndsl.cli import main\nsys.exit(main(['check', sys.argv[1]]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(spec)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "checking it needs torch" in proc.stderr + proc.stdout
+    assert "spec.nn:3:5" in proc.stderr + proc.stdout

@@ -155,7 +155,14 @@ def _typed(v: Any) -> Any:
 
 
 def _infer(tgt: Target, args: tuple, kwargs: tuple[tuple[str, Any], ...]) -> Any:
-    import torch
+    try:
+        import torch
+    except ImportError as exc:
+        raise FallbackError(
+            f"`{tgt.name}` is outside nndsl's catalog, and checking it needs torch, which cannot "
+            f"be imported ({exc})",
+            hint="install torch (see the README), or use a function of the catalog",
+        ) from None
 
     fn = _callable(torch, tgt)
     symbols = sorted(_symbols((args, kwargs)))
