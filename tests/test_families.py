@@ -51,6 +51,12 @@ def check_family(spec: str, model: str, ref: nn.Module, inputs: tuple, *, seed: 
     assert [len(t.shape) for t in static] == [g.dim() for g in got]
     for g, w in zip(got, want):
         assert torch.allclose(g, w, atol=1e-5), (g - w).abs().max()
+    scripted = torch.jit.script(net)  # the generated code is TorchScript too
+    with torch.no_grad():
+        if seed:
+            torch.manual_seed(0)
+        for g, w in zip(_outputs(scripted(*inputs)), want):
+            assert torch.allclose(g, w, atol=1e-5)
 
 
 # ---- Hugging Face's BERT encoder: token + position + segment embeddings ---------------------
