@@ -10,6 +10,7 @@ The specs are in tests/families/.  Where the public code keeps a constant tensor
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,14 @@ def check_family(spec: str, model: str, ref: nn.Module, inputs: tuple, *, seed: 
     assert [len(t.shape) for t in static] == [g.dim() for g in got]
     for g, w in zip(got, want):
         assert torch.allclose(g, w, atol=1e-5), (g - w).abs().max()
+    with warnings.catch_warnings():  # (torch.jit.script is deprecated, still supported)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(net)  # the generated code is TorchScript too
+    with torch.no_grad():
+        if seed:
+            torch.manual_seed(0)
+        for g, w in zip(_outputs(scripted(*inputs)), want):
+            assert torch.allclose(g, w, atol=1e-5)
 
 
 # ---- Hugging Face's BERT encoder: token + position + segment embeddings ---------------------
