@@ -79,13 +79,16 @@ class ReuseV:
 
 def label_value(ev: Evaluator, frame: Frame, node: ir.Name) -> Any:
     """The module a label of this body names, if `node` is such a label; None otherwise."""
-    nm = ev.naming(frame.decl)
-    if node.id not in nm.labels:
+    if not is_label(ev, frame, node.id):
         return None
+    nm = ev.naming(frame.decl)
     slot = next((s for s in frame.inst.modules if s.name == node.id), None)
     if slot is None:
-        if any(p.name == node.id for p in frame.inst.param_tensors):
-            return None
+        if any(
+            isinstance(s, (ir.ParamDecl, ir.BufferDecl)) and s.name == node.id
+            for s in frame.decl.body
+        ):
+            return None  # a parameter or buffer, not a module
         if _names_a_layer(ev, node.id):  # `LayerNorm: LayerNorm` (Hugging Face's names)
             return None
         return ev.error(
@@ -110,6 +113,12 @@ def _names_a_layer(ev: Evaluator, name: str) -> bool:
         or is_layer_name(name)
         or is_function_name(name)
     )
+
+
+def is_label(ev: Evaluator, frame: Frame, name: str) -> bool:
+    """Whether `name` labels a submodule in the body being evaluated (constants and defaults
+    are evaluated outside any body)."""
+    return bool(frame.decl.body) and name in ev.naming(frame.decl).labels
 
 
 def apply_reuse(ev: Evaluator, reuse: ReuseV, value: Any, frame: Frame, into: list | None) -> Any:
@@ -222,8 +231,7 @@ def call_label(ev: Evaluator, e: ir.Call, frame: Frame) -> Any:
 
 def buffer_decl(ev: Evaluator, stmt: ir.BufferDecl, frame: Frame) -> None:
     ev.check_identifier(stmt.name, stmt.span, "buffer name", attribute=True)
-    nm = ev.naming(frame.decl)
-    if stmt.name in nm.labels or stmt.name in frame.taken:
+    if stmt.name in frame.taken:  # (labels and parameters: see Evaluator.naming)
         ev.error(f"`{stmt.name}` names both a buffer and a submodule or parameter", stmt.span)
         raise _Abort
     persistent = True
@@ -570,8 +578,10 @@ def init(ev: Evaluator, stmt: ir.InitStmt, frame: Frame) -> None:
             return
         chain: tuple[ModuleSlot, ...] = ()
         path = None
+        layers_of = [s for _, s in layers]
     else:
         qual, t, chain = parameter_at(ev, frame, stmt.target, "init")
+        layers_of = []
         slot_shapes.append((qual, t))
         path = qual.rsplit(".", 1)[0]
     if torch_name in _FAN_INITS:
@@ -593,8 +603,18 @@ def init(ev: Evaluator, stmt: ir.InitStmt, frame: Frame) -> None:
             kwargs=tuple(kwargs),
             layer_type=head if by_type else None,
             path=path,
-            guard=any(t is None for _, t in slot_shapes),
+            guard=any(t is None for _, t in slot_shapes) or not all(map(_fixed, layers_of)),
             span=stmt.span,
             modules=chain,
         )
     )
+
+
+_FLAGS = ("bias", "affine", "elementwise_affine")
+
+
+def _fixed(slot: ModuleSlot) -> bool:
+    """Whether the flags that leave a layer's parameters out are known (not a block's parameter,
+    decided per instance): otherwise the generated code tests the parameter for None."""
+    args = slot.args or {}
+    return all(args.get(k) is None or isinstance(args.get(k), bool) for k in _FLAGS)
