@@ -1364,6 +1364,12 @@ class Evaluator:
     def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
         if kwargs:
             return self.error(f"`{name}` takes no keyword arguments", e.span)
+        odd = next((v for v in _leaves(args) if not isinstance(v, (int, float, str, Sym))), None)
+        if odd is not None:  # a layer, a tensor: said in the spec's words, not Python's
+            return self.error(
+                f"`{name}` takes compile-time values (numbers, sizes), not {describe(odd)}",
+                e.span,
+            )
         try:
             for a in args:
                 if isinstance(a, Sym) and name not in ("min", "max", "abs"):
@@ -2670,6 +2676,15 @@ class Evaluator:
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
+
+
+def _leaves(v: Any) -> Iterator[Any]:
+    """The non-container values of a compile-time value (items of tuples and lists)."""
+    if isinstance(v, (tuple, list)):
+        for x in v:
+            yield from _leaves(x)
+    else:
+        yield v
 
 
 def _runtime_symbols(v: Any) -> frozenset[str]:
