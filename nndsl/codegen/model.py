@@ -355,6 +355,26 @@ class _Emitter:
             self.captured[sym] = identifier(name, self.locals)
         return self.captured[sym]
 
+    def name_forward_sizes(self) -> None:
+        """A block's input size that only forward uses, and that the spec names
+        (`b, t, f = x.shape`), is called so in forward and in its shape comments too, rather than
+        by the generated name a constructor argument would have (`in_channels`)."""
+        if not self.generic or self.inst.decl.kind != "block":
+            return
+        taken = set(self.params) | set(self.rename.values())
+        for sym, name in self.spec_names.items():
+            current = self.rename.get(sym)
+            if (
+                sym in self.dim_syms
+                and current is not None
+                and current not in self._init_symbols
+                and name.isidentifier()
+                and name not in taken
+                and name not in RESERVED_NAMES
+            ):
+                self.rename[sym] = name
+                taken.add(name)
+
     def capture_lines(self) -> list[str]:
         """`bn, n, c = x.shape` (or `bn = x.shape[0]` for one size): the sizes forward reads."""
         by_input: dict[int, dict[int, str]] = {}
@@ -399,6 +419,7 @@ class _Emitter:
         decl = self.inst.decl
         dim_params: list[tuple[int, int, str]] = []
         init_body = self.init()  # first: forward reads a size from its input unless init needs it
+        self.name_forward_sizes()
         fwd = self.forward()
         init_params: list[str] = []
         if self.generic and decl.kind == "block":
