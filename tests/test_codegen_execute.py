@@ -261,3 +261,24 @@ def test_a_parameter_only_known_at_run_time_is_a_forward_argument(tmp_path: Path
     assert "def forward(self, x: Tensor, n: int) -> Tensor:" in source
     assert "self.take1 = Take()" in source and "self.take2 = Take(k=2)" in source
     assert "a = self.take1(y, t)" in source and "c = self.take2(y, 4)" in source
+
+
+def test_a_user_module_argument_only_known_at_run_time_is_located(tmp_path: Path) -> None:
+    (tmp_path / "scalepkg.py").write_text(
+        "from torch import nn\n\n\nclass Scale(nn.Module):\n"
+        "    def __init__(self, n):\n        super().__init__()\n        self.n = n\n\n"
+        "    def forward(self, x):\n        return x * self.n\n"
+    )
+    text = (
+        "from scalepkg import Scale\n\nmodel M {\n    input x: [B, 8]\n"
+        "    b = x.shape[0]\n    x -> Scale(2) -> Scale(b)\n}\n"
+    )
+    try:
+        checked = check_file(str(tmp_path / "spec.nn"), text)
+    finally:
+        sys.modules.pop("scalepkg", None)
+    errors = [d for d in checked.diagnostics if d.is_error]
+    assert [d.message for d in errors] == [
+        "Scale's argument 1 is `B`, which is only known when the model runs"
+    ]
+    assert (errors[0].span.line, errors[0].span.col) == (6, 28)  # the `b` of `Scale(b)`
