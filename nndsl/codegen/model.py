@@ -694,7 +694,11 @@ class _Emitter:
         candidate, k = base, 2
         while True:
             holder = live.get(candidate)
-            reserved = candidate in RESERVED_NAMES or candidate in self.captured.values()
+            reserved = (
+                candidate in RESERVED_NAMES
+                or candidate in self.captured.values()
+                or candidate in self.fwd_args
+            )
             if not reserved and (holder is None or holder == key or self.last.get(holder, -1) <= i):
                 live[candidate] = key
                 self.locals.add(candidate)
