@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,24 @@ def _run_at(checked, cls, name: str, sizes: dict[str, int]):
     want = [tuple(dims.evaluate(d, sizes) for d in t.shape) for t in inst.output_types()]
     assert [tuple(o.shape) for o in outs] == want
     return model
+
+
+def _scripted_agrees(checked, model, sizes: dict[str, int]) -> None:
+    """The model compiles with TorchScript and computes what the eager model computes."""
+    import torch
+
+    inst = checked.models["M"]
+    torch.manual_seed(0)
+    inputs = [torch.randn([dims.evaluate(d, sizes) for d in v.type.shape]) for _, v in inst.inputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script is deprecated
+        scripted = torch.jit.script(model)
+    with torch.no_grad():
+        want, got = model(*inputs), scripted(*inputs)
+    for a, b in zip(
+        want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)
+    ):
+        assert torch.equal(a, b)
 
 
 # ---- the label `self` (Hugging Face's BERT: `attention.self.query`) ------------------------------
@@ -141,6 +160,24 @@ model M {
 }
 """
 
+# a parameter given the sequence length by one use and a number by another, through a block
+# whose input does not hold that length
+LENGTH_AS_ARGUMENT = """
+block Take(n: int, k: int = 1) {
+    input x
+    x[:, :n] * k
+}
+
+model M {
+    input x: [B, T]
+    input y: [B, 100]
+    b, t = x.shape
+    a = y -> Take(t)
+    c = y -> Take(4, k=2)
+    return a, c
+}
+"""
+
 # a symbolic sequence length read in forward, in a model and in a block
 READS_LENGTH = """
 block Fold {
@@ -164,8 +201,9 @@ model M {
         (READS_BATCH_NESTED, [{"B": 2}, {"B": 7}]),
         (PARAM_FROM_BATCH, [{"B": 2}, {"B": 7}]),
         (READS_LENGTH, [{"B": 2, "T": 3}, {"B": 5, "T": 9}]),
+        (LENGTH_AS_ARGUMENT, [{"B": 2, "T": 3}, {"B": 5, "T": 9}]),
     ],
-    ids=["reads-batch", "reads-batch-nested", "param-from-batch", "reads-length"],
+    ids=["reads-batch", "reads-batch-nested", "param-from-batch", "reads-length", "length-arg"],
 )
 def test_run_time_sizes_are_read_in_forward(text: str, sizes, tmp_path: Path) -> None:
     checked, cls, source = _build(text, tmp_path)
@@ -174,7 +212,8 @@ def test_run_time_sizes_are_read_in_forward(text: str, sizes, tmp_path: Path) ->
         if line.strip().startswith("self.") and "shape" not in line:
             assert not re.search(r"\((B|T)\b|, (B|T)\b", line), line
     for s in sizes:
-        _run_at(checked, cls, "M", s)
+        model = _run_at(checked, cls, "M", s)
+    _scripted_agrees(checked, model, sizes[-1])
 
 
 def test_destructured_sizes_keep_the_spec_names(tmp_path: Path) -> None:
@@ -214,3 +253,32 @@ def test_user_module_output_size_maps_back_to_the_right_symbol(tmp_path: Path) -
             sys.path.remove(str(tmp_path))
             for name in [m for m in sys.modules if m.startswith("userpkg")]:
                 del sys.modules[name]
+
+
+def test_a_parameter_only_known_at_run_time_is_a_forward_argument(tmp_path: Path) -> None:
+    _, _, source = _build(LENGTH_AS_ARGUMENT, tmp_path)
+    assert "def __init__(self, k: int = 1) -> None:" in source
+    assert "def forward(self, x: Tensor, n: int) -> Tensor:" in source
+    assert "self.take1 = Take()" in source and "self.take2 = Take(k=2)" in source
+    assert "a = self.take1(y, t)" in source and "c = self.take2(y, 4)" in source
+
+
+def test_a_user_module_argument_only_known_at_run_time_is_located(tmp_path: Path) -> None:
+    (tmp_path / "scalepkg.py").write_text(
+        "from torch import nn\n\n\nclass Scale(nn.Module):\n"
+        "    def __init__(self, n):\n        super().__init__()\n        self.n = n\n\n"
+        "    def forward(self, x):\n        return x * self.n\n"
+    )
+    text = (
+        "from scalepkg import Scale\n\nmodel M {\n    input x: [B, 8]\n"
+        "    b = x.shape[0]\n    x -> Scale(2) -> Scale(b)\n}\n"
+    )
+    try:
+        checked = check_file(str(tmp_path / "spec.nn"), text)
+    finally:
+        sys.modules.pop("scalepkg", None)
+    errors = [d for d in checked.diagnostics if d.is_error]
+    assert [d.message for d in errors] == [
+        "Scale's argument 1 is `B`, which is only known when the model runs"
+    ]
+    assert (errors[0].span.line, errors[0].span.col) == (6, 28)  # the `b` of `Scale(b)`

@@ -44,6 +44,8 @@ PROBES = {
     "index-with-group": ("model M {\n    input x: [B, 10, 4]\n    x[(Linear(2) -> relu)]\n}\n"),
     "slice-bound-layer": "model M {\n    input x: [B, 10, 4]\n    x[:, Linear:]\n}\n",
     "slice-bound-tensor": "model M {\n    input x: [B, 10, 4]\n    x[:, x:]\n}\n",
+    "min-of-layer": "model M {\n    input x: [B, 10]\n    n = min(Linear, 3)\n    x\n}\n",
+    "int-of-tensor": "model M {\n    input x: [B, 10]\n    n = int(x)\n    x\n}\n",
     "layer-as-size": "model M {\n    input x: [B, 10]\n    Linear(Linear)\n}\n",
     "group-as-size": "model M {\n    input x: [B, 10]\n    Linear((relu -> relu))\n}\n",
     "symbolic-slices": (

@@ -1557,6 +1557,12 @@ class Evaluator:
     def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
         if kwargs:
             return self.error(f"`{name}` takes no keyword arguments", e.span)
+        odd = next((v for v in _leaves(args) if not isinstance(v, (int, float, str, Sym))), None)
+        if odd is not None:  # a layer, a tensor: said in the spec's words, not Python's
+            return self.error(
+                f"`{name}` takes compile-time values (numbers, sizes), not {describe(odd)}",
+                e.span,
+            )
         try:
             for a in args:
                 if isinstance(a, Sym) and name not in ("min", "max", "abs"):
@@ -2687,12 +2693,8 @@ class Evaluator:
                 span = ref.span
             inferred = key in entry.inferred and span is ref.span
             note = _origin_note(given, None) if inferred else None
-            shown = _fmt_value(value)
             self.error(
-                f"{ref.name}'s `{key}` is `{shown}`, which is only known when the model runs"
-                if shown == uses[0]
-                else f"{ref.name}'s `{key}` would be {shown}, but `{uses[0]}` is only known "
-                "when the model runs",
+                _runtime_message(f"{ref.name}'s `{key}`", value, uses[0]),
                 span,
                 notes=[note] if note else [],
                 hint="a layer is built with the model, before any input, so its sizes must be "
@@ -2700,6 +2702,23 @@ class Evaluator:
                 + (f" (`{key}` is taken from the input's shape here)" if inferred else ""),
             )
             raise _Abort
+
+    def runtime_arguments(self, ref: LayerRef) -> None:
+        """`runtime_sizes` for a module outside the catalog: its arguments as written."""
+        if not self.checks_runtime_sizes:
+            return
+        written = [(k, v) for k, v in enumerate(ref.args)] + list(ref.kwargs)
+        for key, value in written:
+            uses = sorted(_runtime_symbols(value) & self.input_syms)
+            if uses:
+                what = f"argument {key + 1}" if isinstance(key, int) else f"`{key}`"
+                self.error(
+                    _runtime_message(f"{ref.name}'s {what}", value, uses[0]),
+                    self.arg_span(ref, key),
+                    hint="a module is built with the model, before any input, so its arguments "
+                    "must be fixed: numbers, constants, block parameters or fixed sizes of the input",
+                )
+                raise _Abort
 
     def attach(
         self,
@@ -3079,6 +3098,7 @@ class Evaluator:
                 )
             )
             return POISON
+        self.runtime_arguments(ref)
         self.used_fallback = True
         try:
             import os
@@ -3137,6 +3157,7 @@ class Evaluator:
             args,
             lambda key: positional.index(key) if key in positional[: len(ref.args)] else key,
         )
+        self.runtime_arguments(ref)
         try:
             result = fallback.run_torch_module(
                 ref.name, ref.args, dict(ref.kwargs), tuple(v.type for v in ins)
@@ -3233,6 +3254,22 @@ def function_module_name(function: str) -> str:
 def _is_group(v: GroupV) -> bool:
     """A group written in brackets or as `Sequential(...)` (not a chain or a `for` stage)."""
     return isinstance(v.node, (ir.Paren, ir.Call))
+
+
+def _runtime_message(what: str, value: Any, symbol: str) -> str:
+    shown = _fmt_value(value)
+    if shown == symbol:
+        return f"{what} is `{shown}`, which is only known when the model runs"
+    return f"{what} would be {shown}, but `{symbol}` is only known when the model runs"
+
+
+def _leaves(v: Any) -> Iterator[Any]:
+    """The non-container values of a compile-time value (items of tuples and lists)."""
+    if isinstance(v, (tuple, list)):
+        for x in v:
+            yield from _leaves(x)
+    else:
+        yield v
 
 
 def _runtime_symbols(v: Any) -> frozenset[str]:

@@ -64,6 +64,9 @@ class ClassCode:
     # the names `__init__` sets on `self`: submodules, parameters, buffers, stored arguments
     attributes: frozenset[str] = frozenset()
     methods: list[list[str]] = field(default_factory=list)  # more methods, lines of the class body
+    # parameters passed to forward, not to __init__: sizes some use only knows when the model
+    # runs (`Heads(x.shape[0])` makes `forward(self, x, n)`)
+    fwd_args: tuple[str, ...] = ()
 
 
 class ModelCode:
@@ -237,14 +240,7 @@ class ModelCode:
             return _Emitter(
                 self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms, computed=ev
             ).emit()
-        for inst in instances:
-            for p in decl.params:
-                v = inst.params.get(p.name)
-                if _free_symbols(v):
-                    raise Unsupported(
-                        f"a use gives its parameter `{p.name}` the value `{_shown(v)}`, a size "
-                        "only known when the model runs"
-                    )
+        fwd_args = self._forward_arguments(decl, instances)
         first = instances[0]
         ranks = [
             tuple(t.rank for _, t in ((n, v.type) for n, v in inst.inputs)) for inst in instances
@@ -261,10 +257,42 @@ class ModelCode:
                 shape.append(dims.sym(s))
             types.append(TensorT(tuple(shape), value.type.dtype))
         gi, ev, _ = generic_instance(self.program, self.symbols, decl, types, {})
+        for value in ev.computed.values():
+            if value.params & set(fwd_args):
+                raise Unsupported(
+                    "a value computed from a parameter that some use only knows when the model runs"
+                )
         rename = _name_dims(gi, neutral, first, {p.name for p in decl.params})
         return _Emitter(
-            self, gi, decl.name, generic=True, rename=rename, dim_syms=neutral, computed=ev
+            self,
+            gi,
+            decl.name,
+            generic=True,
+            rename=rename,
+            dim_syms=neutral,
+            computed=ev,
+            fwd_args=fwd_args,
         ).emit()
+
+    @staticmethod
+    def _forward_arguments(decl: ir.BlockDecl, instances: list[BlockInstance]) -> tuple[str, ...]:
+        """The integer parameters some use gives a size only known when the model runs (the
+        checker's values hold symbols only for those): forward takes them.  Other parameters
+        given such a value make the block one class per use."""
+        out = []
+        for p in decl.params:
+            values = [inst.params.get(p.name) for inst in instances]
+            runtime = next((v for v in values if _free_symbols(v)), None)
+            if runtime is None:
+                continue
+            if isinstance(runtime, Sym) and (p.type is None or p.type.name == "int"):
+                out.append(p.name)
+                continue
+            raise Unsupported(
+                f"a use gives its parameter `{p.name}` the value `{_shown(runtime)}`, a size "
+                "only known when the model runs"
+            )
+        return tuple(out)
 
     # ---- call sites ---------------------------------------------------------------------------
 
@@ -283,9 +311,24 @@ class ModelCode:
             return f"{special.name}()"
         in_types = slot.in_type if isinstance(slot.in_type, tuple) else (slot.in_type,)
         args = [lit(in_types[k].shape[i]) for k, i, _ in code.dim_params]
-        args += [lit(inst.params[p]) for p in slot.user_args]
-        args += [f"{k}={lit(inst.params[k])}" for k in slot.user_kwargs]
+        args += [lit(inst.params[p]) for p in slot.user_args if p not in code.fwd_args]
+        args += [f"{k}={lit(inst.params[k])}" for k in slot.user_kwargs if k not in code.fwd_args]
         return f"{code.name}({', '.join(args)})"
+
+    def forward_arguments(self, slot: ModuleSlot) -> list[Any]:
+        """The values a call of `slot` passes to its forward after the tensors."""
+        if slot.kind == "sequential":
+            if any(self.forward_arguments(c) for c in slot.children):
+                raise NotExpressible(
+                    "a block given a size only known when the model runs is inside a group"
+                )
+            return []
+        if slot.kind != "block" or slot.instance is None:
+            return []
+        code = self.classes.get(id(slot.instance.decl))
+        if code is None or not code.fwd_args:
+            return []
+        return [slot.instance.params[p] for p in code.fwd_args]
 
     def _special_for(self, inst: BlockInstance) -> ClassCode | None:
         if id(inst) in self.special:
@@ -341,8 +384,10 @@ class _Emitter:
         rename: dict[str, str],
         dim_syms: dict[str, tuple[int, int]],
         computed=None,
+        fwd_args: tuple[str, ...] = (),
     ):
         self.owner = owner
+        self.fwd_args = fwd_args
         self.inst = inst
         self.name = name
         self.generic = generic
@@ -393,6 +438,8 @@ class _Emitter:
     def fwd_sym(self, sym: str) -> str:
         if self.inst.decl.kind == "loss" and sym in self.dim_syms:
             return self.capture(sym)  # a loss class reads sizes from its inputs, not __init__
+        if sym in self.fwd_args:
+            return sym
         if sym in self.computed_named:
             return self.store(sym)
         if sym.startswith("c__"):
@@ -428,6 +475,26 @@ class _Emitter:
             self.captured[sym] = identifier(name, self.locals)
         return self.captured[sym]
 
+    def name_forward_sizes(self) -> None:
+        """A block's input size that only forward uses, and that the spec names
+        (`b, t, f = x.shape`), is called so in forward and in its shape comments too, rather than
+        by the generated name a constructor argument would have (`in_channels`)."""
+        if not self.generic or self.inst.decl.kind != "block":
+            return
+        taken = set(self.params) | set(self.rename.values())
+        for sym, name in self.spec_names.items():
+            current = self.rename.get(sym)
+            if (
+                sym in self.dim_syms
+                and current is not None
+                and current not in self._init_symbols
+                and name.isidentifier()
+                and name not in taken
+                and name not in RESERVED_NAMES
+            ):
+                self.rename[sym] = name
+                taken.add(name)
+
     def capture_lines(self) -> list[str]:
         """`bn, n, c = x.shape` (or `bn = x.shape[0]` for one size): the sizes forward reads."""
         by_input: dict[int, dict[int, str]] = {}
@@ -452,6 +519,10 @@ class _Emitter:
                 raise NotExpressible("an unknown size is used in forward")
             return dims.to_python(v, {n: self.fwd_sym(n) for n in dims.free_symbols(v)})
         if isinstance(v, Opaque):
+            if v.params & set(self.fwd_args):
+                raise NotExpressible(
+                    "a value computed from a parameter that some use only knows when the model runs"
+                )
             for p in sorted(v.params):
                 self.store(p)
             return self.fix(v.fwd)
@@ -468,6 +539,7 @@ class _Emitter:
         decl = self.inst.decl
         dim_params: list[tuple[int, int, str]] = []
         init_body = self.init()  # first: forward reads a size from its input unless init needs it
+        self.name_forward_sizes()
         fwd = self.forward()
         init_params: list[str] = []
         if self.generic and decl.kind == "block":
@@ -479,6 +551,8 @@ class _Emitter:
                     init_params.append(f"{final}: int")
         if self.generic:
             for p in decl.params:
+                if p.name in self.fwd_args:
+                    continue
                 ann = _annotation(p.type)
                 default = ""
                 if p.default is not None:
@@ -497,6 +571,7 @@ class _Emitter:
         computed_lines = [f"{n} = {t}" for n, t in needed]
         body = ["super().__init__()"] + computed_lines + store_lines + init_body
         fwd_params = [f"{n}: Tensor" for n in self.input_names]
+        fwd_params += [f"{n}: int" for n in self.fwd_args]
         code = ClassCode(
             name=self.name,
             decl=decl,
@@ -514,6 +589,7 @@ class _Emitter:
                 + [b.name for b in self.inst.buffer_tensors]
                 + stored
             ),
+            fwd_args=self.fwd_args,
         )
         if self.inst.inits:
             code.methods.append(self.init_weights())
@@ -637,6 +713,11 @@ class _Emitter:
         names = self.init_names()
         for n in dims.free_symbols(v) if isinstance(v, Sym) else ():
             self._init_symbols.add(names.get(n, n))
+            if n in self.fwd_args:
+                raise NotExpressible(
+                    f"the parameter `{n}` is needed in `__init__`, and some use only knows it "
+                    "when the model runs"
+                )
             model_dim = self.inst.decl.kind == "model" and n in self.dim_syms
             if (
                 model_dim
@@ -729,6 +810,7 @@ class _Emitter:
     def forward(self) -> list[str]:
         inst = self.inst
         self.input_names = [identifier(n, self.locals) for n, _ in inst.inputs]
+        self.locals.update(self.fwd_args)
         self.var: dict[tuple, str] = {}
         for k, (n, v) in enumerate(inst.inputs):
             self.var[("in", k)] = self.input_names[k]
@@ -804,7 +886,11 @@ class _Emitter:
         candidate, k = base, 2
         while True:
             holder = live.get(candidate)
-            reserved = candidate in RESERVED_NAMES or candidate in self.captured.values()
+            reserved = (
+                candidate in RESERVED_NAMES
+                or candidate in self.captured.values()
+                or candidate in self.fwd_args
+            )
             if not reserved and (holder is None or holder == key or self.last.get(holder, -1) <= i):
                 live[candidate] = key
                 self.locals.add(candidate)
@@ -925,8 +1011,9 @@ class _Emitter:
 
     def op_expr(self, op: Op) -> str:
         if op.kind == "module":
-            args = ", ".join(self.value(a) for a in op.args)
-            return f"self.{op.target.name}({args})"
+            values = [self.value(a) for a in op.args]
+            values += [self.fwd_literal(v) for v in self.owner.forward_arguments(op.target)]
+            return f"self.{op.target.name}({', '.join(values)})"
         if op.kind == "function":
             return self.function_expr(op)
         if op.kind == "binop":
