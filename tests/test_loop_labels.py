@@ -387,3 +387,17 @@ def test_for_stages_round_trip_through_the_formatter() -> None:
     once = _fmt(text)
     assert once == text
     assert _fmt(DENSE) == _fmt(_fmt(DENSE))
+
+
+def test_a_made_label_colliding_with_a_generated_name() -> None:
+    (err,) = _errors(
+        "model M {\n"
+        "    input x: [B, 8]\n"
+        '    for n in ["c"] {\n'
+        "        f{n}: Linear(8)\n"
+        "    }\n"
+        "    Linear(8)\n"
+        "}\n"
+    )
+    assert "`fc`" in err.message
+    assert [n.span.line for n in err.notes] == [6]
