@@ -401,3 +401,10 @@ def test_a_made_label_colliding_with_a_generated_name() -> None:
     )
     assert "`fc`" in err.message
     assert [n.span.line for n in err.notes] == [6]
+
+
+def test_braces_after_a_name_that_is_not_a_label() -> None:
+    result = _check("model M {\n    input x: [B, 8]\n    x -> layer{1} -> relu\n}\n")
+    (err,) = [d for d in result.diagnostics if d.is_error]
+    assert "right after `layer`" in err.message and (err.span.line, err.span.col) == (3, 15)
+    assert "`layer{i + 1}: Layer(...)`" in (err.hint or "")
