@@ -227,6 +227,7 @@ class _Naming:
     )  # id(node) → base (in loops: numbered when run)
     loop_start: dict[str, int] = field(default_factory=dict)  # base → first number for loop nodes
     labels: dict[str, Span] = field(default_factory=dict)
+    named_at: dict[str, Span] = field(default_factory=dict)  # generated name → its node's span
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,6 +556,7 @@ class Evaluator:
                 name += "_"
             taken.add(name)
             nm.names[id(node)] = name
+            nm.named_at[name] = node.span
         for base in loop_bases:
             nm.loop_start[base] = counters.get(base, 0)
         self._naming[id(decl)] = nm
@@ -1358,9 +1360,7 @@ class Evaluator:
                 (m.span for m in frame.inst.modules if m.name == name), frame.decl.name_span
             )
         if other is None:
-            owner = next((n for n, v in nm.names.items() if v == name), None)
-            if owner is not None:
-                other = frame.decl.name_span
+            other = nm.named_at.get(name)  # an unlabelled module named from its type
         if other is not None:
             self.error(
                 f"label `{node.label}` makes `{name}`, which already names another submodule of "

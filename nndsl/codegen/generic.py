@@ -407,6 +407,12 @@ class GenericEvaluator(Evaluator):
             raise Unsupported("a `for` loop over a parameter")
         self.for_over(stmt, seq, frame)
 
+    def fill_label(self, e: ir.Labeled, frame: Frame) -> str:
+        for hole in e.holes:
+            if isinstance(self.expr(hole, frame), (Opaque, Sym)):
+                raise Unsupported("a label made from its parameters")
+        return super().fill_label(e, frame)
+
     def loop_sequence(self, iter_: ir.Expr, frame: Frame) -> tuple | list:
         seq = self.expr(iter_, frame)
         if isinstance(seq, (Opaque, Sym)) or _opaque_items(seq):

@@ -374,10 +374,14 @@ class _Builder:
         label, expr = children
         holes: tuple[ir.Expr, ...] = ()
         pieces: tuple[str, ...] = ()
+        text = str(label)
         if label.type == "LABEL_TEMPLATE":
             holes, pieces = self.label_holes(label)
+            text = pieces[0] + "".join(
+                "{" + _show(h) + "}" + p for h, p in zip(holes, pieces[1:])
+            )  # as the formatter writes it, so that equal labels compare equal
         return ir.Labeled(
-            label=str(label),
+            label=text,
             holes=holes,
             pieces=pieces,
             expr=expr,

@@ -261,6 +261,7 @@ def _comments(text: str) -> list[Token]:
 
 _TERMINAL_WORDS = {
     "NAME": "a name",
+    "LABEL_TEMPLATE": "a label",
     "INT": "a number",
     "FLOAT": "a number",
     "STRING": "a string",
@@ -736,7 +737,22 @@ def _fallback(c: _Context) -> Diagnostic:
     return error(f"unexpected {c.got}; expected {_expected_words(c.expected)}", c.span, hint=hint)
 
 
+def _label_braces(c: _Context) -> Diagnostic | None:
+    """`layer{i}` right after a name, but not a label: a label made from values is followed by
+    `:`, and its braces hold one expression each."""
+    prev = c.prev
+    if c.tok.type != "LBRACE" or prev is None or prev.type != "NAME" or not c.touching:
+        return None
+    return error(
+        f"unexpected `{{` right after `{prev}`",
+        c.span,
+        hint=f"a label made from values is written `{prev}{{i + 1}}: Layer(...)`, with a `:`, "
+        "and each `{...}` closed on the same line",
+    )
+
+
 _RULES = (
+    _label_braces,
     _at_top_level,
     _left_open,
     _reserved_word,
