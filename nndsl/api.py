@@ -307,6 +307,11 @@ def stream_sample(program: Program, script: str, data: bytes) -> bytes:
                     arrays[f"{split}_y"] = item[1][None].numpy()
         except utils.TrainingError as exc:
             raise GenerateError(f"data: {exc}") from None
+        except RuntimeError as exc:
+            error = utils.stream_error(exc)
+            if error is None:
+                raise
+            raise GenerateError(f"data: {error}") from None
     meta = splits["stream"]
     arrays["task"] = np.array("classification")
     arrays["num_classes"] = np.array(meta["num_classes"])

@@ -172,6 +172,9 @@ def load_data(path: str, device: torch.device) -> dict:
 # are and how to read them; nndsl wrote it (nndsl/data/streaming.py).
 
 STREAM_FORMAT = "nndsl-stream-1"
+# what a DataLoader worker's error message starts with: a worker raises a RuntimeError
+# (a class every process can unpickle), `Run.read` turns it back into a TrainingError
+DATA_ERROR = "training data: "
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -295,15 +298,16 @@ class ImageFiles(torch.utils.data.Dataset):
         path = self.path(index)
         try:
             x = self.decode(path)
-        except TrainingError:
+        except RuntimeError:
             raise
         except Exception as exc:  # Pillow raises many types for bad files
             if self.skip_bad:
                 print(f"warning: skipped the unreadable image {path}", file=sys.stderr)
                 return None
-            raise TrainingError(
-                f"cannot read the image {path}: {type(exc).__name__}: {exc} "
-                "(remove or replace it, or write skip_bad=true in the data options)"
+            raise RuntimeError(
+                f"{DATA_ERROR}cannot read the image {path}: {type(exc).__name__}: "
+                f"{exc} (remove or replace it, or write skip_bad=true in the data "
+                "options)"
             ) from None
         if self.transforms:
             # one generator per sample: its draws depend on (seed, epoch, sample) only
@@ -332,9 +336,10 @@ class ImageFiles(torch.utils.data.Dataset):
             array = array[:, :, None]
         if list(array.shape[:2]) != list(self.image_size):
             h, w = self.image_size
-            raise TrainingError(
-                f"{path} is {array.shape[1]}x{array.shape[0]}, but the images are "
-                f"{w}x{h} (width x height): pass size=(height, width) to resize them"
+            raise RuntimeError(
+                f"{DATA_ERROR}{path} is {array.shape[1]}x{array.shape[0]}, but the "
+                f"images are {w}x{h} (width x height): pass size=(height, width) to "
+                "resize them"
             )
         return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
 
@@ -343,7 +348,9 @@ def collate_readable(items: list):
     """A batch of the items that could be read (see ImageFiles: skip_bad)."""
     kept = [item for item in items if item is not None]
     if not kept:
-        raise TrainingError("no image of a batch could be read (see the warnings)")
+        raise RuntimeError(
+            f"{DATA_ERROR}no image of a batch could be read (see the warnings)"
+        )
     return torch.utils.data.default_collate(kept)
 
 
@@ -396,7 +403,7 @@ def load_stream(path: str) -> dict:
         raise TrainingError(f"cannot read the data file {path}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != STREAM_FORMAT:
         raise TrainingError(f"{path} is not a data file written by nndsl")
-    root = Path(path).resolve().parent / meta["root"]
+    root = Path(os.path.normpath(Path(path).resolve().parent / meta["root"]))
     classes = list(meta["class_names"])
     parts: dict[str, tuple[Path, list[str], list[int]]] = {}
     for key, expected in meta["listing"].items():
@@ -447,12 +454,15 @@ def load_stream(path: str) -> dict:
     return data
 
 
-def stream_error(exc: TrainingError) -> TrainingError:
-    """A TrainingError raised in a DataLoader worker, with its message only (the
-    worker's traceback stays out)."""
-    lines = str(exc).strip().splitlines()
-    last = lines[-1] if lines else ""
-    return TrainingError(last.removeprefix("TrainingError: "))
+def stream_error(exc: RuntimeError) -> TrainingError | None:
+    """The TrainingError of a data error raised while reading a batch (in a DataLoader
+    worker: its message only, the worker's traceback stays out); None for another error.
+    """
+    for line in reversed(str(exc).strip().splitlines()):
+        line = line.removeprefix("RuntimeError: ")
+        if line.startswith(DATA_ERROR):
+            return TrainingError(line[len(DATA_ERROR) :])
+    return None
 
 
 def lower_is_better(name: str) -> bool:
@@ -1251,6 +1261,7 @@ class Run:
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
+        self.loaders.clear()  # streaming: the DataLoader workers end here
         try:
             self.interrupt.__exit__(kind, exc, tb)
             if kind is None and self.world > 1:
@@ -1495,8 +1506,11 @@ class Run:
                 x, y = next(batches)
             except StopIteration:
                 return
-            except TrainingError as exc:
-                raise stream_error(exc) from None
+            except RuntimeError as exc:
+                error = stream_error(exc)
+                if error is None:
+                    raise
+                raise error from None
             yield x.to(self.device, non_blocking=True), y.to(
                 self.device, non_blocking=True
             )
