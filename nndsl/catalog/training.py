@@ -399,9 +399,7 @@ TRANSFORMS: dict[str, Transform] = {
             True,
             "scale brightness, contrast and saturation by random factors in [1 - v, 1 + v]",
         ),
-        Transform(
-            "resize", ("size",), 1, (), False, "resize to size x size (or (h, w)), bilinear"
-        ),
+        Transform("resize", ("size",), 1, (), False, "resize to size x size (or (h, w)), bilinear"),
         Transform(
             "normalize",
             ("mean", "std"),
@@ -457,6 +455,7 @@ def transform_problem(name: str, args: list, kwargs: dict) -> str | None:
         if key == "std" and isinstance(v, (list, tuple)) and any(s <= 0 for s in v):
             return f"`std` of `{name}` must be positive"
     return None
+
 
 #: Loss arguments given as lists of numbers that become tensors (one weight per class or label).
 TENSOR_ARGS = frozenset({"weight", "pos_weight"})
