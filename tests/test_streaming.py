@@ -435,3 +435,68 @@ def test_generated_streaming_script_under_torchrun(tmp_path: Path) -> None:
     config = json.loads((out / "run" / "config.json").read_text())
     assert config["samples"] == {"train": 36, "val": 12}
     assert len(runlib.metrics(out / "run" / "metrics.csv")) == 2
+
+
+# ---- CSV files: rows read by their byte offsets -------------------------------------------------
+
+
+def write_csv(path: Path, rows: int, crlf: bool = False) -> Path:
+    rng = np.random.default_rng(rows)
+    x = rng.normal(size=(rows, 3))
+    end = "\r\n" if crlf else "\n"
+    lines = ["a,b,c,label"] + [
+        f"{a:.5f},{b:.5f},{c:.5f},{'yes' if a + b > 0 else 'no'}" for a, b, c in x
+    ]
+    lines.insert(40, "")  # a blank line: no row
+    path.write_text(end.join(lines) + end, newline="")
+    return path
+
+
+CSV_SPEC = """model T {{
+    input x: [B, 3]
+    Linear(8) -> relu -> Linear(2)
+}}
+
+train {{
+    model = T
+    data = csv("t.csv", target="label", {options}val_split=0.2, normalize=true)
+    loss = CrossEntropyLoss()
+    optimizer = Adam(lr=1e-2)
+    epochs = 2
+    batch_size = 32
+    metrics = [accuracy]
+}}
+"""
+
+
+@runlib.slow("two training runs")
+@pytest.mark.parametrize("crlf", [False, True])
+def test_streamed_csv_trains_as_the_file_loaded_whole(tmp_path: Path, crlf: bool) -> None:
+    write_csv(tmp_path / "t.csv", 300, crlf)
+    (tmp_path / "stream.nn").write_text(CSV_SPEC.format(options="stream=true, workers=1, "))
+    (tmp_path / "whole.nn").write_text(CSV_SPEC.format(options=""))
+    for name in ("stream", "whole"):
+        result = nndsl("run", f"{name}.nn", "--out", name, "--quiet", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "stream" / "data.json").exists()
+    assert (tmp_path / "whole" / "data.npz").exists()
+    # the same rows, split, order and model; the statistics summed in another order
+    stream = runlib.losses(tmp_path / "stream" / "metrics.csv")
+    whole = runlib.losses(tmp_path / "whole" / "metrics.csv")
+    assert [r.keys() for r in stream] == [r.keys() for r in whole]
+    for a, b in zip(stream, whole):
+        assert all(a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6) for k in a), (a, b)
+
+
+def test_streamed_csv_writes_no_copy(tmp_path: Path) -> None:
+    sizes = []
+    for rows in (100, 5000):
+        folder = tmp_path / str(rows)
+        folder.mkdir()
+        write_csv(folder / "t.csv", rows)
+        (folder / "s.nn").write_text(CSV_SPEC.format(options="stream=true, "))
+        out = runlib.generate(folder / "s.nn", folder / "out")
+        meta = json.loads((out / "data.json").read_text())
+        assert meta["rows"] == rows and meta["class_names"] == ["no", "yes"]
+        sizes.append((out / "data.json").stat().st_size)
+    assert abs(sizes[1] - sizes[0]) < 64

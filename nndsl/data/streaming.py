@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 
 from nndsl.catalog.training import (
     DEFAULT_WORKERS,
+    STREAM_CSV_BYTES_FROM,
     STREAM_DATA_OPTIONS,
     STREAM_IMAGES_FROM,
     TRANSFORMS,
@@ -65,6 +67,11 @@ def streams(name: str, options: Mapping[str, Any], base_dir: Path) -> bool:
         root = _root(options, base_dir)
         try:
             return _count_images(root, STREAM_IMAGES_FROM) >= STREAM_IMAGES_FROM
+        except OSError:
+            return False
+    if name == "csv":
+        try:
+            return _root(options, base_dir).stat().st_size >= STREAM_CSV_BYTES_FROM
         except OSError:
             return False
     return False
@@ -392,6 +399,15 @@ def manifest(
             task=task,
             float_targets=float_targets,
         )
+    if name == "csv":
+        return csv_manifest(
+            opts,
+            seed=seed,
+            base_dir=base_dir,
+            data_dir=data_dir,
+            task=task,
+            float_targets=float_targets,
+        )
     raise DataError(f"{name}() does not stream", hint="write stream=false")
 
 
@@ -416,6 +432,277 @@ def stamp_status(path: str) -> str:
         return "generated" if to_bytes(value) == data else "edited"
     except Exception:  # (unreadable, not JSON: not ours to replace)
         return "foreign"
+
+
+# ---- CSV files
+
+
+def csv_manifest(
+    options: Mapping[str, Any],
+    *,
+    seed: int,
+    base_dir: Path,
+    data_dir: Path | None,
+    task: str | None = None,
+    float_targets: bool = False,
+) -> dict[str, Any]:
+    """The data.json of a streaming CSV file: the columns and how to read them, found in one
+    pass over the file that holds one row at a time (the rules of `sources.csv`: the header,
+    numeric features, the target's task and class names), the split, and with normalize=true
+    the features' statistics over the training rows (a second pass).  The training script
+    finds each row by its byte offset (training_utils.CsvRows), so a row must be one line."""
+    import csv as csvlib
+
+    from nndsl.data.sources import _FLOAT32_MAX, _parse_number, _str, _task_option
+
+    if "path" not in options:
+        raise DataError("csv() needs the option 'path'", hint="write csv(path=...)")
+    file = _root(options, base_dir)
+    sep = _str("csv", "delimiter", options.get("delimiter", ","))
+    if len(sep) != 1 or sep in '\r\n"':
+        raise DataError(f"option 'delimiter' of csv() must be a single character, got {sep!r}")
+    header_opt = options.get("header")
+    has_header = None if header_opt is None else _bool("csv", "header", header_opt)
+    target = options.get("target")
+    if isinstance(target, str) and target == "input":
+        raise DataError(
+            "csv(): target=input needs the file loaded whole", hint="write stream=false"
+        )
+    forced = _task_option("csv", options.get("task") or task)
+    workers = _int("csv", "workers", options.get("workers", DEFAULT_WORKERS), minimum=0)
+    normalize = _bool("csv", "normalize", options.get("normalize", False))
+    features = options.get("features")
+    wanted = [features] if isinstance(features, str) else features
+    header: list[str] | None = None
+    inputs: list[int] = []
+    target_index: int | None = None
+    n = 0
+    all_int = all_float = True
+    labels: set[Any] = set()
+    try:
+        fh = open(file, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise DataError(f"csv(): cannot read {file}: {exc.strerror or exc}") from None
+    with fh:
+        reader = csvlib.reader(fh, delimiter=sep)
+        last = 0
+        try:
+            for row in reader:
+                line, first_line, last = reader.line_num, last + 1, reader.line_num
+                if line != first_line:
+                    raise DataError(
+                        f"csv(): {file}, line {first_line}: a quoted field holds a line break, "
+                        "but a streamed CSV file has one row per line",
+                        hint="write stream=false to load the file whole",
+                    )
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    if row:
+                        raise DataError(
+                            f"csv(): {file}, line {line} holds only spaces",
+                            hint="remove the line, or write stream=false",
+                        )
+                    continue
+                if header is None:
+                    cells = [c.strip() for c in row]
+                    numeric = all(_parse_number(c) is not None for c in cells)
+                    if has_header is True or (has_header is None and not numeric):
+                        header, has_header = cells, True
+                    else:
+                        header, has_header = [str(i) for i in range(len(row))], False
+                    inputs, target_index = _csv_columns(file, header, target, wanted)
+                    if has_header:
+                        continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"csv(): {file}, line {line}: expected {len(header)} fields like the "
+                        f"first row, found {len(row)}",
+                        hint=f"check the delimiter (now {sep!r}) and quoting on that line",
+                    )
+                for index in inputs:
+                    cell = row[index].strip()
+                    value = _parse_number(cell)
+                    if value is None or not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+                        what = "is empty" if not cell else f"has {cell!r}, not a finite number"
+                        raise DataError(
+                            f"csv(): {file}, line {line}: column '{header[index]}' {what}",
+                            hint="feature columns must hold numbers",
+                        )
+                if target_index is not None:
+                    cell = row[target_index].strip()
+                    if not cell:
+                        raise DataError(f"csv(): {file}, line {line}: the target is empty")
+                    if all_int:
+                        try:
+                            int(cell)
+                        except ValueError:
+                            all_int = False
+                    if all_float and not all_int:
+                        number = _parse_number(cell)
+                        all_float = number is not None and math.isfinite(number)
+                    if len(labels) <= MAX_CLASSES:
+                        labels.add(cell)
+                n += 1
+        except csvlib.Error as exc:
+            raise DataError(
+                f"csv(): {file}, line {reader.line_num}: malformed CSV: {exc}"
+            ) from None
+    if header is None or not n:
+        raise DataError(f"csv(): {file} has no data rows")
+    kind = "regression"
+    class_names: list[str] = []
+    label_kind = None
+    if target_index is not None:
+        regression = forced in ("regression", "multilabel") or (
+            forced is None and all_float and not all_int
+        )
+        if forced in ("regression", "multilabel") and not (all_int or all_float):
+            raise DataError(f"csv(): the target of {file} is not numeric, but task is regression")
+        if not regression:
+            kind = "classification"
+            if len(labels) > MAX_CLASSES:
+                raise DataError(
+                    f"csv(): the target of {file} has more than {MAX_CLASSES:,} distinct values",
+                    hint='for real-valued targets write task="regression"',
+                )
+            label_kind = "int" if all_int else "float" if all_float else "str"
+            parse = {"int": int, "float": float, "str": str}[label_kind]
+            values = sorted({parse(v) for v in labels})
+            class_names = [str(v) for v in values]
+    else:
+        raise DataError(
+            f"csv(): {file}: name the target column with target=<column>",
+            hint="target=input (an autoencoder) needs stream=false",
+        )
+    order_counts = _split_counts(n, options, seed)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "source": "csv",
+        "path": _stored_path(file, data_dir),
+        "bytes": file.stat().st_size,
+        "rows": n,
+        "delimiter": sep,
+        "header": bool(has_header),
+        "columns": len(header),
+        "features": inputs,
+        "feature_names": [header[i] for i in inputs],
+        "target": target_index,
+        "task": kind,
+        "label_kind": label_kind,
+        "class_names": class_names,
+        "num_classes": len(class_names) if kind == "classification" else None,
+        "float_targets": bool(float_targets) or kind == "regression",
+        "split": {"seed": seed, "val": order_counts["val"], "test": order_counts["test"]},
+        "samples": order_counts,
+        "workers": workers,
+        "normalization": None,
+    }
+    if normalize:
+        manifest["normalization"] = _csv_stats(file, manifest)
+    return manifest
+
+
+#: Distinct target values a streamed CSV file may have as class labels.
+MAX_CLASSES = 10_000
+
+
+def _csv_columns(
+    file: Path, header: list[str], target: Any, wanted: Any
+) -> tuple[list[int], int | None]:
+    """(feature column indices, target column index) as `sources.csv` picks them."""
+    for i, name in enumerate(header):
+        if not name:
+            raise DataError(f"csv(): {file}: column {i + 1} of the header has no name")
+    if len(set(header)) != len(header):
+        raise DataError(f"csv(): {file}: the header names a column twice")
+
+    def column(name: str, role: str) -> int:
+        if name not in header:
+            raise DataError(
+                f"csv(): {file} has no column '{name}' (asked for as {role})",
+                hint="its columns are: " + ", ".join(header),
+            )
+        return header.index(name)
+
+    target_index: int | None = None
+    if isinstance(target, int) and not isinstance(target, bool):
+        if not -len(header) <= target < len(header):
+            raise DataError(f"csv(): target={target} is not a column of {file}")
+        target_index = target % len(header)
+    elif target is not None:
+        target_index = column(str(target).strip(), "target")
+    if wanted is None:
+        inputs = [i for i in range(len(header)) if i != target_index]
+    else:
+        if not isinstance(wanted, (list, tuple)) or not all(isinstance(w, str) for w in wanted):
+            raise DataError("option 'features' of csv() must be a list of column names")
+        inputs = [column(w.strip(), "a feature") for w in wanted]
+        if target_index is not None and target_index in inputs:
+            raise DataError("csv(): the target column is also listed in features")
+        if len(set(inputs)) != len(inputs):
+            raise DataError("csv(): option 'features' names a column twice")
+    if not inputs:
+        raise DataError(f"csv(): {file} has no columns left to use as features")
+    return inputs, target_index
+
+
+def _split_counts(n: int, options: Mapping[str, Any], seed: int) -> dict[str, int]:
+    """The split's sizes, by `sources.prepare`'s rules (checked there, on a stand-in)."""
+    from nndsl.data.sources import Dataset
+
+    split = prepare(
+        Dataset(
+            x=np.zeros((n, 1), np.int64),
+            y=np.zeros((n, 1), np.float32),
+            task="regression",
+            num_classes=None,
+            name="csv",
+        ),
+        val_split=options.get("val_split", 0.0),
+        test_split=options.get("test_split", 0.0),
+        seed=seed,
+        x_dtype="int64",
+    )
+    return {
+        "train": len(split.train_x),
+        "val": 0 if split.val_x is None else len(split.val_x),
+        "test": 0 if split.test_x is None else len(split.test_x),
+    }
+
+
+def _csv_stats(file: Path, manifest: Mapping[str, Any]) -> dict[str, list]:
+    """Mean and standard deviation of each feature over the training rows (the permutation's
+    rows after the test and validation ones), one pass; a standard deviation of 0 becomes 1."""
+    import csv as csvlib
+
+    n = manifest["rows"]
+    order = np.random.default_rng(manifest["split"]["seed"]).permutation(n)
+    training = np.zeros(n, dtype=bool)
+    training[order[manifest["split"]["test"] + manifest["split"]["val"] :]] = True
+    features = manifest["features"]
+    total = np.zeros(len(features), np.float64)
+    squares = np.zeros(len(features), np.float64)
+    row_index = -1
+    with open(file, encoding="utf-8-sig", newline="") as fh:
+        reader = csvlib.reader(fh, delimiter=manifest["delimiter"])
+        skip_header = manifest["header"]
+        for row in reader:
+            if not row:
+                continue
+            if skip_header:
+                skip_header = False
+                continue
+            row_index += 1
+            if training[row_index]:
+                # as float32, the type the in-memory path computes its statistics from
+                values = np.array([float(row[i]) for i in features], np.float32)
+                values = values.astype(np.float64)
+                total += values
+                squares += values * values
+    count = int(training.sum())
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+    std[std == 0] = 1.0
+    return {"mean": [float(m) for m in mean], "std": [float(s) for s in std]}
 
 
 # ---- the plan's side: which file a training script reads

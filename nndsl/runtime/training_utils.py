@@ -403,6 +403,8 @@ def load_stream(path: str) -> dict:
         raise TrainingError(f"cannot read the data file {path}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != STREAM_FORMAT:
         raise TrainingError(f"{path} is not a data file written by nndsl")
+    if meta.get("source") == "csv":
+        return load_csv_stream(meta, Path(path).resolve().parent)
     root = Path(os.path.normpath(Path(path).resolve().parent / meta["root"]))
     classes = list(meta["class_names"])
     parts: dict[str, tuple[Path, list[str], list[int]]] = {}
@@ -451,6 +453,122 @@ def load_stream(path: str) -> dict:
     }
     for key, (folder, names, targets) in split.items():
         data[key] = ImageFiles(folder, names, targets, meta, train=key == "train")
+    return data
+
+
+def line_offsets(path: Path, skip_header: bool) -> np.ndarray:
+    """The byte offset of each data row of a CSV file (one row per line; blank lines and
+    the header left out), found in one pass over 16 MiB chunks."""
+    chunks = []
+    starts_at = 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 24)
+            if not block:
+                break
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+            chunks.append(ends.astype(np.int64) + starts_at)
+            starts_at += len(block)
+    ends = np.concatenate([*chunks, np.array([starts_at], np.int64)])
+    starts = np.concatenate([np.array([0], np.int64), ends[:-1] + 1])
+    # a line's length without its line break ("\r\n" too); blank lines hold no row
+    lengths = ends - starts
+    with open(path, "rb") as fh:
+        data = np.memmap(fh, dtype=np.uint8, mode="r") if starts_at else np.zeros(0)
+        cr = np.zeros(len(starts), dtype=bool)
+        inside = (lengths > 0) & (ends - 1 < starts_at)
+        cr[inside] = data[ends[inside] - 1] == 13
+        del data
+    keep = starts[(lengths - cr) > 0]
+    return keep[1:] if skip_header else keep
+
+
+class CsvRows(torch.utils.data.Dataset):
+    """Rows of a CSV file read when a batch needs them: each found by its byte offset,
+    parsed with the csv module, its feature columns as float32 (standardised with the
+    training rows' statistics), its target a class index or a value."""
+
+    def __init__(self, path: Path, offsets: np.ndarray, meta: dict):
+        self.path = path
+        self.offsets = offsets
+        self.delimiter = meta["delimiter"]
+        self.features = list(meta["features"])
+        self.target = meta["target"]
+        self.regression = meta["task"] == "regression"
+        self.float_targets = meta["float_targets"]
+        parse = {"int": int, "float": float, "str": str}.get(meta["label_kind"] or "")
+        self.parse = parse
+        self.classes = (
+            {parse(name): i for i, name in enumerate(meta["class_names"])}
+            if parse is not None
+            else {}
+        )
+        norm = meta.get("normalization")
+        self.mean = None if norm is None else torch.tensor(norm["mean"])
+        self.std = None if norm is None else torch.tensor(norm["std"])
+        self.seed = 0
+        self.handle = None
+        self.pid = -1
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, key):
+        index = key[0] if isinstance(key, tuple) else key
+        if self.pid != os.getpid():  # a file of its own in each worker process
+            self.handle, self.pid = open(self.path, "rb"), os.getpid()
+        self.handle.seek(int(self.offsets[index]))
+        raw = self.handle.readline().decode("utf-8")
+        if raw.startswith("\ufeff"):
+            raw = raw[1:]
+        try:
+            row = next(csv.reader([raw.rstrip("\r\n")], delimiter=self.delimiter))
+            x = torch.tensor([float(row[i]) for i in self.features])
+            cell = row[self.target].strip()
+            if self.regression:
+                y = torch.tensor([float(cell)])
+            else:
+                label = self.classes[self.parse(cell)]
+                y = torch.tensor(float(label) if self.float_targets else label)
+        except (ValueError, IndexError, KeyError, StopIteration, csv.Error):
+            raise RuntimeError(
+                f"{DATA_ERROR}{self.path}: the row at byte {int(self.offsets[index])} "
+                "is not what nndsl read when it prepared the data: run nndsl generate "
+                "again"
+            ) from None
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x, y
+
+
+def load_csv_stream(meta: dict, base: Path) -> dict:
+    """The splits of a streaming CSV file: a CsvRows per split."""
+    path = Path(os.path.normpath(base / meta["path"]))
+    try:
+        size = path.stat().st_size
+        offsets = line_offsets(path, meta["header"]) if size == meta["bytes"] else None
+    except OSError as exc:
+        raise TrainingError(f"cannot read {path}: {exc}") from None
+    if offsets is None or len(offsets) != meta["rows"]:
+        raise TrainingError(
+            f"{path} changed since nndsl prepared the data: run nndsl generate again"
+        )
+    order = np.random.default_rng(meta["split"]["seed"]).permutation(len(offsets))
+    n_test, n_val = meta["split"]["test"], meta["split"]["val"]
+    cuts = {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    data: dict = {
+        "stream": meta,
+        "workers": int(meta["workers"]),
+        "class_names": list(meta["class_names"]) or None,
+        "normalization": meta.get("normalization"),
+    }
+    for key, idx in cuts.items():
+        if len(idx):
+            data[key] = CsvRows(path, offsets[idx], meta)
     return data
 
 
