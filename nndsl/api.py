@@ -304,7 +304,7 @@ def stream_sample(program: Program, script: str, data: bytes) -> bytes:
                         break
                 if item is not None:
                     arrays[f"{split}_x"] = item[0][None].numpy()
-                    arrays[f"{split}_y"] = item[1][None].numpy()
+                    arrays[f"{split}_y"] = np.asarray(item[1])[None]
         except utils.TrainingError as exc:
             raise GenerateError(f"data: {exc}") from None
         except RuntimeError as exc:

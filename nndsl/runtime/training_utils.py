@@ -290,8 +290,8 @@ class ImageFiles(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def path(self, index: int) -> Path:
-        return self.folder / self.files[index].decode("utf-8")
+    def path(self, index: int) -> str:
+        return os.path.join(self.folder, self.files[index].decode("utf-8"))
 
     def __getitem__(self, key):
         index, epoch = key if isinstance(key, tuple) else (key, 0)
@@ -319,10 +319,11 @@ class ImageFiles(torch.utils.data.Dataset):
         if self.mean is not None:
             x = (x - self.mean) / self.std
         label = int(self.labels[index])
-        y = torch.tensor(float(label) if self.float_targets else label)
+        # a Python int becomes an int64 tensor when the batch is put together
+        y = torch.tensor(float(label)) if self.float_targets else label
         return x.contiguous(), y
 
-    def decode(self, path: Path) -> torch.Tensor:
+    def decode(self, path: str) -> torch.Tensor:
         from PIL import Image
 
         with Image.open(path) as picture:
