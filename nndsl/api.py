@@ -197,11 +197,15 @@ class Program:
                 )
                 raise NndslError([error(f"no train section `{section}` (sections: {names})", None)])
         plan, _ = scripts[key]
+        from nndsl.data.streaming import plan_streams
+
+        streaming = plan_streams(plan, self.path)
         try:
-            data = data_bytes(self.checked, plan)
+            data = data_bytes(self.checked, plan, streaming=streaming)
+            sample = stream_sample(self, key, data) if streaming else data
         except GenerateError as exc:
             raise NndslError([error(str(exc), None)]) from None
-        problem = data_mismatch(self.checked, plan, data)
+        problem = data_mismatch(self.checked, plan, sample)
         if problem is not None:
             raise NndslError([error(problem, None)])
         world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -226,12 +230,12 @@ class Program:
         try:
             if world > 1:
                 # every process reads its own copy; the run folder is rank 0's (train.py)
-                data_path = (
-                    Path(tempfile.gettempdir()) / f"nndsl-{stem}-{os.getpid()}-rank{rank}.npz"
+                data_path = Path(tempfile.gettempdir()) / (
+                    f"nndsl-{stem}-{os.getpid()}-rank{rank}" + (".json" if streaming else ".npz")
                 )
             else:
                 out_dir.mkdir(parents=True, exist_ok=True)
-                data_path = out_dir / data_file(key)
+                data_path = out_dir / data_file(key, streaming)
                 _refuse_input(self.checked, data_path)
             write_atomic(data_path, data)
         except OSError as exc:
@@ -274,6 +278,44 @@ def _refuse_input(checked, path: Path) -> None:
                 )
             ]
         )
+
+
+def stream_sample(program: Program, script: str, data: bytes) -> bytes:
+    """The first training (and validation) sample of streaming data, decoded and transformed
+    as training reads them, as .npz bytes: what `data_mismatch` checks against the model."""
+    import numpy as np
+
+    from nndsl.codegen import GenerateError
+    from nndsl.data.snapshot import to_bytes
+
+    utils = program.modules()["training_utils"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.json"
+        path.write_bytes(data)
+        try:
+            splits = utils.load_stream(str(path))
+            arrays: dict[str, np.ndarray] = {}
+            for split in ("train", "val", "test"):
+                dataset = splits.get(split)
+                item = None
+                for i in range(min(len(dataset), 16) if dataset is not None else 0):
+                    item = dataset[i]
+                    if item is not None:
+                        break
+                if item is not None:
+                    arrays[f"{split}_x"] = item[0][None].numpy()
+                    arrays[f"{split}_y"] = np.asarray(item[1])[None]
+        except utils.TrainingError as exc:
+            raise GenerateError(f"data: {exc}") from None
+        except RuntimeError as exc:
+            error = utils.stream_error(exc)
+            if error is None:
+                raise
+            raise GenerateError(f"data: {error}") from None
+    meta = splits["stream"]
+    arrays["task"] = np.array("classification")
+    arrays["num_classes"] = np.array(meta["num_classes"])
+    return to_bytes(arrays)
 
 
 def discard_run_data(data_path: str | os.PathLike, out_dir: str | os.PathLike) -> None:

@@ -16,7 +16,13 @@ from typing import Any
 from nndsl import dims, ir
 from nndsl.catalog import api
 from nndsl.catalog.core import FUNCTIONS, LAYERS
-from nndsl.catalog.training import COMMON_DATA_OPTIONS, DATA_SOURCES, METRICS, TRAIN_KEYS
+from nndsl.catalog.training import (
+    COMMON_DATA_OPTIONS,
+    DATA_SOURCES,
+    METRICS,
+    STREAM_DATA_OPTIONS,
+    TRAIN_KEYS,
+)
 from nndsl.check import Checked, check_file
 from nndsl.check.graph import BlockInstance, ModuleSlot, Op, TensorV
 from nndsl.check.summary import fmt_count, format_type
@@ -359,7 +365,11 @@ def _arguments(call: str, checked: Checked | None) -> list[Completion]:
     names: list[str] = []
     detail = call
     if call in DATA_SOURCES:
-        names = [*DATA_SOURCES[call].options, *COMMON_DATA_OPTIONS]
+        names = [
+            *DATA_SOURCES[call].options,
+            *COMMON_DATA_OPTIONS,
+            *STREAM_DATA_OPTIONS.get(call, ()),
+        ]
         detail = f"data source {call}"
     elif api.module_signature(call) is not None:
         entry = LAYERS.get(call)

@@ -341,7 +341,121 @@ DATA_OPTION_TYPES = {
     "root": "str",
     "download": "bool",
     "train": "bool",
+    "stream": "bool",
+    "workers": "int",
+    "augment": "transforms",
+    "skip_bad": "bool",
 }
+
+# ---------------------------------------------------------------------------------------------
+# Streaming: file sources read by DataLoader workers instead of being loaded whole
+# (nndsl/data/streaming.py; the training scripts' side is in nndsl/runtime/training_utils.py)
+# ---------------------------------------------------------------------------------------------
+
+#: The options of the sources that can stream, by source (checked like the other data options).
+STREAM_DATA_OPTIONS: dict[str, tuple[str, ...]] = {
+    "image_folder": ("stream", "workers", "augment", "skip_bad"),
+    "csv": ("stream", "workers"),
+}
+#: Without `stream=`, an image folder streams from this many images on, or when it has `augment`;
+#: a CSV file from this many bytes on.
+STREAM_IMAGES_FROM = 10_000
+STREAM_CSV_BYTES_FROM = 256 * 1024 * 1024
+#: DataLoader worker processes when `workers=` is not given.
+DEFAULT_WORKERS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """An image transform of `augment=[...]`: its parameters in order (`required` ones first),
+    the defaults of the others, whether it is random (random transforms apply to training data
+    only; the others to every split) and what it does."""
+
+    name: str
+    params: tuple[str, ...]
+    required: int
+    defaults: tuple[object, ...]
+    random: bool
+    description: str
+
+
+TRANSFORMS: dict[str, Transform] = {
+    t.name: t
+    for t in (
+        Transform(
+            "random_crop",
+            ("size", "padding"),
+            1,
+            (0,),
+            True,
+            "pad each side with `padding` zeros, then crop a random size x size (or (h, w)) window",
+        ),
+        Transform("hflip", ("p",), 0, (0.5,), True, "flip left-right with probability p"),
+        Transform(
+            "color_jitter",
+            ("brightness", "contrast", "saturation"),
+            0,
+            (0.0, 0.0, 0.0),
+            True,
+            "scale brightness, contrast and saturation by random factors in [1 - v, 1 + v]",
+        ),
+        Transform("resize", ("size",), 1, (), False, "resize to size x size (or (h, w)), bilinear"),
+        Transform(
+            "normalize",
+            ("mean", "std"),
+            2,
+            (),
+            False,
+            "(x - mean) / std per channel, with given lists (one value per channel)",
+        ),
+    )
+}
+
+
+def transform_problem(name: str, args: list, kwargs: dict) -> str | None:
+    """Why `name(*args, **kwargs)` is not a valid transform of `augment` (None when it is).
+    The values are the spec's literals (numbers, lists, tuples)."""
+    t = TRANSFORMS.get(name)
+    if t is None:
+        return f"unknown transform `{name}`"
+    if len(args) > len(t.params):
+        return f"`{name}` takes at most {len(t.params)} argument(s), got {len(args)}"
+    bound = dict(zip(t.params, args))
+    for key, value in kwargs.items():
+        if key not in t.params:
+            return f"`{name}` has no argument `{key}` (it takes: {', '.join(t.params)})"
+        if key in bound:
+            return f"`{name}` got `{key}` twice"
+        bound[key] = value
+    for key in t.params[: t.required]:
+        if key not in bound:
+            return f"`{name}` needs `{key}`"
+
+    def number(v: object) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    def side(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 65536
+
+    for key, v in bound.items():
+        if key == "size" and not (
+            side(v) or (isinstance(v, (list, tuple)) and len(v) == 2 and all(map(side, v)))
+        ):
+            return f"`size` of `{name}` must be a positive integer or (height, width)"
+        if key == "padding" and not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v):
+            return f"`padding` of `{name}` must be an integer, 0 or more"
+        if key == "p" and not (number(v) and 0 <= v <= 1):
+            return f"`p` of `{name}` is a probability, from 0 to 1"
+        if key in ("brightness", "contrast", "saturation") and not (number(v) and 0 <= v < 1):
+            return f"`{key}` of `{name}` must be a number from 0 to below 1"
+        if key in ("mean", "std") and not (
+            isinstance(v, (list, tuple)) and v and all(map(number, v))
+        ):
+            return f"`{key}` of `{name}` must be a list of numbers, one per channel"
+        if key == "std" and isinstance(v, (list, tuple)) and any(s <= 0 for s in v):
+            return f"`std` of `{name}` must be positive"
+    return None
+
 
 #: Loss arguments given as lists of numbers that become tensors (one weight per class or label).
 TENSOR_ARGS = frozenset({"weight", "pos_weight"})

@@ -31,8 +31,10 @@ from nndsl.catalog.training import (
     LOSSES,
     METRICS,
     PRECISIONS,
+    STREAM_DATA_OPTIONS,
     TASK_OPTIONS,
     TENSOR_ARGS,
+    TRANSFORMS,
     Task,
     decide_task,
     loss_facts,
@@ -41,6 +43,7 @@ from nndsl.catalog.training import (
     metric_kind,
     monitor_names,
     topk,
+    transform_problem,
 )
 from nndsl.check.graph import BlockInstance, ModuleSlot, TensorV
 from nndsl.check.plan import PlanError, TrainPlan
@@ -1379,7 +1382,11 @@ class TrainChecker:
             if got is None:
                 return
             args, kwargs = got
-            allowed = tuple(dict.fromkeys((*source.options, *COMMON_DATA_OPTIONS)))
+            allowed = tuple(
+                dict.fromkeys(
+                    (*source.options, *COMMON_DATA_OPTIONS, *STREAM_DATA_OPTIONS.get(name, ()))
+                )
+            )
             for i, (a, v) in enumerate(zip(node.args, args)):
                 if i >= len(source.positional):
                     takes = (
@@ -1473,6 +1480,8 @@ class TrainChecker:
                 else 'e.g. `target="label"`',
             )
             return False
+        if kind == "transforms":
+            return self.transforms(source, v, node)
         if isinstance(v, Word):
             self.not_a_name(v, node.span, f"`{key}` is a value")
             return False
@@ -1536,7 +1545,51 @@ class TrainChecker:
         if key in ("noise",) and v < 0:
             self.error(f"`noise` of `{source}` cannot be negative ({v})", node.span)
             return False
+        if key == "workers" and v < 0:
+            self.error(f"`workers` of `{source}` cannot be negative ({v})", node.span)
+            return False
         return True
+
+    def transforms(self, source: str, v: Any, node: ir.Expr) -> bool:
+        """`augment=[random_crop(32, padding=4), hflip(), ...]`: each a known transform with
+        valid arguments (nndsl/catalog/training.py TRANSFORMS)."""
+        example = "e.g. `augment=[random_crop(32, padding=4), hflip()]`"
+        if not isinstance(v, list) or not isinstance(node, ir.ListExpr):
+            self.error(
+                f"`augment` of `{source}` is a list of transforms, not {_describe(v)}",
+                node.span,
+                hint=example,
+            )
+            return False
+        ok = True
+        for item in node.items:
+            name = _callee(item)
+            if name is None:
+                self.error("a transform is a name or a call such as `hflip()`", item.span)
+                ok = False
+                continue
+            if name not in TRANSFORMS:
+                self.error(
+                    f"unknown transform `{name}`",
+                    _callee_span(item),
+                    hint=_did_you_mean(name, TRANSFORMS)
+                    or "transforms: " + ", ".join(f"`{t}`" for t in TRANSFORMS),
+                )
+                ok = False
+                continue
+            got = self.args(item) if isinstance(item, ir.Call) else ([], {})
+            if got is None:
+                ok = False
+                continue
+            if any(isinstance(a, (Word, Opaque)) for a in (*got[0], *got[1].values())):
+                self.error(f"the arguments of `{name}` are numbers or lists", item.span)
+                ok = False
+                continue
+            problem = transform_problem(name, got[0], got[1])
+            if problem is not None:
+                self.error(problem, item.span, hint=TRANSFORMS[name].description)
+                ok = False
+        return ok
 
     # ---- the model ----------------------------------------------------------------------------
 

@@ -129,10 +129,15 @@ def generate_files(
         raise ValueError(f"unknown target {target!r} (pytorch or lightning)")
     files: dict[str, str | bytes] = {"model.py": model_source(checked, models, formatted=formatted)}
     scripts = train_sources(checked, models, formatted=formatted, out_dir=out_dir)
+    from nndsl.data.streaming import plan_streams
+
     for name, (plan, text) in scripts.items():
         files[f"{name}.py"] = text
         if with_data:
-            files[data_file(name)] = data_bytes(checked, plan)
+            streaming = plan_streams(plan, checked.program.root)
+            files[data_file(name, streaming)] = data_bytes(
+                checked, plan, data_dir=out_dir, streaming=streaming
+            )
     if len(files) > 1:
         from nndsl.codegen.train import UTILS, utils_source
 
@@ -197,8 +202,16 @@ def _word(v) -> str:
     return getattr(v, "name", v)
 
 
-def data_bytes(checked: Checked, plan) -> bytes:
-    """The prepared data of a train section, as .npz bytes."""
+def data_bytes(
+    checked: Checked,
+    plan,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    streaming: bool = False,
+) -> bytes:
+    """The prepared data of a train section, as .npz bytes; with `streaming`, the data.json of
+    data read from the user's files while training (its paths relative to `data_dir`, the
+    folder it is written to; absolute without one)."""
     import os
     from pathlib import Path
 
@@ -214,6 +227,8 @@ def data_bytes(checked: Checked, plan) -> bytes:
         names = DATA_SOURCES[plan.data.name].positional
         options.update({n: _word(v) for n, v in zip(names, plan.data.args)})
     task = plan.task
+    if streaming:
+        return _stream_bytes(checked, plan, data_dir)
     try:
         _, arrays = prepare(
             plan.data.name,
@@ -232,6 +247,32 @@ def data_bytes(checked: Checked, plan) -> bytes:
         hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
         raise GenerateError(f"data: {exc.message}{hint}") from None
     return to_bytes(arrays)
+
+
+def _stream_bytes(checked: Checked, plan, data_dir: str | os.PathLike | None) -> bytes:
+    from pathlib import Path
+
+    from nndsl.data import DataError
+    from nndsl.data.streaming import manifest, plan_options, to_bytes
+
+    task = plan.task
+    base = Path(os.path.dirname(os.path.abspath(checked.program.root)))
+    try:
+        if _input_dtype(plan) != "float32":
+            raise DataError("streaming data holds images: the model must take float inputs")
+        data = manifest(
+            plan.data.name,
+            plan_options(plan),
+            seed=plan.seed,
+            base_dir=base,
+            data_dir=Path(data_dir) if data_dir is not None else None,
+            task=_data_task(task),
+            float_targets=task is not None and task.float_targets and task.classifies,
+        )
+    except DataError as exc:
+        hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
+        raise GenerateError(f"data: {exc.message}{hint}") from None
+    return to_bytes(data)
 
 
 def _data_task(task) -> str | None:

@@ -84,7 +84,16 @@ def lightning_files(
     code = model_code(checked, models)
     files: dict[str, str | bytes] = {"model.py": code.source}
     user_path = spec_folder_from(out_dir, checked.program.root) if code.py_modules else None
+    from nndsl.codegen import GenerateError
+    from nndsl.data.streaming import plan_streams
+
     for script, plan in train_plans(checked, models).items():
+        if plan_streams(plan, checked.program.root):
+            raise GenerateError(
+                "the Lightning target trains on data.npz; this data streams from its files "
+                "(nndsl/data/streaming.py): generate the plain PyTorch target, or write "
+                "stream=false"
+            )
         lit = "lit_model" + script[len("train") :]
         data = data_file(script)
         attributes = code.attributes.get(plan.model, frozenset())

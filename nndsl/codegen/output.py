@@ -78,6 +78,10 @@ def status(path: str) -> str:
         from nndsl.data.snapshot import stamp_status
 
         return stamp_status(path)
+    if path.endswith(".json"):
+        from nndsl.data import streaming
+
+        return streaming.stamp_status(path)
     try:
         fd = os.open(
             path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)

@@ -322,7 +322,9 @@ def _script_names() -> frozenset[str]:
             "compute_loss",
             "parse_flags",
             "TrainingError",
+            "collate_readable",
         ],
+        streaming=True,
         config="{}",
         model_call=placeholder + "()",
         loss_call="None",
@@ -363,6 +365,12 @@ def model_alias(model: str) -> str:
     if model not in taken and not dunder:
         return model
     return identifier(f"{model}_model", taken)
+
+
+def _streams(plan: TrainPlan, spec_path: str) -> bool:
+    from nndsl.data.streaming import plan_streams
+
+    return plan_streams(plan, spec_path)
 
 
 def train_source(
@@ -407,6 +415,10 @@ def train_source(
     ]
     user_code = py_modules or (custom is not None and custom.py_import is not None)
     user_path = spec_folder_from(out_dir, spec_path) if user_code else None
+    streaming = _streams(plan, spec_path)
+    features = _features(plan)
+    if streaming:
+        features["utils_imports"] = sorted([*features["utils_imports"], "collate_readable"])
     if py_modules:
         names = ", ".join(py_modules)
         if user_path is not None:
@@ -438,8 +450,9 @@ def train_source(
         model_call=model_call,
         loss_call=loss_class_call(plan),
         optimizer_call=_optimizer(plan.optimizer),
-        data_file=literal(data_file(script)),
+        data_file=literal(data_file(script, streaming)),
         user_path=literal(user_path) if user_path is not None else None,
-        **_features(plan),
+        streaming=streaming,
+        **features,
     )
     return seal(black_format(source) if formatted else source)

@@ -27,11 +27,14 @@ def script_name(section: str | None) -> str:
     return "train" if section is None else f"train_{section.lower()}"
 
 
-def data_file(script: str) -> str:
+def data_file(script: str, streaming: bool = False) -> str:
     """The prepared-data file of a training script (`train` → `data.npz`, `train_quick` →
-    `data_quick.npz`): what `generate` writes next to it, what `run` writes into the run folder,
-    and the script's `--data` default.  `generate` never writes it over a file the spec reads."""
-    return ("data" if script == "train" else "data_" + script[len("train_") :]) + ".npz"
+    `data_quick.npz`; `data.json` for data that streams from the user's files, see
+    nndsl/data/streaming.py): what `generate` writes next to it, what `run` writes into the run
+    folder, and the script's `--data` default.  `generate` never writes it over a file the spec
+    reads."""
+    stem = "data" if script == "train" else "data_" + script[len("train_") :]
+    return stem + (".json" if streaming else ".npz")
 
 
 def spec_folder_from(out_dir: str | os.PathLike | None, spec_path: str) -> str | None:

@@ -27,7 +27,12 @@ from typing import Any
 import numpy as np
 
 from nndsl import limits
-from nndsl.catalog.training import COMMON_DATA_OPTIONS, DATA_SOURCES, TASK_OPTIONS
+from nndsl.catalog.training import (
+    COMMON_DATA_OPTIONS,
+    DATA_SOURCES,
+    STREAM_DATA_OPTIONS,
+    TASK_OPTIONS,
+)
 from nndsl.data.errors import DataError, did_you_mean, suggest
 
 __all__ = [
@@ -1521,6 +1526,10 @@ def load(
     common: dict[str, Any] = {
         key: opts.pop(key) for key in ("val_split", "test_split", "normalize") if key in opts
     }
+    for key in STREAM_DATA_OPTIONS.get(name, ()):
+        # how the files are read when they stream (nndsl/data/streaming.py); loaded whole,
+        # a data set is the same (augmentation needs the streaming path, which says so)
+        opts.pop(key, None)
     wanted = _task_option(name, opts.pop("task")) if "task" in opts else _task_option(name, task)
     goal: Any = None
     if "target" in opts:

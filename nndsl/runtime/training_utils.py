@@ -141,6 +141,8 @@ def holds_run(folder: Path) -> bool:
 
 
 def load_data(path: str, device: torch.device) -> dict:
+    if path.endswith(".json"):
+        return load_stream(path)  # files read while training (see "streaming data")
     try:
         raw = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -160,6 +162,426 @@ def load_data(path: str, device: torch.device) -> dict:
     if "train_x" not in data or "train_y" not in data:
         raise TrainingError(f"{path} has no train_x / train_y arrays")
     return data
+
+
+# ---- streaming data (data.json) ------------------------------------------------------
+# A data set too large to hold (an image folder of many files) is read from the user's
+# files while training: a Dataset decodes one image when a batch needs it, DataLoader
+# worker processes do it in parallel, and each process takes its share of an epoch's
+# shuffled samples (DistributedSampler under torchrun).  data.json says where the files
+# are and how to read them; nndsl wrote it (nndsl/data/streaming.py).
+
+STREAM_FORMAT = "nndsl-stream-1"
+# what a DataLoader worker's error message starts with: a worker raises a RuntimeError
+# (a class every process can unpickle), `Run.read` turns it back into a TrainingError
+DATA_ERROR = "training data: "
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def list_images(folder: Path, classes: list[str]) -> tuple[list[str], list[int]]:
+    """The images of a folder with one subfolder per class: names relative to `folder`
+    (classes in order, files sorted by name) and their class indices."""
+    files: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        if not (folder / name).is_dir():
+            continue
+        found = sorted(
+            f.name
+            for f in (folder / name).iterdir()
+            if f.is_file()
+            and not f.name.startswith(".")
+            and f.suffix.lower() in IMAGE_SUFFIXES
+        )
+        files += [f"{name}/{f}" for f in found]
+        labels += [label] * len(found)
+    return files, labels
+
+
+def listing_digest(files: list[str], labels: list[int]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for f, label in zip(files, labels):
+        h.update(f"{label}\0{f}\n".encode())
+    return h.hexdigest()
+
+
+def transform(t: dict, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One transform of the spec's `augment` on an image x [C, H, W] in [0, 1]."""
+    name = t["name"]
+    if name == "random_crop":
+        pad = t["padding"]
+        if pad:
+            x = nn.functional.pad(x, (pad, pad, pad, pad))
+        h, w = t["size"]
+        top = int(torch.randint(0, x.shape[1] - h + 1, (1,), generator=generator))
+        left = int(torch.randint(0, x.shape[2] - w + 1, (1,), generator=generator))
+        return x[:, top : top + h, left : left + w]
+    if name == "hflip":
+        flip = float(torch.rand((), generator=generator)) < t["p"]
+        return x.flip(-1) if flip else x
+    if name == "color_jitter":
+        factors = 1 + (torch.rand(3, generator=generator) * 2 - 1) * torch.tensor(
+            [t["brightness"], t["contrast"], t["saturation"]]
+        )
+        x = x * factors[0]
+        gray = x.mean(0, keepdim=True) if x.shape[0] == 1 else luma(x)
+        x = (x - gray.mean()) * factors[1] + gray.mean()
+        if x.shape[0] == 3:
+            gray = luma(x)
+            x = (x - gray) * factors[2] + gray
+        return x.clamp(0, 1)
+    if name == "resize":
+        return nn.functional.interpolate(
+            x[None], size=tuple(t["size"]), mode="bilinear", align_corners=False
+        )[0]
+    if name == "normalize":
+        mean = torch.tensor(t["mean"], dtype=x.dtype).reshape(-1, 1, 1)
+        std = torch.tensor(t["std"], dtype=x.dtype).reshape(-1, 1, 1)
+        return (x - mean) / std
+    raise TrainingError(f"unknown transform {name!r} in the data file")
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    r, g, b = x[0], x[1], x[2]
+    return (0.299 * r + 0.587 * g + 0.114 * b)[None]
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Images read from their files when a batch needs them: decoded with Pillow,
+    converted (RGB or grayscale), resized, transformed (the random transforms of
+    `augment` only for training data, seeded by the run's seed, the epoch and the
+    sample: the same seed gives the same batches, with any number of workers and after
+    --resume), standardised.
+
+    An item is (image [C, H, W] float32, label), or None for an unreadable file when the
+    data says `skip_bad` (the batch then leaves it out)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        files: np.ndarray,
+        labels: np.ndarray,
+        meta: dict,
+        train: bool,
+        seed: int = 0,
+    ):
+        self.folder = folder
+        self.files = (
+            files  # bytes, one array: no per-name Python objects to copy on fork
+        )
+        self.labels = labels
+        self.mode = meta["mode"]
+        self.size = meta["size"]
+        self.image_size = meta["image_size"]
+        self.transforms = [
+            t for t in meta["transforms"] if train or not t.get("random", False)
+        ]
+        norm = meta.get("normalization")
+        self.mean = (
+            None if norm is None else torch.tensor(norm["mean"]).reshape(-1, 1, 1)
+        )
+        self.std = None if norm is None else torch.tensor(norm["std"]).reshape(-1, 1, 1)
+        self.float_targets = meta["float_targets"]
+        self.skip_bad = meta["skip_bad"]
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def path(self, index: int) -> str:
+        return os.path.join(self.folder, self.files[index].decode("utf-8"))
+
+    def __getitem__(self, key):
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        path = self.path(index)
+        try:
+            x = self.decode(path)
+        except RuntimeError:
+            raise
+        except Exception as exc:  # Pillow raises many types for bad files
+            if self.skip_bad:
+                print(f"warning: skipped the unreadable image {path}", file=sys.stderr)
+                return None
+            raise RuntimeError(
+                f"{DATA_ERROR}cannot read the image {path}: {type(exc).__name__}: "
+                f"{exc} (remove or replace it, or write skip_bad=true in the data "
+                "options)"
+            ) from None
+        if self.transforms:
+            # one generator per sample: its draws depend on (seed, epoch, sample) only
+            generator = torch.Generator().manual_seed(
+                (self.seed * 1_000_003 + epoch) * 1_000_000_007 + index
+            )
+            for t in self.transforms:
+                x = transform(t, x, generator)
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        label = int(self.labels[index])
+        # a Python int becomes an int64 tensor when the batch is put together
+        y = torch.tensor(float(label)) if self.float_targets else label
+        return x.contiguous(), y
+
+    def decode(self, path: str) -> torch.Tensor:
+        from PIL import Image
+
+        with Image.open(path) as picture:
+            picture = picture.convert(self.mode)
+            if self.size is not None:
+                picture = picture.resize(
+                    (self.size[1], self.size[0]), Image.Resampling.BILINEAR
+                )
+            array = np.asarray(picture, dtype=np.uint8)
+        if array.ndim == 2:
+            array = array[:, :, None]
+        if list(array.shape[:2]) != list(self.image_size):
+            h, w = self.image_size
+            raise RuntimeError(
+                f"{DATA_ERROR}{path} is {array.shape[1]}x{array.shape[0]}, but the "
+                f"images are {w}x{h} (width x height): pass size=(height, width) to "
+                "resize them"
+            )
+        return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def collate_readable(items: list):
+    """A batch of the items that could be read (see ImageFiles: skip_bad)."""
+    kept = [item for item in items if item is not None]
+    if not kept:
+        raise RuntimeError(
+            f"{DATA_ERROR}no image of a batch could be read (see the warnings)"
+        )
+    return torch.utils.data.default_collate(kept)
+
+
+class EpochSampler(torch.utils.data.DistributedSampler):
+    """This process's share of an epoch's shuffled training samples: a permutation from
+    the seed and the epoch (`set_epoch`), every world-th sample of it for each process,
+    starting at `skip` (an epoch resumed after Ctrl-C).  It yields (sample, epoch)
+    pairs: the transforms of a sample draw from both."""
+
+    def __init__(self, dataset, world: int, rank: int, seed: int):
+        super().__init__(
+            dataset,
+            num_replicas=world,
+            rank=rank,
+            shuffle=True,
+            seed=seed,
+            drop_last=True,
+        )
+        self.skip = 0
+
+    def __iter__(self):
+        for i, index in enumerate(super().__iter__()):
+            if i >= self.skip:
+                yield (index, self.epoch)
+
+    def __len__(self) -> int:
+        return self.num_samples - self.skip
+
+
+class EvalBatches(torch.utils.data.Sampler):
+    """The batches of a split that a process evaluates, in order: every world-th."""
+
+    def __init__(self, n: int, batch: int, world: int, rank: int):
+        self.n, self.batch, self.world, self.rank = n, batch, world, rank
+
+    def __iter__(self):
+        for step in range(self.rank, math.ceil(self.n / self.batch), self.world):
+            end = min((step + 1) * self.batch, self.n)
+            yield [(i, 0) for i in range(step * self.batch, end)]
+
+    def __len__(self) -> int:
+        return len(range(self.rank, math.ceil(self.n / self.batch), self.world))
+
+
+def load_stream(path: str) -> dict:
+    """The splits of a streaming data set (data.json): an ImageFiles per split."""
+    try:
+        meta = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"cannot read the data file {path}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != STREAM_FORMAT:
+        raise TrainingError(f"{path} is not a data file written by nndsl")
+    if meta.get("source") == "csv":
+        return load_csv_stream(meta, Path(path).resolve().parent)
+    root = Path(os.path.normpath(Path(path).resolve().parent / meta["root"]))
+    classes = list(meta["class_names"])
+    parts: dict[str, tuple[Path, list[str], list[int]]] = {}
+    for key, expected in meta["listing"].items():
+        folder = root / key if key else root
+        try:
+            files, labels = list_images(folder, classes)
+        except OSError as exc:
+            raise TrainingError(f"cannot list the images of {folder}: {exc}") from None
+        if len(files) != expected["count"] or (
+            listing_digest(files, labels) != expected["digest"]
+        ):
+            raise TrainingError(
+                f"the images of {folder} changed since nndsl prepared the data "
+                f"({len(files)} files now, {expected['count']} then): "
+                "run nndsl generate again"
+            )
+        parts[key] = (folder, files, labels)
+    split: dict[str, tuple[Path, np.ndarray]] = {}
+    if meta["layout"] == "classes":
+        folder, files, labels = parts[""]
+        order = np.random.default_rng(meta["split"]["seed"]).permutation(len(files))
+        n_test, n_val = meta["split"]["test"], meta["split"]["val"]
+        cuts = {
+            "test": order[:n_test],
+            "val": order[n_test : n_test + n_val],
+            "train": order[n_test + n_val :],
+        }
+        names, targets = np.array(files, dtype=bytes), np.array(labels, dtype=np.int64)
+        for key, idx in cuts.items():
+            if len(idx):
+                split[key] = (folder, names[idx], targets[idx])
+    else:
+        for key, (folder, files, labels) in parts.items():
+            if files:
+                split[key] = (
+                    folder,
+                    np.array(files, dtype=bytes),
+                    np.array(labels, dtype=np.int64),
+                )
+    data: dict = {
+        "stream": meta,
+        "workers": int(meta["workers"]),
+        "class_names": classes,
+        "normalization": meta.get("normalization"),
+    }
+    for key, (folder, names, targets) in split.items():
+        data[key] = ImageFiles(folder, names, targets, meta, train=key == "train")
+    return data
+
+
+def line_offsets(path: Path, skip_header: bool) -> np.ndarray:
+    """The byte offset of each data row of a CSV file (one row per line; blank lines and
+    the header left out), found in one pass over 16 MiB chunks."""
+    chunks = []
+    starts_at = 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 24)
+            if not block:
+                break
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+            chunks.append(ends.astype(np.int64) + starts_at)
+            starts_at += len(block)
+    ends = np.concatenate([*chunks, np.array([starts_at], np.int64)])
+    starts = np.concatenate([np.array([0], np.int64), ends[:-1] + 1])
+    # a line's length without its line break ("\r\n" too); blank lines hold no row
+    lengths = ends - starts
+    with open(path, "rb") as fh:
+        data = np.memmap(fh, dtype=np.uint8, mode="r") if starts_at else np.zeros(0)
+        cr = np.zeros(len(starts), dtype=bool)
+        inside = (lengths > 0) & (ends - 1 < starts_at)
+        cr[inside] = data[ends[inside] - 1] == 13
+        del data
+    keep = starts[(lengths - cr) > 0]
+    return keep[1:] if skip_header else keep
+
+
+class CsvRows(torch.utils.data.Dataset):
+    """Rows of a CSV file read when a batch needs them: each found by its byte offset,
+    parsed with the csv module, its feature columns as float32 (standardised with the
+    training rows' statistics), its target a class index or a value."""
+
+    def __init__(self, path: Path, offsets: np.ndarray, meta: dict):
+        self.path = path
+        self.offsets = offsets
+        self.delimiter = meta["delimiter"]
+        self.features = list(meta["features"])
+        self.target = meta["target"]
+        self.regression = meta["task"] == "regression"
+        self.float_targets = meta["float_targets"]
+        parse = {"int": int, "float": float, "str": str}.get(meta["label_kind"] or "")
+        self.parse = parse
+        self.classes = (
+            {parse(name): i for i, name in enumerate(meta["class_names"])}
+            if parse is not None
+            else {}
+        )
+        norm = meta.get("normalization")
+        self.mean = None if norm is None else torch.tensor(norm["mean"])
+        self.std = None if norm is None else torch.tensor(norm["std"])
+        self.seed = 0
+        self.handle = None
+        self.pid = -1
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, key):
+        index = key[0] if isinstance(key, tuple) else key
+        if self.pid != os.getpid():  # a file of its own in each worker process
+            self.handle, self.pid = open(self.path, "rb"), os.getpid()
+        self.handle.seek(int(self.offsets[index]))
+        raw = self.handle.readline().decode("utf-8")
+        if raw.startswith("\ufeff"):
+            raw = raw[1:]
+        try:
+            row = next(csv.reader([raw.rstrip("\r\n")], delimiter=self.delimiter))
+            x = torch.tensor([float(row[i]) for i in self.features])
+            cell = row[self.target].strip()
+            if self.regression:
+                y = torch.tensor([float(cell)])
+            else:
+                label = self.classes[self.parse(cell)]
+                y = torch.tensor(float(label) if self.float_targets else label)
+        except (ValueError, IndexError, KeyError, StopIteration, csv.Error):
+            raise RuntimeError(
+                f"{DATA_ERROR}{self.path}: the row at byte {int(self.offsets[index])} "
+                "is not what nndsl read when it prepared the data: run nndsl generate "
+                "again"
+            ) from None
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x, y
+
+
+def load_csv_stream(meta: dict, base: Path) -> dict:
+    """The splits of a streaming CSV file: a CsvRows per split."""
+    path = Path(os.path.normpath(base / meta["path"]))
+    try:
+        size = path.stat().st_size
+        offsets = line_offsets(path, meta["header"]) if size == meta["bytes"] else None
+    except OSError as exc:
+        raise TrainingError(f"cannot read {path}: {exc}") from None
+    if offsets is None or len(offsets) != meta["rows"]:
+        raise TrainingError(
+            f"{path} changed since nndsl prepared the data: run nndsl generate again"
+        )
+    order = np.random.default_rng(meta["split"]["seed"]).permutation(len(offsets))
+    n_test, n_val = meta["split"]["test"], meta["split"]["val"]
+    cuts = {
+        "test": order[:n_test],
+        "val": order[n_test : n_test + n_val],
+        "train": order[n_test + n_val :],
+    }
+    data: dict = {
+        "stream": meta,
+        "workers": int(meta["workers"]),
+        "class_names": list(meta["class_names"]) or None,
+        "normalization": meta.get("normalization"),
+    }
+    for key, idx in cuts.items():
+        if len(idx):
+            data[key] = CsvRows(path, offsets[idx], meta)
+    return data
+
+
+def stream_error(exc: RuntimeError) -> TrainingError | None:
+    """The TrainingError of a data error raised while reading a batch (in a DataLoader
+    worker: its message only, the worker's traceback stays out); None for another error.
+    """
+    for line in reversed(str(exc).strip().splitlines()):
+        line = line.removeprefix("RuntimeError: ")
+        if line.startswith(DATA_ERROR):
+            return TrainingError(line[len(DATA_ERROR) :])
+    return None
 
 
 def lower_is_better(name: str) -> bool:
@@ -475,9 +897,9 @@ def save_checkpoint(
             "python": random.getstate(),
             "numpy": numpy_rng_state(),
             "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all()
-            if torch.cuda.is_available()
-            else None,
+            "cuda": (
+                torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+            ),
         },
         "config": config,
     }
@@ -747,9 +1169,11 @@ class Interrupt:
         if self.installed:
             signal.signal(
                 signal.SIGINT,
-                self.previous
-                if self.previous is not None
-                else signal.default_int_handler,
+                (
+                    self.previous
+                    if self.previous is not None
+                    else signal.default_int_handler
+                ),
             )
 
     def handler(self, signum, frame) -> None:
@@ -922,8 +1346,16 @@ class Run:
     for every process and leaves the process group.
     """
 
-    def __init__(self, args: argparse.Namespace, config: dict) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        config: dict,
+        data_loader: Callable[..., Any] | None = None,
+    ) -> None:
         self.config = config
+        self.data_loader = (
+            data_loader  # (dataset, batches, run) -> DataLoader: streaming
+        )
         self.args = args
         self.epochs = self.args.epochs
         self.batch = self.args.batch_size
@@ -949,7 +1381,17 @@ class Run:
         seed_everything(self.args.seed)
         self.device = pick_device(self.args.device, self.local_rank)
         self.data = load_data(self.args.data, self.device)
-        self.n_train = self.data["train_x"].shape[0] // self.world
+        self.stream = self.data.get("stream")  # None: the arrays are on the device
+        if self.stream is not None and self.data_loader is None:
+            raise TrainingError(
+                f"{self.args.data} describes data read from its files while training, "
+                "which this script was not generated for: generate it again"
+            )
+        self.loaders: dict = {}
+        for split in ("train", "val", "test"):
+            if self.stream is not None and split in self.data:
+                self.data[split].seed = self.args.seed
+        self.n_train = self.count("train") // self.world
         self.batches = math.ceil(self.n_train / self.batch)
         accumulate = self.config.get("accumulate", 1)
         self.steps_per_epoch = max(1, math.ceil(self.batches / accumulate))
@@ -963,6 +1405,7 @@ class Run:
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
+        self.loaders.clear()  # streaming: the DataLoader workers end here
         try:
             self.interrupt.__exit__(kind, exc, tb)
             if kind is None and self.world > 1:
@@ -1042,9 +1485,7 @@ class Run:
             "lr": args.lr,
             "resumed_from": args.resume or args.resume_weights,
             "samples": {
-                k[: -len("_x")]: int(v.shape[0])
-                for k, v in data.items()
-                if k.endswith("_x")
+                k: self.count(k) for k in ("train", "val", "test") if self.count(k)
             },
             "class_names": data.get("class_names"),
             "normalization": data.get("normalization"),
@@ -1075,8 +1516,14 @@ class Run:
 
     def has(self, split: str) -> bool:
         """Whether the data holds a non-empty split ("val", "test")."""
+        return self.count(split) > 0
+
+    def count(self, split: str) -> int:
+        """The samples of a split ("train", "val", "test"; 0 when there is none)."""
+        if self.stream is not None:
+            return len(self.data[split]) if split in self.data else 0
         x = self.data.get(f"{split}_x")
-        return x is not None and x.shape[0] > 0
+        return 0 if x is None else int(x.shape[0])
 
     def meter(self, split: str) -> Meter:
         """Sums of the loss and metrics over this process's batches of a split."""
@@ -1093,6 +1540,9 @@ class Run:
         from the seed and the epoch (the same on every process; each takes its
         share).  After
         an interrupted epoch is resumed it starts at the step where it stopped."""
+        if self.stream is not None:
+            yield from self.stream_train_batches(meter)
+            return
         x, y = self.data["train_x"], self.data["train_y"]
         generator = torch.Generator().manual_seed(
             self.args.seed * 1_000_003 + self.epoch
@@ -1121,11 +1571,7 @@ class Run:
 
     def eval_steps(self, split: str) -> range:
         """The batches of a split this process evaluates: every world-th."""
-        return range(
-            self.rank,
-            math.ceil(self.data[f"{split}_x"].shape[0] / self.batch),
-            self.world,
-        )
+        return range(self.rank, math.ceil(self.count(split) / self.batch), self.world)
 
     def eval_batches(
         self, model: nn.Module, split: str
@@ -1141,10 +1587,77 @@ class Run:
         if self.world > 1:
             for buffer in model.buffers():
                 dist.broadcast(buffer, 0)
+        if self.stream is not None:
+            yield from self.stream_eval_batches(split)
+            return
         xs, ys = self.data[f"{split}_x"], self.data[f"{split}_y"]
         b = self.batch
         for i, step in enumerate(self.eval_steps(split)):
             yield i, xs[step * b : (step + 1) * b], ys[step * b : (step + 1) * b]
+
+    # ---- streaming data: DataLoaders over the user's files
+    # ------------------------------------------------
+
+    def loader(self, split: str):
+        """The DataLoader of a split, made once (its worker processes live on)."""
+        if split not in self.loaders:
+            dataset = self.data[split]
+            if split == "train":
+                seed = self.args.seed * 1_000_003  # + the epoch: as the in-memory path
+                sampler = EpochSampler(dataset, self.world, self.rank, seed)
+                batches = torch.utils.data.BatchSampler(sampler, self.batch, False)
+            else:
+                batches = EvalBatches(len(dataset), self.batch, self.world, self.rank)
+            self.loaders[split] = self.data_loader(dataset, batches, self)
+        return self.loaders[split]
+
+    def stream_train_batches(
+        self, meter: Meter
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        loader = self.loader("train")
+        sampler = loader.batch_sampler.sampler
+        sampler.set_epoch(self.epoch)
+        partial = self.state.get("partial")
+        if partial is not None:
+            meter.first_step = partial["step"]
+            meter.load(partial["meter"])
+            self.state["partial"] = None
+        sampler.skip = meter.first_step * self.batch
+        self.bar = progress(
+            self.batches, self.show, f"epoch {self.epoch + 1}/{self.epochs}"
+        )
+        try:
+            for step, (x, y) in enumerate(self.read(loader), start=meter.first_step):
+                yield step, x, y
+                if self.bar is not None:
+                    self.bar.update(1)
+        finally:
+            self.close_bar()
+        meter.check_finite(self.epoch)
+
+    def stream_eval_batches(
+        self, split: str
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        for i, (x, y) in enumerate(self.read(self.loader(split))):
+            yield i, x, y
+
+    def read(self, loader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of a DataLoader, on the device; a worker's TrainingError (an
+        unreadable image) with its message only."""
+        batches = iter(loader)
+        while True:
+            try:
+                x, y = next(batches)
+            except StopIteration:
+                return
+            except RuntimeError as exc:
+                error = stream_error(exc)
+                if error is None:
+                    raise
+                raise error from None
+            yield x.to(self.device, non_blocking=True), y.to(
+                self.device, non_blocking=True
+            )
 
     def close_bar(self) -> None:
         if self.bar is not None:

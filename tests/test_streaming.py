@@ -1,0 +1,519 @@
+"""The streaming data path: image folders read from their files while training (data.json,
+ImageFiles, DataLoader workers, DistributedSampler) and `augment=[...]` transforms."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _runlib():
+    path = Path(__file__).parent / "fixtures" / "train" / "runlib.py"
+    if "nndsl_test_runlib" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("nndsl_test_runlib", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["nndsl_test_runlib"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["nndsl_test_runlib"]
+
+
+runlib = _runlib()
+NNDSL = [runlib.PYTHON, "-m", "nndsl"]
+
+
+def make_images(root: Path, per_class: int, size: int = 8, classes=("cat", "dog")) -> Path:
+    """An image folder with one subfolder per class of PNGs: class k's pixels are darker."""
+    from PIL import Image
+
+    rng = np.random.default_rng(len(classes) * 1000 + per_class)
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            scale = 255 if k else 110
+            pixels = (rng.random((size, size, 3)) * scale).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i:05d}.png")
+    return root
+
+
+def spec_text(options: str, epochs: int = 2, batch: int = 8) -> str:
+    return f"""model Tiny {{
+    input x: [B, 3, 8, 8]
+    Conv2d(4, 3, padding=1) -> relu -> flatten -> Dropout(0.1) -> Linear(2)
+}}
+
+train {{
+    model = Tiny
+    data = image_folder("images", {options})
+    loss = CrossEntropyLoss()
+    optimizer = Adam(lr=1e-2)
+    epochs = {epochs}
+    batch_size = {batch}
+    metrics = [accuracy]
+}}
+"""
+
+
+def write_spec(folder: Path, options: str, per_class: int = 24, **kw) -> Path:
+    make_images(folder / "images", per_class)
+    spec = folder / "spec.nn"
+    spec.write_text(spec_text(options, **kw))
+    return spec
+
+
+def nndsl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*NNDSL, *args], cwd=cwd, env=runlib.ENV, capture_output=True, text=True, timeout=300
+    )
+
+
+def stream_data(spec: Path, out: Path):
+    """`generate`, then the splits of its data.json as the generated script reads them."""
+    runlib.generate(spec, out)
+    from nndsl.runtime import training_utils as tu
+
+    return tu.load_stream(str(out / "data.json"))
+
+
+# ---- the checker: augment and the streaming options, torch-free ------------------------------
+
+
+def test_bad_transforms_are_located_errors(tmp_path: Path) -> None:
+    write_spec(
+        tmp_path,
+        "augment=[random_crop(8, padding=-1), hflip(p=2), flip(), color_jitter(1.5)], workers=-2",
+        per_class=1,
+    )
+    result = nndsl("check", "spec.nn", cwd=tmp_path)
+    assert result.returncode == 1
+    err = result.stderr + result.stdout
+    assert "Traceback" not in err
+    assert "`padding` of `random_crop` must be an integer, 0 or more" in err
+    assert "`p` of `hflip` is a probability" in err
+    assert "unknown transform `flip`" in err and "did you mean `hflip`?" in err
+    assert "`brightness` of `color_jitter`" in err
+    assert "`workers` of `image_folder` cannot be negative" in err
+    assert "spec.nn:8:" in err  # located on the data line
+
+
+def test_augment_of_a_csv_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("a,b,label\n1,2,0\n3,4,1\n")
+    (tmp_path / "spec.nn").write_text(
+        spec_text("").replace('image_folder("images", )', 'csv("t.csv", augment=[hflip])')
+    )
+    result = nndsl("check", "spec.nn", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "`csv` has no option `augment`" in result.stderr + result.stdout
+
+
+# ---- generate: a small data.json, never a copy of the images ----------------------------------
+
+
+def test_generate_writes_no_copy_of_the_images(tmp_path: Path) -> None:
+    sizes = {}
+    for per_class in (20, 400):
+        folder = tmp_path / f"n{per_class}"
+        spec = write_spec(folder, "stream=true, val_split=0.25", per_class=per_class)
+        out = runlib.generate(spec, folder / "out")
+        names = sorted(p.name for p in out.iterdir())
+        assert names == ["data.json", "model.py", "train.py", "training_utils.py"]
+        sizes[per_class] = sum(p.stat().st_size for p in out.iterdir())
+        meta = json.loads((out / "data.json").read_text())
+        assert meta["root"] == "../images"  # relative to the data.json
+        assert meta["samples"] == {
+            "train": 2 * per_class - round(0.5 * per_class),
+            "val": round(0.5 * per_class),
+            "test": 0,
+        }
+    # 20x more images: the same files, the same size but for the digits of the counts
+    assert abs(sizes[400] - sizes[20]) < 64, sizes
+
+
+def test_a_folder_that_changed_since_generate_is_a_clear_error(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "stream=true", per_class=4)
+    out = runlib.generate(spec, tmp_path / "out")
+    (tmp_path / "images" / "cat" / "00000.png").unlink()
+    result = runlib.run_script(out, "--out", "run", "--quiet")
+    assert result.returncode == 1
+    assert "changed since nndsl prepared the data" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ---- augmentation: training data only, reproducible --------------------------------------------
+
+
+def test_augment_applies_to_training_data_only_and_is_seeded(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path,
+        "augment=[random_crop(8, padding=2), hflip(), color_jitter(0.3, 0.3, 0.3)], "
+        "val_split=0.25, normalize=true",
+    )
+    data = stream_data(spec, tmp_path / "out")
+    train, val = data["train"], data["val"]
+    assert [t["name"] for t in train.transforms] == ["random_crop", "hflip", "color_jitter"]
+    assert val.transforms == []  # random transforms: training data only
+    mean = np.array(data["normalization"]["mean"], dtype=np.float32).reshape(3, 1, 1)
+    std = np.array(data["normalization"]["std"], dtype=np.float32).reshape(3, 1, 1)
+
+    def plain(dataset, i: int) -> np.ndarray:
+        from PIL import Image
+
+        pixels = np.asarray(Image.open(dataset.path(i)).convert("RGB"), dtype=np.float32)
+        return (pixels.transpose(2, 0, 1) / 255.0 - mean) / std
+
+    # a validation image is the file, standardised, every epoch
+    for epoch in (0, 1):
+        x, _ = val[(3, epoch)]
+        np.testing.assert_allclose(x.numpy(), plain(val, 3), rtol=1e-5, atol=1e-5)
+    # a training image is transformed: the same for the same (seed, epoch, sample), other
+    # draws for another epoch or another seed
+    a, b, c = train[(5, 0)][0], train[(5, 0)][0], train[(5, 1)][0]
+    assert np.array_equal(a.numpy(), b.numpy())
+    assert not np.array_equal(a.numpy(), c.numpy())
+    assert not np.allclose(a.numpy(), plain(train, 5), atol=1e-3)
+    train.seed = 7
+    assert not np.array_equal(a.numpy(), train[(5, 0)][0].numpy())
+    # statistics: one pass over the training images, as numpy computes them
+    pixels = np.stack([plain(train, i) * std + mean for i in range(len(train))])
+    np.testing.assert_allclose(mean.ravel(), pixels.mean(axis=(0, 2, 3)), rtol=1e-5)
+
+
+def test_same_seed_same_batches_with_any_number_of_workers(tmp_path: Path) -> None:
+    import torch
+
+    spec = write_spec(tmp_path, "augment=[random_crop(8, padding=2), hflip()], workers=0")
+    data = stream_data(spec, tmp_path / "out")
+    from nndsl.runtime import training_utils as tu
+
+    def batches(workers: int, seed: int) -> list[torch.Tensor]:
+        dataset = data["train"]
+        dataset.seed = seed
+        sampler = tu.EpochSampler(dataset, 1, 0, seed * 1_000_003)
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_sampler=torch.utils.data.BatchSampler(sampler, 8, False),
+            num_workers=workers,
+            collate_fn=tu.collate_readable,
+        )
+        out = []
+        for epoch in (0, 1):
+            sampler.set_epoch(epoch)
+            out += [x for x, _ in loader]
+        return out
+
+    first, again, workers = batches(0, 3), batches(0, 3), batches(2, 3)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, workers))
+    other = batches(0, 4)
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+
+# ---- unreadable images -----------------------------------------------------------------------
+
+
+def test_a_corrupt_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    write_spec(tmp_path, "stream=true, workers=1", per_class=8)
+    bad = tmp_path / "images" / "dog" / "00003.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"cannot read the image {bad}" in result.stderr
+    assert "skip_bad=true" in result.stderr
+
+
+@runlib.slow("two training runs")
+def test_skip_bad_skips_a_corrupt_image_with_a_warning(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "stream=true, workers=1, skip_bad=true", per_class=8)
+    bad = tmp_path / "images" / "dog" / "00003.png"
+    bad.write_bytes(b"garbage")
+    out = runlib.generate(spec, tmp_path / "out")
+    result = runlib.run_script(out, "--out", "run", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: skipped the unreadable image {bad}" in result.stderr
+    # one image fewer per epoch: 15 samples of 16
+    rows = runlib.metrics(out / "run" / "metrics.csv")
+    assert len(rows) == 2
+
+
+# ---- nndsl run and the generated script: the same numbers --------------------------------------
+
+
+@runlib.slow("two training runs")
+def test_nndsl_run_and_generated_script_agree(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path,
+        "augment=[random_crop(8, padding=1), hflip()], workers=2, val_split=0.25, normalize=true",
+    )
+    result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = runlib.generate(spec, tmp_path / "out")
+    script = runlib.run_script(out, "--out", "run", "--quiet")
+    assert script.returncode == 0, script.stderr
+    assert runlib.losses(tmp_path / "run" / "metrics.csv") == runlib.losses(
+        out / "run" / "metrics.csv"
+    )
+    config = json.loads((out / "run" / "config.json").read_text())
+    assert config["samples"] == {"train": 36, "val": 12}
+    assert config["normalization"] is not None
+
+
+# ---- exact resume after SIGKILL and Ctrl-C, on the streaming path --------------------------------
+
+
+@runlib.slow("five training processes")
+def test_resume_after_sigkill_and_ctrl_c_is_exact(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path,
+        "augment=[random_crop(8, padding=1), hflip()], workers=1, val_split=0.2",
+        per_class=150,
+        epochs=3,
+        batch=2,
+    )
+    folder = runlib.generate(spec, tmp_path / "out")
+
+    def start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [runlib.PYTHON, "train.py", "--quiet", *args],
+            cwd=folder,
+            env=runlib.ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    procs = {name: start("--out", name) for name in ("reference", "killed", "interrupted")}
+    try:
+        watched = {"killed", "interrupted"}
+        deadline = time.monotonic() + 300
+        while watched:
+            assert time.monotonic() < deadline, f"no epoch 2 from {sorted(watched)}"
+            for name in sorted(watched):
+                assert procs[name].poll() is None, procs[name].communicate()
+                if runlib.checkpoint_epoch(folder / name / "last.pt") == 2:
+                    if name == "interrupted":
+                        time.sleep(0.3)  # into epoch 3
+                    procs[name].send_signal(signal.SIGKILL if name == "killed" else signal.SIGINT)
+                    watched.discard(name)
+            time.sleep(0.01)
+        outcome = {name: (p.wait(timeout=300), *p.communicate()) for name, p in procs.items()}
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert outcome["reference"][0] == 0, outcome["reference"][2]
+    assert outcome["killed"][0] == -signal.SIGKILL
+    code, out, err = outcome["interrupted"]
+    assert code == 130, err
+    state = runlib.checkpoint(folder / "interrupted" / "interrupted.pt")["state"]
+    assert state["epoch"] == 2 and state["partial"]["step"] > 0  # mid-epoch
+    for name, ckpt in (("killed", "last.pt"), ("interrupted", "interrupted.pt")):
+        p = start("--out", name, "--resume", f"{name}/{ckpt}")
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert out.startswith("epoch 3/3"), out
+        ref = runlib.checkpoint(folder / "reference" / "last.pt")
+        got = runlib.checkpoint(folder / name / "last.pt")
+        assert runlib.same_weights(ref["model"], got["model"]) == []
+        assert runlib.losses(folder / name / "metrics.csv") == runlib.losses(
+            folder / "reference" / "metrics.csv"
+        )
+
+
+# ---- two processes: each sample once per epoch ---------------------------------------------------
+
+COVERAGE = r"""
+import json, sys
+import torch
+import torch.distributed as dist
+sys.path.insert(0, sys.argv[1])
+import training_utils as tu
+
+dist.init_process_group("gloo")
+rank, world = dist.get_rank(), dist.get_world_size()
+data = tu.load_stream(sys.argv[1] + "/data.json")
+dataset = data["train"]
+sampler = tu.EpochSampler(dataset, world, rank, 5 * 1_000_003)
+loader = torch.utils.data.DataLoader(
+    dataset,
+    batch_sampler=torch.utils.data.BatchSampler(sampler, 4, False),
+    num_workers=1,
+    collate_fn=tu.collate_readable,
+)
+seen = []
+for epoch in range(2):
+    sampler.set_epoch(epoch)
+    names = []
+    for batch in loader.batch_sampler:
+        names += [dataset.files[i].decode() for i, _ in batch]
+    assert sum(len(x) for x, _ in loader) == len(names)
+    seen.append(names)
+everything = [None] * world
+dist.all_gather_object(everything, seen)
+if rank == 0:
+    with open(sys.argv[2], "w") as fh:
+        json.dump({"ranks": everything, "files": [f.decode() for f in dataset.files]}, fh)
+dist.destroy_process_group()
+"""
+
+
+@runlib.slow("two torch processes and a rendezvous")
+@pytest.mark.skipif(
+    not __import__("torch").distributed.is_available(), reason="no torch.distributed"
+)
+def test_two_processes_see_each_sample_once_per_epoch(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "stream=true", per_class=20)
+    out = runlib.generate(spec, tmp_path / "out")
+    script = tmp_path / "coverage.py"
+    script.write_text(COVERAGE)
+    result = subprocess.run(
+        [
+            runlib.PYTHON,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--standalone",
+            str(script),
+            str(out),
+            str(tmp_path / "seen.json"),
+        ],
+        env={**runlib.ENV, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    files = seen["files"]
+    assert len(files) == 40
+    for epoch in (0, 1):
+        a, b = (seen["ranks"][r][epoch] for r in (0, 1))
+        assert len(a) == len(b) == 20
+        assert sorted(a + b) == sorted(files)  # every sample once, across the two ranks
+    assert seen["ranks"][0][0] != seen["ranks"][0][1]  # another order each epoch (set_epoch)
+
+
+@runlib.slow("two torch processes and a rendezvous")
+@pytest.mark.skipif(
+    not __import__("torch").distributed.is_available(), reason="no torch.distributed"
+)
+def test_generated_streaming_script_under_torchrun(tmp_path: Path) -> None:
+    # 12 validation images: two batches, one per process (a process without a validation
+    # batch is a known problem of the in-memory path too)
+    spec = write_spec(tmp_path, "augment=[hflip], workers=1, val_split=0.25", per_class=24)
+    out = runlib.generate(spec, tmp_path / "out")
+    result = subprocess.run(
+        [
+            runlib.PYTHON,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--standalone",
+            "train.py",
+            "--out",
+            "run",
+            "--quiet",
+        ],
+        cwd=out,
+        env={**runlib.ENV, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    config = json.loads((out / "run" / "config.json").read_text())
+    assert config["samples"] == {"train": 36, "val": 12}
+    assert len(runlib.metrics(out / "run" / "metrics.csv")) == 2
+
+
+# ---- CSV files: rows read by their byte offsets -------------------------------------------------
+
+
+def write_csv(path: Path, rows: int, crlf: bool = False) -> Path:
+    rng = np.random.default_rng(rows)
+    x = rng.normal(size=(rows, 3))
+    end = "\r\n" if crlf else "\n"
+    lines = ["a,b,c,label"] + [
+        f"{a:.5f},{b:.5f},{c:.5f},{'yes' if a + b > 0 else 'no'}" for a, b, c in x
+    ]
+    lines.insert(40, "")  # a blank line: no row
+    path.write_text(end.join(lines) + end, newline="")
+    return path
+
+
+CSV_SPEC = """model T {{
+    input x: [B, 3]
+    Linear(8) -> relu -> Linear(2)
+}}
+
+train {{
+    model = T
+    data = csv("t.csv", target="label", {options}val_split=0.2, normalize=true)
+    loss = CrossEntropyLoss()
+    optimizer = Adam(lr=1e-2)
+    epochs = 2
+    batch_size = 32
+    metrics = [accuracy]
+}}
+"""
+
+
+@runlib.slow("two training runs")
+@pytest.mark.parametrize("crlf", [False, True])
+def test_streamed_csv_trains_as_the_file_loaded_whole(tmp_path: Path, crlf: bool) -> None:
+    write_csv(tmp_path / "t.csv", 300, crlf)
+    (tmp_path / "stream.nn").write_text(CSV_SPEC.format(options="stream=true, workers=1, "))
+    (tmp_path / "whole.nn").write_text(CSV_SPEC.format(options=""))
+    for name in ("stream", "whole"):
+        result = nndsl("run", f"{name}.nn", "--out", name, "--quiet", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "stream" / "data.json").exists()
+    assert (tmp_path / "whole" / "data.npz").exists()
+    # the same rows, split, order and model; the statistics summed in another order
+    stream = runlib.losses(tmp_path / "stream" / "metrics.csv")
+    whole = runlib.losses(tmp_path / "whole" / "metrics.csv")
+    assert [r.keys() for r in stream] == [r.keys() for r in whole]
+    for a, b in zip(stream, whole):
+        assert all(a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6) for k in a), (a, b)
+
+
+def test_streamed_csv_writes_no_copy(tmp_path: Path) -> None:
+    sizes = []
+    for rows in (100, 5000):
+        folder = tmp_path / str(rows)
+        folder.mkdir()
+        write_csv(folder / "t.csv", rows)
+        (folder / "s.nn").write_text(CSV_SPEC.format(options="stream=true, "))
+        out = runlib.generate(folder / "s.nn", folder / "out")
+        meta = json.loads((out / "data.json").read_text())
+        assert meta["rows"] == rows and meta["class_names"] == ["no", "yes"]
+        sizes.append((out / "data.json").stat().st_size)
+    assert abs(sizes[1] - sizes[0]) < 64
+
+
+def test_the_lightning_target_refuses_streaming_data(tmp_path: Path) -> None:
+    write_spec(tmp_path, "stream=true", per_class=2)
+    result = nndsl("generate", "spec.nn", "-o", "out", "--target", "lightning", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "stream=false" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_without_stream_a_small_folder_is_loaded_whole(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "val_split=0.25", per_class=4)
+    out = runlib.generate(spec, tmp_path / "out")
+    assert (out / "data.npz").exists() and not (out / "data.json").exists()
+    assert 'DATA_FILE = HERE / "data.npz"' in (out / "train.py").read_text()
+    assert "DataLoader" not in (out / "train.py").read_text()
