@@ -37,6 +37,7 @@ class Trained:
     section: str | None  # the train section the checkpoint came from (None: none matched)
     script: str | None  # the training module's key in Program.modules()
     config: dict  # the checkpoint's config (the training script's CONFIG), or {}
+    about: dict  # what the checkpoint says about its run (nndsl/codegen/about.py), or {}
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -70,11 +71,14 @@ def load_trained(
 
     payload = read_checkpoint(checkpoint)
     config = payload.get("config") if isinstance(payload.get("config"), dict) else {}
+    about = payload.get("about") if isinstance(payload.get("about"), dict) else {}
     modules = program.modules()
     utils = modules.get("training_utils")
     if utils is None:  # a spec without a train section: the same module, from the package
         from nndsl.runtime import training_utils as utils
     trained_name = config.get("model") if isinstance(config.get("model"), str) else None
+    if trained_name is None and isinstance(about.get("model"), str):
+        trained_name = about["model"]
     sections = [s for s in program.trains if script_name(s) in modules]
     if section is not None and section not in sections:
         names = ", ".join(s or "(unnamed)" for s in sections) or "none"
@@ -99,6 +103,13 @@ def load_trained(
         name = program._pick(model or (trained_name if trained_name in program.models else None))
         instance = program.checked.models[name]
         net = program.build(name)
+    other_spec = _other_spec(program, about)
+    inputs_problem = _inputs_problem(about, instance)
+    if inputs_problem is not None and trained_name in (None, name):
+        raise fail(
+            f"the checkpoint {checkpoint} does not fit model `{name}`: {inputs_problem}"
+            + other_spec
+        )
     try:
         utils.check_fits(os.fspath(checkpoint), payload, net, None, None)
         net.load_state_dict(payload["model"])
@@ -108,13 +119,58 @@ def load_trained(
             if trained_name and trained_name != name
             else ""
         )
-        raise fail(f"{exc} (model `{name}`{trained_for})") from None
+        raise fail(f"{exc} (model `{name}`{trained_for}){other_spec}") from None
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise fail(
             f"the checkpoint {checkpoint} does not fit model `{name}`: {utils.first_line(exc)}"
+            + other_spec
         ) from None
     net.eval()
-    return Trained(net, name, instance, chosen, script, config)
+    return Trained(net, name, instance, chosen, script, config, about)
+
+
+def _other_spec(program, about: dict) -> str:
+    """`; it was trained from another spec, PATH` when the checkpoint's spec (its sha256) is
+    not this one, else ""."""
+    from nndsl.codegen.about import spec_sha256
+
+    spec = about.get("spec") if isinstance(about.get("spec"), dict) else None
+    if not spec or not isinstance(spec.get("sha256"), str):
+        return ""
+    here = program.checked.program
+    if spec["sha256"] == spec_sha256(here.sources.get(here.root, "")):
+        return ""
+    where = spec.get("path") if isinstance(spec.get("path"), str) else "unknown"
+    return f"; it was trained from another spec ({where})"
+
+
+def _inputs_problem(about: dict, instance) -> str | None:
+    """How the inputs the checkpoint was trained with differ from the model's here (None:
+    they agree, or the checkpoint does not say)."""
+    from nndsl import dims
+
+    saved = about.get("inputs")
+    if not isinstance(saved, list) or not saved:
+        return None
+    here = [
+        (
+            n,
+            [d if isinstance(d, int) else dims.format_dim(d) for d in v.type.shape],
+            v.type.dtype,
+        )
+        for n, v in instance.inputs
+    ]
+    theirs = [(i.get("name"), i.get("shape"), i.get("dtype")) for i in saved if isinstance(i, dict)]
+    if [(s, d) for _, s, d in theirs] == [(s, d) for _, s, d in here]:
+        return None
+
+    def show(items) -> str:
+        return ", ".join(
+            f"{n}: {'' if d == 'float32' else str(d) + ' '}[{', '.join(map(str, s or []))}]"
+            for n, s, d in items
+        )
+
+    return f"it was trained with inputs {show(theirs)}, the model here takes {show(here)}"
 
 
 def example_inputs(instance, batch: int) -> tuple:
@@ -421,6 +477,16 @@ def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> d
 
     import numpy as np
 
+    about = trained.about
+    if "normalization" in about and "class_names" in about:  # a self-describing checkpoint
+        norm = about["normalization"]
+        return {
+            "mean": np.asarray(norm["mean"], dtype=np.float32) if norm else None,
+            "std": np.asarray(norm["std"], dtype=np.float32) if norm else None,
+            "class_names": about["class_names"],
+            "preprocessing": about.get("preprocessing") or {},
+            "from": str(checkpoint),
+        }
     config_file = Path(checkpoint).parent / "config.json"
     try:
         saved = json.loads(config_file.read_text(encoding="utf-8"))
@@ -555,7 +621,7 @@ def predict(
     names = prep["class_names"]
     rows: list[dict] = []
     kind, decision = task.get("kind"), task.get("decision")
-    if kind == "multiclass" and decision == "argmax" and out.ndim == 2:
+    if kind in ("multiclass", "binary") and decision == "argmax" and out.ndim == 2:
         plan = program.checked.plans.get(trained.section) if trained.script else None
         loss = plan.loss.name if plan is not None and plan.loss is not None else None
         # CrossEntropyLoss trains class scores (logits), NLLLoss log-probabilities

@@ -131,9 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="run folder")
     r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
     r.add_argument(
+        "--init-from",
         "--resume-weights",
+        dest="resume_weights",
         metavar="PATH",
-        help="start from a checkpoint's weights, with a fresh optimizer (epoch 1)",
+        help="start a new run from a checkpoint's weights, with a fresh optimizer (epoch 1)",
     )
     r.add_argument(
         "--force", action="store_true", help="train into a run folder that holds another run"
@@ -321,7 +323,12 @@ def cmd_summary(args, out: Output) -> int:
     for name in names:
         inst = checked.models[name]
         span = inst.decl.name_span
-        summaries.append(summarize(inst, f"{display_path(span.file)}:{span.line}"))
+        summary = summarize(inst, f"{display_path(span.file)}:{span.line}")
+        for section, plan in checked.plans.items():
+            if plan.model == name and plan.freeze:  # the first section that freezes it
+                summary.freeze(inst, plan.freeze, section)
+                break
+        summaries.append(summary)
     if args.json:
         print(json.dumps([s.as_json() for s in summaries], indent=2))
     elif not summaries:
@@ -464,11 +471,17 @@ def cmd_run(args, out: Output) -> int:
     program = Program(checked)
     try:
         module, data_path, out_dir = program.prepare_run(
-            args.train, args.out, replace=args.force or args.resume is not None
+            args.train,
+            args.out,
+            replace=args.force or args.resume is not None,
+            init=args.resume is None and args.resume_weights is None,
         )
     except NndslError as exc:
+        located = [d for d in exc.diagnostics if d.span is not None]
+        out.diagnostics(located, checked.program.sources)
         for d in exc.diagnostics:
-            print(f"nndsl: error: {d.message}", file=sys.stderr)
+            if d.span is None:
+                print(f"nndsl: error: {d.message}", file=sys.stderr)
         return 1
     argv = ["--data", str(data_path), "--out", str(out_dir)]
     for flag, value in (
