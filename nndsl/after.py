@@ -503,10 +503,17 @@ def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> d
             "mean": np.asarray(norm["mean"], dtype=np.float32) if norm else None,
             "std": np.asarray(norm["std"], dtype=np.float32) if norm else None,
             "class_names": saved["class_names"],
+            "preprocessing": _plan_preprocessing(program, trained),
             "from": str(config_file),
         }
     if trained.script is None:
-        return {"mean": None, "std": None, "class_names": None, "from": None}
+        return {
+            "mean": None,
+            "std": None,
+            "class_names": None,
+            "preprocessing": {},
+            "from": None,
+        }
     import io
 
     from nndsl.codegen import GenerateError, data_bytes
@@ -523,8 +530,88 @@ def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> d
         "class_names": (
             [str(c) for c in arrays["class_names"]] if "class_names" in arrays.files else None
         ),
+        "preprocessing": _plan_preprocessing(program, trained),
         "from": "the train section's data",
     }
+
+
+def _plan_preprocessing(program, trained: Trained) -> dict:
+    """The image options of the train section's data (for a checkpoint that does not say)."""
+    plan = program.checked.plans.get(trained.section) if trained.script else None
+    if plan is None or plan.data is None or plan.data.name != "image_folder":
+        return {}
+    options = plan.data.kw()
+    size = options.get("size")
+    return {
+        "image_size": list(size) if isinstance(size, (tuple, list)) else size,
+        "grayscale": bool(options.get("grayscale", False)),
+    }
+
+
+def image_files(path: Path) -> list[Path]:
+    """An image file, or the images of a folder and its subfolders (sorted; hidden entries
+    left out)."""
+    from nndsl.data.sources import IMAGE_SUFFIXES
+
+    if not path.is_dir():
+        return [path]
+    try:
+        found = sorted(
+            f
+            for f in path.rglob("*")
+            if f.is_file()
+            and f.suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in f.relative_to(path).parts)
+        )
+    except OSError as exc:
+        raise fail(f"cannot list {path}: {exc.strerror or exc}") from None
+    if not found:
+        raise fail(f"{path} holds no images (.png, .jpg, .jpeg, .bmp, .gif, .webp, .tif)")
+    return found
+
+
+def read_samples(program, trained: Trained, inputs, prep: dict):
+    """(samples, the file of each sample or None): the samples of npz / CSV files, or of
+    image files and folders of images, prepared as training prepared its images (the
+    saved size and grayscale; one channel when the model takes one)."""
+    import numpy as np
+
+    from nndsl.data import DataError
+    from nndsl.data.sources import IMAGE_SUFFIXES, read_images
+
+    paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if not paths:
+        raise fail("no input to predict")
+    images: list[Path] = []
+    arrays = []
+    for path in map(Path, paths):
+        if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+            if not path.exists():
+                raise fail(f"no input file {path}")
+            images += image_files(path)
+        else:
+            arrays.append((path, np.asarray(read_inputs(program, trained, path))))
+    if images and arrays:
+        raise fail("give either images or data files (.npz, .csv) to predict, not both")
+    if arrays:
+        shapes = {a.shape[1:] for _, a in arrays}
+        if len(shapes) > 1:
+            raise fail(
+                "the input files hold samples of different shapes: "
+                + ", ".join(f"{p} {list(a.shape[1:])}" for p, a in arrays)
+            )
+        return np.concatenate([a for _, a in arrays]), None
+    options = prep.get("preprocessing") or {}
+    t = trained.instance.inputs[0][1].type
+    gray = options.get("grayscale")
+    if gray is None:  # not trained on image files: the model's channels decide
+        gray = len(t.shape) == 4 and t.shape[1] == 1
+    try:
+        x = read_images(images, options.get("image_size"), bool(gray))
+    except DataError as exc:
+        hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
+        raise fail(f"{exc.message}{hint}") from None
+    return x, [str(f) for f in images]
 
 
 def read_inputs(program, trained: Trained, path: str | os.PathLike):
@@ -568,20 +655,25 @@ def read_inputs(program, trained: Trained, path: str | os.PathLike):
             return sources.csv(path, target=None, **options).x
         except DataError as exc:
             raise fail(str(exc)) from None
-    raise fail(f"cannot read {path}: predict reads .npz and .csv files")
+    raise fail(
+        f"cannot read {path}: predict reads .npz and .csv files, image files (.png, .jpg, "
+        "...) and folders of images"
+    )
 
 
 def predict(
     program,
     checkpoint: str | os.PathLike,
-    inputs: str | os.PathLike,
+    inputs,
     *,
     top: int = 1,
     section: str | None = None,
 ) -> list[dict]:
-    """One row per sample of `inputs` (npz or CSV), preprocessed as training did: for
-    classification the predicted class (its name) and its probability (`top` K of them:
-    class_2, probability_2, ...), for regression the output values (value, or value_0, ...)."""
+    """One row per sample of `inputs` (a path or a list of paths: npz or CSV files, or image
+    files and folders of images), preprocessed as training did: for classification the
+    predicted class (its name) and its probability (`top` K of them: class_2,
+    probability_2, ...), for regression the output values (value, or value_0, ...); for
+    images, first the `file`."""
     import numpy as np
     import torch
 
@@ -590,18 +682,23 @@ def predict(
     trained = load_trained(program, checkpoint, None, section)
     if len(trained.instance.inputs) != 1:
         raise fail(f"model `{trained.name}` takes several inputs; predict gives it one")
-    x = np.asarray(read_inputs(program, trained, inputs))
+    prep = preprocessing(program, trained, checkpoint)
+    x, files = read_samples(program, trained, inputs, prep)
     t = trained.instance.inputs[0][1].type
     sample = list(x.shape[1:])
     fits = x.ndim == len(t.shape) and all(
         not isinstance(d, int) or d == n for d, n in zip(t.shape[1:], sample)
     )
     if not fits or x.ndim == 0:
+        shown = (
+            os.fspath(inputs)
+            if isinstance(inputs, (str, os.PathLike))
+            else ", ".join(map(os.fspath, inputs))
+        )
         raise fail(
-            f"model `{trained.name}` takes {t}, but {os.fspath(inputs)} gives {len(x)} samples "
+            f"model `{trained.name}` takes {t}, but {shown} gives {len(x)} samples "
             f"of shape {sample}"
         )
-    prep = preprocessing(program, trained, checkpoint)
     if t.is_float:
         x = x.astype(np.float32)
         if prep["mean"] is not None:
@@ -618,12 +715,19 @@ def predict(
             out = trained.model(torch.from_numpy(x[start : start + 256]))
             outs.append(_outputs(out)[0].float())
     out = torch.cat(outs) if outs else torch.zeros(0)
-    names = prep["class_names"]
+    plan = program.checked.plans.get(trained.section) if trained.script else None
+    loss = plan.loss.name if plan is not None and plan.loss is not None else None
+    rows = _prediction_rows(out, task, prep["class_names"], top, loss or trained.about.get("loss"))
+    if files is not None:  # images: which file each row is
+        rows = [{"file": f, **row} for f, row in zip(files, rows)]
+    return rows
+
+
+def _prediction_rows(out, task: dict, names, top: int, loss: str | None) -> list[dict]:
+    """A row per sample: the `top` classes and their probabilities, or the output values."""
     rows: list[dict] = []
     kind, decision = task.get("kind"), task.get("decision")
     if kind in ("multiclass", "binary") and decision == "argmax" and out.ndim == 2:
-        plan = program.checked.plans.get(trained.section) if trained.script else None
-        loss = plan.loss.name if plan is not None and plan.loss is not None else None
         # CrossEntropyLoss trains class scores (logits), NLLLoss log-probabilities
         probs = out.exp() if loss == "NLLLoss" else out.softmax(1)
         k = min(top, out.shape[1])

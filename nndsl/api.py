@@ -166,13 +166,15 @@ class Program:
     def predict(
         self,
         checkpoint: str | os.PathLike,
-        inputs: str | os.PathLike,
+        inputs,
         *,
         top: int = 1,
         section: str | None = None,
     ) -> list[dict]:
-        """One row per sample of an npz or CSV file, preprocessed as training did: the class
-        name and its probability (the `top` K), or the regression values."""
+        """One row per sample of `inputs` (a path or a list of paths: npz or CSV files, image
+        files, folders of images), preprocessed as training did (normalisation; the images'
+        size and grayscale): the class name and its probability (the `top` K), or the
+        regression values; image rows start with their `file`."""
         from nndsl.after import predict
 
         return predict(self, checkpoint, inputs, top=top, section=section)

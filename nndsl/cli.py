@@ -26,7 +26,7 @@ verbs:
   run FILE               train the spec now, from its train section (no files generated)
   evaluate FILE --checkpoint CKPT   a checkpoint's loss and metrics on held-out data
   export FILE --checkpoint CKPT --format F -o OUT   TorchScript, ONNX or pt2, verified
-  predict FILE --checkpoint CKPT INPUT   classes or values for the samples of a CSV or npz
+  predict FILE --checkpoint CKPT INPUT...   classes or values of CSV, npz or image samples
   fmt FILE... [--check]  rewrite specs in canonical format (--check: only report)
   graph FILE -o OUT      draw a model: OUT.svg, OUT.html or OUT.dot (Graphviz text)
   lsp                    run the language server (stdio) for editors
@@ -176,15 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser(
         "predict",
-        help="predict the samples of a CSV or npz file",
+        help="predict the samples of CSV or npz files, or of images",
         description="Load a checkpoint into the spec's model, preprocess INPUT as training did "
         "(its normalisation statistics: from config.json next to the checkpoint, else from "
         "the train section's data) and write one CSV row per sample: the class name and its "
         "probability for classification (--top K: the K likeliest), the values for regression. "
-        "INPUT: an .npz (array `x`, or its only array) or a .csv of the input columns.",
+        "INPUT: .npz files (array `x`, or their only array), .csv files of the input columns, "
+        "or image files and folders of images (resized and converted as training's images; "
+        "each row then starts with the file).",
     )
     pr.add_argument("file", metavar="FILE")
-    pr.add_argument("input", metavar="INPUT")
+    pr.add_argument("input", metavar="INPUT", nargs="+")
     pr.add_argument("--checkpoint", metavar="CKPT", required=True, help="last.pt or best.pt")
     pr.add_argument("-o", "--out", metavar="FILE", help="write the CSV here (default: stdout)")
     pr.add_argument("--top", type=int, default=1, metavar="K", help="the K likeliest classes")
