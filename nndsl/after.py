@@ -373,11 +373,17 @@ def evaluate(
     *,
     split: str | None = None,
     section: str | None = None,
+    data: str | None = None,
 ) -> dict:
     """The train section's loss and metrics of the checkpoint's weights on a held-out split
     (default: test when the data has one, else val), computed by the training script's own
     `evaluate` on the data prepared as training prepared it (same source, seed, splits and
     normalisation): the numbers training reported for that split with those weights.
+
+    `data`: another data source, written as in the train section (`csv("new.csv",
+    target="y")`), checked like it (errors at the expression); its samples are standardised
+    with the training's statistics and its class names read as the training's classes.
+    Without `split`, every sample of it is evaluated (split "all").
 
     Returns {"split", "samples", "metrics": {"<split>_loss": ..., ...}, "class_names",
     "confusion"}: `confusion[i][j]` counts the samples of class i predicted as j
@@ -395,8 +401,11 @@ def evaluate(
             f"`{trained.name}`: there is no data to evaluate on"
         )
     plan = program.checked.plans[trained.section]
+    source, data = data, None
+    if source is not None:
+        data, split = other_data(program, trained, checkpoint, source, split)
     try:
-        data = data_bytes(program.checked, plan)
+        data = data if data is not None else data_bytes(program.checked, plan)
     except GenerateError as exc:
         raise fail(str(exc)) from None
     modules = program.modules()
@@ -414,16 +423,20 @@ def evaluate(
             with torch.random.fork_rng(), utils.Run(args, module.CONFIG) as run:
                 if split is None:
                     split = "test" if run.has("test") else "val"
-                if not run.has(split):
+                part = "train" if split == "all" else split  # --data: all its samples
+                if not run.has(part):
+                    where = "--data" if source is not None else "the train section"
                     raise fail(
-                        f"the data of the train section has no {split} split to evaluate on "
+                        f"the data of {where} has no {split} split to evaluate on "
                         f"(set {split}_split in its `data`)"
                     )
                 net = trained.model.to(run.device)
                 criterion = module.build_loss().to(run.device)
-                metrics = module.evaluate(run, net, criterion, split)
-                confusion = _confusion(net, run, split, module.CONFIG.get("task"))
-                samples = int(run.data[f"{split}_x"].shape[0])
+                metrics = module.evaluate(run, net, criterion, part)
+                if part != split:
+                    metrics = {f"{split}_{k[len(part) + 1 :]}": v for k, v in metrics.items()}
+                confusion = _confusion(net, run, part, module.CONFIG.get("task"))
+                samples = int(run.data[f"{part}_x"].shape[0])
                 names = run.data.get("class_names")
         except utils.TrainingError as exc:
             raise fail(str(exc)) from None
@@ -437,6 +450,107 @@ def evaluate(
         "class_names": names,
         "confusion": confusion,
     }
+
+
+def other_data(
+    program, trained: Trained, checkpoint, source: str, split: str | None
+) -> tuple[bytes, str]:
+    """(prepared data, split) for `evaluate --data SOURCE`: the train section checked again
+    with `data = SOURCE` (its errors located in SOURCE), the data prepared without its own
+    normalisation, then standardised with the training's statistics; labels read as the
+    training's classes; without `split` every sample is in the "all" split."""
+    import dataclasses
+    import io
+
+    import numpy as np
+
+    from nndsl.codegen import GenerateError, data_bytes
+    from nndsl.data.snapshot import to_bytes
+
+    checked = _checked_with_data(program, trained.section, source)
+    plan = checked.plans.get(trained.section)
+    if plan is None or plan.data is None:
+        raise fail(f"--data {source}: not a data source")
+    kwargs = tuple((k, v) for k, v in plan.data.kwargs if k != "normalize")
+    plan = dataclasses.replace(plan, data=dataclasses.replace(plan.data, kwargs=kwargs))
+    try:
+        raw = np.load(io.BytesIO(data_bytes(checked, plan)), allow_pickle=False)
+    except GenerateError as exc:
+        raise fail(str(exc)) from None
+    from nndsl.api import data_mismatch
+
+    arrays = {k: raw[k] for k in raw.files if k != "nndsl_sha256"}
+    problem = data_mismatch(checked, plan, to_bytes(arrays))
+    if problem is not None:
+        raise fail(f"--data: {problem}")
+    prep = preprocessing(program, trained, checkpoint)
+    parts = [p for p in ("train", "val", "test") if f"{p}_x" in arrays]
+    names = arrays.get("class_names")
+    trained_names = prep["class_names"]
+    if names is not None and trained_names:
+        index = {str(n): i for i, n in enumerate(trained_names)}
+        unknown = [str(n) for n in names if str(n) not in index]
+        if unknown:
+            raise fail(
+                f"--data has the class '{unknown[0]}', which the model was not trained on "
+                f"(its classes: {', '.join(map(str, trained_names))})"
+            )
+        mapping = np.array([index[str(n)] for n in names], dtype=np.int64)
+        for p in parts:
+            y = arrays[f"{p}_y"]
+            if y.dtype.kind in "iu":
+                arrays[f"{p}_y"] = mapping[y]
+        arrays["class_names"] = np.array([str(n) for n in trained_names], dtype=str)
+        arrays["num_classes"] = np.array(len(trained_names))
+    if prep["mean"] is not None:
+        for p in parts:
+            x = arrays[f"{p}_x"]
+            arrays[f"{p}_x"] = ((x - prep["mean"]) / prep["std"]).astype(x.dtype)
+        arrays["norm_mean"], arrays["norm_std"] = prep["mean"], prep["std"]
+    if split is None:
+        split = "all"
+        arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in parts])
+        arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in parts])
+    return to_bytes(arrays), split
+
+
+def _checked_with_data(program, section: str | None, source: str):
+    """The spec checked again with `data = SOURCE` in the train section; its errors (in
+    SOURCE, shown in place) raise NndslError."""
+    from nndsl.check import check_file
+
+    here = program.checked.program
+    text = here.sources.get(here.root)
+    decl = next((t for t in program.checked.symbols.root_trains if t.name == section), None)
+    if text is None or decl is None:
+        raise fail("--data needs the spec's train section")
+    if "\n" in source or "\r" in source:
+        raise fail("--data is one data source expression, on one line")
+    lines = text.splitlines(keepends=True)
+
+    def offset(line: int, col: int) -> int:
+        return sum(len(x) for x in lines[: line - 1]) + col - 1
+
+    entry = next((e for e in decl.entries if e.key == "data"), None)
+    if entry is not None:
+        span = entry.value.span
+        start, end = offset(span.line, span.col), offset(span.end_line, span.end_col)
+        new = text[:start] + source + text[end:]
+    else:  # a section without `data`: one more line before its closing brace
+        end = offset(decl.span.end_line, decl.span.end_col) - 1
+        new = text[:end] + f"    data = {source}\n" + text[end:]
+    checked = check_file(here.root, new, imports=here.run_python)
+    if not checked.ok:
+        from nndsl.errors import Diagnostic, Note
+
+        note = Note(f"the train section as read with --data {source}")
+        errors = [
+            Diagnostic(d.severity, d.message, d.span, (*d.notes, note), d.hint)
+            for d in checked.diagnostics
+            if d.is_error
+        ]
+        raise NndslError(errors, checked.program.sources)
+    return checked
 
 
 def _confusion(net, run, split: str, task: dict | None) -> list[list[int]] | None:

@@ -155,13 +155,16 @@ class Program:
         *,
         split: str | None = None,
         section: str | None = None,
+        data: str | None = None,
     ) -> dict:
         """The train section's loss and metrics (and a confusion matrix for classification)
         of a checkpoint on the held-out `split` ("test", else "val"), its data prepared as
-        training prepared it."""
+        training prepared it.  `data`: another data source (`'csv("new.csv")'`), checked
+        as in the train section, standardised with the training's statistics; without
+        `split`, all its samples ("all")."""
         from nndsl.after import evaluate
 
-        return evaluate(self, checkpoint, split=split, section=section)
+        return evaluate(self, checkpoint, split=split, section=section, data=data)
 
     def predict(
         self,

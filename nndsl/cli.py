@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", choices=("test", "val"), help="default: test when the data has one, else val"
     )
     ev.add_argument("--train", metavar="NAME", help="which train section (default: the first)")
+    ev.add_argument(
+        "--data",
+        metavar="SOURCE",
+        help='another data source, as in the train section: \'csv("new.csv", target="y")\' '
+        "(standardised with the training's statistics; all its samples unless --split)",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     ex = sub.add_parser(
@@ -546,7 +552,9 @@ def cmd_export(args, out: Output) -> int:
 
 def cmd_evaluate(args, out: Output) -> int:
     result = _with_checkpoint(
-        args, out, lambda p: p.evaluate(args.checkpoint, split=args.split, section=args.train)
+        args,
+        out,
+        lambda p: p.evaluate(args.checkpoint, split=args.split, section=args.train, data=args.data),
     )
     if result is None:
         return 1
@@ -597,8 +605,11 @@ def _with_checkpoint(args, out: Output, call):
     try:
         return call(program)
     except NndslError as exc:
+        located = [d for d in exc.diagnostics if d.span is not None]
+        out.diagnostics(located, exc.sources or program.checked.program.sources)
         for d in exc.diagnostics:
-            print(f"nndsl: error: {d.message}", file=sys.stderr)
+            if d.span is None:
+                print(f"nndsl: error: {d.message}", file=sys.stderr)
         return None
 
 

@@ -176,6 +176,53 @@ def test_string_class_names_round_trip(tmp_path, capsys):
     truth = [line.split(",")[2] for line in (tmp_path / "new.csv").read_text().splitlines()[1:]]
     assert [r["class"] for r in rows] == truth
     # evaluate on these rows: the labels are read as the training's classes
-    assert main(["evaluate", str(spec), "--checkpoint", str(ckpt), "--data", 'csv("new.csv")']) == 0
+    argv = ["evaluate", str(spec), "--checkpoint", str(ckpt), "--data"]
+    assert main([*argv, 'csv("new.csv", target="kind")']) == 0
     out = capsys.readouterr().out
-    assert "9 samples" in out and "all_accuracy" in out
+    assert "all split: 9 samples" in out and "all_accuracy" in out
+    assert "confusion matrix" in out and "mouse" in out
+
+
+def test_evaluate_data_equals_a_hand_computation(tmp_path, capsys):
+    """`evaluate --data` on new rows with only two of the three classes (so the new file's
+    own class indices would be wrong): loss and accuracy by hand, with the training's
+    statistics and classes."""
+    animals(tmp_path / "animals.csv", 120, 0)
+    spec = tmp_path / "animals.nn"
+    spec.write_text(STRINGS)
+    program = nndsl.load(str(spec))
+    program.train(out=tmp_path / "run", quiet=True)
+    ckpt = tmp_path / "run" / "last.pt"
+    animals(tmp_path / "new.csv", 12, 2)
+    lines = (tmp_path / "new.csv").read_text().splitlines()
+    kept = [lines[0]] + [line for line in lines[1:] if not line.endswith(",cat")]
+    (tmp_path / "new.csv").write_text("\n".join(kept) + "\n")
+    got = program.evaluate(ckpt, data='csv("new.csv", target="kind")')
+    rows = [line.split(",") for line in kept[1:]]
+    x = np.array([[float(a), float(b)] for a, b, _ in rows], dtype=np.float32)
+    names = ["cat", "dog", "mouse"]
+    y = torch.tensor([names.index(k) for _, _, k in rows])
+    data = np.load(tmp_path / "run" / "data.npz")
+    z = torch.from_numpy(((x - data["norm_mean"]) / data["norm_std"]).astype(np.float32))
+    model = program.build("M")
+    model.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
+    with torch.no_grad():
+        out = model.eval()(z)
+    loss = float(torch.nn.functional.cross_entropy(out, y))
+    accuracy = float((out.argmax(1) == y).float().mean())
+    assert got["split"] == "all" and got["samples"] == len(rows) == 8
+    assert got["metrics"]["all_loss"] == pytest.approx(loss, rel=1e-5)
+    assert got["metrics"]["all_accuracy"] == pytest.approx(accuracy)
+    assert got["class_names"] == names and len(got["confusion"]) == 3
+    assert sum(got["confusion"][0]) == 0  # no cat in the new rows
+    # bad --data: located errors and messages, no traceback
+    argv = ["evaluate", str(spec), "--checkpoint", str(ckpt), "--data"]
+    assert main([*argv, 'csv("new.csv", target="kind", val_splt=0.2)']) == 1
+    err = capsys.readouterr().err
+    assert "val_splt" in err and "^" in err and "Traceback" not in err
+    (tmp_path / "birds.csv").write_text("weight,height,kind\n1.0,2.0,bird\n")
+    assert main([*argv, 'csv("birds.csv", target="kind")']) == 1
+    err = capsys.readouterr().err
+    assert "class 'bird', which the model was not trained on" in err
+    assert main([*argv, 'csv("missing.csv", target="kind")']) == 1
+    assert "missing.csv" in capsys.readouterr().err
