@@ -403,3 +403,11 @@ def test_cli_help_names_init_from():
         [sys.executable, "-m", "nndsl", "run", "--help"], capture_output=True, text=True
     )
     assert "--init-from" in done.stdout
+
+
+def test_lightning_target_refuses_fine_tuning_keys(tmp_path, capsys):
+    spec = small(tmp_path, "freeze = [body]")
+    argv = ["generate", str(spec), "-o", str(tmp_path / "out"), "--target", "lightning"]
+    err = errors(capsys, argv)
+    assert "the Lightning target does not fine-tune yet (`freeze`" in err
+    assert not (tmp_path / "out").exists()

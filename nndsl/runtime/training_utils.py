@@ -630,12 +630,12 @@ def check_fits(
                 f"the checkpoint {path} was trained with {name}, not "
                 f"{(config or {}).get('optimizer')}: its optimizer state does not fit; "
                 "to start "
-                f"from its weights with a fresh optimizer, use --resume-weights {path}"
+                f"from its weights with a fresh optimizer, use --init-from {path}"
             )
 
 
 def load_weights(path: str, model: nn.Module) -> None:
-    """--resume-weights: the model's weights of a checkpoint (or of a state_dict)."""
+    """--init-from: the model's weights of a checkpoint (or of a state_dict)."""
     if not os.path.isfile(path):
         raise TrainingError(f"no checkpoint at {path}")
     try:
@@ -1059,10 +1059,11 @@ class Run:
     def __enter__(self) -> Run:
         self.rank, self.world, self.local_rank = setup_distributed()
         self.main_process = self.rank == 0
-        self.interrupt = Interrupt(self.world).__enter__()
         seed_everything(self.args.seed)
         self.device = pick_device(self.args.device, self.local_rank)
         self.data = load_data(self.args.data, self.device)
+        # (after what can fail here: a failed start leaves Ctrl-C as it was)
+        self.interrupt = Interrupt(self.world).__enter__()
         self.n_train = self.data["train_x"].shape[0] // self.world
         self.batches = math.ceil(self.n_train / self.batch)
         accumulate = self.config.get("accumulate", 1)
@@ -1119,7 +1120,7 @@ class Run:
         return scheduler
 
     def start(self, model: nn.Module, optimizer, scheduler=None, scaler=None) -> None:
-        """Resume (`--resume`, `--resume-weights`), claim the run folder, write
+        """Resume (`--resume`, `--init-from`), claim the run folder, write
         config.json."""
         self.model, self.optimizer, self.scheduler, self.scaler = (
             model,
@@ -1190,7 +1191,7 @@ class Run:
 
     def init_weights(self, model: nn.Module) -> None:
         """`init = weights(...)` of the train section: the weights to start from (not
-        when resuming, nor with --resume-weights, which bring their own)."""
+        when resuming, nor with --init-from, which bring their own)."""
         if self.args.resume or self.args.resume_weights:
             return
         init = self.config["init"]
