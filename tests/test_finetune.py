@@ -290,7 +290,7 @@ def test_resume_semantics(tmp_path, capsys):
     # more epochs continue the run
     argv = ["run", str(spec), "--out", str(run), "--resume", str(run / "last.pt")]
     assert main([*argv, "--epochs", "3", "--quiet"]) == 0
-    assert "resuming" in capsys.readouterr().out
+    assert "epoch 3/3" in capsys.readouterr().out
     ckpt = torch.load(run / "last.pt", weights_only=True)
     assert ckpt["state"]["epoch"] == 3 and len(ckpt["state"]["history"]) == 3
     # --init-from: the weights only, a new run from epoch 1

@@ -1141,11 +1141,6 @@ class Run:
                     f"continue with --epochs N (N > {done}), or start a new run "
                     f"from its weights with --init-from {args.resume}"
                 )
-            if self.main_process:
-                print(
-                    f"resuming {args.resume}: epoch {done + 1} of {self.epochs}",
-                    flush=True,
-                )
         elif args.resume_weights:
             load_weights(args.resume_weights, model)
         if (
