@@ -226,3 +226,20 @@ def test_evaluate_data_equals_a_hand_computation(tmp_path, capsys):
     assert "class 'bird', which the model was not trained on" in err
     assert main([*argv, 'csv("missing.csv", target="kind")']) == 1
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_predict_csv_of_wrong_columns_is_a_message(tmp_path, capsys):
+    animals(tmp_path / "animals.csv", 30, 0)
+    spec = tmp_path / "animals.nn"
+    spec.write_text(STRINGS.replace("epochs    = 20", "epochs    = 1"))
+    nndsl.load(str(spec)).train(out=tmp_path / "run", quiet=True)
+    ckpt = ["--checkpoint", str(tmp_path / "run" / "last.pt")]
+    capsys.readouterr()
+    (tmp_path / "short.csv").write_text("weight,kind\n1.0,cat\n")
+    assert main(["predict", str(spec), str(tmp_path / "short.csv"), *ckpt]) == 1
+    err = capsys.readouterr().err
+    assert "takes [B, 2]" in err and "shape [1]" in err and "Traceback" not in err
+    (tmp_path / "text.csv").write_text("weight,height\nheavy,2.0\n")
+    assert main(["predict", str(spec), str(tmp_path / "text.csv"), *ckpt]) == 1
+    err = capsys.readouterr().err
+    assert "heavy" in err and "Traceback" not in err
