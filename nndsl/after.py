@@ -37,6 +37,7 @@ class Trained:
     section: str | None  # the train section the checkpoint came from (None: none matched)
     script: str | None  # the training module's key in Program.modules()
     config: dict  # the checkpoint's config (the training script's CONFIG), or {}
+    about: dict  # what the checkpoint says about its run (nndsl/codegen/about.py), or {}
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -70,11 +71,14 @@ def load_trained(
 
     payload = read_checkpoint(checkpoint)
     config = payload.get("config") if isinstance(payload.get("config"), dict) else {}
+    about = payload.get("about") if isinstance(payload.get("about"), dict) else {}
     modules = program.modules()
     utils = modules.get("training_utils")
     if utils is None:  # a spec without a train section: the same module, from the package
         from nndsl.runtime import training_utils as utils
     trained_name = config.get("model") if isinstance(config.get("model"), str) else None
+    if trained_name is None and isinstance(about.get("model"), str):
+        trained_name = about["model"]
     sections = [s for s in program.trains if script_name(s) in modules]
     if section is not None and section not in sections:
         names = ", ".join(s or "(unnamed)" for s in sections) or "none"
@@ -99,6 +103,13 @@ def load_trained(
         name = program._pick(model or (trained_name if trained_name in program.models else None))
         instance = program.checked.models[name]
         net = program.build(name)
+    other_spec = _other_spec(program, about)
+    inputs_problem = _inputs_problem(about, instance)
+    if inputs_problem is not None and trained_name in (None, name):
+        raise fail(
+            f"the checkpoint {checkpoint} does not fit model `{name}`: {inputs_problem}"
+            + other_spec
+        )
     try:
         utils.check_fits(os.fspath(checkpoint), payload, net, None, None)
         net.load_state_dict(payload["model"])
@@ -108,13 +119,58 @@ def load_trained(
             if trained_name and trained_name != name
             else ""
         )
-        raise fail(f"{exc} (model `{name}`{trained_for})") from None
+        raise fail(f"{exc} (model `{name}`{trained_for}){other_spec}") from None
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise fail(
             f"the checkpoint {checkpoint} does not fit model `{name}`: {utils.first_line(exc)}"
+            + other_spec
         ) from None
     net.eval()
-    return Trained(net, name, instance, chosen, script, config)
+    return Trained(net, name, instance, chosen, script, config, about)
+
+
+def _other_spec(program, about: dict) -> str:
+    """`; it was trained from another spec, PATH` when the checkpoint's spec (its sha256) is
+    not this one, else ""."""
+    from nndsl.codegen.about import spec_sha256
+
+    spec = about.get("spec") if isinstance(about.get("spec"), dict) else None
+    if not spec or not isinstance(spec.get("sha256"), str):
+        return ""
+    here = program.checked.program
+    if spec["sha256"] == spec_sha256(here.sources.get(here.root, "")):
+        return ""
+    where = spec.get("path") if isinstance(spec.get("path"), str) else "unknown"
+    return f"; it was trained from another spec ({where})"
+
+
+def _inputs_problem(about: dict, instance) -> str | None:
+    """How the inputs the checkpoint was trained with differ from the model's here (None:
+    they agree, or the checkpoint does not say)."""
+    from nndsl import dims
+
+    saved = about.get("inputs")
+    if not isinstance(saved, list) or not saved:
+        return None
+    here = [
+        (
+            n,
+            [d if isinstance(d, int) else dims.format_dim(d) for d in v.type.shape],
+            v.type.dtype,
+        )
+        for n, v in instance.inputs
+    ]
+    theirs = [(i.get("name"), i.get("shape"), i.get("dtype")) for i in saved if isinstance(i, dict)]
+    if [(s, d) for _, s, d in theirs] == [(s, d) for _, s, d in here]:
+        return None
+
+    def show(items) -> str:
+        return ", ".join(
+            f"{n}: {'' if d == 'float32' else str(d) + ' '}[{', '.join(map(str, s or []))}]"
+            for n, s, d in items
+        )
+
+    return f"it was trained with inputs {show(theirs)}, the model here takes {show(here)}"
 
 
 def example_inputs(instance, batch: int) -> tuple:
@@ -317,11 +373,17 @@ def evaluate(
     *,
     split: str | None = None,
     section: str | None = None,
+    data: str | None = None,
 ) -> dict:
     """The train section's loss and metrics of the checkpoint's weights on a held-out split
     (default: test when the data has one, else val), computed by the training script's own
     `evaluate` on the data prepared as training prepared it (same source, seed, splits and
     normalisation): the numbers training reported for that split with those weights.
+
+    `data`: another data source, written as in the train section (`csv("new.csv",
+    target="y")`), checked like it (errors at the expression); its samples are standardised
+    with the training's statistics and its class names read as the training's classes.
+    Without `split`, every sample of it is evaluated (split "all").
 
     Returns {"split", "samples", "metrics": {"<split>_loss": ..., ...}, "class_names",
     "confusion"}: `confusion[i][j]` counts the samples of class i predicted as j
@@ -339,8 +401,11 @@ def evaluate(
             f"`{trained.name}`: there is no data to evaluate on"
         )
     plan = program.checked.plans[trained.section]
+    source, data = data, None
+    if source is not None:
+        data, split = other_data(program, trained, checkpoint, source, split)
     try:
-        data = data_bytes(program.checked, plan)
+        data = data if data is not None else data_bytes(program.checked, plan)
     except GenerateError as exc:
         raise fail(str(exc)) from None
     modules = program.modules()
@@ -358,16 +423,20 @@ def evaluate(
             with torch.random.fork_rng(), utils.Run(args, module.CONFIG) as run:
                 if split is None:
                     split = "test" if run.has("test") else "val"
-                if not run.has(split):
+                part = "train" if split == "all" else split  # --data: all its samples
+                if not run.has(part):
+                    where = "--data" if source is not None else "the train section"
                     raise fail(
-                        f"the data of the train section has no {split} split to evaluate on "
+                        f"the data of {where} has no {split} split to evaluate on "
                         f"(set {split}_split in its `data`)"
                     )
                 net = trained.model.to(run.device)
                 criterion = module.build_loss().to(run.device)
-                metrics = module.evaluate(run, net, criterion, split)
-                confusion = _confusion(net, run, split, module.CONFIG.get("task"))
-                samples = int(run.data[f"{split}_x"].shape[0])
+                metrics = module.evaluate(run, net, criterion, part)
+                if part != split:
+                    metrics = {f"{split}_{k[len(part) + 1 :]}": v for k, v in metrics.items()}
+                confusion = _confusion(net, run, part, module.CONFIG.get("task"))
+                samples = int(run.data[f"{part}_x"].shape[0])
                 names = run.data.get("class_names")
         except utils.TrainingError as exc:
             raise fail(str(exc)) from None
@@ -381,6 +450,107 @@ def evaluate(
         "class_names": names,
         "confusion": confusion,
     }
+
+
+def other_data(
+    program, trained: Trained, checkpoint, source: str, split: str | None
+) -> tuple[bytes, str]:
+    """(prepared data, split) for `evaluate --data SOURCE`: the train section checked again
+    with `data = SOURCE` (its errors located in SOURCE), the data prepared without its own
+    normalisation, then standardised with the training's statistics; labels read as the
+    training's classes; without `split` every sample is in the "all" split."""
+    import dataclasses
+    import io
+
+    import numpy as np
+
+    from nndsl.codegen import GenerateError, data_bytes
+    from nndsl.data.snapshot import to_bytes
+
+    checked = _checked_with_data(program, trained.section, source)
+    plan = checked.plans.get(trained.section)
+    if plan is None or plan.data is None:
+        raise fail(f"--data {source}: not a data source")
+    kwargs = tuple((k, v) for k, v in plan.data.kwargs if k != "normalize")
+    plan = dataclasses.replace(plan, data=dataclasses.replace(plan.data, kwargs=kwargs))
+    try:
+        raw = np.load(io.BytesIO(data_bytes(checked, plan)), allow_pickle=False)
+    except GenerateError as exc:
+        raise fail(str(exc)) from None
+    from nndsl.api import data_mismatch
+
+    arrays = {k: raw[k] for k in raw.files if k != "nndsl_sha256"}
+    problem = data_mismatch(checked, plan, to_bytes(arrays))
+    if problem is not None:
+        raise fail(f"--data: {problem}")
+    prep = preprocessing(program, trained, checkpoint)
+    parts = [p for p in ("train", "val", "test") if f"{p}_x" in arrays]
+    names = arrays.get("class_names")
+    trained_names = prep["class_names"]
+    if names is not None and trained_names:
+        index = {str(n): i for i, n in enumerate(trained_names)}
+        unknown = [str(n) for n in names if str(n) not in index]
+        if unknown:
+            raise fail(
+                f"--data has the class '{unknown[0]}', which the model was not trained on "
+                f"(its classes: {', '.join(map(str, trained_names))})"
+            )
+        mapping = np.array([index[str(n)] for n in names], dtype=np.int64)
+        for p in parts:
+            y = arrays[f"{p}_y"]
+            if y.dtype.kind in "iu":
+                arrays[f"{p}_y"] = mapping[y]
+        arrays["class_names"] = np.array([str(n) for n in trained_names], dtype=str)
+        arrays["num_classes"] = np.array(len(trained_names))
+    if prep["mean"] is not None:
+        for p in parts:
+            x = arrays[f"{p}_x"]
+            arrays[f"{p}_x"] = ((x - prep["mean"]) / prep["std"]).astype(x.dtype)
+        arrays["norm_mean"], arrays["norm_std"] = prep["mean"], prep["std"]
+    if split is None:
+        split = "all"
+        arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in parts])
+        arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in parts])
+    return to_bytes(arrays), split
+
+
+def _checked_with_data(program, section: str | None, source: str):
+    """The spec checked again with `data = SOURCE` in the train section; its errors (in
+    SOURCE, shown in place) raise NndslError."""
+    from nndsl.check import check_file
+
+    here = program.checked.program
+    text = here.sources.get(here.root)
+    decl = next((t for t in program.checked.symbols.root_trains if t.name == section), None)
+    if text is None or decl is None:
+        raise fail("--data needs the spec's train section")
+    if "\n" in source or "\r" in source:
+        raise fail("--data is one data source expression, on one line")
+    lines = text.splitlines(keepends=True)
+
+    def offset(line: int, col: int) -> int:
+        return sum(len(x) for x in lines[: line - 1]) + col - 1
+
+    entry = next((e for e in decl.entries if e.key == "data"), None)
+    if entry is not None:
+        span = entry.value.span
+        start, end = offset(span.line, span.col), offset(span.end_line, span.end_col)
+        new = text[:start] + source + text[end:]
+    else:  # a section without `data`: one more line before its closing brace
+        end = offset(decl.span.end_line, decl.span.end_col) - 1
+        new = text[:end] + f"    data = {source}\n" + text[end:]
+    checked = check_file(here.root, new, imports=here.run_python)
+    if not checked.ok:
+        from nndsl.errors import Diagnostic, Note
+
+        note = Note(f"the train section as read with --data {source}")
+        errors = [
+            Diagnostic(d.severity, d.message, d.span, (*d.notes, note), d.hint)
+            for d in checked.diagnostics
+            if d.is_error
+        ]
+        raise NndslError(errors, checked.program.sources)
+    return checked
 
 
 def _confusion(net, run, split: str, task: dict | None) -> list[list[int]] | None:
@@ -421,6 +591,16 @@ def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> d
 
     import numpy as np
 
+    about = trained.about
+    if "normalization" in about and "class_names" in about:  # a self-describing checkpoint
+        norm = about["normalization"]
+        return {
+            "mean": np.asarray(norm["mean"], dtype=np.float32) if norm else None,
+            "std": np.asarray(norm["std"], dtype=np.float32) if norm else None,
+            "class_names": about["class_names"],
+            "preprocessing": about.get("preprocessing") or {},
+            "from": str(checkpoint),
+        }
     config_file = Path(checkpoint).parent / "config.json"
     try:
         saved = json.loads(config_file.read_text(encoding="utf-8"))
@@ -437,10 +617,17 @@ def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> d
             "mean": np.asarray(norm["mean"], dtype=np.float32) if norm else None,
             "std": np.asarray(norm["std"], dtype=np.float32) if norm else None,
             "class_names": saved["class_names"],
+            "preprocessing": _plan_preprocessing(program, trained),
             "from": str(config_file),
         }
     if trained.script is None:
-        return {"mean": None, "std": None, "class_names": None, "from": None}
+        return {
+            "mean": None,
+            "std": None,
+            "class_names": None,
+            "preprocessing": {},
+            "from": None,
+        }
     import io
 
     from nndsl.codegen import GenerateError, data_bytes
@@ -457,8 +644,88 @@ def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> d
         "class_names": (
             [str(c) for c in arrays["class_names"]] if "class_names" in arrays.files else None
         ),
+        "preprocessing": _plan_preprocessing(program, trained),
         "from": "the train section's data",
     }
+
+
+def _plan_preprocessing(program, trained: Trained) -> dict:
+    """The image options of the train section's data (for a checkpoint that does not say)."""
+    plan = program.checked.plans.get(trained.section) if trained.script else None
+    if plan is None or plan.data is None or plan.data.name != "image_folder":
+        return {}
+    options = plan.data.kw()
+    size = options.get("size")
+    return {
+        "image_size": list(size) if isinstance(size, (tuple, list)) else size,
+        "grayscale": bool(options.get("grayscale", False)),
+    }
+
+
+def image_files(path: Path) -> list[Path]:
+    """An image file, or the images of a folder and its subfolders (sorted; hidden entries
+    left out)."""
+    from nndsl.data.sources import IMAGE_SUFFIXES
+
+    if not path.is_dir():
+        return [path]
+    try:
+        found = sorted(
+            f
+            for f in path.rglob("*")
+            if f.is_file()
+            and f.suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in f.relative_to(path).parts)
+        )
+    except OSError as exc:
+        raise fail(f"cannot list {path}: {exc.strerror or exc}") from None
+    if not found:
+        raise fail(f"{path} holds no images (.png, .jpg, .jpeg, .bmp, .gif, .webp, .tif)")
+    return found
+
+
+def read_samples(program, trained: Trained, inputs, prep: dict):
+    """(samples, the file of each sample or None): the samples of npz / CSV files, or of
+    image files and folders of images, prepared as training prepared its images (the
+    saved size and grayscale; one channel when the model takes one)."""
+    import numpy as np
+
+    from nndsl.data import DataError
+    from nndsl.data.sources import IMAGE_SUFFIXES, read_images
+
+    paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    if not paths:
+        raise fail("no input to predict")
+    images: list[Path] = []
+    arrays = []
+    for path in map(Path, paths):
+        if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+            if not path.exists():
+                raise fail(f"no input file {path}")
+            images += image_files(path)
+        else:
+            arrays.append((path, np.asarray(read_inputs(program, trained, path))))
+    if images and arrays:
+        raise fail("give either images or data files (.npz, .csv) to predict, not both")
+    if arrays:
+        shapes = {a.shape[1:] for _, a in arrays}
+        if len(shapes) > 1:
+            raise fail(
+                "the input files hold samples of different shapes: "
+                + ", ".join(f"{p} {list(a.shape[1:])}" for p, a in arrays)
+            )
+        return np.concatenate([a for _, a in arrays]), None
+    options = prep.get("preprocessing") or {}
+    t = trained.instance.inputs[0][1].type
+    gray = options.get("grayscale")
+    if gray is None:  # not trained on image files: the model's channels decide
+        gray = len(t.shape) == 4 and t.shape[1] == 1
+    try:
+        x = read_images(images, options.get("image_size"), bool(gray))
+    except DataError as exc:
+        hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
+        raise fail(f"{exc.message}{hint}") from None
+    return x, [str(f) for f in images]
 
 
 def read_inputs(program, trained: Trained, path: str | os.PathLike):
@@ -502,20 +769,25 @@ def read_inputs(program, trained: Trained, path: str | os.PathLike):
             return sources.csv(path, target=None, **options).x
         except DataError as exc:
             raise fail(str(exc)) from None
-    raise fail(f"cannot read {path}: predict reads .npz and .csv files")
+    raise fail(
+        f"cannot read {path}: predict reads .npz and .csv files, image files (.png, .jpg, "
+        "...) and folders of images"
+    )
 
 
 def predict(
     program,
     checkpoint: str | os.PathLike,
-    inputs: str | os.PathLike,
+    inputs,
     *,
     top: int = 1,
     section: str | None = None,
 ) -> list[dict]:
-    """One row per sample of `inputs` (npz or CSV), preprocessed as training did: for
-    classification the predicted class (its name) and its probability (`top` K of them:
-    class_2, probability_2, ...), for regression the output values (value, or value_0, ...)."""
+    """One row per sample of `inputs` (a path or a list of paths: npz or CSV files, or image
+    files and folders of images), preprocessed as training did: for classification the
+    predicted class (its name) and its probability (`top` K of them: class_2,
+    probability_2, ...), for regression the output values (value, or value_0, ...); for
+    images, first the `file`."""
     import numpy as np
     import torch
 
@@ -524,18 +796,23 @@ def predict(
     trained = load_trained(program, checkpoint, None, section)
     if len(trained.instance.inputs) != 1:
         raise fail(f"model `{trained.name}` takes several inputs; predict gives it one")
-    x = np.asarray(read_inputs(program, trained, inputs))
+    prep = preprocessing(program, trained, checkpoint)
+    x, files = read_samples(program, trained, inputs, prep)
     t = trained.instance.inputs[0][1].type
     sample = list(x.shape[1:])
     fits = x.ndim == len(t.shape) and all(
         not isinstance(d, int) or d == n for d, n in zip(t.shape[1:], sample)
     )
     if not fits or x.ndim == 0:
+        shown = (
+            os.fspath(inputs)
+            if isinstance(inputs, (str, os.PathLike))
+            else ", ".join(map(os.fspath, inputs))
+        )
         raise fail(
-            f"model `{trained.name}` takes {t}, but {os.fspath(inputs)} gives {len(x)} samples "
+            f"model `{trained.name}` takes {t}, but {shown} gives {len(x)} samples "
             f"of shape {sample}"
         )
-    prep = preprocessing(program, trained, checkpoint)
     if t.is_float:
         x = x.astype(np.float32)
         if prep["mean"] is not None:
@@ -552,12 +829,19 @@ def predict(
             out = trained.model(torch.from_numpy(x[start : start + 256]))
             outs.append(_outputs(out)[0].float())
     out = torch.cat(outs) if outs else torch.zeros(0)
-    names = prep["class_names"]
+    plan = program.checked.plans.get(trained.section) if trained.script else None
+    loss = plan.loss.name if plan is not None and plan.loss is not None else None
+    rows = _prediction_rows(out, task, prep["class_names"], top, loss or trained.about.get("loss"))
+    if files is not None:  # images: which file each row is
+        rows = [{"file": f, **row} for f, row in zip(files, rows)]
+    return rows
+
+
+def _prediction_rows(out, task: dict, names, top: int, loss: str | None) -> list[dict]:
+    """A row per sample: the `top` classes and their probabilities, or the output values."""
     rows: list[dict] = []
     kind, decision = task.get("kind"), task.get("decision")
-    if kind == "multiclass" and decision == "argmax" and out.ndim == 2:
-        plan = program.checked.plans.get(trained.section) if trained.script else None
-        loss = plan.loss.name if plan is not None and plan.loss is not None else None
+    if kind in ("multiclass", "binary") and decision == "argmax" and out.ndim == 2:
         # CrossEntropyLoss trains class scores (logits), NLLLoss log-probabilities
         probs = out.exp() if loss == "NLLLoss" else out.softmax(1)
         k = min(top, out.shape[1])

@@ -98,11 +98,18 @@ class Program:
         quiet: bool = False,
         force: bool = False,
         resume_weights: str | os.PathLike | None = None,
+        init_from: str | os.PathLike | None = None,
     ) -> list[dict]:
         """Train as the spec's train section says (flags override it); returns the history.
-        A run folder that holds another run is refused unless `resume` or `force`."""
+        A run folder that holds another run is refused unless `resume` or `force`.
+        `resume`: continue a run (a finished one with more `epochs`); `init_from` (also
+        `resume_weights`): a new run from a checkpoint's weights, with a fresh optimizer."""
+        resume_weights = init_from if init_from is not None else resume_weights
         module, data_path, out_dir = self.prepare_run(
-            section, out, replace=force or resume is not None
+            section,
+            out,
+            replace=force or resume is not None,
+            init=resume is None and resume_weights is None,
         )
         argv = ["--data", str(data_path), "--out", str(out_dir)]
         if force:
@@ -148,33 +155,44 @@ class Program:
         *,
         split: str | None = None,
         section: str | None = None,
+        data: str | None = None,
     ) -> dict:
         """The train section's loss and metrics (and a confusion matrix for classification)
         of a checkpoint on the held-out `split` ("test", else "val"), its data prepared as
-        training prepared it."""
+        training prepared it.  `data`: another data source (`'csv("new.csv")'`), checked
+        as in the train section, standardised with the training's statistics; without
+        `split`, all its samples ("all")."""
         from nndsl.after import evaluate
 
-        return evaluate(self, checkpoint, split=split, section=section)
+        return evaluate(self, checkpoint, split=split, section=section, data=data)
 
     def predict(
         self,
         checkpoint: str | os.PathLike,
-        inputs: str | os.PathLike,
+        inputs,
         *,
         top: int = 1,
         section: str | None = None,
     ) -> list[dict]:
-        """One row per sample of an npz or CSV file, preprocessed as training did: the class
-        name and its probability (the `top` K), or the regression values."""
+        """One row per sample of `inputs` (a path or a list of paths: npz or CSV files, image
+        files, folders of images), preprocessed as training did (normalisation; the images'
+        size and grayscale): the class name and its probability (the `top` K), or the
+        regression values; image rows start with their `file`."""
         from nndsl.after import predict
 
         return predict(self, checkpoint, inputs, top=top, section=section)
 
     def prepare_run(
-        self, section: str | None, out: str | os.PathLike | None, *, replace: bool = False
+        self,
+        section: str | None,
+        out: str | os.PathLike | None,
+        *,
+        replace: bool = False,
+        init: bool = True,
     ):
         """(training module, data file, run folder) for a train section.  A run folder that
-        holds another run is refused (nothing written) unless `replace`."""
+        holds another run is refused (nothing written) unless `replace`.  `init`: the weights
+        of the section's `init` are compared with the model first (errors at its line)."""
         from nndsl.codegen import GenerateError, data_bytes, train_sources
         from nndsl.codegen.trainplan import data_file, script_name
 
@@ -208,6 +226,8 @@ class Program:
         problem = data_mismatch(self.checked, plan, sample)
         if problem is not None:
             raise NndslError([error(problem, None)])
+        if init and plan.init is not None:
+            self._check_init(plan, key)
         world = int(os.environ.get("WORLD_SIZE", "1"))
         stem = Path(self.path).stem
         if out is None:
@@ -243,6 +263,20 @@ class Program:
                 [error(f"cannot write the run folder {out_dir}: {_reason(exc)}", None)]
             ) from None
         return module, data_path, out_dir
+
+    def _check_init(self, plan, script: str) -> None:
+        """`init = weights(...)`: the file's tensors against the model (names and shapes),
+        before anything is written; a problem is an error at the `init` line."""
+        utils = self.modules()["training_utils"]
+        try:
+            weights = utils.read_weights(plan.init.resolved)
+            problem = utils.weights_problem(
+                plan.init.path, weights, self.modules()[script].build_model(), plan.init.strict
+            )
+        except utils.TrainingError as exc:
+            problem = str(exc)
+        if problem is not None:
+            raise NndslError([error(problem, plan.span("init"))], self.checked.program.sources)
 
     def _pick(self, model: str | None) -> str:
         if model is None:

@@ -26,7 +26,7 @@ verbs:
   run FILE               train the spec now, from its train section (no files generated)
   evaluate FILE --checkpoint CKPT   a checkpoint's loss and metrics on held-out data
   export FILE --checkpoint CKPT --format F -o OUT   TorchScript, ONNX or pt2, verified
-  predict FILE --checkpoint CKPT INPUT   classes or values for the samples of a CSV or npz
+  predict FILE --checkpoint CKPT INPUT...   classes or values of CSV, npz or image samples
   fmt FILE... [--check]  rewrite specs in canonical format (--check: only report)
   graph FILE -o OUT      draw a model: OUT.svg, OUT.html or OUT.dot (Graphviz text)
   lsp                    run the language server (stdio) for editors
@@ -131,9 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="run folder")
     r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
     r.add_argument(
+        "--init-from",
         "--resume-weights",
+        dest="resume_weights",
         metavar="PATH",
-        help="start from a checkpoint's weights, with a fresh optimizer (epoch 1)",
+        help="start a new run from a checkpoint's weights, with a fresh optimizer (epoch 1)",
     )
     r.add_argument(
         "--force", action="store_true", help="train into a run folder that holds another run"
@@ -155,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", choices=("test", "val"), help="default: test when the data has one, else val"
     )
     ev.add_argument("--train", metavar="NAME", help="which train section (default: the first)")
+    ev.add_argument(
+        "--data",
+        metavar="SOURCE",
+        help='another data source, as in the train section: \'csv("new.csv", target="y")\' '
+        "(standardised with the training's statistics; all its samples unless --split)",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     ex = sub.add_parser(
@@ -174,15 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser(
         "predict",
-        help="predict the samples of a CSV or npz file",
+        help="predict the samples of CSV or npz files, or of images",
         description="Load a checkpoint into the spec's model, preprocess INPUT as training did "
         "(its normalisation statistics: from config.json next to the checkpoint, else from "
         "the train section's data) and write one CSV row per sample: the class name and its "
         "probability for classification (--top K: the K likeliest), the values for regression. "
-        "INPUT: an .npz (array `x`, or its only array) or a .csv of the input columns.",
+        "INPUT: .npz files (array `x`, or their only array), .csv files of the input columns, "
+        "or image files and folders of images (resized and converted as training's images; "
+        "each row then starts with the file).",
     )
     pr.add_argument("file", metavar="FILE")
-    pr.add_argument("input", metavar="INPUT")
+    pr.add_argument("input", metavar="INPUT", nargs="+")
     pr.add_argument("--checkpoint", metavar="CKPT", required=True, help="last.pt or best.pt")
     pr.add_argument("-o", "--out", metavar="FILE", help="write the CSV here (default: stdout)")
     pr.add_argument("--top", type=int, default=1, metavar="K", help="the K likeliest classes")
@@ -321,7 +331,12 @@ def cmd_summary(args, out: Output) -> int:
     for name in names:
         inst = checked.models[name]
         span = inst.decl.name_span
-        summaries.append(summarize(inst, f"{display_path(span.file)}:{span.line}"))
+        summary = summarize(inst, f"{display_path(span.file)}:{span.line}")
+        for section, plan in checked.plans.items():
+            if plan.model == name and plan.freeze:  # the first section that freezes it
+                summary.freeze(inst, plan.freeze, section)
+                break
+        summaries.append(summary)
     if args.json:
         print(json.dumps([s.as_json() for s in summaries], indent=2))
     elif not summaries:
@@ -466,11 +481,17 @@ def cmd_run(args, out: Output) -> int:
     program = Program(checked)
     try:
         module, data_path, out_dir = program.prepare_run(
-            args.train, args.out, replace=args.force or args.resume is not None
+            args.train,
+            args.out,
+            replace=args.force or args.resume is not None,
+            init=args.resume is None and args.resume_weights is None,
         )
     except NndslError as exc:
+        located = [d for d in exc.diagnostics if d.span is not None]
+        out.diagnostics(located, checked.program.sources)
         for d in exc.diagnostics:
-            print(f"nndsl: error: {d.message}", file=sys.stderr)
+            if d.span is None:
+                print(f"nndsl: error: {d.message}", file=sys.stderr)
         return 1
     argv = ["--data", str(data_path), "--out", str(out_dir)]
     for flag, value in (
@@ -552,7 +573,9 @@ def cmd_export(args, out: Output) -> int:
 
 def cmd_evaluate(args, out: Output) -> int:
     result = _with_checkpoint(
-        args, out, lambda p: p.evaluate(args.checkpoint, split=args.split, section=args.train)
+        args,
+        out,
+        lambda p: p.evaluate(args.checkpoint, split=args.split, section=args.train, data=args.data),
     )
     if result is None:
         return 1
@@ -603,8 +626,11 @@ def _with_checkpoint(args, out: Output, call):
     try:
         return call(program)
     except NndslError as exc:
+        located = [d for d in exc.diagnostics if d.span is not None]
+        out.diagnostics(located, exc.sources or program.checked.program.sources)
         for d in exc.diagnostics:
-            print(f"nndsl: error: {d.message}", file=sys.stderr)
+            if d.span is None:
+                print(f"nndsl: error: {d.message}", file=sys.stderr)
         return None
 
 

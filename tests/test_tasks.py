@@ -671,7 +671,7 @@ def test_resume_with_another_optimizer_or_model(tmp_path: Path, capsys) -> None:
     code, err = cli_run(capsys, str(sgd), "--out", str(tmp_path / "b"), "--resume", ckpt)
     assert code == 1
     assert "was trained with Adam(lr=0.02), not SGD(lr=0.1, momentum=0.9)" in err
-    assert f"--resume-weights {ckpt}" in err
+    assert f"--init-from {ckpt}" in err
     code, err = cli_run(
         capsys,
         str(sgd),

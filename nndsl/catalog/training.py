@@ -58,8 +58,25 @@ TRAIN_KEYS: dict[str, TrainKey] = {
         TrainKey("precision", "precision", description="32, bf16 or fp16"),
         TrainKey("seed", "int", description="random seed (default 0)"),
         TrainKey("device", "device", description="auto, cpu, cuda or mps"),
+        TrainKey(
+            "init",
+            "init",
+            description='start from saved weights: weights("resnet18.pth", strict=false)',
+        ),
+        TrainKey(
+            "freeze",
+            "freeze",
+            description="layers not trained (labels or state_dict prefixes): [conv1, layer1]",
+        ),
     )
 }
+
+#: `init = weights(path, strict=true)`: the options of `weights` and their defaults
+INIT_ARGS = {"strict": True}
+
+#: the optimizer option that gives layers learning rates of their own (torch parameter groups):
+#: `SGD(lr=0.01, lr_for=[fc: 0.1])`
+LR_FOR = "lr_for"
 
 DEFAULTS = {"batch_size": 32, "seed": 0, "device": "auto", "precision": "32", "metrics": ()}
 

@@ -18,6 +18,8 @@ from nndsl.catalog.training import (
     CHECKPOINT_ARGS,
     DEFAULTS,
     EARLY_STOPPING_ARGS,
+    INIT_ARGS,
+    LR_FOR,
     PER_BATCH_SCHEDULERS,
     Task,
 )
@@ -111,6 +113,15 @@ class CustomLoss:
 
 
 @dataclass(frozen=True, slots=True)
+class InitWeights:
+    """`init = weights("resnet18.pth", strict=false)`: weights loaded before training."""
+
+    path: str  # as the spec writes it
+    resolved: str  # absolute (a relative path is relative to the spec's folder)
+    strict: bool  # missing or unexpected keys are errors (shape mismatches always are)
+
+
+@dataclass(frozen=True, slots=True)
 class TrainPlan:
     """A train section, resolved and checked."""
 
@@ -133,6 +144,11 @@ class TrainPlan:
     seed: int
     device: str
     task: Task | None = None
+    # fine-tuning: weights loaded before training, the state_dict prefixes not trained, and
+    # learning rates of their own for some prefixes (torch parameter groups)
+    init: InitWeights | None = None
+    freeze: tuple[str, ...] = ()
+    lr_for: tuple[tuple[str, float], ...] = ()
     # the model's checked instance with the section's arguments (inputs, output types)
     instance: Any = field(default=None, compare=False, repr=False)
     spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
@@ -239,6 +255,43 @@ def _word(v: Any) -> Any:
     return v.name if isinstance(v, Word) else v
 
 
+def dotted(e: ir.Expr) -> str | None:
+    """A layer named in `freeze` or `lr_for`: `layer1`, `layer4.conv1`, or a string
+    `"layer1.0"` (a state_dict prefix); None for anything else."""
+    if isinstance(e, ir.Name):
+        return e.id
+    if isinstance(e, ir.Attribute):
+        head = dotted(e.value)
+        return None if head is None else f"{head}.{e.attr}"
+    if isinstance(e, ir.Str) and isinstance(e.value, str):
+        return e.value
+    return None
+
+
+def split_lr_for(e: ir.Expr) -> tuple[ir.Expr, ir.Keyword | None]:
+    """The optimizer call without its `lr_for=[...]` option (which is not torch's), and that
+    option."""
+    if not isinstance(e, ir.Call):
+        return e, None
+    found = next((k for k in e.kwargs if k.name == LR_FOR), None)
+    if found is None:
+        return e, None
+    rest = tuple(k for k in e.kwargs if k is not found)
+    return ir.Call(func=e.func, args=e.args, kwargs=rest, span=e.span), found
+
+
+def _init(v: Any, base_dir: str | None) -> InitWeights:
+    import os
+
+    call = _call(v)
+    kw = {**INIT_ARGS, **dict(call.kwargs)}
+    path = call.args[0] if call.args else kw.pop("path", None)
+    if not isinstance(path, str):
+        raise PlanError('init is `weights("file.pth")`')
+    resolved = path if os.path.isabs(path) or base_dir is None else os.path.join(base_dir, path)
+    return InitWeights(path, os.path.abspath(resolved), bool(kw["strict"]))
+
+
 def build(
     train: ir.TrainDecl,
     models: list[str],
@@ -248,6 +301,7 @@ def build(
     task: Task | None = None,
     instance: Any = None,
     custom_loss: CustomLoss | None = None,
+    base_dir: str | None = None,
 ) -> TrainPlan:
     """The plan of a train section the checker found no error in.  `const(name)`: the value of
     a constant of the file; `models`: the file's models (the default when `model` is absent)."""
@@ -280,13 +334,28 @@ def build(
         ck.update({k: _word(v) for k, v in _call(get("checkpoint")).kwargs})
     clip = get("clip_grad_norm")
     stop = entries.get("stop_when")
+    optimizer, lr_for = entries["optimizer"].value, None
+    if isinstance(optimizer, ir.Call):
+        optimizer, lr_for = split_lr_for(optimizer)
+    groups: list[tuple[str, float]] = []
+    if lr_for is not None and isinstance(lr_for.value, ir.ListExpr):
+        for item in lr_for.value.items:
+            if isinstance(item, ir.Labeled):
+                groups.append((item.label, float(value(item.expr, const, consts))))
+    frozen = []
+    if "freeze" in entries:
+        items = entries["freeze"].value
+        for item in items.items if isinstance(items, ir.ListExpr) else (items,):
+            name = dotted(item)
+            if name is not None:
+                frozen.append(name)
     return TrainPlan(
         name=train.name,
         model=model,
         model_args=model_args,
         data=_call(data) if data is not None else None,
         loss=_call(get("loss")),
-        optimizer=_call(get("optimizer")),
+        optimizer=_call(value(optimizer, const, consts)),
         scheduler=_call(get("scheduler")) if "scheduler" in entries else None,
         epochs=int(get("epochs")),
         batch_size=int(get("batch_size", DEFAULTS["batch_size"])),
@@ -300,6 +369,9 @@ def build(
         seed=int(get("seed", DEFAULTS["seed"])),
         device=str(_word(get("device", DEFAULTS["device"]))),
         task=task,
+        init=_init(get("init"), base_dir) if "init" in entries else None,
+        freeze=tuple(frozen),
+        lr_for=tuple(groups),
         instance=instance,
         spans=tuple((k, e.span) for k, e in entries.items()),
         custom_loss=custom_loss,

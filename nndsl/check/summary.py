@@ -40,6 +40,16 @@ class Summary:
     rows: list[Row] = field(default_factory=list)
     total: Dim = 0
     buffers: Dim = 0
+    frozen: Dim = 0  # parameters a train section's `freeze` leaves untrained
+    frozen_by: str = ""  # which train section, with its `freeze` list
+
+    def freeze(self, inst: BlockInstance, prefixes: tuple[str, ...], section: str | None) -> None:
+        """Count the parameters `freeze = [...]` of a train section leaves untrained."""
+        from nndsl.check.finetune import frozen_params
+
+        self.frozen = frozen_params(inst, prefixes)
+        where = f"train section `{section}`" if section else "the train section"
+        self.frozen_by = f"`freeze = [{', '.join(prefixes)}]` of {where}"
 
     @property
     def memory_bytes(self) -> Dim:
@@ -51,8 +61,8 @@ class Summary:
             "location": self.location,
             "rows": [r.as_json() for r in self.rows],
             "total_params": _json_dim(self.total),
-            "trainable_params": _json_dim(self.total),
-            "non_trainable_params": 0,
+            "trainable_params": _json_dim(self.total - self.frozen),
+            "non_trainable_params": _json_dim(self.frozen),
             "buffers": _json_dim(self.buffers),
             "param_memory_bytes": _json_dim(self.memory_bytes),
         }
@@ -236,8 +246,9 @@ def render_table(s: Summary) -> str:
         )
     out.append(line)
     out.append(f"Total params: {fmt_count(s.total)} ({human_bytes(s.memory_bytes)} as float32)")
-    out.append(f"Trainable params: {fmt_count(s.total)}")
-    out.append("Non-trainable params: 0")
+    out.append(f"Trainable params: {fmt_count(s.total - s.frozen)}")
+    frozen = f" (frozen by {s.frozen_by})" if s.frozen_by else ""
+    out.append(f"Non-trainable params: {fmt_count(s.frozen)}{frozen}")
     if s.buffers:
         out.append(f"Buffers (not parameters): {fmt_count(s.buffers)}")
     return "\n".join(out)

@@ -14,6 +14,7 @@ Every mistake becomes a diagnostic at the node that holds it, with a did-you-mea
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +46,9 @@ from nndsl.catalog.training import (
     topk,
     transform_problem,
 )
+from nndsl.check.finetune import FinetuneChecks
 from nndsl.check.graph import BlockInstance, ModuleSlot, TensorV
-from nndsl.check.plan import PlanError, TrainPlan
+from nndsl.check.plan import PlanError, TrainPlan, split_lr_for
 from nndsl.check.plan import build as build_plan
 from nndsl.check.resolve import Symbols
 from nndsl.errors import Diagnostic, Note, Span, error, warning
@@ -358,7 +360,7 @@ class _Section:
     )
 
 
-class TrainChecker:
+class TrainChecker(FinetuneChecks):
     def __init__(
         self, program: Program, symbols: Symbols, models: dict[str, BlockInstance | None] | None
     ):
@@ -458,6 +460,7 @@ class TrainChecker:
                 task=sec.task,
                 instance=sec.instance,
                 custom_loss=custom,
+                base_dir=os.path.dirname(os.path.abspath(self.program.root)),
             )
         except PlanError as exc:
             self.error(f"train section: {exc}", _head(sec.decl))
@@ -476,8 +479,13 @@ class TrainChecker:
         if "loss" in entries:
             sec.loss_entry = entries["loss"]
             sec.loss = self.loss(entries["loss"], sec)
+        lr_for = None
         if "optimizer" in entries:
-            self.optimizer(entries["optimizer"])
+            opt = entries["optimizer"]
+            node, lr_for = split_lr_for(opt.value)  # `lr_for=` is nndsl's, not torch's
+            if lr_for is not None:
+                opt = ir.TrainEntry(key=opt.key, value=node, key_span=opt.key_span, span=opt.span)
+            self.optimizer(opt)
         if "scheduler" in entries:
             self.scheduler(entries["scheduler"].value)
         for key, minimum in (("epochs", 1), ("batch_size", 1), ("accumulate", 1), ("seed", 0)):
@@ -497,6 +505,11 @@ class TrainChecker:
             self.stop_when(entries["stop_when"].value, sec)
         inst = self.model(t, entries.get("model"), sec)
         sec.instance = inst
+        if "init" in entries:
+            self.init(entries["init"])
+        frozen = self.freeze(entries["freeze"], inst) if "freeze" in entries else ()
+        if lr_for is not None:
+            self.lr_for(lr_for, inst, frozen)
         out = None
         if inst is not None:
             out = self.model_fit(inst, sec)

@@ -246,6 +246,12 @@ def data_bytes(
     except DataError as exc:
         hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
         raise GenerateError(f"data: {exc.message}{hint}") from None
+    import numpy as np
+
+    from nndsl.codegen.about import facts_json
+
+    # what makes each checkpoint self-describing (nndsl/codegen/about.py)
+    arrays["about"] = np.array(facts_json(checked, plan))
     return to_bytes(arrays)
 
 

@@ -119,6 +119,16 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
     from nndsl.codegen.train import loss_call as train_loss_call
 
     model = plan.model
+    unsupported = [
+        key
+        for key, used in (("init", plan.init), ("freeze", plan.freeze), ("lr_for", plan.lr_for))
+        if used
+    ]
+    if unsupported:
+        raise GenerateError(
+            f"the Lightning target does not fine-tune yet (`{unsupported[0]}` of the train "
+            "section): generate the plain PyTorch target, or train with `nndsl run`"
+        )
     # the name lit_model.py gives the model class: its own unless that hides one of its names
     taken = set(LIT_GLOBALS) | set(RESERVED) | {"annotations", f"Lit{model}"}
     alias = model if model not in taken else identifier(f"{model}_model", taken)

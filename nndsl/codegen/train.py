@@ -201,7 +201,21 @@ def config_literal(plan: TrainPlan) -> str:
         "optimizer": _spec_text(plan, "optimizer"),
         "scheduler": _spec_text(plan, "scheduler"),
     }
+    cfg.update(_finetune_config(plan))
     return _py(cfg)
+
+
+def _finetune_config(plan: TrainPlan) -> dict[str, Any]:
+    """The fine-tuning keys, in CONFIG only when the section uses them: `init` (the weights
+    file's absolute path), `freeze` (state_dict prefixes), `lr_for` (prefix → learning rate)."""
+    cfg: dict[str, Any] = {}
+    if plan.init is not None:
+        cfg["init"] = {"path": plan.init.resolved, "strict": plan.init.strict}
+    if plan.freeze:
+        cfg["freeze"] = list(plan.freeze)
+    if plan.lr_for:
+        cfg["lr_for"] = dict(plan.lr_for)
+    return cfg
 
 
 def _spec_text(plan: TrainPlan, key: str) -> str | None:
@@ -285,6 +299,10 @@ def _features(plan: TrainPlan) -> dict[str, Any]:
     if not direct:
         imports.insert(0, "compute_loss")
     imports += ["TrainingError", "parse_flags"]
+    if plan.freeze:
+        imports += ["freeze", "keep_frozen_norms"]
+    if plan.freeze or plan.lr_for:
+        imports.append("parameter_groups")
     scaled = "loss" if plan.accumulate == 1 else f"(loss / {plan.accumulate})"
     fp16 = plan.precision == "fp16"
     return {
@@ -302,6 +320,9 @@ def _features(plan: TrainPlan) -> dict[str, Any]:
         "clip": None if plan.clip_grad_norm is None else literal(plan.clip_grad_norm),
         "fp16": plan.precision == "fp16",
         "autocast": {"bf16": "torch.bfloat16", "fp16": "torch.float16"}.get(plan.precision),
+        "init": plan.init is not None,
+        "freeze": bool(plan.freeze),
+        "lr_for": bool(plan.lr_for),
     }
 
 
@@ -323,6 +344,9 @@ def _script_names() -> frozenset[str]:
             "parse_flags",
             "TrainingError",
             "collate_readable",
+            "freeze",
+            "keep_frozen_norms",
+            "parameter_groups",
         ],
         streaming=True,
         config="{}",
@@ -344,6 +368,9 @@ def _script_names() -> frozenset[str]:
         clip="1.0",
         fp16=True,
         autocast="torch.float16",
+        init=True,
+        freeze=True,
+        lr_for=True,
     )
     names: set[str] = set()
     for node in ast.parse(source).body:

@@ -1161,7 +1161,6 @@ def _image_classes(
         if not files.get(name) and known is None:
             raise DataError(f"image_folder(): the class folder '{name}' has no images")
     image = _pillow()
-    mode = "L" if gray else "RGB"
     channels = 1 if gray else 3
     count = sum(len(f) for f in files.values())
     if target_size is not None:
@@ -1173,26 +1172,7 @@ def _image_classes(
     first: Path | None = None
     for label, name in enumerate(classes):
         for file in files.get(name, ()):
-            try:
-                with image.open(file) as picture:
-                    width, height = picture.size  # from the header: nothing decoded yet
-                    _check_image_memory(1, height, width, channels, f"{file} ({width}x{height})")
-                    if target_size is None and first is None:
-                        _check_image_memory(
-                            count, height, width, channels, f"{count:,} images of {width}x{height}"
-                        )
-                    picture = picture.convert(mode)
-                    if target_size is not None:
-                        picture = picture.resize(
-                            (target_size[1], target_size[0]), image.Resampling.BILINEAR
-                        )
-                    array = np.asarray(picture, dtype=np.uint8)
-            except DataError:
-                raise
-            except Exception as exc:  # pillow raises many types for bad files
-                raise DataError(
-                    f"image_folder(): cannot read the image {file}: {type(exc).__name__}: {exc}"
-                ) from None
+            array = _decode_image(image, file, gray, target_size, count if first is None else 0)
             if pixels and array.shape != pixels[0].shape:
                 raise DataError(
                     f"image_folder(): {file} is {array.shape[1]}x{array.shape[0]} but {first} is "
@@ -1217,6 +1197,64 @@ def _image_classes(
         name="image_folder",
         class_names=tuple(classes),
     )
+
+
+def _decode_image(
+    image: Any, file: Path, gray: bool, target_size: tuple[int, int] | None, count: int = 0
+) -> np.ndarray:
+    """One image file as uint8 [H, W, 3] (or [H, W] with `gray`), resized (bilinear) to
+    `target_size` = (height, width) when given.  `count`: refuse, from the first image's
+    size, `count` images that would pass the memory limit (without a target size)."""
+    channels = 1 if gray else 3
+    try:
+        with image.open(file) as picture:
+            width, height = picture.size  # from the header: nothing decoded yet
+            _check_image_memory(1, height, width, channels, f"{file} ({width}x{height})")
+            if target_size is None and count:
+                _check_image_memory(
+                    count, height, width, channels, f"{count:,} images of {width}x{height}"
+                )
+            picture = picture.convert("L" if gray else "RGB")
+            if target_size is not None:
+                picture = picture.resize(
+                    (target_size[1], target_size[0]), image.Resampling.BILINEAR
+                )
+            return np.asarray(picture, dtype=np.uint8)
+    except DataError:
+        raise
+    except Exception as exc:  # pillow raises many types for bad files
+        raise DataError(
+            f"image_folder(): cannot read the image {file}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def read_images(
+    files: list[Path], size: int | tuple[int, int] | None = None, grayscale: bool = False
+) -> np.ndarray:
+    """Image files prepared as image_folder() prepares them: float32 [n, C, H, W] in [0, 1]
+    (C = 3, or 1 with `grayscale`), resized to `size` when given (else all must have one
+    size)."""
+    image = _pillow()
+    target_size = _image_size(size)
+    if target_size is not None:
+        _check_image_memory(len(files), *target_size, 1 if grayscale else 3, "the images")
+    pixels: list[np.ndarray] = []
+    for i, file in enumerate(files):
+        array = _decode_image(image, file, grayscale, target_size, len(files) if i == 0 else 0)
+        if pixels and array.shape != pixels[0].shape:
+            raise DataError(
+                f"{file} is {array.shape[1]}x{array.shape[0]} but {files[0]} is "
+                f"{pixels[0].shape[1]}x{pixels[0].shape[0]} (width x height)",
+                hint="images without a training `size=` must all have the same size",
+            )
+        pixels.append(array)
+    if not pixels:
+        raise DataError("no images to read")
+    stacked = np.stack(pixels)
+    x = stacked[:, None] if grayscale else stacked.transpose(0, 3, 1, 2)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    x /= np.float32(255.0)
+    return x
 
 
 def _torchvision_module() -> Any:

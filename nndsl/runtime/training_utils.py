@@ -66,10 +66,13 @@ def parse_flags(
     )
     p.add_argument("--resume", default=None, help="a checkpoint to continue from")
     p.add_argument(
+        "--init-from",
         "--resume-weights",
+        dest="resume_weights",
         default=None,
         metavar="CKPT",
-        help="start from the weights of a checkpoint (a fresh optimizer, epoch 1)",
+        help="start a new run from the weights of a checkpoint (a fresh optimizer, "
+        "epoch 1)",
     )
     p.add_argument(
         "--force",
@@ -159,6 +162,12 @@ def load_data(path: str, device: torch.device) -> dict:
             "mean": raw["norm_mean"].tolist(),
             "std": raw["norm_std"].tolist(),
         }
+    # the spec, model, inputs and preprocessing of the run (nndsl wrote them)
+    if "about" in raw.files:
+        try:
+            data["about"] = json.loads(str(raw["about"]))
+        except ValueError:
+            data["about"] = None
     if "train_x" not in data or "train_y" not in data:
         raise TrainingError(f"{path} has no train_x / train_y arrays")
     return data
@@ -885,8 +894,14 @@ def save_checkpoint(
     scaler,
     state: dict,
     config: dict,
+    about: dict | None = None,
 ) -> None:
-    """Write atomically: a crash while writing never leaves a broken checkpoint."""
+    """Write atomically: a crash while writing never leaves a broken checkpoint.
+
+    `about` makes the checkpoint self-describing: the spec (text, sha256, path), the
+    model, inputs, preprocessing, class names and task, so that it can be used without
+    its run folder.
+    """
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -902,6 +917,7 @@ def save_checkpoint(
             ),
         },
         "config": config,
+        "about": about,
     }
     write_atomic(path, lambda fh: torch.save(payload, fh))
 
@@ -1061,12 +1077,12 @@ def check_fits(
                 f"the checkpoint {path} was trained with {name}, not "
                 f"{(config or {}).get('optimizer')}: its optimizer state does not fit; "
                 "to start "
-                f"from its weights with a fresh optimizer, use --resume-weights {path}"
+                f"from its weights with a fresh optimizer, use --init-from {path}"
             )
 
 
 def load_weights(path: str, model: nn.Module) -> None:
-    """--resume-weights: the model's weights of a checkpoint (or of a state_dict)."""
+    """--init-from: the model's weights of a checkpoint (or of a state_dict)."""
     if not os.path.isfile(path):
         raise TrainingError(f"no checkpoint at {path}")
     try:
@@ -1085,6 +1101,129 @@ def load_weights(path: str, model: nn.Module) -> None:
         raise TrainingError(
             f"the checkpoint {path} does not fit this model: {first_line(exc)}"
         ) from None
+
+
+def read_weights(path: str) -> dict:
+    """The tensors of a weights file: a state_dict (torchvision's `resnet18.pth`), a
+    checkpoint of a run (its model) or a Lightning checkpoint (its `state_dict`)."""
+    if not os.path.isfile(path):
+        raise TrainingError(f"no weights file at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch.load raises many types for a damaged or foreign file
+        raise TrainingError(
+            f"cannot read the weights file {path}: damaged, or not saved by torch.save"
+        ) from None
+    if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
+        payload = payload["model"]
+    elif isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
+        payload = payload["state_dict"]
+        if payload and all(k.startswith("model.") for k in payload):
+            payload = {k[len("model.") :]: v for k, v in payload.items()}
+    if not isinstance(payload, dict):
+        raise TrainingError(f"{path} holds no weights (no state_dict)")
+    weights = {
+        k: v for k, v in payload.items() if isinstance(k, str) and torch.is_tensor(v)
+    }
+    if not weights:
+        raise TrainingError(f"{path} holds no weights (no tensors)")
+    return weights
+
+
+def weights_problem(
+    path: str, weights: dict, model: nn.Module, strict: bool
+) -> str | None:
+    """Why `weights` cannot initialise `model` (None: they can): a tensor whose shape
+    differs (always), missing or unexpected keys (with `strict`), no key in common."""
+    here = model.state_dict()
+    shapes = [
+        f"`{k}` is {list(weights[k].shape)} in the file, {list(v.shape)} in the model"
+        for k, v in here.items()
+        if k in weights and tuple(weights[k].shape) != tuple(v.shape)
+    ]
+    if shapes:
+        more = f" (and {len(shapes) - 1} more)" if len(shapes) > 1 else ""
+        return f"the weights of {path} do not fit the model: {shapes[0]}{more}"
+    missing = [k for k in here if k not in weights]
+    unexpected = [k for k in weights if k not in here]
+    if len(missing) == len(here):
+        shown = ", ".join(list(weights)[:3])
+        return (
+            f"no tensor of {path} belongs to the model: the file has {shown}, ...; the "
+            f"model {', '.join(list(here)[:3])}, ..."
+        )
+    if strict and (missing or unexpected):
+        parts = []
+        for what, keys in (("missing", missing), ("unexpected", unexpected)):
+            if keys:
+                more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+                parts.append(f"{what} keys {', '.join(keys[:3])}{more}")
+        return (
+            f"the weights of {path} do not match the model: {'; '.join(parts)} "
+            "(strict=false loads the rest)"
+        )
+    return None
+
+
+def load_init_weights(path: str, model: nn.Module, strict: bool) -> str:
+    """`init = weights(path, strict=...)`: load the tensors into the model; returns the
+    report (what was loaded, what is missing from the file, what was left out of it)."""
+    weights = read_weights(path)
+    problem = weights_problem(path, weights, model, strict)
+    if problem is not None:
+        raise TrainingError(problem)
+    result = model.load_state_dict(weights, strict=False)
+    loaded = len(model.state_dict()) - len(result.missing_keys)
+    lines = [f"init: {loaded} tensors from {path}"]
+    for what, keys in (
+        ("missing from the file (kept as initialised)", result.missing_keys),
+        ("in the file but not in the model (ignored)", result.unexpected_keys),
+    ):
+        if keys:
+            more = f" and {len(keys) - 8} more" if len(keys) > 8 else ""
+            lines.append(f"  {what}: {', '.join(keys[:8])}{more}")
+    return "\n".join(lines)
+
+
+def covers(prefix: str, name: str) -> bool:
+    """Whether a state_dict prefix (`layer1`) names `name` (`layer1.0.conv1.weight`)."""
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def freeze(model: nn.Module, prefixes: list[str]) -> None:
+    """`freeze`: the parameters under these prefixes are not trained."""
+    for name, parameter in model.named_parameters():
+        if any(covers(p, name) for p in prefixes):
+            parameter.requires_grad_(False)
+
+
+def keep_frozen_norms(net: nn.Module, prefixes: list[str]) -> None:
+    """After `net.train()`: the frozen BatchNorms stay in eval mode, so that their
+    running statistics do not change either."""
+    model = net.module if isinstance(net, DistributedDataParallel) else net
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and any(
+            covers(p, name) for p in prefixes
+        ):
+            module.eval()
+
+
+def parameter_groups(model: nn.Module, lr_for: dict[str, float] | None = None) -> list:
+    """What the optimizer trains: the parameters not frozen; with `lr_for`, torch
+    parameter groups: the parameters under each prefix with its learning rate, the
+    others (first) with the optimizer's."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not lr_for:
+        return [p for _, p in trainable]
+    groups: dict[str, list] = {prefix: [] for prefix in lr_for}
+    rest = []
+    for name, parameter in trainable:
+        owner = max((q for q in lr_for if covers(q, name)), key=len, default=None)
+        (rest if owner is None else groups[owner]).append(parameter)
+    head = [{"params": rest}] if rest else []
+    return head + [
+        {"params": ps, "lr": lr_for[prefix]} for prefix, ps in groups.items() if ps
+    ]
 
 
 def checkpoint_state_problem(state: dict) -> str | None:
@@ -1377,7 +1516,6 @@ class Run:
     def __enter__(self) -> Run:
         self.rank, self.world, self.local_rank = setup_distributed()
         self.main_process = self.rank == 0
-        self.interrupt = Interrupt(self.world).__enter__()
         seed_everything(self.args.seed)
         self.device = pick_device(self.args.device, self.local_rank)
         self.data = load_data(self.args.data, self.device)
@@ -1391,6 +1529,8 @@ class Run:
         for split in ("train", "val", "test"):
             if self.stream is not None and split in self.data:
                 self.data[split].seed = self.args.seed
+        # (after what can fail here: a failed start leaves Ctrl-C as it was)
+        self.interrupt = Interrupt(self.world).__enter__()
         self.n_train = self.count("train") // self.world
         self.batches = math.ceil(self.n_train / self.batch)
         accumulate = self.config.get("accumulate", 1)
@@ -1448,7 +1588,7 @@ class Run:
         return scheduler
 
     def start(self, model: nn.Module, optimizer, scheduler=None, scaler=None) -> None:
-        """Resume (`--resume`, `--resume-weights`), claim the run folder, write
+        """Resume (`--resume`, `--init-from`), claim the run folder, write
         config.json."""
         self.model, self.optimizer, self.scheduler, self.scaler = (
             model,
@@ -1461,6 +1601,14 @@ class Run:
             self.state = load_checkpoint(
                 args.resume, model, optimizer, scheduler, scaler, self.config
             )
+            done = self.state["epoch"]
+            if done >= self.epochs:
+                raise TrainingError(
+                    f"{args.resume} has already trained {done} epochs, and "
+                    f"--epochs {self.epochs} asks for no more: nothing to do; "
+                    f"continue with --epochs N (N > {done}), or start a new run "
+                    f"from its weights with --init-from {args.resume}"
+                )
         elif args.resume_weights:
             load_weights(args.resume_weights, model)
         if (
@@ -1501,6 +1649,16 @@ class Run:
             raise TrainingError(
                 f"cannot write the run folder {self.out_dir}: {exc}"
             ) from None
+
+    def init_weights(self, model: nn.Module) -> None:
+        """`init = weights(...)` of the train section: the weights to start from (not
+        when resuming, nor with --init-from, which bring their own)."""
+        if self.args.resume or self.args.resume_weights:
+            return
+        init = self.config["init"]
+        text = load_init_weights(init["path"], model, init["strict"])
+        if self.main_process:
+            print(text, flush=True)
 
     # ---- epochs and batches
     # ---------------------------------------------------------------
@@ -1699,7 +1857,18 @@ class Run:
             self.scaler,
             self.state,
             self.config,
+            self.about(),
         )
+
+    def about(self) -> dict:
+        """What a checkpoint needs to be used anywhere: the facts nndsl stored with the
+        data (spec, model, inputs, preprocessing, task), the class names and the
+        normalisation statistics."""
+        return {
+            **(self.data.get("about") or {}),
+            "class_names": self.data.get("class_names"),
+            "normalization": self.data.get("normalization"),
+        }
 
     # ---- after an epoch
     # -------------------------------------------------------------------
