@@ -35,7 +35,9 @@ from nndsl.errors import NndslError
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
 
 ROOT = Path(__file__).parent.parent
-SAMPLES = sorted((ROOT / "samples").glob("*.nn"))
+SAMPLES = sorted((ROOT / "samples").glob("*.nn")) + sorted(
+    (ROOT / "tests" / "fixtures" / "sharing").glob("*.nn")  # label reuse, buffer, tie, init
+)
 SAMPLE_TEXTS = {p.name: p.read_text(encoding="utf-8") for p in SAMPLES}
 EXAMPLES = int(os.environ.get("NNDSL_FUZZ_EXAMPLES", "20"))
 MAX_BUILD_PARAMS = 20_000_000  # `.build()` only models this small (80 MB of float32)
@@ -45,6 +47,7 @@ _TOKEN_RE = re.compile(r"\s+|#[^\n]*|\"[^\"\n]*\"|[A-Za-z_]\w*|\d[\d_.eE]*|->|\*
 _INSERTS = list("()[]{},:=+-*/@%.<>!;#\n\t \r\x00") + [
     "->", "**", "...", "if", "else", "for", "in", "model", "block", "train", "input", "param",
     "return", "const", "import", "trainable", "none", "x", "Linear(3)", "relu", "+", "\r\n",
+    "buffer b = ones(3)", "tie fc.weight = fc2.weight", "init Linear.weight = zeros()",
 ]  # fmt: skip
 # Negative sizes are left to the value-range checks of layer arguments (and their own tests).
 _NUMBERS = ["1", "2", "3", "2147483648", "9223372036854775807", "9223372036854775808",

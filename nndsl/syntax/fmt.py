@@ -276,13 +276,15 @@ class _Printer:
             else:
                 self.statement(indent, head + " = ", s.init, s.span)
         elif isinstance(s, ir.BufferDecl):
+            head = f"{indent}buffer {s.name} = "
             options = "".join(f", {o.name}={expr(o.value)}" for o in s.options)
-            if options:
-                self.emit(
-                    f"{indent}buffer {s.name} = {expr(s.value)}{options}", s.span, s.span.end_line
-                )
-            else:
-                self.statement(indent, f"buffer {s.name} = ", s.value, s.span)
+            lines = _join(
+                [Ln(head, s.span.line, s.span.line)],
+                _Layout(WIDTH - len(options)).node(s.value, len(head), indent, 0, fit=True),
+            )
+            self.emit_lines(
+                _join(lines, [Ln(options, 0, 0)]) if options else lines, s.span.end_line
+            )
         elif isinstance(s, ir.Tie):
             self.emit(f"{indent}tie {expr(s.target)} = {expr(s.source)}", s.span, s.span.end_line)
         elif isinstance(s, ir.InitStmt):
