@@ -211,8 +211,8 @@ class _Builder:
             title, kind = str(op.target), "op"
         elif op.kind == "index":
             title, kind = _index_text(op.args[1:]), "op"
-        else:  # param
-            title, kind = f"param {op.target.name}", "param"
+        else:  # param or buffer
+            title, kind = f"{op.kind} {op.target.name}", "param"
             value = None if value == op.target.name else value
         idx, n = self.node(
             level,
@@ -220,7 +220,7 @@ class _Builder:
             title=title,
             shape=format_type(op.out),
             params=op.target.count if op.kind == "param" else None,
-            name=scope + op.target.name if op.kind == "param" else "",
+            name=scope + op.target.name if op.kind in ("param", "buffer") else "",
             scope=scope.rstrip("."),
             value=value,
         )

@@ -554,8 +554,10 @@ def init(ev: Evaluator, stmt: ir.InitStmt, frame: Frame) -> None:
             return
         chain: tuple[ModuleSlot, ...] = ()
         path = None
+        layers_of = [s for _, s in layers]
     else:
         qual, t, chain = parameter_at(ev, frame, stmt.target, "init")
+        layers_of = []
         slot_shapes.append((qual, t))
         path = qual.rsplit(".", 1)[0]
     if torch_name in _FAN_INITS:
@@ -577,8 +579,18 @@ def init(ev: Evaluator, stmt: ir.InitStmt, frame: Frame) -> None:
             kwargs=tuple(kwargs),
             layer_type=head if by_type else None,
             path=path,
-            guard=any(t is None for _, t in slot_shapes),
+            guard=any(t is None for _, t in slot_shapes) or not all(map(_fixed, layers_of)),
             span=stmt.span,
             modules=chain,
         )
     )
+
+
+_FLAGS = ("bias", "affine", "elementwise_affine")
+
+
+def _fixed(slot: ModuleSlot) -> bool:
+    """Whether the flags that leave a layer's parameters out are known (not a block's parameter,
+    decided per instance): otherwise the generated code tests the parameter for None."""
+    args = slot.args or {}
+    return all(args.get(k) is None or isinstance(args.get(k), bool) for k in _FLAGS)
