@@ -388,3 +388,36 @@ train {
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
     assert "temperature" in state and "pair.scale" in state
     assert torch.equal(state["fc.weight"], state["mid.weight"])  # one Parameter, trained once
+
+
+# ---- a GPT in nanoGPT's layout: positions and the causal mask as buffers, tied embeddings -------
+
+
+def test_tiny_gpt_with_buffers_and_a_tie(tmp_path: Path) -> None:
+    import torch
+
+    checked = _checked(tmp_path, (SPECS / "gpt_buffers.nn").read_text())
+    total = summarize(checked.models["TinyGPT"], "").total
+    assert total == 120_576  # LANGUAGE.md section 9's TinyGPT, tied
+    module, _ = _module(tmp_path, checked, ["TinyGPT"])
+    torch.manual_seed(0)
+    model = module.TinyGPT().eval()
+    assert _count(model) == total and model.lm_head.weight is model.wte.weight
+    assert "h.0.attn.mask" not in model.state_dict() and "positions" in model.state_dict()
+    idx = torch.randint(0, 256, (2, 10))
+    later = idx.clone()
+    later[:, 7] = (later[:, 7] + 1) % 256
+    with torch.no_grad():  # the mask buffer makes it causal: a later token changes nothing before
+        torch.testing.assert_close(model(later)[:, :7], model(idx)[:, :7])
+
+
+def test_gpt2_small_has_nanogpts_parameter_count(tmp_path: Path) -> None:
+    text = (SPECS / "gpt_buffers.nn").read_text()
+    text = text.replace("const BLOCK = 64", "const BLOCK = 1024").replace("* 0.25", "* 0.125")
+    text = text.replace(
+        "model TinyGPT(vocab: int = 256, n_layer: int = 2, n_head: int = 4, d: int = 64)",
+        "model GPT2(vocab: int = 50257, n_layer: int = 12, n_head: int = 12, d: int = 768)",
+    )
+    inst = _checked(tmp_path, text).models["GPT2"]
+    assert summarize(inst, "").total == 124_439_808  # nanoGPT's GPT-2 small, tied
+    assert inst.total_params() + 50257 * 768 == 163_037_184  # untied, as the issue counts it
