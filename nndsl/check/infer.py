@@ -1254,7 +1254,7 @@ class Evaluator:
         if not isinstance(e.func, ir.Name):
             return self.error("only layers, blocks and functions can be called", e.func.span)
         name = e.func.id
-        if name not in frame.vars and name in self.naming(frame.decl).labels:
+        if name not in frame.vars and sharing.is_label(self, frame, name):
             applied = sharing.call_label(self, e, frame)  # `tower(b)`: a label applied again
             if applied is not None:
                 return applied

@@ -79,9 +79,9 @@ class ReuseV:
 
 def label_value(ev: Evaluator, frame: Frame, node: ir.Name) -> Any:
     """The module a label of this body names, if `node` is such a label; None otherwise."""
-    nm = ev.naming(frame.decl)
-    if node.id not in nm.labels:
+    if not is_label(ev, frame, node.id):
         return None
+    nm = ev.naming(frame.decl)
     slot = next((s for s in frame.inst.modules if s.name == node.id), None)
     if slot is None:
         if any(p.name == node.id for p in frame.inst.param_tensors):
@@ -94,6 +94,12 @@ def label_value(ev: Evaluator, frame: Frame, node: ir.Name) -> Any:
             "apply the labelled layer first",
         )
     return ReuseV(slot, node, node.span)
+
+
+def is_label(ev: Evaluator, frame: Frame, name: str) -> bool:
+    """Whether `name` labels a submodule in the body being evaluated (constants and defaults
+    are evaluated outside any body)."""
+    return bool(frame.decl.body) and name in ev.naming(frame.decl).labels
 
 
 def apply_reuse(ev: Evaluator, reuse: ReuseV, value: Any, frame: Frame, into: list | None) -> Any:
