@@ -403,7 +403,28 @@ class Evaluator:
             if e is None:
                 return
             if isinstance(e, ir.Labeled):
-                if e.label in nm.labels:
+                state = (
+                    next(
+                        (
+                            n
+                            for stmt in decl.body
+                            for n in ir.walk(stmt)
+                            if isinstance(n, (ir.ParamDecl, ir.BufferDecl)) and n.name == e.label
+                        ),
+                        None,
+                    )
+                    if e.label in nm.labels
+                    else None
+                )
+                if state is not None:
+                    kind = "parameter" if isinstance(state, ir.ParamDecl) else "buffer"
+                    self.error(
+                        f"`{e.label}` names both a {kind} and a submodule",
+                        e.label_span,
+                        notes=[Note(f"the {kind} is declared at {{at}}", state.span)],
+                        hint="rename one of them",
+                    )
+                elif e.label in nm.labels:
                     self.error(
                         f"label `{e.label}` is used twice in `{decl.name}`",
                         e.label_span,
@@ -482,6 +503,12 @@ class Evaluator:
                     self.check_identifier(s.name, s.span, "parameter", attribute=True)
                     if s.name in nm.labels:
                         self.error(f"`{s.name}` names both a parameter and a submodule", s.span)
+                    nm.labels[s.name] = s.span
+                elif isinstance(s, ir.BufferDecl):  # an attribute too: generated names avoid it
+                    if s.name in nm.labels:
+                        self.error(
+                            f"`{s.name}` names both a buffer and a submodule or parameter", s.span
+                        )
                     nm.labels[s.name] = s.span
 
         visit_body(decl.body, False)

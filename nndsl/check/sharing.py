@@ -84,8 +84,11 @@ def label_value(ev: Evaluator, frame: Frame, node: ir.Name) -> Any:
     nm = ev.naming(frame.decl)
     slot = next((s for s in frame.inst.modules if s.name == node.id), None)
     if slot is None:
-        if any(p.name == node.id for p in frame.inst.param_tensors):
-            return None
+        if any(
+            isinstance(s, (ir.ParamDecl, ir.BufferDecl)) and s.name == node.id
+            for s in frame.decl.body
+        ):
+            return None  # a parameter or buffer, not a module
         return ev.error(
             f"label `{node.id}` names no module yet at this point",
             node.span,
@@ -212,8 +215,7 @@ def call_label(ev: Evaluator, e: ir.Call, frame: Frame) -> Any:
 
 def buffer_decl(ev: Evaluator, stmt: ir.BufferDecl, frame: Frame) -> None:
     ev.check_identifier(stmt.name, stmt.span, "buffer name", attribute=True)
-    nm = ev.naming(frame.decl)
-    if stmt.name in nm.labels or stmt.name in frame.taken:
+    if stmt.name in frame.taken:  # (labels and parameters: see Evaluator.naming)
         ev.error(f"`{stmt.name}` names both a buffer and a submodule or parameter", stmt.span)
         raise _Abort
     persistent = True
