@@ -236,7 +236,7 @@ def static_function(name: str, case: Case):
             tensors.append(v)
         else:
             raise Rejected(f"`{tp}` must be a tensor")
-    if not tensors:
+    if not tensors and entry.tensor_params:
         raise Rejected("no tensor")
     for key, v in bound.items():
         if key in entry.tensor_params or key == entry.variadic:
@@ -244,7 +244,7 @@ def static_function(name: str, case: Case):
         complaint = check_type(key, v, _function_default(entry, key), entry.types.get(key))
         if complaint:
             raise Rejected(complaint)
-    if entry.dtype == "float" and not tensors[0].is_float:
+    if tensors and entry.dtype == "float" and not tensors[0].is_float:
         raise Rejected(f"{name} needs a floating-point tensor")
     try:
         out = entry.shape(bound, tuple(tensors))
@@ -1756,6 +1756,46 @@ def _fn_prelu(draw, name):
     n = s[1] if len(s) > 1 and not sometimes(draw, 4) else draw(st.sampled_from([1, 2, 3]))
     w = (n,) if not sometimes(draw, 6) else ((1, n) if sometimes(draw) else ())
     return Case((T(0), T(1)), {}, (In(s), In(w)))
+
+
+@functions("ones", "zeros")
+def _fn_filled(draw, name):
+    sizes = tuple(draw(st.lists(st.integers(-1 if sometimes(draw, 6) else 0, 4), max_size=3)))
+    if sometimes(draw, 3):
+        return Case((sizes if sometimes(draw) else list(sizes),), {}, ())  # ones((2, 3))
+    return Case(sizes, {}, ())
+
+
+@functions("tensor", examples=40)
+def _fn_tensor(draw, name):
+    kinds = draw(
+        st.sampled_from([("int",), ("float",), ("bool",), ("int", "float"), ("int", "bool")])
+    )
+    item = {
+        "int": st.integers(-5, 5),
+        "float": st.floats(-2, 2, allow_nan=False).map(lambda f: f + 0.5),
+        "bool": st.booleans(),
+    }
+    leaf = st.one_of(*(item[k] for k in kinds))
+    dims_ = shape(draw, 0, 3, 0, 3)
+
+    def build(rest):
+        return [build(rest[1:]) for _ in range(rest[0])] if rest else draw(leaf)
+
+    data = build(dims_)
+    # now and then ragged (torch reads ragged lists holding empty ones its own way: not those)
+    if 0 not in dims_ and len(dims_) > 1 and dims_[0] > 1 and sometimes(draw, 4):
+        data[-1] = data[-1][:-1] if sometimes(draw) else data[-1] + [data[-1][0]]
+    return Case((data,), {}, ())
+
+
+@functions("tril", "triu")
+def _fn_triangle(draw, name):
+    s = shape(draw, 0, 4)
+    kw: dict = {}
+    opt(draw, kw, "diagonal", st.integers(-3, 3))
+    dtype = draw(st.sampled_from(["float32", "int64"]))
+    return fn_call(draw, name, [T(0)], kw, [In(s, dtype, high=5)], ["diagonal"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -871,6 +871,8 @@ def _tensor(a: Args, x: tuple[TensorT, ...]) -> TensorT:
 def _filled(name: str):
     def shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         size = tuple(a.get("size", ()))
+        if not size:
+            raise ShapeError(f"{name} needs the sizes of its tensor, as in `{name}(4, 4)`")
         if len(size) == 1 and isinstance(size[0], (tuple, list)):
             size = tuple(size[0])
         for d in size:
