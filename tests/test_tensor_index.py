@@ -117,3 +117,20 @@ def test_tensor_indexing_matches_torch(case) -> None:
         else:  # a mask's count, unknown until run
             assert any(dims.is_opaque_symbol(n) for n in dims.free_symbols(d)), spec
     assert out.dtype == str(real.dtype).removeprefix("torch."), spec
+
+
+def test_a_comparison_written_inside_the_brackets_is_a_mask(tmp_path) -> None:
+    """`x[x > 0.5]` and `x[:, x[0] > 0]` as PyTorch users write them: the generated model
+    computes what torch computes."""
+    import nndsl
+
+    spec = tmp_path / "mask.nn"
+    spec.write_text(
+        "model M {\n    input x: [B, 6]\n    m = x[x > 0.5]\n    x[:, x[0] > 0] + m.sum()\n}\n"
+    )
+    checked = check_file(str(spec))
+    assert checked.ok, [d.message for d in checked.diagnostics]
+    model = nndsl.load(str(spec)).build("M")
+    x = torch.randn(4, 6)
+    expected = x[:, x[0] > 0] + x[x > 0.5].sum()
+    assert torch.equal(model(x), expected)
