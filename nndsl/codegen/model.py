@@ -36,15 +36,7 @@ _SELF_NEUTRAL = re.compile(r"(?:\bself\.)?\b([A-Za-z_]\w*?__\d+)\b")
 
 def _enclosed(text: str) -> bool:
     """Whether `text` is one bracketed expression: `(a // b)`, not `(a) + (b)`."""
-    if not (text.startswith("(") and text.endswith(")")):
-        return False
-    depth = 0
-    for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth == 0 and i < len(text) - 1:
-            return False
-    return True
+    return text.startswith("(") and _closes_at_end(text, 0)
 
 
 @dataclass
@@ -1126,10 +1118,13 @@ class _BufferExpr(_Emitter):
 def _is_call(text: str) -> bool:
     """Whether `text` is one call, `torch.ones(n, n)`: its first bracket closes at its end."""
     head = re.match(r"[A-Za-z_][\w.]*\(", text)
-    if head is None:
-        return False
+    return head is not None and _closes_at_end(text, head.end() - 1)
+
+
+def _closes_at_end(text: str, start: int) -> bool:
+    """Whether the bracket at `start` closes at the end of `text` (strings skipped)."""
     depth, quote = 0, None
-    for k in range(head.end() - 1, len(text)):
+    for k in range(start, len(text)):
         c = text[k]
         if quote:
             quote = None if c == quote and text[k - 1] != "\\" else quote
