@@ -164,8 +164,11 @@ class Bench:
         self.plain.time = self.clocks
         lit_folder = folders["lightning"]
         lit_model_py = _exec_file("bench_lit_model_py", lit_folder / "model.py", {})
+        lit_utils = _exec_file("bench_lit_utils", lit_folder / "training_utils.py", {})
         lit_model = _exec_file(
-            "bench_lit_model", lit_folder / "lit_model.py", {"model": lit_model_py}
+            "bench_lit_model",
+            lit_folder / "lit_model.py",
+            {"model": lit_model_py, "training_utils": lit_utils},
         )
         self.lit = _exec_file(
             "bench_lit_train",

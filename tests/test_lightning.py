@@ -24,11 +24,13 @@ import pytest
 
 from nndsl.check import check_file
 from nndsl.codegen import GenerateError, generate_files, lightning_files
+from nndsl.codegen.output import seal
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 GOLDEN = Path(__file__).resolve().parent / "golden_lightning"
 TRAINED = ["autoencoder", "digits_cnn", "iris"]  # the samples with a train section
+UTILS_FILE = "training_utils.py"  # lit_model.py imports its metric sums
 
 HAS_LIGHTNING = importlib.util.find_spec("lightning") is not None
 needs_lightning = pytest.mark.skipif(
@@ -77,7 +79,10 @@ def _spec(tmp_path: Path, monkeypatch, text: str) -> dict:
 @pytest.mark.parametrize("spec", TRAINED)
 def test_golden(spec: str, monkeypatch, update_golden: bool) -> None:
     files = _generate(spec, monkeypatch)
-    assert sorted(files) == ["lit_model.py", "model.py", "train.py"]
+    assert sorted(files) == ["lit_model.py", "model.py", "train.py", UTILS_FILE]
+    # the plain target's helper module, verbatim: compared with the package's, not kept per sample
+    package = ROOT / "nndsl" / "runtime" / UTILS_FILE
+    assert files.pop(UTILS_FILE) == seal(package.read_text(encoding="utf-8"))
     folder = GOLDEN / spec
     if update_golden:
         if folder.exists():
@@ -96,8 +101,9 @@ def test_model_py_and_data_are_the_plain_targets(spec: str, monkeypatch) -> None
     checked, models = _checked(spec, monkeypatch)
     plain = generate_files(checked, models)
     lit = generate_files(checked, models, target="lightning")
-    assert sorted(lit) == ["data.npz", "lit_model.py", "model.py", "train.py"]
+    assert sorted(lit) == ["data.npz", "lit_model.py", "model.py", "train.py", UTILS_FILE]
     assert lit["model.py"] == plain["model.py"]
+    assert lit[UTILS_FILE] == plain[UTILS_FILE]
     assert lit["data.npz"] == plain["data.npz"]
 
 
@@ -153,7 +159,7 @@ def test_generate_imports_neither_torch_nor_lightning(tmp_path: Path) -> None:
     assert heavy == [], f"`nndsl generate --target lightning` imported {', '.join(heavy)}"
     for spec in TRAINED:
         names = sorted(p.name for p in (tmp_path / f"{spec}.nn").iterdir())
-        assert names == ["data.npz", "lit_model.py", "model.py", "train.py"]
+        assert names == ["data.npz", "lit_model.py", "model.py", "train.py", UTILS_FILE]
 
 
 def test_cli_target_option(tmp_path: Path, monkeypatch) -> None:

@@ -5,6 +5,10 @@ here and stores it in `Checked.plans`; code generation (both targets), `nndsl ru
 API read only the plan.  Values are plain Python: numbers, strings, tuples, `ListValue` for the
 spec's lists, `Word` for bare names (`auto`, `val_loss`), `CallSpec` for calls.  `stop_when` is
 compiled into a small condition tree (`Compare`, `BoolOp`, `Not`) of quantities and numbers.
+
+The values come from the checker's own reading (`TrainChecker.plan_value`, passed to `build` as
+`read`): this module arranges what the checker read and never evaluates an expression itself, so
+what `check` accepts is what the plan holds.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class Word:
     """A bare name in a train value: `auto`, `val_loss`, `input`."""
 
     name: str
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class ListValue(tuple):
@@ -173,66 +180,34 @@ class TrainPlan:
         return dict(self.spans).get(key)
 
 
-def value(e: ir.Expr, const: Callable[[str], Any], consts: frozenset[str]) -> Any:
-    """A train value as plain Python (bare names as Word, calls as CallSpec)."""
-    if isinstance(e, (ir.Num, ir.Str, ir.Const)):
-        return e.value
-    if isinstance(e, ir.Name):
-        return const(e.id) if e.id in consts else Word(e.id)
-    if isinstance(e, ir.UnaryOp) and e.op == "-":
-        v = value(e.operand, const, consts)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return -v
-    if isinstance(e, ir.ListExpr):
-        return ListValue(value(i, const, consts) for i in e.items)
-    if isinstance(e, ir.TupleExpr):
-        return tuple(value(i, const, consts) for i in e.items)
-    if isinstance(e, ir.Paren):
-        return value(e.expr, const, consts)
-    if isinstance(e, ir.Call) and isinstance(e.func, ir.Name):
-        return CallSpec(
-            e.func.id,
-            tuple(value(a, const, consts) for a in e.args),
-            tuple((k.name, value(k.value, const, consts)) for k in e.kwargs),
-            e.span,
-        )
-    if isinstance(e, ir.BinOp):
-        left, right = value(e.left, const, consts), value(e.right, const, consts)
-        ops: dict[str, Callable[[Any, Any], Any]] = {
-            "+": lambda a, b: a + b,
-            "-": lambda a, b: a - b,
-            "*": lambda a, b: a * b,
-            "/": lambda a, b: a / b,
-            "**": lambda a, b: a**b,
-        }
-        if e.op in ops and all(_number(v) for v in (left, right)):
-            return ops[e.op](left, right)
-    raise PlanError(f"cannot use `{e}` here")
+#: The checker's reading of a train value as the plan holds it (`TrainChecker.plan_value`):
+#: numbers, strings, tuples, ListValue, Word, CallSpec; PlanError for what is none of these.
+Reader = Callable[[ir.Expr], Any]
 
 
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def condition(e: ir.Expr, const: Callable[[str], Any], consts: frozenset[str]) -> Condition:
-    """`stop_when`'s expression as a Condition."""
+def condition(e: ir.Expr, read: Reader) -> Condition:
+    """`stop_when`'s expression as a Condition; its quantities and numbers as `read` reads them."""
     if isinstance(e, ir.Paren) and isinstance(e.expr, (ir.Compare, ir.BoolOp, ir.UnaryOp)):
-        return condition(e.expr, const, consts)
+        return condition(e.expr, read)
     if isinstance(e, ir.Compare):
-        return Compare(_side(e.left, const, consts), e.op, _side(e.right, const, consts))
+        return Compare(_side(e.left, read), e.op, _side(e.right, read))
     if isinstance(e, ir.BoolOp):
-        return BoolOp(e.op, condition(e.left, const, consts), condition(e.right, const, consts))
+        return BoolOp(e.op, condition(e.left, read), condition(e.right, read))
     if isinstance(e, ir.UnaryOp) and e.op == "not":
-        return Not(condition(e.operand, const, consts))
+        return Not(condition(e.operand, read))
     raise PlanError(
         "stop_when is a comparison of a metric with a number, such as `val_loss < 0.05`"
     )
 
 
-def _side(e: ir.Expr, const: Callable[[str], Any], consts: frozenset[str]) -> Word | int | float:
+def _side(e: ir.Expr, read: Reader) -> Word | int | float:
     try:
-        v = value(e, const, consts)
-    except (ArithmeticError, KeyError, TypeError):
+        v = read(e)
+    except PlanError:
         v = None
     if isinstance(v, str):
         return Word(v)  # `"val_accuracy" > 0.9`: the checker takes a quoted quantity too
@@ -253,6 +228,15 @@ def _call(v: Any) -> CallSpec:
 
 def _word(v: Any) -> Any:
     return v.name if isinstance(v, Word) else v
+
+
+def _bound(call: CallSpec, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of `EarlyStopping(...)` or `Checkpoint(...)` by name over their defaults,
+    positional ones in the order of `defaults` (the order the checker binds them in)."""
+    out = dict(defaults)
+    out.update(zip(defaults, (_word(a) for a in call.args)))
+    out.update((k, _word(v)) for k, v in call.kwargs)
+    return out
 
 
 def dotted(e: ir.Expr) -> str | None:
@@ -295,23 +279,22 @@ def _init(v: Any, base_dir: str | None) -> InitWeights:
 def build(
     train: ir.TrainDecl,
     models: list[str],
-    const: Callable[[str], Any],
-    consts: frozenset[str],
+    read: Reader,
     *,
     task: Task | None = None,
     instance: Any = None,
     custom_loss: CustomLoss | None = None,
     base_dir: str | None = None,
 ) -> TrainPlan:
-    """The plan of a train section the checker found no error in.  `const(name)`: the value of
-    a constant of the file; `models`: the file's models (the default when `model` is absent)."""
+    """The plan of a train section the checker found no error in.  `read`: the checker's reading
+    of a value (see `Reader`); `models`: the file's models (the default when `model` is absent)."""
     entries: dict[str, ir.TrainEntry] = {}
     for entry in train.entries:
         entries.setdefault(entry.key, entry)
 
     def get(key: str, default: Any = None) -> Any:
         e = entries.get(key)
-        return default if e is None else value(e.value, const, consts)
+        return default if e is None else read(e.value)
 
     model_v = get("model")
     if model_v is None:
@@ -324,14 +307,11 @@ def build(
     data = get("data")
     early = None
     if "early_stopping" in entries:
-        es = {
-            **EARLY_STOPPING_ARGS,
-            **{k: _word(v) for k, v in _call(get("early_stopping")).kwargs},
-        }
+        es = _bound(_call(get("early_stopping")), EARLY_STOPPING_ARGS)
         early = EarlyStopping(str(es["monitor"]), es["patience"], str(es["mode"]), es["min_delta"])
     ck = {**CHECKPOINT_ARGS}
     if "checkpoint" in entries:
-        ck.update({k: _word(v) for k, v in _call(get("checkpoint")).kwargs})
+        ck = _bound(_call(get("checkpoint")), CHECKPOINT_ARGS)
     clip = get("clip_grad_norm")
     stop = entries.get("stop_when")
     optimizer, lr_for = entries["optimizer"].value, None
@@ -341,7 +321,7 @@ def build(
     if lr_for is not None and isinstance(lr_for.value, ir.ListExpr):
         for item in lr_for.value.items:
             if isinstance(item, ir.Labeled):
-                groups.append((item.label, float(value(item.expr, const, consts))))
+                groups.append((item.label, float(read(item.expr))))
     frozen = []
     if "freeze" in entries:
         items = entries["freeze"].value
@@ -355,13 +335,13 @@ def build(
         model_args=model_args,
         data=_call(data) if data is not None else None,
         loss=_call(get("loss")),
-        optimizer=_call(value(optimizer, const, consts)),
+        optimizer=_call(read(optimizer)),
         scheduler=_call(get("scheduler")) if "scheduler" in entries else None,
         epochs=int(get("epochs")),
         batch_size=int(get("batch_size", DEFAULTS["batch_size"])),
         metrics=tuple(str(_word(m)) for m in get("metrics", ())),
         early_stopping=early,
-        stop_when=condition(stop.value, const, consts) if stop is not None else None,
+        stop_when=condition(stop.value, read) if stop is not None else None,
         checkpoint=Checkpoint(int(ck["every"] or 1), ck["keep_best"] or None),
         clip_grad_norm=clip,
         accumulate=int(get("accumulate", 1)),

@@ -48,7 +48,7 @@ from nndsl.catalog.training import (
 )
 from nndsl.check.finetune import FinetuneChecks
 from nndsl.check.graph import BlockInstance, ModuleSlot, TensorV
-from nndsl.check.plan import PlanError, TrainPlan, split_lr_for
+from nndsl.check.plan import CallSpec, ListValue, PlanError, TrainPlan, Word, split_lr_for
 from nndsl.check.plan import build as build_plan
 from nndsl.check.resolve import Symbols
 from nndsl.errors import Diagnostic, Note, Span, error, warning
@@ -237,16 +237,6 @@ COMPARISONS = ("<", "<=", ">", ">=")
 
 
 @dataclass(frozen=True)
-class Word:
-    """A bare name that is not a constant: `auto`, `val_loss`, `accuracy`, `input`."""
-
-    name: str
-
-    def __str__(self) -> str:
-        return self.name
-
-
-@dataclass(frozen=True)
 class Opaque:
     """A value that is not a literal (a call, a comparison): checked where it is expected."""
 
@@ -422,6 +412,32 @@ class TrainChecker(FinetuneChecks):
         v = self.evaluator.const(e.id, e.span)
         return BAD if v is POISON else v
 
+    def plan_value(self, e: ir.Expr) -> Any:
+        """A value as the TrainPlan holds it (nndsl/check/plan.py): what `value` reads, with
+        lists as ListValue and calls as CallSpec (their arguments read the same way)."""
+        v = self.value(e)
+        if isinstance(v, Opaque) and isinstance(v.node, ir.Call):
+            call = v.node
+            if not isinstance(call.func, ir.Name):
+                raise PlanError(f"`{ir_text(call.func)}` is not a name")
+            return CallSpec(
+                call.func.id,
+                tuple(self.plan_value(a) for a in call.args),
+                tuple((k.name, self.plan_value(k.value)) for k in call.kwargs),
+                call.span,
+            )
+        if isinstance(v, Opaque) and isinstance(v.node, ir.Paren):
+            return self.plan_value(v.node.expr)
+        if v is BAD or isinstance(v, Opaque):
+            raise PlanError(f"cannot use `{ir_text(e)}` here")
+        if isinstance(v, (list, tuple)):  # the items again, for the calls among them
+            items = e.items if isinstance(e, (ir.ListExpr, ir.TupleExpr)) else None
+            if items is None or len(items) != len(v):
+                return ListValue(v) if isinstance(v, list) else v
+            read = tuple(self.plan_value(i) for i in items)
+            return ListValue(read) if isinstance(v, list) else read
+        return v
+
     def not_a_name(self, v: Word, span: Span, what: str) -> _Bad:
         hint = _did_you_mean(v.name, self.symbols.consts)
         if hint is None:
@@ -435,15 +451,8 @@ class TrainChecker(FinetuneChecks):
         return sum(d.is_error for d in (*self.diags, *self.evaluator_diags()))
 
     def plan(self, sec: _Section, models: list[str]) -> TrainPlan | None:
-        """The section's TrainPlan (after `check` found no error in it)."""
-        from nndsl.check.infer import POISON
-
-        consts = frozenset(self.symbols.consts)
-
-        def const(name: str) -> Any:
-            v = self.evaluator.const(name, None)
-            return None if v is POISON else v
-
+        """The section's TrainPlan (after `check` found no error in it), of the values as the
+        checker reads them (`plan_value`)."""
         custom = None
         if sec.loss_block is not None or sec.loss_py is not None:
             from nndsl.check.lossblock import custom_loss
@@ -455,8 +464,7 @@ class TrainChecker(FinetuneChecks):
             return build_plan(
                 sec.decl,
                 models,
-                const,
-                consts,
+                self.plan_value,
                 task=sec.task,
                 instance=sec.instance,
                 custom_loss=custom,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 from nndsl.check import Checked, _no_cyclic_gc
@@ -79,16 +78,8 @@ def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> 
                 "methods": c.methods,
             }
         )
-    body = "\n".join(
-        line
-        for c in classes
-        for line in c["init_body"] + c["fwd_body"] + [x for m in c["methods"] for x in m]
-    )
     imports = ["from collections import OrderedDict", ""] if code.ordered_dict else []
-    if re.search(r"(?<![\w.])torch\.", body):
-        imports.append("import torch")
-    if re.search(r"(?<![\w.])F\.", body):
-        imports.append("import torch.nn.functional as F")
+    imports += model_imports(code)
     imports.append("from torch import Tensor, nn")
     for module in sorted(code.py_imports):
         imports.append(f"from {module} import {', '.join(sorted(code.py_imports[module]))}")
@@ -106,6 +97,20 @@ def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> 
     if formatted:
         source = black_format(source)
     return ModelResult(seal(source), tuple(sorted(code.py_imports)), attributes)
+
+
+#: How model.py imports a module its classes name (`ClassCode.imports`, collected while the code
+#: is written); `Tensor` and `nn` it always imports.
+MODULE_IMPORTS = {"torch": "import torch", "F": "import torch.nn.functional as F"}
+
+
+def model_imports(code: ModelCode) -> list[str]:
+    """The import lines of the modules model.py's classes name, in a fixed order."""
+    used = set().union(*(c.imports for c in code.order))
+    unknown = used - set(MODULE_IMPORTS)
+    if unknown:
+        raise GenerateError(f"generated code names modules it cannot import: {sorted(unknown)}")
+    return [line for name, line in MODULE_IMPORTS.items() if name in used]
 
 
 def generate_files(

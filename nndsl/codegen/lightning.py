@@ -2,7 +2,8 @@
 
 It writes the plain target's model.py unchanged, and for each train section of the root file a
 LightningModule (`lit_model.py`: `class Lit<Model>(<Model>, L.LightningModule)`), a Trainer script
-(`train.py`) and the same data snapshot (`data.npz`).  The semantics are those of the plain
+(`train.py`) and the same data snapshot (`data.npz`), and the plain target's helper module
+(`training_utils.py`), whose metric sums lit_model.py imports.  The semantics are those of the plain
 train.py (templates/train.py.j2): the same target shaping for the loss, the same metric
 definitions, the same shuffling (a permutation per epoch from `seed * 1_000_003 + epoch`).
 
@@ -62,8 +63,8 @@ LIGHTNING_NAMES = frozenset(
 
 # module-level names of the generated lit_model.py that a model class must not take
 LIT_GLOBALS = frozenset(
-    {"L", "LOSS", "METRICS", "TASK", "MetricSums", "classification_scores", "r2_score"}
-    | {"Tensor", "nn", "torch", "math", "compute_loss", "exc"}
+    {"L", "LOSS", "METRICS", "TASK", "MetricSums"}
+    | {"Tensor", "nn", "torch", "compute_loss", "exc"}
 )
 
 
@@ -77,7 +78,8 @@ def lightning_files(
     """File name → content for `nndsl generate --target lightning`: model.py (the plain target's)
     and, for each train section of the root file that trains one of these models,
     lit_model.py, train.py and data.npz (`lit_model_long.py`, `train_long.py`, `data_long.npz`
-    for a section named `Long`).  `out_dir` as in `generate_files`."""
+    for a section named `Long`), and the plain target's training_utils.py, whose metric sums
+    lit_model.py imports (one copy of the metric code).  `out_dir` as in `generate_files`."""
     from nndsl.codegen import data_bytes, model_code, train_plans
     from nndsl.codegen.trainplan import data_file, spec_folder_from
 
@@ -103,6 +105,10 @@ def lightning_files(
         )
         if with_data:
             files[data] = data_bytes(checked, plan)
+    if len(files) > 1:  # the metric sums lit_model.py imports: the plain target's module
+        from nndsl.codegen.train import UTILS, utils_source
+
+        files[f"{UTILS}.py"] = utils_source()
     return files
 
 
@@ -115,7 +121,15 @@ def _has_val(plan: TrainPlan) -> bool:
 
 def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str]) -> str:
     from nndsl.codegen import GenerateError
-    from nndsl.codegen.train import TrainCodeError, _call, _optimizer, _py, _scheduler, task_config
+    from nndsl.codegen.train import (
+        UTILS,
+        TrainCodeError,
+        _call,
+        _optimizer,
+        _py,
+        scheduler_code,
+        task_config,
+    )
     from nndsl.codegen.train import loss_call as train_loss_call
 
     model = plan.model
@@ -163,8 +177,10 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
             if custom is None
             else _call("", CallSpec(loss_alias, plan.loss.args, plan.loss.kwargs))
         )
-        optimizer_call = _optimizer(plan.optimizer).replace("(params", "(self.parameters()", 1)
-        scheduler_call = _scheduler(plan.scheduler) if plan.scheduler is not None else None
+        optimizer_call = _optimizer(plan.optimizer, "self.parameters()")
+        scheduler_call, scheduler_reads = (
+            scheduler_code(plan.scheduler) if plan.scheduler is not None else (None, frozenset())
+        )
     except TrainCodeError as exc:
         raise GenerateError(str(exc)) from None
     init_args = "()"
@@ -204,33 +220,15 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         index_targets=plan.loss.name in INDEX_TARGET_LOSSES,
         optimizer_call=optimizer_call,
         scheduler_call=scheduler_call,
-        uses_epochs=scheduler_call is not None and "=epochs" in scheduler_call,
-        uses_steps=scheduler_call is not None and "=steps_per_epoch" in scheduler_call,
+        uses_epochs="epochs" in scheduler_reads,
+        uses_steps="steps_per_epoch" in scheduler_reads,
         interval=interval,
         plateau_monitor=("val_loss" if _has_val(plan) else "train_loss") if plateau else None,
         metrics=literal(list(plan.metrics)) if plan.metrics else None,
         task=_py(task_config(plan.task)) if plan.metrics else None,
-        metric_sums=metric_sums_source() if plan.metrics else "",
+        utils=UTILS,
     )
     return seal(black_format(source))
-
-
-def metric_sums_source() -> str:
-    """MetricSums, classification_scores and r2_score: their source in training_utils.py (the
-    plain target's), for lit_model.py, which imports nothing of nndsl's."""
-    import ast
-
-    from nndsl.codegen.train import _utils_text
-
-    text = _utils_text()
-    lines = text.splitlines()
-    wanted = ("MetricSums", "classification_scores", "r2_score")
-    parts = [
-        "\n".join(lines[node.lineno - 1 : node.end_lineno])
-        for node in ast.parse(text).body
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in wanted
-    ]
-    return "\n\n\n".join(parts)
 
 
 # ---- train.py ---------------------------------------------------------------------------------
@@ -275,12 +273,19 @@ def _resolve(monitor: str, has_val: bool) -> str:
     return monitor
 
 
-def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
-    """([(comment, constructor call)], the StopWhen condition or None) of the train section."""
+def callbacks(plan) -> tuple[list[tuple[list[str], str]], str | None, list[str]]:
+    """([(comment lines, constructor call)], the StopWhen condition or None, the Lightning
+    callback classes these use) of the train section."""
     from nndsl.codegen.train import condition
 
     has_val = _has_val(plan)
     out: list[tuple[str, str]] = []
+    used: set[str] = set()
+
+    def callback(cls: str, **kw: Any) -> str:
+        used.add(cls)
+        return f"{cls}({_kwargs(**kw)})"
+
     early = None
     if plan.early_stopping is not None:
         es = plan.early_stopping
@@ -301,27 +306,28 @@ def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
             early["stopping_threshold"] = number  # one callback per monitor and mode
             comparison = None
         else:
-            threshold = _kwargs(
-                monitor=monitor,
-                mode=mode,
-                stopping_threshold=number,
-                patience=_Code("sys.maxsize"),
-                check_finite=False,
-            )
             note = f" (Lightning's threshold is strict: {op[0]})" if op in ("<=", ">=") else ""
             comparison = (
                 f"stop_when: {monitor} {op} {number!r}{note}",
-                f"EarlyStopping({threshold})",
+                callback(
+                    "EarlyStopping",
+                    monitor=monitor,
+                    mode=mode,
+                    stopping_threshold=number,
+                    patience=_Code("sys.maxsize"),
+                    check_finite=False,
+                ),
             )
     elif plan.stop_when is not None:
         stop_when = condition(plan.stop_when)
         stop_text = f"stop_when: {_condition_text(plan.stop_when)}"
     if early is not None:
         what = "early_stopping" + (" and stop_when" if "stopping_threshold" in early else "")
-        out.append((what, f"EarlyStopping({_kwargs(**early)})"))
+        out.append((what, callback("EarlyStopping", **early)))
     if comparison is not None:
         out.append(comparison)
     if stop_when is not None:
+        used.add("EarlyStopping")  # StopWhen is an EarlyStopping
         out.append((stop_text, "StopWhen()"))
     every = plan.checkpoint.every
     keep = plan.checkpoint.keep_best
@@ -330,8 +336,8 @@ def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
         out.append(
             (
                 f"checkpoint: best.ckpt (best {keep}) and last.ckpt, every epoch",
-                "ModelCheckpoint("
-                + _kwargs(
+                callback(
+                    "ModelCheckpoint",
                     dirpath=_Code("out_dir"),
                     filename="best",
                     monitor=keep,
@@ -339,8 +345,7 @@ def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
                     save_top_k=1,
                     save_last=True,
                     enable_version_counter=False,
-                )
-                + ")",
+                ),
             )
         )
     else:
@@ -348,33 +353,36 @@ def callbacks(plan) -> tuple[list[tuple[str, str]], str | None]:
             out.append(
                 (
                     f"checkpoint: best.ckpt, the best {keep}",
-                    "ModelCheckpoint("
-                    + _kwargs(
+                    callback(
+                        "ModelCheckpoint",
                         dirpath=_Code("out_dir"),
                         filename="best",
                         monitor=keep,
                         mode=_mode(keep),
                         save_top_k=1,
                         enable_version_counter=False,
-                    )
-                    + ")",
+                    ),
                 )
             )
         every_text = "every epoch" if every == 1 else f"every {every} epochs and at the end"
         out.append(
             (
                 f"checkpoint: last.ckpt, {every_text}",
-                "ModelCheckpoint("
-                + _kwargs(
+                callback(
+                    "ModelCheckpoint",
                     dirpath=_Code("out_dir"),
                     filename="last",
                     every_n_epochs=every,
                     enable_version_counter=False,
-                )
-                + ")",
+                ),
             )
         )
-    return [(textwrap.wrap(comment, 76), call) for comment, call in out], stop_when
+    order = ("EarlyStopping", "ModelCheckpoint")  # as the import line lists them
+    return (
+        [(textwrap.wrap(comment, 76), call) for comment, call in out],
+        stop_when,
+        [c for c in order if c in used],
+    )
 
 
 def lit_train_source(
@@ -398,12 +406,7 @@ def lit_train_source(
         ],
         "",
     )
-    cbs, stop_when = callbacks(plan)
-    used = [
-        c
-        for c in ("EarlyStopping", "ModelCheckpoint")
-        if stop_when or any(c in call for _, call in cbs)
-    ]
+    cbs, stop_when, used = callbacks(plan)
     every = plan.checkpoint.every
     config = {
         "model": plan.model,

@@ -26,7 +26,7 @@ from nndsl.check.graph import (
 )
 from nndsl.check.infer import _function_default
 from nndsl.codegen.generic import Opaque, Unsupported, generic_instance
-from nndsl.codegen.pysrc import NotExpressible, identifier, literal, shape_comment
+from nndsl.codegen.pysrc import NotExpressible, identifier, literal, modules_named, shape_comment
 from nndsl.dims import Sym
 from nndsl.errors import display_path
 
@@ -131,12 +131,13 @@ class ModelCode:
                 params += [k for k in op.written if k != x and k not in params]
             name = type_name if type_name not in taken else type_name + "Module"
             self.function_class[type_name] = (name, params)
+            imports = set(modules_named(entry.torch))
             init_params = []
             for k in params:
                 if all(k in op.written for op in ops):
                     init_params.append(k)
                 else:
-                    init_params.append(f"{k}={literal(_function_default(entry, k))}")
+                    init_params.append(f"{k}={literal(_function_default(entry, k), None, imports)}")
             body = ["super().__init__()"] + [f"self.{k} = {k}" for k in params]
             call = self._function_call(entry, x, params)
             self.order.append(
@@ -152,6 +153,7 @@ class ModelCode:
                     fwd_returns="Tensor",
                     fwd_body=[f"return {call}"],
                     attributes=frozenset(params),
+                    imports=imports,
                 )
             )
 
@@ -379,6 +381,7 @@ class _Emitter:
         fwd_args: tuple[str, ...] = (),
     ):
         self.owner = owner
+        self.imports: set[str] = set()  # the modules this class's code names (torch, F)
         self.fwd_args = fwd_args
         self.inst = inst
         self.name = name
@@ -523,7 +526,7 @@ class _Emitter:
             return f"({inner},)" if len(v) == 1 else f"({inner})"
         if isinstance(v, list):
             return "[" + ", ".join(self.fwd_literal(x) for x in v) + "]"
-        return literal(v)
+        return literal(v, None, self.imports)
 
     # ---- the class ----------------------------------------------------------------------------
 
@@ -548,7 +551,7 @@ class _Emitter:
                 ann = _annotation(p.type)
                 default = ""
                 if p.default is not None:
-                    default = " = " + literal(self.owner_default(p))
+                    default = " = " + literal(self.owner_default(p), None, self.imports)
                 init_params.append(f"{p.name}{ann}{default}")
         order = [p.split(":")[0] for p in init_params]
         stored = sorted(self.stored, key=lambda n: order.index(n) if n in order else len(order))
@@ -582,6 +585,7 @@ class _Emitter:
                 + stored
             ),
             fwd_args=self.fwd_args,
+            imports=self.imports,
         )
         if self.inst.inits:
             code.methods.append(self.init_weights())
@@ -647,6 +651,7 @@ class _Emitter:
             lines.extend(self.conditional(when, body, init=True))
             k += 1
         for p in self.inst.param_tensors:
+            self.imports.add("torch")
             shape = ", ".join(self.init_literal(d) for d in p.type.shape)
             dtype = "" if p.type.dtype == "float32" else f", dtype=torch.{p.type.dtype}"
             maker = {"zeros_": "zeros", "ones_": "ones"}.get(p.init or "zeros_")
@@ -731,7 +736,7 @@ class _Emitter:
             if isinstance(v, list):
                 return "[" + ", ".join(inner) + "]"
             return f"({inner[0]},)" if len(inner) == 1 else "(" + ", ".join(inner) + ")"
-        return literal(v, names)
+        return literal(v, names, self.imports)
 
     def conditional(self, when, body: list[str], *, init: bool) -> list[str]:
         if not when:
@@ -1068,6 +1073,7 @@ class _Emitter:
         if entry.creates and self.input_names:  # made where the block's input lives
             keywords.append("device")
             bound["device"] = _Source(f"{self.input_names[0]}.device")
+        self.imports |= modules_named(entry.torch)
         if entry.torch.startswith("."):
             receiver = self.operand(bound[entry.tensor_params[0]])
             rest = [p for p in positional if p != entry.tensor_params[0]]

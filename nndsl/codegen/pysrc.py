@@ -22,8 +22,9 @@ class NotExpressible(Exception):
     """A value that generated code cannot spell (an unknown size in a constructor argument)."""
 
 
-def literal(v: Any, names: Mapping[str, str] | None = None) -> str:
-    """Python source for a compile-time value; symbols are spelt through `names`."""
+def literal(v: Any, names: Mapping[str, str] | None = None, imports: set[str] | None = None) -> str:
+    """Python source for a compile-time value; symbols are spelt through `names`.  `imports`
+    collects the modules the text names (`torch` for a dtype such as `torch.int64`)."""
     if isinstance(v, bool) or v is None:
         return repr(v)
     if isinstance(v, int):
@@ -37,19 +38,31 @@ def literal(v: Any, names: Mapping[str, str] | None = None) -> str:
             raise NotExpressible(f"the size {dims.format_dim(v)} is not known statically")
         return dims.to_python(v, names)
     if isinstance(v, tuple):
-        inner = ", ".join(literal(x, names) for x in v)
+        inner = ", ".join(literal(x, names, imports) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
     if isinstance(v, list):
-        return "[" + ", ".join(literal(x, names) for x in v) + "]"
+        return "[" + ", ".join(literal(x, names, imports) for x in v) + "]"
     if getattr(v, "is_opaque", False):
         return v.init
     if isinstance(getattr(v, "python_source", None), str):  # a dtype argument: `torch.int64`
+        if imports is not None:
+            imports.update(modules_named(v.python_source))
         return v.python_source
     if isinstance(v, DType):
+        if imports is not None:
+            imports.add("torch")
         return f"torch.{v.name}"
     if isinstance(v, LayerValue):
         raise NotExpressible("a layer value must be rendered by the module renderer")
     raise NotExpressible(f"cannot write {type(v).__name__} as Python")
+
+
+def modules_named(qualified: str) -> frozenset[str]:
+    """The module a qualified name of generated code starts with, which the file must import:
+    `F.relu` → {"F"}, `torch.cumsum` → {"torch"}; a method (`.view`, as the catalog writes
+    methods) names none."""
+    head = qualified.split(".", 1)[0]
+    return frozenset({head}) if head and "." in qualified else frozenset()
 
 
 def shape_comment(t: Any, rename: Mapping[str, str] | None = None) -> str:

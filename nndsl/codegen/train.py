@@ -65,28 +65,39 @@ def _call(
     return f"{prefix}{call.name}({', '.join(parts)})"
 
 
-def _optimizer(call: CallSpec) -> str:
+def _optimizer(call: CallSpec, params: str = "params") -> str:
+    """The optimizer's constructor call on `params` (the code that gives the parameters), the
+    learning rate `lr` when it is not None."""
     sig = api.optimizer_signature(call.name) or ()
     names = [n for n, _, _ in sig]
     given = dict(call.kwargs)
     if "lr" in given:
         lr = f"{_value(given['lr'])} if lr is None else lr"
-        return _call("torch.optim.", call, ["params"], {"lr": lr})
+        return _call("torch.optim.", call, [params], {"lr": lr})
     if call.args and names and names[0] == "lr":
         first = f"{_value(call.args[0])} if lr is None else lr"
         rest = CallSpec(call.name, call.args[1:], call.kwargs)
-        return _call("torch.optim.", rest, ["params", first])
+        return _call("torch.optim.", rest, [params, first])
     # the optimizer's own default learning rate unless --lr is given
     return (
-        f"torch.optim.{call.name}(params{''.join(', ' + _value(a) for a in call.args)}"
+        f"torch.optim.{call.name}({params}{''.join(', ' + _value(a) for a in call.args)}"
         + "".join(f", {k}={_value(v)}" for k, v in call.kwargs)
         + ", **({} if lr is None else {'lr': lr}))"
     )
 
 
 def _scheduler(call: CallSpec | None) -> str:
-    if call is None:
-        return "None"
+    return "None" if call is None else scheduler_code(call)[0]
+
+
+def scheduler_code(call: CallSpec) -> tuple[str, frozenset[str]]:
+    """The scheduler's constructor call, and the names it reads besides `optimizer` (`epochs`,
+    `steps_per_epoch`: what the code around it must define)."""
+    names: set[str] = set()
+    return _scheduler_call(call, names), frozenset(names)
+
+
+def _scheduler_call(call: CallSpec, names: set[str]) -> str:
     given = dict(call.kwargs)
     extra: dict[str, str] = {}
     if (
@@ -97,21 +108,30 @@ def _scheduler(call: CallSpec | None) -> str:
         extra = {"epochs": "epochs", "steps_per_epoch": "steps_per_epoch"}
     if call.name == "CosineAnnealingLR" and "T_max" not in given and not call.args:
         extra = {"T_max": "epochs"}
-    parts = (
-        ["optimizer"]
-        + [_value(a) for a in call.args]
-        + [f"{k}={_scheduler_arg(k, v)}" for k, v in call.kwargs]
-    )
+    names.update(extra.values())
+    params = [n for n, _, _ in api.scheduler_signature(call.name) or ()]
+    # the spec's positional arguments follow the optimizer, which is torch's first parameter
+    # except where the catalog keeps it as a later one (ChainedScheduler: by keyword)
+    positional = [n for n in params if n != "optimizer"]
+    keyword_optimizer = "optimizer" in params
+    parts = [] if keyword_optimizer else ["optimizer"]
+    parts += [
+        _scheduler_arg(positional[i] if i < len(positional) else "", a, names)
+        for i, a in enumerate(call.args)
+    ]
+    parts += [f"{k}={_scheduler_arg(k, v, names)}" for k, v in call.kwargs]
     parts += [f"{k}={v}" for k, v in extra.items()]
+    if keyword_optimizer:
+        parts.append("optimizer=optimizer")
     return f"torch.optim.lr_scheduler.{call.name}({', '.join(parts)})"
 
 
-def _scheduler_arg(key: str, v: Any) -> str:
+def _scheduler_arg(key: str, v: Any, names: set[str]) -> str:
     """`schedulers=[LinearLR(...), ...]` of SequentialLR and ChainedScheduler: schedulers of the
     same optimizer."""
     if key == "schedulers" and isinstance(v, (list, tuple)):
         if all(isinstance(x, CallSpec) for x in v):
-            return "[" + ", ".join(_scheduler(x) for x in v) + "]"
+            return "[" + ", ".join(_scheduler_call(x, names) for x in v) + "]"
     return _value(v)
 
 

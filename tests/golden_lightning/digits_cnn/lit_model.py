@@ -4,12 +4,10 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 17ddb9aad98315450705eab2438f1604165b654e06980e392dc936d7a8b7947f
+nndsl-sha256: 897ed2c02b24e8a594c2a9220d7293ff9987535ca6a001d07aa3df075bd5f699
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +20,7 @@ except ImportError as exc:
     ) from exc
 
 from model import DigitsCNN
+from training_utils import MetricSums
 
 # The loss of the train section: a module-level object, not an attribute, so that the
 # module tree and the state_dict keys of the LightningModule are exactly the model's.
@@ -35,159 +34,6 @@ def compute_loss(out, y: Tensor) -> Tensor:
     if isinstance(out, (tuple, list)):
         out = out[0]
     return LOSS(out, y)  # class indices as targets
-
-
-class MetricSums:
-    """The sums an epoch's metrics come from, for a task {"kind": ..., "decision": ...}.
-
-    Predictions are the argmax of class scores, or a logit above 0 / a probability
-    above 0.5 for yes/no outputs; they are counted per pixel for segmentation and per
-    label for multi-label outputs.  The sums are device tensors updated in place.
-    """
-
-    def __init__(self, metrics: list[str], task: dict | None):
-        self.metrics = metrics
-        self.kind = task["kind"] if task else None
-        self.decision = task["decision"] if task else None
-        self.topk = [
-            (m, int(m[3:])) for m in metrics if m.startswith("top") and m[3:].isdigit()
-        ]
-        self.classify = bool(metrics) and self.kind in (
-            "multiclass",
-            "binary",
-            "multilabel",
-        )
-        self.regress = bool(metrics) and self.kind in ("regression", "reconstruction")
-        self.scores = any(m in ("f1", "precision", "recall") for m in metrics)
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts = {"count": 0, "elems": 0}
-
-    def add(self, key: str, value: torch.Tensor) -> None:
-        total = self.sums.get(key)
-        if total is None:
-            self.sums[key] = value.detach().to(torch.float64).clone()
-        else:
-            total.add_(value.detach())
-
-    def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
-        if self.classify:
-            self.classified(out, y)
-        if self.regress:
-            n = y.shape[0]
-            target = (
-                y.reshape(out.shape)
-                if y.shape != out.shape and y.numel() == out.numel()
-                else y
-            )
-            diff = out.to(torch.float64) - target.to(torch.float64)
-            self.add("abs", diff.abs().sum())
-            self.add("sq", (diff * diff).sum())
-            self.counts["elems"] += diff.numel()
-            if "r2" in self.metrics:  # per output: sums of y, y^2 and squared errors
-                t = target.to(torch.float64).reshape(n, -1)
-                self.add("y", t.sum(0))
-                self.add("y2", (t * t).sum(0))
-                self.add("res", (diff * diff).reshape(n, -1).sum(0))
-
-    def classified(self, out: torch.Tensor, y: torch.Tensor) -> None:
-        if self.decision == "argmax":
-            pred = out.argmax(1)
-            for m, k in self.topk:
-                hit = (
-                    out.topk(min(k, out.shape[1]), dim=1).indices == y.unsqueeze(1)
-                ).any(1)
-                self.add(m, hit.sum())
-        else:
-            threshold = 0.0 if self.decision == "logit" else 0.5
-            pred = (out > threshold).long()
-            y = (
-                y.reshape(out.shape)
-                if y.shape != out.shape and y.numel() == out.numel()
-                else y
-            ).long()
-        self.add("correct", (pred == y).sum())
-        self.counts["count"] += y.numel()
-        if not self.scores:
-            return
-        if self.kind == "multiclass":
-            c = out.shape[1]
-            idx = y.reshape(-1) * c + pred.reshape(-1)
-            self.add("confusion", torch.bincount(idx, minlength=c * c).reshape(c, c))
-        else:  # binary: the positive class (1); multi-label: each label (last dim)
-            labels = y.shape[-1] if self.kind == "multilabel" else 1
-            p, t = pred.reshape(-1, labels), y.reshape(-1, labels)
-            self.add("tp", (p * t).sum(0))
-            self.add("fp", (p * (1 - t)).sum(0))
-            self.add("fn", ((1 - p) * t).sum(0))
-
-    def values(self, s: dict[str, torch.Tensor], prefix: str) -> dict[str, float]:
-        """The metrics from the summed statistics `s` (of every process)."""
-        scores = classification_scores(s) if self.scores and self.classify else {}
-        out = {}
-        for m in self.metrics:
-            value = math.nan
-            if m == "accuracy" and "correct" in s:
-                value = float(s["correct"] / s["count"])
-            elif m.startswith("top") and m in s:
-                value = float(s[m] / s["count"])
-            elif m in ("mae", "mse", "rmse") and "abs" in s:
-                mse = float(s["sq"] / s["elems"])
-                value = {
-                    "mae": float(s["abs"] / s["elems"]),
-                    "mse": mse,
-                    "rmse": math.sqrt(mse),
-                }[m]
-            elif m == "r2" and "res" in s:
-                value = r2_score(s)
-            elif m in scores:
-                value = scores[m]
-            out[f"{prefix}{m}"] = value
-        return out
-
-
-def classification_scores(s: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Precision, recall and F1.
-
-    Multi-class: the mean over the classes that occur (as target or prediction)
-    of each class's score; binary: of the positive class; multi-label: the mean
-    over labels.  A score with nothing to count (no positive prediction, for
-    precision) is 0.
-    """
-    if "confusion" in s:
-        cm = s["confusion"]
-        tp, predicted, actual = cm.diag(), cm.sum(0), cm.sum(1)
-        present = (predicted + actual) > 0
-        tp, fp, fn = (
-            tp[present],
-            (predicted - cm.diag())[present],
-            (actual - cm.diag())[present],
-        )
-    elif "tp" in s:
-        tp, fp, fn = s["tp"], s["fp"], s["fn"]
-    else:
-        return {}
-
-    def ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.where(b > 0, a / b.clamp(min=1), torch.zeros_like(a))
-
-    return {
-        "precision": float(ratio(tp, tp + fp).mean()),
-        "recall": float(ratio(tp, tp + fn).mean()),
-        "f1": float(ratio(2 * tp, 2 * tp + fp + fn).mean()),
-    }
-
-
-def r2_score(s: dict[str, torch.Tensor]) -> float:
-    """The coefficient of determination of each output, averaged over the outputs.
-
-    An output whose targets do not vary scores 1 when predicted exactly, else 0.
-    """
-    total = s["y2"] - s["y"] * s["y"] / s["n"]
-    res = s["res"]
-    r2 = torch.where(
-        total > 0, 1 - res / total.clamp(min=1e-300), (res == 0).to(res.dtype)
-    )
-    return float(r2.mean())
 
 
 class LitDigitsCNN(DigitsCNN, L.LightningModule):
