@@ -522,7 +522,8 @@ def _checked_with_data(program, section: str | None, source: str):
     here = program.checked.program
     text = here.sources.get(here.root)
     decl = next((t for t in program.checked.symbols.root_trains if t.name == section), None)
-    if text is None or decl is None:
+    plan = program.checked.plans.get(section)
+    if text is None or decl is None or plan is None:
         raise fail("--data needs the spec's train section")
     if "\n" in source or "\r" in source:
         raise fail("--data is one data source expression, on one line")
@@ -531,11 +532,10 @@ def _checked_with_data(program, section: str | None, source: str):
     def offset(line: int, col: int) -> int:
         return sum(len(x) for x in lines[: line - 1]) + col - 1
 
-    entry = next((e for e in decl.entries if e.key == "data"), None)
-    if entry is not None:
-        span = entry.value.span
+    span = plan.span("data")  # where the checker read `data = ...`
+    if span is not None:
         start, end = offset(span.line, span.col), offset(span.end_line, span.end_col)
-        new = text[:start] + source + text[end:]
+        new = text[:start] + f"data = {source}" + text[end:]
     else:  # a section without `data`: one more line before its closing brace
         end = offset(decl.span.end_line, decl.span.end_col) - 1
         new = text[:end] + f"    data = {source}\n" + text[end:]
