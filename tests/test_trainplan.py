@@ -304,3 +304,38 @@ def test_sample_scripts_are_short() -> None:
         assert len(backward) == 1 and len(backward[0].splitlines()) <= 40
         assert "from training_utils import" in text
         assert "train.py: training script" in text.splitlines()[0]
+
+
+def test_every_key_of_a_hand_built_plan_reaches_the_lightning_target(tmp_path: Path) -> None:
+    from nndsl.codegen.lightning import lit_module_source, lit_train_source
+
+    # the Lightning target does not fine-tune: the same plan without freeze and lr_for
+    plan = _plan(**{**EVERY_KEY, "freeze": (), "lr_for": ()})
+    spec = str(tmp_path / "missing.nn")
+    train = lit_train_source(plan, spec, "lit_model_long", "data_long.npz")
+    assert _config(train) == {
+        "model": "Tower",
+        "epochs": 23,
+        "batch_size": 17,
+        "seed": 41,
+        "accelerator": "cpu",
+        "precision": "bf16-mixed",
+        "gradient_clip_val": 0.75,
+        "accumulate_grad_batches": 3,
+    }
+    callbacks = "".join(_functions(train)["build_callbacks"].split())  # without whitespace
+    assert (
+        'EarlyStopping(monitor="val_accuracy",patience=4,mode="max",min_delta=0.002)' in callbacks
+    )
+    assert 'monitor="val_top2"' in callbacks and "every_n_epochs=3" in callbacks
+    assert "StopWhen()" in callbacks  # the `or` of two comparisons: a condition of its own
+    lit = "".join(lit_module_source(plan, spec, frozenset()).split())
+    for text in (
+        "LOSS=nn.CrossEntropyLoss(label_smoothing=0.07)",
+        'METRICS=["accuracy","top2"]',
+        "torch.optim.AdamW(self.parameters(),lr=0.0031iflrisNoneelselr,weight_decay=0.013",
+        "torch.optim.lr_scheduler.StepLR(optimizer,step_size=6,gamma=0.55)",
+        "super().__init__(5,width=11)",
+        "fromtraining_utilsimportMetricSums",
+    ):
+        assert text in lit, text
