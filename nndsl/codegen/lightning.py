@@ -185,7 +185,8 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         raise GenerateError(str(exc)) from None
     init_args = "()"
     if plan.model_args is not None:
-        init_args = _call("", plan.model_args)[len(plan.model_args.name) :]
+        args = plan.model_args
+        init_args = _call("", CallSpec("", args.args, args.kwargs))  # `(64, dropout=0.5)`
     interval = "step" if plan.per_batch_scheduler else "epoch"
     plateau = plan.scheduler is not None and plan.scheduler.name == "ReduceLROnPlateau"
     spec = display_path(spec_path)
