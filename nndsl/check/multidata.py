@@ -112,8 +112,7 @@ def check_data_fit(checker: TrainChecker, inst: BlockInstance, sec: _Section) ->
             notes=[model_note],
             hint=f"name one array per input, in order: `x=[{example}]`"
             if _callee(entry.value) == "npz"
-            else "give one group of feature columns per input, in order: "
-            "`features=[[...], [...]]`",
+            else "give one group of feature columns per input, in order: `features=[[...], [...]]`",
         )
     if len(arrays.targets) > 1 and sec.loss_block is None and sec.loss_py is None:
         where = sec.loss_entry.value.span if sec.loss_entry is not None else entry.value.span

@@ -63,6 +63,7 @@ LIGHTNING_NAMES = frozenset(
 # module-level names of the generated lit_model.py that a model class must not take
 LIT_GLOBALS = frozenset(
     {"L", "LOSS", "METRICS", "TASK", "MetricSums", "classification_scores", "r2_score"}
+    | {"OUTPUT_METRICS", "output_sums", "pick"}
     | {"Tensor", "nn", "torch", "math", "compute_loss", "exc"}
 )
 
@@ -115,7 +116,15 @@ def _has_val(plan: TrainPlan) -> bool:
 
 def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str]) -> str:
     from nndsl.codegen import GenerateError
-    from nndsl.codegen.train import TrainCodeError, _call, _optimizer, _py, _scheduler, task_config
+    from nndsl.codegen.train import (
+        TrainCodeError,
+        _call,
+        _optimizer,
+        _py,
+        _scheduler,
+        output_metrics_config,
+        task_config,
+    )
     from nndsl.codegen.train import loss_call as train_loss_call
 
     model = plan.model
@@ -171,6 +180,7 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
     if plan.model_args is not None:
         init_args = _call("", plan.model_args)[len(plan.model_args.name) :]
     interval = "step" if plan.per_batch_scheduler else "epoch"
+    measured = bool(plan.metrics or plan.output_metrics)
     plateau = plan.scheduler is not None and plan.scheduler.name == "ReduceLROnPlateau"
     spec = display_path(spec_path)
     header = docstring(
@@ -194,7 +204,11 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         loss_block=custom is not None,
         several_outputs=custom is not None and custom.several_outputs,
         logged=bool(custom is not None and custom.logged),
-        loss_args=("*out" if custom is not None and custom.several_outputs else "out") + ", y",
+        loss_args=("*out" if custom is not None and custom.several_outputs else "out")
+        + (", *y" if plan.data_targets > 1 else ", y"),
+        x_arg="*x" if plan.data_inputs > 1 else "x",
+        first_y="y[0]" if plan.data_targets > 1 else "y",
+        output_metrics=_py(output_metrics_config(plan)) if plan.output_metrics else None,
         loss_lhs="loss, logged" if custom is not None and custom.logged else "loss",
         logged_arg=", logged" if custom is not None and custom.logged else "",
         model_class=alias,
@@ -208,14 +222,14 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         uses_steps=scheduler_call is not None and "=steps_per_epoch" in scheduler_call,
         interval=interval,
         plateau_monitor=("val_loss" if _has_val(plan) else "train_loss") if plateau else None,
-        metrics=literal(list(plan.metrics)) if plan.metrics else None,
-        task=_py(task_config(plan.task)) if plan.metrics else None,
-        metric_sums=metric_sums_source() if plan.metrics else "",
+        metrics=literal(list(plan.metrics)) if measured else None,
+        task=_py(task_config(plan.task)) if measured else None,
+        metric_sums=metric_sums_source(bool(plan.output_metrics)) if measured else "",
     )
     return seal(black_format(source))
 
 
-def metric_sums_source() -> str:
+def metric_sums_source(outputs: bool = False) -> str:
     """MetricSums, classification_scores and r2_score: their source in training_utils.py (the
     plain target's), for lit_model.py, which imports nothing of nndsl's."""
     import ast
@@ -225,6 +239,8 @@ def metric_sums_source() -> str:
     text = _utils_text()
     lines = text.splitlines()
     wanted = ("MetricSums", "classification_scores", "r2_score")
+    if outputs:  # metrics of named outputs (`accuracy(digit)`)
+        wanted += ("output_sums", "pick")
     parts = [
         "\n".join(lines[node.lineno - 1 : node.end_lineno])
         for node in ast.parse(text).body
@@ -427,6 +443,9 @@ def lit_train_source(
         callback_imports=", ".join(used),
         stop_when=stop_when,
         save_at_end=every > 1,
+        several=plan.data_inputs > 1 or plan.data_targets > 1,
+        several_inputs=plan.data_inputs > 1,
+        several_targets=plan.data_targets > 1,
     )
     return seal(black_format(source))
 

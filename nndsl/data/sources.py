@@ -1663,7 +1663,9 @@ def load(
             f"{name}() has no option 'seed'",
             hint="the data is shuffled and generated with the seed of the train section",
         )
-    if any(d not in ("float32", "int64") for d in ([x_dtype] if isinstance(x_dtype, str) else x_dtype)):
+    if any(
+        d not in ("float32", "int64") for d in ([x_dtype] if isinstance(x_dtype, str) else x_dtype)
+    ):
         raise DataError(f"x_dtype must be 'float32' or 'int64', got {_show(x_dtype)}")
     common: dict[str, Any] = {
         key: opts.pop(key) for key in ("val_split", "test_split", "normalize") if key in opts

@@ -176,8 +176,9 @@ def load_data(path: str, device: torch.device) -> dict:
 
 
 def group_arrays(data: dict, raw) -> None:
-    """Several inputs or targets ("train_x1", "val_y1", ... beside "train_x"): each split's
-    inputs become one tuple (x0, x1, ...), called as `model(*x)`, and its targets another."""
+    """Several inputs or targets ("train_x1", "val_y1", ... beside "train_x"): a
+    split's inputs become one tuple (x0, x1, ...), called as `model(*x)`, and its
+    targets another."""
     for split in ("train", "val", "test"):
         for role in ("x", "y"):
             key, more = f"{split}_{role}", []
@@ -194,7 +195,7 @@ def group_arrays(data: dict, raw) -> None:
 
 
 def rows(a, index):
-    """The rows `index` (indices or a slice) of a tensor, or of each of a tuple of them."""
+    """The rows `index` (indices or a slice) of a tensor, or of each of a tuple."""
     return tuple(t[index] for t in a) if isinstance(a, tuple) else a[index]
 
 
@@ -737,7 +738,9 @@ class Meter:
         }
         out.update(self.stats.values(s, prefix))
         for g, (stats, _, _, suffix) in enumerate(self.outputs):
-            part = {k.split(":", 1)[1]: v for k, v in s.items() if k.startswith(f"out{g}:")}
+            part = {
+                k.split(":", 1)[1]: v for k, v in s.items() if k.startswith(f"out{g}:")
+            }
             part["n"] = s["n"]
             out.update({k + suffix: v for k, v in stats.values(part, prefix).items()})
         for key in self.logged:
@@ -754,7 +757,10 @@ class Meter:
             "counts": {"n": self.n, **self.stats.counts},
             "logged": {k: v.cpu() for k, v in self.logged.items()},
             "outputs": [
-                {"sums": {k: v.cpu() for k, v in g.sums.items()}, "counts": dict(g.counts)}
+                {
+                    "sums": {k: v.cpu() for k, v in g.sums.items()},
+                    "counts": dict(g.counts),
+                }
                 for g, *_ in self.outputs
             ],
         }
@@ -775,9 +781,10 @@ class Meter:
 
 
 def output_sums(outputs: list[dict]) -> list[tuple]:
-    """(MetricSums, output index, target index, column suffix) per named output and target
-    that `metrics` measures (`accuracy(digit)`: {"metric": "accuracy", "output": 0,
-    "target": 0, "name": "digit", "task": {...}}); the columns end in `_digit`."""
+    """(MetricSums, output index, target index, column suffix) per named output and
+    target that `metrics` measures (`accuracy(digit)`: {"metric": "accuracy",
+    "output": 0, "target": 0, "name": "digit", "task": {...}}); the columns end in
+    `_digit`."""
     groups: dict[tuple, tuple] = {}
     for m in outputs:
         key = (m["output"], m["target"], m["name"])
