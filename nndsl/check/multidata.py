@@ -444,7 +444,7 @@ def _fits(t: TensorT, a: Any, env: dict[str, int]) -> str | None:
 
     sample = [int(d) for d in a.shape[1:]]
     if len(t.shape) != len(sample) + 1:
-        return f"{len(sample) + 1} dimensions, not {len(t.shape)}"
+        return f"{_plural(len(sample) + 1, 'dimension')}, not {len(t.shape)}"
     for i, (d, n) in enumerate(zip(t.shape[1:], sample), 1):
         if isinstance(d, int):
             if d != n:

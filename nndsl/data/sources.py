@@ -696,8 +696,8 @@ def _parse_number(cell: str) -> float | None:
 @_source("csv", paths=("path",))
 def csv(
     path: str,
-    target: str | int | None = None,
-    features: Sequence[str] | None = None,
+    target: str | int | Sequence[str] | None = None,
+    features: Sequence[str] | Sequence[Sequence[str]] | None = None,
     delimiter: str = ",",
     header: bool | None = None,
     task: str | None = None,
@@ -719,12 +719,21 @@ def csv(
     Without a target (target=None, as `load` does for target=input) every chosen column is an
     input and y is an empty float32 [n, 0] array.
     x: float32 [n, f]; y: int64 [n] or float32 [n, 1].
+
+    Several inputs: `features=[["a", "b"], ["c"]]`, one group of columns per input of the
+    model, in order (float32 [n, 2] and [n, 1]).  Several targets: `target=["t", "u"]`, each
+    column read on its own as above (the first decides the data's task); without `features`
+    the inputs are the columns that are not targets.
     """
     file = _path("csv", "path", path)
     target_index_given: int | None = None
     target_name: str | None = None
+    more_targets: list[str] = []
     if isinstance(target, int) and not isinstance(target, bool):
         target_index_given = target
+    elif isinstance(target, (list, tuple)):
+        names = [t.strip() for t in _names("csv", "target", list(target))]
+        target_name, more_targets = names[0], names[1:]
     elif target is not None:
         target_name = _str("csv", "target", target).strip()
     has_header = None if header is None else _bool("csv", "header", header)
@@ -736,6 +745,15 @@ def csv(
         )
     forced = _task_option("csv", task)
     wanted: list[str] | None = None
+    groups: list[int] | None = None  # several inputs: the number of columns of each
+    if (
+        isinstance(features, (list, tuple))
+        and features
+        and all(isinstance(g, (list, tuple)) for g in features)
+    ):
+        lists = [_names("csv", "features", list(g)) for g in features]
+        groups = [len(g) for g in lists]
+        features = [name for g in lists for name in g]
     if features is not None:
         if isinstance(features, str):
             wanted = [features]
@@ -807,12 +825,16 @@ def csv(
             )
         target_index = target_index_given % len(header)
         target_name = header[target_index]
+    extra = [column(name, "target") for name in more_targets]
     if wanted is None:
-        inputs = [i for i in range(len(header)) if i != target_index]
+        inputs = [i for i in range(len(header)) if i != target_index and i not in extra]
     else:
         inputs = [column(name, "a feature") for name in wanted]
-        if target_index is not None and target_index in inputs:
-            raise DataError(f"csv(): the target column '{target_name}' is also listed in features")
+        for t_index in (target_index, *extra):
+            if t_index is not None and t_index in inputs:
+                raise DataError(
+                    f"csv(): the target column '{header[t_index]}' is also listed in features"
+                )
         if len(set(inputs)) != len(inputs):
             raise DataError("csv(): option 'features' names a column twice")
     if not inputs:
@@ -844,48 +866,60 @@ def csv(
             feature_names=feature_names,
         )
 
-    cells = [row[target_index].strip() for _, row in rows]
-    for (line, _), cell in zip(rows, cells):
-        if not cell:
-            raise DataError(
-                f"csv(): {file}, line {line}: the target column '{target_name}' is empty"
-            )
-    ints = _all_ints(cells)
-    floats = None if ints is not None else _all_floats(cells)
-    kind = _data_task(forced) or ("regression" if floats is not None else "classification")
-    if kind == "regression":
-        values = [float(v) for v in ints] if ints is not None else floats
-        if values is None:
-            line, cell = next(
-                (ln, c) for (ln, _), c in zip(rows, cells) if _parse_number(c) is None
-            )
-            raise DataError(
-                f"csv(): {file}, line {line}: target {_show(cell)} is not a number, "
-                "but task is 'regression'"
-            )
-        targets = np.asarray(values, dtype=np.float64)
-        if not np.isfinite(targets).all() or np.abs(targets).max() > _FLOAT32_MAX:
-            raise DataError(
-                f"csv(): the target column '{target_name}' has NaN, infinite or huge values"
-            )
-        return Dataset(
-            x=x.astype(np.float32),
-            y=targets.astype(np.float32)[:, None],
-            task="regression",
-            num_classes=None,
-            name="csv",
-            feature_names=feature_names,
+    def read_target(
+        index: int, forced: str | None
+    ) -> tuple[np.ndarray, str, int | None, tuple[str, ...] | None]:
+        """One target column: class labels or values (as the docstring says); `task` (or
+        the train section's) decides for the first target only."""
+        name = header[index]
+        cells = [row[index].strip() for _, row in rows]
+        for (line, _), cell in zip(rows, cells):
+            if not cell:
+                raise DataError(f"csv(): {file}, line {line}: the target column '{name}' is empty")
+        ints = _all_ints(cells)
+        floats = None if ints is not None else _all_floats(cells)
+        kind = _data_task(forced) or ("regression" if floats is not None else "classification")
+        if kind == "regression":
+            values = [float(v) for v in ints] if ints is not None else floats
+            if values is None:
+                line, cell = next(
+                    (ln, c) for (ln, _), c in zip(rows, cells) if _parse_number(c) is None
+                )
+                raise DataError(
+                    f"csv(): {file}, line {line}: target {_show(cell)} is not a number, "
+                    "but task is 'regression'"
+                )
+            targets = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(targets).all() or np.abs(targets).max() > _FLOAT32_MAX:
+                raise DataError(
+                    f"csv(): the target column '{name}' has NaN, infinite or huge values"
+                )
+            return targets.astype(np.float32)[:, None], "regression", None, None
+        labels: Sequence[Any] = (
+            ints if ints is not None else floats if floats is not None else cells
         )
-    labels: Sequence[Any] = ints if ints is not None else floats if floats is not None else cells
-    y, class_names = _labels_from_values(labels)
+        y, class_names = _labels_from_values(labels)
+        return y, "classification", len(class_names), class_names
+
+    y, kind, num_classes, class_names = read_target(target_index, forced)
+    xs = x.astype(np.float32)
+    inputs_split: list[np.ndarray] = [xs]
+    if groups is not None:
+        bounds = np.cumsum(groups)[:-1]
+        inputs_split = [np.ascontiguousarray(a) for a in np.split(xs, bounds, axis=1)]
+    several = len(inputs_split) > 1 or bool(extra)
     return Dataset(
-        x=x.astype(np.float32),
+        x=inputs_split[0],
         y=y,
-        task="classification",
-        num_classes=len(class_names),
+        task=kind,
+        num_classes=num_classes,
         name="csv",
         class_names=class_names,
         feature_names=feature_names,
+        more_x=tuple(inputs_split[1:]),
+        more_y=tuple(read_target(i, None)[0] for i in extra),
+        x_names=tuple(f"features{i + 1}" for i in range(len(inputs_split))) if several else None,
+        y_names=tuple(header[i] for i in (target_index, *extra)) if several else None,
     )
 
 
@@ -968,7 +1002,7 @@ def _names(src: str, opt: str, value: object) -> list[str]:
         return [value]
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         if len(set(value)) != len(value):
-            raise DataError(f"option '{opt}' of {src}() names an array twice: {_show(value)}")
+            raise DataError(f"option '{opt}' of {src}() names one twice: {_show(value)}")
         return [str(v) for v in value]
     raise _bad_type(src, opt, value, 'a name or a list of names, e.g. ["left", "right"]')
 
@@ -1056,7 +1090,11 @@ def npz(
                 f"npz(): '{x_keys[0]}' has {inputs[0].shape[0]} samples but '{key}' has "
                 f"{array.shape[0]}"
             )
-    targets = [_npz_targets("npz", k, a, forced) for k, a in zip(y_keys, ys)]
+    # the task (`task=`, or the train section's) decides how the first target is read
+    targets = [
+        _npz_targets("npz", k, a, forced if i == 0 else None)
+        for i, (k, a) in enumerate(zip(y_keys, ys))
+    ]
     labels, kind, num_classes, class_names = targets[0]
     several = len(x_keys) > 1 or len(y_keys) > 1
     return Dataset(
