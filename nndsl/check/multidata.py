@@ -97,6 +97,14 @@ def check_data_fit(checker: TrainChecker, inst: BlockInstance, sec: _Section) ->
     entry = sec.data_entry
     if arrays is None or entry is None or sec.data is not None:
         return  # bundled and generated sources: compared by shape in `input_fit`
+    stream = _option_node(entry.value, "stream")
+    if arrays.several and isinstance(stream, ir.Const) and stream.value is True:
+        checker.error(
+            "data read from its files while training (`stream=true`) gives one input array and "
+            "one target; several are read whole",
+            stream.span,
+            hint="remove `stream=true`",
+        )
     model = inst.decl.name
     model_note = Note(f"`{model}` is defined at {{at}}", inst.decl.name_span)
     x_node = _option_node(entry.value, "x") or _option_node(entry.value, "features")
