@@ -646,7 +646,15 @@ class TrainChecker(FinetuneChecks):
                 from nndsl.check.multidata import metric_item
 
                 named = metric_item(self, item)  # `accuracy(digit)`: of a named output
-                if named is not None:
+                column = None if named is None else f"{named.metric}_{named.output}"
+                if column is not None and column in seen:
+                    self.error(
+                        f"metric `{named.metric}({named.output})` is listed twice",
+                        item.span,
+                        notes=[Note("first listed at {at}", seen[column])],
+                    )
+                elif named is not None and column is not None:
+                    seen[column] = item.span
                     sec.output_metric_items.append(named)
                 continue
             v = self.value(item)
