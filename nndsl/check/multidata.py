@@ -355,7 +355,8 @@ def _callee(node: ir.Expr) -> str | None:
 def _source_text(node: ir.Expr) -> str:
     from nndsl.check.lossblock import ir_text
 
-    return ir_text(node)
+    text = ir_text(node)
+    return text if len(text) <= 50 else f"{_callee(node) or 'data'}(...)"
 
 
 # ---- the data as read, against the model (before training) -------------------------------------
