@@ -436,7 +436,7 @@ def evaluate(
                 if part != split:
                     metrics = {f"{split}_{k[len(part) + 1 :]}": v for k, v in metrics.items()}
                 confusion = _confusion(net, run, part, module.CONFIG.get("task"))
-                samples = int(run.data[f"{part}_x"].shape[0])
+                samples = run.count(part)
                 names = run.data.get("class_names")
         except utils.TrainingError as exc:
             raise fail(str(exc)) from None
@@ -480,6 +480,11 @@ def other_data(
     from nndsl.api import data_mismatch
 
     arrays = {k: raw[k] for k in raw.files if k != "nndsl_sha256"}
+    if "train_x1" in arrays or "train_y1" in arrays:
+        raise fail(
+            f"--data {source}: evaluating on other data with several input or target arrays "
+            "is not supported yet; evaluate on the train section's own split (without --data)"
+        )
     problem = data_mismatch(checked, plan, to_bytes(arrays))
     if problem is not None:
         raise fail(f"--data: {problem}")
@@ -565,8 +570,9 @@ def _confusion(net, run, split: str, task: dict | None) -> list[list[int]] | Non
     matrix = None
     with torch.no_grad():
         for _, x, y in run.eval_batches(net, split):
-            out = net(x)
+            out = net(*x) if isinstance(x, tuple) else net(x)  # (several inputs)
             out = out[0] if isinstance(out, (tuple, list)) else out
+            y = y[0] if isinstance(y, tuple) else y  # several targets: the first
             if decision == "argmax":
                 c, pred = out.shape[1], out.argmax(1)
             else:

@@ -223,6 +223,11 @@ class Program:
             sample = stream_sample(self, key, data) if streaming else data
         except GenerateError as exc:
             raise NndslError([error(str(exc), None)]) from None
+        from nndsl.check.multidata import arrays_mismatch
+
+        located = arrays_mismatch(plan, sample)  # several inputs or targets: at `data`
+        if located is not None:
+            raise NndslError([error(located, plan.span("data"))], self.checked.program.sources)
         problem = data_mismatch(self.checked, plan, sample)
         if problem is not None:
             raise NndslError([error(problem, None)])
@@ -386,6 +391,8 @@ def data_mismatch(checked, plan, data: bytes) -> str | None:
         x, y = arrays["train_x"], arrays["train_y"]
     except Exception:  # (not ours to judge: train.py reports unreadable data)
         return None
+    if len(inst.inputs) != 1 or "train_x1" in arrays.files:
+        return None  # several inputs: nndsl.check.multidata.arrays_mismatch
     name = plan.model
     source = "the data"
     if plan.data is not None:

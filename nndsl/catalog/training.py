@@ -332,7 +332,7 @@ DATA_SOURCES: dict[str, DataSource] = {
     )
 }
 
-#: The type of every data option: "int", "number", "bool", "str", "shape", "size", "strs",
+#: The type of every data option: "int", "number", "bool", "str", "names", "shape", "size", "strs",
 #: "target", "task", "header".
 DATA_OPTION_TYPES = {
     "val_split": "number",
@@ -350,8 +350,8 @@ DATA_OPTION_TYPES = {
     "features": "strs",
     "delimiter": "str",
     "header": "bool",
-    "x": "str",
-    "y": "str",
+    "x": "names",
+    "y": "names",
     "size": "size",
     "grayscale": "bool",
     "name": "str",

@@ -139,6 +139,10 @@ def check_loss_block(
     if targets is None:
         # the data is only known when read: the loss block's own declarations say the targets
         extra = declared[len(outs) :]
+        from nndsl.check.multidata import targets_count_problem
+
+        if targets_count_problem(checker, decl, len(outs), len(declared), sec):
+            return None
         if len(declared) > len(outs) and all(i.type is not None for i in extra):
             types = []
             for item in extra:

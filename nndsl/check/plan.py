@@ -120,6 +120,24 @@ class CustomLoss:
 
 
 @dataclass(frozen=True, slots=True)
+class OutputMetric:
+    """`accuracy(digit)` in `metrics`: a metric of one output of the model (by its name in
+    `return digit, parity`) against one target (the data's array of the same name, else the
+    target at the output's position, else the only one); its column is `val_accuracy_digit`."""
+
+    metric: str
+    output: str
+    output_index: int
+    target: str
+    target_index: int
+    task: Task
+
+    @property
+    def column(self) -> str:
+        return f"{self.metric}_{self.output}"
+
+
+@dataclass(frozen=True, slots=True)
 class InitWeights:
     """`init = weights("resnet18.pth", strict=false)`: weights loaded before training."""
 
@@ -161,6 +179,11 @@ class TrainPlan:
     spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
     # a loss block (`loss = VAELoss(beta=0.5)`): how the loss is called and what it logs
     custom_loss: CustomLoss | None = None
+    # metrics of named outputs (`accuracy(digit)`); `metrics` holds the others
+    output_metrics: tuple[OutputMetric, ...] = ()
+    # how many input and target arrays the data gives (`npz(x=["left", "right"])`)
+    data_inputs: int = 1
+    data_targets: int = 1
 
     @property
     def per_batch_scheduler(self) -> bool:
@@ -285,6 +308,8 @@ def build(
     instance: Any = None,
     custom_loss: CustomLoss | None = None,
     base_dir: str | None = None,
+    output_metrics: tuple[OutputMetric, ...] = (),
+    data_arrays: tuple[int, int] = (1, 1),
 ) -> TrainPlan:
     """The plan of a train section the checker found no error in.  `read`: the checker's reading
     of a value (see `Reader`); `models`: the file's models (the default when `model` is absent)."""
@@ -339,7 +364,7 @@ def build(
         scheduler=_call(get("scheduler")) if "scheduler" in entries else None,
         epochs=int(get("epochs")),
         batch_size=int(get("batch_size", DEFAULTS["batch_size"])),
-        metrics=tuple(str(_word(m)) for m in get("metrics", ())),
+        metrics=tuple(str(_word(m)) for m in get("metrics", ()) if not isinstance(m, CallSpec)),
         early_stopping=early,
         stop_when=condition(stop.value, read) if stop is not None else None,
         checkpoint=Checkpoint(int(ck["every"] or 1), ck["keep_best"] or None),
@@ -355,4 +380,7 @@ def build(
         instance=instance,
         spans=tuple((k, e.span) for k, e in entries.items()),
         custom_loss=custom_loss,
+        output_metrics=output_metrics,
+        data_inputs=data_arrays[0],
+        data_targets=data_arrays[1],
     )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nndsl import dims, ir
@@ -258,6 +258,11 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _names_list(v: Any) -> bool:
+    """A non-empty list of names (`["left", "right"]`)."""
+    return isinstance(v, (list, tuple)) and bool(v) and all(isinstance(s, str) for s in v)
+
+
 def _is_input(v: Any) -> bool:
     return (isinstance(v, Word) and v.name == "input") or v == "input"
 
@@ -348,6 +353,10 @@ class _Section:
     loss_py: tuple | None = (
         None  # `loss = FocalLoss(2.0)` of the user's Python: (name, node, args, kwargs)
     )
+    # several arrays and metrics of named outputs (nndsl/check/multidata.py)
+    data_arrays: Any = None  # the input and target arrays the data names
+    output_metric_items: list = field(default_factory=list)  # `accuracy(digit)` as written
+    output_metrics: tuple = ()  # ... resolved against the model (OutputMetric)
 
 
 class TrainChecker(FinetuneChecks):
@@ -469,6 +478,10 @@ class TrainChecker(FinetuneChecks):
                 instance=sec.instance,
                 custom_loss=custom,
                 base_dir=os.path.dirname(os.path.abspath(self.program.root)),
+                output_metrics=sec.output_metrics,
+                data_arrays=(len(sec.data_arrays.inputs), len(sec.data_arrays.targets))
+                if sec.data_arrays is not None
+                else (1, 1),
             )
         except PlanError as exc:
             self.error(f"train section: {exc}", _head(sec.decl))
@@ -520,9 +533,16 @@ class TrainChecker(FinetuneChecks):
             self.lr_for(lr_for, inst, frozen)
         out = None
         if inst is not None:
+            from nndsl.check.multidata import check_data_fit
+
             out = self.model_fit(inst, sec)
+            check_data_fit(self, inst, sec)
         self.decide_task(sec, out)
         self.metrics_fit(sec)
+        if inst is not None:
+            from nndsl.check.multidata import resolve_output_metrics
+
+            sec.output_metrics = resolve_output_metrics(self, inst, sec)
         self.tensor_args(sec)
         return sec
 
@@ -630,6 +650,21 @@ class TrainChecker(FinetuneChecks):
         spans: list[Span] = []
         seen: dict[str, Span] = {}
         for item in node.items:
+            if isinstance(item, ir.Call) and isinstance(item.func, ir.Name):
+                from nndsl.check.multidata import metric_item
+
+                named = metric_item(self, item)  # `accuracy(digit)`: of a named output
+                column = None if named is None else f"{named.metric}_{named.output}"
+                if column is not None and column in seen:
+                    self.error(
+                        f"metric `{named.metric}({named.output})` is listed twice",
+                        item.span,
+                        notes=[Note("first listed at {at}", seen[column])],
+                    )
+                elif named is not None and column is not None:
+                    seen[column] = item.span
+                    sec.output_metric_items.append(named)
+                continue
             v = self.value(item)
             if v is BAD:
                 continue
@@ -686,7 +721,9 @@ class TrainChecker(FinetuneChecks):
                 span,
             )
             return None
-        known = monitor_names(sec.metrics)
+        known = monitor_names(
+            (*sec.metrics, *(f"{m.metric}_{m.output}" for m in sec.output_metric_items))
+        )
         if name not in known:
             base = name.removeprefix("val_").removeprefix("train_")
             if base != name and metric_kind(base):
@@ -1482,13 +1519,18 @@ class TrainChecker(FinetuneChecks):
         if _is_number(split):
             sec.has_val = split > 0 if name != "torchvision" else (True if split > 0 else None)
         if ok:
+            from nndsl.check.multidata import data_arrays
+
             sec.data = data_facts(name, values)
+            sec.data_arrays = data_arrays(name, values)
 
     def data_option(self, source: str, key: str, v: Any, node: ir.Expr, *, own: bool) -> bool:
         kind = DATA_OPTION_TYPES.get(key)
         if key == "target":
             if _is_input(v) or (own and isinstance(v, str)) or (source == "csv" and _is_int(v)):
                 return True
+            if source == "csv" and _names_list(v):
+                return True  # several target columns
             self.error(
                 f"`target` of `{source}` can only be `input` (to reconstruct the input), "
                 f"not {_describe(v)}"
@@ -1535,9 +1577,12 @@ class TrainChecker(FinetuneChecks):
             )
             return False
         elif kind == "strs" and not (
-            isinstance(v, (list, tuple)) and all(isinstance(s, str) for s in v)
+            isinstance(v, (list, tuple))
+            and (all(isinstance(s, str) for s in v) or (v and all(map(_names_list, v))))
         ):
-            want = 'a list of column names such as `["a", "b"]`'
+            want = 'a list of column names such as `["a", "b"]` (or of groups of them)'
+        elif kind == "names" and not (isinstance(v, str) or _names_list(v)):
+            want = 'an array name or a list of them such as `["left", "right"]`'
         if want:
             self.error(f"`{key}` of `{source}` must be {want}, not {_describe(v)}", node.span)
             return False

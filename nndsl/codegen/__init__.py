@@ -246,7 +246,7 @@ def data_bytes(
             and task.float_targets
             and task.classifies
             and plan.custom_loss is None,
-            x_dtype=_input_dtype(plan),
+            x_dtype=_input_dtypes(plan),
         )
     except DataError as exc:
         hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
@@ -299,3 +299,11 @@ def _input_dtype(plan: TrainPlan) -> str:
     if inst is None or not getattr(inst, "inputs", None):
         return "float32"
     return "float32" if inst.inputs[0][1].type.is_float else "int64"
+
+
+def _input_dtypes(plan: TrainPlan) -> list[str]:
+    """The type of each of the model's inputs, in order ("float32" or "int64")."""
+    inst = plan.instance
+    if inst is None or not getattr(inst, "inputs", None):
+        return ["float32"]
+    return ["float32" if v.type.is_float else "int64" for _, v in inst.inputs]

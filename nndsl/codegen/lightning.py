@@ -64,6 +64,7 @@ LIGHTNING_NAMES = frozenset(
 # module-level names of the generated lit_model.py that a model class must not take
 LIT_GLOBALS = frozenset(
     {"L", "LOSS", "METRICS", "TASK", "MetricSums"}
+    | {"OUTPUT_METRICS", "output_sums", "pick"}
     | {"Tensor", "nn", "torch", "compute_loss", "exc"}
 )
 
@@ -127,6 +128,7 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         _call,
         _optimizer,
         _py,
+        output_metrics_config,
         scheduler_code,
         task_config,
     )
@@ -188,6 +190,7 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         args = plan.model_args
         init_args = _call("", CallSpec("", args.args, args.kwargs))  # `(64, dropout=0.5)`
     interval = "step" if plan.per_batch_scheduler else "epoch"
+    measured = bool(plan.metrics or plan.output_metrics)
     plateau = plan.scheduler is not None and plan.scheduler.name == "ReduceLROnPlateau"
     spec = display_path(spec_path)
     header = docstring(
@@ -211,7 +214,11 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         loss_block=custom is not None,
         several_outputs=custom is not None and custom.several_outputs,
         logged=bool(custom is not None and custom.logged),
-        loss_args=("*out" if custom is not None and custom.several_outputs else "out") + ", y",
+        loss_args=("*out" if custom is not None and custom.several_outputs else "out")
+        + (", *y" if plan.data_targets > 1 else ", y"),
+        x_arg="*x" if plan.data_inputs > 1 else "x",
+        first_y="y[0]" if plan.data_targets > 1 else "y",
+        output_metrics=_py(output_metrics_config(plan)) if plan.output_metrics else None,
         loss_lhs="loss, logged" if custom is not None and custom.logged else "loss",
         logged_arg=", logged" if custom is not None and custom.logged else "",
         model_class=alias,
@@ -225,8 +232,8 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         uses_steps="steps_per_epoch" in scheduler_reads,
         interval=interval,
         plateau_monitor=("val_loss" if _has_val(plan) else "train_loss") if plateau else None,
-        metrics=literal(list(plan.metrics)) if plan.metrics else None,
-        task=_py(task_config(plan.task)) if plan.metrics else None,
+        metrics=literal(list(plan.metrics)) if measured else None,
+        task=_py(task_config(plan.task)) if measured else None,
         utils=UTILS,
     )
     return seal(black_format(source))
@@ -431,6 +438,9 @@ def lit_train_source(
         callback_imports=", ".join(used),
         stop_when=stop_when,
         save_at_end=every > 1,
+        several=plan.data_inputs > 1 or plan.data_targets > 1,
+        several_inputs=plan.data_inputs > 1,
+        several_targets=plan.data_targets > 1,
     )
     return seal(black_format(source))
 

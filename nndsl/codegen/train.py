@@ -169,7 +169,8 @@ def loss_expr(plan: TrainPlan, direct: bool) -> str:
     """The loss of a batch: a loss block takes every output of the model, then the targets."""
     custom = plan.custom_loss
     if custom is not None:
-        return f"criterion({'*out' if custom.several_outputs else 'out'}, y)"
+        targets = "*y" if plan.data_targets > 1 else "y"  # several targets: a tuple
+        return f"criterion({'*out' if custom.several_outputs else 'out'}, {targets})"
     return "criterion(out, y)" if direct else "compute_loss(criterion, out, y)"
 
 
@@ -222,7 +223,24 @@ def config_literal(plan: TrainPlan) -> str:
         "scheduler": _spec_text(plan, "scheduler"),
     }
     cfg.update(_finetune_config(plan))
+    if plan.output_metrics:
+        cfg["output_metrics"] = output_metrics_config(plan)
     return _py(cfg)
+
+
+def output_metrics_config(plan: TrainPlan) -> list[dict[str, Any]]:
+    """`metrics = [accuracy(digit)]`: each metric with the index of its output and target and
+    how it reads the output; its column is `val_accuracy_digit` (the output's name)."""
+    return [
+        {
+            "metric": m.metric,
+            "name": m.output,
+            "output": m.output_index,
+            "target": m.target_index,
+            "task": task_config(m.task),
+        }
+        for m in plan.output_metrics
+    ]
 
 
 def _finetune_config(plan: TrainPlan) -> dict[str, Any]:
@@ -329,6 +347,7 @@ def _features(plan: TrainPlan) -> dict[str, Any]:
         "backward": f"scaler.scale({scaled}).backward()" if fp16 else f"{scaled}.backward()",
         "utils_imports": sorted(imports),
         "loss_expr": loss_expr(plan, direct),
+        "x_arg": "*x" if plan.data_inputs > 1 else "x",  # several inputs: a tuple
         "loss_lhs": "loss, logged" if custom is not None and custom.logged else "loss",
         "logged_arg": ", logged" if custom is not None and custom.logged else "",
         "scheduler_call": _scheduler(scheduler) if scheduler is not None else None,
@@ -376,6 +395,7 @@ def _script_names() -> frozenset[str]:
         data_file='"data.npz"',
         user_path='"."',
         loss_expr="criterion(out, y)",
+        x_arg="x",
         loss_lhs="loss, logged",
         logged_arg=", logged",
         backward="loss.backward()",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,9 @@ def arrays(split: Split, float_targets: bool | None = None) -> dict[str, np.ndar
         if x is not None and y is not None and len(x):
             out[f"{name}_x"] = x
             out[f"{name}_y"] = ys(y)
+    # several inputs or targets: "train_x1", "val_y1", ... (targets other than the first are
+    # taken by a loss block as the data gives them: int64 class labels, float32 values)
+    out.update(split.more or {})
     out["task"] = np.array(split.task)
     out["num_classes"] = np.array(split.num_classes or 0)
     if split.class_names:
@@ -40,6 +43,10 @@ def arrays(split: Split, float_targets: bool | None = None) -> dict[str, np.ndar
     if split.norm_stats is not None:
         out["norm_mean"] = split.norm_stats.mean
         out["norm_std"] = split.norm_stats.std
+    for i, stats in enumerate(split.more_norm, 1):
+        if stats is not None:
+            out[f"norm_mean{i}"] = stats.mean
+            out[f"norm_std{i}"] = stats.std
     return out
 
 
@@ -51,7 +58,7 @@ def prepare(
     base_dir: Path,
     task: str | None = None,
     float_targets: bool | None = None,
-    x_dtype: str = "float32",
+    x_dtype: str | Sequence[str] = "float32",
 ) -> tuple[Split, dict[str, np.ndarray]]:
     split = load(name, options, seed=seed, base_dir=base_dir, task=task, x_dtype=x_dtype)
     return split, arrays(split, float_targets)

@@ -85,6 +85,12 @@ class Dataset:
     class_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
     given: Mapping[str, Dataset] | None = None  # splits the source made itself: "val", "test"
+    # several input or target arrays (`npz(x=["left", "right"], y=["digit", "parity"])`):
+    # `x` and `y` are the first ones, these the others, in order; their names by position
+    more_x: tuple[np.ndarray, ...] = ()
+    more_y: tuple[np.ndarray, ...] = ()
+    x_names: tuple[str, ...] | None = None
+    y_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -120,6 +126,13 @@ class Dataset:
                 raise DataError(f"{self.name}: regression targets must be float32")
             if self.num_classes is not None:
                 raise DataError(f"{self.name}: regression data has no num_classes")
+        for array in (*self.more_x, *self.more_y):
+            if not isinstance(array, np.ndarray) or array.dtype not in (np.float32, np.int64):
+                raise DataError(f"{self.name}: every array must be float32 or int64")
+            if array.ndim < 1 or array.shape[0] != self.x.shape[0]:
+                raise DataError(
+                    f"{self.name}: every array must have {self.x.shape[0]} samples, like the first"
+                )
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -157,6 +170,12 @@ class Split:
     class_names: tuple[str, ...] | None = None
     test_x: np.ndarray | None = None
     test_y: np.ndarray | None = None
+    # the other input and target arrays of several (Dataset.more_x, more_y), by their key in
+    # the data file: "train_x1", "val_y1", ... (`train_x` and `train_y` are the first ones)
+    more: Mapping[str, np.ndarray] | None = None
+    more_norm: tuple[NormStats | None, ...] = ()  # the statistics of inputs 1, 2, ...
+    x_names: tuple[str, ...] | None = None
+    y_names: tuple[str, ...] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -677,8 +696,8 @@ def _parse_number(cell: str) -> float | None:
 @_source("csv", paths=("path",))
 def csv(
     path: str,
-    target: str | int | None = None,
-    features: Sequence[str] | None = None,
+    target: str | int | Sequence[str] | None = None,
+    features: Sequence[str] | Sequence[Sequence[str]] | None = None,
     delimiter: str = ",",
     header: bool | None = None,
     task: str | None = None,
@@ -700,12 +719,21 @@ def csv(
     Without a target (target=None, as `load` does for target=input) every chosen column is an
     input and y is an empty float32 [n, 0] array.
     x: float32 [n, f]; y: int64 [n] or float32 [n, 1].
+
+    Several inputs: `features=[["a", "b"], ["c"]]`, one group of columns per input of the
+    model, in order (float32 [n, 2] and [n, 1]).  Several targets: `target=["t", "u"]`, each
+    column read on its own as above (the first decides the data's task); without `features`
+    the inputs are the columns that are not targets.
     """
     file = _path("csv", "path", path)
     target_index_given: int | None = None
     target_name: str | None = None
+    more_targets: list[str] = []
     if isinstance(target, int) and not isinstance(target, bool):
         target_index_given = target
+    elif isinstance(target, (list, tuple)):
+        names = [t.strip() for t in _names("csv", "target", list(target))]
+        target_name, more_targets = names[0], names[1:]
     elif target is not None:
         target_name = _str("csv", "target", target).strip()
     has_header = None if header is None else _bool("csv", "header", header)
@@ -717,6 +745,15 @@ def csv(
         )
     forced = _task_option("csv", task)
     wanted: list[str] | None = None
+    groups: list[int] | None = None  # several inputs: the number of columns of each
+    if (
+        isinstance(features, (list, tuple))
+        and features
+        and all(isinstance(g, (list, tuple)) for g in features)
+    ):
+        lists = [_names("csv", "features", list(g)) for g in features]
+        groups = [len(g) for g in lists]
+        features = [name for g in lists for name in g]
     if features is not None:
         if isinstance(features, str):
             wanted = [features]
@@ -788,12 +825,16 @@ def csv(
             )
         target_index = target_index_given % len(header)
         target_name = header[target_index]
+    extra = [column(name, "target") for name in more_targets]
     if wanted is None:
-        inputs = [i for i in range(len(header)) if i != target_index]
+        inputs = [i for i in range(len(header)) if i != target_index and i not in extra]
     else:
         inputs = [column(name, "a feature") for name in wanted]
-        if target_index is not None and target_index in inputs:
-            raise DataError(f"csv(): the target column '{target_name}' is also listed in features")
+        for t_index in (target_index, *extra):
+            if t_index is not None and t_index in inputs:
+                raise DataError(
+                    f"csv(): the target column '{header[t_index]}' is also listed in features"
+                )
         if len(set(inputs)) != len(inputs):
             raise DataError("csv(): option 'features' names a column twice")
     if not inputs:
@@ -825,48 +866,60 @@ def csv(
             feature_names=feature_names,
         )
 
-    cells = [row[target_index].strip() for _, row in rows]
-    for (line, _), cell in zip(rows, cells):
-        if not cell:
-            raise DataError(
-                f"csv(): {file}, line {line}: the target column '{target_name}' is empty"
-            )
-    ints = _all_ints(cells)
-    floats = None if ints is not None else _all_floats(cells)
-    kind = _data_task(forced) or ("regression" if floats is not None else "classification")
-    if kind == "regression":
-        values = [float(v) for v in ints] if ints is not None else floats
-        if values is None:
-            line, cell = next(
-                (ln, c) for (ln, _), c in zip(rows, cells) if _parse_number(c) is None
-            )
-            raise DataError(
-                f"csv(): {file}, line {line}: target {_show(cell)} is not a number, "
-                "but task is 'regression'"
-            )
-        targets = np.asarray(values, dtype=np.float64)
-        if not np.isfinite(targets).all() or np.abs(targets).max() > _FLOAT32_MAX:
-            raise DataError(
-                f"csv(): the target column '{target_name}' has NaN, infinite or huge values"
-            )
-        return Dataset(
-            x=x.astype(np.float32),
-            y=targets.astype(np.float32)[:, None],
-            task="regression",
-            num_classes=None,
-            name="csv",
-            feature_names=feature_names,
+    def read_target(
+        index: int, forced: str | None
+    ) -> tuple[np.ndarray, str, int | None, tuple[str, ...] | None]:
+        """One target column: class labels or values (as the docstring says); `task` (or
+        the train section's) decides for the first target only."""
+        name = header[index]
+        cells = [row[index].strip() for _, row in rows]
+        for (line, _), cell in zip(rows, cells):
+            if not cell:
+                raise DataError(f"csv(): {file}, line {line}: the target column '{name}' is empty")
+        ints = _all_ints(cells)
+        floats = None if ints is not None else _all_floats(cells)
+        kind = _data_task(forced) or ("regression" if floats is not None else "classification")
+        if kind == "regression":
+            values = [float(v) for v in ints] if ints is not None else floats
+            if values is None:
+                line, cell = next(
+                    (ln, c) for (ln, _), c in zip(rows, cells) if _parse_number(c) is None
+                )
+                raise DataError(
+                    f"csv(): {file}, line {line}: target {_show(cell)} is not a number, "
+                    "but task is 'regression'"
+                )
+            targets = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(targets).all() or np.abs(targets).max() > _FLOAT32_MAX:
+                raise DataError(
+                    f"csv(): the target column '{name}' has NaN, infinite or huge values"
+                )
+            return targets.astype(np.float32)[:, None], "regression", None, None
+        labels: Sequence[Any] = (
+            ints if ints is not None else floats if floats is not None else cells
         )
-    labels: Sequence[Any] = ints if ints is not None else floats if floats is not None else cells
-    y, class_names = _labels_from_values(labels)
+        y, class_names = _labels_from_values(labels)
+        return y, "classification", len(class_names), class_names
+
+    y, kind, num_classes, class_names = read_target(target_index, forced)
+    xs = x.astype(np.float32)
+    inputs_split: list[np.ndarray] = [xs]
+    if groups is not None:
+        bounds = np.cumsum(groups)[:-1]
+        inputs_split = [np.ascontiguousarray(a) for a in np.split(xs, bounds, axis=1)]
+    several = len(inputs_split) > 1 or bool(extra)
     return Dataset(
-        x=x.astype(np.float32),
+        x=inputs_split[0],
         y=y,
-        task="classification",
-        num_classes=len(class_names),
+        task=kind,
+        num_classes=num_classes,
         name="csv",
         class_names=class_names,
         feature_names=feature_names,
+        more_x=tuple(inputs_split[1:]),
+        more_y=tuple(read_target(i, None)[0] for i in extra),
+        x_names=tuple(f"features{i + 1}" for i in range(len(inputs_split))) if several else None,
+        y_names=tuple(header[i] for i in (target_index, *extra)) if several else None,
     )
 
 
@@ -943,9 +996,42 @@ def _npz_targets(
     )
 
 
+def _names(src: str, opt: str, value: object) -> list[str]:
+    """An option naming one array or column (a string) or several (a non-empty list of them)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        if len(set(value)) != len(value):
+            raise DataError(f"option '{opt}' of {src}() names one twice: {_show(value)}")
+        return [str(v) for v in value]
+    raise _bad_type(src, opt, value, 'a name or a list of names, e.g. ["left", "right"]')
+
+
+def _npz_inputs(file: Path, key: str, xs: np.ndarray) -> np.ndarray:
+    if xs.dtype.kind not in "biuf" or xs.ndim == 0:
+        raise DataError(
+            f"npz(): '{key}' must be a numeric array with a sample axis, got dtype {xs.dtype} "
+            f"shape {xs.shape}"
+        )
+    if xs.shape[0] == 0:
+        raise DataError(f"npz(): {file} holds no samples ('{key}' is empty)")
+    _finite("npz", f"'{key}'", xs)
+    if xs.dtype.kind == "f" and xs.size and np.abs(xs).max() > _FLOAT32_MAX:
+        raise DataError(f"npz(): '{key}' has values too large for float32")
+    if xs.dtype.kind in "iu" and xs.size and int(np.abs(xs).max()) >= 1 << 62:
+        raise DataError(f"npz(): '{key}' has integers too large for int64")
+    data = xs.astype(np.int64 if xs.dtype.kind in "iu" else np.float32)
+    return data[:, None] if data.ndim == 1 else data
+
+
 @_source("npz", paths=("path",))
 def npz(
-    path: str, x: str = "x", y: str = "y", task: str | None = None, *, seed: int = 0
+    path: str,
+    x: str | Sequence[str] = "x",
+    y: str | Sequence[str] = "y",
+    task: str | None = None,
+    *,
+    seed: int = 0,
 ) -> Dataset:
     """Arrays `x` and `y` from an .npz archive (np.savez / np.savez_compressed).
 
@@ -956,11 +1042,15 @@ def npz(
     `task="regression"` or `"multilabel"` reads integer y as values (0/1 per label for
     multi-label); `task="classification"` reads whole-number floats as class labels. Pickled
     (object) arrays are refused.
+
+    `x` and `y` may each name several arrays (`x=["left", "right"]`, `y=["digit", "parity"]`):
+    the model's inputs, in order, and the targets a loss block takes, in order.  The first
+    target decides the data's task; each other target is read the same way on its own.
     """
     forced = _task_option("npz", task)
     file = _path("npz", "path", path)
-    x_key = _str("npz", "x", x)
-    y_key = _str("npz", "y", y)
+    x_keys = _names("npz", "x", x)
+    y_keys = _names("npz", "y", y)
     raw = _read_bytes("npz", file)  # np.load on a path can leak the handle of a bad file
     try:
         loaded = np.load(io.BytesIO(raw), allow_pickle=False)
@@ -976,49 +1066,48 @@ def npz(
         )
     with loaded as archive:
         keys = list(archive.files)
-        for key in (x_key, y_key):
+        for key in (*x_keys, *y_keys):
             if key not in keys:
                 raise DataError(
                     f"npz(): {file} has no array '{key}'",
                     hint=suggest(key, keys, "its arrays are"),
                 )
         try:
-            xs = np.asarray(archive[x_key])
-            ys = np.asarray(archive[y_key])
+            xs = [np.asarray(archive[k]) for k in x_keys]
+            ys = [np.asarray(archive[k]) for k in y_keys]
         except Exception as exc:
             raise DataError(
                 f"npz(): {file} is corrupt or unreadable: {type(exc).__name__}: {exc}",
                 hint="the file must be an archive written by np.savez or np.savez_compressed",
             ) from None
-    if xs.dtype.kind not in "biuf" or xs.ndim == 0:
-        raise DataError(
-            f"npz(): '{x_key}' must be a numeric array with a sample axis, got dtype {xs.dtype} "
-            f"shape {xs.shape}"
-        )
-    if ys.ndim == 0:
-        raise DataError(f"npz(): '{y_key}' must have a sample axis, got a scalar")
-    if xs.shape[0] == 0:
-        raise DataError(f"npz(): {file} holds no samples ('{x_key}' is empty)")
-    if xs.shape[0] != ys.shape[0]:
-        raise DataError(
-            f"npz(): '{x_key}' has {xs.shape[0]} samples but '{y_key}' has {ys.shape[0]}"
-        )
-    _finite("npz", f"'{x_key}'", xs)
-    if xs.dtype.kind == "f" and xs.size and np.abs(xs).max() > _FLOAT32_MAX:
-        raise DataError(f"npz(): '{x_key}' has values too large for float32")
-    if xs.dtype.kind in "iu" and xs.size and int(np.abs(xs).max()) >= 1 << 62:
-        raise DataError(f"npz(): '{x_key}' has integers too large for int64")
-    data = xs.astype(np.int64 if xs.dtype.kind in "iu" else np.float32)
-    if data.ndim == 1:
-        data = data[:, None]
-    labels, kind, num_classes, class_names = _npz_targets("npz", y_key, ys, forced)
+    inputs = [_npz_inputs(file, k, a) for k, a in zip(x_keys, xs)]
+    for key, ys_ in zip(y_keys, ys):
+        if ys_.ndim == 0:
+            raise DataError(f"npz(): '{key}' must have a sample axis, got a scalar")
+    for key, array in [*zip(x_keys, inputs), *zip(y_keys, ys)][1:]:
+        if array.shape[0] != inputs[0].shape[0]:
+            raise DataError(
+                f"npz(): '{x_keys[0]}' has {inputs[0].shape[0]} samples but '{key}' has "
+                f"{array.shape[0]}"
+            )
+    # the task (`task=`, or the train section's) decides how the first target is read
+    targets = [
+        _npz_targets("npz", k, a, forced if i == 0 else None)
+        for i, (k, a) in enumerate(zip(y_keys, ys))
+    ]
+    labels, kind, num_classes, class_names = targets[0]
+    several = len(x_keys) > 1 or len(y_keys) > 1
     return Dataset(
-        x=data,
+        x=inputs[0],
         y=labels,
         task=kind,
         num_classes=num_classes,
         name="npz",
         class_names=class_names,
+        more_x=tuple(inputs[1:]),
+        more_y=tuple(t[0] for t in targets[1:]),
+        x_names=tuple(x_keys) if several else None,
+        y_names=tuple(y_keys) if several else None,
     )
 
 
@@ -1403,7 +1492,7 @@ def prepare(
     normalize: bool = False,
     target: str | None = None,
     seed: int = 0,
-    x_dtype: str = "float32",
+    x_dtype: str | Sequence[str] = "float32",
     given: Mapping[str, Dataset] | None = None,
 ) -> Split:
     """Shuffle, split and optionally standardise a data set.
@@ -1423,6 +1512,9 @@ def prepare(
     if not isinstance(dataset, Dataset):
         raise DataError(f"prepare() needs a Dataset, got {type(dataset).__name__}")
     src = dataset.name
+    # several inputs: one type per input (the model's declarations, in order)
+    x_dtypes = [x_dtype] if isinstance(x_dtype, str) else list(x_dtype) or ["float32"]
+    x_dtype = x_dtypes[0]
     given = dict(given or {})
     fraction = _fraction(src, "val_split", val_split)
     test_fraction = _fraction(src, "test_split", test_split)
@@ -1508,6 +1600,15 @@ def prepare(
     train, val, test = parts["train"], parts["val"], parts["test"]
     assert train is not None
     reconstruct = target == "input"
+    more, more_norm = _more_arrays(
+        dataset, {"train": train_idx, "val": val_idx, "test": test_idx}, standardise, x_dtypes
+    )
+    if more and reconstruct and dataset.more_x:
+        raise DataError(
+            f"{src}(): target=input reconstructs the input, but the data has "
+            f"{1 + len(dataset.more_x)} input arrays",
+            hint="name the targets instead, e.g. y=[...]",
+        )
     return Split(
         train_x=train[0],
         train_y=train[1],
@@ -1520,7 +1621,48 @@ def prepare(
         name=src,
         norm_stats=stats,
         class_names=None if reconstruct else dataset.class_names,
+        more=more or None,
+        more_norm=more_norm,
+        x_names=dataset.x_names,
+        y_names=dataset.y_names,
     )
+
+
+def _more_arrays(
+    dataset: Dataset,
+    index: Mapping[str, np.ndarray],
+    standardise: bool,
+    x_dtypes: Sequence[str],
+) -> tuple[dict[str, np.ndarray], tuple[NormStats | None, ...]]:
+    """The other input and target arrays of a data set with several, split by the same
+    permutation as the first ones ("train_x1", "val_y1", ...); each float input array
+    standardised with the statistics of its own training split."""
+    src = dataset.name
+    out: dict[str, np.ndarray] = {}
+    stats_list: list[NormStats | None] = []
+    for i, array in enumerate(dataset.more_x, 1):
+        dtype = x_dtypes[i] if i < len(x_dtypes) else "float32"
+        if dtype == "int64" and standardise:
+            raise DataError(
+                f"{src}(): input {i + 1} of the model takes integer ids (long), which cannot "
+                "be normalized",
+                hint="remove normalize=true",
+            )
+        split = {k: _as_inputs(src, array[idx], dtype) for k, idx in index.items() if len(idx)}
+        stats = None
+        if standardise:
+            train_x = split["train"]
+            axes = _stat_axes(train_x.ndim)
+            mean = train_x.mean(axis=axes, keepdims=True, dtype=np.float64)[0]
+            std = train_x.std(axis=axes, keepdims=True, dtype=np.float64)[0]
+            std[std == 0] = 1.0
+            stats = NormStats(mean=mean.astype(np.float32), std=std.astype(np.float32))
+            split = {k: stats.apply(v) for k, v in split.items()}
+        stats_list.append(stats)
+        out.update({f"{k}_x{i}": v for k, v in split.items()})
+    for i, array in enumerate(dataset.more_y, 1):
+        out.update({f"{k}_y{i}": array[idx] for k, idx in index.items() if len(idx)})
+    return out, tuple(stats_list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1534,7 +1676,7 @@ def load(
     seed: int,
     base_dir: Path,
     task: str | None = None,
-    x_dtype: str = "float32",
+    x_dtype: str | Sequence[str] = "float32",
 ) -> Split:
     """Load the source `name` with the spec's `options` and prepare it.
 
@@ -1559,7 +1701,9 @@ def load(
             f"{name}() has no option 'seed'",
             hint="the data is shuffled and generated with the seed of the train section",
         )
-    if x_dtype not in ("float32", "int64"):
+    if any(
+        d not in ("float32", "int64") for d in ([x_dtype] if isinstance(x_dtype, str) else x_dtype)
+    ):
         raise DataError(f"x_dtype must be 'float32' or 'int64', got {_show(x_dtype)}")
     common: dict[str, Any] = {
         key: opts.pop(key) for key in ("val_split", "test_split", "normalize") if key in opts

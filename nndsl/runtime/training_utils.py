@@ -154,6 +154,7 @@ def load_data(path: str, device: torch.device) -> dict:
         k: torch.from_numpy(raw[k]).to(device)
         for k in raw.files
         if k.endswith(("_x", "_y"))
+        or (k.rstrip("0123456789").endswith(("_x", "_y")) and k[-1].isdigit())
     }
     if "class_names" in raw.files:
         data["class_names"] = [str(c) for c in raw["class_names"]]
@@ -170,7 +171,37 @@ def load_data(path: str, device: torch.device) -> dict:
             data["about"] = None
     if "train_x" not in data or "train_y" not in data:
         raise TrainingError(f"{path} has no train_x / train_y arrays")
+    group_arrays(data, raw)
     return data
+
+
+def group_arrays(data: dict, raw) -> None:
+    """Several inputs or targets ("train_x1", "val_y1", ... beside "train_x"): a
+    split's inputs become one tuple (x0, x1, ...), called as `model(*x)`, and its
+    targets another."""
+    for split in ("train", "val", "test"):
+        for role in ("x", "y"):
+            key, more = f"{split}_{role}", []
+            while f"{key}{len(more) + 1}" in data:
+                more.append(data.pop(f"{key}{len(more) + 1}"))
+            if more and key in data:
+                data[key] = (data[key], *more)
+    i = 1
+    while f"norm_mean{i}" in raw.files and f"norm_std{i}" in raw.files:
+        data.setdefault("more_normalization", []).append(
+            {"mean": raw[f"norm_mean{i}"].tolist(), "std": raw[f"norm_std{i}"].tolist()}
+        )
+        i += 1
+
+
+def rows(a, index):
+    """The rows `index` (indices or a slice) of a tensor, or of each of a tuple."""
+    return tuple(t[index] for t in a) if isinstance(a, tuple) else a[index]
+
+
+def samples(a) -> int:
+    """The number of samples of a tensor, or of a tuple of them (several inputs)."""
+    return int(first_output(a).shape[0])
 
 
 # ---- streaming data (data.json) ------------------------------------------------------
@@ -619,9 +650,16 @@ class Meter:
     """
 
     def __init__(
-        self, metrics: list[str], task: dict | None, device: torch.device, steps: int
+        self,
+        metrics: list[str],
+        task: dict | None,
+        device: torch.device,
+        steps: int,
+        outputs: list[dict] | None = None,
     ):
         self.stats = MetricSums(metrics, task)
+        # metrics of named outputs (`accuracy(digit)`): sums per output and target
+        self.outputs = output_sums(outputs or [])
         self.device = device
         # each step's mean loss: the epoch's loss, and a NaN step, come from it
         self.step_loss = torch.zeros(max(steps, 1), dtype=torch.float64, device=device)
@@ -642,12 +680,15 @@ class Meter:
     ) -> None:
         """Add a batch: its mean loss, its outputs (the first, for several) and
         targets, and the values the loss logs."""
+        n = samples(y)
         self.step_loss[step] = loss.detach()
-        self.step_size[step] = y.shape[0]
-        self.n += y.shape[0]
-        self.stats.update(first_output(out).detach(), y)
+        self.step_size[step] = n
+        self.n += n
+        self.stats.update(first_output(out).detach(), first_output(y))
+        for stats, o, t, _ in self.outputs:
+            stats.update(pick(out, o).detach(), pick(y, t))
         for name, value in (logged or {}).items():
-            value = value.detach().to(torch.float64) * y.shape[0]
+            value = value.detach().to(torch.float64) * n
             total = self.logged.get(name)
             if total is None:
                 self.logged[name] = value.clone()
@@ -675,6 +716,12 @@ class Meter:
         out = {"loss": (self.step_loss * sizes).sum()}
         out.update(self.stats.sums)
         out.update({"logged_" + k: v for k, v in self.logged.items()})
+        for g, (stats, *_) in enumerate(self.outputs):
+            out.update({f"out{g}:{k}": v for k, v in stats.sums.items()})
+            for key, value in stats.counts.items():
+                out[f"out{g}:{key}"] = torch.tensor(
+                    float(value), dtype=torch.float64, device=self.device
+                )
         for key, value in {"n": self.n, **self.stats.counts}.items():
             out[key] = torch.tensor(
                 float(value), dtype=torch.float64, device=self.device
@@ -690,6 +737,12 @@ class Meter:
             f"{prefix}loss": float(s["loss"] / s["n"]) if float(s["n"]) else math.nan
         }
         out.update(self.stats.values(s, prefix))
+        for g, (stats, _, _, suffix) in enumerate(self.outputs):
+            part = {
+                k.split(":", 1)[1]: v for k, v in s.items() if k.startswith(f"out{g}:")
+            }
+            part["n"] = s["n"]
+            out.update({k + suffix: v for k, v in stats.values(part, prefix).items()})
         for key in self.logged:
             out[prefix + key] = (
                 float(s["logged_" + key] / s["n"]) if float(s["n"]) else math.nan
@@ -703,6 +756,13 @@ class Meter:
             "sums": {k: v.cpu() for k, v in self.stats.sums.items()},
             "counts": {"n": self.n, **self.stats.counts},
             "logged": {k: v.cpu() for k, v in self.logged.items()},
+            "outputs": [
+                {
+                    "sums": {k: v.cpu() for k, v in g.sums.items()},
+                    "counts": dict(g.counts),
+                }
+                for g, *_ in self.outputs
+            ],
         }
 
     def load(self, state: dict) -> None:
@@ -715,6 +775,31 @@ class Meter:
         counts = dict(state["counts"])
         self.n = counts.pop("n")
         self.stats.counts = counts
+        for (stats, *_), saved in zip(self.outputs, state.get("outputs", [])):
+            stats.sums = {k: v.to(self.device) for k, v in saved["sums"].items()}
+            stats.counts = dict(saved["counts"])
+
+
+def output_sums(outputs: list[dict]) -> list[tuple]:
+    """(MetricSums, output index, target index, column suffix) per named output and
+    target that `metrics` measures (`accuracy(digit)`: {"metric": "accuracy",
+    "output": 0, "target": 0, "name": "digit", "task": {...}}); the columns end in
+    `_digit`."""
+    groups: dict[tuple, tuple] = {}
+    for m in outputs:
+        key = (m["output"], m["target"], m["name"])
+        if key not in groups:
+            groups[key] = ([], m["task"])
+        groups[key][0].append(m["metric"])
+    return [
+        (MetricSums(names, task), o, t, "_" + name)
+        for (o, t, name), (names, task) in groups.items()
+    ]
+
+
+def pick(values, index: int):
+    """One of several outputs or targets (a tuple); a single one is index 0."""
+    return values[index] if isinstance(values, (tuple, list)) else values
 
 
 class MetricSums:
@@ -1681,13 +1766,17 @@ class Run:
         if self.stream is not None:
             return len(self.data[split]) if split in self.data else 0
         x = self.data.get(f"{split}_x")
-        return 0 if x is None else int(x.shape[0])
+        return 0 if x is None else samples(x)
 
     def meter(self, split: str) -> Meter:
         """Sums of the loss and metrics over this process's batches of a split."""
         steps = self.batches if split == "train" else len(self.eval_steps(split))
         return Meter(
-            list(self.config["metrics"]), self.config["task"], self.device, steps
+            list(self.config["metrics"]),
+            self.config["task"],
+            self.device,
+            steps,
+            self.config.get("output_metrics"),
         )
 
     def train_batches(
@@ -1706,7 +1795,7 @@ class Run:
             self.args.seed * 1_000_003 + self.epoch
         )
         n = self.n_train
-        perm = torch.randperm(x.shape[0], generator=generator)[
+        perm = torch.randperm(samples(x), generator=generator)[
             self.rank * n : (self.rank + 1) * n
         ].to(self.device)
         partial = self.state.get("partial")
@@ -1720,7 +1809,7 @@ class Run:
         try:
             for step in range(meter.first_step, self.batches):
                 idx = perm[step * self.batch : (step + 1) * self.batch]
-                yield step, x[idx], y[idx]
+                yield step, rows(x, idx), rows(y, idx)
                 if self.bar is not None:
                     self.bar.update(1)
         finally:
@@ -1751,7 +1840,8 @@ class Run:
         xs, ys = self.data[f"{split}_x"], self.data[f"{split}_y"]
         b = self.batch
         for i, step in enumerate(self.eval_steps(split)):
-            yield i, xs[step * b : (step + 1) * b], ys[step * b : (step + 1) * b]
+            part = slice(step * b, (step + 1) * b)
+            yield i, rows(xs, part), rows(ys, part)
 
     # ---- streaming data: DataLoaders over the user's files
     # ------------------------------------------------
