@@ -258,3 +258,27 @@ def test_no_torch_order_warning_for_a_depthwise_convolution():
     warnings = [d for d in result.diagnostics if not d.is_error]
     assert [(d.span.line, d.span.col) for d in warnings] == [(3, 39)]
     assert warnings[0].message.startswith("Conv2d(32, 3, 1, 1) means out_channels=32")
+
+
+def test_multihead_attention_with_fewer_inputs_runs(tmp_path):
+    # `h -> MultiheadAttention(4)` is self-attention and `(q, kv) -> ...` uses kv as the value;
+    # the generated forward called `self.attn(h)`, which torch rejects (key and value missing)
+    import torch
+
+    import nndsl
+
+    spec = tmp_path / "mha.nn"
+    spec.write_text(
+        "model M {\n"
+        "    input q: [B, 3, 8], kv: [B, 5, 8]\n"
+        "    a, _ = q -> self_attn: MultiheadAttention(2, batch_first=true)\n"
+        "    b, _ = (a, kv) -> cross: MultiheadAttention(2, batch_first=true)\n"
+        "    b\n"
+        "}\n"
+    )
+    net = nndsl.load(str(spec)).build("M").eval()
+    q, kv = torch.randn(2, 3, 8), torch.randn(2, 5, 8)
+    with torch.no_grad():
+        a, _ = net.self_attn(q, q, q)
+        expected, _ = net.cross(a, kv, kv)
+        assert torch.equal(net(q, kv), expected)

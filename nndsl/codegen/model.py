@@ -1004,6 +1004,8 @@ class _Emitter:
     def op_expr(self, op: Op) -> str:
         if op.kind == "module":
             values = [self.value(a) for a in op.args]
+            if op.target.type_name == "MultiheadAttention" and values:  # `h -> ...`: self-attention
+                values += values[-1:] * (3 - len(values))  # torch needs key and value
             values += [self.fwd_literal(v) for v in self.owner.forward_arguments(op.target)]
             return f"self.{op.target.name}({', '.join(values)})"
         if op.kind == "function":
