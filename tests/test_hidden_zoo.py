@@ -46,6 +46,7 @@ TORCHVISION = [
     ("regnet.nn", "RegNetY400MF", 4_344_144),
     ("convnext.nn", "ConvNeXtTiny", 28_589_128),
     ("vit.nn", "ViTB16", 86_567_656),
+    ("swin.nn", "SwinT", 28_288_354),
 ]
 
 # (file, model, output): the other models, whose references are built below
@@ -84,10 +85,21 @@ def test_every_hidden_spec_is_tested():
     assert sorted(p.name for p in HIDDEN.glob("*.nn")) == FILES
 
 
+# Known false positives: Swin's blocks get a channels-last [B, H, W, C] input permuted by their
+# caller, which the `Linear on a feature map` lint (nndsl/check/infer.py) does not follow.
+ALLOWED_WARNING = {"swin.nn": "Linear is applied to a feature map"}
+
+
 @pytest.mark.parametrize("file", FILES)
 def test_checks_without_diagnostics(file):
     result = checked(file)
-    assert [f"{d.span}: {d.message}" for d in result.diagnostics] == []
+    allowed = ALLOWED_WARNING.get(file)
+    shown = [
+        f"{d.span}: {d.message}"
+        for d in result.diagnostics
+        if d.is_error or allowed is None or not d.message.startswith(allowed)
+    ]
+    assert shown == []
 
 
 @pytest.mark.parametrize(
@@ -282,3 +294,50 @@ def test_multihead_attention_with_fewer_inputs_runs(tmp_path):
         a, _ = net.self_attn(q, q, q)
         expected, _ = net.cross(a, kv, kv)
         assert torch.equal(net(q, kv), expected)
+
+
+def test_a_buffer_made_from_a_step_with_several_outputs(tmp_path):
+    # `stack(meshgrid(...))` and `meshgrid(...)[0]` in a buffer: generate refused them ("a buffer
+    # is made from a step with several outputs") though the checker accepts them
+    import torch
+
+    import nndsl
+
+    spec = tmp_path / "grid.nn"
+    spec.write_text(
+        "model M {\n"
+        "    input x: [B, 9]\n"
+        '    buffer grid = stack(meshgrid(arange(3), arange(3), indexing="ij")).flatten(1)\n'
+        '    buffer rows = meshgrid(arange(3), arange(3), indexing="ij")[0].flatten(0)\n'
+        "    x + grid[0] + grid[1] * rows\n"
+        "}\n"
+    )
+    net = nndsl.load(str(spec)).build("M")
+    i, j = torch.meshgrid(torch.arange(3), torch.arange(3), indexing="ij")
+    assert torch.equal(net.grid, torch.stack([i, j]).flatten(1))
+    assert torch.equal(net.rows, i.flatten(0))
+
+
+def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path):
+    # `input a: [N, D]` given `[4*B, 8]`: N is read in forward; the generic class stored it as a
+    # constructor argument, and the model's __init__ could not pass `4*B` ("a layer's size
+    # depends on `B`")
+    import torch
+
+    import nndsl
+
+    spec = tmp_path / "fold.nn"
+    spec.write_text(
+        "block Group(g: int) {\n"
+        "    input a: [N, D]\n"
+        "    a.view(N // g, g, D).sum(1)\n"
+        "}\n"
+        "model M {\n"
+        "    input x: [B, 4, 8]\n"
+        "    x.reshape(x.shape[0] * 4, 8) -> Group(4)\n"
+        "}\n"
+    )
+    program = nndsl.load(str(spec))
+    assert "def __init__(self, g: int)" in model_source(program.checked, ["M"])
+    x = torch.randn(3, 4, 8)
+    assert torch.allclose(program.build("M")(x), x.sum(1))

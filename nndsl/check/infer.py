@@ -1426,6 +1426,11 @@ class Evaluator:
             hint = None
             if isinstance(e.func, ir.Call):  # `ReLU(inplace=true)(y)`: torch's way of applying
                 hint = "apply a layer to a value with `->`: `value -> Layer(...)`"
+                if e.kwargs:  # `MultiheadAttention(...)(q, k, v, key_padding_mask=m)`
+                    hint += (
+                        "; a layer's forward takes no keyword arguments here: write a masked "
+                        "attention with `scaled_dot_product_attention(q, k, v, attn_mask=...)`"
+                    )
             return self.error(
                 "only layers, blocks and functions can be called", e.func.span, hint=hint
             )
