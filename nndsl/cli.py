@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 errors in the input (diagnostics were printed), 2 wrong
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -467,6 +468,12 @@ def cmd_run(args, out: Output) -> int:
         if value is not None and value < 1:
             print(f"nndsl: error: --{flag.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
+    if args.lr is not None and not (0 < args.lr < math.inf):  # nan fails both
+        print("nndsl: error: --lr must be a positive number", file=sys.stderr)
+        return 2
+    if args.seed is not None and not -(2**63) <= args.seed < 2**64:  # torch.manual_seed's range
+        print("nndsl: error: --seed must be between -2**63 and 2**64 - 1", file=sys.stderr)
+        return 2
     if args.resume is not None and not os.path.isfile(args.resume):
         print(f"nndsl: error: no checkpoint at {args.resume}", file=sys.stderr)
         return 1
@@ -557,7 +564,26 @@ def _program(args, out: Output):
     return Program(checked)
 
 
+def _overwrites_an_input(args, inputs: Sequence[str]) -> bool:
+    """True (after saying so) when `-o` names the spec, the checkpoint or an input file."""
+    for path in inputs:
+        try:
+            same = os.path.exists(args.out) and os.path.samefile(args.out, path)
+        except (OSError, ValueError):
+            same = False
+        if same:
+            print(
+                f"nndsl: error: -o {display_path(args.out)} would overwrite the input "
+                f"{display_path(path)}; choose another output file",
+                file=sys.stderr,
+            )
+            return True
+    return False
+
+
 def cmd_export(args, out: Output) -> int:
+    if _overwrites_an_input(args, [args.file, args.checkpoint]):
+        return 1
     done = _with_checkpoint(
         args, out, lambda p: p.export(args.checkpoint, args.out, args.format, model=args.model)
     )
@@ -591,6 +617,10 @@ def cmd_predict(args, out: Output) -> int:
     from nndsl.after import rows_csv
     from nndsl.safeio import write_atomic
 
+    if args.out is not None and _overwrites_an_input(
+        args, [args.file, args.checkpoint, *args.input]
+    ):
+        return 1
     rows = _with_checkpoint(
         args,
         out,

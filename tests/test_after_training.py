@@ -223,6 +223,28 @@ def test_bad_inputs_are_messages(trained, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "m.pt").exists() and not (tmp_path / "m.onnx").exists()
 
 
+def test_an_output_never_overwrites_an_input(trained, tmp_path, capsys):
+    """`-o` naming the spec, the checkpoint or an input file is refused (export used to
+    replace the spec with the TorchScript archive)."""
+    program, spec, run = trained
+    ckpt = run / "last.pt"
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,c,d\n5.1,3.5,1.4,0.2\n")
+    before = {p: p.read_bytes() for p in (spec, ckpt, rows)}
+    export = ["export", str(spec), "--checkpoint", str(ckpt), "--format", "torchscript"]
+    predict = ["predict", str(spec), "--checkpoint", str(ckpt), str(rows)]
+    for argv in (
+        [*export, "-o", str(spec)],
+        [*export, "-o", str(ckpt)],
+        [*predict, "-o", str(spec)],
+        [*predict, "-o", str(ckpt)],
+        [*predict, "-o", str(rows)],
+    ):
+        err = bad(capsys, argv)
+        assert "would overwrite the input" in err, argv
+    assert {p: p.read_bytes() for p in before} == before
+
+
 def test_evaluate_without_the_split(tmp_path, capsys):
     spec = tmp_path / "iris_val.nn"
     spec.write_text(SPEC.replace(", test_split=0.2", "").replace("epochs     = 2", "epochs = 1"))

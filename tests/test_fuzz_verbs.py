@@ -178,3 +178,20 @@ def test_unmutated_samples_through_every_verb(name: str, folder: Path) -> None:
     """The property holds for the samples themselves (and they all check)."""
     check_all_verbs(name, SAMPLE_TEXTS[name], folder)
     assert _cli(["check", str(folder / f"fuzz_{name}")])[0] == 0
+
+
+# Inputs the campaigns found, kept as cases (each went wrong once: see the comment)
+FOUND = {
+    # generate counted a GRU's parameters layer by layer, symbolically: minutes for 100,000
+    "rnn_layers": "model M {\n    input x: [B, T, 8]\n    out, h = x -> GRU(16, num_layers=100000,"
+    " batch_first=true, bidirectional=true)\n    out -> Linear(2)\n}\n",
+    # generate compared a block's input size with a float (`C == 0.5`) as sizes: a traceback
+    "size_vs_float": "block R(out: int) {\n    input x: [B, C]\n    y = x -> Linear(out)\n"
+    "    y + x if C == -0.0 or C != 0.5 else y\n}\nmodel M {\n    input x: [B, 4]\n"
+    "    R(4) -> R(4)\n}\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_found_cases_through_every_verb(name: str, folder: Path) -> None:
+    check_all_verbs(f"{name}.nn", FOUND[name], folder)

@@ -373,6 +373,26 @@ def test_epochs_0_is_wrong_usage(tmp_path: Path, capsys) -> None:
     assert err.strip().splitlines() == ["nndsl: error: --epochs must be at least 1"]
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--lr", "-1", "--lr must be a positive number"),
+        ("--lr", "0", "--lr must be a positive number"),
+        ("--lr", "nan", "--lr must be a positive number"),
+        ("--lr", "inf", "--lr must be a positive number"),
+        ("--seed", str(2**64), "--seed must be between -2**63 and 2**64 - 1"),
+        ("--seed", str(-(2**63) - 1), "--seed must be between -2**63 and 2**64 - 1"),
+    ],
+)
+def test_out_of_range_flags_are_wrong_usage(flag, value, message, tmp_path: Path, capsys) -> None:
+    """`--lr -1` and a seed torch cannot take reached training and ended in a traceback."""
+    out = str(tmp_path / "r")
+    code, _, err = nndsl_run(capsys, str(SAMPLES / "iris.nn"), flag, value, "--out", out)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [f"nndsl: error: {message}"]
+    assert not (tmp_path / "r").exists()
+
+
 def test_run_without_a_train_section(tmp_path: Path, capsys) -> None:
     code, out, err = nndsl_run(capsys, str(SAMPLES / "resnet.nn"))
     assert _one_error(code, out, err) == "resnet.nn has no train section to run"

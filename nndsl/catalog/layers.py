@@ -1350,16 +1350,21 @@ def _rnn(name: str) -> None:
         hidden = a.int("hidden_size")
         proj = a.get("proj_size", 0) or 0
         dirs = 2 if a["bidirectional"] else 1
-        total: Dim = 0
-        for layer_i in range(_concrete(a.int("num_layers"), "num_layers")):
-            inp = a.int("input_size") if layer_i == 0 else (proj or hidden) * dirs
-            per = gates * hidden * inp + gates * hidden * (proj or hidden)
+        layers = _concrete(a.int("num_layers"), "num_layers")
+
+        def per(inp: Dim) -> Dim:  # one direction of one layer
+            n = gates * hidden * inp + gates * hidden * (proj or hidden)
             if a["bias"]:
-                per = per + 2 * gates * hidden
+                n = n + 2 * gates * hidden
             if proj:
-                per = per + proj * hidden
-            total = total + dirs * per
-        return total
+                n = n + proj * hidden
+            return n
+
+        if layers < 1:
+            return 0
+        # the layers after the first are alike: a product, not a loop (num_layers may be large)
+        rest = per((proj or hidden) * dirs) * (layers - 1) if layers > 1 else 0
+        return dirs * (per(a.int("input_size")) + rest)
 
     layer(
         LayerEntry(

@@ -790,7 +790,8 @@ class Evaluator:
                         self.poison_target(stmt.target, frame)  # no "undefined" errors later
                         frame.cur, frame.cur_set = POISON, True
                         raise
-                    frame.cur, frame.cur_set = value, True
+                    if contains_tensor(value) or not frame.cur_set:  # `b, t, c = x.shape` keeps it
+                        frame.cur, frame.cur_set = value, True
                 elif isinstance(stmt, ir.ExprStmt):
                     try:
                         value = self.statement_value(stmt.value, frame)
@@ -1025,7 +1026,8 @@ class Evaluator:
                             s.value, frame, name_hint=_target_hint(s.target)
                         )
                         self.assign(s.target, value, frame, s.span)
-                        frame.cur, frame.cur_set = value, True
+                        if contains_tensor(value) or not frame.cur_set:
+                            frame.cur, frame.cur_set = value, True
                     elif isinstance(s, ir.ExprStmt):
                         frame.cur, frame.cur_set = self.statement_value(s.value, frame), True
                     elif isinstance(s, ir.For):
@@ -1421,7 +1423,17 @@ class Evaluator:
         if isinstance(e.func, ir.Attribute):
             return self.method_call(e, frame)
         if not isinstance(e.func, ir.Name):
-            return self.error("only layers, blocks and functions can be called", e.func.span)
+            hint = None
+            if isinstance(e.func, ir.Call):  # `ReLU(inplace=true)(y)`: torch's way of applying
+                hint = "apply a layer to a value with `->`: `value -> Layer(...)`"
+                if e.kwargs:  # `MultiheadAttention(...)(q, k, v, key_padding_mask=m)`
+                    hint += (
+                        "; a layer's forward takes no keyword arguments here: write a masked "
+                        "attention with `scaled_dot_product_attention(q, k, v, attn_mask=...)`"
+                    )
+            return self.error(
+                "only layers, blocks and functions can be called", e.func.span, hint=hint
+            )
         name = e.func.id
         if name not in frame.vars and sharing.is_label(self, frame, name):
             applied = sharing.call_label(self, e, frame)  # `tower(b)`: a label applied again
@@ -2530,6 +2542,10 @@ class Evaluator:
         if len(ref.args) < len(required) or required[:1] != [first]:
             return
         value = values.get(first)
+        groups = dict(ref.kwargs).get("groups", 1)  # depthwise: torch's reading would not divide
+        out = ref.args[1] if len(ref.args) > 1 else None
+        if isinstance(groups, int) and groups > 1 and isinstance(out, int) and out % groups:
+            return
         if isinstance(value, int) and not isinstance(value, bool) and ref.args[0] == value:
             rest = [n for n, k, d in sig if k == "pos_or_kw" and n not in inferred][: len(ref.args)]
             reading = ", ".join(f"{n}={_fmt_value(v)}" for n, v in zip(rest, ref.args))

@@ -20,6 +20,7 @@ from nndsl.syntax.loader import Program
 
 BUILTIN_FUNCTIONS = ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
 SCALAR_TYPES = ("int", "float", "bool", "str")
+_TORCH_PREFIXES = ("torch", "F", "nn", "functional")  # written as in Python, not in a spec
 CONTAINER_TYPES = ("list", "tuple")
 DTYPES = (
     "float", "float32", "float64", "double", "half", "float16", "bfloat16",
@@ -364,6 +365,11 @@ class _Resolver:
             kind = "name"
         suggestion = api.suggest(n.id, pool)
         hint = f"did you mean `{suggestion[0]}`?" if suggestion else None
+        if n.id in _TORCH_PREFIXES:  # `torch.flatten`, `F.relu`, `nn.Linear`
+            hint = (
+                "torch's functions and layers are written without a module prefix: "
+                "`flatten`, `relu`, `Linear(10)`"
+            )
         if hint is None and n.id[:1].isupper():
             hint = "layers are torch.nn modules (Conv2d, Linear, ...), blocks of this file, or imported with `from pkg import Name`"
         elif hint is None:

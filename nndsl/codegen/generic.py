@@ -176,7 +176,8 @@ class GenericEvaluator(Evaluator):
             or isinstance(left, Sym)
             or isinstance(right, Sym)
         ):
-            if not (isinstance(left, Opaque) or isinstance(right, Opaque)) and e.op in ("==", "!="):
+            sizes = all(isinstance(v, (int, Sym)) for v in (left, right))  # not `c == 0.5`
+            if sizes and e.op in ("==", "!="):
                 eq = dims.equal(left, right)
                 if eq is not None:
                     return eq if e.op == "==" else not eq

@@ -443,7 +443,7 @@ class _Emitter:
             value = self.computed_values.get(sym)
             if value is None:
                 raise NotExpressible("a value computed from parameters is used in forward")
-            for p in sorted(value.params):
+            for p in sorted(value.params - set(self.dim_syms)):  # sizes: fwd_sym below
                 self.store(p)
             text = _SELF_NEUTRAL.sub(lambda m: self.fwd_sym(m.group(1)), value.fwd)
             while _enclosed(text):
@@ -1009,6 +1009,8 @@ class _Emitter:
     def op_expr(self, op: Op) -> str:
         if op.kind == "module":
             values = [self.value(a) for a in op.args]
+            if op.target.type_name == "MultiheadAttention" and values:  # `h -> ...`: self-attention
+                values += values[-1:] * (3 - len(values))  # torch needs key and value
             values += [self.fwd_literal(v) for v in self.owner.forward_arguments(op.target)]
             return f"self.{op.target.name}({', '.join(values)})"
         if op.kind == "function":
@@ -1104,9 +1106,12 @@ class _BufferExpr(_Emitter):
 
     def value(self, v: Any) -> str:
         if isinstance(v, TensorV):
-            if v.op < 0 or v.path:
-                raise NotExpressible("a buffer is made from a step with several outputs")
-            return self.op_expr(self.inst.ops[v.op])
+            if v.op < 0:
+                raise NotExpressible("a buffer is made from a value of forward")
+            text = self.op_expr(self.inst.ops[v.op])  # `torch.meshgrid(a, b)[0]` for a path
+            return text + "".join(f"[{i}]" for i in v.path)
+        if isinstance(v, tuple) and _whole_output(self.inst.ops, v):  # `stack(meshgrid(...))`
+            return self.op_expr(self.inst.ops[v[0].op])
         if isinstance(v, tuple):
             return "(" + ", ".join(self.value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
         if isinstance(v, list):
@@ -1119,6 +1124,18 @@ class _BufferExpr(_Emitter):
     def operand(self, v: Any) -> str:
         text = self.value(v)
         return text if _is_call(text) else super().operand(v)
+
+
+def _whole_output(ops: Any, v: tuple) -> bool:
+    """Whether `v` holds the outputs of one step with several, in order (`meshgrid`'s tuple)."""
+    if not v or not all(isinstance(x, TensorV) and x.op >= 0 for x in v):
+        return False
+    out = ops[v[0].op].out
+    return (
+        isinstance(out, tuple)
+        and len(out) == len(v)
+        and all(x.op == v[0].op and x.path == (i,) for i, x in enumerate(v))
+    )
 
 
 def _is_call(text: str) -> bool:
