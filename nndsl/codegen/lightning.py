@@ -64,6 +64,7 @@ LIGHTNING_NAMES = frozenset(
 LIT_GLOBALS = frozenset(
     {"L", "LOSS", "METRICS", "TASK", "MetricSums", "classification_scores", "r2_score"}
     | {"Tensor", "nn", "torch", "math", "compute_loss", "exc"}
+    | {"FROZEN", "LR_FOR", "covers", "parameter_groups"}
 )
 
 
@@ -119,16 +120,6 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
     from nndsl.codegen.train import loss_call as train_loss_call
 
     model = plan.model
-    unsupported = [
-        key
-        for key, used in (("init", plan.init), ("freeze", plan.freeze), ("lr_for", plan.lr_for))
-        if used
-    ]
-    if unsupported:
-        raise GenerateError(
-            f"the Lightning target does not fine-tune yet (`{unsupported[0]}` of the train "
-            "section): generate the plain PyTorch target, or train with `nndsl run`"
-        )
     # the name lit_model.py gives the model class: its own unless that hides one of its names
     taken = set(LIT_GLOBALS) | set(RESERVED) | {"annotations", f"Lit{model}"}
     alias = model if model not in taken else identifier(f"{model}_model", taken)
@@ -163,7 +154,10 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
             if custom is None
             else _call("", CallSpec(loss_alias, plan.loss.args, plan.loss.kwargs))
         )
-        optimizer_call = _optimizer(plan.optimizer).replace("(params", "(self.parameters()", 1)
+        params = "self.parameters()"
+        if plan.freeze or plan.lr_for:  # the parameters not frozen, in groups by `lr_for`
+            params = "parameter_groups(self, LR_FOR)" if plan.lr_for else "parameter_groups(self)"
+        optimizer_call = _optimizer(plan.optimizer).replace("(params", f"({params}", 1)
         scheduler_call = _scheduler(plan.scheduler) if plan.scheduler is not None else None
     except TrainCodeError as exc:
         raise GenerateError(str(exc)) from None
@@ -211,6 +205,11 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         metrics=literal(list(plan.metrics)) if plan.metrics else None,
         task=_py(task_config(plan.task)) if plan.metrics else None,
         metric_sums=metric_sums_source() if plan.metrics else "",
+        frozen=literal(list(plan.freeze)) if plan.freeze else None,
+        lr_for=_py(dict(plan.lr_for)) if plan.lr_for else None,
+        finetune_helpers=(
+            utils_source(("covers", "parameter_groups")) if plan.freeze or plan.lr_for else ""
+        ),
     )
     return seal(black_format(source))
 
@@ -218,13 +217,18 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
 def metric_sums_source() -> str:
     """MetricSums, classification_scores and r2_score: their source in training_utils.py (the
     plain target's), for lit_model.py, which imports nothing of nndsl's."""
+    return utils_source(("MetricSums", "classification_scores", "r2_score"))
+
+
+def utils_source(wanted: tuple[str, ...]) -> str:
+    """The source of these classes and functions of training_utils.py (the plain target's), in
+    the file's order, for the Lightning target's files, which import nothing of nndsl's."""
     import ast
 
     from nndsl.codegen.train import _utils_text
 
     text = _utils_text()
     lines = text.splitlines()
-    wanted = ("MetricSums", "classification_scores", "r2_score")
     parts = [
         "\n".join(lines[node.lineno - 1 : node.end_lineno])
         for node in ast.parse(text).body
@@ -415,6 +419,8 @@ def lit_train_source(
         "gradient_clip_val": plan.clip_grad_norm,
         "accumulate_grad_batches": plan.accumulate,
     }
+    if plan.init is not None:  # the weights file's absolute path, as in the plain CONFIG
+        config["init"] = {"path": plan.init.resolved, "strict": plan.init.strict}
     source = render(
         "lightning_train.py.j2",
         header=header,
@@ -427,6 +433,12 @@ def lit_train_source(
         callback_imports=", ".join(used),
         stop_when=stop_when,
         save_at_end=every > 1,
+        init=plan.init is not None,
+        init_helpers=(
+            utils_source(("TrainingError", "read_weights", "weights_problem", "load_init_weights"))
+            if plan.init is not None
+            else ""
+        ),
     )
     return seal(black_format(source))
 
