@@ -16,8 +16,9 @@ process and called as `train(["--data", ..., "--out", <temp dir>, "--epochs", K,
 
 - `plain`: the generated train.py (its own loop over on-device tensors, templates/train.py.j2).
 - `lightning`: the generated Lightning train.py: `Trainer.fit` of lit_model.py's LitDigitsCNN,
-  with a DataLoader over a TensorDataset (per-sample indexing and collation), `self.log` of the
-  loss and accuracy every step, and Lightning's callbacks, logger and checkpointing.
+  with DataLoaders whose items are whole batches sliced from the tensors (the plain target's
+  seeded permutation), the loss and accuracy summed per step and logged once per epoch, and
+  Lightning's callbacks, logger and checkpointing.
 
 Both train on the same batches in the same order from the same initial weights (the Lightning
 target shuffles like the plain one), so their per-epoch training losses must agree: this is
@@ -34,9 +35,12 @@ to other jobs on the machine) and on wall time.  The fixed cost of a call outsid
 printed in epochs: for Lightning building the Trainer, the sanity-check validation, checkpoints
 and logs; for the plain script checkpoints, metrics.csv and its loss/accuracy plot (matplotlib).
 
-A last line splits the overhead: the time to iterate the Lightning target's training DataLoader
-once (per-sample indexing and default collation, no model), as a share of a plain epoch, so the
-data pipeline can be told apart from Lightning's own machinery.
+Two last lines split the overhead: the time to iterate the Lightning target's training
+DataLoader once (no model), as a share of a plain epoch, so the data pipeline can be told apart
+from Lightning's own machinery; and Lightning's own loop, measured on a model that costs nothing
+(one parameter) with the same Trainer settings, minus the same epoch as a plain loop: the cost
+per step of Lightning's hooks, closures, progress tracking and logging, which no generated code
+can remove while it trains with `Trainer.fit` and automatic optimization.
 
 Threads: `--threads 1` by default (torch.set_num_threads), as in bench_train.py: on a machine
 with few cores shared with other jobs, OpenMP threads waiting for each other make epochs slower
@@ -225,6 +229,93 @@ def dataloader_share(bench: Bench, plain_epoch_cpu: float) -> float:
     return statistics.median(out) / plain_epoch_cpu
 
 
+def lightning_own_cost(bench: Bench, rounds: int = 5) -> tuple[float, int]:
+    """(CPU seconds per epoch, steps per epoch) that Lightning's loop adds by itself: an epoch
+    of a model that costs nothing (one parameter, loss `w.sum()`) over the Lightning target's
+    own loaders, run by a Trainer configured as the generated one (gradient clipping, an
+    epoch scheduler, a checkpoint, early stopping, the CSV logger, the loss logged once per
+    epoch), minus the same epoch written as a plain loop (forward, backward, clipping, step,
+    zero_grad; validation under no_grad).  Median over `rounds` calls of 3 epochs (the
+    first dropped).  What the Lightning target costs beyond this is not Lightning's."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    train, val, _ = bench.lit.build_loaders(str(bench.data["lightning"]), 64, 0)
+    marks: list[float] = []
+
+    class Null(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            return self.w.sum()
+
+        def validation_step(self, batch, batch_idx) -> None:
+            pass
+
+        def on_validation_epoch_end(self) -> None:
+            self.log("val_loss", self.w.detach().sum(), sync_dist=True)
+
+        def configure_optimizers(self):
+            optimizer = torch.optim.AdamW(self.parameters(), lr=3e-3)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=30)
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    class Timer(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            marks.append(time.process_time())
+
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            marks.append(time.process_time())
+
+    def lightning_epochs(folder: Path) -> list[float]:
+        marks.clear()
+        trainer = L.Trainer(
+            max_epochs=3,
+            accelerator="cpu",
+            devices=1,
+            gradient_clip_val=1.0,
+            callbacks=[
+                EarlyStopping(monitor="val_loss", patience=5),
+                ModelCheckpoint(dirpath=folder, filename="last", enable_version_counter=False),
+                Timer(),
+            ],
+            logger=CSVLogger(folder, name="", version=""),
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            trainer.fit(Null(), train, val)
+        return [b - a for a, b in zip(marks[0::2], marks[1::2])][1:]
+
+    def plain_epochs() -> list[float]:
+        w = torch.nn.Parameter(torch.zeros(1))
+        optimizer = torch.optim.AdamW([w], lr=3e-3)
+        out = []
+        for _ in range(3):
+            t0 = time.process_time()
+            for _x, _y in train:
+                loss = w.sum()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([w], 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for _x, _y in val:
+                    w.sum()
+            out.append(time.process_time() - t0)
+        return out[1:]
+
+    lit, plain = [], []
+    for r in range(rounds):
+        lit += lightning_epochs(bench.tmp / f"null-{r}")
+        plain += plain_epochs()
+    return statistics.median(lit) - statistics.median(plain), len(train) + len(val)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (after a warm-up)")
@@ -303,6 +394,12 @@ def main() -> None:
             f"   of which the DataLoader (batches sliced from the tensors, no model): "
             f"{share:.1%} of a plain epoch's CPU time, Lightning's own machinery the rest "
             f"(~{cpu - 1 - share:+.1%})"
+        )
+        own, steps = lightning_own_cost(bench)
+        print(
+            f"   Lightning's own loop (a model that costs nothing, the same Trainer settings): "
+            f"{own * 1e3:.1f} ms CPU per epoch, {own / steps * 1e6:.0f} us per step "
+            f"({steps} steps) = {own / med['plain', 'cpu']:.1%} of a plain epoch's CPU time"
         )
         print(f"Lightning / plain = {cpu:.3f} CPU time, {wall:.3f} wall per epoch (digits)")
 

@@ -57,9 +57,22 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         ) from None
     if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
         return payload
+    if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
+        return lightning_payload(payload)
     if isinstance(payload, dict) and payload and all(isinstance(k, str) for k in payload):
         return {"model": payload, "config": {}}
     raise fail(f"{path} holds no model weights")
+
+
+def lightning_payload(payload: dict) -> dict:
+    """A Lightning checkpoint (`.ckpt`: `state_dict`, `about` from the Lightning target's
+    train.py) as a plain one: the model's weights under "model" (a `model.` prefix, as a
+    LightningModule that holds the model as `self.model` gives, taken off), no config."""
+    weights = payload["state_dict"]
+    if weights and all(isinstance(k, str) and k.startswith("model.") for k in weights):
+        weights = {k[len("model.") :]: v for k, v in weights.items()}
+    about = payload.get("about")
+    return {"model": weights, "config": {}, **({"about": about} if about is not None else {})}
 
 
 def load_trained(

@@ -405,9 +405,70 @@ def test_cli_help_names_init_from():
     assert "--init-from" in done.stdout
 
 
-def test_lightning_target_refuses_fine_tuning_keys(tmp_path, capsys):
-    spec = small(tmp_path, "freeze = [body]")
-    argv = ["generate", str(spec), "-o", str(tmp_path / "out"), "--target", "lightning"]
-    err = errors(capsys, argv)
-    assert "the Lightning target does not fine-tune yet (`freeze`" in err
-    assert not (tmp_path / "out").exists()
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("lightning") is None, reason="PyTorch Lightning is not installed"
+)
+def test_finetune_resnet18_lightning_target(tmp_path):
+    """The same fine-tuning through `--target lightning`: the weights loaded with the same
+    report, only `fc` trained (the frozen BatchNorms' statistics unchanged), its own learning
+    rate, and the epoch's numbers those of `nndsl run`."""
+    import csv
+
+    weights = pretrained(tmp_path)
+    spec = resnet_spec(tmp_path, FINETUNE)
+    out = tmp_path / "lit"
+    argv = ["generate", str(spec), "-o", str(out), "--target", "lightning"]
+    assert main(argv) == 0
+    done = subprocess.run(
+        [sys.executable, "train.py", "--out", "r", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=out,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "init: 122 tensors from" in done.stdout
+    ckpt = torch.load(out / "r" / "last.ckpt", weights_only=True)
+    only_fc_changed(weights, ckpt["state_dict"])
+    groups = ckpt["optimizer_states"][0]["param_groups"]
+    assert [g["lr"] for g in groups] == [0.05] and len(groups[0]["params"]) == 2
+    assert ckpt["about"]["model"] == "ResNet18"
+    # the same epoch as nndsl run's
+    assert main(["run", str(spec), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    with open(tmp_path / "run" / "metrics.csv", newline="") as fh:
+        want = next(csv.DictReader(fh))
+    with open(out / "r" / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for key in ("train_loss", "val_loss"):
+        got = [float(r[key]) for r in rows if r[key]]
+        assert got == pytest.approx([float(want[key])], rel=1e-5), key
+
+
+def test_lightning_target_writes_fine_tuning(tmp_path, capsys, monkeypatch):
+    """`init`, `freeze` and `lr_for` in the Lightning target's files (ruff-clean)."""
+    monkeypatch.chdir(tmp_path)  # short paths in the files' headers
+    spec = small(tmp_path, 'init = weights("w.pth", strict=false)\n    freeze = [body]')
+    text = spec.read_text().replace("SGD(lr=0.1, momentum=0.9)", "SGD(lr=0.1, lr_for=[fc: 0.5])")
+    spec.write_text(text)
+    out = tmp_path / "out"
+    assert main(["generate", spec.name, "-o", "out", "--target", "lightning"]) == 0
+    lit = (out / "lit_model.py").read_text()
+    assert 'FROZEN = ["body"]' in lit and 'LR_FOR = {"fc": 0.5}' in lit
+    assert "parameter_groups(self, LR_FOR)" in lit and "def train(self" in lit
+    script = (out / "train.py").read_text()
+    assert '"strict": False' in script and "load_init_weights(" in script
+    ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
+    checked = subprocess.run(
+        [ruff, "check", "--no-cache", "--isolated", "--select", "E,F,W", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout
+    # no fine-tuning key, none of its code
+    plain = small(tmp_path, "", name="plain.nn")
+    assert main(["generate", plain.name, "-o", "p", "--target", "lightning"]) == 0
+    for name in ("lit_model.py", "train.py"):
+        text = (tmp_path / "p" / name).read_text()
+        for word in ("FROZEN", "LR_FOR", "parameter_groups", "load_init_weights", "def train(self"):
+            assert word not in text, (name, word)

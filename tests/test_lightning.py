@@ -399,3 +399,90 @@ def test_state_dict_loads_into_the_plain_model(monkeypatch, tmp_path: Path) -> N
     plain.eval()
     x = torch.randn(5, 1, 8, 8)
     assert torch.equal(lit(x), plain(x))
+
+
+# ---- self-describing .ckpt files: predict and evaluate ---------------------------------------
+
+HELD_OUT = """\
+model IrisMLP {
+    input x: [B, 4]
+    Linear(16) -> relu -> Linear(3)
+}
+
+train {
+    model      = IrisMLP
+    data       = iris(val_split=0.2, test_split=0.2, normalize=true)
+    loss       = CrossEntropyLoss(label_smoothing=0.1)
+    optimizer  = Adam(lr=0.01)
+    epochs     = 2
+    batch_size = 16
+    metrics    = [accuracy, f1]
+    seed       = 0
+}
+"""
+
+
+@needs_lightning
+@pytest.mark.slow
+def test_ckpt_describes_its_run_for_predict_and_evaluate(tmp_path: Path, capsys) -> None:
+    """A Lightning .ckpt holds the plain checkpoint's `about`; `nndsl evaluate` of it gives
+    what the run's own `trainer.test` reported, `nndsl predict` of it (moved away from its
+    run) what the same weights give as a plain checkpoint."""
+    import numpy as np
+    import torch
+
+    import nndsl
+    from nndsl.cli import main
+
+    spec = tmp_path / "iris_small.nn"
+    spec.write_text(HELD_OUT)
+    program = nndsl.load(str(spec))
+    checked, models = program.checked, list(program.models)
+    plain = _write(generate_files(checked, models), tmp_path / "plain")
+    lit = _write(generate_files(checked, models, target="lightning"), tmp_path / "lit")
+    a = _run(plain, "--out", str(tmp_path / "run_plain"), "--quiet")
+    b = _run(lit, "--out", str(tmp_path / "run_lit"), "--quiet")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr[-2000:] + b.stderr[-2000:]
+    ckpt = tmp_path / "run_lit" / "last.ckpt"
+    payload = torch.load(ckpt, weights_only=True)
+    about = payload["about"]
+    assert about == torch.load(tmp_path / "run_plain" / "last.pt", weights_only=True)["about"]
+    assert about["model"] == "IrisMLP" and about["spec"]["text"] == HELD_OUT
+    assert about["class_names"] == ["setosa", "versicolor", "virginica"]
+    assert len(about["normalization"]["mean"]) == 4
+    # evaluate: the test split's numbers of the run itself
+    reported = json.loads((tmp_path / "run_lit" / "test_metrics.json").read_text())
+    result = program.evaluate(ckpt, split="test")
+    assert (
+        sorted(result["metrics"]) == sorted(reported) == ["test_accuracy", "test_f1", "test_loss"]
+    )
+    for key, value in reported.items():
+        assert result["metrics"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    # predict: the .ckpt, moved, reads as the plain checkpoint of the same weights and facts
+    moved = tmp_path / "elsewhere" / "iris.ckpt"
+    moved.parent.mkdir()
+    shutil.copy(ckpt, moved)
+    same = tmp_path / "same.pt"
+    torch.save({"model": payload["state_dict"], "config": {}, "about": about}, same)
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, x=np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32))
+    got = program.predict(moved, rows)
+    assert got == program.predict(same, rows)
+    assert {r["class"] for r in got} <= set(about["class_names"])
+    # the CLI takes it too
+    out_csv = tmp_path / "pred.csv"
+    assert (
+        main(["predict", str(spec), "--checkpoint", str(moved), str(rows), "-o", str(out_csv)]) == 0
+    )
+    assert out_csv.read_text().count("\n") == 3
+    assert main(["evaluate", str(spec), "--checkpoint", str(moved)]) == 0
+    assert "test_accuracy" in capsys.readouterr().out
+
+
+def test_lightning_checkpoint_payload_drops_a_model_prefix() -> None:
+    from nndsl.after import lightning_payload
+
+    plain = lightning_payload({"state_dict": {"fc.weight": 1}, "about": {"model": "M"}})
+    assert plain == {"model": {"fc.weight": 1}, "config": {}, "about": {"model": "M"}}
+    wrapped = lightning_payload({"state_dict": {"model.fc.weight": 1, "model.fc.bias": 2}})
+    assert wrapped == {"model": {"fc.weight": 1, "fc.bias": 2}, "config": {}}

@@ -66,6 +66,7 @@ LIT_GLOBALS = frozenset(
     {"L", "LOSS", "METRICS", "TASK", "MetricSums"}
     | {"OUTPUT_METRICS", "output_sums", "pick"}
     | {"Tensor", "nn", "torch", "compute_loss", "exc"}
+    | {"FROZEN", "LR_FOR", "covers", "parameter_groups"}
 )
 
 
@@ -135,16 +136,6 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
     from nndsl.codegen.train import loss_call as train_loss_call
 
     model = plan.model
-    unsupported = [
-        key
-        for key, used in (("init", plan.init), ("freeze", plan.freeze), ("lr_for", plan.lr_for))
-        if used
-    ]
-    if unsupported:
-        raise GenerateError(
-            f"the Lightning target does not fine-tune yet (`{unsupported[0]}` of the train "
-            "section): generate the plain PyTorch target, or train with `nndsl run`"
-        )
     # the name lit_model.py gives the model class: its own unless that hides one of its names
     taken = set(LIT_GLOBALS) | set(RESERVED) | {"annotations", f"Lit{model}"}
     alias = model if model not in taken else identifier(f"{model}_model", taken)
@@ -179,7 +170,10 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
             if custom is None
             else _call("", CallSpec(loss_alias, plan.loss.args, plan.loss.kwargs))
         )
-        optimizer_call = _optimizer(plan.optimizer, "self.parameters()")
+        params = "self.parameters()"
+        if plan.freeze or plan.lr_for:  # the parameters not frozen, in groups by `lr_for`
+            params = "parameter_groups(self, LR_FOR)" if plan.lr_for else "parameter_groups(self)"
+        optimizer_call = _optimizer(plan.optimizer, params)
         scheduler_call, scheduler_reads = (
             scheduler_code(plan.scheduler) if plan.scheduler is not None else (None, frozenset())
         )
@@ -191,6 +185,12 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         init_args = _call("", CallSpec("", args.args, args.kwargs))  # `(64, dropout=0.5)`
     interval = "step" if plan.per_batch_scheduler else "epoch"
     measured = bool(plan.metrics or plan.output_metrics)
+    # what lit_model.py imports from training_utils.py (the plain target's helper module)
+    utils_names = ["MetricSums"] if measured else []
+    if plan.output_metrics:
+        utils_names += ["output_sums", "pick"]
+    if plan.freeze or plan.lr_for:
+        utils_names += ["covers", "parameter_groups"]
     plateau = plan.scheduler is not None and plan.scheduler.name == "ReduceLROnPlateau"
     spec = display_path(spec_path)
     header = docstring(
@@ -235,6 +235,9 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         metrics=literal(list(plan.metrics)) if measured else None,
         task=_py(task_config(plan.task)) if measured else None,
         utils=UTILS,
+        utils_names=", ".join(utils_names),
+        frozen=literal(list(plan.freeze)) if plan.freeze else None,
+        lr_for=_py(dict(plan.lr_for)) if plan.lr_for else None,
     )
     return seal(black_format(source))
 
@@ -399,7 +402,7 @@ def lit_train_source(
     """train.py of the Lightning target; `user_path`: the spec's folder relative to the script's,
     put on `sys.path` for the user's Python modules that model.py imports."""
     from nndsl.codegen.pysrc import literal
-    from nndsl.codegen.train import _py
+    from nndsl.codegen.train import UTILS, _py
 
     spec = display_path(spec_path)
     script = "train" + lit_module[len("lit_model") :]
@@ -426,6 +429,8 @@ def lit_train_source(
         "gradient_clip_val": plan.clip_grad_norm,
         "accumulate_grad_batches": plan.accumulate,
     }
+    if plan.init is not None:  # the weights file's absolute path, as in the plain CONFIG
+        config["init"] = {"path": plan.init.resolved, "strict": plan.init.strict}
     source = render(
         "lightning_train.py.j2",
         header=header,
@@ -441,6 +446,8 @@ def lit_train_source(
         several=plan.data_inputs > 1 or plan.data_targets > 1,
         several_inputs=plan.data_inputs > 1,
         several_targets=plan.data_targets > 1,
+        init=plan.init is not None,
+        utils=UTILS,
     )
     return seal(black_format(source))
 

@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 32abe7b2167649d859416bde238535b250db4996f73cea36a3b89757b0e1ccdb
+nndsl-sha256: fa5245e0f5e538da40b39206951422f6ffaa6ab22d6cdb71011a72961b1da492
 """
 
 from __future__ import annotations
@@ -130,6 +130,44 @@ class RandomState(L.Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
+class About(L.Callback):
+    """Puts into every checkpoint what is needed to use it anywhere, as the plain
+    train.py does (`checkpoint["about"]`: the spec, model, inputs, preprocessing and
+    task that nndsl stored with the data, the class names and the normalisation
+    statistics): `nndsl predict` and `nndsl evaluate` read it."""
+
+    def __init__(self, about: dict) -> None:
+        self.about = about
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict
+    ) -> None:
+        checkpoint["about"] = self.about
+
+
+def read_about(path: str) -> dict:
+    """The facts about the run that nndsl wrote into the data file, with its class names
+    and normalisation statistics."""
+    raw = np.load(path, allow_pickle=False)
+    try:
+        about = json.loads(str(raw["about"])) if "about" in raw.files else None
+    except ValueError:
+        about = None
+    normalization = None
+    if "norm_mean" in raw.files and "norm_std" in raw.files:
+        normalization = {
+            "mean": raw["norm_mean"].tolist(),
+            "std": raw["norm_std"].tolist(),
+        }
+    return {
+        **(about or {}),
+        "class_names": (
+            [str(c) for c in raw["class_names"]] if "class_names" in raw.files else None
+        ),
+        "normalization": normalization,
+    }
+
+
 class Batches(Sampler):
     """The batches of the plain train.py, as indices into the tensors: for training, a
     permutation per epoch seeded with the seed and the epoch, sliced per batch; for the
@@ -241,7 +279,11 @@ def train(argv: list[str] | None = None) -> L.Trainer:
         precision=args.precision,
         gradient_clip_val=CONFIG["gradient_clip_val"],
         accumulate_grad_batches=CONFIG["accumulate_grad_batches"],
-        callbacks=[*build_callbacks(out_dir), RandomState()],
+        callbacks=[
+            *build_callbacks(out_dir),
+            RandomState(),
+            About(read_about(args.data)),
+        ],
         logger=CSVLogger(out_dir, name="", version=""),
         default_root_dir=out_dir,
         enable_progress_bar=not args.quiet,

@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 5e5ec13daabdcde1acbb13ff586ef7d114bbea0f179d080b2c8b28c8185f4ba6
+nndsl-sha256: d322c5dc208d54dd08954eb8e48864f05833e6898fe7a727859007ee892b954d
 """
 
 from __future__ import annotations
@@ -135,6 +135,44 @@ class RandomState(L.Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
+class About(L.Callback):
+    """Puts into every checkpoint what is needed to use it anywhere, as the plain
+    train.py does (`checkpoint["about"]`: the spec, model, inputs, preprocessing and
+    task that nndsl stored with the data, the class names and the normalisation
+    statistics): `nndsl predict` and `nndsl evaluate` read it."""
+
+    def __init__(self, about: dict) -> None:
+        self.about = about
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict
+    ) -> None:
+        checkpoint["about"] = self.about
+
+
+def read_about(path: str) -> dict:
+    """The facts about the run that nndsl wrote into the data file, with its class names
+    and normalisation statistics."""
+    raw = np.load(path, allow_pickle=False)
+    try:
+        about = json.loads(str(raw["about"])) if "about" in raw.files else None
+    except ValueError:
+        about = None
+    normalization = None
+    if "norm_mean" in raw.files and "norm_std" in raw.files:
+        normalization = {
+            "mean": raw["norm_mean"].tolist(),
+            "std": raw["norm_std"].tolist(),
+        }
+    return {
+        **(about or {}),
+        "class_names": (
+            [str(c) for c in raw["class_names"]] if "class_names" in raw.files else None
+        ),
+        "normalization": normalization,
+    }
+
+
 class Batches(Sampler):
     """The batches of the plain train.py, as indices into the tensors: for training, a
     permutation per epoch seeded with the seed and the epoch, sliced per batch; for the
@@ -246,7 +284,11 @@ def train(argv: list[str] | None = None) -> L.Trainer:
         precision=args.precision,
         gradient_clip_val=CONFIG["gradient_clip_val"],
         accumulate_grad_batches=CONFIG["accumulate_grad_batches"],
-        callbacks=[*build_callbacks(out_dir), RandomState()],
+        callbacks=[
+            *build_callbacks(out_dir),
+            RandomState(),
+            About(read_about(args.data)),
+        ],
         logger=CSVLogger(out_dir, name="", version=""),
         default_root_dir=out_dir,
         enable_progress_bar=not args.quiet,
