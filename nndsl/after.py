@@ -512,13 +512,23 @@ def other_data(
     if prep["mean"] is not None:
         for p in parts:
             x = arrays[f"{p}_x"]
-            arrays[f"{p}_x"] = ((x - prep["mean"]) / prep["std"]).astype(x.dtype)
+            mean, std = channel_stats(prep, x.ndim)
+            arrays[f"{p}_x"] = ((x - mean) / std).astype(x.dtype)
         arrays["norm_mean"], arrays["norm_std"] = prep["mean"], prep["std"]
     if split is None:
         split = "all"
         arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in parts])
         arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in parts])
     return to_bytes(arrays), split
+
+
+def channel_stats(prep: dict, ndim: int) -> tuple:
+    """(mean, std) of `preprocessing` shaped for samples of `ndim` dimensions: streamed images
+    store one value per channel, [C], applied to [n, C, H, W] as [C, 1, 1]."""
+    mean, std = prep["mean"], prep["std"]
+    if ndim == 4 and mean.ndim == 1:
+        return mean.reshape(-1, 1, 1), std.reshape(-1, 1, 1)
+    return mean, std
 
 
 def _checked_with_data(program, section: str | None, source: str):
@@ -855,7 +865,8 @@ def predict(
             return part.astype(np.int64)
         part = part.astype(np.float32)
         if prep["mean"] is not None:
-            part = ((part - prep["mean"]) / prep["std"]).astype(np.float32)
+            mean, std = channel_stats(prep, part.ndim)
+            part = ((part - mean) / std).astype(np.float32)
         return part
 
     task = trained.config.get("task") or {}
