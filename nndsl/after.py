@@ -417,8 +417,12 @@ def evaluate(
     source, data = data, None
     if source is not None:
         data, split = other_data(program, trained, checkpoint, source, split)
+    from nndsl.data.streaming import plan_streams
+
+    # data that streams from its files is read batch by batch, as training read it
+    streaming = data is None and plan_streams(plan, program.path)
     try:
-        data = data if data is not None else data_bytes(program.checked, plan)
+        data = data if data is not None else data_bytes(program.checked, plan, streaming=streaming)
     except GenerateError as exc:
         raise fail(str(exc)) from None
     modules = program.modules()
@@ -427,13 +431,16 @@ def evaluate(
 
     import numpy as np
 
+    from nndsl.api import stream_dataset
+
+    reading = (module.data_loader, stream_dataset(module)) if streaming else ()
     states = random.getstate(), np.random.get_state()  # Run seeds them: restored below
     with tempfile.TemporaryDirectory(prefix="nndsl-evaluate-") as folder:
-        path = os.path.join(folder, "data.npz")
+        path = os.path.join(folder, "data.json" if streaming else "data.npz")
         write_atomic(path, data)
         args = module.parse_args(["--data", path, "--device", "cpu", "--quiet"])
         try:
-            with torch.random.fork_rng(), utils.Run(args, module.CONFIG) as run:
+            with torch.random.fork_rng(), utils.Run(args, module.CONFIG, *reading) as run:
                 if split is None:
                     split = "test" if run.has("test") else "val"
                 part = "train" if split == "all" else split  # --data: all its samples
@@ -523,13 +530,23 @@ def other_data(
     if prep["mean"] is not None:
         for p in parts:
             x = arrays[f"{p}_x"]
-            arrays[f"{p}_x"] = ((x - prep["mean"]) / prep["std"]).astype(x.dtype)
+            mean, std = channel_stats(prep, x.ndim)
+            arrays[f"{p}_x"] = ((x - mean) / std).astype(x.dtype)
         arrays["norm_mean"], arrays["norm_std"] = prep["mean"], prep["std"]
     if split is None:
         split = "all"
         arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in parts])
         arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in parts])
     return to_bytes(arrays), split
+
+
+def channel_stats(prep: dict, ndim: int) -> tuple:
+    """(mean, std) of `preprocessing` shaped for samples of `ndim` dimensions: streamed images
+    store one value per channel, [C], applied to [n, C, H, W] as [C, 1, 1]."""
+    mean, std = prep["mean"], prep["std"]
+    if ndim == 4 and mean.ndim == 1:
+        return mean.reshape(-1, 1, 1), std.reshape(-1, 1, 1)
+    return mean, std
 
 
 def _checked_with_data(program, section: str | None, source: str):
@@ -709,8 +726,7 @@ def read_samples(program, trained: Trained, inputs, prep: dict):
     saved size and grayscale; one channel when the model takes one)."""
     import numpy as np
 
-    from nndsl.data import DataError
-    from nndsl.data.sources import IMAGE_SUFFIXES, read_images
+    from nndsl.data.sources import IMAGE_SUFFIXES
 
     paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not paths:
@@ -739,12 +755,42 @@ def read_samples(program, trained: Trained, inputs, prep: dict):
     gray = options.get("grayscale")
     if gray is None:  # not trained on image files: the model's channels decide
         gray = len(t.shape) == 4 and t.shape[1] == 1
-    try:
-        x = read_images(images, options.get("image_size"), bool(gray))
-    except DataError as exc:
-        hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
-        raise fail(f"{exc.message}{hint}") from None
-    return x, [str(f) for f in images]
+    return ImageFiles(images, options.get("image_size"), bool(gray)), [str(f) for f in images]
+
+
+class ImageFiles:
+    """Image files to predict on, decoded a chunk at a time when sliced (`read_images`): the
+    memory used does not grow with their number.  `shape` is [n, C, H, W], from the first."""
+
+    ndim = 4
+
+    def __init__(self, files: list[Path], size, gray: bool) -> None:
+        self.files, self.size, self.gray = files, size, gray
+        self.shape = (len(files), *self.read(files[:1]).shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, files: list[Path]):
+        from nndsl.data import DataError
+        from nndsl.data.sources import read_images
+
+        try:
+            x = read_images(files, self.size, self.gray)
+        except DataError as exc:
+            hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
+            raise fail(f"{exc.message}{hint}") from None
+        if hasattr(self, "shape") and x.shape[1:] != self.shape[1:]:
+            h, w = self.shape[2:]
+            raise fail(
+                f"the images are not all {w}x{h} (width x height) like {self.files[0]} "
+                f"(one in {files[0]} .. {files[-1]} is not): images without a training "
+                "`size=` must all have the same size"
+            )
+        return x
+
+    def __getitem__(self, part: slice):
+        return self.read(self.files[part])
 
 
 def read_inputs(program, trained: Trained, path: str | os.PathLike):
@@ -832,12 +878,16 @@ def predict(
             f"model `{trained.name}` takes {t}, but {shown} gives {len(x)} samples "
             f"of shape {sample}"
         )
-    if t.is_float:
-        x = x.astype(np.float32)
+
+    def prepared(part) -> np.ndarray:
+        if not t.is_float:
+            return part.astype(np.int64)
+        part = part.astype(np.float32)
         if prep["mean"] is not None:
-            x = ((x - prep["mean"]) / prep["std"]).astype(np.float32)
-    else:
-        x = x.astype(np.int64)
+            mean, std = channel_stats(prep, part.ndim)
+            part = ((part - mean) / std).astype(np.float32)
+        return part
+
     task = trained.config.get("task") or {}
     if not task and trained.script is not None:
         plan_task = program.checked.plans[trained.section].task
@@ -845,7 +895,8 @@ def predict(
     outs = []
     with torch.no_grad():
         for start in range(0, len(x), 256):
-            out = trained.model(torch.from_numpy(x[start : start + 256]))
+            # a chunk at a time: image files are decoded here (ImageFiles)
+            out = trained.model(torch.from_numpy(prepared(x[start : start + 256])))
             outs.append(_outputs(out)[0].float())
     out = torch.cat(outs) if outs else torch.zeros(0)
     plan = program.checked.plans.get(trained.section) if trained.script else None

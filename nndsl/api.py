@@ -332,13 +332,13 @@ def stream_sample(program: Program, script: str, data: bytes) -> bytes:
         path = Path(tmp) / "data.json"
         path.write_bytes(data)
         try:
-            splits = utils.load_stream(str(path))
+            splits = utils.load_stream(str(path), stream_dataset(program.modules()[script]))
             arrays: dict[str, np.ndarray] = {}
             for split in ("train", "val", "test"):
                 dataset = splits.get(split)
                 item = None
                 for i in range(min(len(dataset), 16) if dataset is not None else 0):
-                    item = dataset[i]
+                    item = dataset[(i, 0)]
                     if item is not None:
                         break
                 if item is not None:
@@ -355,6 +355,11 @@ def stream_sample(program: Program, script: str, data: bytes) -> bytes:
     arrays["task"] = np.array("classification")
     arrays["num_classes"] = np.array(meta["num_classes"])
     return to_bytes(arrays)
+
+
+def stream_dataset(module):
+    """The Dataset class of a streaming train.py (nndsl/codegen/train.py, stream_context)."""
+    return module.ImageFiles if hasattr(module, "ImageFiles") else module.CsvRows
 
 
 def discard_run_data(data_path: str | os.PathLike, out_dir: str | os.PathLike) -> None:

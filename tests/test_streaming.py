@@ -74,12 +74,39 @@ def nndsl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def stream_data(spec: Path, out: Path):
-    """`generate`, then the splits of its data.json as the generated script reads them."""
-    runlib.generate(spec, out)
-    from nndsl.runtime import training_utils as tu
+def generated(out: Path, name: str = "train"):
+    """The generated script `out/name.py` imported (with its model.py and training_utils.py,
+    under names of their own)."""
+    saved = {k: sys.modules.pop(k) for k in ("model", "training_utils") if k in sys.modules}
+    sys.path.insert(0, str(out))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            f"nndsl_test_{name}_{id(out)}", out / f"{name}.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(out))
+        utils = sys.modules.get("training_utils")
+        for k in ("model", "training_utils"):
+            sys.modules.pop(k, None)
+        sys.modules.update(saved)
+    module.utils = utils  # its training_utils.py
+    return module
 
-    return tu.load_stream(str(out / "data.json"))
+
+def stream_data(spec: Path, out: Path):
+    """`generate`, then the splits of its data.json as the generated script reads them (its
+    own Dataset class)."""
+    runlib.generate(spec, out)
+    script = generated(out)
+    data = script.utils.load_stream(str(out / "data.json"), script.ImageFiles)
+    data["script"] = script
+    return data
+
+
+def image_path(dataset, i: int) -> str:
+    return str(dataset.folder / dataset.files[i].decode())
 
 
 # ---- the checker: augment and the streaming options, torch-free ------------------------------
@@ -88,7 +115,8 @@ def stream_data(spec: Path, out: Path):
 def test_bad_transforms_are_located_errors(tmp_path: Path) -> None:
     write_spec(
         tmp_path,
-        "augment=[random_crop(8, padding=-1), hflip(p=2), flip(), color_jitter(1.5)], workers=-2",
+        "augment=[random_crop(8, padding=-1), hflip(p=2), flip(), color_jitter(1.5), "
+        "RandomResizedCrop(8), RandomHorizontalFlip()], workers=-2",
         per_class=1,
     )
     result = nndsl("check", "spec.nn", cwd=tmp_path)
@@ -99,6 +127,10 @@ def test_bad_transforms_are_located_errors(tmp_path: Path) -> None:
     assert "`p` of `hflip` is a probability" in err
     assert "unknown transform `flip`" in err and "did you mean `hflip`?" in err
     assert "`brightness` of `color_jitter`" in err
+    # torchvision's names: what nndsl has instead
+    assert "unknown transform `RandomResizedCrop`" in err
+    assert "`RandomResizedCrop` is a torchvision.transforms.v2 transform" in err
+    assert "nndsl's own `hflip(p)` does this" in err
     assert "`workers` of `image_folder` cannot be negative" in err
     assert "spec.nn:8:" in err  # located on the data line
 
@@ -157,15 +189,22 @@ def test_augment_applies_to_training_data_only_and_is_seeded(tmp_path: Path) -> 
     )
     data = stream_data(spec, tmp_path / "out")
     train, val = data["train"], data["val"]
-    assert [t["name"] for t in train.transforms] == ["random_crop", "hflip", "color_jitter"]
-    assert val.transforms == []  # random transforms: training data only
+    assert train.train and not val.train  # random transforms: training data only
+    source = "".join((tmp_path / "out" / "train.py").read_text().split())
+    for call in (
+        "random_crop(x, size=(8, 8), padding=2, generator=generator)",
+        "hflip(x, p=0.5, generator=generator)",
+        "color_jitter(x, brightness=0.3, contrast=0.3, saturation=0.3, generator=generator)",
+    ):
+        assert call.replace(" ", "") in source
+    assert "defresize(" not in source and "defnormalize(" not in source  # only what it uses
     mean = np.array(data["normalization"]["mean"], dtype=np.float32).reshape(3, 1, 1)
     std = np.array(data["normalization"]["std"], dtype=np.float32).reshape(3, 1, 1)
 
     def plain(dataset, i: int) -> np.ndarray:
         from PIL import Image
 
-        pixels = np.asarray(Image.open(dataset.path(i)).convert("RGB"), dtype=np.float32)
+        pixels = np.asarray(Image.open(image_path(dataset, i)).convert("RGB"), dtype=np.float32)
         return (pixels.transpose(2, 0, 1) / 255.0 - mean) / std
 
     # a validation image is the file, standardised, every epoch
@@ -336,10 +375,11 @@ import torch
 import torch.distributed as dist
 sys.path.insert(0, sys.argv[1])
 import training_utils as tu
+import train
 
 dist.init_process_group("gloo")
 rank, world = dist.get_rank(), dist.get_world_size()
-data = tu.load_stream(sys.argv[1] + "/data.json")
+data = tu.load_stream(sys.argv[1] + "/data.json", train.ImageFiles)
 dataset = data["train"]
 sampler = tu.EpochSampler(dataset, world, rank, 5 * 1_000_003)
 loader = torch.utils.data.DataLoader(
@@ -517,3 +557,44 @@ def test_without_stream_a_small_folder_is_loaded_whole(tmp_path: Path) -> None:
     assert (out / "data.npz").exists() and not (out / "data.json").exists()
     assert 'DATA_FILE = HERE / "data.npz"' in (out / "train.py").read_text()
     assert "DataLoader" not in (out / "train.py").read_text()
+
+
+# ---- after training: evaluate and predict read the files batch by batch ------------------------
+
+
+@runlib.slow("a training run")
+def test_evaluate_and_predict_on_streaming_data(tmp_path: Path) -> None:
+    from nndsl import load
+    from nndsl.data.sources import read_images
+
+    spec = write_spec(tmp_path, "stream=true, workers=0, val_split=0.25, normalize=true", epochs=1)
+    result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    program = load(spec)
+    # the numbers training reported for the validation split, from the files read in batches
+    got = program.evaluate(tmp_path / "run" / "last.pt", split="val")
+    reported = runlib.losses(tmp_path / "run" / "metrics.csv")[-1]
+    assert got["samples"] == 12
+    assert got["metrics"]["val_loss"] == pytest.approx(reported["val_loss"], rel=1e-6)
+    assert got["metrics"]["val_accuracy"] == pytest.approx(reported["val_accuracy"])
+    assert sum(map(sum, got["confusion"])) == 12
+    # predict decodes a folder a chunk of 256 images at a time: the same as all at once
+    make_images(tmp_path / "many", 150)
+    files = sorted((tmp_path / "many").rglob("*.png"))
+    rows = program.predict(tmp_path / "run" / "last.pt", tmp_path / "many")
+    assert [r["file"] for r in rows] == [str(f) for f in files]
+    import torch
+
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    about = ckpt["about"]
+    x = read_images(files)
+    mean = np.array(about["normalization"]["mean"], np.float32).reshape(1, 3, 1, 1)
+    std = np.array(about["normalization"]["std"], np.float32).reshape(1, 3, 1, 1)
+    model = program.build("Tiny")
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy((x - mean) / std)), 1)
+    names = about["class_names"]
+    assert [r["class"] for r in rows] == [names[i] for i in probs.argmax(1).tolist()]
+    assert np.allclose([r["probability"] for r in rows], probs.max(1).values.numpy(), rtol=1e-5)

@@ -44,6 +44,7 @@ from nndsl.catalog.training import (
     metric_kind,
     monitor_names,
     topk,
+    torchvision_hint,
     transform_problem,
 )
 from nndsl.check.finetune import FinetuneChecks
@@ -1638,7 +1639,8 @@ class TrainChecker(FinetuneChecks):
                 self.error(
                     f"unknown transform `{name}`",
                     _callee_span(item),
-                    hint=_did_you_mean(name, TRANSFORMS)
+                    hint=torchvision_hint(name)
+                    or _did_you_mean(name, TRANSFORMS)
                     or "transforms: " + ", ".join(f"`{t}`" for t in TRANSFORMS),
                 )
                 ok = False

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from nndsl.catalog import api
-from nndsl.catalog.training import LOSSES, METRIC_FACTS, TENSOR_ARGS, Task
+from nndsl.catalog.training import LOSSES, METRIC_FACTS, TENSOR_ARGS, TRANSFORMS, Task
 from nndsl.codegen.output import PLACEHOLDER, seal
 from nndsl.codegen.pysrc import RESERVED, identifier, literal
 from nndsl.codegen.render import black_format, docstring, render
@@ -370,6 +370,30 @@ def _script_names() -> frozenset[str]:
     """Every name a train.py defines or imports at module level (the template rendered with
     every feature on)."""
     placeholder = "NndslPlaceholderModel"
+    names: set[str] = set()
+    for source in ("image_folder", "csv"):
+        names |= _rendered_names(placeholder, source)
+    names.discard(placeholder)
+    return frozenset(names)
+
+
+def _rendered_names(placeholder: str, source: str) -> set[str]:
+    """The module-level names of a train.py rendered with every feature on, its data
+    streaming from `source`."""
+    stream = {
+        "source": source,
+        "dataset": "ImageFiles" if source == "image_folder" else "CsvRows",
+        "functions": ["random_crop", "hflip", "color_jitter", "resize", "normalize"],
+        "steps": [],
+        "has_random": True,
+        "skip_bad": True,
+        "normalize": True,
+        "mode": '"RGB"',
+        "mode_name": "RGB",
+        "size": [1, 1],
+        "pil_size": "(1, 1)",
+        "imports": [],
+    }
     source = render(
         "train.py.j2",
         header="",
@@ -383,11 +407,13 @@ def _script_names() -> frozenset[str]:
             "parse_flags",
             "TrainingError",
             "collate_readable",
+            "data_error",
             "freeze",
             "keep_frozen_norms",
             "parameter_groups",
         ],
         streaming=True,
+        stream=stream,
         config="{}",
         model_call=placeholder + "()",
         loss_call="None",
@@ -420,8 +446,7 @@ def _script_names() -> frozenset[str]:
             names.add(node.name)
         elif isinstance(node, ast.Assign):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    names.discard(placeholder)
-    return frozenset(names)
+    return names
 
 
 def model_alias(model: str) -> str:
@@ -432,6 +457,58 @@ def model_alias(model: str) -> str:
     if model not in taken and not dunder:
         return model
     return identifier(f"{model}_model", taken)
+
+
+def stream_context(plan: TrainPlan) -> dict[str, Any]:
+    """What templates/stream_data.py.j2 writes for a streaming data source: the Dataset of the
+    source (an image folder or a CSV file) with only the options it uses, its `augment` as
+    calls with the spec's arguments (random ones under `if self.train`, one generator per
+    sample), the transform functions they call, and what the script imports for it."""
+    from nndsl.data.streaming import plan_options, transforms
+
+    options = plan_options(plan)
+    source = plan.data.name
+    skip_bad = source == "image_folder" and _flag(options.get("skip_bad"))
+    steps: list[tuple[bool, list[str], bool]] = []
+    functions: list[str] = []
+    made = False
+    for t in transforms(options.get("augment")) if source == "image_folder" else []:
+        name, random = t["name"], t["random"]
+        args = [
+            f"{k}={literal(tuple(t[k]) if isinstance(t[k], list) else t[k])}"
+            for k in TRANSFORMS[name].params
+        ]
+        call = f"{name}(x, {', '.join([*args, 'generator=generator'] if random else args)})"
+        if name not in functions:
+            functions.append(name)
+        if steps and steps[-1][0] == random:
+            steps[-1][1].append(call)
+        else:
+            steps.append((random, [call], random and not made))
+            made = made or random
+    size = options.get("size")
+    if isinstance(size, int):
+        size = [size, size]
+    gray = _flag(options.get("grayscale"))
+    return {
+        "source": source,
+        "dataset": "ImageFiles" if source == "image_folder" else "CsvRows",
+        "functions": functions,
+        "steps": steps,
+        "has_random": made,
+        "skip_bad": skip_bad,
+        "normalize": _flag(options.get("normalize")),
+        "mode": literal("L" if gray else "RGB"),
+        "mode_name": "grayscale" if gray else "RGB",
+        "size": list(size) if size else None,
+        "pil_size": literal((size[1], size[0])) if size else None,
+        "imports": ["data_error", *(["collate_readable"] if skip_bad else [])],
+    }
+
+
+def _flag(value: Any) -> bool:
+    """A data source's yes/no option as the data reads it (checked there)."""
+    return value is True
 
 
 def _streams(plan: TrainPlan, spec_path: str) -> bool:
@@ -484,8 +561,9 @@ def train_source(
     user_path = spec_folder_from(out_dir, spec_path) if user_code else None
     streaming = _streams(plan, spec_path)
     features = _features(plan)
-    if streaming:
-        features["utils_imports"] = sorted([*features["utils_imports"], "collate_readable"])
+    stream = stream_context(plan) if streaming else None
+    if stream is not None:
+        features["utils_imports"] = sorted([*features["utils_imports"], *stream["imports"]])
     if py_modules:
         names = ", ".join(py_modules)
         if user_path is not None:
@@ -520,6 +598,7 @@ def train_source(
         data_file=literal(data_file(script, streaming)),
         user_path=literal(user_path) if user_path is not None else None,
         streaming=streaming,
+        stream=stream,
         **features,
     )
     return seal(black_format(source) if formatted else source)

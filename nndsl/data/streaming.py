@@ -338,7 +338,7 @@ def _first_size(path: Path) -> list[int]:
 
 def decode(path: Path, mode: str, size: list[int] | None) -> np.ndarray:
     """One image as uint8 [H, W, C] (C = 1 or 3), converted and resized as the training
-    script decodes it (training_utils.ImageFiles)."""
+    script decodes it (ImageFiles in the generated train.py)."""
     image = _pillow()
     with image.open(path) as picture:
         picture = picture.convert(mode)
@@ -450,7 +450,7 @@ def csv_manifest(
     pass over the file that holds one row at a time (the rules of `sources.csv`: the header,
     numeric features, the target's task and class names), the split, and with normalize=true
     the features' statistics over the training rows (a second pass).  The training script
-    finds each row by its byte offset (training_utils.CsvRows), so a row must be one line."""
+    finds each row by its byte offset (CsvRows in the generated train.py), so a row must be one line."""
     import csv as csvlib
 
     from nndsl.data.sources import _FLOAT32_MAX, _parse_number, _str, _task_option

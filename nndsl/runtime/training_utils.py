@@ -143,9 +143,10 @@ def holds_run(folder: Path) -> bool:
     )
 
 
-def load_data(path: str, device: torch.device) -> dict:
+def load_data(path: str, device: torch.device, dataset=None) -> dict:
     if path.endswith(".json"):
-        return load_stream(path)  # files read while training (see "streaming data")
+        # files read while training (see "streaming data"), by the script's Dataset
+        return load_stream(path, dataset)
     try:
         raw = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -247,142 +248,11 @@ def listing_digest(files: list[str], labels: list[int]) -> str:
     return h.hexdigest()
 
 
-def transform(t: dict, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One transform of the spec's `augment` on an image x [C, H, W] in [0, 1]."""
-    name = t["name"]
-    if name == "random_crop":
-        pad = t["padding"]
-        if pad:
-            x = nn.functional.pad(x, (pad, pad, pad, pad))
-        h, w = t["size"]
-        top = int(torch.randint(0, x.shape[1] - h + 1, (1,), generator=generator))
-        left = int(torch.randint(0, x.shape[2] - w + 1, (1,), generator=generator))
-        return x[:, top : top + h, left : left + w]
-    if name == "hflip":
-        flip = float(torch.rand((), generator=generator)) < t["p"]
-        return x.flip(-1) if flip else x
-    if name == "color_jitter":
-        factors = 1 + (torch.rand(3, generator=generator) * 2 - 1) * torch.tensor(
-            [t["brightness"], t["contrast"], t["saturation"]]
-        )
-        x = x * factors[0]
-        gray = x.mean(0, keepdim=True) if x.shape[0] == 1 else luma(x)
-        x = (x - gray.mean()) * factors[1] + gray.mean()
-        if x.shape[0] == 3:
-            gray = luma(x)
-            x = (x - gray) * factors[2] + gray
-        return x.clamp(0, 1)
-    if name == "resize":
-        return nn.functional.interpolate(
-            x[None], size=tuple(t["size"]), mode="bilinear", align_corners=False
-        )[0]
-    if name == "normalize":
-        mean = torch.tensor(t["mean"], dtype=x.dtype).reshape(-1, 1, 1)
-        std = torch.tensor(t["std"], dtype=x.dtype).reshape(-1, 1, 1)
-        return (x - mean) / std
-    raise TrainingError(f"unknown transform {name!r} in the data file")
-
-
-def luma(x: torch.Tensor) -> torch.Tensor:
-    r, g, b = x[0], x[1], x[2]
-    return (0.299 * r + 0.587 * g + 0.114 * b)[None]
-
-
-class ImageFiles(torch.utils.data.Dataset):
-    """Images read from their files when a batch needs them: decoded with Pillow,
-    converted (RGB or grayscale), resized, transformed (the random transforms of
-    `augment` only for training data, seeded by the run's seed, the epoch and the
-    sample: the same seed gives the same batches, with any number of workers and after
-    --resume), standardised.
-
-    An item is (image [C, H, W] float32, label), or None for an unreadable file when the
-    data says `skip_bad` (the batch then leaves it out)."""
-
-    def __init__(
-        self,
-        folder: Path,
-        files: np.ndarray,
-        labels: np.ndarray,
-        meta: dict,
-        train: bool,
-        seed: int = 0,
-    ):
-        self.folder = folder
-        self.files = (
-            files  # bytes, one array: no per-name Python objects to copy on fork
-        )
-        self.labels = labels
-        self.mode = meta["mode"]
-        self.size = meta["size"]
-        self.image_size = meta["image_size"]
-        self.transforms = [
-            t for t in meta["transforms"] if train or not t.get("random", False)
-        ]
-        norm = meta.get("normalization")
-        self.mean = (
-            None if norm is None else torch.tensor(norm["mean"]).reshape(-1, 1, 1)
-        )
-        self.std = None if norm is None else torch.tensor(norm["std"]).reshape(-1, 1, 1)
-        self.float_targets = meta["float_targets"]
-        self.skip_bad = meta["skip_bad"]
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def path(self, index: int) -> str:
-        return os.path.join(self.folder, self.files[index].decode("utf-8"))
-
-    def __getitem__(self, key):
-        index, epoch = key if isinstance(key, tuple) else (key, 0)
-        path = self.path(index)
-        try:
-            x = self.decode(path)
-        except RuntimeError:
-            raise
-        except Exception as exc:  # Pillow raises many types for bad files
-            if self.skip_bad:
-                print(f"warning: skipped the unreadable image {path}", file=sys.stderr)
-                return None
-            raise RuntimeError(
-                f"{DATA_ERROR}cannot read the image {path}: {type(exc).__name__}: "
-                f"{exc} (remove or replace it, or write skip_bad=true in the data "
-                "options)"
-            ) from None
-        if self.transforms:
-            # one generator per sample: its draws depend on (seed, epoch, sample) only
-            generator = torch.Generator().manual_seed(
-                (self.seed * 1_000_003 + epoch) * 1_000_000_007 + index
-            )
-            for t in self.transforms:
-                x = transform(t, x, generator)
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
-        label = int(self.labels[index])
-        # a Python int becomes an int64 tensor when the batch is put together
-        y = torch.tensor(float(label)) if self.float_targets else label
-        return x.contiguous(), y
-
-    def decode(self, path: str) -> torch.Tensor:
-        from PIL import Image
-
-        with Image.open(path) as picture:
-            picture = picture.convert(self.mode)
-            if self.size is not None:
-                picture = picture.resize(
-                    (self.size[1], self.size[0]), Image.Resampling.BILINEAR
-                )
-            array = np.asarray(picture, dtype=np.uint8)
-        if array.ndim == 2:
-            array = array[:, :, None]
-        if list(array.shape[:2]) != list(self.image_size):
-            h, w = self.image_size
-            raise RuntimeError(
-                f"{DATA_ERROR}{path} is {array.shape[1]}x{array.shape[0]}, but the "
-                f"images are {w}x{h} (width x height): pass size=(height, width) to "
-                "resize them"
-            )
-        return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+def data_error(message: str) -> RuntimeError:
+    """The error of a Dataset that cannot read a sample (the script's ImageFiles or
+    CsvRows): a RuntimeError (a class every process can unpickle), which `Run.read`
+    turns back into a TrainingError with this message only."""
+    return RuntimeError(DATA_ERROR + message)
 
 
 def collate_readable(items: list):
@@ -436,8 +306,9 @@ class EvalBatches(torch.utils.data.Sampler):
         return len(range(self.rank, math.ceil(self.n / self.batch), self.world))
 
 
-def load_stream(path: str) -> dict:
-    """The splits of a streaming data set (data.json): an ImageFiles per split."""
+def load_stream(path: str, dataset) -> dict:
+    """The splits of a streaming data set (data.json): a `dataset` per split (the
+    script's ImageFiles, made as ImageFiles(folder, names, labels, data, train))."""
     try:
         meta = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -445,7 +316,7 @@ def load_stream(path: str) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != STREAM_FORMAT:
         raise TrainingError(f"{path} is not a data file written by nndsl")
     if meta.get("source") == "csv":
-        return load_csv_stream(meta, Path(path).resolve().parent)
+        return load_csv_stream(meta, Path(path).resolve().parent, dataset)
     root = Path(os.path.normpath(Path(path).resolve().parent / meta["root"]))
     classes = list(meta["class_names"])
     parts: dict[str, tuple[Path, list[str], list[int]]] = {}
@@ -493,7 +364,7 @@ def load_stream(path: str) -> dict:
         "normalization": meta.get("normalization"),
     }
     for key, (folder, names, targets) in split.items():
-        data[key] = ImageFiles(folder, names, targets, meta, train=key == "train")
+        data[key] = dataset(folder, names, targets, meta, train=key == "train")
     return data
 
 
@@ -524,66 +395,9 @@ def line_offsets(path: Path, skip_header: bool) -> np.ndarray:
     return keep[1:] if skip_header else keep
 
 
-class CsvRows(torch.utils.data.Dataset):
-    """Rows of a CSV file read when a batch needs them: each found by its byte offset,
-    parsed with the csv module, its feature columns as float32 (standardised with the
-    training rows' statistics), its target a class index or a value."""
-
-    def __init__(self, path: Path, offsets: np.ndarray, meta: dict):
-        self.path = path
-        self.offsets = offsets
-        self.delimiter = meta["delimiter"]
-        self.features = list(meta["features"])
-        self.target = meta["target"]
-        self.regression = meta["task"] == "regression"
-        self.float_targets = meta["float_targets"]
-        parse = {"int": int, "float": float, "str": str}.get(meta["label_kind"] or "")
-        self.parse = parse
-        self.classes = (
-            {parse(name): i for i, name in enumerate(meta["class_names"])}
-            if parse is not None
-            else {}
-        )
-        norm = meta.get("normalization")
-        self.mean = None if norm is None else torch.tensor(norm["mean"])
-        self.std = None if norm is None else torch.tensor(norm["std"])
-        self.seed = 0
-        self.handle = None
-        self.pid = -1
-
-    def __len__(self) -> int:
-        return len(self.offsets)
-
-    def __getitem__(self, key):
-        index = key[0] if isinstance(key, tuple) else key
-        if self.pid != os.getpid():  # a file of its own in each worker process
-            self.handle, self.pid = open(self.path, "rb"), os.getpid()
-        self.handle.seek(int(self.offsets[index]))
-        raw = self.handle.readline().decode("utf-8")
-        if raw.startswith("\ufeff"):
-            raw = raw[1:]
-        try:
-            row = next(csv.reader([raw.rstrip("\r\n")], delimiter=self.delimiter))
-            x = torch.tensor([float(row[i]) for i in self.features])
-            cell = row[self.target].strip()
-            if self.regression:
-                y = torch.tensor([float(cell)])
-            else:
-                label = self.classes[self.parse(cell)]
-                y = torch.tensor(float(label) if self.float_targets else label)
-        except (ValueError, IndexError, KeyError, StopIteration, csv.Error):
-            raise RuntimeError(
-                f"{DATA_ERROR}{self.path}: the row at byte {int(self.offsets[index])} "
-                "is not what nndsl read when it prepared the data: run nndsl generate "
-                "again"
-            ) from None
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
-        return x, y
-
-
-def load_csv_stream(meta: dict, base: Path) -> dict:
-    """The splits of a streaming CSV file: a CsvRows per split."""
+def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
+    """The splits of a streaming CSV file: a `dataset` per split (the script's CsvRows,
+    made as CsvRows(path, offsets, data, train))."""
     path = Path(os.path.normpath(base / meta["path"]))
     try:
         size = path.stat().st_size
@@ -609,7 +423,7 @@ def load_csv_stream(meta: dict, base: Path) -> dict:
     }
     for key, idx in cuts.items():
         if len(idx):
-            data[key] = CsvRows(path, offsets[idx], meta)
+            data[key] = dataset(path, offsets[idx], meta, train=key == "train")
     return data
 
 
@@ -1575,11 +1389,12 @@ class Run:
         args: argparse.Namespace,
         config: dict,
         data_loader: Callable[..., Any] | None = None,
+        dataset: Callable[..., Any] | None = None,
     ) -> None:
         self.config = config
-        self.data_loader = (
-            data_loader  # (dataset, batches, run) -> DataLoader: streaming
-        )
+        # streaming data: the script's Dataset class, and its DataLoader
+        # (dataset, batches, run) -> DataLoader
+        self.dataset, self.data_loader = dataset, data_loader
         self.args = args
         self.epochs = self.args.epochs
         self.batch = self.args.batch_size
@@ -1603,13 +1418,13 @@ class Run:
         self.main_process = self.rank == 0
         seed_everything(self.args.seed)
         self.device = pick_device(self.args.device, self.local_rank)
-        self.data = load_data(self.args.data, self.device)
-        self.stream = self.data.get("stream")  # None: the arrays are on the device
-        if self.stream is not None and self.data_loader is None:
+        if self.args.data.endswith(".json") and self.dataset is None:
             raise TrainingError(
                 f"{self.args.data} describes data read from its files while training, "
                 "which this script was not generated for: generate it again"
             )
+        self.data = load_data(self.args.data, self.device, self.dataset)
+        self.stream = self.data.get("stream")  # None: the arrays are on the device
         self.loaders: dict = {}
         for split in ("train", "val", "test"):
             if self.stream is not None and split in self.data:
