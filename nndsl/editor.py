@@ -27,6 +27,7 @@ from nndsl.check import Checked, check_file
 from nndsl.check.graph import BlockInstance, ModuleSlot, Op, TensorV
 from nndsl.check.summary import fmt_count, format_type
 from nndsl.errors import Span
+from nndsl.incremental import Session
 
 KEYWORDS = (
     "model",
@@ -66,8 +67,16 @@ class Analysis:
 
     path: str
     checked: Checked
-    # file → span → hover texts (a dict as an ordered set: one per distinct use)
-    hovers: dict[str, dict[Span, dict[str, None]]] = field(default_factory=dict)
+    # file → span → hover texts (a dict as an ordered set: one per distinct use); built by
+    # `build`, on the first hover (a re-check after an edit does not wait for it)
+    _hovers: dict[str, dict[Span, dict[str, None]]] | None = None
+
+    @property
+    def hovers(self) -> dict[str, dict[Span, dict[str, None]]]:
+        if self._hovers is None:
+            self.build()
+        assert self._hovers is not None
+        return self._hovers
 
     # ---- hover ---------------------------------------------------------------------------------
 
@@ -108,6 +117,9 @@ class Analysis:
     # ---- index ---------------------------------------------------------------------------------
 
     def build(self) -> Analysis:
+        if self._hovers is not None:
+            return self
+        self._hovers = {}
         seen: set[int] = set()
         for inst in self.checked.models.values():
             if inst is not None:
@@ -202,9 +214,15 @@ class Analysis:
                     self._add(node.span, f"`{node.id}`: `{format_type(t)}`")
 
 
-def analyse(path: str, text: str | None = None, *, imports: bool = False) -> Analysis:
-    """Check a document (its text as the editor holds it) and index what the checker learnt."""
-    return Analysis(path, check_file(path, text, imports=imports)).build()
+def analyse(
+    path: str, text: str | None = None, *, imports: bool = False, session: Session | None = None
+) -> Analysis:
+    """Check a document (its text as the editor holds it); what the checker learnt is indexed
+    for hovers when the first hover asks.  `session`: a language server's Session
+    (nndsl/incremental.py), which re-reads only what changed since its last check."""
+    if session is not None:
+        return Analysis(path, session.check(path, text, imports=imports))
+    return Analysis(path, check_file(path, text, imports=imports))
 
 
 # ---- hover texts ---------------------------------------------------------------------------
