@@ -352,18 +352,18 @@ class ModuleWatch:
     """Forgets the user's Python modules a check imported once one of their files changes.
 
     A module counts as the user's when the check imported it and its file lies outside Python's
-    own and the installed packages' folders.  When any of them changed (modified, removed), all
+    own, nndsl's and any `site-packages` folder (nndsl imports parts of itself, and torch, lazily:
+    those stay).  When any of them changed (modified, removed), all
     of them are dropped from `sys.modules` (they may import each other), so the next check
     imports them afresh."""
 
     def __init__(self) -> None:
         self._files: dict[str, tuple[str, tuple[int, int] | None]] = {}  # module → (file, stamp)
         paths = sysconfig.get_paths()
-        self._system = tuple(
-            os.path.normcase(os.path.realpath(paths[k])) + os.sep
-            for k in ("stdlib", "platstdlib", "purelib", "platlib")
-            if k in paths
-        )
+        roots = [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
+        roots += [sys.prefix, sys.base_prefix, sys.exec_prefix]
+        roots.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + "/nndsl")
+        self._system = tuple(os.path.normcase(os.path.realpath(r)) + os.sep for r in roots)
 
     def before(self) -> set[str]:
         """Call before a check: drops changed modules; returns the names loaded now."""
@@ -379,10 +379,22 @@ class ModuleWatch:
         for name in set(sys.modules) - loaded:
             module = sys.modules.get(name)
             file = getattr(module, "__file__", None)
-            if not isinstance(file, str) or not file.endswith(".py"):
+            spec = getattr(module, "__spec__", None)
+            if (
+                not isinstance(file, str)
+                or not file.endswith(".py")
+                or not os.path.isabs(file)
+                or name.startswith("__")  # __main__'s aliases
+                or getattr(spec, "origin", None) != file  # not imported from that file
+            ):
                 continue
             real = os.path.normcase(os.path.realpath(file))
-            if real.startswith(self._system):
+            parts = real.split(os.sep)
+            if (
+                real.startswith(self._system)
+                or "site-packages" in parts
+                or "dist-packages" in parts
+            ):
                 continue
             self._files[name] = (file, _stamp(file))
 

@@ -132,7 +132,14 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
 
         async def later() -> None:
             await asyncio.sleep(delay)
-            analyse(uri)
+            try:
+                analyse(uri)
+            except Exception as exc:  # a checker bug: say so rather than go silent
+                server.window_log_message(
+                    types.LogMessageParams(
+                        types.MessageType.Error, f"nndsl: checking {uri} failed: {exc!r}"
+                    )
+                )
 
         state["tasks"][uri] = asyncio.ensure_future(later())
 
