@@ -154,7 +154,7 @@ class Analysis:
         self._names(inst, named)
 
     def _op(self, op: Op, inst: BlockInstance, seen: set[int]) -> None:
-        out = f"`{format_type(op.out)}`"
+        out = f"`{_type(op.out)}`"
         if op.kind == "module":
             slot: ModuleSlot = op.target
             self._add(op.span, _slot_text(slot, op, inst))
@@ -211,7 +211,7 @@ class Analysis:
                     elif node.id in inputs:
                         t = inputs[node.id].type
                 if t is not None:
-                    self._add(node.span, f"`{node.id}`: `{format_type(t)}`")
+                    self._add(node.span, f"`{node.id}`: `{_type(t)}`")
 
 
 def analyse(
@@ -228,17 +228,30 @@ def analyse(
 # ---- hover texts ---------------------------------------------------------------------------
 
 
+_TYPE_TEXT: dict[tuple, str] = {}  # (class, type) → its text: most ops share a few types
+
+
 def _type(t: Any) -> str:
-    return format_type(t)
+    """`format_type`, remembered (building the hover index formats thousands of types)."""
+    try:
+        key = (t.__class__, t)
+        text = _TYPE_TEXT.get(key)
+    except TypeError:  # not hashable
+        return format_type(t)
+    if text is None:
+        if len(_TYPE_TEXT) > 4096:
+            _TYPE_TEXT.clear()
+        text = _TYPE_TEXT[key] = format_type(t)
+    return text
 
 
 def _slot_text(slot: ModuleSlot, op: Op | None, inst: BlockInstance | None) -> str:
     label = f" `{slot.name}`" if slot.name and not slot.name.isdigit() else ""
     head = f"**{slot.type_name}**{label}"
     if slot.in_type is not None:
-        head += f": `{format_type(slot.in_type)}` → `{format_type(slot.out_type)}`"
+        head += f": `{_type(slot.in_type)}` → `{_type(slot.out_type)}`"
     elif slot.out_type is not None:
-        head += f" → `{format_type(slot.out_type)}`"
+        head += f" → `{_type(slot.out_type)}`"
     dtype = _dtype(slot.out_type)
     lines = [
         head,
