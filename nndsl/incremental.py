@@ -55,7 +55,7 @@ from nndsl.syntax.parser import (
 # has _MIN_RUN lines, or anyway after _MAX_RUN lines; so lines inserted or deleted above a cut
 # rarely move it.
 _MIN_RUN, _CUT_ONE_IN, _MAX_RUN = 6, 12, 96
-_KEEP_GENERATIONS = 4  # a cached piece unused for this many parses is dropped
+_KEEP_GENERATIONS = 4  # a cached piece unused for this many parses of its file is dropped
 
 _STRINGS_AND_COMMENTS = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|#[^\n]*")
 _BODY_HEAD = re.compile(r"(model|block|loss)[ \t]")
@@ -109,16 +109,22 @@ class IncrementalParser:
     def __init__(self) -> None:
         self._pieces: dict[tuple, tuple[_Piece, int, int]] = {}  # → (piece, line, generation)
         self._verdicts: dict[tuple, tuple[_Verdict, int]] = {}
-        self._generation = 0
+        self._generations: dict[str, int] = {}  # file → how many times it was parsed
+        self._generation = 0  # that count for the file being parsed
         self.parsed_lines = 0  # lines parsed by the last call (cache misses), for benchmarks
 
     def __call__(self, text: str, path: str) -> tuple[ir.SourceFile | None, list[Diagnostic]]:
-        self._generation += 1
+        self._generation = self._generations[path] = self._generations.get(path, 0) + 1
         self.parsed_lines = 0
         try:
             return self._parse(normalize_newlines(text), path)
         finally:
-            self._forget()
+            self._forget(path, self._generation - _KEEP_GENERATIONS)
+
+    def forget(self, path: str) -> None:
+        """Drop what is remembered of `path` (its document was closed)."""
+        self._generations.pop(path, None)
+        self._forget(path, None)
 
     # ---- the whole file ------------------------------------------------------------------------
 
@@ -260,10 +266,12 @@ class IncrementalParser:
             return None, "other", []
         return tree, "ok", []
 
-    def _forget(self) -> None:
-        old = self._generation - _KEEP_GENERATIONS
+    def _forget(self, path: str, old: int | None) -> None:
+        """Drop the entries of `path` last used in generation `old` or before (None: all)."""
         for cache in (self._pieces, self._verdicts):
-            for key in [k for k, v in cache.items() if v[-1] <= old]:
+            for key in [
+                k for k, v in cache.items() if k[0] == path and (old is None or v[-1] <= old)
+            ]:
                 del cache[key]
 
 
@@ -417,6 +425,10 @@ class Session:
     def __init__(self) -> None:
         self.parser = IncrementalParser()
         self.modules = ModuleWatch()
+
+    def close(self, path: str) -> None:
+        """The editor closed `path`: forget its pieces (those of files it imports stay)."""
+        self.parser.forget(os.path.normpath(path))
 
     def check(self, path: str, text: str | None = None, *, imports: bool = False) -> Checked:
         """`check_file(path, text, imports=imports)`, reusing what earlier checks parsed."""

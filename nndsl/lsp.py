@@ -165,6 +165,7 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
     def did_close(ls, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         state["analyses"].pop(uri, None)
+        session.close(_path(uri))
         for target in state["published"].pop(uri, set()):
             ls.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=target, diagnostics=[])

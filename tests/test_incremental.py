@@ -227,3 +227,36 @@ def test_session_sees_edits_to_the_users_python_module(tmp_path: Path) -> None:
     finally:
         for name in [m for m in sys.modules if m.startswith("userpkg_incremental")]:
             del sys.modules[name]
+
+
+def test_pieces_are_kept_per_file_and_dropped_on_close(tmp_path: Path) -> None:
+    """A spec importing many files keeps its own pieces between checks (the cache ages per file,
+    not per parse), and closing it forgets them."""
+    names = [f"part{i}.nn" for i in range(6)]
+    for i, name in enumerate(names):
+        (tmp_path / name).write_text(f"block P{i}(n: int) {{\n    Linear(n) -> relu\n}}\n")
+    imports = "".join(f'import "{n}"\n' for n in names)
+    main = tmp_path / "main.nn"
+    body = "\n".join(f"    P{i % 6}(8)" for i in range(40))
+    text = imports + "\nmodel M {\n    input x: [B, 8]\n" + body + "\n    Linear(2)\n}\n"
+    session = Session()
+    parsed: list[str] = []
+    real = session.parser._parse_once
+
+    def counting(text: str, path: str, follow):
+        parsed.append(path)
+        return real(text, path, follow)
+
+    session.parser._parse_once = counting  # type: ignore[method-assign]
+    assert session.check(str(main), text).ok
+    first = len(parsed)
+    for k in range(3, 6):
+        parsed.clear()
+        got = session.check(str(main), text.replace("Linear(2)", f"Linear({k})"))
+        assert got.ok
+        assert parsed == [str(main)]  # one run of the model, nothing of the imported files
+    assert first > 8
+    session.close(str(main))
+    parsed.clear()
+    session.check(str(main), text)
+    assert parsed.count(str(main)) > 2 and len(parsed) == parsed.count(str(main))
