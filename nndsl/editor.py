@@ -27,6 +27,7 @@ from nndsl.check import Checked, check_file
 from nndsl.check.graph import BlockInstance, ModuleSlot, Op, TensorV
 from nndsl.check.summary import fmt_count, format_type
 from nndsl.errors import Span
+from nndsl.incremental import Session
 
 KEYWORDS = (
     "model",
@@ -66,8 +67,16 @@ class Analysis:
 
     path: str
     checked: Checked
-    # file → span → hover texts (a dict as an ordered set: one per distinct use)
-    hovers: dict[str, dict[Span, dict[str, None]]] = field(default_factory=dict)
+    # file → span → hover texts (a dict as an ordered set: one per distinct use); built by
+    # `build`, on the first hover (a re-check after an edit does not wait for it)
+    _hovers: dict[str, dict[Span, dict[str, None]]] | None = None
+
+    @property
+    def hovers(self) -> dict[str, dict[Span, dict[str, None]]]:
+        if self._hovers is None:
+            self.build()
+        assert self._hovers is not None
+        return self._hovers
 
     # ---- hover ---------------------------------------------------------------------------------
 
@@ -108,6 +117,9 @@ class Analysis:
     # ---- index ---------------------------------------------------------------------------------
 
     def build(self) -> Analysis:
+        if self._hovers is not None:
+            return self
+        self._hovers = {}
         seen: set[int] = set()
         for inst in self.checked.models.values():
             if inst is not None:
@@ -142,7 +154,7 @@ class Analysis:
         self._names(inst, named)
 
     def _op(self, op: Op, inst: BlockInstance, seen: set[int]) -> None:
-        out = f"`{format_type(op.out)}`"
+        out = f"`{_type(op.out)}`"
         if op.kind == "module":
             slot: ModuleSlot = op.target
             self._add(op.span, _slot_text(slot, op, inst))
@@ -199,28 +211,47 @@ class Analysis:
                     elif node.id in inputs:
                         t = inputs[node.id].type
                 if t is not None:
-                    self._add(node.span, f"`{node.id}`: `{format_type(t)}`")
+                    self._add(node.span, f"`{node.id}`: `{_type(t)}`")
 
 
-def analyse(path: str, text: str | None = None, *, imports: bool = False) -> Analysis:
-    """Check a document (its text as the editor holds it) and index what the checker learnt."""
-    return Analysis(path, check_file(path, text, imports=imports)).build()
+def analyse(
+    path: str, text: str | None = None, *, imports: bool = False, session: Session | None = None
+) -> Analysis:
+    """Check a document (its text as the editor holds it); what the checker learnt is indexed
+    for hovers when the first hover asks.  `session`: a language server's Session
+    (nndsl/incremental.py), which re-reads only what changed since its last check."""
+    if session is not None:
+        return Analysis(path, session.check(path, text, imports=imports))
+    return Analysis(path, check_file(path, text, imports=imports))
 
 
 # ---- hover texts ---------------------------------------------------------------------------
 
 
+_TYPE_TEXT: dict[tuple, str] = {}  # (class, type) → its text: most ops share a few types
+
+
 def _type(t: Any) -> str:
-    return format_type(t)
+    """`format_type`, remembered (building the hover index formats thousands of types)."""
+    try:
+        key = (t.__class__, t)
+        text = _TYPE_TEXT.get(key)
+    except TypeError:  # not hashable
+        return format_type(t)
+    if text is None:
+        if len(_TYPE_TEXT) > 4096:
+            _TYPE_TEXT.clear()
+        text = _TYPE_TEXT[key] = format_type(t)
+    return text
 
 
 def _slot_text(slot: ModuleSlot, op: Op | None, inst: BlockInstance | None) -> str:
     label = f" `{slot.name}`" if slot.name and not slot.name.isdigit() else ""
     head = f"**{slot.type_name}**{label}"
     if slot.in_type is not None:
-        head += f": `{format_type(slot.in_type)}` → `{format_type(slot.out_type)}`"
+        head += f": `{_type(slot.in_type)}` → `{_type(slot.out_type)}`"
     elif slot.out_type is not None:
-        head += f" → `{format_type(slot.out_type)}`"
+        head += f" → `{_type(slot.out_type)}`"
     dtype = _dtype(slot.out_type)
     lines = [
         head,

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 from nndsl import editor
 from nndsl.check import no_imports_env
 from nndsl.errors import Diagnostic, Severity, Span
+from nndsl.incremental import Session
 from nndsl.syntax import parse
 from nndsl.syntax.fmt import format_source
 
@@ -59,6 +60,7 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
 
     server = LanguageServer("nndsl", __version__)
     state = {"trusted": False, "published": {}, "tasks": {}, "analyses": {}}
+    session = Session()  # what earlier checks parsed, the user's modules they imported
 
     def imports() -> bool:
         return bool(state["trusted"]) and not no_imports and not no_imports_env()
@@ -100,7 +102,7 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
         doc = server.workspace.get_text_document(uri)
         path = _path(uri)
         started = time.perf_counter()
-        analysis = editor.analyse(path, doc.source, imports=imports())
+        analysis = editor.analyse(path, doc.source, imports=imports(), session=session)
         state["analyses"][uri] = analysis
         by_file: dict[str, list] = {uri: []}
         for d in analysis.checked.diagnostics:
@@ -130,7 +132,14 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
 
         async def later() -> None:
             await asyncio.sleep(delay)
-            analyse(uri)
+            try:
+                analyse(uri)
+            except Exception as exc:  # a checker bug: say so rather than go silent
+                server.window_log_message(
+                    types.LogMessageParams(
+                        types.MessageType.Error, f"nndsl: checking {uri} failed: {exc!r}"
+                    )
+                )
 
         state["tasks"][uri] = asyncio.ensure_future(later())
 
@@ -156,6 +165,7 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
     def did_close(ls, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         state["analyses"].pop(uri, None)
+        session.close(_path(uri))
         for target in state["published"].pop(uri, set()):
             ls.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=target, diagnostics=[])

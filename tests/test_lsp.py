@@ -286,3 +286,52 @@ def test_user_modules_are_not_imported_unless_trusted(tmp_path: Path) -> None:
             assert marker.exists() is ran
         finally:
             c.close()
+
+
+WIDE = """\
+from torch import nn
+
+
+class Wide(nn.Module):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(n, 8)
+
+    def forward(self, x):
+        return self.fc(x)
+"""
+
+
+def test_edits_to_a_users_module_are_seen_without_a_restart(tmp_path: Path) -> None:
+    """The checker imports the user's module into the server's process; after the file changes,
+    the next check imports it afresh (nndsl/incremental.py, ModuleWatch)."""
+    pytest.importorskip("torch")
+    pkg = tmp_path / "userpkg_lsp"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "layers.py").write_text(WIDE)
+    text = "from userpkg_lsp.layers import Wide\n\nmodel M {\n    input x: [B, 4]\n    x -> Wide(4)\n}\n"
+    c = Client(tmp_path, env={"PYTHONPATH": str(tmp_path)})
+    try:
+        c.request(
+            "initialize",
+            {"processId": None, "capabilities": {}, "initializationOptions": {"trusted": True}},
+        )
+        c.notify("initialized", {})
+        uri = open_doc(c, tmp_path / "w.nn", text)
+        first = c.notification(  # the first check imports torch: give it time
+            "textDocument/publishDiagnostics", lambda p: p["uri"] == uri, timeout=180
+        )
+        assert first["diagnostics"] == []
+        where = {"textDocument": {"uri": uri}, "position": {"line": 4, "character": 10}}
+        assert "[B, 8]" in c.request("textDocument/hover", where)["contents"]["value"]
+        (pkg / "layers.py").write_text(WIDE.replace("nn.Linear(n, 8)", "nn.Linear(n, 32)"))
+        c.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": text}]},
+        )
+        assert diagnostics(c, uri, 2) == []
+        value = c.request("textDocument/hover", where)["contents"]["value"]
+        assert "[B, 32]" in value and "[B, 8]" not in value
+    finally:
+        c.close()

@@ -48,16 +48,19 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def check_file(path: str, text: str | None = None, *, imports: bool | None = None) -> Checked:
+def check_file(
+    path: str, text: str | None = None, *, imports: bool | None = None, parser=None
+) -> Checked:
     """Read, parse and check a spec file and its imports; every diagnostic is collected.
 
     `imports`: whether the Python modules the spec names (`from pkg import Name`) are imported
     to find their shapes; False never runs the spec's Python (their outputs stay unchecked).
-    None: True unless the environment variable NNDSL_NO_IMPORTS is 1."""
+    None: True unless the environment variable NNDSL_NO_IMPORTS is 1.
+    `parser`: what parses each file (see `nndsl.syntax.loader.load`)."""
     if imports is None:
         imports = not no_imports_env()
     with _no_cyclic_gc():
-        return _check_file(path, text, imports)
+        return _check_file(path, text, imports, parser)
 
 
 def no_imports_env() -> bool:
@@ -65,8 +68,8 @@ def no_imports_env() -> bool:
     return os.environ.get("NNDSL_NO_IMPORTS", "").strip().lower() in ("1", "true", "yes")
 
 
-def _check_file(path: str, text: str | None, imports: bool) -> Checked:
-    program, diags = load(path, text, imports=imports)
+def _check_file(path: str, text: str | None, imports: bool, parser=None) -> Checked:
+    program, diags = load(path, text, imports=imports, parser=parser)
     if any(d.is_error for d in diags):
         return Checked(program, None, _ordered(diags))
     symbols, more = resolve(program)

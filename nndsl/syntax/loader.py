@@ -6,12 +6,15 @@ import difflib
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nndsl import ir
 from nndsl.errors import Diagnostic, Note, Span, display_path, error, source_lines
 from nndsl.syntax import parse
+
+ParseFn = Callable[[str, str], tuple["ir.SourceFile | None", list[Diagnostic]]]
 
 # spec files larger than this are refused before they are read (documented in docs/language.md)
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -128,14 +131,16 @@ def lossy_text(path: str) -> str | None:
 
 
 def load(
-    path: str, text: str | None = None, *, imports: bool = True
+    path: str, text: str | None = None, *, imports: bool = True, parser: ParseFn | None = None
 ) -> tuple[Program, list[Diagnostic]]:
     """Read `path` (or the given `text` under that name) and every `.nn` file it imports.
-    `imports=False`: the Python modules the spec names will not be imported when it is checked."""
+    `imports=False`: the Python modules the spec names will not be imported when it is checked.
+    `parser`: what parses each file's text (default `nndsl.syntax.parse`; the language server
+    passes its incremental parser, nndsl/incremental.py, which gives the same results)."""
     root = os.path.normpath(path)
     program = Program(root=root, run_python=imports)
     diags: list[Diagnostic] = []
-    _load_file(program, root, text, diags, stack=[])
+    _load_file(program, root, text, diags, stack=[], parser=parser or parse)
     return program, diags
 
 
@@ -145,6 +150,7 @@ def _load_file(
     text: str | None,
     diags: list[Diagnostic],
     stack: list[tuple[str, ir.Import | None]],
+    parser: ParseFn = parse,
 ) -> None:
     if text is None:
         text, problem = read_text(path)
@@ -157,7 +163,7 @@ def _load_file(
             return
     assert text is not None
     program.sources[path] = text
-    source, file_diags = parse(text, path)
+    source, file_diags = parser(text, path)
     if stack and stack[-1][1] is not None:
         importer, decl = stack[-1]
         note = Note(f"`{display_path(path)}` is imported at {{at}}", decl.span)
@@ -237,7 +243,7 @@ def _load_file(
                 )
             )
             continue
-        _load_file(program, target, read, diags, stack + [(path, decl)])
+        _load_file(program, target, read, diags, stack + [(path, decl)], parser)
 
 
 _IMPORT_HINT = (
