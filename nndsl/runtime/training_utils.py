@@ -1387,10 +1387,10 @@ def plot_curves(history: list[dict], path: Path) -> bool:
 
 
 class CurvePlotter:
-    """Draws curves.png in a forked process (Linux) that imports matplotlib while the run
-    sets up and trains, which keeps the import off the run's critical path: at the end the
-    run hands it the history and waits only for the drawing.  Elsewhere, or if the fork
-    fails, the run draws in its own process (plot_curves)."""
+    """Draws curves.png in a forked process (Linux) that imports matplotlib while
+    the run sets up and trains, which keeps the import off the run's critical path:
+    at the end the run hands it the history and waits only for the drawing.
+    Elsewhere, or if the fork fails, the run draws in its own process."""
 
     def __init__(self) -> None:
         self.pid: int | None = None
@@ -1435,11 +1435,13 @@ class CurvePlotter:
         return 0 if plot_curves(order["history"], Path(order["path"])) else 2
 
     def plot(self, history: list[dict], path: Path) -> bool:
-        """Draw curves.png (in the forked process if there is one); whether it was drawn."""
+        """Draw curves.png (in the forked process if there is one); whether it
+        was drawn."""
         if self.pipe is None:
             return plot_curves(history, path)
         try:
-            message = json.dumps({"history": history, "path": str(path)}).encode("utf-8")
+            order = {"history": history, "path": str(path)}
+            message = json.dumps(order).encode("utf-8")
             os.write(self.pipe, len(message).to_bytes(8, "little"))
             with os.fdopen(self.pipe, "wb") as fh:
                 self.pipe = None
@@ -1588,6 +1590,7 @@ class Run:
         self.model: nn.Module | None = None
         self.optimizer = self.scheduler = self.scaler = None
         self.bar = None
+        self.curves = True  # False: no curves.png will be asked for (an evaluation)
 
     def __enter__(self) -> Run:
         self.rank, self.world, self.local_rank = setup_distributed()
@@ -1619,7 +1622,7 @@ class Run:
             / f"{self.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
         self.plotter = CurvePlotter()
-        if self.main_process:
+        if self.main_process and self.curves:
             self.plotter.start()
         return self
 
