@@ -98,6 +98,9 @@ def main() -> None:
     args = ap.parse_args()
     nndsl = str(Path(sys.executable).with_name("nndsl"))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    # nndsl's bytecode caches, even under PYTHONDONTWRITEBYTECODE=1 (torch's are installed)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "nndsl")], check=True)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         gen = work / "gen"
@@ -147,6 +150,12 @@ def main() -> None:
         for name, m in med.items():
             spread = f"{min(times[name]) / base:.2f}-{max(times[name]) / base:.2f}"
             print(f"  {name:<15} {m / base:5.2f}x hand-written  (runs {spread}x)")
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        lows = {k: min(v) for k, v in times.items()}
+        print(
+            f"  fastest runs: nndsl run {lows['nndsl run']:.2f} s, hand-written "
+            f"{lows['hand-written']:.2f} s: {lows['nndsl run'] / lows['hand-written']:.2f}x"
+        )
         ratio = med["nndsl run"] / base
         print(
             f"verdict: nndsl run = {ratio:.2f}x the hand-written script "

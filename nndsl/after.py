@@ -439,8 +439,10 @@ def evaluate(
         path = os.path.join(folder, "data.json" if streaming else "data.npz")
         write_atomic(path, data)
         args = module.parse_args(["--data", path, "--device", "cpu", "--quiet"])
+        evaluation = utils.Run(args, module.CONFIG, *reading)
+        evaluation.curves = False
         try:
-            with torch.random.fork_rng(), utils.Run(args, module.CONFIG, *reading) as run:
+            with torch.random.fork_rng(), evaluation as run:
                 if split is None:
                     split = "test" if run.has("test") else "val"
                 part = "train" if split == "all" else split  # --data: all its samples

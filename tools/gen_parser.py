@@ -57,6 +57,55 @@ def recorded_digest(parser: Path = TARGET) -> str | None:
     return None
 
 
+# Lark's module-level logger costs importing `logging` (a sixth of the parser's load time);
+# the stand-alone parser only logs while building lexers for colliding terminals, which a
+# released grammar never has.  The generated file gets a logger that imports `logging` and
+# builds Lark's logger (same name, handler and level) on first use.
+_EAGER_LOGGER = """\
+import logging
+from dataclasses import dataclass
+from typing import Generic, AnyStr
+
+logger: logging.Logger = logging.getLogger("lark")
+logger.addHandler(logging.StreamHandler())
+##
+
+##
+
+logger.setLevel(logging.CRITICAL)
+"""
+_LAZY_LOGGER = """\
+from dataclasses import dataclass
+from typing import Generic, AnyStr
+
+
+class _LazyLogger:
+    # nndsl (tools/gen_parser.py): Lark's logger, built on first use
+    def __getattr__(self, name):
+        import logging
+
+        real = logging.getLogger("lark")
+        if not real.handlers:
+            real.addHandler(logging.StreamHandler())
+            real.setLevel(logging.CRITICAL)
+        global logger
+        logger = real
+        return getattr(real, name)
+
+
+logger = _LazyLogger()
+"""
+
+
+def lighten(source: str) -> str:
+    """The stand-alone parser without the eager `logging` import (see _LAZY_LOGGER)."""
+    if source.count(_EAGER_LOGGER) != 1:
+        raise SystemExit(
+            "gen_parser: Lark's stand-alone logger set-up changed; update _EAGER_LOGGER"
+        )
+    return source.replace(_EAGER_LOGGER, _LAZY_LOGGER)
+
+
 def generate(grammar: Path = GRAMMAR) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "lark.tools.standalone", *OPTIONS, str(grammar)],
@@ -64,7 +113,7 @@ def generate(grammar: Path = GRAMMAR) -> str:
         capture_output=True,
         text=True,
     ).stdout
-    return HEADER.format(digest=grammar_digest(grammar)) + out
+    return HEADER.format(digest=grammar_digest(grammar)) + lighten(out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,6 @@ from nndsl.catalog.core import (
 )
 from nndsl.catalog.functions import CAST_DTYPES, CASTS, matmul_shape
 from nndsl.catalog.modules import module_form
-from nndsl.check import torchfn
 from nndsl.check.graph import (
     BlockInstance,
     ModuleSlot,
@@ -58,7 +57,10 @@ from nndsl.check.graph import (
 from nndsl.check.resolve import Symbols
 from nndsl.dims import Dim, Sym
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
+from nndsl.lazy import lazy_module
 from nndsl.syntax.loader import Program
+
+torchfn = lazy_module("nndsl.check.torchfn")  # torch's own functions: only some specs call them
 
 MAX_INSTANCES = 20000
 MAX_REPEAT = 10000

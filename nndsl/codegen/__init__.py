@@ -185,6 +185,26 @@ def train_sources(
 ) -> dict[str, tuple]:
     """Script name → (plan, source of the plain training script); `formatted` as in
     `generate_files`."""
+    # `nndsl run` asks twice (the script to run, then every generated source): render once
+    key = (id(checked), tuple(models), formatted, None if out_dir is None else str(out_dir))
+    cached = _TRAIN_CACHE.get(key)
+    if cached is not None and cached[0] is checked:
+        return dict(cached[1])
+    out = _train_sources(checked, models, formatted, out_dir)
+    _TRAIN_CACHE.clear()
+    _TRAIN_CACHE[key] = (checked, dict(out))
+    return out
+
+
+_TRAIN_CACHE: dict[tuple, tuple[Checked, dict[str, tuple]]] = {}
+
+
+def _train_sources(
+    checked: Checked,
+    models: list[str],
+    formatted: bool,
+    out_dir: str | os.PathLike | None,
+) -> dict[str, tuple]:
     from nndsl.codegen.train import TrainCodeError, train_source
 
     out: dict[str, tuple] = {}

@@ -1285,6 +1285,84 @@ def plot_curves(history: list[dict], path: Path) -> bool:
     return True
 
 
+class CurvePlotter:
+    """Draws curves.png in a forked process (Linux) that imports matplotlib while
+    the run sets up and trains, which keeps the import off the run's critical path:
+    at the end the run hands it the history and waits only for the drawing.
+    Elsewhere, or if the fork fails, the run draws in its own process."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.pipe: int | None = None
+
+    def start(self) -> None:
+        if not sys.platform.startswith("linux"):
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            read, write = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return
+        if pid == 0:  # the child: never returns
+            code = 1
+            try:
+                os.close(write)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's
+                code = self._child(read)
+            finally:
+                os._exit(code)
+        os.close(read)
+        self.pid, self.pipe = pid, write
+
+    @staticmethod
+    def _child(read: int) -> int:
+        try:  # the slow part, while the run works
+            from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+            from matplotlib.figure import Figure  # noqa: F401
+        except ImportError:
+            return 2
+        # A length first: processes forked later (DataLoader workers) hold the pipe too,
+        # so its end of file cannot tell the message's end.
+        with os.fdopen(read, "rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            message = fh.read(size)
+        if len(message) != size or not size:
+            return 3
+        order = json.loads(message)
+        return 0 if plot_curves(order["history"], Path(order["path"])) else 2
+
+    def plot(self, history: list[dict], path: Path) -> bool:
+        """Draw curves.png (in the forked process if there is one); whether it
+        was drawn."""
+        if self.pipe is None:
+            return plot_curves(history, path)
+        try:
+            order = {"history": history, "path": str(path)}
+            message = json.dumps(order).encode("utf-8")
+            os.write(self.pipe, len(message).to_bytes(8, "little"))
+            with os.fdopen(self.pipe, "wb") as fh:
+                self.pipe = None
+                fh.write(message)
+        except (OSError, TypeError, ValueError):
+            self.close()
+            return plot_curves(history, path)
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        return os.waitstatus_to_exitcode(status) == 0
+
+    def close(self) -> None:
+        """End the child without a drawing (a failed or interrupted run)."""
+        if self.pipe is not None:
+            os.close(self.pipe)
+            self.pipe = None
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = None
+
+
 def progress(total: int, enabled: bool, desc: str):
     if not enabled:
         return None
@@ -1412,6 +1490,7 @@ class Run:
         self.model: nn.Module | None = None
         self.optimizer = self.scheduler = self.scaler = None
         self.bar = None
+        self.curves = True  # False: no curves.png will be asked for (an evaluation)
 
     def __enter__(self) -> Run:
         self.rank, self.world, self.local_rank = setup_distributed()
@@ -1442,11 +1521,15 @@ class Run:
             else Path("runs")
             / f"{self.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
+        self.plotter = CurvePlotter()
+        if self.main_process and self.curves:
+            self.plotter.start()
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
         self.loaders.clear()  # streaming: the DataLoader workers end here
         try:
+            self.plotter.close()
             self.interrupt.__exit__(kind, exc, tb)
             if kind is None and self.world > 1:
                 dist.barrier()  # no process leaves while another still writes its files
@@ -1825,7 +1908,7 @@ class Run:
     def finish(self) -> list[dict]:
         """curves.png and the report; returns the per-epoch history."""
         if self.main_process and self.history:
-            plotted = plot_curves(self.history, self.out_dir / "curves.png")
+            plotted = self.plotter.plot(self.history, self.out_dir / "curves.png")
             keep = self.config["checkpoint"].get("keep_best")
             report(
                 self.history,

@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 
 from nndsl.errors import Diagnostic, Note, Span, error, normalize_newlines
 from nndsl.syntax._lark_parser import (
@@ -139,6 +138,8 @@ def _what_opens(tok: Token, history: list[Token]) -> str:
 
 @lru_cache(maxsize=1)
 def grammar_text() -> str:
+    from importlib import resources  # (only here: importing it costs a tenth of `check`'s start)
+
     return resources.files("nndsl.grammar").joinpath("nndsl.lark").read_text(encoding="utf-8")
 
 
