@@ -135,6 +135,8 @@ class IncrementalParser:
         for i, (start, chunk) in enumerate(chunks):
             pieces = self._chunk_pieces(path, start, chunk)
             if pieces is None:
+                for later in chunks[i + 1 :]:  # keep their pieces for when the error is fixed
+                    self._chunk_pieces(path, *later)
                 return self._syntax_error(text, path, chunks, i)
             if any(p.deep for p in pieces):
                 return parse(text, path)
