@@ -341,3 +341,34 @@ def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path):
     assert "def __init__(self, g: int)" in model_source(program.checked, ["M"])
     x = torch.randn(3, 4, 8)
     assert torch.allclose(program.build("M")(x), x.sum(1))
+
+
+def test_zip_and_enumerate_in_compile_time_loops():
+    # a PyTorch user's loops over settings: `zip` and `enumerate` were unknown functions
+    result = _check(
+        "const WIDTHS = (8, 16)\n"
+        "block Stages(widths: list[int], depths: list[int]) {\n"
+        "    for i, (w, d) in enumerate(zip(widths, depths)) {\n"
+        "        stage{i}: ((Conv2d(w, 3, padding=1) -> relu) * d)\n"
+        "    }\n"
+        "}\n"
+        "model A(depths: list[int] = [1, 2]) {\n"
+        "    input x: [B, 3, 16, 16]\n"
+        "    Stages(WIDTHS, depths)\n"
+        "    for i, w in enumerate(WIDTHS, 1) {\n"
+        "        Conv2d(w * i, 1)\n"
+        "    }\n"
+        "    adaptive_avg_pool2d(1) -> flatten -> Linear(10)\n"
+        "}\n"
+    )
+    assert result.diagnostics == []
+    inst = result.models["A"]
+    convs = (3 * 9 * 8 + 8) + (8 * 9 * 16 + 16) + (16 * 9 * 16 + 16)
+    assert inst.total_params() == convs + (16 * 8 + 8) + (8 * 32 + 32) + (32 * 10 + 10)
+    assert [format_type(t) for t in inst.output_types()] == ["[B, 10]"]
+    bad = _check(
+        "model A {\n    input x: [B, 3]\n    for a in zip(3) {\n        Linear(a)\n    }\n}\n"
+    )
+    assert [(d.message, d.span.line, d.span.col) for d in bad.diagnostics] == [
+        ("`zip` takes lists or tuples", 3, 14)
+    ]

@@ -18,7 +18,9 @@ from nndsl.catalog.training import DATA_SOURCES, TRAIN_KEYS
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
 from nndsl.syntax.loader import Program
 
-BUILTIN_FUNCTIONS = ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
+BUILTIN_FUNCTIONS = (
+    "range", "len", "min", "max", "abs", "int", "float", "round", "sum", "zip", "enumerate",
+)  # fmt: skip
 SCALAR_TYPES = ("int", "float", "bool", "str")
 _TORCH_PREFIXES = ("torch", "F", "nn", "functional")  # written as in Python, not in a spec
 CONTAINER_TYPES = ("list", "tuple")
