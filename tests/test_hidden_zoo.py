@@ -372,3 +372,30 @@ def test_zip_and_enumerate_in_compile_time_loops():
     assert [(d.message, d.span.line, d.span.col) for d in bad.diagnostics] == [
         ("`zip` takes lists or tuples", 3, 14)
     ]
+
+
+def test_the_flatten_method_flattens_every_dimension(tmp_path):
+    # `x.flatten()` is Tensor.flatten (torchvision's Swin flattens its relative position index
+    # so); only the function in a chain, `x -> flatten`, keeps the batch
+    import torch
+
+    import nndsl
+
+    spec = tmp_path / "flat.nn"
+    spec.write_text(
+        "model M {\n"
+        "    input x: [B, 3, 4]\n"
+        "    buffer index = ones(3, 3).flatten()\n"
+        "    a = x.flatten()\n"
+        "    b = x.flatten(end_dim=1)\n"
+        "    c = x -> flatten\n"
+        "    return a, b, c, index\n"
+        "}\n"
+    )
+    program = nndsl.load(str(spec))
+    shapes = [format_type(t) for t in program.checked.models["M"].output_types()]
+    assert shapes == ["[12*B]", "[3*B, 4]", "[B, 12]", "[9]"]
+    x = torch.randn(2, 3, 4)
+    a, b, c, index = program.build("M")(x)
+    assert torch.equal(a, x.flatten()) and torch.equal(b, x.flatten(end_dim=1))
+    assert torch.equal(c, torch.flatten(x, 1)) and index.shape == (9,)

@@ -1522,6 +1522,8 @@ class Evaluator:
         kwargs = tuple((k.name, self.expr(k.value, frame)) for k in e.kwargs)
         if any(a is POISON for a in args) or any(v is POISON for _, v in kwargs):
             return POISON
+        if attr.attr == "flatten" and not args and "start_dim" not in dict(kwargs):
+            kwargs += (("start_dim", 0),)  # Tensor.flatten() flattens all, unlike `-> flatten`
         ref = LayerRef(
             "function",
             attr.attr,
