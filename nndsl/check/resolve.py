@@ -367,6 +367,8 @@ class _Resolver:
             kind = "name"
         suggestion = api.suggest(n.id, pool)
         hint = f"did you mean `{suggestion[0]}`?" if suggestion else None
+        if n.id in ("True", "False", "None"):  # Python's spelling of the literals
+            hint = f"the literals are written `true`, `false` and `none`: `{n.id.lower()}`"
         if n.id in _TORCH_PREFIXES:  # `torch.flatten`, `F.relu`, `nn.Linear`
             hint = (
                 "torch's functions and layers are written without a module prefix: "
@@ -382,6 +384,8 @@ class _Resolver:
             message = f"unknown function `{n.id}`"
         else:
             message = f"undefined name `{n.id}`"
+        if n.id in ("True", "False", "None"):
+            message = f"`{n.id}` is Python's spelling, not the language's"
         self.diags.append(error(message, n.span, hint=hint))
 
     # ---- train sections -----------------------------------------------------------------------
