@@ -47,6 +47,7 @@ TORCHVISION = [
     ("convnext.nn", "ConvNeXtTiny", 28_589_128),
     ("vit.nn", "ViTB16", 86_567_656),
     ("swin.nn", "SwinT", 28_288_354),
+    ("inception_v3.nn", "InceptionV3", 23_834_568),  # aux_logits=False
 ]
 
 # (file, model, output): the other models, whose references are built below
