@@ -47,6 +47,7 @@ TORCHVISION = [
     ("convnext.nn", "ConvNeXtTiny", 28_589_128),
     ("vit.nn", "ViTB16", 86_567_656),
     ("swin.nn", "SwinT", 28_288_354),
+    ("inception_v3.nn", "InceptionV3", 23_834_568),  # aux_logits=False
 ]
 
 # (file, model, output): the other models, whose references are built below
@@ -341,3 +342,61 @@ def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path):
     assert "def __init__(self, g: int)" in model_source(program.checked, ["M"])
     x = torch.randn(3, 4, 8)
     assert torch.allclose(program.build("M")(x), x.sum(1))
+
+
+def test_zip_and_enumerate_in_compile_time_loops():
+    # a PyTorch user's loops over settings: `zip` and `enumerate` were unknown functions
+    result = _check(
+        "const WIDTHS = (8, 16)\n"
+        "block Stages(widths: list[int], depths: list[int]) {\n"
+        "    for i, (w, d) in enumerate(zip(widths, depths)) {\n"
+        "        stage{i}: ((Conv2d(w, 3, padding=1) -> relu) * d)\n"
+        "    }\n"
+        "}\n"
+        "model A(depths: list[int] = [1, 2]) {\n"
+        "    input x: [B, 3, 16, 16]\n"
+        "    Stages(WIDTHS, depths)\n"
+        "    for i, w in enumerate(WIDTHS, 1) {\n"
+        "        Conv2d(w * i, 1)\n"
+        "    }\n"
+        "    adaptive_avg_pool2d(1) -> flatten -> Linear(10)\n"
+        "}\n"
+    )
+    assert result.diagnostics == []
+    inst = result.models["A"]
+    convs = (3 * 9 * 8 + 8) + (8 * 9 * 16 + 16) + (16 * 9 * 16 + 16)
+    assert inst.total_params() == convs + (16 * 8 + 8) + (8 * 32 + 32) + (32 * 10 + 10)
+    assert [format_type(t) for t in inst.output_types()] == ["[B, 10]"]
+    bad = _check(
+        "model A {\n    input x: [B, 3]\n    for a in zip(3) {\n        Linear(a)\n    }\n}\n"
+    )
+    assert [(d.message, d.span.line, d.span.col) for d in bad.diagnostics] == [
+        ("`zip` takes lists or tuples", 3, 14)
+    ]
+
+
+def test_the_flatten_method_flattens_every_dimension(tmp_path):
+    # `x.flatten()` is Tensor.flatten (torchvision's Swin flattens its relative position index
+    # so); only the function in a chain, `x -> flatten`, keeps the batch
+    import torch
+
+    import nndsl
+
+    spec = tmp_path / "flat.nn"
+    spec.write_text(
+        "model M {\n"
+        "    input x: [B, 3, 4]\n"
+        "    buffer index = ones(3, 3).flatten()\n"
+        "    a = x.flatten()\n"
+        "    b = x.flatten(end_dim=1)\n"
+        "    c = x -> flatten\n"
+        "    return a, b, c, index\n"
+        "}\n"
+    )
+    program = nndsl.load(str(spec))
+    shapes = [format_type(t) for t in program.checked.models["M"].output_types()]
+    assert shapes == ["[12*B]", "[3*B, 4]", "[B, 12]", "[9]"]
+    x = torch.randn(2, 3, 4)
+    a, b, c, index = program.build("M")(x)
+    assert torch.equal(a, x.flatten()) and torch.equal(b, x.flatten(end_dim=1))
+    assert torch.equal(c, torch.flatten(x, 1)) and index.shape == (9,)

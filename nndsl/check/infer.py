@@ -54,7 +54,7 @@ from nndsl.check.graph import (
     value_type,
     walk_slots,
 )
-from nndsl.check.resolve import Symbols
+from nndsl.check.resolve import BUILTIN_FUNCTIONS, Symbols
 from nndsl.dims import Dim, Sym
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
 from nndsl.lazy import lazy_module
@@ -1417,7 +1417,7 @@ class Evaluator:
             or torchfn.is_known(name)
         ):
             return LayerRef("function", name, node, span, args, kwargs, arg_spans, kwarg_spans)
-        if name in ("range", "len", "min", "max", "abs", "int", "float", "round", "sum"):
+        if name in BUILTIN_FUNCTIONS:
             return self.error(f"`{name}` must be called", span)
         return self.error(f"undefined name `{name}`", span)
 
@@ -1452,10 +1452,7 @@ class Evaluator:
             return POISON
         arg_spans = tuple(a.span for a in e.args)
         kwarg_spans = tuple((k.name, k.span) for k in e.kwargs)
-        if (
-            name in ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
-            and name not in self.symbols.blocks
-        ):
+        if name in BUILTIN_FUNCTIONS and name not in self.symbols.blocks:
             torch_fn = name in ("max", "min", "sum", "abs", "round") and (
                 id(e) in self._pipe_stages
                 or any(contains_tensor(a) for a in args)
@@ -1527,6 +1524,8 @@ class Evaluator:
         kwargs = tuple((k.name, self.expr(k.value, frame)) for k in e.kwargs)
         if any(a is POISON for a in args) or any(v is POISON for _, v in kwargs):
             return POISON
+        if attr.attr == "flatten" and not args and "start_dim" not in dict(kwargs):
+            kwargs += (("start_dim", 0),)  # Tensor.flatten() flattens all, unlike `-> flatten`
         ref = LayerRef(
             "function",
             attr.attr,
@@ -1592,6 +1591,14 @@ class Evaluator:
                 if len(r) > MAX_REPEAT:
                     raise TypeError(f"range of {len(r)} items is too long")
                 return tuple(r)
+            if name == "zip":  # `for w, d in zip(WIDTHS, DEPTHS)`
+                if not args or not all(isinstance(a, (tuple, list)) for a in args):
+                    raise TypeError("`zip` takes lists or tuples")
+                return tuple(zip(*args))
+            if name == "enumerate":  # `for i, w in enumerate(WIDTHS)`, `enumerate(WIDTHS, 1)`
+                if not 1 <= len(args) <= 2 or not isinstance(args[0], (tuple, list)):
+                    raise TypeError("`enumerate` takes a list or tuple, and an integer start")
+                return tuple(enumerate(*args))
             if name == "len":
                 if len(args) != 1 or not isinstance(args[0], (tuple, list, str)):
                     raise TypeError("`len` takes one tuple, list or string")

@@ -18,7 +18,9 @@ from nndsl.catalog.training import DATA_SOURCES, TRAIN_KEYS
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
 from nndsl.syntax.loader import Program
 
-BUILTIN_FUNCTIONS = ("range", "len", "min", "max", "abs", "int", "float", "round", "sum")
+BUILTIN_FUNCTIONS = (
+    "range", "len", "min", "max", "abs", "int", "float", "round", "sum", "zip", "enumerate",
+)  # fmt: skip
 SCALAR_TYPES = ("int", "float", "bool", "str")
 _TORCH_PREFIXES = ("torch", "F", "nn", "functional")  # written as in Python, not in a spec
 CONTAINER_TYPES = ("list", "tuple")
@@ -365,6 +367,8 @@ class _Resolver:
             kind = "name"
         suggestion = api.suggest(n.id, pool)
         hint = f"did you mean `{suggestion[0]}`?" if suggestion else None
+        if n.id in ("True", "False", "None"):  # Python's spelling of the literals
+            hint = f"the literals are written `true`, `false` and `none`: `{n.id.lower()}`"
         if n.id in _TORCH_PREFIXES:  # `torch.flatten`, `F.relu`, `nn.Linear`
             hint = (
                 "torch's functions and layers are written without a module prefix: "
@@ -380,6 +384,8 @@ class _Resolver:
             message = f"unknown function `{n.id}`"
         else:
             message = f"undefined name `{n.id}`"
+        if n.id in ("True", "False", "None"):
+            message = f"`{n.id}` is Python's spelling, not the language's"
         self.diags.append(error(message, n.span, hint=hint))
 
     # ---- train sections -----------------------------------------------------------------------
