@@ -16,7 +16,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -48,10 +48,14 @@ from nndsl.check.graph import (
     BlockInstance,
     ModuleSlot,
     Op,
+    OpKind,
     Origin,
     ParamSlot,
     SliceV,
+    SlotKind,
     TensorV,
+    numbered,
+    renew_slots,
     value_type,
     walk_slots,
 )
@@ -833,7 +837,7 @@ class Evaluator:
             and all(isinstance(v, (TensorV, tuple)) for v in frame.cur)
             else (frame.cur,)
         )
-        inst.outputs = list(outs)
+        inst.outputs[:] = outs
         self.unused(frame)
         return True
 
@@ -985,7 +989,7 @@ class Evaluator:
         slot = ParamSlot(stmt.name, t, init, init_args, init_kwargs, stmt.span)
         frame.inst.param_tensors.append(slot)
         frame.taken.add(stmt.name)
-        op = self.emit(frame, Op("param", slot, (), (), t, stmt.span, name_hint=stmt.name))
+        op = self.emit(frame, Op(OpKind.PARAM, slot, (), (), t, stmt.span, name_hint=stmt.name))
         value = TensorV(t, op, Origin(f"parameter `{stmt.name}`", stmt.span))
         self.bind(frame, stmt.name, value, stmt.span, "param_tensor")
 
@@ -1716,7 +1720,7 @@ class Evaluator:
                 )
         out.extend(shape[pos:])
         out_t = t.with_shape(tuple(out))
-        op = self.emit(frame, Op("index", None, (value, tuple(idx)), (), out_t, e.span))
+        op = self.emit(frame, Op(OpKind.INDEX, None, (value, tuple(idx)), (), out_t, e.span))
         return TensorV(out_t, op, Origin(f"`{ir_text(e)}`", e.span, t))
 
     def advanced_index(self, value: TensorV, idx: list, frame: Frame, e: ir.Index) -> Any:
@@ -1817,7 +1821,7 @@ class Evaluator:
         else:
             out = list(joined.shape) + basic
         out_t = t.with_shape(tuple(out))
-        op = self.emit(frame, Op("index", None, (value, tuple(idx)), (), out_t, e.span))
+        op = self.emit(frame, Op(OpKind.INDEX, None, (value, tuple(idx)), (), out_t, e.span))
         return TensorV(out_t, op, Origin(f"`{ir_text(e)}`", e.span, t))
 
     def e_Slice(self, e: ir.Slice, frame: Frame, stage: bool) -> Any:
@@ -1842,7 +1846,7 @@ class Evaluator:
                     e.span,
                     hint="`mask == false` inverts a mask; `mask.float()` converts it first",
                 )
-            op = self.emit(frame, Op("unary", e.op, (v,), (), v.type, e.span))
+            op = self.emit(frame, Op(OpKind.UNARY, e.op, (v,), (), v.type, e.span))
             return TensorV(v.type, op, Origin(f"`{e.op}`", e.span, v.type))
         if isinstance(v, bool) or not isinstance(v, (int, float, Sym)):
             return self.error(f"`{e.op}` needs a number, not {describe(v)}", e.span)
@@ -1944,7 +1948,7 @@ class Evaluator:
                     else ""
                 ),
             )
-        op = self.emit(frame, Op("binop", e.op, (left, right), (), out, e.span))
+        op = self.emit(frame, Op(OpKind.BINOP, e.op, (left, right), (), out, e.span))
         return TensorV(out, op, Origin(f"`{e.op}`", e.span, lt))
 
     def scalar_binop(self, e: ir.BinOp, left: Any, right: Any) -> Any:
@@ -2113,21 +2117,22 @@ class Evaluator:
             if layer_v.node.holes:
                 self.sibling_label(into, layer_v)
             sub: list[ModuleSlot] = []
+            start = len(frame.inst.ops)
             value = self.apply(layer_v.item, value, frame, span, into=sub)
             if len(sub) == 1 and not isinstance(layer_v.item, (GroupV, RepeatV)):
-                sub[0].name = layer_v.label
+                renew_slots(sub, {0: {"name": layer_v.label}}, frame.inst.ops, start)
                 into.append(sub[0])
             elif sub:
-                for i, c in enumerate(sub):
-                    c.name = c.name or str(i)
+                numbered(sub, frame.inst.ops, start)
                 group = ModuleSlot(
                     name=layer_v.label,
-                    kind="sequential",
+                    kind=SlotKind.SEQUENTIAL,
                     type_name="Sequential",
                     span=layer_v.span,
                     children=sub,
+                    in_type=sub[0].in_type,
+                    out_type=sub[-1].out_type,
                 )
-                group.in_type, group.out_type = sub[0].in_type, sub[-1].out_type
                 into.append(group)
             return value
         if isinstance(layer_v, LabeledV):
@@ -2183,14 +2188,19 @@ class Evaluator:
     ) -> Any:
         """A group inside a group: one child nn.Sequential (torchvision's `features.1.conv.0.0`)."""
         sub: list[ModuleSlot] = []
+        start = len(frame.inst.ops)
         value = self.apply(group, value, frame, span, into=sub)
         if sub:
-            for i, c in enumerate(sub):
-                c.name = c.name or str(i)
+            numbered(sub, frame.inst.ops, start)
             slot = ModuleSlot(
-                name="", kind="sequential", type_name="Sequential", span=group.span, children=sub
+                name="",
+                kind=SlotKind.SEQUENTIAL,
+                type_name="Sequential",
+                span=group.span,
+                children=sub,
+                in_type=sub[0].in_type,
+                out_type=sub[-1].out_type,
             )
-            slot.in_type, slot.out_type = sub[0].in_type, sub[-1].out_type
             into.append(slot)
         return value
 
@@ -2286,14 +2296,19 @@ class Evaluator:
     def add_sequential(
         self, frame: Frame, name: str, children: list[ModuleSlot], span: Span, value: Any
     ) -> Any:
-        for i, c in enumerate(children):
-            c.name = c.name or str(i)
+        # the children's steps are replaced below by one call of the Sequential: found by the
+        # slots they call, before the unnamed children are numbered
         members = {id(m) for m in walk_slots(children)}
+        numbered(children, [])
         slot = ModuleSlot(
-            name=name, kind="sequential", type_name="Sequential", span=span, children=children
+            name=name,
+            kind=SlotKind.SEQUENTIAL,
+            type_name="Sequential",
+            span=span,
+            children=children,
+            in_type=children[0].in_type if children else None,
+            out_type=children[-1].out_type if children else None,
         )
-        if children:
-            slot.in_type, slot.out_type = children[0].in_type, children[-1].out_type
         frame.inst.modules.append(slot)
         frame.taken.add(name)
         # the forward step: one call of the whole Sequential replaces the children's calls
@@ -2315,7 +2330,7 @@ class Evaluator:
             last = frame.inst.ops[-1]
             inputs = frame.inst.ops[first].args
             del frame.inst.ops[first:]
-            self.emit(frame, Op("module", slot, inputs, (), last.out, span))
+            self.emit(frame, Op(OpKind.MODULE, slot, inputs, (), last.out, span))
             origin = Origin(
                 f"`{name}`", span, slot.in_type if isinstance(slot.in_type, TensorT) else None
             )
@@ -2324,8 +2339,8 @@ class Evaluator:
 
     def emit(self, frame: Frame, op: Op) -> int:
         self.check_sizes(op)
-        if op.name_hint is None:
-            op.name_hint = frame.hint
+        if op.name_hint is None and frame.hint is not None:
+            op = replace(op, name_hint=frame.hint)
         frame.inst.ops.append(op)
         return len(frame.inst.ops) - 1
 
@@ -2655,7 +2670,7 @@ class Evaluator:
             raise _Abort
         slot = ModuleSlot(
             name=name or "",
-            kind="torch",
+            kind=SlotKind.TORCH,
             type_name=ref.name,
             span=ref.span,
             entry=entry,
@@ -2734,7 +2749,7 @@ class Evaluator:
         else:
             frame.inst.modules.append(slot)
             frame.taken.add(slot.name)
-        op = self.emit(frame, Op("module", slot, ins, (), out, ref.span))
+        op = self.emit(frame, Op(OpKind.MODULE, slot, ins, (), out, ref.span))
         return _tensor_values(out, op, Origin(f"`{ref.name}`", ref.span, ins[0].type))
 
     def function_as_module(
@@ -2758,9 +2773,10 @@ class Evaluator:
             "torch", module_name, ref.node, ref.span, args, kwargs, ref.arg_spans, ref.kwarg_spans
         )
         name = label or ""
+        start = len(frame.inst.ops)
         result = self.apply_torch(mref, value, frame, name, into)
-        slot = into[-1] if into is not None else frame.inst.modules[-1]
-        slot.from_function = ref.name
+        slots = into if into is not None else frame.inst.modules
+        renew_slots(slots, {len(slots) - 1: {"from_function": ref.name}}, frame.inst.ops, start)
         return result
 
     def has_function_module(self, ref: LayerRef) -> bool:
@@ -2794,19 +2810,20 @@ class Evaluator:
         frame.inst.ops.pop()
         slot = ModuleSlot(
             name=label or "",
-            kind="function",
+            kind=SlotKind.FUNCTION,
             type_name=function_module_name(ref.name),
             span=ref.span,
             from_function=ref.name,
             function_op=op,
+            in_type=x.type,
+            out_type=op.out,
         )
-        slot.in_type, slot.out_type = x.type, op.out
         if into is not None:
             into.append(slot)
         else:
             frame.inst.modules.append(slot)
             frame.taken.add(slot.name)
-        i = self.emit(frame, Op("module", slot, (x,), (), op.out, ref.span))
+        i = self.emit(frame, Op(OpKind.MODULE, slot, (x,), (), op.out, ref.span))
         return _tensor_values(op.out, i, Origin(f"`{ref.name}`", ref.span, x.type))
 
     def call_function(self, ref: LayerRef, value: Any, frame: Frame, span: Span) -> Any:
@@ -2945,7 +2962,7 @@ class Evaluator:
         op = self.emit(
             frame,
             Op(
-                "function",
+                OpKind.FUNCTION,
                 entry,
                 (),
                 call_args,
@@ -2995,7 +3012,7 @@ class Evaluator:
         out = outs[0] if len(outs) == 1 else tuple(outs)
         slot = ModuleSlot(
             name=name or "",
-            kind="block",
+            kind=SlotKind.BLOCK,
             type_name=decl.name,
             span=ref.span,
             instance=inst,
@@ -3120,7 +3137,7 @@ class Evaluator:
             raise _Abort from None
         slot = ModuleSlot(
             name=name or "",
-            kind="py",
+            kind=SlotKind.PY,
             type_name=imported.name,
             span=ref.span,
             py_module=decl.module,
@@ -3167,7 +3184,7 @@ class Evaluator:
             raise _Abort from None
         slot = ModuleSlot(
             name=name or "",
-            kind="torch",
+            kind=SlotKind.TORCH,
             type_name=ref.name,
             span=ref.span,
             entry=None,
@@ -3226,7 +3243,7 @@ class Evaluator:
         op = self.emit(
             frame,
             Op(
-                "function",
+                OpKind.FUNCTION,
                 call.entry,
                 (),
                 call.bound,

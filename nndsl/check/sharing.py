@@ -29,6 +29,7 @@ from nndsl.check.graph import (
     InitSlot,
     ModuleSlot,
     Op,
+    OpKind,
     Origin,
     TensorV,
     TieSlot,
@@ -134,7 +135,7 @@ def apply_reuse(ev: Evaluator, reuse: ReuseV, value: Any, frame: Frame, into: li
         raise _Abort
     ins = ev.inputs_of(value, reuse.span, f"`{slot.name}`")
     out = _reuse_output(ev, slot, ins, reuse, frame)
-    op = ev.emit(frame, Op("module", slot, ins, (), out, reuse.span))
+    op = ev.emit(frame, Op(OpKind.MODULE, slot, ins, (), out, reuse.span))
     return _tensor_values(out, op, Origin(f"`{slot.name}`", reuse.span, ins[0].type))
 
 
@@ -297,7 +298,7 @@ def buffer_decl(ev: Evaluator, stmt: ir.BufferDecl, frame: Frame) -> None:
     slot = BufferSlot(stmt.name, t, inst.ops, value, persistent, stmt.span)
     frame.inst.buffer_tensors.append(slot)
     frame.taken.add(stmt.name)
-    op = ev.emit(frame, Op("buffer", slot, (), (), t, stmt.span, name_hint=stmt.name))
+    op = ev.emit(frame, Op(OpKind.BUFFER, slot, (), (), t, stmt.span, name_hint=stmt.name))
     ev.bind(
         frame,
         stmt.name,

@@ -12,12 +12,12 @@ one class per distinct instance instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nndsl import dims, ir
 from nndsl.catalog.core import TensorT
-from nndsl.check.graph import BlockInstance, ModuleSlot, Op, Origin, TensorV
+from nndsl.check.graph import BlockInstance, ModuleSlot, Op, OpKind, Origin, TensorV, renew_slots
 from nndsl.check.infer import (
     POISON,
     Evaluator,
@@ -281,7 +281,7 @@ class GenericEvaluator(Evaluator):
         if isinstance(then, TensorV) and isinstance(orelse, TensorV):
             joined = join_types(then.type, orelse.type)
             op = self.emit(
-                frame, Op("merge", c, (then, orelse), (), joined, e.span, when=self.when)
+                frame, Op(OpKind.MERGE, c, (then, orelse), (), joined, e.span, when=self.when)
             )
             return TensorV(joined, op, then.origin)
         if is_layer(then) and is_layer(orelse):
@@ -318,22 +318,31 @@ class GenericEvaluator(Evaluator):
             value = evaluate()
         finally:
             self.when = saved
-        for op in frame.inst.ops[n_ops:]:
-            if op.when is None or len(op.when) < len(saved) + 1:
-                op.when = saved + (when,)
-        for m in frame.inst.modules[n_mods:]:
-            if m.when is None:
-                m.when = saved + (when,)
+        ops = frame.inst.ops
+        for i in range(n_ops, len(ops)):
+            if ops[i].when is None or len(ops[i].when) < len(saved) + 1:
+                ops[i] = replace(ops[i], when=saved + (when,))
+        mods = frame.inst.modules
+        renew_slots(
+            mods,
+            {
+                i: {"when": saved + (when,)}
+                for i in range(n_mods, len(mods))
+                if mods[i].when is None
+            },
+            ops,
+            n_ops,
+        )
         return value
 
     def emit(self, frame: Frame, op: Op) -> int:
         if op.when is None and self.when:
-            op.when = self.when
+            op = replace(op, when=self.when)
         return super().emit(frame, op)
 
     def attach(self, frame, slot: ModuleSlot, ins, out, into, ref):
         if self.when and slot.when is None:
-            slot.when = self.when
+            slot = replace(slot, when=self.when)
         return super().attach(frame, slot, ins, out, into, ref)
 
     # ---- repetition, loops, instances ---------------------------------------------------------
@@ -356,7 +365,7 @@ class GenericEvaluator(Evaluator):
                 for o in (left, right):
                     if isinstance(o, Opaque):
                         self.stored |= o.params
-                op = self.emit(frame, Op("binop", e.op, (left, right), (), t.type, e.span))
+                op = self.emit(frame, Op(OpKind.BINOP, e.op, (left, right), (), t.type, e.span))
                 return TensorV(t.type, op, Origin(f"`{e.op}`", e.span, t.type))
         return super().tensor_binop(e, left, right, frame)
 
@@ -377,7 +386,8 @@ class GenericEvaluator(Evaluator):
                 raise Unsupported("a conditional layer with several outputs")
             joined = join_types(then.type, orelse.type)
             op = self.emit(
-                frame, Op("merge", layer_v.cond, (then, orelse), (), joined, span, when=self.when)
+                frame,
+                Op(OpKind.MERGE, layer_v.cond, (then, orelse), (), joined, span, when=self.when),
             )
             return TensorV(joined, op, then.origin)
         if isinstance(layer_v, RepeatV) and not isinstance(layer_v.count, int):
@@ -386,6 +396,7 @@ class GenericEvaluator(Evaluator):
 
     def symbolic_repeat(self, rep: RepeatV, value: Any, frame: Frame, into, label) -> Any:
         children: list[ModuleSlot] = []
+        start = len(frame.inst.ops)
         out = self.apply(rep.item, value, frame, rep.span, into=children)
         if len(children) != 1:
             raise Unsupported(
@@ -393,8 +404,8 @@ class GenericEvaluator(Evaluator):
             )
         if not isinstance(value, TensorV) or not isinstance(out, TensorV) or out.type != value.type:
             raise Unsupported("a repetition by a parameter whose copies change the shape")
+        renew_slots(children, {0: {"repeat": rep.count}}, frame.inst.ops, start)
         template = children[0]
-        template.repeat = rep.count
         if into is not None:
             into.append(template)
             return out
