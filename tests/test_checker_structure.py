@@ -55,3 +55,23 @@ def test_checked_records_have_enum_kinds(spec: str) -> None:
 def test_kinds_read_as_their_names() -> None:
     assert OpKind.MODULE == "module" and str(OpKind.MODULE) == "module"
     assert f"{SlotKind.SEQUENTIAL}" == "sequential"
+
+
+def test_dims_has_no_mode_flags() -> None:
+    """The arithmetic mode (a quotient by a symbol: an error, or an opaque size) is an argument
+    of `dims.floordiv`/`mod`/`exact_div`, never module-level state."""
+    from nndsl import dims
+
+    mutable = [
+        name
+        for name, value in vars(dims).items()
+        if isinstance(value, (list, dict, set, bytearray)) and not name.startswith("__")
+    ]
+    assert not mutable, f"module-level mutable state in nndsl.dims: {mutable}"
+    assert not hasattr(dims, "lenient")
+    h, s = dims.sym("H"), dims.sym("s")
+    with pytest.raises(dims.DimError):
+        dims.floordiv(h, s)
+    assert dims.free_symbols(dims.floordiv(h, s, opaque=True)) != {"H", "s"}
+    with pytest.raises(dims.DimError):
+        _ = h // s  # the operators are always strict

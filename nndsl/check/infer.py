@@ -1777,7 +1777,7 @@ class Evaluator:
                             hint="a bool mask has the shape of the dimensions it selects from",
                         )
                     where_ = node.span.line * 10000 + node.span.col  # one unknown per place
-                    count = dims._opaque("mask", prod(it.shape), where_)
+                    count = dims.opaque_symbol("mask", prod(it.shape), where_)
                     parts.append(("tensor", (count,)))
                     pos += it.rank
                 elif it.dtype in ("int64", "int32", "int16", "int8"):
@@ -1980,15 +1980,15 @@ class Evaluator:
                 return left * right
             if e.op == "//":
                 if isinstance(left, Sym) or isinstance(right, Sym):
-                    return dims.floordiv(left, right)
+                    return dims.floordiv(left, right, opaque=self.opaque_quotients)
                 return left // right
             if e.op == "%":
                 if isinstance(left, Sym) or isinstance(right, Sym):
-                    return dims.mod(left, right)
+                    return dims.mod(left, right, opaque=self.opaque_quotients)
                 return left % right
             if e.op == "/":
                 if isinstance(left, Sym) or isinstance(right, Sym):
-                    return dims.exact_div(left, right)
+                    return dims.exact_div(left, right, opaque=self.opaque_quotients)
                 return left / right
             if e.op == "**":
                 if (
@@ -2525,6 +2525,8 @@ class Evaluator:
         self.check_ranges(
             ref, ref.name, args, lambda key: _positional_index(sig, inferred, args, ref, key)
         )
+        if self.opaque_quotients:
+            args.opaque_quotients = True
         return args
 
     def check_ranges(self, ref: LayerRef, name: str, args: Args, index_of) -> None:
@@ -2687,6 +2689,9 @@ class Evaluator:
     #: the checker's values are concrete but for the sizes of the models' inputs; the code
     #: generator's symbolic evaluation turns this off (its symbols are block parameters)
     checks_runtime_sizes = True
+    #: dividing a size by a symbol: an error (the checker), or an opaque size (the code
+    #: generator's symbolic evaluation, where strides and groups are block parameters)
+    opaque_quotients = False
 
     def runtime_sizes(self, ref: LayerRef, entry: LayerEntry, args: Args, given: TensorV) -> None:
         """A module is built with the model, before any input: a constructor argument that
@@ -2985,6 +2990,8 @@ class Evaluator:
             if k not in kwargs and (k not in out or out[k] == _sig_default(sig, k)):
                 if not any(n == k for n in list(out)[: len(args)]):
                     out[k] = v
+        if self.opaque_quotients:
+            out.opaque_quotients = True
         return out, problems
 
     # ---- blocks and user modules --------------------------------------------------------------
@@ -3394,7 +3401,7 @@ def _slice_len(size: Dim, s: SliceV, bounds_are_sizes: bool = True) -> Dim:
         except dims.DimError:
             pass
     parts = ":".join("" if v is None else dims._raw_text(v) for v in (s.start, s.stop, s.step))
-    return dims._opaque(f"slice {parts}", size, 0)
+    return dims.opaque_symbol(f"slice {parts}", size, 0)
 
 
 def _origin_note(v: Any, side: str | None) -> Note | None:

@@ -89,6 +89,7 @@ class GenericEvaluator(Evaluator):
     """Evaluates one declaration with symbolic parameters; see the module docstring."""
 
     checks_runtime_sizes = False  # its symbols are parameters; the checker has judged the uses
+    opaque_quotients = True  # a stride that is a parameter: only the channel sizes matter
 
     def __init__(self, program: Program, symbols: Symbols, fwd_names: dict[str, str]):
         super().__init__(program, symbols)
@@ -490,7 +491,7 @@ def join_types(a: TensorT, b: TensorT) -> TensorT:
         raise Unsupported(f"the branches of `if` give {a} and {b}")
     out = []
     for x, y in zip(a.shape, b.shape):
-        out.append(x if x == y else dims._opaque("join", x, y))
+        out.append(x if x == y else dims.opaque_symbol("join", x, y))
     return TensorT(tuple(out), a.dtype)
 
 
@@ -518,14 +519,13 @@ def generic_instance(
             )
     inputs = [TensorV(t, -1, _origin(decl, i)) for i, t in enumerate(input_types or [])]
     try:
-        with dims.lenient():
-            inst = ev.instance(
-                decl,
-                params,
-                inputs,
-                decl.name_span,
-                model=decl.kind == "model" and input_types is None,
-            )
+        inst = ev.instance(
+            decl,
+            params,
+            inputs,
+            decl.name_span,
+            model=decl.kind == "model" and input_types is None,
+        )
     except _Abort:
         inst = None
     if inst is None or any(d.is_error for d in ev.diags):
