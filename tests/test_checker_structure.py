@@ -75,3 +75,46 @@ def test_dims_has_no_mode_flags() -> None:
     assert dims.free_symbols(dims.floordiv(h, s, opaque=True)) != {"H", "s"}
     with pytest.raises(dims.DimError):
         _ = h // s  # the operators are always strict
+
+
+def _nndsl_modules():
+    import importlib
+    import pkgutil
+
+    import nndsl
+
+    for info in pkgutil.walk_packages(nndsl.__path__, "nndsl."):
+        if info.name.startswith(("nndsl.lsp", "nndsl.runtime", "nndsl.interp")):
+            continue  # optional extras and generated-code helpers: not the checker's users
+        if info.name.endswith(("_lark_parser", "__main__")):
+            continue
+        yield importlib.import_module(info.name)
+
+
+def test_nothing_subclasses_the_evaluator() -> None:
+    """Code generation composes an Evaluator with its value domain; it never overrides it."""
+    import inspect
+
+    from nndsl.check.infer import Evaluator
+
+    subclasses = [
+        f"{mod.__name__}.{name}"
+        for mod in _nndsl_modules()
+        for name, obj in vars(mod).items()
+        if inspect.isclass(obj) and issubclass(obj, Evaluator) and obj is not Evaluator
+    ]
+    assert not subclasses, subclasses
+    assert not Evaluator.__subclasses__()
+
+
+def test_both_domains_implement_the_protocol() -> None:
+    from nndsl.check.domain import ConcreteDomain, ValueDomain
+    from nndsl.codegen.generic import SymbolicDomain
+
+    hooks = {
+        n for n in vars(ValueDomain) if not n.startswith("_") and callable(getattr(ValueDomain, n))
+    } | set(ValueDomain.__annotations__)
+    assert len(hooks) > 15
+    for domain in (ConcreteDomain, SymbolicDomain):
+        missing = sorted(h for h in hooks if not hasattr(domain, h))
+        assert not missing, f"{domain.__name__} lacks {missing}"

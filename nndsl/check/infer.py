@@ -44,6 +44,7 @@ from nndsl.catalog.core import (
 from nndsl.catalog.functions import CAST_DTYPES, CASTS, matmul_shape
 from nndsl.catalog.modules import module_form
 from nndsl.check import torchfn
+from nndsl.check.domain import CONCRETE, ValueDomain
 from nndsl.check.graph import (
     BlockInstance,
     ModuleSlot,
@@ -60,95 +61,29 @@ from nndsl.check.graph import (
     walk_slots,
 )
 from nndsl.check.resolve import Symbols
+from nndsl.check.values import (
+    LAYER_TYPES,  # noqa: F401  (re-exported)
+    POISON,
+    Abort,
+    GroupV,
+    LabeledV,
+    LayerRef,
+    Poison,
+    RepeatV,
+    contains_tensor,
+    fmt_value,
+    is_layer,
+)
 from nndsl.dims import Dim, Sym
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
 from nndsl.syntax.loader import Program
 
+_Abort = Abort  # the old private names, for code written against them
+_Poison = Poison
+_fmt_value = fmt_value
+
 MAX_INSTANCES = 20000
 MAX_REPEAT = 10000
-
-
-class _Poison:
-    """The value of an expression that already produced an error."""
-
-    def __repr__(self) -> str:
-        return "POISON"
-
-
-POISON = _Poison()
-
-
-class _Abort(Exception):
-    """Stop evaluating the current statement (its error is already reported)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Unapplied layers: what `Conv2d(16, 3)`, `relu`, `(A -> B)`, `A * 3`, `name: A` evaluate to
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class LayerRef:
-    kind: str  # "torch" | "block" | "py" | "function"
-    name: str
-    node: ir.Expr  # the Name or Call that wrote it (keys its module name)
-    span: Span
-    args: tuple[Any, ...] = ()
-    kwargs: tuple[tuple[str, Any], ...] = ()
-    arg_spans: tuple[Span, ...] = ()
-    kwarg_spans: tuple[tuple[str, Span], ...] = ()
-
-    @property
-    def is_function(self) -> bool:
-        return self.kind == "function"
-
-
-@dataclass(frozen=True, eq=False)
-class GroupV:
-    items: tuple[Any, ...]
-    node: ir.Expr
-    span: Span
-
-
-@dataclass(frozen=True, eq=False)
-class RepeatV:
-    item: Any
-    count: int
-    node: ir.Expr
-    span: Span
-
-
-@dataclass(frozen=True, eq=False)
-class LabeledV:
-    label: str
-    item: Any
-    node: ir.Labeled
-    span: Span
-
-
-LAYER_TYPES = (LayerRef, GroupV, RepeatV, LabeledV)
-
-
-def is_layer(v: Any) -> bool:
-    return isinstance(v, LAYER_TYPES) or getattr(v, "is_layer_value", False)
-
-
-def contains_tensor(v: Any) -> bool:
-    if isinstance(v, TensorV):
-        return True
-    if isinstance(v, (tuple, list)):
-        return any(contains_tensor(x) for x in v)
-    return False
-
-
-def _fmt_value(v: Any) -> str:
-    if isinstance(v, TensorV):
-        return str(v.type)
-    if isinstance(v, (int, Sym)) and not isinstance(v, bool):
-        return dims.format_dim(v)
-    if isinstance(v, tuple):
-        return "(" + ", ".join(_fmt_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
-    return describe(v)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,9 +205,13 @@ class Inference:
 
 
 class Evaluator:
-    def __init__(self, program: Program, symbols: Symbols):
+    """Evaluates block bodies by the language's rules; `domain` says what its values are (the
+    checker's concrete ones by default; the code generator passes its symbolic domain)."""
+
+    def __init__(self, program: Program, symbols: Symbols, domain: ValueDomain = CONCRETE):
         self.program = program
         self.symbols = symbols
+        self.domain = domain
         self.diags: list[Diagnostic] = []
         self.consts: dict[str, Any] = {}
         self._const_busy: set[str] = set()
@@ -291,11 +230,16 @@ class Evaluator:
         self._items_kept = 0
         self.building_buffer = 0  # > 0 while a `buffer` expression is evaluated (see sharing.py)
 
+    def share_naming(self, other: Evaluator) -> None:
+        """Name submodules as `other` does (one table of names per declaration): an evaluator
+        started for a block that `other` calls."""
+        self._naming = other._naming
+
     # ---- diagnostics --------------------------------------------------------------------------
 
     def error(
         self, message: str, span: Span | None, *, notes=(), hint: str | None = None
-    ) -> _Poison:
+    ) -> Poison:
         key = (message, span)
         if key not in self._reported:
             self._reported.add(key)
@@ -370,7 +314,7 @@ class Evaluator:
         frame_params = params
         try:
             return self.instance(decl, frame_params, inputs, decl.name_span, model=True)
-        except _Abort:
+        except Abort:
             return None
 
     # ---- constants ----------------------------------------------------------------------------
@@ -393,7 +337,7 @@ class Evaluator:
         frame = Frame(decl=dummy, inst=BlockInstance(decl=dummy, params={}))
         try:
             value = self.expr(e, frame)
-        except _Abort:
+        except Abort:
             return POISON
         if isinstance(value, TensorV) or is_layer(value):
             return self.error(
@@ -675,6 +619,9 @@ class Evaluator:
         *,
         model: bool = False,
     ) -> BlockInstance | None:
+        nested = self.domain.instance(self, decl, params, inputs, call_span)
+        if nested is not NotImplemented:
+            return nested
         key = (id(decl), _freeze(params), tuple(_freeze(t.type) for t in inputs))
         if key in self._cache:
             return self._cache[key]
@@ -685,11 +632,11 @@ class Evaluator:
                 call_span,
                 hint="a block cannot use itself, directly or through others",
             )
-            raise _Abort
+            raise Abort
         self.instances += 1
         if self.instances > MAX_INSTANCES:
             self.error("the spec instantiates too many blocks (more than 20,000)", call_span)
-            raise _Abort
+            raise Abort
         inst = BlockInstance(decl=decl, params=dict(params))
         frame = Frame(decl=decl, inst=inst)
         for name, value in params.items():
@@ -725,14 +672,14 @@ class Evaluator:
                     call_span,
                     hint="feed several values as a tuple: `(a, b) -> Block(...)`",
                 )
-                raise _Abort
+                raise Abort
             if not declared and len(inputs) != 1:
                 self.error(
                     f"block `{decl.name}` has no `input` line, so it takes one input, but gets {len(inputs)}",
                     call_span,
                     hint=f"declare them: `input {', '.join(f'x{i + 1}' for i in range(len(inputs)))}`",
                 )
-                raise _Abort
+                raise Abort
             if not declared:
                 # a block without `input` is sequential on its one input, called `x` in its class
                 value = TensorV(inputs[0].type, -1, inputs[0].origin, input_index=0)
@@ -763,7 +710,7 @@ class Evaluator:
                             if item.type is not None:
                                 try:
                                     self.match_input(item, value, frame)
-                                except _Abort:  # reported; its uses are not errors again
+                                except Abort:  # reported; its uses are not errors again
                                     frame.vars[item.name], frame.kinds[item.name] = POISON, "poison"
                                     input_index += 1
                                     bad = True
@@ -784,13 +731,13 @@ class Evaluator:
                         value = self.statement_value(
                             stmt.value, frame, name_hint=_target_hint(stmt.target)
                         )
-                    except _Abort:
+                    except Abort:
                         self.poison_target(stmt.target, frame)
                         frame.cur, frame.cur_set = POISON, True
                         raise
                     try:
                         self.assign(stmt.target, value, frame, stmt.span)
-                    except _Abort:
+                    except Abort:
                         self.poison_target(stmt.target, frame)  # no "undefined" errors later
                         frame.cur, frame.cur_set = POISON, True
                         raise
@@ -798,7 +745,7 @@ class Evaluator:
                 elif isinstance(stmt, ir.ExprStmt):
                     try:
                         value = self.statement_value(stmt.value, frame)
-                    except _Abort:
+                    except Abort:
                         frame.cur, frame.cur_set = POISON, True
                         raise
                     frame.cur, frame.cur_set = value, True
@@ -811,7 +758,7 @@ class Evaluator:
                     break
                 elif isinstance(stmt, ir.Log):
                     self.log_stmt(stmt, frame)
-            except _Abort:
+            except Abort:
                 bad = True
         if not bad and not sharing.finish(self, frame, model):
             bad = True
@@ -850,7 +797,7 @@ class Evaluator:
                 hint=f"`{frame.decl.name}` is a {frame.decl.kind}; declare a `loss` block for the "
                 "training loss and log its parts there",
             )
-            raise _Abort
+            raise Abort
         for name, span in zip(stmt.names, stmt.name_spans or (stmt.span,) * len(stmt.names)):
             v = frame.vars.get(name)
             frame.used.add(name)
@@ -891,7 +838,7 @@ class Evaluator:
                 f"but gets {actual}",
                 item.span,
             )
-            raise _Abort
+            raise Abort
         for d, a in zip(t.dims, actual.shape):
             if (
                 isinstance(d, ir.Name)
@@ -908,13 +855,13 @@ class Evaluator:
                 self.error(
                     f"input `{item.name}` of `{frame.decl.name}` expects {_fmt_tensor_type(t)}, but gets {actual}",
                     d.span,
-                    hint=f"dimension `{ir_text(d)}` is {_fmt_value(want)} here but the input has {dims.format_dim(a)}",
+                    hint=f"dimension `{ir_text(d)}` is {fmt_value(want)} here but the input has {dims.format_dim(a)}",
                 )
-                raise _Abort
+                raise Abort
 
     def tensor_type(
         self, t: ir.TensorType | None, frame: Frame, *, bind_new: bool
-    ) -> TensorT | _Poison:
+    ) -> TensorT | Poison:
         if t is None:
             return POISON
         shape: list[Dim] = []
@@ -948,7 +895,7 @@ class Evaluator:
     def param_decl(self, stmt: ir.ParamDecl, frame: Frame) -> None:
         t = self.tensor_type(stmt.type, frame, bind_new=False)
         if t is POISON:
-            raise _Abort
+            raise Abort
         assert stmt.type is not None
         for d, node in zip(t.shape, stmt.type.dims):
             uses = sorted(dims.free_symbols(d) & self.input_syms) if isinstance(d, Sym) else []
@@ -966,7 +913,7 @@ class Evaluator:
                     "fixed size (a number, a constant or a block parameter), and let a size 1 "
                     "broadcast over the batch",
                 )
-                raise _Abort
+                raise Abort
         init, init_args, init_kwargs = None, (), ()
         if isinstance(stmt.init, ir.Call) and isinstance(stmt.init.func, ir.Name):
             init = api.init_function(stmt.init.func.id)
@@ -994,12 +941,15 @@ class Evaluator:
         self.bind(frame, stmt.name, value, stmt.span, "param_tensor")
 
     def for_stmt(self, stmt: ir.For, frame: Frame) -> None:
-        self.for_over(stmt, self.expr(stmt.iter, frame), frame)
+        seq = self.expr(stmt.iter, frame)
+        if self.domain.undecided(seq):
+            self.domain.refuse("a `for` loop over a parameter")
+        self.for_over(stmt, seq, frame)
 
     def for_over(self, stmt: ir.For, seq: Any, frame: Frame) -> None:
         """Unroll `stmt` over `seq`, its evaluated iterable (subclasses evaluate it once)."""
         if seq is POISON:
-            raise _Abort
+            raise Abort
         if isinstance(seq, range):
             seq = tuple(seq)
         if not isinstance(seq, (tuple, list)):
@@ -1007,10 +957,10 @@ class Evaluator:
                 f"`for` needs a list, tuple or range known at compile time, not {describe(seq)}",
                 stmt.iter.span,
             )
-            raise _Abort
+            raise Abort
         if len(seq) > MAX_REPEAT:
             self.error(f"`for` over {len(seq)} items is too long to unroll", stmt.iter.span)
-            raise _Abort
+            raise Abort
         frame.in_loop += 1
         try:
             for item in seq:
@@ -1021,7 +971,7 @@ class Evaluator:
                         stmt.iter.span,
                         hint="loops are unrolled at compile time: make them shorter",
                     )
-                    raise _Abort
+                    raise Abort
                 self.assign(stmt.target, item, frame, stmt.span, kind="loop")
                 for s in stmt.body:
                     if isinstance(s, ir.Assign):
@@ -1036,20 +986,20 @@ class Evaluator:
                         self.for_stmt(s, frame)
                     elif isinstance(s, ir.ParamDecl):
                         self.error("`param` cannot be declared inside a `for` loop", s.span)
-                        raise _Abort
+                        raise Abort
                     elif isinstance(s, (ir.BufferDecl, ir.Tie, ir.InitStmt)):
                         word = {ir.BufferDecl: "buffer", ir.Tie: "tie", ir.InitStmt: "init"}
                         self.error(f"`{word[type(s)]}` cannot be inside a `for` loop", s.span)
-                        raise _Abort
+                        raise Abort
                     elif isinstance(s, ir.InputDecl):
                         self.error("`input` cannot be declared inside a `for` loop", s.span)
-                        raise _Abort
+                        raise Abort
                     elif isinstance(s, ir.Return):
                         self.error("`return` cannot appear inside a `for` loop", s.span)
-                        raise _Abort
+                        raise Abort
                     elif isinstance(s, ir.Log):
                         self.error("`log` cannot appear inside a `for` loop", s.span)
-                        raise _Abort
+                        raise Abort
         finally:
             frame.in_loop -= 1
 
@@ -1062,6 +1012,7 @@ class Evaluator:
                 self.poison_target(t, frame)
 
     def bind(self, frame: Frame, name: str, value: Any, span: Span, kind: str) -> None:
+        value = self.domain.bound(self, frame, name, value, kind)
         self.check_identifier(name, span, "name")
         if isinstance(value, TensorV) and value.op >= 0:
             frame.inst.names.setdefault((value.op, value.path), name)
@@ -1083,20 +1034,20 @@ class Evaluator:
         if not isinstance(value, (tuple, list)):
             note = _origin_note(value, None)
             self.error(
-                f"cannot unpack {_fmt_value(value)} into {len(items)} names",
+                f"cannot unpack {fmt_value(value)} into {len(items)} names",
                 target.span,
                 notes=[note] if note else [],
                 hint="only tuples (such as an LSTM's `out, (h, c)`) can be destructured; "
                 "a single tensor is assigned to one name",
             )
-            raise _Abort
+            raise Abort
         if len(value) != len(items):
             self.error(
                 f"cannot unpack {len(value)} values into {len(items)} names",
                 target.span,
-                hint=f"the value is {_fmt_value(value)}",
+                hint=f"the value is {fmt_value(value)}",
             )
-            raise _Abort
+            raise Abort
         for t, v in zip(items, value):
             self.assign(t, v, frame, span, "destructured" if kind == "value" else kind)
 
@@ -1115,7 +1066,7 @@ class Evaluator:
         if isinstance(e, ir.Chain):
             head = self.expr(e.stages[0], frame, stage=True)
             if head is POISON:
-                raise _Abort
+                raise Abort
             if is_layer(head):
                 value = self.apply(
                     head, self.current(frame, e.stages[0].span), frame, e.stages[0].span
@@ -1127,7 +1078,7 @@ class Evaluator:
             return self.named(value, name_hint)
         value = self.expr(e, frame, stage=True)
         if value is POISON:
-            raise _Abort
+            raise Abort
         if is_layer(value):
             value = self.apply(value, self.current(frame, e.span), frame, e.span)
         return self.named(value, name_hint)
@@ -1144,9 +1095,9 @@ class Evaluator:
                 span,
                 hint="declare the model's input first: `input x: [B, ...]`",
             )
-            raise _Abort
+            raise Abort
         if frame.cur is POISON:
-            raise _Abort
+            raise Abort
         for name, v in frame.vars.items():
             if v is frame.cur:
                 frame.used.add(name)
@@ -1164,14 +1115,14 @@ class Evaluator:
     def chain_step(self, value: Any, stage: ir.Expr, frame: Frame) -> Any:
         layer_v = self.expr(self.mark_stage(stage), frame, stage=True)
         if layer_v is POISON or value is POISON:
-            raise _Abort
+            raise Abort
         if not is_layer(layer_v):
             self.error(
                 f"a chain stage must be a layer, block or function, but this is {describe(layer_v)}",
                 stage.span,
                 hint="to combine values write an expression such as `relu(a + b)` or `cat([a, b], dim=1)`",
             )
-            raise _Abort
+            raise Abort
         return self.apply(layer_v, value, frame, stage.span)
 
     # ---- expressions --------------------------------------------------------------------------
@@ -1232,7 +1183,7 @@ class Evaluator:
             self._items_kept += n
         return n, depth
 
-    def too_many_items(self, n: int, e: ir.Expr) -> _Poison:
+    def too_many_items(self, n: int, e: ir.Expr) -> Poison:
         return self.error(
             f"`{_clip(ir_text(e))}` makes a list of {n:,} items",
             e.span,
@@ -1316,11 +1267,12 @@ class Evaluator:
 
     def fill_label(self, e: ir.Labeled, frame: Frame) -> str:
         """`denselayer{i + 1}` with its holes filled by compile-time values: `denselayer2`."""
+        self.domain.check_label(self, e, frame)
         out = [e.pieces[0]]
         for hole, piece in zip(e.holes, e.pieces[1:]):
             v = self.expr(hole, frame)
             if v is POISON:
-                raise _Abort
+                raise Abort
             if isinstance(v, bool) or not isinstance(v, (int, str)):
                 self.error(
                     f"`{{{ir_text(hole)}}}` in a label must be an integer or a string known at "
@@ -1328,7 +1280,7 @@ class Evaluator:
                     hole.span,
                     hint="use loop variables, parameters or constants, as in `layer{i + 1}`",
                 )
-                raise _Abort
+                raise Abort
             out.append(str(v) + piece)
         name = "".join(out)
         if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z0-9_-]*)+", name):
@@ -1340,11 +1292,11 @@ class Evaluator:
                 hint="a label must be a Python identifier: letters, digits and `_`, not starting "
                 "with a digit (in torch: a module attribute)",
             )
-            raise _Abort
+            raise Abort
         before = len(self.diags)
         self.check_identifier(name, e.label_span, f"label (made by `{e.label}`)", attribute=True)
         if len(self.diags) > before:
-            raise _Abort
+            raise Abort
         return name
 
     def made_label(self, frame: Frame, name: str, node: ir.Labeled) -> None:
@@ -1356,7 +1308,7 @@ class Evaluator:
                 hint="`-` can stand in the names of a group's children (an nn.Sequential's "
                 "entries), not in attribute names: put the label inside `name: ( ... )` or use `_`",
             )
-            raise _Abort
+            raise Abort
         nm = self.naming(frame.decl)
         other = frame.label_at.get(name) or nm.labels.get(name)
         if other is None and name in frame.taken:
@@ -1374,7 +1326,7 @@ class Evaluator:
                 hint="labels made in a loop must differ at every iteration and from the other "
                 "labels, as in `layer{i + 1}`",
             )
-            raise _Abort
+            raise Abort
         frame.label_at[name] = node.label_span
 
     def e_Name(self, e: ir.Name, frame: Frame, stage: bool) -> Any:
@@ -1559,6 +1511,9 @@ class Evaluator:
         return shape[i]
 
     def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
+        value = self.domain.builtin(self, name, args, kwargs, e)
+        if value is not NotImplemented:
+            return value
         if kwargs:
             return self.error(f"`{name}` takes no keyword arguments", e.span)
         odd = next((v for v in _leaves(args) if not isinstance(v, (int, float, str, Sym))), None)
@@ -1632,7 +1587,10 @@ class Evaluator:
         return self.error(f"{describe(value)} has no attribute `{e.attr}`", e.attr_span)
 
     def e_Index(self, e: ir.Index, frame: Frame, stage: bool) -> Any:
-        return self.index_value(e, self.expr(e.value, frame), frame)
+        value = self.expr(e.value, frame)
+        if self.domain.opaque(value):
+            self.domain.refuse("indexing a parameter")
+        return self.index_value(e, value, frame)
 
     def index_value(self, e: ir.Index, value: Any, frame: Frame) -> Any:
         """`e` with its base already evaluated to `value`."""
@@ -1656,7 +1614,7 @@ class Evaluator:
                 return value[i]
             except IndexError:
                 return self.error(
-                    f"index {i} is out of range for {_fmt_value(tuple(value))} ({len(value)} items)",
+                    f"index {i} is out of range for {fmt_value(tuple(value))} ({len(value)} items)",
                     e.index[0].span,
                 )
             except (TypeError, ValueError) as exc:
@@ -1701,7 +1659,7 @@ class Evaluator:
                         )
                 if i.step == 0:
                     return self.error("a slice step cannot be zero", e.index[k].span)
-                out.append(_slice_len(shape[pos], i, self.checks_runtime_sizes))
+                out.append(_slice_len(shape[pos], i, self.domain.checks_runtime_sizes))
                 pos += 1
             elif isinstance(i, int) and not isinstance(i, bool):
                 size = shape[pos]
@@ -1828,7 +1786,7 @@ class Evaluator:
         return self.error("a slice can only appear inside `[...]`", e.span)
 
     def e_UnaryOp(self, e: ir.UnaryOp, frame: Frame, stage: bool) -> Any:
-        return self.unary_value(e, self.expr(e.operand, frame), frame)
+        return self.domain.unary(self, e, self.expr(e.operand, frame), frame)
 
     def unary_value(self, e: ir.UnaryOp, v: Any, frame: Frame) -> Any:
         """`e` with its operand already evaluated to `v`."""
@@ -1854,7 +1812,10 @@ class Evaluator:
 
     def e_BinOp(self, e: ir.BinOp, frame: Frame, stage: bool) -> Any:
         left = self.expr(e.left, frame, stage=stage and e.op == "*")
-        return self.binop_value(e, left, self.expr(e.right, frame), frame)
+        right = self.expr(e.right, frame)
+        if e.op == "*" and is_layer(left) and self.domain.undecided(right):
+            return RepeatV(left, right, e, e.span)  # repeated by a count known at instantiation
+        return self.binop_value(e, left, right, frame)
 
     def binop_value(self, e: ir.BinOp, left: Any, right: Any, frame: Frame) -> Any:
         """`e` with its operands already evaluated (each once: a chain of operators stays
@@ -1900,6 +1861,9 @@ class Evaluator:
         return self.scalar_binop(e, left, right)
 
     def tensor_binop(self, e: ir.BinOp, left: Any, right: Any, frame: Frame) -> Any:
+        value = self.domain.tensor_binop(self, e, left, right, frame)
+        if value is not NotImplemented:
+            return value
         for side, v in ((e.left, left), (e.right, right)):
             if not isinstance(v, (TensorV, int, float, Sym)) or isinstance(v, bool):
                 return self.error(f"`{e.op}` cannot combine a tensor with {describe(v)}", side.span)
@@ -1952,6 +1916,10 @@ class Evaluator:
         return TensorV(out, op, Origin(f"`{e.op}`", e.span, lt))
 
     def scalar_binop(self, e: ir.BinOp, left: Any, right: Any) -> Any:
+        return self.domain.scalar_binop(self, e, left, right)
+
+    def arithmetic(self, e: ir.BinOp, left: Any, right: Any) -> Any:
+        """The checker's rule for operators on values that are not tensors."""
         num = (int, float, Sym)
         if e.op == "+" and isinstance(left, (tuple, list)) and isinstance(right, type(left)):
             if len(left) + len(right) > limits.MAX_ITEMS:
@@ -1980,15 +1948,15 @@ class Evaluator:
                 return left * right
             if e.op == "//":
                 if isinstance(left, Sym) or isinstance(right, Sym):
-                    return dims.floordiv(left, right, opaque=self.opaque_quotients)
+                    return dims.floordiv(left, right, opaque=self.domain.opaque_quotients)
                 return left // right
             if e.op == "%":
                 if isinstance(left, Sym) or isinstance(right, Sym):
-                    return dims.mod(left, right, opaque=self.opaque_quotients)
+                    return dims.mod(left, right, opaque=self.domain.opaque_quotients)
                 return left % right
             if e.op == "/":
                 if isinstance(left, Sym) or isinstance(right, Sym):
-                    return dims.exact_div(left, right, opaque=self.opaque_quotients)
+                    return dims.exact_div(left, right, opaque=self.domain.opaque_quotients)
                 return left / right
             if e.op == "**":
                 if (
@@ -2011,6 +1979,8 @@ class Evaluator:
     def truth(self, v: Any, node: ir.Expr) -> Any:
         if v is POISON:
             return POISON
+        if self.domain.undecided(v):
+            return v  # decided at instantiation: callers handle it
         if isinstance(v, bool):
             return v
         if v is None:
@@ -2023,7 +1993,7 @@ class Evaluator:
             f"a condition must be known at compile time, not {describe(v)}", node.span
         )
 
-    def undecidable(self, node: ir.Expr, symbols: set[str] | frozenset[str]) -> _Poison:
+    def undecidable(self, node: ir.Expr, symbols: set[str] | frozenset[str]) -> Poison:
         names = sorted(symbols)
         which = " and ".join(f"`{n}`" for n in names) or "a symbolic dimension"
         plural_ = len(names) > 1
@@ -2036,7 +2006,8 @@ class Evaluator:
         )
 
     def e_Compare(self, e: ir.Compare, frame: Frame, stage: bool) -> Any:
-        return self.compare_values(e, self.expr(e.left, frame), self.expr(e.right, frame), frame)
+        left, right = self.expr(e.left, frame), self.expr(e.right, frame)
+        return self.domain.compare(self, e, left, right, frame)
 
     def compare_values(
         self, e: ir.Compare, left: Any, right: Any, frame: Frame | None = None
@@ -2085,16 +2056,23 @@ class Evaluator:
         left = self.truth(self.expr(e.left, frame), e.left)
         if left is POISON:
             return POISON
-        if e.op == "and" and not left:
-            return False
-        if e.op == "or" and left:
-            return True
-        return self.truth(self.expr(e.right, frame), e.right)
+        if not self.domain.undecided(left):
+            if e.op == "and" and not left:
+                return False
+            if e.op == "or" and left:
+                return True
+            return self.truth(self.expr(e.right, frame), e.right)
+        right = self.truth(self.expr(e.right, frame), e.right)
+        if right is POISON:
+            return POISON
+        return self.domain.bool_op(e.op, left, right)
 
     def e_IfExp(self, e: ir.IfExp, frame: Frame, stage: bool) -> Any:
         cond = self.truth(self.expr(e.cond, frame), e.cond)
         if cond is POISON:
             return POISON
+        if self.domain.undecided(cond):
+            return self.domain.if_exp(self, e, cond, frame, stage)
         return self.expr(e.then if cond else e.orelse, frame, stage=stage)
 
     # ---- applying layers ----------------------------------------------------------------------
@@ -2111,8 +2089,11 @@ class Evaluator:
     ) -> Any:
         """Feed `value` through an unapplied layer.  `into`: collect created modules there (the
         children of an nn.Sequential being built) instead of as attributes."""
+        applied = self.domain.apply(self, layer_v, value, frame, span, into, label)
+        if applied is not NotImplemented:
+            return applied
         if value is POISON:
-            raise _Abort
+            raise Abort
         if isinstance(layer_v, LabeledV) and into is not None:
             if layer_v.node.holes:
                 self.sibling_label(into, layer_v)
@@ -2142,7 +2123,7 @@ class Evaluator:
                     layer_v.node.label_span,
                     hint="remove the inner label, or move the layer out of the group",
                 )
-                raise _Abort
+                raise Abort
             if layer_v.node.holes:
                 self.made_label(frame, layer_v.label, layer_v.node)
             return self.apply(layer_v.item, value, frame, span, into=into, label=layer_v.label)
@@ -2215,7 +2196,7 @@ class Evaluator:
                     notes=[Note("`" + c.name + "` also named at {at}", c.span)],
                     hint="labels made in a loop must differ at every iteration, as in `layer{i + 1}`",
                 )
-                raise _Abort
+                raise Abort
 
     def e_ForLayers(self, e: ir.ForLayers, frame: Frame, stage: bool) -> Any:
         """`for t in items { Layer(t) }` as a stage: the layers of every iteration, in order (a
@@ -2244,7 +2225,7 @@ class Evaluator:
                         iter_.span,
                         hint="loops are unrolled at compile time: make them shorter",
                     )
-                    raise _Abort
+                    raise Abort
                 self.assign(target, item, frame, span, kind="loop")
                 for s in body:
                     if isinstance(s, ir.For):
@@ -2257,17 +2238,17 @@ class Evaluator:
                             hint="write layers, blocks or groups (`Conv2d(c, 3) -> relu`), one "
                             "per line; compute values outside the loop",
                         )
-                        raise _Abort
+                        raise Abort
                     v = self.expr(s.value, frame, stage=True)
                     if v is POISON:
-                        raise _Abort
+                        raise Abort
                     if not is_layer(v):
                         self.error(
                             f"a `for` stage holds layers, but this is {describe(v)}",
                             s.value.span,
                             hint="write layers, blocks or groups, as in `Conv2d(c, 3) -> relu`",
                         )
-                        raise _Abort
+                        raise Abort
                     if isinstance(v, GroupV) and isinstance(v.node, (ir.Chain, ir.ForLayers)):
                         items.extend(v.items)  # `A -> B` in the body: two stages
                     else:
@@ -2277,9 +2258,10 @@ class Evaluator:
 
     def loop_sequence(self, iter_: ir.Expr, frame: Frame) -> tuple | list:
         """The items a `for` stage runs over (the generic evaluator refuses symbolic ones)."""
+        self.domain.check_stage_loop(self, iter_, frame)
         seq = self.expr(iter_, frame)
         if seq is POISON:
-            raise _Abort
+            raise Abort
         if isinstance(seq, range):
             seq = tuple(seq)
         if not isinstance(seq, (tuple, list)):
@@ -2287,10 +2269,10 @@ class Evaluator:
                 f"`for` needs a list, tuple or range known at compile time, not {describe(seq)}",
                 iter_.span,
             )
-            raise _Abort
+            raise Abort
         if len(seq) > MAX_REPEAT:
             self.error(f"`for` over {len(seq)} items is too long to unroll", iter_.span)
-            raise _Abort
+            raise Abort
         return seq
 
     def add_sequential(
@@ -2338,6 +2320,7 @@ class Evaluator:
         return value
 
     def emit(self, frame: Frame, op: Op) -> int:
+        op = self.domain.step(op)
         self.check_sizes(op)
         if op.name_hint is None and frame.hint is not None:
             op = replace(op, name_hint=frame.hint)
@@ -2349,7 +2332,7 @@ class Evaluator:
         int64 counts (limits.MAX_NUMEL) is an error where it is written."""
         for t in _tensor_types(op.out):
             if self.too_many_elements(t, op.span, "this step makes"):
-                raise _Abort
+                raise Abort
         if op.kind == "module" and isinstance(op.target, ModuleSlot):
             n = op.target.total_params()
             if isinstance(n, int) and n > limits.MAX_NUMEL:
@@ -2359,7 +2342,7 @@ class Evaluator:
                     hint=f"a model holds at most {limits.MAX_NUMEL:,} parameters (int64): "
                     "check the sizes",
                 )
-                raise _Abort
+                raise Abort
 
     def too_many_elements(self, t: TensorT, span: Span, what: str) -> bool:
         """Whether `t` holds more elements than a tensor can (reported at `span`); symbolic
@@ -2376,7 +2359,7 @@ class Evaluator:
 
     def inputs_of(self, value: Any, span: Span, name: str | None = None) -> tuple[TensorV, ...]:
         if _has_poison(value):
-            raise _Abort
+            raise Abort
         if isinstance(value, TensorV):
             return (value,)
         if isinstance(value, tuple) and all(isinstance(v, TensorV) for v in value):
@@ -2387,7 +2370,7 @@ class Evaluator:
             notes = (
                 [
                     Note(
-                        f"{first.origin.what} at {{at}} returns {_fmt_value(value)}",
+                        f"{first.origin.what} at {{at}} returns {fmt_value(value)}",
                         first.origin.span,
                     )
                 ]
@@ -2395,15 +2378,15 @@ class Evaluator:
                 else []
             )
             self.error(
-                f"{who} needs a tensor, but gets the tuple {_fmt_value(value)}",
+                f"{who} needs a tensor, but gets the tuple {fmt_value(value)}",
                 span,
                 notes=notes,
                 hint="destructure the tuple first and continue from one of its values, as in "
                 "`out, (h, c) = x -> LSTM(256)` then `out -> ...`; or take one element with `[0]`",
             )
-            raise _Abort
+            raise Abort
         self.error(f"{who} gets {describe(value)}, not a tensor", span)
-        raise _Abort
+        raise Abort
 
     def check_input(
         self,
@@ -2426,7 +2409,7 @@ class Evaluator:
                 hint=_variant_hint(entry_name, t)
                 or (None if flattened else _rank_hint(entry_name, t, ranks)),
             )
-            raise _Abort
+            raise Abort
         if dtype == "float" and not t.is_float:
             self.error(
                 f"{entry_name} needs a floating-point input, but gets {t}",
@@ -2435,7 +2418,7 @@ class Evaluator:
                 if t.dtype == "int64"
                 else None,
             )
-            raise _Abort
+            raise Abort
         if dtype == "long" and t.dtype not in ("int64", "int32"):
             from_input = value.origin.what.startswith("input ")
             note = _origin_note(value, None)
@@ -2448,7 +2431,7 @@ class Evaluator:
                 else f"{entry_name} looks up token ids; real-valued features go through "
                 "Linear instead",
             )
-            raise _Abort
+            raise Abort
 
     def bind_layer(
         self, ref: LayerRef, entry: LayerEntry | None, inputs: tuple[TensorT, ...]
@@ -2495,7 +2478,7 @@ class Evaluator:
                         if full_order and inferred
                         else None,
                     )
-                    raise _Abort
+                    raise Abort
             if entry.infer is not None and inputs:
                 for key, value in entry.infer(inputs).items():
                     if key in args and args[key] is not None:
@@ -2514,18 +2497,18 @@ class Evaluator:
                             else given != expected
                         ):
                             self.error(
-                                f"{ref.name}: `{key}` is {_fmt_value(given)}, but the input gives {_fmt_value(expected)}",
+                                f"{ref.name}: `{key}` is {fmt_value(given)}, but the input gives {fmt_value(expected)}",
                                 self.arg_span(ref, key),
                                 hint=f"`{key}` is inferred from the input; leave it out",
                             )
-                            raise _Abort
+                            raise Abort
                         args[key] = given if key != "normalized_shape" else args[key]
                     else:
                         args[key] = value
         self.check_ranges(
             ref, ref.name, args, lambda key: _positional_index(sig, inferred, args, ref, key)
         )
-        if self.opaque_quotients:
+        if self.domain.opaque_quotients:
             args.opaque_quotients = True
         return args
 
@@ -2537,7 +2520,7 @@ class Evaluator:
         for p in problems:
             self.error(f"{name}: {p.message}", self.arg_span(ref, index_of(p.arg)), hint=p.hint)
         if problems:
-            raise _Abort
+            raise Abort
 
     def torch_order_lint(self, ref: LayerRef, sig, inferred, values: dict) -> None:
         """`Conv2d(4, 8, 3)` on a 4-channel input is torch's spelling with in_channels first, but
@@ -2549,9 +2532,9 @@ class Evaluator:
         value = values.get(first)
         if isinstance(value, int) and not isinstance(value, bool) and ref.args[0] == value:
             rest = [n for n, k, d in sig if k == "pos_or_kw" and n not in inferred][: len(ref.args)]
-            reading = ", ".join(f"{n}={_fmt_value(v)}" for n, v in zip(rest, ref.args))
+            reading = ", ".join(f"{n}={fmt_value(v)}" for n, v in zip(rest, ref.args))
             self.warn(
-                f"{ref.name}({', '.join(_fmt_value(a) for a in ref.args)}) means {reading}",
+                f"{ref.name}({', '.join(fmt_value(a) for a in ref.args)}) means {reading}",
                 ref.span,
                 notes=[
                     Note(
@@ -2560,7 +2543,7 @@ class Evaluator:
                     )
                 ],
                 hint=f"leave the input size out: `{ref.name}("
-                + ", ".join(_fmt_value(a) for a in ref.args[1:])
+                + ", ".join(fmt_value(a) for a in ref.args[1:])
                 + ")`",
             )
 
@@ -2569,7 +2552,7 @@ class Evaluator:
             span = self.arg_span(ref, p.arg) if p.arg is not None else ref.span
             self.error(p.message, span, hint=p.hint)
         if problems:
-            raise _Abort
+            raise Abort
 
     def arg_span(self, ref: LayerRef, arg: int | str | None) -> Span:
         if isinstance(arg, int) and arg < len(ref.arg_spans):
@@ -2589,7 +2572,7 @@ class Evaluator:
                     f"`{v.name}` cannot be an argument here: nndsl does not know its shape rule",
                     span,
                 )
-                raise _Abort
+                raise Abort
             args = self.bind_layer(v, entry, inputs)
             for k, val in list(args.items()):
                 args[k] = self.layer_value(val, span, inputs) if is_layer(val) else val
@@ -2598,7 +2581,7 @@ class Evaluator:
             )
         if is_layer(v):
             self.error("only a torch layer can be passed as an argument", span)
-            raise _Abort
+            raise Abort
         return v
 
     def apply_torch(
@@ -2624,7 +2607,7 @@ class Evaluator:
                 if n_in > 1
                 else None,
             )
-            raise _Abort
+            raise Abort
         self.check_input(
             ref.name, entry.expects, entry.ranks, entry.dtype, types[0], ins[0], ref.span
         )
@@ -2648,7 +2631,7 @@ class Evaluator:
                 complaint = check_type(key, args[key], None, declared)
                 if complaint:
                     self.error(f"{ref.name}: {complaint}", self.arg_span(ref, key))
-                    raise _Abort
+                    raise Abort
         self.runtime_sizes(ref, entry, args, ins[0])
         try:
             out = entry.shape(args, types)
@@ -2658,10 +2641,10 @@ class Evaluator:
             span = self.arg_span(ref, exc.arg) if exc.arg else ref.span
             notes = [n for n in (_origin_note(ins[0], None),) if n]
             self.error(f"{ref.name}: {exc.message}", span, notes=notes, hint=exc.hint)
-            raise _Abort from None
+            raise Abort from None
         except dims.DimError as exc:
             self.error(f"{ref.name}: cannot compute its shape at compile time: {exc}", ref.span)
-            raise _Abort from None
+            raise Abort from None
         if any(isinstance(n, int) and n < 0 for n in (params, buffers)):
             # the ranges of its sizes rule this out; never let a negative count reach a summary
             self.error(
@@ -2669,7 +2652,7 @@ class Evaluator:
                 ref.span,
                 hint="its sizes must be positive",
             )
-            raise _Abort
+            raise Abort
         slot = ModuleSlot(
             name=name or "",
             kind=SlotKind.TORCH,
@@ -2686,18 +2669,11 @@ class Evaluator:
         )
         return self.attach(frame, slot, ins, out, into, ref)
 
-    #: the checker's values are concrete but for the sizes of the models' inputs; the code
-    #: generator's symbolic evaluation turns this off (its symbols are block parameters)
-    checks_runtime_sizes = True
-    #: dividing a size by a symbol: an error (the checker), or an opaque size (the code
-    #: generator's symbolic evaluation, where strides and groups are block parameters)
-    opaque_quotients = False
-
     def runtime_sizes(self, ref: LayerRef, entry: LayerEntry, args: Args, given: TensorV) -> None:
         """A module is built with the model, before any input: a constructor argument that
         depends on a size only known when the model runs (`B`, a symbolic `T`) is an error,
         at the argument the user wrote (or at the layer, for an inferred one)."""
-        if not self.checks_runtime_sizes:
+        if not self.domain.checks_runtime_sizes:
             return
         positional = _written_positional(entry, args, len(ref.args))
         keywords = [k for k, _ in ref.kwargs]
@@ -2721,11 +2697,11 @@ class Evaluator:
                 "fixed: numbers, constants, block parameters or fixed sizes of the input"
                 + (f" (`{key}` is taken from the input's shape here)" if inferred else ""),
             )
-            raise _Abort
+            raise Abort
 
     def runtime_arguments(self, ref: LayerRef) -> None:
         """`runtime_sizes` for a module outside the catalog: its arguments as written."""
-        if not self.checks_runtime_sizes:
+        if not self.domain.checks_runtime_sizes:
             return
         written = [(k, v) for k, v in enumerate(ref.args)] + list(ref.kwargs)
         for key, value in written:
@@ -2738,7 +2714,7 @@ class Evaluator:
                     hint="a module is built with the model, before any input, so its arguments "
                     "must be fixed: numbers, constants, block parameters or fixed sizes of the input",
                 )
-                raise _Abort
+                raise Abort
 
     def attach(
         self,
@@ -2749,6 +2725,7 @@ class Evaluator:
         into: list | None,
         ref: LayerRef,
     ) -> Any:
+        slot = self.domain.module(slot)
         if into is not None:
             into.append(slot)
         else:
@@ -2770,7 +2747,7 @@ class Evaluator:
                 ref.span,
                 hint="move it out of the group, or write the layer's module (e.g. `ReLU`)",
             )
-            raise _Abort
+            raise Abort
         module_name, arg_map = form
         args = tuple(ref.args)
         kwargs = tuple((arg_map.get(k, k), v) for k, v in ref.kwargs)
@@ -2807,11 +2784,11 @@ class Evaluator:
                 ref.span,
                 hint="move it out of the group",
             )
-            raise _Abort
+            raise Abort
         x = dict(op.kwargs).get(op.entry.tensor_params[0])
         if not isinstance(x, TensorV) or not isinstance(op.out, TensorT):
             self.error(f"`{ref.name}` inside a group needs the group's tensor", ref.span)
-            raise _Abort
+            raise Abort
         frame.inst.ops.pop()
         slot = ModuleSlot(
             name=label or "",
@@ -2864,7 +2841,7 @@ class Evaluator:
                 p.message, self.arg_span(ref, p.arg) if p.arg is not None else ref.span, hint=p.hint
             )
         if problems:
-            raise _Abort
+            raise Abort
         tensors: list[TensorV] = []
         operand_types: list[TensorT] = []  # the tensors and numbers, in parameter order
         if entry.tensor_list and entry.variadic == entry.tensor_params[0]:
@@ -2884,7 +2861,7 @@ class Evaluator:
                         f"`{entry.name}` takes a list of tensors, such as `{entry.name}([a, b], dim=1)`",
                         ref.span,
                     )
-                    raise _Abort
+                    raise Abort
                 tensors.extend(v)
                 operand_types.extend(x.type for x in v)
             elif isinstance(v, TensorV):
@@ -2900,17 +2877,17 @@ class Evaluator:
                     if tp == "input"
                     else None,
                 )
-                raise _Abort
+                raise Abort
         if not tensors and not entry.creates:
             self.error(f"`{entry.name}` has no tensor to work on", ref.span)
-            raise _Abort
+            raise Abort
         for key, v in bound.items():
             if key in entry.tensor_params or key == entry.variadic:
                 continue
             complaint = check_type(key, v, _function_default(entry, key), entry.types.get(key))
             if complaint:
                 self.error(f"`{entry.name}`: {complaint}", self.arg_span(ref, key))
-                raise _Abort
+                raise Abort
         positional = list(bound)[: len(args)]
         out_of_range = ranges.check(
             "module",
@@ -2922,13 +2899,13 @@ class Evaluator:
             at = positional.index(p.arg) if p.arg in positional else p.arg
             self.error(f"`{entry.name}`: {p.message}", self.arg_span(ref, at), hint=p.hint)
         if out_of_range:
-            raise _Abort
+            raise Abort
         if entry.dtype == "float" and tensors and not tensors[0].type.is_float:
             self.error(
                 f"`{entry.name}` needs a floating-point tensor, but gets {tensors[0].type}",
                 ref.span,
             )
-            raise _Abort
+            raise Abort
         types = tuple(operand_types)
         try:
             out = entry.shape(bound, types)
@@ -2954,10 +2931,10 @@ class Evaluator:
             if entry.name == "cat":
                 hint = _cat_hint(tensors, bound.get("dim"), hint)
             self.error(_function_message(entry.name, exc.message), span_, notes=notes, hint=hint)
-            raise _Abort from None
+            raise Abort from None
         except dims.DimError as exc:
             self.error(f"`{entry.name}`: cannot compute its shape at compile time: {exc}", ref.span)
-            raise _Abort from None
+            raise Abort from None
         call_args = tuple((k, bound[k]) for k in bound)
         sig = _function_signature(entry)
         pos_names = [n for n, k, _ in sig if k == "pos_or_kw"]
@@ -2990,7 +2967,7 @@ class Evaluator:
             if k not in kwargs and (k not in out or out[k] == _sig_default(sig, k)):
                 if not any(n == k for n in list(out)[: len(args)]):
                     out[k] = v
-        if self.opaque_quotients:
+        if self.domain.opaque_quotients:
             out.opaque_quotients = True
         return out, problems
 
@@ -3009,12 +2986,12 @@ class Evaluator:
                 hint=f"use it in the train section: `loss = {decl.name}(...)`; for a part of a "
                 "model, declare a `block`",
             )
-            raise _Abort
+            raise Abort
         ins = self.inputs_of(value, ref.span, ref.name)
         params = self.block_args(decl, ref)
         inst = self.instance(decl, params, list(ins), ref.span)
         if inst is None:
-            raise _Abort
+            raise Abort
         outs = inst.output_types()
         out = outs[0] if len(outs) == 1 else tuple(outs)
         slot = ModuleSlot(
@@ -3042,7 +3019,7 @@ class Evaluator:
                 ref.arg_spans[len(names)] if len(ref.arg_spans) > len(names) else ref.span,
                 notes=[Note(f"`{decl.name}` is declared at {{at}}", decl.name_span)],
             )
-            raise _Abort
+            raise Abort
         for p, v, s in zip(decl.params, ref.args, ref.arg_spans):
             params[p.name] = v
         for k, v in ref.kwargs:
@@ -3052,13 +3029,13 @@ class Evaluator:
                     self.arg_span(ref, k),
                     hint=_did_you_mean(k, names) or f"its parameters: {', '.join(names) or 'none'}",
                 )
-                raise _Abort
+                raise Abort
             if k in params:
                 self.error(
                     f"`{decl.name}` got `{k}` twice: by position and by keyword",
                     self.arg_span(ref, k),
                 )
-                raise _Abort
+                raise Abort
             params[k] = v
         for p in decl.params:
             if p.name not in params:
@@ -3076,7 +3053,7 @@ class Evaluator:
                         ],
                         hint=f"pass it by position or as `{p.name}=...`",
                     )
-                    raise _Abort
+                    raise Abort
                 params[p.name] = self.const_expr(p.default)
             if p.type is not None:
                 complaint = type_complaint(params[p.name], p.type)
@@ -3095,7 +3072,7 @@ class Evaluator:
                         where,
                         notes=[Note(f"`{p.name}` is declared at {{at}} as `{p.type}`", p.span)],
                     )
-                    raise _Abort
+                    raise Abort
                 if (
                     p.type.name == "float"
                     and isinstance(params[p.name], int)
@@ -3141,7 +3118,7 @@ class Evaluator:
                 imported.span if exc.at_import else ref.span,
                 hint=exc.hint,
             )
-            raise _Abort from None
+            raise Abort from None
         slot = ModuleSlot(
             name=name or "",
             kind=SlotKind.PY,
@@ -3188,7 +3165,7 @@ class Evaluator:
             )
         except fallback.FallbackError as exc:
             self.error(f"{ref.name}: {exc.message}", ref.span, hint=exc.hint)
-            raise _Abort from None
+            raise Abort from None
         slot = ModuleSlot(
             name=name or "",
             kind=SlotKind.TORCH,
@@ -3219,7 +3196,7 @@ class Evaluator:
             args.insert(0, list(value) if isinstance(value, tuple) else value)
             arg_spans.insert(0, span)
         if any(_has_poison(v) for v in (*args, *(v for _, v in ref.kwargs))):
-            raise _Abort
+            raise Abort
         try:
             tgt = torchfn.target(ref.name, method=method)
             call = torchfn.prepare_call(tgt, args, ref.kwargs)
@@ -3227,7 +3204,7 @@ class Evaluator:
             at = getattr(exc, "arg", None)
             spans = dict(ref.kwarg_spans) if isinstance(at, str) else dict(enumerate(arg_spans))
             self.error(exc.message, spans.get(at, name_span), hint=exc.hint)
-            raise _Abort from None
+            raise Abort from None
         tensors = call.tensors
         self.used_fallback = True
         try:
@@ -3241,12 +3218,12 @@ class Evaluator:
                     f"argument; {hint}"
                 )
             self.error(exc.message, ref.span, notes=notes, hint=hint)
-            raise _Abort from None
+            raise Abort from None
         if not any(True for _ in _tensor_types(out)):
             return out  # a size, a flag or a number, known at compile time (`x.numel()`)
         for t in _tensor_types(out):
             if self.too_many_elements(t, ref.span, "this step makes"):
-                raise _Abort
+                raise Abort
         op = self.emit(
             frame,
             Op(
@@ -3281,7 +3258,7 @@ def _is_group(v: GroupV) -> bool:
 
 
 def _runtime_message(what: str, value: Any, symbol: str) -> str:
-    shown = _fmt_value(value)
+    shown = fmt_value(value)
     if shown == symbol:
         return f"{what} is `{shown}`, which is only known when the model runs"
     return f"{what} would be {shown}, but `{symbol}` is only known when the model runs"

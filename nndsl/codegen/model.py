@@ -227,10 +227,10 @@ class ModelCode:
 
     def _generic(self, decl: ir.BlockDecl, instances: list[BlockInstance]) -> ClassCode:
         if decl.kind == "model":
-            gi, ev, _ = generic_instance(self.program, self.symbols, decl, None, {})
+            gi, domain, _ = generic_instance(self.program, self.symbols, decl, None, {})
             dim_syms = _input_dim_symbols(gi)
             return _Emitter(
-                self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms, computed=ev
+                self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms, computed=domain
             ).emit()
         fwd_args = self._forward_arguments(decl, instances)
         first = instances[0]
@@ -248,8 +248,8 @@ class ModelCode:
                 neutral[s] = (k, i)
                 shape.append(dims.sym(s))
             types.append(TensorT(tuple(shape), value.type.dtype))
-        gi, ev, _ = generic_instance(self.program, self.symbols, decl, types, {})
-        for value in ev.computed.values():
+        gi, domain, _ = generic_instance(self.program, self.symbols, decl, types, {})
+        for value in domain.computed.values():
             if value.params & set(fwd_args):
                 raise Unsupported(
                     "a value computed from a parameter that some use only knows when the model runs"
@@ -262,7 +262,7 @@ class ModelCode:
             generic=True,
             rename=rename,
             dim_syms=neutral,
-            computed=ev,
+            computed=domain,
             fwd_args=fwd_args,
         ).emit()
 
