@@ -118,3 +118,27 @@ def test_both_domains_implement_the_protocol() -> None:
     for domain in (ConcreteDomain, SymbolicDomain):
         missing = sorted(h for h in hooks if not hasattr(domain, h))
         assert not missing, f"{domain.__name__} lacks {missing}"
+
+
+EVALUATOR_MODULES = (
+    "infer apply domain expressions frame functions graph indexing layers lints messages naming "
+    "operators statements values"
+).split()
+MAX_LINES = 650
+
+
+def test_the_evaluator_is_made_of_small_modules() -> None:
+    """One job per module: the evaluator's rules live in modules of at most MAX_LINES lines
+    (the Evaluator itself only composes them: its own methods are few)."""
+    from nndsl.check.infer import Evaluator
+
+    check_dir = ROOT / "nndsl" / "check"
+    sizes = {m: len((check_dir / f"{m}.py").read_text().splitlines()) for m in EVALUATOR_MODULES}
+    too_long = {m: n for m, n in sizes.items() if n > MAX_LINES}
+    assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
+    own = [n for n, v in vars(Evaluator).items() if callable(v) and not n.startswith("__")]
+    assert len(own) <= 12, own
+    mixins = Evaluator.__mro__[1:-1]
+    assert len(mixins) >= 8
+    for mixin in mixins:
+        assert mixin.__module__.startswith("nndsl.check."), mixin

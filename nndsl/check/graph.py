@@ -8,6 +8,7 @@ given parameter values and input types; its `modules` are the attributes its cla
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -295,3 +296,18 @@ def numbered(children: list[ModuleSlot], ops: list[Op], start: int = 0) -> None:
     renew_slots(
         children, {i: {"name": str(i)} for i, c in enumerate(children) if not c.name}, ops, start
     )
+
+
+def iter_modules(inst: BlockInstance, prefix: str = "") -> Iterator[tuple[str, ModuleSlot, int]]:
+    """Every module slot below an instance with its qualified name and depth."""
+
+    def walk(slots, pre, depth):
+        for s in slots:
+            q = f"{pre}{s.name}"
+            yield q, s, depth
+            if s.kind is SlotKind.SEQUENTIAL:
+                yield from walk(s.children, q + ".", depth + 1)
+            elif s.kind is SlotKind.BLOCK and s.instance is not None:
+                yield from walk(s.instance.modules, q + ".", depth + 1)
+
+    yield from walk(inst.modules, prefix, 0)

@@ -17,12 +17,13 @@ every mistake is a diagnostic at the statement that makes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nndsl import dims, ir
 from nndsl.catalog import api
-from nndsl.catalog.core import LAYERS, ShapeError, TensorT, bind
+from nndsl.catalog.core import LAYERS, ShapeError, TensorT, bind, describe
 from nndsl.catalog.param_shapes import parameter_shapes
+from nndsl.check.frame import Frame
 from nndsl.check.graph import (
     BlockInstance,
     BufferSlot,
@@ -33,20 +34,18 @@ from nndsl.check.graph import (
     Origin,
     TensorV,
     TieSlot,
-)
-from nndsl.check.infer import (
-    POISON,
-    Evaluator,
-    Frame,
-    _Abort,
-    _did_you_mean,
-    _fmt_value,
-    _tensor_values,
-    describe,
     iter_modules,
 )
+from nndsl.check.messages import did_you_mean as _did_you_mean
+from nndsl.check.values import POISON
+from nndsl.check.values import Abort as _Abort
+from nndsl.check.values import fmt_value as _fmt_value
+from nndsl.check.values import tensor_values as _tensor_values
 from nndsl.dims import Sym
 from nndsl.errors import Note, Span
+
+if TYPE_CHECKING:
+    from nndsl.check.infer import Evaluator
 
 # initialisers that compute fans (torch raises for a parameter of fewer than 2 dimensions)
 _FAN_INITS = frozenset(
