@@ -142,3 +142,27 @@ def test_the_evaluator_is_made_of_small_modules() -> None:
     assert len(mixins) >= 8
     for mixin in mixins:
         assert mixin.__module__.startswith("nndsl.check."), mixin
+
+
+def test_the_catalog_builds_its_own_tables() -> None:
+    """Importing any part of nndsl.catalog gives the complete tables: nothing else fills them
+    (not the checker, not code generation, not checking a spec)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from nndsl.catalog.core import FUNCTIONS, LAYERS\n"
+        "before = (sorted(LAYERS), sorted(FUNCTIONS))\n"
+        "import nndsl.check.infer, nndsl.codegen.model, nndsl.check.train, nndsl.api\n"
+        "from nndsl.check import check_file\n"
+        "from nndsl.codegen import model_source\n"
+        f"checked = check_file({str(ROOT / 'samples' / 'resnet.nn')!r})\n"
+        "model_source(checked, list(checked.models), formatted=False)\n"
+        "after = (sorted(LAYERS), sorted(FUNCTIONS))\n"
+        "assert before == after, 'tables grew'\n"
+        "assert len(before[0]) > 100 and len(before[1]) > 100, [len(x) for x in before]\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]

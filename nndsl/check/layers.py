@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nndsl import dims, ir
+from nndsl import dims
 from nndsl.catalog import api, ranges
 from nndsl.catalog.core import (
     LAYERS,
@@ -24,8 +24,7 @@ from nndsl.check.graph import (
     SlotKind,
     TensorV,
 )
-from nndsl.check.lints import channels_last
-from nndsl.check.messages import ir_text, origin_note, runtime_message
+from nndsl.check.messages import origin_note, runtime_message
 from nndsl.check.values import Abort, LayerRef, fmt_value, is_layer, runtime_symbols
 from nndsl.dims import Sym
 from nndsl.errors import Span
@@ -227,17 +226,7 @@ class TorchLayers:
         self.check_input(
             ref.name, entry.expects, entry.ranks, entry.dtype, types[0], ins[0], ref.span
         )
-        if ref.name == "Linear" and types[0].rank >= 4 and not channels_last(frame.inst, ins[0]):
-            note = origin_note(ins[0], None)
-            written = ir_text(ref.node) if isinstance(ref.node, ir.Call) else "Linear(...)"
-            self.warn(
-                f"Linear is applied to a feature map {types[0]}: it mixes only the last "
-                f"dimension ({dims.format_dim(types[0].shape[-1])} values), not the whole map",
-                ref.span,
-                notes=[note] if note else [],
-                hint=f"flatten first: `flatten -> {written}`, or pool: "
-                f"`adaptive_avg_pool2d(1) -> flatten -> {written}`",
-            )
+        self.feature_map_lint(ref, types, ins, frame)
         args = self.bind_layer(ref, entry, types)
         for key in entry.layer_args:
             if key in args and is_layer(args[key]):

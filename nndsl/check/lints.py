@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from nndsl import dims, ir
 from nndsl.catalog import api
+from nndsl.catalog.core import TensorT
 from nndsl.check.frame import Frame
 from nndsl.check.graph import (
     BlockInstance,
     TensorV,
 )
+from nndsl.check.messages import ir_text, origin_note
 from nndsl.check.values import LayerRef, first_tensor, fmt_value, is_within
 from nndsl.errors import Note
 
@@ -71,4 +74,20 @@ class Lints:
                 hint=f"leave the input size out: `{ref.name}("
                 + ", ".join(fmt_value(a) for a in ref.args[1:])
                 + ")`",
+            )
+
+    def feature_map_lint(
+        self, ref: LayerRef, types: tuple[TensorT, ...], ins: tuple[TensorV, ...], frame: Frame
+    ) -> None:
+        """`Linear` on a feature map [B, C, H, W] mixes only its last dimension."""
+        if ref.name == "Linear" and types[0].rank >= 4 and not channels_last(frame.inst, ins[0]):
+            note = origin_note(ins[0], None)
+            written = ir_text(ref.node) if isinstance(ref.node, ir.Call) else "Linear(...)"
+            self.warn(
+                f"Linear is applied to a feature map {types[0]}: it mixes only the last "
+                f"dimension ({dims.format_dim(types[0].shape[-1])} values), not the whole map",
+                ref.span,
+                notes=[note] if note else [],
+                hint=f"flatten first: `flatten -> {written}`, or pool: "
+                f"`adaptive_avg_pool2d(1) -> flatten -> {written}`",
             )
