@@ -8,6 +8,10 @@ depends on them becomes an `if` in `__init__` and `forward`, and a repetition by
 count becomes a comprehension.  What cannot be expressed generically (a loop over a list
 parameter, branches giving different shapes) raises `Unsupported`, and that block is emitted as
 one class per distinct instance instead.
+
+It is the checker's own `Evaluator`, given `SymbolicDomain` as its value domain
+(nndsl/check/domain.py): the same rules, with values that are only known when the class is
+instantiated.
 """
 
 from __future__ import annotations
