@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,6 +48,7 @@ __all__ = [
     "free_symbols",
     "is_const",
     "mod",
+    "opaque_symbol",
     "substitute",
     "sym",
     "to_python",
@@ -278,20 +278,14 @@ def free_symbols(d: Dim) -> frozenset[str]:
     return frozenset(names)
 
 
-_LENIENT = [False]
+def opaque_symbol(op: str, a: Dim, b: Dim) -> Sym:
+    """An opaque symbol (named `_<hash>`, printed as `?` by `format_dim`) for `a <op> b`.
 
-
-@contextmanager
-def lenient() -> Iterator[None]:
-    """Within this block, dividing by a symbol gives an opaque symbol (named `_<hash>`, printed
-    as `?` by `format_dim`) instead of raising: the code generator evaluates
-    blocks with symbolic strides, where only the channel sizes matter."""
-    old = _LENIENT[0]
-    _LENIENT[0] = True
-    try:
-        yield
-    finally:
-        _LENIENT[0] = old
+    `floordiv`, `mod` and `exact_div` give one, instead of raising, when called with
+    `opaque=True` and a divisor that is a symbol: the code generator evaluates blocks with
+    symbolic strides and groups, where only the channel sizes matter.  The mode is an argument,
+    never a global: the checker's arithmetic is always strict."""
+    return _opaque(op, a, b)
 
 
 def _opaque(op: str, a: Dim, b: Dim) -> Sym:
@@ -305,10 +299,11 @@ def is_opaque_symbol(name: str) -> bool:
     return name.startswith("_")
 
 
-def floordiv(a: Dim, b: Dim) -> Dim:
-    """`a // b` with Python's rounding; a Sym may be divided only by a positive int."""
+def floordiv(a: Dim, b: Dim, *, opaque: bool = False) -> Dim:
+    """`a // b` with Python's rounding; a Sym may be divided only by a positive int (with
+    `opaque`, a division by a Sym gives an opaque symbol)."""
     a, b = _check(a), _check(b)
-    if isinstance(b, Sym) and _LENIENT[0]:
+    if isinstance(b, Sym) and opaque:
         return _opaque("//", a, b)
     if isinstance(b, Sym):
         raise DimError(f"cannot divide {format_dim(a)} by the symbolic {format_dim(b)}")
@@ -345,10 +340,11 @@ def floordiv(a: Dim, b: Dim) -> Dim:
     return _add(_make(q), _atom(FloorDiv(_make(r), b)))  # type: ignore[arg-type]
 
 
-def mod(a: Dim, b: Dim) -> Dim:
-    """`a % b` with Python's sign rule; a Sym may be reduced only modulo a positive int."""
+def mod(a: Dim, b: Dim, *, opaque: bool = False) -> Dim:
+    """`a % b` with Python's sign rule; a Sym may be reduced only modulo a positive int (with
+    `opaque`, modulo a Sym gives an opaque symbol)."""
     a, b = _check(a), _check(b)
-    if isinstance(b, Sym) and _LENIENT[0]:
+    if isinstance(b, Sym) and opaque:
         return _opaque("%", a, b)
     if isinstance(b, Sym):
         raise DimError(f"cannot reduce {format_dim(a)} modulo the symbolic {format_dim(b)}")
@@ -375,16 +371,17 @@ def mod(a: Dim, b: Dim) -> Dim:
     return _scale(_atom(Mod(p, n)), g)
 
 
-def exact_div(a: Dim, b: Dim) -> Dim:
+def exact_div(a: Dim, b: Dim, *, opaque: bool = False) -> Dim:
     """`a / b` when the quotient is provably exact (`(4*H)/2 -> 2*H`), else DimError.
 
     Division by a Sym uses polynomial long division in graded-lex order, which recovers the
     quotient whenever b divides a as polynomials (`(B*T)/T -> B`); the result is re-checked.
+    With `opaque`, a quotient of symbols that is not provably exact is an opaque symbol.
     """
     a, b = _check(a), _check(b)
     if b == 0:
         raise DimError(f"division of {format_dim(a)} by zero")
-    if _LENIENT[0] and (isinstance(a, Sym) or isinstance(b, Sym)):
+    if opaque and (isinstance(a, Sym) or isinstance(b, Sym)):
         try:
             return _exact_div(a, b)
         except DimError:

@@ -55,7 +55,8 @@ from nndsl.catalog.core import (
     bind,
     check_type,
 )
-from nndsl.check.infer import Evaluator, _function_default
+from nndsl.check.functions import bind_function
+from nndsl.check.functions import function_default as _function_default
 
 FUZZ = int(os.environ.get("NNDSL_FUZZ", "0") or 0)
 
@@ -227,7 +228,7 @@ def static_function(name: str, case: Case):
     kwargs = {k: _placeholder_types(v, types) for k, v in case.kwargs.items()}
     if entry.overload is not None:
         entry = entry.overload(args, kwargs) or entry
-    bound, problems = Evaluator.bind_function(None, entry, args, kwargs)  # type: ignore[arg-type]
+    bound, problems = bind_function(entry, args, kwargs)
     if problems:
         raise Rejected(problems[0].message)
     if entry.tensor_list and entry.variadic == entry.tensor_params[0]:
@@ -378,7 +379,7 @@ def torch_function(name: str, case: Case, bound: dict | None):
 
 
 def _function_param_names(entry) -> list[str]:
-    from nndsl.check.infer import _function_signature
+    from nndsl.check.functions import function_signature as _function_signature
 
     return [n for n, k, d in _function_signature(entry) if k == "pos_or_kw"]
 

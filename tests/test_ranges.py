@@ -24,7 +24,7 @@ from torch import nn
 from nndsl.catalog import api, ranges
 from nndsl.catalog.ranges import Range
 from nndsl.check import check_file
-from nndsl.check.infer import _function_signature
+from nndsl.check.functions import function_signature as _function_signature
 from nndsl.errors import Diagnostic
 
 # ---------------------------------------------------------------------------------------------

@@ -297,7 +297,7 @@ model Net {
 )
 def test_parameter_shapes_agree_with_the_catalog(layer: str, tmp_path: Path) -> None:
     from nndsl.catalog.param_shapes import parameter_shapes
-    from nndsl.check.infer import iter_modules
+    from nndsl.check.graph import iter_modules
 
     rank = 3 if layer.startswith(("LSTM", "GRU")) else 4
     shape = "[B, 4, 6]" if rank == 3 else "[B, 4, 6, 6]"

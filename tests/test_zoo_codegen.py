@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from nndsl.check import check_file
-from nndsl.check.infer import iter_modules
+from nndsl.check.graph import iter_modules
 from nndsl.codegen import model_source
 
 ROOT = Path(__file__).resolve().parent.parent

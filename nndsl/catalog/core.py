@@ -91,7 +91,20 @@ class ShapeError(Exception):
 
 
 class Args(dict):
-    """Bound constructor / call arguments: torch parameter name → compile-time value."""
+    """Bound constructor / call arguments: torch parameter name → compile-time value.
+
+    `opaque_quotients`: the arithmetic mode of the evaluation that binds them, passed to
+    `dims`' divisions.  False (the checker): dividing a size by a symbol is an error.  True
+    (the code generator's symbolic evaluation of a block, whose strides and groups are symbols):
+    it gives an opaque size, and an input without a batch dimension is accepted as the checker,
+    with the real sizes, has already decided.  A copy (`Args(a, k=v)`) keeps the mode."""
+
+    opaque_quotients: bool = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if args and isinstance(args[0], Args) and args[0].opaque_quotients:
+            self.opaque_quotients = True
 
     def int(self, name: str) -> Dim:
         v = self[name]
@@ -424,11 +437,14 @@ def prod(values: Sequence[Dim]) -> Dim:
     return out
 
 
-def conv_out(length: Dim, k: Dim, s: Dim, p: Dim, d: Dim, *, ceil: bool = False) -> Dim:
-    """Output length of a convolution or pooling window, as torch computes it."""
+def conv_out(
+    length: Dim, k: Dim, s: Dim, p: Dim, d: Dim, *, ceil: bool = False, opaque: bool = False
+) -> Dim:
+    """Output length of a convolution or pooling window, as torch computes it (`opaque`: see
+    `Args.opaque_quotients`)."""
     span = length + 2 * p - d * (k - 1) - 1
     if ceil:
-        out = dims.floordiv(span + s - 1, s) + 1
+        out = dims.floordiv(span + s - 1, s, opaque=opaque) + 1
         if (
             isinstance(out, int)
             and isinstance(length, int)
@@ -438,7 +454,7 @@ def conv_out(length: Dim, k: Dim, s: Dim, p: Dim, d: Dim, *, ceil: bool = False)
             if (out - 1) * s >= length + p:  # the last window must start inside the input
                 out -= 1
         return out
-    return dims.floordiv(span, s) + 1
+    return dims.floordiv(span, s, opaque=opaque) + 1
 
 
 def positive(value: Dim, what: str, arg: str | None = None) -> Dim:

@@ -225,7 +225,7 @@ function(
 )
 
 
-def _resolve_shape(t: TensorT, sizes: tuple, what: str) -> tuple[Dim, ...]:
+def _resolve_shape(t: TensorT, sizes: tuple, what: str, opaque: bool = False) -> tuple[Dim, ...]:
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
         if not sizes:  # reshape(()): to a 0-d tensor
@@ -247,7 +247,7 @@ def _resolve_shape(t: TensorT, sizes: tuple, what: str) -> tuple[Dim, ...]:
         if isinstance(known, int) and known == 0:
             raise ShapeError(f"{what}: the size -1 is ambiguous next to a size 0", arg="shape")
         try:
-            rest = dims.exact_div(total, known)
+            rest = dims.exact_div(total, known, opaque=opaque)
         except dims.DimError:
             raise ShapeError(
                 f"cannot {what} {t} ({dims.format_dim(total)} elements) into {_fmt_sizes(sizes)}: "
@@ -275,7 +275,9 @@ def _fmt_sizes(sizes) -> str:
 
 def _reshape(what: str):
     def shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
-        return x[0].with_shape(_resolve_shape(x[0], tuple(a.get("shape", ())), what))
+        return x[0].with_shape(
+            _resolve_shape(x[0], tuple(a.get("shape", ())), what, a.opaque_quotients)
+        )
 
     return shape
 
@@ -656,7 +658,7 @@ def _chunk(a: Args, x: tuple[TensorT, ...]):
         parts = [min(step, size - i) for i in range(0, size, step)] if step else []
     else:
         try:
-            parts = [dims.exact_div(size, n)] * n
+            parts = [dims.exact_div(size, n, opaque=a.opaque_quotients)] * n
         except dims.DimError:
             raise ShapeError(
                 f"chunk: {dims.format_dim(size)} may not split into {n} equal parts", arg="chunks"

@@ -148,7 +148,7 @@ def _unflatten_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         if _known(known) and known == 0:
             raise ShapeError("cannot infer the size -1 next to a size 0", arg="unflattened_size")
         try:
-            rest = dims.exact_div(shape[d], known)
+            rest = dims.exact_div(shape[d], known, opaque=a.opaque_quotients)
         except dims.DimError:
             raise ShapeError(
                 f"cannot unflatten a dimension of size {dims.format_dim(shape[d])} into {sizes}",
@@ -191,14 +191,13 @@ def _check_groups(a: Args, cin: Dim, cout: Dim) -> Dim:
     return g
 
 
-def _conv_input(t: TensorT, n: int) -> tuple[Dim, ...]:
+def _conv_input(t: TensorT, n: int, generic: bool = False) -> tuple[Dim, ...]:
     """The spatial sizes of a convolution's input: [B, C, *spatial] or, without a batch
     dimension, [C, *spatial] (as torch accepts it) when the channel count is known."""
     if t.rank == n + 2:
         return t.shape[2:]
-    # (in the code generator's symbolic evaluation of a block, sizes are symbols: the checker
-    # has already decided with the real ones)
-    generic = getattr(dims, "_LENIENT", [False])[0]
+    # (`generic`: in the code generator's symbolic evaluation of a block, sizes are symbols:
+    # the checker has already decided with the real ones)
     if t.rank == n + 1 and (_is_int(t.shape[0]) or generic):
         return t.shape[1:]
     hint = None
@@ -239,7 +238,7 @@ def _conv(n: int, lazy: bool = False) -> None:
 
     def shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         t = x[0]
-        spatial = _conv_input(t, n)
+        spatial = _conv_input(t, n, a.opaque_quotients)
         cout = a.int("out_channels")
         _check_groups(a, a.int("in_channels"), cout)
         k, s, d = a.ints("kernel_size", n, one=False), a.ints("stride", n), a.ints("dilation", n)
@@ -264,7 +263,7 @@ def _conv(n: int, lazy: bool = False) -> None:
                 _check_mode_padding(mode, spatial[i], p[i], p[i], i)
                 out.append(
                     positive(
-                        conv_out(spatial[i], k[i], s[i], p[i], d[i]),
+                        conv_out(spatial[i], k[i], s[i], p[i], d[i], opaque=a.opaque_quotients),
                         f"output size along dim {t.rank - n + i}",
                     )
                 )
@@ -274,7 +273,7 @@ def _conv(n: int, lazy: bool = False) -> None:
         g = _check_groups(a, a.int("in_channels"), a.int("out_channels"))
         w = (
             a.int("out_channels")
-            * dims.exact_div(a.int("in_channels"), g)
+            * dims.exact_div(a.int("in_channels"), g, opaque=a.opaque_quotients)
             * prod(a.ints("kernel_size", n, one=False))
         )
         return w + (a.int("out_channels") if a["bias"] else 0)
@@ -302,7 +301,7 @@ def _conv(n: int, lazy: bool = False) -> None:
 
     def tshape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         t = x[0]
-        spatial = _conv_input(t, n)
+        spatial = _conv_input(t, n, a.opaque_quotients)
         cout = a.int("out_channels")
         _check_groups(a, a.int("in_channels"), cout)
         if a.get("padding_mode", "zeros") != "zeros":
@@ -336,7 +335,7 @@ def _conv(n: int, lazy: bool = False) -> None:
         g = _check_groups(a, a.int("in_channels"), a.int("out_channels"))
         w = (
             a.int("in_channels")
-            * dims.exact_div(a.int("out_channels"), g)
+            * dims.exact_div(a.int("out_channels"), g, opaque=a.opaque_quotients)
             * prod(a.ints("kernel_size", n, one=False))
         )
         return w + (a.int("out_channels") if a["bias"] else 0)
@@ -395,7 +394,15 @@ def _pool(n: int, kind: str) -> None:
                 )
         out = [
             positive(
-                conv_out(t.shape[-n + i], k[i], s[i], p[i], d[i], ceil=bool(a.get("ceil_mode"))),
+                conv_out(
+                    t.shape[-n + i],
+                    k[i],
+                    s[i],
+                    p[i],
+                    d[i],
+                    ceil=bool(a.get("ceil_mode")),
+                    opaque=a.opaque_quotients,
+                ),
                 f"output size along dim {t.rank - n + i}",
             )
             for i in range(n)
@@ -484,7 +491,15 @@ def _lppool(n: int) -> None:
                 )
         out = [
             positive(
-                conv_out(t.shape[-n + i], k[i], s[i], 0, 1, ceil=bool(a.get("ceil_mode"))),
+                conv_out(
+                    t.shape[-n + i],
+                    k[i],
+                    s[i],
+                    0,
+                    1,
+                    ceil=bool(a.get("ceil_mode")),
+                    opaque=a.opaque_quotients,
+                ),
                 "output size",
             )
             for i in range(n)
@@ -609,7 +624,10 @@ def _unfold_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     _needs_rank(t, t.rank in (3, 4), "[B, C, H, W] or [C, H, W]")
     k, d, p, s = (_fold_sizes(a, n) for n in ("kernel_size", "dilation", "padding", "stride"))
     blocks = [
-        positive(conv_out(t.shape[-2 + i], k[i], s[i], p[i], d[i]), "number of sliding blocks")
+        positive(
+            conv_out(t.shape[-2 + i], k[i], s[i], p[i], d[i], opaque=a.opaque_quotients),
+            "number of sliding blocks",
+        )
         for i in range(2)
     ]
     return t.with_shape(t.shape[:-3] + (t.shape[-3] * k[0] * k[1], blocks[0] * blocks[1]))
@@ -628,7 +646,10 @@ def _fold_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
             f"({k[0]}*{k[1]})"
         )
     blocks = [
-        positive(conv_out(out[i], k[i], s[i], p[i], d[i]), "number of sliding blocks")
+        positive(
+            conv_out(out[i], k[i], s[i], p[i], d[i], opaque=a.opaque_quotients),
+            "number of sliding blocks",
+        )
         for i in range(2)
     ]
     if dims.equal(blocks[0] * blocks[1], length) is False:
@@ -636,7 +657,9 @@ def _fold_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
             f"the input's last dimension ({dims.format_dim(length)}) must be the number of "
             f"sliding blocks, {dims.format_dim(blocks[0] * blocks[1])}"
         )
-    return t.with_shape(t.shape[:-2] + (dims.exact_div(ck, kk), out[0], out[1]))
+    return t.with_shape(
+        t.shape[:-2] + (dims.exact_div(ck, kk, opaque=a.opaque_quotients), out[0], out[1])
+    )
 
 
 _FOLD_TYPES = {n: "ints" for n in ("output_size", "kernel_size", "dilation", "padding", "stride")}
@@ -773,7 +796,7 @@ def _pixel_shuffle(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     if _is_int(r) and r <= 0:
         raise ShapeError("`upscale_factor` must be positive", arg="upscale_factor")
     c = (
-        dims.exact_div(t.shape[-3], r * r)
+        dims.exact_div(t.shape[-3], r * r, opaque=a.opaque_quotients)
         if not isinstance(t.shape[-3], int) or t.shape[-3] % (r * r) == 0
         else None
     )
@@ -793,7 +816,11 @@ def _pixel_unshuffle(a: Args, x: tuple[TensorT, ...]) -> TensorT:
             raise ShapeError(f"height and width must be divisible by downscale_factor ({r})")
     return t.with_shape(
         t.shape[:-3]
-        + (t.shape[-3] * r * r, dims.floordiv(t.shape[-2], r), dims.floordiv(t.shape[-1], r))
+        + (
+            t.shape[-3] * r * r,
+            dims.floordiv(t.shape[-2], r, opaque=a.opaque_quotients),
+            dims.floordiv(t.shape[-1], r, opaque=a.opaque_quotients),
+        )
     )
 
 
@@ -1040,7 +1067,11 @@ def _groupnorm_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         raise ShapeError(
             f"num_channels ({c}) must be divisible by num_groups ({g})", arg="num_groups"
         )
-    values = t.shape[0] * dims.floordiv(c, g) * prod(t.shape[2:]) if _known(g) else None
+    values = (
+        t.shape[0] * dims.floordiv(c, g, opaque=a.opaque_quotients) * prod(t.shape[2:])
+        if _known(g)
+        else None
+    )
     if _known(values) and values == 1:  # F.group_norm's own check
         raise ShapeError(f"there is only one value per group in {t}")
     return t
@@ -1187,7 +1218,7 @@ def _glu_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     if isinstance(size, int) and size % 2:
         raise ShapeError(f"GLU halves dimension {d}, but its size {size} is odd")
     shape = list(t.shape)
-    shape[d] = dims.floordiv(size, 2)
+    shape[d] = dims.floordiv(size, 2, opaque=a.opaque_quotients)
     return t.with_shape(tuple(shape))
 
 

@@ -262,7 +262,7 @@ def _arange(a: Args, x: tuple[TensorT, ...]) -> TensorT:
                 "when the model runs, `start`, `end` and `step` must be integers and `step` known"
             )
         span, s = (end - start, step) if step > 0 else (start - end, -step)
-        n = span if s == 1 else dims.floordiv(span + s - 1, s)
+        n = span if s == 1 else dims.floordiv(span + s - 1, s, opaque=a.opaque_quotients)
         if isinstance(n, int) and n < 0:
             raise ShapeError(_ARANGE_SIGN)
         return TensorT((n,), dtype)
@@ -433,7 +433,7 @@ def _split(a: Args, x: tuple[TensorT, ...]):
         sizes = [s] * (size // s) + ([size % s] if size % s else [])
         return _parts(t, d, sizes)
     try:
-        n = dims.exact_div(size, s)
+        n = dims.exact_div(size, s, opaque=a.opaque_quotients)
     except dims.DimError:
         n = None
     if not isinstance(n, int) or n <= 0:

@@ -8,13 +8,49 @@ given parameter values and input types; its `modules` are the attributes its cla
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from nndsl import ir
 from nndsl.catalog.core import Args, FunctionEntry, LayerEntry, TensorT
 from nndsl.dims import Dim
 from nndsl.errors import Span
+
+
+class _Kind(str, Enum):
+    """A record's kind: an Enum whose members also compare equal to their names as strings
+    (`op.kind == "module"` reads as before), printed as their value."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class SlotKind(_Kind):
+    """What a `ModuleSlot` holds."""
+
+    TORCH = "torch"  # a torch module of the catalog (`nn.Conv2d`)
+    BLOCK = "block"  # an instance of a block of the spec
+    PY = "py"  # a user's Python module (`from pkg import Name`)
+    SEQUENTIAL = "sequential"  # an nn.Sequential of slots (labelled groups, repetitions)
+    FUNCTION = "function"  # a function of one tensor as a small generated module
+
+
+class OpKind(_Kind):
+    """What a forward step (`Op`) does; see `Op`."""
+
+    MODULE = "module"
+    FUNCTION = "function"
+    BINOP = "binop"
+    UNARY = "unary"
+    INDEX = "index"
+    PARAM = "param"
+    BUFFER = "buffer"
+    MERGE = "merge"  # generic classes: `a if cond else b` with an undecided condition
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +74,13 @@ class TensorV:
     input_index: int = -1
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class ModuleSlot:
     """An attribute created in `__init__`: a torch module, a block instance, a user module, or an
     nn.Sequential of slots (labelled groups and repetitions)."""
 
     name: str
-    kind: str  # "torch" | "block" | "py" | "sequential" | "function"
+    kind: SlotKind
     type_name: str  # "Conv2d", a block's name, the user class, "Sequential"
     span: Span
     entry: LayerEntry | None = None
@@ -66,9 +102,9 @@ class ModuleSlot:
     repeat: Any = None  # generic classes: a symbolic repetition count (children[0] is the template)
 
     def total_params(self) -> Dim:
-        if self.kind == "block" and self.instance is not None:
+        if self.kind is SlotKind.BLOCK and self.instance is not None:
             return self.instance.total_params()
-        if self.kind == "sequential":
+        if self.kind is SlotKind.SEQUENTIAL:
             total: Dim = 0
             for c in self.children:
                 total = total + c.total_params()
@@ -149,7 +185,7 @@ class InitSlot:
     modules: tuple[ModuleSlot, ...] = ()  # the modules on the path (for conditions)
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Op:
     """One step of forward.
 
@@ -161,9 +197,10 @@ class Op:
       "index"    args: (tensor, index items); index items are ints, slices, None, Ellipsis, tensors
       "param"    read an nn.Parameter (`target` is the ParamSlot)
       "buffer"   read a registered buffer (`target` is the BufferSlot)
+      "merge"    generic classes: `target` is the condition, args: the two sides' values
     """
 
-    kind: str
+    kind: OpKind
     target: Any
     args: tuple[Any, ...]
     kwargs: tuple[tuple[str, Any], ...]
@@ -183,7 +220,7 @@ class SliceV:
     step: Any
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class BlockInstance:
     decl: ir.BlockDecl
     params: dict[str, Any]
@@ -223,7 +260,7 @@ def walk_slots(slots):
     """Slots and, recursively, the children of nn.Sequential slots (not into block instances)."""
     for s in slots:
         yield s
-        if s.kind == "sequential":
+        if s.kind is SlotKind.SEQUENTIAL:
             yield from walk_slots(s.children)
 
 
@@ -233,3 +270,44 @@ def value_type(v: Any) -> Any:
     if isinstance(v, tuple):
         return tuple(value_type(x) for x in v)
     return v
+
+
+def renew_slots(
+    slots: list[ModuleSlot], changes: dict[int, dict[str, Any]], ops: list[Op], start: int = 0
+) -> None:
+    """Records are frozen: replace `slots[i]` by a copy with `changes[i]`, and make the steps of
+    `ops[start:]` that call a replaced slot call its copy (a slot being built is called only by
+    steps emitted since `start`)."""
+    if not changes:
+        return
+    new: dict[int, ModuleSlot] = {}
+    for i, fields in changes.items():
+        old = slots[i]
+        slots[i] = replace(old, **fields)
+        new[id(old)] = slots[i]
+    for j in range(start, len(ops)):
+        op = ops[j]
+        if op.kind is OpKind.MODULE and id(op.target) in new:
+            ops[j] = replace(op, target=new[id(op.target)])
+
+
+def numbered(children: list[ModuleSlot], ops: list[Op], start: int = 0) -> None:
+    """The children of an nn.Sequential without a name of their own are named by their index."""
+    renew_slots(
+        children, {i: {"name": str(i)} for i, c in enumerate(children) if not c.name}, ops, start
+    )
+
+
+def iter_modules(inst: BlockInstance, prefix: str = "") -> Iterator[tuple[str, ModuleSlot, int]]:
+    """Every module slot below an instance with its qualified name and depth."""
+
+    def walk(slots, pre, depth):
+        for s in slots:
+            q = f"{pre}{s.name}"
+            yield q, s, depth
+            if s.kind is SlotKind.SEQUENTIAL:
+                yield from walk(s.children, q + ".", depth + 1)
+            elif s.kind is SlotKind.BLOCK and s.instance is not None:
+                yield from walk(s.instance.modules, q + ".", depth + 1)
+
+    yield from walk(inst.modules, prefix, 0)

@@ -147,7 +147,8 @@ def check_loss_block(
             types = []
             for item in extra:
                 ev = checker.evaluator
-                from nndsl.check.infer import POISON, Frame
+                from nndsl.check.frame import Frame
+                from nndsl.check.values import POISON
 
                 frame = Frame(decl=decl, inst=BlockInstance(decl=decl, params=dict(params)))
                 frame.vars.update(params)
@@ -208,12 +209,12 @@ def check_loss_block(
     inputs = [TensorV(o.type, -1, o.origin) for o in outs]
     inputs += [TensorV(t, -1, batch_origin) for t in targets.types]
     ev = checker.evaluator
-    from nndsl.check.infer import POISON, _Abort
+    from nndsl.check.values import POISON, Abort
 
     before = len(ev.diags)
     try:
         loss_inst = ev.instance(decl, dict(params), inputs, call.span)
-    except _Abort:
+    except Abort:
         loss_inst = None
     reported = len(ev.diags) > before
     if reported:  # say what the loss block was checked with

@@ -17,35 +17,35 @@ every mistake is a diagnostic at the statement that makes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nndsl import dims, ir
 from nndsl.catalog import api
-from nndsl.catalog.core import LAYERS, ShapeError, TensorT, bind
+from nndsl.catalog.core import LAYERS, ShapeError, TensorT, bind, describe
 from nndsl.catalog.param_shapes import parameter_shapes
+from nndsl.check.frame import Frame
 from nndsl.check.graph import (
     BlockInstance,
     BufferSlot,
     InitSlot,
     ModuleSlot,
     Op,
+    OpKind,
     Origin,
     TensorV,
     TieSlot,
-)
-from nndsl.check.infer import (
-    POISON,
-    Evaluator,
-    Frame,
-    _Abort,
-    _did_you_mean,
-    _fmt_value,
-    _tensor_values,
-    describe,
     iter_modules,
 )
+from nndsl.check.messages import did_you_mean as _did_you_mean
+from nndsl.check.values import POISON
+from nndsl.check.values import Abort as _Abort
+from nndsl.check.values import fmt_value as _fmt_value
+from nndsl.check.values import tensor_values as _tensor_values
 from nndsl.dims import Sym
 from nndsl.errors import Note, Span
+
+if TYPE_CHECKING:
+    from nndsl.check.infer import Evaluator
 
 # initialisers that compute fans (torch raises for a parameter of fewer than 2 dimensions)
 _FAN_INITS = frozenset(
@@ -134,7 +134,7 @@ def apply_reuse(ev: Evaluator, reuse: ReuseV, value: Any, frame: Frame, into: li
         raise _Abort
     ins = ev.inputs_of(value, reuse.span, f"`{slot.name}`")
     out = _reuse_output(ev, slot, ins, reuse, frame)
-    op = ev.emit(frame, Op("module", slot, ins, (), out, reuse.span))
+    op = ev.emit(frame, Op(OpKind.MODULE, slot, ins, (), out, reuse.span))
     return _tensor_values(out, op, Origin(f"`{slot.name}`", reuse.span, ins[0].type))
 
 
@@ -297,7 +297,7 @@ def buffer_decl(ev: Evaluator, stmt: ir.BufferDecl, frame: Frame) -> None:
     slot = BufferSlot(stmt.name, t, inst.ops, value, persistent, stmt.span)
     frame.inst.buffer_tensors.append(slot)
     frame.taken.add(stmt.name)
-    op = ev.emit(frame, Op("buffer", slot, (), (), t, stmt.span, name_hint=stmt.name))
+    op = ev.emit(frame, Op(OpKind.BUFFER, slot, (), (), t, stmt.span, name_hint=stmt.name))
     ev.bind(
         frame,
         stmt.name,

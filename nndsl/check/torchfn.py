@@ -528,7 +528,7 @@ def _not_a_rule(args: Any, inputs: Any) -> Any:
 
 
 def prepare_call(tgt: Target, args: list, kwargs: tuple[tuple[str, Any], ...]) -> Call:
-    from nndsl.check.infer import LayerRef, is_layer  # the checker's values (loaded by now)
+    from nndsl.check.values import LayerRef, is_layer  # the checker's values (loaded by now)
 
     tensors: list = []
 

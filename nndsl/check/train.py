@@ -411,13 +411,13 @@ class TrainChecker(FinetuneChecks):
         names = [n for n in ir.walk(e) if isinstance(n, ir.Name)]
         if any(n.id not in self.symbols.consts for n in names):
             return Opaque(e)
-        from nndsl.check.infer import POISON
+        from nndsl.check.values import POISON
 
         v = self.evaluator.const_expr(e)
         return BAD if v is POISON else v
 
     def const(self, e: ir.Name) -> Any:
-        from nndsl.check.infer import POISON
+        from nndsl.check.values import POISON
 
         v = self.evaluator.const(e.id, e.span)
         return BAD if v is POISON else v
@@ -1699,7 +1699,7 @@ class TrainChecker(FinetuneChecks):
         sec.model_args = overrides
         if not overrides:
             return self.models.get(decl.name)
-        from nndsl.check.infer import POISON
+        from nndsl.check.values import POISON
 
         if self.models.get(decl.name) is None:
             return None  # the model has errors of its own
@@ -1722,7 +1722,7 @@ class TrainChecker(FinetuneChecks):
         return inst if inst is not None and inst is not POISON else None
 
     def model_args(self, decl: ir.BlockDecl, call: ir.Call) -> dict[str, Any] | None:
-        from nndsl.check.infer import type_complaint
+        from nndsl.check.values import type_complaint
 
         names = [p.name for p in decl.params]
         got = self.args(call)

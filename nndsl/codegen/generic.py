@@ -8,28 +8,24 @@ depends on them becomes an `if` in `__init__` and `forward`, and a repetition by
 count becomes a comprehension.  What cannot be expressed generically (a loop over a list
 parameter, branches giving different shapes) raises `Unsupported`, and that block is emitted as
 one class per distinct instance instead.
+
+It is the checker's own `Evaluator`, given `SymbolicDomain` as its value domain
+(nndsl/check/domain.py): the same rules, with values that are only known when the class is
+instantiated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NoReturn
 
 from nndsl import dims, ir
 from nndsl.catalog.core import TensorT
-from nndsl.check.graph import BlockInstance, ModuleSlot, Op, Origin, TensorV
-from nndsl.check.infer import (
-    POISON,
-    Evaluator,
-    Frame,
-    GroupV,
-    LabeledV,
-    LayerRef,
-    RepeatV,
-    _Abort,
-    is_layer,
-)
+from nndsl.check.frame import Frame
+from nndsl.check.graph import BlockInstance, ModuleSlot, Op, OpKind, Origin, TensorV, renew_slots
+from nndsl.check.infer import Evaluator
 from nndsl.check.resolve import Symbols
+from nndsl.check.values import POISON, Abort, GroupV, LabeledV, LayerRef, RepeatV, is_layer
 from nndsl.dims import Sym
 from nndsl.syntax.loader import Program
 
@@ -85,24 +81,39 @@ def _wrap(v: Opaque, min_prec: int, fwd: bool) -> str:
     return f"({text})" if _PREC[v.kind_prec] < min_prec else text
 
 
-class GenericEvaluator(Evaluator):
-    """Evaluates one declaration with symbolic parameters; see the module docstring."""
+class SymbolicDomain:
+    """The code generator's value domain (`nndsl.check.domain.ValueDomain`): one declaration
+    evaluated with symbolic parameters; see the module docstring."""
 
     checks_runtime_sizes = False  # its symbols are parameters; the checker has judged the uses
+    opaque_quotients = True  # a stride that is a parameter: only the channel sizes matter
 
-    def __init__(self, program: Program, symbols: Symbols, fwd_names: dict[str, str]):
-        super().__init__(program, symbols)
+    def __init__(
+        self,
+        fwd_names: dict[str, str],
+        top: ir.BlockDecl | None = None,
+        computed: dict[str, Opaque] | None = None,
+    ):
         self.fwd_names = fwd_names  # symbol → its text in forward (`self.out`)
         self.stored: set[str] = set()  # symbols forward reads as attributes
         self.when: tuple[tuple[Opaque, bool], ...] = ()
-        self.top: ir.BlockDecl | None = None
+        self.top = top  # the declaration evaluated (blocks it calls are evaluated for shapes)
         # compile-time values computed from parameters (`width = int(out * (base_width / 64))`):
         # symbol → its Python text; they become locals of __init__
-        self.computed: dict[str, Opaque] = {}
+        self.computed: dict[str, Opaque] = {} if computed is None else computed
         self.computed_names: dict[str, str] = {}
         # a size bound to a name in the spec (`bn, n, c = x.shape`): symbol → that name, which
         # forward gives the local it reads the size into
         self.dim_names: dict[str, str] = {}
+
+    def undecided(self, v: Any) -> bool:
+        return isinstance(v, (Opaque, Sym))
+
+    def opaque(self, v: Any) -> bool:
+        return isinstance(v, Opaque)
+
+    def refuse(self, what: str) -> NoReturn:
+        raise Unsupported(what)
 
     def computed_sym(self, value: Opaque) -> Sym:
         for name, known in self.computed.items():
@@ -112,7 +123,7 @@ class GenericEvaluator(Evaluator):
         self.computed[name] = value
         return dims.sym(name)
 
-    def bind(self, frame: Frame, name: str, value: Any, span, kind: str) -> None:
+    def bound(self, ev: Evaluator, frame: Frame, name: str, value: Any, kind: str) -> Any:
         if (
             isinstance(value, Sym)
             and str(value) not in self.computed
@@ -132,7 +143,7 @@ class GenericEvaluator(Evaluator):
             names = dims.free_symbols(value)
             if len(names) == 1 and dims.sym(next(iter(names))) == value:
                 self.dim_names.setdefault(next(iter(names)), name)
-        super().bind(frame, name, value, span, kind)
+        return value
 
     # ---- rendering ----------------------------------------------------------------------------
 
@@ -159,17 +170,11 @@ class GenericEvaluator(Evaluator):
 
     # ---- decisions ----------------------------------------------------------------------------
 
-    def truth(self, v: Any, node: ir.Expr) -> Any:
-        if isinstance(v, (Opaque, Sym)):
-            return v  # undecided: callers handle it
-        return super().truth(v, node)
-
-    def e_Compare(self, e: ir.Compare, frame: Frame, stage: bool) -> Any:
-        left, right = self.expr(e.left, frame), self.expr(e.right, frame)
+    def compare(self, ev: Evaluator, e: ir.Compare, left: Any, right: Any, frame: Frame) -> Any:
         if left is POISON or right is POISON:
             return POISON
         if isinstance(left, TensorV) or isinstance(right, TensorV):  # a bool tensor
-            return self.compare_values(e, left, right, frame)
+            return ev.compare_values(e, left, right, frame)
         if (
             isinstance(left, Opaque)
             or isinstance(right, Opaque)
@@ -189,51 +194,38 @@ class GenericEvaluator(Evaluator):
                 a.params | b.params,
                 "cmp",
             )
-        return self.compare_values(e, left, right, frame)
+        return ev.compare_values(e, left, right, frame)
 
-    def e_BoolOp(self, e: ir.BoolOp, frame: Frame, stage: bool) -> Any:
-        left = self.truth(self.expr(e.left, frame), e.left)
-        if left is POISON:
-            return POISON
-        if not isinstance(left, (Opaque, Sym)):
-            if e.op == "and" and not left:
-                return False
-            if e.op == "or" and left:
-                return True
-            return self.truth(self.expr(e.right, frame), e.right)
-        right = self.truth(self.expr(e.right, frame), e.right)
-        if right is POISON:
-            return POISON
+    def bool_op(self, op: str, left: Any, right: Any) -> Any:
         a = self.render(left)
         if not isinstance(right, (Opaque, Sym)):
-            if (e.op == "and" and right) or (e.op == "or" and not right):
+            if (op == "and" and right) or (op == "or" and not right):
                 return a
             return bool(right)
         b = self.render(right)
-        p = _PREC[e.op]
+        p = _PREC[op]
         return Opaque(
-            f"{_wrap(a, p, False)} {e.op} {_wrap(b, p + 1, False)}",
-            f"{_wrap(a, p, True)} {e.op} {_wrap(b, p + 1, True)}",
+            f"{_wrap(a, p, False)} {op} {_wrap(b, p + 1, False)}",
+            f"{_wrap(a, p, True)} {op} {_wrap(b, p + 1, True)}",
             "bool",
             a.params | b.params,
-            e.op,
+            op,
         )
 
-    def e_UnaryOp(self, e: ir.UnaryOp, frame: Frame, stage: bool) -> Any:
+    def unary(self, ev: Evaluator, e: ir.UnaryOp, v: Any, frame: Frame) -> Any:
         if e.op == "not":
-            v = self.truth(self.expr(e.operand, frame), e.operand)
+            v = ev.truth(v, e.operand)
             if isinstance(v, (Opaque, Sym)):
                 a = self.render(v)
                 return Opaque(
                     f"not {_wrap(a, 3, False)}", f"not {_wrap(a, 3, True)}", "bool", a.params, "not"
                 )
             return POISON if v is POISON else (not v)
-        v = self.expr(e.operand, frame)
         if isinstance(v, Opaque):
             return Opaque(f"{e.op}{_paren(v.init)}", f"{e.op}{_paren(v.fwd)}", "any", v.params)
-        return self.unary_value(e, v, frame)
+        return ev.unary_value(e, v, frame)
 
-    def scalar_binop(self, e: ir.BinOp, left: Any, right: Any) -> Any:
+    def scalar_binop(self, ev: Evaluator, e: ir.BinOp, left: Any, right: Any) -> Any:
         if isinstance(left, Opaque) or isinstance(right, Opaque):
             a, b = self.render(left), self.render(right)
             return Opaque(
@@ -248,7 +240,7 @@ class GenericEvaluator(Evaluator):
             isinstance(right, Sym) or isinstance(left, Sym)
         ):
             try:
-                result = super().scalar_binop(e, left, right)
+                result = ev.arithmetic(e, left, right)
             except (TypeError, dims.DimError):
                 result = POISON
             if result is POISON or e.op == "/" or floats or _opaque_in(result):
@@ -263,26 +255,21 @@ class GenericEvaluator(Evaluator):
                     )
                 )
             return result
-        result = super().scalar_binop(e, left, right)
+        result = ev.arithmetic(e, left, right)
         if result is POISON:
             raise Unsupported("compile-time arithmetic that is only defined for concrete values")
         return result
 
-    def e_IfExp(self, e: ir.IfExp, frame: Frame, stage: bool) -> Any:
-        cond = self.truth(self.expr(e.cond, frame), e.cond)
-        if cond is POISON:
-            return POISON
-        if not isinstance(cond, (Opaque, Sym)):
-            return self.expr(e.then if cond else e.orelse, frame, stage=stage)
+    def if_exp(self, ev: Evaluator, e: ir.IfExp, cond: Any, frame: Frame, stage: bool) -> Any:
         c = self.render(cond)
-        then = self.branch(e.then, frame, stage, (c, True))
-        orelse = self.branch(e.orelse, frame, stage, (c, False))
+        then = self.branch(ev, e.then, frame, stage, (c, True))
+        orelse = self.branch(ev, e.orelse, frame, stage, (c, False))
         if then is POISON or orelse is POISON:
             return POISON
         if isinstance(then, TensorV) and isinstance(orelse, TensorV):
             joined = join_types(then.type, orelse.type)
-            op = self.emit(
-                frame, Op("merge", c, (then, orelse), (), joined, e.span, when=self.when)
+            op = ev.emit(
+                frame, Op(OpKind.MERGE, c, (then, orelse), (), joined, e.span, when=self.when)
             )
             return TensorV(joined, op, then.origin)
         if is_layer(then) and is_layer(orelse):
@@ -307,8 +294,10 @@ class GenericEvaluator(Evaluator):
         )
         return self.computed_sym(result) if numbers else result
 
-    def branch(self, e: ir.Expr, frame: Frame, stage: bool, when: tuple[Opaque, bool]) -> Any:
-        return self.under(when, frame, lambda: self.expr(e, frame, stage=stage))
+    def branch(
+        self, ev: Evaluator, e: ir.Expr, frame: Frame, stage: bool, when: tuple[Opaque, bool]
+    ) -> Any:
+        return self.under(when, frame, lambda: ev.expr(e, frame, stage=stage))
 
     def under(self, when: tuple[Opaque, bool], frame: Frame, evaluate) -> Any:
         """Evaluate under one side of a condition: the steps and modules it makes get `when`."""
@@ -319,36 +308,36 @@ class GenericEvaluator(Evaluator):
             value = evaluate()
         finally:
             self.when = saved
-        for op in frame.inst.ops[n_ops:]:
-            if op.when is None or len(op.when) < len(saved) + 1:
-                op.when = saved + (when,)
-        for m in frame.inst.modules[n_mods:]:
-            if m.when is None:
-                m.when = saved + (when,)
+        ops = frame.inst.ops
+        for i in range(n_ops, len(ops)):
+            if ops[i].when is None or len(ops[i].when) < len(saved) + 1:
+                ops[i] = replace(ops[i], when=saved + (when,))
+        mods = frame.inst.modules
+        renew_slots(
+            mods,
+            {
+                i: {"when": saved + (when,)}
+                for i in range(n_mods, len(mods))
+                if mods[i].when is None
+            },
+            ops,
+            n_ops,
+        )
         return value
 
-    def emit(self, frame: Frame, op: Op) -> int:
+    def step(self, op: Op) -> Op:
         if op.when is None and self.when:
-            op.when = self.when
-        return super().emit(frame, op)
+            op = replace(op, when=self.when)
+        return op
 
-    def attach(self, frame, slot: ModuleSlot, ins, out, into, ref):
+    def module(self, slot: ModuleSlot) -> ModuleSlot:
         if self.when and slot.when is None:
-            slot.when = self.when
-        return super().attach(frame, slot, ins, out, into, ref)
+            slot = replace(slot, when=self.when)
+        return slot
 
     # ---- repetition, loops, instances ---------------------------------------------------------
 
-    def e_BinOp(self, e: ir.BinOp, frame: Frame, stage: bool) -> Any:
-        if e.op == "*":
-            left = self.expr(e.left, frame, stage=stage)
-            right = self.expr(e.right, frame)
-            if is_layer(left) and isinstance(right, (Sym, Opaque)):
-                return RepeatV(left, right, e, e.span)  # type: ignore[arg-type]
-            return self.binop_value(e, left, right, frame)  # operands evaluated once
-        return super().e_BinOp(e, frame, stage)
-
-    def tensor_binop(self, e: ir.BinOp, left: Any, right: Any, frame: Frame) -> Any:
+    def tensor_binop(self, ev: Evaluator, e: ir.BinOp, left: Any, right: Any, frame: Frame) -> Any:
         """A tensor with a parameter (`beta * kl`): the parameter is a number the concrete
         check has seen; the result has the tensor's type."""
         if isinstance(left, Opaque) != isinstance(right, Opaque) and e.op != "@":
@@ -357,11 +346,20 @@ class GenericEvaluator(Evaluator):
                 for o in (left, right):
                     if isinstance(o, Opaque):
                         self.stored |= o.params
-                op = self.emit(frame, Op("binop", e.op, (left, right), (), t.type, e.span))
+                op = ev.emit(frame, Op(OpKind.BINOP, e.op, (left, right), (), t.type, e.span))
                 return TensorV(t.type, op, Origin(f"`{e.op}`", e.span, t.type))
-        return super().tensor_binop(e, left, right, frame)
+        return NotImplemented
 
-    def apply(self, layer_v: Any, value: Any, frame: Frame, span, *, into=None, label=None) -> Any:
+    def apply(
+        self,
+        ev: Evaluator,
+        layer_v: Any,
+        value: Any,
+        frame: Frame,
+        span,
+        into: list | None,
+        label: str | None,
+    ) -> Any:
         if isinstance(layer_v, CondLayerV):
             if into is not None or label is not None:
                 raise Unsupported("a conditional layer inside a labelled group")
@@ -369,7 +367,7 @@ class GenericEvaluator(Evaluator):
                 self.under(
                     (layer_v.cond, polarity),
                     frame,
-                    lambda layer=layer: self.apply(layer, value, frame, span),
+                    lambda layer=layer: ev.apply(layer, value, frame, span),
                 )
                 for layer, polarity in ((layer_v.then, True), (layer_v.orelse, False))
             ]
@@ -377,56 +375,46 @@ class GenericEvaluator(Evaluator):
             if not (isinstance(then, TensorV) and isinstance(orelse, TensorV)):
                 raise Unsupported("a conditional layer with several outputs")
             joined = join_types(then.type, orelse.type)
-            op = self.emit(
-                frame, Op("merge", layer_v.cond, (then, orelse), (), joined, span, when=self.when)
+            op = ev.emit(
+                frame,
+                Op(OpKind.MERGE, layer_v.cond, (then, orelse), (), joined, span, when=self.when),
             )
             return TensorV(joined, op, then.origin)
         if isinstance(layer_v, RepeatV) and not isinstance(layer_v.count, int):
-            return self.symbolic_repeat(layer_v, value, frame, into, label)
-        return super().apply(layer_v, value, frame, span, into=into, label=label)
+            return self.symbolic_repeat(ev, layer_v, value, frame, into, label)
+        return NotImplemented
 
-    def symbolic_repeat(self, rep: RepeatV, value: Any, frame: Frame, into, label) -> Any:
+    def symbolic_repeat(
+        self, ev: Evaluator, rep: RepeatV, value: Any, frame: Frame, into, label
+    ) -> Any:
         children: list[ModuleSlot] = []
-        out = self.apply(rep.item, value, frame, rep.span, into=children)
+        start = len(frame.inst.ops)
+        out = ev.apply(rep.item, value, frame, rep.span, into=children)
         if len(children) != 1:
             raise Unsupported(
                 "a repetition by a parameter of something other than one layer or block"
             )
         if not isinstance(value, TensorV) or not isinstance(out, TensorV) or out.type != value.type:
             raise Unsupported("a repetition by a parameter whose copies change the shape")
+        renew_slots(children, {0: {"repeat": rep.count}}, frame.inst.ops, start)
         template = children[0]
-        template.repeat = rep.count
         if into is not None:
             into.append(template)
             return out
-        name = label or self.module_name(frame, rep.node)
-        return self.add_sequential(frame, name, children, rep.span, out)
+        name = label or ev.module_name(frame, rep.node)
+        return ev.add_sequential(frame, name, children, rep.span, out)
 
-    def for_stmt(self, stmt: ir.For, frame: Frame) -> None:
-        seq = self.expr(stmt.iter, frame)
-        if isinstance(seq, (Opaque, Sym)):
-            raise Unsupported("a `for` loop over a parameter")
-        self.for_over(stmt, seq, frame)
-
-    def fill_label(self, e: ir.Labeled, frame: Frame) -> str:
+    def check_label(self, ev: Evaluator, e: ir.Labeled, frame: Frame) -> None:
         for hole in e.holes:
-            if isinstance(self.expr(hole, frame), (Opaque, Sym)):
+            if isinstance(ev.expr(hole, frame), (Opaque, Sym)):
                 raise Unsupported("a label made from its parameters")
-        return super().fill_label(e, frame)
 
-    def loop_sequence(self, iter_: ir.Expr, frame: Frame) -> tuple | list:
-        seq = self.expr(iter_, frame)
+    def check_stage_loop(self, ev: Evaluator, iter_: ir.Expr, frame: Frame) -> None:
+        seq = ev.expr(iter_, frame)
         if isinstance(seq, (Opaque, Sym)) or _opaque_items(seq):
             raise Unsupported("a `for` stage over values that depend on its parameters")
-        return super().loop_sequence(iter_, frame)
 
-    def e_Index(self, e: ir.Index, frame: Frame, stage: bool) -> Any:
-        value = self.expr(e.value, frame)
-        if isinstance(value, Opaque):
-            raise Unsupported("indexing a parameter")
-        return self.index_value(e, value, frame)
-
-    def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
+    def builtin(self, ev: Evaluator, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
         if any(isinstance(a, (Sym, Opaque)) for a in args):
             if name in ("int", "round", "max", "min", "abs", "float") and not kwargs:
                 parts = [self.render(a) for a in args]
@@ -440,29 +428,37 @@ class GenericEvaluator(Evaluator):
                     )
                 )
             raise Unsupported(f"`{name}` of a parameter")
-        return super().builtin(name, args, kwargs, e)
+        return NotImplemented
 
-    def instance(self, decl, params, inputs, call_span, *, model=False):
-        if decl is not self.top:
-            # a nested block: evaluated (generically) for its output shape only; its own class
-            # comes from its own generic evaluation
-            nested = GenericEvaluator(self.program, self.symbols, self.fwd_names)
-            nested.top = decl
-            nested._naming = self._naming
-            nested.computed = self.computed  # shared: the parent's values may flow into the child
-            try:
-                inst = nested.instance(decl, params, inputs, call_span)
-            except _Abort:
-                inst = None
-            if inst is None or any(d.is_error for d in nested.diags):
-                reasons = [d.message for d in nested.diags if d.is_error]
-                raise Unsupported(
-                    reasons[0]
-                    if reasons
-                    else f"`{decl.name}` cannot be evaluated with symbolic arguments"
-                )
-            return inst
-        return super().instance(decl, params, inputs, call_span, model=model)
+    def instance(
+        self,
+        ev: Evaluator,
+        decl: ir.BlockDecl,
+        params: dict[str, Any],
+        inputs: list[TensorV],
+        call_span,
+    ) -> Any:
+        if decl is self.top:
+            return NotImplemented
+        # a nested block: evaluated (generically) for its output shape only; its own class
+        # comes from its own generic evaluation.  The parent's computed values may flow into
+        # the child: the table is shared.
+        nested = Evaluator(
+            ev.program, ev.symbols, SymbolicDomain(self.fwd_names, decl, self.computed)
+        )
+        nested.share_naming(ev)
+        try:
+            inst = nested.instance(decl, params, inputs, call_span)
+        except Abort:
+            inst = None
+        if inst is None or any(d.is_error for d in nested.diags):
+            reasons = [d.message for d in nested.diags if d.is_error]
+            raise Unsupported(
+                reasons[0]
+                if reasons
+                else f"`{decl.name}` cannot be evaluated with symbolic arguments"
+            )
+        return inst
 
 
 def _opaque_items(v: Any) -> bool:
@@ -480,7 +476,7 @@ def join_types(a: TensorT, b: TensorT) -> TensorT:
         raise Unsupported(f"the branches of `if` give {a} and {b}")
     out = []
     for x, y in zip(a.shape, b.shape):
-        out.append(x if x == y else dims._opaque("join", x, y))
+        out.append(x if x == y else dims.opaque_symbol("join", x, y))
     return TensorT(tuple(out), a.dtype)
 
 
@@ -490,11 +486,11 @@ def generic_instance(
     decl: ir.BlockDecl,
     input_types: list[TensorT] | None,
     fwd_names: dict[str, str],
-) -> tuple[BlockInstance, GenericEvaluator, list]:
+) -> tuple[BlockInstance, SymbolicDomain, list]:
     """Evaluate `decl` with symbolic parameters (int parameters as dimension symbols, others as
     opaque values) and the given symbolic input types.  Raises Unsupported."""
-    ev = GenericEvaluator(program, symbols, fwd_names)
-    ev.top = decl
+    domain = SymbolicDomain(fwd_names, decl)
+    ev = Evaluator(program, symbols, domain)
     params: dict[str, Any] = {}
     for p in decl.params:
         if p.type is None or p.type.name == "int":
@@ -508,22 +504,21 @@ def generic_instance(
             )
     inputs = [TensorV(t, -1, _origin(decl, i)) for i, t in enumerate(input_types or [])]
     try:
-        with dims.lenient():
-            inst = ev.instance(
-                decl,
-                params,
-                inputs,
-                decl.name_span,
-                model=decl.kind == "model" and input_types is None,
-            )
-    except _Abort:
+        inst = ev.instance(
+            decl,
+            params,
+            inputs,
+            decl.name_span,
+            model=decl.kind == "model" and input_types is None,
+        )
+    except Abort:
         inst = None
     if inst is None or any(d.is_error for d in ev.diags):
         reasons = [d.message for d in ev.diags if d.is_error]
         raise Unsupported(
             reasons[0] if reasons else "it could not be evaluated with symbolic parameters"
         )
-    return inst, ev, ev.diags
+    return inst, domain, ev.diags
 
 
 def _origin(decl: ir.BlockDecl, i: int):
@@ -534,7 +529,7 @@ def _origin(decl: ir.BlockDecl, i: int):
 
 __all__ = [
     "Cond",
-    "GenericEvaluator",
+    "SymbolicDomain",
     "Opaque",
     "Unsupported",
     "generic_instance",

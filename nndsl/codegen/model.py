@@ -15,6 +15,7 @@ from nndsl import dims, ir
 from nndsl.catalog import api
 from nndsl.catalog.core import LAYERS, LayerValue, TensorT
 from nndsl.check import Checked
+from nndsl.check.functions import function_default
 from nndsl.check.graph import (
     BlockInstance,
     BufferSlot,
@@ -24,7 +25,6 @@ from nndsl.check.graph import (
     TensorV,
     walk_slots,
 )
-from nndsl.check.infer import _function_default
 from nndsl.codegen.generic import Opaque, Unsupported, generic_instance
 from nndsl.codegen.pysrc import NotExpressible, identifier, literal, modules_named, shape_comment
 from nndsl.dims import Sym
@@ -137,7 +137,7 @@ class ModelCode:
                 if all(k in op.written for op in ops):
                     init_params.append(k)
                 else:
-                    init_params.append(f"{k}={literal(_function_default(entry, k), None, imports)}")
+                    init_params.append(f"{k}={literal(function_default(entry, k), None, imports)}")
             body = ["super().__init__()"] + [f"self.{k} = {k}" for k in params]
             call = self._function_call(entry, x, params)
             self.order.append(
@@ -229,10 +229,10 @@ class ModelCode:
 
     def _generic(self, decl: ir.BlockDecl, instances: list[BlockInstance]) -> ClassCode:
         if decl.kind == "model":
-            gi, ev, _ = generic_instance(self.program, self.symbols, decl, None, {})
+            gi, domain, _ = generic_instance(self.program, self.symbols, decl, None, {})
             dim_syms = _input_dim_symbols(gi)
             return _Emitter(
-                self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms, computed=ev
+                self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms, computed=domain
             ).emit()
         fwd_args = self._forward_arguments(decl, instances)
         first = instances[0]
@@ -250,8 +250,8 @@ class ModelCode:
                 neutral[s] = (k, i)
                 shape.append(dims.sym(s))
             types.append(TensorT(tuple(shape), value.type.dtype))
-        gi, ev, _ = generic_instance(self.program, self.symbols, decl, types, {})
-        for value in ev.computed.values():
+        gi, domain, _ = generic_instance(self.program, self.symbols, decl, types, {})
+        for value in domain.computed.values():
             if value.params & set(fwd_args):
                 raise Unsupported(
                     "a value computed from a parameter that some use only knows when the model runs"
@@ -264,7 +264,7 @@ class ModelCode:
             generic=True,
             rename=rename,
             dim_syms=neutral,
-            computed=ev,
+            computed=domain,
             fwd_args=fwd_args,
         ).emit()
 
@@ -1193,9 +1193,9 @@ RESERVED_NAMES = {
 
 
 def _positional_params(entry) -> list[str]:
-    from nndsl.check.infer import _function_signature
+    from nndsl.check.functions import function_signature
 
-    return [n for n, k, d in _function_signature(entry) if k == "pos_or_kw"]
+    return [n for n, k, d in function_signature(entry) if k == "pos_or_kw"]
 
 
 def _wrap_not(cond: Opaque, text: str) -> str:
@@ -1335,9 +1335,9 @@ def _count(n: Any) -> str:
 
 
 def _instance_key(inst: BlockInstance):
-    from nndsl.check.infer import _freeze
+    from nndsl.check.values import freeze
 
-    return (id(inst.decl), _freeze(inst.params), tuple(_freeze(v.type) for _, v in inst.inputs))
+    return (id(inst.decl), freeze(inst.params), tuple(freeze(v.type) for _, v in inst.inputs))
 
 
 def _input_dim_symbols(inst: BlockInstance) -> dict[str, tuple[int, int]]:
