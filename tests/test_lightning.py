@@ -403,23 +403,8 @@ def test_state_dict_loads_into_the_plain_model(monkeypatch, tmp_path: Path) -> N
 
 # ---- self-describing .ckpt files: predict and evaluate ---------------------------------------
 
-HELD_OUT = """\
-model IrisMLP {
-    input x: [B, 4]
-    Linear(16) -> relu -> Linear(3)
-}
-
-train {
-    model      = IrisMLP
-    data       = iris(val_split=0.2, test_split=0.2, normalize=true)
-    loss       = CrossEntropyLoss(label_smoothing=0.1)
-    optimizer  = Adam(lr=0.01)
-    epochs     = 2
-    batch_size = 16
-    metrics    = [accuracy, f1]
-    seed       = 0
-}
-"""
+# the iris run of test_after_training.py (a val and a test split, normalised inputs)
+from test_after_training import SPEC as HELD_OUT  # noqa: E402
 
 
 @needs_lightning

@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from test_train_keys_golden import BASE  # the plan every key is added to
 
 import nndsl
 from nndsl.check.plan import (
@@ -25,27 +26,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def _plan(**changes) -> TrainPlan:
-    base = TrainPlan(
-        name=None,
-        model="Net",
-        model_args=None,
-        data=CallSpec("iris", (), (("val_split", 0.2),)),
-        loss=CallSpec("CrossEntropyLoss"),
-        optimizer=CallSpec("SGD", (), (("lr", 0.125),)),
-        scheduler=None,
-        epochs=7,
-        batch_size=9,
-        metrics=(),
-        early_stopping=None,
-        stop_when=None,
-        checkpoint=Checkpoint(1, None),
-        clip_grad_norm=None,
-        accumulate=1,
-        precision="32",
-        seed=3,
-        device="cpu",
-    )
-    return dataclasses.replace(base, **changes)
+    return dataclasses.replace(BASE, **changes)
 
 
 def _functions(source: str) -> dict[str, str]:
