@@ -542,15 +542,6 @@ def test_streamed_csv_writes_no_copy(tmp_path: Path) -> None:
     assert abs(sizes[1] - sizes[0]) < 64
 
 
-def test_the_lightning_target_refuses_streaming_data(tmp_path: Path) -> None:
-    write_spec(tmp_path, "stream=true", per_class=2)
-    result = nndsl("generate", "spec.nn", "-o", "out", "--target", "lightning", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert "stream=false" in result.stderr
-    assert not (tmp_path / "out").exists()
-
-
 def test_without_stream_a_small_folder_is_loaded_whole(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "val_split=0.25", per_class=4)
     out = runlib.generate(spec, tmp_path / "out")

@@ -7,6 +7,12 @@ LightningModule (`lit_model.py`: `class Lit<Model>(<Model>, L.LightningModule)`)
 train.py (templates/train.py.j2): the same target shaping for the loss, the same metric
 definitions, the same shuffling (a permutation per epoch from `seed * 1_000_003 + epoch`).
 
+Data that streams from the user's files (nndsl/data/streaming.py) gets the plain target's
+`data.json` instead of `data.npz`, and its train.py the plain target's Dataset class and transforms
+(templates/stream_data.py.j2, included) read by a LightningDataModule (`StreamData`) whose
+DataLoaders have the spec's workers and the plain train.py's samplers (EpochSampler, a
+DistributedSampler: under DDP each process reads its share of every epoch).
+
 Like the rest of the code generator this module never imports torch or lightning; only the
 generated files do.  The spec-specific parts are computed here, the fixed text lives in
 templates/lightning_module.py.j2 and templates/lightning_train.py.j2.
@@ -80,33 +86,29 @@ def lightning_files(
     """File name → content for `nndsl generate --target lightning`: model.py (the plain target's)
     and, for each train section of the root file that trains one of these models,
     lit_model.py, train.py and data.npz (`lit_model_long.py`, `train_long.py`, `data_long.npz`
-    for a section named `Long`), and the plain target's training_utils.py, whose metric sums
-    lit_model.py imports (one copy of the metric code).  `out_dir` as in `generate_files`."""
+    for a section named `Long`; `data.json` for data that streams from its files), and the plain
+    target's training_utils.py, whose metric sums lit_model.py imports (one copy of the metric
+    code).  `out_dir` as in `generate_files` (a data.json's paths are relative to it)."""
     from nndsl.codegen import data_bytes, model_code, train_plans
     from nndsl.codegen.trainplan import data_file, spec_folder_from
 
     code = model_code(checked, models)
     files: dict[str, str | bytes] = {"model.py": code.source}
     user_path = spec_folder_from(out_dir, checked.program.root) if code.py_modules else None
-    from nndsl.codegen import GenerateError
     from nndsl.data.streaming import plan_streams
 
     for script, plan in train_plans(checked, models).items():
-        if plan_streams(plan, checked.program.root):
-            raise GenerateError(
-                "the Lightning target trains on data.npz; this data streams from its files "
-                "(nndsl/data/streaming.py): generate the plain PyTorch target, or write "
-                "stream=false"
-            )
+        # data that streams from the user's files: a data.json, read by a LightningDataModule
+        streaming = plan_streams(plan, checked.program.root)
         lit = "lit_model" + script[len("train") :]
-        data = data_file(script)
+        data = data_file(script, streaming)
         attributes = code.attributes.get(plan.model, frozenset())
         files[f"{lit}.py"] = lit_module_source(plan, checked.program.root, attributes)
         files[f"{script}.py"] = lit_train_source(
-            plan, checked.program.root, lit, data, user_path=user_path
+            plan, checked.program.root, lit, data, user_path=user_path, streaming=streaming
         )
         if with_data:
-            files[data] = data_bytes(checked, plan)
+            files[data] = data_bytes(checked, plan, data_dir=out_dir, streaming=streaming)
     if len(files) > 1:  # the metric sums lit_model.py imports: the plain target's module
         from nndsl.codegen.train import UTILS, utils_source
 
@@ -397,10 +399,16 @@ def callbacks(plan) -> tuple[list[tuple[list[str], str]], str | None, list[str]]
 
 
 def lit_train_source(
-    plan, spec_path: str, lit_module: str, data_name: str, user_path: str | None = None
+    plan,
+    spec_path: str,
+    lit_module: str,
+    data_name: str,
+    user_path: str | None = None,
+    streaming: bool = False,
 ) -> str:
     """train.py of the Lightning target; `user_path`: the spec's folder relative to the script's,
-    put on `sys.path` for the user's Python modules that model.py imports."""
+    put on `sys.path` for the user's Python modules that model.py imports.  `streaming`: the
+    data is read from the user's files (data.json) by a LightningDataModule."""
     from nndsl.codegen.pysrc import literal
     from nndsl.codegen.train import UTILS, _py
 
@@ -431,6 +439,10 @@ def lit_train_source(
     }
     if plan.init is not None:  # the weights file's absolute path, as in the plain CONFIG
         config["init"] = {"path": plan.init.resolved, "strict": plan.init.strict}
+    utils_imports = ["TrainingError", "load_init_weights"] if plan.init is not None else []
+    stream = stream_data_context(plan) if streaming else None
+    if stream is not None:
+        utils_imports = sorted({*utils_imports, *stream["imports"]})
     source = render(
         "lightning_train.py.j2",
         header=header,
@@ -448,8 +460,34 @@ def lit_train_source(
         several_targets=plan.data_targets > 1,
         init=plan.init is not None,
         utils=UTILS,
+        utils_imports=utils_imports,
+        streaming=streaming,
+        stream=stream,
     )
     return seal(black_format(source))
+
+
+# the transforms of templates/stream_data.py.j2 that call `nn.functional`
+NN_TRANSFORMS = frozenset({"random_crop", "resize"})
+
+
+def stream_data_context(plan: TrainPlan) -> dict[str, Any]:
+    """What the Lightning train.py needs of streaming data: the plain target's context of
+    templates/stream_data.py.j2 (the same transforms and Dataset class, included from that
+    template), without its `data_loader` function (a LightningDataModule makes the DataLoaders
+    here), and what the script imports from training_utils.py for it."""
+    from nndsl.codegen.train import stream_context
+
+    stream = dict(stream_context(plan))
+    stream["lightning"] = True  # stream_data.py.j2: no `data_loader` (it takes the plain Run)
+    stream["uses_nn"] = bool(NN_TRANSFORMS & set(stream["functions"]))
+    # load_stream lists the files; EpochSampler and EvalBatches are the plain script's
+    # samplers; stream_error turns a DataLoader worker's error into its message
+    stream["imports"] = sorted(
+        {*stream["imports"], "EpochSampler", "EvalBatches", "TrainingError"}
+        | {"load_stream", "stream_error"}
+    )
+    return stream
 
 
 def _condition_text(c: Condition) -> str:
