@@ -298,3 +298,36 @@ def test_ddp_sees_each_sample_once_per_epoch(tmp_path: Path) -> None:
     assert orders[0] != orders[1]  # another order each epoch: Lightning called set_epoch
     rows = [r for r in (out / "run" / "metrics.csv").read_text().splitlines()[1:] if r]
     assert len(rows) == 4  # per epoch: a train row and a validation row
+
+
+# ---- --resume: the epochs of a run that was not interrupted -----------------------------------
+
+
+@needs_lightning
+@pytest.mark.slow
+def test_resume_continues_with_the_epochs_order_and_transforms(tmp_path: Path) -> None:
+    # Lightning starts the workers reading a fit's first epoch before it calls set_epoch:
+    # the resumed epoch must still be epoch 3's order and augmentation, not epoch 1's
+    spec = _images_spec(
+        tmp_path, "augment=[random_crop(8, padding=1), hflip()], workers=1", per_class=12
+    )
+    out = _write(_files(spec, tmp_path / "out"), tmp_path / "out")
+
+    def train(*args: str) -> None:
+        result = subprocess.run(
+            [sys.executable, "train.py", "--quiet", *args],
+            cwd=out,
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    train("--epochs", "3", "--out", "whole")
+    train("--epochs", "2", "--out", "parts")
+    train("--epochs", "3", "--out", "parts", "--resume", "parts/last.ckpt")
+    whole = (out / "whole" / "metrics.csv").read_text().splitlines()
+    parts = (out / "parts" / "metrics.csv").read_text().splitlines()
+    assert len(whole) == 4  # the header and a row per epoch
+    assert parts[-1] == whole[-1]  # the third epoch: the same loss and accuracy
