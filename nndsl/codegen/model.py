@@ -550,6 +550,7 @@ class _Emitter:
         self.name_forward_sizes()
         fwd = self.forward()
         init_params: list[str] = []
+        order: list[str] = []  # the names of init_params
         if self.generic and decl.kind == "block":
             used = self._init_symbols
             for sym, (k, i) in sorted(self.dim_syms.items(), key=lambda kv: kv[1]):
@@ -557,6 +558,7 @@ class _Emitter:
                 if final in used or final in self.stored:
                     dim_params.append((k, i, final))
                     init_params.append(f"{final}: int")
+                    order.append(final)
         if self.generic:
             for p in decl.params:
                 if p.name in self.fwd_args:
@@ -566,7 +568,7 @@ class _Emitter:
                 if p.default is not None:
                     default = " = " + literal(self.owner_default(p), None, self.imports)
                 init_params.append(f"{p.name}{ann}{default}")
-        order = [p.split(":")[0] for p in init_params]
+                order.append(p.name)
         stored = sorted(self.stored, key=lambda n: order.index(n) if n in order else len(order))
         store_lines = [f"self.{s} = {s}" for s in stored]
         # a computed value is kept if `__init__` reads it: in a line, a stored attribute, or
@@ -834,6 +836,7 @@ class _Emitter:
         self.input_names = [identifier(n, self.locals) for n, _ in inst.inputs]
         self.locals.update(self.fwd_args)
         self.var: dict[tuple, str] = {}
+        self.held: set[tuple] = set()  # the values held in attributes (`self.pos`), not locals
         for k, (n, v) in enumerate(inst.inputs):
             self.var[("in", k)] = self.input_names[k]
         uses, last = _uses(inst)
@@ -861,6 +864,7 @@ class _Emitter:
         inst = self.inst
         if op.kind in ("param", "buffer"):
             self.var[(i, ())] = f"self.{op.target.name}"
+            self.held.add((i, ()))
             return
         if op.kind == "index" and self.uses.get((i, ()), 0) == 1 and (i, ()) not in inst.names:
             self.var[(i, ())] = None  # inlined where used
@@ -892,13 +896,8 @@ class _Emitter:
             if first is not None:
                 fk = _key(first)
                 name = self.var.get(fk)
-                if (
-                    name
-                    and name.isidentifier()
-                    and self.last.get(fk, -1) <= i
-                    and not name.startswith("self.")
-                ):
-                    pref = name
+                if name and fk not in self.held and self.last.get(fk, -1) <= i:
+                    pref = name  # a local that is not read after this step: reused
         name = self.pick(pref or "h", i, live, key)
         self.var[key] = name
         self.lhs[i] = name
