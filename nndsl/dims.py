@@ -497,10 +497,15 @@ class _Printer:
     """
 
     def __init__(
-        self, spaced: bool, names: Mapping[str, str] | None = None, opaque: str | None = None
+        self,
+        spaced: bool,
+        names: Mapping[str, str] | None = None,
+        opaque: str | None = None,
+        operands: bool = False,
     ):
         self.spaced = spaced
         self.names = names
+        self.operands = operands  # the texts of `names` are operands already (bracketed)
         self.opaque = opaque  # how an opaque symbol prints (None: its own name)
 
     def op(self, o: str) -> str:
@@ -512,7 +517,7 @@ class _Printer:
         if self.names is None or a not in self.names:
             return a
         text = self.names[a]
-        return text if _SIMPLE.fullmatch(text) else f"({text})"
+        return text if self.operands or _SIMPLE.fullmatch(text) else f"({text})"
 
     def div(self, num: Dim, op: str, k: int) -> str:
         text = self.poly(num)
@@ -583,7 +588,8 @@ def format_shape(dims: Iterable[Dim]) -> str:
     return "[" + ", ".join(format_dim(d) for d in dims) + "]"
 
 
-def to_python(d: Dim, names: Mapping[str, str] | None = None) -> str:
+def to_python(d: Dim, names: Mapping[str, str] | None = None, *, operands: bool = False) -> str:
     """Python source computing `d` (`(h + 1) // 2`), each symbol replaced by `names[symbol]`
-    (default: the symbol itself); non-trivial replacement texts are parenthesised."""
-    return _Printer(spaced=True, names=names).poly(_check(d))
+    (default: the symbol itself); non-trivial replacement texts are parenthesised, unless
+    `operands` says the caller has bracketed them where needed (it knows their precedence)."""
+    return _Printer(spaced=True, names=names, operands=operands).poly(_check(d))

@@ -16,6 +16,7 @@ instantiated.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
@@ -26,6 +27,7 @@ from nndsl.check.graph import BlockInstance, ModuleSlot, Op, OpKind, Origin, Ten
 from nndsl.check.infer import Evaluator
 from nndsl.check.resolve import Symbols
 from nndsl.check.values import POISON, Abort, GroupV, LabeledV, LayerRef, RepeatV, is_layer
+from nndsl.codegen.pyexpr import Expr, Prec
 from nndsl.dims import Sym
 from nndsl.syntax.loader import Program
 
@@ -36,16 +38,20 @@ class Unsupported(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Opaque:
-    """A compile-time value only known when the class is instantiated: its Python source in
-    `__init__` (parameters by name) and in `forward` (parameters as `self.<name>`)."""
+    """A compile-time value only known when the class is instantiated: its Python expression
+    with the parameters and sizes it reads as holes, which the code generator binds to their
+    names in `__init__` (`out`) and in `forward` (`self.out`)."""
 
-    init: str
-    fwd: str
+    expr: Expr
     kind: str = "any"  # "bool" | "any"
     params: frozenset[str] = frozenset()
-    kind_prec: str = "atom"  # how loosely the text binds: or, and, not, cmp, arith, atom
 
     is_opaque = True  # lets the catalog's type checks accept it without importing this module
+
+    @property
+    def init(self) -> str:
+        """Its source with each parameter and size by its symbol's name (messages, keys)."""
+        return self.expr.raw()
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,17 +74,19 @@ class Cond:
     value: Opaque
 
 
-def _paren(text: str) -> str:
-    simple = text.replace("_", "").replace(".", "").isalnum()
-    return text if simple else f"({text})"
+_PREC = {"or": Prec.OR, "and": Prec.AND}
 
 
-_PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "arith": 5, "atom": 6}
+def _operation(parts: list[str | Opaque], kind: str, prec: Prec) -> Opaque:
+    """An operation on values (`a // b`, `not c`), the operands given as `Opaque`s already
+    bracketed as the operator needs."""
+    exprs = [p.expr if isinstance(p, Opaque) else p for p in parts]
+    params = frozenset().union(*(p.params for p in parts if isinstance(p, Opaque)))
+    return Opaque(Expr.join(exprs, prec), kind, params)
 
 
-def _wrap(v: Opaque, min_prec: int, fwd: bool) -> str:
-    text = v.fwd if fwd else v.init
-    return f"({text})" if _PREC[v.kind_prec] < min_prec else text
+def _arg(v: Opaque, min_prec: Prec) -> Opaque:
+    return replace(v, expr=v.expr.operand(min_prec))
 
 
 class SymbolicDomain:
@@ -90,16 +98,14 @@ class SymbolicDomain:
 
     def __init__(
         self,
-        fwd_names: dict[str, str],
         top: ir.BlockDecl | None = None,
         computed: dict[str, Opaque] | None = None,
     ):
-        self.fwd_names = fwd_names  # symbol → its text in forward (`self.out`)
         self.stored: set[str] = set()  # symbols forward reads as attributes
         self.when: tuple[tuple[Opaque, bool], ...] = ()
         self.top = top  # the declaration evaluated (blocks it calls are evaluated for shapes)
         # compile-time values computed from parameters (`width = int(out * (base_width / 64))`):
-        # symbol → its Python text; they become locals of __init__
+        # symbol → its expression; they become locals of __init__
         self.computed: dict[str, Opaque] = {} if computed is None else computed
         self.computed_names: dict[str, str] = {}
         # a size bound to a name in the spec (`bn, n, c = x.shape`): symbol → that name, which
@@ -117,7 +123,7 @@ class SymbolicDomain:
 
     def computed_sym(self, value: Opaque) -> Sym:
         for name, known in self.computed.items():
-            if known.init == value.init:
+            if known.expr == value.expr:
                 return dims.sym(name)
         name = f"c__{len(self.computed) + 1}"
         self.computed[name] = value
@@ -154,19 +160,13 @@ class SymbolicDomain:
         if isinstance(v, Sym):
             names = dims.free_symbols(v)
             self.stored |= set(names)
-            init = dims.to_python(v)
-            return Opaque(
-                init,
-                dims.to_python(v, {n: self.fwd_names.get(n, f"self.{n}") for n in names}),
-                params=frozenset(names),
-                kind_prec="atom" if init.isidentifier() else "arith",
-            )
+            return Opaque(Expr.dim(v), params=frozenset(names))
         text = (
             repr(v)
             if not isinstance(v, str)
             else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
         )
-        return Opaque(text, text)
+        return Opaque(Expr.code(text))
 
     # ---- decisions ----------------------------------------------------------------------------
 
@@ -187,12 +187,8 @@ class SymbolicDomain:
                 if eq is not None:
                     return eq if e.op == "==" else not eq
             a, b = self.render(left), self.render(right)
-            return Opaque(
-                f"{_wrap(a, 5, False)} {e.op} {_wrap(b, 5, False)}",
-                f"{_wrap(a, 5, True)} {e.op} {_wrap(b, 5, True)}",
-                "bool",
-                a.params | b.params,
-                "cmp",
+            return _operation(
+                [_arg(a, Prec.ARITH), f" {e.op} ", _arg(b, Prec.ARITH)], "bool", Prec.CMP
             )
         return ev.compare_values(e, left, right, frame)
 
@@ -204,36 +200,24 @@ class SymbolicDomain:
             return bool(right)
         b = self.render(right)
         p = _PREC[op]
-        return Opaque(
-            f"{_wrap(a, p, False)} {op} {_wrap(b, p + 1, False)}",
-            f"{_wrap(a, p, True)} {op} {_wrap(b, p + 1, True)}",
-            "bool",
-            a.params | b.params,
-            op,
-        )
+        return _operation([_arg(a, p), f" {op} ", _arg(b, Prec(p + 1))], "bool", p)
 
     def unary(self, ev: Evaluator, e: ir.UnaryOp, v: Any, frame: Frame) -> Any:
         if e.op == "not":
             v = ev.truth(v, e.operand)
             if isinstance(v, (Opaque, Sym)):
                 a = self.render(v)
-                return Opaque(
-                    f"not {_wrap(a, 3, False)}", f"not {_wrap(a, 3, True)}", "bool", a.params, "not"
-                )
+                return _operation(["not ", _arg(a, Prec.NOT)], "bool", Prec.NOT)
             return POISON if v is POISON else (not v)
         if isinstance(v, Opaque):
-            return Opaque(f"{e.op}{_paren(v.init)}", f"{e.op}{_paren(v.fwd)}", "any", v.params)
+            return _operation([e.op, _arg(v, Prec.ATOM)], "any", Prec.ATOM)
         return ev.unary_value(e, v, frame)
 
     def scalar_binop(self, ev: Evaluator, e: ir.BinOp, left: Any, right: Any) -> Any:
         if isinstance(left, Opaque) or isinstance(right, Opaque):
             a, b = self.render(left), self.render(right)
-            return Opaque(
-                f"{_wrap(a, 6, False)} {e.op} {_wrap(b, 6, False)}",
-                f"{_wrap(a, 6, True)} {e.op} {_wrap(b, 6, True)}",
-                "any",
-                a.params | b.params,
-                "arith",
+            return _operation(
+                [_arg(a, Prec.ATOM), f" {e.op} ", _arg(b, Prec.ATOM)], "any", Prec.ARITH
             )
         floats = any(isinstance(v, float) for v in (left, right))
         if (floats or e.op in ("//", "%", "/", "**")) and (
@@ -246,12 +230,8 @@ class SymbolicDomain:
             if result is POISON or e.op == "/" or floats or _opaque_in(result):
                 a, b = self.render(left), self.render(right)
                 return self.computed_sym(
-                    Opaque(
-                        f"{_wrap(a, 6, False)} {e.op} {_wrap(b, 6, False)}",
-                        f"{_wrap(a, 6, True)} {e.op} {_wrap(b, 6, True)}",
-                        "any",
-                        a.params | b.params,
-                        "arith",
+                    _operation(
+                        [_arg(a, Prec.ATOM), f" {e.op} ", _arg(b, Prec.ATOM)], "any", Prec.ARITH
                     )
                 )
             return result
@@ -282,12 +262,8 @@ class SymbolicDomain:
         ):
             raise Unsupported("a condition that chooses between a layer and a value")
         a, b = self.render(then), self.render(orelse)
-        result = Opaque(
-            f"{_wrap(a, 2, False)} if {c.init} else {_wrap(b, 2, False)}",
-            f"{_wrap(a, 2, True)} if {c.fwd} else {_wrap(b, 2, True)}",
-            "any",
-            a.params | b.params | c.params,
-            "or",
+        result = _operation(
+            [_arg(a, Prec.AND), " if ", c, " else ", _arg(b, Prec.AND)], "any", Prec.OR
         )
         numbers = all(
             isinstance(v, (int, float, Sym)) and not isinstance(v, bool) for v in (then, orelse)
@@ -417,16 +393,10 @@ class SymbolicDomain:
     def builtin(self, ev: Evaluator, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
         if any(isinstance(a, (Sym, Opaque)) for a in args):
             if name in ("int", "round", "max", "min", "abs", "float") and not kwargs:
-                parts = [self.render(a) for a in args]
-                return self.computed_sym(
-                    Opaque(
-                        f"{name}({', '.join(p.init for p in parts)})",
-                        f"{name}({', '.join(p.fwd for p in parts)})",
-                        "any",
-                        frozenset().union(*(p.params for p in parts)),
-                        "atom",
-                    )
-                )
+                parts: list[str | Opaque] = [f"{name}("]
+                for k, a in enumerate(args):
+                    parts += [", "] * (k > 0) + [self.render(a)]
+                return self.computed_sym(_operation([*parts, ")"], "any", Prec.ATOM))
             raise Unsupported(f"`{name}` of a parameter")
         return NotImplemented
 
@@ -443,9 +413,7 @@ class SymbolicDomain:
         # a nested block: evaluated (generically) for its output shape only; its own class
         # comes from its own generic evaluation.  The parent's computed values may flow into
         # the child: the table is shared.
-        nested = Evaluator(
-            ev.program, ev.symbols, SymbolicDomain(self.fwd_names, decl, self.computed)
-        )
+        nested = Evaluator(ev.program, ev.symbols, SymbolicDomain(decl, self.computed))
         nested.share_naming(ev)
         try:
             inst = nested.instance(decl, params, inputs, call_span)
@@ -459,6 +427,20 @@ class SymbolicDomain:
                 else f"`{decl.name}` cannot be evaluated with symbolic arguments"
             )
         return inst
+
+
+_NEUTRAL = re.compile(r"\b([A-Za-z_]\w*?)__(\d+)\b")
+_OPAQUE_NAME = re.compile(r"\b_[0-9a-f]{10}\b")
+_COMPUTED = re.compile(r"\bc__\d+\b")
+
+
+def readable(text: str) -> str:
+    """A reason this evaluation gives (a checker message about its symbols) in the spec's
+    words: an input's size symbol (`x__1`) as `x.shape[1]`, a value computed from parameters
+    as such, an unknown size as `?`."""
+    text = _NEUTRAL.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
+    text = _COMPUTED.sub("a value computed from the parameters", text)
+    return _OPAQUE_NAME.sub("?", text)
 
 
 def _opaque_items(v: Any) -> bool:
@@ -485,11 +467,10 @@ def generic_instance(
     symbols: Symbols,
     decl: ir.BlockDecl,
     input_types: list[TensorT] | None,
-    fwd_names: dict[str, str],
 ) -> tuple[BlockInstance, SymbolicDomain, list]:
     """Evaluate `decl` with symbolic parameters (int parameters as dimension symbols, others as
     opaque values) and the given symbolic input types.  Raises Unsupported."""
-    domain = SymbolicDomain(fwd_names, decl)
+    domain = SymbolicDomain(decl)
     ev = Evaluator(program, symbols, domain)
     params: dict[str, Any] = {}
     for p in decl.params:
@@ -497,8 +478,7 @@ def generic_instance(
             params[p.name] = dims.sym(p.name)
         else:
             params[p.name] = Opaque(
-                p.name,
-                f"self.{p.name}",
+                Expr.dim(dims.sym(p.name)),
                 "bool" if p.type.name == "bool" else "any",
                 frozenset({p.name}),
             )
@@ -533,6 +513,7 @@ __all__ = [
     "Opaque",
     "Unsupported",
     "generic_instance",
+    "readable",
     "GroupV",
     "LabeledV",
     "LayerRef",

@@ -7,7 +7,6 @@ expressed generically becomes one class per distinct use, named `Block_1`, `Bloc
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,18 +24,18 @@ from nndsl.check.graph import (
     TensorV,
     walk_slots,
 )
-from nndsl.codegen.generic import Opaque, Unsupported, generic_instance
-from nndsl.codegen.pysrc import NotExpressible, identifier, literal, modules_named, shape_comment
+from nndsl.codegen.generic import Opaque, Unsupported, generic_instance, readable
+from nndsl.codegen.pyexpr import Expr, Prec
+from nndsl.codegen.pysrc import (
+    NotExpressible,
+    identifier,
+    literal,
+    modules_named,
+    shape_comment,
+    word,
+)
 from nndsl.dims import Sym
 from nndsl.errors import display_path
-
-_NEUTRAL = re.compile(r"\b([A-Za-z_]\w*?)__(\d+)\b")
-_SELF_NEUTRAL = re.compile(r"(?:\bself\.)?\b([A-Za-z_]\w*?__\d+)\b")
-
-
-def _enclosed(text: str) -> bool:
-    """Whether `text` is one bracketed expression: `(a // b)`, not `(a) + (b)`."""
-    return text.startswith("(") and _closes_at_end(text, 0)
 
 
 @dataclass
@@ -229,7 +228,7 @@ class ModelCode:
 
     def _generic(self, decl: ir.BlockDecl, instances: list[BlockInstance]) -> ClassCode:
         if decl.kind == "model":
-            gi, domain, _ = generic_instance(self.program, self.symbols, decl, None, {})
+            gi, domain, _ = generic_instance(self.program, self.symbols, decl, None)
             dim_syms = _input_dim_symbols(gi)
             return _Emitter(
                 self, gi, decl.name, generic=True, rename={}, dim_syms=dim_syms, computed=domain
@@ -250,7 +249,7 @@ class ModelCode:
                 neutral[s] = (k, i)
                 shape.append(dims.sym(s))
             types.append(TensorT(tuple(shape), value.type.dtype))
-        gi, domain, _ = generic_instance(self.program, self.symbols, decl, types, {})
+        gi, domain, _ = generic_instance(self.program, self.symbols, decl, types)
         for value in domain.computed.values():
             if value.params & set(fwd_args):
                 raise Unsupported(
@@ -386,7 +385,11 @@ class _Emitter:
         self.inst = inst
         self.name = name
         self.generic = generic
-        self.rename = rename  # neutral symbol → final name
+        self.rename = rename  # neutral symbol, or named computed value → final name
+        # a value computed from parameters that has no name: its expression, written inline
+        self.inline: dict[str, Expr] = {}
+        # the locals of `__init__` its lines read (constructor arguments, computed values)
+        self.init_refs: set[str] = set()
         self.dim_syms = dim_syms  # input-dim symbol → (input, dim)
         self.params = [p.name for p in inst.decl.params] if generic else []
         self.stored: list[str] = []
@@ -401,40 +404,52 @@ class _Emitter:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
                 name = computed.computed_names.get(sym)
-                text = self.fix(value.init)
+                expr = value.expr.bind(self.init_name)
                 if name and name not in taken and name.isidentifier():
                     taken.add(name)
                     self.rename[sym] = name
                     self.computed_named.add(sym)
-                    self.computed_lines.append((name, text))
+                    self.computed_lines.append((name, expr))
                 else:
-                    self.rename[sym] = text
+                    self.inline[sym] = expr
 
     # ---- names --------------------------------------------------------------------------------
 
-    def init_names(self) -> dict[str, str]:
-        return dict(self.rename)
+    def init_name(self, sym: str) -> Expr:
+        """A symbol in `__init__`: a constructor argument, a computed local, or the expression
+        of a computed value without a name."""
+        if sym in self.inline:
+            return self.inline[sym]
+        return Expr.local(self.rename.get(sym, sym))
 
-    def fix(self, text: str) -> str:
-        """Rename neutral input-dim symbols in text built by the generic evaluator."""
+    def in_init(self, expr: Expr) -> str:
+        """The text of an expression of `__init__`, whose holes are bound there (the locals it
+        reads are noted)."""
+        bound = expr.bind(self.init_name)
+        self.init_refs |= bound.refs
+        return bound.text
 
-        def sub(m: re.Match) -> str:
-            new = self.rename.get(m.group(0), m.group(0))
-            return new if re.fullmatch(r"[\w.]+", new) else f"({new})"
+    def attribute(self, sym: str) -> Expr:
+        """A symbol in forward, as the attribute `__init__` stores it under (`self.out`)."""
+        if sym in self.inline:
+            return self.fwd_sym(sym)
+        return Expr.code(f"self.{self.rename.get(sym, sym)}")
 
-        return _NEUTRAL.sub(sub, text)
+    def written_sizes(self) -> dict[str, str]:
+        """The computed values without a name, as written (how shape comments show them)."""
+        return {s: e.text for s, e in self.inline.items()}
 
-    def store(self, sym: str) -> str:
+    def store(self, sym: str) -> Expr:
         final = self.rename.get(sym, sym)
         if final not in self.stored:
             self.stored.append(final)
-        return f"self.{final}"
+        return Expr.code(f"self.{final}")
 
-    def fwd_sym(self, sym: str) -> str:
+    def fwd_sym(self, sym: str) -> Expr:
         if self.inst.decl.kind == "loss" and sym in self.dim_syms:
-            return self.capture(sym)  # a loss class reads sizes from its inputs, not __init__
+            return Expr.code(self.capture(sym))  # a loss class reads sizes from its inputs
         if sym in self.fwd_args:
-            return sym
+            return Expr.code(sym)
         if sym in self.computed_named:
             return self.store(sym)
         if sym.startswith("c__"):
@@ -445,20 +460,17 @@ class _Emitter:
                 raise NotExpressible("a value computed from parameters is used in forward")
             for p in sorted(value.params - set(self.dim_syms)):  # sizes: fwd_sym below
                 self.store(p)
-            text = _SELF_NEUTRAL.sub(lambda m: self.fwd_sym(m.group(1)), value.fwd)
-            while _enclosed(text):
-                text = text[1:-1]
-            return text
+            return value.expr.bind(self.fwd_sym)
         if sym in self.dim_syms and (
             self.inst.decl.kind == "model" or self.rename.get(sym, sym) not in self._init_symbols
         ):
             # a size of the input that __init__ does not need: read in forward (`x.shape[0]`),
             # so it follows the input (the batch size above all) and is no constructor argument
-            return self.capture(sym)
+            return Expr.code(self.capture(sym))
         if sym in self.params or sym in self.rename:
             return self.store(sym)
         if sym in self.dim_syms or sym in self._model_dims():
-            return self.capture(sym)
+            return Expr.code(self.capture(sym))
         raise NotExpressible(f"the size `{sym}` is only known when the model runs")
 
     def _model_dims(self) -> dict[str, tuple[int, int]]:
@@ -509,10 +521,14 @@ class _Emitter:
         return lines
 
     def fwd_literal(self, v: Any) -> str:
+        return self.fwd_expr(v).text
+
+    def fwd_expr(self, v: Any) -> Expr:
+        """A compile-time value in forward."""
         if isinstance(v, Sym):
             if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
                 raise NotExpressible("an unknown size is used in forward")
-            return dims.to_python(v, {n: self.fwd_sym(n) for n in dims.free_symbols(v)})
+            return Expr.dim(v).bind(self.fwd_sym)
         if isinstance(v, Opaque):
             if v.params & set(self.fwd_args):
                 raise NotExpressible(
@@ -520,13 +536,10 @@ class _Emitter:
                 )
             for p in sorted(v.params):
                 self.store(p)
-            return self.fix(v.fwd)
-        if isinstance(v, tuple):
-            inner = ", ".join(self.fwd_literal(x) for x in v)
-            return f"({inner},)" if len(v) == 1 else f"({inner})"
-        if isinstance(v, list):
-            return "[" + ", ".join(self.fwd_literal(x) for x in v) + "]"
-        return literal(v, None, self.imports)
+            return v.expr.bind(self.attribute)
+        if isinstance(v, (tuple, list)):
+            return _display(v, [self.fwd_expr(x) for x in v])
+        return _constant(v, self.imports)
 
     # ---- the class ----------------------------------------------------------------------------
 
@@ -537,6 +550,7 @@ class _Emitter:
         self.name_forward_sizes()
         fwd = self.forward()
         init_params: list[str] = []
+        order: list[str] = []  # the names of init_params
         if self.generic and decl.kind == "block":
             used = self._init_symbols
             for sym, (k, i) in sorted(self.dim_syms.items(), key=lambda kv: kv[1]):
@@ -544,6 +558,7 @@ class _Emitter:
                 if final in used or final in self.stored:
                     dim_params.append((k, i, final))
                     init_params.append(f"{final}: int")
+                    order.append(final)
         if self.generic:
             for p in decl.params:
                 if p.name in self.fwd_args:
@@ -553,17 +568,18 @@ class _Emitter:
                 if p.default is not None:
                     default = " = " + literal(self.owner_default(p), None, self.imports)
                 init_params.append(f"{p.name}{ann}{default}")
-        order = [p.split(":")[0] for p in init_params]
+                order.append(p.name)
         stored = sorted(self.stored, key=lambda n: order.index(n) if n in order else len(order))
         store_lines = [f"self.{s} = {s}" for s in stored]
-        text = "\n".join(init_body + store_lines + fwd)
-        used = [(n, t) for n, t in self.computed_lines]
-        needed: list[tuple[str, str]] = []
-        for name, value in reversed(used):  # keep a value if something later refers to it
-            later = text + "\n".join(t for _, t in needed)
-            if re.search(rf"\b{re.escape(name)}\b", later):
+        # a computed value is kept if `__init__` reads it: in a line, a stored attribute, or
+        # another value kept (forward reads `self.<name>`, stored)
+        reads = self.init_refs | set(stored)
+        needed: list[tuple[str, Expr]] = []
+        for name, value in reversed(self.computed_lines):
+            if name in reads:
                 needed.insert(0, (name, value))
-        computed_lines = [f"{n} = {t}" for n, t in needed]
+                reads |= value.refs
+        computed_lines = [f"{n} = {e.text}" for n, e in needed]
         body = ["super().__init__()"] + computed_lines + store_lines + init_body
         fwd_params = [f"{n}: Tensor" for n in self.input_names]
         fwd_params += [f"{n}: int" for n in self.fwd_args]
@@ -642,7 +658,7 @@ class _Emitter:
                 rest = [f"self.{s.name} = {self.module_expr(s)}" for s in groups[k + 1][1]]
                 cond, polarity = when[-1]
                 then, orelse = (body, rest) if polarity else (rest, body)
-                text = self.fix(cond.init)
+                text = self.in_init(cond.expr)
                 both = [f"if {text}:", *("    " + x for x in then), "else:"]
                 both += ["    " + x for x in orelse]
                 lines.extend(self.conditional(when[:-1], both, init=True))
@@ -669,7 +685,9 @@ class _Emitter:
         """Buffers, tied parameters, and the call of `_init_weights` (sharing.py checked them)."""
         lines = []
         for b in self.inst.buffer_tensors:
-            made = _BufferExpr(self, b).value(b.value)
+            expr = _BufferExpr(self, b).value_expr(b.value)
+            self.init_refs |= expr.refs
+            made = expr.text
             option = "" if b.persistent else ", persistent=False"
             lines.append(f"self.register_buffer({literal(b.name)}, {made}{option})")
         for t in self.inst.ties:
@@ -707,9 +725,14 @@ class _Emitter:
         return ["def _init_weights(self) -> None:"] + ["    " + line for line in body]
 
     def init_literal(self, v: Any) -> str:
-        names = self.init_names()
+        """A compile-time value in `__init__` (in a line of its own or an argument)."""
+        expr = self.init_expr(v)
+        self.init_refs |= expr.refs
+        return expr.text
+
+    def init_expr(self, v: Any) -> Expr:
         for n in dims.free_symbols(v) if isinstance(v, Sym) else ():
-            self._init_symbols.add(names.get(n, n))
+            self._init_symbols.add(self.rename.get(n, n))
             if n in self.fwd_args:
                 raise NotExpressible(
                     f"the parameter `{n}` is needed in `__init__`, and some use only knows it "
@@ -729,25 +752,29 @@ class _Emitter:
                     raise NotExpressible(
                         f"a layer's size depends on `{n}`, which is only known when the model runs"
                     )
+        if isinstance(v, Sym):
+            if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
+                raise NotExpressible(f"the size {dims.format_dim(v)} is not known statically")
+            return Expr.dim(v).bind(self.init_name)
         if isinstance(v, Opaque):
-            return self.fix(v.init)
+            return v.expr.bind(self.init_name)
         if isinstance(v, (tuple, list)):
-            inner = [self.init_literal(x) for x in v]
-            if isinstance(v, list):
-                return "[" + ", ".join(inner) + "]"
-            return f"({inner[0]},)" if len(inner) == 1 else "(" + ", ".join(inner) + ")"
-        return literal(v, names, self.imports)
+            return _display(v, [self.init_expr(x) for x in v])
+        return _constant(v, self.imports)
 
     def conditional(self, when, body: list[str], *, init: bool) -> list[str]:
         if not when:
             return body
         lines = body
         for cond, polarity in reversed(when):
-            text = self.fix(cond.init if init else cond.fwd)
-            if not init:
+            if init:
+                expr = cond.expr.bind(self.init_name)
+                self.init_refs |= expr.refs
+            else:
+                expr = cond.expr.bind(self.attribute)
                 for p in cond.params:
                     self.store(p)
-            head = f"if {text}:" if polarity else f"if not {_wrap_not(cond, text)}:"
+            head = f"if {expr.text}:" if polarity else f"if not {_negated(expr).text}:"
             lines = [head] + ["    " + line for line in lines]
         return lines
 
@@ -809,6 +836,7 @@ class _Emitter:
         self.input_names = [identifier(n, self.locals) for n, _ in inst.inputs]
         self.locals.update(self.fwd_args)
         self.var: dict[tuple, str] = {}
+        self.held: set[tuple] = set()  # the values held in attributes (`self.pos`), not locals
         for k, (n, v) in enumerate(inst.inputs):
             self.var[("in", k)] = self.input_names[k]
         uses, last = _uses(inst)
@@ -836,6 +864,7 @@ class _Emitter:
         inst = self.inst
         if op.kind in ("param", "buffer"):
             self.var[(i, ())] = f"self.{op.target.name}"
+            self.held.add((i, ()))
             return
         if op.kind == "index" and self.uses.get((i, ()), 0) == 1 and (i, ()) not in inst.names:
             self.var[(i, ())] = None  # inlined where used
@@ -867,19 +896,14 @@ class _Emitter:
             if first is not None:
                 fk = _key(first)
                 name = self.var.get(fk)
-                if (
-                    name
-                    and name.isidentifier()
-                    and self.last.get(fk, -1) <= i
-                    and not name.startswith("self.")
-                ):
-                    pref = name
+                if name and fk not in self.held and self.last.get(fk, -1) <= i:
+                    pref = name  # a local that is not read after this step: reused
         name = self.pick(pref or "h", i, live, key)
         self.var[key] = name
         self.lhs[i] = name
 
     def pick(self, pref: str, i: int, live: dict[str, tuple], key: tuple) -> str:
-        base = re.sub(r"\W", "_", pref)
+        base = word(pref)
         candidate, k = base, 2
         while True:
             holder = live.get(candidate)
@@ -896,8 +920,14 @@ class _Emitter:
             k += 1
 
     def value(self, v: Any) -> str:
+        return self.value_expr(v).text
+
+    def value_expr(self, v: Any) -> Expr:
+        """A value of forward: a tensor by its local, a compile-time value as Python."""
         if isinstance(v, _Source):
-            return v.text
+            return v.expr
+        if isinstance(v, _SelfTraining):
+            return Expr.code("self.training")
         if isinstance(v, TensorV):
             key = _key(v)
             name = self.var.get(key)
@@ -905,12 +935,10 @@ class _Emitter:
                 return self.index_expr(self.inst.ops[v.op])
             if name is None:
                 raise NotExpressible("a value is used before it is computed")
-            return name
-        if isinstance(v, tuple):
-            return "(" + ", ".join(self.value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
-        if isinstance(v, list):
-            return "[" + ", ".join(self.value(x) for x in v) + "]"
-        return self.fwd_literal(v)
+            return Expr.code(name)
+        if isinstance(v, (tuple, list)):
+            return _display(v, [self.value_expr(x) for x in v])
+        return self.fwd_expr(v)
 
     def emit_ops(self, indices: list[int], depth: int) -> list[str]:
         ops = self.inst.ops
@@ -974,11 +1002,12 @@ class _Emitter:
                 return [f"if {else_text}:"] + ["    " + x for x in else_lines]
             text = then_text
         else:
-            text = self.fix(cond.fwd)
+            expr = cond.expr.bind(self.attribute)
             for p in sorted(cond.params):
                 self.store(p)
+            text = expr.text
             if not then_lines and else_lines:
-                return [f"if not {_wrap_not(cond, text)}:"] + ["    " + x for x in else_lines]
+                return [f"if not {_negated(expr).text}:"] + ["    " + x for x in else_lines]
         out = [f"if {text}:"] + ["    " + x for x in (then_lines or ["pass"])]
         if else_lines:
             out += ["else:"] + ["    " + x for x in else_lines]
@@ -1002,53 +1031,54 @@ class _Emitter:
     def op_line(self, i: int, op: Op) -> str | None:
         if op.kind in ("param", "buffer") or self.var.get((i, ())) is None and op.kind == "index":
             return None
-        rhs = self.op_expr(op)
-        comment = shape_comment(op.out, self.rename)
+        rhs = self.op_expr(op).text
+        comment = shape_comment(op.out, self.rename, self.written_sizes())
         return f"{self.lhs[i]} = {rhs}  # {comment}"
 
-    def op_expr(self, op: Op) -> str:
+    def op_expr(self, op: Op) -> Expr:
         if op.kind == "module":
-            values = [self.value(a) for a in op.args]
+            values = [self.value_expr(a) for a in op.args]
             if op.target.type_name == "MultiheadAttention" and values:  # `h -> ...`: self-attention
                 values += values[-1:] * (3 - len(values))  # torch needs key and value
-            values += [self.fwd_literal(v) for v in self.owner.forward_arguments(op.target)]
-            return f"self.{op.target.name}({', '.join(values)})"
+            values += [self.fwd_expr(v) for v in self.owner.forward_arguments(op.target)]
+            return _call(f"self.{op.target.name}", values)
         if op.kind == "function":
             return self.function_expr(op)
         if op.kind == "binop":
             a, b = op.args
-            return f"{self.operand(a)} {op.target} {self.operand(b)}"
+            return Expr.join([self.operand(a), f" {op.target} ", self.operand(b)], Prec.ARITH)
         if op.kind == "unary":
-            return f"{op.target}{self.operand(op.args[0])}"
+            return Expr.join([op.target, self.operand(op.args[0])], Prec.ARITH)
         if op.kind == "index":
             return self.index_expr(op)
         raise NotExpressible(f"no code for a {op.kind} step")
 
-    def operand(self, v: Any) -> str:
-        text = self.value(v)
-        return text if re.fullmatch(r"[\w.]+(\[[^\]]*\])?", text) else f"({text})"
+    def operand(self, v: Any) -> Expr:
+        """A value as an operand of an operator: bracketed unless it is atomic."""
+        return self.value_expr(v).operand(Prec.ATOM)
 
-    def index_expr(self, op: Op) -> str:
+    def index_expr(self, op: Op) -> Expr:
         base, idx = op.args
-        items = []
+        items: list[str | Expr] = []
         for it in idx:
+            if items:
+                items.append(", ")
             if isinstance(it, SliceV):
-                parts = ["" if x is None else self.fwd_literal(x) for x in (it.start, it.stop)]
-                text = ":".join(parts)
+                parts = ["" if x is None else self.fwd_expr(x) for x in (it.start, it.stop)]
+                items += [parts[0], ":", parts[1]]
                 if it.step is not None:
-                    text += ":" + self.fwd_literal(it.step)
-                items.append(text)
+                    items += [":", self.fwd_expr(it.step)]
             elif it is Ellipsis:
                 items.append("...")
             elif it is None:
                 items.append("None")
             elif isinstance(it, TensorV):
-                items.append(self.value(it))
+                items.append(self.value_expr(it))
             else:
-                items.append(self.fwd_literal(it))
-        return f"{self.operand(base)}[{', '.join(items)}]"
+                items.append(self.fwd_expr(it))
+        return Expr.join([self.operand(base), "[", *items, "]"])
 
-    def function_expr(self, op: Op) -> str:
+    def function_expr(self, op: Op) -> Expr:
         entry = op.entry
         assert entry is not None
         bound = dict(op.kwargs)
@@ -1071,28 +1101,30 @@ class _Emitter:
             bound["training"] = _SelfTraining()
         for k in entry.training_only:  # `dropout_p=0.1 if self.training else 0.0`
             if k in written and bound.get(k):
-                bound[k] = _Source(f"{self.value(bound[k])} if self.training else 0.0")
+                p = self.value_expr(bound[k]).operand(Prec.AND)
+                bound[k] = _Source(Expr.join([p, " if self.training else 0.0"], Prec.OR))
         if entry.creates and self.input_names:  # made where the block's input lives
             keywords.append("device")
-            bound["device"] = _Source(f"{self.input_names[0]}.device")
+            bound["device"] = _Source(Expr.code(f"{self.input_names[0]}.device"))
         self.imports |= modules_named(entry.torch)
         if entry.torch.startswith("."):
             receiver = self.operand(bound[entry.tensor_params[0]])
             rest = [p for p in positional if p != entry.tensor_params[0]]
-            return f"{receiver}{entry.torch}({self.call_args(entry, bound, rest, keywords)})"
-        return f"{entry.torch}({self.call_args(entry, bound, positional, keywords)})"
+            args = self.call_args(entry, bound, rest, keywords)
+            return _call(Expr.join([receiver, entry.torch]), args)
+        return _call(entry.torch, self.call_args(entry, bound, positional, keywords))
 
-    def call_args(self, entry, bound: dict, positional: list[str], keywords: list[str]) -> str:
+    def call_args(self, entry, bound: dict, positional: list[str], keywords: list[str]) -> list:
         """`x, 2, dim=1`: positional values (a *args parameter spread out), then keywords."""
-        args: list[str] = []
+        args: list[Expr] = []
         for p in positional:
             v = bound[p]
             if p == entry.variadic and isinstance(v, tuple):
-                args.extend(self.value(x) for x in v)
+                args.extend(self.value_expr(x) for x in v)
             else:
-                args.append(self.value(v))
-        args += [f"{k}={self.value(bound[k])}" for k in keywords]
-        return ", ".join(args)
+                args.append(self.value_expr(v))
+        args += [Expr.join([f"{k}=", self.value_expr(bound[k])]) for k in keywords]
+        return args
 
 
 class _BufferExpr(_Emitter):
@@ -1104,26 +1136,22 @@ class _BufferExpr(_Emitter):
         self.inst = BlockInstance(decl=parent.inst.decl, params={}, ops=slot.ops)
         self.input_names = []  # made in __init__ on the CPU; a buffer moves with the model
 
-    def value(self, v: Any) -> str:
+    def value_expr(self, v: Any) -> Expr:
         if isinstance(v, TensorV):
             if v.op < 0:
                 raise NotExpressible("a buffer is made from a value of forward")
-            text = self.op_expr(self.inst.ops[v.op])  # `torch.meshgrid(a, b)[0]` for a path
-            return text + "".join(f"[{i}]" for i in v.path)
+            made = self.op_expr(self.inst.ops[v.op])  # `torch.meshgrid(a, b)[0]` for a path
+            if not v.path:
+                return made
+            return Expr.join([made.operand(), *(f"[{i}]" for i in v.path)])
         if isinstance(v, tuple) and _whole_output(self.inst.ops, v):  # `stack(meshgrid(...))`
             return self.op_expr(self.inst.ops[v[0].op])
-        if isinstance(v, tuple):
-            return "(" + ", ".join(self.value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
-        if isinstance(v, list):
-            return "[" + ", ".join(self.value(x) for x in v) + "]"
-        return self.init_literal(v)
+        if isinstance(v, (tuple, list)):
+            return _display(v, [self.value_expr(x) for x in v])
+        return self.init_expr(v)
 
-    def fwd_literal(self, v: Any) -> str:
-        return self.init_literal(v)
-
-    def operand(self, v: Any) -> str:
-        text = self.value(v)
-        return text if _is_call(text) else super().operand(v)
+    def fwd_expr(self, v: Any) -> Expr:
+        return self.init_expr(v)
 
 
 def _whole_output(ops: Any, v: tuple) -> bool:
@@ -1138,39 +1166,44 @@ def _whole_output(ops: Any, v: tuple) -> bool:
     )
 
 
-def _is_call(text: str) -> bool:
-    """Whether `text` is one call, `torch.ones(n, n)`: its first bracket closes at its end."""
-    head = re.match(r"[A-Za-z_][\w.]*\(", text)
-    return head is not None and _closes_at_end(text, head.end() - 1)
-
-
-def _closes_at_end(text: str, start: int) -> bool:
-    """Whether the bracket at `start` closes at the end of `text` (strings skipped)."""
-    depth, quote = 0, None
-    for k in range(start, len(text)):
-        c = text[k]
-        if quote:
-            quote = None if c == quote and text[k - 1] != "\\" else quote
-        elif c in "\"'":
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth == 0:
-                return k == len(text) - 1
-    return False
-
-
 class _SelfTraining:
     """Stands for `self.training` in a functional dropout call."""
 
 
 @dataclass(frozen=True)
 class _Source:
-    """An argument of a call in forward given as its Python text (`x.device`)."""
+    """An argument of a call in forward given as its Python expression (`x.device`)."""
 
-    text: str
+    expr: Expr
+
+
+def _call(function: str | Expr, args: list[Expr]) -> Expr:
+    """`f(a, b)`."""
+    parts: list[str | Expr] = [function, "("]
+    for k, a in enumerate(args):
+        parts += [", ", a] if k else [a]
+    return Expr.join([*parts, ")"])
+
+
+def _display(v: tuple | list, items: list[Expr]) -> Expr:
+    """A tuple or list of values: `(a,)`, `(a, b)`, `[a, b]`."""
+    parts: list[str | Expr] = ["[" if isinstance(v, list) else "("]
+    for k, x in enumerate(items):
+        parts += [", ", x] if k else [x]
+    if isinstance(v, tuple) and len(items) == 1:
+        parts.append(",")
+    return Expr.join([*parts, "]" if isinstance(v, list) else ")"])
+
+
+def _constant(v: Any, imports: set[str]) -> Expr:
+    """A constant (a number, string, dtype) as Python; a negative number is an operation."""
+    negative = isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0
+    return Expr.code(literal(v, None, imports), Prec.ARITH if negative else Prec.ATOM)
+
+
+def _negated(cond: Expr) -> Expr:
+    """The operand of `not`: a comparison is bracketed too, for the reader (`not (a == b)`)."""
+    return cond.bracketed() if cond.prec in (Prec.OR, Prec.AND, Prec.CMP) else cond
 
 
 RESERVED_NAMES = {
@@ -1196,12 +1229,6 @@ def _positional_params(entry) -> list[str]:
     from nndsl.check.functions import function_signature
 
     return [n for n, k, d in function_signature(entry) if k == "pos_or_kw"]
-
-
-def _wrap_not(cond: Opaque, text: str) -> str:
-    return (
-        text if cond.kind_prec in ("atom", "arith", "not") or text.isidentifier() else f"({text})"
-    )
 
 
 def _group_by_when(slots: list[ModuleSlot]):
@@ -1301,18 +1328,6 @@ def _annotation(t: ir.TypeRef | None) -> str:
     if t is None:
         return ": int"
     return f": {t}"
-
-
-_OPAQUE_NAME = re.compile(r"\b_[0-9a-f]{10}\b")
-_COMPUTED = re.compile(r"\bc__\d+\b")
-
-
-def readable(text: str) -> str:
-    """A reason from the symbolic evaluation in the spec's words: an input's size symbol
-    (`x__1`) as `x.shape[1]`, a value computed from parameters as such, an unknown size as `?`."""
-    text = _NEUTRAL.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
-    text = _COMPUTED.sub("a value computed from the parameters", text)
-    return _OPAQUE_NAME.sub("?", text)
 
 
 def _free_symbols(v: Any) -> frozenset[str]:

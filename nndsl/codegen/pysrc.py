@@ -65,8 +65,12 @@ def modules_named(qualified: str) -> frozenset[str]:
     return frozenset({head}) if head and "." in qualified else frozenset()
 
 
-def shape_comment(t: Any, rename: Mapping[str, str] | None = None) -> str:
-    """`[B, 64, 56, 56]`; unknown sizes print as `?`."""
+def shape_comment(
+    t: Any, rename: Mapping[str, str] | None = None, written: Mapping[str, str] | None = None
+) -> str:
+    """`[B, 64, 56, 56]`; unknown sizes print as `?`.  `rename`: symbol → the name it is shown
+    by; `written`: symbol → the expression of a size computed without a name, shown as written
+    (compactly) when it is the whole size."""
     if isinstance(t, TensorT):
         parts = []
         for d in t.shape:
@@ -74,25 +78,30 @@ def shape_comment(t: Any, rename: Mapping[str, str] | None = None) -> str:
             if any(dims.is_opaque_symbol(n) for n in free):
                 parts.append("?")
                 continue
-            names = {k: v for k, v in (rename or {}).items() if k in free}
-            if not all(v.isidentifier() for v in names.values()):
-                # a size computed by an expression: shown as written when it is the whole size
-                whole = len(free) == 1 and dims.sym(next(iter(free))) == d and len(names) == 1
-                text = next(iter(names.values()), "").replace(" ", "")
+            shown = [v for k, v in (written or {}).items() if k in free]
+            if shown:
+                whole = len(free) == 1 and dims.sym(next(iter(free))) == d
+                text = shown[0].replace(" ", "")
                 parts.append(text if whole and len(text) <= 24 else "?")
                 continue
+            names = {k: v for k, v in (rename or {}).items() if k in free}
             d = dims.substitute(d, {k: dims.sym(v) for k, v in names.items()})
             parts.append(dims.format_dim(d))
         text = "[" + ", ".join(parts) + "]"
         return text if t.dtype == "float32" else str(TensorT((), t.dtype)).replace("[]", "") + text
     if isinstance(t, tuple):
-        return "(" + ", ".join(shape_comment(x, rename) for x in t) + ")"
+        return "(" + ", ".join(shape_comment(x, rename, written) for x in t) + ")"
     return "?"
+
+
+def word(name: str) -> str:
+    """`name` with every character that cannot be in a Python name as `_`."""
+    return re.sub(r"\W", "_", name)
 
 
 def identifier(name: str, taken: set[str]) -> str:
     """`name`, made legal and unique among `taken` (which it joins)."""
-    base = re.sub(r"\W", "_", name) or "v"
+    base = word(name) or "v"
     if base[0].isdigit():
         base = "v_" + base
     if base in RESERVED:
