@@ -97,13 +97,41 @@ logger = _LazyLogger()
 """
 
 
+# Imports of the stand-alone parser that nndsl check does not need at start-up: `dataclasses`
+# (one frozen class, TextSlice; importing the module imports `inspect`, `ast`, `dis` and
+# `tokenize`, about 10 ms) is replaced by nndsl's records (nndsl/records.py), and `inspect`'s
+# two functions, used only when a Transformer is decorated with `v_args`, are imported on use.
+_LIGHTER_IMPORTS = [
+    ("from dataclasses import dataclass\n", "from nndsl.records import dataclass\n"),
+    (
+        "from inspect import getmembers, getmro\n",
+        "def getmembers(*args):\n"
+        "    # nndsl (tools/gen_parser.py): `inspect` imported on first use\n"
+        "    import inspect\n"
+        "    return inspect.getmembers(*args)\n"
+        "\n"
+        "def getmro(cls):\n"
+        "    return cls.__mro__\n",
+    ),
+]
+
+
 def lighten(source: str) -> str:
-    """The stand-alone parser without the eager `logging` import (see _LAZY_LOGGER)."""
-    if source.count(_EAGER_LOGGER) != 1:
+    """The stand-alone parser without the eager `logging` import (see _LAZY_LOGGER) and the
+    imports in _LIGHTER_IMPORTS.  Applying it twice changes nothing."""
+    if source.count(_EAGER_LOGGER) == 1:
+        source = source.replace(_EAGER_LOGGER, _LAZY_LOGGER)
+    elif "\nlogger = _LazyLogger()\n" not in source:
         raise SystemExit(
             "gen_parser: Lark's stand-alone logger set-up changed; update _EAGER_LOGGER"
         )
-    return source.replace(_EAGER_LOGGER, _LAZY_LOGGER)
+    for old, new in _LIGHTER_IMPORTS:
+        if source.count(new) == 1:
+            continue
+        if source.count(old) != 1:
+            raise SystemExit(f"gen_parser: Lark's stand-alone parser changed: {old!r}")
+        source = source.replace(old, new)
+    return source
 
 
 def generate(grammar: Path = GRAMMAR) -> str:

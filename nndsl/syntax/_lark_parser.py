@@ -272,7 +272,7 @@ class MissingVariableError(LarkError):
 
 
 import sys, re
-from dataclasses import dataclass
+from nndsl.records import dataclass
 from typing import Generic, AnyStr
 
 
@@ -616,7 +616,13 @@ class Tree(Generic[_Leaf_T]):
 
 
 from functools import wraps, update_wrapper
-from inspect import getmembers, getmro
+def getmembers(*args):
+    # nndsl (tools/gen_parser.py): `inspect` imported on first use
+    import inspect
+    return inspect.getmembers(*args)
+
+def getmro(cls):
+    return cls.__mro__
 
 _Return_T = TypeVar('_Return_T')
 _Return_V = TypeVar('_Return_V')

@@ -7,11 +7,11 @@ import os
 import posixpath
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nndsl import ir
 from nndsl.errors import Diagnostic, Note, Span, display_path, error, source_lines
+from nndsl.records import dataclass, field, replace
 from nndsl.syntax import parse
 
 ParseFn = Callable[[str, str], tuple["ir.SourceFile | None", list[Diagnostic]]]

@@ -13,10 +13,10 @@ import bisect
 import difflib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from nndsl.errors import Diagnostic, Note, Span, error, normalize_newlines
+from nndsl.records import dataclass, field
 from nndsl.syntax._lark_parser import (
     Lark,
     Lark_StandAlone,
