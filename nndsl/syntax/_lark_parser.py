@@ -292,6 +292,9 @@ class _LazyLogger:
 
 logger = _LazyLogger()
 
+# nndsl (tools/gen_parser.py): the `re` module of the lexer (see nndsl/syntax/prere.py)
+RE_MODULE = re
+
 
 NO_VALUE = object()
 
@@ -3363,7 +3366,7 @@ class Lark(Serialize):
     def _deserialize_lexer_conf(self, data: Dict[str, Any], memo: Dict[int, Union[TerminalDef, Rule]], options: LarkOptions) -> LexerConf:
         lexer_conf = LexerConf.deserialize(data['lexer_conf'], memo)
         lexer_conf.callbacks = options.lexer_callbacks or {}
-        lexer_conf.re_module = regex if options.regex else re
+        lexer_conf.re_module = regex if options.regex else RE_MODULE
         lexer_conf.use_bytes = options.use_bytes
         lexer_conf.g_regex_flags = options.g_regex_flags
         lexer_conf.skip_validation = True

@@ -145,7 +145,12 @@ def grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    """The parser (LALR, contextual lexer, positions, placeholders: see tools/gen_parser.py)."""
+    """The parser (LALR, contextual lexer, positions, placeholders: see tools/gen_parser.py),
+    its lexer's regular expressions precompiled (nndsl/syntax/prere.py)."""
+    from nndsl.syntax import _lark_parser
+    from nndsl.syntax.prere import lexer_re
+
+    _lark_parser.RE_MODULE = lexer_re()
     return Lark_StandAlone(postlex=_Tracker())
 
 
