@@ -221,7 +221,8 @@ class ContextualLexer(Lexer):
 
 def _marshal_tables(source: str) -> str:
     """The parse tables stored with `marshal` instead of `pickle` (loads in half the time, and
-    `pickle` is not imported).  Same data, same compression and encoding."""
+    `pickle` is not imported), compressed as before but as a bytes literal rather than base64
+    text (no `base64` import or decoding)."""
     import ast
     import base64
     import marshal
@@ -229,26 +230,25 @@ def _marshal_tables(source: str) -> str:
     import zlib
 
     for name in ("DATA", "MEMO"):
+        if f"\n{name} = marshal.loads(zlib.decompress({name}))\n" in source:
+            continue
         m = re.search(
-            rf"^{name} = \(\n(.*?)\n\)\n{name} = pickle\.loads\(zlib\.decompress\("
+            rf"^{name} = \(\n(.*?)\n\)\n{name} = (pickle|marshal)\.loads\(zlib\.decompress\("
             rf"base64\.b64decode\({name}\)\)\)\n",
             source,
             re.M | re.S,
         )
         if m is None:
-            if f"{name} = marshal.loads(" in source:
-                continue
             raise SystemExit(f"gen_parser: Lark's stand-alone {name} table changed")
-        literal = ast.literal_eval(f"({m.group(1)})")
-        data = pickle.loads(zlib.decompress(base64.b64decode(literal)))
-        packed = base64.b64encode(zlib.compress(marshal.dumps(data), 9)).decode("ascii")
-        lines = "\n".join(repr(packed[i : i + 76]) for i in range(0, len(packed), 76))
-        new = (
-            f"{name} = (\n{lines}\n)\n"
-            f"{name} = marshal.loads(zlib.decompress(base64.b64decode({name})))\n"
-        )
+        raw = zlib.decompress(base64.b64decode(ast.literal_eval(f"({m.group(1)})")))
+        data = pickle.loads(raw) if m.group(2) == "pickle" else marshal.loads(raw)
+        packed = zlib.compress(marshal.dumps(data), 9)
+        lines = "\n".join(repr(packed[i : i + 60]) for i in range(0, len(packed), 60))
+        new = f"{name} = (\n{lines}\n)\n{name} = marshal.loads(zlib.decompress({name}))\n"
         source = source[: m.start()] + new + source[m.end() :]
-    return source.replace("\nimport pickle, zlib, base64\n", "\nimport marshal, zlib, base64\n")
+    for old in ("\nimport pickle, zlib, base64\n", "\nimport marshal, zlib, base64\n"):
+        source = source.replace(old, "\nimport marshal, zlib\n")
+    return source
 
 
 def lighten(source: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import posixpath
 import stat
@@ -276,6 +275,8 @@ def _similar_files(target: str) -> str | None:
         names = [n for n in os.listdir(folder or ".") if n.endswith(".nn")]
     except OSError:
         return None
+    import difflib  # (only for an error message)
+
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     if not close:
         return None

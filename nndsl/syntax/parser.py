@@ -10,7 +10,6 @@ nor a grammar compilation nor a cache file.
 from __future__ import annotations
 
 import bisect
-import difflib
 import re
 from collections.abc import Iterator
 from functools import lru_cache
@@ -191,10 +190,13 @@ def _starts_declaration(line: str) -> bool:
     m = _WORD_RE.match(line)
     if m and line[m.end() :].lstrip().startswith("="):
         return False  # `model = Net` in an unindented train section
-    return bool(m) and (
-        m.group(1) in TOP_KEYWORDS
-        or bool(difflib.get_close_matches(m.group(1), TOP_KEYWORDS, 1, 0.7))
-    )
+    if not m:
+        return False
+    if m.group(1) in TOP_KEYWORDS:
+        return True
+    import difflib  # (imported when needed: not for a spec whose lines start as they should)
+
+    return bool(difflib.get_close_matches(m.group(1), TOP_KEYWORDS, 1, 0.7))
 
 
 def _top_level_chunks(text: str) -> Iterator[tuple[int, str]]:
@@ -472,6 +474,8 @@ def _at_top_level(c: _Context) -> Diagnostic | None:
     if closed is not None and closed[0].line < c.tok.line:
         notes.append(Note(f"the `}}` at {{at}} ends {closed[1]}", _tspan(closed[0], c.path)))
     if c.tok.type == "NAME" and str(c.tok) not in ("class", "def"):
+        import difflib
+
         close = difflib.get_close_matches(str(c.tok), TOP_KEYWORDS, n=1, cutoff=0.6)
         if close:
             return error(
