@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    .venv/bin/python bench/bench_check.py [--repeats 5] [--runs 15] [--write DIR]
+    .venv/bin/python bench/bench_check.py [--repeats 5] [--runs 15] [--write DIR] [--reference DIR]
 
 It prints ratios measured in this one run (per-layer time at N over per-layer time at the
 smallest N; the CLI's wall time minus that of `python -c pass`), never bare absolute times as the
@@ -210,24 +210,24 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _wall(cmd: list[str]) -> tuple[float, float]:
+def _wall(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall time and CPU time (user + system) of one run of `cmd`."""
     c0 = _children_cpu()
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env)
     t = time.perf_counter() - t0
     if r.returncode != 0:
         print(f"   warning: {' '.join(cmd)} exited {r.returncode}: {r.stderr.decode()[-300:]}")
     return t, _children_cpu() - c0
 
 
-def bytecode_caches() -> None:
+def bytecode_caches(root: Path = ROOT) -> None:
     """Write nndsl's bytecode caches (even under PYTHONDONTWRITEBYTECODE=1, which would make
     every run compile nndsl's sources and measure that instead of its start-up)."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "nndsl")], check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "nndsl")], check=True)
 
 
-def cli(big: Path, runs: int) -> None:
+def cli(big: Path, runs: int, reference: Path | None = None) -> None:
     nndsl = str(Path(sys.executable).parent / "nndsl")
     if not os.path.exists(nndsl):
         print(f"no console script at {nndsl}; is the package installed in this venv?")
@@ -239,8 +239,16 @@ def cli(big: Path, runs: int) -> None:
         "nndsl check samples/zoo/resnet.nn": [nndsl, "check", "samples/zoo/resnet.nn"],
         f"nndsl check <{SIZES[-1]}-layer spec>": [nndsl, "check", str(big)],
     }
-    for cmd in cmds.values():  # warm-up: file system caches
-        _wall(cmd)
+    envs: dict[str, dict[str, str] | None] = {k: None for k in cmds}
+    if reference is not None:
+        # the same console script importing the reference checkout's nndsl (PYTHONPATH comes
+        # before the editable install's finder)
+        bytecode_caches(reference)
+        ref = "reference: nndsl check samples/zoo/resnet.nn"
+        cmds[ref] = [nndsl, "check", "samples/zoo/resnet.nn"]
+        envs[ref] = dict(os.environ, PYTHONPATH=str(reference))
+    for name, cmd in cmds.items():  # warm-up: file system caches
+        _wall(cmd, envs[name])
     print(f"== CLI: {runs} runs each, alternating, with bytecode caches ==")
     print(f"   (load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     print(
@@ -250,7 +258,7 @@ def cli(big: Path, runs: int) -> None:
     cpus: dict[str, list[float]] = {k: [] for k in cmds}
     for _ in range(runs):
         for name, cmd in cmds.items():
-            wall, cpu = _wall(cmd)
+            wall, cpu = _wall(cmd, envs[name])
             walls[name].append(wall)
             cpus[name].append(cpu)
     print(f"   (load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
@@ -258,20 +266,28 @@ def cli(big: Path, runs: int) -> None:
     low = {k: min(v) for k, v in walls.items()}
     cpu = {k: min(v) for k, v in cpus.items()}
     base = "python -c pass"
-    print(f"   {'command':<40} {'wall median':>16} {'wall min':>16} {'CPU min':>16}")
+    width = max(40, *map(len, cmds))
+    print(f"   {'command':<{width}} {'wall median':>16} {'wall min':>16} {'CPU min':>16}")
     for name in cmds:
         print(
-            f"   {name:<40} {med[name]:6.3f} s {med[name] / med[base]:5.1f}x"
+            f"   {name:<{width}} {med[name]:6.3f} s {med[name] / med[base]:5.1f}x"
             f" {low[name]:6.3f} s {low[name] / low[base]:5.1f}x"
             f" {cpu[name]:6.3f} s {cpu[name] / cpu[base]:5.1f}x"
         )
-    for name in list(cmds)[1:]:
+    for name in list(cmds)[1:4]:
         print(f"{name} adds {med[name] - med[base]:.3f} s over python -c pass (target < 0.3 s)")
     name = "nndsl check samples/zoo/resnet.nn"
     print(
         f"ResNet-50 check: {low[name] / low[base]:.1f}x python -c pass (wall, min of {runs}), "
         f"{cpu[name] / cpu[base]:.1f}x (CPU, min); target <= 4x"
     )
+    if reference is not None:
+        ref = "reference: nndsl check samples/zoo/resnet.nn"
+        print(
+            f"reference ({reference}): {low[ref] / low[base]:.1f}x (wall, min), "
+            f"{cpu[ref] / cpu[base]:.1f}x (CPU, min); this checkout / reference: "
+            f"{cpu[name] / cpu[ref]:.2f} (CPU, min)"
+        )
 
 
 def main() -> None:
@@ -279,13 +295,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats per size (best kept)")
     ap.add_argument("--runs", type=int, default=15, help="CLI runs per command (median kept)")
     ap.add_argument("--write", metavar="DIR", help="also keep the generated specs in DIR")
+    ap.add_argument(
+        "--reference",
+        metavar="DIR",
+        type=Path,
+        help="also time `nndsl check` of the ResNet-50 spec with the nndsl of another checkout "
+        "(e.g. `git worktree add /tmp/ref <commit>`), alternating with the others",
+    )
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, {sys.platform}")
     with tempfile.TemporaryDirectory(prefix="nndsl-bench-") as d:
         tmp = Path(args.write) if args.write else Path(d)
         tmp.mkdir(parents=True, exist_ok=True)
         paths = scaling(tmp, args.repeats)
-        cli(paths[SIZES[-1]], args.runs)
+        cli(paths[SIZES[-1]], args.runs, args.reference)
 
 
 if __name__ == "__main__":

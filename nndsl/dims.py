@@ -29,8 +29,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
+
+from nndsl.records import dataclass
 
 __all__ = [
     "Dim",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
+
+from nndsl.records import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ kw_only=True)`, written out so that importing the IR costs no class processing.
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
 from typing import Union
 
 from nndsl.errors import Span
@@ -32,9 +31,13 @@ class Node:
     _children: tuple[str, ...] = ()
 
     def __setattr__(self, name: str, value: object) -> None:
+        from dataclasses import FrozenInstanceError  # imported on first use: it costs 10 ms
+
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
     def __delattr__(self, name: str) -> None:
+        from dataclasses import FrozenInstanceError
+
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __getstate__(self) -> list[object]:

@@ -42,6 +42,52 @@ def test_generated_from_the_current_grammar() -> None:
     assert GEN.grammar_digest(ROOT / "grammar" / "nndsl.lark") == GEN.grammar_digest()
 
 
+def _same_engine() -> None:
+    from nndsl.syntax import _lexer_re, prere
+
+    if tuple(_lexer_re.ENGINE) != prere.engine_key():
+        pytest.skip(f"the lexer table is for {_lexer_re.ENGINE}, not {prere.engine_key()}")
+
+
+def test_lexer_table_is_current() -> None:
+    """nndsl/syntax/_lexer_re.py holds the compiled form of every pattern the current parser's
+    lexers compile (made by tools/gen_parser.py with this interpreter)."""
+    _same_engine()
+    path = ROOT / "nndsl" / "syntax" / "_lexer_re.py"
+    assert path.read_text(encoding="utf-8") == GEN.lexer_table_source(), (
+        "run .venv/bin/python tools/gen_parser.py --lexer-only"
+    )
+
+
+def test_precompiled_patterns_are_those_of_re() -> None:
+    """Each stored pattern, built from its stored code, is the pattern `re.compile` makes: same
+    flags, groups and matches; and the parser uses them on this interpreter."""
+    import re
+
+    from nndsl.syntax import _lexer_re, prere
+
+    _same_engine()
+    assert nn_parser._lark().parser.lexer.lexer.root_lexer.re.__class__ is prere.PrecompiledRe
+    fast = prere.PrecompiledRe(_lexer_re.PATTERNS)
+    samples = ["model Net { x -> Linear(10) }", '"a\\"b"', "3e-3", "# c\n", "  \t", "x_1.y"]
+    for pattern, flags in _lexer_re.PATTERNS:
+        built, ref = fast._build((pattern, flags)), re.compile(pattern, flags)
+        assert built is not None and built is not ref
+        assert (built.pattern, built.flags, built.groups, built.groupindex) == (
+            ref.pattern,
+            ref.flags,
+            ref.groups,
+            ref.groupindex,
+        )
+        for text in samples:
+            for pos in range(len(text)):
+                a, b = built.match(text, pos), ref.match(text, pos)
+                assert (a and (a.group(0), a.lastgroup)) == (b and (b.group(0), b.lastgroup))
+    # code that is not SRE code for this engine is refused, and `re` compiles the pattern
+    bogus = prere.PrecompiledRe({("a+", 0): (32, b"\x00\x00\x00\x00", 0, {}, (None,))})
+    assert bogus.compile("a+").match("aa").group(0) == "aa"
+
+
 def test_no_lark_import_at_run_time() -> None:
     code = (
         "import sys; from nndsl.check import check_file; "

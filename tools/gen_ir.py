@@ -41,7 +41,6 @@ HEADER = """\
 PREAMBLE = '''
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
 from typing import Union
 
 from nndsl.errors import Span
@@ -60,9 +59,13 @@ class Node:
     _children: tuple[str, ...] = ()
 
     def __setattr__(self, name: str, value: object) -> None:
+        from dataclasses import FrozenInstanceError  # imported on first use: it costs 10 ms
+
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
 
     def __delattr__(self, name: str) -> None:
+        from dataclasses import FrozenInstanceError
+
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __getstate__(self) -> list[object]:

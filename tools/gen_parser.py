@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,13 +98,175 @@ logger = _LazyLogger()
 """
 
 
+# Imports of the stand-alone parser that nndsl check does not need at start-up: `dataclasses`
+# (one frozen class, TextSlice; importing the module imports `inspect`, `ast`, `dis` and
+# `tokenize`, about 10 ms) is replaced by nndsl's records (nndsl/records.py), and `inspect`'s
+# two functions, used only when a Transformer is decorated with `v_args`, are imported on use.
+_LIGHTER_IMPORTS = [
+    # the `re` the lexer compiles its patterns with: nndsl/syntax/prere.py, set by parser.py
+    (
+        "\nlogger = _LazyLogger()\n",
+        "\nlogger = _LazyLogger()\n\n"
+        "# nndsl (tools/gen_parser.py): the `re` module of the lexer (see nndsl/syntax/prere.py)\n"
+        "RE_MODULE = re\n",
+    ),
+    (
+        "        lexer_conf.re_module = regex if options.regex else re\n",
+        "        lexer_conf.re_module = regex if options.regex else RE_MODULE\n",
+    ),
+    ("from dataclasses import dataclass\n", "from nndsl.records import dataclass\n"),
+    (
+        "from inspect import getmembers, getmro\n",
+        "def getmembers(*args):\n"
+        "    # nndsl (tools/gen_parser.py): `inspect` imported on first use\n"
+        "    import inspect\n"
+        "    return inspect.getmembers(*args)\n"
+        "\n"
+        "def getmro(cls):\n"
+        "    return cls.__mro__\n",
+    ),
+]
+
+
+# Start-up costs of the stand-alone parser that change nothing in what it does (each a text
+# replacement, checked to apply exactly once):
+_FASTER_LOAD = [
+    # annotations are not evaluated at import (~200 subscriptions of typing's generics)
+    ('\n__version__ = "', '\nfrom __future__ import annotations\n\n__version__ = "'),
+    # a memo reference (most reduce actions of the parse table) is looked up before the class's
+    # namespace and fields are gathered, which it does not need
+    (
+        """        namespace = getattr(cls, '__serialize_namespace__', [])
+        namespace = {c.__name__:c for c in namespace}
+
+        fields = getattr(cls, '__serialize_fields__')
+
+        if '@' in data:
+            return memo[data['@']]
+""",
+        """        if '@' in data:
+            return memo[data['@']]
+
+        namespace = getattr(cls, '__serialize_namespace__', [])
+        namespace = {c.__name__:c for c in namespace}
+
+        fields = getattr(cls, '__serialize_fields__')
+""",
+    ),
+    # the lexer of a parser state is built when the parser first reaches the state (about 30 of
+    # the 101 distinct lexers for a ResNet spec)
+    (
+        """        lexer_by_tokens: Dict[FrozenSet[str], AbstractBasicLexer] = {}
+        self.lexers = {}
+        for state, accepts in states.items():
+            key = frozenset(accepts)
+            try:
+                lexer = lexer_by_tokens[key]
+            except KeyError:
+                accepts = set(accepts) | set(conf.ignore) | set(always_accept)
+                lexer_conf = copy(trad_conf)
+                lexer_conf.terminals = [terminals_by_name[n] for n in accepts if n in terminals_by_name]
+                lexer = self.BasicLexer(lexer_conf, comparator)
+                lexer_by_tokens[key] = lexer
+
+            self.lexers[state] = lexer
+""",
+        """        lexer_by_tokens: Dict[FrozenSet[str], AbstractBasicLexer] = {}
+
+        def make(state):
+            # nndsl (tools/gen_parser.py): built on first use, see _LazyLexers
+            accepts = states[state]
+            key = frozenset(accepts)
+            try:
+                lexer = lexer_by_tokens[key]
+            except KeyError:
+                accepts = set(accepts) | set(conf.ignore) | set(always_accept)
+                lexer_conf = copy(trad_conf)
+                lexer_conf.terminals = [terminals_by_name[n] for n in accepts if n in terminals_by_name]
+                lexer = self.BasicLexer(lexer_conf, comparator)
+                lexer_by_tokens[key] = lexer
+            return lexer
+
+        self.lexers = _LazyLexers(states, make)
+""",
+    ),
+    (
+        "\nclass ContextualLexer(Lexer):\n",
+        """
+class _LazyLexers(dict):
+    # nndsl (tools/gen_parser.py): ContextualLexer.lexers, each state's lexer built when the
+    # state is first looked up; `states` lists every state, `build_all()` builds them all
+    def __init__(self, states, make):
+        super().__init__()
+        self.states = states
+        self._make = make
+
+    def __missing__(self, state):
+        if state not in self.states:
+            raise KeyError(state)
+        lexer = self[state] = self._make(state)
+        return lexer
+
+    def build_all(self):
+        for state in self.states:
+            self[state]
+        return self
+
+
+class ContextualLexer(Lexer):
+""",
+    ),
+]
+
+
+def _marshal_tables(source: str) -> str:
+    """The parse tables stored with `marshal` instead of `pickle` (loads in half the time, and
+    `pickle` is not imported), compressed as before but as a bytes literal rather than base64
+    text (no `base64` import or decoding)."""
+    import ast
+    import base64
+    import marshal
+    import pickle
+    import zlib
+
+    for name in ("DATA", "MEMO"):
+        if f"\n{name} = marshal.loads(zlib.decompress({name}))\n" in source:
+            continue
+        m = re.search(
+            rf"^{name} = \(\n(.*?)\n\)\n{name} = (pickle|marshal)\.loads\(zlib\.decompress\("
+            rf"base64\.b64decode\({name}\)\)\)\n",
+            source,
+            re.M | re.S,
+        )
+        if m is None:
+            raise SystemExit(f"gen_parser: Lark's stand-alone {name} table changed")
+        raw = zlib.decompress(base64.b64decode(ast.literal_eval(f"({m.group(1)})")))
+        data = pickle.loads(raw) if m.group(2) == "pickle" else marshal.loads(raw)
+        packed = zlib.compress(marshal.dumps(data), 9)
+        lines = "\n".join(repr(packed[i : i + 60]) for i in range(0, len(packed), 60))
+        new = f"{name} = (\n{lines}\n)\n{name} = marshal.loads(zlib.decompress({name}))\n"
+        source = source[: m.start()] + new + source[m.end() :]
+    for old in ("\nimport pickle, zlib, base64\n", "\nimport marshal, zlib, base64\n"):
+        source = source.replace(old, "\nimport marshal, zlib\n")
+    return source
+
+
 def lighten(source: str) -> str:
-    """The stand-alone parser without the eager `logging` import (see _LAZY_LOGGER)."""
-    if source.count(_EAGER_LOGGER) != 1:
+    """The stand-alone parser without the eager `logging` import (see _LAZY_LOGGER) and the
+    imports in _LIGHTER_IMPORTS.  Applying it twice changes nothing."""
+    if source.count(_EAGER_LOGGER) == 1:
+        source = source.replace(_EAGER_LOGGER, _LAZY_LOGGER)
+    elif "\nlogger = _LazyLogger()\n" not in source:
         raise SystemExit(
             "gen_parser: Lark's stand-alone logger set-up changed; update _EAGER_LOGGER"
         )
-    return source.replace(_EAGER_LOGGER, _LAZY_LOGGER)
+    for old, new in _LIGHTER_IMPORTS + _FASTER_LOAD:
+        if source.count(new) == 1:
+            continue
+        if source.count(old) != 1:
+            raise SystemExit(f"gen_parser: Lark's stand-alone parser changed: {old!r}")
+        source = source.replace(old, new)
+    return _marshal_tables(source)
 
 
 def generate(grammar: Path = GRAMMAR) -> str:
@@ -116,12 +279,57 @@ def generate(grammar: Path = GRAMMAR) -> str:
     return HEADER.format(digest=grammar_digest(grammar)) + lighten(out)
 
 
+LEXER_TARGET = ROOT / "nndsl" / "syntax" / "_lexer_re.py"
+LEXER_HEADER = """\
+# Generated by tools/gen_parser.py from nndsl/syntax/_lark_parser.py. Do not edit.
+# Regenerate with: .venv/bin/python tools/gen_parser.py
+# The compiled regular expressions of the lexer (see nndsl/syntax/prere.py): for each pattern
+# that the stand-alone lexer compiles, the arguments `re` passes to `_sre.compile`.
+"""
+
+
+def lexer_table_source() -> str:
+    """`_lexer_re.py` for the current `_lark_parser.py`: every pattern of every lexer state
+    (and of the root lexer used for error messages), compiled by this interpreter."""
+    import importlib
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    prere = importlib.import_module("nndsl.syntax.prere")
+    standalone = importlib.import_module("nndsl.syntax._lark_parser")
+
+    def compile_all(recording_re: object) -> None:
+        standalone.RE_MODULE = recording_re
+        try:
+            lexer = standalone.Lark_StandAlone().parser.lexer
+        finally:
+            standalone.RE_MODULE = re
+        seen: set[int] = set()
+        for basic in [*lexer.lexers.build_all().values(), lexer.root_lexer]:
+            if id(basic) not in seen:
+                seen.add(id(basic))
+                basic.scanner  # noqa: B018 - builds (compiles) the state's scanner
+
+    table = prere.record(compile_all)
+    lines = [LEXER_HEADER, f"ENGINE = {prere.engine_key()!r}", "PATTERNS = {"]
+    for key in sorted(table):
+        lines.append(f"    {key!r}: {table[key]!r},")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--check", action="store_true", help="exit 1 if the parser is not from the current grammar"
     )
     ap.add_argument("--stdout", action="store_true", help="print instead of writing")
+    ap.add_argument(
+        "--lexer-only",
+        action="store_true",
+        help=f"rewrite only {LEXER_TARGET.name} (the lexer's compiled expressions) from the "
+        "current parser",
+    )
     args = ap.parse_args(argv)
     if args.check:
         if not TARGET.exists() or recorded_digest() != grammar_digest():
@@ -129,12 +337,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"{TARGET.relative_to(ROOT)} is out of date: run .venv/bin/python tools/gen_parser.py"
             )
             return 1
+        if not LEXER_TARGET.exists() or LEXER_TARGET.read_text("utf-8") != lexer_table_source():
+            print(
+                f"{LEXER_TARGET.relative_to(ROOT)} is out of date: run "
+                ".venv/bin/python tools/gen_parser.py --lexer-only"
+            )
+            return 1
+        return 0
+    if args.lexer_only:
+        LEXER_TARGET.write_text(lexer_table_source(), encoding="utf-8")
         return 0
     out = generate()
     if args.stdout:
         sys.stdout.write(out)
         return 0
     TARGET.write_text(out, encoding="utf-8")
+    LEXER_TARGET.write_text(lexer_table_source(), encoding="utf-8")
     return 0
 
 

@@ -8,7 +8,6 @@ is a literal, :data:`REQUIRED` (no default; also used for ``*args``/``**kwargs``
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 from nndsl.catalog import torch_api
@@ -124,6 +123,8 @@ def suggest(name: str, candidates: Iterable[str], n: int = 1) -> list[str]:
     key = name.lower()
     result = [c for c in lowered.get(key, []) if c != name]
     if len(result) < n:
+        import difflib  # (only for a suggestion: not imported by a clean check)
+
         for close in difflib.get_close_matches(key, list(lowered), n=n + len(result), cutoff=0.6):
             for cand in lowered[close]:
                 if cand != name and cand not in result:

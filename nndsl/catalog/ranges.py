@@ -21,8 +21,9 @@ are checked: a block's parameter is checked at each instantiation, where its val
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Union
+
+from nndsl.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ interpreter read the same entries.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from nndsl.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,10 @@ import gc
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from nndsl.check.resolve import Symbols, resolve
 from nndsl.errors import Diagnostic
+from nndsl.records import dataclass, field
 from nndsl.syntax.loader import Program, load
 
 

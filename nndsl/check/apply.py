@@ -4,7 +4,6 @@ the current value, the modules and forward steps it records, blocks and user mod
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from nndsl import dims, ir, limits
@@ -44,6 +43,7 @@ from nndsl.check.values import (
     type_complaint,
 )
 from nndsl.errors import Note, Span, warning
+from nndsl.records import replace
 
 
 class Applying:

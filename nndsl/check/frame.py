@@ -4,7 +4,6 @@ inference, and the bounds on one evaluation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from nndsl import ir
@@ -12,6 +11,7 @@ from nndsl.check.graph import (
     BlockInstance,
 )
 from nndsl.errors import Diagnostic, Span
+from nndsl.records import dataclass, field
 
 MAX_INSTANCES = 20000
 

@@ -9,7 +9,6 @@ given parameter values and input types; its `modules` are the attributes its cla
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -17,6 +16,7 @@ from nndsl import ir
 from nndsl.catalog.core import Args, FunctionEntry, LayerEntry, TensorT
 from nndsl.dims import Dim
 from nndsl.errors import Span
+from nndsl.records import dataclass, field, replace
 
 
 class _Kind(str, Enum):

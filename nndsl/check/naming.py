@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import dataclass, field
 
 from nndsl import ir
 from nndsl.catalog import api
 from nndsl.check.frame import Frame
 from nndsl.errors import Note, Span
+from nndsl.records import dataclass, field
 
 _BASE_NAMES = {
     "Linear": "fc", "Bilinear": "bilinear", "LayerNorm": "norm", "GroupNorm": "norm", "RMSNorm": "norm",

@@ -8,7 +8,6 @@ of `train` sections.  The resulting `Symbols` table is what later passes look na
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from nndsl import ir
 from nndsl.catalog import api, torch_names
@@ -16,6 +15,7 @@ from nndsl.catalog.core import FUNCTIONS
 from nndsl.catalog.functions import CASTS
 from nndsl.catalog.training import DATA_SOURCES, TRAIN_KEYS
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
+from nndsl.records import dataclass, field
 from nndsl.syntax.loader import Program
 
 BUILTIN_FUNCTIONS = (

@@ -16,7 +16,6 @@ every mistake is a diagnostic at the statement that makes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nndsl import dims, ir
@@ -43,6 +42,7 @@ from nndsl.check.values import fmt_value as _fmt_value
 from nndsl.check.values import tensor_values as _tensor_values
 from nndsl.dims import Sym
 from nndsl.errors import Note, Span
+from nndsl.records import dataclass
 
 if TYPE_CHECKING:
     from nndsl.check.infer import Evaluator

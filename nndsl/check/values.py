@@ -9,7 +9,6 @@ every later operation passes on silently so that one mistake is reported once.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from nndsl import dims, ir
@@ -29,6 +28,7 @@ from nndsl.check.graph import (
 )
 from nndsl.dims import Dim, Sym
 from nndsl.errors import Span
+from nndsl.records import dataclass
 
 
 class Poison:

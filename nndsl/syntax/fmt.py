@@ -21,10 +21,9 @@ comments stay aligned), and a comment on a line of its own stays between the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nndsl import ir
 from nndsl.errors import source_lines
+from nndsl.records import dataclass
 
 WIDTH = 100
 INDENT = "    "

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import posixpath
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nndsl import ir
 from nndsl.errors import Diagnostic, Note, Span, display_path, error, source_lines
+from nndsl.records import dataclass, field, replace
 from nndsl.syntax import parse
 
 ParseFn = Callable[[str, str], tuple["ir.SourceFile | None", list[Diagnostic]]]
@@ -276,6 +275,8 @@ def _similar_files(target: str) -> str | None:
         names = [n for n in os.listdir(folder or ".") if n.endswith(".nn")]
     except OSError:
         return None
+    import difflib  # (only for an error message)
+
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     if not close:
         return None

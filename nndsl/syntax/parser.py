@@ -10,13 +10,12 @@ nor a grammar compilation nor a cache file.
 from __future__ import annotations
 
 import bisect
-import difflib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from nndsl.errors import Diagnostic, Note, Span, error, normalize_newlines
+from nndsl.records import dataclass, field
 from nndsl.syntax._lark_parser import (
     Lark,
     Lark_StandAlone,
@@ -145,7 +144,12 @@ def grammar_text() -> str:
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    """The parser (LALR, contextual lexer, positions, placeholders: see tools/gen_parser.py)."""
+    """The parser (LALR, contextual lexer, positions, placeholders: see tools/gen_parser.py),
+    its lexer's regular expressions precompiled (nndsl/syntax/prere.py)."""
+    from nndsl.syntax import _lark_parser
+    from nndsl.syntax.prere import lexer_re
+
+    _lark_parser.RE_MODULE = lexer_re()
     return Lark_StandAlone(postlex=_Tracker())
 
 
@@ -186,10 +190,13 @@ def _starts_declaration(line: str) -> bool:
     m = _WORD_RE.match(line)
     if m and line[m.end() :].lstrip().startswith("="):
         return False  # `model = Net` in an unindented train section
-    return bool(m) and (
-        m.group(1) in TOP_KEYWORDS
-        or bool(difflib.get_close_matches(m.group(1), TOP_KEYWORDS, 1, 0.7))
-    )
+    if not m:
+        return False
+    if m.group(1) in TOP_KEYWORDS:
+        return True
+    import difflib  # (imported when needed: not for a spec whose lines start as they should)
+
+    return bool(difflib.get_close_matches(m.group(1), TOP_KEYWORDS, 1, 0.7))
 
 
 def _top_level_chunks(text: str) -> Iterator[tuple[int, str]]:
@@ -467,6 +474,8 @@ def _at_top_level(c: _Context) -> Diagnostic | None:
     if closed is not None and closed[0].line < c.tok.line:
         notes.append(Note(f"the `}}` at {{at}} ends {closed[1]}", _tspan(closed[0], c.path)))
     if c.tok.type == "NAME" and str(c.tok) not in ("class", "def"):
+        import difflib
+
         close = difflib.get_close_matches(str(c.tok), TOP_KEYWORDS, n=1, cutoff=0.6)
         if close:
             return error(
