@@ -33,7 +33,7 @@ of each call is a warm-up and is dropped.  The two targets alternate within each
 rotating order; the ratio is the median over all kept epochs, on the process's CPU time (robust
 to other jobs on the machine) and on wall time.  The fixed cost of a call outside its epochs is
 printed in epochs: for Lightning building the Trainer, the sanity-check validation, checkpoints
-and logs; for the plain script checkpoints, metrics.csv and its loss/accuracy plot (matplotlib).
+and logs; for the plain script checkpoints, metrics.csv and its loss/accuracy plot (curves.png).
 
 Two last lines split the overhead: the time to iterate the Lightning target's training
 DataLoader once (no model), as a share of a plain epoch, so the data pipeline can be told apart

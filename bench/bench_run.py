@@ -3,15 +3,20 @@
 Run from the repository root:
 
     .venv/bin/python bench/bench_run.py [--runs 7] [--epochs 1] [--threads 1] [--importtime]
+                                        [--baseline DIR]
 
-Both commands are fresh Python processes, timed from start to exit (wall clock), alternating
-run by run; medians.  It prints the ratio `nndsl run` / hand-written, never bare times as the
-result.  Nothing is asserted.
+Both commands are fresh Python processes, timed from start to exit (wall clock, and the CPU
+time of the process and its children), alternating run by run; medians.  It prints the ratio
+`nndsl run` / hand-written, never bare times as the result.  Nothing is asserted.
 
 - `nndsl run`: the `nndsl` console script next to `sys.executable`, as a user runs it:
   `nndsl run samples/digits_cnn.nn --epochs K --out <temp> --quiet --force` (the spec is checked,
   its sources compiled in memory, its data prepared, then the spec's own training loop with
   checkpoints, metrics.csv, curves.png and the report).
+- `nndsl run (DIR)`, with `--baseline DIR`: the same command with another nndsl's source tree
+  (`DIR/nndsl`, e.g. `git archive` of an older commit with `templates/` and `grammar/` copied
+  into `DIR/nndsl/`), run as `python -m nndsl` with `PYTHONPATH=DIR`, alternating with the
+  others: a before/after comparison on the same load.
 - `hand-written`: the script below, as a careful engineer writes it for the same task: read the
   same prepared data (the data.npz that `nndsl generate` writes for the spec), the same network
   (the generated model.py, imported), AdamW, label-smoothed cross-entropy, gradient clipping, a
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -80,13 +86,17 @@ torch.save(model.state_dict(), out)
 """
 
 
-def timed(cmd: list[str], env: dict, cwd: Path) -> float:
+def timed(cmd: list[str], env: dict, cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of the command and its children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -95,6 +105,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--importtime", action="store_true")
+    ap.add_argument("--baseline", type=Path, help="another nndsl source tree to compare")
     args = ap.parse_args()
     nndsl = str(Path(sys.executable).with_name("nndsl"))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
@@ -112,18 +123,26 @@ def main() -> None:
         )
         (gen / "hand.py").write_text(HAND)
         run_out = work / "run"
+        run_args = ["run", str(SPEC), "--epochs", str(args.epochs), "--out", str(run_out)]
+        run_args += ["--quiet", "--force"]
+        envs = {name: env for name in ("nndsl run", "hand-written", "python -c pass")}
+        if args.baseline:
+            base = str(args.baseline.resolve())
+            envs[f"nndsl run ({args.baseline.name})"] = {**env, "PYTHONPATH": base}
         commands = {
-            "nndsl run": [
-                nndsl,
-                "run",
-                str(SPEC),
-                "--epochs",
-                str(args.epochs),
-                "--out",
-                str(run_out),
-                "--quiet",
-                "--force",
-            ],
+            "nndsl run": [nndsl, *run_args],
+            **(
+                {
+                    f"nndsl run ({args.baseline.name})": [
+                        sys.executable,
+                        "-m",
+                        "nndsl",
+                        *run_args,
+                    ]
+                }
+                if args.baseline
+                else {}
+            ),
             "hand-written": [
                 sys.executable,
                 "hand.py",
@@ -133,23 +152,31 @@ def main() -> None:
             ],
             "python -c pass": [sys.executable, "-c", "pass"],
         }
-        for cmd in commands.values():  # warm-up: caches, bytecode
-            timed(cmd, env, gen)
+        for name, cmd in commands.items():  # warm-up: caches, bytecode
+            timed(cmd, envs[name], gen)
         times: dict[str, list[float]] = {k: [] for k in commands}
+        cpus: dict[str, list[float]] = {k: [] for k in commands}
         for i in range(args.runs):
             names = list(commands)
             names = names[i % len(names) :] + names[: i % len(names)]
             for name in names:
-                times[name].append(timed(commands[name], env, gen))
+                wall, cpu = timed(commands[name], envs[name], gen)
+                times[name].append(wall)
+                cpus[name].append(cpu)
         med = {k: statistics.median(v) for k, v in times.items()}
         base = med["hand-written"]
+        cpu_base = statistics.median(cpus["hand-written"])
         print(
             f"digits_cnn.nn, {args.epochs} epoch(s), OMP_NUM_THREADS={args.threads}, "
-            f"{args.runs} runs each, medians of whole-process wall time:"
+            f"{args.runs} runs each, medians of whole-process wall time (and CPU time):"
         )
+        width = max(map(len, commands))
         for name, m in med.items():
             spread = f"{min(times[name]) / base:.2f}-{max(times[name]) / base:.2f}"
-            print(f"  {name:<15} {m / base:5.2f}x hand-written  (runs {spread}x)")
+            cpu = statistics.median(cpus[name]) / cpu_base
+            print(
+                f"  {name:<{width}} {m / base:5.2f}x hand-written  (runs {spread}x; CPU {cpu:.2f}x)"
+            )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         lows = {k: min(v) for k, v in times.items()}
         print(

@@ -219,7 +219,7 @@ class Program:
 
         streaming = plan_streams(plan, self.path)
         try:
-            data = data_bytes(self.checked, plan, streaming=streaming)
+            data = data_bytes(self.checked, plan, streaming=streaming, level=1)
             sample = stream_sample(self, key, data) if streaming else data
         except GenerateError as exc:
             raise NndslError([error(str(exc), None)]) from None

@@ -233,10 +233,12 @@ def data_bytes(
     *,
     data_dir: str | os.PathLike | None = None,
     streaming: bool = False,
+    level: int = 6,
 ) -> bytes:
     """The prepared data of a train section, as .npz bytes; with `streaming`, the data.json of
     data read from the user's files while training (its paths relative to `data_dir`, the
-    folder it is written to; absolute without one)."""
+    folder it is written to; absolute without one).  `level`: the .npz's zlib level (`nndsl
+    run` writes its run folder's copy at 1, faster)."""
     import os
     from pathlib import Path
 
@@ -277,7 +279,7 @@ def data_bytes(
 
     # what makes each checkpoint self-describing (nndsl/codegen/about.py)
     arrays["about"] = np.array(facts_json(checked, plan))
-    return to_bytes(arrays)
+    return to_bytes(arrays, level)
 
 
 def _stream_bytes(checked: Checked, plan, data_dir: str | os.PathLike | None) -> bytes:

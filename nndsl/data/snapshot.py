@@ -83,10 +83,11 @@ def _digest(members: Mapping[str, bytes]) -> str:
     return h.hexdigest()
 
 
-def to_bytes(data: Mapping[str, np.ndarray]) -> bytes:
+def to_bytes(data: Mapping[str, np.ndarray], level: int = 6) -> bytes:
     """An .npz archive (readable by `np.load`) whose bytes depend only on the arrays: entries in a
     fixed order with a fixed timestamp, so generating twice gives identical files.  It also holds
-    `nndsl_sha256`, the digest of the other entries (see `stamp_status`)."""
+    `nndsl_sha256`, the digest of the other entries (see `stamp_status`).  `level`: zlib's
+    compression level (1: about five times faster than 6, for a file about a third larger)."""
     members = {f"{name}.npy": _npy(data[name]) for name in sorted(data) if name != STAMP}
     members[f"{STAMP}.npy"] = _npy(np.array(_digest(members)))
     buf = io.BytesIO()
@@ -95,7 +96,7 @@ def to_bytes(data: Mapping[str, np.ndarray]) -> bytes:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            zf.writestr(info, members[name])
+            zf.writestr(info, members[name], compresslevel=level)
     return buf.getvalue()
 
 

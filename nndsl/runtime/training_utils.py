@@ -11,6 +11,7 @@ nndsl-sha256: 0000000000000000000000000000000000000000000000000000000000000000
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import gc
 import io
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -1249,13 +1251,245 @@ def check_finite(meter: Meter, start: int, end: int, epoch: int) -> None:
     )
 
 
-def plot_curves(history: list[dict], path: Path) -> bool:
-    try:  # the object-oriented API: no pyplot, no GUI backend, nothing global
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return False
-    keys = sorted(
+# curves.png is drawn with numpy and written by zlib: no matplotlib, whose import alone
+# costs a run about a second of CPU.
+
+CURVE_COLORS = {"train": (0.122, 0.467, 0.706), "val": (1.0, 0.498, 0.055)}
+CURVE_PANEL = (450, 350)  # one chart per metric: its width and height in pixels
+INK = (0.1, 0.1, 0.1)  # text, frame and ticks
+
+# The labels' glyphs: printable ASCII of DejaVu Sans at 13 px, 16 levels of coverage
+# (written by tools/gen_curve_font.py in nndsl's repository, which gives the layout).
+CURVE_FONT = (
+    "c-rlle{2)i9l*bLKKt%`{&AS_D<t@W5ba3X7<JR8L6bw8sJ24vZmK#Fewc~BSV&CONrRAJSwm|{pk`=W"
+    ")if-m?NlhE=?atEAUnVk0uvb|KpM2t7$+%UC&6*jb|vKYeRp<Z2*1|yM>p|wdA@t^d+&Yk^S(dc%M>#Q"
+    "BCngqGc$QUk7si@(?ZVp9iF!Ex(vKHHj}i|BB!6K);5mIA!2xOIm!D}O>Sr#x$qVB;tW}w`MVrHk7wtR"
+    "ntvQ6dBYqIZ@9;J+R8Fko}0_F**yOQwvee=JE^&OI2y}KJU1U-<jhZznv=*NsFmJE)Z_D5E|X_6IaX3t"
+    "%2sud#+AgcU>OU~&LN*8Jf$irB^B0B<Jj4pK0|%9bHV~r<HgSA4eD25&F8_R@~C|4%d*4&M<3Iix}oCg"
+    "&z>f%Os-U)$^CGq*~EJ$&Aj}76q$JxKp0Cs85-_@QGXVa7+av_8(<W!6_*{?ZmrKg-vDo$WLOGNdJc>("
+    "U@p~z@Uw2SO#5-(>nZIV+`wL5xeiRQOI$EekAoz5Me)G0m^`Q`Qs%%1kU6mT_L=l;$APXLJA}7e-4Ief"
+    "2HnBf#*lK+At=glNVx$&9PG;Vf~m?YRC%c*v%LTzHxx#P!Q{~eM_qyvlVQ<d3xvj+fj$_Ot%{=Dbc1Dm"
+    "9l(bbU>F9w+zRa3{rKp_zNh65fCAvZ&=gpI2aKE_9@rZ1)wfzIruL;_Y`2KH1NHRfB3J=n+4u|yKd<Be"
+    ";M-j{f$>SGSl9^6br6;;_HVN_0+c6sR7clm!@33z<m`ce*gjHanLnz^?#3!JrxsTErmRGnt|kaTf!pbu"
+    "x-9^Yj|d1XfU;la%&$pd%zB@+9%+I%qA|qi^iBUv@XiXOOsO|Ol{w7y8E9Smz>FBzg@H~KO2$@jiUo3k"
+    "BiqfQkx{42^2-EcWvT0~PR&0gj3rPE+s82;BJ2Cn3okGYmMN%-T}DeQ_86LqyTl2Mo8SWEOAL8r&j73e"
+    "x?RO65S6H2(mOW+g^zWffggP0BX8(-c1rkDp=-zb&%iWA5S!rd0u^6v5~G=nk;Le`2x@Bw)fe62HhEBV"
+    "O|F+3K^gr}0IV*%gAA-;bYB3j$>O%GgeqX$JAt`efW5|}W_cN6)JK?}q~@WUp4Q-Tn009v6}%9qYNJv}"
+    "@#glIWmWad#Hp!wvr4M^zkkW!8a#&%waZi$a}deapld_a@t$&8rsE|*53Pb%r2@JaY79+~KM#FL#khIG"
+    "8Vz;7hVx4Str2}11pI7am0RC^3&z7#0xT{Sqp=R?{a|`7!4Gzc)-C9ChHj|JsiqO*Go5F*T$SNZxH4Y&"
+    "Npvmfdjxs;wGXl}Tx=rN_|t@j(V44Z%y&#+40<(;n+$J7w}nkFqNw$kh>^&Aj@Brd-%P`}1^<k7Pg}$j"
+    "06{d;>Q3z2A(>^11O<q+NJ^@%JKwgXQhYaOov=4AZv5-aCS3kgwtr@I%;+W<v;3x#j#*c2y{8veLgU;<"
+    "Q_qYrk!*9&37yyE#^@HeJGchBblSZcispx@2(BEkN2&dYaf3FCl`NtA5Ny~dLgl#?v#*KUS39hd*{$#M"
+    "?QYO;5PJ*LL#Vxqu~afB$6zyZg~fIDjv1H1<b~NvJ34j91^mCoajVb#5<eyzdNUGc@d?NlL&{gokcKgT"
+    "k)p&y%7|0aD>rZ!f^op1VVsloqo}vl^b(4i%h9QwsA^{jm!Ga3b&X@pcdQl--J68xP>(WnJu{|XLj=sS"
+    "(Tz@>Ue>pQ`4>1?zR1M$C5Z5TIu6b(4>g1sTRXv2;$h<O&Iz#39fHCvFI*s!CxDI+rzRMUezVK8wy*AQ"
+    "z+IBzb?61yAeLQ5jKWt7`hC+qxO60FC#dp|5!TsPGB*zCdzOQMPMu0IdL<6}hH+~|Re`Ftoh2BVxZMkV"
+    "P$<EvDV5TKfvqx7#2U5o<Jej#hdlZWbj*RRisBAHZvA9yWNsv_@wJGC(fAi8>MhFCtPxX8(i#uoo70C?"
+    "j2>c%{twaB4zs`S2Kwq{GzL`H=|YV9hFdVM92{){;Wwyx5zukWLL<DN>4y9)7Z8kXM-ih-*A1^VgLU3@"
+    "ur78(fJkD{EI#SbFf!dmBKP+D;US=Ipw82}F@^wj5;3lJ{A%i+YpUfu$>2gRwM*!DhYY_<KoN$WIxP;T"
+    "oEld+6&ou_fXe@#YNt%x?8T+20TnXlE;1g*Mq<T2Ej9vLBQyLCv}1G(p!-jbjpG=-I~{5(^95owzLAWL"
+    "s*FA!fH@@EcM^;kknJ)PLCl?DT~`B`{52{@`ZE-ksc<?*YDC<UZjB;IF{(9c7+VgA6ByI2k>n+P7%{qZ"
+    "aX7yZn5&)>XFxdU24RaANFXjpjOEGLh^DiG^}}0BOGRvbCDU_c;o=d{;f5!Pkz|w_G}>gQ<}h@=N$<g~"
+    "gmK~G21Cb;FlHFIIHgQ_DWj9c6qBB*p&CeRJmO}sJ%ZNQG$~U{GsiKqJ*n2Hmmc%1@lCrz8Zc9@_5@Io"
+    "+$EYd>U(Wynx8bO8|eWLREyajf-&1qFv8(<jP$VXUnDj*=BzWRv2ki$GB#=$oB5*?7^Oy=8XJjZGcZ0w"
+    "+~_s#&5c79y5N9grynXZBA_3X=<~N_YNYjB%q)ur4gu8;7#nAO+TxT`+i%23%(4cvAMP6s7|-mAa(yM)"
+    "H&O|v4U<r1%z+sO-*1N8emC3Yzjaek4NSXg&e*;$q+FBI_Klw-Fx)p@T$I8HrNtOuG>q`7hY60l2}XE!"
+    "a0KB}eM~UsCK#cFD1aMLSmTBF983i8!WqiY30BFtt4Me1%F*i9w!f21O_NN$Bj&;{%I)8p!U#L^CNSdG"
+    "*Hj&oi6mNMMa-r9^jNSZ4*9rbL5vwVPlX6kU{jfT`)!+`rFT0Fnu%+^{J@6@X;RaM7wHo5{%@K*ckiRF"
+    "JoqU_#yxJq{pE_ZpO(pbxYCY|cP_ojA#nR0xHrbzO2;=ip6P0DKF9&RP`*c}Q~oawgXTqJ_mg^l>Pc;V"
+    "dcFom66RD7!^7aQZ`oPcc;#V_NTZAU@6wmqze_VH|JT4cHom6CkN$`CP|JS+7OTIL"
+)
+
+
+class CurveFont:
+    """CURVE_FONT decoded: per character its coverage (rows of the line height,
+    values in [0, 1]), its offset from the pen and its advance, in pixels."""
+
+    def __init__(self) -> None:
+        data = zlib.decompress(base64.b85decode("".join(CURVE_FONT)))
+        self.height = data[0]
+        count = 127 - 32
+        meta = np.frombuffer(data, np.uint8, count * 3, 2).reshape(count, 3)
+        packed = np.frombuffer(data, np.uint8, offset=2 + count * 3)
+        packed = packed.reshape(self.height, -1)
+        strip = np.empty((self.height, packed.shape[1] * 2), np.float32)
+        strip[:, 0::2] = packed >> 4
+        strip[:, 1::2] = packed & 15
+        strip /= 15
+        self.glyphs: dict[str, tuple[np.ndarray, int, float]] = {}
+        start = 0
+        for code, (left, width, advance) in enumerate(meta.tolist(), 32):
+            glyph = strip[:, start : start + width]
+            self.glyphs[chr(code)] = (glyph, left - 8, advance / 4)
+            start += width
+
+    def glyph(self, char: str) -> tuple[np.ndarray, int, float]:
+        return self.glyphs.get(char) or self.glyphs["?"]
+
+    def width(self, text: str) -> float:
+        return sum(self.glyph(char)[2] for char in text)
+
+
+class Canvas:
+    """An RGB picture (values in [0, 1], white at first) that shapes are blended onto by
+    their coverage: anti-aliased lines, discs and text."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.pixels = np.ones((height, width, 3), np.float32)
+        self.font = CurveFont()
+
+    def blend(self, top: int, left: int, cover: np.ndarray, color, alpha=1.0) -> None:
+        """`color` over the pixels from (top, left), as much as `cover` (clipped)."""
+        height, width = self.pixels.shape[:2]
+        y0, x0 = max(top, 0), max(left, 0)
+        y1 = min(top + cover.shape[0], height)
+        x1 = min(left + cover.shape[1], width)
+        if y1 <= y0 or x1 <= x0:
+            return
+        cover = cover[y0 - top : y1 - top, x0 - left : x1 - left]
+        rows, cols = np.nonzero(cover)  # (lines cover a few pixels of their area)
+        a = cover[rows, cols, None] * np.float32(alpha)
+        ink = np.asarray(color, np.float32)
+        area = self.pixels[y0:y1, x0:x1]
+        area[rows, cols] = area[rows, cols] * (1 - a) + a * ink
+
+    def fill(self, x0: int, y0: int, x1: int, y1: int, color, alpha=1.0) -> None:
+        """The pixels of columns [x0, x1) and rows [y0, y1)."""
+        cover = np.ones((max(y1 - y0, 0), max(x1 - x0, 0)), np.float32)
+        self.blend(y0, x0, cover, color, alpha)
+
+    def frame(self, x0: int, y0: int, x1: int, y1: int, color) -> None:
+        """A one-pixel outline just inside columns [x0, x1) and rows [y0, y1)."""
+        self.fill(x0, y0, x1, y0 + 1, color)
+        self.fill(x0, y1 - 1, x1, y1, color)
+        self.fill(x0, y0 + 1, x0 + 1, y1 - 1, color)
+        self.fill(x1 - 1, y0 + 1, x1, y1 - 1, color)
+
+    def text(self, x: float, top: int, text: str, align: str = "left") -> None:
+        """`text` from row `top` down; x is where it starts, its centre or its end."""
+        x -= {"left": 0.0, "center": 0.5, "right": 1.0}[align] * self.font.width(text)
+        for char in text:
+            glyph, offset, advance = self.font.glyph(char)
+            self.blend(top, round(x) + offset, glyph, INK)
+            x += advance
+
+    def png(self) -> bytes:
+        """The picture as a PNG file (8-bit RGB, no filter, zlib level 1: a tenth of
+        level 6's time for a file a third larger)."""
+        height, width = self.pixels.shape[:2]
+        rows = np.zeros((height, 1 + 3 * width), np.uint8)  # each row: filter 0, pixels
+        rows[:, 1:] = (self.pixels.reshape(height, -1) * 255 + 0.5).astype(np.uint8)
+
+        def chunk(kind: bytes, body: bytes) -> bytes:
+            crc = zlib.crc32(kind + body).to_bytes(4, "big")
+            return len(body).to_bytes(4, "big") + kind + body + crc
+
+        header = (
+            width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\0\0\0"
+        )
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+            + chunk(b"IEND", b"")
+        )
+
+
+def _cover(shape, boxes, reach: float, inside) -> np.ndarray:
+    """The coverage in [0, 1] of shapes in an area of `shape` (rows, columns), each
+    within `reach` of a box (x0, y0, x1, y1): `inside(box, px, py)` is how far (in
+    pixels) the pixel centres px, py are inside the shape."""
+    cover = np.zeros(shape, np.float32)
+    height, width = shape
+    for box in boxes:
+        x0, y0, x1, y1 = box
+        left = max(math.floor(min(x0, x1) - reach), 0)
+        right = min(math.ceil(max(x0, x1) + reach) + 1, width)
+        top = max(math.floor(min(y0, y1) - reach), 0)
+        bottom = min(math.ceil(max(y0, y1) + reach) + 1, height)
+        if right <= left or bottom <= top:
+            continue
+        px = np.arange(left, right, dtype=np.float32)[None, :] + 0.5
+        py = np.arange(top, bottom, dtype=np.float32)[:, None] + 0.5
+        here = cover[top:bottom, left:right]
+        np.maximum(here, np.clip(inside(box, px, py) + 0.5, 0, 1), out=here)
+    return cover
+
+
+def line_cover(shape, points: list[tuple[float, float]], width: float) -> np.ndarray:
+    """A polyline through `points` (x, y from the area's top left corner, in pixels),
+    `width` pixels wide; a point with a NaN breaks it."""
+    segments = [
+        (*a, *b)
+        for a, b in zip(points, points[1:])
+        if not any(math.isnan(v) for v in (*a, *b))
+    ]
+
+    def inside(box, px, py):
+        x0, y0, x1, y1 = box
+        dx, dy = x1 - x0, y1 - y0
+        length = dx * dx + dy * dy
+        t = np.clip(((px - x0) * dx + (py - y0) * dy) / length, 0, 1) if length else 0
+        return width / 2 - np.hypot(px - x0 - t * dx, py - y0 - t * dy)
+
+    return _cover(shape, segments, width / 2 + 1, inside)
+
+
+def disc_cover(shape, points: list[tuple[float, float]], radius: float) -> np.ndarray:
+    """Discs of `radius` pixels at `points` (those without a NaN)."""
+    centres = [(x, y, x, y) for x, y in points if not (math.isnan(x) or math.isnan(y))]
+
+    def inside(box, px, py):
+        return radius - np.hypot(px - box[0], py - box[1])
+
+    return _cover(shape, centres, radius + 1, inside)
+
+
+def axis_range(values: list[float], margin: float = 0.05) -> tuple[float, float]:
+    """The span of the finite values, widened by `margin` of it on each side (a single
+    value: by 5% of itself, or by 0.5 for zero)."""
+    finite = [v for v in values if math.isfinite(v) and abs(v) <= 1e30]
+    if not finite:
+        return 0.0, 1.0
+    low, high = min(finite), max(finite)
+    pad = (high - low) * margin if high > low else abs(low) * 0.05 or 0.5
+    return low - pad, high + pad
+
+
+def nice_ticks(
+    low: float, high: float, most: int, integer: bool = False
+) -> tuple[list[float], float]:
+    """Round values in [low, high] at a step of 1, 2, 2.5 or 5 times a power of ten
+    (at least 1 and never 2.5 for `integer`), the smallest step giving at most `most`;
+    and the step."""
+    raw = (high - low) / max(most - 1, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    factors = (1, 2, 5, 10) if integer else (1, 2, 2.5, 5, 10)
+    step = next(power * f for f in factors if power * f >= raw * (1 - 1e-9))
+    if integer:
+        step = max(round(step), 1)
+    first = math.ceil(low / step - 1e-9)
+    last = math.floor(high / step + 1e-9)
+    return [k * step for k in range(first, last + 1)], step
+
+
+def tick_label(value: float, step: float) -> str:
+    """A tick's value with as many decimals as its step needs."""
+    if abs(value) >= 1e6 or step < 1e-4:  # 1e+07, 2.5e-05 written 1e7, 2.5e-5
+        digits = math.ceil(math.log10(max(abs(value), step) / step)) + 1
+        digits = min(max(digits, 2), 15)
+        text = f"{value:.{digits}g}"
+        return text.replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
+    exponent = math.floor(math.log10(step) + 1e-9)
+    decimals = max(0, -exponent)
+    if round(step / 10.0**exponent, 6) == 2.5 and exponent <= 0:
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
+def curve_keys(history: list[dict]) -> list[str]:
+    """The metrics of the history's train_ and val_ columns, in order."""
+    return sorted(
         {
             k.split("_", 1)[1]
             for row in history
@@ -1263,104 +1497,120 @@ def plot_curves(history: list[dict], path: Path) -> bool:
             if k.startswith(("train_", "val_"))
         }
     )
-    fig = Figure(figsize=(4.5 * len(keys), 3.5))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(keys), squeeze=False)
-    epochs = [row["epoch"] for row in history]
-    for ax, key in zip(axes[0], keys):
-        for prefix in ("train_", "val_"):
-            values = [row.get(prefix + key, math.nan) for row in history]
-            if any(not math.isnan(v) for v in values):
-                ax.plot(
-                    epochs, values, marker="o", markersize=3, label=prefix.rstrip("_")
-                )
-        ax.set_title(key)
-        ax.set_xlabel("epoch")
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    image = io.BytesIO()
-    fig.savefig(image, format="png", dpi=100)
-    write_atomic(path, lambda fh: fh.write(image.getvalue()))
+
+
+def plot_curves(history: list[dict], path: Path) -> bool:
+    """curves.png: one chart per metric (loss first) of its train and val values per
+    epoch, with ticks, a grid and a legend; whether there was anything to draw."""
+    keys = curve_keys(history)
+    if not history or not keys:
+        return False
+    keys.sort(key=lambda k: k != "loss")
+    width, height = CURVE_PANEL
+    canvas = Canvas(width * len(keys), height)
+    epochs = [float(row["epoch"]) for row in history]
+    for i, key in enumerate(keys):
+        series = {
+            prefix: [float(row.get(f"{prefix}_{key}", math.nan)) for row in history]
+            for prefix in CURVE_COLORS
+        }
+        draw_chart(canvas, i * width, key, epochs, series)
+    image = canvas.png()
+    write_atomic(path, lambda fh: fh.write(image))
     return True
 
 
-class CurvePlotter:
-    """Draws curves.png in a forked process (Linux) that imports matplotlib while
-    the run sets up and trains, which keeps the import off the run's critical path:
-    at the end the run hands it the history and waits only for the drawing.
-    Elsewhere, or if the fork fails, the run draws in its own process."""
+def draw_chart(
+    canvas: Canvas,
+    left: int,
+    title: str,
+    epochs: list[float],
+    series: dict[str, list[float]],
+) -> None:
+    """One metric's chart in the panel whose left edge is `left`: the title, the
+    epochs across, the values up, a line with dots per series that has a finite value,
+    a legend."""
+    width, height = CURVE_PANEL
+    line = canvas.font.height
+    top, bottom = 8 + line + 6, height - (8 + 2 * line + 8)
+    shown = {
+        name: values
+        for name, values in series.items()
+        if any(map(math.isfinite, values))
+    }
+    y_low, y_high = axis_range([v for values in shown.values() for v in values])
+    y_ticks, y_step = nice_ticks(y_low, y_high, max(2, (bottom - top) // 35))
+    y_labels = [tick_label(v, y_step) for v in y_ticks]
+    label_width = max(canvas.font.width(s) for s in y_labels) if y_labels else 0
+    x0, x1 = left + 10 + math.ceil(label_width) + 8, left + width - 14
+    x_low, x_high = axis_range(epochs)
+    x_ticks, x_step = nice_ticks(x_low, x_high, max(2, (x1 - x0) // 50), integer=True)
 
-    def __init__(self) -> None:
-        self.pid: int | None = None
-        self.pipe: int | None = None
+    def to_x(epoch: float) -> float:
+        return x0 + (epoch - x_low) / (x_high - x_low) * (x1 - x0)
 
-    def start(self) -> None:
-        if not sys.platform.startswith("linux"):
-            return
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            read, write = os.pipe()
-            pid = os.fork()
-        except OSError:
-            return
-        if pid == 0:  # the child: never returns
-            code = 1
-            try:
-                os.close(write)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's
-                code = self._child(read)
-            finally:
-                os._exit(code)
-        os.close(read)
-        self.pid, self.pipe = pid, write
+    def to_y(value: float) -> float:
+        if not math.isfinite(value) or abs(value) > 1e30:
+            return math.nan
+        return bottom - (value - y_low) / (y_high - y_low) * (bottom - top)
 
-    @staticmethod
-    def _child(read: int) -> int:
-        try:  # the slow part, while the run works
-            from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
-            from matplotlib.figure import Figure  # noqa: F401
-        except ImportError:
-            return 2
-        # A length first: processes forked later (DataLoader workers) hold the pipe too,
-        # so its end of file cannot tell the message's end.
-        with os.fdopen(read, "rb") as fh:
-            size = int.from_bytes(fh.read(8), "little")
-            message = fh.read(size)
-        if len(message) != size or not size:
-            return 3
-        order = json.loads(message)
-        return 0 if plot_curves(order["history"], Path(order["path"])) else 2
+    grid = (0.9, 0.9, 0.9)
+    for value in x_ticks:
+        x = round(to_x(value))
+        canvas.fill(x, top, x + 1, bottom, grid)
+        canvas.fill(x, bottom, x + 1, bottom + 4, INK)
+        canvas.text(x + 0.5, bottom + 6, tick_label(value, x_step), "center")
+    for value, label in zip(y_ticks, y_labels):
+        y = round(to_y(value))
+        canvas.fill(x0, y, x1, y + 1, grid)
+        canvas.fill(x0 - 4, y, x0, y + 1, INK)
+        canvas.text(x0 - 6, y - line // 2, label, "right")
+    area = (bottom - top, x1 - x0)  # inside the frame
+    covers = {}
+    for name, values in shown.items():
+        points = [(to_x(e) - x0, to_y(v) - top) for e, v in zip(epochs, values)]
+        cover = np.maximum(line_cover(area, points, 1.5), disc_cover(area, points, 2.5))
+        covers[name] = cover
+        canvas.blend(top, x0, cover, CURVE_COLORS[name])
+    canvas.frame(x0, top, x1 + 1, bottom + 1, INK)
+    canvas.text((x0 + x1) / 2, 8, title, "center")
+    canvas.text((x0 + x1) / 2, bottom + 8 + line, "epoch", "center")
+    if covers:
+        draw_legend(canvas, (x0, top, x1, bottom), covers)
 
-    def plot(self, history: list[dict], path: Path) -> bool:
-        """Draw curves.png (in the forked process if there is one); whether it
-        was drawn."""
-        if self.pipe is None:
-            return plot_curves(history, path)
-        try:
-            order = {"history": history, "path": str(path)}
-            message = json.dumps(order).encode("utf-8")
-            os.write(self.pipe, len(message).to_bytes(8, "little"))
-            with os.fdopen(self.pipe, "wb") as fh:
-                self.pipe = None
-                fh.write(message)
-        except (OSError, TypeError, ValueError):
-            self.close()
-            return plot_curves(history, path)
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = None
-        return os.waitstatus_to_exitcode(status) == 0
 
-    def close(self) -> None:
-        """End the child without a drawing (a failed or interrupted run)."""
-        if self.pipe is not None:
-            os.close(self.pipe)
-            self.pipe = None
-        if self.pid is not None:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            self.pid = None
+def draw_legend(canvas: Canvas, frame, covers: dict[str, np.ndarray]) -> None:
+    """A box naming each series by a sample of its line, where it hides the least of
+    them (the first of: upper right, upper left, lower left, lower right, right, left).
+    """
+    x0, y0, x1, y1 = frame  # the covers' area
+    line = canvas.font.height
+    box_w = 8 + 24 + 6 + math.ceil(max(map(canvas.font.width, covers))) + 8
+    box_h = 4 + len(covers) * (line + 2) + 2
+    inset = 6
+    places = [
+        (x1 - inset - box_w, y0 + inset),
+        (x0 + inset, y0 + inset),
+        (x0 + inset, y1 - inset - box_h),
+        (x1 - inset - box_w, y1 - inset - box_h),
+        (x1 - inset - box_w, (y0 + y1 - box_h) // 2),
+        (x0 + inset, (y0 + y1 - box_h) // 2),
+    ]
+    total = sum(covers.values())
+    hidden = []  # how much of the lines each place would hide
+    for x, y in places:
+        top, left = max(y - y0, 0), max(x - x0, 0)
+        hidden.append(float(total[top : y - y0 + box_h, left : x - x0 + box_w].sum()))
+    x, y = places[hidden.index(min(hidden))]
+    canvas.fill(x, y, x + box_w, y + box_h, (1.0, 1.0, 1.0), alpha=0.85)
+    canvas.frame(x, y, x + box_w, y + box_h, (0.8, 0.8, 0.8))
+    for i, name in enumerate(covers):
+        top = 4 + i * (line + 2)
+        mid = top + line / 2
+        sample = line_cover((box_h, box_w), [(8.0, mid), (32.0, mid)], 1.5)
+        dot = disc_cover((box_h, box_w), [(20.0, mid)], 2.5)
+        canvas.blend(y, x, np.maximum(sample, dot), CURVE_COLORS[name])
+        canvas.text(x + 38, y + top, name)
 
 
 def progress(total: int, enabled: bool, desc: str):
@@ -1521,15 +1771,11 @@ class Run:
             else Path("runs")
             / f"{self.config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
         )
-        self.plotter = CurvePlotter()
-        if self.main_process and self.curves:
-            self.plotter.start()
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
         self.loaders.clear()  # streaming: the DataLoader workers end here
         try:
-            self.plotter.close()
             self.interrupt.__exit__(kind, exc, tb)
             if kind is None and self.world > 1:
                 dist.barrier()  # no process leaves while another still writes its files
@@ -1908,7 +2154,9 @@ class Run:
     def finish(self) -> list[dict]:
         """curves.png and the report; returns the per-epoch history."""
         if self.main_process and self.history:
-            plotted = self.plotter.plot(self.history, self.out_dir / "curves.png")
+            plotted = self.curves and plot_curves(
+                self.history, self.out_dir / "curves.png"
+            )
             keep = self.config["checkpoint"].get("keep_best")
             report(
                 self.history,
