@@ -38,9 +38,12 @@ and logs; for the plain script checkpoints, metrics.csv and its loss/accuracy pl
 Two last lines split the overhead: the time to iterate the Lightning target's training
 DataLoader once (no model), as a share of a plain epoch, so the data pipeline can be told apart
 from Lightning's own machinery; and Lightning's own loop, measured on a model that costs nothing
-(one parameter) with the same Trainer settings, minus the same epoch as a plain loop: the cost
-per step of Lightning's hooks, closures, progress tracking and logging, which no generated code
-can remove while it trains with `Trainer.fit` and automatic optimization.
+(one parameter) with the same Trainer settings and the same manual optimization as the generated
+module (`manual_backward`, `optimizer.step()`, `self.clip_gradients` in
+`on_before_optimizer_step`, the scheduler in `on_train_epoch_end`, the same callbacks), minus the
+same epoch as a plain loop: the cost per step of Lightning's hook dispatch, progress tracking and
+result bookkeeping, which no generated code can remove while it trains with `Trainer.fit`
+(bench/README.md names where it goes).
 
 Threads: `--threads 1` by default (torch.set_num_threads), as in bench_train.py: on a machine
 with few cores shared with other jobs, OpenMP threads waiting for each other make epochs slower
@@ -248,9 +251,20 @@ def lightning_own_cost(bench: Bench, rounds: int = 5) -> tuple[float, int]:
         def __init__(self) -> None:
             super().__init__()
             self.w = torch.nn.Parameter(torch.zeros(1))
+            self.automatic_optimization = False  # as the generated module steps
 
-        def training_step(self, batch, batch_idx):
-            return self.w.sum()
+        def training_step(self, batch, batch_idx) -> None:
+            optimizer = self.optimizers()
+            self.manual_backward(self.w.sum())
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        def on_before_optimizer_step(self, optimizer) -> None:
+            self.clip_gradients(optimizer, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
+
+        def on_train_epoch_end(self) -> None:
+            self.log("train_loss", self.w.detach().sum(), sync_dist=True)
+            self.lr_schedulers().step()
 
         def validation_step(self, batch, batch_idx) -> None:
             pass
@@ -276,10 +290,11 @@ def lightning_own_cost(bench: Bench, rounds: int = 5) -> tuple[float, int]:
             max_epochs=3,
             accelerator="cpu",
             devices=1,
-            gradient_clip_val=1.0,
             callbacks=[
                 EarlyStopping(monitor="val_loss", patience=5),
                 ModelCheckpoint(dirpath=folder, filename="last", enable_version_counter=False),
+                bench.lit.RandomState(),
+                bench.lit.About({}),
                 Timer(),
             ],
             logger=CSVLogger(folder, name="", version=""),

@@ -227,7 +227,8 @@ train {
     assert 'filename="best",\n            monitor="val_top2",\n            mode="max"' in train
     assert 'filename="last",\n            every_n_epochs=2' in train
     assert 'trainer.save_checkpoint(out_dir / "last.ckpt"' in train
-    assert '"interval": "step"' in lit
+    # a per-step scheduler steps with the optimizer, in training_step
+    assert "optimizer.zero_grad(set_to_none=True)\n        self.lr_schedulers().step()" in lit
     assert "steps_per_epoch = self.trainer.estimated_stepping_batches // epochs" in lit
 
 
@@ -251,13 +252,14 @@ train {
 }
 """
     files = _spec(tmp_path, monkeypatch, spec % ", val_split=0.1")
-    assert '"monitor": "val_loss"' in files["lit_model.py"]
+    assert 'step(self.trainer.callback_metrics["val_loss"])' in files["lit_model.py"]
     assert 'self.parameters(), **({} if lr is None else {"lr": lr})' in files["lit_model.py"]
     train = files["train.py"]
     assert '"precision": "bf16-mixed"' in train
-    assert '"accumulate_grad_batches": 2' in train and '"gradient_clip_val": 0.5' in train
+    lit = files["lit_model.py"]
+    assert "ACCUMULATE = 2" in lit and "CLIP_GRAD_NORM = 0.5" in lit
     files = _spec(tmp_path, monkeypatch, spec % "")
-    assert '"monitor": "train_loss"' in files["lit_model.py"]
+    assert 'step(self.trainer.callback_metrics["train_loss"])' in files["lit_model.py"]
 
 
 def test_model_name_and_constants(tmp_path: Path, monkeypatch) -> None:
@@ -471,3 +473,102 @@ def test_lightning_checkpoint_payload_drops_a_model_prefix() -> None:
     assert plain == {"model": {"fc.weight": 1}, "config": {}, "about": {"model": "M"}}
     wrapped = lightning_payload({"state_dict": {"model.fc.weight": 1, "model.fc.bias": 2}})
     assert wrapped == {"model": {"fc.weight": 1, "fc.bias": 2}, "config": {}}
+
+
+# ---- the optimizer step: manual optimization, as the plain train.py steps ----------------------
+
+STEP_SPEC = """
+model Net {
+    input x: [B, 4]
+    Linear(32) -> relu -> Dropout(0.2) -> Linear(3)
+}
+
+train {
+    model      = Net
+    data       = iris(%(split)s)
+    loss       = CrossEntropyLoss()
+    optimizer  = AdamW(lr=0.01)
+    epochs     = 4
+    metrics    = [accuracy]
+    seed       = 3
+%(extra)s
+}
+"""
+
+STEP_CASES = {
+    # batches of 16: 6 or 8 per epoch, so the last group of 3 is short (the optimizer steps)
+    "accumulate-clip-per-step-scheduler": (
+        "val_split=0.2",
+        "    batch_size = 16\n    accumulate = 3\n    clip_grad_norm = 0.05\n"
+        "    scheduler = OneCycleLR(max_lr=0.05)",
+    ),
+    "plateau-on-train-loss": (
+        "",
+        "    batch_size = 16\n    scheduler = ReduceLROnPlateau(patience=0, factor=0.3, threshold=0.5)",
+    ),
+    "plateau-on-val-loss-bf16": (
+        "val_split=0.2",
+        "    batch_size = 16\n    precision = bf16\n"
+        "    scheduler = ReduceLROnPlateau(patience=0, factor=0.3, threshold=0.5)",
+    ),
+    "epoch-scheduler-clip": (
+        "val_split=0.2",
+        "    batch_size = 16\n    scheduler = StepLR(step_size=1, gamma=0.5)\n    clip_grad_norm = 0.1",
+    ),
+}
+
+
+@needs_lightning
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(STEP_CASES))
+def test_optimizer_steps_as_in_the_plain_target(case: str, tmp_path: Path, monkeypatch) -> None:
+    """Accumulation (with a short last group), clipping, per-step, per-epoch and plateau
+    schedulers and bf16, stepped in the LightningModule: every epoch's numbers are the plain
+    train.py's."""
+    split, extra = STEP_CASES[case]
+    (tmp_path / "spec.nn").write_text(STEP_SPEC % {"split": split, "extra": extra})
+    monkeypatch.chdir(tmp_path)
+    checked = check_file("spec.nn")
+    assert checked.ok, [d.message for d in checked.diagnostics]
+    plain = _write(generate_files(checked, ["Net"]), tmp_path / "plain")
+    lit = _write(generate_files(checked, ["Net"], target="lightning"), tmp_path / "lit")
+    a = _run(plain, "--out", str(tmp_path / "run_plain"), "--quiet")
+    b = _run(lit, "--out", str(tmp_path / "run_lit"), "--quiet")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr[-2000:] + b.stderr[-2000:]
+    expected = _rows(tmp_path / "run_plain" / "metrics.csv")
+    assert len(expected) == 4
+    keys = [k for k in expected[0] if k.startswith(("train_", "val_"))]
+    assert len(keys) == (4 if split else 2)
+    if "plateau" in case:  # the learning rate did drop, so the monitor reached the scheduler
+        assert float(expected[-1]["lr"]) < 0.01
+    for key in keys:
+        got = _epoch_values(tmp_path / "run_lit" / "metrics.csv", key)
+        want = [float(r[key]) for r in expected]
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-6), key
+
+
+@needs_lightning
+@pytest.mark.slow
+def test_resumed_run_continues_exactly(tmp_path: Path, monkeypatch) -> None:
+    """A run resumed from last.ckpt (weights, optimizer, a scheduler stepped per epoch) gives
+    the epochs of one that was not interrupted.  One batch per epoch and no dropout: the
+    order of the rows does not matter here."""
+    split = "val_split=0.2"
+    extra = "    batch_size = 128\n    scheduler = StepLR(step_size=1, gamma=0.5)"
+    spec = STEP_SPEC.replace(" -> Dropout(0.2)", "")
+    (tmp_path / "spec.nn").write_text(spec % {"split": split, "extra": extra})
+    monkeypatch.chdir(tmp_path)
+    checked = check_file("spec.nn")
+    assert checked.ok
+    lit = _write(generate_files(checked, ["Net"], target="lightning"), tmp_path / "lit")
+    whole = _run(lit, "--out", str(tmp_path / "whole"), "--quiet")
+    first = _run(lit, "--epochs", "2", "--out", str(tmp_path / "part"), "--quiet")
+    assert whole.returncode == 0 and first.returncode == 0, whole.stderr[-2000:]
+    ckpt = str(tmp_path / "part" / "last.ckpt")
+    rest = _run(lit, "--resume", ckpt, "--out", str(tmp_path / "rest"), "--quiet")
+    assert rest.returncode == 0, rest.stderr[-2000:]
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        want = _epoch_values(tmp_path / "whole" / "metrics.csv", key)
+        got = _epoch_values(tmp_path / "part" / "metrics.csv", key)
+        got += _epoch_values(tmp_path / "rest" / "metrics.csv", key)
+        assert len(want) == 4 and got == pytest.approx(want, rel=1e-5, abs=1e-6), key

@@ -73,6 +73,7 @@ LIT_GLOBALS = frozenset(
     | {"OUTPUT_METRICS", "output_sums", "pick"}
     | {"Tensor", "nn", "torch", "compute_loss", "exc"}
     | {"FROZEN", "LR_FOR", "covers", "parameter_groups"}
+    | {"CLIP_GRAD_NORM", "ACCUMULATE"}
 )
 
 
@@ -185,7 +186,9 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
     if plan.model_args is not None:
         args = plan.model_args
         init_args = _call("", CallSpec("", args.args, args.kwargs))  # `(64, dropout=0.5)`
-    interval = "step" if plan.per_batch_scheduler else "epoch"
+    interval = None  # where the scheduler steps: per optimizer step or per epoch
+    if plan.scheduler is not None:
+        interval = "step" if plan.per_batch_scheduler else "epoch"
     measured = bool(plan.metrics or plan.output_metrics)
     # what lit_model.py imports from training_utils.py (the plain target's helper module)
     utils_names = ["MetricSums"] if measured else []
@@ -240,6 +243,8 @@ def lit_module_source(plan: TrainPlan, spec_path: str, attributes: frozenset[str
         utils_names=", ".join(utils_names),
         frozen=literal(list(plan.freeze)) if plan.freeze else None,
         lr_for=_py(dict(plan.lr_for)) if plan.lr_for else None,
+        clip=None if plan.clip_grad_norm is None else literal(plan.clip_grad_norm),
+        accumulate=plan.accumulate,
     )
     return seal(black_format(source))
 
@@ -434,8 +439,6 @@ def lit_train_source(
         "seed": plan.seed,
         "accelerator": plan.device,
         "precision": PRECISIONS.get(str(plan.precision), "32-true"),
-        "gradient_clip_val": plan.clip_grad_norm,
-        "accumulate_grad_batches": plan.accumulate,
     }
     if plan.init is not None:  # the weights file's absolute path, as in the plain CONFIG
         config["init"] = {"path": plan.init.resolved, "strict": plan.init.strict}

@@ -4,7 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: e79361c89be12d1c6de851c03312aaceb8b2a08c8969b6e1872e66f79a0a9d6b
+nndsl-sha256: 128fa92ee15157a6ad5b7d946f387f55d446abf48aacb147ab7fd8a556f91024
 """
 
 from __future__ import annotations
@@ -47,15 +47,21 @@ class LitAutoEncoder(AutoEncoder, L.LightningModule):
     def __init__(self, lr: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()  # `lr` overrides the optimizer's learning rate
+        # the optimizer steps in training_step, as in the plain train.py: Lightning's
+        # automatic optimization would wrap every step in a closure and more hooks
+        self.automatic_optimization = False
         # the epoch's loss sum (weighted by the batch size) and samples, by prefix
         self.loss_sums: dict[str, tuple[Tensor, int]] = {}
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         out = self(x)
         loss = compute_loss(out, y)
+        optimizer = self.optimizers()
+        self.manual_backward(loss)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         self.log_batch("train_", loss, out, y)
-        return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch

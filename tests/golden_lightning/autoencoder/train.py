@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: fa5245e0f5e538da40b39206951422f6ffaa6ab22d6cdb71011a72961b1da492
+nndsl-sha256: be4e13862bc4d02d84369bcff7a55ab2c2fff97826ca5f4396c5b7781161288a
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ CONFIG = {
     "seed": 0,
     "accelerator": "auto",
     "precision": "32-true",
-    "gradient_clip_val": None,
-    "accumulate_grad_batches": 1,
 }
 
 
@@ -277,8 +275,6 @@ def train(argv: list[str] | None = None) -> L.Trainer:
         num_nodes=args.num_nodes,
         strategy="ddp" if distributed else "auto",
         precision=args.precision,
-        gradient_clip_val=CONFIG["gradient_clip_val"],
-        accumulate_grad_batches=CONFIG["accumulate_grad_batches"],
         callbacks=[
             *build_callbacks(out_dir),
             RandomState(),

@@ -4,7 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 897ed2c02b24e8a594c2a9220d7293ff9987535ca6a001d07aa3df075bd5f699
+nndsl-sha256: b5e8cc65168221d45e84967d5c549a6b0ee076115de2f31821abd9a9ed9aba45
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from training_utils import MetricSums
 LOSS = nn.CrossEntropyLoss(label_smoothing=0.05)
 METRICS = ["accuracy"]
 TASK = {"kind": "multiclass", "decision": "argmax"}
+# `clip_grad_norm` of the train section: the gradients' norm is clipped to this
+CLIP_GRAD_NORM = 1.0
 
 
 def compute_loss(out, y: Tensor) -> Tensor:
@@ -46,17 +48,30 @@ class LitDigitsCNN(DigitsCNN, L.LightningModule):
     def __init__(self, lr: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()  # `lr` overrides the optimizer's learning rate
+        # the optimizer steps in training_step, as in the plain train.py: Lightning's
+        # automatic optimization would wrap every step in a closure and more hooks
+        self.automatic_optimization = False
         # the epoch's loss sum (weighted by the batch size) and samples, by prefix
         self.loss_sums: dict[str, tuple[Tensor, int]] = {}
         # the metric sums of an epoch, by prefix (a dict, so no submodule)
         self.sums: dict[str, MetricSums] = {}
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         out = self(x)
         loss = compute_loss(out, y)
+        optimizer = self.optimizers()
+        self.manual_backward(loss)
+        optimizer.step()  # clipped first, in on_before_optimizer_step
+        optimizer.zero_grad(set_to_none=True)
         self.log_batch("train_", loss, out, y)
-        return loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """The gradients before the step (unscaled under 16-mixed), clipped as train.py
+        clips them."""
+        self.clip_gradients(
+            optimizer, gradient_clip_val=CLIP_GRAD_NORM, gradient_clip_algorithm="norm"
+        )
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -119,6 +134,7 @@ class LitDigitsCNN(DigitsCNN, L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.log_sums("train_")
+        self.lr_schedulers().step()  # after validation, as train.py steps it
 
     def on_validation_epoch_start(self) -> None:
         self.drop_sums("val_")
@@ -138,5 +154,5 @@ class LitDigitsCNN(DigitsCNN, L.LightningModule):
             self.parameters(), lr=0.003 if lr is None else lr, weight_decay=0.0001
         )
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=30)
-        config = {"scheduler": scheduler, "interval": "epoch"}
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        # stepped in on_train_epoch_end
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: d322c5dc208d54dd08954eb8e48864f05833e6898fe7a727859007ee892b954d
+nndsl-sha256: 8c15f3edd857436c91a09a897b1e10920c239870fe31062c93f86a807641fb43
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ CONFIG = {
     "seed": 0,
     "accelerator": "auto",
     "precision": "32-true",
-    "gradient_clip_val": 1.0,
-    "accumulate_grad_batches": 1,
 }
 
 
@@ -282,8 +280,6 @@ def train(argv: list[str] | None = None) -> L.Trainer:
         num_nodes=args.num_nodes,
         strategy="ddp" if distributed else "auto",
         precision=args.precision,
-        gradient_clip_val=CONFIG["gradient_clip_val"],
-        accumulate_grad_batches=CONFIG["accumulate_grad_batches"],
         callbacks=[
             *build_callbacks(out_dir),
             RandomState(),

@@ -4,7 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 5f755e4e040281cc6fe7ea3530965afd9a78c2df860fa0675aff782b50a62baa
+nndsl-sha256: ef4fe469b4b13262e7c306b1c64303db7ded7773ae6a000f2f51c9dae6cc062e
 """
 
 from __future__ import annotations
@@ -46,17 +46,23 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
     def __init__(self, lr: float | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()  # `lr` overrides the optimizer's learning rate
+        # the optimizer steps in training_step, as in the plain train.py: Lightning's
+        # automatic optimization would wrap every step in a closure and more hooks
+        self.automatic_optimization = False
         # the epoch's loss sum (weighted by the batch size) and samples, by prefix
         self.loss_sums: dict[str, tuple[Tensor, int]] = {}
         # the metric sums of an epoch, by prefix (a dict, so no submodule)
         self.sums: dict[str, MetricSums] = {}
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         out = self(x)
         loss = compute_loss(out, y)
+        optimizer = self.optimizers()
+        self.manual_backward(loss)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         self.log_batch("train_", loss, out, y)
-        return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch

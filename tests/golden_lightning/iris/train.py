@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: ccaad570594a6bbdf39b9e0d09bee942326e3ec3bc3abb9e126bd89d6e721cc5
+nndsl-sha256: 678b8fbaadcf9fbb9a1663ad57465ec582da8902c16ac7f68aa0d9999ecd4bb7
 """
 
 from __future__ import annotations
@@ -39,8 +39,6 @@ CONFIG = {
     "seed": 0,
     "accelerator": "auto",
     "precision": "32-true",
-    "gradient_clip_val": None,
-    "accumulate_grad_batches": 1,
 }
 
 
@@ -285,8 +283,6 @@ def train(argv: list[str] | None = None) -> L.Trainer:
         num_nodes=args.num_nodes,
         strategy="ddp" if distributed else "auto",
         precision=args.precision,
-        gradient_clip_val=CONFIG["gradient_clip_val"],
-        accumulate_grad_batches=CONFIG["accumulate_grad_batches"],
         callbacks=[
             *build_callbacks(out_dir),
             RandomState(),
