@@ -58,9 +58,7 @@ def test_csv_and_npz_in_batches_equal_the_files_loaded_whole(trained, tmp_path):
         ([tmp_path / "a.csv", tmp_path / "b.npz"], np.concatenate([a.astype(np.float32), b])),
     ):
         rows = program.predict(run / "last.pt", inputs)
-        assert [(r["class"], r["probability"]) for r in rows] == whole_file_rows(
-            program, run, x
-        )
+        assert [(r["class"], r["probability"]) for r in rows] == whole_file_rows(program, run, x)
 
 
 def test_cli_writes_the_same_rows_to_a_file_and_stdout(trained, tmp_path, capsys):  # noqa: F811
