@@ -415,18 +415,24 @@ def evaluate(
         )
     plan = program.checked.plans[trained.section]
     source, data = data, None
+    modules = program.modules()
+    module, utils = modules[trained.script], modules["training_utils"]
+    streamed = None
     if source is not None:
-        data, split = other_data(program, trained, checkpoint, source, split)
+        # a CSV file is read batch by batch (its script's CsvRows), else loaded whole
+        streamed = streamed_other_data(program, trained, checkpoint, source, split)
+        if streamed is not None:
+            data, split, module = streamed
+        else:
+            data, split = other_data(program, trained, checkpoint, source, split)
     from nndsl.data.streaming import plan_streams
 
     # data that streams from its files is read batch by batch, as training read it
-    streaming = data is None and plan_streams(plan, program.path)
+    streaming = streamed is not None or (data is None and plan_streams(plan, program.path))
     try:
         data = data if data is not None else data_bytes(program.checked, plan, streaming=streaming)
     except GenerateError as exc:
         raise fail(str(exc)) from None
-    modules = program.modules()
-    module, utils = modules[trained.script], modules["training_utils"]
     import random
 
     import numpy as np
@@ -445,7 +451,8 @@ def evaluate(
             with torch.random.fork_rng(), evaluation as run:
                 if split is None:
                     split = "test" if run.has("test") else "val"
-                part = "train" if split == "all" else split  # --data: all its samples
+                # --data: all its samples (the "test" split of streamed data)
+                part = split if split != "all" else "test" if streamed else "train"
                 if not run.has(part):
                     where = "--data" if source is not None else "the train section"
                     raise fail(
@@ -540,6 +547,87 @@ def other_data(
         arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in parts])
         arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in parts])
     return to_bytes(arrays), split
+
+
+def streamed_other_data(
+    program, trained: Trained, checkpoint, source: str, split: str | None
+) -> tuple[bytes, str, Any] | None:
+    """(data.json, split, training module) for `evaluate --data 'csv(...)'`: the file read
+    batch by batch by the CsvRows of the training script made for it (memory independent of
+    the file's size), the same numbers as `other_data` (labels read as the training's
+    classes, features standardised with the training's statistics).  None for another
+    source, or for all the samples of a source with its own splits (`other_data` then)."""
+    import dataclasses
+    import json
+
+    from nndsl.codegen import GenerateError, data_bytes, model_code
+    from nndsl.codegen.train import train_source
+    from nndsl.data.streaming import STAMP
+
+    checked = _checked_with_data(program, trained.section, source)
+    plan = checked.plans.get(trained.section)
+    if plan is None or plan.data is None:
+        raise fail(f"--data {source}: not a data source")
+    if plan.data.name != "csv":
+        return None
+    options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
+    if split is None and any(options.get(k) for k in ("val_split", "test_split")):
+        return None  # (all the samples, in the order of the splits: other_data)
+    target = options.get("target")
+    if target is None or (isinstance(target, str) and target == "input"):
+        return None
+    prep = preprocessing(program, trained, checkpoint)
+    normalize = prep["mean"] is not None
+
+    def with_options(**more) -> Any:
+        kwargs = tuple(options.items()) + tuple(more.items())
+        return dataclasses.replace(plan, data=dataclasses.replace(plan.data, kwargs=kwargs))
+
+    try:
+        meta = json.loads(data_bytes(checked, with_options(stream=True), streaming=True))
+        script = with_options(stream=True, normalize=normalize)
+        py_modules = model_code(checked, program.models, formatted=False).py_modules
+        code = train_source(script, checked.program.root, py_modules, formatted=False)
+    except GenerateError as exc:
+        raise fail(str(exc)) from None
+    meta.pop(STAMP, None)
+    t = trained.instance.inputs[0][1].type
+    features = len(meta["features"])
+    if len(t.shape) != 2 or (isinstance(t.shape[1], int) and t.shape[1] != features):
+        raise fail(
+            f"--data: model `{trained.name}` takes {t}, but {source} has {features} features"
+        )
+    names, trained_names = meta["class_names"], prep["class_names"]
+    if meta["task"] == "classification" and trained_names:
+        known = [str(n) for n in trained_names]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise fail(
+                f"--data has the class '{unknown[0]}', which the model was not trained on "
+                f"(its classes: {', '.join(known)})"
+            )
+        parse = {"int": int, "float": float, "str": str}[meta["label_kind"]]
+        try:
+            [parse(n) for n in known]
+        except ValueError:
+            meta["label_kind"] = "str"
+        meta["class_names"], meta["num_classes"] = known, len(known)
+    if normalize:
+        meta["normalization"] = {
+            "mean": [float(v) for v in prep["mean"]],
+            "std": [float(v) for v in prep["std"]],
+        }
+    if split is None:  # every sample, in the file's shuffled order, as one split
+        split = "all"
+        n = meta["rows"]
+        meta["split"] = {**meta["split"], "val": 0, "test": n}
+        meta["samples"] = {"train": 0, "val": 0, "test": n}
+    sources = {k: v for k, v in program._generated().items() if isinstance(v, str)}
+    sources[f"{trained.script}.py"] = code
+    from nndsl import interp
+
+    module = interp.load(sources, os.path.basename(program.path))[trained.script]
+    return json.dumps(meta).encode("utf-8"), split, module
 
 
 def channel_stats(prep: dict, ndim: int) -> tuple:

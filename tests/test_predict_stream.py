@@ -103,3 +103,61 @@ def test_a_damaged_npz_is_a_clear_error(trained, tmp_path, capsys):  # noqa: F81
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "cannot read" in err and "Traceback" not in err
+
+
+# ---- evaluate --data 'csv(...)': the file read batch by batch ----------------------------------
+
+CSV_SPEC = """\
+model M {
+    input x: [B, 3]
+    Linear(8) -> relu -> Linear(3)
+}
+
+train {
+    model = M
+    data = csv("train.csv", target="label", val_split=0.2, normalize=true)
+    loss = CrossEntropyLoss()
+    optimizer = Adam(lr=1e-2)
+    epochs = 2
+    batch_size = 32
+    metrics = [accuracy]
+}
+"""
+
+
+def labelled_rows(path, n: int, seed: int, classes=("low", "mid", "high")) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)) * [1, 10, 0.1]
+    lines = ["a,b,c,label"]
+    for a, b, c in x:
+        k = min(len(classes) - 1, int(a > -0.3) + int(a > 0.6))
+        lines.append(f"{a:.4f},{b:.3f},{c:.5f},{classes[k]}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_evaluate_other_csv_in_batches_equals_the_file_loaded_whole(tmp_path, monkeypatch):
+    import nndsl
+    from nndsl import after
+
+    labelled_rows(tmp_path / "train.csv", 200, 1)
+    labelled_rows(tmp_path / "other.csv", 700, 2, classes=("low", "mid"))
+    (tmp_path / "s.nn").write_text(CSV_SPEC)
+    program = nndsl.load(str(tmp_path / "s.nn"))
+    program.train(out=tmp_path / "run", quiet=True)
+    ckpt = tmp_path / "run" / "last.pt"
+    calls = []
+    streamed = after.streamed_other_data
+    monkeypatch.setattr(after, "streamed_other_data", lambda *a: calls.append(1) or streamed(*a))
+    cases = [('csv("other.csv", target="label")', None)]
+    cases.append(('csv("other.csv", target="label", test_split=0.3)', "test"))
+    for source, split in cases:
+        got = program.evaluate(ckpt, data=source, split=split)
+        assert calls.pop() and got["samples"] == (700 if split is None else 210)
+        with monkeypatch.context() as m:
+            m.setattr(after, "streamed_other_data", lambda *a: None)
+            whole = program.evaluate(ckpt, data=source, split=split)
+        assert got == whole
+    with pytest.raises(nndsl.NndslError, match="class 'top', which the model was not trained"):
+        labelled_rows(tmp_path / "bad.csv", 50, 3, classes=("low", "top"))
+        program.evaluate(ckpt, data='csv("bad.csv", target="label")')
