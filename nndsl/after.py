@@ -415,18 +415,24 @@ def evaluate(
         )
     plan = program.checked.plans[trained.section]
     source, data = data, None
+    modules = program.modules()
+    module, utils = modules[trained.script], modules["training_utils"]
+    streamed = None
     if source is not None:
-        data, split = other_data(program, trained, checkpoint, source, split)
+        # a CSV file is read batch by batch (its script's CsvRows), else loaded whole
+        streamed = streamed_other_data(program, trained, checkpoint, source, split)
+        if streamed is not None:
+            data, split, module = streamed
+        else:
+            data, split = other_data(program, trained, checkpoint, source, split)
     from nndsl.data.streaming import plan_streams
 
     # data that streams from its files is read batch by batch, as training read it
-    streaming = data is None and plan_streams(plan, program.path)
+    streaming = streamed is not None or (data is None and plan_streams(plan, program.path))
     try:
         data = data if data is not None else data_bytes(program.checked, plan, streaming=streaming)
     except GenerateError as exc:
         raise fail(str(exc)) from None
-    modules = program.modules()
-    module, utils = modules[trained.script], modules["training_utils"]
     import random
 
     import numpy as np
@@ -445,7 +451,8 @@ def evaluate(
             with torch.random.fork_rng(), evaluation as run:
                 if split is None:
                     split = "test" if run.has("test") else "val"
-                part = "train" if split == "all" else split  # --data: all its samples
+                # --data: all its samples (the "test" split of streamed data)
+                part = split if split != "all" else "test" if streamed else "train"
                 if not run.has(part):
                     where = "--data" if source is not None else "the train section"
                     raise fail(
@@ -540,6 +547,87 @@ def other_data(
         arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in parts])
         arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in parts])
     return to_bytes(arrays), split
+
+
+def streamed_other_data(
+    program, trained: Trained, checkpoint, source: str, split: str | None
+) -> tuple[bytes, str, Any] | None:
+    """(data.json, split, training module) for `evaluate --data 'csv(...)'`: the file read
+    batch by batch by the CsvRows of the training script made for it (memory independent of
+    the file's size), the same numbers as `other_data` (labels read as the training's
+    classes, features standardised with the training's statistics).  None for another
+    source, or for all the samples of a source with its own splits (`other_data` then)."""
+    import dataclasses
+    import json
+
+    from nndsl.codegen import GenerateError, data_bytes, model_code
+    from nndsl.codegen.train import train_source
+    from nndsl.data.streaming import STAMP
+
+    checked = _checked_with_data(program, trained.section, source)
+    plan = checked.plans.get(trained.section)
+    if plan is None or plan.data is None:
+        raise fail(f"--data {source}: not a data source")
+    if plan.data.name != "csv":
+        return None
+    options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
+    if split is None and any(options.get(k) for k in ("val_split", "test_split")):
+        return None  # (all the samples, in the order of the splits: other_data)
+    target = options.get("target")
+    if target is None or (isinstance(target, str) and target == "input"):
+        return None
+    prep = preprocessing(program, trained, checkpoint)
+    normalize = prep["mean"] is not None
+
+    def with_options(**more) -> Any:
+        kwargs = tuple(options.items()) + tuple(more.items())
+        return dataclasses.replace(plan, data=dataclasses.replace(plan.data, kwargs=kwargs))
+
+    try:
+        meta = json.loads(data_bytes(checked, with_options(stream=True), streaming=True))
+        script = with_options(stream=True, normalize=normalize)
+        py_modules = model_code(checked, program.models, formatted=False).py_modules
+        code = train_source(script, checked.program.root, py_modules, formatted=False)
+    except GenerateError as exc:
+        raise fail(str(exc)) from None
+    meta.pop(STAMP, None)
+    t = trained.instance.inputs[0][1].type
+    features = len(meta["features"])
+    if len(t.shape) != 2 or (isinstance(t.shape[1], int) and t.shape[1] != features):
+        raise fail(
+            f"--data: model `{trained.name}` takes {t}, but {source} has {features} features"
+        )
+    names, trained_names = meta["class_names"], prep["class_names"]
+    if meta["task"] == "classification" and trained_names:
+        known = [str(n) for n in trained_names]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise fail(
+                f"--data has the class '{unknown[0]}', which the model was not trained on "
+                f"(its classes: {', '.join(known)})"
+            )
+        parse = {"int": int, "float": float, "str": str}[meta["label_kind"]]
+        try:
+            [parse(n) for n in known]
+        except ValueError:
+            meta["label_kind"] = "str"
+        meta["class_names"], meta["num_classes"] = known, len(known)
+    if normalize:
+        meta["normalization"] = {
+            "mean": [float(v) for v in prep["mean"]],
+            "std": [float(v) for v in prep["std"]],
+        }
+    if split is None:  # every sample, in the file's shuffled order, as one split
+        split = "all"
+        n = meta["rows"]
+        meta["split"] = {**meta["split"], "val": 0, "test": n}
+        meta["samples"] = {"train": 0, "val": 0, "test": n}
+    sources = {k: v for k, v in program._generated().items() if isinstance(v, str)}
+    sources[f"{trained.script}.py"] = code
+    from nndsl import interp
+
+    module = interp.load(sources, os.path.basename(program.path))[trained.script]
+    return json.dumps(meta).encode("utf-8"), split, module
 
 
 def channel_stats(prep: dict, ndim: int) -> tuple:
@@ -725,39 +813,200 @@ def image_files(path: Path) -> list[Path]:
 def read_samples(program, trained: Trained, inputs, prep: dict):
     """(samples, the file of each sample or None): the samples of npz / CSV files, or of
     image files and folders of images, prepared as training prepared its images (the
-    saved size and grayscale; one channel when the model takes one)."""
-    import numpy as np
-
+    saved size and grayscale; one channel when the model takes one).  The samples are read
+    a chunk at a time when predict asks for them (`Samples`): the memory used does not grow
+    with the files' sizes."""
     from nndsl.data.sources import IMAGE_SUFFIXES
 
     paths = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
     if not paths:
         raise fail("no input to predict")
     images: list[Path] = []
-    arrays = []
+    parts: list[tuple[Path, Samples]] = []
     for path in map(Path, paths):
         if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
             if not path.exists():
                 raise fail(f"no input file {path}")
             images += image_files(path)
         else:
-            arrays.append((path, np.asarray(read_inputs(program, trained, path))))
-    if images and arrays:
+            parts.append((path, read_inputs(program, trained, path)))
+    if images and parts:
         raise fail("give either images or data files (.npz, .csv) to predict, not both")
-    if arrays:
-        shapes = {a.shape[1:] for _, a in arrays}
+    if parts:
+        shapes = {a.sample_shape for _, a in parts}
         if len(shapes) > 1:
             raise fail(
                 "the input files hold samples of different shapes: "
-                + ", ".join(f"{p} {list(a.shape[1:])}" for p, a in arrays)
+                + ", ".join(f"{p} {list(a.sample_shape)}" for p, a in parts)
             )
-        return np.concatenate([a for _, a in arrays]), None
+        return (parts[0][1] if len(parts) == 1 else Joined([a for _, a in parts])), None
     options = prep.get("preprocessing") or {}
     t = trained.instance.inputs[0][1].type
     gray = options.get("grayscale")
     if gray is None:  # not trained on image files: the model's channels decide
         gray = len(t.shape) == 4 and t.shape[1] == 1
     return ImageFiles(images, options.get("image_size"), bool(gray)), [str(f) for f in images]
+
+
+class Samples:
+    """Samples to predict on, read a chunk at a time: `sample_shape` (one sample's),
+    `ndim` (of the samples' array), `batches(size)` (arrays of `size` samples, the last
+    maybe fewer) and `count()` (how many; for a message, it may read the file)."""
+
+    sample_shape: tuple[int, ...] = ()
+    ndim = 1
+
+    def batches(self, size: int):
+        raise NotImplementedError
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+
+class ArraySamples(Samples):
+    """An array held whole (a small file, or one numpy cannot read in parts)."""
+
+    def __init__(self, array) -> None:
+        self.array = array
+        self.ndim = array.ndim
+        self.sample_shape = tuple(array.shape[1:])
+
+    def batches(self, size: int):
+        for start in range(0, len(self.array), size):
+            yield self.array[start : start + size]
+
+    def count(self) -> int:
+        return len(self.array) if self.array.ndim else 0
+
+
+class NpzSamples(Samples):
+    """The array `name` of an npz file, read from the archive `size` samples at a time."""
+
+    def __init__(self, path: str, name: str, shape: tuple, dtype) -> None:
+        self.path, self.name, self.dtype = path, name, dtype
+        self.shape = shape
+        self.ndim = len(shape)
+        self.sample_shape = tuple(shape[1:])
+
+    def batches(self, size: int):
+        import zipfile
+
+        import numpy as np
+
+        per = int(np.prod(self.sample_shape, dtype=np.int64)) * self.dtype.itemsize
+        try:
+            with zipfile.ZipFile(self.path) as archive, archive.open(self.name) as fh:
+                _npy_header(fh)
+                for start in range(0, self.shape[0], size):
+                    n = min(size, self.shape[0] - start)
+                    data = fh.read(n * per) if per else b""
+                    if len(data) != n * per:
+                        raise ValueError("the array is cut short")
+                    yield np.frombuffer(data, dtype=self.dtype).reshape(n, *self.sample_shape)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise fail(f"cannot read {self.path}: {_first_line(exc)}") from None
+
+    def count(self) -> int:
+        return self.shape[0]
+
+
+def _npy_header(fh) -> tuple | None:
+    """(shape, fortran_order, dtype) of an .npy stream, read up to its data; None for a
+    format version this does not read in parts."""
+    import numpy as np
+
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fh)
+    return None
+
+
+def read_npz(path: str) -> Samples:
+    """The samples of an npz file (its array `x`, or its only array), read in parts from the
+    archive when it can be (a C-ordered array of numbers), else whole."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+            names = [m.removesuffix(".npy") for m in members]
+            name = "x" if "x" in names else names[0] if len(names) == 1 else None
+            if name is not None:
+                member = members[names.index(name)]
+                with archive.open(member) as fh:
+                    header = _npy_header(fh) if member.endswith(".npy") else None
+                if header is not None:
+                    shape, fortran, dtype = header
+                    if shape and not fortran and not dtype.hasobject:
+                        return NpzSamples(path, member, tuple(shape), dtype)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        pass  # (np.load says what is wrong)
+    try:
+        arrays = np.load(path, allow_pickle=False)
+        names = list(arrays.files)
+        if "x" in names:
+            return ArraySamples(np.asarray(arrays["x"]))
+        if len(names) == 1:
+            return ArraySamples(np.asarray(arrays[names[0]]))
+    except Exception as exc:  # numpy raises many kinds for a damaged file
+        raise fail(f"cannot read {path}: {_first_line(exc)}") from None
+    raise fail(f"{path} holds {', '.join(names) or 'no arrays'}: name the inputs `x`")
+
+
+class CsvSamples(Samples):
+    """The feature columns of a CSV file (sources.CsvInputs), read `size` rows at a time."""
+
+    def __init__(self, inputs) -> None:
+        self.inputs = inputs
+        self.ndim = 2
+        self.sample_shape = (len(inputs.inputs),)
+
+    def batches(self, size: int):
+        from nndsl.data import DataError
+
+        try:
+            yield from self.inputs.chunks(size)
+        except DataError as exc:
+            raise fail(str(exc)) from None
+
+    def count(self) -> int:
+        from nndsl.data import DataError
+
+        try:
+            return self.inputs.count()
+        except DataError as exc:
+            raise fail(str(exc)) from None
+
+
+class Joined(Samples):
+    """The samples of several files, one after the other, in batches of `size` across them."""
+
+    def __init__(self, parts: list[Samples]) -> None:
+        self.parts = parts
+        self.ndim, self.sample_shape = parts[0].ndim, parts[0].sample_shape
+
+    def batches(self, size: int):
+        import numpy as np
+
+        held: list = []
+        n = 0
+        for part in self.parts:
+            for batch in part.batches(size):
+                held.append(batch)
+                n += len(batch)
+                while n >= size:
+                    joined = np.concatenate(held) if len(held) > 1 else held[0]
+                    yield joined[:size]
+                    held, n = [joined[size:]], n - size
+        if n:
+            yield np.concatenate(held)
+
+    def count(self) -> int:
+        return sum(part.count() for part in self.parts)
 
 
 class ImageFiles:
@@ -794,30 +1043,31 @@ class ImageFiles:
     def __getitem__(self, part: slice):
         return self.read(self.files[part])
 
+    @property
+    def sample_shape(self) -> tuple:
+        return tuple(self.shape[1:])
 
-def read_inputs(program, trained: Trained, path: str | os.PathLike):
+    def batches(self, size: int):
+        for start in range(0, len(self.files), size):
+            yield self.read(self.files[start : start + size])
+
+    def count(self) -> int:
+        return len(self.files)
+
+
+def read_inputs(program, trained: Trained, path: str | os.PathLike) -> Samples:
     """The samples of an npz (its array `x`, or its only array) or CSV file (numeric
-    columns; the training CSV's target column is left out when present)."""
-    import numpy as np
-
+    columns; the training CSV's target column is left out when present), read in parts."""
     from nndsl.data import DataError, sources
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise fail(f"no input file {path}")
     if path.lower().endswith(".npz"):
-        try:
-            arrays = np.load(path, allow_pickle=False)
-            names = list(arrays.files)
-            if "x" in names:
-                return arrays["x"]
-            if len(names) == 1:
-                return arrays[names[0]]
-        except Exception as exc:  # numpy raises many kinds for a damaged file
-            raise fail(f"cannot read {path}: {_first_line(exc)}") from None
-        raise fail(f"{path} holds {', '.join(names) or 'no arrays'}: name the inputs `x`")
+        return read_npz(path)
     if path.lower().endswith(".csv"):
         options: dict = {}
+        target = None
         plan = program.checked.plans.get(trained.section) if trained.script else None
         if plan is not None and plan.data is not None and plan.data.name == "csv":
             kw = dict(plan.data.kwargs)
@@ -826,14 +1076,12 @@ def read_inputs(program, trained: Trained, path: str | os.PathLike):
             for key in ("delimiter", "header"):
                 if key in kw:
                     options[key] = kw[key]
-            target = kw.get("target")
-            if isinstance(target, str):
-                try:
-                    return sources.csv(path, target=target, **options).x
-                except DataError:
-                    pass  # no such column: every (chosen) column is an input
+            if isinstance(kw.get("target"), str):
+                target = kw["target"]  # left out when the file has it
         try:
-            return sources.csv(path, target=None, **options).x
+            return CsvSamples(
+                sources.CsvInputs(path, target=target, target_optional=True, **options)
+            )
         except DataError as exc:
             raise fail(str(exc)) from None
     raise fail(
@@ -855,6 +1103,23 @@ def predict(
     predicted class (its name) and its probability (`top` K of them: class_2,
     probability_2, ...), for regression the output values (value, or value_0, ...); for
     images, first the `file`."""
+    return [
+        row
+        for rows in predict_batches(program, checkpoint, inputs, top=top, section=section)
+        for row in rows
+    ]
+
+
+def predict_batches(
+    program,
+    checkpoint: str | os.PathLike,
+    inputs,
+    *,
+    top: int = 1,
+    section: str | None = None,
+):
+    """`predict`'s rows, a list per batch of 256 samples: the files are read a batch at a
+    time, so the memory used does not grow with their size."""
     import numpy as np
     import torch
 
@@ -866,7 +1131,7 @@ def predict(
     prep = preprocessing(program, trained, checkpoint)
     x, files = read_samples(program, trained, inputs, prep)
     t = trained.instance.inputs[0][1].type
-    sample = list(x.shape[1:])
+    sample = list(x.sample_shape)
     fits = x.ndim == len(t.shape) and all(
         not isinstance(d, int) or d == n for d, n in zip(t.shape[1:], sample)
     )
@@ -877,7 +1142,7 @@ def predict(
             else ", ".join(map(os.fspath, inputs))
         )
         raise fail(
-            f"model `{trained.name}` takes {t}, but {shown} gives {len(x)} samples "
+            f"model `{trained.name}` takes {t}, but {shown} gives {x.count()} samples "
             f"of shape {sample}"
         )
 
@@ -894,19 +1159,78 @@ def predict(
     if not task and trained.script is not None:
         plan_task = program.checked.plans[trained.section].task
         task = {"kind": plan_task.kind, "decision": plan_task.decision} if plan_task else {}
-    outs = []
-    with torch.no_grad():
-        for start in range(0, len(x), 256):
-            # a chunk at a time: image files are decoded here (ImageFiles)
-            out = trained.model(torch.from_numpy(prepared(x[start : start + 256])))
-            outs.append(_outputs(out)[0].float())
-    out = torch.cat(outs) if outs else torch.zeros(0)
     plan = program.checked.plans.get(trained.section) if trained.script else None
     loss = plan.loss.name if plan is not None and plan.loss is not None else None
-    rows = _prediction_rows(out, task, prep["class_names"], top, loss or trained.about.get("loss"))
-    if files is not None:  # images: which file each row is
-        rows = [{"file": f, **row} for f, row in zip(files, rows)]
-    return rows
+    loss = loss or trained.about.get("loss")
+    done = 0
+    for part in x.batches(256):
+        # a batch at a time: the files are read (image files decoded) here
+        with torch.no_grad():
+            out = _outputs(trained.model(torch.from_numpy(prepared(part))))[0].float()
+        rows = _prediction_rows(out, task, prep["class_names"], top, loss)
+        if files is not None:  # images: which file each row is
+            rows = [{"file": f, **row} for f, row in zip(files[done:], rows)]
+        done += len(rows)
+        yield rows
+
+
+def write_predictions(
+    program,
+    checkpoint: str | os.PathLike,
+    inputs,
+    out: str | os.PathLike | None,
+    *,
+    top: int = 1,
+    section: str | None = None,
+) -> int:
+    """`nndsl predict`: the rows of `predict` as CSV, written a batch at a time to a
+    temporary file, then to `out` (atomically) or to stdout: the memory used does not grow
+    with the inputs, and nothing is written when a sample cannot be read.  Returns the rows."""
+    import shutil
+    import sys
+    import tempfile
+
+    from nndsl.safeio import _default_mode
+
+    count = 0
+    folder = os.path.dirname(os.path.abspath(out)) if out is not None else None
+    try:
+        if folder is not None:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".nndsl-predict-", suffix=".csv")
+            buffer = os.fdopen(fd, "w+", encoding="utf-8", newline="")
+        else:
+            tmp, buffer = None, tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise fail(f"cannot write {os.fspath(out)}: {reason}") from None
+    try:
+        with buffer:
+            for rows in predict_batches(program, checkpoint, inputs, top=top, section=section):
+                text = rows_csv(rows)
+                buffer.write(text if count == 0 else text[text.index("\n") + 1 :])
+                count += len(rows)
+            if count == 0:
+                buffer.write(rows_csv([]))
+            buffer.flush()
+            if tmp is None:
+                buffer.seek(0)
+                shutil.copyfileobj(buffer, sys.stdout)
+            else:
+                os.fsync(buffer.fileno())
+        if tmp is not None:
+            os.chmod(tmp, _default_mode())
+            os.replace(tmp, out)
+            tmp = None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise fail(f"cannot write {os.fspath(out)}: {reason}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return count
 
 
 def _prediction_rows(out, task: dict, names, top: int, loss: str | None) -> list[dict]:

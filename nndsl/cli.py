@@ -632,31 +632,25 @@ def cmd_evaluate(args, out: Output) -> int:
 
 
 def cmd_predict(args, out: Output) -> int:
-    from nndsl.after import rows_csv
-    from nndsl.safeio import write_atomic
+    from nndsl.after import write_predictions
 
     if args.out is not None and _overwrites_an_input(
         args, [args.file, args.checkpoint, *args.input]
     ):
         return 1
-    rows = _with_checkpoint(
+    # the rows are written a batch at a time (to a temporary file first: nothing is written
+    # when an input cannot be read), so a large input is never held in memory
+    count = _with_checkpoint(
         args,
         out,
-        lambda p: p.predict(args.checkpoint, args.input, top=args.top, section=args.train),
+        lambda p: write_predictions(
+            p, args.checkpoint, args.input, args.out, top=args.top, section=args.train
+        ),
     )
-    if rows is None:
+    if count is None:
         return 1
-    text = rows_csv(rows)
-    if args.out is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        write_atomic(args.out, text)
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"nndsl: error: cannot write {display_path(args.out)}: {reason}", file=sys.stderr)
-        return 1
-    print(f"wrote {display_path(args.out)} ({len(rows)} rows)")
+    if args.out is not None:
+        print(f"wrote {display_path(args.out)} ({count} rows)")
     return 0
 
 

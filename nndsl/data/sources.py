@@ -693,6 +693,130 @@ def _parse_number(cell: str) -> float | None:
         return None
 
 
+def _feature_values(
+    file: Path, header: list[str], inputs: list[int], rows: Sequence[tuple[int, list[str]]]
+) -> np.ndarray:
+    """float64 [len(rows), len(inputs)]: the feature cells of (line, row) pairs, each a finite
+    number (else a DataError naming the line and column)."""
+    x = np.empty((len(rows), len(inputs)), dtype=np.float64)
+    for r, (line, row) in enumerate(rows):
+        for c, index in enumerate(inputs):
+            cell = row[index].strip()
+            value = _parse_number(cell)
+            if value is None or not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+                what = (
+                    "is empty" if not cell else f"has {_show(cell)}, which is not a finite number"
+                )
+                raise DataError(
+                    f"csv(): {file}, line {line}: column '{header[index]}' {what}",
+                    hint="feature columns must hold numbers; pick numeric ones with features=[...]",
+                )
+            x[r, c] = value
+    return x
+
+
+class CsvInputs:
+    """The inputs of a CSV file as `csv(path, target=..., features=...)` reads them (its x,
+    float32; the target column left out), read a chunk of rows at a time (`predict` on a
+    large file): the same values and errors, memory that does not grow with the file.  The
+    header and the columns are read when it is made (a DataError then); a bad row is a
+    DataError when its chunk is read.  `target_optional`: a target that is not a column of
+    the file is no error (every chosen column is then an input)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        target: str | None = None,
+        target_optional: bool = False,
+        features: Sequence[str] | Sequence[Sequence[str]] | None = None,
+        delimiter: str = ",",
+        header: bool | None = None,
+    ) -> None:
+        from nndsl.data.streaming import _csv_columns
+
+        self.file = _path("csv", "path", path)
+        self.sep = _str("csv", "delimiter", delimiter)
+        if len(self.sep) != 1 or self.sep in '\r\n"':
+            raise DataError(
+                f"option 'delimiter' of csv() must be a single character, got {self.sep!r}"
+            )
+        has_header = None if header is None else _bool("csv", "header", header)
+        if isinstance(features, (list, tuple)) and all(
+            isinstance(g, (list, tuple)) for g in features
+        ):
+            features = [name for group in features for name in group]
+        self.header: list[str] = []
+        self.data_starts = False  # whether the first row is data (no header)
+        for _, row in self._rows():
+            cells = [name.strip() for name in row]
+            numeric = all(_parse_number(c) is not None for c in cells)
+            if has_header is True or (has_header is None and not numeric):
+                self.header = cells
+            else:
+                self.header, self.data_starts = [str(i) for i in range(len(row))], True
+            break
+        if not self.header:
+            raise DataError(
+                f"csv(): {self.file} is empty", hint="the first line must name the columns"
+            )
+        if target is not None and target.strip() not in self.header and target_optional:
+            target = None
+        self.inputs, _ = _csv_columns(self.file, self.header, target, features)
+
+    def _rows(self):
+        """(line, row) of the file's non-blank rows, the header too."""
+        try:
+            fh = open(self.file, encoding="utf-8-sig", newline="")
+        except OSError as exc:
+            raise DataError(f"csv(): cannot read {self.file}: {exc.strerror or exc}") from None
+        with fh:
+            reader = csvlib.reader(fh, delimiter=self.sep)
+            last = 0
+            try:
+                for row in reader:
+                    line, last = last + 1, reader.line_num
+                    if row and not (len(row) == 1 and not row[0].strip()):
+                        yield line, row
+            except csvlib.Error as exc:
+                raise DataError(
+                    f"csv(): {self.file}, line {reader.line_num}: malformed CSV: {exc}"
+                ) from None
+            except UnicodeDecodeError:
+                raise DataError(
+                    f"csv(): {self.file} is not UTF-8 text (line {last + 1} cannot be decoded)",
+                    hint="save the file as UTF-8",
+                ) from None
+            except OSError as exc:
+                raise DataError(f"csv(): cannot read {self.file}: {exc.strerror or exc}") from None
+
+    def chunks(self, size: int = 256):
+        """float32 [<= size, len(inputs)] arrays of the data rows, in order."""
+        rows: list[tuple[int, list[str]]] = []
+        width = len(self.header)
+        skip = not self.data_starts
+        for line, row in self._rows():
+            if skip:
+                skip = False
+                continue
+            if len(row) != width:
+                raise DataError(
+                    f"csv(): {self.file}, line {line}: expected {width} fields like the "
+                    f"first row, found {len(row)}",
+                    hint=f"check the delimiter (now {self.sep!r}) and quoting on that line",
+                )
+            rows.append((line, row))
+            if len(rows) == size:
+                yield _feature_values(self.file, self.header, self.inputs, rows).astype(np.float32)
+                rows = []
+        if rows:
+            yield _feature_values(self.file, self.header, self.inputs, rows).astype(np.float32)
+
+    def count(self) -> int:
+        """The data rows (one pass over the file)."""
+        return sum(1 for _ in self._rows()) - (not self.data_starts)
+
+
 @_source("csv", paths=("path",))
 def csv(
     path: str,
@@ -840,20 +964,7 @@ def csv(
     if not inputs:
         raise DataError(f"csv(): {file} has no columns left to use as features")
 
-    x = np.empty((len(rows), len(inputs)), dtype=np.float64)
-    for r, (line, row) in enumerate(rows):
-        for c, index in enumerate(inputs):
-            cell = row[index].strip()
-            value = _parse_number(cell)
-            if value is None or not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
-                what = (
-                    "is empty" if not cell else f"has {_show(cell)}, which is not a finite number"
-                )
-                raise DataError(
-                    f"csv(): {file}, line {line}: column '{header[index]}' {what}",
-                    hint="feature columns must hold numbers; pick numeric ones with features=[...]",
-                )
-            x[r, c] = value
+    x = _feature_values(file, header, inputs, rows)
     feature_names = tuple(header[i] for i in inputs)
 
     if target_index is None:

@@ -285,8 +285,14 @@ class EpochSampler(torch.utils.data.DistributedSampler):
         self.skip = 0
 
     def __iter__(self):
-        for i, index in enumerate(super().__iter__()):
-            if i >= self.skip:
+        # DistributedSampler's order and share, held as one tensor (8 bytes a sample)
+        # rather than as its lists of Python ints
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.epoch)
+        order = torch.randperm(len(self.dataset), generator=generator)
+        mine = order[: self.total_size][self.rank :: self.num_replicas]
+        for start in range(self.skip, len(mine), 4096):
+            for index in mine[start : start + 4096].tolist():
                 yield (index, self.epoch)
 
     def __len__(self) -> int:
@@ -370,52 +376,70 @@ def load_stream(path: str, dataset) -> dict:
     return data
 
 
-def line_offsets(path: Path, skip_header: bool) -> np.ndarray:
+def line_offsets(path: Path, skip_header: bool, rows: int) -> np.ndarray | None:
     """The byte offset of each data row of a CSV file (one row per line; blank lines and
-    the header left out), found in one pass over 16 MiB chunks."""
-    chunks = []
-    starts_at = 0
+    the header left out), found in one pass over 1 MiB blocks into one int64 array of
+    the `rows` nndsl found (8 bytes a row, nothing else grows with the file); None when
+    the file holds another number of rows."""
+    found = np.empty(rows + int(skip_header), np.int64)
+    count = 0
+    line_start = at = 0  # where the current line starts; where the block starts
+    last = 0  # the byte before the block
     with open(path, "rb") as fh:
         while True:
-            block = fh.read(1 << 24)
-            if not block:
+            block = np.frombuffer(fh.read(1 << 20), dtype=np.uint8)
+            if not len(block):
                 break
-            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
-            chunks.append(ends.astype(np.int64) + starts_at)
-            starts_at += len(block)
-    ends = np.concatenate([*chunks, np.array([starts_at], np.int64)])
-    starts = np.concatenate([np.array([0], np.int64), ends[:-1] + 1])
-    # a line's length without its line break ("\r\n" too); blank lines hold no row
-    lengths = ends - starts
-    with open(path, "rb") as fh:
-        data = np.memmap(fh, dtype=np.uint8, mode="r") if starts_at else np.zeros(0)
-        cr = np.zeros(len(starts), dtype=bool)
-        inside = (lengths > 0) & (ends - 1 < starts_at)
-        cr[inside] = data[ends[inside] - 1] == 13
-        del data
-    keep = starts[(lengths - cr) > 0]
-    return keep[1:] if skip_header else keep
+            ends = np.flatnonzero(block == 10) + at
+            if len(ends):
+                starts = np.empty_like(ends)
+                starts[0], starts[1:] = line_start, ends[:-1] + 1
+                # a line's length without its line break ("\r\n" too): 0 is no row
+                before = ends - 1 - at
+                cr = np.where(before >= 0, block[np.maximum(before, 0)], last) == 13
+                keep = starts[(ends - starts - (cr & (ends > starts))) > 0]
+                if count + len(keep) > len(found):
+                    return None
+                found[count : count + len(keep)] = keep
+                count += len(keep)
+                line_start = int(ends[-1]) + 1
+            at += len(block)
+            last = int(block[-1])
+    if at - line_start - (last == 13) > 0:  # a last line without a line break
+        if count == len(found):
+            return None
+        found[count] = line_start
+        count += 1
+    if count != len(found):
+        return None
+    return found[1:] if skip_header else found
 
 
 def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
     """The splits of a streaming CSV file: a `dataset` per split (the script's CsvRows,
-    made as CsvRows(path, offsets, data, train))."""
+    made as CsvRows(path, offsets, data, train)), each a part of one array of the rows'
+    offsets, shuffled in place by the in-memory path's permutation (sources.prepare)."""
     path = Path(os.path.normpath(base / meta["path"]))
     try:
         size = path.stat().st_size
-        offsets = line_offsets(path, meta["header"]) if size == meta["bytes"] else None
+        offsets = (
+            line_offsets(path, meta["header"], meta["rows"])
+            if size == meta["bytes"]
+            else None
+        )
     except OSError as exc:
         raise TrainingError(f"cannot read {path}: {exc}") from None
-    if offsets is None or len(offsets) != meta["rows"]:
+    if offsets is None:
         raise TrainingError(
             f"{path} changed since nndsl prepared the data: run nndsl generate again"
         )
-    order = np.random.default_rng(meta["split"]["seed"]).permutation(len(offsets))
+    # offsets[permutation(n)], without an array of n indices: the same swaps in place
+    np.random.default_rng(meta["split"]["seed"]).shuffle(offsets)
     n_test, n_val = meta["split"]["test"], meta["split"]["val"]
     cuts = {
-        "test": order[:n_test],
-        "val": order[n_test : n_test + n_val],
-        "train": order[n_test + n_val :],
+        "test": offsets[:n_test],
+        "val": offsets[n_test : n_test + n_val],
+        "train": offsets[n_test + n_val :],
     }
     data: dict = {
         "stream": meta,
@@ -423,9 +447,9 @@ def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
         "class_names": list(meta["class_names"]) or None,
         "normalization": meta.get("normalization"),
     }
-    for key, idx in cuts.items():
-        if len(idx):
-            data[key] = dataset(path, offsets[idx], meta, train=key == "train")
+    for key, part in cuts.items():
+        if len(part):
+            data[key] = dataset(path, part, meta, train=key == "train")
     return data
 
 
