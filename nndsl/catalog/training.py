@@ -430,39 +430,15 @@ TRANSFORMS: dict[str, Transform] = {
 
 
 #: torchvision.transforms.v2 names a user may write in `augment`: the built-in transform that
-#: does the same, or None.  torchvision's own transforms are not run by nndsl.
+#: does the same, or None.  With torchvision installed, any v2 transform runs (see
+#: nndsl/catalog/tv_transforms.py); without it, the error names the built-in one.
 TORCHVISION_TRANSFORMS: dict[str, str | None] = {
     "RandomCrop": "random_crop",
     "RandomHorizontalFlip": "hflip",
     "ColorJitter": "color_jitter",
     "Resize": "resize",
     "Normalize": "normalize",
-    **dict.fromkeys(
-        (
-            "RandomResizedCrop CenterCrop RandomVerticalFlip RandomRotation RandomAffine "
-            "RandomPerspective RandomErasing GaussianBlur GaussianNoise RandomGrayscale "
-            "Grayscale Pad AutoAugment RandAugment TrivialAugmentWide AugMix RandomInvert "
-            "RandomPosterize RandomSolarize RandomAdjustSharpness RandomAutocontrast "
-            "RandomEqualize ElasticTransform RandomZoomOut RandomChoice RandomApply Compose "
-            "ToTensor ToImage ToDtype ConvertImageDtype"
-        ).split()
-    ),
 }
-
-
-def torchvision_hint(name: str) -> str | None:
-    """The hint for a torchvision.transforms.v2 name in `augment` (None for another name)."""
-    if name not in TORCHVISION_TRANSFORMS:
-        return None
-    same = TORCHVISION_TRANSFORMS[name]
-    if same is not None:
-        t = TRANSFORMS[same]
-        return f"`{name}` is torchvision's; nndsl's own `{same}({', '.join(t.params)})` does this"
-    return (
-        f"`{name}` is a torchvision.transforms.v2 transform, which `augment` does not run "
-        "(torchvision is optional and not used by nndsl); its own transforms are: "
-        + ", ".join(f"`{t}`" for t in TRANSFORMS)
-    )
 
 
 def transform_problem(name: str, args: list, kwargs: dict) -> str | None:

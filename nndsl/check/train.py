@@ -44,9 +44,9 @@ from nndsl.catalog.training import (
     metric_kind,
     monitor_names,
     topk,
-    torchvision_hint,
     transform_problem,
 )
+from nndsl.catalog.tv_transforms import looks_like as looks_like_tv
 from nndsl.check.finetune import FinetuneChecks
 from nndsl.check.graph import BlockInstance, ModuleSlot, TensorV
 from nndsl.check.plan import CallSpec, ListValue, PlanError, TrainPlan, Word, split_lr_for
@@ -1619,7 +1619,8 @@ class TrainChecker(FinetuneChecks):
 
     def transforms(self, source: str, v: Any, node: ir.Expr) -> bool:
         """`augment=[random_crop(32, padding=4), hflip(), ...]`: each a known transform with
-        valid arguments (nndsl/catalog/training.py TRANSFORMS)."""
+        valid arguments (nndsl/catalog/training.py TRANSFORMS), or a torchvision.transforms.v2
+        one (nndsl/check/tvcheck.py)."""
         example = "e.g. `augment=[random_crop(32, padding=4), hflip()]`"
         if not isinstance(v, list) or not isinstance(node, ir.ListExpr):
             self.error(
@@ -1635,12 +1636,16 @@ class TrainChecker(FinetuneChecks):
                 self.error("a transform is a name or a call such as `hflip()`", item.span)
                 ok = False
                 continue
+            if name not in TRANSFORMS and looks_like_tv(name):  # torchvision.transforms.v2's
+                from nndsl.check.tvcheck import check_tv_transform
+
+                ok = check_tv_transform(self, item, name, _did_you_mean) and ok
+                continue
             if name not in TRANSFORMS:
                 self.error(
                     f"unknown transform `{name}`",
                     _callee_span(item),
-                    hint=torchvision_hint(name)
-                    or _did_you_mean(name, TRANSFORMS)
+                    hint=_did_you_mean(name, TRANSFORMS)
                     or "transforms: " + ", ".join(f"`{t}`" for t in TRANSFORMS),
                 )
                 ok = False

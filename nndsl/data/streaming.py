@@ -159,6 +159,10 @@ def transforms(value: Any) -> list[dict[str, Any]]:
         raise DataError("option 'augment' of image_folder() must be a list of transforms")
     out = []
     for item in value:
+        tv = _tv_transform(item)
+        if tv is not None:
+            out.append(tv)
+            continue
         item = _words(item)
         if isinstance(item, str):
             item = {"name": item, "args": [], "kwargs": {}}
@@ -177,6 +181,32 @@ def transforms(value: Any) -> list[dict[str, Any]]:
             bound["size"] = [size, size] if isinstance(size, int) else list(size)
         out.append({"name": name, "random": t.random, **bound})
     return out
+
+
+def _tv_transform(item: Any) -> dict[str, Any] | None:
+    """A torchvision.transforms.v2 transform of `augment` as data.json holds it ({"name",
+    "torchvision": true, "random", "args", "kwargs"}), built once by torchvision to check it;
+    None for one of nndsl's own transforms."""
+    from nndsl.catalog import tv_transforms as tv
+
+    call = tv.from_plan(item)
+    if not isinstance(call, tv.TvCall) or call.name in TRANSFORMS or not tv.looks_like(call.name):
+        return None
+    try:
+        if not tv.installed():
+            raise tv.TvProblem(
+                f"'{call.name}' is a torchvision.transforms.v2 transform, which needs torchvision "
+                "(not installed)"
+            )
+        tv.build(call, tv.v2_module())
+    except tv.TvProblem as p:
+        raise DataError(f"image_folder(): augment: {p.message}".replace("`", "'")) from None
+    return {
+        "name": call.name,
+        "torchvision": True,
+        "random": tv.is_random(call),
+        **tv.to_data(call),
+    }
 
 
 def image_manifest(
