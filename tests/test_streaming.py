@@ -134,14 +134,14 @@ def test_bad_transforms_are_located_errors(tmp_path: Path) -> None:
     assert "spec.nn:8:" in err  # located on the data line
 
 
-def test_augment_of_a_csv_is_refused(tmp_path: Path) -> None:
+def test_an_image_transform_of_a_csv_is_refused(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("a,b,label\n1,2,0\n3,4,1\n")
     (tmp_path / "spec.nn").write_text(
         spec_text("").replace('image_folder("images", )', 'csv("t.csv", augment=[hflip])')
     )
     result = nndsl("check", "spec.nn", cwd=tmp_path)
     assert result.returncode == 1
-    assert "`csv` has no option `augment`" in result.stderr + result.stdout
+    assert "`hflip` transforms images, not the samples of `csv`" in result.stderr + result.stdout
 
 
 # ---- generate: a small data.json, never a copy of the images ----------------------------------

@@ -328,3 +328,129 @@ def test_run_and_script_agree_and_resume_is_exact(tmp_path: Path) -> None:
     script("--out", "part", "--epochs", "1")
     script("--out", "part", "--resume", "part/last.pt")
     assert runlib.losses(out / "part" / "metrics.csv") == full
+
+
+# ---- tables: the built-in transforms of csv rows ---------------------------------------------------
+
+TABLE_SPEC = """model M {{
+    input x: [B, 4]
+    Linear(16) -> relu -> Linear(2)
+}}
+
+train {{
+    model = M
+    data = csv("t.csv", target="label", {options})
+    loss = CrossEntropyLoss()
+    optimizer = Adam(lr=1e-2)
+    epochs = 2
+    batch_size = 16
+    metrics = [accuracy]
+}}
+"""
+
+
+def write_table(folder: Path, options: str) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    lines = ["a,b,c,d,label"] + [
+        ",".join(f"{v:.4f}" for v in row) + f",{label}" for row, label in zip(x, y)
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "t.csv").write_text("\n".join(lines) + "\n")
+    spec = folder / "spec.nn"
+    spec.write_text(TABLE_SPEC.format(options=options))
+    return spec
+
+
+def test_table_transforms_errors_are_located(tmp_path: Path) -> None:
+    spec = write_table(
+        tmp_path,
+        "augment=[hflip(), gaussian_noise(-1), RandomHorizontalFlip(), noise(1), "
+        "feature_dropout(p=1.5)]",
+    )
+    result = nndsl("check", "spec.nn", cwd=tmp_path)
+    assert result.returncode == 1
+    err = result.stderr + result.stdout
+    assert "Traceback" not in err
+    assert located(
+        err, 8, data_col(spec, "hflip"), "`hflip` transforms images, not the samples of `csv`"
+    )
+    assert "the transforms of `csv`: `gaussian_noise`, `feature_dropout`" in err
+    assert located(
+        err,
+        8,
+        data_col(spec, "gaussian_noise"),
+        "`std` of `gaussian_noise` must be a number, 0 or more",
+    )
+    assert located(
+        err,
+        8,
+        data_col(spec, "RandomHorizontalFlip"),
+        "`RandomHorizontalFlip` transforms images, not the samples of `csv`",
+    )
+    assert located(err, 8, data_col(spec, "noise(1)"), "unknown transform `noise`")
+    assert located(
+        err, 8, data_col(spec, "feature_dropout"), "`p` of `feature_dropout` is a probability"
+    )
+    # an image folder does not take the table transforms
+    st.write_spec(tmp_path / "img", "augment=[gaussian_noise(0.1)]", 1)
+    result = nndsl("check", "spec.nn", cwd=tmp_path / "img")
+    assert "`gaussian_noise` transforms tables, not the samples of `image_folder`" in result.stderr
+
+
+def test_table_transforms_on_training_rows_only_seeded(tmp_path: Path) -> None:
+    import torch
+
+    spec = write_table(
+        tmp_path,
+        "augment=[gaussian_noise(0.5), feature_dropout(p=0.25)], normalize=true, "
+        "val_split=0.25, workers=0",
+    )
+    out = runlib.generate(spec, tmp_path / "out")
+    script = st.generated(out)
+    data = script.utils.load_stream(str(out / "data.json"), script.CsvRows)
+    train, val = data["train"], data["val"]
+    mean = torch.tensor(data["normalization"]["mean"])
+    std = torch.tensor(data["normalization"]["std"])
+    rows = np.loadtxt(tmp_path / "t.csv", delimiter=",", skiprows=1, dtype=np.float32)
+
+    def row_of(dataset, i: int) -> torch.Tensor:
+        """The standardised features of the dataset's i-th row, found in the file."""
+        dataset.handle = None
+        dataset.pid = -1
+        offset = int(dataset.offsets[i])
+        line = (tmp_path / "t.csv").read_bytes()[offset:].split(b"\n")[0].decode()
+        values = [float(v) for v in line.split(",")[:4]]
+        assert any(np.allclose(values, r[:4]) for r in rows)
+        return (torch.tensor(values) - mean) / std
+
+    for epoch in (0, 1):  # validation rows: only standardised
+        torch.testing.assert_close(val[(3, epoch)][0], row_of(val, 3))
+    x = train[(7, 1)][0]
+    generator = torch.Generator().manual_seed((0 * 1_000_003 + 1) * 1_000_000_007 + 7)
+    expected = row_of(train, 7) + torch.randn(4, generator=generator) * 0.5
+    expected = expected * (torch.rand(4, generator=generator) >= 0.25)
+    torch.testing.assert_close(x, expected)
+    assert torch.equal(x, train[(7, 1)][0])
+    assert not torch.equal(x, train[(7, 0)][0])
+
+
+@runlib.slow("two training runs")
+def test_table_transforms_run_and_script_agree(tmp_path: Path) -> None:
+    spec = write_table(
+        tmp_path, "augment=[gaussian_noise(0.1), feature_dropout(p=0.1)], val_split=0.2, workers=1"
+    )
+    result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = runlib.generate(spec, tmp_path / "out")
+    script = runlib.run_script(out, "--out", "run", "--quiet")
+    assert script.returncode == 0, script.stderr
+    assert runlib.losses(tmp_path / "run" / "metrics.csv") == runlib.losses(
+        out / "run" / "metrics.csv"
+    )
+    meta = json.loads((out / "data.json").read_text())
+    assert meta["transforms"] == [
+        {"name": "gaussian_noise", "random": True, "std": 0.1},
+        {"name": "feature_dropout", "random": True, "p": 0.1},
+    ]

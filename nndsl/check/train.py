@@ -45,6 +45,7 @@ from nndsl.catalog.training import (
     monitor_names,
     topk,
     transform_problem,
+    transforms_for,
 )
 from nndsl.catalog.tv_transforms import looks_like as looks_like_tv
 from nndsl.check.finetune import FinetuneChecks
@@ -1636,6 +1637,19 @@ class TrainChecker(FinetuneChecks):
                 self.error("a transform is a name or a call such as `hflip()`", item.span)
                 ok = False
                 continue
+            own = transforms_for(source)
+            torchvision = name not in TRANSFORMS and looks_like_tv(name)  # for images only
+            if (name in TRANSFORMS and name not in own) or (
+                torchvision and source != "image_folder"
+            ):
+                what = "images" if name not in TRANSFORMS else TRANSFORMS[name].inputs + "s"
+                self.error(
+                    f"`{name}` transforms {what}, not the samples of `{source}`",
+                    _callee_span(item),
+                    hint=f"the transforms of `{source}`: " + ", ".join(f"`{t}`" for t in own),
+                )
+                ok = False
+                continue
             if name not in TRANSFORMS and looks_like_tv(name):  # torchvision.transforms.v2's
                 from nndsl.check.tvcheck import check_tv_transform
 
@@ -1645,8 +1659,8 @@ class TrainChecker(FinetuneChecks):
                 self.error(
                     f"unknown transform `{name}`",
                     _callee_span(item),
-                    hint=_did_you_mean(name, TRANSFORMS)
-                    or "transforms: " + ", ".join(f"`{t}`" for t in TRANSFORMS),
+                    hint=_did_you_mean(name, own)
+                    or "transforms: " + ", ".join(f"`{t}`" for t in own),
                 )
                 ok = False
                 continue

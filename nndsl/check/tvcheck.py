@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from nndsl import ir
-from nndsl.catalog.training import TORCHVISION_TRANSFORMS, TRANSFORMS
+from nndsl.catalog.training import TORCHVISION_TRANSFORMS, TRANSFORMS, transforms_for
 from nndsl.catalog.tv_transforms import (
     KNOWN,
     TvCall,
@@ -33,7 +33,9 @@ class _Checker(Protocol):
 
 
 def builtin_list() -> str:
-    return ", ".join(f"`{t}({', '.join(TRANSFORMS[t].params)})`" for t in TRANSFORMS)
+    """nndsl's own image transforms, with their parameters."""
+    own = transforms_for("image_folder")
+    return ", ".join(f"`{t}({', '.join(TRANSFORMS[t].params)})`" for t in own)
 
 
 def missing_torchvision_hint(name: str) -> str:
@@ -66,7 +68,7 @@ def check_tv_transform(checker: _Checker, item: ir.Expr, name: str, suggest) -> 
             checker.error(
                 f"unknown transform `{name}`",
                 span,
-                hint=suggest(name, [*TRANSFORMS, *KNOWN])
+                hint=suggest(name, [*transforms_for("image_folder"), *KNOWN])
                 or "torchvision.transforms.v2's transforms need torchvision (not installed); "
                 f"nndsl's own are: {builtin_list()}",
             )
@@ -101,7 +103,7 @@ def _read(checker: _Checker, item: ir.Expr, v2: Any, suggest) -> TvCall | None:
     try:
         cls = transform_class(v2, name)
     except TvProblem as p:
-        names = [*TRANSFORMS, *transform_names(v2)]
+        names = [*transforms_for("image_folder"), *transform_names(v2)]
         checker.error(
             p.message,
             span,

@@ -384,7 +384,7 @@ def _rendered_names(placeholder: str, source: str) -> set[str]:
         "source": source,
         "dataset": "ImageFiles" if source == "image_folder" else "CsvRows",
         "functions": ["random_crop", "hflip", "color_jitter", "resize", "normalize"]
-        + ["with_generator"],
+        + ["gaussian_noise", "feature_dropout", "with_generator"],
         "steps": [],
         "torchvision": True,
         "tv_constants": [("TRAIN_TRANSFORMS", "v2.Identity()"), ("TRANSFORMS", "v2.Identity()")],
@@ -476,9 +476,9 @@ def stream_context(plan: TrainPlan) -> dict[str, Any]:
     steps: list[tuple[bool, list[str], bool]] = []
     functions: list[str] = []
     made = False
-    raw = list(options.get("augment") or []) if source == "image_folder" else []
+    raw = list(options.get("augment") or [])
     tv = _TvConstants({plan.model, model_alias(plan.model), getattr(plan.loss, "name", "")})
-    for item, t in zip(raw, transforms(raw)):
+    for item, t in zip(raw, transforms(raw, source)):
         name, random = t["name"], t["random"]
         if t.get("torchvision"):
             call = tv.add(item, random, merge=bool(steps) and steps[-1][0] == random)
