@@ -454,3 +454,20 @@ def test_table_transforms_run_and_script_agree(tmp_path: Path) -> None:
         {"name": "gaussian_noise", "random": True, "std": 0.1},
         {"name": "feature_dropout", "random": True, "p": 0.1},
     ]
+
+
+def test_a_transform_that_does_not_fit_the_images_is_a_clear_error(tmp_path: Path) -> None:
+    st.write_spec(tmp_path / "tv", "augment=[Normalize([0.5, 0.5], [0.2, 0.2])]", 2)
+    st.write_spec(tmp_path / "own", "augment=[normalize([0.5, 0.5], [0.2, 0.2])]", 2)
+    for name, error in (
+        ("tv", "ValueError: Expected 3 values for mean, got 2"),
+        ("own", "RuntimeError: The size of tensor a (3) must match the size of tensor b (2)"),
+    ):
+        result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path / name)
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert "data: the first samples cannot be prepared as training prepares them" in (
+            result.stderr
+        )
+        assert error in result.stderr
+        assert not (tmp_path / name / "run" / "last.pt").exists()
