@@ -471,3 +471,15 @@ def test_a_transform_that_does_not_fit_the_images_is_a_clear_error(tmp_path: Pat
         )
         assert error in result.stderr
         assert not (tmp_path / name / "run" / "last.pt").exists()
+
+
+def test_augment_with_stream_false_is_a_located_error(tmp_path: Path) -> None:
+    spec = write_table(tmp_path, "augment=[gaussian_noise(0.1)], stream=false")
+    result = nndsl("check", "spec.nn", cwd=tmp_path)
+    assert result.returncode == 1
+    assert located(
+        result.stderr,
+        8,
+        data_col(spec, "false"),
+        "`augment` needs `csv` to stream from its files, which `stream=false` forbids",
+    )

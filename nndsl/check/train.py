@@ -1492,6 +1492,14 @@ class TrainChecker(FinetuneChecks):
                 hint=f"e.g. `{DATA_EXAMPLES.get(name, name + '(...)')}`",
             )
             return
+        augment = options.get("augment", ([], None))[0]
+        if isinstance(augment, list) and augment and options.get("stream", (None,))[0] is False:
+            self.error(
+                f"`augment` needs `{name}` to stream from its files, which `stream=false` forbids",
+                options["stream"][1].span,
+                hint="leave out `stream=false` (data with `augment` streams)",
+            )
+            ok = False
         if name == "random" and isinstance(node, ir.Call) and "shape" not in options:
             self.error(
                 "`random` needs `shape`, the shape of one sample",
