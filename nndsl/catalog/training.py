@@ -503,8 +503,10 @@ def transform_problem(name: str, args: list, kwargs: dict) -> str | None:
             return f"`p` of `{name}` is a probability, from 0 to 1"
         if key in ("brightness", "contrast", "saturation") and not (number(v) and 0 <= v < 1):
             return f"`{key}` of `{name}` must be a number from 0 to below 1"
-        if key in ("mean", "std") and name == "normalize" and not (
-            isinstance(v, (list, tuple)) and v and all(map(number, v))
+        if (
+            key in ("mean", "std")
+            and name == "normalize"
+            and not (isinstance(v, (list, tuple)) and v and all(map(number, v)))
         ):
             return f"`{key}` of `{name}` must be a list of numbers, one per channel"
         if key == "std" and name == "normalize" and any(s <= 0 for s in v):

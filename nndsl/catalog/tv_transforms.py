@@ -235,6 +235,12 @@ def to_data(call: TvCall) -> dict[str, Any]:
     }
 
 
+def transform_of(item: Any) -> Any:
+    """An item of `augment` (a plan value, or the Python API's name or dict) as a TvCall when
+    it is a call or a name (see `from_plan`)."""
+    return TvCall(item) if isinstance(item, str) else from_plan(item)
+
+
 def from_plan(value: Any) -> Any:
     """A plan value (CallSpec, Word, ListValue, tuples, numbers; or the Python API's dicts
     {"name", "args", "kwargs"}) as TvCalls and plain values: calls become TvCalls, lists stay

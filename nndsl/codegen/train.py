@@ -543,9 +543,9 @@ class _TvConstants:
     def add(self, item: Any, random: bool, merge: bool) -> str | None:
         """Add a transform; the statement that applies it, or None when it joined the
         constant of the transform before."""
-        from nndsl.catalog.tv_transforms import from_plan
+        from nndsl.catalog.tv_transforms import transform_of
 
-        source = _tv_source(from_plan(item))
+        source = _tv_source(transform_of(item))
         if merge and self.last_random is random and self.constants:
             self.items[-1].append(source)
             name = self.constants[-1][0]

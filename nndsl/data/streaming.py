@@ -195,7 +195,7 @@ def _tv_transform(item: Any) -> dict[str, Any] | None:
     None for one of nndsl's own transforms."""
     from nndsl.catalog import tv_transforms as tv
 
-    call = tv.from_plan(item)
+    call = tv.transform_of(item)
     if not isinstance(call, tv.TvCall) or call.name in TRANSFORMS or not tv.looks_like(call.name):
         return None
     try:
