@@ -349,12 +349,24 @@ def stream_sample(program: Program, script: str, data: bytes) -> bytes:
         except RuntimeError as exc:
             error = utils.stream_error(exc)
             if error is None:
-                raise
+                raise GenerateError(_sample_failure(exc)) from None
             raise GenerateError(f"data: {error}") from None
+        except Exception as exc:  # a transform of `augment` that does not fit the samples
+            raise GenerateError(_sample_failure(exc)) from None
     meta = splits["stream"]
     arrays["task"] = np.array("classification")
     arrays["num_classes"] = np.array(meta["num_classes"])
     return to_bytes(arrays)
+
+
+def _sample_failure(exc: BaseException) -> str:
+    """The message of a first sample that cannot be read and transformed (a transform of
+    `augment` that does not fit the data, such as a `normalize` with one value per channel
+    for another number of channels)."""
+    return (
+        "data: the first samples cannot be prepared as training prepares them "
+        f"(the transforms of `augment`?): {type(exc).__name__}: {exc}"
+    )
 
 
 def stream_dataset(module):

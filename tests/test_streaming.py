@@ -127,22 +127,21 @@ def test_bad_transforms_are_located_errors(tmp_path: Path) -> None:
     assert "`p` of `hflip` is a probability" in err
     assert "unknown transform `flip`" in err and "did you mean `hflip`?" in err
     assert "`brightness` of `color_jitter`" in err
-    # torchvision's names: what nndsl has instead
-    assert "unknown transform `RandomResizedCrop`" in err
-    assert "`RandomResizedCrop` is a torchvision.transforms.v2 transform" in err
-    assert "nndsl's own `hflip(p)` does this" in err
+    # torchvision's names without torchvision: what nndsl has instead (tests/test_tv_transforms.py)
+    assert "`RandomResizedCrop` is a torchvision.transforms.v2 transform, which needs" in err
+    assert "nndsl's own `hflip(p)`, which does this" in err
     assert "`workers` of `image_folder` cannot be negative" in err
     assert "spec.nn:8:" in err  # located on the data line
 
 
-def test_augment_of_a_csv_is_refused(tmp_path: Path) -> None:
+def test_an_image_transform_of_a_csv_is_refused(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("a,b,label\n1,2,0\n3,4,1\n")
     (tmp_path / "spec.nn").write_text(
         spec_text("").replace('image_folder("images", )', 'csv("t.csv", augment=[hflip])')
     )
     result = nndsl("check", "spec.nn", cwd=tmp_path)
     assert result.returncode == 1
-    assert "`csv` has no option `augment`" in result.stderr + result.stdout
+    assert "`hflip` transforms images, not the samples of `csv`" in result.stderr + result.stdout
 
 
 # ---- generate: a small data.json, never a copy of the images ----------------------------------

@@ -373,7 +373,7 @@ DATA_OPTION_TYPES = {
 #: The options of the sources that can stream, by source (checked like the other data options).
 STREAM_DATA_OPTIONS: dict[str, tuple[str, ...]] = {
     "image_folder": ("stream", "workers", "augment", "skip_bad"),
-    "csv": ("stream", "workers"),
+    "csv": ("stream", "workers", "augment"),
 }
 #: Without `stream=`, an image folder streams from this many images on, or when it has `augment`;
 #: a CSV file from this many bytes on.
@@ -395,6 +395,7 @@ class Transform:
     defaults: tuple[object, ...]
     random: bool
     description: str
+    inputs: str = "image"  # what it transforms: "image" (image_folder) or "table" (csv rows)
 
 
 TRANSFORMS: dict[str, Transform] = {
@@ -426,44 +427,45 @@ TRANSFORMS: dict[str, Transform] = {
             False,
             "(x - mean) / std per channel, with given lists (one value per channel)",
         ),
+        Transform(
+            "gaussian_noise",
+            ("std",),
+            1,
+            (),
+            True,
+            "add Gaussian noise of standard deviation `std` to every feature",
+            "table",
+        ),
+        Transform(
+            "feature_dropout",
+            ("p",),
+            1,
+            (),
+            True,
+            "set each feature to 0 with probability p",
+            "table",
+        ),
     )
 }
+#: The data source whose samples each kind of transform takes.
+TRANSFORM_SOURCES = {"image": "image_folder", "table": "csv"}
+
+
+def transforms_for(source: str) -> list[str]:
+    """The built-in transforms of `augment` for the data source `source`."""
+    return [t.name for t in TRANSFORMS.values() if TRANSFORM_SOURCES[t.inputs] == source]
 
 
 #: torchvision.transforms.v2 names a user may write in `augment`: the built-in transform that
-#: does the same, or None.  torchvision's own transforms are not run by nndsl.
+#: does the same, or None.  With torchvision installed, any v2 transform runs (see
+#: nndsl/catalog/tv_transforms.py); without it, the error names the built-in one.
 TORCHVISION_TRANSFORMS: dict[str, str | None] = {
     "RandomCrop": "random_crop",
     "RandomHorizontalFlip": "hflip",
     "ColorJitter": "color_jitter",
     "Resize": "resize",
     "Normalize": "normalize",
-    **dict.fromkeys(
-        (
-            "RandomResizedCrop CenterCrop RandomVerticalFlip RandomRotation RandomAffine "
-            "RandomPerspective RandomErasing GaussianBlur GaussianNoise RandomGrayscale "
-            "Grayscale Pad AutoAugment RandAugment TrivialAugmentWide AugMix RandomInvert "
-            "RandomPosterize RandomSolarize RandomAdjustSharpness RandomAutocontrast "
-            "RandomEqualize ElasticTransform RandomZoomOut RandomChoice RandomApply Compose "
-            "ToTensor ToImage ToDtype ConvertImageDtype"
-        ).split()
-    ),
 }
-
-
-def torchvision_hint(name: str) -> str | None:
-    """The hint for a torchvision.transforms.v2 name in `augment` (None for another name)."""
-    if name not in TORCHVISION_TRANSFORMS:
-        return None
-    same = TORCHVISION_TRANSFORMS[name]
-    if same is not None:
-        t = TRANSFORMS[same]
-        return f"`{name}` is torchvision's; nndsl's own `{same}({', '.join(t.params)})` does this"
-    return (
-        f"`{name}` is a torchvision.transforms.v2 transform, which `augment` does not run "
-        "(torchvision is optional and not used by nndsl); its own transforms are: "
-        + ", ".join(f"`{t}`" for t in TRANSFORMS)
-    )
 
 
 def transform_problem(name: str, args: list, kwargs: dict) -> str | None:
@@ -502,12 +504,16 @@ def transform_problem(name: str, args: list, kwargs: dict) -> str | None:
             return f"`p` of `{name}` is a probability, from 0 to 1"
         if key in ("brightness", "contrast", "saturation") and not (number(v) and 0 <= v < 1):
             return f"`{key}` of `{name}` must be a number from 0 to below 1"
-        if key in ("mean", "std") and not (
-            isinstance(v, (list, tuple)) and v and all(map(number, v))
+        if (
+            key in ("mean", "std")
+            and name == "normalize"
+            and not (isinstance(v, (list, tuple)) and v and all(map(number, v)))
         ):
             return f"`{key}` of `{name}` must be a list of numbers, one per channel"
-        if key == "std" and isinstance(v, (list, tuple)) and any(s <= 0 for s in v):
+        if key == "std" and name == "normalize" and any(s <= 0 for s in v):
             return f"`std` of `{name}` must be positive"
+        if key == "std" and name == "gaussian_noise" and not (number(v) and v >= 0):
+            return f"`std` of `{name}` must be a number, 0 or more"
     return None
 
 

@@ -44,9 +44,10 @@ from nndsl.catalog.training import (
     metric_kind,
     monitor_names,
     topk,
-    torchvision_hint,
     transform_problem,
+    transforms_for,
 )
+from nndsl.catalog.tv_transforms import looks_like as looks_like_tv
 from nndsl.check.finetune import FinetuneChecks
 from nndsl.check.graph import BlockInstance, ModuleSlot, TensorV
 from nndsl.check.plan import CallSpec, ListValue, PlanError, TrainPlan, Word, split_lr_for
@@ -1491,6 +1492,14 @@ class TrainChecker(FinetuneChecks):
                 hint=f"e.g. `{DATA_EXAMPLES.get(name, name + '(...)')}`",
             )
             return
+        augment = options.get("augment", ([], None))[0]
+        if isinstance(augment, list) and augment and options.get("stream", (None,))[0] is False:
+            self.error(
+                f"`augment` needs `{name}` to stream from its files, which `stream=false` forbids",
+                options["stream"][1].span,
+                hint="leave out `stream=false` (data with `augment` streams)",
+            )
+            ok = False
         if name == "random" and isinstance(node, ir.Call) and "shape" not in options:
             self.error(
                 "`random` needs `shape`, the shape of one sample",
@@ -1619,7 +1628,8 @@ class TrainChecker(FinetuneChecks):
 
     def transforms(self, source: str, v: Any, node: ir.Expr) -> bool:
         """`augment=[random_crop(32, padding=4), hflip(), ...]`: each a known transform with
-        valid arguments (nndsl/catalog/training.py TRANSFORMS)."""
+        valid arguments (nndsl/catalog/training.py TRANSFORMS), or a torchvision.transforms.v2
+        one (nndsl/check/tvcheck.py)."""
         example = "e.g. `augment=[random_crop(32, padding=4), hflip()]`"
         if not isinstance(v, list) or not isinstance(node, ir.ListExpr):
             self.error(
@@ -1635,13 +1645,30 @@ class TrainChecker(FinetuneChecks):
                 self.error("a transform is a name or a call such as `hflip()`", item.span)
                 ok = False
                 continue
+            own = transforms_for(source)
+            torchvision = name not in TRANSFORMS and looks_like_tv(name)  # for images only
+            if (name in TRANSFORMS and name not in own) or (
+                torchvision and source != "image_folder"
+            ):
+                what = "images" if name not in TRANSFORMS else TRANSFORMS[name].inputs + "s"
+                self.error(
+                    f"`{name}` transforms {what}, not the samples of `{source}`",
+                    _callee_span(item),
+                    hint=f"the transforms of `{source}`: " + ", ".join(f"`{t}`" for t in own),
+                )
+                ok = False
+                continue
+            if name not in TRANSFORMS and looks_like_tv(name):  # torchvision.transforms.v2's
+                from nndsl.check.tvcheck import check_tv_transform
+
+                ok = check_tv_transform(self, item, name, _did_you_mean) and ok
+                continue
             if name not in TRANSFORMS:
                 self.error(
                     f"unknown transform `{name}`",
                     _callee_span(item),
-                    hint=torchvision_hint(name)
-                    or _did_you_mean(name, TRANSFORMS)
-                    or "transforms: " + ", ".join(f"`{t}`" for t in TRANSFORMS),
+                    hint=_did_you_mean(name, own)
+                    or "transforms: " + ", ".join(f"`{t}`" for t in own),
                 )
                 ok = False
                 continue

@@ -383,8 +383,12 @@ def _rendered_names(placeholder: str, source: str) -> set[str]:
     stream = {
         "source": source,
         "dataset": "ImageFiles" if source == "image_folder" else "CsvRows",
-        "functions": ["random_crop", "hflip", "color_jitter", "resize", "normalize"],
+        "functions": ["random_crop", "hflip", "color_jitter", "resize", "normalize"]
+        + ["gaussian_noise", "feature_dropout", "with_generator"],
         "steps": [],
+        "torchvision": True,
+        "tv_constants": [("TRAIN_TRANSFORMS", "v2.Identity()"), ("TRANSFORMS", "v2.Identity()")],
+        "tv_random": True,
         "has_random": True,
         "skip_bad": True,
         "normalize": True,
@@ -472,13 +476,28 @@ def stream_context(plan: TrainPlan) -> dict[str, Any]:
     steps: list[tuple[bool, list[str], bool]] = []
     functions: list[str] = []
     made = False
-    for t in transforms(options.get("augment")) if source == "image_folder" else []:
+    raw = list(options.get("augment") or [])
+    tv = _TvConstants({plan.model, model_alias(plan.model), getattr(plan.loss, "name", "")})
+    for item, t in zip(raw, transforms(raw, source)):
         name, random = t["name"], t["random"]
+        if t.get("torchvision"):
+            call = tv.add(item, random, merge=bool(steps) and steps[-1][0] == random)
+            if call is None:  # joined the v2.Compose of the call before
+                continue
+            if random and "with_generator" not in functions:
+                functions.append("with_generator")
+            if steps and steps[-1][0] == random:
+                steps[-1][1].append(call)
+            else:
+                steps.append((random, [call], random and not made))
+                made = made or random
+            continue
         args = [
             f"{k}={literal(tuple(t[k]) if isinstance(t[k], list) else t[k])}"
             for k in TRANSFORMS[name].params
         ]
         call = f"{name}(x, {', '.join([*args, 'generator=generator'] if random else args)})"
+        tv.builtin()
         if name not in functions:
             functions.append(name)
         if steps and steps[-1][0] == random:
@@ -503,7 +522,59 @@ def stream_context(plan: TrainPlan) -> dict[str, Any]:
         "size": list(size) if size else None,
         "pil_size": literal((size[1], size[0])) if size else None,
         "imports": ["data_error", *(["collate_readable"] if skip_bad else [])],
+        "torchvision": bool(tv.constants),
+        "tv_constants": tv.constants,
+        "tv_random": any(name.startswith("TRAIN_") for name, _ in tv.constants),
     }
+
+
+class _TvConstants:
+    """The torchvision.transforms.v2 transforms of `augment` as module-level constants of
+    train.py, as a torchvision user writes them: consecutive ones of the same kind (random,
+    for training data only, or not) in one `v2.Compose([...])`, named TRAIN_TRANSFORMS (random)
+    or TRANSFORMS (then numbered)."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = set(taken)
+        self.constants: list[tuple[str, str]] = []  # (name, source)
+        self.items: list[list[str]] = []  # the v2 calls of each constant
+        self.last_random: bool | None = None  # the kind of the last constant, when it was last
+
+    def add(self, item: Any, random: bool, merge: bool) -> str | None:
+        """Add a transform; the statement that applies it, or None when it joined the
+        constant of the transform before."""
+        from nndsl.catalog.tv_transforms import transform_of
+
+        source = _tv_source(transform_of(item))
+        if merge and self.last_random is random and self.constants:
+            self.items[-1].append(source)
+            name = self.constants[-1][0]
+            self.constants[-1] = (name, "v2.Compose([" + ", ".join(self.items[-1]) + "])")
+            return None
+        name = identifier("TRAIN_TRANSFORMS" if random else "TRANSFORMS", self.taken)
+        self.constants.append((name, source))
+        self.items.append([source])
+        self.last_random = random
+        return f"with_generator({name}, x, generator)" if random else f"{name}(x)"
+
+    def builtin(self) -> None:
+        """A built-in transform came between: the next v2 one starts a new constant."""
+        self.last_random = None
+
+
+def _tv_source(v: Any) -> str:
+    """Python source of a v2 transform's call (a TvCall) or argument value."""
+    from nndsl.catalog.tv_transforms import TvCall
+
+    if isinstance(v, TvCall):
+        args = [_tv_source(a) for a in v.args] + [f"{k}={_tv_source(a)}" for k, a in v.kwargs]
+        return f"v2.{v.name}({', '.join(args)})"
+    if isinstance(v, list):
+        return "[" + ", ".join(_tv_source(i) for i in v) + "]"
+    if isinstance(v, tuple):
+        inner = ", ".join(_tv_source(i) for i in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    return literal(v)
 
 
 def _flag(value: Any) -> bool:

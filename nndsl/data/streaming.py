@@ -33,6 +33,7 @@ from nndsl.catalog.training import (
     STREAM_IMAGES_FROM,
     TRANSFORMS,
     transform_problem,
+    transforms_for,
 )
 from nndsl.data.errors import DataError
 from nndsl.data.sources import IMAGE_SUFFIXES, _bool, _image_size, _int, _pillow, prepare
@@ -70,6 +71,8 @@ def streams(name: str, options: Mapping[str, Any], base_dir: Path) -> bool:
         except OSError:
             return False
     if name == "csv":
+        if options.get("augment"):
+            return True
         try:
             return _root(options, base_dir).stat().st_size >= STREAM_CSV_BYTES_FROM
         except OSError:
@@ -149,25 +152,32 @@ def digest(files: Iterable[str], labels: Iterable[int]) -> str:
     return h.hexdigest()
 
 
-def transforms(value: Any) -> list[dict[str, Any]]:
-    """`augment=[...]` as data.json holds it: [{"name": ..., <param>: value, ...}, ...] with
-    every parameter (defaults filled in), each checked (the checker reports the same, located;
-    this is for the Python API)."""
+def transforms(value: Any, source: str = "image_folder") -> list[dict[str, Any]]:
+    """`augment=[...]` of the data source `source` as data.json holds it: [{"name": ...,
+    <param>: value, ...}, ...] with every parameter (defaults filled in), each checked (the
+    checker reports the same, located; this is for the Python API)."""
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
-        raise DataError("option 'augment' of image_folder() must be a list of transforms")
+        raise DataError(f"option 'augment' of {source}() must be a list of transforms")
+    own = transforms_for(source)
     out = []
     for item in value:
+        tv = _tv_transform(item) if source == "image_folder" else None
+        if tv is not None:
+            out.append(tv)
+            continue
         item = _words(item)
         if isinstance(item, str):
             item = {"name": item, "args": [], "kwargs": {}}
         if not isinstance(item, dict):
-            raise DataError(f"image_folder(): {item!r} is not a transform")
+            raise DataError(f"{source}(): {item!r} is not a transform")
         name, args, kwargs = item["name"], list(item["args"]), dict(item["kwargs"])
         problem = transform_problem(name, args, kwargs)
+        if problem is None and name not in own:
+            problem = f"'{name}' is not a transform of {source}() (those are: {', '.join(own)})"
         if problem is not None:
-            raise DataError(f"image_folder(): augment: {problem}".replace("`", "'"))
+            raise DataError(f"{source}(): augment: {problem}".replace("`", "'"))
         t = TRANSFORMS[name]
         bound = dict(zip(t.params[t.required :], t.defaults))
         bound.update(zip(t.params, args))
@@ -177,6 +187,32 @@ def transforms(value: Any) -> list[dict[str, Any]]:
             bound["size"] = [size, size] if isinstance(size, int) else list(size)
         out.append({"name": name, "random": t.random, **bound})
     return out
+
+
+def _tv_transform(item: Any) -> dict[str, Any] | None:
+    """A torchvision.transforms.v2 transform of `augment` as data.json holds it ({"name",
+    "torchvision": true, "random", "args", "kwargs"}), built once by torchvision to check it;
+    None for one of nndsl's own transforms."""
+    from nndsl.catalog import tv_transforms as tv
+
+    call = tv.transform_of(item)
+    if not isinstance(call, tv.TvCall) or call.name in TRANSFORMS or not tv.looks_like(call.name):
+        return None
+    try:
+        if not tv.installed():
+            raise tv.TvProblem(
+                f"'{call.name}' is a torchvision.transforms.v2 transform, which needs torchvision "
+                "(not installed)"
+            )
+        tv.build(call, tv.v2_module())
+    except tv.TvProblem as p:
+        raise DataError(f"image_folder(): augment: {p.message}".replace("`", "'")) from None
+    return {
+        "name": call.name,
+        "torchvision": True,
+        "random": tv.is_random(call),
+        **tv.to_data(call),
+    }
 
 
 def image_manifest(
@@ -593,6 +629,7 @@ def csv_manifest(
         "float_targets": bool(float_targets) or kind == "regression",
         "split": {"seed": seed, "val": order_counts["val"], "test": order_counts["test"]},
         "samples": order_counts,
+        "transforms": transforms(options.get("augment"), "csv"),
         "workers": workers,
         "normalization": None,
     }
