@@ -27,6 +27,27 @@ def fail(message: str) -> NndslError:
     return NndslError([error(message, None)])
 
 
+def generate_failure(exc: Exception, checked) -> NndslError:
+    """nndsl.api.generate_failure: a data source's problem at its place in the spec."""
+    from nndsl.api import generate_failure as located
+
+    return located(exc, checked)
+
+
+def _with_data_note(exc: NndslError, source: str) -> NndslError:
+    """`exc`'s errors, each noting that the spec was read with `--data SOURCE` (their place
+    is in the train section as evaluate rewrote it)."""
+    from nndsl.errors import Diagnostic, Note
+
+    note = Note(f"the train section as read with --data {source}")
+    errors = [
+        Diagnostic(d.severity, d.message, d.span, (*d.notes, note), d.hint)
+        for d in exc.diagnostics
+        if d.is_error
+    ]
+    return NndslError(errors, exc.sources)
+
+
 @dataclass
 class Trained:
     """A checkpoint's weights loaded into the spec's model (eval mode)."""
@@ -424,7 +445,7 @@ def evaluate(
     try:
         data = data if data is not None else data_bytes(program.checked, plan, streaming=streaming)
     except GenerateError as exc:
-        raise fail(str(exc)) from None
+        raise generate_failure(exc, program.checked) from None
     modules = program.modules()
     module, utils = modules[trained.script], modules["training_utils"]
     import random
@@ -498,7 +519,7 @@ def other_data(
     try:
         raw = np.load(io.BytesIO(data_bytes(checked, plan)), allow_pickle=False)
     except GenerateError as exc:
-        raise fail(str(exc)) from None
+        raise _with_data_note(generate_failure(exc, checked), source) from None
     from nndsl.api import data_mismatch
 
     arrays = {k: raw[k] for k in raw.files if k != "nndsl_sha256"}
@@ -551,9 +572,15 @@ def channel_stats(prep: dict, ndim: int) -> tuple:
     return mean, std
 
 
+_TRAINING_ONLY = ("stop_when", "early_stopping", "checkpoint", "scheduler")
+
+
 def _checked_with_data(program, section: str | None, source: str):
     """The spec checked again with `data = SOURCE` in the train section; its errors (in
-    SOURCE, shown in place) raise NndslError."""
+    SOURCE, shown in place) raise NndslError.  The keys that steer training and watch its
+    validation (`stop_when`, `early_stopping`, `checkpoint`, `scheduler`) are left out (blanked,
+    so every other place keeps its line and column): evaluating reads none of them, and other
+    data without a validation split is no error for them."""
     from nndsl.check import check_file
 
     here = program.checked.program
@@ -569,6 +596,12 @@ def _checked_with_data(program, section: str | None, source: str):
     def offset(line: int, col: int) -> int:
         return sum(len(x) for x in lines[: line - 1]) + col - 1
 
+    for key in _TRAINING_ONLY:
+        where = plan.span(key)
+        if where is not None:
+            start, end = offset(where.line, where.col), offset(where.end_line, where.end_col)
+            blank = "".join(c if c in "\r\n" else " " for c in text[start:end])
+            text = text[:start] + blank + text[end:]
     span = plan.span("data")  # where the checker read `data = ...`
     if span is not None:
         start, end = offset(span.line, span.col), offset(span.end_line, span.end_col)
@@ -578,15 +611,7 @@ def _checked_with_data(program, section: str | None, source: str):
         new = text[:end] + f"    data = {source}\n" + text[end:]
     checked = check_file(here.root, new, imports=here.run_python)
     if not checked.ok:
-        from nndsl.errors import Diagnostic, Note
-
-        note = Note(f"the train section as read with --data {source}")
-        errors = [
-            Diagnostic(d.severity, d.message, d.span, (*d.notes, note), d.hint)
-            for d in checked.diagnostics
-            if d.is_error
-        ]
-        raise NndslError(errors, checked.program.sources)
+        raise _with_data_note(NndslError(checked.diagnostics, checked.program.sources), source)
     return checked
 
 
@@ -673,7 +698,7 @@ def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> d
     try:
         data = data_bytes(program.checked, program.checked.plans[trained.section])
     except GenerateError as exc:
-        raise fail(str(exc)) from None
+        raise generate_failure(exc, program.checked) from None
     arrays = np.load(io.BytesIO(data), allow_pickle=False)
     has_norm = "norm_mean" in arrays.files and "norm_std" in arrays.files
     return {

@@ -518,6 +518,12 @@ def cmd_generate(args, out: Output) -> int:
             checked, models, target=getattr(args, "target", "pytorch"), out_dir=args.out
         )
     except GenerateError as exc:
+        from nndsl.api import generate_failure
+
+        located = [d for d in generate_failure(exc, checked).diagnostics if d.span is not None]
+        if located:  # a data source's problem, at its place in the spec
+            out.diagnostics(located, checked.program.sources)
+            return 1
         print(
             f"nndsl: error: cannot generate PyTorch for {display_path(args.file)}: {exc}",
             file=sys.stderr,
