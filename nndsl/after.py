@@ -528,9 +528,19 @@ def other_data(
             f"--data {source}: evaluating on other data with several input or target arrays "
             "is not supported yet; evaluate on the train section's own split (without --data)"
         )
+    from nndsl.data.errors import data_span
+
+    def located(message: str, hint: str | None = None) -> NndslError:
+        """An error at the --data expression (in the train section as evaluate read it)."""
+        at = data_span(checked, plan)
+        if at is None:
+            return fail(f"--data: {message}" + (f" ({hint})" if hint else ""))
+        failure = NndslError([error(message, at, hint=hint)], checked.program.sources)
+        return _with_data_note(failure, source)
+
     problem = data_mismatch(checked, plan, to_bytes(arrays))
     if problem is not None:
-        raise fail(f"--data: {problem}")
+        raise located(problem)
     prep = preprocessing(program, trained, checkpoint)
     parts = [p for p in ("train", "val", "test") if f"{p}_x" in arrays]
     names = arrays.get("class_names")
@@ -539,9 +549,9 @@ def other_data(
         index = {str(n): i for i, n in enumerate(trained_names)}
         unknown = [str(n) for n in names if str(n) not in index]
         if unknown:
-            raise fail(
-                f"--data has the class '{unknown[0]}', which the model was not trained on "
-                f"(its classes: {', '.join(map(str, trained_names))})"
+            raise located(
+                f"the data has the class '{unknown[0]}', which the model was not trained on",
+                hint=f"its classes: {', '.join(map(str, trained_names))}",
             )
         mapping = np.array([index[str(n)] for n in names], dtype=np.int64)
         for p in parts:
@@ -834,10 +844,11 @@ def read_inputs(program, trained: Trained, path: str | os.PathLike):
         try:
             arrays = np.load(path, allow_pickle=False)
             names = list(arrays.files)
-            if "x" in names:
-                return arrays["x"]
-            if len(names) == 1:
-                return arrays[names[0]]
+            if "x" in names or len(names) == 1:
+                name = "x" if "x" in names else names[0]
+                return _samples(path, name, np.asarray(arrays[name]))
+        except NndslError:
+            raise
         except Exception as exc:  # numpy raises many kinds for a damaged file
             raise fail(f"cannot read {path}: {_first_line(exc)}") from None
         raise fail(f"{path} holds {', '.join(names) or 'no arrays'}: name the inputs `x`")
@@ -865,6 +876,17 @@ def read_inputs(program, trained: Trained, path: str | os.PathLike):
         f"cannot read {path}: predict reads .npz and .csv files, image files (.png, .jpg, "
         "...) and folders of images"
     )
+
+
+def _samples(path: str, name: str, array):
+    """`array` (the inputs of an .npz file) when it holds samples of numbers, else why not."""
+    if array.dtype.kind not in "biuf":
+        raise fail(f"{path}: the array '{name}' holds {array.dtype} values, not numbers")
+    if array.ndim == 0:
+        raise fail(f"{path}: the array '{name}' is a single value, not samples (no sample axis)")
+    if array.shape[0] == 0:
+        raise fail(f"{path}: the array '{name}' holds no samples")
+    return array
 
 
 def predict(
