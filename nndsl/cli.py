@@ -573,6 +573,7 @@ def cmd_run(args, out: Output) -> int:
     from nndsl.errors import NndslError
 
     program = Program(checked)
+    made = _missing_folders(args.out)  # what the run folder's creation adds (removed on failure)
     try:
         module, data_path, out_dir = program.prepare_run(
             args.train,
@@ -611,7 +612,7 @@ def cmd_run(args, out: Output) -> int:
         module.train(argv)
     except module.TrainingError as exc:
         print(f"nndsl: error: {exc}", file=sys.stderr)
-        _discard_unstarted_run(data_path, out_dir, default_parent=args.out is None)
+        _discard_unstarted_run(data_path, out_dir, default_parent=args.out is None, made=made)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -620,9 +621,23 @@ def cmd_run(args, out: Output) -> int:
     return 0
 
 
-def _discard_unstarted_run(data_path, out_dir, default_parent: bool) -> None:
+def _missing_folders(out: str | None) -> list:
+    """The folders `--out` names that do not exist yet, deepest first."""
+    from pathlib import Path
+
+    if out is None:
+        return []
+    try:
+        path = Path(out).absolute()
+        return [p for p in (path, *path.parents) if not p.exists()]
+    except (OSError, ValueError):
+        return []
+
+
+def _discard_unstarted_run(data_path, out_dir, default_parent: bool, made=()) -> None:
     """A run that failed before training started (a device that is not there, a bad flag)
-    leaves no folder behind: remove the run folder when it holds nothing but the data copy."""
+    leaves no folder behind: remove the run folder when it holds nothing but the data copy,
+    and the folders above it that `made` says the run created (when they are empty)."""
     from pathlib import Path
 
     folder, data = Path(out_dir), Path(data_path)
@@ -634,6 +649,8 @@ def _discard_unstarted_run(data_path, out_dir, default_parent: bool) -> None:
             folder.rmdir()
             if default_parent and not any(folder.parent.iterdir()):
                 folder.parent.rmdir()  # the `runs` folder this run made
+            for parent in made[1:]:
+                parent.rmdir()  # (an OSError when not empty: kept, and the rest too)
     except OSError:
         pass
 
