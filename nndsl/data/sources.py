@@ -779,7 +779,8 @@ def csv(
             raise DataError("option 'features' of csv() must name at least one column")
 
     text = _read_text("csv", file)
-    reader = csvlib.reader(io.StringIO(text, newline=""), delimiter=sep)
+    # strict: a quote left open is an error, not a field that swallows the rest of the file
+    reader = csvlib.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     header_row: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
     last = 0
@@ -803,7 +804,12 @@ def csv(
                 )
             rows.append((line, row))
     except csvlib.Error as exc:
-        raise DataError(f"csv(): {file}, line {reader.line_num}: malformed CSV: {exc}") from None
+        open_quote = "end of data" in str(exc)
+        raise DataError(
+            f"csv(): {file}, line {last + 1}: malformed CSV: "
+            + ("a quote opened in this row is never closed" if open_quote else str(exc)),
+            hint='a field that holds the delimiter or a quote is quoted whole: "a, b", "say ""hi"""',
+        ) from None
     if header_row is None:
         raise DataError(f"csv(): {file} is empty", hint="the first line must name the columns")
     header = header_row
