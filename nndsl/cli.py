@@ -529,6 +529,10 @@ def cmd_generate(args, out: Output) -> int:
             file=sys.stderr,
         )
         return 1
+    misfits = _data_misfits(checked, files)
+    if misfits:
+        out.diagnostics(misfits, checked.program.sources)
+        return 1
     if args.stdout:
         sys.stdout.write(files["model.py"])  # type: ignore[arg-type]
         return 0
@@ -545,6 +549,24 @@ def cmd_generate(args, out: Output) -> int:
     for path in written:
         print(f"wrote {display_path(str(path))}")
     return 0
+
+
+def _data_misfits(checked, files) -> list[Diagnostic]:
+    """Errors, at each train section's `data`, for prepared data whose samples do not fit the
+    model (as `run` refuses them): the generated script would fail at its first batch."""
+    from nndsl.api import data_mismatch
+    from nndsl.codegen.trainplan import data_file, script_name
+    from nndsl.data.errors import data_span
+    from nndsl.errors import error
+
+    found = []
+    for section, plan in checked.plans.items():
+        data = files.get(data_file(script_name(section)))
+        if isinstance(data, bytes) and plan.data is not None:
+            problem = data_mismatch(checked, plan, data)
+            if problem is not None:
+                found.append(error(problem, data_span(checked, plan)))
+    return found
 
 
 def cmd_run(args, out: Output) -> int:

@@ -5,8 +5,7 @@ prints for it (`main.expected`, with the case's folder written as `<dir>`).
 The error is shown like a check error: `main.nn:LINE:COL` at the option of the `data` value it
 is about (the file, the column, the array), the line, carets and a hint.  `nndsl run` exits 1
 before anything is written (no run folder), and `nndsl generate` reports the same error and
-writes nothing (except for data that reads well but does not fit the model, which only training
-checks).  Regenerate the expected files with
+writes nothing.  Regenerate the expected files with
 
     python -m pytest tests/test_data_errors_golden.py --update-golden
 """
@@ -51,8 +50,6 @@ def test_data_error_output(
         expected.write_text(err, encoding="utf-8")
     else:
         assert err == expected.read_text(encoding="utf-8")
-    if case.name == "wrong_shape":
-        return  # data that reads well but does not fit the model: only training checks that
     # generate prepares the same data: the same error, and nothing written
     code, out, gen_err = _stderr(capsys, case, "generate", "main.nn", "-o", str(tmp_path / "gen"))
     assert (code, out, gen_err) == (1, "", err)
