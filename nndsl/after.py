@@ -27,6 +27,27 @@ def fail(message: str) -> NndslError:
     return NndslError([error(message, None)])
 
 
+def generate_failure(exc: Exception, checked) -> NndslError:
+    """nndsl.api.generate_failure: a data source's problem at its place in the spec."""
+    from nndsl.api import generate_failure as located
+
+    return located(exc, checked)
+
+
+def _with_data_note(exc: NndslError, source: str) -> NndslError:
+    """`exc`'s errors, each noting that the spec was read with `--data SOURCE` (their place
+    is in the train section as evaluate rewrote it)."""
+    from nndsl.errors import Diagnostic, Note
+
+    note = Note(f"the train section as read with --data {source}")
+    errors = [
+        Diagnostic(d.severity, d.message, d.span, (*d.notes, note), d.hint)
+        for d in exc.diagnostics
+        if d.is_error
+    ]
+    return NndslError(errors, exc.sources)
+
+
 @dataclass
 class Trained:
     """A checkpoint's weights loaded into the spec's model (eval mode)."""
@@ -432,7 +453,7 @@ def evaluate(
     try:
         data = data if data is not None else data_bytes(program.checked, plan, streaming=streaming)
     except GenerateError as exc:
-        raise fail(str(exc)) from None
+        raise generate_failure(exc, program.checked) from None
     import random
 
     import numpy as np
@@ -505,7 +526,7 @@ def other_data(
     try:
         raw = np.load(io.BytesIO(data_bytes(checked, plan)), allow_pickle=False)
     except GenerateError as exc:
-        raise fail(str(exc)) from None
+        raise _with_data_note(generate_failure(exc, checked), source) from None
     from nndsl.api import data_mismatch
 
     arrays = {k: raw[k] for k in raw.files if k != "nndsl_sha256"}
@@ -514,9 +535,19 @@ def other_data(
             f"--data {source}: evaluating on other data with several input or target arrays "
             "is not supported yet; evaluate on the train section's own split (without --data)"
         )
+    from nndsl.data.errors import data_span
+
+    def located(message: str, hint: str | None = None) -> NndslError:
+        """An error at the --data expression (in the train section as evaluate read it)."""
+        at = data_span(checked, plan)
+        if at is None:
+            return fail(f"--data: {message}" + (f" ({hint})" if hint else ""))
+        failure = NndslError([error(message, at, hint=hint)], checked.program.sources)
+        return _with_data_note(failure, source)
+
     problem = data_mismatch(checked, plan, to_bytes(arrays))
     if problem is not None:
-        raise fail(f"--data: {problem}")
+        raise located(problem)
     prep = preprocessing(program, trained, checkpoint)
     parts = [p for p in ("train", "val", "test") if f"{p}_x" in arrays]
     names = arrays.get("class_names")
@@ -525,9 +556,9 @@ def other_data(
         index = {str(n): i for i, n in enumerate(trained_names)}
         unknown = [str(n) for n in names if str(n) not in index]
         if unknown:
-            raise fail(
-                f"--data has the class '{unknown[0]}', which the model was not trained on "
-                f"(its classes: {', '.join(map(str, trained_names))})"
+            raise located(
+                f"the data has the class '{unknown[0]}', which the model was not trained on",
+                hint=f"its classes: {', '.join(map(str, trained_names))}",
             )
         mapping = np.array([index[str(n)] for n in names], dtype=np.int64)
         for p in parts:
@@ -639,9 +670,15 @@ def channel_stats(prep: dict, ndim: int) -> tuple:
     return mean, std
 
 
+_TRAINING_ONLY = ("stop_when", "early_stopping", "checkpoint", "scheduler")
+
+
 def _checked_with_data(program, section: str | None, source: str):
     """The spec checked again with `data = SOURCE` in the train section; its errors (in
-    SOURCE, shown in place) raise NndslError."""
+    SOURCE, shown in place) raise NndslError.  The keys that steer training and watch its
+    validation (`stop_when`, `early_stopping`, `checkpoint`, `scheduler`) are left out (blanked,
+    so every other place keeps its line and column): evaluating reads none of them, and other
+    data without a validation split is no error for them."""
     from nndsl.check import check_file
 
     here = program.checked.program
@@ -657,6 +694,12 @@ def _checked_with_data(program, section: str | None, source: str):
     def offset(line: int, col: int) -> int:
         return sum(len(x) for x in lines[: line - 1]) + col - 1
 
+    for key in _TRAINING_ONLY:
+        where = plan.span(key)
+        if where is not None:
+            start, end = offset(where.line, where.col), offset(where.end_line, where.end_col)
+            blank = "".join(c if c in "\r\n" else " " for c in text[start:end])
+            text = text[:start] + blank + text[end:]
     span = plan.span("data")  # where the checker read `data = ...`
     if span is not None:
         start, end = offset(span.line, span.col), offset(span.end_line, span.end_col)
@@ -666,15 +709,7 @@ def _checked_with_data(program, section: str | None, source: str):
         new = text[:end] + f"    data = {source}\n" + text[end:]
     checked = check_file(here.root, new, imports=here.run_python)
     if not checked.ok:
-        from nndsl.errors import Diagnostic, Note
-
-        note = Note(f"the train section as read with --data {source}")
-        errors = [
-            Diagnostic(d.severity, d.message, d.span, (*d.notes, note), d.hint)
-            for d in checked.diagnostics
-            if d.is_error
-        ]
-        raise NndslError(errors, checked.program.sources)
+        raise _with_data_note(NndslError(checked.diagnostics, checked.program.sources), source)
     return checked
 
 
@@ -761,7 +796,7 @@ def preprocessing(program, trained: Trained, checkpoint: str | os.PathLike) -> d
     try:
         data = data_bytes(program.checked, program.checked.plans[trained.section])
     except GenerateError as exc:
-        raise fail(str(exc)) from None
+        raise generate_failure(exc, program.checked) from None
     arrays = np.load(io.BytesIO(data), allow_pickle=False)
     has_norm = "norm_mean" in arrays.files and "norm_std" in arrays.files
     return {
@@ -941,17 +976,19 @@ def read_npz(path: str) -> Samples:
                     header = _npy_header(fh) if member.endswith(".npy") else None
                 if header is not None:
                     shape, fortran, dtype = header
-                    if shape and not fortran and not dtype.hasobject:
+                    # (anything else is read whole: _samples says what is wrong with it)
+                    if shape and shape[0] and not fortran and dtype.kind in "biuf":
                         return NpzSamples(path, member, tuple(shape), dtype)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         pass  # (np.load says what is wrong)
     try:
         arrays = np.load(path, allow_pickle=False)
         names = list(arrays.files)
-        if "x" in names:
-            return ArraySamples(np.asarray(arrays["x"]))
-        if len(names) == 1:
-            return ArraySamples(np.asarray(arrays[names[0]]))
+        if "x" in names or len(names) == 1:
+            name = "x" if "x" in names else names[0]
+            return ArraySamples(_samples(path, name, np.asarray(arrays[name])))
+    except NndslError:
+        raise
     except Exception as exc:  # numpy raises many kinds for a damaged file
         raise fail(f"cannot read {path}: {_first_line(exc)}") from None
     raise fail(f"{path} holds {', '.join(names) or 'no arrays'}: name the inputs `x`")
@@ -1088,6 +1125,17 @@ def read_inputs(program, trained: Trained, path: str | os.PathLike) -> Samples:
         f"cannot read {path}: predict reads .npz and .csv files, image files (.png, .jpg, "
         "...) and folders of images"
     )
+
+
+def _samples(path: str, name: str, array):
+    """`array` (the inputs of an .npz file) when it holds samples of numbers, else why not."""
+    if array.dtype.kind not in "biuf":
+        raise fail(f"{path}: the array '{name}' holds {array.dtype} values, not numbers")
+    if array.ndim == 0:
+        raise fail(f"{path}: the array '{name}' is a single value, not samples (no sample axis)")
+    if array.shape[0] == 0:
+        raise fail(f"{path}: the array '{name}' holds no samples")
+    return array
 
 
 def predict(

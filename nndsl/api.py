@@ -76,7 +76,7 @@ class Program:
         try:
             files = generate_files(self.checked, self.models, out_dir=out_dir)
         except GenerateError as exc:
-            raise NndslError([error(str(exc), None)]) from None
+            raise generate_failure(exc, self.checked) from None
         try:
             return write_generated(self.checked, out_dir, files, force=force)
         except Refused as exc:
@@ -222,7 +222,7 @@ class Program:
             data = data_bytes(self.checked, plan, streaming=streaming, level=1)
             sample = stream_sample(self, key, data) if streaming else data
         except GenerateError as exc:
-            raise NndslError([error(str(exc), None)]) from None
+            raise generate_failure(exc, self.checked) from None
         from nndsl.check.multidata import arrays_mismatch
 
         located = arrays_mismatch(plan, sample)  # several inputs or targets: at `data`
@@ -230,7 +230,11 @@ class Program:
             raise NndslError([error(located, plan.span("data"))], self.checked.program.sources)
         problem = data_mismatch(self.checked, plan, sample)
         if problem is not None:
-            raise NndslError([error(problem, None)])
+            from nndsl.data.errors import data_span
+
+            raise NndslError(
+                [error(problem, data_span(self.checked, plan))], self.checked.program.sources
+            )
         if init and plan.init is not None:
             self._check_init(plan, key)
         world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -295,6 +299,21 @@ class Program:
                 [error(f"no model `{model}` (models: {', '.join(self.models) or 'none'})", None)]
             )
         return model
+
+
+def generate_failure(exc: Exception, checked) -> NndslError:
+    """A GenerateError as NndslError: a data source's problem (a file not there, a column it
+    lacks, damaged contents) at its place in the spec's `data` value, with its hint; anything
+    else unlocated."""
+    from nndsl.codegen import DataSourceError
+
+    if isinstance(exc, DataSourceError):
+        from nndsl.data.errors import diagnostic
+
+        located = diagnostic(exc.error, checked, exc.plan)
+        if located.span is not None:
+            return NndslError([located], checked.program.sources)
+    return NndslError([error(str(exc), None)])
 
 
 def _reason(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 """The command line: `nndsl check | fmt | ...`.  The only module that prints.
 
-Exit codes: 0 success, 1 errors in the input (diagnostics were printed), 2 wrong usage.
+Exit codes: 0 success (and `--help`, `--version`), 1 errors in the input or wrong usage (an
+unknown verb or flag, a missing or bad argument: a message with a hint was printed).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -37,11 +39,67 @@ Run `nndsl VERB --help` for the options of a verb.
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors say how to get help (and still exit 2)."""
+    """argparse, but a usage error exits 1 (as every error of nndsl does) with a hint: the
+    nearest verb or flag, and how to get help."""
+
+    argv: Sequence[str] = ()  # the arguments being parsed (main sets it on the top parser)
 
     def error(self, message: str):  # type: ignore[override]
         self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n  (run `{self.prog} --help` for help)\n")
+        hint = usage_hint(self, message)
+        help_hint = f"run `{self.prog} --help` for help"
+        hint = f"{hint} ({help_hint})" if hint else help_hint
+        self.exit(1, f"{self.prog}: error: {message}\n  = hint: {hint}\n")
+
+
+def _verb_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _flags(parser: argparse.ArgumentParser) -> list[str]:
+    return [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+
+
+def usage_hint(parser: _Parser, message: str) -> str | None:
+    """`did you mean ...?` for an unknown verb, flag or choice of a usage error, else None."""
+    import difflib
+
+    def nearest(word: str, choices: Sequence[str]) -> str | None:
+        close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+        return close[0] if close else None
+
+    choice = re.search(r"invalid choice: '((?:[^']|'(?! \())*)' \(choose from (.*)\)$", message)
+    if choice:
+        options = re.findall(r"'([^']*)'", choice.group(2))
+        guess = nearest(choice.group(1), options)
+        return f"did you mean `{guess}`?" if guess else None
+    unknown = re.match(r"unrecognized arguments: (.*)$", message)
+    if unknown:
+        # argparse reports them on the top parser: the verb's parser knows the flags
+        verbs = _verb_parsers(parser)
+        verb = next((a for a in parser.argv if a in verbs), None)
+        flags = _flags(verbs[verb] if verb else parser)
+        for word in unknown.group(1).split():
+            if word.startswith("-"):
+                guess = nearest(word.split("=", 1)[0], flags)
+                if guess:
+                    return f"did you mean `{guess}`?"
+                where = f"`nndsl {verb}`" if verb else "`nndsl`"
+                return f"{where} takes: {', '.join(flags)}"
+        if verb is None and verbs:
+            return f"the first argument names a verb: {', '.join(verbs)}"
+        return None
+    value = re.match(r"argument (\S+?)(?:/\S+)?: invalid (int|float) value: ", message)
+    if value:
+        flag = value.group(1).split("/")[0]
+        number = "a whole number" if value.group(2) == "int" else "a number"
+        return f"`{flag}` takes {number}"
+    if "the following arguments are required" in message:
+        return "the usage line above shows them"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,10 +330,15 @@ def _imports(args) -> bool | None:
 def main(argv: Sequence[str] | None = None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    parser.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and --version (0), or a usage error (1, printed)
+        return exc.code if isinstance(exc.code, int) else 1
     if args.verb is None:
         parser.print_help(sys.stderr)
-        return 2
+        print("nndsl: error: no verb given\n  = hint: e.g. `nndsl check spec.nn`", file=sys.stderr)
+        return 1
     out = Output(args.color)
     try:
         code = args.func(args, out)
@@ -401,10 +464,10 @@ def cmd_graph(args, out: Output) -> int:
             ".svg, .html or .dot",
             file=sys.stderr,
         )
-        return 2
+        return 1
     if args.depth is not None and args.depth < 0:
         print("nndsl: error: --depth must be 0 or more", file=sys.stderr)
-        return 2
+        return 1
     checked = check_file(args.file, imports=_imports(args))
     out.diagnostics(checked.diagnostics, checked.program.sources)
     if not checked.ok:
@@ -455,10 +518,20 @@ def cmd_generate(args, out: Output) -> int:
             checked, models, target=getattr(args, "target", "pytorch"), out_dir=args.out
         )
     except GenerateError as exc:
+        from nndsl.api import generate_failure
+
+        located = [d for d in generate_failure(exc, checked).diagnostics if d.span is not None]
+        if located:  # a data source's problem, at its place in the spec
+            out.diagnostics(located, checked.program.sources)
+            return 1
         print(
             f"nndsl: error: cannot generate PyTorch for {display_path(args.file)}: {exc}",
             file=sys.stderr,
         )
+        return 1
+    misfits = _data_misfits(checked, files)
+    if misfits:
+        out.diagnostics(misfits, checked.program.sources)
         return 1
     if args.stdout:
         sys.stdout.write(files["model.py"])  # type: ignore[arg-type]
@@ -478,6 +551,24 @@ def cmd_generate(args, out: Output) -> int:
     return 0
 
 
+def _data_misfits(checked, files) -> list[Diagnostic]:
+    """Errors, at each train section's `data`, for prepared data whose samples do not fit the
+    model (as `run` refuses them): the generated script would fail at its first batch."""
+    from nndsl.api import data_mismatch
+    from nndsl.codegen.trainplan import data_file, script_name
+    from nndsl.data.errors import data_span
+    from nndsl.errors import error
+
+    found = []
+    for section, plan in checked.plans.items():
+        data = files.get(data_file(script_name(section)))
+        if isinstance(data, bytes) and plan.data is not None:
+            problem = data_mismatch(checked, plan, data)
+            if problem is not None:
+                found.append(error(problem, data_span(checked, plan)))
+    return found
+
+
 def cmd_run(args, out: Output) -> int:
     from nndsl.check import check_file
 
@@ -485,13 +576,13 @@ def cmd_run(args, out: Output) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             print(f"nndsl: error: --{flag.replace('_', '-')} must be at least 1", file=sys.stderr)
-            return 2
+            return 1
     if args.lr is not None and not (0 < args.lr < math.inf):  # nan fails both
         print("nndsl: error: --lr must be a positive number", file=sys.stderr)
-        return 2
+        return 1
     if args.seed is not None and not -(2**63) <= args.seed < 2**64:  # torch.manual_seed's range
         print("nndsl: error: --seed must be between -2**63 and 2**64 - 1", file=sys.stderr)
-        return 2
+        return 1
     if args.resume is not None and not os.path.isfile(args.resume):
         print(f"nndsl: error: no checkpoint at {args.resume}", file=sys.stderr)
         return 1
@@ -504,6 +595,7 @@ def cmd_run(args, out: Output) -> int:
     from nndsl.errors import NndslError
 
     program = Program(checked)
+    made = _missing_folders(args.out)  # what the run folder's creation adds (removed on failure)
     try:
         module, data_path, out_dir = program.prepare_run(
             args.train,
@@ -542,7 +634,7 @@ def cmd_run(args, out: Output) -> int:
         module.train(argv)
     except module.TrainingError as exc:
         print(f"nndsl: error: {exc}", file=sys.stderr)
-        _discard_unstarted_run(data_path, out_dir, default_parent=args.out is None)
+        _discard_unstarted_run(data_path, out_dir, default_parent=args.out is None, made=made)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -551,9 +643,23 @@ def cmd_run(args, out: Output) -> int:
     return 0
 
 
-def _discard_unstarted_run(data_path, out_dir, default_parent: bool) -> None:
+def _missing_folders(out: str | None) -> list:
+    """The folders `--out` names that do not exist yet, deepest first."""
+    from pathlib import Path
+
+    if out is None:
+        return []
+    try:
+        path = Path(out).absolute()
+        return [p for p in (path, *path.parents) if not p.exists()]
+    except (OSError, ValueError):
+        return []
+
+
+def _discard_unstarted_run(data_path, out_dir, default_parent: bool, made=()) -> None:
     """A run that failed before training started (a device that is not there, a bad flag)
-    leaves no folder behind: remove the run folder when it holds nothing but the data copy."""
+    leaves no folder behind: remove the run folder when it holds nothing but the data copy,
+    and the folders above it that `made` says the run created (when they are empty)."""
     from pathlib import Path
 
     folder, data = Path(out_dir), Path(data_path)
@@ -565,6 +671,8 @@ def _discard_unstarted_run(data_path, out_dir, default_parent: bool) -> None:
             folder.rmdir()
             if default_parent and not any(folder.parent.iterdir()):
                 folder.parent.rmdir()  # the `runs` folder this run made
+            for parent in made[1:]:
+                parent.rmdir()  # (an OSError when not empty: kept, and the rest too)
     except OSError:
         pass
 

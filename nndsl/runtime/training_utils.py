@@ -567,6 +567,7 @@ class Meter:
                 float(value), dtype=torch.float64, device=self.device
             )
         if dist.is_available() and dist.is_initialized():
+            agree_on_keys(out, self.device)
             for key in sorted(out):
                 dist.all_reduce(out[key])
         return {k: v.cpu() for k, v in out.items()}
@@ -618,6 +619,22 @@ class Meter:
         for (stats, *_), saved in zip(self.outputs, state.get("outputs", [])):
             stats.sums = {k: v.to(self.device) for k, v in saved["sums"].items()}
             stats.counts = dict(saved["counts"])
+
+
+def agree_on_keys(sums: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Give `sums` every key another process has (zeros of its shape), so that all
+    processes add up the same tensors in the same order.
+
+    The sums of metrics start at a process's first batch: one that got no batch of a
+    split (a validation set of fewer batches than processes) has none of them.
+    """
+    shapes = {key: tuple(value.shape) for key, value in sums.items()}
+    every: list = [None] * dist.get_world_size()
+    dist.all_gather_object(every, shapes)
+    for theirs in every:
+        for key, shape in theirs.items():
+            if key not in sums:
+                sums[key] = torch.zeros(shape, dtype=torch.float64, device=device)
 
 
 def output_sums(outputs: list[dict]) -> list[tuple]:

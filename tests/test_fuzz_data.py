@@ -1,0 +1,457 @@
+"""Robustness of the verbs that read data, checkpoints and flags: `run`, `generate`,
+`evaluate`, `predict`, `export` (and `check`, `summary`, `fmt`, `graph` for bad paths), called
+in-process through the command line's `main`.
+
+- Malformed data files (CSV cut short, ragged, with a non-numeric or empty cell, empty, binary;
+  npz cut short, with bytes flipped, with the wrong arrays; PNG cut short, empty, garbage) given
+  to a spec's `data`, to `evaluate --data` and to `predict`.
+- Bad flag values (negative sizes, words for numbers, paths that do not exist, folders instead
+  of files, outputs under a file).
+- Train sections with tokens deleted, inserted, replaced or swapped, through `run --epochs 1`.
+
+For each: the exit code is 0 (the input was still valid) or 1, never a traceback; a refused
+`run`, `generate` or `evaluate --data` whose problem has a place in the spec shows it as
+`FILE:LINE:COL`; and a refusal writes nothing (the working folder hashes the same).  The inputs
+are drawn from seeded generators (the same every run); NNDSL_FUZZ_EXAMPLES=N draws N per seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import random
+import re
+import shutil
+import signal
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nndsl.cli import main
+
+EXAMPLES = int(os.environ.get("NNDSL_FUZZ_EXAMPLES", "0"))
+PER_CALL_S = 60.0  # one verb on one input (a slow machine included)
+
+SPEC = """model Net {
+    input x: [B, 4]
+    Linear(8) -> relu -> Dropout(0.1) -> Linear(3)
+}
+
+train {
+    data       = DATA
+    loss       = CrossEntropyLoss(label_smoothing=0.1)
+    optimizer  = AdamW(lr=0.01, weight_decay=1e-4)
+    scheduler  = CosineAnnealingLR(T_max=2)
+    epochs     = 1
+    batch_size = 16
+    metrics    = [accuracy, f1]
+    early_stopping = EarlyStopping(patience=3)
+    checkpoint = Checkpoint(every=1, keep_best=val_accuracy)
+    clip_grad_norm = 1.0
+    seed = 3
+}
+"""
+DATA_LINE = 7  # of SPEC: where a data error is shown
+
+IMAGE_SPEC = """model Net {
+    input x: [B, 1, 8, 8]
+    flatten -> Linear(2)
+}
+
+train {
+    data       = image_folder("imgs", size=8, grayscale=true, val_split=0.25)
+    loss       = CrossEntropyLoss()
+    optimizer  = Adam(lr=0.01)
+    epochs     = 1
+    batch_size = 4
+}
+"""
+
+
+class _Overtime(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    def alarm(signum, frame):
+        raise _Overtime(f"ran over {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _cli(argv: list[str]) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with _time_limit(PER_CALL_S), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--color", "never", *argv])
+    return code, out.getvalue() + err.getvalue()
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_file()
+        else ""
+        for p in sorted(folder.rglob("*"))
+        if "__pycache__" not in p.parts
+    }
+
+
+def _csv_text(n: int = 40) -> str:
+    lines = ["f0,f1,f2,f3,species"]
+    for r in range(n):
+        lines.append(
+            ",".join(f"{(r * 7 + c) % 10 / 10 + r % 3:g}" for c in range(4)) + f",k{r % 3}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+X = np.random.RandomState(0).rand(40, 4).astype(np.float32)
+Y = np.arange(40) % 3
+
+
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _png(seed: int) -> bytes:
+    from PIL import Image
+
+    pixels = (np.random.RandomState(seed).rand(8, 8, 3) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """Specs and their data."""
+    w = tmp_path_factory.mktemp("fuzzdata")
+    (w / "data.csv").write_text(_csv_text())
+    (w / "data.npz").write_bytes(_npz(x=X, y=Y))
+    (w / "csv.nn").write_text(
+        SPEC.replace("DATA", 'csv("data.csv", target="species", val_split=0.25)')
+    )
+    (w / "npz.nn").write_text(SPEC.replace("DATA", 'npz("data.npz", val_split=0.25)'))
+    for c in ("a", "b"):
+        (w / "imgs" / c).mkdir(parents=True)
+        for i in range(6):
+            (w / "imgs" / c / f"{i}.png").write_bytes(_png(i + 10 * (c == "b")))
+    (w / "img.nn").write_text(IMAGE_SPEC)
+    (w / "adir").mkdir()
+    (w / "afile.txt").write_text("not a spec, a checkpoint or a folder\n")
+    return w
+
+
+@pytest.fixture(scope="module")
+def work(folder: Path) -> Path:
+    """The specs and their data, and a checkpoint of each spec (trained one epoch)."""
+    import torch
+
+    torch.set_num_threads(1)
+    w = folder
+    for name in ("csv", "img"):
+        code, out = _cli(["run", str(w / f"{name}.nn"), "--out", str(w / f"ck_{name}"), "--quiet"])
+        assert code == 0, out
+    return w
+
+
+def _csv_mutants(rng: random.Random, n: int):
+    base = _csv_text()
+    raw = base.encode()
+    lines = base.splitlines()
+    yield "empty", b""
+    yield "header only", lines[0].encode() + b"\n"
+    yield "binary", bytes(rng.randrange(256) for _ in range(300))
+    yield "latin-1", raw.replace(b"k1", b"k\xe91")
+    yield "NUL", raw.replace(b",", b"\x00,", 2)
+    for _ in range(n):
+        op = rng.choice(
+            ["cut", "ragged", "word", "empty cell", "open quote", "extra", "nan", "huge", "dup"]
+        )
+        if op == "cut":
+            yield op, raw[: rng.randrange(1, len(raw))]
+            continue
+        i = rng.randrange(1, len(lines))
+        cells = lines[i].split(",")
+        if op == "ragged":
+            cells = cells[: rng.randrange(1, len(cells))]
+        elif op == "word":
+            cells[rng.randrange(5)] = rng.choice(["abc", "1,5", "0x1F", "--", "True"])
+        elif op == "empty cell":
+            cells[rng.randrange(5)] = ""
+        elif op == "open quote":
+            cells[rng.randrange(5)] = '"open'
+        elif op == "extra":
+            cells.append("9")
+        elif op == "nan":
+            cells[rng.randrange(4)] = rng.choice(["nan", "-inf", "inf"])
+        elif op == "huge":
+            cells[rng.randrange(4)] = rng.choice(["1e400", "3.5e38", "-1e39"])
+        else:
+            lines[0] = lines[0].replace("f1", "f0")
+        mutated = list(lines)
+        mutated[i] = ",".join(cells)
+        yield op, ("\n".join(mutated) + "\n").encode()
+
+
+def _npz_mutants(rng: random.Random, n: int):
+    good = _npz(x=X, y=Y)
+    for _ in range(n):
+        op = rng.choice(["cut", "flip"])
+        if op == "cut":
+            yield op, good[: rng.randrange(1, len(good))]
+        else:
+            b = bytearray(good)
+            for _ in range(rng.randint(1, 8)):
+                b[rng.randrange(len(b))] = rng.randrange(256)
+            yield op, bytes(b)
+    yield "empty", b""
+    yield "binary", bytes(rng.randrange(256) for _ in range(200))
+    yield "other names", _npz(a=X, b=Y)
+    yield "wrong width", _npz(x=np.zeros((40, 5), np.float32), y=Y)
+    yield "3-d", _npz(x=np.zeros((40, 2, 2), np.float32), y=Y)
+    yield "NaN", _npz(x=np.full((40, 4), np.nan, np.float32), y=Y)
+    yield "string labels", _npz(x=X, y=np.array(["a", "b"] * 20))
+    yield "fractional labels", _npz(x=X, y=Y + 0.5)
+    yield "lengths differ", _npz(x=X, y=Y[:10])
+    yield "no samples", _npz(x=X[:0], y=Y[:0])
+    yield "scalars", _npz(x=np.float32(1), y=np.int64(1))
+    yield "strings", _npz(x=np.array([["a"] * 4] * 40), y=Y)
+    yield "huge labels", _npz(x=X, y=Y * 10**12)
+    yield "negative labels", _npz(x=X, y=Y - 5)
+    one = io.BytesIO()
+    np.save(one, X)
+    yield "npy", one.getvalue()
+    members = io.BytesIO()
+    with zipfile.ZipFile(members, "w") as z:
+        z.writestr("x.npy", b"garbage")
+        z.writestr("y.npy", b"\x93NUMPY")
+    yield "bad members", members.getvalue()
+
+
+def _assert_refused_well(argv: list[str], code: int, output: str, spec: Path | None) -> None:
+    assert code in (0, 1), f"{argv} exited {code}:\n{output}"
+    assert "Traceback" not in output, f"{argv}:\n{output}"
+    if code == 1 and spec is not None:
+        assert re.search(rf"--> .*{re.escape(spec.name)}:{DATA_LINE}:\d+", output), (
+            f"{argv}: not located at the data line:\n{output}"
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_malformed_data_files(seed: int, work: Path, tmp_path: Path) -> None:
+    rng = random.Random(seed)
+    n = EXAMPLES or 5
+    checkpoint = str(work / "ck_csv" / "last.pt")
+    for kind, mutants in (
+        ("csv", _csv_mutants(rng, n)),
+        ("npz", _npz_mutants(rng, n)),
+    ):
+        data = work / f"data.{kind}"
+        original = data.read_bytes()
+        spec = work / f"{kind}.nn"
+        for label, content in mutants:
+            data.write_bytes(content)
+            out = tmp_path / f"{kind}-{label}"
+            other = 'csv("data.csv", target="species")' if kind == "csv" else 'npz("data.npz")'
+            for argv, located in (
+                (["run", str(spec), "--out", str(out / "run"), "--quiet"], spec),
+                (["generate", str(spec), "-o", str(out / "gen")], spec),
+                (
+                    ["evaluate", str(work / "csv.nn"), "--checkpoint", checkpoint]
+                    + ["--data", other],
+                    work / "csv.nn",
+                ),
+                (["predict", str(work / "csv.nn"), str(data), "--checkpoint", checkpoint], None),
+            ):
+                before = _tree(work)
+                code, output = _cli(argv)
+                _assert_refused_well(argv, code, output, located)
+                assert _tree(work) == before, f"{argv} ({label}) wrote into the spec's folder"
+                if code == 1 and argv[0] == "run":
+                    assert not (out / "run").exists(), f"refused run ({label}) left its folder"
+        data.write_bytes(original)
+
+
+@pytest.mark.slow
+def test_malformed_images(work: Path, tmp_path: Path) -> None:
+    rng = random.Random(7)
+    image = work / "imgs" / "a" / "0.png"
+    good = image.read_bytes()
+    checkpoint = str(work / "ck_img" / "last.pt")
+    spec = work / "img.nn"
+    for label, content in (
+        ("empty", b""),
+        ("garbage", bytes(rng.randrange(256) for _ in range(100))),
+        ("signature only", good[:8]),
+        ("cut in the header", good[:40]),
+        ("cut in half", good[: len(good) // 2]),
+    ):
+        image.write_bytes(content)
+        for argv, located in (
+            (["run", str(spec), "--out", str(tmp_path / "run"), "--quiet", "--force"], spec),
+            (["generate", str(spec), "-o", str(tmp_path / "gen"), "--force"], spec),
+            (["predict", str(spec), str(image), "--checkpoint", checkpoint], None),
+            (["predict", str(spec), str(work / "imgs"), "--checkpoint", checkpoint], None),
+        ):
+            code, output = _cli(argv)
+            _assert_refused_well(argv, code, output, None)
+            if located is not None and code == 1 and "Traceback" not in output:
+                # a file that cannot be decoded is a problem of the data (at `data` when it is
+                # found while the data is prepared; training reports it with the file)
+                assert "0.png" in output or "main" in output or ".nn:" in output, output
+    image.write_bytes(good)
+
+
+def _flag_cases(w: Path) -> list[list[str]]:
+    spec, ck = str(w / "img.nn"), str(w / "ck_img" / "last.pt")
+    folder, file = w / "adir", w / "afile.txt"
+    new = w / "new"  # every output a case names lies under it: it must not appear
+    imgs = str(w / "imgs")
+    return [
+        ["run", spec, "--epochs", "-3"],
+        ["run", spec, "--epochs", "0"],
+        ["run", spec, "--seed", "abc"],
+        ["run", spec, "--batch-size", "0"],
+        ["run", spec, "--lr", "-1"],
+        ["run", spec, "--lr", "nan"],
+        ["run", spec, "--device", "bogus", "--out", str(new / "r1")],
+        ["run", spec, "--resume", str(folder), "--out", str(new / "r2")],
+        ["run", spec, "--resume", str(file), "--out", str(new / "r3")],
+        ["run", spec, "--init-from", str(file), "--out", str(new / "r4")],
+        ["run", spec, "--init-from", str(w / "nope.pt"), "--out", str(new / "r5")],
+        ["run", spec, "--out", str(file)],
+        ["run", spec, "--out", str(file / "sub")],
+        ["run", spec, "--train", "Nope", "--out", str(new / "r6")],
+        ["run", str(folder)],
+        ["run", str(w / "nope.nn")],
+        ["run", str(file)],
+        ["check", str(folder)],
+        ["check", str(w / "nope.nn")],
+        ["summary", str(folder)],
+        ["summary", spec, "--model", "Nop"],
+        ["generate", spec, "-o", str(file)],
+        ["generate", spec, "-o", str(file / "x")],
+        ["generate", str(folder), "-o", str(new / "g")],
+        ["fmt", str(folder)],
+        ["fmt", str(w / "nope.nn")],
+        ["fmt", "--check", str(file)],
+        ["graph", spec, "-o", str(folder)],
+        ["graph", spec, "-o", str(file / "g.svg")],
+        ["graph", spec, "-o", str(new / "g.png")],
+        ["evaluate", spec, "--checkpoint", str(folder)],
+        ["evaluate", spec, "--checkpoint", str(file)],
+        ["evaluate", spec, "--checkpoint", str(w / "nope.pt")],
+        ["evaluate", spec, "--checkpoint", ck, "--split", "test"],
+        ["evaluate", spec, "--checkpoint", ck, "--split", "train"],
+        ["evaluate", spec, "--checkpoint", ck, "--train", "Nope"],
+        ["evaluate", spec, "--checkpoint", ck, "--data", "nope"],
+        ["evaluate", spec, "--checkpoint", ck, "--data", ""],
+        ["evaluate", spec, "--checkpoint", ck, "--data", "csv('nosuch.csv')"],
+        ["evaluate", spec, "--checkpoint", ck, "--data", "iris()"],
+        ["evaluate", spec, "--checkpoint", ck, "--data", 'image_folder("adir")'],
+        ["evaluate", spec, "--checkpoint", ck, "--data", 'image_folder("afile.txt")'],
+        ["evaluate", spec, "--checkpoint", ck, "--data", "csv(1)"],
+        ["evaluate", spec, "--checkpoint", ck, "--data", 'csv("a\nb")'],
+        ["predict", spec, str(folder), "--checkpoint", ck],
+        ["predict", spec, str(file), "--checkpoint", ck],
+        ["predict", spec, str(w / "nope.png"), "--checkpoint", ck],
+        ["predict", spec, imgs, "--checkpoint", ck, "--top", "0"],
+        ["predict", spec, imgs, "--checkpoint", ck, "--top", "-1"],
+        ["predict", spec, imgs, "--checkpoint", ck, "--top", "x"],
+        ["predict", spec, imgs, "--checkpoint", ck, "-o", str(folder)],
+        ["predict", spec, imgs, "--checkpoint", ck, "-o", str(file / "x.csv")],
+        ["predict", spec, imgs, "--checkpoint", ck, "-o", spec],
+        ["predict", spec, imgs, "--checkpoint", ck, "-o", ck],
+        ["export", spec, "--checkpoint", ck, "--format", "torchscript", "-o", str(folder)],
+        ["export", spec, "--checkpoint", ck, "--format", "torchscript", "-o", str(file / "m")],
+        ["export", spec, "--checkpoint", ck, "--format", "torchscript", "-o", ck],
+        ["export", spec, "--checkpoint", ck, "--format", "keras", "-o", str(new / "m")],
+        ["export", spec, "--checkpoint", str(file), "--format", "pt2", "-o", str(new / "m")],
+        [
+            "export",
+            spec,
+            "--checkpoint",
+            ck,
+            "--format",
+            "pt2",
+            "-o",
+            str(new / "m"),
+            "--model",
+            "X",
+        ],
+        ["export", str(folder), "--checkpoint", ck, "--format", "pt2", "-o", str(new / "m")],
+    ]
+
+
+@pytest.mark.slow
+def test_bad_flags_and_paths(work: Path) -> None:
+    """Every case is wrong: exit 1, a message without a traceback, nothing written."""
+    before = _tree(work)
+    for argv in _flag_cases(work):
+        code, output = _cli(argv)
+        assert code == 1, f"{argv} exited {code}:\n{output}"
+        assert "Traceback" not in output and "error" in output, f"{argv}:\n{output}"
+        assert _tree(work) == before, f"{argv} wrote or removed a file"
+
+
+_TOKEN_RE = re.compile(r"\s+|#[^\n]*|\"[^\"\n]*\"|[A-Za-z_]\w*|\d[\d_.eE]*|->|\*\*|//|[=!<>]=|.")
+_INSERTS = list("()[]{},:=+-*/.\n") + [
+    "0", "-1", "1e9", "1e-9", "true", "none", "x", '"data.csv"', '"nope.csv"', "val_split=0.9",
+    'target="f0"', "1000000", "accuracy", "val_loss", "Adam(lr=0.1)", "MSELoss()",
+]  # fmt: skip
+
+
+def _mutated_train_section(rng: random.Random) -> str:
+    tokens = _TOKEN_RE.findall(
+        SPEC.replace("DATA", 'csv("data.csv", target="species", val_split=0.25, normalize=true)')
+    )
+    start = tokens.index("train")
+    for _ in range(rng.randint(1, 2)):
+        i = rng.randrange(start, len(tokens))
+        op = rng.choice(["delete", "insert", "replace", "swap"])
+        if op == "delete":
+            tokens[i] = ""
+        elif op == "insert":
+            tokens[i] = rng.choice(_INSERTS) + tokens[i]
+        elif op == "replace":
+            tokens[i] = rng.choice(_INSERTS)
+        else:
+            j = rng.randrange(start, len(tokens))
+            tokens[i], tokens[j] = tokens[j], tokens[i]
+    return "".join(tokens)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mutated_train_sections_through_run(seed: int, folder: Path, tmp_path: Path) -> None:
+    """A train section that does not check is refused by `run` at its place (as `check` shows
+    it); one that checks trains, or is refused without a traceback (its data, a flag)."""
+    rng = random.Random(seed)
+    for k in range(EXAMPLES or 6):
+        spec = folder / f"mutant{seed}_{k}.nn"
+        spec.write_text(_mutated_train_section(rng))
+        code, output = _cli(["run", str(spec), "--out", str(tmp_path / f"r{k}"), "--quiet"])
+        assert code in (0, 1), f"{spec.read_text()}\nexited {code}:\n{output}"
+        assert "Traceback" not in output, f"{spec.read_text()}\n{output}"
+        if code == 1:
+            checked, report = _cli(["check", str(spec)])
+            if checked == 1:  # the spec's own errors: the same, located
+                assert re.search(rf"--> .*{re.escape(spec.name)}:\d+:\d+", output), output
+                first = report.splitlines()[0]
+                assert first in output, f"run and check disagree:\n{report}\n---\n{output}"
+        spec.unlink()
+        shutil.rmtree(tmp_path / f"r{k}", ignore_errors=True)
