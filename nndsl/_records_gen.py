@@ -670,23 +670,24 @@ def _make_10(_holder, _set, _FACTORY, _frozen_error, _d_positional, _d_paths):
     return out
 
 
-def _make_11(_holder, _set, _FACTORY, _frozen_error):
+def _make_11(_holder, _set, _FACTORY, _frozen_error, _d_inputs):
     out = {}
 
-    def __init__(self, name, params, required, defaults, random, description):
+    def __init__(self, name, params, required, defaults, random, description, inputs=_d_inputs):
         _set(self, "name", name)
         _set(self, "params", params)
         _set(self, "required", required)
         _set(self, "defaults", defaults)
         _set(self, "random", random)
         _set(self, "description", description)
+        _set(self, "inputs", inputs)
 
     out["__init__"] = __init__
 
     def __repr__(self):
         return (
             self.__class__.__qualname__
-            + f"(name={self.name!r}, params={self.params!r}, required={self.required!r}, defaults={self.defaults!r}, random={self.random!r}, description={self.description!r})"
+            + f"(name={self.name!r}, params={self.params!r}, required={self.required!r}, defaults={self.defaults!r}, random={self.random!r}, description={self.description!r}, inputs={self.inputs!r})"
         )
 
     out["__repr__"] = __repr__
@@ -700,6 +701,7 @@ def _make_11(_holder, _set, _FACTORY, _frozen_error):
                 self.defaults,
                 self.random,
                 self.description,
+                self.inputs,
             ) == (
                 other.name,
                 other.params,
@@ -707,6 +709,7 @@ def _make_11(_holder, _set, _FACTORY, _frozen_error):
                 other.defaults,
                 other.random,
                 other.description,
+                other.inputs,
             )
         return NotImplemented
 
@@ -721,6 +724,7 @@ def _make_11(_holder, _set, _FACTORY, _frozen_error):
                 self.defaults,
                 self.random,
                 self.description,
+                self.inputs,
             )
         )
 
@@ -734,6 +738,7 @@ def _make_11(_holder, _set, _FACTORY, _frozen_error):
             "defaults",
             "random",
             "description",
+            "inputs",
         ):
             raise _frozen_error()(f"cannot assign to field {name!r}")
         super(_holder[0], self).__setattr__(name, value)
@@ -748,6 +753,7 @@ def _make_11(_holder, _set, _FACTORY, _frozen_error):
             "defaults",
             "random",
             "description",
+            "inputs",
         ):
             raise _frozen_error()(f"cannot delete field {name!r}")
         super(_holder[0], self).__delattr__(name)
@@ -2904,7 +2910,7 @@ FACTORIES = {
     "init,repr,eq,hash,frozen|frozen||name::1110|args::1100|user_args:d:1110|user_kwargs:d:1110": _make_8,
     "init,repr,eq,hash,frozen|frozen||name::1110|kind::1110|required:d:1110|description:d:1110": _make_9,
     "init,repr,eq,hash,frozen|frozen||name::1110|options::1110|positional:d:1110|paths:d:1110": _make_10,
-    "init,repr,eq,hash,frozen|frozen||name::1110|params::1110|required::1110|defaults::1110|random::1110|description::1110": _make_11,
+    "init,repr,eq,hash,frozen|frozen||name::1110|params::1110|required::1110|defaults::1110|random::1110|description::1110|inputs:d:1110": _make_11,
     "init,repr,eq,hash,frozen|frozen||name::1110|shape::1110|params:d:1110|buffers:d:1110|inferred:d:1110|infer:d:1110|expects:d:1110|ranks:d:1110|dtype:d:1110|inputs:d:1110|required_inputs:d:1110|types:f:1110|layer_args:d:1110|stateful:d:1110": _make_12,
     "init,repr,eq,hash,frozen|frozen||name::1110|targets::1110|output::1110": _make_13,
     "init,repr,eq,hash,frozen|frozen||name::1110|tasks::1110|lower_is_better::1110|description::1110": _make_14,
