@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 678b8fbaadcf9fbb9a1663ad57465ec582da8902c16ac7f68aa0d9999ecd4bb7
+nndsl-sha256: 221a470ca3a9b5539b00335c0221d654b4bea1c0a89ff7af59065b005c6e81d5
 """
 
 from __future__ import annotations
@@ -174,12 +174,21 @@ def read_about(path: str) -> dict:
     }
 
 
+def resumed_epoch(path: str) -> int:
+    """The epoch a fit resumed from the checkpoint at `path` starts at."""
+    try:
+        state = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+        return int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+        sys.exit(f"error: cannot resume from {path}: {exc}")
+
+
 class Batches(Sampler):
     """The batches of the plain train.py, as indices into the tensors: for training, a
     permutation per epoch seeded with the seed and the epoch, sliced per batch; for the
     held-out splits (`seed=None`), slices in order.  Lightning calls `set_epoch` before
-    every epoch (also through its DDP sampler), so a run resumed from a checkpoint sees
-    the same batches as one that was not interrupted.
+    every epoch (also through its DDP sampler), and train() before a resumed fit, so a
+    run resumed from a checkpoint sees the same batches as one that was not interrupted.
     """
 
     def __init__(self, n: int, batch_size: int, seed: int | None = None) -> None:
@@ -293,6 +302,10 @@ def train(argv: list[str] | None = None) -> L.Trainer:
         enable_progress_bar=not args.quiet,
         enable_model_summary=not args.quiet,
     )
+    if args.resume is not None:
+        # Lightning reads a resumed fit's first batches before it calls set_epoch: the
+        # epoch it resumes at is set here, so that epoch gets its own order
+        train_loader.sampler.set_epoch(resumed_epoch(args.resume))
     trainer.fit(model, train_loader, val_loader, ckpt_path=args.resume)
     if trainer.is_global_zero:
         report(trainer, args.epochs, out_dir)
