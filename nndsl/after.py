@@ -535,15 +535,9 @@ def other_data(
             f"--data {source}: evaluating on other data with several input or target arrays "
             "is not supported yet; evaluate on the train section's own split (without --data)"
         )
-    from nndsl.data.errors import data_span
 
     def located(message: str, hint: str | None = None) -> NndslError:
-        """An error at the --data expression (in the train section as evaluate read it)."""
-        at = data_span(checked, plan)
-        if at is None:
-            return fail(f"--data: {message}" + (f" ({hint})" if hint else ""))
-        failure = NndslError([error(message, at, hint=hint)], checked.program.sources)
-        return _with_data_note(failure, source)
+        return _at_data(checked, plan, source, message, hint)
 
     problem = data_mismatch(checked, plan, to_bytes(arrays))
     if problem is not None:
@@ -578,6 +572,17 @@ def other_data(
         arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in parts])
         arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in parts])
     return to_bytes(arrays), split
+
+
+def _at_data(checked, plan, source: str, message: str, hint: str | None = None) -> NndslError:
+    """An error at the --data expression (in the train section as evaluate read it)."""
+    from nndsl.data.errors import data_span
+
+    at = data_span(checked, plan)
+    if at is None:
+        return fail(f"--data: {message}" + (f" ({hint})" if hint else ""))
+    failure = NndslError([error(message, at, hint=hint)], checked.program.sources)
+    return _with_data_note(failure, source)
 
 
 def streamed_other_data(
@@ -620,22 +625,28 @@ def streamed_other_data(
         py_modules = model_code(checked, program.models, formatted=False).py_modules
         code = train_source(script, checked.program.root, py_modules, formatted=False)
     except GenerateError as exc:
-        raise fail(str(exc)) from None
+        raise _with_data_note(generate_failure(exc, checked), source) from None
     meta.pop(STAMP, None)
     t = trained.instance.inputs[0][1].type
     features = len(meta["features"])
     if len(t.shape) != 2 or (isinstance(t.shape[1], int) and t.shape[1] != features):
-        raise fail(
-            f"--data: model `{trained.name}` takes {t}, but {source} has {features} features"
+        raise _at_data(
+            checked,
+            plan,
+            source,
+            f"model `{trained.name}` takes {t}, but the data has {features} features",
         )
     names, trained_names = meta["class_names"], prep["class_names"]
     if meta["task"] == "classification" and trained_names:
         known = [str(n) for n in trained_names]
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise fail(
-                f"--data has the class '{unknown[0]}', which the model was not trained on "
-                f"(its classes: {', '.join(known)})"
+            raise _at_data(
+                checked,
+                plan,
+                source,
+                f"the data has the class '{unknown[0]}', which the model was not trained on",
+                hint=f"its classes: {', '.join(known)}",
             )
         parse = {"int": int, "float": float, "str": str}[meta["label_kind"]]
         try:

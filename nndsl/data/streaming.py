@@ -582,6 +582,11 @@ def csv_manifest(
             raise DataError(
                 f"csv(): {file}, line {reader.line_num}: malformed CSV: {exc}"
             ) from None
+        except UnicodeDecodeError:
+            raise DataError(
+                f"csv(): {file}, after line {reader.line_num}: not UTF-8 text",
+                hint="a CSV file is text in UTF-8: save it as such",
+            ) from None
     if header is None or not n:
         raise DataError(f"csv(): {file} has no data rows")
     kind = "regression"
