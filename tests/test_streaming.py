@@ -223,28 +223,38 @@ def test_augment_applies_to_training_data_only_and_is_seeded(tmp_path: Path) -> 
     np.testing.assert_allclose(mean.ravel(), pixels.mean(axis=(0, 2, 3)), rtol=1e-5)
 
 
+def seeded_batches(data: dict, workers: int, seed: int) -> list:
+    """The training inputs of epochs 0 and 1 (tensors), in batches of 8, read with
+    `workers` processes and the run's `seed`, as the generated script's DataLoader reads
+    them."""
+    import torch
+
+    from nndsl.runtime import training_utils as tu
+
+    dataset = data["train"]
+    dataset.seed = seed
+    sampler = tu.EpochSampler(dataset, 1, 0, seed * 1_000_003)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=torch.utils.data.BatchSampler(sampler, 8, False),
+        num_workers=workers,
+        collate_fn=tu.collate_readable,
+    )
+    out = []
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        out += [x for x, _ in loader]
+    return out
+
+
 def test_same_seed_same_batches_with_any_number_of_workers(tmp_path: Path) -> None:
     import torch
 
     spec = write_spec(tmp_path, "augment=[random_crop(8, padding=2), hflip()], workers=0")
     data = stream_data(spec, tmp_path / "out")
-    from nndsl.runtime import training_utils as tu
 
     def batches(workers: int, seed: int) -> list[torch.Tensor]:
-        dataset = data["train"]
-        dataset.seed = seed
-        sampler = tu.EpochSampler(dataset, 1, 0, seed * 1_000_003)
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_sampler=torch.utils.data.BatchSampler(sampler, 8, False),
-            num_workers=workers,
-            collate_fn=tu.collate_readable,
-        )
-        out = []
-        for epoch in (0, 1):
-            sampler.set_epoch(epoch)
-            out += [x for x, _ in loader]
-        return out
+        return seeded_batches(data, workers, seed)
 
     first, again, workers = batches(0, 3), batches(0, 3), batches(2, 3)
     assert all(torch.equal(a, b) for a, b in zip(first, again))

@@ -260,26 +260,11 @@ def test_same_seed_same_batches_with_any_number_of_workers(
 ) -> None:
     import torch
 
-    from nndsl.runtime import training_utils as tu
-
     spec = st.write_spec(tmp_path, WITH_HFLIP + ", workers=0")
     data = st.stream_data(spec, tmp_path / "out")
 
     def batches(workers: int, seed: int) -> list[torch.Tensor]:
-        dataset = data["train"]
-        dataset.seed = seed
-        sampler = tu.EpochSampler(dataset, 1, 0, seed * 1_000_003)
-        loader = torch.utils.data.DataLoader(
-            dataset,
-            batch_sampler=torch.utils.data.BatchSampler(sampler, 8, False),
-            num_workers=workers,
-            collate_fn=tu.collate_readable,
-        )
-        out = []
-        for epoch in (0, 1):
-            sampler.set_epoch(epoch)
-            out += [x for x, _ in loader]
-        return out
+        return st.seeded_batches(data, workers, seed)
 
     first, again, workers = batches(0, 3), batches(0, 3), batches(2, 3)
     assert len(first) == 12
