@@ -7,6 +7,7 @@ unknown verb or flag, a missing or bad argument: a message with a hint was print
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import re
@@ -421,12 +422,21 @@ def _imports(args) -> bool | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    collecting = argv is None and gc.isenabled()
+    if collecting:
+        # the `nndsl` process: no cyclic garbage collection while its modules are imported
+        # (they make tens of thousands of objects that live until the exit, and the collector
+        # would go over them again and again), and none for a check (as check_file), which
+        # ends the process at once (_exit_now); the other verbs run with it as usual
+        gc.disable()
     parser = build_parser()
     parser.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help and --version (0), or a usage error (1, printed)
         return exc.code if isinstance(exc.code, int) else 1
+    if collecting and args.verb not in ("check", "summary"):
+        gc.enable()
     if args.verb is None:
         parser.print_help(sys.stderr)
         print("nndsl: error: no verb given\n  = hint: e.g. `nndsl check spec.nn`", file=sys.stderr)

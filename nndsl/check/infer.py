@@ -148,6 +148,9 @@ class Evaluator(
         self._items: dict[int, tuple[list | tuple, int, int]] = {}  # id → (value, items, depth)
         self._items_kept = 0
         self.building_buffer = 0  # > 0 while a `buffer` expression is evaluated (see sharing.py)
+        self.reports = 0  # errors and warnings reported (repeats included)
+        # torch layers bound without a report: what binding them gave (see layers.apply_torch)
+        self._layers_made: dict[tuple, Any] = {}
 
     def share_naming(self, other: Evaluator) -> None:
         """Name submodules as `other` does (one table of names per declaration): an evaluator
@@ -157,6 +160,7 @@ class Evaluator(
     def error(
         self, message: str, span: Span | None, *, notes=(), hint: str | None = None
     ) -> Poison:
+        self.reports += 1
         key = (message, span)
         if key not in self._reported:
             self._reported.add(key)
@@ -165,6 +169,7 @@ class Evaluator(
         return POISON
 
     def warn(self, message: str, span: Span | None, *, notes=(), hint: str | None = None) -> None:
+        self.reports += 1
         key = ("w", message, span)
         if key not in self._reported:
             self._reported.add(key)

@@ -18,6 +18,7 @@ from nndsl.catalog.core import (
     bind,
     check_type,
 )
+from nndsl.check.domain import CONCRETE
 from nndsl.check.frame import Frame
 from nndsl.check.graph import (
     ModuleSlot,
@@ -64,6 +65,28 @@ def _written_positional(entry: LayerEntry, args: Args, n: int) -> list[str]:
     if all(k in args for k in names) and not getattr(args, "explicit_inferred", False):
         return names
     return [p for p, k, d in entry.signature if k == "pos_or_kw"][:n]
+
+
+class _NoKey(Exception):
+    pass
+
+
+_PLAIN = (int, str, bool, type(None), Sym)
+
+
+def _value_key(v: Any) -> Any:
+    """A compile-time value as a dictionary key that tells apart what `==` does not (`1`,
+    `1.0` and `true`; `0.0` and `-0.0`; a list and a tuple)."""
+    t = type(v)
+    if t in _PLAIN:
+        return (t, v)
+    if t is float:
+        return (t, repr(v))
+    if t is tuple or t is list:
+        return (t, tuple(_value_key(x) for x in v))
+    if t is TensorT:
+        return (t, _value_key(v.shape), v.dtype)
+    raise _NoKey
 
 
 def _sig_positional(sig) -> list[str]:
@@ -207,6 +230,46 @@ class TorchLayers:
         types = tuple(v.type for v in ins)
         if entry is None:
             return self.apply_fallback(ref, value, ins, frame, name, into)
+        memo_key = self._layer_key(ref, types)
+        made = self._layers_made.get(memo_key) if memo_key is not None else None
+        if made is None:
+            reports = self.reports
+            made = self.bind_torch_layer(ref, entry, ins, types, frame)
+            if memo_key is not None and self.reports == reports:
+                self._layers_made[memo_key] = made
+        else:
+            # the same layer, written with the same arguments, on inputs of the same types:
+            # what its binding and shape rule gave before (they reported nothing then)
+            self.feature_map_lint(ref, types, ins, frame)  # (depends on where it is applied)
+        kept, user_args, params, buffers, out = made
+        args = Args(kept)  # (each module its own)
+        args.__dict__.update(kept.__dict__)
+        slot = ModuleSlot(
+            name=name or "",
+            kind=SlotKind.TORCH,
+            type_name=ref.name,
+            span=ref.span,
+            entry=entry,
+            args=args,
+            user_args=user_args,
+            user_kwargs=tuple(k for k, _ in ref.kwargs),
+            params=params,
+            buffers=buffers,
+            out_type=out,
+            in_type=types[0] if len(types) == 1 else types,
+        )
+        return self.attach(frame, slot, ins, out, into, ref)
+
+    def bind_torch_layer(
+        self,
+        ref: LayerRef,
+        entry: LayerEntry,
+        ins: tuple[TensorV, ...],
+        types: tuple[TensorT, ...],
+        frame: Frame,
+    ) -> tuple[Args, tuple[str, ...], Any, Any, Any]:
+        """A catalog layer's arguments bound and checked, and its shape rule applied: (args,
+        the parameters written positionally, parameter count, buffer count, output type)."""
         n_in = len(entry.inputs)
         if not entry.required_inputs <= len(ins) <= n_in:
             want = (
@@ -258,21 +321,25 @@ class TorchLayers:
                 hint="its sizes must be positive",
             )
             raise Abort
-        slot = ModuleSlot(
-            name=name or "",
-            kind=SlotKind.TORCH,
-            type_name=ref.name,
-            span=ref.span,
-            entry=entry,
-            args=args,
-            user_args=tuple(_written_positional(entry, args, len(ref.args))),
-            user_kwargs=tuple(k for k, _ in ref.kwargs),
-            params=params,
-            buffers=buffers,
-            out_type=out,
-            in_type=types[0] if len(types) == 1 else types,
-        )
-        return self.attach(frame, slot, ins, out, into, ref)
+        return args, tuple(_written_positional(entry, args, len(ref.args))), params, buffers, out
+
+    def _layer_key(self, ref: LayerRef, types: tuple[TensorT, ...]) -> tuple | None:
+        """What a torch layer's binding, checks and shape rule depend on (the layer, the
+        arguments as written, with their Python types, the input types, the model inputs'
+        sizes), or None when they cannot be told apart safely (a layer as an argument, a value
+        of another kind) or the evaluation is not the checker's."""
+        if self.domain is not CONCRETE:
+            return None
+        try:
+            return (
+                ref.name,
+                _value_key(ref.args),
+                tuple((k, _value_key(v)) for k, v in ref.kwargs),
+                _value_key(types),
+                frozenset(self.input_syms),
+            )
+        except _NoKey:
+            return None
 
     def runtime_sizes(self, ref: LayerRef, entry: LayerEntry, args: Args, given: TensorV) -> None:
         """A module is built with the model, before any input: a constructor argument that
