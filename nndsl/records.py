@@ -439,19 +439,31 @@ def fields(obj: Any) -> tuple[Any, ...]:
 
 def replace(obj: Any, /, **changes: Any) -> Any:
     """As `dataclasses.replace`; for a record without importing `dataclasses`."""
-    rec = getattr(type(obj), "__record_fields__", None)
-    if rec is None:
-        import dataclasses
+    cls = type(obj)
+    names = _REPLACE_NAMES.get(cls)
+    if names is None:
+        rec = getattr(cls, "__record_fields__", None)
+        if rec is None:
+            import dataclasses
 
-        return dataclasses.replace(obj, **changes)
-    for f in rec:
-        if not f.init:
-            if f.name in changes:
+            return dataclasses.replace(obj, **changes)
+        names = _REPLACE_NAMES[cls] = (
+            tuple(f.name for f in rec if f.init),
+            frozenset(f.name for f in rec if not f.init),
+        )
+    init, not_init = names
+    if not_init:
+        for name in changes:
+            if name in not_init:
                 raise ValueError(
-                    f"field {f.name} is declared with init=False, it cannot be specified with "
+                    f"field {name} is declared with init=False, it cannot be specified with "
                     "replace()"
                 )
-            continue
-        if f.name not in changes:
-            changes[f.name] = getattr(obj, f.name)
+    for name in init:
+        if name not in changes:
+            changes[name] = getattr(obj, name)
     return obj.__class__(**changes)
+
+
+# a record class → the names of its fields given to __init__, and of those that are not
+_REPLACE_NAMES: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}

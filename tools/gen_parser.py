@@ -216,6 +216,21 @@ class _LazyLexers(dict):
 class ContextualLexer(Lexer):
 """,
     ),
+    # a rule inlined to its only child (`?expr`, the chains of expression levels) returns the
+    # child, whose positions are set already: propagating them again changes nothing
+    (
+        """    def __call__(self, children):
+        res = self.node_builder(children)
+
+        if isinstance(res, Tree):
+""",
+        """    def __call__(self, children):
+        res = self.node_builder(children)
+
+        # nndsl (tools/gen_parser.py): not for a child returned as it is (it has its positions)
+        if isinstance(res, Tree) and not (len(children) == 1 and res is children[0]):
+""",
+    ),
 ]
 
 

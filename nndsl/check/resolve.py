@@ -13,7 +13,6 @@ from nndsl import ir
 from nndsl.catalog import api, torch_names
 from nndsl.catalog.core import FUNCTIONS
 from nndsl.catalog.functions import CASTS
-from nndsl.catalog.training import DATA_SOURCES, TRAIN_KEYS
 from nndsl.errors import Diagnostic, Note, Span, error, source_lines, warning
 from nndsl.records import dataclass, field
 from nndsl.syntax.loader import Program
@@ -407,6 +406,8 @@ class _Resolver:
             self.train(t)
 
     def train(self, t: ir.TrainDecl) -> None:
+        from nndsl.catalog.training import TRAIN_KEYS  # (a spec without train sections: not needed)
+
         seen: dict[str, ir.TrainEntry] = {}
         misspelt: set[str] = set()  # keys written, but misspelt (reported once, not as missing)
         for e in t.entries:
@@ -504,6 +505,8 @@ class _Resolver:
             )
 
     def train_data(self, e: ir.TrainEntry) -> None:
+        from nndsl.catalog.training import DATA_SOURCES
+
         v = e.value
         name = v.func if isinstance(v, ir.Call) else v
         if not isinstance(name, ir.Name):

@@ -1969,7 +1969,8 @@ class PropagatePositions:
     def __call__(self, children):
         res = self.node_builder(children)
 
-        if isinstance(res, Tree):
+        # nndsl (tools/gen_parser.py): not for a child returned as it is (it has its positions)
+        if isinstance(res, Tree) and not (len(children) == 1 and res is children[0]):
             ##
 
             ##

@@ -11,7 +11,6 @@ from nndsl import ir
 from nndsl.errors import Diagnostic, Note, Span, error
 from nndsl.limits import MAX_INT
 from nndsl.syntax._lark_parser import Token, Tree
-from nndsl.syntax.fmt import expr as _show
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
 
@@ -23,6 +22,14 @@ RESERVED = frozenset(
     "False None True assert async await break class continue def del elif except finally "
     "global is lambda nonlocal pass raise try while with yield".split()
 )
+
+
+def _show(expr: ir.Expr) -> str:
+    """An expression as the formatter writes it (nndsl.syntax.fmt, imported on first use: only
+    messages and label templates need it)."""
+    from nndsl.syntax.fmt import expr as show
+
+    return show(expr)
 
 
 def _bad_escape(token_text: str) -> int | None:
