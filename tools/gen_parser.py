@@ -231,6 +231,74 @@ class ContextualLexer(Lexer):
         if isinstance(res, Tree) and not (len(children) == 1 and res is children[0]):
 """,
     ),
+    # what the lexer of every parser state asks of the same terminals, made once: the
+    # patterns' regular expressions, whether a keyword is also a name, the terminals' order
+    (
+        """    def to_regexp(self) -> str:
+        return self._get_flags(re.escape(self.value))
+""",
+        """    def to_regexp(self) -> str:
+        # nndsl (tools/gen_parser.py): made once per pattern (every lexer state asks for it)
+        regexp = self.__dict__.get('_regexp')
+        if regexp is None:
+            regexp = self._regexp = self._get_flags(re.escape(self.value))
+        return regexp
+""",
+    ),
+    (
+        """    def to_regexp(self) -> str:
+        return self._get_flags(self.value)
+""",
+        """    def to_regexp(self) -> str:
+        # nndsl (tools/gen_parser.py): made once per pattern (every lexer state asks for it)
+        regexp = self.__dict__.get('_regexp')
+        if regexp is None:
+            regexp = self._regexp = self._get_flags(self.value)
+        return regexp
+""",
+    ),
+    (
+        """def _get_match(re_, regexp, s, flags):
+    m = re_.match(regexp, s, flags)
+    if m:
+        return m.group(0)
+""",
+        """def _get_match(re_, regexp, s, flags):
+    # nndsl (tools/gen_parser.py): each pair matched once, not once per lexer state
+    key = (regexp, s, flags)
+    try:
+        return _MATCHED[key]
+    except KeyError:
+        pass
+    m = re_.match(regexp, s, flags)
+    _MATCHED[key] = found = m.group(0) if m else None
+    return found
+
+_MATCHED = {}
+""",
+    ),
+    (
+        """        terminals.sort(key=lambda x: (-x.priority, -x.pattern.max_width, -len(x.pattern.value), x.name))
+""",
+        """        terminals.sort(key=_terminal_order)
+""",
+    ),
+    (
+        """
+class BasicLexer(AbstractBasicLexer):
+""",
+        """
+def _terminal_order(t):
+    # nndsl (tools/gen_parser.py): the lexer's order of terminals, made once per terminal
+    key = t.__dict__.get('_order')
+    if key is None:
+        key = t._order = (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name)
+    return key
+
+
+class BasicLexer(AbstractBasicLexer):
+""",
+    ),
 ]
 
 
@@ -315,6 +383,7 @@ def lexer_table_source() -> str:
 
     def compile_all(recording_re: object) -> None:
         standalone.RE_MODULE = recording_re
+        getattr(standalone, "_MATCHED", {}).clear()  # (what earlier lexers matched: again)
         try:
             lexer = standalone.Lark_StandAlone().parser.lexer
         finally:

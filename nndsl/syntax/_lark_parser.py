@@ -1247,7 +1247,11 @@ class PatternStr(Pattern):
     type: ClassVar[str] = "str"
 
     def to_regexp(self) -> str:
-        return self._get_flags(re.escape(self.value))
+        # nndsl (tools/gen_parser.py): made once per pattern (every lexer state asks for it)
+        regexp = self.__dict__.get('_regexp')
+        if regexp is None:
+            regexp = self._regexp = self._get_flags(re.escape(self.value))
+        return regexp
 
     @property
     def min_width(self) -> int:
@@ -1264,7 +1268,11 @@ class PatternRE(Pattern):
     type: ClassVar[str] = "re"
 
     def to_regexp(self) -> str:
-        return self._get_flags(self.value)
+        # nndsl (tools/gen_parser.py): made once per pattern (every lexer state asks for it)
+        regexp = self.__dict__.get('_regexp')
+        if regexp is None:
+            regexp = self._regexp = self._get_flags(self.value)
+        return regexp
 
     _width = None
     def _get_width(self):
@@ -1476,9 +1484,17 @@ class CallChain:
 
 
 def _get_match(re_, regexp, s, flags):
+    # nndsl (tools/gen_parser.py): each pair matched once, not once per lexer state
+    key = (regexp, s, flags)
+    try:
+        return _MATCHED[key]
+    except KeyError:
+        pass
     m = re_.match(regexp, s, flags)
-    if m:
-        return m.group(0)
+    _MATCHED[key] = found = m.group(0) if m else None
+    return found
+
+_MATCHED = {}
 
 def _create_unless(terminals, g_regex_flags, re_, use_bytes):
     tokens_by_type = classify(terminals, lambda t: type(t.pattern))
@@ -1686,6 +1702,14 @@ class AbstractBasicLexer(Lexer):
                 yield self.next_token(state, parser_state)
 
 
+def _terminal_order(t):
+    # nndsl (tools/gen_parser.py): the lexer's order of terminals, made once per terminal
+    key = t.__dict__.get('_order')
+    if key is None:
+        key = t._order = (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name)
+    return key
+
+
 class BasicLexer(AbstractBasicLexer):
     terminals: Collection[TerminalDef]
     ignore_types: FrozenSet[str]
@@ -1729,7 +1753,7 @@ class BasicLexer(AbstractBasicLexer):
         self.newline_types = frozenset(t.name for t in terminals if _regexp_has_newline(t.pattern.to_regexp()))
         self.ignore_types = frozenset(conf.ignore)
 
-        terminals.sort(key=lambda x: (-x.priority, -x.pattern.max_width, -len(x.pattern.value), x.name))
+        terminals.sort(key=_terminal_order)
         self.terminals = terminals
         self.user_callbacks = conf.callbacks
         self.g_regex_flags = conf.g_regex_flags
