@@ -299,6 +299,22 @@ def _terminal_order(t):
 class BasicLexer(AbstractBasicLexer):
 """,
     ),
+    # the parse table's reductions: their rules (memo references) looked up without a call each
+    (
+        """        states = {
+            state: {tokens[token]: ((Reduce, Rule.deserialize(arg, memo)) if action==1 else (Shift, arg))
+                    for token, (action, arg) in actions.items()}
+            for state, actions in data['states'].items()
+        }
+""",
+        """        # nndsl (tools/gen_parser.py): a reduction's rule (a memo reference) looked up in place
+        states = {
+            state: {tokens[token]: ((Reduce, memo[arg['@']] if '@' in arg else Rule.deserialize(arg, memo)) if action==1 else (Shift, arg))
+                    for token, (action, arg) in actions.items()}
+            for state, actions in data['states'].items()
+        }
+""",
+    ),
 ]
 
 

@@ -2363,8 +2363,9 @@ class ParseTableBase(Generic[StateT]):
     @classmethod
     def deserialize(cls, data, memo):
         tokens = data['tokens']
+        # nndsl (tools/gen_parser.py): a reduction's rule (a memo reference) looked up in place
         states = {
-            state: {tokens[token]: ((Reduce, Rule.deserialize(arg, memo)) if action==1 else (Shift, arg))
+            state: {tokens[token]: ((Reduce, memo[arg['@']] if '@' in arg else Rule.deserialize(arg, memo)) if action==1 else (Shift, arg))
                     for token, (action, arg) in actions.items()}
             for state, actions in data['states'].items()
         }
