@@ -6,16 +6,21 @@ unknown verb or flag, a missing or bad argument: a message with a hint was print
 
 from __future__ import annotations
 
-import argparse
 import gc
 import math
 import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from nndsl import __version__
 from nndsl.errors import Diagnostic, display_path, render, summary_line
+
+if TYPE_CHECKING:
+    import argparse
+
+    from nndsl.cliparse import Parser as _Parser
 
 DESCRIPTION = """\
 nndsl: define neural networks in compact .nn specs, with every tensor shape checked before
@@ -39,111 +44,9 @@ Run `nndsl VERB --help` for the options of a verb.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error exits 1 (as every error of nndsl does) with a hint: the
-    nearest verb or flag, and how to get help."""
-
-    argv: Sequence[str] = ()  # the arguments being parsed (main sets it on the top parser)
-
-    def error(self, message: str):  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        hint = usage_hint(self, message)
-        help_hint = f"run `{self.prog} --help` for help"
-        hint = f"{hint} ({help_hint})" if hint else help_hint
-        self.exit(1, f"{self.prog}: error: {message}\n  = hint: {hint}\n")
-
-    def _get_formatter(self):  # type: ignore[override]
-        # argparse's own, without importing `shutil` (and `bz2`, `lzma`) for the terminal's width:
-        # it makes a formatter for every argument added, so for every start of nndsl
-        if sys.version_info >= (3, 14) or "shutil" in sys.modules:
-            return super()._get_formatter()
-        return self.formatter_class(prog=self.prog, width=_terminal_columns() - 2)
-
-
-def _terminal_columns() -> int:
-    """`shutil.get_terminal_size().columns` (as argparse asks for it), without `shutil`."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns > 0:
-        return columns
-    try:
-        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
-    except (AttributeError, ValueError, OSError):
-        return 80
-    return size.columns or 80
-
-
-class _LazySubParsers(argparse._SubParsersAction):
-    """The verbs' parsers, each built when it is first used (to parse its arguments, or for a
-    usage hint): `nndsl check` builds the parser of `check` only.  `add_parser` does what
-    argparse's does (the verb's line in `nndsl --help`, its `prog`), but gives a stand-in that
-    records the calls made on the verb's parser (`add_argument`, `set_defaults`, ...), replayed
-    on the real parser when it is built."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._name_parser_map = self.choices = _BuiltOnUse()
-
-    def add_parser(self, name, **kwargs):  # type: ignore[override]
-        real = self._parser_class
-        self._parser_class = lambda **kw: _LaterParser(real, kw)
-        try:
-            return super().add_parser(name, **kwargs)
-        finally:
-            self._parser_class = real
-
-
-class _BuiltOnUse(dict):
-    """Verb → parser, each parser built when it is looked up."""
-
-    def __getitem__(self, name: str):
-        value = super().__getitem__(name)
-        return value.build() if isinstance(value, _LaterParser) else value
-
-    def get(self, name, default=None):
-        return self[name] if name in self else default
-
-
-class _Later:
-    """An object that is made later: a call of one of its methods is recorded (its result is
-    another `_Later`) and replayed, in order, on the real object."""
-
-    def __init__(self, root: _LaterParser, index: int) -> None:
-        self._root = root
-        self._index = index
-
-    def __getattr__(self, name: str):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        root, index = self._root, self._index
-
-        def call(*args, **kwargs):
-            root.calls.append((index, name, args, kwargs))
-            return _Later(root, len(root.calls))
-
-        return call
-
-
-class _LaterParser(_Later):
-    def __init__(self, cls, kwargs: dict) -> None:
-        super().__init__(self, 0)
-        self.cls = cls
-        self.kwargs = kwargs
-        self.calls: list[tuple[int, str, tuple, dict]] = []
-        self.parser: argparse.ArgumentParser | None = None
-
-    def build(self) -> argparse.ArgumentParser:
-        if self.parser is None:
-            made: list = [self.cls(**self.kwargs)]
-            for index, name, args, kwargs in self.calls:
-                made.append(getattr(made[index], name)(*args, **kwargs))
-            self.parser = made[0]
-        return self.parser
-
-
 def _verb_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    import argparse
+
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return {name: action.choices[name] for name in action.choices}
@@ -194,6 +97,11 @@ def usage_hint(parser: _Parser, message: str) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from nndsl.cliparse import LazySubParsers
+    from nndsl.cliparse import Parser as _Parser
+
     p = _Parser(
         prog="nndsl",
         description=DESCRIPTION,
@@ -207,9 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="colour diagnostics: auto (only on a terminal), always, never",
     )
-    sub = p.add_subparsers(
-        dest="verb", metavar="VERB", parser_class=_Parser, action=_LazySubParsers
-    )
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, action=LazySubParsers)
 
     c = sub.add_parser(
         "check",
@@ -429,12 +335,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # would go over them again and again), and none for a check (as check_file), which
         # ends the process at once (_exit_now); the other verbs run with it as usual
         gc.disable()
-    parser = build_parser()
-    parser.argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help and --version (0), or a usage error (1, printed)
-        return exc.code if isinstance(exc.code, int) else 1
+    args = plain_check(sys.argv[1:] if argv is None else argv)
+    if args is None:
+        parser = build_parser()
+        parser.argv = list(sys.argv[1:] if argv is None else argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help and --version (0), or a usage error (1, printed)
+            return exc.code if isinstance(exc.code, int) else 1
     if collecting and args.verb not in ("check", "summary"):
         gc.enable()
     if args.verb is None:
@@ -452,6 +360,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and args.verb in ("check", "summary"):
         _exit_now(code)
     return code
+
+
+def plain_check(words: Sequence[str]):
+    """The arguments of `nndsl check FILE...` written without a flag, as argparse would give
+    them, read without argparse (whose import, with `gettext` and `locale`, and parsers cost a
+    tenth of such a check); None for any other command line, which argparse reads.
+    tests/test_cli_usage.py compares the two."""
+    if len(words) < 2 or words[0] != "check" or any(w.startswith("-") for w in words[1:]):
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        color="auto", verb="check", files=list(words[1:]), no_imports=False, func=cmd_check
+    )
 
 
 def _exit_now(code: int) -> None:

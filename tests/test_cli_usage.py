@@ -74,3 +74,29 @@ def test_help_and_version_exit_0(capsys, argv) -> None:
 def test_bad_flag_values_exit_1(capsys, argv, message) -> None:
     code, err = _usage(capsys, *argv)
     assert code == 1 and message in err, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "a.nn"],
+        ["check", "a.nn", "b.nn", "check", ""],
+        ["check", "--no-imports", "a.nn"],
+        ["check", "a.nn", "--color", "never"],
+        ["check", "-", "a.nn"],
+        ["check", "--", "-a.nn"],
+        ["--color", "always", "check", "a.nn"],
+        ["summary", "a.nn"],
+        ["check"],
+    ],
+)
+def test_plain_check_reads_what_argparse_reads(argv) -> None:
+    """`nndsl check FILE...` without flags is read without argparse (nndsl.cli.plain_check):
+    the same arguments as argparse's, and any other command line is left to argparse."""
+    from nndsl.cli import build_parser, plain_check
+
+    plain = plain_check(argv)
+    if plain is None:
+        assert argv[:1] != ["check"] or len(argv) < 2 or any(w.startswith("-") for w in argv[1:])
+        return
+    assert vars(plain) == vars(build_parser().parse_args(argv))
