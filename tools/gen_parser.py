@@ -299,7 +299,7 @@ def _terminal_order(t):
 class BasicLexer(AbstractBasicLexer):
 """,
     ),
-    # the parse table's reductions: their rules (memo references) looked up without a call each
+    # the parse table's reductions: their rules looked up without a call each
     (
         """        states = {
             state: {tokens[token]: ((Reduce, Rule.deserialize(arg, memo)) if action==1 else (Shift, arg))
@@ -307,9 +307,10 @@ class BasicLexer(AbstractBasicLexer):
             for state, actions in data['states'].items()
         }
 """,
-        """        # nndsl (tools/gen_parser.py): a reduction's rule (a memo reference) looked up in place
+        """        # nndsl (tools/gen_parser.py): a reduction's rule is stored as its memo index
+        # (_int_reductions)
         states = {
-            state: {tokens[token]: ((Reduce, memo[arg['@']] if '@' in arg else Rule.deserialize(arg, memo)) if action==1 else (Shift, arg))
+            state: {tokens[token]: ((Reduce, memo[arg]) if action==1 else (Shift, arg))
                     for token, (action, arg) in actions.items()}
             for state, actions in data['states'].items()
         }
@@ -350,6 +351,35 @@ def _marshal_tables(source: str) -> str:
     return source
 
 
+def _int_reductions(source: str) -> str:
+    """The parse table's reductions stored as `(1, memo index)` rather than `(1, {'@': memo
+    index})`: a fifth less to unmarshal and no dictionary per entry (the table's deserializer
+    is replaced to match).  Applying it twice changes nothing."""
+    import ast
+    import marshal
+    import zlib
+
+    m = re.search(
+        r"^DATA = \(\n(.*?)\n\)\nDATA = marshal\.loads\(zlib\.decompress\(DATA\)\)\n",
+        source,
+        re.M | re.S,
+    )
+    if m is None:
+        raise SystemExit("gen_parser: the DATA table is not stored as expected")
+    data = marshal.loads(zlib.decompress(ast.literal_eval(f"({m.group(1)})")))
+    states = data["parser"]["parser"]["states"]
+    if not any(isinstance(arg, dict) for actions in states.values() for _, arg in actions.values()):
+        return source
+    for actions in states.values():
+        for token, (action, arg) in actions.items():
+            if action == 1:
+                actions[token] = (1, arg["@"])
+    packed = zlib.compress(marshal.dumps(data), 9)
+    lines = "\n".join(repr(packed[i : i + 60]) for i in range(0, len(packed), 60))
+    new = f"DATA = (\n{lines}\n)\nDATA = marshal.loads(zlib.decompress(DATA))\n"
+    return source[: m.start()] + new + source[m.end() :]
+
+
 def lighten(source: str) -> str:
     """The stand-alone parser without the eager `logging` import (see _LAZY_LOGGER) and the
     imports in _LIGHTER_IMPORTS.  Applying it twice changes nothing."""
@@ -365,7 +395,7 @@ def lighten(source: str) -> str:
         if source.count(old) != 1:
             raise SystemExit(f"gen_parser: Lark's stand-alone parser changed: {old!r}")
         source = source.replace(old, new)
-    return _marshal_tables(source)
+    return _int_reductions(_marshal_tables(source))
 
 
 def generate(grammar: Path = GRAMMAR) -> str:
