@@ -7,7 +7,6 @@ unknown verb or flag, a missing or bad argument: a message with a hint was print
 from __future__ import annotations
 
 import gc
-import math
 import os
 import re
 import sys
@@ -594,6 +593,8 @@ def _data_misfits(checked, files) -> list[Diagnostic]:
 
 
 def cmd_run(args, out: Output) -> int:
+    import math
+
     from nndsl.check import check_file
 
     for flag in ("epochs", "batch_size"):
