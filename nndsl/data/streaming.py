@@ -487,9 +487,15 @@ def csv_manifest(
     numeric features, the target's task and class names), the split, and with normalize=true
     the features' statistics over the training rows (a second pass).  The training script
     finds each row by its byte offset (CsvRows in the generated train.py), so a row must be one line."""
-    import csv as csvlib
-
-    from nndsl.data.sources import _FLOAT32_MAX, _parse_number, _str, _task_option
+    from nndsl.data.sources import (
+        _FLOAT32_MAX,
+        _check_file,
+        _parse_number,
+        _str,
+        _task_option,
+        csv_rows,
+        utf8_lines,
+    )
 
     if "path" not in options:
         raise DataError("csv() needs the option 'path'", hint="write csv(path=...)")
@@ -515,80 +521,69 @@ def csv_manifest(
     n = 0
     all_int = all_float = True
     labels: set[Any] = set()
-    try:
-        fh = open(file, encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise DataError(f"csv(): cannot read {file}: {exc.strerror or exc}") from None
-    with fh:
-        reader = csvlib.reader(fh, delimiter=sep)
-        last = 0
-        try:
-            for row in reader:
-                line, first_line, last = reader.line_num, last + 1, reader.line_num
-                if line != first_line:
-                    raise DataError(
-                        f"csv(): {file}, line {first_line}: a quoted field holds a line break, "
-                        "but a streamed CSV file has one row per line",
-                        hint="write stream=false to load the file whole",
-                    )
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    if row:
-                        raise DataError(
-                            f"csv(): {file}, line {line} holds only spaces",
-                            hint="remove the line, or write stream=false",
-                        )
-                    continue
-                if header is None:
-                    cells = [c.strip() for c in row]
-                    numeric = all(_parse_number(c) is not None for c in cells)
-                    if has_header is True or (has_header is None and not numeric):
-                        header, has_header = cells, True
-                    else:
-                        header, has_header = [str(i) for i in range(len(row))], False
-                    inputs, target_index = _csv_columns(file, header, target, wanted)
-                    if has_header:
-                        continue
-                if len(row) != len(header):
-                    raise DataError(
-                        f"csv(): {file}, line {line}: expected {len(header)} fields like the "
-                        f"first row, found {len(row)}",
-                        hint=f"check the delimiter (now {sep!r}) and quoting on that line",
-                    )
-                for index in inputs:
-                    cell = row[index].strip()
-                    value = _parse_number(cell)
-                    if value is None or not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
-                        what = "is empty" if not cell else f"has {cell!r}, not a finite number"
-                        raise DataError(
-                            f"csv(): {file}, line {line}: column '{header[index]}' {what}",
-                            hint="feature columns must hold numbers",
-                        )
-                if target_index is not None:
-                    cell = row[target_index].strip()
-                    if not cell:
-                        raise DataError(f"csv(): {file}, line {line}: the target is empty")
-                    if all_int:
-                        try:
-                            int(cell)
-                        except ValueError:
-                            all_int = False
-                    if all_float and not all_int:
-                        number = _parse_number(cell)
-                        all_float = number is not None and math.isfinite(number)
-                    if len(labels) <= MAX_CLASSES:
-                        labels.add(cell)
-                n += 1
-        except csvlib.Error as exc:
+    not_finite: tuple[int, str] | None = None  # the first NaN or infinite target value
+    too_large: tuple[int, str] | None = None  # the first one float32 cannot hold
+    _check_file("csv", file)
+    # the rows as the whole file's (sources.csv_rows), its lines split at \n only: as the
+    # training script finds them (training_utils.line_offsets)
+    for line, last, row in csv_rows(file, utf8_lines("csv", file), sep):
+        if line != last:
             raise DataError(
-                f"csv(): {file}, line {reader.line_num}: malformed CSV: {exc}"
-            ) from None
-        except UnicodeDecodeError:
+                f"csv(): {file}, line {line}: a quoted field holds a line break (the row "
+                f"ends on line {last}), but a streamed CSV file has one row per line",
+                hint="write stream=false to load the file whole",
+            )
+        if header is None:
+            cells = [c.strip() for c in row]
+            numeric = all(_parse_number(c) is not None for c in cells)
+            if has_header is True or (has_header is None and not numeric):
+                header, has_header = cells, True
+            else:
+                header, has_header = [str(i) for i in range(len(row))], False
+            inputs, target_index = _csv_columns(file, header, target, wanted)
+            if has_header:
+                continue
+        if len(row) != len(header):
             raise DataError(
-                f"csv(): {file}, after line {reader.line_num}: not UTF-8 text",
-                hint="a CSV file is text in UTF-8: save it as such",
-            ) from None
-    if header is None or not n:
-        raise DataError(f"csv(): {file} has no data rows")
+                f"csv(): {file}, line {line}: expected {len(header)} fields like the "
+                f"first row, found {len(row)}",
+                hint=f"check the delimiter (now {sep!r}) and quoting on that line",
+            )
+        for index in inputs:
+            cell = row[index].strip()
+            value = _parse_number(cell)
+            if value is None or not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+                what = "is empty" if not cell else f"has {cell!r}, not a finite number"
+                raise DataError(
+                    f"csv(): {file}, line {line}: column '{header[index]}' {what}",
+                    hint="feature columns must hold numbers",
+                )
+        if target_index is not None:
+            cell = row[target_index].strip()
+            if not cell:
+                raise DataError(
+                    f"csv(): {file}, line {line}: the target column "
+                    f"'{header[target_index]}' is empty"
+                )
+            if all_int:
+                try:
+                    int(cell)
+                except ValueError:
+                    all_int = False
+            if all_float:
+                number = _parse_number(cell)
+                all_float = number is not None
+                if number is not None and not_finite is None and not math.isfinite(number):
+                    not_finite = (line, cell)
+                elif number is not None and too_large is None and abs(number) > _FLOAT32_MAX:
+                    too_large = (line, cell)
+            if len(labels) <= MAX_CLASSES:
+                labels.add(cell)
+        n += 1
+    if header is None:
+        raise DataError(f"csv(): {file} is empty", hint="the first line must name the columns")
+    if not n:
+        raise DataError(f"csv(): {file} has a header but no data rows")
     kind = "regression"
     class_names: list[str] = []
     label_kind = None
@@ -598,6 +593,15 @@ def csv_manifest(
         )
         if forced in ("regression", "multilabel") and not (all_int or all_float):
             raise DataError(f"csv(): the target of {file} is not numeric, but task is regression")
+        bad = not_finite or (too_large if regression else None) if all_float else None
+        if bad is not None and (regression or not all_int):
+            line, cell = bad
+            raise DataError(
+                f"csv(): {file}, line {line}: the target column '{header[target_index]}' has "
+                + repr(cell)
+                + (", not a finite number" if bad is not_finite else ", which float32 cannot hold"),
+                hint="remove the row, or give it a value",
+            )
         if not regression:
             kind = "classification"
             if len(labels) > MAX_CLASSES:
@@ -714,7 +718,7 @@ def _split_counts(n: int, options: Mapping[str, Any], seed: int) -> dict[str, in
 def _csv_stats(file: Path, manifest: Mapping[str, Any]) -> dict[str, list]:
     """Mean and standard deviation of each feature over the training rows (the permutation's
     rows after the test and validation ones), one pass; a standard deviation of 0 becomes 1."""
-    import csv as csvlib
+    from nndsl.data.sources import csv_rows, utf8_lines
 
     n = manifest["rows"]
     order = np.random.default_rng(manifest["split"]["seed"]).permutation(n)
@@ -723,23 +727,16 @@ def _csv_stats(file: Path, manifest: Mapping[str, Any]) -> dict[str, list]:
     features = manifest["features"]
     total = np.zeros(len(features), np.float64)
     squares = np.zeros(len(features), np.float64)
-    row_index = -1
-    with open(file, encoding="utf-8-sig", newline="") as fh:
-        reader = csvlib.reader(fh, delimiter=manifest["delimiter"])
-        skip_header = manifest["header"]
-        for row in reader:
-            if not row:
-                continue
-            if skip_header:
-                skip_header = False
-                continue
-            row_index += 1
-            if training[row_index]:
-                # as float32, the type the in-memory path computes its statistics from
-                values = np.array([float(row[i]) for i in features], np.float32)
-                values = values.astype(np.float64)
-                total += values
-                squares += values * values
+    rows = csv_rows(file, utf8_lines("csv", file), manifest["delimiter"])
+    if manifest["header"]:
+        next(rows, None)
+    for row_index, (_, _, row) in enumerate(rows):
+        if training[row_index]:
+            # as float32, the type the in-memory path computes its statistics from
+            values = np.array([float(row[i]) for i in features], np.float32)
+            values = values.astype(np.float64)
+            total += values
+            squares += values * values
     count = int(training.sum())
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))

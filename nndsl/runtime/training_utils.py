@@ -377,35 +377,44 @@ def load_stream(path: str, dataset) -> dict:
 
 
 def line_offsets(path: Path, skip_header: bool, rows: int) -> np.ndarray | None:
-    """The byte offset of each data row of a CSV file (one row per line; blank lines and
-    the header left out), found in one pass over 1 MiB blocks into one int64 array of
-    the `rows` nndsl found (8 bytes a row, nothing else grows with the file); None when
-    the file holds another number of rows."""
+    """The byte offset of each data row of a CSV file (one row per line; blank lines,
+    which hold only spaces, tabs and their line break, and the header left out), found
+    in one pass over 1 MiB blocks into one int64 array of the `rows` nndsl found (8
+    bytes a row, nothing else grows with the file); None when the file holds another
+    number of rows."""
     found = np.empty(rows + int(skip_header), np.int64)
     count = 0
     line_start = at = 0  # where the current line starts; where the block starts
-    last = 0  # the byte before the block
+    # the bytes other than blanks before the block, and before the current line
+    seen = seen_at_start = 0
     with open(path, "rb") as fh:
         while True:
-            block = np.frombuffer(fh.read(1 << 20), dtype=np.uint8)
-            if not len(block):
+            data = fh.read(1 << 20)
+            if not data:
                 break
-            ends = np.flatnonzero(block == 10) + at
+            block = np.frombuffer(data, dtype=np.uint8)
+            solid = ~np.isin(block, BLANK_BYTES)
+            if at == 0 and data.startswith(b"\xef\xbb\xbf"):
+                solid[:3] = False  # a BOM: not part of the first line's cells
+            # solid bytes up to and including each byte of the block
+            upto = np.cumsum(solid, dtype=np.int64) + seen
+            ends = np.flatnonzero(block == 10)
             if len(ends):
+                # a line is a row when it holds a solid byte (a line break is blank)
+                before = np.empty_like(ends)
+                before[0], before[1:] = seen_at_start, upto[ends[:-1]]
                 starts = np.empty_like(ends)
-                starts[0], starts[1:] = line_start, ends[:-1] + 1
-                # a line's length without its line break ("\r\n" too): 0 is no row
-                before = ends - 1 - at
-                cr = np.where(before >= 0, block[np.maximum(before, 0)], last) == 13
-                keep = starts[(ends - starts - (cr & (ends > starts))) > 0]
+                starts[0], starts[1:] = line_start, ends[:-1] + 1 + at
+                keep = starts[upto[ends] > before]
                 if count + len(keep) > len(found):
                     return None
                 found[count : count + len(keep)] = keep
                 count += len(keep)
-                line_start = int(ends[-1]) + 1
+                line_start = int(ends[-1]) + 1 + at
+                seen_at_start = int(upto[ends[-1]])
             at += len(block)
-            last = int(block[-1])
-    if at - line_start - (last == 13) > 0:  # a last line without a line break
+            seen = int(upto[-1])
+    if seen > seen_at_start:  # a last line without a line break
         if count == len(found):
             return None
         found[count] = line_start
@@ -413,6 +422,10 @@ def line_offsets(path: Path, skip_header: bool, rows: int) -> np.ndarray | None:
     if count != len(found):
         return None
     return found[1:] if skip_header else found
+
+
+#: The bytes a blank line of a CSV file holds (spaces, tabs, its line break).
+BLANK_BYTES = np.frombuffer(b" \t\r\n", dtype=np.uint8)
 
 
 def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
