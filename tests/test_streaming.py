@@ -277,6 +277,20 @@ def test_a_corrupt_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
     assert "skip_bad=true" in result.stderr
 
 
+def test_a_first_sample_that_cannot_be_read_is_located_at_the_data(tmp_path: Path) -> None:
+    """`nndsl run` reads the first samples before training (stream_sample): a problem is
+    shown at the spec's `data` value, at the folder it reads, and nothing is written."""
+    write_spec(tmp_path, "stream=true, workers=0", per_class=2)
+    for image in (tmp_path / "images").rglob("*.png"):
+        image.write_bytes(b"")  # every image: the first sample cannot be read
+    result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot read the image" in result.stderr and "images" in result.stderr
+    column = spec_text("").splitlines()[7].index('"images"') + 1
+    assert f"--> spec.nn:8:{column}\n" in result.stderr, result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 @runlib.slow("two training runs")
 def test_skip_bad_skips_a_corrupt_image_with_a_warning(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "stream=true, workers=1, skip_bad=true", per_class=8)
