@@ -277,6 +277,57 @@ def test_a_corrupt_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
     assert "skip_bad=true" in result.stderr
 
 
+def odd_images(root: Path) -> np.ndarray:
+    """An image folder of odd files: 16-bit grayscale, RGBA, gray with alpha, palette, CMYK
+    JPEG, another size, names that are not ASCII (or not UTF-8), a text file, a subfolder.
+    Returns the 16-bit image's pixels."""
+    import os
+
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    for name in ("cat", "dog"):
+        (root / name / "sub").mkdir(parents=True)
+        (root / name / "notes.txt").write_text("not an image")
+    pixels = (rng.random((9, 7, 4)) * 255).astype(np.uint8)
+    sixteen = (rng.random((8, 8)) * 65535).astype(np.uint16)
+    Image.fromarray(sixteen).save(root / "cat" / "a16.png")
+    Image.fromarray(pixels).save(root / "cat" / "rgba.png")
+    Image.fromarray(pixels[..., :2], "LA").save(root / "cat" / "la.png")
+    Image.fromarray(pixels[..., :3]).convert("P").save(root / "cat" / "café.gif")
+    Image.fromarray(pixels, "CMYK").save(root / "dog" / "cmyk.jpg")
+    Image.fromarray(pixels[..., 0]).save(root / "dog" / os.fsdecode(b"\xff.png"))
+    Image.fromarray(pixels[..., :3]).save(root / "dog" / "sub" / "nested.png")  # not read
+    return sixteen
+
+
+@pytest.mark.parametrize("grayscale", [False, True])
+def test_odd_images_stream_as_they_load_whole(tmp_path: Path, grayscale: bool) -> None:
+    """Every odd image decodes to the same pixels streamed (the script's ImageFiles) as loaded
+    whole (sources.image_folder); a 16-bit image keeps its contrast (not clipped to white)."""
+    from nndsl.data import sources
+    from nndsl.data.streaming import list_images
+
+    sixteen = odd_images(tmp_path / "images")
+    spec = tmp_path / "spec.nn"
+    spec.write_text(spec_text(f"size=8, grayscale={str(grayscale).lower()}, stream=true"))
+    if grayscale:
+        spec.write_text(spec.read_text().replace("[B, 3, 8, 8]", "[B, 1, 8, 8]"))
+    whole = sources.image_folder(str(tmp_path / "images"), size=8, grayscale=grayscale)
+    _, names, _ = list_images(tmp_path / "images")
+    assert len(names) == len(whole.x) == 6
+    train = stream_data(spec, tmp_path / "out")["train"]
+    streamed = {
+        train.files[i].decode("utf-8", "surrogateescape"): train[(i, 0)][0].numpy()
+        for i in range(len(train))
+    }
+    for name, x in zip(names, whole.x):
+        np.testing.assert_array_equal(streamed[name], x, err_msg=name)
+    expected = (sixteen >> 8).astype(np.float32) / np.float32(255.0)  # its high byte
+    for channel in whole.x[names.index("cat/a16.png")]:
+        np.testing.assert_array_equal(channel, expected)
+
+
 def test_a_first_sample_that_cannot_be_read_is_located_at_the_data(tmp_path: Path) -> None:
     """`nndsl run` reads the first samples before training (stream_sample): a problem is
     shown at the spec's `data` value, at the folder it reads, and nothing is written."""

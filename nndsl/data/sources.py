@@ -1510,7 +1510,7 @@ def _decode_image(
                 _check_image_memory(
                     count, height, width, channels, f"{count:,} images of {width}x{height}"
                 )
-            picture = picture.convert("L" if gray else "RGB")
+            picture = eight_bit(image, picture).convert("L" if gray else "RGB")
             if target_size is not None:
                 picture = picture.resize(
                     (target_size[1], target_size[0]), image.Resampling.BILINEAR
@@ -1522,6 +1522,15 @@ def _decode_image(
         raise DataError(
             f"image_folder(): cannot read the image {file}: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def eight_bit(image: Any, picture: Any) -> Any:
+    """A 16-bit grayscale picture (a 16-bit PNG, mode "I;16") as 8-bit grayscale: the high
+    byte of each pixel (Pillow's `convert` would clip it at 255: a white image); any other
+    picture as it is.  The training script decodes the same way (ImageFiles)."""
+    if picture.mode.startswith("I;16"):
+        return image.fromarray((np.asarray(picture) >> 8).astype(np.uint8))
+    return picture
 
 
 def read_images(

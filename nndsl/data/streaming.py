@@ -36,7 +36,15 @@ from nndsl.catalog.training import (
     transforms_for,
 )
 from nndsl.data.errors import DataError
-from nndsl.data.sources import IMAGE_SUFFIXES, _bool, _image_size, _int, _pillow, prepare
+from nndsl.data.sources import (
+    IMAGE_SUFFIXES,
+    _bool,
+    _image_size,
+    _int,
+    _pillow,
+    eight_bit,
+    prepare,
+)
 
 FORMAT = "nndsl-stream-1"
 STAMP = "nndsl_sha256"
@@ -148,7 +156,7 @@ def digest(files: Iterable[str], labels: Iterable[int]) -> str:
     it (training_utils.listing_digest)."""
     h = hashlib.sha256()
     for f, label in zip(files, labels):
-        h.update(f"{label}\0{f}\n".encode())
+        h.update(f"{label}\0{f}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -377,7 +385,7 @@ def decode(path: Path, mode: str, size: list[int] | None) -> np.ndarray:
     script decodes it (ImageFiles in the generated train.py)."""
     image = _pillow()
     with image.open(path) as picture:
-        picture = picture.convert(mode)
+        picture = eight_bit(image, picture).convert(mode)
         if size is not None:
             picture = picture.resize((size[1], size[0]), image.Resampling.BILINEAR)
         array = np.asarray(picture, dtype=np.uint8)

@@ -241,12 +241,18 @@ def list_images(folder: Path, classes: list[str]) -> tuple[list[str], list[int]]
     return files, labels
 
 
+def file_names(files: list[str]) -> np.ndarray:
+    """File names as one array of bytes (UTF-8; a name that is not keeps its bytes): no
+    Python object per name to copy into each worker (ImageFiles decodes them back)."""
+    return np.array([f.encode("utf-8", "surrogateescape") for f in files], dtype=bytes)
+
+
 def listing_digest(files: list[str], labels: list[int]) -> str:
     import hashlib
 
     h = hashlib.sha256()
     for f, label in zip(files, labels):
-        h.update(f"{label}\0{f}\n".encode())
+        h.update(f"{label}\0{f}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -353,7 +359,7 @@ def load_stream(path: str, dataset) -> dict:
             "val": order[n_test : n_test + n_val],
             "train": order[n_test + n_val :],
         }
-        names, targets = np.array(files, dtype=bytes), np.array(labels, dtype=np.int64)
+        names, targets = file_names(files), np.array(labels, dtype=np.int64)
         for key, idx in cuts.items():
             if len(idx):
                 split[key] = (folder, names[idx], targets[idx])
@@ -362,7 +368,7 @@ def load_stream(path: str, dataset) -> dict:
             if files:
                 split[key] = (
                     folder,
-                    np.array(files, dtype=bytes),
+                    file_names(files),
                     np.array(labels, dtype=np.int64),
                 )
     data: dict = {
