@@ -1222,7 +1222,7 @@ def _npz_inputs(file: Path, key: str, xs: np.ndarray) -> np.ndarray:
     if xs.shape[0] == 0:
         raise DataError(f"npz(): {file} holds no samples ('{key}' is empty)")
     _finite("npz", f"'{key}'", xs)
-    if xs.dtype.kind == "f" and xs.size and np.abs(xs).max() > _FLOAT32_MAX:
+    if xs.dtype.kind == "f" and xs.size and float(np.abs(xs).max()) > _FLOAT32_MAX:
         raise DataError(f"npz(): '{key}' has values too large for float32")
     if xs.dtype.kind in "iu" and xs.size and int(np.abs(xs).max()) >= 1 << 62:
         raise DataError(f"npz(): '{key}' has integers too large for int64")
@@ -1455,7 +1455,11 @@ def _image_classes(
         classes = list(known)
     for name in classes:
         if not files.get(name) and known is None:
-            raise DataError(f"image_folder(): the class folder '{name}' has no images")
+            raise DataError(
+                f"image_folder(): the class folder '{name}' has no images ({root / name})",
+                hint=f"image files end in {', '.join(sorted(IMAGE_SUFFIXES))}; remove the "
+                "folder, or put its images in it",
+            )
     image = _pillow()
     channels = 1 if gray else 3
     count = sum(len(f) for f in files.values())

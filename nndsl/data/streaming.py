@@ -138,7 +138,11 @@ def list_images(
                 if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES
             )
             if not found and known is None:
-                raise DataError(f"image_folder(): the class folder '{name}' has no images")
+                raise DataError(
+                    f"image_folder(): the class folder '{name}' has no images ({root / name})",
+                    hint=f"image files end in {', '.join(sorted(IMAGE_SUFFIXES))}; remove the "
+                    "folder, or put its images in it",
+                )
             files += [f"{name}/{f}" for f in found]
             labels += [order.index(name)] * len(found)
     except OSError as exc:
