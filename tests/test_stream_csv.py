@@ -129,14 +129,18 @@ def test_the_streamed_rows_are_the_file_loaded_whole(tmp_path: Path) -> None:
         assert torch.equal(y, torch.from_numpy(getattr(whole, f"{split}_y")))
 
 
-def test_a_changed_row_is_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("change", ["a word", "a byte that is not UTF-8"])
+def test_a_changed_row_is_a_clear_error(tmp_path: Path, change: str) -> None:
     write_rows(tmp_path / "t.csv", 40)
     script, out = script_for(tmp_path, 'target="label", stream=true')
     text = (tmp_path / "t.csv").read_text()
     first = text.splitlines()[1]
     broken = first.split(",")
     broken[0] = "x" * len(broken[0])
-    (tmp_path / "t.csv").write_text(text.replace(first, ",".join(broken), 1))
+    raw = text.replace(first, ",".join(broken), 1).encode()
+    if change != "a word":
+        raw = text.encode().replace(first.encode(), b"\xff" + first.encode()[1:], 1)
+    (tmp_path / "t.csv").write_bytes(raw)
     data = script.utils.load_stream(str(out / "data.json"), script.CsvRows)
     rows = data["train"]
     with pytest.raises(RuntimeError, match="is not what nndsl read"):
