@@ -605,8 +605,10 @@ def csv_manifest(
         )
         if forced in ("regression", "multilabel") and not (all_int or all_float):
             raise DataError(f"csv(): the target of {file} is not numeric, but task is regression")
-        bad = not_finite or (too_large if regression else None) if all_float else None
-        if bad is not None and (regression or not all_int):
+        bad = None
+        if all_float:  # numeric targets: NaN and infinity are neither values nor classes
+            bad = not_finite or (too_large if regression else None)
+        if bad is not None:
             line, cell = bad
             raise DataError(
                 f"csv(): {file}, line {line}: the target column '{header[target_index]}' has "

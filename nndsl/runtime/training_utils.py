@@ -391,36 +391,40 @@ def line_offsets(path: Path, skip_header: bool, rows: int) -> np.ndarray | None:
     found = np.empty(rows + int(skip_header), np.int64)
     count = 0
     line_start = at = 0  # where the current line starts; where the block starts
-    # the bytes other than blanks before the block, and before the current line
-    seen = seen_at_start = 0
+    solid = False  # whether the current line holds more than blanks so far
     with open(path, "rb") as fh:
         while True:
             data = fh.read(1 << 20)
             if not data:
                 break
-            block = np.frombuffer(data, dtype=np.uint8)
-            solid = ~np.isin(block, BLANK_BYTES)
             if at == 0 and data.startswith(b"\xef\xbb\xbf"):
-                solid[:3] = False  # a BOM: not part of the first line's cells
-            # solid bytes up to and including each byte of the block
-            upto = np.cumsum(solid, dtype=np.int64) + seen
+                data = b"   " + data[3:]  # a BOM: blank (the offsets stay)
+            block = np.frombuffer(data, dtype=np.uint8)
             ends = np.flatnonzero(block == 10)
             if len(ends):
-                # a line is a row when it holds a solid byte (a line break is blank)
-                before = np.empty_like(ends)
-                before[0], before[1:] = seen_at_start, upto[ends[:-1]]
-                starts = np.empty_like(ends)
-                starts[0], starts[1:] = line_start, ends[:-1] + 1 + at
-                keep = starts[upto[ends] > before]
+                # the lines that end in the block: the first may start in an earlier one
+                rows_here = np.empty(len(ends), dtype=bool)
+                rows_here[0] = solid or bool(data[: ends[0]].strip(BLANKS))
+                starts = ends[:-1] + 1
+                # a line that starts with a blank byte (or is empty) may be blank: look
+                first = block[np.minimum(starts, len(block) - 1)]
+                maybe = (starts == ends[1:]) | np.isin(first, BLANK_BYTES)
+                rows_here[1:] = ~maybe
+                for i in np.flatnonzero(maybe).tolist():
+                    rows_here[i + 1] = bool(data[starts[i] : ends[i + 1]].strip(BLANKS))
+                keep = np.empty(len(ends), np.int64)
+                keep[0], keep[1:] = line_start, starts + at
+                keep = keep[rows_here]
                 if count + len(keep) > len(found):
                     return None
                 found[count : count + len(keep)] = keep
                 count += len(keep)
                 line_start = int(ends[-1]) + 1 + at
-                seen_at_start = int(upto[ends[-1]])
+                solid = bool(data[int(ends[-1]) + 1 :].strip(BLANKS))
+            else:
+                solid = solid or bool(data.strip(BLANKS))
             at += len(block)
-            seen = int(upto[-1])
-    if seen > seen_at_start:  # a last line without a line break
+    if solid:  # a last line without a line break
         if count == len(found):
             return None
         found[count] = line_start
@@ -430,8 +434,9 @@ def line_offsets(path: Path, skip_header: bool, rows: int) -> np.ndarray | None:
     return found[1:] if skip_header else found
 
 
-#: The bytes a blank line of a CSV file holds (spaces, tabs, its line break).
-BLANK_BYTES = np.frombuffer(b" \t\r\n", dtype=np.uint8)
+#: The bytes a blank line of a CSV file holds besides its \n: spaces, tabs, \r.
+BLANKS = b" \t\r"
+BLANK_BYTES = np.frombuffer(BLANKS, dtype=np.uint8)
 
 
 def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
