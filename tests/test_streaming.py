@@ -328,6 +328,41 @@ def test_odd_images_stream_as_they_load_whole(tmp_path: Path, grayscale: bool) -
         np.testing.assert_array_equal(channel, expected)
 
 
+@pytest.mark.parametrize("source", ["images", "csv"])
+def test_an_edited_data_json_is_a_clear_error(tmp_path: Path, source: str) -> None:
+    """A data.json with an entry removed or of another type: the script's TrainingError
+    (a message, no traceback), whichever entry it is."""
+    if source == "images":
+        spec = write_spec(tmp_path, "stream=true", per_class=2)
+    else:
+        (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1\n3,0\n")
+        spec = tmp_path / "spec.nn"
+        spec.write_text(
+            spec_text("")
+            .replace('image_folder("images", )', 'csv("t.csv", target="b", stream=true)')
+            .replace("[B, 3, 8, 8]", "[B, 1]")
+            .replace("Conv2d(4, 3, padding=1) -> relu -> flatten -> ", "")
+        )
+    runlib.generate(spec, tmp_path / "out")
+    script = generated(tmp_path / "out")
+    path = tmp_path / "out" / "data.json"
+    meta = json.loads(path.read_text())
+    dataset = script.ImageFiles if source == "images" else script.CsvRows
+    script.utils.load_stream(str(path), dataset)  # as written: it loads
+    for key in sorted(k for k in meta if k not in ("format", "source")):
+        for value in (None, "x", [1], {"a": 1}):
+            path.write_text(json.dumps({**meta, key: value}))
+            try:
+                script.utils.load_stream(str(path), dataset)
+            except script.utils.TrainingError:
+                pass  # (some entries are only read later: a value that loads is no error)
+        path.write_text(json.dumps({k: v for k, v in meta.items() if k != key}))
+        try:
+            script.utils.load_stream(str(path), dataset)
+        except script.utils.TrainingError:
+            pass
+
+
 def test_a_first_sample_that_cannot_be_read_is_located_at_the_data(tmp_path: Path) -> None:
     """`nndsl run` reads the first samples before training (stream_sample): a problem is
     shown at the spec's `data` value, at the folder it reads, and nothing is written."""

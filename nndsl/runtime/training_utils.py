@@ -329,9 +329,22 @@ def load_stream(path: str, dataset) -> dict:
         raise TrainingError(f"cannot read the data file {path}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != STREAM_FORMAT:
         raise TrainingError(f"{path} is not a data file written by nndsl")
-    if meta.get("source") == "csv":
-        return load_csv_stream(meta, Path(path).resolve().parent, dataset)
-    root = Path(os.path.normpath(Path(path).resolve().parent / meta["root"]))
+    try:
+        if meta.get("source") == "csv":
+            return load_csv_stream(meta, Path(path).resolve().parent, dataset)
+        return load_image_stream(meta, Path(path).resolve().parent, dataset)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # (a data.json edited by hand: an entry missing or of another type)
+        raise TrainingError(
+            f"{path} is not the data file nndsl wrote (edited?): "
+            f"{type(exc).__name__}: {exc}; run nndsl generate again"
+        ) from None
+
+
+def load_image_stream(meta: dict, base: Path, dataset) -> dict:
+    """The splits of a streaming image folder: a `dataset` per split (the script's
+    ImageFiles), the folder listed again and checked against data.json's listing."""
+    root = Path(os.path.normpath(base / meta["root"]))
     classes = list(meta["class_names"])
     parts: dict[str, tuple[Path, list[str], list[int]]] = {}
     for key, expected in meta["listing"].items():
