@@ -328,6 +328,28 @@ def test_odd_images_stream_as_they_load_whole(tmp_path: Path, grayscale: bool) -
         np.testing.assert_array_equal(channel, expected)
 
 
+@pytest.mark.parametrize("val", ["no class folders", "class folders without images"])
+def test_an_empty_given_split_is_refused_as_loading_whole_does(tmp_path: Path, val: str) -> None:
+    import shutil
+
+    from nndsl.data import sources
+    from nndsl.data.errors import DataError
+
+    write_spec(tmp_path, "stream=true", per_class=2)
+    images = tmp_path / "images"
+    for name in ("cat", "dog"):
+        shutil.move(images / name, images / "train" / name)
+        if val != "no class folders":
+            (images / "val" / name).mkdir(parents=True)
+    (images / "val").mkdir(exist_ok=True)
+    with pytest.raises(DataError) as whole:
+        sources.image_folder(str(images))
+    result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"error: {whole.value.message}\n"), result.stderr
+    assert "--> spec.nn:8:" in result.stderr and not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("source", ["images", "csv"])
 def test_an_edited_data_json_is_a_clear_error(tmp_path: Path, source: str) -> None:
     """A data.json with an entry removed or of another type: the script's TrainingError

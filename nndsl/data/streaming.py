@@ -288,6 +288,8 @@ def image_manifest(
         for part in ("val", "test"):
             if part in subfolders:
                 _, f2, l2 = list_images(root / part, classes)
+                if not f2:  # (as image_folder refuses it: a split of no samples)
+                    raise _empty_split(root / part)
                 listing[part] = {"count": len(f2), "digest": digest(f2, l2)}
     else:
         classes, files, labels = list_images(root)
@@ -358,6 +360,20 @@ def image_manifest(
         folder = root / "train" if given else root
         manifest["normalization"] = image_stats(folder, train_files, manifest)
     return manifest
+
+
+def _empty_split(folder: Path) -> DataError:
+    """The error of a given split's folder (val/, test/) without images, as image_folder's."""
+    try:
+        classes = any(d.is_dir() and not d.name.startswith(".") for d in folder.iterdir())
+    except OSError as exc:
+        return DataError(f"image_folder(): cannot list {folder}: {exc.strerror or exc}")
+    if not classes:
+        return DataError(
+            f"image_folder(): {folder} has no class subfolders",
+            hint="put the images of each class in their own subfolder, e.g. cats/ and dogs/",
+        )
+    return DataError(f"image_folder(): {folder} has no images in its class folders")
 
 
 def _stored_path(path: Path, data_dir: Path | None) -> str:
