@@ -561,6 +561,22 @@ def _image_mutants(rng: random.Random):
     yield "class without images", write(b"x", "c", "readme.md")
     yield "image beside the classes", write(good, "stray.png")
     yield "a folder named like an image", lambda root: (root / "a" / "d.png").mkdir()
+
+    def splits(val: str) -> Callable[[Path], None]:
+        def change(root: Path) -> None:
+            for name in ("a", "b"):
+                shutil.move(root / name, root / "train" / name)
+                if val == "classes":
+                    shutil.copytree(root / "train" / name, root / "val" / name)
+                elif val == "empty classes":
+                    (root / "val" / name).mkdir(parents=True)
+            (root / "val").mkdir(exist_ok=True)
+
+        return change
+
+    yield "given splits", splits("classes")
+    yield "given splits, val/ empty", splits("empty")
+    yield "given splits, val/ classes empty", splits("empty classes")
     yield "names not ASCII", save((pixels[..., :3] * 255).astype(np.uint8), "b", "café.png")
     yield "a name not UTF-8", save((pixels[..., :3] * 255).astype(np.uint8), "b", "\udcff.png")
 
