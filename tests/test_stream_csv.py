@@ -260,6 +260,8 @@ TRICKY: dict[str, bytes] = {
     "NaN target": HEADER + b"1,2,0.5\n3,4,nan\n",
     "infinite target": HEADER + b"1,2,0.5\n3,4,-inf\n",
     "huge target": HEADER + b"1,2,0.5\n3,4,1e39\n",
+    "a 400-digit integer target": HEADER + b"1,2,1\n3,4," + b"9" * 400 + b"\n",
+    "a 400-digit regression target": HEADER + b"1,2,1\n3,4," + b"9" * 400 + b"\n",
     "NUL byte": HEADER + b"1,2\x00,0\n3,4,1\n",
     "latin-1": HEADER + b"1,2,caf\xe9\n3,4,1\n",
     "header only": HEADER,
@@ -270,7 +272,10 @@ TRICKY: dict[str, bytes] = {
     "quoted line break": HEADER + b'1,2,"0\n"\n3,4,1\n',
     "lone CR line breaks": b"a,b,y\r1,2,0\r3,4,1\r",
 }
-OPTIONS: dict[str, dict] = {"other delimiter": {"delimiter": ";"}}
+OPTIONS: dict[str, dict] = {
+    "other delimiter": {"delimiter": ";"},
+    "a 400-digit regression target": {"task": "regression"},
+}
 STREAM_ONLY_REFUSALS = ("quoted line break", "lone CR line breaks")
 
 
@@ -338,6 +343,7 @@ def _read_inputs(path: Path, options: dict) -> np.ndarray:
     """The features as `predict` reads a CSV file a chunk at a time (sources.CsvInputs)."""
     from nndsl.data.sources import CsvInputs
 
+    options = {k: v for k, v in options.items() if k != "task"}  # (inputs only)
     chunks = list(CsvInputs(path, target="y", **options).chunks(size=2))
     return np.concatenate(chunks) if chunks else np.zeros((0, 2), np.float32)
 

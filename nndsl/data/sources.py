@@ -1122,9 +1122,22 @@ def _finite_targets(
         if not math.isfinite(value) or abs(value) > limit:
             raise DataError(
                 f"csv(): {file}, line {line}: the target column '{name}' has {_show(cell)}, "
-                + ("which float32 cannot hold" if math.isfinite(value) else "not a finite number"),
+                + (
+                    "which float32 cannot hold"
+                    if math.isfinite(value) or _int_text(cell)
+                    else "not a finite number"
+                ),
                 hint="remove the row, or give it a value",
             )
+
+
+def _int_text(cell: str) -> bool:
+    """Whether `cell` is an integer literal (of any size)."""
+    try:
+        int(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _all_ints(cells: Sequence[str]) -> list[int] | None:

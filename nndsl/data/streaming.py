@@ -518,6 +518,7 @@ def csv_manifest(
     from nndsl.data.sources import (
         _FLOAT32_MAX,
         _check_file,
+        _int_text,
         _parse_number,
         _str,
         _task_option,
@@ -601,10 +602,11 @@ def csv_manifest(
             if all_float:
                 number = _parse_number(cell)
                 all_float = number is not None
-                if number is not None and not_finite is None and not math.isfinite(number):
-                    not_finite = (line, cell)
-                elif number is not None and too_large is None and abs(number) > _FLOAT32_MAX:
-                    too_large = (line, cell)
+                if number is not None and not abs(number) <= _FLOAT32_MAX:
+                    if math.isfinite(number) or _int_text(cell):  # (an integer: only large)
+                        too_large = too_large or (line, cell)
+                    else:  # NaN or infinite
+                        not_finite = not_finite or (line, cell)
             if len(labels) <= MAX_CLASSES:
                 labels.add(cell)
         n += 1
