@@ -373,6 +373,7 @@ def _differential(
     if name in STREAM_ONLY_REFUSALS:
         assert not isinstance(whole, DataError) and isinstance(streamed, DataError)
         assert "stream=false" in (streamed.hint or "")
+        assert np.array_equal(whole[0], inputs), name  # (predict reads it as the whole file)
         return
     if isinstance(whole, DataError):
         assert str(path) in whole.message, whole.message
