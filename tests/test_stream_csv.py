@@ -263,6 +263,7 @@ TRICKY: dict[str, bytes] = {
     "a 400-digit integer target": HEADER + b"1,2,1\n3,4," + b"9" * 400 + b"\n",
     "a 400-digit regression target": HEADER + b"1,2,1\n3,4," + b"9" * 400 + b"\n",
     "NUL byte": HEADER + b"1,2\x00,0\n3,4,1\n",
+    "a quote never closed in a long file": HEADER + b'1,"2,0\n' + b"3,4,1\n" * 40_000,
     "latin-1": HEADER + b"1,2,caf\xe9\n3,4,1\n",
     "header only": HEADER,
     "empty": b"",
