@@ -738,8 +738,9 @@ CSV_BLANK = " \t\r\n"
 
 def csv_rows(file: Path, lines: Iterable[str], sep: str) -> Iterator[tuple[int, int, list[str]]]:
     """(first line, last line, cells) of each row of the CSV text `lines` (its lines with their
-    line breaks), parsed by the csv module with strict quoting; a line that holds only spaces
-    and tabs is left out.  The one reading of a CSV file's rows (the whole file, `CsvInputs`,
+    line breaks), parsed by the csv module with strict quoting (a quote left open is an error,
+    not a field that swallows the rest of the file); a line that holds only spaces and tabs is
+    left out.  The one reading of a CSV file's rows (the whole file, `CsvInputs`,
     the streamed file): a malformed row is a DataError naming the file and its line."""
     current = [""]
 
@@ -968,7 +969,6 @@ def csv(
             raise DataError("option 'features' of csv() must name at least one column")
 
     text = _read_text("csv", file)
-    # strict: a quote left open is an error, not a field that swallows the rest of the file
     header_row: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
     for line, _, row in csv_rows(file, io.StringIO(text, newline=""), sep):
