@@ -220,7 +220,7 @@ class Program:
         streaming = plan_streams(plan, self.path)
         try:
             data = data_bytes(self.checked, plan, streaming=streaming, level=1)
-            sample = stream_sample(self, key, data) if streaming else data
+            sample = stream_sample(self, key, data, plan) if streaming else data
         except GenerateError as exc:
             raise generate_failure(exc, self.checked) from None
         from nndsl.check.multidata import arrays_mismatch
@@ -338,13 +338,19 @@ def _refuse_input(checked, path: Path) -> None:
         )
 
 
-def stream_sample(program: Program, script: str, data: bytes) -> bytes:
+def stream_sample(program: Program, script: str, data: bytes, plan=None) -> bytes:
     """The first training (and validation) sample of streaming data, decoded and transformed
-    as training reads them, as .npz bytes: what `data_mismatch` checks against the model."""
+    as training reads them, as .npz bytes: what `data_mismatch` checks against the model.
+    A sample that cannot be read is a DataSourceError of the train section `plan` (shown at
+    its `data` value: the file, or `augment` for a transform that does not fit)."""
     import numpy as np
 
-    from nndsl.codegen import GenerateError
+    from nndsl.codegen import DataSourceError
+    from nndsl.data.errors import DataError
     from nndsl.data.snapshot import to_bytes
+
+    def failure(message: str, option: str | None = None) -> DataSourceError:
+        return DataSourceError(f"data: {message}", DataError(message, option=option), plan)
 
     utils = program.modules()["training_utils"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -364,14 +370,14 @@ def stream_sample(program: Program, script: str, data: bytes) -> bytes:
                     arrays[f"{split}_x"] = item[0][None].numpy()
                     arrays[f"{split}_y"] = np.asarray(item[1])[None]
         except utils.TrainingError as exc:
-            raise GenerateError(f"data: {exc}") from None
+            raise failure(str(exc)) from None
         except RuntimeError as exc:
             error = utils.stream_error(exc)
             if error is None:
-                raise GenerateError(_sample_failure(exc)) from None
-            raise GenerateError(f"data: {error}") from None
+                raise failure(_sample_failure(exc), "augment") from None
+            raise failure(str(error)) from None
         except Exception as exc:  # a transform of `augment` that does not fit the samples
-            raise GenerateError(_sample_failure(exc)) from None
+            raise failure(_sample_failure(exc), "augment") from None
     meta = splits["stream"]
     arrays["task"] = np.array("classification")
     arrays["num_classes"] = np.array(meta["num_classes"])
@@ -383,7 +389,7 @@ def _sample_failure(exc: BaseException) -> str:
     `augment` that does not fit the data, such as a `normalize` with one value per channel
     for another number of channels)."""
     return (
-        "data: the first samples cannot be prepared as training prepares them "
+        "the first samples cannot be prepared as training prepares them "
         f"(the transforms of `augment`?): {type(exc).__name__}: {exc}"
     )
 

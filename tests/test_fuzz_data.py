@@ -8,6 +8,11 @@ in-process through the command line's `main`.
 - Bad flag values (negative sizes, words for numbers, paths that do not exist, folders instead
   of files, outputs under a file).
 - Train sections with tokens deleted, inserted, replaced or swapped, through `run --epochs 1`.
+- Data files mutated in kind rather than bytes, through `check` and `run` (fast, every run): a
+  CSV streamed from its file (quotes across lines or never closed, lone carriage returns),
+  npz arrays of odd dtypes and shapes, image folders with odd images (grayscale among RGB,
+  16-bit, RGBA, empty or non-image files, other sizes, nested or empty class folders), loaded
+  whole and streamed.
 
 For each: the exit code is 0 (the input was still valid) or 1, never a traceback; a refused
 `run`, `generate` or `evaluate --data` whose problem has a place in the spec shows it as
@@ -26,6 +31,7 @@ import re
 import shutil
 import signal
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -180,9 +186,16 @@ def _csv_mutants(rng: random.Random, n: int):
     for _ in range(n):
         op = rng.choice(
             ["cut", "ragged", "word", "empty cell", "open quote", "extra", "nan", "huge", "dup"]
+            + ["quoted break", "lone CR", "blank", "BOM", "CRLF"]
         )
         if op == "cut":
             yield op, raw[: rng.randrange(1, len(raw))]
+            continue
+        if op in ("lone CR", "CRLF"):
+            yield op, raw.replace(b"\n", b"\r" if op == "lone CR" else b"\r\n")
+            continue
+        if op == "BOM":
+            yield op, b"\xef\xbb\xbf" + raw
             continue
         i = rng.randrange(1, len(lines))
         cells = lines[i].split(",")
@@ -200,6 +213,10 @@ def _csv_mutants(rng: random.Random, n: int):
             cells[rng.randrange(4)] = rng.choice(["nan", "-inf", "inf"])
         elif op == "huge":
             cells[rng.randrange(4)] = rng.choice(["1e400", "3.5e38", "-1e39"])
+        elif op == "quoted break":
+            cells[4] = f'"{cells[4]}\n"'
+        elif op == "blank":
+            cells = [rng.choice(["", "   ", "\t", " \t "])]
         else:
             lines[0] = lines[0].replace("f1", "f0")
         mutated = list(lines)
@@ -455,3 +472,164 @@ def test_mutated_train_sections_through_run(seed: int, folder: Path, tmp_path: P
                 assert first in output, f"run and check disagree:\n{report}\n---\n{output}"
         spec.unlink()
         shutil.rmtree(tmp_path / f"r{k}", ignore_errors=True)
+
+
+# ---- data files mutated in kind: through `check` and `run --epochs 1` (fast)
+
+IMAGE_SPECS = {  # the model's channels, the options of image_folder("imgs", ...)
+    "whole, gray": (1, "size=8, grayscale=true, val_split=0.25"),
+    "whole, rgb": (3, "val_split=0.25, normalize=true"),
+    "streamed": (3, "size=8, stream=true, workers=0, val_split=0.25"),
+}
+
+
+def _odd_npz(rng: random.Random):
+    """npz files of arrays with odd dtypes, shapes and names."""
+    yield "object x", _npz(x=np.array([[1, "a", None, 2]] * 40, dtype=object), y=Y)
+    yield "complex x", _npz(x=X.astype(np.complex64), y=Y)
+    yield "structured x", _npz(x=np.zeros(40, dtype=[("a", "f4"), ("b", "f4")]), y=Y)
+    yield "bool x", _npz(x=X > 0.5, y=Y)
+    yield "float16 x", _npz(x=X.astype(np.float16), y=Y)
+    yield "big-endian", _npz(x=X.astype(">f4"), y=Y.astype(">i8"))
+    yield "int8 x", _npz(x=(X * 100).astype(np.int8), y=Y)
+    yield "uint64 labels", _npz(x=X, y=Y.astype(np.uint64) + rng.choice([0, 2**63]))
+    yield "bool labels", _npz(x=X, y=Y > 0)
+    yield "one-hot labels", _npz(x=X, y=np.eye(3)[Y])
+    yield "labels [n, 1, 1]", _npz(x=X, y=Y[:, None, None])
+    yield "date labels", _npz(x=X, y=np.arange(40).astype("datetime64[D]"))
+    yield "bytes labels", _npz(x=X, y=np.array([b"a", b"b"] * 20))
+    yield "x [n]", _npz(x=X[:, 0], y=Y)
+    yield "x [n, 4, 1]", _npz(x=X[:, :, None], y=Y)
+    yield "other names", _npz(train_x=X, train_y=Y)
+    header = io.BytesIO()  # an array whose header claims 10^12 values
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (10**8, 10**4)}
+    )
+    members = io.BytesIO()
+    with zipfile.ZipFile(members, "w") as z:
+        z.writestr("x.npy", header.getvalue() + b"\0" * 64)
+        labels = io.BytesIO()
+        np.save(labels, Y)
+        z.writestr("y.npy", labels.getvalue())
+    yield "a huge header", members.getvalue()
+
+
+def _huge_png() -> bytes:
+    """A PNG whose header says 30000x30000 (its pixels never follow)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    )
+
+
+def _image_mutants(rng: random.Random):
+    """(label, a function that changes the image folder `imgs` (two classes of six 8x8 RGB
+    PNGs) in place)."""
+    from PIL import Image
+
+    def save(array, *path: str) -> Callable[[Path], None]:
+        def change(root: Path) -> None:
+            root.joinpath(*path).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(root.joinpath(*path))
+
+        return change
+
+    def write(content: bytes, *path: str) -> Callable[[Path], None]:
+        def change(root: Path) -> None:
+            root.joinpath(*path).parent.mkdir(parents=True, exist_ok=True)
+            root.joinpath(*path).write_bytes(content)
+
+        return change
+
+    pixels = np.random.RandomState(rng.randrange(100)).rand(8, 8, 4)
+    good = _png(3)
+    yield "gray among RGB", save((pixels[..., 0] * 255).astype(np.uint8), "a", "0.png")
+    yield "16-bit", save((pixels[..., 0] * 65535).astype(np.uint16), "a", "1.png")
+    yield "RGBA", save((pixels * 255).astype(np.uint8), "b", "2.png")
+    yield "other size", save((np.ones((5, 9, 3)) * 9).astype(np.uint8), "b", "3.png")
+    yield "zero bytes", write(b"", "a", rng.choice(["0.png", "new.png"]))
+    yield "text as png", write(b"hello\n", "b", "0.png")
+    yield "cut short", write(good[: rng.randrange(8, len(good) - 1)], "a", "4.png")
+    yield "huge header", write(_huge_png(), "a", "5.png")
+    yield "not an image", write(b"notes\n", "a", "notes.txt")
+    yield "nested", save((pixels[..., :3] * 255).astype(np.uint8), "a", "deeper", "x.png")
+    yield "empty class", lambda root: (root / "c").mkdir()
+    yield "class without images", write(b"x", "c", "readme.md")
+    yield "image beside the classes", write(good, "stray.png")
+    yield "a folder named like an image", lambda root: (root / "a" / "d.png").mkdir()
+
+    def splits(val: str) -> Callable[[Path], None]:
+        def change(root: Path) -> None:
+            for name in ("a", "b"):
+                shutil.move(root / name, root / "train" / name)
+                if val == "classes":
+                    shutil.copytree(root / "train" / name, root / "val" / name)
+                elif val == "empty classes":
+                    (root / "val" / name).mkdir(parents=True)
+            (root / "val").mkdir(exist_ok=True)
+
+        return change
+
+    yield "given splits", splits("classes")
+    yield "given splits, val/ empty", splits("empty")
+    yield "given splits, val/ classes empty", splits("empty classes")
+    yield "names not ASCII", save((pixels[..., :3] * 255).astype(np.uint8), "b", "café.png")
+    yield "a name not UTF-8", save((pixels[..., :3] * 255).astype(np.uint8), "b", "\udcff.png")
+
+
+def _data_names(output: str, *names: str) -> bool:
+    return any(name in output for name in names)
+
+
+def test_data_mutated_in_kind_through_check_and_run(folder: Path, tmp_path: Path) -> None:
+    """Each file is valid (exit 0) or refused (exit 1) without a traceback, by a message that
+    names the file (the data file, the image or its folder); refused before training, a run
+    writes no folder."""
+    import torch
+
+    torch.set_num_threads(1)
+    rng = random.Random(11)
+    cases: list[tuple[str, Path, Callable[[Path], None], tuple[str, ...]]] = []
+    stream_spec = SPEC.replace("DATA", 'csv("data.csv", target="species", stream=true)')
+    for label, content in _csv_mutants(rng, EXAMPLES or 6):
+        cases.append((f"streamed csv: {label}", stream_spec, write_to("data.csv", content), ()))
+    npz_spec = SPEC.replace("DATA", 'npz("data.npz", val_split=0.25)')
+    for label, content in _odd_npz(rng):
+        cases.append((f"npz: {label}", npz_spec, write_to("data.npz", content), ()))
+    mutants = list(_image_mutants(rng))
+    for label, change in mutants if EXAMPLES else rng.sample(mutants, 8):
+        for name in sorted(IMAGE_SPECS) if EXAMPLES else [rng.choice(sorted(IMAGE_SPECS))]:
+            channels, options = IMAGE_SPECS[name]
+            spec = IMAGE_SPEC.replace("[B, 1, 8, 8]", f"[B, {channels}, 8, 8]")
+            spec = spec.replace(
+                '"imgs", size=8, grayscale=true, val_split=0.25', f'"imgs", {options}'
+            )
+            cases.append((f"images ({name}): {label}", spec, change, ("imgs",)))
+    for k, (label, spec_text, change, names) in enumerate(cases):
+        work = tmp_path / f"case{k}"
+        work.mkdir()
+        (work / "data.csv").write_text(_csv_text())
+        (work / "data.npz").write_bytes(_npz(x=X, y=Y))
+        shutil.copytree(folder / "imgs", work / "imgs")
+        change(work / "imgs" if names else work)
+        spec = work / "main.nn"
+        spec.write_text(spec_text)
+        for argv in (["check", str(spec)], ["run", str(spec), "--out", str(work / "run")]):
+            code, output = _cli([*argv, "--quiet"] if argv[0] == "run" else argv)
+            assert code in (0, 1), f"{label}: {argv[0]} exited {code}:\n{output}"
+            assert "Traceback" not in output, f"{label}: {argv[0]}:\n{output}"
+            if code == 1 and argv[0] == "run":
+                assert _data_names(output, "data.csv", "data.npz", *names), f"{label}:\n{output}"
+                started = (work / "run" / "config.json").exists()
+                assert started or not (work / "run").exists(), f"{label}: refused run wrote"
+
+
+def write_to(name: str, content: bytes) -> Callable[[Path], None]:
+    def change(work: Path) -> None:
+        (work / name).write_bytes(content)
+
+    return change

@@ -277,6 +277,128 @@ def test_a_corrupt_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
     assert "skip_bad=true" in result.stderr
 
 
+def odd_images(root: Path) -> np.ndarray:
+    """An image folder of odd files: 16-bit grayscale, RGBA, gray with alpha, palette, CMYK
+    JPEG, another size, names that are not ASCII (or not UTF-8), a text file, a subfolder.
+    Returns the 16-bit image's pixels."""
+    import os
+
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    for name in ("cat", "dog"):
+        (root / name / "sub").mkdir(parents=True)
+        (root / name / "notes.txt").write_text("not an image")
+    pixels = (rng.random((9, 7, 4)) * 255).astype(np.uint8)
+    sixteen = (rng.random((8, 8)) * 65535).astype(np.uint16)
+    Image.fromarray(sixteen).save(root / "cat" / "a16.png")
+    Image.fromarray(pixels).save(root / "cat" / "rgba.png")
+    Image.fromarray(pixels[..., :2], "LA").save(root / "cat" / "la.png")
+    Image.fromarray(pixels[..., :3]).convert("P").save(root / "cat" / "café.gif")
+    Image.fromarray(pixels, "CMYK").save(root / "dog" / "cmyk.jpg")
+    Image.fromarray(pixels[..., 0]).save(root / "dog" / os.fsdecode(b"\xff.png"))
+    Image.fromarray(pixels[..., :3]).save(root / "dog" / "sub" / "nested.png")  # not read
+    return sixteen
+
+
+@pytest.mark.parametrize("grayscale", [False, True])
+def test_odd_images_stream_as_they_load_whole(tmp_path: Path, grayscale: bool) -> None:
+    """Every odd image decodes to the same pixels streamed (the script's ImageFiles) as loaded
+    whole (sources.image_folder); a 16-bit image keeps its contrast (not clipped to white)."""
+    from nndsl.data import sources
+    from nndsl.data.streaming import list_images
+
+    sixteen = odd_images(tmp_path / "images")
+    spec = tmp_path / "spec.nn"
+    spec.write_text(spec_text(f"size=8, grayscale={str(grayscale).lower()}, stream=true"))
+    if grayscale:
+        spec.write_text(spec.read_text().replace("[B, 3, 8, 8]", "[B, 1, 8, 8]"))
+    whole = sources.image_folder(str(tmp_path / "images"), size=8, grayscale=grayscale)
+    _, names, _ = list_images(tmp_path / "images")
+    assert len(names) == len(whole.x) == 6
+    train = stream_data(spec, tmp_path / "out")["train"]
+    streamed = {
+        train.files[i].decode("utf-8", "surrogateescape"): train[(i, 0)][0].numpy()
+        for i in range(len(train))
+    }
+    for name, x in zip(names, whole.x):
+        np.testing.assert_array_equal(streamed[name], x, err_msg=name)
+    expected = (sixteen >> 8).astype(np.float32) / np.float32(255.0)  # its high byte
+    for channel in whole.x[names.index("cat/a16.png")]:
+        np.testing.assert_array_equal(channel, expected)
+
+
+@pytest.mark.parametrize("val", ["no class folders", "class folders without images"])
+def test_an_empty_given_split_is_refused_as_loading_whole_does(tmp_path: Path, val: str) -> None:
+    import shutil
+
+    from nndsl.data import sources
+    from nndsl.data.errors import DataError
+
+    write_spec(tmp_path, "stream=true", per_class=2)
+    images = tmp_path / "images"
+    for name in ("cat", "dog"):
+        shutil.move(images / name, images / "train" / name)
+        if val != "no class folders":
+            (images / "val" / name).mkdir(parents=True)
+    (images / "val").mkdir(exist_ok=True)
+    with pytest.raises(DataError) as whole:
+        sources.image_folder(str(images))
+    result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"error: {whole.value.message}\n"), result.stderr
+    assert "--> spec.nn:8:" in result.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("source", ["images", "csv"])
+def test_an_edited_data_json_is_a_clear_error(tmp_path: Path, source: str) -> None:
+    """A data.json with an entry removed or of another type: the script's TrainingError
+    (a message, no traceback), whichever entry it is."""
+    if source == "images":
+        spec = write_spec(tmp_path, "stream=true", per_class=2)
+    else:
+        (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1\n3,0\n")
+        spec = tmp_path / "spec.nn"
+        spec.write_text(
+            spec_text("")
+            .replace('image_folder("images", )', 'csv("t.csv", target="b", stream=true)')
+            .replace("[B, 3, 8, 8]", "[B, 1]")
+            .replace("Conv2d(4, 3, padding=1) -> relu -> flatten -> ", "")
+        )
+    runlib.generate(spec, tmp_path / "out")
+    script = generated(tmp_path / "out")
+    path = tmp_path / "out" / "data.json"
+    meta = json.loads(path.read_text())
+    dataset = script.ImageFiles if source == "images" else script.CsvRows
+    script.utils.load_stream(str(path), dataset)  # as written: it loads
+    for key in sorted(k for k in meta if k not in ("format", "source")):
+        for value in (None, "x", [1], {"a": 1}):
+            path.write_text(json.dumps({**meta, key: value}))
+            try:
+                script.utils.load_stream(str(path), dataset)
+            except script.utils.TrainingError:
+                pass  # (some entries are only read later: a value that loads is no error)
+        path.write_text(json.dumps({k: v for k, v in meta.items() if k != key}))
+        try:
+            script.utils.load_stream(str(path), dataset)
+        except script.utils.TrainingError:
+            pass
+
+
+def test_a_first_sample_that_cannot_be_read_is_located_at_the_data(tmp_path: Path) -> None:
+    """`nndsl run` reads the first samples before training (stream_sample): a problem is
+    shown at the spec's `data` value, at the folder it reads, and nothing is written."""
+    write_spec(tmp_path, "stream=true, workers=0", per_class=2)
+    for image in (tmp_path / "images").rglob("*.png"):
+        image.write_bytes(b"")  # every image: the first sample cannot be read
+    result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot read the image" in result.stderr and "images" in result.stderr
+    column = spec_text("").splitlines()[7].index('"images"') + 1
+    assert f"--> spec.nn:8:{column}\n" in result.stderr, result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 @runlib.slow("two training runs")
 def test_skip_bad_skips_a_corrupt_image_with_a_warning(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "stream=true, workers=1, skip_bad=true", per_class=8)

@@ -451,10 +451,11 @@ def test_a_transform_that_does_not_fit_the_images_is_a_clear_error(tmp_path: Pat
         result = nndsl("run", "spec.nn", "--out", "run", "--quiet", cwd=tmp_path / name)
         assert result.returncode == 1
         assert "Traceback" not in result.stderr
-        assert "data: the first samples cannot be prepared as training prepares them" in (
-            result.stderr
-        )
+        assert "the first samples cannot be prepared as training prepares them" in result.stderr
         assert error in result.stderr
+        # at the `augment` option of the spec's `data`
+        column = (tmp_path / name / "spec.nn").read_text().splitlines()[7].index("[") + 1
+        assert f"--> spec.nn:8:{column}\n" in result.stderr, result.stderr
         assert not (tmp_path / name / "run" / "last.pt").exists()
 
 

@@ -19,7 +19,7 @@ import io
 import math
 import numbers
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -452,8 +452,11 @@ def _read_text(src: str, path: Path) -> str:
         raise DataError(
             f"{src}(): {path} is not UTF-8 text: byte 0x{body[exc.start]:02x} on line {line} "
             "cannot be decoded",
-            hint="save the file as UTF-8 (for example: iconv -f latin1 -t utf-8 in.csv > out.csv)",
+            hint=_UTF8_HINT,
         ) from None
+
+
+_UTF8_HINT = "save the file as UTF-8 (for example: iconv -f latin1 -t utf-8 in.csv > out.csv)"
 
 
 def _bundled(filename: str) -> dict[str, np.ndarray]:
@@ -729,6 +732,78 @@ def _feature_values(
     return x
 
 
+#: What a blank line of a CSV file holds (besides nothing): it is left out.
+CSV_BLANK = " \t\r\n"
+
+
+def csv_rows(file: Path, lines: Iterable[str], sep: str) -> Iterator[tuple[int, int, list[str]]]:
+    """(first line, last line, cells) of each row of the CSV text `lines` (its lines with their
+    line breaks), parsed by the csv module with strict quoting (a quote left open is an error,
+    not a field that swallows the rest of the file); a line that holds only spaces and tabs is
+    left out.  The one reading of a CSV file's rows (the whole file, `CsvInputs`,
+    the streamed file): a malformed row is a DataError naming the file and its line."""
+    current = [""]
+
+    def tracked() -> Iterator[str]:
+        for text in lines:
+            current[0] = text
+            yield text
+
+    reader = csvlib.reader(tracked(), delimiter=sep, strict=True)
+    last = 0
+    try:
+        for row in reader:
+            first, last = last + 1, reader.line_num
+            if first == last and not current[0].strip(CSV_BLANK):
+                continue
+            yield first, last, row
+    except csvlib.Error as exc:
+        raise _malformed_csv(file, last + 1, str(exc)) from None
+
+
+def _malformed_csv(file: Path, line: int, problem: str) -> DataError:
+    quoting = 'a field that holds the delimiter or a quote is quoted whole: "a, b", "say ""hi"""'
+    if "end of data" in problem:
+        problem, hint = "a quote opened in this row is never closed", quoting
+    elif "field larger than field limit" in problem:
+        problem = (
+            f"a field is longer than {csvlib.field_size_limit():,} characters "
+            "(a quote opened in this row and never closed?)"
+        )
+        hint = quoting
+    elif "new-line character seen in unquoted field" in problem:
+        problem = "a carriage return (\\r) ends a row inside the line"
+        hint = "end every line with \\n or \\r\\n (or load the file whole: stream=false)"
+    else:
+        hint = quoting
+    return DataError(f"csv(): {file}, line {line}: malformed CSV: {problem}", hint=hint)
+
+
+def utf8_lines(src: str, file: Path) -> Iterator[str]:
+    """The lines of a text file (split at \\n only, each with its line break; a BOM left
+    out), each decoded as UTF-8: a byte that is not is a DataError naming its line.  Memory
+    holds one line at a time."""
+    try:
+        fh = open(file, "rb")
+    except OSError as exc:
+        raise DataError(f"{src}(): cannot read {file}: {exc.strerror or exc}") from None
+    with fh:
+        try:
+            for n, raw in enumerate(fh, 1):
+                if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(
+                        f"{src}(): {file} is not UTF-8 text: byte 0x{raw[exc.start]:02x} on "
+                        f"line {n} cannot be decoded",
+                        hint=_UTF8_HINT,
+                    ) from None
+        except OSError as exc:
+            raise DataError(f"{src}(): cannot read {file}: {exc.strerror or exc}") from None
+
+
 class CsvInputs:
     """The inputs of a CSV file as `csv(path, target=..., features=...)` reads them (its x,
     float32; the target column left out), read a chunk of rows at a time (`predict` on a
@@ -785,22 +860,13 @@ class CsvInputs:
         except OSError as exc:
             raise DataError(f"csv(): cannot read {self.file}: {exc.strerror or exc}") from None
         with fh:
-            reader = csvlib.reader(fh, delimiter=self.sep)
-            last = 0
             try:
-                for row in reader:
-                    line, last = last + 1, reader.line_num
-                    if row and not (len(row) == 1 and not row[0].strip()):
-                        yield line, row
-            except csvlib.Error as exc:
-                raise DataError(
-                    f"csv(): {self.file}, line {reader.line_num}: malformed CSV: {exc}"
-                ) from None
+                for line, _, row in csv_rows(self.file, fh, self.sep):
+                    yield line, row
             except UnicodeDecodeError:
-                raise DataError(
-                    f"csv(): {self.file} is not UTF-8 text (line {last + 1} cannot be decoded)",
-                    hint="save the file as UTF-8",
-                ) from None
+                for _ in utf8_lines("csv", self.file):  # (the error names the line)
+                    pass
+                raise DataError(f"csv(): {self.file} is not UTF-8 text") from None
             except OSError as exc:
                 raise DataError(f"csv(): cannot read {self.file}: {exc.strerror or exc}") from None
 
@@ -903,37 +969,23 @@ def csv(
             raise DataError("option 'features' of csv() must name at least one column")
 
     text = _read_text("csv", file)
-    # strict: a quote left open is an error, not a field that swallows the rest of the file
-    reader = csvlib.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     header_row: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
-    last = 0
-    try:
-        for row in reader:
-            line, last = last + 1, reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
+    for line, _, row in csv_rows(file, io.StringIO(text, newline=""), sep):
+        if header_row is None:
+            cells = [name.strip() for name in row]
+            numeric = all(_parse_number(c) is not None for c in cells)
+            if has_header is True or (has_header is None and not numeric):
+                header_row = cells
                 continue
-            if header_row is None:
-                cells = [name.strip() for name in row]
-                numeric = all(_parse_number(c) is not None for c in cells)
-                if has_header is True or (has_header is None and not numeric):
-                    header_row = cells
-                    continue
-                header_row = [str(i) for i in range(len(row))]
-            if len(row) != len(header_row):
-                raise DataError(
-                    f"csv(): {file}, line {line}: expected {len(header_row)} fields like the "
-                    f"first row, found {len(row)}",
-                    hint=f"check the delimiter (now {sep!r}) and quoting on that line",
-                )
-            rows.append((line, row))
-    except csvlib.Error as exc:
-        open_quote = "end of data" in str(exc)
-        raise DataError(
-            f"csv(): {file}, line {last + 1}: malformed CSV: "
-            + ("a quote opened in this row is never closed" if open_quote else str(exc)),
-            hint='a field that holds the delimiter or a quote is quoted whole: "a, b", "say ""hi"""',
-        ) from None
+            header_row = [str(i) for i in range(len(row))]
+        if len(row) != len(header_row):
+            raise DataError(
+                f"csv(): {file}, line {line}: expected {len(header_row)} fields like the "
+                f"first row, found {len(row)}",
+                hint=f"check the delimiter (now {sep!r}) and quoting on that line",
+            )
+        rows.append((line, row))
     if header_row is None:
         raise DataError(f"csv(): {file} is empty", hint="the first line must name the columns")
     header = header_row
@@ -1012,9 +1064,10 @@ def csv(
         ints = _all_ints(cells)
         floats = None if ints is not None else _all_floats(cells)
         kind = _data_task(forced) or ("regression" if floats is not None else "classification")
+        # (every integer is a number too: float() of its text, as large as it is)
+        numbers = floats if floats is not None else _all_floats(cells) if ints is not None else None
         if kind == "regression":
-            values = [float(v) for v in ints] if ints is not None else floats
-            if values is None:
+            if numbers is None:
                 line, cell = next(
                     (ln, c) for (ln, _), c in zip(rows, cells) if _parse_number(c) is None
                 )
@@ -1022,12 +1075,11 @@ def csv(
                     f"csv(): {file}, line {line}: target {_show(cell)} is not a number, "
                     "but task is 'regression'"
                 )
-            targets = np.asarray(values, dtype=np.float64)
-            if not np.isfinite(targets).all() or np.abs(targets).max() > _FLOAT32_MAX:
-                raise DataError(
-                    f"csv(): the target column '{name}' has NaN, infinite or huge values"
-                )
+            _finite_targets(file, name, rows, cells, numbers, _FLOAT32_MAX)
+            targets = np.asarray(numbers, dtype=np.float64)
             return targets.astype(np.float32)[:, None], "regression", None, None
+        if ints is None and floats is not None:
+            _finite_targets(file, name, rows, cells, floats, math.inf)
         labels: Sequence[Any] = (
             ints if ints is not None else floats if floats is not None else cells
         )
@@ -1054,6 +1106,38 @@ def csv(
         x_names=tuple(f"features{i + 1}" for i in range(len(inputs_split))) if several else None,
         y_names=tuple(header[i] for i in (target_index, *extra)) if several else None,
     )
+
+
+def _finite_targets(
+    file: Path,
+    name: str,
+    rows: Sequence[tuple[int, list[str]]],
+    cells: Sequence[str],
+    values: Sequence[float],
+    limit: float,
+) -> None:
+    """A DataError at the first target value that is NaN, infinite or above `limit` (the
+    largest float32 for regression targets)."""
+    for (line, _), cell, value in zip(rows, cells, values):
+        if not math.isfinite(value) or abs(value) > limit:
+            raise DataError(
+                f"csv(): {file}, line {line}: the target column '{name}' has {_show(cell)}, "
+                + (
+                    "which float32 cannot hold"
+                    if math.isfinite(value) or _int_text(cell)
+                    else "not a finite number"
+                ),
+                hint="remove the row, or give it a value",
+            )
+
+
+def _int_text(cell: str) -> bool:
+    """Whether `cell` is an integer literal (of any size)."""
+    try:
+        int(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _all_ints(cells: Sequence[str]) -> list[int] | None:
@@ -1151,7 +1235,7 @@ def _npz_inputs(file: Path, key: str, xs: np.ndarray) -> np.ndarray:
     if xs.shape[0] == 0:
         raise DataError(f"npz(): {file} holds no samples ('{key}' is empty)")
     _finite("npz", f"'{key}'", xs)
-    if xs.dtype.kind == "f" and xs.size and np.abs(xs).max() > _FLOAT32_MAX:
+    if xs.dtype.kind == "f" and xs.size and float(np.abs(xs).max()) > _FLOAT32_MAX:
         raise DataError(f"npz(): '{key}' has values too large for float32")
     if xs.dtype.kind in "iu" and xs.size and int(np.abs(xs).max()) >= 1 << 62:
         raise DataError(f"npz(): '{key}' has integers too large for int64")
@@ -1384,7 +1468,11 @@ def _image_classes(
         classes = list(known)
     for name in classes:
         if not files.get(name) and known is None:
-            raise DataError(f"image_folder(): the class folder '{name}' has no images")
+            raise DataError(
+                f"image_folder(): the class folder '{name}' has no images ({root / name})",
+                hint=f"image files end in {', '.join(sorted(IMAGE_SUFFIXES))}; remove the "
+                "folder, or put its images in it",
+            )
     image = _pillow()
     channels = 1 if gray else 3
     count = sum(len(f) for f in files.values())
@@ -1439,7 +1527,7 @@ def _decode_image(
                 _check_image_memory(
                     count, height, width, channels, f"{count:,} images of {width}x{height}"
                 )
-            picture = picture.convert("L" if gray else "RGB")
+            picture = eight_bit(image, picture).convert("L" if gray else "RGB")
             if target_size is not None:
                 picture = picture.resize(
                     (target_size[1], target_size[0]), image.Resampling.BILINEAR
@@ -1451,6 +1539,15 @@ def _decode_image(
         raise DataError(
             f"image_folder(): cannot read the image {file}: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def eight_bit(image: Any, picture: Any) -> Any:
+    """A 16-bit grayscale picture (a 16-bit PNG, mode "I;16") as 8-bit grayscale: the high
+    byte of each pixel (Pillow's `convert` would clip it at 255: a white image); any other
+    picture as it is.  The training script decodes the same way (ImageFiles)."""
+    if picture.mode.startswith("I;16"):
+        return image.fromarray((np.asarray(picture) >> 8).astype(np.uint8))
+    return picture
 
 
 def read_images(

@@ -36,7 +36,15 @@ from nndsl.catalog.training import (
     transforms_for,
 )
 from nndsl.data.errors import DataError
-from nndsl.data.sources import IMAGE_SUFFIXES, _bool, _image_size, _int, _pillow, prepare
+from nndsl.data.sources import (
+    IMAGE_SUFFIXES,
+    _bool,
+    _image_size,
+    _int,
+    _pillow,
+    eight_bit,
+    prepare,
+)
 
 FORMAT = "nndsl-stream-1"
 STAMP = "nndsl_sha256"
@@ -130,7 +138,11 @@ def list_images(
                 if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES
             )
             if not found and known is None:
-                raise DataError(f"image_folder(): the class folder '{name}' has no images")
+                raise DataError(
+                    f"image_folder(): the class folder '{name}' has no images ({root / name})",
+                    hint=f"image files end in {', '.join(sorted(IMAGE_SUFFIXES))}; remove the "
+                    "folder, or put its images in it",
+                )
             files += [f"{name}/{f}" for f in found]
             labels += [order.index(name)] * len(found)
     except OSError as exc:
@@ -148,7 +160,7 @@ def digest(files: Iterable[str], labels: Iterable[int]) -> str:
     it (training_utils.listing_digest)."""
     h = hashlib.sha256()
     for f, label in zip(files, labels):
-        h.update(f"{label}\0{f}\n".encode())
+        h.update(f"{label}\0{f}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -276,6 +288,8 @@ def image_manifest(
         for part in ("val", "test"):
             if part in subfolders:
                 _, f2, l2 = list_images(root / part, classes)
+                if not f2:  # (as image_folder refuses it: a split of no samples)
+                    raise _empty_split(root / part)
                 listing[part] = {"count": len(f2), "digest": digest(f2, l2)}
     else:
         classes, files, labels = list_images(root)
@@ -348,6 +362,20 @@ def image_manifest(
     return manifest
 
 
+def _empty_split(folder: Path) -> DataError:
+    """The error of a given split's folder (val/, test/) without images, as image_folder's."""
+    try:
+        classes = any(d.is_dir() and not d.name.startswith(".") for d in folder.iterdir())
+    except OSError as exc:
+        return DataError(f"image_folder(): cannot list {folder}: {exc.strerror or exc}")
+    if not classes:
+        return DataError(
+            f"image_folder(): {folder} has no class subfolders",
+            hint="put the images of each class in their own subfolder, e.g. cats/ and dogs/",
+        )
+    return DataError(f"image_folder(): {folder} has no images in its class folders")
+
+
 def _stored_path(path: Path, data_dir: Path | None) -> str:
     absolute = os.path.abspath(path)
     if data_dir is None:
@@ -377,7 +405,7 @@ def decode(path: Path, mode: str, size: list[int] | None) -> np.ndarray:
     script decodes it (ImageFiles in the generated train.py)."""
     image = _pillow()
     with image.open(path) as picture:
-        picture = picture.convert(mode)
+        picture = eight_bit(image, picture).convert(mode)
         if size is not None:
             picture = picture.resize((size[1], size[0]), image.Resampling.BILINEAR)
         array = np.asarray(picture, dtype=np.uint8)
@@ -487,9 +515,16 @@ def csv_manifest(
     numeric features, the target's task and class names), the split, and with normalize=true
     the features' statistics over the training rows (a second pass).  The training script
     finds each row by its byte offset (CsvRows in the generated train.py), so a row must be one line."""
-    import csv as csvlib
-
-    from nndsl.data.sources import _FLOAT32_MAX, _parse_number, _str, _task_option
+    from nndsl.data.sources import (
+        _FLOAT32_MAX,
+        _check_file,
+        _int_text,
+        _parse_number,
+        _str,
+        _task_option,
+        csv_rows,
+        utf8_lines,
+    )
 
     if "path" not in options:
         raise DataError("csv() needs the option 'path'", hint="write csv(path=...)")
@@ -515,80 +550,70 @@ def csv_manifest(
     n = 0
     all_int = all_float = True
     labels: set[Any] = set()
-    try:
-        fh = open(file, encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise DataError(f"csv(): cannot read {file}: {exc.strerror or exc}") from None
-    with fh:
-        reader = csvlib.reader(fh, delimiter=sep)
-        last = 0
-        try:
-            for row in reader:
-                line, first_line, last = reader.line_num, last + 1, reader.line_num
-                if line != first_line:
-                    raise DataError(
-                        f"csv(): {file}, line {first_line}: a quoted field holds a line break, "
-                        "but a streamed CSV file has one row per line",
-                        hint="write stream=false to load the file whole",
-                    )
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    if row:
-                        raise DataError(
-                            f"csv(): {file}, line {line} holds only spaces",
-                            hint="remove the line, or write stream=false",
-                        )
-                    continue
-                if header is None:
-                    cells = [c.strip() for c in row]
-                    numeric = all(_parse_number(c) is not None for c in cells)
-                    if has_header is True or (has_header is None and not numeric):
-                        header, has_header = cells, True
-                    else:
-                        header, has_header = [str(i) for i in range(len(row))], False
-                    inputs, target_index = _csv_columns(file, header, target, wanted)
-                    if has_header:
-                        continue
-                if len(row) != len(header):
-                    raise DataError(
-                        f"csv(): {file}, line {line}: expected {len(header)} fields like the "
-                        f"first row, found {len(row)}",
-                        hint=f"check the delimiter (now {sep!r}) and quoting on that line",
-                    )
-                for index in inputs:
-                    cell = row[index].strip()
-                    value = _parse_number(cell)
-                    if value is None or not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
-                        what = "is empty" if not cell else f"has {cell!r}, not a finite number"
-                        raise DataError(
-                            f"csv(): {file}, line {line}: column '{header[index]}' {what}",
-                            hint="feature columns must hold numbers",
-                        )
-                if target_index is not None:
-                    cell = row[target_index].strip()
-                    if not cell:
-                        raise DataError(f"csv(): {file}, line {line}: the target is empty")
-                    if all_int:
-                        try:
-                            int(cell)
-                        except ValueError:
-                            all_int = False
-                    if all_float and not all_int:
-                        number = _parse_number(cell)
-                        all_float = number is not None and math.isfinite(number)
-                    if len(labels) <= MAX_CLASSES:
-                        labels.add(cell)
-                n += 1
-        except csvlib.Error as exc:
+    not_finite: tuple[int, str] | None = None  # the first NaN or infinite target value
+    too_large: tuple[int, str] | None = None  # the first one float32 cannot hold
+    _check_file("csv", file)
+    # the rows as the whole file's (sources.csv_rows), its lines split at \n only: as the
+    # training script finds them (training_utils.line_offsets)
+    for line, last, row in csv_rows(file, utf8_lines("csv", file), sep):
+        if line != last:
             raise DataError(
-                f"csv(): {file}, line {reader.line_num}: malformed CSV: {exc}"
-            ) from None
-        except UnicodeDecodeError:
+                f"csv(): {file}, line {line}: a quoted field holds a line break (the row "
+                f"ends on line {last}), but a streamed CSV file has one row per line",
+                hint="write stream=false to load the file whole",
+            )
+        if header is None:
+            cells = [c.strip() for c in row]
+            numeric = all(_parse_number(c) is not None for c in cells)
+            if has_header is True or (has_header is None and not numeric):
+                header, has_header = cells, True
+            else:
+                header, has_header = [str(i) for i in range(len(row))], False
+            inputs, target_index = _csv_columns(file, header, target, wanted)
+            if has_header:
+                continue
+        if len(row) != len(header):
             raise DataError(
-                f"csv(): {file}, after line {reader.line_num}: not UTF-8 text",
-                hint="a CSV file is text in UTF-8: save it as such",
-            ) from None
-    if header is None or not n:
-        raise DataError(f"csv(): {file} has no data rows")
+                f"csv(): {file}, line {line}: expected {len(header)} fields like the "
+                f"first row, found {len(row)}",
+                hint=f"check the delimiter (now {sep!r}) and quoting on that line",
+            )
+        for index in inputs:
+            cell = row[index].strip()
+            value = _parse_number(cell)
+            if value is None or not math.isfinite(value) or abs(value) > _FLOAT32_MAX:
+                what = "is empty" if not cell else f"has {cell!r}, not a finite number"
+                raise DataError(
+                    f"csv(): {file}, line {line}: column '{header[index]}' {what}",
+                    hint="feature columns must hold numbers",
+                )
+        if target_index is not None:
+            cell = row[target_index].strip()
+            if not cell:
+                raise DataError(
+                    f"csv(): {file}, line {line}: the target column "
+                    f"'{header[target_index]}' is empty"
+                )
+            if all_int:
+                try:
+                    int(cell)
+                except ValueError:
+                    all_int = False
+            if all_float:
+                number = _parse_number(cell)
+                all_float = number is not None
+                if number is not None and not abs(number) <= _FLOAT32_MAX:
+                    if math.isfinite(number) or _int_text(cell):  # (an integer: only large)
+                        too_large = too_large or (line, cell)
+                    else:  # NaN or infinite
+                        not_finite = not_finite or (line, cell)
+            if len(labels) <= MAX_CLASSES:
+                labels.add(cell)
+        n += 1
+    if header is None:
+        raise DataError(f"csv(): {file} is empty", hint="the first line must name the columns")
+    if not n:
+        raise DataError(f"csv(): {file} has a header but no data rows")
     kind = "regression"
     class_names: list[str] = []
     label_kind = None
@@ -598,6 +623,17 @@ def csv_manifest(
         )
         if forced in ("regression", "multilabel") and not (all_int or all_float):
             raise DataError(f"csv(): the target of {file} is not numeric, but task is regression")
+        bad = None
+        if all_float:  # numeric targets: NaN and infinity are neither values nor classes
+            bad = not_finite or (too_large if regression else None)
+        if bad is not None:
+            line, cell = bad
+            raise DataError(
+                f"csv(): {file}, line {line}: the target column '{header[target_index]}' has "
+                + repr(cell)
+                + (", not a finite number" if bad is not_finite else ", which float32 cannot hold"),
+                hint="remove the row, or give it a value",
+            )
         if not regression:
             kind = "classification"
             if len(labels) > MAX_CLASSES:
@@ -714,7 +750,7 @@ def _split_counts(n: int, options: Mapping[str, Any], seed: int) -> dict[str, in
 def _csv_stats(file: Path, manifest: Mapping[str, Any]) -> dict[str, list]:
     """Mean and standard deviation of each feature over the training rows (the permutation's
     rows after the test and validation ones), one pass; a standard deviation of 0 becomes 1."""
-    import csv as csvlib
+    from nndsl.data.sources import csv_rows, utf8_lines
 
     n = manifest["rows"]
     order = np.random.default_rng(manifest["split"]["seed"]).permutation(n)
@@ -723,23 +759,16 @@ def _csv_stats(file: Path, manifest: Mapping[str, Any]) -> dict[str, list]:
     features = manifest["features"]
     total = np.zeros(len(features), np.float64)
     squares = np.zeros(len(features), np.float64)
-    row_index = -1
-    with open(file, encoding="utf-8-sig", newline="") as fh:
-        reader = csvlib.reader(fh, delimiter=manifest["delimiter"])
-        skip_header = manifest["header"]
-        for row in reader:
-            if not row:
-                continue
-            if skip_header:
-                skip_header = False
-                continue
-            row_index += 1
-            if training[row_index]:
-                # as float32, the type the in-memory path computes its statistics from
-                values = np.array([float(row[i]) for i in features], np.float32)
-                values = values.astype(np.float64)
-                total += values
-                squares += values * values
+    rows = csv_rows(file, utf8_lines("csv", file), manifest["delimiter"])
+    if manifest["header"]:
+        next(rows, None)
+    for row_index, (_, _, row) in enumerate(rows):
+        if training[row_index]:
+            # as float32, the type the in-memory path computes its statistics from
+            values = np.array([float(row[i]) for i in features], np.float32)
+            values = values.astype(np.float64)
+            total += values
+            squares += values * values
     count = int(training.sum())
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))

@@ -241,12 +241,18 @@ def list_images(folder: Path, classes: list[str]) -> tuple[list[str], list[int]]
     return files, labels
 
 
+def file_names(files: list[str]) -> np.ndarray:
+    """File names as one array of bytes (UTF-8; a name that is not keeps its bytes): no
+    Python object per name to copy into each worker (ImageFiles decodes them back)."""
+    return np.array([f.encode("utf-8", "surrogateescape") for f in files], dtype=bytes)
+
+
 def listing_digest(files: list[str], labels: list[int]) -> str:
     import hashlib
 
     h = hashlib.sha256()
     for f, label in zip(files, labels):
-        h.update(f"{label}\0{f}\n".encode())
+        h.update(f"{label}\0{f}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -323,9 +329,22 @@ def load_stream(path: str, dataset) -> dict:
         raise TrainingError(f"cannot read the data file {path}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != STREAM_FORMAT:
         raise TrainingError(f"{path} is not a data file written by nndsl")
-    if meta.get("source") == "csv":
-        return load_csv_stream(meta, Path(path).resolve().parent, dataset)
-    root = Path(os.path.normpath(Path(path).resolve().parent / meta["root"]))
+    try:
+        if meta.get("source") == "csv":
+            return load_csv_stream(meta, Path(path).resolve().parent, dataset)
+        return load_image_stream(meta, Path(path).resolve().parent, dataset)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # (a data.json edited by hand: an entry missing or of another type)
+        raise TrainingError(
+            f"{path} is not the data file nndsl wrote (edited?): "
+            f"{type(exc).__name__}: {exc}; run nndsl generate again"
+        ) from None
+
+
+def load_image_stream(meta: dict, base: Path, dataset) -> dict:
+    """The splits of a streaming image folder: a `dataset` per split (the script's
+    ImageFiles), the folder listed again and checked against data.json's listing."""
+    root = Path(os.path.normpath(base / meta["root"]))
     classes = list(meta["class_names"])
     parts: dict[str, tuple[Path, list[str], list[int]]] = {}
     for key, expected in meta["listing"].items():
@@ -353,7 +372,7 @@ def load_stream(path: str, dataset) -> dict:
             "val": order[n_test : n_test + n_val],
             "train": order[n_test + n_val :],
         }
-        names, targets = np.array(files, dtype=bytes), np.array(labels, dtype=np.int64)
+        names, targets = file_names(files), np.array(labels, dtype=np.int64)
         for key, idx in cuts.items():
             if len(idx):
                 split[key] = (folder, names[idx], targets[idx])
@@ -362,7 +381,7 @@ def load_stream(path: str, dataset) -> dict:
             if files:
                 split[key] = (
                     folder,
-                    np.array(files, dtype=bytes),
+                    file_names(files),
                     np.array(labels, dtype=np.int64),
                 )
     data: dict = {
@@ -377,35 +396,48 @@ def load_stream(path: str, dataset) -> dict:
 
 
 def line_offsets(path: Path, skip_header: bool, rows: int) -> np.ndarray | None:
-    """The byte offset of each data row of a CSV file (one row per line; blank lines and
-    the header left out), found in one pass over 1 MiB blocks into one int64 array of
-    the `rows` nndsl found (8 bytes a row, nothing else grows with the file); None when
-    the file holds another number of rows."""
+    """The byte offset of each data row of a CSV file (one row per line; blank lines,
+    which hold only spaces, tabs and their line break, and the header left out), found
+    in one pass over 1 MiB blocks into one int64 array of the `rows` nndsl found (8
+    bytes a row, nothing else grows with the file); None when the file holds another
+    number of rows."""
     found = np.empty(rows + int(skip_header), np.int64)
     count = 0
     line_start = at = 0  # where the current line starts; where the block starts
-    last = 0  # the byte before the block
+    solid = False  # whether the current line holds more than blanks so far
     with open(path, "rb") as fh:
         while True:
-            block = np.frombuffer(fh.read(1 << 20), dtype=np.uint8)
-            if not len(block):
+            data = fh.read(1 << 20)
+            if not data:
                 break
-            ends = np.flatnonzero(block == 10) + at
+            if at == 0 and data.startswith(b"\xef\xbb\xbf"):
+                data = b"   " + data[3:]  # a BOM: blank (the offsets stay)
+            block = np.frombuffer(data, dtype=np.uint8)
+            ends = np.flatnonzero(block == 10)
             if len(ends):
-                starts = np.empty_like(ends)
-                starts[0], starts[1:] = line_start, ends[:-1] + 1
-                # a line's length without its line break ("\r\n" too): 0 is no row
-                before = ends - 1 - at
-                cr = np.where(before >= 0, block[np.maximum(before, 0)], last) == 13
-                keep = starts[(ends - starts - (cr & (ends > starts))) > 0]
+                # the lines that end in the block: the first may start in an earlier one
+                rows_here = np.empty(len(ends), dtype=bool)
+                rows_here[0] = solid or bool(data[: ends[0]].strip(BLANKS))
+                starts = ends[:-1] + 1
+                # a line that starts with a blank byte (or is empty) may be blank: look
+                first = block[np.minimum(starts, len(block) - 1)]
+                maybe = (starts == ends[1:]) | np.isin(first, BLANK_BYTES)
+                rows_here[1:] = ~maybe
+                for i in np.flatnonzero(maybe).tolist():
+                    rows_here[i + 1] = bool(data[starts[i] : ends[i + 1]].strip(BLANKS))
+                keep = np.empty(len(ends), np.int64)
+                keep[0], keep[1:] = line_start, starts + at
+                keep = keep[rows_here]
                 if count + len(keep) > len(found):
                     return None
                 found[count : count + len(keep)] = keep
                 count += len(keep)
-                line_start = int(ends[-1]) + 1
+                line_start = int(ends[-1]) + 1 + at
+                solid = bool(data[int(ends[-1]) + 1 :].strip(BLANKS))
+            else:
+                solid = solid or bool(data.strip(BLANKS))
             at += len(block)
-            last = int(block[-1])
-    if at - line_start - (last == 13) > 0:  # a last line without a line break
+    if solid:  # a last line without a line break
         if count == len(found):
             return None
         found[count] = line_start
@@ -413,6 +445,11 @@ def line_offsets(path: Path, skip_header: bool, rows: int) -> np.ndarray | None:
     if count != len(found):
         return None
     return found[1:] if skip_header else found
+
+
+#: The bytes a blank line of a CSV file holds besides its \n: spaces, tabs, \r.
+BLANKS = b" \t\r"
+BLANK_BYTES = np.frombuffer(BLANKS, dtype=np.uint8)
 
 
 def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
