@@ -664,7 +664,7 @@ def streamed_other_data(
         n = meta["rows"]
         meta["split"] = {**meta["split"], "val": 0, "test": n}
         meta["samples"] = {"train": 0, "val": 0, "test": n}
-    sources = {k: v for k, v in program._generated().items() if isinstance(v, str)}
+    sources = program.generated_sources()
     sources[f"{trained.script}.py"] = code
     from nndsl import interp
 
@@ -886,6 +886,9 @@ def read_samples(program, trained: Trained, inputs, prep: dict):
                 + ", ".join(f"{p} {list(a.sample_shape)}" for p, a in parts)
             )
         return (parts[0][1] if len(parts) == 1 else Joined([a for _, a in parts])), None
+    streamed = streamed_images(program, trained, images, prep)
+    if streamed is not None:
+        return streamed, [str(f) for f in images]
     options = prep.get("preprocessing") or {}
     t = trained.instance.inputs[0][1].type
     gray = options.get("grayscale")
@@ -901,6 +904,7 @@ class Samples:
 
     sample_shape: tuple[int, ...] = ()
     ndim = 1
+    normalized = False  # True: standardised already (as training's Dataset does it)
 
     def batches(self, size: int):
         raise NotImplementedError
@@ -1062,6 +1066,7 @@ class ImageFiles:
     memory used does not grow with their number.  `shape` is [n, C, H, W], from the first."""
 
     ndim = 4
+    normalized = False
 
     def __init__(self, files: list[Path], size, gray: bool) -> None:
         self.files, self.size, self.gray = files, size, gray
@@ -1101,6 +1106,161 @@ class ImageFiles:
 
     def count(self) -> int:
         return len(self.files)
+
+
+def streamed_images(program, trained: Trained, files: list[Path], prep: dict):
+    """`files` prepared by the training script's own Dataset (its `ImageFiles`, as it
+    prepares validation images: decoded, converted, resized, the deterministic transforms
+    of `augment`, standardised; never the random ones) when the train section's data is a
+    streaming image folder; None otherwise (its images were prepared by `read_images`)."""
+    import numpy as np
+
+    from nndsl.data.streaming import plan_options, plan_streams
+
+    plan = program.checked.plans.get(trained.section) if trained.script else None
+    if plan is None or plan.data is None or plan.data.name != "image_folder":
+        return None
+    if not plan_streams(plan, program.path):
+        return None
+    modules = program.modules()
+    module = modules[trained.script]
+    if not hasattr(module, "ImageFiles"):
+        return None
+    options = plan_options(plan)
+    normalization = None
+    if options.get("normalize"):
+        if prep["mean"] is None:
+            raise fail(
+                "the checkpoint does not hold the training images' statistics "
+                "(normalize=true): predict with the checkpoint of a run of this spec"
+            )
+        normalization = {
+            "mean": [float(v) for v in np.ravel(prep["mean"])],
+            "std": [float(v) for v in np.ravel(prep["std"])],
+        }
+    return DatasetImages(
+        program, trained, plan, module.ImageFiles, modules["training_utils"], files, normalization
+    )
+
+
+class DatasetImages(Samples):
+    """Image files prepared by a streaming training script's `ImageFiles` Dataset (made with
+    train=False: the validation split's preparation), a batch at a time when predict asks:
+    the memory used does not grow with their number.  Each sample is checked against the
+    model's input (and the first sample), with a message naming the file."""
+
+    ndim = 4
+    normalized = True
+
+    def __init__(
+        self, program, trained: Trained, plan, dataset, utils, files: list[Path], normalization
+    ) -> None:
+        from nndsl.data.streaming import plan_options
+
+        self.program, self.trained, self.plan = program, trained, plan
+        self.dataset, self.utils = dataset, utils
+        self.files = files
+        self.size = _size_pair(plan_options(plan).get("size"))
+        self.normalization = normalization
+        self.first: tuple | None = None
+        self.sample_shape = tuple(self.read(files[:1]).shape[1:])
+
+    def read(self, files: list[Path]):
+        """The prepared images of `files`, [n, C, H, W] float32."""
+        import numpy as np
+
+        names = np.array([os.fsencode(os.path.abspath(f)) for f in files], dtype=bytes)
+        meta = {"normalization": self.normalization, "float_targets": False}
+        out = []
+        for i, file in enumerate(files):
+            # [height, width] the Dataset expects from the decoder: the training's `size`
+            # (the decoder resizes to it), else this file's own (the images of a training
+            # folder all have one size; new images may differ: the transforms decide)
+            size = self.size or _image_header_size(file)
+            data = {**meta, "image_size": list(size)}  # the keys of data.json it reads
+            one = self.dataset(Path(os.sep), names[i : i + 1], np.zeros(1, np.int64), data, False)
+            try:
+                item = one[(0, 0)]
+            except RuntimeError as exc:
+                problem = self.utils.stream_error(exc)
+                if problem is None:
+                    raise fail(f"cannot prepare the image {file}: {_first_line(exc)}") from None
+                raise fail(str(problem)) from None
+            except Exception as exc:  # a transform's own failure on this image
+                raise fail(
+                    f"cannot prepare the image {file} as training prepared its images: "
+                    f"{type(exc).__name__}: {_first_line(exc)}"
+                ) from None
+            if item is None:  # (skip_bad: predict names the file instead)
+                raise fail(f"cannot read the image {file}")
+            x = item[0].numpy()
+            self.check(file, x.shape, size)
+            out.append(x)
+        return np.stack(out)
+
+    def check(self, file: Path, shape: tuple, size: list[int]) -> None:
+        """An error at the spec's data (naming `file`) when the prepared image does not fit
+        the model's input or has another shape than the first."""
+        t = self.trained.instance.inputs[0][1].type
+        fits = len(shape) + 1 == len(t.shape) and all(
+            not isinstance(d, int) or d == n for d, n in zip(t.shape[1:], shape)
+        )
+        if self.first is None and fits:
+            self.first = (file, shape)
+            return
+        if fits and shape == self.first[1]:
+            return
+        h, w = size
+        against = (
+            f"model `{self.trained.name}` takes {t}"
+            if not fits
+            else f"{self.first[0]} gives {list(self.first[1])}"
+        )
+        hint = None
+        if self.size is None:
+            hint = (
+                "give images of the size the model was trained on, or let the data resize "
+                "them: size=(height, width), or a resize in augment"
+            )
+        raise self.located(
+            f"{file} is {w}x{h} (width x height); prepared as the train section's data "
+            f"prepares validation images it is {list(shape)}, but {against}",
+            hint,
+        )
+
+    def located(self, message: str, hint: str | None) -> NndslError:
+        from nndsl.data.errors import data_span
+
+        checked = self.program.checked
+        at = data_span(checked, self.plan)
+        if at is None:
+            return fail(message + (f" ({hint})" if hint else ""))
+        return NndslError([error(message, at, hint=hint)], checked.program.sources)
+
+    def batches(self, size: int):
+        for start in range(0, len(self.files), size):
+            yield self.read(self.files[start : start + size])
+
+    def count(self) -> int:
+        return len(self.files)
+
+
+def _size_pair(size) -> list[int] | None:
+    if size is None:
+        return None
+    return [int(size), int(size)] if isinstance(size, int) else [int(v) for v in size]
+
+
+def _image_header_size(file: Path) -> list[int]:
+    """[height, width] of an image, from its header."""
+    from nndsl.data.sources import _pillow
+
+    try:
+        with _pillow().open(file) as picture:
+            width, height = picture.size
+    except Exception as exc:  # Pillow raises many types for a bad file
+        raise fail(f"cannot read the image {file}: {type(exc).__name__}: {exc}") from None
+    return [height, width]
 
 
 def read_inputs(program, trained: Trained, path: str | os.PathLike) -> Samples:
@@ -1209,7 +1369,7 @@ def predict_batches(
         if not t.is_float:
             return part.astype(np.int64)
         part = part.astype(np.float32)
-        if prep["mean"] is not None:
+        if prep["mean"] is not None and not x.normalized:
             mean, std = channel_stats(prep, part.ndim)
             part = ((part - mean) / std).astype(np.float32)
         return part
@@ -1249,7 +1409,7 @@ def write_predictions(
     import sys
     import tempfile
 
-    from nndsl.safeio import _default_mode
+    from nndsl.safeio import default_mode
 
     count = 0
     folder = os.path.dirname(os.path.abspath(out)) if out is not None else None
@@ -1277,7 +1437,7 @@ def write_predictions(
             else:
                 os.fsync(buffer.fileno())
         if tmp is not None:
-            os.chmod(tmp, _default_mode())
+            os.chmod(tmp, default_mode())
             os.replace(tmp, out)
             tmp = None
     except (OSError, ValueError) as exc:

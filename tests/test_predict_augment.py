@@ -1,0 +1,185 @@
+"""`predict` and `evaluate --data` on a model trained from a streaming image folder with
+deterministic `augment` transforms (resize, normalize) and a random one (hflip): new images
+are prepared by the training script's own `ImageFiles` as it prepares validation images (the
+deterministic transforms, never the random ones), so predicting on the validation images gives
+exactly the outputs of the model on the validation batches the training code reads."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+Image = pytest.importorskip("PIL.Image")
+
+import nndsl  # noqa: E402
+from nndsl.cli import main  # noqa: E402
+
+SPEC = """\
+model Tiny {{
+    input x: [B, 3, 8, 8]
+    Conv2d(4, 3, padding=1) -> relu -> flatten -> Linear(2)
+}}
+
+train {{
+    model = Tiny
+    data = image_folder("images", {options}, val_split=0.25, workers=0)
+    loss = CrossEntropyLoss()
+    optimizer = Adam(lr=1e-2)
+    epochs = 2
+    batch_size = 8
+    metrics = [accuracy]
+}}
+"""
+AUGMENT = (
+    "augment=[hflip(), resize(8), normalize([0.4, 0.5, 0.6], [0.2, 0.25, 0.3])], normalize=true"
+)
+
+
+def make_images(root: Path, per_class: int, side: int, seed: int = 0) -> list[Path]:
+    """A folder of class folders of PNGs (`side` x `side`): class k's pixels are darker,
+    and each image brighter on its left than its right (so a flip changes the outputs)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(1.0, 0.4, side)[None, :, None]
+    written = []
+    for k, name in enumerate(("cat", "dog")):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = (rng.random((side, side, 3)) * (255 if k else 110) * ramp).astype(np.uint8)
+            path = root / name / f"{i:03d}.png"
+            Image.fromarray(pixels).save(path)
+            written.append(path)
+    return written
+
+
+def trained_run(folder: Path, options: str, side: int = 12):
+    make_images(folder / "images", 12, side)
+    spec = folder / "spec.nn"
+    spec.write_text(SPEC.format(options=options))
+    program = nndsl.load(str(spec))
+    program.train(out=folder / "run", quiet=True)
+    return program, spec, folder / "run" / "last.pt"
+
+
+@pytest.fixture(scope="module")
+def augmented(tmp_path_factory):
+    return trained_run(tmp_path_factory.mktemp("augmented"), AUGMENT)
+
+
+def validation_outputs(program, run: Path, ckpt: Path) -> tuple[list[str], torch.Tensor]:
+    """(the validation images' files, the model's outputs on them), read by the training
+    script's own data code (load_stream, ImageFiles, the DataLoader of its `evaluate`)."""
+    module = program.modules()["train"]
+    utils = program.modules()["training_utils"]
+    data = utils.load_stream(str(run / "data.json"), module.ImageFiles)
+    val = data["val"]
+    files = [str(val.folder / name.decode()) for name in val.files]
+    model = program.build("Tiny")
+    model.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
+    model.eval()
+    sampler = utils.EvalBatches(len(val), 8, 1, 0)
+    loader = torch.utils.data.DataLoader(val, batch_sampler=sampler)
+    with torch.no_grad():
+        outputs = torch.cat([model(x) for x, _ in loader])
+    return files, outputs
+
+
+def test_predict_on_validation_images_gives_the_validation_outputs(augmented, tmp_path):
+    program, _, ckpt = augmented
+    run = ckpt.parent
+    files, outputs = validation_outputs(program, run, ckpt)
+    moved = tmp_path / "model.pt"
+    shutil.copy(ckpt, moved)  # away from its run folder: the checkpoint says it all
+    rows = program.predict(moved, files, top=2)
+    assert [r["file"] for r in rows] == files
+    probs = outputs.softmax(1)
+    names = ["cat", "dog"]
+    assert [r["class"] for r in rows] == [names[i] for i in probs.argmax(1).tolist()]
+    got = np.array([[r["probability"], r["probability_2"]] for r in rows])
+    expected = probs.sort(1, descending=True).values.numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_the_random_flip_is_not_applied_and_the_resize_is(augmented, tmp_path):
+    """A flipped copy of an image gets other outputs (so a flip would show), and a larger
+    copy of it (20x20) is resized by the spec's resize(8) like the training images."""
+    program, _, ckpt = augmented
+    source = sorted((ckpt.parent.parent / "images" / "dog").glob("*.png"))[0]
+    picture = Image.open(source)
+    picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "flipped.png")
+    picture.resize((20, 20), Image.Resampling.NEAREST).save(tmp_path / "large.png")
+    rows = program.predict(ckpt, [source, tmp_path / "flipped.png", tmp_path / "large.png"])
+    assert [r["file"] for r in rows][0] == str(source)
+    assert abs(rows[0]["probability"] - rows[1]["probability"]) > 1e-6
+    again = program.predict(ckpt, [source, source])
+    assert again[0] == again[1] and again[0]["probability"] == rows[0]["probability"]
+    # the larger image: decoded, then resize(8) and the rest, as a validation image
+    module = program.modules()["train"]
+    data = {
+        "image_size": [20, 20],
+        "normalization": torch.load(ckpt, weights_only=True)["about"]["normalization"],
+        "float_targets": False,
+    }
+    by_script = module.ImageFiles(tmp_path, np.array([b"large.png"]), np.zeros(1), data, False)
+    model = program.build("Tiny")
+    model.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
+    with torch.no_grad():
+        p = model.eval()(by_script[(0, 0)][0][None]).softmax(1).max().item()
+    assert rows[2]["probability"] == pytest.approx(p, rel=1e-6)
+
+
+def test_an_image_of_another_size_without_a_resize_is_a_located_error(tmp_path, capsys):
+    """The spec decodes the training's 8x8 images as they are (its transforms keep the
+    size): a 12x12 image does not fit the model, an error at the spec's data naming it."""
+    program, spec, ckpt = trained_run(
+        tmp_path, "augment=[hflip(), normalize([0.5, 0.5, 0.5], [0.25, 0.25, 0.25])]", side=8
+    )
+    make_images(tmp_path / "big", 1, 12)
+    big = tmp_path / "big" / "cat" / "000.png"
+    out = tmp_path / "p.csv"
+    code = main(["predict", str(spec), str(big), "--checkpoint", str(ckpt), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    assert "Traceback" not in err
+    assert f"{big} is 12x12 (width x height)" in err
+    assert "[3, 12, 12], but model `Tiny` takes" in err
+    assert "spec.nn:" in err and "image_folder(" in err  # at the data, with its excerpt
+    assert "size=(height, width)" in err
+    # the images of the training's size: the numbers of validation (with its normalize(...),
+    # which a preparation that only standardises would miss)
+    files, outputs = validation_outputs(program, ckpt.parent, ckpt)
+    rows = program.predict(ckpt, files)
+    expected = outputs.softmax(1).max(1).values.numpy()
+    np.testing.assert_allclose([r["probability"] for r in rows], expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.fixture
+def fake_torchvision():
+    """The stand-in torchvision of tests/fake_torchvision importable in this process (see
+    tests/test_tv_transforms.py), forgotten afterwards."""
+    import sys
+
+    fake = str(Path(__file__).parent / "fake_torchvision")
+    sys.path.insert(0, fake)
+    yield
+    sys.path.remove(fake)
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        del sys.modules[name]
+
+
+def test_torchvision_transforms_predict_as_validation(tmp_path, fake_torchvision):
+    """torchvision.transforms.v2 names: TRANSFORMS (Resize, Normalize) applied, the random
+    TRAIN_TRANSFORMS (RandomHorizontalFlip) not."""
+    program, _, ckpt = trained_run(
+        tmp_path,
+        "augment=[RandomHorizontalFlip(), Resize(8), Normalize([0.5, 0.4, 0.3], [0.2, 0.25, "
+        "0.3])]",
+    )
+    assert "v2.Resize" in program.generated_sources()["train.py"]
+    files, outputs = validation_outputs(program, ckpt.parent, ckpt)
+    rows = program.predict(ckpt, files)
+    expected = outputs.softmax(1).max(1).values.numpy()
+    np.testing.assert_allclose([r["probability"] for r in rows], expected, rtol=1e-6, atol=1e-7)
