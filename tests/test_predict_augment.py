@@ -175,8 +175,7 @@ def test_torchvision_transforms_predict_as_validation(tmp_path, fake_torchvision
     TRAIN_TRANSFORMS (RandomHorizontalFlip) not."""
     program, _, ckpt = trained_run(
         tmp_path,
-        "augment=[RandomHorizontalFlip(), Resize(8), Normalize([0.5, 0.4, 0.3], [0.2, 0.25, "
-        "0.3])]",
+        "augment=[RandomHorizontalFlip(), Resize(8), Normalize([0.5, 0.4, 0.3], [0.2, 0.25, 0.3])]",
     )
     assert "v2.Resize" in program.generated_sources()["train.py"]
     files, outputs = validation_outputs(program, ckpt.parent, ckpt)
