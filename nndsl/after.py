@@ -604,6 +604,8 @@ def streamed_other_data(
     plan = checked.plans.get(trained.section)
     if plan is None or plan.data is None:
         raise fail(f"--data {source}: not a data source")
+    if plan.data.name == "image_folder":
+        return streamed_other_images(program, trained, checkpoint, source, split, checked, plan)
     if plan.data.name != "csv":
         return None
     options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
@@ -670,6 +672,129 @@ def streamed_other_data(
 
     module = interp.load(sources, os.path.basename(program.path))[trained.script]
     return json.dumps(meta).encode("utf-8"), split, module
+
+
+#: what an image folder of `evaluate --data` takes from the training's when it does not say
+IMAGE_PREPARATION = ("size", "grayscale", "augment")
+
+
+def streamed_other_images(
+    program, trained: Trained, checkpoint, source: str, split: str | None, checked, plan
+) -> tuple[bytes, str, Any] | None:
+    """(data.json, split, training module) for `evaluate --data 'image_folder(...)'`: the
+    images read batch by batch by the `ImageFiles` of a training script made for them, as
+    training read its validation images (memory independent of the number of images): the
+    training's `size`, `grayscale` and `augment` unless the source gives its own (the
+    deterministic transforms; the random ones are for training data only), standardised with
+    the training's statistics, labels read as the training's classes.  The numbers of the
+    images loaded whole (`other_data`).  None for all the samples of a source with its own
+    splits, or for `target=input` (`other_data` then)."""
+    import dataclasses
+    import json
+
+    import numpy as np
+
+    from nndsl.codegen import GenerateError, data_bytes, model_code
+    from nndsl.codegen.train import train_source
+    from nndsl.data.streaming import STAMP, digest, list_images
+
+    options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
+    if options.get("target") is not None:
+        return None
+    if split is None and any(options.get(k) for k in ("val_split", "test_split")):
+        return None  # (all the samples, in the order of the splits: other_data)
+    own = program.checked.plans[trained.section].data
+    if own is not None and own.name == "image_folder":
+        trained_options = dict(own.kwargs)
+        for key in IMAGE_PREPARATION:
+            if key not in options and key in trained_options:
+                options[key] = trained_options[key]
+    prep = preprocessing(program, trained, checkpoint)
+    normalize = prep["mean"] is not None
+
+    def with_options(**more) -> Any:
+        kwargs = tuple(options.items()) + tuple(more.items())
+        return dataclasses.replace(plan, data=dataclasses.replace(plan.data, kwargs=kwargs))
+
+    def located(message: str, hint: str | None = None) -> NndslError:
+        return _at_data(checked, plan, source, message, hint)
+
+    try:
+        meta = json.loads(data_bytes(checked, with_options(stream=True), streaming=True))
+        script = with_options(stream=True, normalize=normalize)
+        py_modules = model_code(checked, program.models, formatted=False).py_modules
+        code = train_source(script, checked.program.root, py_modules, formatted=False)
+    except GenerateError as exc:
+        raise _with_data_note(generate_failure(exc, checked), source) from None
+    meta.pop(STAMP, None)
+    if split is None and meta["layout"] != "classes":
+        return None  # (train/, val/, test/ folders: all their images, other_data)
+    root = Path(meta["root"])
+    names, trained_names = list(meta["class_names"]), prep["class_names"]
+    if trained_names:
+        known = tuple(str(n) for n in trained_names)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise located(
+                f"the data has the class '{unknown[0]}', which the model was not trained on",
+                hint=f"its classes: {', '.join(known)}",
+            )
+        # the listing read with the training's classes: their indices, their digest
+        for key, listing in meta["listing"].items():
+            _, files, labels = list_images(root / key if key else root, known)
+            listing["digest"] = digest(files, labels)
+        meta["class_names"], meta["num_classes"] = list(known), len(known)
+    meta["normalization"] = (
+        {
+            "mean": [float(v) for v in np.ravel(prep["mean"])],
+            "std": [float(v) for v in np.ravel(prep["std"])],
+        }
+        if normalize
+        else None
+    )
+    if split is None:  # every image, in the shuffled order of the whole-load path, one split
+        split = "all"
+        n = sum(listing["count"] for listing in meta["listing"].values())
+        meta["split"] = {**meta["split"], "val": 0, "test": n}
+        meta["samples"] = {"train": 0, "val": 0, "test": n}
+    sources = program.generated_sources()
+    sources[f"{trained.script}.py"] = code
+    from nndsl import interp
+
+    module = interp.load(sources, os.path.basename(program.path))[trained.script]
+    _check_first_image(trained, module, meta, root, located)
+    return json.dumps(meta).encode("utf-8"), split, module
+
+
+def _check_first_image(trained: Trained, module, meta: dict, root: Path, located) -> None:
+    """An error at --data when its first image, prepared by `module`'s ImageFiles as a
+    validation image, does not fit the model's input (before anything is evaluated)."""
+    import numpy as np
+
+    from nndsl.data.streaming import list_images
+
+    key = next(iter(meta["listing"]))
+    folder = root / key if key else root
+    _, files, _ = list_images(folder, tuple(meta["class_names"]))
+    if not files:
+        return
+    dataset = module.ImageFiles(folder, np.array([files[0].encode()]), np.zeros(1), meta, False)
+    try:
+        item = dataset[(0, 0)]
+    except Exception:  # (evaluating reads it again and reports it)
+        return
+    if item is None:
+        return
+    shape = list(item[0].shape)
+    t = trained.instance.inputs[0][1].type
+    if len(shape) + 1 != len(t.shape) or any(
+        isinstance(d, int) and d != n for d, n in zip(t.shape[1:], shape)
+    ):
+        raise located(
+            f"model `{trained.name}` takes {t}, but the images of the data, prepared as "
+            f"training prepared its validation images, are {shape} ({folder / files[0]})",
+            hint="size=(height, width) resizes them",
+        )
 
 
 def channel_stats(prep: dict, ndim: int) -> tuple:

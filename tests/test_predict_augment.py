@@ -182,3 +182,88 @@ def test_torchvision_transforms_predict_as_validation(tmp_path, fake_torchvision
     rows = program.predict(ckpt, files)
     expected = outputs.softmax(1).max(1).values.numpy()
     np.testing.assert_allclose([r["probability"] for r in rows], expected, rtol=1e-6, atol=1e-7)
+
+
+# ---- evaluate --data on an image folder: streamed, the numbers of the whole-load path ---------
+
+PLAIN = "size=8, normalize=true"
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """A model trained on a small folder loaded whole (no augment): both paths apply."""
+    folder = tmp_path_factory.mktemp("plain")
+    out = trained_run(folder, PLAIN, side=10)
+    make_images(folder / "new", 7, 12, seed=5)  # another size: size=8 resizes
+    make_images(folder / "both", 4, 8, seed=6)
+    (folder / "dogs").mkdir()
+    (folder / "both" / "dog").rename(folder / "dogs" / "dog")  # only the second class
+    return out
+
+
+def whole(monkeypatch, program, ckpt, **kw) -> dict:
+    """evaluate with the images loaded whole (the path before streaming)."""
+    from nndsl import after
+
+    with monkeypatch.context() as m:
+        m.setattr(after, "streamed_other_images", lambda *a, **k: None)
+        return program.evaluate(ckpt, **kw)
+
+
+@pytest.mark.parametrize(
+    "data, split",
+    [
+        ('image_folder("new", size=8)', None),
+        ('image_folder("new", size=8, val_split=0.3, test_split=0.2)', "val"),
+        ('image_folder("new", size=8, val_split=0.3, test_split=0.2)', "test"),
+        ('image_folder("dogs", size=8)', None),  # one class: read as the training's second
+    ],
+)
+def test_evaluate_data_images_streams_with_the_whole_load_numbers(plain, monkeypatch, data, split):
+    from nndsl import after
+
+    program, _, ckpt = plain
+    expected = whole(monkeypatch, program, ckpt, data=data, split=split)
+    with monkeypatch.context() as m:
+
+        def loaded_whole(*a, **k):
+            raise AssertionError("the images were loaded whole")
+
+        m.setattr(after, "other_data", loaded_whole)
+        got = program.evaluate(ckpt, data=data, split=split)
+    assert got == expected
+    assert got["samples"] > 0 and got["split"] == (split or "all")
+
+
+def test_evaluate_data_images_takes_the_training_size(plain):
+    """Without `size=`, the images of --data are resized to the training's size (the whole-load
+    path refuses them)."""
+    program, _, ckpt = plain
+    got = program.evaluate(ckpt, data='image_folder("new")')
+    assert got == program.evaluate(ckpt, data='image_folder("new", size=8)')
+
+
+def test_evaluate_data_images_applies_the_training_transforms(augmented, capsys):
+    """A model trained with augment=[hflip(), resize(8), normalize(...)] evaluated on other
+    12x12 images: they are prepared as its validation images (the confusion matrix is
+    predict's on the same files), which the whole-load path cannot do."""
+    program, spec, ckpt = augmented
+    folder = spec.parent
+    make_images(folder / "other", 5, 12, seed=9)
+    got = program.evaluate(ckpt, data='image_folder("other")')
+    rows = program.predict(ckpt, folder / "other")
+    names = ["cat", "dog"]
+    confusion = [[0, 0], [0, 0]]
+    for row in rows:
+        confusion[names.index(Path(row["file"]).parent.name)][names.index(row["class"])] += 1
+    assert got["confusion"] == confusion and got["samples"] == 10
+    accuracy = (confusion[0][0] + confusion[1][1]) / 10
+    assert got["metrics"]["all_accuracy"] == pytest.approx(accuracy)
+    # a class the model was not trained on: an error at --data
+    make_images(folder / "zoo", 1, 12, seed=1)
+    (folder / "zoo" / "cat").rename(folder / "zoo" / "bird")
+    argv = ["evaluate", str(spec), "--checkpoint", str(ckpt), "--data", 'image_folder("zoo")']
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "the data has the class 'bird', which the model was not trained on" in err
+    assert "--data" in err and "Traceback" not in err
