@@ -567,10 +567,10 @@ def other_data(
             mean, std = channel_stats(prep, x.ndim)
             arrays[f"{p}_x"] = ((x - mean) / std).astype(x.dtype)
         arrays["norm_mean"], arrays["norm_std"] = prep["mean"], prep["std"]
-    if split is None:
+    if split is None:  # every sample, in the order of the split's permutation (test first)
         split = "all"
-        arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in parts])
-        arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in parts])
+        arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in reversed(parts)])
+        arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in reversed(parts)])
     return to_bytes(arrays), split
 
 
@@ -591,8 +591,9 @@ def streamed_other_data(
     """(data.json, split, training module) for `evaluate --data 'csv(...)'`: the file read
     batch by batch by the CsvRows of the training script made for it (memory independent of
     the file's size), the same numbers as `other_data` (labels read as the training's
-    classes, features standardised with the training's statistics).  None for another
-    source, or for all the samples of a source with its own splits (`other_data` then)."""
+    classes, features standardised with the training's statistics; without `split`, all
+    its rows, in the order of its split's permutation).  None for another source
+    (`other_data` then)."""
     import dataclasses
     import json
 
@@ -609,8 +610,6 @@ def streamed_other_data(
     if plan.data.name != "csv":
         return None
     options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
-    if split is None and any(options.get(k) for k in ("val_split", "test_split")):
-        return None  # (all the samples, in the order of the splits: other_data)
     target = options.get("target")
     if target is None or (isinstance(target, str) and target == "input"):
         return None
@@ -661,7 +660,7 @@ def streamed_other_data(
             "mean": [float(v) for v in prep["mean"]],
             "std": [float(v) for v in prep["std"]],
         }
-    if split is None:  # every sample, in the file's shuffled order, as one split
+    if split is None:  # every sample, in the file's shuffled order (other_data's), one split
         split = "all"
         n = meta["rows"]
         meta["split"] = {**meta["split"], "val": 0, "test": n}
@@ -687,8 +686,8 @@ def streamed_other_images(
     training's `size`, `grayscale` and `augment` unless the source gives its own (the
     deterministic transforms; the random ones are for training data only), standardised with
     the training's statistics, labels read as the training's classes.  The numbers of the
-    images loaded whole (`other_data`).  None for all the samples of a source with its own
-    splits, or for `target=input` (`other_data` then)."""
+    images loaded whole (`other_data`).  None for all the images of train/, val/ and test/
+    folders, or for `target=input` (`other_data` then)."""
     import dataclasses
     import json
 
@@ -701,8 +700,6 @@ def streamed_other_images(
     options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
     if options.get("target") is not None:
         return None
-    if split is None and any(options.get(k) for k in ("val_split", "test_split")):
-        return None  # (all the samples, in the order of the splits: other_data)
     own = program.checked.plans[trained.section].data
     if own is not None and own.name == "image_folder":
         trained_options = dict(own.kwargs)

@@ -217,6 +217,8 @@ def whole(monkeypatch, program, ckpt, **kw) -> dict:
         ('image_folder("new", size=8, val_split=0.3, test_split=0.2)', "val"),
         ('image_folder("new", size=8, val_split=0.3, test_split=0.2)', "test"),
         ('image_folder("dogs", size=8)', None),  # one class: read as the training's second
+        # every image of a folder with its own splits, in the order of the permutation
+        ('image_folder("new", size=8, val_split=0.3, test_split=0.2)', None),
     ],
 )
 def test_evaluate_data_images_streams_with_the_whole_load_numbers(plain, monkeypatch, data, split):
