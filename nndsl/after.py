@@ -1298,7 +1298,8 @@ class DatasetImages(Samples):
             # [height, width] the Dataset expects from the decoder: the training's `size`
             # (the decoder resizes to it), else this file's own (the images of a training
             # folder all have one size; new images may differ: the transforms decide)
-            size = self.size or _image_header_size(file)
+            header = _image_header_size(file)  # (an unreadable file: its own message)
+            size = self.size or header
             data = {**meta, "image_size": list(size)}  # the keys of data.json it reads
             one = self.dataset(Path(os.sep), names[i : i + 1], np.zeros(1, np.int64), data, False)
             try:

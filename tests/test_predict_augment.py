@@ -148,6 +148,19 @@ def test_an_image_of_another_size_without_a_resize_is_a_located_error(tmp_path, 
     assert "[3, 12, 12], but model `Tiny` takes" in err
     assert "spec.nn:" in err and "image_folder(" in err  # at the data, with its excerpt
     assert "size=(height, width)" in err
+    # evaluate --data on a folder of such images: the same error, at --data
+    argv = ["evaluate", str(spec), "--checkpoint", str(ckpt), "--data", 'image_folder("big")']
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "model `Tiny` takes [B, 3, 8, 8], but the images of the data" in err
+    assert "[3, 12, 12]" in err and "--data" in err and "Traceback" not in err
+    # a file that is not an image
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    argv = ["predict", str(spec), str(tmp_path / "bad.png"), "--checkpoint", str(ckpt)]
+    assert main([*argv, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot read the image {tmp_path / 'bad.png'}" in err
+    assert "Traceback" not in err and not out.exists()
     # the images of the training's size: the numbers of validation (with its normalize(...),
     # which a preparation that only standardises would miss)
     files, outputs = validation_outputs(program, ckpt.parent, ckpt)
