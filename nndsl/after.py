@@ -695,12 +695,14 @@ def streamed_other_images(
 
     from nndsl.codegen import GenerateError, data_bytes, model_code
     from nndsl.codegen.train import train_source
+    from nndsl.data import DataError
     from nndsl.data.streaming import STAMP, digest, list_images
 
     options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
     if options.get("target") is not None:
         return None
     own = program.checked.plans[trained.section].data
+    same_transforms(program, trained, program.checked.plans[trained.section])
     if own is not None and own.name == "image_folder":
         trained_options = dict(own.kwargs)
         for key in IMAGE_PREPARATION:
@@ -738,7 +740,10 @@ def streamed_other_images(
             )
         # the listing read with the training's classes: their indices, their digest
         for key, listing in meta["listing"].items():
-            _, files, labels = list_images(root / key if key else root, known)
+            try:
+                _, files, labels = list_images(root / key if key else root, known)
+            except DataError as exc:
+                raise located(exc.message, exc.hint) from None
             listing["digest"] = digest(files, labels)
         meta["class_names"], meta["num_classes"] = list(known), len(known)
     meta["normalization"] = (
@@ -768,11 +773,15 @@ def _check_first_image(trained: Trained, module, meta: dict, root: Path, located
     validation image, does not fit the model's input (before anything is evaluated)."""
     import numpy as np
 
+    from nndsl.data import DataError
     from nndsl.data.streaming import list_images
 
     key = next(iter(meta["listing"]))
     folder = root / key if key else root
-    _, files, _ = list_images(folder, tuple(meta["class_names"]))
+    try:
+        _, files, _ = list_images(folder, tuple(meta["class_names"]))
+    except DataError:  # (evaluating lists it again and reports it)
+        return
     if not files:
         return
     dataset = module.ImageFiles(folder, np.array([files[0].encode()]), np.zeros(1), meta, False)
@@ -1248,6 +1257,7 @@ def streamed_images(program, trained: Trained, files: list[Path], prep: dict):
     module = modules[trained.script]
     if not hasattr(module, "ImageFiles"):
         return None
+    same_transforms(program, trained, plan)
     options = plan_options(plan)
     normalization = None
     if options.get("normalize"):
@@ -1263,6 +1273,38 @@ def streamed_images(program, trained: Trained, files: list[Path], prep: dict):
     return DatasetImages(
         program, trained, plan, module.ImageFiles, modules["training_utils"], files, normalization
     )
+
+
+def same_transforms(program, trained: Trained, plan) -> None:
+    """An error at the spec's data when its `augment` transforms are not those the
+    checkpoint was trained with (a checkpoint of a streaming run records them): new samples
+    would be prepared otherwise than its validation data."""
+    import json
+
+    from nndsl.data import DataError
+    from nndsl.data.errors import data_span
+    from nndsl.data.streaming import plan_options, transforms
+
+    recorded = (trained.about.get("preprocessing") or {}).get("transforms")
+    if recorded is None or plan.data is None:
+        return
+    try:
+        now = transforms(plan_options(plan).get("augment"), plan.data.name)
+    except DataError as exc:
+        raise fail(exc.message) from None
+    if json.loads(json.dumps(now)) == recorded:
+        return
+    message = (
+        "the spec's `augment` is not the one the checkpoint was trained with: its samples "
+        "would be prepared otherwise than training prepared its validation data"
+    )
+    checked = program.checked
+    at = data_span(checked, plan, "augment")
+    trained_with = ", ".join(t["name"] for t in recorded) or "none"
+    hint = f"use the spec that trained it (its transforms: {trained_with})"
+    if at is None:
+        raise fail(f"{message} ({hint})")
+    raise NndslError([error(message, at, hint=hint)], checked.program.sources)
 
 
 class DatasetImages(Samples):

@@ -282,3 +282,30 @@ def test_evaluate_data_images_applies_the_training_transforms(augmented, capsys)
     err = capsys.readouterr().err
     assert "the data has the class 'bird', which the model was not trained on" in err
     assert "--data" in err and "Traceback" not in err
+
+
+def test_a_spec_with_other_transforms_than_the_checkpoint_is_a_located_error(augmented, capsys):
+    """The checkpoint of a streaming run records its transforms: a spec whose `augment` was
+    changed since (here: without the normalize(...)) would prepare new images otherwise."""
+    program, spec, ckpt = augmented
+    about = torch.load(ckpt, weights_only=True)["about"]
+    assert [t["name"] for t in about["preprocessing"]["transforms"]] == [
+        "hflip",
+        "resize",
+        "normalize",
+    ]
+    assert about["preprocessing"]["decoded_size"] == [12, 12]
+    changed = spec.parent / "changed.nn"
+    changed.write_text(SPEC.format(options="augment=[hflip(), resize(8)], normalize=true"))
+    image = sorted((spec.parent / "images" / "cat").glob("*.png"))[0]
+    for argv in (
+        ["predict", str(changed), str(image)],
+        ["evaluate", str(changed), "--data", 'image_folder("images")'],
+    ):
+        assert main([*argv, "--checkpoint", str(ckpt)]) == 1
+        err = capsys.readouterr().err
+        assert "the spec's `augment` is not the one the checkpoint was trained with" in err
+        assert "changed.nn:8:" in err and "hflip, resize, normalize" in err
+        assert "Traceback" not in err
+    # the spec that trained it: fine
+    assert main(["predict", str(spec), str(image), "--checkpoint", str(ckpt)]) == 0

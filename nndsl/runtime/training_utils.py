@@ -324,7 +324,9 @@ def load_stream(path: str, dataset) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != STREAM_FORMAT:
         raise TrainingError(f"{path} is not a data file written by nndsl")
     if meta.get("source") == "csv":
-        return load_csv_stream(meta, Path(path).resolve().parent, dataset)
+        data = load_csv_stream(meta, Path(path).resolve().parent, dataset)
+        data["about"] = meta.get("about")  # the run's facts (nndsl wrote them)
+        return data
     root = Path(os.path.normpath(Path(path).resolve().parent / meta["root"]))
     classes = list(meta["class_names"])
     parts: dict[str, tuple[Path, list[str], list[int]]] = {}
@@ -370,6 +372,7 @@ def load_stream(path: str, dataset) -> dict:
         "workers": int(meta["workers"]),
         "class_names": classes,
         "normalization": meta.get("normalization"),
+        "about": meta.get("about"),  # the run's facts (nndsl wrote them)
     }
     for key, (folder, names, targets) in split.items():
         data[key] = dataset(folder, names, targets, meta, train=key == "train")
