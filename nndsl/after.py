@@ -1383,9 +1383,15 @@ class DatasetImages(Samples):
         )
         hint = None
         if self.size is None:
+            decoded = (self.trained.about.get("preprocessing") or {}).get("decoded_size")
+            trained_on = (
+                f"{decoded[1]}x{decoded[0]}"
+                if isinstance(decoded, list) and len(decoded) == 2
+                else "the size the model was trained on"
+            )
             hint = (
-                "give images of the size the model was trained on, or let the data resize "
-                "them: size=(height, width), or a resize in augment"
+                f"give images of {trained_on}, or let the data resize them: "
+                "size=(height, width), or a resize in augment"
             )
         raise self.located(
             f"{file} is {w}x{h} (width x height); prepared as the train section's data "

@@ -147,7 +147,7 @@ def test_an_image_of_another_size_without_a_resize_is_a_located_error(tmp_path, 
     assert f"{big} is 12x12 (width x height)" in err
     assert "[3, 12, 12], but model `Tiny` takes" in err
     assert "spec.nn:" in err and "image_folder(" in err  # at the data, with its excerpt
-    assert "size=(height, width)" in err
+    assert "give images of 8x8, or let the data resize them: size=(height, width)" in err
     # evaluate --data on a folder of such images: the same error, at --data
     argv = ["evaluate", str(spec), "--checkpoint", str(ckpt), "--data", 'image_folder("big")']
     assert main(argv) == 1
