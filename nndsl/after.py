@@ -727,6 +727,12 @@ def streamed_other_images(
         raise _with_data_note(generate_failure(exc, checked), source) from None
     meta.pop(STAMP, None)
     if split is None and meta["layout"] != "classes":
+        if options.get("augment"):  # (other_data would leave its transforms out)
+            raise located(
+                "evaluating every image of train/, val/ and test/ folders with `augment` "
+                "transforms is not supported yet",
+                hint="evaluate one of them: --split val or --split test",
+            )
         return None  # (train/, val/, test/ folders: all their images, other_data)
     root = Path(meta["root"])
     names, trained_names = list(meta["class_names"]), prep["class_names"]

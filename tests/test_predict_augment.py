@@ -309,3 +309,21 @@ def test_a_spec_with_other_transforms_than_the_checkpoint_is_a_located_error(aug
         assert "Traceback" not in err
     # the spec that trained it: fine
     assert main(["predict", str(spec), str(image), "--checkpoint", str(ckpt)]) == 0
+
+
+def test_evaluate_data_images_in_split_folders(augmented, capsys):
+    """train/ and val/ folders: --split val streams val/ with the training's transforms;
+    all of them at once (which would be loaded whole, without them) is an error at --data."""
+    program, spec, ckpt = augmented
+    folder = spec.parent / "splits"
+    make_images(folder / "train", 3, 12, seed=11)
+    make_images(folder / "val", 4, 12, seed=12)
+    got = program.evaluate(ckpt, data='image_folder("splits")', split="val")
+    rows = program.predict(ckpt, folder / "val")
+    right = sum(Path(r["file"]).parent.name == r["class"] for r in rows)
+    assert got["samples"] == 8 and got["metrics"]["val_accuracy"] == pytest.approx(right / 8)
+    argv = ["evaluate", str(spec), "--checkpoint", str(ckpt), "--data", 'image_folder("splits")']
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "every image of train/, val/ and test/ folders with `augment`" in err
+    assert "--split val" in err and "Traceback" not in err
