@@ -567,10 +567,10 @@ def other_data(
             mean, std = channel_stats(prep, x.ndim)
             arrays[f"{p}_x"] = ((x - mean) / std).astype(x.dtype)
         arrays["norm_mean"], arrays["norm_std"] = prep["mean"], prep["std"]
-    if split is None:
+    if split is None:  # every sample, in the order of the split's permutation (test first)
         split = "all"
-        arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in parts])
-        arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in parts])
+        arrays["train_x"] = np.concatenate([arrays.pop(f"{p}_x") for p in reversed(parts)])
+        arrays["train_y"] = np.concatenate([arrays.pop(f"{p}_y") for p in reversed(parts)])
     return to_bytes(arrays), split
 
 
@@ -591,8 +591,9 @@ def streamed_other_data(
     """(data.json, split, training module) for `evaluate --data 'csv(...)'`: the file read
     batch by batch by the CsvRows of the training script made for it (memory independent of
     the file's size), the same numbers as `other_data` (labels read as the training's
-    classes, features standardised with the training's statistics).  None for another
-    source, or for all the samples of a source with its own splits (`other_data` then)."""
+    classes, features standardised with the training's statistics; without `split`, all
+    its rows, in the order of its split's permutation).  None for another source
+    (`other_data` then)."""
     import dataclasses
     import json
 
@@ -604,11 +605,11 @@ def streamed_other_data(
     plan = checked.plans.get(trained.section)
     if plan is None or plan.data is None:
         raise fail(f"--data {source}: not a data source")
+    if plan.data.name == "image_folder":
+        return streamed_other_images(program, trained, checkpoint, source, split, checked, plan)
     if plan.data.name != "csv":
         return None
     options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
-    if split is None and any(options.get(k) for k in ("val_split", "test_split")):
-        return None  # (all the samples, in the order of the splits: other_data)
     target = options.get("target")
     if target is None or (isinstance(target, str) and target == "input"):
         return None
@@ -659,17 +660,153 @@ def streamed_other_data(
             "mean": [float(v) for v in prep["mean"]],
             "std": [float(v) for v in prep["std"]],
         }
-    if split is None:  # every sample, in the file's shuffled order, as one split
+    if split is None:  # every sample, in the file's shuffled order (other_data's), one split
         split = "all"
         n = meta["rows"]
         meta["split"] = {**meta["split"], "val": 0, "test": n}
         meta["samples"] = {"train": 0, "val": 0, "test": n}
-    sources = {k: v for k, v in program._generated().items() if isinstance(v, str)}
+    sources = program.generated_sources()
     sources[f"{trained.script}.py"] = code
     from nndsl import interp
 
     module = interp.load(sources, os.path.basename(program.path))[trained.script]
     return json.dumps(meta).encode("utf-8"), split, module
+
+
+#: what an image folder of `evaluate --data` takes from the training's when it does not say
+IMAGE_PREPARATION = ("size", "grayscale", "augment")
+
+
+def streamed_other_images(
+    program, trained: Trained, checkpoint, source: str, split: str | None, checked, plan
+) -> tuple[bytes, str, Any] | None:
+    """(data.json, split, training module) for `evaluate --data 'image_folder(...)'`: the
+    images read batch by batch by the `ImageFiles` of a training script made for them, as
+    training read its validation images (memory independent of the number of images): the
+    training's `size`, `grayscale` and `augment` unless the source gives its own (the
+    deterministic transforms; the random ones are for training data only), standardised with
+    the training's statistics, labels read as the training's classes.  The numbers of the
+    images loaded whole (`other_data`).  None for all the images of train/, val/ and test/
+    folders, or for `target=input` (`other_data` then)."""
+    import dataclasses
+    import json
+
+    import numpy as np
+
+    from nndsl.codegen import GenerateError, data_bytes, model_code
+    from nndsl.codegen.train import train_source
+    from nndsl.data import DataError
+    from nndsl.data.streaming import STAMP, digest, list_images
+
+    options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
+    if options.get("target") is not None:
+        return None
+    own = program.checked.plans[trained.section].data
+    same_transforms(program, trained, program.checked.plans[trained.section])
+    if own is not None and own.name == "image_folder":
+        trained_options = dict(own.kwargs)
+        for key in IMAGE_PREPARATION:
+            if key not in options and key in trained_options:
+                options[key] = trained_options[key]
+    prep = preprocessing(program, trained, checkpoint)
+    normalize = prep["mean"] is not None
+
+    def with_options(**more) -> Any:
+        kwargs = tuple(options.items()) + tuple(more.items())
+        return dataclasses.replace(plan, data=dataclasses.replace(plan.data, kwargs=kwargs))
+
+    def located(message: str, hint: str | None = None) -> NndslError:
+        return _at_data(checked, plan, source, message, hint)
+
+    try:
+        meta = json.loads(data_bytes(checked, with_options(stream=True), streaming=True))
+        script = with_options(stream=True, normalize=normalize)
+        py_modules = model_code(checked, program.models, formatted=False).py_modules
+        code = train_source(script, checked.program.root, py_modules, formatted=False)
+    except GenerateError as exc:
+        raise _with_data_note(generate_failure(exc, checked), source) from None
+    meta.pop(STAMP, None)
+    if split is None and meta["layout"] != "classes":
+        if options.get("augment"):  # (other_data would leave its transforms out)
+            raise located(
+                "evaluating every image of train/, val/ and test/ folders with `augment` "
+                "transforms is not supported yet",
+                hint="evaluate one of them: --split val or --split test",
+            )
+        return None  # (train/, val/, test/ folders: all their images, other_data)
+    root = Path(meta["root"])
+    names, trained_names = list(meta["class_names"]), prep["class_names"]
+    if trained_names:
+        known = tuple(str(n) for n in trained_names)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise located(
+                f"the data has the class '{unknown[0]}', which the model was not trained on",
+                hint=f"its classes: {', '.join(known)}",
+            )
+        # the listing read with the training's classes: their indices, their digest
+        for key, listing in meta["listing"].items():
+            try:
+                _, files, labels = list_images(root / key if key else root, known)
+            except DataError as exc:
+                raise located(exc.message, exc.hint) from None
+            listing["digest"] = digest(files, labels)
+        meta["class_names"], meta["num_classes"] = list(known), len(known)
+    meta["normalization"] = (
+        {
+            "mean": [float(v) for v in np.ravel(prep["mean"])],
+            "std": [float(v) for v in np.ravel(prep["std"])],
+        }
+        if normalize
+        else None
+    )
+    if split is None:  # every image, in the shuffled order of the whole-load path, one split
+        split = "all"
+        n = sum(listing["count"] for listing in meta["listing"].values())
+        meta["split"] = {**meta["split"], "val": 0, "test": n}
+        meta["samples"] = {"train": 0, "val": 0, "test": n}
+    sources = program.generated_sources()
+    sources[f"{trained.script}.py"] = code
+    from nndsl import interp
+
+    module = interp.load(sources, os.path.basename(program.path))[trained.script]
+    _check_first_image(trained, module, meta, root, located)
+    return json.dumps(meta).encode("utf-8"), split, module
+
+
+def _check_first_image(trained: Trained, module, meta: dict, root: Path, located) -> None:
+    """An error at --data when its first image, prepared by `module`'s ImageFiles as a
+    validation image, does not fit the model's input (before anything is evaluated)."""
+    import numpy as np
+
+    from nndsl.data import DataError
+    from nndsl.data.streaming import list_images
+
+    key = next(iter(meta["listing"]))
+    folder = root / key if key else root
+    try:
+        _, files, _ = list_images(folder, tuple(meta["class_names"]))
+    except DataError:  # (evaluating lists it again and reports it)
+        return
+    if not files:
+        return
+    dataset = module.ImageFiles(folder, np.array([files[0].encode()]), np.zeros(1), meta, False)
+    try:
+        item = dataset[(0, 0)]
+    except Exception:  # (evaluating reads it again and reports it)
+        return
+    if item is None:
+        return
+    shape = list(item[0].shape)
+    t = trained.instance.inputs[0][1].type
+    if len(shape) + 1 != len(t.shape) or any(
+        isinstance(d, int) and d != n for d, n in zip(t.shape[1:], shape)
+    ):
+        raise located(
+            f"model `{trained.name}` takes {t}, but the images of the data, prepared as "
+            f"training prepared its validation images, are {shape} ({folder / files[0]})",
+            hint="size=(height, width) resizes them",
+        )
 
 
 def channel_stats(prep: dict, ndim: int) -> tuple:
@@ -886,6 +1023,9 @@ def read_samples(program, trained: Trained, inputs, prep: dict):
                 + ", ".join(f"{p} {list(a.sample_shape)}" for p, a in parts)
             )
         return (parts[0][1] if len(parts) == 1 else Joined([a for _, a in parts])), None
+    streamed = streamed_images(program, trained, images, prep)
+    if streamed is not None:
+        return streamed, [str(f) for f in images]
     options = prep.get("preprocessing") or {}
     t = trained.instance.inputs[0][1].type
     gray = options.get("grayscale")
@@ -901,6 +1041,7 @@ class Samples:
 
     sample_shape: tuple[int, ...] = ()
     ndim = 1
+    normalized = False  # True: standardised already (as training's Dataset does it)
 
     def batches(self, size: int):
         raise NotImplementedError
@@ -1062,6 +1203,7 @@ class ImageFiles:
     memory used does not grow with their number.  `shape` is [n, C, H, W], from the first."""
 
     ndim = 4
+    normalized = False
 
     def __init__(self, files: list[Path], size, gray: bool) -> None:
         self.files, self.size, self.gray = files, size, gray
@@ -1101,6 +1243,201 @@ class ImageFiles:
 
     def count(self) -> int:
         return len(self.files)
+
+
+def streamed_images(program, trained: Trained, files: list[Path], prep: dict):
+    """`files` prepared by the training script's own Dataset (its `ImageFiles`, as it
+    prepares validation images: decoded, converted, resized, the deterministic transforms
+    of `augment`, standardised; never the random ones) when the train section's data is a
+    streaming image folder; None otherwise (its images were prepared by `read_images`)."""
+    import numpy as np
+
+    from nndsl.data.streaming import plan_options, plan_streams
+
+    plan = program.checked.plans.get(trained.section) if trained.script else None
+    if plan is None or plan.data is None or plan.data.name != "image_folder":
+        return None
+    if not plan_streams(plan, program.path):
+        return None
+    modules = program.modules()
+    module = modules[trained.script]
+    if not hasattr(module, "ImageFiles"):
+        return None
+    same_transforms(program, trained, plan)
+    options = plan_options(plan)
+    normalization = None
+    if options.get("normalize"):
+        if prep["mean"] is None:
+            raise fail(
+                "the checkpoint does not hold the training images' statistics "
+                "(normalize=true): predict with the checkpoint of a run of this spec"
+            )
+        normalization = {
+            "mean": [float(v) for v in np.ravel(prep["mean"])],
+            "std": [float(v) for v in np.ravel(prep["std"])],
+        }
+    return DatasetImages(
+        program, trained, plan, module.ImageFiles, modules["training_utils"], files, normalization
+    )
+
+
+def same_transforms(program, trained: Trained, plan) -> None:
+    """An error at the spec's data when its `augment` transforms are not those the
+    checkpoint was trained with (a checkpoint of a streaming run records them): new samples
+    would be prepared otherwise than its validation data."""
+    import json
+
+    from nndsl.data import DataError
+    from nndsl.data.errors import data_span
+    from nndsl.data.streaming import plan_options, transforms
+
+    recorded = (trained.about.get("preprocessing") or {}).get("transforms")
+    if recorded is None or plan.data is None:
+        return
+    try:
+        now = transforms(plan_options(plan).get("augment"), plan.data.name)
+    except DataError as exc:
+        raise fail(exc.message) from None
+    if json.loads(json.dumps(now)) == recorded:
+        return
+    message = (
+        "the spec's `augment` is not the one the checkpoint was trained with: its samples "
+        "would be prepared otherwise than training prepared its validation data"
+    )
+    checked = program.checked
+    at = data_span(checked, plan, "augment")
+    trained_with = ", ".join(t["name"] for t in recorded) or "none"
+    hint = f"use the spec that trained it (its transforms: {trained_with})"
+    if at is None:
+        raise fail(f"{message} ({hint})")
+    raise NndslError([error(message, at, hint=hint)], checked.program.sources)
+
+
+class DatasetImages(Samples):
+    """Image files prepared by a streaming training script's `ImageFiles` Dataset (made with
+    train=False: the validation split's preparation), a batch at a time when predict asks:
+    the memory used does not grow with their number.  Each sample is checked against the
+    model's input (and the first sample), with a message naming the file."""
+
+    ndim = 4
+    normalized = True
+
+    def __init__(
+        self, program, trained: Trained, plan, dataset, utils, files: list[Path], normalization
+    ) -> None:
+        from nndsl.data.streaming import plan_options
+
+        self.program, self.trained, self.plan = program, trained, plan
+        self.dataset, self.utils = dataset, utils
+        self.files = files
+        self.size = _size_pair(plan_options(plan).get("size"))
+        self.normalization = normalization
+        self.first: tuple | None = None
+        self.sample_shape = tuple(self.read(files[:1]).shape[1:])
+
+    def read(self, files: list[Path]):
+        """The prepared images of `files`, [n, C, H, W] float32."""
+        import numpy as np
+
+        names = np.array([os.fsencode(os.path.abspath(f)) for f in files], dtype=bytes)
+        meta = {"normalization": self.normalization, "float_targets": False}
+        out = []
+        for i, file in enumerate(files):
+            # [height, width] the Dataset expects from the decoder: the training's `size`
+            # (the decoder resizes to it), else this file's own (the images of a training
+            # folder all have one size; new images may differ: the transforms decide)
+            header = _image_header_size(file)  # (an unreadable file: its own message)
+            size = self.size or header
+            data = {**meta, "image_size": list(size)}  # the keys of data.json it reads
+            one = self.dataset(Path(os.sep), names[i : i + 1], np.zeros(1, np.int64), data, False)
+            try:
+                item = one[(0, 0)]
+            except RuntimeError as exc:
+                problem = self.utils.stream_error(exc)
+                if problem is None:
+                    raise fail(f"cannot prepare the image {file}: {_first_line(exc)}") from None
+                raise fail(str(problem)) from None
+            except Exception as exc:  # a transform's own failure on this image
+                raise fail(
+                    f"cannot prepare the image {file} as training prepared its images: "
+                    f"{type(exc).__name__}: {_first_line(exc)}"
+                ) from None
+            if item is None:  # (skip_bad: predict names the file instead)
+                raise fail(f"cannot read the image {file}")
+            x = item[0].numpy()
+            self.check(file, x.shape, size)
+            out.append(x)
+        return np.stack(out)
+
+    def check(self, file: Path, shape: tuple, size: list[int]) -> None:
+        """An error at the spec's data (naming `file`) when the prepared image does not fit
+        the model's input or has another shape than the first."""
+        t = self.trained.instance.inputs[0][1].type
+        fits = len(shape) + 1 == len(t.shape) and all(
+            not isinstance(d, int) or d == n for d, n in zip(t.shape[1:], shape)
+        )
+        if self.first is None and fits:
+            self.first = (file, shape)
+            return
+        if fits and shape == self.first[1]:
+            return
+        h, w = size
+        against = (
+            f"model `{self.trained.name}` takes {t}"
+            if not fits
+            else f"{self.first[0]} gives {list(self.first[1])}"
+        )
+        hint = None
+        if self.size is None:
+            decoded = (self.trained.about.get("preprocessing") or {}).get("decoded_size")
+            trained_on = (
+                f"{decoded[1]}x{decoded[0]}"
+                if isinstance(decoded, list) and len(decoded) == 2
+                else "the size the model was trained on"
+            )
+            hint = (
+                f"give images of {trained_on}, or let the data resize them: "
+                "size=(height, width), or a resize in augment"
+            )
+        raise self.located(
+            f"{file} is {w}x{h} (width x height); prepared as the train section's data "
+            f"prepares validation images it is {list(shape)}, but {against}",
+            hint,
+        )
+
+    def located(self, message: str, hint: str | None) -> NndslError:
+        from nndsl.data.errors import data_span
+
+        checked = self.program.checked
+        at = data_span(checked, self.plan)
+        if at is None:
+            return fail(message + (f" ({hint})" if hint else ""))
+        return NndslError([error(message, at, hint=hint)], checked.program.sources)
+
+    def batches(self, size: int):
+        for start in range(0, len(self.files), size):
+            yield self.read(self.files[start : start + size])
+
+    def count(self) -> int:
+        return len(self.files)
+
+
+def _size_pair(size) -> list[int] | None:
+    if size is None:
+        return None
+    return [int(size), int(size)] if isinstance(size, int) else [int(v) for v in size]
+
+
+def _image_header_size(file: Path) -> list[int]:
+    """[height, width] of an image, from its header."""
+    from nndsl.data.sources import _pillow
+
+    try:
+        with _pillow().open(file) as picture:
+            width, height = picture.size
+    except Exception as exc:  # Pillow raises many types for a bad file
+        raise fail(f"cannot read the image {file}: {type(exc).__name__}: {exc}") from None
+    return [height, width]
 
 
 def read_inputs(program, trained: Trained, path: str | os.PathLike) -> Samples:
@@ -1209,7 +1546,7 @@ def predict_batches(
         if not t.is_float:
             return part.astype(np.int64)
         part = part.astype(np.float32)
-        if prep["mean"] is not None:
+        if prep["mean"] is not None and not x.normalized:
             mean, std = channel_stats(prep, part.ndim)
             part = ((part - mean) / std).astype(np.float32)
         return part
@@ -1249,7 +1586,7 @@ def write_predictions(
     import sys
     import tempfile
 
-    from nndsl.safeio import _default_mode
+    from nndsl.safeio import default_mode
 
     count = 0
     folder = os.path.dirname(os.path.abspath(out)) if out is not None else None
@@ -1277,7 +1614,7 @@ def write_predictions(
             else:
                 os.fsync(buffer.fileno())
         if tmp is not None:
-            os.chmod(tmp, _default_mode())
+            os.chmod(tmp, default_mode())
             os.replace(tmp, out)
             tmp = None
     except (OSError, ValueError) as exc:

@@ -52,13 +52,17 @@ class Program:
         except GenerateError as exc:
             raise NndslError([error(str(exc), None)]) from None
 
+    def generated_sources(self) -> dict[str, str]:
+        """The generated Python sources by file name ("model.py", "train.py", ...), not
+        formatted, without the prepared data."""
+        return {k: v for k, v in self._generated().items() if isinstance(v, str)}
+
     def modules(self) -> dict:
         """The in-memory modules of the generated sources ("model", "train", ...)."""
         if self._modules is None:
             from nndsl import interp
 
-            sources = {k: v for k, v in self._generated().items() if isinstance(v, str)}
-            self._modules = interp.load(sources, os.path.basename(self.path))
+            self._modules = interp.load(self.generated_sources(), os.path.basename(self.path))
         return self._modules
 
     def build(self, model: str | None = None, **params: Any):

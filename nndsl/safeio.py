@@ -47,6 +47,11 @@ def _default_mode() -> int:
     return 0o666 & ~mask
 
 
+def default_mode() -> int:
+    """The mode a newly created file gets (0o666 less the umask), as `open()` would give it."""
+    return _default_mode()
+
+
 def _write_new(folder: str, name: str, data: bytes, mode: int) -> str:
     """A new temporary file in `folder` holding `data` (fsynced); its path."""
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name[:80]}.", suffix=TMP_SUFFIX)

@@ -151,8 +151,12 @@ def test_evaluate_other_csv_in_batches_equals_the_file_loaded_whole(tmp_path, mo
     monkeypatch.setattr(after, "streamed_other_data", lambda *a: calls.append(1) or streamed(*a))
     cases = [('csv("other.csv", target="label")', None)]
     cases.append(('csv("other.csv", target="label", test_split=0.3)', "test"))
+    # every row of a file with its own splits: streamed too, in the permutation's order
+    cases.append(('csv("other.csv", target="label", val_split=0.2, test_split=0.3)', None))
     for source, split in cases:
-        got = program.evaluate(ckpt, data=source, split=split)
+        with monkeypatch.context() as m:
+            m.setattr(after, "other_data", lambda *a: pytest.fail("the file was loaded whole"))
+            got = program.evaluate(ckpt, data=source, split=split)
         assert calls.pop() and got["samples"] == (700 if split is None else 210)
         with monkeypatch.context() as m:
             m.setattr(after, "streamed_other_data", lambda *a: None)

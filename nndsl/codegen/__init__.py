@@ -314,7 +314,20 @@ def _stream_bytes(checked: Checked, plan, data_dir: str | os.PathLike | None) ->
     except DataError as exc:
         hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
         raise DataSourceError(f"data: {exc.message}{hint}", exc, plan) from None
+    data["about"] = stream_facts(checked, plan, data)
     return to_bytes(data)
+
+
+def stream_facts(checked: Checked, plan, manifest: dict) -> dict:
+    """The facts of a streaming run (nndsl/codegen/about.py, which its checkpoints hold), with
+    how its samples are prepared: the `augment` transforms and the decoded image size."""
+    from nndsl.codegen.about import run_facts
+
+    facts = run_facts(checked, plan)
+    facts["preprocessing"]["transforms"] = manifest.get("transforms") or []
+    if manifest.get("source") == "image_folder":
+        facts["preprocessing"]["decoded_size"] = manifest.get("image_size")
+    return facts
 
 
 def _data_task(task) -> str | None:

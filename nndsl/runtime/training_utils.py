@@ -331,14 +331,17 @@ def load_stream(path: str, dataset) -> dict:
         raise TrainingError(f"{path} is not a data file written by nndsl")
     try:
         if meta.get("source") == "csv":
-            return load_csv_stream(meta, Path(path).resolve().parent, dataset)
-        return load_image_stream(meta, Path(path).resolve().parent, dataset)
+            data = load_csv_stream(meta, Path(path).resolve().parent, dataset)
+        else:
+            data = load_image_stream(meta, Path(path).resolve().parent, dataset)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         # (a data.json edited by hand: an entry missing or of another type)
         raise TrainingError(
             f"{path} is not the data file nndsl wrote (edited?): "
             f"{type(exc).__name__}: {exc}; run nndsl generate again"
         ) from None
+    data["about"] = meta.get("about")  # the run's facts (nndsl wrote them)
+    return data
 
 
 def load_image_stream(meta: dict, base: Path, dataset) -> dict:
