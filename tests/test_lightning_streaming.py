@@ -333,6 +333,29 @@ def test_ddp_with_fewer_validation_batches_than_processes(tmp_path: Path) -> Non
         assert float(rows[-1][key]) == pytest.approx(whole[key], rel=1e-5, abs=1e-6), key
 
 
+@needs_lightning
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not __import__("torch").distributed.is_available(), reason="no torch.distributed"
+)
+def test_ddp_with_fewer_validation_samples_than_processes_is_an_error(tmp_path: Path) -> None:
+    spec = _csv_spec(tmp_path, "stream=true, workers=0, ")
+    spec.write_text(spec.read_text().replace("val_split=0.2", "val_split=0.004"))  # 1 row
+    out = _write(_files(spec, tmp_path / "out"), tmp_path / "out")
+    args = ["--devices", "2", "--accelerator", "cpu", "--epochs", "1", "--quiet", "--out", "run"]
+    result = subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=out,
+        env={**ENV, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    assert "error: the val split has 1 samples, fewer than the 2 processes" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # ---- --resume: the epochs of a run that was not interrupted -----------------------------------
 
 
