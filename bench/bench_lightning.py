@@ -26,9 +26,11 @@ printed as a check that both do the same work.
 
 What is timed is the epoch: for the plain loop the `time` column of its metrics.csv (from the
 top of its epoch loop to after validation, before the scheduler step, metrics.csv and the
-checkpoints); for Lightning the same stretch, from `on_train_epoch_start` to `on_train_epoch_end`
-of a timing callback added to the generated callbacks (training steps and validation; the
-checkpoints and the logger's writes come after it).  Each call trains K epochs; the first epoch
+checkpoints); for Lightning the same stretch, from the LightningModule's `on_train_epoch_start`
+to the start of its `on_train_epoch_end` (training steps and validation; the epoch's logging,
+the scheduler step, the checkpoints and the logger's writes come after it), read by a subclass
+of the generated module rather than by a callback, which would add its own dispatch to every
+step.  Each call trains K epochs; the first epoch
 of each call is a warm-up and is dropped.  The two targets alternate within each round, in a
 rotating order; the ratio is the median over all kept epochs, on the process's CPU time (robust
 to other jobs on the machine) and on wall time.  The fixed cost of a call outside its epochs is
@@ -156,8 +158,6 @@ def train_losses(run_dir: Path) -> list[float]:
 
 class Bench:
     def __init__(self, folders: dict[str, Path], tmp: Path) -> None:
-        import lightning as L
-
         self.tmp = tmp
         self.data = {v: folders[v] / "data.npz" for v in VARIANTS}
         plain_model = _exec_file("bench_plain_model", folders["plain"] / "model.py", {})
@@ -184,19 +184,23 @@ class Bench:
         )
         marks: list[tuple[float, float]] = []
         self.marks = marks
+        name = next(k for k in vars(lit_model) if k.startswith("Lit"))
+        generated = getattr(lit_model, name)
 
-        class EpochTimer(L.Callback):
-            """Runs with the non-monitoring callbacks: before the module's epoch-end hook,
-            the checkpoints and the logger's writes."""
+        class Timed(generated):
+            """The generated module, its epoch timed from its own epoch hooks (a timing
+            callback would add a dispatch to every step): after the callbacks'
+            `on_train_epoch_start`, before the epoch's logging and scheduler step."""
 
-            def on_train_epoch_start(self, trainer, pl_module) -> None:
+            def on_train_epoch_start(self) -> None:
                 marks.append(now())
+                super().on_train_epoch_start()
 
-            def on_train_epoch_end(self, trainer, pl_module) -> None:
+            def on_train_epoch_end(self) -> None:
                 marks.append(now())
+                super().on_train_epoch_end()
 
-        generated = self.lit.build_callbacks
-        self.lit.build_callbacks = lambda out_dir: [*generated(out_dir), EpochTimer()]
+        setattr(self.lit, name, Timed)
 
     def run(self, variant: str, epochs: int, run_dir: Path):
         """([(wall, cpu) per epoch], training losses, wall time of the whole call)."""
@@ -247,11 +251,14 @@ def lightning_own_cost(bench: Bench, rounds: int = 5) -> tuple[float, int]:
     train, val, _ = bench.lit.build_loaders(str(bench.data["lightning"]), 64, 0)
     marks: list[float] = []
 
-    class Null(L.LightningModule):
+    class Null(L.LightningModule):  # timed as the generated module is timed
         def __init__(self) -> None:
             super().__init__()
             self.w = torch.nn.Parameter(torch.zeros(1))
             self.automatic_optimization = False  # as the generated module steps
+
+        def on_train_epoch_start(self) -> None:
+            marks.append(time.process_time())
 
         def training_step(self, batch, batch_idx) -> None:
             optimizer = self.optimizers()
@@ -263,6 +270,7 @@ def lightning_own_cost(bench: Bench, rounds: int = 5) -> tuple[float, int]:
             self.clip_gradients(optimizer, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
 
         def on_train_epoch_end(self) -> None:
+            marks.append(time.process_time())
             self.log("train_loss", self.w.detach().sum(), sync_dist=True)
             self.lr_schedulers().step()
 
@@ -277,13 +285,6 @@ def lightning_own_cost(bench: Bench, rounds: int = 5) -> tuple[float, int]:
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=30)
             return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
-    class Timer(L.Callback):
-        def on_train_epoch_start(self, trainer, pl_module) -> None:
-            marks.append(time.process_time())
-
-        def on_train_epoch_end(self, trainer, pl_module) -> None:
-            marks.append(time.process_time())
-
     def lightning_epochs(folder: Path) -> list[float]:
         marks.clear()
         trainer = L.Trainer(
@@ -293,9 +294,6 @@ def lightning_own_cost(bench: Bench, rounds: int = 5) -> tuple[float, int]:
             callbacks=[
                 EarlyStopping(monitor="val_loss", patience=5),
                 ModelCheckpoint(dirpath=folder, filename="last", enable_version_counter=False),
-                bench.lit.RandomState(),
-                bench.lit.About({}),
-                Timer(),
             ],
             logger=CSVLogger(folder, name="", version=""),
             enable_progress_bar=False,

@@ -7,6 +7,7 @@ training sample once per epoch across the processes."""
 from __future__ import annotations
 
 import ast
+import csv
 import importlib.util
 import json
 import shutil
@@ -298,6 +299,61 @@ def test_ddp_sees_each_sample_once_per_epoch(tmp_path: Path) -> None:
     assert orders[0] != orders[1]  # another order each epoch: Lightning called set_epoch
     rows = [r for r in (out / "run" / "metrics.csv").read_text().splitlines()[1:] if r]
     assert len(rows) == 4  # per epoch: a train row and a validation row
+
+
+@needs_lightning
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not __import__("torch").distributed.is_available(), reason="no torch.distributed"
+)
+def test_ddp_with_fewer_validation_batches_than_processes(tmp_path: Path) -> None:
+    # 60 validation rows, batches of 64: one batch for two processes.  Lightning refuses a
+    # process without batches, and log_sums reduces over every process: each evaluates a
+    # smaller batch, and the epoch's numbers are those of the whole split
+    spec = _csv_spec(tmp_path, "stream=true, workers=0, ")
+    spec.write_text(spec.read_text().replace("batch_size = 32", "batch_size = 64"))
+    out = _write(_files(spec, tmp_path / "out"), tmp_path / "out")
+    args = ["--devices", "2", "--accelerator", "cpu", "--epochs", "2", "--quiet", "--out", "run"]
+    result = subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=out,
+        env={**ENV, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    rows = [r for r in csv.DictReader((out / "run" / "metrics.csv").open()) if r["val_loss"]]
+    assert len(rows) == 2
+    import nndsl
+
+    whole = nndsl.load(str(spec)).evaluate(out / "run" / "last.ckpt", split="val")["metrics"]
+    for key in ("val_loss", "val_accuracy"):
+        assert float(rows[-1][key]) == pytest.approx(whole[key], rel=1e-5, abs=1e-6), key
+
+
+@needs_lightning
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not __import__("torch").distributed.is_available(), reason="no torch.distributed"
+)
+def test_ddp_with_fewer_validation_samples_than_processes_is_an_error(tmp_path: Path) -> None:
+    spec = _csv_spec(tmp_path, "stream=true, workers=0, ")
+    spec.write_text(spec.read_text().replace("val_split=0.2", "val_split=0.004"))  # 1 row
+    out = _write(_files(spec, tmp_path / "out"), tmp_path / "out")
+    args = ["--devices", "2", "--accelerator", "cpu", "--epochs", "1", "--quiet", "--out", "run"]
+    result = subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=out,
+        env={**ENV, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 1
+    assert "error: the val split has 1 samples, fewer than the 2 processes" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # ---- --resume: the epochs of a run that was not interrupted -----------------------------------

@@ -63,7 +63,7 @@ LIGHTNING_NAMES = frozenset(
     test_step to_onnx to_tensorrt to_torchscript toggle_optimizer toggled_optimizer
     train_dataloader trainer training_step transfer_batch_to_device unfreeze untoggle_optimizer
     val_dataloader validation_step
-    log_batch log_sums add_sum sums loss_sums drop_sums
+    log_batch log_sums add_sum sums loss_sums drop_sums about
     """.split()
 )
 
@@ -74,6 +74,7 @@ LIT_GLOBALS = frozenset(
     | {"Tensor", "nn", "torch", "compute_loss", "exc"}
     | {"FROZEN", "LR_FOR", "covers", "parameter_groups"}
     | {"CLIP_GRAD_NORM", "ACCUMULATE"}
+    | {"random", "np", "random_state", "restore_random_state"}
 )
 
 

@@ -4,11 +4,14 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 128fa92ee15157a6ad5b7d946f387f55d446abf48aacb147ab7fd8a556f91024
+nndsl-sha256: 5714a2ce979699b80496d4a2943aa6f624e387eb0e8261addadfb199149fb4d5
 """
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -37,6 +40,27 @@ def compute_loss(out, y: Tensor) -> Tensor:
     return LOSS(out, y)
 
 
+def random_state() -> dict:
+    """The states of the random generators (Python, NumPy, torch, CUDA)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def restore_random_state(state: dict) -> None:
+    """Set the random generators to the states `random_state()` gave."""
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    random.setstate(state["python"])
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 class LitAutoEncoder(AutoEncoder, L.LightningModule):
     """The model with the train section's training step, validation step and optimizer.
 
@@ -44,9 +68,12 @@ class LitAutoEncoder(AutoEncoder, L.LightningModule):
     defines them: over the epoch's samples, on the model in train mode for `train_*`.
     """
 
-    def __init__(self, lr: float | None = None) -> None:
+    def __init__(self, lr: float | None = None, about: dict | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters()  # `lr` overrides the optimizer's learning rate
+        # `lr` overrides the optimizer's learning rate; `about` is what the checkpoints
+        # say about the run (on_save_checkpoint), not a hyperparameter
+        self.save_hyperparameters(ignore=["about"])
+        self.about = about
         # the optimizer steps in training_step, as in the plain train.py: Lightning's
         # automatic optimization would wrap every step in a closure and more hooks
         self.automatic_optimization = False
@@ -116,6 +143,22 @@ class LitAutoEncoder(AutoEncoder, L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.log_sums("test_")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Every checkpoint says what is needed to use it anywhere, as the plain
+        train.py's do (`checkpoint["about"]`: the spec, model, inputs, preprocessing and
+        task that nndsl stored with the data, the class names and the normalisation
+        statistics; `nndsl predict` and `nndsl evaluate` read it), and keeps the random
+        generators' states, so that a run resumed from it continues exactly (dropout
+        draws the masks it would have drawn)."""
+        checkpoint["about"] = self.about
+        checkpoint["random_state"] = random_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """A fit resumed from a checkpoint (--resume) restores the random generators;
+        loading its weights for another use leaves them alone."""
+        if self._trainer is not None and self.trainer.state.fn == "fit":
+            restore_random_state(checkpoint["random_state"])
 
     def configure_optimizers(self):
         lr = self.hparams.lr

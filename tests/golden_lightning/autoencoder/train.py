@@ -3,14 +3,13 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: d0cb7be32393856c73393f1d3c0fc081ed1e6216e4f7e4bb3fa542bc54176437
+nndsl-sha256: d547e7f9c51377a982f3b2f9b5091a0f2460e85988f59e3769b35e6079f812e9
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 import warnings
@@ -100,47 +99,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
     return args
-
-
-class RandomState(L.Callback):
-    """Keeps the random generators in the checkpoints and restores them on --resume, so
-    a resumed run continues exactly (dropout draws the masks it would have drawn)."""
-
-    def state_dict(self) -> dict:
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        return {
-            "python": random.getstate(),
-            "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
-            "torch": torch.get_rng_state(),
-            "cuda": (
-                torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-            ),
-        }
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
-        random.setstate(state_dict["python"])
-        np.random.set_state(
-            (kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss)
-        )
-        torch.set_rng_state(state_dict["torch"])
-        if state_dict["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
-
-
-class About(L.Callback):
-    """Puts into every checkpoint what is needed to use it anywhere, as the plain
-    train.py does (`checkpoint["about"]`: the spec, model, inputs, preprocessing and
-    task that nndsl stored with the data, the class names and the normalisation
-    statistics): `nndsl predict` and `nndsl evaluate` read it."""
-
-    def __init__(self, about: dict) -> None:
-        self.about = about
-
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict
-    ) -> None:
-        checkpoint["about"] = self.about
 
 
 def read_about(path: str) -> dict:
@@ -269,7 +227,7 @@ def train(argv: list[str] | None = None) -> L.Trainer:
     train_loader, val_loader, test_loader = build_loaders(
         args.data, args.batch_size, args.seed
     )
-    model = LitAutoEncoder(lr=args.lr)
+    model = LitAutoEncoder(lr=args.lr, about=read_about(args.data))
     out_dir = (
         Path(args.out)
         if args.out
@@ -284,11 +242,7 @@ def train(argv: list[str] | None = None) -> L.Trainer:
         num_nodes=args.num_nodes,
         strategy="ddp" if distributed else "auto",
         precision=args.precision,
-        callbacks=[
-            *build_callbacks(out_dir),
-            RandomState(),
-            About(read_about(args.data)),
-        ],
+        callbacks=build_callbacks(out_dir),
         logger=CSVLogger(out_dir, name="", version=""),
         default_root_dir=out_dir,
         enable_progress_bar=not args.quiet,

@@ -4,11 +4,14 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: b5e8cc65168221d45e84967d5c549a6b0ee076115de2f31821abd9a9ed9aba45
+nndsl-sha256: 9e07828d45ffd9aec602f2ee26127942156c3e2feb3ae1bf7415d9feb1959329
 """
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -38,6 +41,27 @@ def compute_loss(out, y: Tensor) -> Tensor:
     return LOSS(out, y)  # class indices as targets
 
 
+def random_state() -> dict:
+    """The states of the random generators (Python, NumPy, torch, CUDA)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def restore_random_state(state: dict) -> None:
+    """Set the random generators to the states `random_state()` gave."""
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    random.setstate(state["python"])
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 class LitDigitsCNN(DigitsCNN, L.LightningModule):
     """The model with the train section's training step, validation step and optimizer.
 
@@ -45,9 +69,12 @@ class LitDigitsCNN(DigitsCNN, L.LightningModule):
     defines them: over the epoch's samples, on the model in train mode for `train_*`.
     """
 
-    def __init__(self, lr: float | None = None) -> None:
+    def __init__(self, lr: float | None = None, about: dict | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters()  # `lr` overrides the optimizer's learning rate
+        # `lr` overrides the optimizer's learning rate; `about` is what the checkpoints
+        # say about the run (on_save_checkpoint), not a hyperparameter
+        self.save_hyperparameters(ignore=["about"])
+        self.about = about
         # the optimizer steps in training_step, as in the plain train.py: Lightning's
         # automatic optimization would wrap every step in a closure and more hooks
         self.automatic_optimization = False
@@ -147,6 +174,22 @@ class LitDigitsCNN(DigitsCNN, L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.log_sums("test_")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Every checkpoint says what is needed to use it anywhere, as the plain
+        train.py's do (`checkpoint["about"]`: the spec, model, inputs, preprocessing and
+        task that nndsl stored with the data, the class names and the normalisation
+        statistics; `nndsl predict` and `nndsl evaluate` read it), and keeps the random
+        generators' states, so that a run resumed from it continues exactly (dropout
+        draws the masks it would have drawn)."""
+        checkpoint["about"] = self.about
+        checkpoint["random_state"] = random_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """A fit resumed from a checkpoint (--resume) restores the random generators;
+        loading its weights for another use leaves them alone."""
+        if self._trainer is not None and self.trainer.state.fn == "fit":
+            restore_random_state(checkpoint["random_state"])
 
     def configure_optimizers(self):
         lr = self.hparams.lr

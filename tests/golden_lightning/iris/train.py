@@ -3,14 +3,13 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 221a470ca3a9b5539b00335c0221d654b4bea1c0a89ff7af59065b005c6e81d5
+nndsl-sha256: b0a2984beb456301ac493dd023bf0f896d189ffd7073fdb09918c38c354c662b
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 import warnings
@@ -108,47 +107,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
     return args
-
-
-class RandomState(L.Callback):
-    """Keeps the random generators in the checkpoints and restores them on --resume, so
-    a resumed run continues exactly (dropout draws the masks it would have drawn)."""
-
-    def state_dict(self) -> dict:
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        return {
-            "python": random.getstate(),
-            "numpy": (kind, keys.tolist(), pos, has_gauss, gauss),
-            "torch": torch.get_rng_state(),
-            "cuda": (
-                torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-            ),
-        }
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
-        random.setstate(state_dict["python"])
-        np.random.set_state(
-            (kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss)
-        )
-        torch.set_rng_state(state_dict["torch"])
-        if state_dict["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state_dict["cuda"])
-
-
-class About(L.Callback):
-    """Puts into every checkpoint what is needed to use it anywhere, as the plain
-    train.py does (`checkpoint["about"]`: the spec, model, inputs, preprocessing and
-    task that nndsl stored with the data, the class names and the normalisation
-    statistics): `nndsl predict` and `nndsl evaluate` read it."""
-
-    def __init__(self, about: dict) -> None:
-        self.about = about
-
-    def on_save_checkpoint(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict
-    ) -> None:
-        checkpoint["about"] = self.about
 
 
 def read_about(path: str) -> dict:
@@ -277,7 +235,7 @@ def train(argv: list[str] | None = None) -> L.Trainer:
     train_loader, val_loader, test_loader = build_loaders(
         args.data, args.batch_size, args.seed
     )
-    model = LitIrisMLP(lr=args.lr)
+    model = LitIrisMLP(lr=args.lr, about=read_about(args.data))
     out_dir = (
         Path(args.out)
         if args.out
@@ -292,11 +250,7 @@ def train(argv: list[str] | None = None) -> L.Trainer:
         num_nodes=args.num_nodes,
         strategy="ddp" if distributed else "auto",
         precision=args.precision,
-        callbacks=[
-            *build_callbacks(out_dir),
-            RandomState(),
-            About(read_about(args.data)),
-        ],
+        callbacks=build_callbacks(out_dir),
         logger=CSVLogger(out_dir, name="", version=""),
         default_root_dir=out_dir,
         enable_progress_bar=not args.quiet,
