@@ -223,17 +223,17 @@ class SymbolicDomain:
         if (floats or e.op in ("//", "%", "/", "**")) and (
             isinstance(right, Sym) or isinstance(left, Sym)
         ):
-            try:
-                result = ev.arithmetic(e, left, right)
-            except (TypeError, dims.DimError):
-                result = POISON
+            result = _quiet_arithmetic(ev, e, left, right)
             if result is POISON or e.op == "/" or floats or _opaque_in(result):
                 a, b = self.render(left), self.render(right)
-                return self.computed_sym(
-                    _operation(
-                        [_arg(a, Prec.ATOM), f" {e.op} ", _arg(b, Prec.ATOM)], "any", Prec.ARITH
-                    )
+                value = _operation(
+                    [_arg(a, Prec.ATOM), f" {e.op} ", _arg(b, Prec.ATOM)], "any", Prec.ARITH
                 )
+                if result is POISON and (floats or e.op == "/"):
+                    # not a size (`base_width / 64.0`): a number written as the spec does, in
+                    # the order it does (`int(planes * (base_width / 64.0))`)
+                    return value
+                return self.computed_sym(value)
             return result
         result = ev.arithmetic(e, left, right)
         if result is POISON:
@@ -427,6 +427,22 @@ class SymbolicDomain:
                 else f"`{decl.name}` cannot be evaluated with symbolic arguments"
             )
         return inst
+
+
+def _quiet_arithmetic(ev: Evaluator, e: ir.BinOp, left: Any, right: Any) -> Any:
+    """The checker's arithmetic on a parameter, or POISON where it is not a size (`base_width
+    / 64.0`, `2 ** depth`): such a value is computed when the class is instantiated, so the
+    checker's complaint about it (a float size, a symbolic exponent) is withdrawn."""
+    before, reported = len(ev.diags), set(ev._reported)
+    try:
+        result = ev.arithmetic(e, left, right)
+    except (TypeError, dims.DimError):
+        result = POISON
+    if len(ev.diags) > before:
+        del ev.diags[before:]
+        ev._reported = reported
+        return POISON
+    return result
 
 
 _NEUTRAL = re.compile(r"\b([A-Za-z_]\w*?)__(\d+)\b")

@@ -534,9 +534,9 @@ class _Emitter:
                 raise NotExpressible(
                     "a value computed from a parameter that some use only knows when the model runs"
                 )
-            for p in sorted(v.params):
-                self.store(p)
-            return v.expr.bind(self.attribute)
+            # each parameter stored (`self.out`), a value computed from them written out, a size
+            # of the input read in forward
+            return v.expr.bind(self.fwd_sym)
         if isinstance(v, (tuple, list)):
             return _display(v, [self.fwd_expr(x) for x in v])
         return _constant(v, self.imports)
@@ -552,7 +552,7 @@ class _Emitter:
         init_params: list[str] = []
         order: list[str] = []  # the names of init_params
         if self.generic and decl.kind == "block":
-            used = self._init_symbols
+            used = self._init_symbols | self._init_reads()
             for sym, (k, i) in sorted(self.dim_syms.items(), key=lambda kv: kv[1]):
                 final = self.rename.get(sym, sym)
                 if final in used or final in self.stored:
@@ -571,14 +571,7 @@ class _Emitter:
                 order.append(p.name)
         stored = sorted(self.stored, key=lambda n: order.index(n) if n in order else len(order))
         store_lines = [f"self.{s} = {s}" for s in stored]
-        # a computed value is kept if `__init__` reads it: in a line, a stored attribute, or
-        # another value kept (forward reads `self.<name>`, stored)
-        reads = self.init_refs | set(stored)
-        needed: list[tuple[str, Expr]] = []
-        for name, value in reversed(self.computed_lines):
-            if name in reads:
-                needed.insert(0, (name, value))
-                reads |= value.refs
+        needed = self._needed_computed()
         computed_lines = [f"{n} = {e.text}" for n, e in needed]
         body = ["super().__init__()"] + computed_lines + store_lines + init_body
         fwd_params = [f"{n}: Tensor" for n in self.input_names]
@@ -633,6 +626,26 @@ class _Emitter:
             f"Model `{decl.name}` from {where}: {_count(concrete.total_params())} parameters.",
             f"Input {ins} -> output {outs}.",
         ]
+
+    def _needed_computed(self) -> list[tuple[str, Expr]]:
+        """The computed values `__init__` writes as locals: a computed value is kept if
+        `__init__` reads it: in a line, a stored attribute, or another value kept (forward reads
+        `self.<name>`, stored)."""
+        reads = self.init_refs | set(self.stored)
+        needed: list[tuple[str, Expr]] = []
+        for name, value in reversed(self.computed_lines):
+            if name in reads:
+                needed.insert(0, (name, value))
+                reads |= value.refs
+        return needed
+
+    def _init_reads(self) -> set[str]:
+        """The names `__init__` reads: in its lines and in the computed values it writes (an
+        input's size one of those reads, `pad = (ws - H % ws) % ws`, is a constructor argument)."""
+        reads = set(self.init_refs)
+        for _, value in self._needed_computed():
+            reads |= value.refs
+        return reads
 
     # ---- __init__ -----------------------------------------------------------------------------
 
