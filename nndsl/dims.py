@@ -538,7 +538,11 @@ class _Printer:
             else:
                 s = self.div(a.num, "//" if isinstance(a, FloorDiv) else "%", a.k)
                 s = s if bare else f"({s})"
-            parts.append(s if e == 1 else f"{s}{self.op('**')}{e}")
+            if self.spaced and e <= 4:
+                # Python source: `ws * ws`, an int in TorchScript too (where `ws ** 2` is float)
+                parts.extend([s] * e)
+            else:
+                parts.append(s if e == 1 else f"{s}{self.op('**')}{e}")
         return self.op("*").join(parts), bare and not isinstance(m[0][0], str)
 
     def poly(self, d: Dim) -> str:

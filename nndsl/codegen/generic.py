@@ -23,7 +23,16 @@ from typing import Any, NoReturn
 from nndsl import dims, ir
 from nndsl.catalog.core import TensorT
 from nndsl.check.frame import Frame
-from nndsl.check.graph import BlockInstance, ModuleSlot, Op, OpKind, Origin, TensorV, renew_slots
+from nndsl.check.graph import (
+    BlockInstance,
+    ModuleSlot,
+    Op,
+    OpKind,
+    Origin,
+    SliceV,
+    TensorV,
+    renew_slots,
+)
 from nndsl.check.infer import Evaluator
 from nndsl.check.resolve import Symbols
 from nndsl.check.values import POISON, Abort, GroupV, LabeledV, LayerRef, RepeatV, is_layer
@@ -45,6 +54,8 @@ class Opaque:
     expr: Expr
     kind: str = "any"  # "bool" | "any"
     params: frozenset[str] = frozenset()
+    # its declared type where known (a parameter's `list[int]`): what indexing it gives
+    type: ir.TypeRef | None = None
 
     is_opaque = True  # lets the catalog's type checks accept it without importing this module
 
@@ -247,11 +258,10 @@ class SymbolicDomain:
         if then is POISON or orelse is POISON:
             return POISON
         if isinstance(then, TensorV) and isinstance(orelse, TensorV):
-            joined = join_types(then.type, orelse.type)
-            op = ev.emit(
-                frame, Op(OpKind.MERGE, c, (then, orelse), (), joined, e.span, when=self.when)
-            )
-            return TensorV(joined, op, then.origin)
+            return self.merge(ev, frame, c, then, orelse, e.span)
+        if _tensor_pairs(then, orelse):
+            # `x1, x2 = x.chunk(2, dim=1) if stride == 1 else (x, x)`: item by item
+            return tuple(self.merge(ev, frame, c, a, b, e.span) for a, b in zip(then, orelse))
         if is_layer(then) and is_layer(orelse):
             return CondLayerV(c, then, orelse, e.span)
         if (
@@ -269,6 +279,37 @@ class SymbolicDomain:
             isinstance(v, (int, float, Sym)) and not isinstance(v, bool) for v in (then, orelse)
         )
         return self.computed_sym(result) if numbers else result
+
+    def merge(
+        self, ev: Evaluator, frame: Frame, c: Opaque, then: TensorV, orelse: TensorV, span
+    ) -> TensorV:
+        """The tensor that is `then` if `c` holds and `orelse` otherwise."""
+        joined = self.join(c, then.type, orelse.type)
+        op = ev.emit(frame, Op(OpKind.MERGE, c, (then, orelse), (), joined, span, when=self.when))
+        return TensorV(joined, op, then.origin)
+
+    def join(self, c: Opaque, a: TensorT, b: TensorT) -> TensorT:
+        """The type of a value that is `a` if `c` holds and `b` otherwise: equal dimensions
+        stay; one that differs is the size `a if c else b`, known when the class is built (as
+        torchvision's ShuffleNet writes `inp if stride > 1 else branch_features`), or an unknown
+        size where a side is itself unknown."""
+        if a.rank != b.rank or a.dtype != b.dtype:
+            raise Unsupported(f"the branches of `if` give {a} and {b}")
+        out = []
+        for x, y in zip(a.shape, b.shape):
+            if x == y:
+                out.append(x)
+            elif _opaque_in(x) or _opaque_in(y):
+                out.append(dims.opaque_symbol("join", x, y))
+            else:
+                then, orelse = self.render(x), self.render(y)
+                size = _operation(
+                    [_arg(then, Prec.AND), " if ", c, " else ", _arg(orelse, Prec.AND)],
+                    "any",
+                    Prec.OR,
+                )
+                out.append(self.computed_sym(size))
+        return TensorT(tuple(out), a.dtype)
 
     def branch(
         self, ev: Evaluator, e: ir.Expr, frame: Frame, stage: bool, when: tuple[Opaque, bool]
@@ -350,12 +391,7 @@ class SymbolicDomain:
             then, orelse = outs
             if not (isinstance(then, TensorV) and isinstance(orelse, TensorV)):
                 raise Unsupported("a conditional layer with several outputs")
-            joined = join_types(then.type, orelse.type)
-            op = ev.emit(
-                frame,
-                Op(OpKind.MERGE, layer_v.cond, (then, orelse), (), joined, span, when=self.when),
-            )
-            return TensorV(joined, op, then.origin)
+            return self.merge(ev, frame, layer_v.cond, then, orelse, span)
         if isinstance(layer_v, RepeatV) and not isinstance(layer_v.count, int):
             return self.symbolic_repeat(ev, layer_v, value, frame, into, label)
         return NotImplemented
@@ -390,7 +426,39 @@ class SymbolicDomain:
         if isinstance(seq, (Opaque, Sym)) or _opaque_items(seq):
             raise Unsupported("a `for` stage over values that depend on its parameters")
 
+    def index(self, ev: Evaluator, e: ir.Index, value: Opaque, frame: Frame) -> Any:
+        """`widths[i]` on a list parameter: its item, known when the class is instantiated (as
+        torchvision writes `layers[0]`).  An item of a `list[int]` is a size."""
+        if len(e.index) != 1:
+            raise Unsupported("a parameter indexed by several indices")
+        i = ev.index_item(e.index[0], frame)
+        if i is POISON:
+            return POISON
+        item_type = _item_type(value.type, i)
+        if isinstance(i, SliceV):
+            parts: list[str | Opaque] = []
+            for k, part in enumerate((i.start, i.stop, i.step)):
+                if k == 2 and part is None:
+                    break
+                parts += [":"] * (k > 0)
+                if part is not None:
+                    parts.append(_arg(self.render(part), Prec.ARITH))
+            return _operation([_arg(value, Prec.ATOM), "[", *parts, "]"], "any", Prec.ATOM)
+        if isinstance(i, bool) or not isinstance(i, (int, Sym, Opaque)):
+            raise Unsupported("a parameter indexed by something other than an integer")
+        item = _operation(
+            [_arg(value, Prec.ATOM), "[", self.render(i), "]"],
+            "bool" if item_type is not None and item_type.name == "bool" else "any",
+            Prec.ATOM,
+        )
+        if item_type is not None and item_type.name == "int" and not item_type.args:
+            return self.computed_sym(item)
+        return replace(item, type=item_type)
+
     def builtin(self, ev: Evaluator, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
+        if name == "len" and len(args) == 1 and not kwargs and isinstance(args[0], Opaque):
+            # `len(depths)` of a list parameter: a count known when the class is instantiated
+            return self.computed_sym(_operation(["len(", args[0], ")"], "any", Prec.ATOM))
         if any(isinstance(a, (Sym, Opaque)) for a in args):
             if name in ("int", "round", "max", "min", "abs", "float") and not kwargs:
                 parts: list[str | Opaque] = [f"{name}("]
@@ -422,7 +490,7 @@ class SymbolicDomain:
         if inst is None or any(d.is_error for d in nested.diags):
             reasons = [d.message for d in nested.diags if d.is_error]
             raise Unsupported(
-                reasons[0]
+                _checking_fails(reasons[0])
                 if reasons
                 else f"`{decl.name}` cannot be evaluated with symbolic arguments"
             )
@@ -457,6 +525,32 @@ def readable(text: str) -> str:
     text = _NEUTRAL.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
     text = _COMPUTED.sub("a value computed from the parameters", text)
     return _OPAQUE_NAME.sub("?", text)
+
+
+def _item_type(t: ir.TypeRef | None, i: Any) -> ir.TypeRef | None:
+    """The type of `value[i]` for a value of type `t`: a slice keeps it, an item of
+    `list[T]` or `tuple[T, ...]` is a `T`, item `i` of `tuple[A, B]` is its type."""
+    if t is None:
+        return None
+    if isinstance(i, SliceV):
+        return t if t.name in ("list", "tuple") else None
+    if t.name == "list" or (t.name == "tuple" and t.variadic):
+        return t.args[0] if len(t.args) == 1 else None
+    if t.name == "tuple" and isinstance(i, int) and not isinstance(i, bool):
+        return t.args[i] if -len(t.args) <= i < len(t.args) else None
+    if t.name == "tuple" and len(set(map(str, t.args))) == 1:
+        return t.args[0]
+    return None
+
+
+def _tensor_pairs(a: Any, b: Any) -> bool:
+    """`a` and `b` are tuples of as many tensors."""
+    return (
+        isinstance(a, (tuple, list))
+        and isinstance(b, (tuple, list))
+        and len(a) == len(b) > 0
+        and all(isinstance(v, TensorV) for v in (*a, *b))
+    )
 
 
 def _opaque_items(v: Any) -> bool:
@@ -497,6 +591,7 @@ def generic_instance(
                 Expr.dim(dims.sym(p.name)),
                 "bool" if p.type.name == "bool" else "any",
                 frozenset({p.name}),
+                p.type,
             )
     inputs = [TensorV(t, -1, _origin(decl, i)) for i, t in enumerate(input_types or [])]
     try:
@@ -512,9 +607,16 @@ def generic_instance(
     if inst is None or any(d.is_error for d in ev.diags):
         reasons = [d.message for d in ev.diags if d.is_error]
         raise Unsupported(
-            reasons[0] if reasons else "it could not be evaluated with symbolic parameters"
+            _checking_fails(reasons[0])
+            if reasons
+            else "it could not be evaluated with symbolic parameters"
         )
     return inst, domain, ev.diags
+
+
+def _checking_fails(message: str) -> str:
+    """A checker's error met with symbolic parameters, as a reason ("... because <reason>.")."""
+    return f"checking it with symbolic parameters fails ({message})"
 
 
 def _origin(decl: ir.BlockDecl, i: int):

@@ -299,7 +299,8 @@ class ModelCode:
             special = self._special_for(inst)
             if special is None:
                 raise NotExpressible(
-                    f"`{inst.decl.name}` is used with arguments only known generically"
+                    f"it uses `{inst.decl.name}`, which is specialised for each use, with "
+                    "arguments that depend on its own parameters"
                 )
             return f"{special.name}()"
         in_types = slot.in_type if isinstance(slot.in_type, tuple) else (slot.in_type,)
@@ -751,7 +752,10 @@ class _Emitter:
                     f"the parameter `{n}` is needed in `__init__`, and some use only knows it "
                     "when the model runs"
                 )
-            model_dim = self.inst.decl.kind == "model" and n in self.dim_syms
+            # a size of a model's input, unless a parameter gives it (`input x: [B, c, H, W]`)
+            model_dim = (
+                self.inst.decl.kind == "model" and n in self.dim_syms and n not in self.params
+            )
             if (
                 model_dim
                 or not self.generic
