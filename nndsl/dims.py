@@ -293,7 +293,36 @@ def _opaque(op: str, a: Dim, b: Dim) -> Sym:
     import hashlib  # here, not at the top: most runs never need it (and it costs at start-up)
 
     digest = hashlib.sha1(f"{op}|{_raw_text(a)}|{_raw_text(b)}".encode()).hexdigest()[:10]
-    return sym(f"_{digest}")
+    name = f"_{digest}"
+    if name not in _OPAQUE_PARTS:
+        if len(_OPAQUE_PARTS) >= _OPAQUE_PARTS_MAX:
+            _OPAQUE_PARTS.clear()
+        _OPAQUE_PARTS[name] = (op, a, b)
+    return sym(name)
+
+
+# what each opaque symbol stands for (its name is a digest of it): the code generator writes a
+# quotient by a parameter in Python (`(H - 1) // stride + 1`) though dimensions cannot hold it
+_OPAQUE_PARTS: dict[str, tuple[str, Dim, Dim]] = {}
+_OPAQUE_PARTS_MAX = 100_000
+
+
+def opaque_parts(name: str) -> tuple[str, Dim, Dim] | None:
+    """`(op, a, b)` for the opaque symbol `name` made for `a <op> b`, or None if unknown."""
+    return _OPAQUE_PARTS.get(name)
+
+
+def writable(d: Dim) -> bool:
+    """`d` can be written in Python: each opaque symbol in it is a quotient or remainder
+    (`//`, `/` exact, `%`) of sizes that can be written, not the size of one of two branches."""
+    for n in free_symbols(d):
+        if is_opaque_symbol(n):
+            parts = _OPAQUE_PARTS.get(n)
+            if parts is None or parts[0] not in ("//", "/", "%"):
+                return False
+            if not (writable(parts[1]) and writable(parts[2])):
+                return False
+    return True
 
 
 def is_opaque_symbol(name: str) -> bool:

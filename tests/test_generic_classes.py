@@ -27,6 +27,7 @@ from nndsl.codegen.generic import Unsupported
 TESTS = Path(__file__).resolve().parent
 HIDDEN = TESTS / "hidden_zoo"
 FAMILIES = TESTS / "families"
+ZOO = TESTS.parent / "samples" / "zoo"
 
 
 # the blocks of each spec that are compared with their specialised classes
@@ -37,6 +38,8 @@ FORCED = {
     HIDDEN / "unet.nn": ("UNet",),
     HIDDEN / "gpt.nn": ("Attention", "Block"),
     FAMILIES / "swin.nn": ("WindowAttention", "SwinWindow"),
+    HIDDEN / "shufflenet.nn": ("ShuffleUnit",),
+    ZOO / "shufflenet_v2.nn": ("InvertedResidual",),
 }
 
 
@@ -243,6 +246,21 @@ def test_gpt_attention_scale_is_one_class():
     _same_model(HIDDEN / "gpt.nn", "GPT", forward=True)
 
 
+def test_shufflenet_unit_is_one_class():
+    """`x1, x2 = x.chunk(2, dim=1) if stride == 1 else (x, x)`: a condition on tensors, whose
+    sizes differ by side (torchvision's `inp if stride > 1 else branch_features`)."""
+    source, _, _ = _modules(HIDDEN / "shufflenet.nn")
+    assert _classes(source, "ShuffleUnit") == ["ShuffleUnit"]
+    assert "in_channels // 2 if stride == 1 else in_channels," in source
+    _same_model(HIDDEN / "shufflenet.nn", "ShuffleNetV2", forward=True)
+
+
+def test_shufflenet_v2_inverted_residual_is_one_class():
+    source, _, _ = _modules(ZOO / "shufflenet_v2.nn")
+    assert _classes(source, "InvertedResidual") == ["InvertedResidual"]
+    _same_model(ZOO / "shufflenet_v2.nn", "ShuffleNetV2_x1_0", forward=True)
+
+
 @pytest.mark.parametrize(
     ("spec", "model"),
     [
@@ -250,8 +268,9 @@ def test_gpt_attention_scale_is_one_class():
         (HIDDEN / "swin.nn", "SwinT"),
         (FAMILIES / "swin.nn", "SwinWindow"),
         (HIDDEN / "gpt.nn", "GPT"),
+        (HIDDEN / "shufflenet.nn", "ShuffleNetV2"),
     ],
-    ids=["ResNet50", "SwinT", "SwinWindow", "GPT"],
+    ids=["ResNet50", "SwinT", "SwinWindow", "GPT", "ShuffleNetV2"],
 )
 def test_generic_classes_script(spec, model):
     """TorchScript compiles the generic forward methods (sizes are ints: `ws * ws`, not `ws**2`)."""

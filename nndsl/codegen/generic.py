@@ -122,6 +122,8 @@ class SymbolicDomain:
         # a size bound to a name in the spec (`bn, n, c = x.shape`): symbol → that name, which
         # forward gives the local it reads the size into
         self.dim_names: dict[str, str] = {}
+        # a size that is one of two under a condition: (its condition, its symbol) → both sides
+        self.joined: dict[tuple[Expr, str], tuple[Any, Any]] = {}
 
     def undecided(self, v: Any) -> bool:
         return isinstance(v, (Opaque, Sym))
@@ -299,16 +301,22 @@ class SymbolicDomain:
         for x, y in zip(a.shape, b.shape):
             if x == y:
                 out.append(x)
-            elif _opaque_in(x) or _opaque_in(y):
+            elif not (dims.writable(x) and dims.writable(y)):
                 out.append(dims.opaque_symbol("join", x, y))
             else:
+                # `left = x1 if stride == 1 else left`, left being `x if stride == 1 else ...`
+                # already: the side the condition decides, not a nested `if`
+                x = self.joined.get((c.expr, str(x)), (x, y))[0]
+                y = self.joined.get((c.expr, str(y)), (x, y))[1]
                 then, orelse = self.render(x), self.render(y)
                 size = _operation(
                     [_arg(then, Prec.AND), " if ", c, " else ", _arg(orelse, Prec.AND)],
                     "any",
                     Prec.OR,
                 )
-                out.append(self.computed_sym(size))
+                joined = self.computed_sym(size)
+                self.joined[(c.expr, str(joined))] = (x, y)
+                out.append(joined)
         return TensorT(tuple(out), a.dtype)
 
     def branch(

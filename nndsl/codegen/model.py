@@ -416,9 +416,32 @@ class _Emitter:
 
     # ---- names --------------------------------------------------------------------------------
 
+    def quotient(self, sym: str, spell) -> Expr | None:
+        """An opaque size that is a quotient by a parameter (`(H - 1) // stride + 1`'s
+        `(H - 1) // stride`), written with `spell` for its symbols; None if it is not one."""
+        parts = dims.opaque_parts(sym)
+        if parts is None or parts[0] not in ("//", "/", "%"):
+            return None
+        op, a, b = parts
+        return Expr.join(
+            [
+                Expr.dim(a).bind(spell).operand(Prec.ATOM),
+                " % " if op == "%" else " // ",
+                Expr.dim(b).bind(spell).operand(Prec.ATOM),
+            ],
+            Prec.ARITH,
+        )
+
     def init_name(self, sym: str) -> Expr:
         """A symbol in `__init__`: a constructor argument, a computed local, or the expression
         of a computed value without a name."""
+        if dims.is_opaque_symbol(sym):
+            quotient = self.quotient(sym, self.init_name)
+            if quotient is None:
+                raise NotExpressible(
+                    "a layer's size cannot be written in terms of the block's parameters"
+                )
+            return quotient
         if sym in self.inline:
             return self.inline[sym]
         return Expr.local(self.rename.get(sym, sym))
@@ -447,6 +470,11 @@ class _Emitter:
         return Expr.code(f"self.{final}")
 
     def fwd_sym(self, sym: str) -> Expr:
+        if dims.is_opaque_symbol(sym):
+            quotient = self.quotient(sym, self.fwd_sym)
+            if quotient is None:
+                raise NotExpressible("an unknown size is used in forward")
+            return quotient
         if self.inst.decl.kind == "loss" and sym in self.dim_syms:
             return Expr.code(self.capture(sym))  # a loss class reads sizes from its inputs
         if sym in self.fwd_args:
@@ -527,8 +555,9 @@ class _Emitter:
     def fwd_expr(self, v: Any) -> Expr:
         """A compile-time value in forward."""
         if isinstance(v, Sym):
-            if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
-                raise NotExpressible("an unknown size is used in forward")
+            if not (self.generic and dims.writable(v)):
+                if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
+                    raise NotExpressible("an unknown size is used in forward")
             return Expr.dim(v).bind(self.fwd_sym)
         if isinstance(v, Opaque):
             if v.params & set(self.fwd_args):
@@ -761,7 +790,7 @@ class _Emitter:
                 or not self.generic
                 or (n not in self.params and n not in self.dim_syms and not n.startswith("c__"))
             ):
-                if dims.is_opaque_symbol(n):
+                if dims.is_opaque_symbol(n) and not (self.generic and dims.writable(v)):
                     raise NotExpressible(
                         "a layer's size cannot be written in terms of the block's parameters"
                     )
@@ -770,7 +799,9 @@ class _Emitter:
                         f"a layer's size depends on `{n}`, which is only known when the model runs"
                     )
         if isinstance(v, Sym):
-            if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
+            if not (self.generic and dims.writable(v)) and any(
+                dims.is_opaque_symbol(n) for n in dims.free_symbols(v)
+            ):
                 raise NotExpressible(f"the size {dims.format_dim(v)} is not known statically")
             return Expr.dim(v).bind(self.init_name)
         if isinstance(v, Opaque):
