@@ -26,6 +26,7 @@ descending and then atoms by name, so it depends neither on hash seeds nor on in
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -294,10 +295,13 @@ def _opaque(op: str, a: Dim, b: Dim) -> Sym:
 
     digest = hashlib.sha1(f"{op}|{_raw_text(a)}|{_raw_text(b)}".encode()).hexdigest()[:10]
     name = f"_{digest}"
-    if name not in _OPAQUE_PARTS:
-        if len(_OPAQUE_PARTS) >= _OPAQUE_PARTS_MAX:
-            _OPAQUE_PARTS.clear()
-        _OPAQUE_PARTS[name] = (op, a, b)
+    # the newest last: the oldest go first when it is full, never those of the evaluation
+    # under way (each use of a symbol makes it new again)
+    _OPAQUE_PARTS.pop(name, None)
+    if len(_OPAQUE_PARTS) >= _OPAQUE_PARTS_MAX:
+        for old in list(itertools.islice(_OPAQUE_PARTS, _OPAQUE_PARTS_MAX // 10)):
+            del _OPAQUE_PARTS[old]
+    _OPAQUE_PARTS[name] = (op, a, b)
     return sym(name)
 
 

@@ -279,3 +279,15 @@ def test_generic_classes_script(spec, model):
     _, generic, _ = _modules(spec)
     with torch.device("meta"):
         torch.jit.script(getattr(generic, model)())
+
+
+def test_a_quotient_by_a_parameter_can_be_written_a_join_cannot():
+    """What the code generator may write of an opaque size (nndsl/dims.py `writable`)."""
+    from nndsl import dims
+
+    h, s = dims.sym("H"), dims.sym("stride")
+    out = dims.floordiv(h - 1, s, opaque=True) + 1
+    (name,) = [n for n in dims.free_symbols(out) if dims.is_opaque_symbol(n)]
+    assert dims.opaque_parts(name) == ("//", h - 1, s)
+    assert dims.writable(out) and dims.writable(2 * out)
+    assert not dims.writable(dims.opaque_symbol("join", h, out))
