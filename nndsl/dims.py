@@ -26,7 +26,6 @@ descending and then atoms by name, so it depends neither on hash seeds nor on in
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -290,43 +289,15 @@ def opaque_symbol(op: str, a: Dim, b: Dim) -> Sym:
     return _opaque(op, a, b)
 
 
-def _opaque(op: str, a: Dim, b: Dim) -> Sym:
+def _opaque(op: str, a: Dim, b: Dim, mode: object = None) -> Sym:
     import hashlib  # here, not at the top: most runs never need it (and it costs at start-up)
 
     digest = hashlib.sha1(f"{op}|{_raw_text(a)}|{_raw_text(b)}".encode()).hexdigest()[:10]
     name = f"_{digest}"
-    # the newest last: the oldest go first when it is full, never those of the evaluation
-    # under way (each use of a symbol makes it new again)
-    _OPAQUE_PARTS.pop(name, None)
-    if len(_OPAQUE_PARTS) >= _OPAQUE_PARTS_MAX:
-        for old in list(itertools.islice(_OPAQUE_PARTS, _OPAQUE_PARTS_MAX // 10)):
-            del _OPAQUE_PARTS[old]
-    _OPAQUE_PARTS[name] = (op, a, b)
+    record = getattr(mode, "record", None)
+    if record is not None:  # the code generator's mode notes what the symbol stands for
+        record(name, op, a, b)
     return sym(name)
-
-
-# what each opaque symbol stands for (its name is a digest of it): the code generator writes a
-# quotient by a parameter in Python (`(H - 1) // stride + 1`) though dimensions cannot hold it
-_OPAQUE_PARTS: dict[str, tuple[str, Dim, Dim]] = {}
-_OPAQUE_PARTS_MAX = 100_000
-
-
-def opaque_parts(name: str) -> tuple[str, Dim, Dim] | None:
-    """`(op, a, b)` for the opaque symbol `name` made for `a <op> b`, or None if unknown."""
-    return _OPAQUE_PARTS.get(name)
-
-
-def writable(d: Dim) -> bool:
-    """`d` can be written in Python: each opaque symbol in it is a quotient or remainder
-    (`//`, `/` exact, `%`) of sizes that can be written, not the size of one of two branches."""
-    for n in free_symbols(d):
-        if is_opaque_symbol(n):
-            parts = _OPAQUE_PARTS.get(n)
-            if parts is None or parts[0] not in ("//", "/", "%"):
-                return False
-            if not (writable(parts[1]) and writable(parts[2])):
-                return False
-    return True
 
 
 def is_opaque_symbol(name: str) -> bool:
@@ -338,7 +309,7 @@ def floordiv(a: Dim, b: Dim, *, opaque: bool = False) -> Dim:
     `opaque`, a division by a Sym gives an opaque symbol)."""
     a, b = _check(a), _check(b)
     if isinstance(b, Sym) and opaque:
-        return _opaque("//", a, b)
+        return _opaque("//", a, b, opaque)
     if isinstance(b, Sym):
         raise DimError(f"cannot divide {format_dim(a)} by the symbolic {format_dim(b)}")
     if isinstance(a, int):
@@ -379,7 +350,7 @@ def mod(a: Dim, b: Dim, *, opaque: bool = False) -> Dim:
     `opaque`, modulo a Sym gives an opaque symbol)."""
     a, b = _check(a), _check(b)
     if isinstance(b, Sym) and opaque:
-        return _opaque("%", a, b)
+        return _opaque("%", a, b, opaque)
     if isinstance(b, Sym):
         raise DimError(f"cannot reduce {format_dim(a)} modulo the symbolic {format_dim(b)}")
     if isinstance(a, int):
@@ -419,7 +390,7 @@ def exact_div(a: Dim, b: Dim, *, opaque: bool = False) -> Dim:
         try:
             return _exact_div(a, b)
         except DimError:
-            return _opaque("/", a, b)
+            return _opaque("/", a, b, opaque)
     return _exact_div(a, b)
 
 

@@ -282,12 +282,16 @@ def test_generic_classes_script(spec, model):
 
 
 def test_a_quotient_by_a_parameter_can_be_written_a_join_cannot():
-    """What the code generator may write of an opaque size (nndsl/dims.py `writable`)."""
+    """What the code generator may write of an opaque size (generic.Quotients, the symbolic
+    evaluation's arithmetic mode, notes what each quotient by a symbol stands for)."""
     from nndsl import dims
+    from nndsl.codegen.generic import Quotients
 
+    mode = Quotients()
     h, s = dims.sym("H"), dims.sym("stride")
-    out = dims.floordiv(h - 1, s, opaque=True) + 1
+    out = dims.floordiv(h - 1, s, opaque=mode) + 1
     (name,) = [n for n in dims.free_symbols(out) if dims.is_opaque_symbol(n)]
-    assert dims.opaque_parts(name) == ("//", h - 1, s)
-    assert dims.writable(out) and dims.writable(2 * out)
-    assert not dims.writable(dims.opaque_symbol("join", h, out))
+    assert mode.parts[name] == ("//", h - 1, s)
+    assert mode.writable(out) and mode.writable(2 * out)
+    assert not mode.writable(dims.opaque_symbol("join", h, out))
+    assert not Quotients().writable(out)  # another evaluation's: not known here

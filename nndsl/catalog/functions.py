@@ -660,7 +660,11 @@ def _chunk(a: Args, x: tuple[TensorT, ...]):
     if isinstance(size, int):
         step = -(-size // n)
         parts = [min(step, size - i) for i in range(0, size, step)] if step else []
-    elif a.opaque_quotients and n > 1 and _opaque_dim(dims.exact_div(size, n, opaque=True)):
+    elif (
+        a.opaque_quotients
+        and n > 1
+        and _opaque_dim(dims.exact_div(size, n, opaque=a.opaque_quotients))
+    ):
         # a size only known when a generic class is built: torch's split, every use having
         # been checked with its own size (n - 1 parts of ceil(size / n), then the rest)
         step = dims.floordiv(size + (n - 1), n)

@@ -100,18 +100,50 @@ def _arg(v: Opaque, min_prec: Prec) -> Opaque:
     return replace(v, expr=v.expr.operand(min_prec))
 
 
+class Quotients:
+    """The symbolic evaluation's arithmetic mode (`ValueDomain.opaque_quotients`): a quotient
+    by a symbol is an opaque size (`dims.floordiv(..., opaque=this)`), and this notes what each
+    stands for, so that the code generator can write it (`(H - 1) // stride + 1`)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts: dict[str, tuple[str, Any, Any]] = {}
+
+    def record(self, name: str, op: str, a: Any, b: Any) -> None:
+        self.parts.setdefault(name, (op, a, b))
+
+    def writable(self, d: Any) -> bool:
+        """`d` can be written in Python: each opaque size in it is a quotient or remainder
+        (`//`, exact `/`, `%`) of sizes that can be, not one of two sizes a condition picks."""
+        if not isinstance(d, Sym):
+            return True
+        for n in dims.free_symbols(d):
+            if dims.is_opaque_symbol(n):
+                parts = self.parts.get(n)
+                if parts is None or parts[0] not in ("//", "/", "%"):
+                    return False
+                if not (self.writable(parts[1]) and self.writable(parts[2])):
+                    return False
+        return True
+
+
 class SymbolicDomain:
     """The code generator's value domain (`nndsl.check.domain.ValueDomain`): one declaration
     evaluated with symbolic parameters; see the module docstring."""
 
     checks_runtime_sizes = False  # its symbols are parameters; the checker has judged the uses
-    opaque_quotients = True  # a stride that is a parameter: only the channel sizes matter
+    opaque_quotients: Quotients | bool = True  # each evaluation has its own, set in __init__
 
     def __init__(
         self,
         top: ir.BlockDecl | None = None,
         computed: dict[str, Opaque] | None = None,
+        quotients: Quotients | None = None,
     ):
+        # a stride that is a parameter: a quotient by it is an opaque size, which the code
+        # generator may still write (shared with the blocks it calls, as `computed` is)
+        self.opaque_quotients = Quotients() if quotients is None else quotients
         self.stored: set[str] = set()  # symbols forward reads as attributes
         self.when: tuple[tuple[Opaque, bool], ...] = ()
         self.top = top  # the declaration evaluated (blocks it calls are evaluated for shapes)
@@ -301,7 +333,7 @@ class SymbolicDomain:
         for x, y in zip(a.shape, b.shape):
             if x == y:
                 out.append(x)
-            elif not (dims.writable(x) and dims.writable(y)):
+            elif not (self.opaque_quotients.writable(x) and self.opaque_quotients.writable(y)):
                 out.append(dims.opaque_symbol("join", x, y))
             else:
                 # `left = x1 if stride == 1 else left`, left being `x if stride == 1 else ...`
@@ -489,7 +521,9 @@ class SymbolicDomain:
         # a nested block: evaluated (generically) for its output shape only; its own class
         # comes from its own generic evaluation.  The parent's computed values may flow into
         # the child: the table is shared.
-        nested = Evaluator(ev.program, ev.symbols, SymbolicDomain(decl, self.computed))
+        nested = Evaluator(
+            ev.program, ev.symbols, SymbolicDomain(decl, self.computed, self.opaque_quotients)
+        )
         nested.share_naming(ev)
         try:
             inst = nested.instance(decl, params, inputs, call_span)
@@ -635,6 +669,7 @@ def _origin(decl: ir.BlockDecl, i: int):
 
 __all__ = [
     "Cond",
+    "Quotients",
     "SymbolicDomain",
     "Opaque",
     "Unsupported",

@@ -401,6 +401,8 @@ class _Emitter:
         self.computed_named: set[str] = set()
         self.spec_names: dict[str, str] = dict(computed.dim_names) if computed is not None else {}
         self.computed_values: dict[str, Any] = dict(computed.computed) if computed else {}
+        # what the opaque sizes of a generic evaluation stand for (a quotient by a parameter)
+        self.quotients = computed.opaque_quotients if computed is not None else None
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
@@ -419,7 +421,7 @@ class _Emitter:
     def quotient(self, sym: str, spell) -> Expr | None:
         """An opaque size that is a quotient by a parameter (`(H - 1) // stride + 1`'s
         `(H - 1) // stride`), written with `spell` for its symbols; None if it is not one."""
-        parts = dims.opaque_parts(sym)
+        parts = self.quotients.parts.get(sym) if self.quotients is not None else None
         if parts is None or parts[0] not in ("//", "/", "%"):
             return None
         op, a, b = parts
@@ -431,6 +433,9 @@ class _Emitter:
             ],
             Prec.ARITH,
         )
+
+    def writable(self, d: Any) -> bool:
+        return self.quotients is not None and self.quotients.writable(d)
 
     def init_name(self, sym: str) -> Expr:
         """A symbol in `__init__`: a constructor argument, a computed local, or the expression
@@ -555,7 +560,7 @@ class _Emitter:
     def fwd_expr(self, v: Any) -> Expr:
         """A compile-time value in forward."""
         if isinstance(v, Sym):
-            if not (self.generic and dims.writable(v)):
+            if not (self.generic and self.writable(v)):
                 if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
                     raise NotExpressible("an unknown size is used in forward")
             return Expr.dim(v).bind(self.fwd_sym)
@@ -582,9 +587,12 @@ class _Emitter:
         init_params: list[str] = []
         order: list[str] = []  # the names of init_params
         if self.generic and decl.kind == "block":
-            used = self._init_symbols | self._init_reads()
+            reads = self._init_reads()
+            used = self._init_symbols | reads
             for sym, (k, i) in sorted(self.dim_syms.items(), key=lambda kv: kv[1]):
                 final = self.rename.get(sym, sym)
+                if final in reads and final not in self._init_symbols | set(self.stored):
+                    self._known_when_built(k, i)
                 if final in used or final in self.stored:
                     dim_params.append((k, i, final))
                     init_params.append(f"{final}: int")
@@ -668,6 +676,16 @@ class _Emitter:
                 needed.insert(0, (name, value))
                 reads |= value.refs
         return needed
+
+    def _known_when_built(self, k: int, i: int) -> None:
+        """Dimension `i` of input `k`, which a value computed in `__init__` reads, is known
+        when the class is built at every use (not the batch size)."""
+        for inst in self.owner._instances.get(id(self.inst.decl), []):
+            if not isinstance(inst.inputs[k][1].type.shape[i], int):
+                raise NotExpressible(
+                    f"a value computed in `__init__` reads `{self.input_names[k]}.shape[{i}]`, "
+                    "which some use only knows when the model runs"
+                )
 
     def _init_reads(self) -> set[str]:
         """The names `__init__` reads: in its lines and in the computed values it writes (an
@@ -790,7 +808,7 @@ class _Emitter:
                 or not self.generic
                 or (n not in self.params and n not in self.dim_syms and not n.startswith("c__"))
             ):
-                if dims.is_opaque_symbol(n) and not (self.generic and dims.writable(v)):
+                if dims.is_opaque_symbol(n) and not (self.generic and self.writable(v)):
                     raise NotExpressible(
                         "a layer's size cannot be written in terms of the block's parameters"
                     )
@@ -799,7 +817,7 @@ class _Emitter:
                         f"a layer's size depends on `{n}`, which is only known when the model runs"
                     )
         if isinstance(v, Sym):
-            if not (self.generic and dims.writable(v)) and any(
+            if not (self.generic and self.writable(v)) and any(
                 dims.is_opaque_symbol(n) for n in dims.free_symbols(v)
             ):
                 raise NotExpressible(f"the size {dims.format_dim(v)} is not known statically")
