@@ -289,11 +289,15 @@ def opaque_symbol(op: str, a: Dim, b: Dim) -> Sym:
     return _opaque(op, a, b)
 
 
-def _opaque(op: str, a: Dim, b: Dim) -> Sym:
+def _opaque(op: str, a: Dim, b: Dim, mode: object = None) -> Sym:
     import hashlib  # here, not at the top: most runs never need it (and it costs at start-up)
 
     digest = hashlib.sha1(f"{op}|{_raw_text(a)}|{_raw_text(b)}".encode()).hexdigest()[:10]
-    return sym(f"_{digest}")
+    name = f"_{digest}"
+    record = getattr(mode, "record", None)
+    if record is not None:  # the code generator's mode notes what the symbol stands for
+        record(name, op, a, b)
+    return sym(name)
 
 
 def is_opaque_symbol(name: str) -> bool:
@@ -305,7 +309,7 @@ def floordiv(a: Dim, b: Dim, *, opaque: bool = False) -> Dim:
     `opaque`, a division by a Sym gives an opaque symbol)."""
     a, b = _check(a), _check(b)
     if isinstance(b, Sym) and opaque:
-        return _opaque("//", a, b)
+        return _opaque("//", a, b, opaque)
     if isinstance(b, Sym):
         raise DimError(f"cannot divide {format_dim(a)} by the symbolic {format_dim(b)}")
     if isinstance(a, int):
@@ -346,7 +350,7 @@ def mod(a: Dim, b: Dim, *, opaque: bool = False) -> Dim:
     `opaque`, modulo a Sym gives an opaque symbol)."""
     a, b = _check(a), _check(b)
     if isinstance(b, Sym) and opaque:
-        return _opaque("%", a, b)
+        return _opaque("%", a, b, opaque)
     if isinstance(b, Sym):
         raise DimError(f"cannot reduce {format_dim(a)} modulo the symbolic {format_dim(b)}")
     if isinstance(a, int):
@@ -386,7 +390,7 @@ def exact_div(a: Dim, b: Dim, *, opaque: bool = False) -> Dim:
         try:
             return _exact_div(a, b)
         except DimError:
-            return _opaque("/", a, b)
+            return _opaque("/", a, b, opaque)
     return _exact_div(a, b)
 
 
@@ -538,7 +542,11 @@ class _Printer:
             else:
                 s = self.div(a.num, "//" if isinstance(a, FloorDiv) else "%", a.k)
                 s = s if bare else f"({s})"
-            parts.append(s if e == 1 else f"{s}{self.op('**')}{e}")
+            if self.spaced and e <= 4:
+                # Python source: `ws * ws`, an int in TorchScript too (where `ws ** 2` is float)
+                parts.extend([s] * e)
+            else:
+                parts.append(s if e == 1 else f"{s}{self.op('**')}{e}")
         return self.op("*").join(parts), bare and not isinstance(m[0][0], str)
 
     def poly(self, d: Dim) -> str:

@@ -104,7 +104,7 @@ class Args(dict):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if args and isinstance(args[0], Args) and args[0].opaque_quotients:
-            self.opaque_quotients = True
+            self.opaque_quotients = args[0].opaque_quotients
 
     def int(self, name: str) -> Dim:
         v = self[name]

@@ -644,6 +644,10 @@ for _name, _dtype in CAST_DTYPES.items():
     function(FunctionEntry(name=_name, torch=f".{_name}", shape=_cast(_dtype), dtype="any"))
 
 
+def _opaque_dim(d) -> bool:
+    return any(dims.is_opaque_symbol(n) for n in dims.free_symbols(d))
+
+
 def _chunk(a: Args, x: tuple[TensorT, ...]):
     t = x[0]
     n = a["chunks"]
@@ -656,6 +660,16 @@ def _chunk(a: Args, x: tuple[TensorT, ...]):
     if isinstance(size, int):
         step = -(-size // n)
         parts = [min(step, size - i) for i in range(0, size, step)] if step else []
+    elif (
+        a.opaque_quotients
+        and n > 1
+        and _opaque_dim(dims.exact_div(size, n, opaque=a.opaque_quotients))
+    ):
+        # a size only known when a generic class is built: torch's split, every use having
+        # been checked with its own size (n - 1 parts of ceil(size / n), then the rest)
+        step = dims.floordiv(size + (n - 1), n)
+        last = dims.floordiv(size, 2) if n == 2 else size - (n - 1) * step
+        parts = [step] * (n - 1) + [last]
     else:
         try:
             parts = [dims.exact_div(size, n, opaque=a.opaque_quotients)] * n

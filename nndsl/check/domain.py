@@ -101,6 +101,9 @@ class ValueDomain(Protocol):
     def check_stage_loop(self, ev: Evaluator, iter_: ir.Expr, frame: Frame) -> None:
         """Before a `for` stage unrolls over `iter_`."""
 
+    def index(self, ev: Evaluator, e: ir.Index, value: Any, frame: Frame) -> Any:
+        """`value[...]` where `value` is opaque (a list parameter)."""
+
 
 class ConcreteDomain:
     """The checker's values: every parameter has its value at each use (see the module
@@ -175,6 +178,9 @@ class ConcreteDomain:
 
     def check_stage_loop(self, ev: Evaluator, iter_: ir.Expr, frame: Frame) -> None:
         return None
+
+    def index(self, ev: Evaluator, e: ir.Index, value: Any, frame: Frame) -> Any:
+        raise AssertionError("the checker's values are never opaque")
 
 
 CONCRETE = ConcreteDomain()

@@ -144,7 +144,7 @@ def bind_function(
             if not any(n == k for n in list(out)[: len(args)]):
                 out[k] = v
     if opaque_quotients:
-        out.opaque_quotients = True
+        out.opaque_quotients = opaque_quotients
     return out, problems
 
 

@@ -33,7 +33,7 @@ class Indexing:
     def e_Index(self, e: ir.Index, frame: Frame, stage: bool) -> Any:
         value = self.expr(e.value, frame)
         if self.domain.opaque(value):
-            self.domain.refuse("indexing a parameter")
+            return self.domain.index(self, e, value, frame)
         return self.index_value(e, value, frame)
 
     def index_value(self, e: ir.Index, value: Any, frame: Frame) -> Any:

@@ -172,7 +172,7 @@ class TorchLayers:
             ref, ref.name, args, lambda key: _positional_index(sig, inferred, args, ref, key)
         )
         if self.domain.opaque_quotients:
-            args.opaque_quotients = True
+            args.opaque_quotients = self.domain.opaque_quotients
         return args
 
     def check_ranges(self, ref: LayerRef, name: str, args: Args, index_of) -> None:

@@ -23,7 +23,16 @@ from typing import Any, NoReturn
 from nndsl import dims, ir
 from nndsl.catalog.core import TensorT
 from nndsl.check.frame import Frame
-from nndsl.check.graph import BlockInstance, ModuleSlot, Op, OpKind, Origin, TensorV, renew_slots
+from nndsl.check.graph import (
+    BlockInstance,
+    ModuleSlot,
+    Op,
+    OpKind,
+    Origin,
+    SliceV,
+    TensorV,
+    renew_slots,
+)
 from nndsl.check.infer import Evaluator
 from nndsl.check.resolve import Symbols
 from nndsl.check.values import POISON, Abort, GroupV, LabeledV, LayerRef, RepeatV, is_layer
@@ -45,6 +54,8 @@ class Opaque:
     expr: Expr
     kind: str = "any"  # "bool" | "any"
     params: frozenset[str] = frozenset()
+    # its declared type where known (a parameter's `list[int]`): what indexing it gives
+    type: ir.TypeRef | None = None
 
     is_opaque = True  # lets the catalog's type checks accept it without importing this module
 
@@ -89,18 +100,50 @@ def _arg(v: Opaque, min_prec: Prec) -> Opaque:
     return replace(v, expr=v.expr.operand(min_prec))
 
 
+class Quotients:
+    """The symbolic evaluation's arithmetic mode (`ValueDomain.opaque_quotients`): a quotient
+    by a symbol is an opaque size (`dims.floordiv(..., opaque=this)`), and this notes what each
+    stands for, so that the code generator can write it (`(H - 1) // stride + 1`)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts: dict[str, tuple[str, Any, Any]] = {}
+
+    def record(self, name: str, op: str, a: Any, b: Any) -> None:
+        self.parts.setdefault(name, (op, a, b))
+
+    def writable(self, d: Any) -> bool:
+        """`d` can be written in Python: each opaque size in it is a quotient or remainder
+        (`//`, exact `/`, `%`) of sizes that can be, not one of two sizes a condition picks."""
+        if not isinstance(d, Sym):
+            return True
+        for n in dims.free_symbols(d):
+            if dims.is_opaque_symbol(n):
+                parts = self.parts.get(n)
+                if parts is None or parts[0] not in ("//", "/", "%"):
+                    return False
+                if not (self.writable(parts[1]) and self.writable(parts[2])):
+                    return False
+        return True
+
+
 class SymbolicDomain:
     """The code generator's value domain (`nndsl.check.domain.ValueDomain`): one declaration
     evaluated with symbolic parameters; see the module docstring."""
 
     checks_runtime_sizes = False  # its symbols are parameters; the checker has judged the uses
-    opaque_quotients = True  # a stride that is a parameter: only the channel sizes matter
+    opaque_quotients: Quotients | bool = True  # each evaluation has its own, set in __init__
 
     def __init__(
         self,
         top: ir.BlockDecl | None = None,
         computed: dict[str, Opaque] | None = None,
+        quotients: Quotients | None = None,
     ):
+        # a stride that is a parameter: a quotient by it is an opaque size, which the code
+        # generator may still write (shared with the blocks it calls, as `computed` is)
+        self.opaque_quotients = Quotients() if quotients is None else quotients
         self.stored: set[str] = set()  # symbols forward reads as attributes
         self.when: tuple[tuple[Opaque, bool], ...] = ()
         self.top = top  # the declaration evaluated (blocks it calls are evaluated for shapes)
@@ -111,6 +154,8 @@ class SymbolicDomain:
         # a size bound to a name in the spec (`bn, n, c = x.shape`): symbol → that name, which
         # forward gives the local it reads the size into
         self.dim_names: dict[str, str] = {}
+        # a size that is one of two under a condition: (its condition, its symbol) → both sides
+        self.joined: dict[tuple[Expr, str], tuple[Any, Any]] = {}
 
     def undecided(self, v: Any) -> bool:
         return isinstance(v, (Opaque, Sym))
@@ -223,17 +268,17 @@ class SymbolicDomain:
         if (floats or e.op in ("//", "%", "/", "**")) and (
             isinstance(right, Sym) or isinstance(left, Sym)
         ):
-            try:
-                result = ev.arithmetic(e, left, right)
-            except (TypeError, dims.DimError):
-                result = POISON
+            result = _quiet_arithmetic(ev, e, left, right)
             if result is POISON or e.op == "/" or floats or _opaque_in(result):
                 a, b = self.render(left), self.render(right)
-                return self.computed_sym(
-                    _operation(
-                        [_arg(a, Prec.ATOM), f" {e.op} ", _arg(b, Prec.ATOM)], "any", Prec.ARITH
-                    )
+                value = _operation(
+                    [_arg(a, Prec.ATOM), f" {e.op} ", _arg(b, Prec.ATOM)], "any", Prec.ARITH
                 )
+                if result is POISON and (floats or e.op == "/"):
+                    # not a size (`base_width / 64.0`): a number written as the spec does, in
+                    # the order it does (`int(planes * (base_width / 64.0))`)
+                    return value
+                return self.computed_sym(value)
             return result
         result = ev.arithmetic(e, left, right)
         if result is POISON:
@@ -247,11 +292,10 @@ class SymbolicDomain:
         if then is POISON or orelse is POISON:
             return POISON
         if isinstance(then, TensorV) and isinstance(orelse, TensorV):
-            joined = join_types(then.type, orelse.type)
-            op = ev.emit(
-                frame, Op(OpKind.MERGE, c, (then, orelse), (), joined, e.span, when=self.when)
-            )
-            return TensorV(joined, op, then.origin)
+            return self.merge(ev, frame, c, then, orelse, e.span)
+        if _tensor_pairs(then, orelse):
+            # `x1, x2 = x.chunk(2, dim=1) if stride == 1 else (x, x)`: item by item
+            return tuple(self.merge(ev, frame, c, a, b, e.span) for a, b in zip(then, orelse))
         if is_layer(then) and is_layer(orelse):
             return CondLayerV(c, then, orelse, e.span)
         if (
@@ -269,6 +313,43 @@ class SymbolicDomain:
             isinstance(v, (int, float, Sym)) and not isinstance(v, bool) for v in (then, orelse)
         )
         return self.computed_sym(result) if numbers else result
+
+    def merge(
+        self, ev: Evaluator, frame: Frame, c: Opaque, then: TensorV, orelse: TensorV, span
+    ) -> TensorV:
+        """The tensor that is `then` if `c` holds and `orelse` otherwise."""
+        joined = self.join(c, then.type, orelse.type)
+        op = ev.emit(frame, Op(OpKind.MERGE, c, (then, orelse), (), joined, span, when=self.when))
+        return TensorV(joined, op, then.origin)
+
+    def join(self, c: Opaque, a: TensorT, b: TensorT) -> TensorT:
+        """The type of a value that is `a` if `c` holds and `b` otherwise: equal dimensions
+        stay; one that differs is the size `a if c else b`, known when the class is built (as
+        torchvision's ShuffleNet writes `inp if stride > 1 else branch_features`), or an unknown
+        size where a side is itself unknown."""
+        if a.rank != b.rank or a.dtype != b.dtype:
+            raise Unsupported(f"the branches of `if` give {a} and {b}")
+        out = []
+        for x, y in zip(a.shape, b.shape):
+            if x == y:
+                out.append(x)
+            elif not (self.opaque_quotients.writable(x) and self.opaque_quotients.writable(y)):
+                out.append(dims.opaque_symbol("join", x, y))
+            else:
+                # `left = x1 if stride == 1 else left`, left being `x if stride == 1 else ...`
+                # already: the side the condition decides, not a nested `if`
+                x = self.joined.get((c.expr, str(x)), (x, y))[0]
+                y = self.joined.get((c.expr, str(y)), (x, y))[1]
+                then, orelse = self.render(x), self.render(y)
+                size = _operation(
+                    [_arg(then, Prec.AND), " if ", c, " else ", _arg(orelse, Prec.AND)],
+                    "any",
+                    Prec.OR,
+                )
+                joined = self.computed_sym(size)
+                self.joined[(c.expr, str(joined))] = (x, y)
+                out.append(joined)
+        return TensorT(tuple(out), a.dtype)
 
     def branch(
         self, ev: Evaluator, e: ir.Expr, frame: Frame, stage: bool, when: tuple[Opaque, bool]
@@ -350,12 +431,7 @@ class SymbolicDomain:
             then, orelse = outs
             if not (isinstance(then, TensorV) and isinstance(orelse, TensorV)):
                 raise Unsupported("a conditional layer with several outputs")
-            joined = join_types(then.type, orelse.type)
-            op = ev.emit(
-                frame,
-                Op(OpKind.MERGE, layer_v.cond, (then, orelse), (), joined, span, when=self.when),
-            )
-            return TensorV(joined, op, then.origin)
+            return self.merge(ev, frame, layer_v.cond, then, orelse, span)
         if isinstance(layer_v, RepeatV) and not isinstance(layer_v.count, int):
             return self.symbolic_repeat(ev, layer_v, value, frame, into, label)
         return NotImplemented
@@ -390,7 +466,39 @@ class SymbolicDomain:
         if isinstance(seq, (Opaque, Sym)) or _opaque_items(seq):
             raise Unsupported("a `for` stage over values that depend on its parameters")
 
+    def index(self, ev: Evaluator, e: ir.Index, value: Opaque, frame: Frame) -> Any:
+        """`widths[i]` on a list parameter: its item, known when the class is instantiated (as
+        torchvision writes `layers[0]`).  An item of a `list[int]` is a size."""
+        if len(e.index) != 1:
+            raise Unsupported("a parameter indexed by several indices")
+        i = ev.index_item(e.index[0], frame)
+        if i is POISON:
+            return POISON
+        item_type = _item_type(value.type, i)
+        if isinstance(i, SliceV):
+            parts: list[str | Opaque] = []
+            for k, part in enumerate((i.start, i.stop, i.step)):
+                if k == 2 and part is None:
+                    break
+                parts += [":"] * (k > 0)
+                if part is not None:
+                    parts.append(_arg(self.render(part), Prec.ARITH))
+            return _operation([_arg(value, Prec.ATOM), "[", *parts, "]"], "any", Prec.ATOM)
+        if isinstance(i, bool) or not isinstance(i, (int, Sym, Opaque)):
+            raise Unsupported("a parameter indexed by something other than an integer")
+        item = _operation(
+            [_arg(value, Prec.ATOM), "[", self.render(i), "]"],
+            "bool" if item_type is not None and item_type.name == "bool" else "any",
+            Prec.ATOM,
+        )
+        if item_type is not None and item_type.name == "int" and not item_type.args:
+            return self.computed_sym(item)
+        return replace(item, type=item_type)
+
     def builtin(self, ev: Evaluator, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
+        if name == "len" and len(args) == 1 and not kwargs and isinstance(args[0], Opaque):
+            # `len(depths)` of a list parameter: a count known when the class is instantiated
+            return self.computed_sym(_operation(["len(", args[0], ")"], "any", Prec.ATOM))
         if any(isinstance(a, (Sym, Opaque)) for a in args):
             if name in ("int", "round", "max", "min", "abs", "float") and not kwargs:
                 parts: list[str | Opaque] = [f"{name}("]
@@ -413,7 +521,9 @@ class SymbolicDomain:
         # a nested block: evaluated (generically) for its output shape only; its own class
         # comes from its own generic evaluation.  The parent's computed values may flow into
         # the child: the table is shared.
-        nested = Evaluator(ev.program, ev.symbols, SymbolicDomain(decl, self.computed))
+        nested = Evaluator(
+            ev.program, ev.symbols, SymbolicDomain(decl, self.computed, self.opaque_quotients)
+        )
         nested.share_naming(ev)
         try:
             inst = nested.instance(decl, params, inputs, call_span)
@@ -422,11 +532,27 @@ class SymbolicDomain:
         if inst is None or any(d.is_error for d in nested.diags):
             reasons = [d.message for d in nested.diags if d.is_error]
             raise Unsupported(
-                reasons[0]
+                _checking_fails(reasons[0])
                 if reasons
                 else f"`{decl.name}` cannot be evaluated with symbolic arguments"
             )
         return inst
+
+
+def _quiet_arithmetic(ev: Evaluator, e: ir.BinOp, left: Any, right: Any) -> Any:
+    """The checker's arithmetic on a parameter, or POISON where it is not a size (`base_width
+    / 64.0`, `2 ** depth`): such a value is computed when the class is instantiated, so the
+    checker's complaint about it (a float size, a symbolic exponent) is withdrawn."""
+    before, reported = len(ev.diags), set(ev._reported)
+    try:
+        result = ev.arithmetic(e, left, right)
+    except (TypeError, dims.DimError):
+        result = POISON
+    if len(ev.diags) > before:
+        del ev.diags[before:]
+        ev._reported = reported
+        return POISON
+    return result
 
 
 _NEUTRAL = re.compile(r"\b([A-Za-z_]\w*?)__(\d+)\b")
@@ -441,6 +567,32 @@ def readable(text: str) -> str:
     text = _NEUTRAL.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
     text = _COMPUTED.sub("a value computed from the parameters", text)
     return _OPAQUE_NAME.sub("?", text)
+
+
+def _item_type(t: ir.TypeRef | None, i: Any) -> ir.TypeRef | None:
+    """The type of `value[i]` for a value of type `t`: a slice keeps it, an item of
+    `list[T]` or `tuple[T, ...]` is a `T`, item `i` of `tuple[A, B]` is its type."""
+    if t is None:
+        return None
+    if isinstance(i, SliceV):
+        return t if t.name in ("list", "tuple") else None
+    if t.name == "list" or (t.name == "tuple" and t.variadic):
+        return t.args[0] if len(t.args) == 1 else None
+    if t.name == "tuple" and isinstance(i, int) and not isinstance(i, bool):
+        return t.args[i] if -len(t.args) <= i < len(t.args) else None
+    if t.name == "tuple" and len(set(map(str, t.args))) == 1:
+        return t.args[0]
+    return None
+
+
+def _tensor_pairs(a: Any, b: Any) -> bool:
+    """`a` and `b` are tuples of as many tensors."""
+    return (
+        isinstance(a, (tuple, list))
+        and isinstance(b, (tuple, list))
+        and len(a) == len(b) > 0
+        and all(isinstance(v, TensorV) for v in (*a, *b))
+    )
 
 
 def _opaque_items(v: Any) -> bool:
@@ -481,6 +633,7 @@ def generic_instance(
                 Expr.dim(dims.sym(p.name)),
                 "bool" if p.type.name == "bool" else "any",
                 frozenset({p.name}),
+                p.type,
             )
     inputs = [TensorV(t, -1, _origin(decl, i)) for i, t in enumerate(input_types or [])]
     try:
@@ -496,9 +649,16 @@ def generic_instance(
     if inst is None or any(d.is_error for d in ev.diags):
         reasons = [d.message for d in ev.diags if d.is_error]
         raise Unsupported(
-            reasons[0] if reasons else "it could not be evaluated with symbolic parameters"
+            _checking_fails(reasons[0])
+            if reasons
+            else "it could not be evaluated with symbolic parameters"
         )
     return inst, domain, ev.diags
+
+
+def _checking_fails(message: str) -> str:
+    """A checker's error met with symbolic parameters, as a reason ("... because <reason>.")."""
+    return f"checking it with symbolic parameters fails ({message})"
 
 
 def _origin(decl: ir.BlockDecl, i: int):
@@ -509,6 +669,7 @@ def _origin(decl: ir.BlockDecl, i: int):
 
 __all__ = [
     "Cond",
+    "Quotients",
     "SymbolicDomain",
     "Opaque",
     "Unsupported",

@@ -299,7 +299,8 @@ class ModelCode:
             special = self._special_for(inst)
             if special is None:
                 raise NotExpressible(
-                    f"`{inst.decl.name}` is used with arguments only known generically"
+                    f"it uses `{inst.decl.name}`, which is specialised for each use, with "
+                    "arguments that depend on its own parameters"
                 )
             return f"{special.name}()"
         in_types = slot.in_type if isinstance(slot.in_type, tuple) else (slot.in_type,)
@@ -400,6 +401,8 @@ class _Emitter:
         self.computed_named: set[str] = set()
         self.spec_names: dict[str, str] = dict(computed.dim_names) if computed is not None else {}
         self.computed_values: dict[str, Any] = dict(computed.computed) if computed else {}
+        # what the opaque sizes of a generic evaluation stand for (a quotient by a parameter)
+        self.quotients = computed.opaque_quotients if computed is not None else None
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
@@ -415,9 +418,35 @@ class _Emitter:
 
     # ---- names --------------------------------------------------------------------------------
 
+    def quotient(self, sym: str, spell) -> Expr | None:
+        """An opaque size that is a quotient by a parameter (`(H - 1) // stride + 1`'s
+        `(H - 1) // stride`), written with `spell` for its symbols; None if it is not one."""
+        parts = self.quotients.parts.get(sym) if self.quotients is not None else None
+        if parts is None or parts[0] not in ("//", "/", "%"):
+            return None
+        op, a, b = parts
+        return Expr.join(
+            [
+                Expr.dim(a).bind(spell).operand(Prec.ATOM),
+                " % " if op == "%" else " // ",
+                Expr.dim(b).bind(spell).operand(Prec.ATOM),
+            ],
+            Prec.ARITH,
+        )
+
+    def writable(self, d: Any) -> bool:
+        return self.quotients is not None and self.quotients.writable(d)
+
     def init_name(self, sym: str) -> Expr:
         """A symbol in `__init__`: a constructor argument, a computed local, or the expression
         of a computed value without a name."""
+        if dims.is_opaque_symbol(sym):
+            quotient = self.quotient(sym, self.init_name)
+            if quotient is None:
+                raise NotExpressible(
+                    "a layer's size cannot be written in terms of the block's parameters"
+                )
+            return quotient
         if sym in self.inline:
             return self.inline[sym]
         return Expr.local(self.rename.get(sym, sym))
@@ -446,6 +475,11 @@ class _Emitter:
         return Expr.code(f"self.{final}")
 
     def fwd_sym(self, sym: str) -> Expr:
+        if dims.is_opaque_symbol(sym):
+            quotient = self.quotient(sym, self.fwd_sym)
+            if quotient is None:
+                raise NotExpressible("an unknown size is used in forward")
+            return quotient
         if self.inst.decl.kind == "loss" and sym in self.dim_syms:
             return Expr.code(self.capture(sym))  # a loss class reads sizes from its inputs
         if sym in self.fwd_args:
@@ -526,17 +560,18 @@ class _Emitter:
     def fwd_expr(self, v: Any) -> Expr:
         """A compile-time value in forward."""
         if isinstance(v, Sym):
-            if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
-                raise NotExpressible("an unknown size is used in forward")
+            if not (self.generic and self.writable(v)):
+                if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
+                    raise NotExpressible("an unknown size is used in forward")
             return Expr.dim(v).bind(self.fwd_sym)
         if isinstance(v, Opaque):
             if v.params & set(self.fwd_args):
                 raise NotExpressible(
                     "a value computed from a parameter that some use only knows when the model runs"
                 )
-            for p in sorted(v.params):
-                self.store(p)
-            return v.expr.bind(self.attribute)
+            # each parameter stored (`self.out`), a value computed from them written out, a size
+            # of the input read in forward
+            return v.expr.bind(self.fwd_sym)
         if isinstance(v, (tuple, list)):
             return _display(v, [self.fwd_expr(x) for x in v])
         return _constant(v, self.imports)
@@ -552,9 +587,12 @@ class _Emitter:
         init_params: list[str] = []
         order: list[str] = []  # the names of init_params
         if self.generic and decl.kind == "block":
-            used = self._init_symbols
+            reads = self._init_reads()
+            used = self._init_symbols | reads
             for sym, (k, i) in sorted(self.dim_syms.items(), key=lambda kv: kv[1]):
                 final = self.rename.get(sym, sym)
+                if final in reads and final not in self._init_symbols | set(self.stored):
+                    self._known_when_built(k, i)
                 if final in used or final in self.stored:
                     dim_params.append((k, i, final))
                     init_params.append(f"{final}: int")
@@ -571,14 +609,7 @@ class _Emitter:
                 order.append(p.name)
         stored = sorted(self.stored, key=lambda n: order.index(n) if n in order else len(order))
         store_lines = [f"self.{s} = {s}" for s in stored]
-        # a computed value is kept if `__init__` reads it: in a line, a stored attribute, or
-        # another value kept (forward reads `self.<name>`, stored)
-        reads = self.init_refs | set(stored)
-        needed: list[tuple[str, Expr]] = []
-        for name, value in reversed(self.computed_lines):
-            if name in reads:
-                needed.insert(0, (name, value))
-                reads |= value.refs
+        needed = self._needed_computed()
         computed_lines = [f"{n} = {e.text}" for n, e in needed]
         body = ["super().__init__()"] + computed_lines + store_lines + init_body
         fwd_params = [f"{n}: Tensor" for n in self.input_names]
@@ -633,6 +664,36 @@ class _Emitter:
             f"Model `{decl.name}` from {where}: {_count(concrete.total_params())} parameters.",
             f"Input {ins} -> output {outs}.",
         ]
+
+    def _needed_computed(self) -> list[tuple[str, Expr]]:
+        """The computed values `__init__` writes as locals: a computed value is kept if
+        `__init__` reads it: in a line, a stored attribute, or another value kept (forward reads
+        `self.<name>`, stored)."""
+        reads = self.init_refs | set(self.stored)
+        needed: list[tuple[str, Expr]] = []
+        for name, value in reversed(self.computed_lines):
+            if name in reads:
+                needed.insert(0, (name, value))
+                reads |= value.refs
+        return needed
+
+    def _known_when_built(self, k: int, i: int) -> None:
+        """Dimension `i` of input `k`, which a value computed in `__init__` reads, is known
+        when the class is built at every use (not the batch size)."""
+        for inst in self.owner._instances.get(id(self.inst.decl), []):
+            if not isinstance(inst.inputs[k][1].type.shape[i], int):
+                raise NotExpressible(
+                    f"a value computed in `__init__` reads `{self.input_names[k]}.shape[{i}]`, "
+                    "which some use only knows when the model runs"
+                )
+
+    def _init_reads(self) -> set[str]:
+        """The names `__init__` reads: in its lines and in the computed values it writes (an
+        input's size one of those reads, `pad = (ws - H % ws) % ws`, is a constructor argument)."""
+        reads = set(self.init_refs)
+        for _, value in self._needed_computed():
+            reads |= value.refs
+        return reads
 
     # ---- __init__ -----------------------------------------------------------------------------
 
@@ -738,13 +799,16 @@ class _Emitter:
                     f"the parameter `{n}` is needed in `__init__`, and some use only knows it "
                     "when the model runs"
                 )
-            model_dim = self.inst.decl.kind == "model" and n in self.dim_syms
+            # a size of a model's input, unless a parameter gives it (`input x: [B, c, H, W]`)
+            model_dim = (
+                self.inst.decl.kind == "model" and n in self.dim_syms and n not in self.params
+            )
             if (
                 model_dim
                 or not self.generic
                 or (n not in self.params and n not in self.dim_syms and not n.startswith("c__"))
             ):
-                if dims.is_opaque_symbol(n):
+                if dims.is_opaque_symbol(n) and not (self.generic and self.writable(v)):
                     raise NotExpressible(
                         "a layer's size cannot be written in terms of the block's parameters"
                     )
@@ -753,7 +817,9 @@ class _Emitter:
                         f"a layer's size depends on `{n}`, which is only known when the model runs"
                     )
         if isinstance(v, Sym):
-            if any(dims.is_opaque_symbol(n) for n in dims.free_symbols(v)):
+            if not (self.generic and self.writable(v)) and any(
+                dims.is_opaque_symbol(n) for n in dims.free_symbols(v)
+            ):
                 raise NotExpressible(f"the size {dims.format_dim(v)} is not known statically")
             return Expr.dim(v).bind(self.init_name)
         if isinstance(v, Opaque):
