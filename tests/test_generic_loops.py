@@ -32,7 +32,12 @@ CASES = [
     ("tests/hidden_zoo/efficientnet.nn", ["CNA", "MBConv"], ["EfficientNetB0"]),
     # the activation chosen by a condition inside a group, too
     ("samples/zoo/mobilenet_v3.nn", ["InvertedResidual"], ["MobileNetV3Large", "MobileNetV3Small"]),
-    ("tests/hidden_zoo/mobilenet_v3.nn", ["ConvBNAct", "Bneck"], ["MobileNetV3Large"]),
+    # and a `for` over a list parameter (a setting table): a loop of `__init__`
+    (
+        "tests/hidden_zoo/mobilenet_v3.nn",
+        ["ConvBNAct", "Bneck", "MobileNetV3"],
+        ["MobileNetV3Large", "MobileNetV3Small"],
+    ),
     # a repetition by a parameter whose copies change the spatial sizes only as written
     ("tests/hidden_zoo/mnasnet.nn", ["Stack"], ["MNASNet"]),
     # `for i in range(num_layers) { encoder_layer_{i}: ... }` in a group: a comprehension
@@ -124,6 +129,18 @@ def test_the_generic_class_computes_what_the_specialised_ones_do(
     _compare(checked, models, source, special, tmp_path, tag, run=True)
 
 
+def test_a_setting_table_is_a_loop_of_init():
+    checked = check_file(str(ROOT / "tests/hidden_zoo/mobilenet_v3.nn"))
+    source = model_source(checked, ["MobileNetV3Large"])
+    assert (
+        "        channels = 16\n"
+        "        for k, e, o, se, a, s in settings:\n"
+        "            layers.append(Bneck(channels, k, e, o, se, a, s))\n"
+        "            channels = o\n"
+        '        layers.append(ConvBNAct(channels, last_conv, 1, act="hs"))\n'
+    ) in source
+
+
 def test_mobilenet_v2_builds_its_layers_as_torchvision_does():
     checked = check_file(str(ROOT / "samples/zoo/mobilenet_v2.nn"))
     source = model_source(checked, ["MobileNetV2"])
@@ -187,6 +204,16 @@ block Stack(n: int) {
 model M {
     input x: [B, 4]
     Stack(3) -> Linear(5) -> Stack(2) -> Stack(1)
+}
+""",
+    # a `for` over a list parameter in a group: the width is carried from step to step
+    "table": """
+block Mlp(widths: list, out: int) {
+    g: (Linear(6) -> for w, p in widths { Linear(w) } -> Linear(out))
+}
+model M {
+    input x: [B, 3]
+    Mlp([(4, 0.1), (5, 0.2)], 2) -> Mlp([], 3) -> Mlp([(7, 0.0)], 2)
 }
 """,
     # a step whose size is made from `i`: the next step takes the size with `i - 1`

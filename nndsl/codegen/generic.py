@@ -113,6 +113,33 @@ class LoopCount:
     bounds: tuple[Any, ...]
 
 
+@dataclass(frozen=True, eq=False)
+class ListLoopV:
+    """`for k, c in settings { Layer(c) }` as a stage, with `settings` a list parameter: the
+    layers of one step, made with the loop's names as symbols."""
+
+    target: ir.Target
+    names: tuple[tuple[str, Any], ...]  # each name of the target: its symbol, or an Opaque
+    iterable: Opaque
+    items: tuple[Any, ...]
+    span: Any
+
+    is_layer_value = True
+
+
+@dataclass(frozen=True, slots=True)
+class ListLoop:
+    """The `repeat` of a group's child made by a `for` stage over a list parameter: in
+    `__init__`, `for <target> in <iterable>:` appends the child, then updates the sizes carried
+    from step to step (`channels = out`, as hand-written code keeps `input_channel`)."""
+
+    target: ir.Target
+    names: tuple[tuple[str, str], ...]  # each name of the target, with its symbol's name
+    iterable: Opaque
+    # (symbol, size before the loop, size after a step, its dimension, the rank)
+    carries: tuple[tuple[str, Any, Any, int, int], ...]
+
+
 @dataclass(slots=True)
 class _FrameState:
     """What a side of a condition may change in a frame: its names and its current value."""
@@ -187,6 +214,9 @@ class SymbolicDomain:
         self.merges: dict[tuple, TensorV] = {}
         # labels made from a loop variable: placeholder name → its pieces and holes
         self.loop_labels: dict[str, tuple[str | Opaque, ...]] = {}
+        # the sizes carried from step to step of a loop over a list parameter (their symbols)
+        self.carries: list[str] = []
+        self.examples: dict[str, list[Any]] = {}  # parameter → the values its uses give it
 
     def undecided(self, v: Any) -> bool:
         return isinstance(v, (Opaque, Sym))
@@ -441,6 +471,8 @@ class SymbolicDomain:
             return self.apply_present(ev, layer_v, value, frame, span, into, label)
         if isinstance(layer_v, RangeLoopV):
             return self.apply_range_loop(ev, layer_v, value, frame, into, label)
+        if isinstance(layer_v, ListLoopV):
+            return self.apply_list_loop(ev, layer_v, value, frame, into, label)
         if isinstance(layer_v, RepeatV) and not isinstance(layer_v.count, int):
             return self.symbolic_repeat(ev, layer_v, value, frame, into, label)
         return NotImplemented
@@ -567,7 +599,10 @@ class SymbolicDomain:
         A side may itself be such a condition."""
         split = self.loop_condition(ev, iter_, frame)
         if split is None:
-            return self.range_stage(ev, target, iter_, body, span, frame, items)
+            made = self.range_stage(ev, target, iter_, body, span, frame, items)
+            if made is NotImplemented:
+                return self.list_stage(ev, target, iter_, body, span, frame, items)
+            return made
         cond, then, orelse = split
         for side, polarity in ((then, True), (orelse, False)):
             made: list[Any] = []
@@ -615,6 +650,146 @@ class SymbolicDomain:
         ev.for_layers_over(target, (sym,), iter_, body, span, frame, made)
         items.append(RangeLoopV(target.id, sym, bounds, tuple(made), span))
         return True
+
+    def list_stage(
+        self,
+        ev: Evaluator,
+        target: ir.Target,
+        iter_: ir.Expr,
+        body: tuple[ir.Stmt, ...],
+        span,
+        frame: Frame,
+        items: list,
+    ) -> Any:
+        """`for k, c in settings { ... }` as a stage with `settings` a list parameter: the body
+        evaluated once, with the loop's names as symbols (see `ListLoopV`)."""
+        seq = ev.expr(iter_, frame)
+        if not isinstance(seq, Opaque):
+            return NotImplemented
+        # the items' types, from the lists the uses give: a name that is always an int is a
+        # size (a symbol), another an opaque value
+        (param,) = seq.params if len(seq.params) == 1 else (None,)
+        if param is None or seq.init != param or param not in self.examples:
+            raise Unsupported(
+                "it has a `for` stage over a list that is only known when the class is built"
+            )
+        seen: dict[str, list[Any]] = {}
+
+        def collect(t: ir.Target, v: Any) -> None:
+            if isinstance(t, ir.NameTarget):
+                seen.setdefault(t.id, []).append(v)
+            elif isinstance(v, (tuple, list)) and len(v) == len(t.items):
+                for x, y in zip(t.items, v):
+                    collect(x, y)
+            else:
+                raise Unsupported(f"the items of its list parameter `{param}` do not unpack")
+
+        for example in self.examples[param]:
+            if not isinstance(example, (tuple, list)):
+                raise Unsupported(f"a use gives its list parameter `{param}` a value not a list")
+            for v in example:
+                collect(target, v)
+        names: list[tuple[str, Any]] = []
+
+        def symbols(t: ir.Target) -> Any:
+            if isinstance(t, ir.NameTarget):
+                sym = dims.sym(f"loop__{t.id}")
+                values = seen.get(t.id, [])
+                if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                    names.append((t.id, sym))
+                else:
+                    kind = "bool" if values and all(isinstance(v, bool) for v in values) else "any"
+                    names.append((t.id, Opaque(Expr.dim(sym), kind, frozenset({str(sym)}))))
+                return names[-1][1]
+            return tuple(symbols(x) for x in t.items)
+
+        item = symbols(target)
+        made: list[Any] = []
+        ev.for_layers_over(target, (item,), iter_, body, span, frame, made)
+        items.append(ListLoopV(target, tuple(names), seq, tuple(made), span))
+        return True
+
+    def apply_list_loop(
+        self, ev: Evaluator, loop: ListLoopV, value: Any, frame: Frame, into, label
+    ) -> Any:
+        """One step of a `for` stage over a list parameter, applied inside a group: its one
+        child is appended in a loop of `__init__`; a size the step changes is carried from step
+        to step in a local (`channels`), which is the size after the loop."""
+        if into is None or label is not None:
+            raise Unsupported("it has a `for` stage over a list parameter outside a labelled group")
+        if not isinstance(value, TensorV):
+            raise Unsupported("its `for` stage over a list parameter takes several values")
+
+        def step(v: TensorV, children: list[ModuleSlot]) -> Any:
+            out: Any = v
+            for item in loop.items:
+                if isinstance(item, GroupV) and is_group(item):
+                    out = ev.nested_group(item, out, frame, loop.span, children)
+                else:
+                    out = ev.apply(item, out, frame, loop.span, into=children)
+            if not isinstance(out, TensorV):
+                raise Unsupported("its `for` stage over a list parameter gives several values")
+            if len(children) != 1:
+                raise Unsupported(
+                    "each step of its `for` stage over a list parameter makes "
+                    f"{len(children)} layers, not one"
+                )
+            return out
+
+        children: list[ModuleSlot] = []
+        start = len(frame.inst.ops)
+        out = step(value, children)
+        carries: list[tuple[str, Any, Any, int, int]] = []
+        if out.type != value.type:
+            if out.type.rank != value.type.rank or out.type.dtype != value.type.dtype:
+                raise Unsupported(
+                    f"its `for` stage over a list parameter turns {value.type} into {out.type}"
+                )
+            shape = []
+            for d, o in zip(value.type.shape, out.type.shape):
+                if d == o:
+                    shape.append(d)
+                elif _opaque_in(d) or _opaque_in(o):
+                    shape.append(dims.opaque_symbol("loop", d, o))
+                else:
+                    carry = dims.sym(f"carry__{len(self.carries) + 1}")
+                    self.carries.append(str(carry))
+                    carries.append((str(carry), d, None, len(shape), value.type.rank))
+                    shape.append(carry)
+            del frame.inst.ops[start:]
+            children.clear()
+            carried = replace(value, type=TensorT(tuple(shape), value.type.dtype))
+            out = step(carried, children)
+            after = []
+            k = 0
+            for d, o in zip(shape, out.type.shape):
+                if isinstance(d, Sym) and str(d) in self.carries and k < len(carries):
+                    carries[k] = (carries[k][0], carries[k][1], o, *carries[k][3:])
+                    k += 1
+                    after.append(d)
+                elif d == o or _opaque_in(d):
+                    after.append(d)
+                else:
+                    raise Unsupported(
+                        "its `for` stage over a list parameter changes sizes that do not carry "
+                        "from step to step"
+                    )
+            joined = TensorT(tuple(after), value.type.dtype)
+            if out.op >= start:  # the group's output, if the loop ends it
+                frame.inst.ops[out.op] = replace(frame.inst.ops[out.op], out=joined)
+            out = TensorV(joined, out.op, out.origin)
+        symbols = [
+            (n, str(v) if isinstance(v, Sym) else next(iter(v.params))) for n, v in loop.names
+        ]
+        count = ListLoop(
+            loop.target,
+            tuple(symbols),
+            loop.iterable,
+            tuple(carries),
+        )
+        renew_slots(children, {0: {"repeat": count}}, frame.inst.ops, start)
+        into.append(children[0])
+        return out
 
     def apply_range_loop(
         self, ev: Evaluator, loop: RangeLoopV, value: Any, frame: Frame, into, label
@@ -1043,10 +1218,14 @@ def generic_instance(
     symbols: Symbols,
     decl: ir.BlockDecl,
     input_types: list[TensorT] | None,
+    examples: dict[str, list[Any]] | None = None,
 ) -> tuple[BlockInstance, SymbolicDomain, list]:
     """Evaluate `decl` with symbolic parameters (int parameters as dimension symbols, others as
-    opaque values) and the given symbolic input types.  Raises Unsupported."""
+    opaque values) and the given symbolic input types.  `examples`: the values the uses give
+    each parameter (what a loop over a list parameter learns its items' types from).  Raises
+    Unsupported."""
     domain = SymbolicDomain(decl)
+    domain.examples = examples or {}
     ev = Evaluator(program, symbols, domain)
     params: dict[str, Any] = {}
     for p in decl.params:

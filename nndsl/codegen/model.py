@@ -24,7 +24,14 @@ from nndsl.check.graph import (
     TensorV,
     walk_slots,
 )
-from nndsl.codegen.generic import LoopCount, Opaque, Unsupported, generic_instance, readable
+from nndsl.codegen.generic import (
+    ListLoop,
+    LoopCount,
+    Opaque,
+    Unsupported,
+    generic_instance,
+    readable,
+)
 from nndsl.codegen.pyexpr import Expr, Prec
 from nndsl.codegen.pysrc import (
     NotExpressible,
@@ -249,7 +256,8 @@ class ModelCode:
                 neutral[s] = (k, i)
                 shape.append(dims.sym(s))
             types.append(TensorT(tuple(shape), value.type.dtype))
-        gi, domain, _ = generic_instance(self.program, self.symbols, decl, types)
+        examples = {p.name: [inst.params.get(p.name) for inst in instances] for p in decl.params}
+        gi, domain, _ = generic_instance(self.program, self.symbols, decl, types, examples)
         for value in domain.computed.values():
             if value.params & set(fwd_args):
                 raise Unsupported(
@@ -808,6 +816,11 @@ class _Emitter:
                 f"{k}={self.init_literal(v)}" for k, v in slot.py_kwargs
             ]
             return f"{slot.type_name}({', '.join(args)})"
+        if slot.kind == "sequential" and any(isinstance(c.repeat, ListLoop) for c in slot.children):
+            raise NotExpressible(
+                "a `for` stage over a list parameter is in a group inside a group, which is "
+                "written as one expression"
+            )
         if slot.kind == "sequential" and _conditional_children(slot):
             # children that exist only under a condition, in a group inside a group
             parts = []
@@ -862,7 +875,9 @@ class _Emitter:
             lines = [f"{self._layers_name} = []"]
         layers = self._layers_name
         for when, texts in self.sequential_runs(slot):
-            if len(texts) == 1 and not texts[0].startswith("*"):
+            if len(texts) == 1 and isinstance(texts[0], _Lines):
+                added = list(texts[0].lines)
+            elif len(texts) == 1 and not texts[0].startswith("*"):
                 added = [f"{layers}.append({texts[0]})"]
             elif len(texts) == 1:
                 added = [f"{layers}.extend({texts[0][1:]})"]
@@ -884,12 +899,15 @@ class _Emitter:
         base = len(slot.when or ())
         runs: list[tuple[tuple, list[str]]] = []
         for child in slot.children:
+            if isinstance(child.repeat, ListLoop):
+                runs.append((tuple((child.when or ())[base:]), [_Lines(self.list_loop(child))]))
+                continue
             self.name_loop(child)
             text = self.module_expr(child)
             if child.repeat is not None:
                 text = self.repeated(child, text)
             when = tuple((child.when or ())[base:])
-            if runs and runs[-1][0] == when:
+            if runs and runs[-1][0] == when and not isinstance(runs[-1][1][0], _Lines):
                 runs[-1][1].append(text)
             else:
                 runs.append((when, [text]))
@@ -904,18 +922,52 @@ class _Emitter:
                 and w1[-1][0] == w2[-1][0]
                 and w1[-1][1] != w2[-1][1]
                 and len(t1) == len(t2) == 1
+                and isinstance(t1[0], str)
+                and isinstance(t2[0], str)
                 and not t1[0].startswith("*")
                 and not t2[0].startswith("*")
             ):
                 then, orelse = (t1[0], t2[0]) if w1[-1][1] else (t2[0], t1[0])
                 test = self.condition_text(((w1[-1][0], True),))
                 runs[k : k + 2] = [(w1[:-1], [f"{then} if {test} else {orelse}"])]
-                if k and runs[k - 1][0] == runs[k][0]:
+                if k and runs[k - 1][0] == runs[k][0] and isinstance(runs[k - 1][1][0], str):
                     runs[k - 1 : k + 1] = [(runs[k][0], runs[k - 1][1] + runs[k][1])]
                     k -= 1
                 continue
             k += 1
         return runs
+
+    def list_loop(self, child: ModuleSlot) -> list[str]:
+        """The lines of `__init__` that append the child made by a `for` stage over a list
+        parameter: `for k, c in settings:`, the child, then the sizes carried to the next step
+        (`channels = c`), each set before the loop."""
+        loop = child.repeat
+        assert isinstance(loop, ListLoop) and self._layers_name is not None
+        taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+        taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES | {self._layers_name}
+        for name, sym in loop.names:
+            if sym not in self.rename:
+                self.rename[sym] = identifier(name, taken)
+        for sym, _, _, index, rank in loop.carries:
+            if sym not in self.rename:
+                word = "channels" if index == 1 and rank > 2 else "features"
+                self.rename[sym] = identifier(word if index in (1, rank - 1) else "size", taken)
+        lines = [f"{self.rename[sym]} = {self.init_literal(d)}" for sym, d, *_ in loop.carries]
+        text = self.module_expr(child)
+        target = self.loop_target(loop.target, loop.names, top=True)
+        lines.append(f"for {target} in {self.in_init(loop.iterable.expr)}:")
+        lines.append(f"    {self._layers_name}.append({text})")
+        lines += [
+            f"    {self.rename[sym]} = {self.init_literal(d)}" for sym, _, d, *_ in loop.carries
+        ]
+        return lines
+
+    def loop_target(self, target: ir.Target, names, *, top: bool = False) -> str:
+        if isinstance(target, ir.NameTarget):
+            sym = dict(names)[target.id]
+            return self.rename[sym]
+        inner = ", ".join(self.loop_target(t, names) for t in target.items)
+        return inner if top else f"({inner})"
 
     def name_loop(self, child: ModuleSlot) -> None:
         """The loop variable of a child made by a `for` stage over `range` of a parameter gets
@@ -1421,9 +1473,17 @@ def _free_in_branches(ops: list[Op], last: dict[tuple, int]) -> None:
 
 
 def _conditional_children(slot: ModuleSlot) -> bool:
-    """Some child of this group exists only under a condition of its own."""
+    """Some child of this group exists only under a condition of its own, or is made in a loop
+    over a list parameter: the group is built as a list in `__init__`."""
     base = len(slot.when or ())
-    return any(len(c.when or ()) > base for c in slot.children)
+    return any(len(c.when or ()) > base or isinstance(c.repeat, ListLoop) for c in slot.children)
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """Lines of `__init__` that add children to the list a group is built in."""
+
+    lines: tuple[str, ...] | list[str]
 
 
 def _group_by_when(slots: list[ModuleSlot]):
