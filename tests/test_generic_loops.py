@@ -267,3 +267,29 @@ model M {
     source = model_source(checked, ["M"])
     assert "nn.Linear(e, e)" in source, source
     assert " else in_features" not in source
+
+
+def test_a_loop_that_stays_specialised_says_why_in_a_sentence():
+    # a `for` statement over a list parameter runs in forward: not expressible as one class
+    checked = check_file(
+        "why.nn",
+        """
+block Deep(widths: list) {
+    input x
+    for w in widths {
+        x = x -> Linear(w) -> relu
+    }
+    x
+}
+model M {
+    input x: [B, 3]
+    Deep([4, 5]) -> Deep([2])
+}
+""",
+    )
+    source = model_source(checked, ["M"])
+    assert _classes(source).count("Deep_1") == 1
+    assert (
+        "Specialised for one use: `Deep` cannot be one generic class because it has a `for` loop "
+        "over a list that is only known when the class is built."
+    ) in " ".join(source.split())

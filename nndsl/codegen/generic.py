@@ -1154,12 +1154,16 @@ class SymbolicDomain:
 _NEUTRAL = re.compile(r"\b([A-Za-z_]\w*?)__(\d+)\b")
 _OPAQUE_NAME = re.compile(r"\b_[0-9a-f]{10}\b")
 _COMPUTED = re.compile(r"\bc__\d+\b")
+_LOOP_NAME = re.compile(r"\bloop__(\w+)\b")  # a loop's variable (`loop__i`: `i`)
+_CARRIED = re.compile(r"\bcarry__\d+\b")
 
 
 def readable(text: str) -> str:
     """A reason this evaluation gives (a checker message about its symbols) in the spec's
     words: an input's size symbol (`x__1`) as `x.shape[1]`, a value computed from parameters
     as such, an unknown size as `?`."""
+    text = _LOOP_NAME.sub(lambda m: m.group(1), text)
+    text = _CARRIED.sub("a size carried from step to step", text)
     text = _NEUTRAL.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
     text = _COMPUTED.sub("a value computed from the parameters", text)
     return _OPAQUE_NAME.sub("?", text)
