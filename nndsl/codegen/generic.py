@@ -1169,10 +1169,6 @@ def readable(text: str) -> str:
     return _OPAQUE_NAME.sub("?", text)
 
 
-def _opaque_items(v: Any) -> bool:
-    return isinstance(v, (tuple, list)) and any(isinstance(x, (Opaque, Sym)) for x in v)
-
-
 def _same_pair(left: Any, right: Any, a: Any, b: Any) -> bool:
     """`{left, right}` and `{a, b}` are the same two sizes."""
     return (dims.equal(left, a) is True and dims.equal(right, b) is True) or (
