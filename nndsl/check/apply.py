@@ -186,7 +186,25 @@ class Applying:
         frame: Frame,
         items: list[Any],
     ) -> None:
+        if (
+            self.domain.stage_loop(self, target, iter_, body, span, frame, items)
+            is not NotImplemented
+        ):
+            return
         seq = self.loop_sequence(iter_, frame)
+        self.for_layers_over(target, seq, iter_, body, span, frame, items)
+
+    def for_layers_over(
+        self,
+        target: ir.Target,
+        seq: tuple | list,
+        iter_: ir.Expr,
+        body: tuple[ir.Stmt, ...],
+        span: Span,
+        frame: Frame,
+        items: list[Any],
+    ) -> None:
+        """The layers of a `for` stage over `seq`, the items of its iterable `iter_`."""
         frame.in_loop += 1
         try:
             for item in seq:

@@ -95,14 +95,29 @@ class ValueDomain(Protocol):
     ) -> BlockInstance | None | Any:
         """A block called by the one evaluated, or NotImplemented (the checker's rule)."""
 
-    def check_label(self, ev: Evaluator, e: ir.Labeled, frame: Frame) -> None:
-        """Before the holes of a label (`layer{i + 1}`) are filled."""
+    def check_label(self, ev: Evaluator, e: ir.Labeled, frame: Frame) -> str | None:
+        """Before the holes of a label (`layer{i + 1}`) are filled: None, or the label."""
 
     def check_stage_loop(self, ev: Evaluator, iter_: ir.Expr, frame: Frame) -> None:
         """Before a `for` stage unrolls over `iter_`."""
 
     def index(self, ev: Evaluator, e: ir.Index, value: Any, frame: Frame) -> Any:
         """`value[...]` where `value` is opaque (a list parameter)."""
+
+    def stage_loop(
+        self,
+        ev: Evaluator,
+        target: ir.Target,
+        iter_: ir.Expr,
+        body: tuple[ir.Stmt, ...],
+        span: Span,
+        frame: Frame,
+        items: list,
+    ) -> Any:
+        """A `for` stage: its layers added to `items`, or NotImplemented (the checker's rule)."""
+
+    def conditional_loop(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> Any:
+        """A `for` statement whose iterable `iter_` is undecided, or NotImplemented (refused)."""
 
 
 class ConcreteDomain:
@@ -173,7 +188,7 @@ class ConcreteDomain:
     ) -> Any:
         return NotImplemented
 
-    def check_label(self, ev: Evaluator, e: ir.Labeled, frame: Frame) -> None:
+    def check_label(self, ev: Evaluator, e: ir.Labeled, frame: Frame) -> str | None:
         return None
 
     def check_stage_loop(self, ev: Evaluator, iter_: ir.Expr, frame: Frame) -> None:
@@ -181,6 +196,21 @@ class ConcreteDomain:
 
     def index(self, ev: Evaluator, e: ir.Index, value: Any, frame: Frame) -> Any:
         raise AssertionError("the checker's values are never opaque")
+
+    def stage_loop(
+        self,
+        ev: Evaluator,
+        target: ir.Target,
+        iter_: ir.Expr,
+        body: tuple[ir.Stmt, ...],
+        span: Span,
+        frame: Frame,
+        items: list,
+    ) -> Any:
+        return NotImplemented
+
+    def conditional_loop(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> Any:
+        return NotImplemented
 
 
 CONCRETE = ConcreteDomain()

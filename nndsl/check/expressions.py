@@ -185,7 +185,9 @@ class Expressions:
 
     def fill_label(self, e: ir.Labeled, frame: Frame) -> str:
         """`denselayer{i + 1}` with its holes filled by compile-time values: `denselayer2`."""
-        self.domain.check_label(self, e, frame)
+        made = self.domain.check_label(self, e, frame)
+        if made is not None:  # the code generator's: a label made in a loop over a parameter
+            return made
         out = [e.pieces[0]]
         for hole, piece in zip(e.holes, e.pieces[1:]):
             v = self.expr(hole, frame)

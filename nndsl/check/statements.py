@@ -365,7 +365,11 @@ class Statements:
     def for_stmt(self, stmt: ir.For, frame: Frame) -> None:
         seq = self.expr(stmt.iter, frame)
         if self.domain.undecided(seq):
-            self.domain.refuse("a `for` loop over a parameter")
+            if self.domain.conditional_loop(self, stmt, stmt.iter, frame) is not NotImplemented:
+                return
+            self.domain.refuse(
+                "it has a `for` loop over a list that is only known when the class is built"
+            )
         self.for_over(stmt, seq, frame)
 
     def for_over(self, stmt: ir.For, seq: Any, frame: Frame) -> None:

@@ -35,7 +35,16 @@ from nndsl.check.graph import (
 )
 from nndsl.check.infer import Evaluator
 from nndsl.check.resolve import Symbols
-from nndsl.check.values import POISON, Abort, GroupV, LabeledV, LayerRef, RepeatV, is_layer
+from nndsl.check.values import (
+    POISON,
+    Abort,
+    GroupV,
+    LabeledV,
+    LayerRef,
+    RepeatV,
+    is_group,
+    is_layer,
+)
 from nndsl.codegen.pyexpr import Expr, Prec
 from nndsl.dims import Sym
 from nndsl.syntax.loader import Program
@@ -76,6 +85,92 @@ class CondLayerV:
     span: Any
 
     is_layer_value = True
+
+
+@dataclass(frozen=True, eq=False)
+class PresentV:
+    """A layer of a `for` stage over a condition (`for t in ([e] if e != 1 else [])`): it
+    exists only on one side of `cond` (`polarity`); on the other the value passes through."""
+
+    cond: Opaque
+    polarity: bool
+    item: Any
+    span: Any
+
+    is_layer_value = True
+
+
+@dataclass(frozen=True, eq=False)
+class RangeLoopV:
+    """`for i in range(n) { Layer(i) }` as a stage, with `n` a parameter: the layers of one
+    step, made with `i` a symbol; inside a group they become a comprehension."""
+
+    var: str  # the loop variable as written
+    sym: Sym  # the symbol standing for it
+    bounds: tuple[Any, ...]  # the arguments of `range`
+    items: tuple[Any, ...]
+    span: Any
+
+    is_layer_value = True
+
+
+@dataclass(frozen=True, slots=True)
+class LoopCount:
+    """The `repeat` of a group's child made by a `for` stage over `range` of a parameter: the
+    template child is made `for var in range(*bounds)` (the symbol `sym` stands for `var`)."""
+
+    var: str
+    sym: str
+    bounds: tuple[Any, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class ListLoopV:
+    """`for k, c in settings { Layer(c) }` as a stage, with `settings` a list parameter: the
+    layers of one step, made with the loop's names as symbols."""
+
+    target: ir.Target
+    names: tuple[tuple[str, Any], ...]  # each name of the target: its symbol, or an Opaque
+    iterable: Opaque
+    items: tuple[Any, ...]
+    span: Any
+
+    is_layer_value = True
+
+
+@dataclass(frozen=True, slots=True)
+class ListLoop:
+    """The `repeat` of a group's child made by a `for` stage over a list parameter: in
+    `__init__`, `for <target> in <iterable>:` appends the child, then updates the sizes carried
+    from step to step (`channels = out`, as hand-written code keeps `input_channel`)."""
+
+    target: ir.Target
+    names: tuple[tuple[str, str], ...]  # each name of the target, with its symbol's name
+    iterable: Opaque
+    # (symbol, size before the loop, size after a step, its dimension, the rank)
+    carries: tuple[tuple[str, Any, Any, int, int], ...]
+
+
+@dataclass(slots=True)
+class _FrameState:
+    """What a side of a condition may change in a frame: its names and its current value."""
+
+    vars: dict[str, Any]
+    kinds: dict[str, str]
+    bound_at: dict[str, Any]
+    cur: Any
+    cur_set: bool
+
+    @classmethod
+    def take(cls, frame: Frame) -> _FrameState:
+        return cls(
+            dict(frame.vars), dict(frame.kinds), dict(frame.bound_at), frame.cur, frame.cur_set
+        )
+
+    def restore(self, frame: Frame) -> None:
+        frame.vars, frame.kinds = dict(self.vars), dict(self.kinds)
+        frame.bound_at = dict(self.bound_at)
+        frame.cur, frame.cur_set = self.cur, self.cur_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +251,17 @@ class SymbolicDomain:
         self.dim_names: dict[str, str] = {}
         # a size that is one of two under a condition: (its condition, its symbol) → both sides
         self.joined: dict[tuple[Expr, str], tuple[Any, Any]] = {}
+        # conditions that compare two sizes (`expanded != C`): their text → (left, right, is ==)
+        self.size_tests: dict[str, tuple[Any, Any, bool]] = {}
+        # sizes that are `a if cond else b` (joins after a condition): symbol → (cond's text, a, b)
+        self.joins: dict[str, tuple[str, Any, Any]] = {}
+        # the merges made after a loop over a condition: (cond, then, else) → the merged value
+        self.merges: dict[tuple, TensorV] = {}
+        # labels made from a loop variable: placeholder name → its pieces and holes
+        self.loop_labels: dict[str, tuple[str | Opaque, ...]] = {}
+        # the sizes carried from step to step of a loop over a list parameter (their symbols)
+        self.carries: list[str] = []
+        self.examples: dict[str, list[Any]] = {}  # parameter → the values its uses give it
 
     def undecided(self, v: Any) -> bool:
         return isinstance(v, (Opaque, Sym))
@@ -232,9 +338,12 @@ class SymbolicDomain:
                 if eq is not None:
                     return eq if e.op == "==" else not eq
             a, b = self.render(left), self.render(right)
-            return _operation(
+            result = _operation(
                 [_arg(a, Prec.ARITH), f" {e.op} ", _arg(b, Prec.ARITH)], "bool", Prec.CMP
             )
+            if sizes and e.op in ("==", "!="):
+                self.size_tests[result.init] = (left, right, e.op == "==")
+            return result
         return ev.compare_values(e, left, right, frame)
 
     def bool_op(self, op: str, left: Any, right: Any) -> Any:
@@ -417,6 +526,8 @@ class SymbolicDomain:
         into: list | None,
         label: str | None,
     ) -> Any:
+        if isinstance(layer_v, CondLayerV) and into is not None and label is None:
+            return self.choice_in_group(ev, layer_v, value, frame, into)
         if isinstance(layer_v, CondLayerV):
             if into is not None or label is not None:
                 raise Unsupported("a conditional layer inside a labelled group")
@@ -432,6 +543,12 @@ class SymbolicDomain:
             if not (isinstance(then, TensorV) and isinstance(orelse, TensorV)):
                 raise Unsupported("a conditional layer with several outputs")
             return self.merge(ev, frame, layer_v.cond, then, orelse, span)
+        if isinstance(layer_v, PresentV):
+            return self.apply_present(ev, layer_v, value, frame, span, into, label)
+        if isinstance(layer_v, RangeLoopV):
+            return self.apply_range_loop(ev, layer_v, value, frame, into, label)
+        if isinstance(layer_v, ListLoopV):
+            return self.apply_list_loop(ev, layer_v, value, frame, into, label)
         if isinstance(layer_v, RepeatV) and not isinstance(layer_v.count, int):
             return self.symbolic_repeat(ev, layer_v, value, frame, into, label)
         return NotImplemented
@@ -446,8 +563,10 @@ class SymbolicDomain:
             raise Unsupported(
                 "a repetition by a parameter of something other than one layer or block"
             )
-        if not isinstance(value, TensorV) or not isinstance(out, TensorV) or out.type != value.type:
-            raise Unsupported("a repetition by a parameter whose copies change the shape")
+        if not isinstance(value, TensorV) or not isinstance(out, TensorV):
+            raise Unsupported("a repetition by a parameter of a layer with several outputs")
+        if out.type != value.type:
+            out = self.loose_repeat(ev, rep, value, out, frame, children, start)
         renew_slots(children, {0: {"repeat": rep.count}}, frame.inst.ops, start)
         template = children[0]
         if into is not None:
@@ -456,15 +575,618 @@ class SymbolicDomain:
         name = label or ev.module_name(frame, rep.node)
         return ev.add_sequential(frame, name, children, rep.span, out)
 
-    def check_label(self, ev: Evaluator, e: ir.Labeled, frame: Frame) -> None:
-        for hole in e.holes:
-            if isinstance(ev.expr(hole, frame), (Opaque, Sym)):
-                raise Unsupported("a label made from its parameters")
+    def loose_repeat(
+        self,
+        ev: Evaluator,
+        rep: RepeatV,
+        value: TensorV,
+        out: TensorV,
+        frame: Frame,
+        children: list[ModuleSlot],
+        start: int,
+    ) -> TensorV:
+        """A repetition whose copies change some sizes as written (`H` into
+        `H + 2 * (k // 2) - k + 1`, which is `H` for an odd `k`): the copy is made again from
+        an input whose changing sizes are unknown.  Every copy is then the same module as long
+        as those sizes size no layer (the class cannot write an unknown size); the sizes that
+        stay must stay through the copy."""
+        if out.type.rank != value.type.rank or out.type.dtype != value.type.dtype:
+            raise Unsupported(
+                f"its repetition by a parameter turns {value.type} into {out.type}, so the copies "
+                "cannot all be the same module"
+            )
+        shape = tuple(
+            d if d == o else dims.opaque_symbol("repeat", d, o)
+            for d, o in zip(value.type.shape, out.type.shape)
+        )
+        del frame.inst.ops[start:]
+        children.clear()
+        loose = replace(value, type=TensorT(shape, value.type.dtype))
+        again = ev.apply(rep.item, loose, frame, rep.span, into=children)
+        if not isinstance(again, TensorV) or any(
+            d == o and a != d for d, o, a in zip(value.type.shape, out.type.shape, again.type.shape)
+        ):
+            raise Unsupported(
+                f"its repetition by a parameter turns {value.type} into {out.type}, so the copies "
+                "cannot all be the same module"
+            )
+        return TensorV(loose.type, again.op, again.origin)
+
+    def check_label(self, ev: Evaluator, e: ir.Labeled, frame: Frame) -> str | None:
+        values = [ev.expr(hole, frame) for hole in e.holes]
+        if not any(isinstance(v, (Opaque, Sym)) for v in values):
+            return None
+        for v in values:
+            if isinstance(v, Opaque) or (
+                isinstance(v, Sym) and not all(n.startswith("loop__") for n in dims.free_symbols(v))
+            ):
+                raise Unsupported(
+                    "a label is made from its parameters, so its name is only known when the "
+                    "class is built"
+                )
+        # made from the variable of a `for` over `range` of a parameter: the name is an
+        # f-string of the comprehension that makes the layers (see `LoopCount`)
+        name = f"_loop_label_{len(self.loop_labels) + 1}"
+        parts: list[str | Opaque] = [e.pieces[0]]
+        for v, piece in zip(values, e.pieces[1:]):
+            parts += [self.render(v), piece]
+        self.loop_labels[name] = tuple(parts)
+        return name
 
     def check_stage_loop(self, ev: Evaluator, iter_: ir.Expr, frame: Frame) -> None:
+        # items that are parameters are fine (`for t in [expand_ratio]`: `t` is a symbol); a
+        # sequence whose length is only known when the class is built is not
         seq = ev.expr(iter_, frame)
-        if isinstance(seq, (Opaque, Sym)) or _opaque_items(seq):
-            raise Unsupported("a `for` stage over values that depend on its parameters")
+        if isinstance(seq, (Opaque, Sym)):
+            raise Unsupported(
+                "it has a `for` stage over a list that is only known when the class is built"
+            )
+
+    # ---- loops over a condition ----------------------------------------------------------------
+
+    def loop_condition(self, ev: Evaluator, iter_: ir.Expr, frame: Frame) -> Any:
+        """The iterable of a `for`, if it is `a if cond else b` with `cond` undecided: `cond`
+        rendered, with the expressions of both sides; None for any other iterable (or a decided
+        condition, whose side the evaluator's own rule picks)."""
+        e = iter_
+        while isinstance(e, ir.Paren):
+            e = e.expr
+        if not isinstance(e, ir.IfExp):
+            return None
+        cond = ev.truth(ev.expr(e.cond, frame), e.cond)
+        if cond is POISON:
+            raise Abort
+        if not self.undecided(cond):
+            return None
+        return self.render(cond), e.then, e.orelse
+
+    def stage_loop(
+        self,
+        ev: Evaluator,
+        target: ir.Target,
+        iter_: ir.Expr,
+        body: tuple[ir.Stmt, ...],
+        span,
+        frame: Frame,
+        items: list,
+    ) -> Any:
+        """`for t in ([e] if e != 1 else []) { Layer(t) }` as a stage: the layers of each side,
+        each present only on its side (torchvision's `if expand_ratio != 1: layers.append(...)`).
+        A side may itself be such a condition."""
+        split = self.loop_condition(ev, iter_, frame)
+        if split is None:
+            made = self.range_stage(ev, target, iter_, body, span, frame, items)
+            if made is NotImplemented:
+                return self.list_stage(ev, target, iter_, body, span, frame, items)
+            return made
+        cond, then, orelse = split
+        for side, polarity in ((then, True), (orelse, False)):
+            made: list[Any] = []
+            self.under(
+                (cond, polarity),
+                frame,
+                lambda side=side, made=made: ev.for_layers(target, side, body, span, frame, made),
+            )
+            items.extend(PresentV(cond, polarity, item, span) for item in made)
+        return True
+
+    def range_stage(
+        self,
+        ev: Evaluator,
+        target: ir.Target,
+        iter_: ir.Expr,
+        body: tuple[ir.Stmt, ...],
+        span,
+        frame: Frame,
+        items: list,
+    ) -> Any:
+        """`for i in range(n) { ... }` as a stage with `n` a parameter: the body evaluated
+        once, with `i` a symbol (see `RangeLoopV`)."""
+        e = iter_
+        while isinstance(e, ir.Paren):
+            e = e.expr
+        if not (
+            isinstance(e, ir.Call)
+            and isinstance(e.func, ir.Name)
+            and e.func.id == "range"
+            and e.func.id not in frame.vars
+            and not e.kwargs
+            and 1 <= len(e.args) <= 2
+        ):
+            return NotImplemented
+        bounds = tuple(ev.expr(a, frame) for a in e.args)
+        if not any(self.undecided(b) for b in bounds):
+            return NotImplemented
+        if not isinstance(target, ir.NameTarget):
+            raise Unsupported("it unpacks the numbers of a `range` of its parameters")
+        if any(isinstance(b, Opaque) or (isinstance(b, float)) for b in bounds):
+            raise Unsupported("it has a `for` stage over a `range` of values that are not sizes")
+        sym = dims.sym(f"loop__{target.id}")
+        made: list[Any] = []
+        ev.for_layers_over(target, (sym,), iter_, body, span, frame, made)
+        items.append(RangeLoopV(target.id, sym, bounds, tuple(made), span))
+        return True
+
+    def list_stage(
+        self,
+        ev: Evaluator,
+        target: ir.Target,
+        iter_: ir.Expr,
+        body: tuple[ir.Stmt, ...],
+        span,
+        frame: Frame,
+        items: list,
+    ) -> Any:
+        """`for k, c in settings { ... }` as a stage with `settings` a list parameter: the body
+        evaluated once, with the loop's names as symbols (see `ListLoopV`)."""
+        seq = ev.expr(iter_, frame)
+        if not isinstance(seq, Opaque):
+            return NotImplemented
+        # the items' types, from the lists the uses give: a name that is always an int is a
+        # size (a symbol), another an opaque value
+        (param,) = seq.params if len(seq.params) == 1 else (None,)
+        if param is None or seq.init != param or param not in self.examples:
+            raise Unsupported(
+                "it has a `for` stage over a list that is only known when the class is built"
+            )
+        seen: dict[str, list[Any]] = {}
+
+        def collect(t: ir.Target, v: Any) -> None:
+            if isinstance(t, ir.NameTarget):
+                seen.setdefault(t.id, []).append(v)
+            elif isinstance(v, (tuple, list)) and len(v) == len(t.items):
+                for x, y in zip(t.items, v):
+                    collect(x, y)
+            else:
+                raise Unsupported(f"the items of its list parameter `{param}` do not unpack")
+
+        for example in self.examples[param]:
+            if not isinstance(example, (tuple, list)):
+                raise Unsupported(f"a use gives its list parameter `{param}` a value not a list")
+            for v in example:
+                collect(target, v)
+        names: list[tuple[str, Any]] = []
+
+        def symbols(t: ir.Target) -> Any:
+            if isinstance(t, ir.NameTarget):
+                sym = dims.sym(f"loop__{t.id}")
+                values = seen.get(t.id, [])
+                if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                    names.append((t.id, sym))
+                else:
+                    kind = "bool" if values and all(isinstance(v, bool) for v in values) else "any"
+                    names.append((t.id, Opaque(Expr.dim(sym), kind, frozenset({str(sym)}))))
+                return names[-1][1]
+            return tuple(symbols(x) for x in t.items)
+
+        item = symbols(target)
+        made: list[Any] = []
+        ev.for_layers_over(target, (item,), iter_, body, span, frame, made)
+        items.append(ListLoopV(target, tuple(names), seq, tuple(made), span))
+        return True
+
+    def apply_list_loop(
+        self, ev: Evaluator, loop: ListLoopV, value: Any, frame: Frame, into, label
+    ) -> Any:
+        """One step of a `for` stage over a list parameter, applied inside a group: its one
+        child is appended in a loop of `__init__`; a size the step changes is carried from step
+        to step in a local (`channels`), which is the size after the loop."""
+        if into is None or label is not None:
+            raise Unsupported("it has a `for` stage over a list parameter outside a labelled group")
+        if not isinstance(value, TensorV):
+            raise Unsupported("its `for` stage over a list parameter takes several values")
+
+        def step(v: TensorV, children: list[ModuleSlot]) -> Any:
+            out: Any = v
+            for item in loop.items:
+                if isinstance(item, GroupV) and is_group(item):
+                    out = ev.nested_group(item, out, frame, loop.span, children)
+                else:
+                    out = ev.apply(item, out, frame, loop.span, into=children)
+            if not isinstance(out, TensorV):
+                raise Unsupported("its `for` stage over a list parameter gives several values")
+            if len(children) != 1:
+                raise Unsupported(
+                    "each step of its `for` stage over a list parameter makes "
+                    f"{len(children)} layers, not one"
+                )
+            return out
+
+        children: list[ModuleSlot] = []
+        start = len(frame.inst.ops)
+        out = step(value, children)
+        carries: list[tuple[str, Any, Any, int, int]] = []
+        if out.type != value.type:
+            if out.type.rank != value.type.rank or out.type.dtype != value.type.dtype:
+                raise Unsupported(
+                    f"its `for` stage over a list parameter turns {value.type} into {out.type}"
+                )
+            shape = []
+            for d, o in zip(value.type.shape, out.type.shape):
+                if d == o:
+                    shape.append(d)
+                elif _opaque_in(d) or _opaque_in(o):
+                    shape.append(dims.opaque_symbol("loop", d, o))
+                else:
+                    carry = dims.sym(f"carry__{len(self.carries) + 1}")
+                    self.carries.append(str(carry))
+                    carries.append((str(carry), d, None, len(shape), value.type.rank))
+                    shape.append(carry)
+            del frame.inst.ops[start:]
+            children.clear()
+            carried = replace(value, type=TensorT(tuple(shape), value.type.dtype))
+            out = step(carried, children)
+            after = []
+            k = 0
+            for d, o in zip(shape, out.type.shape):
+                if isinstance(d, Sym) and str(d) in self.carries and k < len(carries):
+                    carries[k] = (carries[k][0], carries[k][1], o, *carries[k][3:])
+                    k += 1
+                    after.append(d)
+                elif d == o or _opaque_in(d):
+                    after.append(d)
+                else:
+                    raise Unsupported(
+                        "its `for` stage over a list parameter changes sizes that do not carry "
+                        "from step to step"
+                    )
+            joined = TensorT(tuple(after), value.type.dtype)
+            if out.op >= start:  # the group's output, if the loop ends it
+                frame.inst.ops[out.op] = replace(frame.inst.ops[out.op], out=joined)
+            out = TensorV(joined, out.op, out.origin)
+        symbols = [
+            (n, str(v) if isinstance(v, Sym) else next(iter(v.params))) for n, v in loop.names
+        ]
+        count = ListLoop(
+            loop.target,
+            tuple(symbols),
+            loop.iterable,
+            tuple(carries),
+        )
+        renew_slots(children, {0: {"repeat": count}}, frame.inst.ops, start)
+        into.append(children[0])
+        return out
+
+    def apply_range_loop(
+        self, ev: Evaluator, loop: RangeLoopV, value: Any, frame: Frame, into, label
+    ) -> Any:
+        """The layers of one step of a `for` stage over `range` of a parameter, applied inside
+        a group: the one child they make is the template of the comprehension."""
+        if into is None or label is not None:
+            raise Unsupported(
+                "it has a `for` stage over `range` of a parameter outside a labelled group"
+            )
+        if not isinstance(value, TensorV):
+            raise Unsupported("its `for` stage over `range` of a parameter takes several values")
+        children: list[ModuleSlot] = []
+        start = len(frame.inst.ops)
+        out: Any = value
+        for item in loop.items:
+            if isinstance(item, GroupV) and is_group(item):
+                out = ev.nested_group(item, out, frame, loop.span, children)
+            else:
+                out = ev.apply(item, out, frame, loop.span, into=children)
+        if len(children) != 1:
+            raise Unsupported(
+                "each step of its `for` stage over `range` of a parameter makes "
+                f"{len(children)} layers, not one"
+            )
+        if not isinstance(out, TensorV):
+            raise Unsupported("its `for` stage over `range` of a parameter gives several values")
+        if out.type != value.type:
+            out = self.carried_loop(ev, loop, value, out, frame, children, start)
+        count = LoopCount(loop.var, str(loop.sym), loop.bounds)
+        renew_slots(children, {0: {"repeat": count}}, frame.inst.ops, start)
+        into.append(children[0])
+        return out
+
+    def carried_loop(
+        self,
+        ev: Evaluator,
+        loop: RangeLoopV,
+        value: TensorV,
+        out: TensorV,
+        frame: Frame,
+        children: list[ModuleSlot],
+        start: int,
+    ) -> TensorV:
+        """A step that changes sizes (`in_channels` into `out`): the first step takes the
+        loop's input, the others the previous step's output, so the step is made again with
+        the input `in_channels if i == 0 else out` (as hand-written loops carry
+        `input_channel = output_channel`).  That holds when the step's output does not depend
+        on the sizes it changes; after the loop the value is the steps' output if there is a
+        step, the input otherwise."""
+        first_i = loop.bounds[0] if len(loop.bounds) == 2 else 0
+        stop = loop.bounds[-1]
+        var = self.render(loop.sym)
+        first = _operation(
+            [_arg(var, Prec.ARITH), " == ", _arg(self.render(first_i), Prec.ARITH)],
+            "bool",
+            Prec.CMP,
+        )
+        # the step before: its output with `i - 1` for `i` (a size made from `i`)
+        before = {str(loop.sym): loop.sym - 1}
+        previous = TensorT(
+            tuple(
+                dims.substitute(d, before) if isinstance(d, Sym) and not _opaque_in(d) else d
+                for d in out.type.shape
+            ),
+            out.type.dtype,
+        )
+        carried = self.join_under(first, value.type, previous)
+        del frame.inst.ops[start:]
+        children.clear()
+        again: Any = replace(value, type=carried)
+        for item in loop.items:
+            if isinstance(item, GroupV) and is_group(item):
+                again = ev.nested_group(item, again, frame, loop.span, children)
+            else:
+                again = ev.apply(item, again, frame, loop.span, into=children)
+        if not isinstance(again, TensorV) or again.type != out.type:
+            raise Unsupported(
+                "its `for` stage over `range` of a parameter turns "
+                f"{value.type} into {out.type}, and a step's output depends on the sizes it "
+                "changes, so the steps cannot all be made alike"
+            )
+        some = _operation(
+            [_arg(self.render(stop), Prec.ARITH), " > ", _arg(self.render(first_i), Prec.ARITH)],
+            "bool",
+            Prec.CMP,
+        )
+        last = {str(loop.sym): stop - 1}  # the last step's output
+        final = TensorT(
+            tuple(
+                dims.substitute(d, last) if isinstance(d, Sym) and not _opaque_in(d) else d
+                for d in out.type.shape
+            ),
+            out.type.dtype,
+        )
+        joined = self.join_under(some, final, value.type)
+        if again.op >= start:  # the group's output, if the loop ends it
+            frame.inst.ops[again.op] = replace(frame.inst.ops[again.op], out=joined)
+        return TensorV(joined, again.op, again.origin)
+
+    def conditional_loop(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> Any:
+        """A `for` statement over `a if cond else b` with `cond` undecided: its body runs on
+        each side of an `if`; afterwards a name (or the current value) that the sides leave
+        different tensors is their merge, as after `a if cond else b`."""
+        split = self.loop_condition(ev, iter_, frame)
+        if split is None:
+            return NotImplemented
+        cond, then, orelse = split
+        before = _FrameState.take(frame)
+        states: list[_FrameState] = []
+        for side, polarity in ((then, True), (orelse, False)):
+            before.restore(frame)
+            self.under(
+                (cond, polarity), frame, lambda side=side: self.loop_side(ev, stmt, side, frame)
+            )
+            states.append(_FrameState.take(frame))
+        self.merge_states(ev, stmt, cond, before, states[0], states[1], frame)
+        return True
+
+    def loop_side(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> None:
+        if self.conditional_loop(ev, stmt, iter_, frame) is not NotImplemented:
+            return
+        seq = ev.expr(iter_, frame)
+        if self.undecided(seq):
+            raise Unsupported(
+                "it has a `for` loop over a list that is only known when the class is built"
+            )
+        ev.for_over(stmt, seq, frame)
+
+    def merge_states(
+        self,
+        ev: Evaluator,
+        stmt: ir.For,
+        cond: Opaque,
+        before: _FrameState,
+        then: _FrameState,
+        orelse: _FrameState,
+        frame: Frame,
+    ) -> None:
+        """The frame after both sides of a loop over a condition (see `conditional_loop`)."""
+        loop_names = _target_names(stmt.target)
+        missing = object()
+        then.restore(frame)
+        for name in list(then.vars) + [n for n in orelse.vars if n not in then.vars]:
+            a, b = then.vars.get(name, missing), orelse.vars.get(name, missing)
+            if _same(a, b):
+                continue
+            if name in loop_names:  # the loop's own variable: as before the loop, if bound
+                old = before.vars.get(name, missing)
+                if old is missing:
+                    frame.vars.pop(name, None)
+                else:
+                    frame.vars[name] = old
+                    frame.kinds[name] = before.kinds.get(name, "value")
+                continue
+            if isinstance(a, TensorV) and isinstance(b, TensorV):
+                merged = self.merge_values(ev, cond, a, b, stmt.span, frame)
+                ev.bind(frame, name, merged, stmt.span, then.kinds.get(name, "value"))
+                continue
+            raise Unsupported(
+                f"its `for` loop over a condition leaves `{name}` a different value on each "
+                "side of the condition"
+            )
+        if _same(then.cur, orelse.cur):
+            return
+        if isinstance(then.cur, TensorV) and isinstance(orelse.cur, TensorV):
+            frame.cur = self.merge_values(ev, cond, then.cur, orelse.cur, stmt.span, frame)
+            frame.cur_set = True
+            return
+        raise Unsupported(
+            "its `for` loop over a condition leaves a different value on each side of the condition"
+        )
+
+    def merge_values(
+        self, ev: Evaluator, cond: Opaque, then: TensorV, orelse: TensorV, span, frame: Frame
+    ) -> TensorV:
+        key = (cond.init, then.op, then.path, orelse.op, orelse.path)
+        if key in self.merges:  # a name and the current value, left the same by both sides
+            return self.merges[key]
+        self.merges[key] = self.make_merge(ev, cond, then, orelse, span, frame)
+        return self.merges[key]
+
+    def make_merge(
+        self, ev: Evaluator, cond: Opaque, then: TensorV, orelse: TensorV, span, frame: Frame
+    ) -> TensorV:
+        joined = self.join_under(cond, then.type, orelse.type)
+        op = ev.emit(
+            frame, Op(OpKind.MERGE, cond, (then, orelse), (), joined, span, when=self.when)
+        )
+        return TensorV(joined, op, then.origin)
+
+    def join_under(self, cond: Opaque, then: TensorT, orelse: TensorT) -> TensorT:
+        """The type of a value that is `then` where `cond` holds and `orelse` elsewhere: a size
+        that differs is the value `a if cond else b`, computed in `__init__` (the in-channels
+        of the layer after an optional expansion), or unknown where a side is not expressible."""
+        if then.rank != orelse.rank or then.dtype != orelse.dtype:
+            raise Unsupported(
+                f"a layer that exists only under a condition changes its input {orelse} into "
+                f"{then}, of another rank or type"
+            )
+        out = []
+        test = self.size_tests.get(cond.init)
+        for a, b in zip(then.shape, orelse.shape):
+            if a == b:
+                out.append(a)
+            elif test is not None and _same_pair(test[0], test[1], a, b):
+                # `a if a != b else b` is `a`, `a if a == b else b` is `b`
+                out.append(b if test[2] else a)
+            elif _opaque_in(a) or _opaque_in(b):
+                out.append(dims.opaque_symbol("join", a, b))
+            else:
+                a, b = self.side_of(a, cond, True), self.side_of(b, cond, False)
+                if a == b:
+                    out.append(a)
+                    continue
+                x, y = self.render(a), self.render(b)
+                value = _operation(
+                    [_arg(x, Prec.AND), " if ", cond, " else ", _arg(y, Prec.AND)], "any", Prec.OR
+                )
+                joined = self.computed_sym(value)
+                self.joins[str(joined)] = (cond.init, a, b)
+                out.append(joined)
+        return TensorT(tuple(out), then.dtype)
+
+    def side_of(self, d: Any, cond: Opaque, polarity: bool) -> Any:
+        """A size where `cond` is known to be `polarity`: a join on `cond` is its side."""
+        join = self.joins.get(str(d)) if isinstance(d, Sym) else None
+        while join is not None and join[0] == cond.init:
+            d = join[1] if polarity else join[2]
+            join = self.joins.get(str(d)) if isinstance(d, Sym) else None
+        return d
+
+    def on_side(self, value: Any, cond: Opaque, polarity: bool) -> Any:
+        """`value` as seen on one side of `cond`: its sizes that are joins on `cond` resolved."""
+        if not isinstance(value, TensorV):
+            return value
+        shape = tuple(self.side_of(d, cond, polarity) for d in value.type.shape)
+        if shape == value.type.shape:
+            return value
+        return replace(value, type=TensorT(shape, value.type.dtype))
+
+    def apply_present(
+        self, ev: Evaluator, present: PresentV, value: Any, frame: Frame, span, into, label
+    ) -> Any:
+        """A layer of a `for` stage over a condition, applied: its modules and steps exist on
+        its side only; the value after it is the merge of its output and `value`."""
+        if label is not None:
+            raise Unsupported("a label names a layer that exists only under a condition")
+        if not isinstance(value, TensorV):
+            raise Unsupported("a layer that exists only under a condition takes several values")
+        when = (present.cond, present.polarity)
+        if into is not None:
+            start = len(frame.inst.ops)
+            out = self.side_in_group(ev, when, present.item, value, frame, present.span, into)
+            then, orelse = (out, value) if present.polarity else (value, out)
+            return self.joined_in_group(present.cond, then, orelse, out, frame, start)
+        seen = self.on_side(value, *when)
+        out = self.under(when, frame, lambda: ev.apply(present.item, seen, frame, present.span))
+        if not isinstance(out, TensorV):
+            raise Unsupported("a layer that exists only under a condition gives several values")
+        then, orelse = (out, value) if present.polarity else (value, out)
+        return self.merge_values(ev, present.cond, then, orelse, present.span, frame)
+
+    def side_in_group(
+        self,
+        ev: Evaluator,
+        when: tuple[Opaque, bool],
+        item: Any,
+        value: Any,
+        frame: Frame,
+        span,
+        into,
+    ) -> Any:
+        """`item` applied inside a group on one side of a condition: the children it adds
+        exist on that side only."""
+        start, n_into = len(frame.inst.ops), len(into)
+        value = self.on_side(value, *when)
+
+        def run() -> Any:
+            if isinstance(item, GroupV) and is_group(item):
+                return ev.nested_group(item, value, frame, span, into)
+            return ev.apply(item, value, frame, span, into=into)
+
+        out = self.under(when, frame, run)
+        full = self.when + (when,)
+        renew_slots(
+            into,
+            {i: {"when": full} for i in range(n_into, len(into)) if into[i].when is None},
+            frame.inst.ops,
+            start,
+        )
+        if not isinstance(out, TensorV):
+            raise Unsupported("a layer that exists only under a condition gives several values")
+        return out
+
+    def joined_in_group(
+        self, cond: Opaque, then: TensorV, orelse: TensorV, last: TensorV, frame: Frame, start: int
+    ) -> TensorV:
+        """The value after a side of a condition inside a group, `last` its last output: the
+        nn.Sequential is called as a whole, so there is no step to merge at; the last step
+        gives the joined type."""
+        joined = self.join_under(cond, then.type, orelse.type)
+        if joined != last.type and last.op >= start:  # a step of the side
+            frame.inst.ops[last.op] = replace(frame.inst.ops[last.op], out=joined)
+        return TensorV(joined, last.op, last.origin)
+
+    def choice_in_group(
+        self, ev: Evaluator, choice: CondLayerV, value: Any, frame: Frame, into: list
+    ) -> Any:
+        """`(Hardswish() if act == "HS" else ReLU())` inside a group: both layers are children,
+        each existing on its side (`nn.Hardswish() if act == "HS" else nn.ReLU()`)."""
+        if not isinstance(value, TensorV):
+            raise Unsupported("a layer chosen by a condition takes several values")
+        start = len(frame.inst.ops)
+        then = self.side_in_group(
+            ev, (choice.cond, True), choice.then, value, frame, choice.span, into
+        )
+        orelse = self.side_in_group(
+            ev, (choice.cond, False), choice.orelse, value, frame, choice.span, into
+        )
+        return self.joined_in_group(choice.cond, then, orelse, orelse, frame, start)
 
     def index(self, ev: Evaluator, e: ir.Index, value: Opaque, frame: Frame) -> Any:
         """`widths[i]` on a list parameter: its item, known when the class is instantiated (as
@@ -558,12 +1280,16 @@ def _quiet_arithmetic(ev: Evaluator, e: ir.BinOp, left: Any, right: Any) -> Any:
 _NEUTRAL = re.compile(r"\b([A-Za-z_]\w*?)__(\d+)\b")
 _OPAQUE_NAME = re.compile(r"\b_[0-9a-f]{10}\b")
 _COMPUTED = re.compile(r"\bc__\d+\b")
+_LOOP_NAME = re.compile(r"\bloop__(\w+)\b")  # a loop's variable (`loop__i`: `i`)
+_CARRIED = re.compile(r"\bcarry__\d+\b")
 
 
 def readable(text: str) -> str:
     """A reason this evaluation gives (a checker message about its symbols) in the spec's
     words: an input's size symbol (`x__1`) as `x.shape[1]`, a value computed from parameters
     as such, an unknown size as `?`."""
+    text = _LOOP_NAME.sub(lambda m: m.group(1), text)
+    text = _CARRIED.sub("a size carried from step to step", text)
     text = _NEUTRAL.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
     text = _COMPUTED.sub("a value computed from the parameters", text)
     return _OPAQUE_NAME.sub("?", text)
@@ -599,6 +1325,35 @@ def _opaque_items(v: Any) -> bool:
     return isinstance(v, (tuple, list)) and any(isinstance(x, (Opaque, Sym)) for x in v)
 
 
+def _same_pair(left: Any, right: Any, a: Any, b: Any) -> bool:
+    """`{left, right}` and `{a, b}` are the same two sizes."""
+    return (dims.equal(left, a) is True and dims.equal(right, b) is True) or (
+        dims.equal(left, b) is True and dims.equal(right, a) is True
+    )
+
+
+def _target_names(t: ir.Target) -> set[str]:
+    if isinstance(t, ir.NameTarget):
+        return {t.id}
+    return set().union(*(_target_names(x) for x in t.items))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same compile-time value (a tensor: the same step's output)."""
+    if a is b:
+        return True
+    if isinstance(a, TensorV) or isinstance(b, TensorV):
+        return (
+            isinstance(a, TensorV) and isinstance(b, TensorV) and (a.op, a.path) == (b.op, b.path)
+        )
+    if type(a) is not type(b) or is_layer(a):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
 def _opaque_in(d) -> bool:
     return any(dims.is_opaque_symbol(n) for n in dims.free_symbols(d))
 
@@ -619,10 +1374,14 @@ def generic_instance(
     symbols: Symbols,
     decl: ir.BlockDecl,
     input_types: list[TensorT] | None,
+    examples: dict[str, list[Any]] | None = None,
 ) -> tuple[BlockInstance, SymbolicDomain, list]:
     """Evaluate `decl` with symbolic parameters (int parameters as dimension symbols, others as
-    opaque values) and the given symbolic input types.  Raises Unsupported."""
+    opaque values) and the given symbolic input types.  `examples`: the values the uses give
+    each parameter (what a loop over a list parameter learns its items' types from).  Raises
+    Unsupported."""
     domain = SymbolicDomain(decl)
+    domain.examples = examples or {}
     ev = Evaluator(program, symbols, domain)
     params: dict[str, Any] = {}
     for p in decl.params:

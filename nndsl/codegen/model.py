@@ -24,7 +24,14 @@ from nndsl.check.graph import (
     TensorV,
     walk_slots,
 )
-from nndsl.codegen.generic import Opaque, Unsupported, generic_instance, readable
+from nndsl.codegen.generic import (
+    ListLoop,
+    LoopCount,
+    Opaque,
+    Unsupported,
+    generic_instance,
+    readable,
+)
 from nndsl.codegen.pyexpr import Expr, Prec
 from nndsl.codegen.pysrc import (
     NotExpressible,
@@ -249,7 +256,8 @@ class ModelCode:
                 neutral[s] = (k, i)
                 shape.append(dims.sym(s))
             types.append(TensorT(tuple(shape), value.type.dtype))
-        gi, domain, _ = generic_instance(self.program, self.symbols, decl, types)
+        examples = {p.name: [inst.params.get(p.name) for inst in instances] for p in decl.params}
+        gi, domain, _ = generic_instance(self.program, self.symbols, decl, types, examples)
         for value in domain.computed.values():
             if value.params & set(fwd_args):
                 raise Unsupported(
@@ -389,6 +397,8 @@ class _Emitter:
         self.rename = rename  # neutral symbol, or named computed value → final name
         # a value computed from parameters that has no name: its expression, written inline
         self.inline: dict[str, Expr] = {}
+        self._layers_name: str | None = None  # the list `__init__` builds a group in
+        self.loop_labels = dict(computed.loop_labels) if computed is not None else {}
         # the locals of `__init__` its lines read (constructor arguments, computed values)
         self.init_refs: set[str] = set()
         self.dim_syms = dim_syms  # input-dim symbol → (input, dim)
@@ -704,7 +714,7 @@ class _Emitter:
         k = 0
         while k < len(groups):
             when, slots = groups[k]
-            body = [f"self.{s.name} = {self.module_expr(s)}" for s in slots]
+            body = [line for s in slots for line in self.module_lines(s)]
             if when:  # as torchvision does: the attribute exists, None when the module doesn't
                 lines.extend(f"self.{s.name} = None" for s in slots)
             other = groups[k + 1][0] if k + 1 < len(groups) else ()
@@ -716,7 +726,7 @@ class _Emitter:
             ):
                 # the modules of both sides of one condition: `if ...: ... else: ...`
                 lines.extend(f"self.{s.name} = None" for s in groups[k + 1][1])
-                rest = [f"self.{s.name} = {self.module_expr(s)}" for s in groups[k + 1][1]]
+                rest = [line for s in groups[k + 1][1] for line in self.module_lines(s)]
                 cond, polarity = when[-1]
                 then, orelse = (body, rest) if polarity else (rest, body)
                 text = self.in_init(cond.expr)
@@ -794,6 +804,10 @@ class _Emitter:
     def init_expr(self, v: Any) -> Expr:
         for n in dims.free_symbols(v) if isinstance(v, Sym) else ():
             self._init_symbols.add(self.rename.get(n, n))
+            if n in self.inline and n in self.computed_values:  # written inline: what it reads
+                self._init_symbols |= {
+                    self.rename.get(p, p) for p in self.computed_values[n].params
+                }
             if n in self.fwd_args:
                 raise NotExpressible(
                     f"the parameter `{n}` is needed in `__init__`, and some use only knows it "
@@ -868,26 +882,205 @@ class _Emitter:
                 f"{k}={self.init_literal(v)}" for k, v in slot.py_kwargs
             ]
             return f"{slot.type_name}({', '.join(args)})"
+        if slot.kind == "sequential" and any(isinstance(c.repeat, ListLoop) for c in slot.children):
+            raise NotExpressible(
+                "a `for` stage over a list parameter is in a group inside a group, which is "
+                "written as one expression"
+            )
+        if slot.kind == "sequential" and _conditional_children(slot):
+            # children that exist only under a condition, in a group inside a group
+            parts = []
+            for when, texts in self.sequential_runs(slot):
+                if not when:
+                    parts.extend(texts)
+                    continue
+                test = self.condition_text(when)
+                parts.append(f"*([{', '.join(texts)}] if {test} else [])")
+            return f"nn.Sequential({', '.join(parts)})"
         if slot.kind == "sequential":
             named = any(c.name != str(i) for i, c in enumerate(slot.children))
             parts = []
             for child in slot.children:
+                self.name_loop(child)
                 text = self.module_expr(child)
-                if child.repeat is not None:
+                if child.repeat is not None and named and child.name in self.loop_labels:
+                    label = self.loop_label(child.name)
+                    parts.append(self.repeated(child, f"({label}, {text})"))
+                elif child.repeat is not None:
                     if named:
                         raise NotExpressible(
                             "a repetition by a parameter inside a group with named children"
                         )
-                    parts.append(f"*[{text} for _ in range({self.init_literal(child.repeat)})]")
+                    parts.append(self.repeated(child, text))
                 elif named:
                     parts.append(f"({literal(child.name)}, {text})")
                 else:
                     parts.append(text)
             if named:
                 self.owner.ordered_dict = True
+                if len(parts) == 1 and parts[0].startswith("*[") and parts[0].endswith("]"):
+                    # only children made in a loop: `OrderedDict((f"layer{i}", ...) for i in ...)`
+                    return f"nn.Sequential(OrderedDict({parts[0][2:-1]}))"
                 return f"nn.Sequential(OrderedDict([{', '.join(parts)}]))"
             return f"nn.Sequential({', '.join(parts)})"
         raise NotExpressible(f"unknown module kind {slot.kind}")
+
+    def module_lines(self, slot: ModuleSlot) -> list[str]:
+        """`self.<name> = <module>`.  A group some of whose children exist only under a
+        condition (a `for` stage over `[e] if e != 1 else []`) is built as a list first, as
+        torchvision builds its blocks: `layers.append(...)` under `if`, then
+        `nn.Sequential(*layers)`."""
+        if slot.kind != "sequential" or not _conditional_children(slot):
+            return [f"self.{slot.name} = {self.module_expr(slot)}"]
+        if self._layers_name is None:
+            taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+            taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
+            self._layers_name = identifier("layers", taken)
+            lines = [f"{self._layers_name}: list[nn.Module] = []"]
+        else:
+            lines = [f"{self._layers_name} = []"]
+        layers = self._layers_name
+        for when, texts in self.sequential_runs(slot):
+            if len(texts) == 1 and isinstance(texts[0], _Lines):
+                added = list(texts[0].lines)
+            elif len(texts) == 1 and not texts[0].startswith("*"):
+                added = [f"{layers}.append({texts[0]})"]
+            elif len(texts) == 1:
+                added = [f"{layers}.extend({texts[0][1:]})"]
+            else:
+                added = [f"{layers}.extend([{', '.join(texts)}])"]
+            if when:
+                added = [f"if {self.condition_text(when)}:"] + ["    " + x for x in added]
+            lines.extend(added)
+        lines.append(f"self.{slot.name} = nn.Sequential(*{layers})")
+        return lines
+
+    def sequential_runs(self, slot: ModuleSlot) -> list[tuple[tuple, list[str]]]:
+        """The children of a group with conditional children, as runs of their module
+        expressions that exist under the same conditions (relative to the group's)."""
+        if any(c.name != str(i) for i, c in enumerate(slot.children)):
+            raise NotExpressible(
+                "a group with labelled children has a child that exists only under a condition"
+            )
+        base = len(slot.when or ())
+        runs: list[tuple[tuple, list[str]]] = []
+        for child in slot.children:
+            if isinstance(child.repeat, ListLoop):
+                runs.append((tuple((child.when or ())[base:]), [_Lines(self.list_loop(child))]))
+                continue
+            self.name_loop(child)
+            text = self.module_expr(child)
+            if child.repeat is not None:
+                text = self.repeated(child, text)
+            when = tuple((child.when or ())[base:])
+            if runs and runs[-1][0] == when and not isinstance(runs[-1][1][0], _Lines):
+                runs[-1][1].append(text)
+            else:
+                runs.append((when, [text]))
+        # one child on each side of a condition: `nn.Hardswish() if act == "HS" else nn.ReLU()`
+        k = 0
+        while k + 1 < len(runs):
+            (w1, t1), (w2, t2) = runs[k], runs[k + 1]
+            if (
+                w1
+                and w2
+                and w1[:-1] == w2[:-1]
+                and w1[-1][0] == w2[-1][0]
+                and w1[-1][1] != w2[-1][1]
+                and len(t1) == len(t2) == 1
+                and isinstance(t1[0], str)
+                and isinstance(t2[0], str)
+                and not t1[0].startswith("*")
+                and not t2[0].startswith("*")
+            ):
+                then, orelse = (t1[0], t2[0]) if w1[-1][1] else (t2[0], t1[0])
+                test = self.condition_text(((w1[-1][0], True),))
+                runs[k : k + 2] = [(w1[:-1], [f"{then} if {test} else {orelse}"])]
+                if k and runs[k - 1][0] == runs[k][0] and isinstance(runs[k - 1][1][0], str):
+                    runs[k - 1 : k + 1] = [(runs[k][0], runs[k - 1][1] + runs[k][1])]
+                    k -= 1
+                continue
+            k += 1
+        return runs
+
+    def list_loop(self, child: ModuleSlot) -> list[str]:
+        """The lines of `__init__` that append the child made by a `for` stage over a list
+        parameter: `for k, c in settings:`, the child, then the sizes carried to the next step
+        (`channels = c`), each set before the loop."""
+        loop = child.repeat
+        assert isinstance(loop, ListLoop) and self._layers_name is not None
+        taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+        taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES | {self._layers_name}
+        for name, sym in loop.names:
+            if sym not in self.rename:
+                self.rename[sym] = identifier(name, taken)
+        for sym, _, _, index, rank in loop.carries:
+            if sym not in self.rename:
+                word = "channels" if index == 1 and rank > 2 else "features"
+                self.rename[sym] = identifier(word if index in (1, rank - 1) else "size", taken)
+        lines = [f"{self.rename[sym]} = {self.init_literal(d)}" for sym, d, *_ in loop.carries]
+        text = self.module_expr(child)
+        target = self.loop_target(loop.target, loop.names, top=True)
+        lines.append(f"for {target} in {self.in_init(loop.iterable.expr)}:")
+        lines.append(f"    {self._layers_name}.append({text})")
+        lines += [
+            f"    {self.rename[sym]} = {self.init_literal(d)}" for sym, _, d, *_ in loop.carries
+        ]
+        return lines
+
+    def loop_target(self, target: ir.Target, names, *, top: bool = False) -> str:
+        if isinstance(target, ir.NameTarget):
+            sym = dict(names)[target.id]
+            return self.rename[sym]
+        inner = ", ".join(self.loop_target(t, names) for t in target.items)
+        return inner if top else f"({inner})"
+
+    def name_loop(self, child: ModuleSlot) -> None:
+        """The loop variable of a child made by a `for` stage over `range` of a parameter gets
+        its name as written (unless a local of `__init__` has it)."""
+        if not isinstance(child.repeat, LoopCount):
+            return
+        if child.repeat.sym not in self.rename:
+            taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+            taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
+            self.rename[child.repeat.sym] = identifier(child.repeat.var, taken)
+            for sym, value in self.computed_values.items():  # written inline: with that name
+                if sym in self.inline and child.repeat.sym in value.params:
+                    self.inline[sym] = value.expr.bind(self.init_name)
+        self.init_refs.discard(self.rename[child.repeat.sym])  # does the child read it?
+
+    def loop_label(self, name: str) -> str:
+        """A label made from the variable of a loop over a parameter, as an f-string."""
+        text = ""
+        for part in self.loop_labels[name]:
+            if isinstance(part, Opaque):
+                text += "{" + self.in_init(part.expr) + "}"
+            else:
+                text += part.replace("{", "{{").replace("}", "}}")
+        return 'f"' + text + '"'
+
+    def repeated(self, child: ModuleSlot, text: str) -> str:
+        """`*[<child> for _ in range(n)]`: the copies of a child repeated by a parameter."""
+        count = child.repeat
+        if not isinstance(count, LoopCount):
+            return f"*[{text} for _ in range({self.init_literal(count)})]"
+        var = self.rename[count.sym]
+        if var not in self.init_refs:  # the child's text does not read it (see `name_loop`)
+            var = "_"
+        bounds = ", ".join(self.init_literal(b) for b in count.bounds)
+        return f"*[{text} for {var} in range({bounds})]"
+
+    def condition_text(self, when: tuple) -> str:
+        """The conditions of `when` (each with its polarity) as one test of `__init__`."""
+        parts = []
+        for cond, polarity in when:
+            expr = cond.expr.bind(self.init_name)
+            self.init_refs |= expr.refs
+            if polarity:
+                parts.append(expr.operand(Prec.AND).text if len(when) > 1 else expr.text)
+            else:
+                parts.append(f"not {_negated(expr).text}")
+        return " and ".join(parts)
 
     def torch_call(self, name: str, args: dict, inferred, user_args, user_kwargs) -> str:
         return torch_call(name, args, inferred, user_args, user_kwargs, self.init_literal)
@@ -906,6 +1099,7 @@ class _Emitter:
         for k, (n, v) in enumerate(inst.inputs):
             self.var[("in", k)] = self.input_names[k]
         uses, last = _uses(inst)
+        _free_in_branches(inst.ops, last)
         self.uses, self.last = uses, last
         live: dict[str, tuple] = {n: ("in", k) for k, n in enumerate(self.input_names)}
         self.lhs: dict[int, str] = {}
@@ -1295,6 +1489,67 @@ def _positional_params(entry) -> list[str]:
     from nndsl.check.functions import function_signature
 
     return [n for n, k, d in function_signature(entry) if k == "pos_or_kw"]
+
+
+def _free_in_branches(ops: list[Op], last: dict[tuple, int]) -> None:
+    """A value that one side of a condition consumes, and that the other side (which runs no
+    step) only passes on to the merge, is free after its last step on that side: forward writes
+    `x = self.act(x)` under the `if`, rather than a new name and an `else: h = x`."""
+    sites: dict[tuple, list[int]] = {}
+    for i, op in enumerate(ops):
+        for v in _tensor_inputs(op):
+            sites.setdefault(_key(v), []).append(i)
+    for m, op in enumerate(ops):
+        if op.kind != "merge":
+            continue
+        depth = len(op.when or ())
+        k = m - 1
+        while k >= 0 and (
+            (ops[k].kind == "merge" and ops[k].target == op.target)
+            or (len(ops[k].when or ()) > depth and (ops[k].when or ())[depth][0] == op.target)
+        ):
+            k -= 1
+        branch = [j for j in range(k + 1, m) if ops[j].kind != "merge"]
+        sides = {(ops[j].when or ())[depth][1] for j in branch}
+        if len(sides) != 1:
+            continue
+        (polarity,) = sides
+        passed = op.args[1] if polarity else op.args[0]  # what the side without steps gives
+        if not isinstance(passed, TensorV):
+            continue
+        key = _key(passed)
+        later = [s for s in sites.get(key, []) if s > k]
+        consumers = [s for s in later if s in branch]
+        if not consumers or last.get(key) != max(later):
+            continue
+
+        def passes_on(s: int) -> bool:
+            o = ops[s]
+            if o.kind != "merge" or o.target != op.target:
+                return False
+            mine, other = (o.args[1], o.args[0]) if polarity else (o.args[0], o.args[1])
+            return (
+                isinstance(mine, TensorV)
+                and _key(mine) == key
+                and not (isinstance(other, TensorV) and _key(other) == key)
+            )
+
+        if all(s in consumers or passes_on(s) for s in later):
+            last[key] = consumers[-1]
+
+
+def _conditional_children(slot: ModuleSlot) -> bool:
+    """Some child of this group exists only under a condition of its own, or is made in a loop
+    over a list parameter: the group is built as a list in `__init__`."""
+    base = len(slot.when or ())
+    return any(len(c.when or ()) > base or isinstance(c.repeat, ListLoop) for c in slot.children)
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """Lines of `__init__` that add children to the list a group is built in."""
+
+    lines: tuple[str, ...] | list[str]
 
 
 def _group_by_when(slots: list[ModuleSlot]):

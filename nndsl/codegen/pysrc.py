@@ -81,7 +81,8 @@ def shape_comment(
             shown = [v for k, v in (written or {}).items() if k in free]
             if shown:
                 whole = len(free) == 1 and dims.sym(next(iter(free))) == d
-                text = shown[0].replace(" ", "")
+                # compactly: no spaces around operators (`c//4`), but between words (`a if c else b`)
+                text = re.sub(r"\s+(?=\W)|(?<=\W)\s+", "", shown[0])
                 parts.append(text if whole and len(text) <= 24 else "?")
                 continue
             names = {k: v for k, v in (rename or {}).items() if k in free}
