@@ -49,10 +49,10 @@ def _modules(spec: Path):
     blocks of FORCED[spec] specialised for each use."""
     from nndsl.codegen import generic as gen
 
-    def refuse(program, symbols, decl, input_types):
+    def refuse(program, symbols, decl, input_types, *args, **kwargs):
         if decl.name in FORCED[spec]:
             raise Unsupported("forced: compared with one class per use")
-        return gen.generic_instance(program, symbols, decl, input_types)
+        return gen.generic_instance(program, symbols, decl, input_types, *args, **kwargs)
 
     generic = _source(spec)
     with mock.patch("nndsl.codegen.model.generic_instance", side_effect=refuse):

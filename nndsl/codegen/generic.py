@@ -1290,8 +1290,8 @@ def readable(text: str) -> str:
     as such, an unknown size as `?`."""
     text = _LOOP_NAME.sub(lambda m: m.group(1), text)
     text = _CARRIED.sub("a size carried from step to step", text)
+    text = _COMPUTED.sub("a value computed from the parameters", text)  # not `c.shape[6]`
     text = _NEUTRAL.sub(lambda m: f"{m.group(1)}.shape[{m.group(2)}]", text)
-    text = _COMPUTED.sub("a value computed from the parameters", text)
     return _OPAQUE_NAME.sub("?", text)
 
 
