@@ -5,9 +5,10 @@ the code generator evaluates each declaration again with its parameters as symbo
 `stride`) and its inputs' sizes as symbols (`in_channels`, `H`, `W`): constructor arguments come
 out as expressions over them (`nn.Conv2d(in_channels, out, 3, stride=stride)`), a condition that
 depends on them becomes an `if` in `__init__` and `forward`, and a repetition by a symbolic
-count becomes a comprehension.  What cannot be expressed generically (a loop over a list
-parameter, branches giving different shapes) raises `Unsupported`, and that block is emitted as
-one class per distinct instance instead.
+count becomes a comprehension, and a `for` over parameters a loop of `__init__` (a list it
+builds, a size it carries from step to step).  What cannot be expressed generically (a `for`
+statement over a list parameter, branches giving different ranks) raises `Unsupported`, and
+that block is emitted as one class per distinct instance instead.
 
 It is the checker's own `Evaluator`, given `SymbolicDomain` as its value domain
 (nndsl/check/domain.py): the same rules, with values that are only known when the class is
@@ -249,8 +250,6 @@ class SymbolicDomain:
         # a size bound to a name in the spec (`bn, n, c = x.shape`): symbol → that name, which
         # forward gives the local it reads the size into
         self.dim_names: dict[str, str] = {}
-        # a size that is one of two under a condition: (its condition, its symbol) → both sides
-        self.joined: dict[tuple[Expr, str], tuple[Any, Any]] = {}
         # conditions that compare two sizes (`expanded != C`): their text → (left, right, is ==)
         self.size_tests: dict[str, tuple[Any, Any, bool]] = {}
         # sizes that are `a if cond else b` (joins after a condition): symbol → (cond's text, a, b)
@@ -426,39 +425,12 @@ class SymbolicDomain:
     def merge(
         self, ev: Evaluator, frame: Frame, c: Opaque, then: TensorV, orelse: TensorV, span
     ) -> TensorV:
-        """The tensor that is `then` if `c` holds and `orelse` otherwise."""
-        joined = self.join(c, then.type, orelse.type)
+        """The tensor that is `then` if `c` holds and `orelse` otherwise (`a if c else b`)."""
+        if then.type.rank != orelse.type.rank or then.type.dtype != orelse.type.dtype:
+            raise Unsupported(f"the branches of `if` give {then.type} and {orelse.type}")
+        joined = self.join_under(c, then.type, orelse.type)
         op = ev.emit(frame, Op(OpKind.MERGE, c, (then, orelse), (), joined, span, when=self.when))
         return TensorV(joined, op, then.origin)
-
-    def join(self, c: Opaque, a: TensorT, b: TensorT) -> TensorT:
-        """The type of a value that is `a` if `c` holds and `b` otherwise: equal dimensions
-        stay; one that differs is the size `a if c else b`, known when the class is built (as
-        torchvision's ShuffleNet writes `inp if stride > 1 else branch_features`), or an unknown
-        size where a side is itself unknown."""
-        if a.rank != b.rank or a.dtype != b.dtype:
-            raise Unsupported(f"the branches of `if` give {a} and {b}")
-        out = []
-        for x, y in zip(a.shape, b.shape):
-            if x == y:
-                out.append(x)
-            elif not (self.opaque_quotients.writable(x) and self.opaque_quotients.writable(y)):
-                out.append(dims.opaque_symbol("join", x, y))
-            else:
-                # `left = x1 if stride == 1 else left`, left being `x if stride == 1 else ...`
-                # already: the side the condition decides, not a nested `if`
-                x = self.joined.get((c.expr, str(x)), (x, y))[0]
-                y = self.joined.get((c.expr, str(y)), (x, y))[1]
-                then, orelse = self.render(x), self.render(y)
-                size = _operation(
-                    [_arg(then, Prec.AND), " if ", c, " else ", _arg(orelse, Prec.AND)],
-                    "any",
-                    Prec.OR,
-                )
-                joined = self.computed_sym(size)
-                self.joined[(c.expr, str(joined))] = (x, y)
-                out.append(joined)
-        return TensorT(tuple(out), a.dtype)
 
     def branch(
         self, ev: Evaluator, e: ir.Expr, frame: Frame, stage: bool, when: tuple[Opaque, bool]
@@ -1060,7 +1032,9 @@ class SymbolicDomain:
     def join_under(self, cond: Opaque, then: TensorT, orelse: TensorT) -> TensorT:
         """The type of a value that is `then` where `cond` holds and `orelse` elsewhere: a size
         that differs is the value `a if cond else b`, computed in `__init__` (the in-channels
-        of the layer after an optional expansion), or unknown where a side is not expressible."""
+        of the layer after an optional expansion; torchvision's ShuffleNet's `inp if stride > 1
+        else branch_features`), or unknown where a side is not expressible.  A side that is
+        itself a join on `cond` is the size that side decides, not a nested `if`."""
         if then.rank != orelse.rank or then.dtype != orelse.dtype:
             raise Unsupported(
                 f"a layer that exists only under a condition changes its input {orelse} into "
@@ -1074,7 +1048,8 @@ class SymbolicDomain:
             elif test is not None and _same_pair(test[0], test[1], a, b):
                 # `a if a != b else b` is `a`, `a if a == b else b` is `b`
                 out.append(b if test[2] else a)
-            elif _opaque_in(a) or _opaque_in(b):
+            elif not (self.opaque_quotients.writable(a) and self.opaque_quotients.writable(b)):
+                # an unknown size on a side (a quotient or remainder of known ones is written)
                 out.append(dims.opaque_symbol("join", a, b))
             else:
                 a, b = self.side_of(a, cond, True), self.side_of(b, cond, False)
@@ -1356,17 +1331,6 @@ def _same(a: Any, b: Any) -> bool:
 
 def _opaque_in(d) -> bool:
     return any(dims.is_opaque_symbol(n) for n in dims.free_symbols(d))
-
-
-def join_types(a: TensorT, b: TensorT) -> TensorT:
-    """The type of a value that is `a` under some condition and `b` otherwise: equal dimensions
-    stay, the others become unknown sizes."""
-    if a.rank != b.rank or a.dtype != b.dtype:
-        raise Unsupported(f"the branches of `if` give {a} and {b}")
-    out = []
-    for x, y in zip(a.shape, b.shape):
-        out.append(x if x == y else dims.opaque_symbol("join", x, y))
-    return TensorT(tuple(out), a.dtype)
 
 
 def generic_instance(
