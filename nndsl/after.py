@@ -585,6 +585,33 @@ def _at_data(checked, plan, source: str, message: str, hint: str | None = None) 
     return _with_data_note(failure, source)
 
 
+def _streaming_script(
+    program, checked, plan, options: dict, normalize: bool, source: str
+) -> tuple[dict, str]:
+    """(data.json's facts, train.py's source) of a training script that streams `plan`'s data
+    source with `options` (what `evaluate --data` reads it through)."""
+    import dataclasses
+    import json
+
+    from nndsl.codegen import GenerateError, data_bytes, model_code
+    from nndsl.codegen.train import train_source
+    from nndsl.data.streaming import STAMP
+
+    def with_options(**more) -> Any:
+        kwargs = tuple(options.items()) + tuple(more.items())
+        return dataclasses.replace(plan, data=dataclasses.replace(plan.data, kwargs=kwargs))
+
+    try:
+        meta = json.loads(data_bytes(checked, with_options(stream=True), streaming=True))
+        script = with_options(stream=True, normalize=normalize)
+        py_modules = model_code(checked, program.models, formatted=False).py_modules
+        code = train_source(script, checked.program.root, py_modules, formatted=False)
+    except GenerateError as exc:
+        raise _with_data_note(generate_failure(exc, checked), source) from None
+    meta.pop(STAMP, None)
+    return meta, code
+
+
 def streamed_other_data(
     program, trained: Trained, checkpoint, source: str, split: str | None
 ) -> tuple[bytes, str, Any] | None:
@@ -594,12 +621,7 @@ def streamed_other_data(
     classes, features standardised with the training's statistics; without `split`, all
     its rows, in the order of its split's permutation).  None for another source
     (`other_data` then)."""
-    import dataclasses
     import json
-
-    from nndsl.codegen import GenerateError, data_bytes, model_code
-    from nndsl.codegen.train import train_source
-    from nndsl.data.streaming import STAMP
 
     checked = _checked_with_data(program, trained.section, source)
     plan = checked.plans.get(trained.section)
@@ -616,18 +638,7 @@ def streamed_other_data(
     prep = preprocessing(program, trained, checkpoint)
     normalize = prep["mean"] is not None
 
-    def with_options(**more) -> Any:
-        kwargs = tuple(options.items()) + tuple(more.items())
-        return dataclasses.replace(plan, data=dataclasses.replace(plan.data, kwargs=kwargs))
-
-    try:
-        meta = json.loads(data_bytes(checked, with_options(stream=True), streaming=True))
-        script = with_options(stream=True, normalize=normalize)
-        py_modules = model_code(checked, program.models, formatted=False).py_modules
-        code = train_source(script, checked.program.root, py_modules, formatted=False)
-    except GenerateError as exc:
-        raise _with_data_note(generate_failure(exc, checked), source) from None
-    meta.pop(STAMP, None)
+    meta, code = _streaming_script(program, checked, plan, options, normalize, source)
     t = trained.instance.inputs[0][1].type
     features = len(meta["features"])
     if len(t.shape) != 2 or (isinstance(t.shape[1], int) and t.shape[1] != features):
@@ -688,15 +699,12 @@ def streamed_other_images(
     the training's statistics, labels read as the training's classes.  The numbers of the
     images loaded whole (`other_data`).  None for all the images of train/, val/ and test/
     folders, or for `target=input` (`other_data` then)."""
-    import dataclasses
     import json
 
     import numpy as np
 
-    from nndsl.codegen import GenerateError, data_bytes, model_code
-    from nndsl.codegen.train import train_source
     from nndsl.data import DataError
-    from nndsl.data.streaming import STAMP, digest, list_images
+    from nndsl.data.streaming import digest, list_images
 
     options = {k: v for k, v in plan.data.kwargs if k not in ("normalize", "stream")}
     if options.get("target") is not None:
@@ -711,21 +719,11 @@ def streamed_other_images(
     prep = preprocessing(program, trained, checkpoint)
     normalize = prep["mean"] is not None
 
-    def with_options(**more) -> Any:
-        kwargs = tuple(options.items()) + tuple(more.items())
-        return dataclasses.replace(plan, data=dataclasses.replace(plan.data, kwargs=kwargs))
+    meta, code = _streaming_script(program, checked, plan, options, normalize, source)
 
     def located(message: str, hint: str | None = None) -> NndslError:
         return _at_data(checked, plan, source, message, hint)
 
-    try:
-        meta = json.loads(data_bytes(checked, with_options(stream=True), streaming=True))
-        script = with_options(stream=True, normalize=normalize)
-        py_modules = model_code(checked, program.models, formatted=False).py_modules
-        code = train_source(script, checked.program.root, py_modules, formatted=False)
-    except GenerateError as exc:
-        raise _with_data_note(generate_failure(exc, checked), source) from None
-    meta.pop(STAMP, None)
     if split is None and meta["layout"] != "classes":
         if options.get("augment"):  # (other_data would leave its transforms out)
             raise located(
