@@ -42,6 +42,18 @@ def test_generated_from_the_current_grammar() -> None:
     assert GEN.grammar_digest(ROOT / "grammar" / "nndsl.lark") == GEN.grammar_digest()
 
 
+def test_generated_file_is_what_the_generator_writes() -> None:
+    """Generation is deterministic (the parse table in a canonical order), so the committed
+    parser is byte for byte what tools/gen_parser.py writes now, with the same Lark."""
+    from nndsl.syntax import _lark_parser
+
+    if lark.__version__ != _lark_parser.__version__:
+        pytest.skip(f"generated with Lark {_lark_parser.__version__}, not {lark.__version__}")
+    assert GEN.generate() == GEN.TARGET.read_text(encoding="utf-8"), (
+        "run .venv/bin/python tools/gen_parser.py"
+    )
+
+
 def _same_engine() -> None:
     from nndsl.syntax import _lexer_re, prere
 

@@ -12,16 +12,19 @@ Usage::
     .venv/bin/python tools/gen_parser.py --check     # exit 1 if it is out of date
     .venv/bin/python tools/gen_parser.py --stdout
 
-Lark's numbering of parser states is not stable from run to run, so the file records the
-SHA-256 of the grammar it was generated from: tests/test_generated_parser.py checks that it is
-the grammar's current hash, and that the generated parser and Lark built from the grammar give
-the same trees (and the same syntax errors) for every spec in the repository.
+Lark numbers its parser states in an order that changes from run to run; the generated table
+is renumbered in a canonical order (_canonical_table), so the same grammar, Lark and Python give
+the same bytes and `--check` compares them.  The file also records the SHA-256 of the grammar
+it was generated from: tests/test_generated_parser.py checks that it is the grammar's current
+hash, and that the generated parser and Lark built from the grammar give the same trees (and
+the same syntax errors) for every spec in the repository.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import subprocess
 import sys
@@ -34,6 +37,8 @@ TARGET = ROOT / "nndsl" / "syntax" / "_lark_parser.py"
 # --compress stores the tables as one string constant (Lark's own format: base64 of zlib of a
 # pickle) instead of nested literals: compiling the literals takes ~0.15 s, which every run pays
 # where no bytecode cache is written (PYTHONDONTWRITEBYTECODE, read-only installs).
+# the hash seed Lark's generator runs under (see generate)
+HASH_SEED = "0"
 OPTIONS = ["--lexer", "contextual", "--propagate_positions", "--maybe_placeholders", "--compress"]
 
 HEADER = """\
@@ -319,6 +324,40 @@ class BasicLexer(AbstractBasicLexer):
 ]
 
 
+# marshal's output depends on the reference counts of what it writes (an object with more than
+# one reference is written once and referred to), so the same data can give different bytes in
+# different processes: it is written without sharing (version 2) and packed by a fresh
+# interpreter, which gives the same bytes for the same data.  Its strings are interned there
+# (each written once, and interned again when the table is loaded).
+_PACK = """
+import marshal, sys, zlib
+
+def canonical(x):
+    if type(x) is str:
+        return sys.intern(x)
+    if type(x) is dict:
+        return {canonical(k): canonical(v) for k, v in x.items()}
+    if type(x) in (list, tuple):
+        return type(x)(canonical(v) for v in x)
+    return x
+
+data = canonical(marshal.loads(sys.stdin.buffer.read()))
+sys.stdout.buffer.write(zlib.compress(marshal.dumps(data), 9))
+"""
+
+
+def _pack(data: object) -> bytes:
+    """`zlib.compress(marshal.dumps(data), 9)`, the same bytes in any process (see _PACK)."""
+    import marshal
+
+    return subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _PACK],
+        input=marshal.dumps(data, 2),
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
 def _marshal_tables(source: str) -> str:
     """The parse tables stored with `marshal` instead of `pickle` (loads in half the time, and
     `pickle` is not imported), compressed as before but as a bytes literal rather than base64
@@ -342,7 +381,7 @@ def _marshal_tables(source: str) -> str:
             raise SystemExit(f"gen_parser: Lark's stand-alone {name} table changed")
         raw = zlib.decompress(base64.b64decode(ast.literal_eval(f"({m.group(1)})")))
         data = pickle.loads(raw) if m.group(2) == "pickle" else marshal.loads(raw)
-        packed = zlib.compress(marshal.dumps(data), 9)
+        packed = _pack(data)
         lines = "\n".join(repr(packed[i : i + 60]) for i in range(0, len(packed), 60))
         new = f"{name} = (\n{lines}\n)\n{name} = marshal.loads(zlib.decompress({name}))\n"
         source = source[: m.start()] + new + source[m.end() :]
@@ -374,7 +413,62 @@ def _int_reductions(source: str) -> str:
         for token, (action, arg) in actions.items():
             if action == 1:
                 actions[token] = (1, arg["@"])
-    packed = zlib.compress(marshal.dumps(data), 9)
+    packed = _pack(data)
+    lines = "\n".join(repr(packed[i : i + 60]) for i in range(0, len(packed), 60))
+    new = f"DATA = (\n{lines}\n)\nDATA = marshal.loads(zlib.decompress(DATA))\n"
+    return source[: m.start()] + new + source[m.end() :]
+
+
+def _canonical_table(source: str) -> str:
+    """The parse table in one canonical form: Lark numbers the parser states (and the table's
+    tokens) in an order that changes from run to run (sets of objects hashed by address), so
+    the states are renumbered in the order a breadth-first walk from the start states meets
+    them (each state's actions in the order of their tokens' names) and the tokens in the
+    order of their names.  The same grammar then gives the same bytes.  Applying it twice
+    changes nothing."""
+    import ast
+    import marshal
+    import zlib
+
+    m = re.search(
+        r"^DATA = \(\n(.*?)\n\)\nDATA = marshal\.loads\(zlib\.decompress\(DATA\)\)\n",
+        source,
+        re.M | re.S,
+    )
+    if m is None:
+        raise SystemExit("gen_parser: the DATA table is not stored as expected")
+    data = marshal.loads(zlib.decompress(ast.literal_eval(f"({m.group(1)})")))
+    table = data["parser"]["parser"]
+    tokens, states = table["tokens"], table["states"]
+    names = sorted(set(tokens.values()))
+    token_number = {name: i for i, name in enumerate(names)}
+    # each state's actions by token name, in name order
+    named = {
+        state: sorted((tokens[t], action) for t, action in actions.items())
+        for state, actions in states.items()
+    }
+    order: dict[int, int] = {}
+    queue = [table["start_states"][start] for start in sorted(table["start_states"])]
+    while queue:
+        state = queue.pop(0)
+        if state in order:
+            continue
+        order[state] = len(order)
+        queue.extend(arg for _, (action, arg) in named[state] if action == 0)
+    missing = set(states) - set(order)
+    if missing:
+        raise SystemExit(f"gen_parser: parser states not reached from a start state: {missing}")
+    table["tokens"] = dict(enumerate(names))
+    table["states"] = {
+        order[state]: {
+            token_number[name]: (action, order[arg] if action == 0 else arg)
+            for name, (action, arg) in named[state]
+        }
+        for state in sorted(states, key=order.__getitem__)
+    }
+    table["start_states"] = {k: order[v] for k, v in sorted(table["start_states"].items())}
+    table["end_states"] = {k: order[v] for k, v in sorted(table["end_states"].items())}
+    packed = _pack(data)
     lines = "\n".join(repr(packed[i : i + 60]) for i in range(0, len(packed), 60))
     new = f"DATA = (\n{lines}\n)\nDATA = marshal.loads(zlib.decompress(DATA))\n"
     return source[: m.start()] + new + source[m.end() :]
@@ -395,15 +489,18 @@ def lighten(source: str) -> str:
         if source.count(old) != 1:
             raise SystemExit(f"gen_parser: Lark's stand-alone parser changed: {old!r}")
         source = source.replace(old, new)
-    return _int_reductions(_marshal_tables(source))
+    return _canonical_table(_int_reductions(_marshal_tables(source)))
 
 
 def generate(grammar: Path = GRAMMAR) -> str:
+    # (a fixed hash seed, so that nothing Lark writes depends on string hashes; the order of
+    # its parser states, which does not depend on them alone, is made canonical in lighten)
     out = subprocess.run(
         [sys.executable, "-m", "lark.tools.standalone", *OPTIONS, str(grammar)],
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, "PYTHONHASHSEED": HASH_SEED},
     ).stdout
     return HEADER.format(digest=grammar_digest(grammar)) + lighten(out)
 
@@ -451,7 +548,9 @@ def lexer_table_source() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--check", action="store_true", help="exit 1 if the parser is not from the current grammar"
+        "--check",
+        action="store_true",
+        help="exit 1 if the files are not what this script writes from the current grammar",
     )
     ap.add_argument("--stdout", action="store_true", help="print instead of writing")
     ap.add_argument(
@@ -462,7 +561,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.check:
-        if not TARGET.exists() or recorded_digest() != grammar_digest():
+        if (
+            not TARGET.exists()
+            or recorded_digest() != grammar_digest()
+            or TARGET.read_text("utf-8") != generate()
+        ):
             print(
                 f"{TARGET.relative_to(ROOT)} is out of date: run .venv/bin/python tools/gen_parser.py"
             )
