@@ -2399,7 +2399,7 @@ class IntParseTable(ParseTableBase[int]):
 
 
 class ParseConf(Generic[StateT]):
-    __slots__ = 'parse_table', 'callbacks', 'start', 'start_state', 'end_state', 'states'
+    __slots__ = 'parse_table', 'callbacks', 'start', 'start_state', 'end_state', 'states', 'reductions'
 
     parse_table: ParseTableBase[StateT]
     callbacks: ParserCallbacks
@@ -2409,7 +2409,9 @@ class ParseConf(Generic[StateT]):
     end_state: StateT
     states: Dict[StateT, Dict[str, tuple]]
 
-    def __init__(self, parse_table: ParseTableBase[StateT], callbacks: ParserCallbacks, start: str):
+    def __init__(self, parse_table: ParseTableBase[StateT], callbacks: ParserCallbacks, start: str, reductions=None):
+        # nndsl (tools/gen_parser.py): `reductions`, see _reduction
+        self.reductions = {} if reductions is None else reductions
         self.parse_table = parse_table
 
         self.start_state = self.parse_table.start_states[start]
@@ -2418,6 +2420,23 @@ class ParseConf(Generic[StateT]):
 
         self.callbacks = callbacks
         self.start = start
+
+def _reduction(rule, callbacks, reductions):
+    # nndsl (tools/gen_parser.py): what ParserState.feed_token needs to reduce by `rule`, kept
+    # in `reductions` by the rule's id (the parse table, which holds the rules, outlives it):
+    # the number of children, the symbol reduced to, and the callback, or None where the
+    # callback returns the only child as it is (ExpandSingleChild, under PropagatePositions,
+    # which does nothing then)
+    callback = callbacks[rule]
+    size = len(rule.expansion)
+    inner = callback
+    if type(inner) is PropagatePositions and inner.node_filter is None:
+        inner = inner.node_builder
+    if size == 1 and type(inner) is ExpandSingleChild:
+        callback = None
+    entry = reductions[id(rule)] = (size, rule.origin.name, callback)
+    return entry
+
 
 class ParserState(Generic[StateT]):
     __slots__ = 'parse_conf', 'lexer', 'state_stack', 'value_stack'
@@ -2457,6 +2476,60 @@ class ParserState(Generic[StateT]):
         )
 
     def feed_token(self, token: Token, is_end=False) -> Any:
+        # nndsl (tools/gen_parser.py): _feed_token (Lark's) with each rule's reduction looked up
+        # once (_reduction), and a rule whose value is its only child reduced in place
+        callbacks = self.parse_conf.callbacks
+        if not callbacks:
+            return self._feed_token(token, is_end)
+        state_stack = self.state_stack
+        value_stack = self.value_stack
+        states = self.parse_conf.states
+        end_state = self.parse_conf.end_state
+        reductions = self.parse_conf.reductions
+
+        while True:
+            state = state_stack[-1]
+            try:
+                action, arg = states[state][token.type]
+            except KeyError:
+                expected = {s for s in states[state].keys() if s.isupper()}
+                raise UnexpectedToken(token, expected, state=self, interactive_parser=None)
+
+            if action is Shift:
+                assert arg != end_state
+                assert not is_end
+                state_stack.append(arg)
+                value_stack.append(token if token.type not in callbacks else callbacks[token.type](token))
+                return
+
+            try:
+                size, origin, callback = reductions[id(arg)]
+            except KeyError:
+                size, origin, callback = _reduction(arg, callbacks, reductions)
+            if callback is None:
+                # the value is the rule's only child, on the stack already
+                _action, new_state = states[state_stack[-2]][origin]
+                assert _action is Shift
+                state_stack[-1] = new_state
+            else:
+                if size:
+                    s = value_stack[-size:]
+                    del state_stack[-size:]
+                    del value_stack[-size:]
+                else:
+                    s = []
+
+                value = callback(s)
+
+                _action, new_state = states[state_stack[-1]][origin]
+                assert _action is Shift
+                state_stack.append(new_state)
+                value_stack.append(value)
+
+            if is_end and state_stack[-1] == end_state:
+                return value_stack[-1]
+
+    def _feed_token(self, token: Token, is_end=False) -> Any:
         state_stack = self.state_stack
         value_stack = self.value_stack
         states = self.parse_conf.states
@@ -2570,9 +2643,10 @@ class _Parser:
         self.parse_table = parse_table
         self.callbacks = callbacks
         self.debug = debug
+        self.reductions = {}  # nndsl (tools/gen_parser.py): see _reduction
 
     def parse(self, lexer: LexerThread, start: str, value_stack=None, state_stack=None, start_interactive=False):
-        parse_conf = ParseConf(self.parse_table, self.callbacks, start)
+        parse_conf = ParseConf(self.parse_table, self.callbacks, start, self.reductions)
         parser_state = ParserState(parse_conf, lexer, state_stack, value_stack)
         if start_interactive:
             return InteractiveParser(self, parser_state, parser_state.lexer)
