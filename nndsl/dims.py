@@ -491,7 +491,7 @@ def differ(a: Dim, b: Dim) -> bool:
 
 # --- printing -------------------------------------------------------------------------------
 
-_SIMPLE = re.compile(r"[A-Za-z_][\w.]*(\[[^\[\]]*\])*")
+_SIMPLE = r"[A-Za-z_][\w.]*(\[[^\[\]]*\])*"  # (compiled on first use, not at every start)
 
 
 class _Printer:
@@ -522,7 +522,7 @@ class _Printer:
         if self.names is None or a not in self.names:
             return a
         text = self.names[a]
-        return text if self.operands or _SIMPLE.fullmatch(text) else f"({text})"
+        return text if self.operands or re.fullmatch(_SIMPLE, text) else f"({text})"
 
     def div(self, num: Dim, op: str, k: int) -> str:
         text = self.poly(num)

@@ -304,6 +304,14 @@ def _terminal_order(t):
 class BasicLexer(AbstractBasicLexer):
 """,
     ),
+    # the pattern of Unicode categories compiled when a pattern's width is computed (never:
+    # the widths are in the tables), not at import
+    (
+        """categ_pattern = re.compile(r'\\\\p{[A-Za-z_]+}')
+""",
+        """categ_pattern = r'\\\\p{[A-Za-z_]+}'  # nndsl (tools/gen_parser.py): compiled on use
+""",
+    ),
     # the parse table's reductions: their rules looked up without a call each
     (
         """        states = {
@@ -449,6 +457,67 @@ class ParserState(Generic[StateT]):
 """,
     ),
 ]
+
+
+# typing's machinery at import, which the parser never uses at run time: a class that is
+# `Generic[...]` (ten, subscripted only in annotations, type aliases and two base lists)
+# becomes a plain class whose subscription returns the class itself; an `ABC` base (seven,
+# with their subclasses seventeen classes under ABCMeta) is dropped (`abstractmethod` then
+# marks without enforcing: nothing instantiates an abstract class); the module's type aliases
+# (`X = Union[...]`, `Callable[...]`, `Dict[...]`) are kept as strings, as annotations are.
+_SUBSCRIPTABLE = """
+
+class _Subscriptable:
+    # nndsl (tools/gen_parser.py): in place of typing.Generic (see _plain_classes)
+    __slots__ = ()
+
+    def __class_getitem__(cls, item):
+        return cls
+
+"""
+
+
+def _split_bases(bases: str) -> list[str]:
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(bases):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(bases[start:i].strip())
+            start = i + 1
+    out.append(bases[start:].strip())
+    return [b for b in out if b]
+
+
+def _plain_classes(source: str) -> str:
+    """See _SUBSCRIPTABLE.  Applying it twice changes nothing."""
+
+    def plain(m: re.Match) -> str:
+        bases = []
+        for base in _split_bases(m.group(2)):
+            if base == "ABC":
+                continue
+            if base.startswith("Generic["):
+                base = "_Subscriptable"
+            bases.append(base)
+        return f"class {m.group(1)}({', '.join(bases)}):" if bases else f"class {m.group(1)}:"
+
+    source, n = re.subn(r"^class (\w+)\((.*\b(?:ABC|Generic\[).*)\):$", plain, source, flags=re.M)
+    if n:
+        anchor = "\n@dataclass(frozen=True)\nclass TextSlice("
+        if source.count(anchor) != 1:
+            raise SystemExit("gen_parser: Lark's stand-alone parser changed: no TextSlice class")
+        source = source.replace(anchor, _SUBSCRIPTABLE.rstrip("\n") + "\n" + anchor, 1)
+    elif "\nclass _Subscriptable:\n" not in source:
+        raise SystemExit("gen_parser: Lark's stand-alone parser changed: no Generic or ABC class")
+    return re.sub(
+        r"^(\w+) = ((?:Union|Callable|Dict)\[.*\])$",
+        lambda m: f"{m.group(1)} = {m.group(2)!r}",
+        source,
+        flags=re.M,
+    )
 
 
 # marshal's output depends on the reference counts of what it writes (an object with more than
@@ -616,7 +685,7 @@ def lighten(source: str) -> str:
         if source.count(old) != 1:
             raise SystemExit(f"gen_parser: Lark's stand-alone parser changed: {old!r}")
         source = source.replace(old, new)
-    return _canonical_table(_int_reductions(_marshal_tables(source)))
+    return _canonical_table(_int_reductions(_marshal_tables(_plain_classes(source))))
 
 
 def generate(grammar: Path = GRAMMAR) -> str:
@@ -663,6 +732,8 @@ def lexer_table_source() -> str:
             if id(basic) not in seen:
                 seen.add(id(basic))
                 basic.scanner  # noqa: B018 - builds (compiles) the state's scanner
+        # and the pattern that finds the comments of every parsed file (parser._comments)
+        recording_re.compile(importlib.import_module("nndsl.syntax.parser").STRING_OR_COMMENT)
 
     table = prere.record(compile_all)
     lines = [LEXER_HEADER, f"ENGINE = {prere.engine_key()!r}", "PATTERNS = {"]

@@ -7,7 +7,6 @@ torch: `Linear(in, out)` has `weight` [out, in] and `bias` [out] (None with `bia
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -52,7 +51,7 @@ def _bilinear(a: Mapping[str, Any]) -> Shapes:
 
 
 def _conv_rule(name: str) -> Callable[[Mapping[str, Any]], Shapes]:
-    n = int(re.search(r"(\d)d$", name).group(1))  # type: ignore[union-attr]
+    n = int(name[-2])  # `Conv2d`, `ConvTranspose3d` (no regular expression compiled at start)
     transposed = name.startswith("ConvTranspose")
 
     def shapes(a: Mapping[str, Any]) -> Shapes:

@@ -407,7 +407,7 @@ else:
     import sre_parse
     import sre_constants
 
-categ_pattern = re.compile(r'\\p{[A-Za-z_]+}')
+categ_pattern = r'\\p{[A-Za-z_]+}'  # nndsl (tools/gen_parser.py): compiled on use
 
 def get_regexp_width(expr: str) -> Union[Tuple[int, int], List[int]]:
     if _has_regex:
@@ -448,8 +448,16 @@ def get_regexp_width(expr: str) -> Union[Tuple[int, int], List[int]]:
                 return 0, int(MAXWIDTH)
 
 
+
+class _Subscriptable:
+    # nndsl (tools/gen_parser.py): in place of typing.Generic (see _plain_classes)
+    __slots__ = ()
+
+    def __class_getitem__(cls, item):
+        return cls
+
 @dataclass(frozen=True)
-class TextSlice(Generic[AnyStr]):
+class TextSlice(_Subscriptable):
     #--
     text: AnyStr
     start: int
@@ -489,8 +497,8 @@ class TextSlice(Generic[AnyStr]):
         return self.text.rindex(substr, self.start, self.end)
 
 
-TextOrSlice = Union[AnyStr, 'TextSlice[AnyStr]']
-LarkInput = Union[AnyStr, TextSlice[AnyStr], Any]
+TextOrSlice = "Union[AnyStr, 'TextSlice[AnyStr]']"
+LarkInput = 'Union[AnyStr, TextSlice[AnyStr], Any]'
 
 
 
@@ -511,10 +519,10 @@ class Meta:
 
 
 _Leaf_T = TypeVar("_Leaf_T")
-Branch = Union[_Leaf_T, 'Tree[_Leaf_T]']
+Branch = "Union[_Leaf_T, 'Tree[_Leaf_T]']"
 
 
-class Tree(Generic[_Leaf_T]):
+class Tree(_Subscriptable):
     #--
 
     data: str
@@ -634,8 +642,8 @@ _Return_V = TypeVar('_Return_V')
 _Leaf_T = TypeVar('_Leaf_T')
 _Leaf_U = TypeVar('_Leaf_U')
 _R = TypeVar('_R')
-_FUNC = Callable[..., _Return_T]
-_DECORATED = Union[_FUNC, type]
+_FUNC = 'Callable[..., _Return_T]'
+_DECORATED = 'Union[_FUNC, type]'
 
 class _DiscardType:
     #--
@@ -677,7 +685,7 @@ class _Decoratable:
         return cls
 
 
-class Transformer(_Decoratable, ABC, Generic[_Leaf_T, _Return_T]):
+class Transformer(_Decoratable, _Subscriptable):
     #--
     __visit_tokens__ = True   ##
 
@@ -793,7 +801,7 @@ class InlineTransformer(Transformer):   ##
             return f(*children)
 
 
-class TransformerChain(Generic[_Leaf_T, _Return_T]):
+class TransformerChain(_Subscriptable):
 
     transformers: 'Tuple[Union[Transformer, TransformerChain], ...]'
 
@@ -895,7 +903,7 @@ class VisitorBase:
         return cls
 
 
-class Visitor(VisitorBase, ABC, Generic[_Leaf_T]):
+class Visitor(VisitorBase, _Subscriptable):
     #--
 
     def visit(self, tree: Tree[_Leaf_T]) -> Tree[_Leaf_T]:
@@ -911,7 +919,7 @@ class Visitor(VisitorBase, ABC, Generic[_Leaf_T]):
         return tree
 
 
-class Visitor_Recursive(VisitorBase, Generic[_Leaf_T]):
+class Visitor_Recursive(VisitorBase, _Subscriptable):
     #--
 
     def visit(self, tree: Tree[_Leaf_T]) -> Tree[_Leaf_T]:
@@ -934,7 +942,7 @@ class Visitor_Recursive(VisitorBase, Generic[_Leaf_T]):
         return tree
 
 
-class Interpreter(_Decoratable, ABC, Generic[_Leaf_T, _Return_T]):
+class Interpreter(_Decoratable, _Subscriptable):
     #--
 
     def visit(self, tree: Tree[_Leaf_T]) -> _Return_T:
@@ -965,7 +973,7 @@ class Interpreter(_Decoratable, ABC, Generic[_Leaf_T, _Return_T]):
         return self.visit_children(tree)
 
 
-_InterMethod = Callable[[Type[Interpreter], _Return_T], _R]
+_InterMethod = 'Callable[[Type[Interpreter], _Return_T], _R]'
 
 def visit_children_decor(func: _InterMethod) -> _InterMethod:
     #--
@@ -1197,7 +1205,7 @@ try:  ##
 except NameError:
     has_interegular = False
 
-class Pattern(Serialize, ABC):
+class Pattern(Serialize):
     #--
 
     value: str
@@ -1634,9 +1642,9 @@ class LexerThread:
     _Token = Token
 
 
-_Callback = Callable[[Token], Token]
+_Callback = 'Callable[[Token], Token]'
 
-class Lexer(ABC):
+class Lexer:
     #--
     @abstractmethod
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
@@ -1906,8 +1914,8 @@ class ContextualLexer(Lexer):
 
 _ParserArgType: 'TypeAlias' = 'Literal["earley", "lalr", "cyk", "auto"]'
 _LexerArgType: 'TypeAlias' = 'Union[Literal["auto", "basic", "contextual", "dynamic", "dynamic_complete"], Type[Lexer]]'
-_LexerCallback = Callable[[Token], Token]
-ParserCallbacks = Dict[str, Callable]
+_LexerCallback = 'Callable[[Token], Token]'
+ParserCallbacks = 'Dict[str, Callable]'
 
 class LexerConf(Serialize):
     __serialize_fields__ = 'terminals', 'ignore', 'g_regex_flags', 'use_bytes', 'lexer_type'
@@ -2334,7 +2342,7 @@ Reduce = Action('Reduce')
 
 StateT = TypeVar("StateT")
 
-class ParseTableBase(Generic[StateT]):
+class ParseTableBase(_Subscriptable):
     states: Dict[StateT, Dict[str, Tuple]]
     start_states: Dict[str, StateT]
     end_states: Dict[str, StateT]
@@ -2398,7 +2406,7 @@ class IntParseTable(ParseTableBase[int]):
 
 
 
-class ParseConf(Generic[StateT]):
+class ParseConf(_Subscriptable):
     __slots__ = 'parse_table', 'callbacks', 'start', 'start_state', 'end_state', 'states', 'reductions'
 
     parse_table: ParseTableBase[StateT]
@@ -2438,7 +2446,7 @@ def _reduction(rule, callbacks, reductions):
     return entry
 
 
-class ParserState(Generic[StateT]):
+class ParserState(_Subscriptable):
     __slots__ = 'parse_conf', 'lexer', 'state_stack', 'value_stack'
 
     parse_conf: ParseConf[StateT]
@@ -2987,7 +2995,7 @@ _parser_creators['lalr'] = create_lalr_parser
 
 
 
-class PostLex(ABC):
+class PostLex:
     @abstractmethod
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         return stream
@@ -3595,7 +3603,7 @@ class Lark(Serialize):
 class DedentError(LarkError):
     pass
 
-class Indenter(PostLex, ABC):
+class Indenter(PostLex):
     #--
     paren_level: int
     indent_level: List[int]

@@ -182,12 +182,12 @@ def parse_text(text: str, path: str) -> ParseResult:
     return ParseResult(None, result.comments, diags or result.diagnostics)
 
 
-_WORD_RE = re.compile(r"([A-Za-z_]\w*)[ \t]")
+_WORD_RE = r"([A-Za-z_]\w*)[ \t]"  # (compiled on use: only after a syntax error)
 
 
 def _starts_declaration(line: str) -> bool:
     """A line at column 1 whose first word is a top-level keyword, or a misspelling of one."""
-    m = _WORD_RE.match(line)
+    m = re.match(_WORD_RE, line)
     if m and line[m.end() :].lstrip().startswith("="):
         return False  # `model = Net` in an unindented train section
     if not m:
@@ -235,16 +235,27 @@ def _parse_once(text: str, path: str, follow: Token | None = None) -> ParseResul
     return ParseResult(tree, _comments(text), [])
 
 
-_STRING_OR_COMMENT_RE = re.compile(r"\"([^\"\\\n]|\\.)*\"|'([^'\\\n]|\\.)*'|#[^\n]*")
+STRING_OR_COMMENT = r"\"([^\"\\\n]|\\.)*\"|'([^'\\\n]|\\.)*'|#[^\n]*"
+
+
+@lru_cache(maxsize=1)
+def _string_or_comment_re() -> re.Pattern[str]:
+    """STRING_OR_COMMENT compiled, from the lexer's stored code where it applies (see prere;
+    tools/gen_parser.py stores it with the lexer's patterns)."""
+    from nndsl.syntax.prere import lexer_re
+
+    return lexer_re().compile(STRING_OR_COMMENT)
 
 
 def _comments(text: str) -> list[Token]:
     """Comments with positions (strings are skipped so a `#` inside one is not a comment)."""
     out: list[Token] = []
     line_starts = [0]
-    for m in re.finditer("\n", text):
-        line_starts.append(m.end())
-    for m in _STRING_OR_COMMENT_RE.finditer(text):
+    at = text.find("\n")
+    while at >= 0:
+        line_starts.append(at + 1)
+        at = text.find("\n", at + 1)
+    for m in _string_or_comment_re().finditer(text):
         if not m.group(0).startswith("#"):
             continue
         line = bisect.bisect_right(line_starts, m.start())
