@@ -133,6 +133,10 @@ _LIGHTER_IMPORTS = [
 ]
 
 
+# the classes of the tables' objects that are written once however often they are used (see
+# _PACK) and deserialized as one object
+_SHARED_TYPES = ("NonTerminal", "Terminal", "RuleOptions")
+
 # Start-up costs of the stand-alone parser that change nothing in what it does (each a text
 # replacement, checked to apply exactly once):
 _FASTER_LOAD = [
@@ -156,6 +160,80 @@ _FASTER_LOAD = [
         namespace = {c.__name__:c for c in namespace}
 
         fields = getattr(cls, '__serialize_fields__')
+""",
+    ),
+    # an object written once in the tables and used in several places (a rule's symbols, its
+    # options: see _PACK) deserialized once, as one object (a sixth of them otherwise)
+    (
+        """        if '__type__' in data:  ##
+
+            class_ = namespace[data['__type__']]
+            return class_.deserialize(data, memo)
+""",
+        """        if '__type__' in data:  ##
+
+            # nndsl (tools/gen_parser.py): one object for the same (shared) data
+            shared = _SHARED_OBJECTS.get(id(data))
+            if shared is not None and shared[0] is data:
+                return shared[1]
+            class_ = namespace[data['__type__']]
+            inst = class_.deserialize(data, memo)
+            if data['__type__'] in _SHARED_TYPES:
+                _SHARED_OBJECTS[id(data)] = (data, inst)
+            return inst
+""",
+    ),
+    (
+        """
+def _deserialize(data: Any, namespace: Dict[str, Any], memo: Dict) -> Any:
+""",
+        """
+# nndsl (tools/gen_parser.py): see _deserialize; each entry keeps its data (so its id)
+_SHARED_OBJECTS = {}
+_SHARED_TYPES = {_SHARED_TYPES!r}
+
+def _deserialize(data: Any, namespace: Dict[str, Any], memo: Dict) -> Any:
+""".replace("{_SHARED_TYPES!r}", repr(_SHARED_TYPES)),
+    ),
+    # each class's namespace and fields gathered once, not once per object
+    (
+        """        if '@' in data:
+            return memo[data['@']]
+
+        namespace = getattr(cls, '__serialize_namespace__', [])
+        namespace = {c.__name__:c for c in namespace}
+
+        fields = getattr(cls, '__serialize_fields__')
+
+        inst = cls.__new__(cls)
+""",
+        """        if '@' in data:
+            return memo[data['@']]
+
+        # nndsl (tools/gen_parser.py): gathered once per class
+        try:
+            namespace, fields = _DESERIALIZE_INFO[cls]
+        except KeyError:
+            namespace = getattr(cls, '__serialize_namespace__', [])
+            namespace = {c.__name__:c for c in namespace}
+            fields = getattr(cls, '__serialize_fields__')
+            _DESERIALIZE_INFO[cls] = namespace, fields
+
+        inst = cls.__new__(cls)
+""",
+    ),
+    (
+        """
+_T = TypeVar("_T", bound="Serialize")
+
+class Serialize:
+""",
+        """
+_T = TypeVar("_T", bound="Serialize")
+
+_DESERIALIZE_INFO = {}  # nndsl (tools/gen_parser.py): see Serialize.deserialize
+
+class Serialize:
 """,
     ),
     # the lexer of a parser state is built when the parser first reaches the state (about 30 of
@@ -524,22 +602,30 @@ def _plain_classes(source: str) -> str:
 # one reference is written once and referred to), so the same data can give different bytes in
 # different processes: it is written without sharing (version 2) and packed by a fresh
 # interpreter, which gives the same bytes for the same data.  Its strings are interned there
-# (each written once, and interned again when the table is loaded).
+# (each written once, and interned again when the table is loaded), and equal symbols and rule
+# options are written once (the deserializer makes one object of each, see _SHARED_OBJECTS).
 _PACK = """
 import marshal, sys, zlib
+
+SHARED_TYPES = _SHARED_TYPES
+
+shared = {}
 
 def canonical(x):
     if type(x) is str:
         return sys.intern(x)
     if type(x) is dict:
-        return {canonical(k): canonical(v) for k, v in x.items()}
+        d = {canonical(k): canonical(v) for k, v in x.items()}
+        if d.get("__type__") in SHARED_TYPES:
+            d = shared.setdefault(repr(sorted(d.items())), d)
+        return d
     if type(x) in (list, tuple):
         return type(x)(canonical(v) for v in x)
     return x
 
 data = canonical(marshal.loads(sys.stdin.buffer.read()))
 sys.stdout.buffer.write(zlib.compress(marshal.dumps(data), 9))
-"""
+""".replace("_SHARED_TYPES", repr(_SHARED_TYPES))
 
 
 def _pack(data: object) -> bytes:
