@@ -120,6 +120,28 @@ _LIGHTER_IMPORTS = [
         "        lexer_conf.re_module = regex if options.regex else RE_MODULE\n",
     ),
     ("from dataclasses import dataclass\n", "from nndsl.records import dataclass\n"),
+    # `copy` (with `weakref`, and a failed import of Jython's `org.python.core`, about 1 ms):
+    # imported when first used, which a parse without errors never does; a LexerConf, copied
+    # for each lexer state, is copied as `copy.copy` copies a plain object (an instance made
+    # with `__new__`, given the same `__dict__`)
+    (
+        "\nfrom copy import deepcopy\n",
+        "\ndef deepcopy(x, memo=None):\n"
+        "    # nndsl (tools/gen_parser.py): `copy` imported on first use\n"
+        "    import copy\n"
+        "    return copy.deepcopy(x, memo)\n",
+    ),
+    (
+        "\nfrom copy import copy\n",
+        "\ndef copy(x):\n"
+        "    # nndsl (tools/gen_parser.py): `copy` imported on first use (not for a LexerConf)\n"
+        "    if type(x) is LexerConf:\n"
+        "        new = LexerConf.__new__(LexerConf)\n"
+        "        new.__dict__.update(x.__dict__)\n"
+        "        return new\n"
+        "    import copy as copy_module\n"
+        "    return copy_module.copy(x)\n",
+    ),
     (
         "from inspect import getmembers, getmro\n",
         "def getmembers(*args):\n"

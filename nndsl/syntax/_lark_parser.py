@@ -31,7 +31,10 @@ __version__ = "1.3.1"
 #
 #
 
-from copy import deepcopy
+def deepcopy(x, memo=None):
+    # nndsl (tools/gen_parser.py): `copy` imported on first use
+    import copy
+    return copy.deepcopy(x, memo)
 from abc import ABC, abstractmethod
 from types import ModuleType
 from typing import (
@@ -1214,7 +1217,14 @@ class Rule(Serialize):
 
 
 from contextlib import suppress
-from copy import copy
+def copy(x):
+    # nndsl (tools/gen_parser.py): `copy` imported on first use (not for a LexerConf)
+    if type(x) is LexerConf:
+        new = LexerConf.__new__(LexerConf)
+        new.__dict__.update(x.__dict__)
+        return new
+    import copy as copy_module
+    return copy_module.copy(x)
 
 try:  ##
 
