@@ -438,6 +438,113 @@ class BasicLexer(AbstractBasicLexer):
 # child`, the chains of expression levels) done without calling the callback.  With no
 # callbacks (InteractiveParser.accepts) the loop is Lark's own.
 _FASTER_PARSE = [
+    # the lexer's loop
+    (
+        """    def next_token(self, lex_state: LexerState, parser_state: Any = None) -> Token:
+        line_ctr = lex_state.line_ctr
+        while line_ctr.char_pos < lex_state.text.end:
+            res = self.match(lex_state.text, line_ctr.char_pos)
+            if not res:
+                allowed = self.scanner.allowed_types - self.ignore_types
+                if not allowed:
+                    allowed = {"<END-OF-FILE>"}
+                raise UnexpectedCharacters(lex_state.text.text, line_ctr.char_pos, line_ctr.line, line_ctr.column,
+                                           allowed=allowed, token_history=lex_state.last_token and [lex_state.last_token],
+                                           state=parser_state, terminals_by_name=self.terminals_by_name)
+
+            value, type_ = res
+
+            ignored = type_ in self.ignore_types
+            t = None
+            if not ignored or type_ in self.callback:
+                t = Token(type_, value, line_ctr.char_pos, line_ctr.line, line_ctr.column)
+            line_ctr.feed(value, type_ in self.newline_types)
+            if t is not None:
+                t.end_line = line_ctr.line
+                t.end_column = line_ctr.column
+                t.end_pos = line_ctr.char_pos
+                if t.type in self.callback:
+                    t = self.callback[t.type](t)
+                if not ignored:
+                    if not isinstance(t, Token):
+                        raise LexError("Callbacks must return a token (returned %r)" % t)
+                    lex_state.last_token = t
+                    return t
+
+        ##
+
+        raise EOFError(self)
+
+""",
+        """    def next_token(self, lex_state: LexerState, parser_state: Any = None) -> Token:
+        # nndsl (tools/gen_parser.py): Lark's, with the scanner and the attributes looked up
+        # once, the token made without Token.__new__'s keyword checks, and LineCounter.feed
+        # done in place
+        line_ctr = lex_state.line_ctr
+        text = lex_state.text
+        end = text.end
+        scanner = None
+        while line_ctr.char_pos < end:
+            if scanner is None:
+                scanner = self.scanner
+                ignore_types = self.ignore_types
+                newline_types = self.newline_types
+                callback = self.callback
+            char_pos = line_ctr.char_pos
+            res = scanner.match(text, char_pos)
+            if not res:
+                allowed = self.scanner.allowed_types - self.ignore_types
+                if not allowed:
+                    allowed = {"<END-OF-FILE>"}
+                raise UnexpectedCharacters(lex_state.text.text, line_ctr.char_pos, line_ctr.line, line_ctr.column,
+                                           allowed=allowed, token_history=lex_state.last_token and [lex_state.last_token],
+                                           state=parser_state, terminals_by_name=self.terminals_by_name)
+
+            value, type_ = res
+
+            ignored = type_ in ignore_types
+            t = None
+            if not ignored or type_ in callback:
+                t = _new_token(type_, value, char_pos, line_ctr.line, line_ctr.column)
+            # (LineCounter.feed)
+            if type_ in newline_types:
+                newline_char = line_ctr.newline_char
+                newlines = value.count(newline_char)
+                if newlines:
+                    line_ctr.line += newlines
+                    line_ctr.line_start_pos = char_pos + value.rindex(newline_char) + 1
+            line_ctr.char_pos = char_pos = char_pos + len(value)
+            line_ctr.column = char_pos - line_ctr.line_start_pos + 1
+            if t is not None:
+                t.end_line = line_ctr.line
+                t.end_column = line_ctr.column
+                t.end_pos = char_pos
+                if t.type in callback:
+                    t = callback[t.type](t)
+                if not ignored:
+                    if not isinstance(t, Token):
+                        raise LexError("Callbacks must return a token (returned %r)" % t)
+                    lex_state.last_token = t
+                    return t
+
+        ##
+
+        raise EOFError(self)
+""",
+    ),
+    (
+        """
+class LineCounter:
+""",
+        """
+def _new_token(type, value, start_pos, line, column):
+    # nndsl (tools/gen_parser.py): Token(type, value, start_pos, line, column)
+    return Token._future_new(type, value, start_pos, line, column)
+
+
+class LineCounter:
+""",
+    ),
     (
         """    __slots__ = 'parse_table', 'callbacks', 'start', 'start_state', 'end_state', 'states'
 """,
