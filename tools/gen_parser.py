@@ -438,6 +438,125 @@ class BasicLexer(AbstractBasicLexer):
 # child`, the chains of expression levels) done without calling the callback.  With no
 # callbacks (InteractiveParser.accepts) the loop is Lark's own.
 _FASTER_PARSE = [
+    # each parser state's actions made when the parser first reaches the state (about 50 of
+    # 308 for a ResNet spec), and the contextual lexer told each state's terminals from the
+    # table as stored
+    (
+        """        # nndsl (tools/gen_parser.py): a reduction's rule is stored as its memo index
+        # (_int_reductions)
+        states = {
+            state: {tokens[token]: ((Reduce, memo[arg]) if action==1 else (Shift, arg))
+                    for token, (action, arg) in actions.items()}
+            for state, actions in data['states'].items()
+        }
+        return cls(states, data['start_states'], data['end_states'])
+""",
+        """        # nndsl (tools/gen_parser.py): a reduction's rule is stored as its memo index
+        # (_int_reductions); each state's actions made on first use (_LazyStates)
+        states = _LazyStates(data['states'], tokens, memo)
+        return cls(states, data['start_states'], data['end_states'])
+""",
+    ),
+    (
+        """
+class ParseTable(ParseTableBase['State']):
+""",
+        """
+class _LazyStates(dict):
+    # nndsl (tools/gen_parser.py): ParseTableBase.states, each state's actions made when the
+    # state is first looked up (`states[state]`); whatever looks at all of them (iteration,
+    # len, get, ==) makes them all first, in the table's order
+    def __init__(self, raw, tokens, memo):
+        super().__init__()
+        self.raw = raw
+        self.tokens = tokens
+        self.memo = memo
+        self.complete = False
+
+    def _make(self, state):
+        tokens = self.tokens
+        memo = self.memo
+        actions = {tokens[token]: ((Reduce, memo[arg]) if action==1 else (Shift, arg))
+                   for token, (action, arg) in self.raw[state].items()}
+        dict.__setitem__(self, state, actions)
+        return actions
+
+    def __missing__(self, state):
+        if self.complete or state not in self.raw:
+            raise KeyError(state)
+        return self._make(state)
+
+    def make_all(self):
+        if not self.complete:
+            made = [(state, dict.get(self, state) or self._make(state)) for state in self.raw]
+            dict.clear(self)
+            dict.update(self, made)
+            self.complete = True
+        return self
+
+    def __contains__(self, state):
+        return dict.__contains__(self.make_all(), state)
+
+    def __iter__(self):
+        return dict.__iter__(self.make_all())
+
+    def __len__(self):
+        return dict.__len__(self.make_all())
+
+    def __eq__(self, other):
+        return dict.__eq__(self.make_all(), other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return dict.__repr__(self.make_all())
+
+    def keys(self):
+        return dict.keys(self.make_all())
+
+    def values(self):
+        return dict.values(self.make_all())
+
+    def items(self):
+        return dict.items(self.make_all())
+
+    def get(self, state, default=None):
+        return dict.get(self.make_all(), state, default)
+
+    def copy(self):
+        return dict(self.make_all())
+
+
+class _LazyAccepts:
+    # nndsl (tools/gen_parser.py): for the contextual lexer, each state's terminals (in the
+    # order of its actions) from the table as stored, without making the state's actions
+    def __init__(self, states):
+        self.states = states
+
+    def __getitem__(self, state):
+        tokens = self.states.tokens
+        return [tokens[token] for token in self.states.raw[state]]
+
+    def __contains__(self, state):
+        return state in self.states.raw
+
+    def __iter__(self):
+        return iter(self.states.raw)
+
+
+class ParseTable(ParseTableBase['State']):
+""",
+    ),
+    (
+        """    states: Dict[int, Collection[str]] = {idx:list(t.keys()) for idx, t in parse_table.states.items()}
+""",
+        """    # nndsl (tools/gen_parser.py): see _LazyAccepts
+    if type(parse_table.states) is _LazyStates and not parse_table.states.complete:
+        states = _LazyAccepts(parse_table.states)
+    else:
+        states: Dict[int, Collection[str]] = {idx:list(t.keys()) for idx, t in parse_table.states.items()}
+""",
+    ),
     # the lexer's loop
     (
         """    def next_token(self, lex_state: LexerState, parser_state: Any = None) -> Token:
