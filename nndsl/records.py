@@ -450,8 +450,22 @@ def replace(obj: Any, /, **changes: Any) -> Any:
         names = _REPLACE_NAMES[cls] = (
             tuple(f.name for f in rec if f.init),
             frozenset(f.name for f in rec if not f.init),
+            _plain_init(cls),
         )
-    init, not_init = names
+    init, not_init, plain = names
+    if plain and changes.keys() <= plain:
+        # what the generated __init__ would do with these arguments: each field set in the
+        # new instance's __dict__, in order (nothing else: see _plain_init)
+        old = obj.__dict__
+        try:
+            values = {name: old[name] for name in init}
+        except KeyError:  # (a field deleted from the instance: as below)
+            pass
+        else:
+            values.update(changes)  # (fields already there: their order stays)
+            new = object.__new__(cls)
+            new.__dict__.update(values)
+            return new
     if not_init:
         for name in changes:
             if name in not_init:
@@ -465,5 +479,36 @@ def replace(obj: Any, /, **changes: Any) -> Any:
     return obj.__class__(**changes)
 
 
-# a record class → the names of its fields given to __init__, and of those that are not
-_REPLACE_NAMES: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+def _plain_init(cls: type) -> frozenset[str] | None:
+    """For `replace`: the names of the fields of a record class whose instances `replace` may
+    make by filling a new instance's `__dict__`: a frozen class declared with this module (not
+    only inheriting from one), with the generated `__init__`, which only sets each field in
+    order with `object.__setattr__` (every field given to it, no `__post_init__`), instances
+    with a `__dict__` (no slots) and `object.__new__`.  None for any other class."""
+    d = cls.__dict__
+    params = d.get("__record_params__")
+    fields_ = d.get("__record_fields__")
+    if params is None or fields_ is None or not params["frozen"] or params["slots"]:
+        return None
+    init = d.get("__init__")
+    if (
+        init is None
+        or getattr(init, "__code__", None) is None
+        or init.__code__.co_name != "__init__"
+        or init.__qualname__ != f"{cls.__qualname__}.__init__"
+        or not (
+            init.__code__.co_filename.endswith("_records_gen.py")
+            or init.__code__.co_filename.startswith("<record ")
+        )
+        or hasattr(cls, "__post_init__")
+        or "__slots__" in d
+        or cls.__new__ is not object.__new__
+        or not all(f.init for f in fields_)
+    ):
+        return None
+    return frozenset(f.name for f in fields_)
+
+
+# a record class → the names of its fields given to __init__, of those that are not, and
+# whether replace may fill a new instance's __dict__ (_plain_init)
+_REPLACE_NAMES: dict[type, tuple[tuple[str, ...], frozenset[str], frozenset[str] | None]] = {}

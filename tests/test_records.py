@@ -190,3 +190,42 @@ def test_unsupported_parameters_fall_back_to_dataclasses() -> None:
 
     assert Ordered(1) < Ordered(2)
     assert "__record_fields__" not in Ordered.__dict__
+
+
+def test_replace_fills_a_frozen_record_as_its_init_would() -> None:
+    """`records.replace` makes a frozen record with the generated `__init__` by filling the new
+    instance's `__dict__` (records._plain_init): the same fields, in the same order, as
+    `__init__` sets, and nothing else the old instance held; the same errors; any other
+    record (a `__post_init__`, slots, not frozen) goes through `__init__`."""
+    from nndsl.check.graph import Op
+
+    @records.dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: str = "x"
+        c: tuple = records.field(default_factory=tuple)
+
+    @records.dataclass(frozen=True)
+    class Post:
+        a: int
+        b: int = 0
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "b", self.a * 2)
+
+    assert records._plain_init(Plain) == {"a", "b", "c"}
+    assert records._plain_init(Post) is None
+    p = Plain(1, "y", (2,))
+    object.__setattr__(p, "cached", 5)  # not a field: not carried over (as with __init__)
+    q = records.replace(p, b="z")
+    assert type(q) is Plain and vars(q) == vars(Plain(1, "z", (2,)))
+    assert list(vars(q)) == ["a", "b", "c"]
+    assert q == Plain(1, "z", (2,)) and hash(q) == hash(Plain(1, "z", (2,)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        q.a = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        records.replace(p, nope=1)
+    assert records.replace(Post(3), a=4).b == 8
+    op = Op("function", None, (), (), None, None)
+    assert records._plain_init(Op) is not None
+    assert vars(records.replace(op, name_hint="h")) == vars(dataclasses.replace(op, name_hint="h"))
