@@ -438,6 +438,66 @@ class BasicLexer(AbstractBasicLexer):
 # child`, the chains of expression levels) done without calling the callback.  With no
 # callbacks (InteractiveParser.accepts) the loop is Lark's own.
 _FASTER_PARSE = [
+    # a reduction's positions, each read once
+    (
+        """            first_meta = self._pp_get_meta(children)
+            if first_meta is not None:
+                if not hasattr(res_meta, 'line'):
+                    ##
+
+                    res_meta.line = getattr(first_meta, 'container_line', first_meta.line)
+                    res_meta.column = getattr(first_meta, 'container_column', first_meta.column)
+                    res_meta.start_pos = getattr(first_meta, 'container_start_pos', first_meta.start_pos)
+                    res_meta.empty = False
+
+                res_meta.container_line = getattr(first_meta, 'container_line', first_meta.line)
+                res_meta.container_column = getattr(first_meta, 'container_column', first_meta.column)
+                res_meta.container_start_pos = getattr(first_meta, 'container_start_pos', first_meta.start_pos)
+
+            last_meta = self._pp_get_meta(reversed(children))
+            if last_meta is not None:
+                if not hasattr(res_meta, 'end_line'):
+                    res_meta.end_line = getattr(last_meta, 'container_end_line', last_meta.end_line)
+                    res_meta.end_column = getattr(last_meta, 'container_end_column', last_meta.end_column)
+                    res_meta.end_pos = getattr(last_meta, 'container_end_pos', last_meta.end_pos)
+                    res_meta.empty = False
+
+                res_meta.container_end_line = getattr(last_meta, 'container_end_line', last_meta.end_line)
+                res_meta.container_end_column = getattr(last_meta, 'container_end_column', last_meta.end_column)
+                res_meta.container_end_pos = getattr(last_meta, 'container_end_pos', last_meta.end_pos)
+""",
+        """            first_meta = self._pp_get_meta(children)
+            if first_meta is not None:
+                # nndsl (tools/gen_parser.py): each position read once (Lark reads it twice)
+                line = getattr(first_meta, 'container_line', first_meta.line)
+                column = getattr(first_meta, 'container_column', first_meta.column)
+                start_pos = getattr(first_meta, 'container_start_pos', first_meta.start_pos)
+                if not hasattr(res_meta, 'line'):
+                    res_meta.line = line
+                    res_meta.column = column
+                    res_meta.start_pos = start_pos
+                    res_meta.empty = False
+
+                res_meta.container_line = line
+                res_meta.container_column = column
+                res_meta.container_start_pos = start_pos
+
+            last_meta = self._pp_get_meta(reversed(children))
+            if last_meta is not None:
+                end_line = getattr(last_meta, 'container_end_line', last_meta.end_line)
+                end_column = getattr(last_meta, 'container_end_column', last_meta.end_column)
+                end_pos = getattr(last_meta, 'container_end_pos', last_meta.end_pos)
+                if not hasattr(res_meta, 'end_line'):
+                    res_meta.end_line = end_line
+                    res_meta.end_column = end_column
+                    res_meta.end_pos = end_pos
+                    res_meta.empty = False
+
+                res_meta.container_end_line = end_line
+                res_meta.container_end_column = end_column
+                res_meta.container_end_pos = end_pos
+""",
+    ),
     # each parser state's actions made when the parser first reaches the state (about 50 of
     # 308 for a ResNet spec), and the contextual lexer told each state's terminals from the
     # table as stored

@@ -20,6 +20,7 @@ from nndsl.catalog.core import (
 )
 from nndsl.catalog.functions import CASTS
 from nndsl.catalog.modules import module_form
+from nndsl.check.domain import CONCRETE
 from nndsl.check.frame import Frame
 from nndsl.check.graph import (
     ModuleSlot,
@@ -30,6 +31,7 @@ from nndsl.check.graph import (
     TensorV,
     renew_slots,
 )
+from nndsl.check.layers import _NoKey, _value_key
 from nndsl.check.messages import cat_hint, function_message, list_items, operand_note, origin_note
 from nndsl.check.naming import function_module_name
 from nndsl.check.values import (
@@ -148,6 +150,38 @@ def bind_function(
     return out, problems
 
 
+def _function_value_key(v: Any, tensors: list[TensorV]) -> Any:
+    """`_value_key` of a function's argument, a tensor keyed by its type and by the first
+    argument that is the same tensor (collected in `tensors`, in order)."""
+    if type(v) is TensorV:
+        index = next((i for i, t in enumerate(tensors) if t is v), len(tensors))
+        tensors.append(v)
+        return (TensorV, index, _value_key(v.type))
+    if type(v) is list or type(v) is tuple:
+        return (type(v), tuple(_function_value_key(x, tensors) for x in v))
+    return _value_key(v)
+
+
+def _only_tensors_of(v: Any, first: dict[int, int]) -> bool:
+    """Whether every tensor in `v` (nested in lists and tuples) is one of the call's arguments
+    (`first`: id → index), so that `_with_tensors` can put another call's in their place."""
+    if type(v) is TensorV:
+        return id(v) in first
+    if type(v) is list or type(v) is tuple:
+        return all(_only_tensors_of(x, first) for x in v)
+    return not isinstance(v, (TensorV, list, tuple, dict, set))
+
+
+def _with_tensors(v: Any, first: dict[int, int], now: list[TensorV]) -> Any:
+    """`v` with each of an earlier call's tensors replaced by this call's at the same place
+    (new lists and tuples, as binding made them)."""
+    if type(v) is TensorV:
+        return now[first[id(v)]]
+    if type(v) is list or type(v) is tuple:
+        return type(v)(_with_tensors(x, first, now) for x in v)
+    return v
+
+
 class Functions:
     """Functions and tensor methods (a part of `Evaluator`)."""
 
@@ -240,6 +274,13 @@ class Functions:
                 self.inputs_of(value, span)
             arg_spans.insert(0, span)
         kwargs = {k: dtype_value(v) for k, v in ref.kwargs}
+        memo_key, now = self._function_key(ref, args, kwargs)
+        made = self._layers_made.get(memo_key) if memo_key is not None else None
+        if made is not None:
+            # the same function, with the same arguments, on tensors of the same types: what
+            # binding, the checks and the shape rule gave before (they reported nothing then)
+            return self._function_made(made, now, ref, frame)
+        reports = self.reports
         if entry.overload is not None:
             entry = entry.overload(args, kwargs) or entry
         bound, problems = self.bind_function(entry, args, kwargs)
@@ -358,6 +399,22 @@ class Functions:
         var_pos = [n for n, k, _ in sig if k == "var_pos"][: int(len(args) > len(pos_names))]
         written_pos = tuple(pos_names[: len(args)] + var_pos)
         written = written_pos + tuple(k for k, _ in ref.kwargs)
+        if memo_key is not None and self.reports == reports:
+            first: dict[int, int] = {}
+            for i, t in enumerate(now):
+                first.setdefault(id(t), i)
+            if _only_tensors_of(call_args, first):
+                kept = tuple((k, _with_tensors(v, first, now)) for k, v in call_args)  # (a copy)
+                n_positional = len(written_pos)
+                self._layers_made[memo_key] = (
+                    entry,
+                    kept,
+                    first,
+                    out,
+                    written,
+                    n_positional,
+                    types,
+                )
         op = self.emit(
             frame,
             Op(
@@ -370,6 +427,49 @@ class Functions:
                 entry=entry,
                 written=written,
                 n_positional=len(written_pos),
+            ),
+        )
+        before = types[0] if types and not entry.creates else None
+        return tensor_values(out, op, Origin(f"`{entry.name}`", ref.span, before))
+
+    def _function_key(self, ref: LayerRef, args: list, kwargs: dict) -> tuple[Any, list]:
+        """What a catalog function's binding, checks and shape rule depend on (the function, the
+        arguments with their Python types, each tensor's type and which arguments are the same
+        tensor, the model inputs' sizes), and the tensors in the order the key meets them; None
+        when that cannot be told safely (a value of another kind) or the evaluation is not the
+        checker's.  As `TorchLayers._layer_key`, and kept with the layers' (apply_torch)."""
+        tensors: list[TensorV] = []
+        if self.domain is not CONCRETE:
+            return None, tensors
+        try:
+            return (
+                None,  # (not a layer's key: those begin with its name)
+                ref.name,
+                _function_value_key(args, tensors),
+                tuple((k, _function_value_key(v, tensors)) for k, v in kwargs.items()),
+                tuple(k for k, _ in ref.kwargs),
+                frozenset(self.input_syms),
+            ), tensors
+        except _NoKey:
+            return None, tensors
+
+    def _function_made(self, made: tuple, now: list, ref: LayerRef, frame: Frame) -> Any:
+        """`call_function`'s step from what an earlier call with the same key gave (see
+        `_function_key`), on this call's tensors."""
+        entry, call_args, first, out, written, n_positional, types = made
+        call_args = tuple((k, _with_tensors(v, first, now)) for k, v in call_args)
+        op = self.emit(
+            frame,
+            Op(
+                OpKind.FUNCTION,
+                entry,
+                (),
+                call_args,
+                out,
+                ref.span,
+                entry=entry,
+                written=written,
+                n_positional=n_positional,
             ),
         )
         before = types[0] if types and not entry.creates else None
