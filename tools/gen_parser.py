@@ -438,6 +438,29 @@ class BasicLexer(AbstractBasicLexer):
 # child`, the chains of expression levels) done without calling the callback.  With no
 # callbacks (InteractiveParser.accepts) the loop is Lark's own.
 _FASTER_PARSE = [
+    # the scanner of the keywords a name can be (a lexer's `unless` callback) made once for
+    # the same keywords, not once per lexer state
+    (
+        """            callback[retok.name] = UnlessCallback(Scanner(unless, g_regex_flags, re_, use_bytes=use_bytes))
+""",
+        """            # nndsl (tools/gen_parser.py): one scanner for the same terminals and settings
+            key = (tuple((t.name, t.pattern.to_regexp()) for t in unless), g_regex_flags, re_, use_bytes)
+            scanner = _UNLESS_SCANNERS.get(key)
+            if scanner is None:
+                scanner = _UNLESS_SCANNERS[key] = Scanner(unless, g_regex_flags, re_, use_bytes=use_bytes)
+            callback[retok.name] = UnlessCallback(scanner)
+""",
+    ),
+    (
+        """
+def _create_unless(terminals, g_regex_flags, re_, use_bytes):
+""",
+        """
+_UNLESS_SCANNERS = {}  # nndsl (tools/gen_parser.py): see _create_unless
+
+def _create_unless(terminals, g_regex_flags, re_, use_bytes):
+""",
+    ),
     # a reduction's positions, each read once
     (
         """            first_meta = self._pp_get_meta(children)

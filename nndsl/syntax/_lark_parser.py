@@ -1536,6 +1536,8 @@ def _get_match(re_, regexp, s, flags):
 
 _MATCHED = {}
 
+_UNLESS_SCANNERS = {}  # nndsl (tools/gen_parser.py): see _create_unless
+
 def _create_unless(terminals, g_regex_flags, re_, use_bytes):
     tokens_by_type = classify(terminals, lambda t: type(t.pattern))
     assert len(tokens_by_type) <= 2, tokens_by_type.keys()
@@ -1552,7 +1554,12 @@ def _create_unless(terminals, g_regex_flags, re_, use_bytes):
                 if strtok.pattern.flags <= retok.pattern.flags:
                     embedded_strs.add(strtok)
         if unless:
-            callback[retok.name] = UnlessCallback(Scanner(unless, g_regex_flags, re_, use_bytes=use_bytes))
+            # nndsl (tools/gen_parser.py): one scanner for the same terminals and settings
+            key = (tuple((t.name, t.pattern.to_regexp()) for t in unless), g_regex_flags, re_, use_bytes)
+            scanner = _UNLESS_SCANNERS.get(key)
+            if scanner is None:
+                scanner = _UNLESS_SCANNERS[key] = Scanner(unless, g_regex_flags, re_, use_bytes=use_bytes)
+            callback[retok.name] = UnlessCallback(scanner)
 
     new_terminals = [t for t in terminals if t not in embedded_strs]
     return new_terminals, callback

@@ -40,6 +40,7 @@ class _Open:
 
 
 _DECL_KEYWORDS = {"MODEL", "BLOCK", "LOSS", "TRAIN", "CONST", "IMPORT", "FROM"}
+_HEAD_WORDS = frozenset({"MODEL", "BLOCK", "LOSS", "TRAIN", "FOR"})  # see _Tracker._heads
 _HISTORY = 6
 
 
@@ -70,7 +71,10 @@ class _Tracker:
             prev = self.prev
             if tok.type in ("LPAR", "LSQB") and (prev is None or tok.line > prev.end_line):
                 tok.type = "_LPAR_NL" if tok.type == "LPAR" else "_LSQB_NL"
-            self._heads(tok, prev)
+            if tok.type in _HEAD_WORDS or (
+                tok.type == "NAME" and prev is not None and prev.type in _HEAD_WORDS
+            ):  # (what `_heads` looks at: any other token leaves it as it is)
+                self._heads(tok, prev)
             if tok.type in _OPENERS:
                 what = (
                     self.head
