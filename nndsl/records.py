@@ -458,7 +458,8 @@ def replace(obj: Any, /, **changes: Any) -> Any:
         # new instance's __dict__, in order (nothing else: see _plain_init)
         old = obj.__dict__
         try:
-            values = {name: old[name] for name in init}
+            # (the instance's own dict when it holds exactly the fields, in order)
+            values = old.copy() if tuple(old) == init else {name: old[name] for name in init}
         except KeyError:  # (a field deleted from the instance: as below)
             pass
         else:

@@ -53,9 +53,16 @@ def _absurd_positional(sig, inferred, first: Any) -> bool:
 
 
 def _positional_names(entry: LayerEntry, n: int) -> list[str]:
-    sig = entry.signature
-    names = [p for p, k, d in sig if k == "pos_or_kw" and p not in entry.inferred]
-    return names[:n]
+    names = _POSITIONAL.get(id(entry))
+    if names is None or names[0] is not entry:
+        sig = entry.signature
+        names = (entry, [p for p, k, d in sig if k == "pos_or_kw" and p not in entry.inferred])
+        _POSITIONAL[id(entry)] = names
+    return names[1][:n]
+
+
+# id of a catalog layer → (the layer, its positional parameters that are not inferred)
+_POSITIONAL: dict[int, tuple[LayerEntry, list[str]]] = {}
 
 
 def _written_positional(entry: LayerEntry, args: Args, n: int) -> list[str]:
@@ -124,9 +131,12 @@ class TorchLayers:
             self.torch_order_lint(ref, sig, inferred, entry.infer(inputs))
         self.report_bind(ref, problems)
         if entry is not None:
+            sig_defaults: dict[str, Any] = {}
+            for n, k, d in sig:
+                sig_defaults.setdefault(n, d)  # (the first of a name, as a search would find)
             for key, value in list(args.items()):
                 declared = entry.types.get(key)
-                default = next((d for n, k, d in sig if n == key), None)
+                default = sig_defaults.get(key)
                 complaint = (
                     None if key in entry.layer_args else check_type(key, value, default, declared)
                 )
