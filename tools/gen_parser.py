@@ -117,7 +117,7 @@ _LIGHTER_IMPORTS = [
     ),
     (
         "        lexer_conf.re_module = regex if options.regex else re\n",
-        "        lexer_conf.re_module = regex if options.regex else RE_MODULE\n",
+        "        lexer_conf.re_module = _regex_module() if options.regex else RE_MODULE\n",
     ),
     ("from dataclasses import dataclass\n", "from nndsl.records import dataclass\n"),
     # `copy` (with `weakref`, and a failed import of Jython's `org.python.core`, about 1 ms):
@@ -402,6 +402,43 @@ def _terminal_order(t):
 
 
 class BasicLexer(AbstractBasicLexer):
+""",
+    ),
+    # `regex` (Lark's alternative to `re`) looked for where Lark would use it, which nndsl's
+    # parser never does, rather than at import (a failed import searches every path)
+    (
+        """try:
+    import regex
+    _has_regex = True
+except ImportError:
+    _has_regex = False
+""",
+        """def _regex_module():
+    # nndsl (tools/gen_parser.py): the `regex` module, or None where it is not installed
+    try:
+        import regex
+    except ImportError:
+        return None
+    return regex
+""",
+    ),
+    (
+        """def get_regexp_width(expr: str) -> Union[Tuple[int, int], List[int]]:
+    if _has_regex:
+""",
+        """def get_regexp_width(expr: str) -> Union[Tuple[int, int], List[int]]:
+    regex = _regex_module()  # nndsl (tools/gen_parser.py)
+    _has_regex = regex is not None
+    if _has_regex:
+""",
+    ),
+    (
+        """            if _has_regex:
+                re_module = regex
+            else:
+""",
+        """            re_module = _regex_module()  # nndsl (tools/gen_parser.py)
+            if re_module is None:
 """,
     ),
     # the pattern of Unicode categories compiled when a pattern's width is computed (never:

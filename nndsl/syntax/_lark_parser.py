@@ -414,11 +414,13 @@ class SerializeMemoizer(Serialize):
         return _deserialize(data, namespace, memo)
 
 
-try:
-    import regex
-    _has_regex = True
-except ImportError:
-    _has_regex = False
+def _regex_module():
+    # nndsl (tools/gen_parser.py): the `regex` module, or None where it is not installed
+    try:
+        import regex
+    except ImportError:
+        return None
+    return regex
 
 if sys.version_info >= (3, 11):
     import re._parser as sre_parse
@@ -430,6 +432,8 @@ else:
 categ_pattern = r'\\p{[A-Za-z_]+}'  # nndsl (tools/gen_parser.py): compiled on use
 
 def get_regexp_width(expr: str) -> Union[Tuple[int, int], List[int]]:
+    regex = _regex_module()  # nndsl (tools/gen_parser.py)
+    _has_regex = regex is not None
     if _has_regex:
         ##
 
@@ -3386,9 +3390,8 @@ class Lark(Serialize):
 
         use_regex = self.options.regex
         if use_regex:
-            if _has_regex:
-                re_module = regex
-            else:
+            re_module = _regex_module()  # nndsl (tools/gen_parser.py)
+            if re_module is None:
                 raise ImportError('`regex` module must be installed if calling `Lark(regex=True)`.')
         else:
             re_module = re
@@ -3645,7 +3648,7 @@ class Lark(Serialize):
     def _deserialize_lexer_conf(self, data: Dict[str, Any], memo: Dict[int, Union[TerminalDef, Rule]], options: LarkOptions) -> LexerConf:
         lexer_conf = LexerConf.deserialize(data['lexer_conf'], memo)
         lexer_conf.callbacks = options.lexer_callbacks or {}
-        lexer_conf.re_module = regex if options.regex else RE_MODULE
+        lexer_conf.re_module = _regex_module() if options.regex else RE_MODULE
         lexer_conf.use_bytes = options.use_bytes
         lexer_conf.g_regex_flags = options.g_regex_flags
         lexer_conf.skip_validation = True
