@@ -475,18 +475,17 @@ except ImportError:
 # child`, the chains of expression levels) done without calling the callback.  With no
 # callbacks (InteractiveParser.accepts) the loop is Lark's own.
 _FASTER_PARSE = [
-    # a scanner (a lexer state's, or that of the keywords a name can be, a lexer's `unless`
-    # callback) made once for the same terminals, not once per lexer state
+    # the scanner of the keywords a name can be (a lexer's `unless` callback) made once for
+    # the same keywords, not once per lexer state
     (
         """            callback[retok.name] = UnlessCallback(Scanner(unless, g_regex_flags, re_, use_bytes=use_bytes))
 """,
-        """            callback[retok.name] = UnlessCallback(_scanner(unless, g_regex_flags, re_, use_bytes))
-""",
-    ),
-    (
-        """        return Scanner(terminals, self.g_regex_flags, self.re, self.use_bytes)
-""",
-        """        return _scanner(terminals, self.g_regex_flags, self.re, self.use_bytes)
+        """            # nndsl (tools/gen_parser.py): one scanner for the same terminals and settings
+            key = (tuple((t.name, t.pattern.to_regexp()) for t in unless), g_regex_flags, re_, use_bytes)
+            scanner = _UNLESS_SCANNERS.get(key)
+            if scanner is None:
+                scanner = _UNLESS_SCANNERS[key] = Scanner(unless, g_regex_flags, re_, use_bytes=use_bytes)
+            callback[retok.name] = UnlessCallback(scanner)
 """,
     ),
     (
@@ -494,18 +493,7 @@ _FASTER_PARSE = [
 def _create_unless(terminals, g_regex_flags, re_, use_bytes):
 """,
         """
-_SCANNERS = {}
-
-def _scanner(terminals, g_regex_flags, re_, use_bytes):
-    # nndsl (tools/gen_parser.py): Scanner(terminals, g_regex_flags, re_, use_bytes), one for
-    # the same terminals (names and patterns, in order) and settings (a scanner is not changed
-    # once made)
-    key = (tuple((t.name, t.pattern.to_regexp()) for t in terminals), g_regex_flags, re_, use_bytes)
-    scanner = _SCANNERS.get(key)
-    if scanner is None:
-        scanner = _SCANNERS[key] = Scanner(terminals, g_regex_flags, re_, use_bytes)
-    return scanner
-
+_UNLESS_SCANNERS = {}  # nndsl (tools/gen_parser.py): see _create_unless
 
 def _create_unless(terminals, g_regex_flags, re_, use_bytes):
 """,

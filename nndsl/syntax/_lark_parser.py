@@ -1540,18 +1540,7 @@ def _get_match(re_, regexp, s, flags):
 
 _MATCHED = {}
 
-_SCANNERS = {}
-
-def _scanner(terminals, g_regex_flags, re_, use_bytes):
-    # nndsl (tools/gen_parser.py): Scanner(terminals, g_regex_flags, re_, use_bytes), one for
-    # the same terminals (names and patterns, in order) and settings (a scanner is not changed
-    # once made)
-    key = (tuple((t.name, t.pattern.to_regexp()) for t in terminals), g_regex_flags, re_, use_bytes)
-    scanner = _SCANNERS.get(key)
-    if scanner is None:
-        scanner = _SCANNERS[key] = Scanner(terminals, g_regex_flags, re_, use_bytes)
-    return scanner
-
+_UNLESS_SCANNERS = {}  # nndsl (tools/gen_parser.py): see _create_unless
 
 def _create_unless(terminals, g_regex_flags, re_, use_bytes):
     tokens_by_type = classify(terminals, lambda t: type(t.pattern))
@@ -1569,7 +1558,12 @@ def _create_unless(terminals, g_regex_flags, re_, use_bytes):
                 if strtok.pattern.flags <= retok.pattern.flags:
                     embedded_strs.add(strtok)
         if unless:
-            callback[retok.name] = UnlessCallback(_scanner(unless, g_regex_flags, re_, use_bytes))
+            # nndsl (tools/gen_parser.py): one scanner for the same terminals and settings
+            key = (tuple((t.name, t.pattern.to_regexp()) for t in unless), g_regex_flags, re_, use_bytes)
+            scanner = _UNLESS_SCANNERS.get(key)
+            if scanner is None:
+                scanner = _UNLESS_SCANNERS[key] = Scanner(unless, g_regex_flags, re_, use_bytes=use_bytes)
+            callback[retok.name] = UnlessCallback(scanner)
 
     new_terminals = [t for t in terminals if t not in embedded_strs]
     return new_terminals, callback
@@ -1831,7 +1825,7 @@ class BasicLexer(AbstractBasicLexer):
             else:
                 self.callback[type_] = f
 
-        return _scanner(terminals, self.g_regex_flags, self.re, self.use_bytes)
+        return Scanner(terminals, self.g_regex_flags, self.re, self.use_bytes)
 
     @property
     def scanner(self) -> Scanner:
