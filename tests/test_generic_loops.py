@@ -43,6 +43,9 @@ CASES = [
     # `for i in range(num_layers) { encoder_layer_{i}: ... }` in a group: a comprehension
     ("samples/zoo/vit.nn", ["Encoder"], ["ViT_B_16"]),
     ("tests/hidden_zoo/vit.nn", ["Encoder"], ["ViTB16"]),
+    # a `range` stage whose steps add channels to their input's (DenseNet's dense layers): the
+    # step `j` takes `growth * j + <the block's input channels>`
+    ("tests/hidden_zoo/densenet.nn", ["DenseNet121"], ["DenseNet121"]),
 ]
 
 
@@ -214,6 +217,34 @@ block Mlp(widths: list, out: int) {
 model M {
     input x: [B, 3]
     Mlp([(4, 0.1), (5, 0.2)], 2) -> Mlp([], 3) -> Mlp([(7, 0.0)], 2)
+}
+""",
+    # a step that adds to its input's size (a dense layer): step `i` takes `in + i * g`
+    "accumulate": """
+block Dense(g: int) {
+    input x: [B, C]
+    cat([x, x -> Linear(g) -> relu], 1)
+}
+block Stack(n: int, g: int) {
+    h: (for i in range(n) { Dense(g) }) -> Linear(3)
+}
+model M {
+    input x: [B, 4]
+    Stack(3, 2) -> Stack(2, 5) -> Stack(0, 1)
+}
+""",
+    # a step that halves the spatial size on the first step only (RegNet's stages): the spatial
+    # sizes size no layer, so they are unknown in the class, and the width is carried
+    "downsample": """
+block Down(out: int, stride: int) {
+    Conv2d(out, 3, stride=stride, padding=1) -> relu
+}
+block Stage(n: int, out: int) {
+    g: (for j in range(n) { Down(out, 2 if j == 0 else 1) })
+}
+model M {
+    input x: [B, 3, 16, 16]
+    Stage(2, 4) -> Stage(3, 6) -> flatten -> Linear(2)
 }
 """,
     # a step whose size is made from `i`: the next step takes the size with `i - 1`

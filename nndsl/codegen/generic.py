@@ -915,11 +915,9 @@ class SymbolicDomain:
             else:
                 again = ev.apply(item, again, frame, loop.span, into=children)
         if not isinstance(again, TensorV) or again.type != out.type:
-            raise Unsupported(
-                "its `for` stage over `range` of a parameter turns "
-                f"{value.type} into {out.type}, and a step's output depends on the sizes it "
-                "changes, so the steps cannot all be made alike"
-            )
+            del frame.inst.ops[start:]
+            children.clear()
+            return self.accumulated_loop(ev, loop, value, out, frame, children, start)
         some = _operation(
             [_arg(self.render(stop), Prec.ARITH), " > ", _arg(self.render(first_i), Prec.ARITH)],
             "bool",
@@ -934,6 +932,175 @@ class SymbolicDomain:
             out.type.dtype,
         )
         joined = self.join_under(some, final, value.type)
+        if again.op >= start:  # the group's output, if the loop ends it
+            frame.inst.ops[again.op] = replace(frame.inst.ops[again.op], out=joined)
+        return TensorV(joined, again.op, again.origin)
+
+    def loop_step(
+        self, ev: Evaluator, loop: RangeLoopV, value: TensorV, frame: Frame, children: list
+    ) -> Any:
+        """The layers of one step of `loop` applied to `value` inside a group."""
+        out: Any = value
+        for item in loop.items:
+            if isinstance(item, GroupV) and is_group(item):
+                out = ev.nested_group(item, out, frame, loop.span, children)
+            else:
+                out = ev.apply(item, out, frame, loop.span, into=children)
+        return out
+
+    def step_sizes(
+        self, ev: Evaluator, value: TensorT, out: TensorT, step
+    ) -> tuple[dict[int, tuple[str, Any]], Any]:
+        """How a loop's step changes each size that `value` → `out` changes, learnt from the
+        step made on an input whose changing sizes are fresh symbols (`carry__1`): by a fixed
+        amount (`"add"`, as DenseNet's `num_features + i * growth_rate`), to a value that does
+        not read it (`"set"`, RegNet's `width_in if i == 0 else width_out`), or otherwise
+        (`"loose"`: the size is unknown, which is fine while no layer is sized by it, as
+        torchvision's constructors never take the spatial sizes).  `step(t)` makes the step on
+        an input of type `t` (its modules and steps are dropped afterwards); returns the kind
+        of each changing size with its amount (or set value), and the probe's output."""
+        if out.rank != value.rank or out.dtype != value.dtype:
+            raise Unsupported(f"a step of its loop turns {value} into {out}")
+        probe_shape = list(value.shape)
+        carries: dict[int, str] = {}
+        for k, (d, o) in enumerate(zip(value.shape, out.shape)):
+            if d != o:
+                name = f"carry__{len(self.carries) + 1}"
+                self.carries.append(name)
+                carries[k] = name
+                probe_shape[k] = dims.sym(name)
+        probed = step(TensorT(tuple(probe_shape), value.dtype))
+        if not isinstance(probed, TensorV) or probed.type.rank != value.rank:
+            raise Unsupported("a step of its loop gives several values")
+        kinds: dict[int, tuple[str, Any]] = {}
+        names = set(carries.values())
+        for k, o in enumerate(probed.type.shape):
+            if k not in carries:
+                if o != value.shape[k]:
+                    raise Unsupported(
+                        f"a step of its loop turns {value} into {out}, changing a size only "
+                        "when others change"
+                    )
+                continue
+            delta = o - dims.sym(carries[k]) if isinstance(o, (int, Sym)) else None
+            if not _opaque_in(o) and delta is not None and not self.reads(delta, names):
+                kinds[k] = ("add", delta)
+            elif not self.reads(o, names) and not _opaque_in(o):
+                kinds[k] = ("set", o)
+            else:
+                kinds[k] = ("loose", dims.opaque_symbol("loop", value.shape[k], out.shape[k]))
+        return kinds, probed
+
+    def reads(self, d: Any, names: set[str]) -> bool:
+        """`d` depends on one of the symbols `names`, also through the values computed from
+        them, the joins and the quotients it reads."""
+        seen: set[str] = set()
+        todo = list(dims.free_symbols(d)) if isinstance(d, Sym) else []
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n in names:
+                return True
+            more: list[Any] = []
+            if n in self.computed:
+                todo.extend(self.computed[n].params)
+            if n in self.joins:
+                more += self.joins[n][1:]
+            if n in self.opaque_quotients.parts:
+                more += self.opaque_quotients.parts[n][1:]
+            for m in more:
+                if isinstance(m, Sym):
+                    todo.extend(dims.free_symbols(m))
+        return False
+
+    def accumulated_loop(
+        self,
+        ev: Evaluator,
+        loop: RangeLoopV,
+        value: TensorV,
+        out: TensorV,
+        frame: Frame,
+        children: list[ModuleSlot],
+        start: int,
+    ) -> TensorV:
+        """A step whose output depends on the sizes it changes (DenseNet's block adds
+        `growth_rate` channels to its input's; RegNet's halves the spatial sizes on its first
+        step): the size step `i` takes is written from the loop's input and `i`
+        (`in_channels + i * growth_rate`) where each step adds a fixed amount, is the previous
+        step's output where that does not read it, and is unknown otherwise (see
+        `step_sizes`)."""
+
+        def step(t: TensorT) -> Any:
+            made: list[ModuleSlot] = []
+            n = len(frame.inst.ops)
+            try:
+                return self.loop_step(ev, loop, replace(value, type=t), frame, made)
+            finally:
+                del frame.inst.ops[n:]
+
+        kinds, _ = self.step_sizes(ev, value.type, out.type, step)
+        first_i = loop.bounds[0] if len(loop.bounds) == 2 else 0
+        stop = loop.bounds[-1]
+        i = loop.sym - first_i
+        first = _operation(
+            [
+                _arg(self.render(loop.sym), Prec.ARITH),
+                " == ",
+                _arg(self.render(first_i), Prec.ARITH),
+            ],
+            "bool",
+            Prec.CMP,
+        )
+        ins, previous, after = list(value.type.shape), list(value.type.shape), []
+        for k, d in enumerate(value.type.shape):
+            kind, v = kinds.get(k, ("same", d))
+            if kind == "add":
+                ins[k] = previous[k] = d + i * v
+            elif kind == "set":
+                previous[k] = dims.substitute(v, {str(loop.sym): loop.sym - 1})
+            elif kind == "loose":
+                ins[k] = previous[k] = v
+        carried = self.join_under(
+            first, TensorT(tuple(ins), value.type.dtype), TensorT(tuple(previous), value.type.dtype)
+        )
+        again = self.loop_step(ev, loop, replace(value, type=carried), frame, children)
+        if len(children) != 1 or not isinstance(again, TensorV):
+            raise Unsupported("a step of its loop changes with the sizes it is given")
+        some = None
+        for k, (d, a) in enumerate(zip(value.type.shape, again.type.shape)):
+            kind, v = kinds.get(k, ("same", d))
+            if kind == "same":
+                ok = a == d
+                after.append(d)
+            elif kind == "add":
+                ok = a == carried.shape[k] + v
+                after.append(d + (stop - first_i) * v)
+            elif kind == "set":
+                ok = a == v
+                if some is None:
+                    some = _operation(
+                        [
+                            _arg(self.render(stop), Prec.ARITH),
+                            " > ",
+                            _arg(self.render(first_i), Prec.ARITH),
+                        ],
+                        "bool",
+                        Prec.CMP,
+                    )
+                last = dims.substitute(v, {str(loop.sym): stop - 1})
+                after.append(self.join_under(some, _one(last), _one(d)).shape[0])
+            else:
+                ok = True
+                after.append(v)
+            if not ok:
+                raise Unsupported(
+                    "its `for` stage over `range` of a parameter turns "
+                    f"{value.type} into {out.type}, and a step's output depends on the sizes "
+                    "it changes, so the steps cannot all be made alike"
+                )
+        joined = TensorT(tuple(after), value.type.dtype)
         if again.op >= start:  # the group's output, if the loop ends it
             frame.inst.ops[again.op] = replace(frame.inst.ops[again.op], out=joined)
         return TensorV(joined, again.op, again.origin)
@@ -1327,6 +1494,11 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:
         return False
+
+
+def _one(d: Any) -> TensorT:
+    """A rank-1 type of size `d` (to join one size with `join_under`)."""
+    return TensorT((d,), "float32")
 
 
 def _opaque_in(d) -> bool:

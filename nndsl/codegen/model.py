@@ -413,11 +413,18 @@ class _Emitter:
         self.computed_values: dict[str, Any] = dict(computed.computed) if computed else {}
         # what the opaque sizes of a generic evaluation stand for (a quotient by a parameter)
         self.quotients = computed.opaque_quotients if computed is not None else None
+        self.unwritable: set[str] = set()  # computed values that read an unknown size
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
                 name = computed.computed_names.get(sym)
-                expr = value.expr.bind(self.init_name)
+                try:
+                    expr = value.expr.bind(self.init_name)
+                except NotExpressible:
+                    # it reads an unknown size (the spatial size a loop's steps change): fine
+                    # as long as nothing written reads it
+                    self.unwritable.add(sym)
+                    continue
                 if name and name not in taken and name.isidentifier():
                     taken.add(name)
                     self.rename[sym] = name
@@ -459,6 +466,10 @@ class _Emitter:
             return quotient
         if sym in self.inline:
             return self.inline[sym]
+        if sym in self.unwritable:
+            raise NotExpressible(
+                "a layer's size cannot be written in terms of the block's parameters"
+            )
         return Expr.local(self.rename.get(sym, sym))
 
     def in_init(self, expr: Expr) -> str:
