@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,9 @@ CASES = [
     # a `range` stage whose steps add channels to their input's (DenseNet's dense layers): the
     # step `j` takes `growth * j + <the block's input channels>`
     ("tests/hidden_zoo/densenet.nn", ["DenseNet121"], ["DenseNet121"]),
+    # a `for i in range(num_layers)` statement concatenating as it goes: an nn.ModuleDict whose
+    # forward loops over its layers (torchvision's `_DenseBlock`), and the blocks that use it
+    ("samples/zoo/densenet.nn", ["DenseBlock", "Features", "DenseNet121"], ["DenseNet121"]),
 ]
 
 
@@ -233,6 +237,25 @@ model M {
     Stack(3, 2) -> Stack(2, 5) -> Stack(0, 1)
 }
 """,
+    # a `for` statement over `range` of a parameter, one labelled module per step: a module
+    # container whose forward loops over its modules; an empty range leaves the input
+    "container": """
+block Dense(g: int) {
+    input x: [B, C]
+    x -> Linear(g) -> relu
+}
+block Stack(n: int, g: int) {
+    input x
+    for i in range(n) {
+        x = cat([x, x -> layer{i}: Dense(g)], dim=1)
+    }
+    x
+}
+model M {
+    input x: [B, 4]
+    Stack(3, 2) -> Linear(5) -> Stack(2, 3) -> Stack(0, 1)
+}
+""",
     # a step that halves the spatial size on the first step only (RegNet's stages): the spatial
     # sizes size no layer, so they are unknown in the class, and the width is carried
     "downsample": """
@@ -323,4 +346,51 @@ model M {
     assert (
         "Specialised for one use: `Deep` cannot be one generic class because it has a `for` loop "
         "over a list that is only known when the class is built."
+    ) in " ".join(source.split())
+
+
+def test_densenet_block_is_a_module_dict_as_torchvision_writes_it():
+    import torch
+
+    checked = check_file(str(ROOT / "samples/zoo/densenet.nn"))
+    source = model_source(checked, ["DenseNet121"])
+    assert "class DenseBlock(nn.ModuleDict):" in source
+    assert (
+        "        for i in range(num_layers):\n"
+        '            self[f"denselayer{i + 1}"] = DenseLayer(\n'
+        "                growth_rate * i + in_channels, growth_rate, bn_size\n"
+        "            )\n"
+    ) in source
+    assert "        for layer in self.values():\n            x2 = layer(x)" in source
+    assert "self.features = Features(3, growth_rate, num_init_features, [6, 12, 24, 16])" in source
+    module = _load(source, "densenet_script", Path(tempfile.mkdtemp()))
+    with torch.device("meta"):
+        torch.jit.script(module.DenseNet121())
+
+
+def test_a_range_loop_with_modules_outside_it_stays_specialised():
+    # the class would be a container of the loop's modules: another module has no place in it
+    checked = check_file(
+        "mixed.nn",
+        """
+block Mixed(n: int) {
+    input x
+    x = x -> stem: Linear(4)
+    for i in range(n) {
+        x = x -> layer{i}: Linear(4)
+    }
+    x
+}
+model M {
+    input x: [B, 3]
+    Mixed(2) -> Mixed(1)
+}
+""",
+    )
+    source = model_source(checked, ["M"])
+    assert _classes(source).count("Mixed_1") == 1
+    assert (
+        "Specialised for one use: `Mixed` cannot be one generic class because it makes modules "
+        "outside its `for` loop over `range` of a parameter, so it cannot be a container of the "
+        "loop's modules."
     ) in " ".join(source.split())

@@ -152,6 +152,24 @@ class ListLoop:
     carries: tuple[tuple[str, Any, Any, int, int], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class StatementLoop:
+    """A `for i in range(n)` statement of a block's body, with `n` a parameter, whose steps
+    each make one module (torchvision's `_DenseBlock`): the class is a module container whose
+    `__init__` adds the modules in a loop and whose forward loops over them.  The body was
+    evaluated once, with `i` the symbol `sym`: its steps are `ops[start:end]`, its module
+    `modules[slot]`; `carried` pairs the value a name holds before the loop (its key) with the
+    step that gives its next value."""
+
+    var: str
+    sym: str
+    bounds: tuple[Any, ...]
+    start: int
+    end: int
+    slot: int
+    carried: tuple[tuple[tuple, int], ...]
+
+
 @dataclass(slots=True)
 class _FrameState:
     """What a side of a condition may change in a frame: its names and its current value."""
@@ -261,6 +279,7 @@ class SymbolicDomain:
         # the sizes carried from step to step of a loop over a list parameter (their symbols)
         self.carries: list[str] = []
         self.examples: dict[str, list[Any]] = {}  # parameter → the values its uses give it
+        self.statement_loops: list[StatementLoop] = []
 
     def undecided(self, v: Any) -> bool:
         return isinstance(v, (Opaque, Sym))
@@ -1111,7 +1130,7 @@ class SymbolicDomain:
         different tensors is their merge, as after `a if cond else b`."""
         split = self.loop_condition(ev, iter_, frame)
         if split is None:
-            return NotImplemented
+            return self.range_statement(ev, stmt, iter_, frame)
         cond, then, orelse = split
         before = _FrameState.take(frame)
         states: list[_FrameState] = []
@@ -1123,6 +1142,162 @@ class SymbolicDomain:
             states.append(_FrameState.take(frame))
         self.merge_states(ev, stmt, cond, before, states[0], states[1], frame)
         return True
+
+    def range_statement(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> Any:
+        """`for i in range(n) { x = cat([x, x -> layer{i + 1}: Layer(g)], dim=1) }` with `n` a
+        parameter (see `StatementLoop`): the body evaluated with `i` a symbol; a tensor it
+        rebinds is carried from step to step, its sizes as `accumulated_loop` writes them
+        (`in_channels + i * growth_rate` where each step adds `growth_rate`)."""
+        e = iter_
+        while isinstance(e, ir.Paren):
+            e = e.expr
+        if not (
+            isinstance(e, ir.Call)
+            and isinstance(e.func, ir.Name)
+            and e.func.id == "range"
+            and e.func.id not in frame.vars
+            and not e.kwargs
+            and 1 <= len(e.args) <= 2
+        ):
+            return NotImplemented
+        bounds = tuple(ev.expr(a, frame) for a in e.args)
+        if not any(isinstance(b, Sym) for b in bounds) or not all(
+            isinstance(b, (int, Sym)) and not isinstance(b, bool) for b in bounds
+        ):
+            return NotImplemented
+        if not isinstance(stmt.target, ir.NameTarget):
+            raise Unsupported("it unpacks the numbers of a `range` of its parameters")
+        if frame.inst.decl is not self.top or self.when or frame.in_loop:
+            raise Unsupported(
+                "it has a `for` loop over `range` of a parameter inside a condition or a loop"
+            )
+        sym = dims.sym(f"loop__{stmt.target.id}")
+        inst = frame.inst
+        before = _FrameState.take(frame)
+        n_ops, n_mods = len(inst.ops), len(inst.modules)
+        names, taken = dict(inst.names), set(frame.taken)
+
+        def run(types: dict[str, TensorT]) -> _FrameState:
+            del inst.ops[n_ops:], inst.modules[n_mods:]
+            inst.names.clear()
+            inst.names.update(names)
+            frame.taken = set(taken)
+            before.restore(frame)
+            for name, t in types.items():
+                frame.vars[name] = replace(frame.vars[name], type=t)
+            ev.for_over(stmt, (sym,), frame)
+            return _FrameState.take(frame)
+
+        first = run({})
+        carried: list[str] = []
+        for name, old in before.vars.items():
+            new = first.vars.get(name)
+            if name == stmt.target.id or _same(old, new):
+                continue
+            if not (isinstance(old, TensorV) and isinstance(new, TensorV)):
+                raise Unsupported(
+                    f"its `for` loop over `range` of a parameter changes `{name}`, not a tensor"
+                )
+            carried.append(name)
+        changing = [n for n in carried if first.vars[n].type != before.vars[n].type]
+        if len(changing) > 1:
+            raise Unsupported(
+                "its `for` loop over `range` of a parameter changes the sizes of several tensors"
+            )
+        loop = RangeLoopV(stmt.target.id, sym, bounds, (), stmt.span)
+        types: dict[str, TensorT] = {}
+        expected: dict[str, tuple[TensorT, TensorT]] = {}
+        if changing:
+            (name,) = changing
+            value, out = before.vars[name], first.vars[name]
+
+            def step(t: TensorT) -> Any:
+                return run({name: t}).vars[name]
+
+            kinds, _ = self.step_sizes(ev, value.type, out.type, step)
+            carried_type, check, after = self.step_types(loop, value.type, kinds)
+            types[name] = carried_type
+            expected[name] = (check, after)
+        final = run(types)
+        for name, (check, _) in expected.items():
+            got = final.vars[name]
+            if not isinstance(got, TensorV) or not _fits(got.type, check):
+                raise Unsupported(
+                    "its `for` loop over `range` of a parameter turns "
+                    f"{before.vars[name].type} into {first.vars[name].type}, and a step's output "
+                    "depends on the sizes it changes, so the steps cannot all be made alike"
+                )
+        if len(inst.modules) != n_mods + 1:
+            raise Unsupported(
+                "each step of its `for` loop over `range` of a parameter makes "
+                f"{len(inst.modules) - n_mods} modules, not one"
+            )
+        pairs = []
+        for name in carried:
+            old, new = before.vars[name], final.vars[name]
+            pairs.append((_key_of(old), new.op))
+            if name in expected:
+                final.vars[name] = TensorV(expected[name][1], new.op, new.origin)
+        # after the loop: the names bound before it, the carried ones with their last value
+        frame.vars = {n: v for n, v in final.vars.items() if n in before.vars}
+        frame.kinds = {n: k for n, k in final.kinds.items() if n in before.vars}
+        frame.bound_at = {n: k for n, k in final.bound_at.items() if n in before.vars}
+        if stmt.target.id in before.vars:
+            frame.vars[stmt.target.id] = before.vars[stmt.target.id]
+        frame.cur, frame.cur_set = final.cur, final.cur_set
+        if final.cur_set and not _same(final.cur, before.cur):
+            match = next((n for n in carried if _same(final.cur, final.vars[n])), None)
+            if match is None:
+                raise Unsupported(
+                    "the value its `for` loop over `range` of a parameter leaves is not a name it "
+                    "carries from step to step"
+                )
+            frame.cur = frame.vars[match]
+        self.statement_loops.append(
+            StatementLoop(
+                stmt.target.id,
+                str(sym),
+                bounds,
+                n_ops,
+                len(inst.ops),
+                n_mods,
+                tuple(pairs),
+            )
+        )
+        return True
+
+    def step_types(
+        self, loop: RangeLoopV, value: TensorT, kinds: dict[int, tuple[str, Any]]
+    ) -> tuple[TensorT, TensorT, TensorT]:
+        """For a loop whose steps change sizes as `kinds` says: the type step `i` takes, the
+        type it gives, and the type after the loop."""
+        first_i = loop.bounds[0] if len(loop.bounds) == 2 else 0
+        stop = loop.bounds[-1]
+        i = loop.sym - first_i
+        ins, gives, after = [], [], []
+        for k, d in enumerate(value.shape):
+            kind, v = kinds.get(k, ("same", d))
+            if kind == "add":
+                ins.append(d + i * v)
+                gives.append(d + i * v + v)
+                after.append(d + (stop - first_i) * v)
+            elif kind == "same":
+                ins.append(d)
+                gives.append(d)
+                after.append(d)
+            elif kind == "loose":
+                ins.append(v)
+                gives.append(None)
+                after.append(v)
+            else:
+                raise Unsupported(
+                    "its `for` loop over `range` of a parameter sets a size that it reads"
+                )
+        return (
+            TensorT(tuple(ins), value.dtype),
+            TensorT(tuple(gives), value.dtype),
+            TensorT(tuple(after), value.dtype),
+        )
 
     def loop_side(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> None:
         if self.conditional_loop(ev, stmt, iter_, frame) is not NotImplemented:
@@ -1363,6 +1538,18 @@ class SymbolicDomain:
         if name == "len" and len(args) == 1 and not kwargs and isinstance(args[0], Opaque):
             # `len(depths)` of a list parameter: a count known when the class is instantiated
             return self.computed_sym(_operation(["len(", args[0], ")"], "any", Prec.ATOM))
+        if (
+            name == "range"
+            and not kwargs
+            and 1 <= len(args) <= 2
+            and any(isinstance(a, Sym) for a in args)
+            and all(isinstance(a, (int, Sym)) and not isinstance(a, bool) for a in args)
+        ):
+            # `for i in range(num_layers)` as a statement: see `range_statement`
+            parts: list[str | Opaque] = ["range("]
+            for k, a in enumerate(args):
+                parts += [", "] * (k > 0) + [self.render(a)]
+            return _operation([*parts, ")"], "range", Prec.ATOM)
         if any(isinstance(a, (Sym, Opaque)) for a in args):
             if name in ("int", "round", "max", "min", "abs", "float") and not kwargs:
                 parts: list[str | Opaque] = [f"{name}("]
@@ -1494,6 +1681,19 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:
         return False
+
+
+def _fits(t: TensorT, want: TensorT) -> bool:
+    """`t` is `want`, a size of `want` that is None being any size."""
+    return (
+        t.rank == want.rank
+        and t.dtype == want.dtype
+        and all(w is None or a == w for a, w in zip(t.shape, want.shape))
+    )
+
+
+def _key_of(v: TensorV) -> tuple:
+    return ("in", v.input_index) if v.op < 0 else (v.op, v.path)
 
 
 def _one(d: Any) -> TensorT:

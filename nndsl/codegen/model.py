@@ -65,6 +65,7 @@ class ClassCode:
     # parameters passed to forward, not to __init__: sizes some use only knows when the model
     # runs (`Heads(x.shape[0])` makes `forward(self, x, n)`)
     fwd_args: tuple[str, ...] = ()
+    base: str = "nn.Module"  # `nn.ModuleDict` for a block that is a loop over its modules
 
 
 class ModelCode:
@@ -414,6 +415,9 @@ class _Emitter:
         # what the opaque sizes of a generic evaluation stand for (a quotient by a parameter)
         self.quotients = computed.opaque_quotients if computed is not None else None
         self.unwritable: set[str] = set()  # computed values that read an unknown size
+        # a `for` statement over `range` of a parameter: the class is a module container
+        self.statement_loops = list(computed.statement_loops) if computed is not None else []
+        self.loop_layer: str | None = None  # forward's local for the module of a step
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
@@ -654,6 +658,7 @@ class _Emitter:
             ),
             fwd_args=self.fwd_args,
             imports=self.imports,
+            base=getattr(self, "base", "nn.Module"),
         )
         if self.inst.inits:
             code.methods.append(self.init_weights())
@@ -720,6 +725,8 @@ class _Emitter:
 
     def init(self) -> list[str]:
         self._init_symbols: set[str] = set()
+        if self.statement_loops:
+            return self.container_init()
         lines: list[str] = []
         groups = _group_by_when(self.inst.modules)
         k = 0
@@ -762,6 +769,44 @@ class _Emitter:
                 lines.append(f"nn.init.{p.init}({', '.join(args)})")
         lines.extend(self.state_lines())
         return lines
+
+    def container_init(self) -> list[str]:
+        """`__init__` of a block whose body is a `for` over `range` of a parameter making one
+        module per step (`StatementLoop`): a module container, as torchvision's `_DenseBlock`
+        is an `nn.ModuleDict` (the same state_dict keys; forward loops over its modules)."""
+        if len(self.statement_loops) != 1:
+            raise NotExpressible("it has several `for` loops over `range` of a parameter")
+        (loop,) = self.statement_loops
+        mods = self.inst.modules
+        if len(mods) != 1 or loop.slot != 0 or mods[0].when:
+            raise NotExpressible(
+                "it makes modules outside its `for` loop over `range` of a parameter, so it "
+                "cannot be a container of the loop's modules"
+            )
+        if self.inst.param_tensors or self.inst.buffer_tensors or self.inst.inits:
+            raise NotExpressible(
+                "it has parameters or buffers besides the modules of its `for` loop over `range` "
+                "of a parameter"
+            )
+        slot = mods[0]
+        if slot.name not in self.loop_labels:
+            raise NotExpressible(
+                "the module of its `for` loop over `range` of a parameter has no label made from "
+                "the loop's variable"
+            )
+        taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+        taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
+        self.rename[loop.sym] = identifier(loop.var, taken)
+        for sym, value in self.computed_values.items():  # written inline: with that name
+            if sym in self.inline and loop.sym in value.params:
+                self.inline[sym] = value.expr.bind(self.init_name)
+        self.base = "nn.ModuleDict"
+        bounds = ", ".join(self.init_literal(b) for b in loop.bounds)
+        label = self.loop_label(slot.name)
+        return [
+            f"for {self.rename[loop.sym]} in range({bounds}):",
+            f"    self[{label}] = {self.module_expr(slot)}",
+        ]
 
     def state_lines(self) -> list[str]:
         """Buffers, tied parameters, and the call of `_init_weights` (sharing.py checked them)."""
@@ -1114,9 +1159,15 @@ class _Emitter:
         self.uses, self.last = uses, last
         live: dict[str, tuple] = {n: ("in", k) for k, n in enumerate(self.input_names)}
         self.lhs: dict[int, str] = {}
+        forced = self.carried_names(live)
         for i, op in enumerate(inst.ops):
+            if i in forced:
+                self.carry_out(i, forced[i], live)
+                continue
             self.allocate(i, op, live)
-        body = self.emit_ops(list(range(len(inst.ops))), 0)
+        body = self.loop_ops() if self.statement_loops else None
+        if body is None:
+            body = self.emit_ops(list(range(len(inst.ops))), 0)
         outs = [self.value(o) for o in inst.outputs]
         self.returns = (
             "Tensor"
@@ -1130,6 +1181,48 @@ class _Emitter:
         else:
             body.append("return " + ", ".join(outs))
         return self.capture_lines() + body
+
+    def carried_names(self, live: dict[str, tuple]) -> dict[int, tuple]:
+        """The steps of a `for` loop over `range` of a parameter that give a carried value's
+        next value (→ the key of its value before the loop, whose local they assign)."""
+        forced: dict[int, tuple] = {}
+        for loop in self.statement_loops:
+            for before, op in loop.carried:
+                if self.last.get(before, -1) >= loop.end:
+                    raise NotExpressible(
+                        "a value its `for` loop over `range` of a parameter rebinds is read after "
+                        "the loop"
+                    )
+                forced[op] = before
+                # the carried value lives to the loop's end: the next step reads it
+                self.last[(op, ())] = max(self.last.get((op, ()), -1), loop.end)
+        return forced
+
+    def carry_out(self, i: int, before: tuple, live: dict[str, tuple]) -> None:
+        name = self.var.get(before)
+        holder = live.get(name) if name else None
+        if (
+            name is None
+            or before in self.held
+            or (holder not in (None, before) and self.last.get(holder, -1) > i)
+        ):
+            raise NotExpressible("a value carried from step to step has no local of its own")
+        self.var[(i, ())] = name
+        self.lhs[i] = name
+        live[name] = (i, ())
+
+    def loop_ops(self) -> list[str]:
+        """forward of a module container: the steps before the loop, `for layer in
+        self.values():` with the steps of one step of the loop, the steps after it."""
+        (loop,) = self.statement_loops
+        n = len(self.inst.ops)
+        self.loop_layer = identifier("layer", self.locals | set(self.captured.values()))
+        self.locals.add(self.loop_layer)
+        inner = self.emit_ops(list(range(loop.start, loop.end)), 0)
+        lines = self.emit_ops(list(range(loop.start)), 0)
+        lines.append(f"for {self.loop_layer} in self.values():")
+        lines += ["    " + line for line in inner or ["pass"]]
+        return lines + self.emit_ops(list(range(loop.end, n)), 0)
 
     def allocate(self, i: int, op: Op, live: dict[str, tuple]) -> None:
         inst = self.inst
@@ -1312,6 +1405,8 @@ class _Emitter:
             if op.target.type_name == "MultiheadAttention" and values:  # `h -> ...`: self-attention
                 values += values[-1:] * (3 - len(values))  # torch needs key and value
             values += [self.fwd_expr(v) for v in self.owner.forward_arguments(op.target)]
+            if self.loop_layer is not None and op.target is self.inst.modules[0]:
+                return _call(self.loop_layer, values)
             return _call(f"self.{op.target.name}", values)
         if op.kind == "function":
             return self.function_expr(op)
