@@ -280,6 +280,9 @@ class SymbolicDomain:
         self.carries: list[str] = []
         self.examples: dict[str, list[Any]] = {}  # parameter → the values its uses give it
         self.statement_loops: list[StatementLoop] = []
+        # a computed value that a name was bound to as a size (`b, c, h, w = out.shape`'s `c`):
+        # symbol → that size, over other symbols (what `expanded` compares by)
+        self.definitions: dict[str, Sym] = {}
 
     def undecided(self, v: Any) -> bool:
         return isinstance(v, (Opaque, Sym))
@@ -304,9 +307,12 @@ class SymbolicDomain:
             and str(value) not in self.computed
             and any(n.startswith("c__") for n in dims.free_symbols(value))
         ):
+            size = value
             value = self.computed_sym(
                 self.render(value)
             )  # `width = ...` becomes a local of __init__
+            if isinstance(value, Sym) and str(value) != str(size):
+                self.definitions.setdefault(str(value), size)
         if (
             isinstance(value, Sym)
             and str(value) in self.computed
@@ -556,6 +562,12 @@ class SymbolicDomain:
             )
         if not isinstance(value, TensorV) or not isinstance(out, TensorV):
             raise Unsupported("a repetition by a parameter of a layer with several outputs")
+        if out.type != value.type and self.expanded(out.type) == self.expanded(value.type):
+            # the same sizes, once the values computed from them are written out (ShuffleNet's
+            # `2 * (oup // 2)` channels into `(2 * (oup // 2) + 1) // 2 + oup // 2`)
+            if out.op >= start:  # the step that gives it
+                frame.inst.ops[out.op] = replace(frame.inst.ops[out.op], out=value.type)
+            out = TensorV(value.type, out.op, out.origin)
         if out.type != value.type:
             out = self.loose_repeat(ev, rep, value, out, frame, children, start)
         renew_slots(children, {0: {"repeat": rep.count}}, frame.inst.ops, start)
@@ -565,6 +577,19 @@ class SymbolicDomain:
             return out
         name = label or ev.module_name(frame, rep.node)
         return ev.add_sequential(frame, name, children, rep.span, out)
+
+    def expanded(self, t: TensorT) -> tuple[Any, ...]:
+        """The sizes of `t` with each computed value that stands for a size replaced by it."""
+        out = []
+        for d in t.shape:
+            for _ in range(32):
+                names = dims.free_symbols(d) if isinstance(d, Sym) else frozenset()
+                env = {n: self.definitions[n] for n in names if n in self.definitions}
+                if not env:
+                    break
+                d = dims.substitute(d, env)
+            out.append(d)
+        return tuple(out)
 
     def loose_repeat(
         self,
@@ -1572,9 +1597,9 @@ class SymbolicDomain:
         # a nested block: evaluated (generically) for its output shape only; its own class
         # comes from its own generic evaluation.  The parent's computed values may flow into
         # the child: the table is shared.
-        nested = Evaluator(
-            ev.program, ev.symbols, SymbolicDomain(decl, self.computed, self.opaque_quotients)
-        )
+        domain = SymbolicDomain(decl, self.computed, self.opaque_quotients)
+        domain.definitions = self.definitions  # shared, as `computed` is
+        nested = Evaluator(ev.program, ev.symbols, domain)
         nested.share_naming(ev)
         try:
             inst = nested.instance(decl, params, inputs, call_span)
