@@ -280,6 +280,9 @@ class SymbolicDomain:
         self.carries: list[str] = []
         self.examples: dict[str, list[Any]] = {}  # parameter → the values its uses give it
         self.statement_loops: list[StatementLoop] = []
+        # an unknown size a loop's steps carry (see `step_sizes`): its symbol → why a layer it
+        # sizes cannot be written (shared with the blocks it calls, as `computed` is)
+        self.loose: dict[str, str] = {}
         # a computed value that a name was bound to as a size (`b, c, h, w = out.shape`'s `c`):
         # symbol → that size, over other symbols (what `expanded` compares by)
         self.definitions: dict[str, Sym] = {}
@@ -1032,7 +1035,14 @@ class SymbolicDomain:
             elif not self.reads(o, names) and not _opaque_in(o):
                 kinds[k] = ("set", o)
             else:
-                kinds[k] = ("loose", dims.opaque_symbol("loop", value.shape[k], out.shape[k]))
+                loose = dims.opaque_symbol("loop", value.shape[k], out.shape[k])
+                kinds[k] = ("loose", loose)
+                self.loose.setdefault(
+                    _symbols_of(loose)[0],
+                    f"its `for` stage over `range` of a parameter carries size {k} of its "
+                    "input from step to step, each step's depending on the one before other "
+                    "than by a fixed amount, which a comprehension cannot write",
+                )
         return kinds, probed
 
     def reads(self, d: Any, names: set[str]) -> bool:
@@ -1417,7 +1427,11 @@ class SymbolicDomain:
                 out.append(b if test[2] else a)
             elif not (self.opaque_quotients.writable(a) and self.opaque_quotients.writable(b)):
                 # an unknown size on a side (a quotient or remainder of known ones is written)
-                out.append(dims.opaque_symbol("join", a, b))
+                joined = dims.opaque_symbol("join", a, b)
+                why = [self.loose[n] for n in _symbols_of(a, b) if n in self.loose]
+                if why:  # unknown because a loop carries it: why
+                    self.loose.setdefault(_symbols_of(joined)[0], why[0])
+                out.append(joined)
             else:
                 a, b = self.side_of(a, cond, True), self.side_of(b, cond, False)
                 if a == b:
@@ -1599,6 +1613,7 @@ class SymbolicDomain:
         # the child: the table is shared.
         domain = SymbolicDomain(decl, self.computed, self.opaque_quotients)
         domain.definitions = self.definitions  # shared, as `computed` is
+        domain.loose = self.loose
         nested = Evaluator(ev.program, ev.symbols, domain)
         nested.share_naming(ev)
         try:
@@ -1706,6 +1721,10 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:
         return False
+
+
+def _symbols_of(*sizes: Any) -> list[str]:
+    return sorted(set().union(*(dims.free_symbols(d) for d in sizes if isinstance(d, Sym))))
 
 
 def _fits(t: TensorT, want: TensorT) -> bool:

@@ -418,6 +418,8 @@ class _Emitter:
         # a `for` statement over `range` of a parameter: the class is a module container
         self.statement_loops = list(computed.statement_loops) if computed is not None else []
         self.loop_layer: str | None = None  # forward's local for the module of a step
+        # the unknown sizes a loop's steps carry: why they cannot be written
+        self.loose: dict[str, str] = dict(computed.loose) if computed is not None else {}
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
@@ -465,7 +467,8 @@ class _Emitter:
             quotient = self.quotient(sym, self.init_name)
             if quotient is None:
                 raise NotExpressible(
-                    "a layer's size cannot be written in terms of the block's parameters"
+                    self.loose.get(sym)
+                    or "a layer's size cannot be written in terms of the block's parameters"
                 )
             return quotient
         if sym in self.inline:
@@ -880,7 +883,8 @@ class _Emitter:
             ):
                 if dims.is_opaque_symbol(n) and not (self.generic and self.writable(v)):
                     raise NotExpressible(
-                        "a layer's size cannot be written in terms of the block's parameters"
+                        self.loose.get(n)
+                        or "a layer's size cannot be written in terms of the block's parameters"
                     )
                 if n in self._model_dims():
                     raise NotExpressible(
