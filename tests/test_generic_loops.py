@@ -50,6 +50,8 @@ CASES = [
     # a `for i in range(num_layers)` statement concatenating as it goes: an nn.ModuleDict whose
     # forward loops over its layers (torchvision's `_DenseBlock`), and the blocks that use it
     ("samples/zoo/densenet.nn", ["DenseBlock", "Features", "DenseNet121"], ["DenseNet121"]),
+    # stages whose width is carried in a local of `__init__` (torchvision's `current_width`)
+    ("tests/hidden_zoo/regnet.nn", ["RegNetY400MF"], ["RegNetY400MF"]),
 ]
 
 
@@ -256,6 +258,24 @@ model M {
     Stack(3, 2) -> Linear(5) -> Stack(2, 3) -> Stack(0, 1)
 }
 """,
+    # stages of a model whose width after a stage is `widths[i] if depths[i] > 0 else` the
+    # width before it: carried in a local of `__init__`; a stage without blocks keeps it
+    "carried": """
+block Down(out: int, stride: int) {
+    Conv2d(out, 3, stride=stride, padding=1) -> relu
+}
+model M(depths: list[int] = [1, 2, 0, 1], widths: list[int] = [4, 6, 5, 3]) {
+    input x: [B, 3, 16, 16]
+    trunk: (
+        for i in range(len(depths)) {
+            stage{i}: (for j in range(depths[i]) { b{j}: Down(widths[i], 2 if j == 0 else 1) })
+        }
+    )
+    avgpool: AdaptiveAvgPool2d(1)
+    flatten(1)
+    fc: Linear(2)
+}
+""",
     # a step that halves the spatial size on the first step only (RegNet's stages): the spatial
     # sizes size no layer, so they are unknown in the class, and the width is carried
     "downsample": """
@@ -394,3 +414,24 @@ model M {
         "outside its `for` loop over `range` of a parameter, so it cannot be a container of the "
         "loop's modules."
     ) in " ".join(source.split())
+
+
+def test_regnet_carries_its_width_from_stage_to_stage_as_torchvision_does():
+    import torch
+
+    checked = check_file(str(ROOT / "tests/hidden_zoo/regnet.nn"))
+    source = model_source(checked, ["RegNetY400MF"])
+    assert (
+        "        channels = 32\n"
+        "        stages: list[tuple[str, nn.Module]] = []\n"
+        "        for i in range(len(depths)):\n"
+    ) in source
+    assert "channels if j == 0 else widths[i]," in source
+    assert (
+        "            channels = widths[i] if depths[i] > 0 else channels\n"
+        "        self.trunk_output = nn.Sequential(OrderedDict(stages))\n"
+    ) in source
+    assert "self.fc = nn.Linear(channels, 1000)" in source
+    module = _load(source, "regnet_script", Path(tempfile.mkdtemp()))
+    with torch.device("meta"):
+        torch.jit.script(module.RegNetY400MF())

@@ -123,6 +123,10 @@ class LoopCount:
     var: str
     sym: str
     bounds: tuple[Any, ...]
+    # sizes carried from step to step in a local of `__init__` (torchvision's RegNet's
+    # `current_width`): (symbol, size before the loop, size after a step, dimension, rank);
+    # the child is then appended in a loop of `__init__`, not made by a comprehension
+    carries: tuple[tuple[str, Any, Any, int, int], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,6 +287,8 @@ class SymbolicDomain:
         # an unknown size a loop's steps carry (see `step_sizes`): its symbol → why a layer it
         # sizes cannot be written (shared with the blocks it calls, as `computed` is)
         self.loose: dict[str, str] = {}
+        self.nested = False  # evaluated for the sizes it gives a caller (see `instance`)
+        self.step_carries: tuple = ()  # what `accumulated_loop` carries in a local (LoopCount)
         # a computed value that a name was bound to as a size (`b, c, h, w = out.shape`'s `c`):
         # symbol → that size, over other symbols (what `expanded` compares by)
         self.definitions: dict[str, Sym] = {}
@@ -381,7 +387,22 @@ class SymbolicDomain:
             return bool(right)
         b = self.render(right)
         p = _PREC[op]
-        return _operation([_arg(a, p), f" {op} ", _arg(b, Prec(p + 1))], "bool", p)
+        result = _operation([_arg(a, p), f" {op} ", _arg(b, Prec(p + 1))], "bool", p)
+        if self.nested:
+            self.implied_test(op, a, b, result)
+        return result
+
+    def implied_test(self, op: str, a: Opaque, b: Opaque, result: Opaque) -> None:
+        """`x != y or ...` is false only where `x == y`, `x == y and ...` true only there: for
+        `join_under`, such a condition is as good as the size test in it (RegNet's
+        `width_in != width_out or stride != 1`: after its `if`, the width is `width_out`).
+        Only for a block evaluated for the sizes it gives its caller (the code of its own
+        class is unchanged)."""
+        for side in (a, b):
+            test = self.size_tests.get(side.init)
+            if test is not None and test[2] == (op == "and"):
+                self.size_tests.setdefault(result.init, test)
+                return
 
     def unary(self, ev: Evaluator, e: ir.UnaryOp, v: Any, frame: Frame) -> Any:
         if e.op == "not":
@@ -912,9 +933,10 @@ class SymbolicDomain:
             )
         if not isinstance(out, TensorV):
             raise Unsupported("its `for` stage over `range` of a parameter gives several values")
+        self.step_carries = ()
         if out.type != value.type:
             out = self.carried_loop(ev, loop, value, out, frame, children, start)
-        count = LoopCount(loop.var, str(loop.sym), loop.bounds)
+        count = LoopCount(loop.var, str(loop.sym), loop.bounds, self.step_carries)
         renew_slots(children, {0: {"repeat": count}}, frame.inst.ops, start)
         into.append(children[0])
         return out
@@ -1034,6 +1056,15 @@ class SymbolicDomain:
                 kinds[k] = ("add", delta)
             elif not self.reads(o, names) and not _opaque_in(o):
                 kinds[k] = ("set", o)
+            elif (
+                not self.nested
+                and not _opaque_in(o)
+                and not self.reads(o, names - {carries[k]})
+                and self.opaque_quotients.writable(o)
+            ):
+                # read from the size before (`widths[i] if depths[i] > 0 else <it>`): carried
+                # in a local of `__init__`, not written from `i`
+                kinds[k] = ("carry", (dims.sym(carries[k]), o))
             else:
                 loose = dims.opaque_symbol("loop", value.shape[k], out.shape[k])
                 kinds[k] = ("loose", loose)
@@ -1114,6 +1145,8 @@ class SymbolicDomain:
                 ins[k] = previous[k] = d + i * v
             elif kind == "set":
                 previous[k] = dims.substitute(v, {str(loop.sym): loop.sym - 1})
+            elif kind == "carry":
+                ins[k] = previous[k] = v[0]
             elif kind == "loose":
                 ins[k] = previous[k] = v
         carried = self.join_under(
@@ -1123,6 +1156,7 @@ class SymbolicDomain:
         if len(children) != 1 or not isinstance(again, TensorV):
             raise Unsupported("a step of its loop changes with the sizes it is given")
         some = None
+        carried_sizes: list[tuple[str, Any, Any, int, int]] = []
         for k, (d, a) in enumerate(zip(value.type.shape, again.type.shape)):
             kind, v = kinds.get(k, ("same", d))
             if kind == "same":
@@ -1145,6 +1179,10 @@ class SymbolicDomain:
                     )
                 last = dims.substitute(v, {str(loop.sym): stop - 1})
                 after.append(self.join_under(some, _one(last), _one(d)).shape[0])
+            elif kind == "carry":
+                ok = a == v[1]
+                after.append(v[0])  # the local after the loop
+                carried_sizes.append((str(v[0]), d, v[1], k, value.type.rank))
             else:
                 ok = True
                 after.append(v)
@@ -1157,6 +1195,7 @@ class SymbolicDomain:
         joined = TensorT(tuple(after), value.type.dtype)
         if again.op >= start:  # the group's output, if the loop ends it
             frame.inst.ops[again.op] = replace(frame.inst.ops[again.op], out=joined)
+        self.step_carries = tuple(carried_sizes)
         return TensorV(joined, again.op, again.origin)
 
     def conditional_loop(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> Any:
@@ -1614,6 +1653,7 @@ class SymbolicDomain:
         domain = SymbolicDomain(decl, self.computed, self.opaque_quotients)
         domain.definitions = self.definitions  # shared, as `computed` is
         domain.loose = self.loose
+        domain.nested = True
         nested = Evaluator(ev.program, ev.symbols, domain)
         nested.share_naming(ev)
         try:

@@ -473,6 +473,8 @@ class _Emitter:
             return quotient
         if sym in self.inline:
             return self.inline[sym]
+        if sym.startswith("carry__") and sym not in self.rename:  # a loop's local, not named
+            raise NotExpressible("a size carried from step to step is read outside its loop")
         if sym in self.unwritable:
             raise NotExpressible(
                 "a layer's size cannot be written in terms of the block's parameters"
@@ -503,6 +505,10 @@ class _Emitter:
         return Expr.code(f"self.{final}")
 
     def fwd_sym(self, sym: str) -> Expr:
+        if sym.startswith("carry__"):
+            raise NotExpressible(
+                "a size carried from step to step in `__init__` is used in forward"
+            )
         if dims.is_opaque_symbol(sym):
             quotient = self.quotient(sym, self.fwd_sym)
             if quotient is None:
@@ -990,6 +996,10 @@ class _Emitter:
         condition (a `for` stage over `[e] if e != 1 else []`) is built as a list first, as
         torchvision builds its blocks: `layers.append(...)` under `if`, then
         `nn.Sequential(*layers)`."""
+        if slot.kind == "sequential" and any(
+            isinstance(c.repeat, LoopCount) and c.repeat.carries for c in slot.children
+        ):
+            return self.carried_range_lines(slot)
         if slot.kind != "sequential" or not _conditional_children(slot):
             return [f"self.{slot.name} = {self.module_expr(slot)}"]
         if self._layers_name is None:
@@ -1094,6 +1104,69 @@ class _Emitter:
             return self.rename[sym]
         inner = ", ".join(self.loop_target(t, names) for t in target.items)
         return inner if top else f"({inner})"
+
+    def carried_range_lines(self, slot: ModuleSlot) -> list[str]:
+        """A group made by a `for` stage over `range` of a parameter whose steps carry a size
+        from one to the next (`LoopCount.carries`), as torchvision's RegNet builds its stages:
+        the size in a local set before the loop, each step appended to a list, then the local
+        set to what the step gives (`channels = widths[i] if depths[i] > 0 else channels`)."""
+        if len(slot.children) != 1 or _conditional_children(slot):
+            raise NotExpressible(
+                "a group with a `for` stage that carries a size from step to step has other "
+                "children"
+            )
+        (child,) = slot.children
+        loop = child.repeat
+        assert isinstance(loop, LoopCount)
+        taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+        taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
+        carried = {sym for sym, *_ in loop.carries}
+        for name, value in self.computed_lines:
+            if value.refs & carried:
+                raise NotExpressible("a named value computed in `__init__` reads a carried size")
+        for sym, _, _, index, rank in loop.carries:
+            word_ = "channels" if index == 1 and rank > 2 else "features"
+            self.rename[sym] = identifier(word_ if index in (1, rank - 1) else "size", taken)
+            taken.add(self.rename[sym])
+        self.name_loop(child)
+        self.rebind_inline(carried)
+        named = child.name in self.loop_labels
+        layers = identifier("stages" if named else "layers", taken | set(self.rename.values()))
+        kind = "tuple[str, nn.Module]" if named else "nn.Module"
+        lines = [f"{self.rename[sym]} = {self.init_literal(d)}" for sym, d, *_ in loop.carries]
+        lines.append(f"{layers}: list[{kind}] = []")
+        text = self.module_expr(child)
+        if named:
+            text = f"({self.loop_label(child.name)}, {text})"
+        elif child.name != "0":
+            raise NotExpressible("a child of a carried loop has a label not made from the loop")
+        bounds = ", ".join(self.init_literal(b) for b in loop.bounds)
+        lines.append(f"for {self.rename[loop.sym]} in range({bounds}):")
+        lines.append(f"    {layers}.append({text})")
+        lines += [
+            f"    {self.rename[sym]} = {self.init_literal(d)}" for sym, _, d, *_ in loop.carries
+        ]
+        if named:
+            self.owner.ordered_dict = True
+            lines.append(f"self.{slot.name} = nn.Sequential(OrderedDict({layers}))")
+        else:
+            lines.append(f"self.{slot.name} = nn.Sequential(*{layers})")
+        return lines
+
+    def rebind_inline(self, syms: set[str]) -> None:
+        """The computed values written inline that read `syms` (named since they were bound),
+        bound again, in the order they were made (those they read first)."""
+        reads = set(syms)
+        for sym, value in self.computed_values.items():
+            if value.params & reads:
+                reads.add(sym)
+                if sym in self.inline or sym in self.unwritable:
+                    try:
+                        self.inline[sym] = value.expr.bind(self.init_name)
+                        self.unwritable.discard(sym)
+                    except NotExpressible:
+                        self.inline.pop(sym, None)
+                        self.unwritable.add(sym)
 
     def name_loop(self, child: ModuleSlot) -> None:
         """The loop variable of a child made by a `for` stage over `range` of a parameter gets
