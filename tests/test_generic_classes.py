@@ -38,7 +38,7 @@ FORCED = {
     HIDDEN / "unet.nn": ("UNet",),
     HIDDEN / "gpt.nn": ("Attention", "Block"),
     FAMILIES / "swin.nn": ("WindowAttention", "SwinWindow"),
-    HIDDEN / "shufflenet.nn": ("ShuffleUnit",),
+    HIDDEN / "shufflenet.nn": ("ShuffleUnit", "ShuffleNetV2"),
     ZOO / "shufflenet_v2.nn": ("InvertedResidual",),
 }
 
@@ -253,6 +253,16 @@ def test_shufflenet_unit_is_one_class():
     assert _classes(source, "ShuffleUnit") == ["ShuffleUnit"]
     assert "in_channels // 2 if stride == 1 else in_channels," in source
     _same_model(HIDDEN / "shufflenet.nn", "ShuffleNetV2", forward=True)
+
+
+def test_shufflenet_model_repeating_a_unit_by_a_list_item_is_one_class():
+    """`ShuffleUnit(channels[i + 1], 1) * (stages_repeats[i] - 1)`: each copy keeps the width
+    `2 * (oup // 2)` its first unit gives (the two halves it concatenates), which the checker
+    writes `(2 * (oup // 2) + 1) // 2 + oup // 2` after a copy: the same size."""
+    source, _, _ = _modules(HIDDEN / "shufflenet.nn")
+    assert _specialised(source, "ShuffleNetV2") == []
+    assert "ShuffleUnit(2 * (channels[1] // 2), 28, 28, channels[1], 1)" in source
+    assert "for _ in range(stages_repeats[0] - 1)" in source
 
 
 def test_shufflenet_v2_inverted_residual_is_one_class():

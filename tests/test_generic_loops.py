@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,14 @@ CASES = [
     # `for i in range(num_layers) { encoder_layer_{i}: ... }` in a group: a comprehension
     ("samples/zoo/vit.nn", ["Encoder"], ["ViT_B_16"]),
     ("tests/hidden_zoo/vit.nn", ["Encoder"], ["ViTB16"]),
+    # a `range` stage whose steps add channels to their input's (DenseNet's dense layers): the
+    # step `j` takes `growth * j + <the block's input channels>`
+    ("tests/hidden_zoo/densenet.nn", ["DenseNet121"], ["DenseNet121"]),
+    # a `for i in range(num_layers)` statement concatenating as it goes: an nn.ModuleDict whose
+    # forward loops over its layers (torchvision's `_DenseBlock`), and the blocks that use it
+    ("samples/zoo/densenet.nn", ["DenseBlock", "Features", "DenseNet121"], ["DenseNet121"]),
+    # stages whose width is carried in a local of `__init__` (torchvision's `current_width`)
+    ("tests/hidden_zoo/regnet.nn", ["RegNetY400MF"], ["RegNetY400MF"]),
 ]
 
 
@@ -216,6 +225,71 @@ model M {
     Mlp([(4, 0.1), (5, 0.2)], 2) -> Mlp([], 3) -> Mlp([(7, 0.0)], 2)
 }
 """,
+    # a step that adds to its input's size (a dense layer): step `i` takes `in + i * g`
+    "accumulate": """
+block Dense(g: int) {
+    input x: [B, C]
+    cat([x, x -> Linear(g) -> relu], 1)
+}
+block Stack(n: int, g: int) {
+    h: (for i in range(n) { Dense(g) }) -> Linear(3)
+}
+model M {
+    input x: [B, 4]
+    Stack(3, 2) -> Stack(2, 5) -> Stack(0, 1)
+}
+""",
+    # a `for` statement over `range` of a parameter, one labelled module per step: a module
+    # container whose forward loops over its modules; an empty range leaves the input
+    "container": """
+block Dense(g: int) {
+    input x: [B, C]
+    x -> Linear(g) -> relu
+}
+block Stack(n: int, g: int) {
+    input x
+    for i in range(n) {
+        x = cat([x, x -> layer{i}: Dense(g)], dim=1)
+    }
+    x
+}
+model M {
+    input x: [B, 4]
+    Stack(3, 2) -> Linear(5) -> Stack(2, 3) -> Stack(0, 1)
+}
+""",
+    # stages of a model whose width after a stage is `widths[i] if depths[i] > 0 else` the
+    # width before it: carried in a local of `__init__`; a stage without blocks keeps it
+    "carried": """
+block Down(out: int, stride: int) {
+    Conv2d(out, 3, stride=stride, padding=1) -> relu
+}
+model M(depths: list[int] = [1, 2, 0, 1], widths: list[int] = [4, 6, 5, 3]) {
+    input x: [B, 3, 16, 16]
+    trunk: (
+        for i in range(len(depths)) {
+            stage{i}: (for j in range(depths[i]) { b{j}: Down(widths[i], 2 if j == 0 else 1) })
+        }
+    )
+    avgpool: AdaptiveAvgPool2d(1)
+    flatten(1)
+    fc: Linear(2)
+}
+""",
+    # a step that halves the spatial size on the first step only (RegNet's stages): the spatial
+    # sizes size no layer, so they are unknown in the class, and the width is carried
+    "downsample": """
+block Down(out: int, stride: int) {
+    Conv2d(out, 3, stride=stride, padding=1) -> relu
+}
+block Stage(n: int, out: int) {
+    g: (for j in range(n) { Down(out, 2 if j == 0 else 1) })
+}
+model M {
+    input x: [B, 3, 16, 16]
+    Stage(2, 4) -> Stage(3, 6) -> flatten -> Linear(2)
+}
+""",
     # a step whose size is made from `i`: the next step takes the size with `i - 1`
     "grow": """
 block Grow(n: int) {
@@ -293,3 +367,71 @@ model M {
         "Specialised for one use: `Deep` cannot be one generic class because it has a `for` loop "
         "over a list that is only known when the class is built."
     ) in " ".join(source.split())
+
+
+def test_densenet_block_is_a_module_dict_as_torchvision_writes_it():
+    import torch
+
+    checked = check_file(str(ROOT / "samples/zoo/densenet.nn"))
+    source = model_source(checked, ["DenseNet121"])
+    assert "class DenseBlock(nn.ModuleDict):" in source
+    assert (
+        "        for i in range(num_layers):\n"
+        '            self[f"denselayer{i + 1}"] = DenseLayer(\n'
+        "                growth_rate * i + in_channels, growth_rate, bn_size\n"
+        "            )\n"
+    ) in source
+    assert "        for layer in self.values():\n            x2 = layer(x)" in source
+    assert "self.features = Features(3, growth_rate, num_init_features, [6, 12, 24, 16])" in source
+    module = _load(source, "densenet_script", Path(tempfile.mkdtemp()))
+    with torch.device("meta"):
+        torch.jit.script(module.DenseNet121())
+
+
+def test_a_range_loop_with_modules_outside_it_stays_specialised():
+    # the class would be a container of the loop's modules: another module has no place in it
+    checked = check_file(
+        "mixed.nn",
+        """
+block Mixed(n: int) {
+    input x
+    x = x -> stem: Linear(4)
+    for i in range(n) {
+        x = x -> layer{i}: Linear(4)
+    }
+    x
+}
+model M {
+    input x: [B, 3]
+    Mixed(2) -> Mixed(1)
+}
+""",
+    )
+    source = model_source(checked, ["M"])
+    assert _classes(source).count("Mixed_1") == 1
+    assert (
+        "Specialised for one use: `Mixed` cannot be one generic class because it makes modules "
+        "outside its `for` loop over `range` of a parameter, so it cannot be a container of the "
+        "loop's modules."
+    ) in " ".join(source.split())
+
+
+def test_regnet_carries_its_width_from_stage_to_stage_as_torchvision_does():
+    import torch
+
+    checked = check_file(str(ROOT / "tests/hidden_zoo/regnet.nn"))
+    source = model_source(checked, ["RegNetY400MF"])
+    assert (
+        "        channels = 32\n"
+        "        stages: list[tuple[str, nn.Module]] = []\n"
+        "        for i in range(len(depths)):\n"
+    ) in source
+    assert "channels if j == 0 else widths[i]," in source
+    assert (
+        "            channels = widths[i] if depths[i] > 0 else channels\n"
+        "        self.trunk_output = nn.Sequential(OrderedDict(stages))\n"
+    ) in source
+    assert "self.fc = nn.Linear(channels, 1000)" in source
+    module = _load(source, "regnet_script", Path(tempfile.mkdtemp()))
+    with torch.device("meta"):
+        torch.jit.script(module.RegNetY400MF())

@@ -85,6 +85,7 @@ def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> 
                 "fwd_returns": c.fwd_returns,
                 "fwd_body": c.fwd_body,
                 "methods": c.methods,
+                "base": c.base,
             }
         )
     imports = ["from collections import OrderedDict", ""] if code.ordered_dict else []

@@ -123,6 +123,10 @@ class LoopCount:
     var: str
     sym: str
     bounds: tuple[Any, ...]
+    # sizes carried from step to step in a local of `__init__` (torchvision's RegNet's
+    # `current_width`): (symbol, size before the loop, size after a step, dimension, rank);
+    # the child is then appended in a loop of `__init__`, not made by a comprehension
+    carries: tuple[tuple[str, Any, Any, int, int], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,6 +154,24 @@ class ListLoop:
     iterable: Opaque
     # (symbol, size before the loop, size after a step, its dimension, the rank)
     carries: tuple[tuple[str, Any, Any, int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLoop:
+    """A `for i in range(n)` statement of a block's body, with `n` a parameter, whose steps
+    each make one module (torchvision's `_DenseBlock`): the class is a module container whose
+    `__init__` adds the modules in a loop and whose forward loops over them.  The body was
+    evaluated once, with `i` the symbol `sym`: its steps are `ops[start:end]`, its module
+    `modules[slot]`; `carried` pairs the value a name holds before the loop (its key) with the
+    step that gives its next value."""
+
+    var: str
+    sym: str
+    bounds: tuple[Any, ...]
+    start: int
+    end: int
+    slot: int
+    carried: tuple[tuple[tuple, int], ...]
 
 
 @dataclass(slots=True)
@@ -261,6 +283,15 @@ class SymbolicDomain:
         # the sizes carried from step to step of a loop over a list parameter (their symbols)
         self.carries: list[str] = []
         self.examples: dict[str, list[Any]] = {}  # parameter → the values its uses give it
+        self.statement_loops: list[StatementLoop] = []
+        # an unknown size a loop's steps carry (see `step_sizes`): its symbol → why a layer it
+        # sizes cannot be written (shared with the blocks it calls, as `computed` is)
+        self.loose: dict[str, str] = {}
+        self.nested = False  # evaluated for the sizes it gives a caller (see `instance`)
+        self.step_carries: tuple = ()  # what `accumulated_loop` carries in a local (LoopCount)
+        # a computed value that a name was bound to as a size (`b, c, h, w = out.shape`'s `c`):
+        # symbol → that size, over other symbols (what `expanded` compares by)
+        self.definitions: dict[str, Sym] = {}
 
     def undecided(self, v: Any) -> bool:
         return isinstance(v, (Opaque, Sym))
@@ -285,9 +316,12 @@ class SymbolicDomain:
             and str(value) not in self.computed
             and any(n.startswith("c__") for n in dims.free_symbols(value))
         ):
+            size = value
             value = self.computed_sym(
                 self.render(value)
             )  # `width = ...` becomes a local of __init__
+            if isinstance(value, Sym) and str(value) != str(size):
+                self.definitions.setdefault(str(value), size)
         if (
             isinstance(value, Sym)
             and str(value) in self.computed
@@ -353,7 +387,22 @@ class SymbolicDomain:
             return bool(right)
         b = self.render(right)
         p = _PREC[op]
-        return _operation([_arg(a, p), f" {op} ", _arg(b, Prec(p + 1))], "bool", p)
+        result = _operation([_arg(a, p), f" {op} ", _arg(b, Prec(p + 1))], "bool", p)
+        if self.nested:
+            self.implied_test(op, a, b, result)
+        return result
+
+    def implied_test(self, op: str, a: Opaque, b: Opaque, result: Opaque) -> None:
+        """`x != y or ...` is false only where `x == y`, `x == y and ...` true only there: for
+        `join_under`, such a condition is as good as the size test in it (RegNet's
+        `width_in != width_out or stride != 1`: after its `if`, the width is `width_out`).
+        Only for a block evaluated for the sizes it gives its caller (the code of its own
+        class is unchanged)."""
+        for side in (a, b):
+            test = self.size_tests.get(side.init)
+            if test is not None and test[2] == (op == "and"):
+                self.size_tests.setdefault(result.init, test)
+                return
 
     def unary(self, ev: Evaluator, e: ir.UnaryOp, v: Any, frame: Frame) -> Any:
         if e.op == "not":
@@ -537,6 +586,12 @@ class SymbolicDomain:
             )
         if not isinstance(value, TensorV) or not isinstance(out, TensorV):
             raise Unsupported("a repetition by a parameter of a layer with several outputs")
+        if out.type != value.type and self.expanded(out.type) == self.expanded(value.type):
+            # the same sizes, once the values computed from them are written out (ShuffleNet's
+            # `2 * (oup // 2)` channels into `(2 * (oup // 2) + 1) // 2 + oup // 2`)
+            if out.op >= start:  # the step that gives it
+                frame.inst.ops[out.op] = replace(frame.inst.ops[out.op], out=value.type)
+            out = TensorV(value.type, out.op, out.origin)
         if out.type != value.type:
             out = self.loose_repeat(ev, rep, value, out, frame, children, start)
         renew_slots(children, {0: {"repeat": rep.count}}, frame.inst.ops, start)
@@ -546,6 +601,19 @@ class SymbolicDomain:
             return out
         name = label or ev.module_name(frame, rep.node)
         return ev.add_sequential(frame, name, children, rep.span, out)
+
+    def expanded(self, t: TensorT) -> tuple[Any, ...]:
+        """The sizes of `t` with each computed value that stands for a size replaced by it."""
+        out = []
+        for d in t.shape:
+            for _ in range(32):
+                names = dims.free_symbols(d) if isinstance(d, Sym) else frozenset()
+                env = {n: self.definitions[n] for n in names if n in self.definitions}
+                if not env:
+                    break
+                d = dims.substitute(d, env)
+            out.append(d)
+        return tuple(out)
 
     def loose_repeat(
         self,
@@ -865,9 +933,10 @@ class SymbolicDomain:
             )
         if not isinstance(out, TensorV):
             raise Unsupported("its `for` stage over `range` of a parameter gives several values")
+        self.step_carries = ()
         if out.type != value.type:
             out = self.carried_loop(ev, loop, value, out, frame, children, start)
-        count = LoopCount(loop.var, str(loop.sym), loop.bounds)
+        count = LoopCount(loop.var, str(loop.sym), loop.bounds, self.step_carries)
         renew_slots(children, {0: {"repeat": count}}, frame.inst.ops, start)
         into.append(children[0])
         return out
@@ -915,11 +984,9 @@ class SymbolicDomain:
             else:
                 again = ev.apply(item, again, frame, loop.span, into=children)
         if not isinstance(again, TensorV) or again.type != out.type:
-            raise Unsupported(
-                "its `for` stage over `range` of a parameter turns "
-                f"{value.type} into {out.type}, and a step's output depends on the sizes it "
-                "changes, so the steps cannot all be made alike"
-            )
+            del frame.inst.ops[start:]
+            children.clear()
+            return self.accumulated_loop(ev, loop, value, out, frame, children, start)
         some = _operation(
             [_arg(self.render(stop), Prec.ARITH), " > ", _arg(self.render(first_i), Prec.ARITH)],
             "bool",
@@ -938,13 +1005,206 @@ class SymbolicDomain:
             frame.inst.ops[again.op] = replace(frame.inst.ops[again.op], out=joined)
         return TensorV(joined, again.op, again.origin)
 
+    def loop_step(
+        self, ev: Evaluator, loop: RangeLoopV, value: TensorV, frame: Frame, children: list
+    ) -> Any:
+        """The layers of one step of `loop` applied to `value` inside a group."""
+        out: Any = value
+        for item in loop.items:
+            if isinstance(item, GroupV) and is_group(item):
+                out = ev.nested_group(item, out, frame, loop.span, children)
+            else:
+                out = ev.apply(item, out, frame, loop.span, into=children)
+        return out
+
+    def step_sizes(
+        self, ev: Evaluator, value: TensorT, out: TensorT, step
+    ) -> tuple[dict[int, tuple[str, Any]], Any]:
+        """How a loop's step changes each size that `value` → `out` changes, learnt from the
+        step made on an input whose changing sizes are fresh symbols (`carry__1`): by a fixed
+        amount (`"add"`, as DenseNet's `num_features + i * growth_rate`), to a value that does
+        not read it (`"set"`, RegNet's `width_in if i == 0 else width_out`), or otherwise
+        (`"loose"`: the size is unknown, which is fine while no layer is sized by it, as
+        torchvision's constructors never take the spatial sizes).  `step(t)` makes the step on
+        an input of type `t` (its modules and steps are dropped afterwards); returns the kind
+        of each changing size with its amount (or set value), and the probe's output."""
+        if out.rank != value.rank or out.dtype != value.dtype:
+            raise Unsupported(f"a step of its loop turns {value} into {out}")
+        probe_shape = list(value.shape)
+        carries: dict[int, str] = {}
+        for k, (d, o) in enumerate(zip(value.shape, out.shape)):
+            if d != o:
+                name = f"carry__{len(self.carries) + 1}"
+                self.carries.append(name)
+                carries[k] = name
+                probe_shape[k] = dims.sym(name)
+        probed = step(TensorT(tuple(probe_shape), value.dtype))
+        if not isinstance(probed, TensorV) or probed.type.rank != value.rank:
+            raise Unsupported("a step of its loop gives several values")
+        kinds: dict[int, tuple[str, Any]] = {}
+        names = set(carries.values())
+        for k, o in enumerate(probed.type.shape):
+            if k not in carries:
+                if o != value.shape[k]:
+                    raise Unsupported(
+                        f"a step of its loop turns {value} into {out}, changing a size only "
+                        "when others change"
+                    )
+                continue
+            delta = o - dims.sym(carries[k]) if isinstance(o, (int, Sym)) else None
+            if not _opaque_in(o) and delta is not None and not self.reads(delta, names):
+                kinds[k] = ("add", delta)
+            elif not self.reads(o, names) and not _opaque_in(o):
+                kinds[k] = ("set", o)
+            elif (
+                not self.nested
+                and not _opaque_in(o)
+                and not self.reads(o, names - {carries[k]})
+                and self.opaque_quotients.writable(o)
+            ):
+                # read from the size before (`widths[i] if depths[i] > 0 else <it>`): carried
+                # in a local of `__init__`, not written from `i`
+                kinds[k] = ("carry", (dims.sym(carries[k]), o))
+            else:
+                loose = dims.opaque_symbol("loop", value.shape[k], out.shape[k])
+                kinds[k] = ("loose", loose)
+                self.loose.setdefault(
+                    _symbols_of(loose)[0],
+                    f"its `for` stage over `range` of a parameter carries size {k} of its "
+                    "input from step to step, each step's depending on the one before other "
+                    "than by a fixed amount, which a comprehension cannot write",
+                )
+        return kinds, probed
+
+    def reads(self, d: Any, names: set[str]) -> bool:
+        """`d` depends on one of the symbols `names`, also through the values computed from
+        them, the joins and the quotients it reads."""
+        seen: set[str] = set()
+        todo = list(dims.free_symbols(d)) if isinstance(d, Sym) else []
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n in names:
+                return True
+            more: list[Any] = []
+            if n in self.computed:
+                todo.extend(self.computed[n].params)
+            if n in self.joins:
+                more += self.joins[n][1:]
+            if n in self.opaque_quotients.parts:
+                more += self.opaque_quotients.parts[n][1:]
+            for m in more:
+                if isinstance(m, Sym):
+                    todo.extend(dims.free_symbols(m))
+        return False
+
+    def accumulated_loop(
+        self,
+        ev: Evaluator,
+        loop: RangeLoopV,
+        value: TensorV,
+        out: TensorV,
+        frame: Frame,
+        children: list[ModuleSlot],
+        start: int,
+    ) -> TensorV:
+        """A step whose output depends on the sizes it changes (DenseNet's block adds
+        `growth_rate` channels to its input's; RegNet's halves the spatial sizes on its first
+        step): the size step `i` takes is written from the loop's input and `i`
+        (`in_channels + i * growth_rate`) where each step adds a fixed amount, is the previous
+        step's output where that does not read it, and is unknown otherwise (see
+        `step_sizes`)."""
+
+        def step(t: TensorT) -> Any:
+            made: list[ModuleSlot] = []
+            n = len(frame.inst.ops)
+            try:
+                return self.loop_step(ev, loop, replace(value, type=t), frame, made)
+            finally:
+                del frame.inst.ops[n:]
+
+        kinds, _ = self.step_sizes(ev, value.type, out.type, step)
+        first_i = loop.bounds[0] if len(loop.bounds) == 2 else 0
+        stop = loop.bounds[-1]
+        i = loop.sym - first_i
+        first = _operation(
+            [
+                _arg(self.render(loop.sym), Prec.ARITH),
+                " == ",
+                _arg(self.render(first_i), Prec.ARITH),
+            ],
+            "bool",
+            Prec.CMP,
+        )
+        ins, previous, after = list(value.type.shape), list(value.type.shape), []
+        for k, d in enumerate(value.type.shape):
+            kind, v = kinds.get(k, ("same", d))
+            if kind == "add":
+                ins[k] = previous[k] = d + i * v
+            elif kind == "set":
+                previous[k] = dims.substitute(v, {str(loop.sym): loop.sym - 1})
+            elif kind == "carry":
+                ins[k] = previous[k] = v[0]
+            elif kind == "loose":
+                ins[k] = previous[k] = v
+        carried = self.join_under(
+            first, TensorT(tuple(ins), value.type.dtype), TensorT(tuple(previous), value.type.dtype)
+        )
+        again = self.loop_step(ev, loop, replace(value, type=carried), frame, children)
+        if len(children) != 1 or not isinstance(again, TensorV):
+            raise Unsupported("a step of its loop changes with the sizes it is given")
+        some = None
+        carried_sizes: list[tuple[str, Any, Any, int, int]] = []
+        for k, (d, a) in enumerate(zip(value.type.shape, again.type.shape)):
+            kind, v = kinds.get(k, ("same", d))
+            if kind == "same":
+                ok = a == d
+                after.append(d)
+            elif kind == "add":
+                ok = a == carried.shape[k] + v
+                after.append(d + (stop - first_i) * v)
+            elif kind == "set":
+                ok = a == v
+                if some is None:
+                    some = _operation(
+                        [
+                            _arg(self.render(stop), Prec.ARITH),
+                            " > ",
+                            _arg(self.render(first_i), Prec.ARITH),
+                        ],
+                        "bool",
+                        Prec.CMP,
+                    )
+                last = dims.substitute(v, {str(loop.sym): stop - 1})
+                after.append(self.join_under(some, _one(last), _one(d)).shape[0])
+            elif kind == "carry":
+                ok = a == v[1]
+                after.append(v[0])  # the local after the loop
+                carried_sizes.append((str(v[0]), d, v[1], k, value.type.rank))
+            else:
+                ok = True
+                after.append(v)
+            if not ok:
+                raise Unsupported(
+                    "its `for` stage over `range` of a parameter turns "
+                    f"{value.type} into {out.type}, and a step's output depends on the sizes "
+                    "it changes, so the steps cannot all be made alike"
+                )
+        joined = TensorT(tuple(after), value.type.dtype)
+        if again.op >= start:  # the group's output, if the loop ends it
+            frame.inst.ops[again.op] = replace(frame.inst.ops[again.op], out=joined)
+        self.step_carries = tuple(carried_sizes)
+        return TensorV(joined, again.op, again.origin)
+
     def conditional_loop(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> Any:
         """A `for` statement over `a if cond else b` with `cond` undecided: its body runs on
         each side of an `if`; afterwards a name (or the current value) that the sides leave
         different tensors is their merge, as after `a if cond else b`."""
         split = self.loop_condition(ev, iter_, frame)
         if split is None:
-            return NotImplemented
+            return self.range_statement(ev, stmt, iter_, frame)
         cond, then, orelse = split
         before = _FrameState.take(frame)
         states: list[_FrameState] = []
@@ -956,6 +1216,162 @@ class SymbolicDomain:
             states.append(_FrameState.take(frame))
         self.merge_states(ev, stmt, cond, before, states[0], states[1], frame)
         return True
+
+    def range_statement(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> Any:
+        """`for i in range(n) { x = cat([x, x -> layer{i + 1}: Layer(g)], dim=1) }` with `n` a
+        parameter (see `StatementLoop`): the body evaluated with `i` a symbol; a tensor it
+        rebinds is carried from step to step, its sizes as `accumulated_loop` writes them
+        (`in_channels + i * growth_rate` where each step adds `growth_rate`)."""
+        e = iter_
+        while isinstance(e, ir.Paren):
+            e = e.expr
+        if not (
+            isinstance(e, ir.Call)
+            and isinstance(e.func, ir.Name)
+            and e.func.id == "range"
+            and e.func.id not in frame.vars
+            and not e.kwargs
+            and 1 <= len(e.args) <= 2
+        ):
+            return NotImplemented
+        bounds = tuple(ev.expr(a, frame) for a in e.args)
+        if not any(isinstance(b, Sym) for b in bounds) or not all(
+            isinstance(b, (int, Sym)) and not isinstance(b, bool) for b in bounds
+        ):
+            return NotImplemented
+        if not isinstance(stmt.target, ir.NameTarget):
+            raise Unsupported("it unpacks the numbers of a `range` of its parameters")
+        if frame.inst.decl is not self.top or self.when or frame.in_loop:
+            raise Unsupported(
+                "it has a `for` loop over `range` of a parameter inside a condition or a loop"
+            )
+        sym = dims.sym(f"loop__{stmt.target.id}")
+        inst = frame.inst
+        before = _FrameState.take(frame)
+        n_ops, n_mods = len(inst.ops), len(inst.modules)
+        names, taken = dict(inst.names), set(frame.taken)
+
+        def run(types: dict[str, TensorT]) -> _FrameState:
+            del inst.ops[n_ops:], inst.modules[n_mods:]
+            inst.names.clear()
+            inst.names.update(names)
+            frame.taken = set(taken)
+            before.restore(frame)
+            for name, t in types.items():
+                frame.vars[name] = replace(frame.vars[name], type=t)
+            ev.for_over(stmt, (sym,), frame)
+            return _FrameState.take(frame)
+
+        first = run({})
+        carried: list[str] = []
+        for name, old in before.vars.items():
+            new = first.vars.get(name)
+            if name == stmt.target.id or _same(old, new):
+                continue
+            if not (isinstance(old, TensorV) and isinstance(new, TensorV)):
+                raise Unsupported(
+                    f"its `for` loop over `range` of a parameter changes `{name}`, not a tensor"
+                )
+            carried.append(name)
+        changing = [n for n in carried if first.vars[n].type != before.vars[n].type]
+        if len(changing) > 1:
+            raise Unsupported(
+                "its `for` loop over `range` of a parameter changes the sizes of several tensors"
+            )
+        loop = RangeLoopV(stmt.target.id, sym, bounds, (), stmt.span)
+        types: dict[str, TensorT] = {}
+        expected: dict[str, tuple[TensorT, TensorT]] = {}
+        if changing:
+            (name,) = changing
+            value, out = before.vars[name], first.vars[name]
+
+            def step(t: TensorT) -> Any:
+                return run({name: t}).vars[name]
+
+            kinds, _ = self.step_sizes(ev, value.type, out.type, step)
+            carried_type, check, after = self.step_types(loop, value.type, kinds)
+            types[name] = carried_type
+            expected[name] = (check, after)
+        final = run(types)
+        for name, (check, _) in expected.items():
+            got = final.vars[name]
+            if not isinstance(got, TensorV) or not _fits(got.type, check):
+                raise Unsupported(
+                    "its `for` loop over `range` of a parameter turns "
+                    f"{before.vars[name].type} into {first.vars[name].type}, and a step's output "
+                    "depends on the sizes it changes, so the steps cannot all be made alike"
+                )
+        if len(inst.modules) != n_mods + 1:
+            raise Unsupported(
+                "each step of its `for` loop over `range` of a parameter makes "
+                f"{len(inst.modules) - n_mods} modules, not one"
+            )
+        pairs = []
+        for name in carried:
+            old, new = before.vars[name], final.vars[name]
+            pairs.append((_key_of(old), new.op))
+            if name in expected:
+                final.vars[name] = TensorV(expected[name][1], new.op, new.origin)
+        # after the loop: the names bound before it, the carried ones with their last value
+        frame.vars = {n: v for n, v in final.vars.items() if n in before.vars}
+        frame.kinds = {n: k for n, k in final.kinds.items() if n in before.vars}
+        frame.bound_at = {n: k for n, k in final.bound_at.items() if n in before.vars}
+        if stmt.target.id in before.vars:
+            frame.vars[stmt.target.id] = before.vars[stmt.target.id]
+        frame.cur, frame.cur_set = final.cur, final.cur_set
+        if final.cur_set and not _same(final.cur, before.cur):
+            match = next((n for n in carried if _same(final.cur, final.vars[n])), None)
+            if match is None:
+                raise Unsupported(
+                    "the value its `for` loop over `range` of a parameter leaves is not a name it "
+                    "carries from step to step"
+                )
+            frame.cur = frame.vars[match]
+        self.statement_loops.append(
+            StatementLoop(
+                stmt.target.id,
+                str(sym),
+                bounds,
+                n_ops,
+                len(inst.ops),
+                n_mods,
+                tuple(pairs),
+            )
+        )
+        return True
+
+    def step_types(
+        self, loop: RangeLoopV, value: TensorT, kinds: dict[int, tuple[str, Any]]
+    ) -> tuple[TensorT, TensorT, TensorT]:
+        """For a loop whose steps change sizes as `kinds` says: the type step `i` takes, the
+        type it gives, and the type after the loop."""
+        first_i = loop.bounds[0] if len(loop.bounds) == 2 else 0
+        stop = loop.bounds[-1]
+        i = loop.sym - first_i
+        ins, gives, after = [], [], []
+        for k, d in enumerate(value.shape):
+            kind, v = kinds.get(k, ("same", d))
+            if kind == "add":
+                ins.append(d + i * v)
+                gives.append(d + i * v + v)
+                after.append(d + (stop - first_i) * v)
+            elif kind == "same":
+                ins.append(d)
+                gives.append(d)
+                after.append(d)
+            elif kind == "loose":
+                ins.append(v)
+                gives.append(None)
+                after.append(v)
+            else:
+                raise Unsupported(
+                    "its `for` loop over `range` of a parameter sets a size that it reads"
+                )
+        return (
+            TensorT(tuple(ins), value.dtype),
+            TensorT(tuple(gives), value.dtype),
+            TensorT(tuple(after), value.dtype),
+        )
 
     def loop_side(self, ev: Evaluator, stmt: ir.For, iter_: ir.Expr, frame: Frame) -> None:
         if self.conditional_loop(ev, stmt, iter_, frame) is not NotImplemented:
@@ -1050,7 +1466,11 @@ class SymbolicDomain:
                 out.append(b if test[2] else a)
             elif not (self.opaque_quotients.writable(a) and self.opaque_quotients.writable(b)):
                 # an unknown size on a side (a quotient or remainder of known ones is written)
-                out.append(dims.opaque_symbol("join", a, b))
+                joined = dims.opaque_symbol("join", a, b)
+                why = [self.loose[n] for n in _symbols_of(a, b) if n in self.loose]
+                if why:  # unknown because a loop carries it: why
+                    self.loose.setdefault(_symbols_of(joined)[0], why[0])
+                out.append(joined)
             else:
                 a, b = self.side_of(a, cond, True), self.side_of(b, cond, False)
                 if a == b:
@@ -1196,6 +1616,18 @@ class SymbolicDomain:
         if name == "len" and len(args) == 1 and not kwargs and isinstance(args[0], Opaque):
             # `len(depths)` of a list parameter: a count known when the class is instantiated
             return self.computed_sym(_operation(["len(", args[0], ")"], "any", Prec.ATOM))
+        if (
+            name == "range"
+            and not kwargs
+            and 1 <= len(args) <= 2
+            and any(isinstance(a, Sym) for a in args)
+            and all(isinstance(a, (int, Sym)) and not isinstance(a, bool) for a in args)
+        ):
+            # `for i in range(num_layers)` as a statement: see `range_statement`
+            parts: list[str | Opaque] = ["range("]
+            for k, a in enumerate(args):
+                parts += [", "] * (k > 0) + [self.render(a)]
+            return _operation([*parts, ")"], "range", Prec.ATOM)
         if any(isinstance(a, (Sym, Opaque)) for a in args):
             if name in ("int", "round", "max", "min", "abs", "float") and not kwargs:
                 parts: list[str | Opaque] = [f"{name}("]
@@ -1218,9 +1650,11 @@ class SymbolicDomain:
         # a nested block: evaluated (generically) for its output shape only; its own class
         # comes from its own generic evaluation.  The parent's computed values may flow into
         # the child: the table is shared.
-        nested = Evaluator(
-            ev.program, ev.symbols, SymbolicDomain(decl, self.computed, self.opaque_quotients)
-        )
+        domain = SymbolicDomain(decl, self.computed, self.opaque_quotients)
+        domain.definitions = self.definitions  # shared, as `computed` is
+        domain.loose = self.loose
+        domain.nested = True
+        nested = Evaluator(ev.program, ev.symbols, domain)
         nested.share_naming(ev)
         try:
             inst = nested.instance(decl, params, inputs, call_span)
@@ -1327,6 +1761,28 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:
         return False
+
+
+def _symbols_of(*sizes: Any) -> list[str]:
+    return sorted(set().union(*(dims.free_symbols(d) for d in sizes if isinstance(d, Sym))))
+
+
+def _fits(t: TensorT, want: TensorT) -> bool:
+    """`t` is `want`, a size of `want` that is None being any size."""
+    return (
+        t.rank == want.rank
+        and t.dtype == want.dtype
+        and all(w is None or a == w for a, w in zip(t.shape, want.shape))
+    )
+
+
+def _key_of(v: TensorV) -> tuple:
+    return ("in", v.input_index) if v.op < 0 else (v.op, v.path)
+
+
+def _one(d: Any) -> TensorT:
+    """A rank-1 type of size `d` (to join one size with `join_under`)."""
+    return TensorT((d,), "float32")
 
 
 def _opaque_in(d) -> bool:

@@ -65,6 +65,7 @@ class ClassCode:
     # parameters passed to forward, not to __init__: sizes some use only knows when the model
     # runs (`Heads(x.shape[0])` makes `forward(self, x, n)`)
     fwd_args: tuple[str, ...] = ()
+    base: str = "nn.Module"  # `nn.ModuleDict` for a block that is a loop over its modules
 
 
 class ModelCode:
@@ -413,11 +414,23 @@ class _Emitter:
         self.computed_values: dict[str, Any] = dict(computed.computed) if computed else {}
         # what the opaque sizes of a generic evaluation stand for (a quotient by a parameter)
         self.quotients = computed.opaque_quotients if computed is not None else None
+        self.unwritable: set[str] = set()  # computed values that read an unknown size
+        # a `for` statement over `range` of a parameter: the class is a module container
+        self.statement_loops = list(computed.statement_loops) if computed is not None else []
+        self.loop_layer: str | None = None  # forward's local for the module of a step
+        # the unknown sizes a loop's steps carry: why they cannot be written
+        self.loose: dict[str, str] = dict(computed.loose) if computed is not None else {}
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
                 name = computed.computed_names.get(sym)
-                expr = value.expr.bind(self.init_name)
+                try:
+                    expr = value.expr.bind(self.init_name)
+                except NotExpressible:
+                    # it reads an unknown size (the spatial size a loop's steps change): fine
+                    # as long as nothing written reads it
+                    self.unwritable.add(sym)
+                    continue
                 if name and name not in taken and name.isidentifier():
                     taken.add(name)
                     self.rename[sym] = name
@@ -454,11 +467,18 @@ class _Emitter:
             quotient = self.quotient(sym, self.init_name)
             if quotient is None:
                 raise NotExpressible(
-                    "a layer's size cannot be written in terms of the block's parameters"
+                    self.loose.get(sym)
+                    or "a layer's size cannot be written in terms of the block's parameters"
                 )
             return quotient
         if sym in self.inline:
             return self.inline[sym]
+        if sym.startswith("carry__") and sym not in self.rename:  # a loop's local, not named
+            raise NotExpressible("a size carried from step to step is read outside its loop")
+        if sym in self.unwritable:
+            raise NotExpressible(
+                "a layer's size cannot be written in terms of the block's parameters"
+            )
         return Expr.local(self.rename.get(sym, sym))
 
     def in_init(self, expr: Expr) -> str:
@@ -485,6 +505,10 @@ class _Emitter:
         return Expr.code(f"self.{final}")
 
     def fwd_sym(self, sym: str) -> Expr:
+        if sym.startswith("carry__"):
+            raise NotExpressible(
+                "a size carried from step to step in `__init__` is used in forward"
+            )
         if dims.is_opaque_symbol(sym):
             quotient = self.quotient(sym, self.fwd_sym)
             if quotient is None:
@@ -643,6 +667,7 @@ class _Emitter:
             ),
             fwd_args=self.fwd_args,
             imports=self.imports,
+            base=getattr(self, "base", "nn.Module"),
         )
         if self.inst.inits:
             code.methods.append(self.init_weights())
@@ -709,6 +734,8 @@ class _Emitter:
 
     def init(self) -> list[str]:
         self._init_symbols: set[str] = set()
+        if self.statement_loops:
+            return self.container_init()
         lines: list[str] = []
         groups = _group_by_when(self.inst.modules)
         k = 0
@@ -751,6 +778,44 @@ class _Emitter:
                 lines.append(f"nn.init.{p.init}({', '.join(args)})")
         lines.extend(self.state_lines())
         return lines
+
+    def container_init(self) -> list[str]:
+        """`__init__` of a block whose body is a `for` over `range` of a parameter making one
+        module per step (`StatementLoop`): a module container, as torchvision's `_DenseBlock`
+        is an `nn.ModuleDict` (the same state_dict keys; forward loops over its modules)."""
+        if len(self.statement_loops) != 1:
+            raise NotExpressible("it has several `for` loops over `range` of a parameter")
+        (loop,) = self.statement_loops
+        mods = self.inst.modules
+        if len(mods) != 1 or loop.slot != 0 or mods[0].when:
+            raise NotExpressible(
+                "it makes modules outside its `for` loop over `range` of a parameter, so it "
+                "cannot be a container of the loop's modules"
+            )
+        if self.inst.param_tensors or self.inst.buffer_tensors or self.inst.inits:
+            raise NotExpressible(
+                "it has parameters or buffers besides the modules of its `for` loop over `range` "
+                "of a parameter"
+            )
+        slot = mods[0]
+        if slot.name not in self.loop_labels:
+            raise NotExpressible(
+                "the module of its `for` loop over `range` of a parameter has no label made from "
+                "the loop's variable"
+            )
+        taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+        taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
+        self.rename[loop.sym] = identifier(loop.var, taken)
+        for sym, value in self.computed_values.items():  # written inline: with that name
+            if sym in self.inline and loop.sym in value.params:
+                self.inline[sym] = value.expr.bind(self.init_name)
+        self.base = "nn.ModuleDict"
+        bounds = ", ".join(self.init_literal(b) for b in loop.bounds)
+        label = self.loop_label(slot.name)
+        return [
+            f"for {self.rename[loop.sym]} in range({bounds}):",
+            f"    self[{label}] = {self.module_expr(slot)}",
+        ]
 
     def state_lines(self) -> list[str]:
         """Buffers, tied parameters, and the call of `_init_weights` (sharing.py checked them)."""
@@ -824,7 +889,8 @@ class _Emitter:
             ):
                 if dims.is_opaque_symbol(n) and not (self.generic and self.writable(v)):
                     raise NotExpressible(
-                        "a layer's size cannot be written in terms of the block's parameters"
+                        self.loose.get(n)
+                        or "a layer's size cannot be written in terms of the block's parameters"
                     )
                 if n in self._model_dims():
                     raise NotExpressible(
@@ -930,6 +996,10 @@ class _Emitter:
         condition (a `for` stage over `[e] if e != 1 else []`) is built as a list first, as
         torchvision builds its blocks: `layers.append(...)` under `if`, then
         `nn.Sequential(*layers)`."""
+        if slot.kind == "sequential" and any(
+            isinstance(c.repeat, LoopCount) and c.repeat.carries for c in slot.children
+        ):
+            return self.carried_range_lines(slot)
         if slot.kind != "sequential" or not _conditional_children(slot):
             return [f"self.{slot.name} = {self.module_expr(slot)}"]
         if self._layers_name is None:
@@ -1035,6 +1105,69 @@ class _Emitter:
         inner = ", ".join(self.loop_target(t, names) for t in target.items)
         return inner if top else f"({inner})"
 
+    def carried_range_lines(self, slot: ModuleSlot) -> list[str]:
+        """A group made by a `for` stage over `range` of a parameter whose steps carry a size
+        from one to the next (`LoopCount.carries`), as torchvision's RegNet builds its stages:
+        the size in a local set before the loop, each step appended to a list, then the local
+        set to what the step gives (`channels = widths[i] if depths[i] > 0 else channels`)."""
+        if len(slot.children) != 1 or _conditional_children(slot):
+            raise NotExpressible(
+                "a group with a `for` stage that carries a size from step to step has other "
+                "children"
+            )
+        (child,) = slot.children
+        loop = child.repeat
+        assert isinstance(loop, LoopCount)
+        taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+        taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
+        carried = {sym for sym, *_ in loop.carries}
+        for name, value in self.computed_lines:
+            if value.refs & carried:
+                raise NotExpressible("a named value computed in `__init__` reads a carried size")
+        for sym, _, _, index, rank in loop.carries:
+            word_ = "channels" if index == 1 and rank > 2 else "features"
+            self.rename[sym] = identifier(word_ if index in (1, rank - 1) else "size", taken)
+            taken.add(self.rename[sym])
+        self.name_loop(child)
+        self.rebind_inline(carried)
+        named = child.name in self.loop_labels
+        layers = identifier("stages" if named else "layers", taken | set(self.rename.values()))
+        kind = "tuple[str, nn.Module]" if named else "nn.Module"
+        lines = [f"{self.rename[sym]} = {self.init_literal(d)}" for sym, d, *_ in loop.carries]
+        lines.append(f"{layers}: list[{kind}] = []")
+        text = self.module_expr(child)
+        if named:
+            text = f"({self.loop_label(child.name)}, {text})"
+        elif child.name != "0":
+            raise NotExpressible("a child of a carried loop has a label not made from the loop")
+        bounds = ", ".join(self.init_literal(b) for b in loop.bounds)
+        lines.append(f"for {self.rename[loop.sym]} in range({bounds}):")
+        lines.append(f"    {layers}.append({text})")
+        lines += [
+            f"    {self.rename[sym]} = {self.init_literal(d)}" for sym, _, d, *_ in loop.carries
+        ]
+        if named:
+            self.owner.ordered_dict = True
+            lines.append(f"self.{slot.name} = nn.Sequential(OrderedDict({layers}))")
+        else:
+            lines.append(f"self.{slot.name} = nn.Sequential(*{layers})")
+        return lines
+
+    def rebind_inline(self, syms: set[str]) -> None:
+        """The computed values written inline that read `syms` (named since they were bound),
+        bound again, in the order they were made (those they read first)."""
+        reads = set(syms)
+        for sym, value in self.computed_values.items():
+            if value.params & reads:
+                reads.add(sym)
+                if sym in self.inline or sym in self.unwritable:
+                    try:
+                        self.inline[sym] = value.expr.bind(self.init_name)
+                        self.unwritable.discard(sym)
+                    except NotExpressible:
+                        self.inline.pop(sym, None)
+                        self.unwritable.add(sym)
+
     def name_loop(self, child: ModuleSlot) -> None:
         """The loop variable of a child made by a `for` stage over `range` of a parameter gets
         its name as written (unless a local of `__init__` has it)."""
@@ -1103,9 +1236,15 @@ class _Emitter:
         self.uses, self.last = uses, last
         live: dict[str, tuple] = {n: ("in", k) for k, n in enumerate(self.input_names)}
         self.lhs: dict[int, str] = {}
+        forced = self.carried_names(live)
         for i, op in enumerate(inst.ops):
+            if i in forced:
+                self.carry_out(i, forced[i], live)
+                continue
             self.allocate(i, op, live)
-        body = self.emit_ops(list(range(len(inst.ops))), 0)
+        body = self.loop_ops() if self.statement_loops else None
+        if body is None:
+            body = self.emit_ops(list(range(len(inst.ops))), 0)
         outs = [self.value(o) for o in inst.outputs]
         self.returns = (
             "Tensor"
@@ -1119,6 +1258,48 @@ class _Emitter:
         else:
             body.append("return " + ", ".join(outs))
         return self.capture_lines() + body
+
+    def carried_names(self, live: dict[str, tuple]) -> dict[int, tuple]:
+        """The steps of a `for` loop over `range` of a parameter that give a carried value's
+        next value (→ the key of its value before the loop, whose local they assign)."""
+        forced: dict[int, tuple] = {}
+        for loop in self.statement_loops:
+            for before, op in loop.carried:
+                if self.last.get(before, -1) >= loop.end:
+                    raise NotExpressible(
+                        "a value its `for` loop over `range` of a parameter rebinds is read after "
+                        "the loop"
+                    )
+                forced[op] = before
+                # the carried value lives to the loop's end: the next step reads it
+                self.last[(op, ())] = max(self.last.get((op, ()), -1), loop.end)
+        return forced
+
+    def carry_out(self, i: int, before: tuple, live: dict[str, tuple]) -> None:
+        name = self.var.get(before)
+        holder = live.get(name) if name else None
+        if (
+            name is None
+            or before in self.held
+            or (holder not in (None, before) and self.last.get(holder, -1) > i)
+        ):
+            raise NotExpressible("a value carried from step to step has no local of its own")
+        self.var[(i, ())] = name
+        self.lhs[i] = name
+        live[name] = (i, ())
+
+    def loop_ops(self) -> list[str]:
+        """forward of a module container: the steps before the loop, `for layer in
+        self.values():` with the steps of one step of the loop, the steps after it."""
+        (loop,) = self.statement_loops
+        n = len(self.inst.ops)
+        self.loop_layer = identifier("layer", self.locals | set(self.captured.values()))
+        self.locals.add(self.loop_layer)
+        inner = self.emit_ops(list(range(loop.start, loop.end)), 0)
+        lines = self.emit_ops(list(range(loop.start)), 0)
+        lines.append(f"for {self.loop_layer} in self.values():")
+        lines += ["    " + line for line in inner or ["pass"]]
+        return lines + self.emit_ops(list(range(loop.end, n)), 0)
 
     def allocate(self, i: int, op: Op, live: dict[str, tuple]) -> None:
         inst = self.inst
@@ -1301,6 +1482,8 @@ class _Emitter:
             if op.target.type_name == "MultiheadAttention" and values:  # `h -> ...`: self-attention
                 values += values[-1:] * (3 - len(values))  # torch needs key and value
             values += [self.fwd_expr(v) for v in self.owner.forward_arguments(op.target)]
+            if self.loop_layer is not None and op.target is self.inst.modules[0]:
+                return _call(self.loop_layer, values)
             return _call(f"self.{op.target.name}", values)
         if op.kind == "function":
             return self.function_expr(op)
