@@ -620,13 +620,14 @@ def cmd_run(args, out: Output) -> int:
     from nndsl.errors import NndslError
 
     program = Program(checked)
-    made = _missing_folders(args.out)  # what the run folder's creation adds (removed on failure)
+    created: list = []  # what preparing the run adds (removed when it fails before a result)
     try:
         module, data_path, out_dir = program.prepare_run(
             args.train,
             args.out,
             replace=args.force or args.resume is not None,
             init=args.resume is None and args.resume_weights is None,
+            created=created,
         )
     except NndslError as exc:
         located = [d for d in exc.diagnostics if d.span is not None]
@@ -651,55 +652,26 @@ def cmd_run(args, out: Output) -> int:
         argv.append("--quiet")
     if args.force:
         argv.append("--force")
-    from nndsl.api import discard_run_data
+    from nndsl.api import discard_run_data, discard_unstarted_run
 
     if os.environ.get("RANK", "0") == "0":
         print(f"training {display_path(args.file)} in {out_dir}", flush=True)
+    utils = program.modules()["training_utils"]
+    results = utils.results_in(out_dir)
     try:
         module.train(argv)
     except module.TrainingError as exc:
         print(f"nndsl: error: {exc}", file=sys.stderr)
-        _discard_unstarted_run(data_path, out_dir, default_parent=args.out is None, made=made)
+        # a run that failed before any result (no such device, an unreadable image in
+        # the first epoch) leaves no folder or file behind, and the earlier run's as it was
+        discard_unstarted_run(utils, out_dir, results, created)
         return 1
     except KeyboardInterrupt:
+        discard_unstarted_run(utils, out_dir, results, created)
         return 130
     finally:
         discard_run_data(data_path, out_dir)
     return 0
-
-
-def _missing_folders(out: str | None) -> list:
-    """The folders `--out` names that do not exist yet, deepest first."""
-    from pathlib import Path
-
-    if out is None:
-        return []
-    try:
-        path = Path(out).absolute()
-        return [p for p in (path, *path.parents) if not p.exists()]
-    except (OSError, ValueError):
-        return []
-
-
-def _discard_unstarted_run(data_path, out_dir, default_parent: bool, made=()) -> None:
-    """A run that failed before training started (a device that is not there, a bad flag)
-    leaves no folder behind: remove the run folder when it holds nothing but the data copy,
-    and the folders above it that `made` says the run created (when they are empty)."""
-    from pathlib import Path
-
-    folder, data = Path(out_dir), Path(data_path)
-    try:
-        if data.parent.resolve() == folder.resolve() and [p.name for p in folder.iterdir()] == [
-            data.name
-        ]:
-            data.unlink()
-            folder.rmdir()
-            if default_parent and not any(folder.parent.iterdir()):
-                folder.parent.rmdir()  # the `runs` folder this run made
-            for parent in made[1:]:
-                parent.rmdir()  # (an OSError when not empty: kept, and the rest too)
-    except OSError:
-        pass
 
 
 def _program(args, out: Output):

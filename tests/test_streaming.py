@@ -275,6 +275,44 @@ def test_a_corrupt_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert f"cannot read the image {bad}" in result.stderr
     assert "skip_bad=true" in result.stderr
+    assert not (tmp_path / "run").exists()  # it failed before any result: nothing kept
+
+
+def files_below(folder: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) below `folder`."""
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@runlib.slow("six runs stopped in their first epoch")
+def test_a_run_stopped_by_a_corrupt_image_leaves_every_folder_as_it_was(tmp_path: Path) -> None:
+    """An unreadable image stops the first epoch, before any result: `nndsl run` and the
+    generated train.py leave no run folder (nor `runs/`) and no file behind, and a folder of
+    an earlier run trained into with --force keeps its files, config.json included."""
+    spec = write_spec(tmp_path, "stream=true, workers=0", per_class=8)
+    out = runlib.generate(spec, tmp_path / "out")
+    (tmp_path / "images" / "dog" / "00003.png").write_bytes(b"\x89PNG\r\n\x1a\n no image")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for name, text in (("config.json", "{}"), ("metrics.csv", "epoch\n1\n"), ("last.pt", "x")):
+        (earlier / name).write_text(text)
+    before = files_below(tmp_path)
+    runs = [
+        nndsl("run", "spec.nn", "--quiet", cwd=tmp_path),
+        nndsl("run", "spec.nn", "--out", "a/b/run", "--quiet", cwd=tmp_path),
+        nndsl("run", "spec.nn", "--out", "earlier", "--force", "--quiet", cwd=tmp_path),
+        runlib.run_script(out, "--out", str(tmp_path / "c" / "run"), "--quiet"),
+        runlib.run_script(out, "--out", str(earlier), "--force", "--quiet"),
+    ]
+    for result in runs:
+        assert result.returncode == 1 and "cannot read the image" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert files_below(tmp_path) == before
+    assert not (out / "runs").exists()
+    result = runlib.run_script(out, "--quiet")  # the default run folder, runs/Tiny-<time>
+    assert result.returncode == 1 and not (out / "runs").exists()
 
 
 def odd_images(root: Path) -> np.ndarray:

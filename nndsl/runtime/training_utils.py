@@ -145,6 +145,51 @@ def holds_run(folder: Path) -> bool:
     )
 
 
+# The files that hold what a run produced (config.json only describes the run): a run
+# that fails before it writes one of them leaves its folder as it found it.
+RESULT_FILES = (
+    "metrics.csv",
+    "last.pt",
+    "best.pt",
+    "interrupted.pt",
+    "test_metrics.json",
+    "curves.png",
+)
+
+
+def results_in(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """The result files of a run folder, each with what tells a rewritten file (inode,
+    time and size: every file is replaced by a new one when written)."""
+    found = {}
+    for name in RESULT_FILES:
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            continue
+        found[name] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return found
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """`path` and the folders above it that do not exist yet, deepest first: what
+    creating it adds."""
+    try:
+        path = path.absolute()
+        return [p for p in (path, *path.parents) if not p.exists()]
+    except (OSError, ValueError):
+        return []
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (deepest first) while they are empty: a folder that holds
+    anything stays, and so do the folders above it."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
 def load_data(path: str, device: torch.device, dataset=None) -> dict:
     if path.endswith(".json"):
         # files read while training (see "streaming data"), by the script's Dataset
@@ -1822,6 +1867,9 @@ class Run:
         self.optimizer = self.scheduler = self.scaler = None
         self.bar = None
         self.curves = True  # False: no curves.png will be asked for (an evaluation)
+        # what `start` found in the run folder, to leave it so when nothing comes of
+        # the run (see `undo_start`); None: the folder was not claimed
+        self.found: dict | None = None
 
     def __enter__(self) -> Run:
         self.rank, self.world, self.local_rank = setup_distributed()
@@ -1856,6 +1904,8 @@ class Run:
 
     def __exit__(self, kind, exc, tb) -> None:
         self.loaders.clear()  # streaming: the DataLoader workers end here
+        if kind is not None:
+            self.undo_start()
         try:
             self.interrupt.__exit__(kind, exc, tb)
             if kind is None and self.world > 1:
@@ -1949,7 +1999,13 @@ class Run:
             "normalization": data.get("normalization"),
             "flags": vars(args),
         }
+        config_file = self.out_dir / "config.json"
         try:
+            self.found = {
+                "folders": missing_folders(self.out_dir),
+                "results": results_in(self.out_dir),
+                "config": config_file.read_bytes() if config_file.exists() else None,
+            }
             self.out_dir.mkdir(parents=True, exist_ok=True)
             text = json.dumps(resolved, indent=2, default=str) + "\n"
             write_atomic(
@@ -1959,6 +2015,23 @@ class Run:
             raise TrainingError(
                 f"cannot write the run folder {self.out_dir}: {exc}"
             ) from None
+
+    def undo_start(self) -> None:
+        """After a failure before the run wrote any result (an unreadable image in the
+        first epoch): its folder as `start` found it, config.json restored (or removed)
+        and the folders it created removed; a run that wrote a result keeps its files."""
+        found, self.found = self.found, None
+        if found is None or results_in(self.out_dir) != found["results"]:
+            return
+        config_file = self.out_dir / "config.json"
+        try:
+            if found["config"] is None:
+                config_file.unlink(missing_ok=True)
+            else:
+                write_atomic(config_file, lambda fh: fh.write(found["config"]))
+        except (OSError, TrainingError):
+            return  # (the error that stopped the run is the one to report)
+        remove_empty(found["folders"])
 
     def init_weights(self, model: nn.Module) -> None:
         """`init = weights(...)` of the train section: the weights to start from (not
