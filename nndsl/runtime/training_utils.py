@@ -44,13 +44,39 @@ class TrainingError(Exception):
     """A problem that stops training with a message (no traceback)."""
 
 
+class FlagParser(argparse.ArgumentParser):
+    """argparse, but a wrong flag exits with code 1, as every other error of the script
+    (and of nndsl's command line) does, not argparse's 2; with a hint: the nearest flag,
+    and how to get help."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        hint = f"run `{self.prog} --help` for help"
+        guess = self.nearest_flag(message)
+        if guess:
+            hint = f"did you mean `{guess}`? ({hint})"
+        self.exit(1, f"{self.prog}: error: {message}\n  = hint: {hint}\n")
+
+    def nearest_flag(self, message: str) -> str | None:
+        """The flag nearest to the first unknown one of an "unrecognized arguments"
+        message, if one is near."""
+        import difflib
+
+        if not message.startswith("unrecognized arguments: "):
+            return None
+        flags = [f for a in self._actions for f in a.option_strings if f[:2] == "--"]
+        for word in message.split(": ", 1)[1].split():
+            if word.startswith("-"):
+                near = difflib.get_close_matches(word.split("=", 1)[0], flags, 1, 0.5)
+                return near[0] if near else None
+        return None
+
+
 def parse_flags(
     argv: list[str] | None, config: dict, data_file: Path, doc: str | None
 ) -> argparse.Namespace:
     """The script's flags; their defaults come from the train section (`config`)."""
-    p = argparse.ArgumentParser(
-        description=(doc or "").strip().splitlines()[0] if doc else None
-    )
+    p = FlagParser(description=(doc or "").strip().splitlines()[0] if doc else None)
     p.add_argument("--epochs", type=int, default=config["epochs"])
     p.add_argument("--batch-size", type=int, default=config["batch_size"])
     p.add_argument(
@@ -88,6 +114,10 @@ def parse_flags(
     for flag in ("epochs", "batch_size"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.lr is not None and not 0 < args.lr < math.inf:  # (nan fails both)
+        p.error("--lr must be a positive number")
+    if not -(2**63) <= args.seed < 2**64:  # torch.manual_seed's range
+        p.error("--seed must be between -2**63 and 2**64 - 1")
     return args
 
 
@@ -2019,7 +2049,7 @@ class Run:
     def undo_start(self) -> None:
         """After a failure before the run wrote any result (an unreadable image in the
         first epoch): its folder as `start` found it, config.json restored (or removed)
-        and the folders it created removed; a run that wrote a result keeps its files."""
+        and the folders it created removed; a run that wrote a result keeps them."""
         found, self.found = self.found, None
         if found is None or results_in(self.out_dir) != found["results"]:
             return
