@@ -475,6 +475,34 @@ def _select_models(checked, model: str | None, path: str) -> list[str] | None:
     return None
 
 
+def _no_model(checked, path: str, verb: str) -> Diagnostic:
+    """The error of a spec without a model to `verb` ("generate", "draw"), located: at a model
+    that --no-imports left out, else at the spec's first block (written only as part of the
+    models that use it), else at the end of the file."""
+    from nndsl.errors import Span, error
+
+    message = f"{display_path(path)} has no model to {verb}"
+    root = checked.program.root
+    decls = checked.program.files[root].decls if root in checked.program.files else ()
+    blocks = [d for d in decls if getattr(d, "kind", None) in ("model", "block")]
+    left_out = [d for d in blocks if d.kind == "model" and checked.models.get(d.name) is None]
+    if left_out:
+        hint = "without --no-imports its Python modules are imported and its shapes checked"
+        return error(message, left_out[0].name_span, hint=hint)
+    if blocks:
+        first = blocks[0]
+        hint = (
+            f"a block is written only as part of the models that use it: declare a "
+            f"`model` (with its `input`) that calls `{first.name}`"
+        )
+        return error(message, first.name_span, hint=hint)
+    lines = checked.program.sources.get(root, "").split("\n")
+    while len(lines) > 1 and not lines[-1].strip():
+        lines.pop()  # the end of the text, not its trailing blank lines
+    end = Span(root, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 1)
+    return error(message, end, hint="declare a `model` with its `input` and layers")
+
+
 def cmd_graph(args, out: Output) -> int:
     from nndsl.check import check_file
     from nndsl.graph import FORMATS, render
@@ -500,7 +528,7 @@ def cmd_graph(args, out: Output) -> int:
     if names is None:
         return 1
     if not names:
-        print(f"nndsl: error: {display_path(args.file)} has no model to draw", file=sys.stderr)
+        out.diagnostics([_no_model(checked, args.file, "draw")], checked.program.sources)
         return 1
     if len(names) > 1:
         print(
@@ -534,7 +562,7 @@ def cmd_generate(args, out: Output) -> int:
     if models is None:
         return 1
     if not models:
-        print(f"nndsl: error: {display_path(args.file)} has no model to generate", file=sys.stderr)
+        out.diagnostics([_no_model(checked, args.file, "generate")], checked.program.sources)
         return 1
     try:
         files = generate_files(
