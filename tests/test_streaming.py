@@ -366,6 +366,83 @@ def test_odd_images_stream_as_they_load_whole(tmp_path: Path, grayscale: bool) -
         np.testing.assert_array_equal(channel, expected)
 
 
+def wide_images(root: Path, wrong: bool = False) -> dict[str, np.ndarray]:
+    """An image folder of 32-bit TIFFs: integer pixels (Pillow's mode "I") of 16-bit values
+    and float pixels (mode "F") in [0, 1], or, `wrong`, outside those ranges.  Returns the
+    8-bit pixels each should be read as."""
+    from PIL import Image
+
+    rng = np.random.default_rng(9)
+    ints = (rng.random((8, 8)) * 65535).astype(np.int32)
+    floats = rng.random((8, 8)).astype(np.float32)
+    if wrong:
+        ints[0, 0], floats[0, 0] = 70000, 1.5
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+    Image.fromarray(ints, "I").save(root / "cat" / "i32.tif")
+    Image.fromarray(floats, "F").save(root / "dog" / "f32.tif")
+    for name, mode, array in (("cat/i32.tif", "I", ints), ("dog/f32.tif", "F", floats)):
+        with Image.open(root / name) as picture:  # (as written: not clipped by the file)
+            assert picture.mode == mode and np.array_equal(np.asarray(picture), array)
+    return {
+        "cat/i32.tif": (ints >> 8).astype(np.uint8),
+        "dog/f32.tif": np.rint(floats * 255).astype(np.uint8),
+    }
+
+
+def test_32_bit_images_are_read_as_their_values_mean_whole_and_streamed(tmp_path: Path) -> None:
+    """Pillow's mode "I" (16-bit values in 32-bit integers) and "F" (floats in [0, 1]) images
+    are read by one function (eight_bit) whether the folder is loaded whole or streamed, not
+    clipped at 255 by Pillow's convert (a white image)."""
+    from nndsl.data import sources
+
+    expected = wide_images(tmp_path / "images")
+    spec = tmp_path / "spec.nn"
+    spec.write_text(spec_text("stream=true").replace("[B, 3, 8, 8]", "[B, 1, 8, 8]"))
+    spec.write_text(spec.read_text().replace('"images", ', '"images", grayscale=true, '))
+    whole = sources.image_folder(str(tmp_path / "images"), grayscale=True)
+    train = stream_data(spec, tmp_path / "out")["train"]
+    for i in range(len(train)):
+        name = train.files[i].decode()
+        pixels = expected[name].astype(np.float32) / np.float32(255.0)
+        np.testing.assert_array_equal(train[(i, 0)][0].numpy()[0], pixels, err_msg=name)
+        np.testing.assert_array_equal(whole.x[sorted(expected).index(name)][0], pixels)
+    assert len(train) == 2 and 0.3 < float(whole.x.mean()) < 0.7  # (not white)
+
+
+def test_32_bit_images_of_unknown_range_are_refused_whole_and_streamed(tmp_path: Path) -> None:
+    from nndsl.data import sources
+    from nndsl.data.errors import DataError
+
+    wide_images(tmp_path / "images", wrong=True)
+    spec = tmp_path / "spec.nn"
+    spec.write_text(spec_text("stream=true, grayscale=true").replace("[B, 3,", "[B, 1,"))
+    with pytest.raises(DataError) as whole:
+        sources.image_folder(str(tmp_path / "images"), grayscale=True)
+    assert "i32.tif" in whole.value.message
+    assert "32-bit integer pixels go from" in whole.value.message
+    assert "to 70000; they are read as 16-bit values" in whole.value.message
+    train = stream_data(spec, tmp_path / "out")["train"]
+    for i in range(len(train)):
+        with pytest.raises(RuntimeError) as streamed:
+            train[(i, 0)]
+        name = train.files[i].decode()
+        assert f"cannot read the image {tmp_path / 'images' / name}" in str(streamed.value)
+        wanted = "integer pixels go from" if name.startswith("cat") else "float pixels go from"
+        top = "to 70000;" if name.startswith("cat") else "to 1.5;"
+        assert wanted in str(streamed.value) and top in str(streamed.value), streamed.value
+
+
+def test_one_eight_bit_function_for_nndsl_and_the_training_scripts() -> None:
+    """The generated scripts cannot import nndsl: training_utils.py holds the same code."""
+    import inspect
+
+    from nndsl.data import sources
+    from nndsl.runtime import training_utils
+
+    assert inspect.getsource(training_utils.eight_bit) == inspect.getsource(sources.eight_bit)
+
+
 @pytest.mark.parametrize("val", ["no class folders", "class folders without images"])
 def test_an_empty_given_split_is_refused_as_loading_whole_does(tmp_path: Path, val: str) -> None:
     import shutil
