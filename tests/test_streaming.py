@@ -467,16 +467,23 @@ def test_an_empty_given_split_is_refused_as_loading_whole_does(tmp_path: Path, v
 
 @pytest.mark.parametrize("source", ["images", "csv"])
 def test_an_edited_data_json_is_a_clear_error(tmp_path: Path, source: str) -> None:
-    """A data.json with an entry removed or of another type: the script's TrainingError
-    (a message, no traceback), whichever entry it is."""
+    """A data.json with an entry removed, of another type or out of range: refused when it is
+    loaded, with the script's TrainingError naming the file and the entry (a message, no
+    traceback), whichever entry it is; an edit that loads (a value of the right kind) trains:
+    every split's samples read, one batch at a time too, by a DataLoader of its workers."""
+    import torch
+
     if source == "images":
-        spec = write_spec(tmp_path, "stream=true", per_class=2)
+        spec = write_spec(tmp_path, "stream=true, normalize=true, val_split=0.25", per_class=4)
     else:
-        (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1\n3,0\n")
+        (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1\n3,0\n4,1\n")
         spec = tmp_path / "spec.nn"
         spec.write_text(
             spec_text("")
-            .replace('image_folder("images", )', 'csv("t.csv", target="b", stream=true)')
+            .replace(
+                'image_folder("images", )',
+                'csv("t.csv", target="b", stream=true, normalize=true, val_split=0.25)',
+            )
             .replace("[B, 3, 8, 8]", "[B, 1]")
             .replace("Conv2d(4, 3, padding=1) -> relu -> flatten -> ", "")
         )
@@ -485,19 +492,46 @@ def test_an_edited_data_json_is_a_clear_error(tmp_path: Path, source: str) -> No
     path = tmp_path / "out" / "data.json"
     meta = json.loads(path.read_text())
     dataset = script.ImageFiles if source == "images" else script.CsvRows
-    script.utils.load_stream(str(path), dataset)  # as written: it loads
-    for key in sorted(k for k in meta if k not in ("format", "source")):
-        for value in (None, "x", [1], {"a": 1}):
-            path.write_text(json.dumps({**meta, key: value}))
+    utils = script.utils
+
+    def trains(data: dict) -> None:
+        for split in ("train", "val", "test"):
+            if split in data:
+                collate = getattr(dataset, "collate", torch.utils.data.default_collate)
+                loader = torch.utils.data.DataLoader(
+                    data[split],
+                    batch_sampler=utils.EvalBatches(len(data[split]), 2, 1, 0),
+                    num_workers=min(data["workers"], 0),  # (its value checked, no process)
+                    collate_fn=collate,
+                )
+                assert [len(x) for x, _ in loader] and data[split][(0, 0)] is not None
+                torch.save({"about": data["about"]}, tmp_path / "about.pt")  # (a checkpoint's)
+
+    trains(utils.load_stream(str(path), dataset))  # as written: it loads and trains
+    loaded, refused = set(), 0
+    for key in sorted(k for k in meta if k != "format"):
+        edits = [{**meta, key: value} for value in (None, "x", [1], {"a": 1}, -1, 2.5, True)]
+        edits.append({k: v for k, v in meta.items() if k != key})
+        for edited in edits:
+            path.write_text(json.dumps(edited))
             try:
-                script.utils.load_stream(str(path), dataset)
-            except script.utils.TrainingError:
-                pass  # (some entries are only read later: a value that loads is no error)
-        path.write_text(json.dumps({k: v for k, v in meta.items() if k != key}))
-        try:
-            script.utils.load_stream(str(path), dataset)
-        except script.utils.TrainingError:
-            pass
+                data = utils.load_stream(str(path), dataset)
+            except utils.TrainingError as exc:
+                if key in ("root", "path", "bytes", "rows", "delimiter", "columns") and any(
+                    words in str(exc) for words in ("changed since", "cannot read")
+                ):
+                    refused += 1  # (another folder or file: "the images of x changed ...")
+                    continue
+                assert str(exc).startswith(f"{path} is not the data file nndsl wrote"), exc
+                assert f'"{key}"' in str(exc), exc
+                refused += 1
+            else:
+                trains(data)  # (every entry read later was checked: it works)
+                loaded.add(key)
+    # the edits that load are right: a bool for a bool, `about` null or any object, no
+    # `size` (the images keep theirs), the stamp (only `generate` reads it)
+    assert loaded <= {"about", "float_targets", "skip_bad", "header", "size", "nndsl_sha256"}
+    assert refused > 100
 
 
 def test_a_first_sample_that_cannot_be_read_is_located_at_the_data(tmp_path: Path) -> None:

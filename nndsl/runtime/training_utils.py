@@ -423,6 +423,164 @@ class EvalBatches(torch.utils.data.Sampler):
         return len(range(self.rank, math.ceil(self.n / self.batch), self.world))
 
 
+def whole(value, low: int = 0) -> bool:
+    """Whether `value` is a whole number (not a bool) of at least `low`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def finite(value) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def list_of(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(map(test, value))
+
+
+def numbers_of(keys: tuple[str, ...]) -> Callable[[Any], bool]:
+    """A test of a dict holding a whole number (0 or more) under each of `keys`."""
+    return lambda value: isinstance(value, dict) and all(
+        whole(value.get(k)) for k in keys
+    )
+
+
+def size_pair(value) -> bool:
+    return (
+        isinstance(value, list) and len(value) == 2 and all(whole(v, 1) for v in value)
+    )
+
+
+def statistics(value) -> bool:
+    """None, or {"mean": [...], "std": [...]}: as many numbers, each std above 0."""
+    if value is None:
+        return True
+    if not isinstance(value, dict):
+        return False
+    mean, std = value.get("mean"), value.get("std")
+    return (
+        list_of(finite)(mean)
+        and list_of(lambda v: finite(v) and v > 0)(std)
+        and len(mean) == len(std) > 0
+    )
+
+
+def one_of(*choices) -> Callable[[Any], bool]:
+    return lambda value: value in choices and type(value) in map(type, choices)
+
+
+# The entries of a data.json (nndsl writes them: nndsl/data/streaming.py) and what each
+# must be, by source; `stream_meta_problem` checks them all when the file is loaded, so
+# that a file edited by hand is refused at once, never in the middle of training.
+STREAM_ENTRIES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "any": {
+        "workers": (whole, "a number of processes (0 or more)"),
+        "class_names": (list_of(lambda v: isinstance(v, str)), "a list of names"),
+        "float_targets": (one_of(True, False), "true or false"),
+        "split": (numbers_of(("seed", "val", "test")), '{"seed", "val", "test"}'),
+        "samples": (numbers_of(("train", "val", "test")), '{"train", "val", "test"}'),
+        "normalization": (statistics, 'null or {"mean", "std"} (lists of numbers)'),
+        "transforms": (list_of(lambda v: isinstance(v, dict)), "a list of transforms"),
+        "about": (lambda v: v is None or isinstance(v, dict), "null or an object"),
+    },
+    "image_folder": {
+        "root": (lambda v: isinstance(v, str), "a path"),
+        "layout": (one_of("classes", "splits"), '"classes" or "splits"'),
+        "listing": (
+            lambda v: isinstance(v, dict)
+            and set(v) <= {"", "train", "val", "test"}
+            and all(
+                isinstance(e, dict)
+                and whole(e.get("count"))
+                and isinstance(e.get("digest"), str)
+                for e in v.values()
+            ),
+            'the folders\' {"count", "digest"}',
+        ),
+        "num_classes": (lambda v: whole(v, 1), "a number of classes (1 or more)"),
+        "mode": (one_of("L", "RGB"), '"L" or "RGB"'),
+        "size": (lambda v: v is None or size_pair(v), "null or [height, width]"),
+        "image_size": (size_pair, "[height, width]"),
+        "skip_bad": (one_of(True, False), "true or false"),
+    },
+    "csv": {
+        "path": (lambda v: isinstance(v, str), "a path"),
+        "bytes": (whole, "a size in bytes"),
+        "rows": (whole, "a number of rows"),
+        "delimiter": (
+            lambda v: isinstance(v, str) and len(v) == 1 and v not in '\r\n"',
+            "one character",
+        ),
+        "header": (one_of(True, False), "true or false"),
+        "columns": (lambda v: whole(v, 1), "a number of columns (1 or more)"),
+        "features": (
+            lambda v: list_of(whole)(v) and len(v) > 0,
+            "a list of column indices",
+        ),
+        "feature_names": (list_of(lambda v: isinstance(v, str)), "a list of names"),
+        "target": (whole, "a column index"),
+        "task": (one_of("classification", "regression"), "a task"),
+        "label_kind": (
+            one_of(None, "int", "float", "str"),
+            'null, "int", "float", "str"',
+        ),
+        "num_classes": (
+            lambda v: v is None or whole(v, 1),
+            "null or a number of classes",
+        ),
+    },
+}
+
+
+def stream_meta_problem(meta: dict, dataset=None) -> str | None:
+    """What is wrong with the entries of a data.json (one edited by hand: an entry
+    missing, of another type, out of range, or at odds with another or with the script's
+    `dataset` class), or None."""
+    source = meta.get("source")
+    if source not in ("image_folder", "csv"):
+        return f'its "source" is {json.dumps(source)}, not "image_folder" or "csv"'
+    for key, (test, what) in {
+        **STREAM_ENTRIES["any"],
+        **STREAM_ENTRIES[source],
+    }.items():
+        if key not in meta and key != "about":
+            return f'it has no "{key}" entry'
+        if key in meta and not test(meta[key]):
+            shown = json.dumps(meta[key])
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            return f'its "{key}" is {shown}, not {what}'
+    split, norm = meta["split"], meta["normalization"]
+    if source == "csv":
+        total, channels = meta["rows"], len(meta["features"])
+        if max([*meta["features"], meta["target"]]) >= meta["columns"]:
+            return 'its "features" or "target" name a column past "columns"'
+        if meta["target"] in meta["features"]:
+            return 'its "target" is one of its "features"'
+        classes = meta["class_names"]
+        if meta["task"] == "classification" and not (meta["label_kind"] and classes):
+            return 'its classification "task" has no "label_kind" or "class_names"'
+        regression = meta["task"] == "regression"
+        if meta["num_classes"] != (None if regression else len(classes)):
+            return 'its "num_classes" does not fit its "task" and "class_names"'
+    else:
+        key = "" if meta["layout"] == "classes" else "train"
+        if key not in meta["listing"]:
+            return f'its "listing" has no {json.dumps(key)} folder for its "layout"'
+        total = meta["listing"][key]["count"]
+        channels = 1 if meta["mode"] == "L" else 3
+        if meta["num_classes"] != len(meta["class_names"]):
+            return 'its "num_classes" is not the number of its "class_names"'
+    if split["val"] + split["test"] > total:
+        return 'its "split" takes more samples than there are'
+    if norm is not None and len(norm["mean"]) != channels:
+        return f'its "normalization" has {len(norm["mean"])} values, not {channels}'
+    if norm is None and getattr(dataset, "standardises", False):
+        return 'its "normalization" is null, but the script standardises with it'
+    return None
+
+
 def load_stream(path: str, dataset) -> dict:
     """The splits of a streaming data set (data.json): a `dataset` per split (the
     script's ImageFiles, made as ImageFiles(folder, names, labels, data, train))."""
@@ -432,6 +590,12 @@ def load_stream(path: str, dataset) -> dict:
         raise TrainingError(f"cannot read the data file {path}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != STREAM_FORMAT:
         raise TrainingError(f"{path} is not a data file written by nndsl")
+    problem = stream_meta_problem(meta, dataset)
+    if problem is not None:
+        raise TrainingError(
+            f"{path} is not the data file nndsl wrote (edited?): {problem}; "
+            "run nndsl generate again"
+        )
     try:
         if meta.get("source") == "csv":
             data = load_csv_stream(meta, Path(path).resolve().parent, dataset)
@@ -558,6 +722,18 @@ BLANKS = b" \t\r"
 BLANK_BYTES = np.frombuffer(BLANKS, dtype=np.uint8)
 
 
+def row_fields(path: Path, at: int, delimiter: str) -> int | None:
+    """The number of fields of the CSV row at byte `at` of `path` (None: not a row)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(at)
+            line = fh.readline(1 << 24).decode("utf-8", "replace")
+        line = line.removeprefix("\ufeff")
+        return len(next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter)))
+    except (OSError, ValueError, StopIteration, csv.Error):
+        return None
+
+
 def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
     """The splits of a streaming CSV file: a `dataset` per split (the script's CsvRows,
     made as CsvRows(path, offsets, data, train)), each a part of one array of the rows'
@@ -572,6 +748,10 @@ def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
         )
     except OSError as exc:
         raise TrainingError(f"cannot read {path}: {exc}") from None
+    if offsets is not None and len(offsets):
+        # its rows have the fields nndsl found (data.json's delimiter and columns)
+        fields = row_fields(path, int(offsets[0]), meta["delimiter"])
+        offsets = offsets if fields == meta["columns"] else None
     if offsets is None:
         raise TrainingError(
             f"{path} changed since nndsl prepared the data: run nndsl generate again"
