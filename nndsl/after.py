@@ -1020,7 +1020,9 @@ def read_samples(program, trained: Trained, inputs, prep: dict):
                 "the input files hold samples of different shapes: "
                 + ", ".join(f"{p} {list(a.sample_shape)}" for p, a in parts)
             )
-        return (parts[0][1] if len(parts) == 1 else Joined([a for _, a in parts])), None
+        samples = parts[0][1] if len(parts) == 1 else Joined([a for _, a in parts])
+        shown = ", ".join(str(p) for p, _ in parts)
+        return image_arrays(program, trained, samples, prep, shown) or samples, None
     streamed = streamed_images(program, trained, images, prep)
     if streamed is not None:
         return streamed, [str(f) for f in images]
@@ -1248,6 +1250,25 @@ def streamed_images(program, trained: Trained, files: list[Path], prep: dict):
     prepares validation images: decoded, converted, resized, the deterministic transforms
     of `augment`, standardised; never the random ones) when the train section's data is a
     streaming image folder; None otherwise (its images were prepared by `read_images`)."""
+    found = _image_stream(program, trained, prep)
+    if found is None:
+        return None
+    plan, module, normalization = found
+    return DatasetImages(
+        program,
+        trained,
+        plan,
+        module.ImageFiles,
+        program.modules()["training_utils"],
+        files,
+        normalization,
+    )
+
+
+def _image_stream(program, trained: Trained, prep: dict):
+    """(plan, training module, normalisation statistics for its ImageFiles) when the train
+    section's data is a streaming image folder (its `augment` the checkpoint's: else an
+    error at the spec's data); None otherwise."""
     import numpy as np
 
     from nndsl.data.streaming import plan_options, plan_streams
@@ -1257,8 +1278,7 @@ def streamed_images(program, trained: Trained, files: list[Path], prep: dict):
         return None
     if not plan_streams(plan, program.path):
         return None
-    modules = program.modules()
-    module = modules[trained.script]
+    module = program.modules()[trained.script]
     if not hasattr(module, "ImageFiles"):
         return None
     same_transforms(program, trained, plan)
@@ -1274,9 +1294,106 @@ def streamed_images(program, trained: Trained, files: list[Path], prep: dict):
             "mean": [float(v) for v in np.ravel(prep["mean"])],
             "std": [float(v) for v in np.ravel(prep["std"])],
         }
-    return DatasetImages(
-        program, trained, plan, module.ImageFiles, modules["training_utils"], files, normalization
-    )
+    return plan, module, normalization
+
+
+def image_arrays(program, trained: Trained, samples: Samples, prep: dict, shown: str):
+    """The samples of .npz (or CSV) files read as images when the model was trained on an
+    image folder (`ImageArrays`), None for a model trained on other data."""
+    plan = program.checked.plans.get(trained.section) if trained.script else None
+    if plan is None or plan.data is None or plan.data.name != "image_folder":
+        return None
+    from nndsl.data.streaming import plan_options
+
+    options = plan_options(plan)
+    found = _image_stream(program, trained, prep)
+    dataset = None
+    if found is not None:
+        _, module, normalization = found
+        # ImageFiles made for no file: its `prepare` for arrays decoded already
+        data = {"normalization": normalization, "float_targets": False, "image_size": [0, 0]}
+        dataset = module.ImageFiles(Path(os.sep), [], [], data, False)
+    gray = options.get("grayscale")
+    t = trained.instance.inputs[0][1].type
+    if gray is None:
+        gray = len(t.shape) == 4 and t.shape[1] == 1
+    return ImageArrays(samples, shown, dataset, _size_pair(options.get("size")), bool(gray))
+
+
+class ImageArrays(Samples):
+    """The samples of .npz files for a model trained on an image folder, read as its images
+    were read: arrays of images [n, C, H, W] (C: 1 with `grayscale`, else 3), of 8-bit
+    pixels (0..255) or of floats in [0, 1] (as decoded: scaled, not standardised), of the
+    training's `size` when it has one.  For a streaming folder the training script's
+    `ImageFiles.prepare` then prepares them as it prepares a decoded validation image (the
+    deterministic transforms of `augment`, never the random ones; the standardisation);
+    else predict standardises them.  Anything else is refused, saying what is expected."""
+
+    ndim = 4
+
+    def __init__(self, samples: Samples, shown: str, dataset, size, gray: bool) -> None:
+        self.samples, self.shown, self.dataset = samples, shown, dataset
+        self.size, self.channels = size, 1 if gray else 3
+        self.normalized = dataset is not None and hasattr(dataset, "prepare")
+        first = next(iter(samples.batches(1)), None)
+        if first is None:
+            raise fail(f"{shown} holds no samples")
+        self.sample_shape = tuple(self.read(first).shape[1:])
+
+    def read(self, batch):
+        """A batch of arrays as the model takes them."""
+        import numpy as np
+        import torch
+
+        pixels = self.pixels(np.asarray(batch))
+        if not self.normalized:
+            return pixels
+        out = []
+        for x in pixels:
+            try:
+                out.append(self.dataset.prepare(torch.from_numpy(x), 0, 0).numpy())
+            except Exception as exc:  # a transform's own failure on this image
+                raise fail(
+                    f"cannot prepare the images of {self.shown} as training prepared its "
+                    f"images: {type(exc).__name__}: {_first_line(exc)}"
+                ) from None
+        if len({x.shape for x in out}) > 1:
+            raise fail(f"the images of {self.shown} are not all prepared to one shape")
+        return np.stack(out)
+
+    def pixels(self, batch):
+        """float32 images in [0, 1] from a batch of the arrays, or an error saying why not."""
+        import numpy as np
+
+        expected = (
+            f"a model trained on images takes .npz arrays of images [n, {self.channels}, H, W]"
+            + (f" of {self.size[1]}x{self.size[0]} (width x height)" if self.size else "")
+            + ": 8-bit pixels (uint8, 0..255) or floats in [0, 1], as image files decode "
+            "(not standardised: predict standardises them as training did)"
+        )
+        shape = list(batch.shape[1:])
+        if batch.ndim != 4 or batch.shape[1] != self.channels:
+            raise fail(f"{self.shown} holds samples of shape {shape}; {expected}")
+        if self.size is not None and list(batch.shape[2:]) != self.size:
+            raise fail(
+                f"{self.shown} holds images of {batch.shape[3]}x{batch.shape[2]}; {expected} "
+                "(training decoded its images to that size)"
+            )
+        if batch.dtype == np.uint8:
+            return batch.astype(np.float32) / np.float32(255.0)
+        low, high = (float(batch.min()), float(batch.max())) if batch.size else (0.0, 0.0)
+        if batch.dtype.kind in "iu" and 0 <= low and high <= 255:
+            return batch.astype(np.float32) / np.float32(255.0)  # (8-bit values)
+        if batch.dtype.kind == "f" and 0 <= low and high <= 1:
+            return batch.astype(np.float32)
+        raise fail(f"{self.shown} holds {batch.dtype} values from {low:g} to {high:g}; {expected}")
+
+    def batches(self, size: int):
+        for batch in self.samples.batches(size):
+            yield self.read(batch)
+
+    def count(self) -> int:
+        return self.samples.count()
 
 
 def same_transforms(program, trained: Trained, plan) -> None:

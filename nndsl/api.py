@@ -109,11 +109,13 @@ class Program:
         `resume`: continue a run (a finished one with more `epochs`); `init_from` (also
         `resume_weights`): a new run from a checkpoint's weights, with a fresh optimizer."""
         resume_weights = init_from if init_from is not None else resume_weights
+        created: list[Path] = []
         module, data_path, out_dir = self.prepare_run(
             section,
             out,
             replace=force or resume is not None,
             init=resume is None and resume_weights is None,
+            created=created,
         )
         argv = ["--data", str(data_path), "--out", str(out_dir)]
         if force:
@@ -131,10 +133,16 @@ class Program:
                 argv += [flag, str(value)]
         if quiet:
             argv.append("--quiet")
+        utils = self.modules()["training_utils"]
+        results = utils.results_in(out_dir)
         try:
             return module.train(argv)
-        except self.modules()["training_utils"].TrainingError as exc:
+        except utils.TrainingError as exc:
+            discard_unstarted_run(utils, out_dir, results, created)
             raise NndslError([error(str(exc), None)]) from None
+        except KeyboardInterrupt:
+            discard_unstarted_run(utils, out_dir, results, created)
+            raise
         finally:
             discard_run_data(data_path, out_dir)
 
@@ -193,10 +201,13 @@ class Program:
         *,
         replace: bool = False,
         init: bool = True,
+        created: list[Path] | None = None,
     ):
         """(training module, data file, run folder) for a train section.  A run folder that
         holds another run is refused (nothing written) unless `replace`.  `init`: the weights
-        of the section's `init` are compared with the model first (errors at its line)."""
+        of the section's `init` are compared with the model first (errors at its line).
+        `created`: a list to which the folders and the data file this adds are appended
+        (what `discard_unstarted_run` removes when the run fails before any result)."""
         from nndsl.codegen import GenerateError, data_bytes, train_sources
         from nndsl.codegen.trainplan import data_file, script_name
 
@@ -267,9 +278,12 @@ class Program:
                     f"nndsl-{stem}-{os.getpid()}-rank{rank}" + (".json" if streaming else ".npz")
                 )
             else:
+                made = utils.missing_folders(out_dir)
                 out_dir.mkdir(parents=True, exist_ok=True)
                 data_path = out_dir / data_file(key, streaming)
                 _refuse_input(self.checked, data_path)
+                if created is not None:
+                    created += [p for p in [data_path] if not p.exists()] + made
             write_atomic(data_path, data)
         except OSError as exc:
             raise NndslError(
@@ -412,6 +426,23 @@ def discard_run_data(data_path: str | os.PathLike, out_dir: str | os.PathLike) -
             path.unlink()
         except OSError:
             pass
+
+
+def discard_unstarted_run(utils, out_dir: Path, results: dict, created: list[Path]) -> None:
+    """After a run that failed before it wrote any result (the result files of `out_dir` are
+    still `results`, training_utils.results_in): remove what preparing it added, `created`
+    (its data copy, then the folders made for it, while they are empty).  The training
+    script has already put its own files back as it found them (Run.undo_start)."""
+    if utils.results_in(out_dir) != results:
+        return  # a checkpoint or metrics.csv: the data copy stays beside them (--resume)
+    for path in created:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()  # (not empty: an OSError, kept with the folders above it)
+            else:
+                path.unlink()
+        except OSError:
+            return
 
 
 def data_mismatch(checked, plan, data: bytes) -> str | None:

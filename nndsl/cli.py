@@ -475,6 +475,34 @@ def _select_models(checked, model: str | None, path: str) -> list[str] | None:
     return None
 
 
+def _no_model(checked, path: str, verb: str) -> Diagnostic:
+    """The error of a spec without a model to `verb` ("generate", "draw"), located: at a model
+    that --no-imports left out, else at the spec's first block (written only as part of the
+    models that use it), else at the end of the file."""
+    from nndsl.errors import Span, error
+
+    message = f"{display_path(path)} has no model to {verb}"
+    root = checked.program.root
+    decls = checked.program.files[root].decls if root in checked.program.files else ()
+    blocks = [d for d in decls if getattr(d, "kind", None) in ("model", "block")]
+    left_out = [d for d in blocks if d.kind == "model" and checked.models.get(d.name) is None]
+    if left_out:
+        hint = "without --no-imports its Python modules are imported and its shapes checked"
+        return error(message, left_out[0].name_span, hint=hint)
+    if blocks:
+        first = blocks[0]
+        hint = (
+            f"a block is written only as part of the models that use it: declare a "
+            f"`model` (with its `input`) that calls `{first.name}`"
+        )
+        return error(message, first.name_span, hint=hint)
+    lines = checked.program.sources.get(root, "").split("\n")
+    while len(lines) > 1 and not lines[-1].strip():
+        lines.pop()  # the end of the text, not its trailing blank lines
+    end = Span(root, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 1)
+    return error(message, end, hint="declare a `model` with its `input` and layers")
+
+
 def cmd_graph(args, out: Output) -> int:
     from nndsl.check import check_file
     from nndsl.graph import FORMATS, render
@@ -500,7 +528,7 @@ def cmd_graph(args, out: Output) -> int:
     if names is None:
         return 1
     if not names:
-        print(f"nndsl: error: {display_path(args.file)} has no model to draw", file=sys.stderr)
+        out.diagnostics([_no_model(checked, args.file, "draw")], checked.program.sources)
         return 1
     if len(names) > 1:
         print(
@@ -534,7 +562,7 @@ def cmd_generate(args, out: Output) -> int:
     if models is None:
         return 1
     if not models:
-        print(f"nndsl: error: {display_path(args.file)} has no model to generate", file=sys.stderr)
+        out.diagnostics([_no_model(checked, args.file, "generate")], checked.program.sources)
         return 1
     try:
         files = generate_files(
@@ -620,13 +648,14 @@ def cmd_run(args, out: Output) -> int:
     from nndsl.errors import NndslError
 
     program = Program(checked)
-    made = _missing_folders(args.out)  # what the run folder's creation adds (removed on failure)
+    created: list = []  # what preparing the run adds (removed when it fails before a result)
     try:
         module, data_path, out_dir = program.prepare_run(
             args.train,
             args.out,
             replace=args.force or args.resume is not None,
             init=args.resume is None and args.resume_weights is None,
+            created=created,
         )
     except NndslError as exc:
         located = [d for d in exc.diagnostics if d.span is not None]
@@ -651,55 +680,26 @@ def cmd_run(args, out: Output) -> int:
         argv.append("--quiet")
     if args.force:
         argv.append("--force")
-    from nndsl.api import discard_run_data
+    from nndsl.api import discard_run_data, discard_unstarted_run
 
     if os.environ.get("RANK", "0") == "0":
         print(f"training {display_path(args.file)} in {out_dir}", flush=True)
+    utils = program.modules()["training_utils"]
+    results = utils.results_in(out_dir)
     try:
         module.train(argv)
     except module.TrainingError as exc:
         print(f"nndsl: error: {exc}", file=sys.stderr)
-        _discard_unstarted_run(data_path, out_dir, default_parent=args.out is None, made=made)
+        # a run that failed before any result (no such device, an unreadable image in
+        # the first epoch) leaves no folder or file behind, and the earlier run's as it was
+        discard_unstarted_run(utils, out_dir, results, created)
         return 1
     except KeyboardInterrupt:
+        discard_unstarted_run(utils, out_dir, results, created)
         return 130
     finally:
         discard_run_data(data_path, out_dir)
     return 0
-
-
-def _missing_folders(out: str | None) -> list:
-    """The folders `--out` names that do not exist yet, deepest first."""
-    from pathlib import Path
-
-    if out is None:
-        return []
-    try:
-        path = Path(out).absolute()
-        return [p for p in (path, *path.parents) if not p.exists()]
-    except (OSError, ValueError):
-        return []
-
-
-def _discard_unstarted_run(data_path, out_dir, default_parent: bool, made=()) -> None:
-    """A run that failed before training started (a device that is not there, a bad flag)
-    leaves no folder behind: remove the run folder when it holds nothing but the data copy,
-    and the folders above it that `made` says the run created (when they are empty)."""
-    from pathlib import Path
-
-    folder, data = Path(out_dir), Path(data_path)
-    try:
-        if data.parent.resolve() == folder.resolve() and [p.name for p in folder.iterdir()] == [
-            data.name
-        ]:
-            data.unlink()
-            folder.rmdir()
-            if default_parent and not any(folder.parent.iterdir()):
-                folder.parent.rmdir()  # the `runs` folder this run made
-            for parent in made[1:]:
-                parent.rmdir()  # (an OSError when not empty: kept, and the rest too)
-    except OSError:
-        pass
 
 
 def _program(args, out: Output):

@@ -100,3 +100,27 @@ def test_plain_check_reads_what_argparse_reads(argv) -> None:
         assert argv[:1] != ["check"] or len(argv) < 2 or any(w.startswith("-") for w in argv[1:])
         return
     assert vars(plain) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("verb", ["generate", "graph"])
+@pytest.mark.parametrize(
+    ("text", "at", "excerpt", "hint"),
+    [
+        ("# blocks\nblock Act(x) {\n    relu\n}\n", "2:7", "block Act(x) {", "calls `Act`"),
+        ("# nothing yet\n\n\n", "1:14", "# nothing yet", "declare a `model`"),
+        ("", "1:1", "", "declare a `model`"),
+    ],
+)
+def test_a_spec_without_a_model_is_a_located_error(
+    tmp_path, capsys, verb, text, at, excerpt, hint
+) -> None:
+    """`generate` (and `graph`) of a spec without a model: an error at its first block, else
+    at the end of its text, with the excerpt, a caret and a hint, like every diagnostic."""
+    spec = tmp_path / "blocks.nn"
+    spec.write_text(text)
+    out = tmp_path / ("out" if verb == "generate" else "g.svg")
+    code, err = _usage(capsys, verb, str(spec), "-o", str(out))
+    assert code == 1 and not out.exists()
+    assert err.startswith(f"error: {spec} has no model to "), err
+    assert f"--> {spec}:{at}\n" in err, err
+    assert f"| {excerpt}".rstrip() in err and "^" in err and "= hint: " in err and hint in err

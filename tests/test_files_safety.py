@@ -397,6 +397,9 @@ def test_no_imports_never_runs_the_specs_python(evil: Path, capsys, verb, monkey
     assert "warning: `X` is not imported (--no-imports)" in err and "spec.nn:1:" in err
     if verb != "check":
         assert "model `M` is left out" in err
+    if verb == "generate":  # the error at the model left out, with a hint
+        assert "has no model to generate\n  --> spec.nn:3:7" in err.replace(str(evil), "spec.nn")
+        assert "= hint: without --no-imports" in err
     monkeypatch.setenv("NNDSL_NO_IMPORTS", "1")
     assert cli(capsys, verb, str(evil), *extra)[0] == code
     monkeypatch.delenv("NNDSL_NO_IMPORTS")

@@ -327,3 +327,55 @@ def test_evaluate_data_images_in_split_folders(augmented, capsys):
     err = capsys.readouterr().err
     assert "every image of train/, val/ and test/ folders with `augment`" in err
     assert "--split val" in err and "Traceback" not in err
+
+
+def decoded(files: list[str]) -> np.ndarray:
+    """The images of `files` as training decodes them: uint8 [n, 3, H, W]."""
+    return np.stack([np.asarray(Image.open(f).convert("RGB")).transpose(2, 0, 1) for f in files])
+
+
+def test_npz_of_images_is_prepared_as_the_image_files_are(augmented, tmp_path):
+    """An .npz of the validation images, as 8-bit pixels or as floats in [0, 1], goes
+    through the same preparation as the image files (ImageFiles.prepare: resize(8) and the
+    other deterministic transforms, the standardisation; not the flip): the same outputs."""
+    program, _, ckpt = augmented
+    files, outputs = validation_outputs(program, ckpt.parent, ckpt)
+    pixels = decoded(files)
+    assert pixels.shape[2:] == (12, 12)  # (the transforms' resize(8) makes them 8x8)
+    np.savez(tmp_path / "u8.npz", x=pixels)
+    np.savez(tmp_path / "f32.npz", x=pixels.astype(np.float32) / np.float32(255.0))
+    expected = outputs.softmax(1).max(1).values.numpy()
+    by_files = program.predict(ckpt, files)
+    for name in ("u8.npz", "f32.npz"):
+        rows = program.predict(ckpt, tmp_path / name)
+        assert [r["class"] for r in rows] == [r["class"] for r in by_files], name
+        got = np.array([r["probability"] for r in rows])
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("standardised", "holds float32 values from -"),
+        ("one channel", "holds samples of shape [1, 12, 12]"),
+        ("rows", "holds samples of shape [432]"),
+    ],
+)
+def test_npz_that_is_not_images_is_refused_saying_what_is_expected(
+    augmented, tmp_path, capsys, case, message
+):
+    program, spec, ckpt = augmented
+    files, _ = validation_outputs(program, ckpt.parent, ckpt)
+    x = decoded(files).astype(np.float32) / np.float32(255.0)
+    x = {
+        "standardised": (x - 0.5) / 0.25,
+        "one channel": x[:, :1],
+        "rows": x.reshape(len(x), -1),
+    }[case]
+    np.savez(tmp_path / "x.npz", x=x)
+    out = tmp_path / "p.csv"
+    code = main(["predict", str(spec), str(tmp_path / "x.npz"), "--checkpoint", str(ckpt)])
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists() and "Traceback" not in err
+    assert f"{tmp_path / 'x.npz'} {message}" in err, err
+    assert "takes .npz arrays of images [n, 3, H, W]: 8-bit pixels (uint8, 0..255)" in err

@@ -107,6 +107,25 @@ def test_predict_png_folder_equals_the_model_by_hand(trained, tmp_path):
     assert [r["class"] for r in two] == [classes[0], classes[5]]
 
 
+def test_predict_npz_of_images_equals_the_image_files(trained, tmp_path, capsys):
+    """An .npz of decoded images (the training's size and channels) as 8-bit pixels or floats
+    in [0, 1]: standardised with the training's statistics, as the image files are."""
+    program, spec, folder = trained
+    files = sorted(digits_png(tmp_path / "new", 8, 3, offset=40))
+    gray = np.stack([np.asarray(Image.open(f).convert("L"))[None] for f in files])
+    np.savez(tmp_path / "u8.npz", x=gray)
+    np.savez(tmp_path / "f.npz", x=gray.astype(np.float32) / np.float32(255.0))
+    ckpt = folder / "run" / "last.pt"
+    by_files = [{k: v for k, v in r.items() if k != "file"} for r in program.predict(ckpt, files)]
+    assert program.predict(ckpt, tmp_path / "u8.npz") == by_files
+    assert program.predict(ckpt, tmp_path / "f.npz") == by_files
+    np.savez(tmp_path / "big.npz", x=np.zeros((2, 1, 16, 16), np.uint8))
+    code = main(["predict", str(spec), str(tmp_path / "big.npz"), "--checkpoint", str(ckpt)])
+    err = capsys.readouterr().err
+    assert code == 1 and f"{tmp_path / 'big.npz'} holds images of 16x16; a model" in err
+    assert "arrays of images [n, 1, H, W] of 8x8 (width x height)" in err
+
+
 def test_predict_images_cli(trained, tmp_path, capsys):
     program, spec, folder = trained
     files = digits_png(tmp_path / "new", 16, 2, offset=50)

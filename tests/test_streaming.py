@@ -275,6 +275,44 @@ def test_a_corrupt_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert f"cannot read the image {bad}" in result.stderr
     assert "skip_bad=true" in result.stderr
+    assert not (tmp_path / "run").exists()  # it failed before any result: nothing kept
+
+
+def files_below(folder: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) below `folder`."""
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@runlib.slow("six runs stopped in their first epoch")
+def test_a_run_stopped_by_a_corrupt_image_leaves_every_folder_as_it_was(tmp_path: Path) -> None:
+    """An unreadable image stops the first epoch, before any result: `nndsl run` and the
+    generated train.py leave no run folder (nor `runs/`) and no file behind, and a folder of
+    an earlier run trained into with --force keeps its files, config.json included."""
+    spec = write_spec(tmp_path, "stream=true, workers=0", per_class=8)
+    out = runlib.generate(spec, tmp_path / "out")
+    (tmp_path / "images" / "dog" / "00003.png").write_bytes(b"\x89PNG\r\n\x1a\n no image")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for name, text in (("config.json", "{}"), ("metrics.csv", "epoch\n1\n"), ("last.pt", "x")):
+        (earlier / name).write_text(text)
+    before = files_below(tmp_path)
+    runs = [
+        nndsl("run", "spec.nn", "--quiet", cwd=tmp_path),
+        nndsl("run", "spec.nn", "--out", "a/b/run", "--quiet", cwd=tmp_path),
+        nndsl("run", "spec.nn", "--out", "earlier", "--force", "--quiet", cwd=tmp_path),
+        runlib.run_script(out, "--out", str(tmp_path / "c" / "run"), "--quiet"),
+        runlib.run_script(out, "--out", str(earlier), "--force", "--quiet"),
+    ]
+    for result in runs:
+        assert result.returncode == 1 and "cannot read the image" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert files_below(tmp_path) == before
+    assert not (out / "runs").exists()
+    result = runlib.run_script(out, "--quiet")  # the default run folder, runs/Tiny-<time>
+    assert result.returncode == 1 and not (out / "runs").exists()
 
 
 def odd_images(root: Path) -> np.ndarray:
@@ -328,6 +366,83 @@ def test_odd_images_stream_as_they_load_whole(tmp_path: Path, grayscale: bool) -
         np.testing.assert_array_equal(channel, expected)
 
 
+def wide_images(root: Path, wrong: bool = False) -> dict[str, np.ndarray]:
+    """An image folder of 32-bit TIFFs: integer pixels (Pillow's mode "I") of 16-bit values
+    and float pixels (mode "F") in [0, 1], or, `wrong`, outside those ranges.  Returns the
+    8-bit pixels each should be read as."""
+    from PIL import Image
+
+    rng = np.random.default_rng(9)
+    ints = (rng.random((8, 8)) * 65535).astype(np.int32)
+    floats = rng.random((8, 8)).astype(np.float32)
+    if wrong:
+        ints[0, 0], floats[0, 0] = 70000, 1.5
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+    Image.fromarray(ints, "I").save(root / "cat" / "i32.tif")
+    Image.fromarray(floats, "F").save(root / "dog" / "f32.tif")
+    for name, mode, array in (("cat/i32.tif", "I", ints), ("dog/f32.tif", "F", floats)):
+        with Image.open(root / name) as picture:  # (as written: not clipped by the file)
+            assert picture.mode == mode and np.array_equal(np.asarray(picture), array)
+    return {
+        "cat/i32.tif": (ints >> 8).astype(np.uint8),
+        "dog/f32.tif": np.rint(floats * 255).astype(np.uint8),
+    }
+
+
+def test_32_bit_images_are_read_as_their_values_mean_whole_and_streamed(tmp_path: Path) -> None:
+    """Pillow's mode "I" (16-bit values in 32-bit integers) and "F" (floats in [0, 1]) images
+    are read by one function (eight_bit) whether the folder is loaded whole or streamed, not
+    clipped at 255 by Pillow's convert (a white image)."""
+    from nndsl.data import sources
+
+    expected = wide_images(tmp_path / "images")
+    spec = tmp_path / "spec.nn"
+    spec.write_text(spec_text("stream=true").replace("[B, 3, 8, 8]", "[B, 1, 8, 8]"))
+    spec.write_text(spec.read_text().replace('"images", ', '"images", grayscale=true, '))
+    whole = sources.image_folder(str(tmp_path / "images"), grayscale=True)
+    train = stream_data(spec, tmp_path / "out")["train"]
+    for i in range(len(train)):
+        name = train.files[i].decode()
+        pixels = expected[name].astype(np.float32) / np.float32(255.0)
+        np.testing.assert_array_equal(train[(i, 0)][0].numpy()[0], pixels, err_msg=name)
+        np.testing.assert_array_equal(whole.x[sorted(expected).index(name)][0], pixels)
+    assert len(train) == 2 and 0.3 < float(whole.x.mean()) < 0.7  # (not white)
+
+
+def test_32_bit_images_of_unknown_range_are_refused_whole_and_streamed(tmp_path: Path) -> None:
+    from nndsl.data import sources
+    from nndsl.data.errors import DataError
+
+    wide_images(tmp_path / "images", wrong=True)
+    spec = tmp_path / "spec.nn"
+    spec.write_text(spec_text("stream=true, grayscale=true").replace("[B, 3,", "[B, 1,"))
+    with pytest.raises(DataError) as whole:
+        sources.image_folder(str(tmp_path / "images"), grayscale=True)
+    assert "i32.tif" in whole.value.message
+    assert "32-bit integer pixels go from" in whole.value.message
+    assert "to 70000; they are read as 16-bit values" in whole.value.message
+    train = stream_data(spec, tmp_path / "out")["train"]
+    for i in range(len(train)):
+        with pytest.raises(RuntimeError) as streamed:
+            train[(i, 0)]
+        name = train.files[i].decode()
+        assert f"cannot read the image {tmp_path / 'images' / name}" in str(streamed.value)
+        wanted = "integer pixels go from" if name.startswith("cat") else "float pixels go from"
+        top = "to 70000;" if name.startswith("cat") else "to 1.5;"
+        assert wanted in str(streamed.value) and top in str(streamed.value), streamed.value
+
+
+def test_one_eight_bit_function_for_nndsl_and_the_training_scripts() -> None:
+    """The generated scripts cannot import nndsl: training_utils.py holds the same code."""
+    import inspect
+
+    from nndsl.data import sources
+    from nndsl.runtime import training_utils
+
+    assert inspect.getsource(training_utils.eight_bit) == inspect.getsource(sources.eight_bit)
+
+
 @pytest.mark.parametrize("val", ["no class folders", "class folders without images"])
 def test_an_empty_given_split_is_refused_as_loading_whole_does(tmp_path: Path, val: str) -> None:
     import shutil
@@ -352,16 +467,23 @@ def test_an_empty_given_split_is_refused_as_loading_whole_does(tmp_path: Path, v
 
 @pytest.mark.parametrize("source", ["images", "csv"])
 def test_an_edited_data_json_is_a_clear_error(tmp_path: Path, source: str) -> None:
-    """A data.json with an entry removed or of another type: the script's TrainingError
-    (a message, no traceback), whichever entry it is."""
+    """A data.json with an entry removed, of another type or out of range: refused when it is
+    loaded, with the script's TrainingError naming the file and the entry (a message, no
+    traceback), whichever entry it is; an edit that loads (a value of the right kind) trains:
+    every split's samples read, one batch at a time too, by a DataLoader of its workers."""
+    import torch
+
     if source == "images":
-        spec = write_spec(tmp_path, "stream=true", per_class=2)
+        spec = write_spec(tmp_path, "stream=true, normalize=true, val_split=0.25", per_class=4)
     else:
-        (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1\n3,0\n")
+        (tmp_path / "t.csv").write_text("a,b\n1,0\n2,1\n3,0\n4,1\n")
         spec = tmp_path / "spec.nn"
         spec.write_text(
             spec_text("")
-            .replace('image_folder("images", )', 'csv("t.csv", target="b", stream=true)')
+            .replace(
+                'image_folder("images", )',
+                'csv("t.csv", target="b", stream=true, normalize=true, val_split=0.25)',
+            )
             .replace("[B, 3, 8, 8]", "[B, 1]")
             .replace("Conv2d(4, 3, padding=1) -> relu -> flatten -> ", "")
         )
@@ -370,19 +492,46 @@ def test_an_edited_data_json_is_a_clear_error(tmp_path: Path, source: str) -> No
     path = tmp_path / "out" / "data.json"
     meta = json.loads(path.read_text())
     dataset = script.ImageFiles if source == "images" else script.CsvRows
-    script.utils.load_stream(str(path), dataset)  # as written: it loads
-    for key in sorted(k for k in meta if k not in ("format", "source")):
-        for value in (None, "x", [1], {"a": 1}):
-            path.write_text(json.dumps({**meta, key: value}))
+    utils = script.utils
+
+    def trains(data: dict) -> None:
+        for split in ("train", "val", "test"):
+            if split in data:
+                collate = getattr(dataset, "collate", torch.utils.data.default_collate)
+                loader = torch.utils.data.DataLoader(
+                    data[split],
+                    batch_sampler=utils.EvalBatches(len(data[split]), 2, 1, 0),
+                    num_workers=min(data["workers"], 0),  # (its value checked, no process)
+                    collate_fn=collate,
+                )
+                assert [len(x) for x, _ in loader] and data[split][(0, 0)] is not None
+                torch.save({"about": data["about"]}, tmp_path / "about.pt")  # (a checkpoint's)
+
+    trains(utils.load_stream(str(path), dataset))  # as written: it loads and trains
+    loaded, refused = set(), 0
+    for key in sorted(k for k in meta if k != "format"):
+        edits = [{**meta, key: value} for value in (None, "x", [1], {"a": 1}, -1, 2.5, True)]
+        edits.append({k: v for k, v in meta.items() if k != key})
+        for edited in edits:
+            path.write_text(json.dumps(edited))
             try:
-                script.utils.load_stream(str(path), dataset)
-            except script.utils.TrainingError:
-                pass  # (some entries are only read later: a value that loads is no error)
-        path.write_text(json.dumps({k: v for k, v in meta.items() if k != key}))
-        try:
-            script.utils.load_stream(str(path), dataset)
-        except script.utils.TrainingError:
-            pass
+                data = utils.load_stream(str(path), dataset)
+            except utils.TrainingError as exc:
+                if key in ("root", "path", "bytes", "rows", "delimiter", "columns") and any(
+                    words in str(exc) for words in ("changed since", "cannot read")
+                ):
+                    refused += 1  # (another folder or file: "the images of x changed ...")
+                    continue
+                assert str(exc).startswith(f"{path} is not the data file nndsl wrote"), exc
+                assert f'"{key}"' in str(exc), exc
+                refused += 1
+            else:
+                trains(data)  # (every entry read later was checked: it works)
+                loaded.add(key)
+    # the edits that load are right: a bool for a bool, `about` null or any object, no
+    # `size` (the images keep theirs), the stamp (only `generate` reads it)
+    assert loaded <= {"about", "float_targets", "skip_bad", "header", "size", "nndsl_sha256"}
+    assert refused > 100
 
 
 def test_a_first_sample_that_cannot_be_read_is_located_at_the_data(tmp_path: Path) -> None:

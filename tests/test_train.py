@@ -257,12 +257,35 @@ def test_checkpoint_of_another_architecture(tmp_path: Path, capsys) -> None:
     assert len(err) == 1 and "does not fit this model" in err[0], err
 
 
-def test_epochs_0_is_wrong_usage(capsys) -> None:
-    folder = runlib.generated_run("iris", 2)
+@pytest.mark.parametrize(
+    "flags, message, hint",
+    [
+        (["--epochs", "0"], "--epochs must be at least 1", None),
+        (["--batch-size", "-4"], "--batch-size must be at least 1", None),
+        (["--lr", "nan"], "--lr must be a positive number", None),
+        (["--seed", str(2**64)], "--seed must be between -2**63 and 2**64 - 1", None),
+        (["--epochs", "two"], "argument --epochs: invalid int value: 'two'", None),
+        (["--epcohs", "3"], "unrecognized arguments: --epcohs 3", "did you mean `--epochs`?"),
+        (["--out"], "argument --out: expected one argument", None),
+    ],
+)
+def test_a_bad_flag_exits_1_with_a_hint_as_nndsl_does(capsys, flags, message, hint) -> None:
+    """The generated script's wrong usage: exit code 1 (not argparse's 2), as every other
+    error of the script and of `nndsl` itself (tests/test_cli_usage.py), with the usage
+    line, the error and a hint."""
+    import nndsl
+    from nndsl.cli import main
+
+    module = nndsl.load(runlib.SAMPLES / "iris.nn").modules()["train"]
     with pytest.raises(SystemExit) as exc:
-        _main(folder, "--epochs", "0")
-    assert exc.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("--epochs must be at least 1")
+        module.main([*flags, "--quiet"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("usage: ") and f"error: {message}" in err[-2], err
+    expected = f"{hint} (run `" if hint else "= hint: run `"
+    assert expected in err[-1] and " --help` for help" in err[-1], err
+    assert main(["run", str(runlib.SAMPLES / "iris.nn"), *flags]) == 1  # nndsl run: the same
+    assert message.split(": ")[-1] in capsys.readouterr().err
 
 
 # ---- the generator's shortcut --------------------------------------------------------------------

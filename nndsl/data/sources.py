@@ -1542,12 +1542,31 @@ def _decode_image(
 
 
 def eight_bit(image: Any, picture: Any) -> Any:
-    """A 16-bit grayscale picture (a 16-bit PNG, mode "I;16") as 8-bit grayscale: the high
-    byte of each pixel (Pillow's `convert` would clip it at 255: a white image); any other
-    picture as it is.  The training script decodes the same way (ImageFiles)."""
-    if picture.mode.startswith("I;16"):
-        return image.fromarray((np.asarray(picture) >> 8).astype(np.uint8))
-    return picture
+    """A picture of more than 8 bits a pixel as 8-bit grayscale, read as its values
+    mean (Pillow's `convert` would clip them at 255: a white image): 16-bit integers
+    (mode "I;16", a 16-bit PNG or TIFF; or "I" holding 0..65535, as Pillow opens some
+    16-bit files) keep their high byte; 32-bit floats (mode "F") in [0, 1] are scaled
+    to 0..255.  Other values are refused (a ValueError: their range is unknown).  Any
+    other picture as it is.  nndsl decodes images loaded whole with this same code."""
+    if not picture.mode.startswith(("I", "F")):
+        return picture
+    pixels = np.asarray(picture)
+    if picture.mode == "F":
+        if pixels.size and not (np.nanmin(pixels) >= 0 and np.nanmax(pixels) <= 1):
+            raise ValueError(
+                f"its 32-bit float pixels go from {np.nanmin(pixels):g} to "
+                f"{np.nanmax(pixels):g}; they are read as intensities in [0, 1] "
+                "(convert it to 8 or 16 bits, or to floats in [0, 1])"
+            )
+        if np.isnan(pixels).any():
+            raise ValueError("some of its 32-bit float pixels are not a number (NaN)")
+        return image.fromarray(np.rint(pixels * 255).astype(np.uint8))
+    if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+        raise ValueError(
+            f"its 32-bit integer pixels go from {pixels.min()} to {pixels.max()}; "
+            "they are read as 16-bit values, 0..65535 (convert it to 8 or 16 bits)"
+        )
+    return image.fromarray((pixels.astype(np.uint32) >> 8).astype(np.uint8))
 
 
 def read_images(

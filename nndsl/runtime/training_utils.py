@@ -44,13 +44,39 @@ class TrainingError(Exception):
     """A problem that stops training with a message (no traceback)."""
 
 
+class FlagParser(argparse.ArgumentParser):
+    """argparse, but a wrong flag exits with code 1, as every other error of the script
+    (and of nndsl's command line) does, not argparse's 2; with a hint: the nearest flag,
+    and how to get help."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        hint = f"run `{self.prog} --help` for help"
+        guess = self.nearest_flag(message)
+        if guess:
+            hint = f"did you mean `{guess}`? ({hint})"
+        self.exit(1, f"{self.prog}: error: {message}\n  = hint: {hint}\n")
+
+    def nearest_flag(self, message: str) -> str | None:
+        """The flag nearest to the first unknown one of an "unrecognized arguments"
+        message, if one is near."""
+        import difflib
+
+        if not message.startswith("unrecognized arguments: "):
+            return None
+        flags = [f for a in self._actions for f in a.option_strings if f[:2] == "--"]
+        for word in message.split(": ", 1)[1].split():
+            if word.startswith("-"):
+                near = difflib.get_close_matches(word.split("=", 1)[0], flags, 1, 0.5)
+                return near[0] if near else None
+        return None
+
+
 def parse_flags(
     argv: list[str] | None, config: dict, data_file: Path, doc: str | None
 ) -> argparse.Namespace:
     """The script's flags; their defaults come from the train section (`config`)."""
-    p = argparse.ArgumentParser(
-        description=(doc or "").strip().splitlines()[0] if doc else None
-    )
+    p = FlagParser(description=(doc or "").strip().splitlines()[0] if doc else None)
     p.add_argument("--epochs", type=int, default=config["epochs"])
     p.add_argument("--batch-size", type=int, default=config["batch_size"])
     p.add_argument(
@@ -88,6 +114,10 @@ def parse_flags(
     for flag in ("epochs", "batch_size"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.lr is not None and not 0 < args.lr < math.inf:  # (nan fails both)
+        p.error("--lr must be a positive number")
+    if not -(2**63) <= args.seed < 2**64:  # torch.manual_seed's range
+        p.error("--seed must be between -2**63 and 2**64 - 1")
     return args
 
 
@@ -143,6 +173,51 @@ def holds_run(folder: Path) -> bool:
     return any(
         (folder / name).exists() for name in ("metrics.csv", "last.pt", "config.json")
     )
+
+
+# The files that hold what a run produced (config.json only describes the run): a run
+# that fails before it writes one of them leaves its folder as it found it.
+RESULT_FILES = (
+    "metrics.csv",
+    "last.pt",
+    "best.pt",
+    "interrupted.pt",
+    "test_metrics.json",
+    "curves.png",
+)
+
+
+def results_in(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """The result files of a run folder, each with what tells a rewritten file (inode,
+    time and size: every file is replaced by a new one when written)."""
+    found = {}
+    for name in RESULT_FILES:
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            continue
+        found[name] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return found
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """`path` and the folders above it that do not exist yet, deepest first: what
+    creating it adds."""
+    try:
+        path = path.absolute()
+        return [p for p in (path, *path.parents) if not p.exists()]
+    except (OSError, ValueError):
+        return []
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (deepest first) while they are empty: a folder that holds
+    anything stays, and so do the folders above it."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def load_data(path: str, device: torch.device, dataset=None) -> dict:
@@ -263,6 +338,34 @@ def data_error(message: str) -> RuntimeError:
     return RuntimeError(DATA_ERROR + message)
 
 
+def eight_bit(image: Any, picture: Any) -> Any:
+    """A picture of more than 8 bits a pixel as 8-bit grayscale, read as its values
+    mean (Pillow's `convert` would clip them at 255: a white image): 16-bit integers
+    (mode "I;16", a 16-bit PNG or TIFF; or "I" holding 0..65535, as Pillow opens some
+    16-bit files) keep their high byte; 32-bit floats (mode "F") in [0, 1] are scaled
+    to 0..255.  Other values are refused (a ValueError: their range is unknown).  Any
+    other picture as it is.  nndsl decodes images loaded whole with this same code."""
+    if not picture.mode.startswith(("I", "F")):
+        return picture
+    pixels = np.asarray(picture)
+    if picture.mode == "F":
+        if pixels.size and not (np.nanmin(pixels) >= 0 and np.nanmax(pixels) <= 1):
+            raise ValueError(
+                f"its 32-bit float pixels go from {np.nanmin(pixels):g} to "
+                f"{np.nanmax(pixels):g}; they are read as intensities in [0, 1] "
+                "(convert it to 8 or 16 bits, or to floats in [0, 1])"
+            )
+        if np.isnan(pixels).any():
+            raise ValueError("some of its 32-bit float pixels are not a number (NaN)")
+        return image.fromarray(np.rint(pixels * 255).astype(np.uint8))
+    if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+        raise ValueError(
+            f"its 32-bit integer pixels go from {pixels.min()} to {pixels.max()}; "
+            "they are read as 16-bit values, 0..65535 (convert it to 8 or 16 bits)"
+        )
+    return image.fromarray((pixels.astype(np.uint32) >> 8).astype(np.uint8))
+
+
 def collate_readable(items: list):
     """A batch of the items that could be read (see ImageFiles: skip_bad)."""
     kept = [item for item in items if item is not None]
@@ -320,6 +423,164 @@ class EvalBatches(torch.utils.data.Sampler):
         return len(range(self.rank, math.ceil(self.n / self.batch), self.world))
 
 
+def whole(value, low: int = 0) -> bool:
+    """Whether `value` is a whole number (not a bool) of at least `low`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def finite(value) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def list_of(test: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(map(test, value))
+
+
+def numbers_of(keys: tuple[str, ...]) -> Callable[[Any], bool]:
+    """A test of a dict holding a whole number (0 or more) under each of `keys`."""
+    return lambda value: isinstance(value, dict) and all(
+        whole(value.get(k)) for k in keys
+    )
+
+
+def size_pair(value) -> bool:
+    return (
+        isinstance(value, list) and len(value) == 2 and all(whole(v, 1) for v in value)
+    )
+
+
+def statistics(value) -> bool:
+    """None, or {"mean": [...], "std": [...]}: as many numbers, each std above 0."""
+    if value is None:
+        return True
+    if not isinstance(value, dict):
+        return False
+    mean, std = value.get("mean"), value.get("std")
+    return (
+        list_of(finite)(mean)
+        and list_of(lambda v: finite(v) and v > 0)(std)
+        and len(mean) == len(std) > 0
+    )
+
+
+def one_of(*choices) -> Callable[[Any], bool]:
+    return lambda value: value in choices and type(value) in map(type, choices)
+
+
+# The entries of a data.json (nndsl writes them: nndsl/data/streaming.py) and what each
+# must be, by source; `stream_meta_problem` checks them all when the file is loaded, so
+# that a file edited by hand is refused at once, never in the middle of training.
+STREAM_ENTRIES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "any": {
+        "workers": (whole, "a number of processes (0 or more)"),
+        "class_names": (list_of(lambda v: isinstance(v, str)), "a list of names"),
+        "float_targets": (one_of(True, False), "true or false"),
+        "split": (numbers_of(("seed", "val", "test")), '{"seed", "val", "test"}'),
+        "samples": (numbers_of(("train", "val", "test")), '{"train", "val", "test"}'),
+        "normalization": (statistics, 'null or {"mean", "std"} (lists of numbers)'),
+        "transforms": (list_of(lambda v: isinstance(v, dict)), "a list of transforms"),
+        "about": (lambda v: v is None or isinstance(v, dict), "null or an object"),
+    },
+    "image_folder": {
+        "root": (lambda v: isinstance(v, str), "a path"),
+        "layout": (one_of("classes", "splits"), '"classes" or "splits"'),
+        "listing": (
+            lambda v: isinstance(v, dict)
+            and set(v) <= {"", "train", "val", "test"}
+            and all(
+                isinstance(e, dict)
+                and whole(e.get("count"))
+                and isinstance(e.get("digest"), str)
+                for e in v.values()
+            ),
+            'the folders\' {"count", "digest"}',
+        ),
+        "num_classes": (lambda v: whole(v, 1), "a number of classes (1 or more)"),
+        "mode": (one_of("L", "RGB"), '"L" or "RGB"'),
+        "size": (lambda v: v is None or size_pair(v), "null or [height, width]"),
+        "image_size": (size_pair, "[height, width]"),
+        "skip_bad": (one_of(True, False), "true or false"),
+    },
+    "csv": {
+        "path": (lambda v: isinstance(v, str), "a path"),
+        "bytes": (whole, "a size in bytes"),
+        "rows": (whole, "a number of rows"),
+        "delimiter": (
+            lambda v: isinstance(v, str) and len(v) == 1 and v not in '\r\n"',
+            "one character",
+        ),
+        "header": (one_of(True, False), "true or false"),
+        "columns": (lambda v: whole(v, 1), "a number of columns (1 or more)"),
+        "features": (
+            lambda v: list_of(whole)(v) and len(v) > 0,
+            "a list of column indices",
+        ),
+        "feature_names": (list_of(lambda v: isinstance(v, str)), "a list of names"),
+        "target": (whole, "a column index"),
+        "task": (one_of("classification", "regression"), "a task"),
+        "label_kind": (
+            one_of(None, "int", "float", "str"),
+            'null, "int", "float", "str"',
+        ),
+        "num_classes": (
+            lambda v: v is None or whole(v, 1),
+            "null or a number of classes",
+        ),
+    },
+}
+
+
+def stream_meta_problem(meta: dict, dataset=None) -> str | None:
+    """What is wrong with the entries of a data.json (one edited by hand: an entry
+    missing, of another type, out of range, or at odds with another or with the script's
+    `dataset` class), or None."""
+    source = meta.get("source")
+    if source not in ("image_folder", "csv"):
+        return f'its "source" is {json.dumps(source)}, not "image_folder" or "csv"'
+    for key, (test, what) in {
+        **STREAM_ENTRIES["any"],
+        **STREAM_ENTRIES[source],
+    }.items():
+        if key not in meta and key != "about":
+            return f'it has no "{key}" entry'
+        if key in meta and not test(meta[key]):
+            shown = json.dumps(meta[key])
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            return f'its "{key}" is {shown}, not {what}'
+    split, norm = meta["split"], meta["normalization"]
+    if source == "csv":
+        total, channels = meta["rows"], len(meta["features"])
+        if max([*meta["features"], meta["target"]]) >= meta["columns"]:
+            return 'its "features" or "target" name a column past "columns"'
+        if meta["target"] in meta["features"]:
+            return 'its "target" is one of its "features"'
+        classes = meta["class_names"]
+        if meta["task"] == "classification" and not (meta["label_kind"] and classes):
+            return 'its classification "task" has no "label_kind" or "class_names"'
+        regression = meta["task"] == "regression"
+        if meta["num_classes"] != (None if regression else len(classes)):
+            return 'its "num_classes" does not fit its "task" and "class_names"'
+    else:
+        key = "" if meta["layout"] == "classes" else "train"
+        if key not in meta["listing"]:
+            return f'its "listing" has no {json.dumps(key)} folder for its "layout"'
+        total = meta["listing"][key]["count"]
+        channels = 1 if meta["mode"] == "L" else 3
+        if meta["num_classes"] != len(meta["class_names"]):
+            return 'its "num_classes" is not the number of its "class_names"'
+    if split["val"] + split["test"] > total:
+        return 'its "split" takes more samples than there are'
+    if norm is not None and len(norm["mean"]) != channels:
+        return f'its "normalization" has {len(norm["mean"])} values, not {channels}'
+    if norm is None and getattr(dataset, "standardises", False):
+        return 'its "normalization" is null, but the script standardises with it'
+    return None
+
+
 def load_stream(path: str, dataset) -> dict:
     """The splits of a streaming data set (data.json): a `dataset` per split (the
     script's ImageFiles, made as ImageFiles(folder, names, labels, data, train))."""
@@ -329,6 +590,12 @@ def load_stream(path: str, dataset) -> dict:
         raise TrainingError(f"cannot read the data file {path}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != STREAM_FORMAT:
         raise TrainingError(f"{path} is not a data file written by nndsl")
+    problem = stream_meta_problem(meta, dataset)
+    if problem is not None:
+        raise TrainingError(
+            f"{path} is not the data file nndsl wrote (edited?): {problem}; "
+            "run nndsl generate again"
+        )
     try:
         if meta.get("source") == "csv":
             data = load_csv_stream(meta, Path(path).resolve().parent, dataset)
@@ -455,6 +722,18 @@ BLANKS = b" \t\r"
 BLANK_BYTES = np.frombuffer(BLANKS, dtype=np.uint8)
 
 
+def row_fields(path: Path, at: int, delimiter: str) -> int | None:
+    """The number of fields of the CSV row at byte `at` of `path` (None: not a row)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(at)
+            line = fh.readline(1 << 24).decode("utf-8", "replace")
+        line = line.removeprefix("\ufeff")
+        return len(next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter)))
+    except (OSError, ValueError, StopIteration, csv.Error):
+        return None
+
+
 def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
     """The splits of a streaming CSV file: a `dataset` per split (the script's CsvRows,
     made as CsvRows(path, offsets, data, train)), each a part of one array of the rows'
@@ -469,6 +748,10 @@ def load_csv_stream(meta: dict, base: Path, dataset) -> dict:
         )
     except OSError as exc:
         raise TrainingError(f"cannot read {path}: {exc}") from None
+    if offsets is not None and len(offsets):
+        # its rows have the fields nndsl found (data.json's delimiter and columns)
+        fields = row_fields(path, int(offsets[0]), meta["delimiter"])
+        offsets = offsets if fields == meta["columns"] else None
     if offsets is None:
         raise TrainingError(
             f"{path} changed since nndsl prepared the data: run nndsl generate again"
@@ -1822,6 +2105,9 @@ class Run:
         self.optimizer = self.scheduler = self.scaler = None
         self.bar = None
         self.curves = True  # False: no curves.png will be asked for (an evaluation)
+        # what `start` found in the run folder, to leave it so when nothing comes of
+        # the run (see `undo_start`); None: the folder was not claimed
+        self.found: dict | None = None
 
     def __enter__(self) -> Run:
         self.rank, self.world, self.local_rank = setup_distributed()
@@ -1856,6 +2142,8 @@ class Run:
 
     def __exit__(self, kind, exc, tb) -> None:
         self.loaders.clear()  # streaming: the DataLoader workers end here
+        if kind is not None:
+            self.undo_start()
         try:
             self.interrupt.__exit__(kind, exc, tb)
             if kind is None and self.world > 1:
@@ -1949,7 +2237,13 @@ class Run:
             "normalization": data.get("normalization"),
             "flags": vars(args),
         }
+        config_file = self.out_dir / "config.json"
         try:
+            self.found = {
+                "folders": missing_folders(self.out_dir),
+                "results": results_in(self.out_dir),
+                "config": config_file.read_bytes() if config_file.exists() else None,
+            }
             self.out_dir.mkdir(parents=True, exist_ok=True)
             text = json.dumps(resolved, indent=2, default=str) + "\n"
             write_atomic(
@@ -1959,6 +2253,23 @@ class Run:
             raise TrainingError(
                 f"cannot write the run folder {self.out_dir}: {exc}"
             ) from None
+
+    def undo_start(self) -> None:
+        """After a failure before the run wrote any result (an unreadable image in the
+        first epoch): its folder as `start` found it, config.json restored (or removed)
+        and the folders it created removed; a run that wrote a result keeps them."""
+        found, self.found = self.found, None
+        if found is None or results_in(self.out_dir) != found["results"]:
+            return
+        config_file = self.out_dir / "config.json"
+        try:
+            if found["config"] is None:
+                config_file.unlink(missing_ok=True)
+            else:
+                write_atomic(config_file, lambda fh: fh.write(found["config"]))
+        except (OSError, TrainingError):
+            return  # (the error that stopped the run is the one to report)
+        remove_empty(found["folders"])
 
     def init_weights(self, model: nn.Module) -> None:
         """`init = weights(...)` of the train section: the weights to start from (not
