@@ -568,6 +568,7 @@ class Applying:
             )
             return POISON
         self.runtime_arguments(ref)
+        self.foreign_arguments(ref, "a module of your own code")
         self.used_fallback = True
         try:
             import os
