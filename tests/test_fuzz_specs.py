@@ -123,3 +123,80 @@ def test_a_train_section_without_data(tmp_path: Path, verb: str) -> None:
     assert_at(output, "6:1", "has no `data`", "hint: add a data source")
     assert "nndsl: error" not in output
     assert _cli(["check", str(tmp_path / "spec.nn")])[0] == 0  # (checking does not need data)
+
+
+# ---- initialisers, parameters, numbers ---------------------------------------------------
+
+# (body lines of a model on x: [B, 4], where, words): each passed `check` and then failed when
+# the model was built (torch.nn.init raised), or carried a complex number or a nan along.
+REFUSED = [
+    ("param p: [4] = eye\n    x + p", "3:20", "`eye` needs a parameter of exactly 2 dimensions"),
+    ("param p: [4, 4] = dirac\n    x @ p", "3:23", "`dirac` needs a parameter of 3 to 5"),
+    ("param p: [8, 4, 3] = dirac(groups=3)\n    x", "3:26", "not divisible by `groups` = 3"),
+    ("param p: [4] = orthogonal\n    x + p", "3:20", "at least 2 dimensions"),
+    ("param p: [4] = kaiming_normal\n    x + p", "3:20", "hint: fan-based initialisers"),
+    ("param p: [4, 4] = sparse(sparsity=2)\n    x @ p", "3:39", "between 0 and 1, not 2"),
+    ("param p: [4] = uniform(a=1, b=0)\n    x + p", "3:35", "from `a` = 1 to `b` = 0 is empty"),
+    ("param p: [4] = trunc_normal(a=2, b=-2)\n    x + p", "3:40", "is empty"),
+    ("param p: [4] = normal(std=-1)\n    x + p", "3:31", "`std` must be at least 0"),
+    ('param p: [4] = normal(std="a")\n    x + p', "3:31", 'not the string "a"'),
+    ("param p: [4] = constant\n    x + p", "3:20", "`constant` needs `val`"),
+    ("param p: long[4] = normal\n    x + p", "3:14", "only floating-point tensors"),
+    ("param p: bool[4]\n    x + p", "3:14", "hint: declare it `float`"),
+    (
+        "init Linear.bias = eye()\n    Linear(3)",
+        "3:24",
+        "exactly 2 dimensions (a matrix), but `Linear.bias` is [3]",
+    ),
+    ("init Linear.bias = trunc_normal(a=1, b=0)\n    Linear(3)", "3:44", "is empty"),
+    ("init Linear.weight = normal(std=-0.5)\n    Linear(3)", "3:37", "at least 0"),
+    ('init Linear.weight = kaiming_normal(mode="fan_ot")\n    Linear(3)', "3:46", "fan_out"),
+    ("Linear((-8) ** 0.5)", "3:12", "`(-8) ** 0.5` is not a real number"),
+    ("x * (-1) ** 0.5", "3:9", "not a real number"),
+    ("Linear(2 ** x.shape[0])", "3:17", "the exponent `x.shape[0]` is a size (B)"),
+    ("Linear(x.shape[0] ** 0.5)", "3:26", "a size (B) can only be raised to a whole power"),
+    ("Linear(2 ** 70)", "3:17", "the exponent 70 is too large"),
+    ('Dropout(float("nan"))', "3:13", "`p` must be between 0 and 1, not nan"),
+    ('LayerNorm(eps=float("nan"))', "3:15", "`eps` must be positive, not nan"),
+    # declared twice, or never reached
+    ("param p: [4]\n    param p: [4]\n    x + p", "4:5", "parameter `p` is declared twice"),
+    ("return x\n    Linear(3)", "4:5", "a statement after `return` would never run"),
+]
+
+
+@pytest.mark.parametrize(("body", "where", "words"), REFUSED, ids=[r[0] for r in REFUSED])
+def test_refused_before_the_model_is_built(
+    tmp_path: Path, body: str, where: str, words: str
+) -> None:
+    output = diagnose(tmp_path, _model(body))
+    assert_at(output, where, words)
+    assert output.count("error:") == 1, output  # no error follows from the first
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model M {\n    input x: [B, 4], x: [B, 4]\n    x\n}\n",
+        "block A {\n    input y, x, x\n    x\n}\nmodel M {\n    input x: [B, 4]\n    (x, x, x) -> A\n}\n",
+    ],
+)
+def test_an_input_declared_twice(tmp_path: Path, text: str) -> None:
+    """The second shadowed the first: `def forward(self, x, x2)` with `x` never read."""
+    output = diagnose(tmp_path, text)
+    assert "input `x` is declared twice" in output and "first declared at 2:" in output
+
+
+def test_what_the_initialiser_checks_still_accept(tmp_path: Path) -> None:
+    spec = tmp_path / "ok.nn"
+    spec.write_text(
+        _model(
+            "param w: [4, 4] = eye\n    param k: [4, 4, 3] = dirac(groups=2)\n"
+            "    param s: [4, 4] = sparse(0.5)\n    param u: double[4] = uniform(-1, 1)\n"
+            "    init Linear.weight = trunc_normal(std=0.02, a=-0.04, b=0.04)\n"
+            "    tie_me: Linear(4)\n    (x @ w + u.float()) -> tie_me\n    return x\n"
+            "    init tie_me.bias = zeros()"
+        ),
+        encoding="utf-8",
+    )
+    code, output = _cli(["check", str(spec)])
+    assert code == 0, output
