@@ -200,3 +200,30 @@ def test_what_the_initialiser_checks_still_accept(tmp_path: Path) -> None:
     )
     code, output = _cli(["check", str(spec)])
     assert code == 0, output
+
+
+# ---- blocks nested in blocks -------------------------------------------------------------
+
+
+def _doubling(levels: int) -> str:
+    """Block A0 uses A1 twice, which uses A2 twice, ...: 2**levels uses of the last block."""
+    blocks = "".join(f"block A{i} {{\n    A{i + 1}() -> A{i + 1}()\n}}\n" for i in range(levels))
+    return blocks + f"block A{levels} {{\n    Linear(4)\n}}\n" + _model("A0()")
+
+
+def test_blocks_doubling_at_each_level_are_counted_once_per_instance(tmp_path: Path) -> None:
+    """Parameters were counted by walking every use (exponential: minutes for 20 levels); the
+    total is still the sum over every use."""
+    import nndsl
+
+    spec = tmp_path / "spec.nn"
+    spec.write_text(_doubling(12), encoding="utf-8")
+    program = nndsl.load(spec)
+    assert program.checked.models["M"].total_params() == 2**12 * (4 * 4 + 4)
+
+
+def test_blocks_doubling_past_the_instance_limit(tmp_path: Path) -> None:
+    """30 levels are 2**30 modules: `check` took minutes, `summary` and `generate` never ended."""
+    output = diagnose(tmp_path, _doubling(30))
+    assert "would build 32,767 block instances, more than 20,000" in output
+    assert "spec.nn:47:5\n" in output and "hint: each use of a block" in output
