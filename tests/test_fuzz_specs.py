@@ -227,3 +227,16 @@ def test_blocks_doubling_past_the_instance_limit(tmp_path: Path) -> None:
     output = diagnose(tmp_path, _doubling(30))
     assert "would build 32,767 block instances, more than 20,000" in output
     assert "spec.nn:47:5\n" in output and "hint: each use of a block" in output
+
+
+def test_torch_layer_imported_like_a_users_module(tmp_path: Path) -> None:
+    """`from torch.nn import Linear` makes `Linear(3)` a module of the user's (nothing
+    inferred): torch's TypeError alone did not say why."""
+    text = "from torch.nn import Linear\n" + _model("Linear(3)")
+    output = diagnose(tmp_path, text)
+    assert_at(output, "4:5", "missing 1 required positional argument", "hint: torch.nn's layers")
+
+
+def test_a_users_module_built_with_too_few_arguments(with_module: Path) -> None:
+    output = diagnose(with_module, "from mypkg.layers import SwiGLU as S\n" + _model("S(4)"))
+    assert_at(output, "4:5", "'hidden'", "hint: `S` is built with the arguments written here")

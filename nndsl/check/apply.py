@@ -610,7 +610,8 @@ class Applying:
             self.error(
                 f"{ref.name}: {exc.message}",
                 imported.span if exc.at_import else ref.span,
-                hint=exc.hint,
+                hint=exc.hint
+                or (None if exc.at_import else _run_hint(decl.module, imported.name, ref.name)),
             )
             raise Abort from None
         slot = ModuleSlot(
@@ -627,3 +628,17 @@ class Applying:
             in_type=ins[0].type,
         )
         return self.attach(frame, slot, ins, result.out, into, ref)
+
+
+def _run_hint(module: str, name: str, written: str) -> str:
+    """What to do when an imported module (`name`, written `written`) failed to build or run
+    on its input."""
+    if module == "torch" or module.startswith("torch."):
+        return (
+            f"torch.nn's layers need no import: without `from {module} import {name}`, "
+            f"`{name}` is read from nndsl's catalog, its input sizes inferred"
+        )
+    return (
+        f"`{written}` is built with the arguments written here (none are inferred for a module "
+        "of your own code) and run once on meta tensors shaped like its input"
+    )
