@@ -240,3 +240,28 @@ def test_torch_layer_imported_like_a_users_module(tmp_path: Path) -> None:
 def test_a_users_module_built_with_too_few_arguments(with_module: Path) -> None:
     output = diagnose(with_module, "from mypkg.layers import SwiGLU as S\n" + _model("S(4)"))
     assert_at(output, "4:5", "'hidden'", "hint: `S` is built with the arguments written here")
+
+
+# ---- characters --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "col", "hint"),
+    [
+        ("\ufeffLinear(3)", 5, "an invisible formatting character (U+FEFF): delete it"),
+        ("Lin\u200bear(3)", 8, "an invisible formatting character (U+200B)"),
+        ("Linear(3) # \u202e\n    -\u202e> relu", 6, "an invisible formatting character (U+202E)"),
+        ("y\u0301 = x", 6, "a combining mark (U+0301)"),
+        ("Linear\uff083\uff09", 11, "this is not the ASCII `(`: write `(`"),
+        ("Linear(\u22123)", 12, "this is not the ASCII `-`: write `-`"),
+        ("Linear(2\u00b2)", 13, "write a power with `**`: `x ** 2`"),
+        ("Linear(3)\u2003-> relu", 14, "an unusual space (U+2003)"),
+        ("\U0001f600 = x", 5, "outside strings and comments, a spec is written in ASCII"),
+    ],
+)
+def test_characters_outside_ascii_get_a_hint(
+    tmp_path: Path, line: str, col: int, hint: str
+) -> None:
+    output = diagnose(tmp_path, _model(line))
+    where = "4:6" if "\u202e>" in line else f"3:{col}"
+    assert_at(output, where, "unexpected character", "hint: " + hint)
