@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nndsl.errors import NndslError, error
+from nndsl.errors import Diagnostic, NndslError, error
 from nndsl.safeio import write_atomic
 
 
@@ -323,8 +323,12 @@ def generate_failure(exc: Exception, checked) -> NndslError:
     """A GenerateError as NndslError: a data source's problem (a file not there, a column it
     lacks, damaged contents) at its place in the spec's `data` value, with its hint; anything
     else unlocated."""
-    from nndsl.codegen import DataSourceError
+    from nndsl.codegen import DataSourceError, NoDataError
 
+    if isinstance(exc, NoDataError):
+        located = _no_data(exc, checked)
+        if located is not None:
+            return NndslError([located], checked.program.sources)
     if isinstance(exc, DataSourceError):
         from nndsl.data.errors import diagnostic
 
@@ -332,6 +336,25 @@ def generate_failure(exc: Exception, checked) -> NndslError:
         if located.span is not None:
             return NndslError([located], checked.program.sources)
     return NndslError([error(str(exc), None)])
+
+
+def _no_data(exc, checked) -> Diagnostic | None:
+    """A train section without `data`, at its `train` keyword (None: not in the spec's file)."""
+    from nndsl.errors import Span
+
+    symbols = checked.symbols
+    decl = next(
+        (t for t in (symbols.root_trains if symbols else ()) if t.name == exc.plan.name), None
+    )
+    if decl is None:
+        return None
+    s = decl.span
+    return error(
+        str(exc),
+        Span(s.file, s.line, s.col, s.line, s.col + len("train")),
+        hint="add a data source to the section, e.g. `data = iris(val_split=0.2)`, "
+        '`data = csv("table.csv", target="label")` or `data = npz("arrays.npz", x="x", y="y")`',
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -38,6 +38,8 @@ class Range:
     hint: str | None = None
 
     def __contains__(self, v: float) -> bool:
+        if v != v:  # nan: in no range (every comparison with it is false)
+            return self.low is None and self.high is None
         if self.low is not None and (v < self.low or (self.low_open and v == self.low)):
             return False
         if self.high is not None and (v > self.high or (self.high_open and v == self.high)):

@@ -12,7 +12,7 @@ from nndsl.catalog.core import (
     describe,
 )
 from nndsl.check import sharing
-from nndsl.check.frame import MAX_REPEAT, Frame
+from nndsl.check.frame import MAX_INSTANCES, MAX_REPEAT, Frame
 from nndsl.check.graph import (
     ModuleSlot,
     Op,
@@ -324,6 +324,17 @@ class Applying:
             if self.too_many_elements(t, op.span, "this step makes"):
                 raise Abort
         if op.kind == "module" and isinstance(op.target, ModuleSlot):
+            # (the checker's count; generic classes re-evaluate what it accepted)
+            blocks = self.expanded_blocks(op.target) if self.domain.checks_runtime_sizes else 0
+            if blocks > MAX_INSTANCES:
+                self.error(
+                    f"`{op.target.type_name}` would build {blocks:,} block instances, more "
+                    f"than {MAX_INSTANCES:,}",
+                    op.span,
+                    hint="each use of a block is a module of its own, so blocks that use a "
+                    "block twice, nested, double the count at each level: use fewer",
+                )
+                raise Abort
             n = op.target.total_params()
             if isinstance(n, int) and n > limits.MAX_NUMEL:
                 self.error(
@@ -333,6 +344,20 @@ class Applying:
                     "check the sizes",
                 )
                 raise Abort
+
+    def expanded_blocks(self, slot: ModuleSlot) -> int:
+        """How many block instances `slot` is as torch modules: each use of a block counts,
+        and everything inside it (counted once per instance, remembered in `self.expanded`)."""
+        if slot.kind is SlotKind.SEQUENTIAL:
+            return sum(self.expanded_blocks(c) for c in slot.children)
+        inst = slot.instance
+        if slot.kind is not SlotKind.BLOCK or inst is None:
+            return 0
+        known = self.expanded.get(id(inst))
+        if known is None:
+            count = 1 + sum(self.expanded_blocks(m) for m in inst.modules)
+            known = self.expanded[id(inst)] = (inst, count)
+        return known[1]
 
     def too_many_elements(self, t: TensorT, span: Span, what: str) -> bool:
         """Whether `t` holds more elements than a tensor can (reported at `span`); symbolic
@@ -568,6 +593,7 @@ class Applying:
             )
             return POISON
         self.runtime_arguments(ref)
+        self.foreign_arguments(ref, "a module of your own code")
         self.used_fallback = True
         try:
             import os
@@ -584,7 +610,8 @@ class Applying:
             self.error(
                 f"{ref.name}: {exc.message}",
                 imported.span if exc.at_import else ref.span,
-                hint=exc.hint,
+                hint=exc.hint
+                or (None if exc.at_import else _run_hint(decl.module, imported.name, ref.name)),
             )
             raise Abort from None
         slot = ModuleSlot(
@@ -601,3 +628,17 @@ class Applying:
             in_type=ins[0].type,
         )
         return self.attach(frame, slot, ins, result.out, into, ref)
+
+
+def _run_hint(module: str, name: str, written: str) -> str:
+    """What to do when an imported module (`name`, written `written`) failed to build or run
+    on its input."""
+    if module == "torch" or module.startswith("torch."):
+        return (
+            f"torch.nn's layers need no import: without `from {module} import {name}`, "
+            f"`{name}` is read from nndsl's catalog, its input sizes inferred"
+        )
+    return (
+        f"`{written}` is built with the arguments written here (none are inferred for a module "
+        "of your own code) and run once on meta tensors shaped like its input"
+    )

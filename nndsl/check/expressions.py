@@ -281,6 +281,21 @@ class Expressions:
                     f"`{name}` is a loss; losses belong in the train section (`loss = {name}()`)",
                     span,
                 )
+            if api.module_kind(name) == "container" and name != "Sequential":
+                return self.error(
+                    f"`{name}` is a container of torch.nn, not a layer that can be applied",
+                    span,
+                    hint="write the layers as a chain (`A -> B`), a group (`label: (A -> B)`), "
+                    "`Sequential(A, B)`, a repetition (`A * n`) or a `for` loop",
+                )
+            if name == "AdaptiveLogSoftmaxWithLoss":
+                return self.error(
+                    "`AdaptiveLogSoftmaxWithLoss` takes the targets in its forward and computes "
+                    "the loss itself: it is not a layer of a model",
+                    span,
+                    hint="end the model with `Linear(classes)` and set "
+                    "`loss = CrossEntropyLoss()` in the train section",
+                )
             return LayerRef("torch", name, node, span, args, kwargs, arg_spans, kwarg_spans)
         if (
             name in FUNCTIONS

@@ -101,13 +101,16 @@ class ModuleSlot:
     when: Any = None  # generic classes: (condition, polarity) under which the module exists
     repeat: Any = None  # generic classes: a symbolic repetition count (children[0] is the template)
 
-    def total_params(self) -> Dim:
+    def total_params(self, memo: dict[int, Dim] | None = None) -> Dim:
+        """`memo`: the totals of the block instances already counted in this count (a block
+        used twice is one instance: counting it again at each use would take exponential
+        time in the depth of nested blocks)."""
         if self.kind is SlotKind.BLOCK and self.instance is not None:
-            return self.instance.total_params()
+            return self.instance.total_params(memo)
         if self.kind is SlotKind.SEQUENTIAL:
             total: Dim = 0
             for c in self.children:
-                total = total + c.total_params()
+                total = total + c.total_params(memo)
             return total
         return self.params
 
@@ -242,14 +245,19 @@ class BlockInstance:
     def name(self) -> str:
         return self.decl.name
 
-    def total_params(self) -> Dim:
+    def total_params(self, memo: dict[int, Dim] | None = None) -> Dim:
+        memo = {} if memo is None else memo
+        known = memo.get(id(self))
+        if known is not None:
+            return known
         total: Dim = 0
         for m in self.modules:
-            total = total + m.total_params()
+            total = total + m.total_params(memo)
         for p in self.param_tensors:
             total = total + p.count
         for t in self.ties:  # a tied parameter is one Parameter: counted once
             total = total - t.count
+        memo[id(self)] = total
         return total
 
     def output_types(self) -> list[Any]:

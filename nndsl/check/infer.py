@@ -141,6 +141,8 @@ class Evaluator(
         self._stack: list[str] = []
         self._calls: list[Span] = []  # where each block of `_stack` was called
         self.instances = 0
+        # id(instance) → (instance, the block instances its module tree holds, itself included)
+        self.expanded: dict[int, tuple[BlockInstance, int]] = {}
         self.steps = 0  # statements run by loops, against limits.MAX_STEPS
         self.used_fallback = False
         self._reported: set[tuple] = set()

@@ -17,6 +17,7 @@ from nndsl.catalog.core import (
     TensorT,
     bind,
     check_type,
+    describe,
 )
 from nndsl.check.domain import CONCRETE
 from nndsl.check.frame import Frame
@@ -398,6 +399,24 @@ class TorchLayers:
                 )
                 raise Abort
 
+    def foreign_arguments(self, ref: LayerRef, what: str) -> None:
+        """A module outside the catalog is built from the values written: a layer given as one
+        of its arguments has no Python value to build it with, an error at that argument."""
+        written = [(k, v) for k, v in enumerate(ref.args)] + list(ref.kwargs)
+        for key, value in written:
+            found = _layer_inside(value)
+            if found is None:
+                continue
+            self.error(
+                f"{ref.name} is {what}, built with the values written: its arguments can be "
+                f"numbers, strings, booleans, lists and tuples, not {describe(found)}",
+                self.arg_span(ref, key),
+                hint="layers as arguments are read for nndsl's catalog of torch.nn modules "
+                "(`TransformerEncoder(TransformerEncoderLayer(...))`); for your own module, "
+                "build the inner layer in its `__init__` from numbers passed to it",
+            )
+            raise Abort
+
     def apply_fallback(
         self,
         ref: LayerRef,
@@ -423,12 +442,18 @@ class TorchLayers:
             lambda key: positional.index(key) if key in positional[: len(ref.args)] else key,
         )
         self.runtime_arguments(ref)
+        self.foreign_arguments(ref, "a torch.nn module outside nndsl's catalog")
         try:
             result = fallback.run_torch_module(
                 ref.name, ref.args, dict(ref.kwargs), tuple(v.type for v in ins)
             )
         except fallback.FallbackError as exc:
-            self.error(f"{ref.name}: {exc.message}", ref.span, hint=exc.hint)
+            hint = exc.hint or (
+                f"`{ref.name}` is outside nndsl's catalog: it is built with the arguments "
+                "written here (none are inferred) and run once on meta tensors shaped like its "
+                "input"
+            )
+            self.error(f"{ref.name}: {exc.message}", ref.span, hint=hint)
             raise Abort from None
         slot = ModuleSlot(
             name=name or "",
@@ -445,3 +470,15 @@ class TorchLayers:
             in_type=ins[0].type,
         )
         return self.attach(frame, slot, ins, result.out, into, ref)
+
+
+def _layer_inside(v: Any) -> Any:
+    """The first layer in an argument's value (nested in lists and tuples), else None."""
+    if is_layer(v):
+        return v
+    if isinstance(v, (list, tuple)):
+        for item in v:
+            found = _layer_inside(item)
+            if found is not None:
+                return found
+    return None

@@ -213,6 +213,8 @@ class SubmoduleNames:
             for c in ir.children(e):
                 visit(c, False, loop, grouped)  # type: ignore[arg-type]
 
+        params: dict[str, Span] = {}  # the `param` declarations met
+
         def visit_body(body: tuple[ir.Stmt, ...], loop: bool, grouped: bool = False) -> None:
             for s in body:
                 if isinstance(s, (ir.Assign, ir.ExprStmt)):
@@ -225,8 +227,15 @@ class SubmoduleNames:
                         visit(v, False, loop, False)
                 elif isinstance(s, ir.ParamDecl):
                     self.check_identifier(s.name, s.span, "parameter", attribute=True)
-                    if s.name in nm.labels:
+                    if s.name in params:
+                        self.error(
+                            f"parameter `{s.name}` is declared twice",
+                            s.span,
+                            notes=[Note("first declared at {at}", params[s.name])],
+                        )
+                    elif s.name in nm.labels:
                         self.error(f"`{s.name}` names both a parameter and a submodule", s.span)
+                    params.setdefault(s.name, s.span)
                     nm.labels[s.name] = s.span
                 elif isinstance(s, ir.BufferDecl):  # an attribute too: generated names avoid it
                     if s.name in nm.labels:

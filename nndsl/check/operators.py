@@ -23,7 +23,7 @@ from nndsl.check.graph import (
     TensorV,
 )
 from nndsl.check.messages import ir_text, operand_note
-from nndsl.check.values import POISON, Poison, RepeatV, free, is_layer, operand_type
+from nndsl.check.values import POISON, Poison, RepeatV, fmt_value, free, is_layer, operand_type
 from nndsl.dims import Sym
 from nndsl.errors import Note
 
@@ -207,15 +207,7 @@ class Operators:
                     return dims.exact_div(left, right, opaque=self.domain.opaque_quotients)
                 return left / right
             if e.op == "**":
-                if (
-                    isinstance(right, Sym)
-                    or (isinstance(right, int) and abs(right) > 64)
-                    or (isinstance(left, Sym) and not isinstance(right, int))
-                ):
-                    return self.error(
-                        "exponent too large or not a compile-time integer", e.right.span
-                    )
-                return left**right
+                return self.power(e, left, right)
             return self.error(f"`{e.op}` is not defined for numbers", e.span)
         except ZeroDivisionError:
             return self.error("division by zero", e.right.span)
@@ -223,6 +215,38 @@ class Operators:
             return self.error(f"cannot compute `{ir_text(e)}` at compile time: {exc}", e.span)
         except OverflowError:
             return self.error("number too large", e.span)
+
+    def power(self, e: ir.BinOp, left: Any, right: Any) -> Any:
+        """`left ** right` of compile-time numbers and sizes (ZeroDivisionError and
+        OverflowError are the caller's)."""
+        if isinstance(right, Sym):
+            return self.error(
+                f"the exponent `{ir_text(e.right)}` is a size ({dims.format_dim(right)}): "
+                "a power is computed at compile time, with a number as its exponent",
+                e.right.span,
+            )
+        if isinstance(left, Sym) and not isinstance(right, int):
+            return self.error(
+                f"a size ({dims.format_dim(left)}) can only be raised to a whole power, "
+                f"not {fmt_value(right)}",
+                e.right.span,
+            )
+        if isinstance(right, int) and abs(right) > 64 and not isinstance(left, float):
+            return self.error(
+                f"the exponent {right} is too large: a compile-time integer power takes an "
+                "exponent of at most 64",
+                e.right.span,
+                hint="integers known at compile time are 64-bit; write a float (`2.0 ** 100`) "
+                "for a large real number",
+            )
+        result = left**right
+        if isinstance(result, complex):
+            return self.error(
+                f"`{ir_text(e)}` is not a real number: a negative number raised to a "
+                "fractional power",
+                e.span,
+            )
+        return result
 
     def truth(self, v: Any, node: ir.Expr) -> Any:
         if v is POISON:

@@ -169,7 +169,39 @@ class _Resolver:
         # labels name submodules; a label used again (`b -> tower`) applies the same module
         self.labels = {n.label for s in decl.body for n in ir.walk(s) if isinstance(n, ir.Labeled)}
         self._decl = decl
+        self.body_order(decl)
         self.stmts(decl.body, scope, decl)
+
+    def body_order(self, decl: ir.BlockDecl) -> None:
+        """An input declared twice (the first could never be used), and a statement after a
+        `return` (it would never run; `tie` and `init` declare, and may follow): errors."""
+        inputs: dict[str, Span] = {}
+        ended: Span | None = None
+        for stmt in decl.body:
+            if ended is not None and not isinstance(stmt, (ir.Tie, ir.InitStmt)):
+                self.diags.append(
+                    error(
+                        "a statement after `return` would never run",
+                        stmt.span,
+                        notes=[Note("the body returns at {at}", ended)],
+                        hint="`return` ends the body: move it after the last statement",
+                    )
+                )
+                return
+            if isinstance(stmt, ir.Return):
+                ended = stmt.span
+            elif isinstance(stmt, ir.InputDecl):
+                for item in stmt.items:
+                    if item.name in inputs:
+                        self.diags.append(
+                            error(
+                                f"input `{item.name}` is declared twice",
+                                item.span,
+                                notes=[Note("first declared at {at}", inputs[item.name])],
+                                hint="give each input its own name",
+                            )
+                        )
+                    inputs.setdefault(item.name, item.span)
 
     def stmts(self, body: Iterable[ir.Stmt], scope: Scope, decl: ir.BlockDecl) -> None:
         for stmt in body:

@@ -47,19 +47,6 @@ from nndsl.records import dataclass
 if TYPE_CHECKING:
     from nndsl.check.infer import Evaluator
 
-# initialisers that compute fans (torch raises for a parameter of fewer than 2 dimensions)
-_FAN_INITS = frozenset(
-    {"kaiming_normal_", "kaiming_uniform_", "xavier_normal_", "xavier_uniform_", "orthogonal_"}
-)
-_INIT_CHOICES = {
-    "mode": ("fan_in", "fan_out"),
-    # torch.nn.init.calculate_gain
-    "nonlinearity": (
-        "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-        "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu",
-    ),
-}  # fmt: skip
-
 
 @dataclass(frozen=True, eq=False)
 class ReuseV:
@@ -510,17 +497,13 @@ def init(ev: Evaluator, stmt: ir.InitStmt, frame: Frame) -> None:
     for i, a in enumerate(call.args if call else ()):
         if i < len(positional):
             spans[positional[i]] = a.span
-    for key, choices in _INIT_CHOICES.items():
-        v = bound.get(key)
-        if key in spans and isinstance(v, str) and v not in choices:
-            ev.error(
-                f"`{func.id}`: `{key}` is one of "
-                + ", ".join(f'"{c}"' for c in choices)
-                + f", not {describe(v)}",
-                spans[key],
-                hint=_did_you_mean(v, list(choices)),
-            )
-            raise _Abort
+    from nndsl.check.initcheck import argument_problems, rank_problem
+
+    found = argument_problems(func.id, torch_name, bound, set(spans))
+    for message, key, hint in found:
+        ev.error(message, spans[key], hint=hint)
+    if found:
+        raise _Abort
     parts = _path(stmt.target)
     if parts is None or len(parts) < 2:
         ev.error(
@@ -584,17 +567,15 @@ def init(ev: Evaluator, stmt: ir.InitStmt, frame: Frame) -> None:
         layers_of = []
         slot_shapes.append((qual, t))
         path = qual.rsplit(".", 1)[0]
-    if torch_name in _FAN_INITS:
-        for q, t in slot_shapes:
-            if t is not None and t.rank < 2:
-                ev.error(
-                    f"`{func.id}` needs a parameter of at least 2 dimensions, but "
-                    f"`{q if not by_type else head}.{param}` is {t}",
-                    stmt.init.span,
-                    hint="fan-based initialisers are for weights; initialise biases with "
-                    "`zeros()` or `constant(val=...)`",
-                )
-                raise _Abort
+    for q, t in slot_shapes:
+        if t is None:
+            continue
+        problem = rank_problem(
+            func.id, torch_name, t, f"`{q if not by_type else head}.{param}`", bound
+        )
+        if problem is not None:
+            ev.error(problem[0], stmt.init.span, hint=problem[1] or None)
+            raise _Abort
     frame.inst.inits.append(
         InitSlot(
             param=param,

@@ -336,14 +336,38 @@ class Statements:
                     "broadcast over the batch",
                 )
                 raise Abort
+        if not t.is_float:
+            self.error(
+                f"parameter `{stmt.name}` is {t}, but a parameter is learnt by gradients, "
+                "which only floating-point tensors have",
+                stmt.type.span,
+                hint="declare it `float` (the default) or `double`; for a fixed integer "
+                "tensor, use `buffer`",
+            )
+        try:
+            init, init_args, init_kwargs = self.param_initialiser(stmt, t, frame)
+        except Abort:  # (reported; the parameter is still defined, so its uses are checked)
+            init, init_args, init_kwargs = None, (), ()
+        slot = ParamSlot(stmt.name, t, init, init_args, init_kwargs, stmt.span)
+        frame.inst.param_tensors.append(slot)
+        frame.taken.add(stmt.name)
+        op = self.emit(frame, Op(OpKind.PARAM, slot, (), (), t, stmt.span, name_hint=stmt.name))
+        value = TensorV(t, op, Origin(f"parameter `{stmt.name}`", stmt.span))
+        self.bind(frame, stmt.name, value, stmt.span, "param_tensor")
+
+    def param_initialiser(self, stmt: ir.ParamDecl, t: TensorT, frame: Frame) -> tuple:
+        """(torch.nn.init function, arguments, keyword arguments) of a `param`'s initialiser,
+        its arguments checked."""
         init, init_args, init_kwargs = None, (), ()
         if isinstance(stmt.init, ir.Call) and isinstance(stmt.init.func, ir.Name):
             init = api.init_function(stmt.init.func.id)
             init_args = tuple(self.expr(a, frame) for a in stmt.init.args)
             init_kwargs = tuple((k.name, self.expr(k.value, frame)) for k in stmt.init.kwargs)
+            if any(a is POISON for a in init_args) or any(v is POISON for _, v in init_kwargs):
+                raise Abort
             sig = api.init_signature(stmt.init.func.id)
             if sig is not None:
-                _, problems = bind(
+                bound, problems = bind(
                     sig,
                     (),
                     init_args,
@@ -353,14 +377,46 @@ class Statements:
                 )
                 for p in problems:
                     self.error(p.message, stmt.init.span, hint=p.hint)
+                if not problems:
+                    self.param_init(stmt, t, bound)
         elif isinstance(stmt.init, ir.Name):
             init = api.init_function(stmt.init.id)
-        slot = ParamSlot(stmt.name, t, init, init_args, init_kwargs, stmt.span)
-        frame.inst.param_tensors.append(slot)
-        frame.taken.add(stmt.name)
-        op = self.emit(frame, Op(OpKind.PARAM, slot, (), (), t, stmt.span, name_hint=stmt.name))
-        value = TensorV(t, op, Origin(f"parameter `{stmt.name}`", stmt.span))
-        self.bind(frame, stmt.name, value, stmt.span, "param_tensor")
+            sig = api.init_signature(stmt.init.id)
+            if init is not None and sig is not None:
+                bound, problems = bind(
+                    sig, (), (), {}, what=f"`{stmt.init.id}`", skip=("tensor", "generator")
+                )
+                for p in problems:
+                    self.error(
+                        p.message,
+                        stmt.init.span,
+                        hint=p.hint or f"write it as a call: `{stmt.init.id}(...)`",
+                    )
+                if not problems:
+                    self.param_init(stmt, t, bound)
+        return init, init_args, init_kwargs
+
+    def param_init(self, stmt: ir.ParamDecl, t: TensorT, bound: dict) -> None:
+        """The initialiser of `param` against what torch.nn.init accepts (its arguments are
+        bound: `bound`); an error at the argument, or at the initialiser for the tensor."""
+        from nndsl.check.initcheck import argument_problems, rank_problem
+
+        call = stmt.init
+        func = call.func if isinstance(call, ir.Call) else call
+        assert isinstance(func, ir.Name)
+        torch_name = api.init_function(func.id) or ""
+        spans: dict[str, Span] = {}
+        if isinstance(call, ir.Call):
+            sig = api.init_signature(func.id) or ()
+            positional = [n for n, _, _ in sig if n not in ("tensor", "generator")]
+            spans = {k.name: k.value.span for k in call.kwargs}
+            spans.update({n: a.span for n, a in zip(positional, call.args)})
+        found = argument_problems(func.id, torch_name, bound, set(spans))
+        for message, key, hint in found:
+            self.error(message, spans.get(key, stmt.init.span), hint=hint)
+        problem = None if found else rank_problem(func.id, torch_name, t, f"`{stmt.name}`", bound)
+        if problem is not None:  # (the parameter is still defined: its uses are checked)
+            self.error(problem[0], stmt.init.span, hint=problem[1] or None)
 
     def for_stmt(self, stmt: ir.For, frame: Frame) -> None:
         seq = self.expr(stmt.iter, frame)

@@ -17,6 +17,14 @@ class GenerateError(Exception):
     """The spec is valid but cannot be written as PyTorch (says why)."""
 
 
+class NoDataError(GenerateError):
+    """The train section `plan` has no `data`: nothing to train on (shown at the section)."""
+
+    def __init__(self, plan) -> None:
+        super().__init__("the train section has no `data`, so there is nothing to train on")
+        self.plan = plan
+
+
 class DataSourceError(GenerateError):
     """The data of the train section `plan` cannot be prepared: `error` (a DataError) says
     why, and `nndsl.data.errors.diagnostic` where the spec shows it."""
@@ -256,7 +264,7 @@ def data_bytes(
     from nndsl.data.snapshot import prepare, to_bytes
 
     if plan.data is None:
-        raise GenerateError("the train section has no `data`, so there is nothing to train on")
+        raise NoDataError(plan)
     options = {k: _word(v) for k, v in plan.data.kwargs}
     if plan.data.args:
         from nndsl.catalog.training import DATA_SOURCES

@@ -961,6 +961,31 @@ _CHAR_HINTS = {
 }
 
 
+def _unicode_hint(char: str) -> str | None:
+    """A hint for a character outside ASCII that the table above does not name: what it looks
+    like in ASCII, or that it is invisible."""
+    import unicodedata
+
+    if ord(char) < 128:
+        return None
+    code = f"U+{ord(char):04X}"
+    category = unicodedata.category(char)
+    if category == "Cf":  # zero-width spaces and joiners, a byte order mark, bidi controls
+        return f"an invisible formatting character ({code}): delete it"
+    if category == "Mn":
+        return f"a combining mark ({code}): names are made of ASCII letters, digits and `_`"
+    if category == "Zs":
+        return f"an unusual space ({code}): replace it with a normal space"
+    if unicodedata.name(char, "").startswith("SUPERSCRIPT"):
+        return "write a power with `**`: `x ** 2`"
+    ascii_form = unicodedata.normalize("NFKC", char)
+    if char == "\u2212":
+        ascii_form = "-"
+    if ascii_form != char and ascii_form.isascii() and ascii_form.isprintable():
+        return f"this is not the ASCII `{ascii_form}`: write `{ascii_form}`"
+    return "outside strings and comments, a spec is written in ASCII"
+
+
 def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnostic:
     char = exc.char
     span = Span(path, exc.line, exc.column, exc.line, exc.column + 1)
@@ -975,6 +1000,8 @@ def _bad_character(exc: UnexpectedCharacters, text: str, path: str) -> Diagnosti
     hint = _CHAR_HINTS.get(char)
     if hint is None and char.isalpha():
         hint = "names are made of ASCII letters, digits and `_`"
+    if hint is None:
+        hint = _unicode_hint(char)
     shown = char if char.isprintable() and not char.isspace() else repr(char)[1:-1]
     return error(f"unexpected character `{shown}`", span, hint=hint)
 

@@ -1,0 +1,267 @@
+"""Wrong specs a user plausibly writes, found by hand-written and mutation campaigns
+(tests/test_fuzz.py and tests/test_fuzz_verbs.py cover random edits): each once crashed, printed
+an internal name, or gave a diagnostic without a place.  Each case pins the place
+(`FILE:LINE:COL`), the words of the message and of its hint, and exit code 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from nndsl.cli import main
+
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+
+ROOT = Path(__file__).parent.parent
+
+
+def _cli(argv: list[str]) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--color", "never", *argv])
+    return code, out.getvalue() + err.getvalue()
+
+
+def _model(line: str) -> str:
+    return f"model M {{\n    input x: [B, 4]\n    {line}\n}}\n"
+
+
+def diagnose(tmp_path: Path, text: str, verb: str = "check", *flags: str) -> str:
+    """The output of a verb that must refuse the spec: exit 1, no traceback, nothing written."""
+    spec = tmp_path / "spec.nn"
+    spec.write_text(text, encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [verb, str(spec), *flags]
+    if verb == "generate":
+        argv += ["-o", str(tmp_path / "out")]
+    code, output = _cli(argv)
+    assert code == 1, output
+    assert "Traceback" not in output, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before, "a refused verb wrote"
+    return output
+
+
+def assert_at(output: str, where: str, *words: str) -> None:
+    assert f"spec.nn:{where}\n" in output, output
+    for w in words:
+        assert w in output, (w, output)
+
+
+# ---- modules outside the catalog ---------------------------------------------------------
+
+
+@pytest.fixture
+def with_module(tmp_path: Path) -> Path:
+    """The samples' Python package `mypkg` next to the spec."""
+    shutil.copytree(ROOT / "samples" / "mypkg", tmp_path / "mypkg")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("line", "col", "what"),
+    [
+        ("SwiGLU(Linear(3), 4)", 12, "not the layer `Linear`"),
+        ("SwiGLU(4, [1, (Linear(3) -> relu)])", 15, "not a chain of layers"),
+        ("SwiGLU(dim=relu, hidden=3)", 12, "not the function `relu`"),
+    ],
+)
+def test_a_layer_as_argument_of_a_users_module(
+    with_module: Path, line: str, col: int, what: str
+) -> None:
+    """It was passed to the class as the checker's own object: `LayerRef is not a Module`."""
+    text = "from mypkg.layers import SwiGLU\n" + _model(line)
+    output = diagnose(with_module, text)
+    assert_at(output, f"4:{col}", "a module of your own code", what, "hint: layers as arguments")
+    assert "LayerRef" not in output and "GroupV" not in output
+
+
+def test_a_layer_as_argument_of_a_torch_module_outside_the_catalog(tmp_path: Path) -> None:
+    output = diagnose(tmp_path, _model("SyncBatchNorm(Linear(3))"))
+    assert_at(output, "3:19", "outside nndsl's catalog", "not the layer `Linear`")
+
+
+@pytest.mark.parametrize(
+    "name", ["ModuleList([Linear(3)])", "ModuleDict", "ParameterList()", "DataParallel(Linear(3))"]
+)
+def test_torch_containers_are_not_layers(tmp_path: Path, name: str) -> None:
+    """They went to the meta-tensor run, which failed with torch's (or nndsl's) internals."""
+    output = diagnose(tmp_path, _model(name))
+    assert_at(output, "3:5", "is a container of torch.nn", "hint: write the layers as a chain")
+    assert "running it" not in output
+
+
+def test_adaptive_log_softmax_is_not_a_layer(tmp_path: Path) -> None:
+    output = diagnose(tmp_path, _model("AdaptiveLogSoftmaxWithLoss(4, 3, [2])"))
+    assert_at(output, "3:5", "takes the targets", "CrossEntropyLoss")
+
+
+# ---- train sections ----------------------------------------------------------------------
+
+NO_DATA = """model Net {
+    input x: [B, 4]
+    Linear(3)
+}
+
+train Long {
+    loss = CrossEntropyLoss()
+    optimizer = Adam(lr=0.1)
+    epochs = 1
+}
+"""
+
+
+@pytest.mark.parametrize("verb", ["generate", "run"])
+def test_a_train_section_without_data(tmp_path: Path, verb: str) -> None:
+    """`generate` and `run` said so without a place."""
+    output = diagnose(tmp_path, NO_DATA, verb)
+    assert_at(output, "6:1", "has no `data`", "hint: add a data source")
+    assert "nndsl: error" not in output
+    assert _cli(["check", str(tmp_path / "spec.nn")])[0] == 0  # (checking does not need data)
+
+
+# ---- initialisers, parameters, numbers ---------------------------------------------------
+
+# (body lines of a model on x: [B, 4], where, words): each passed `check` and then failed when
+# the model was built (torch.nn.init raised), or carried a complex number or a nan along.
+REFUSED = [
+    ("param p: [4] = eye\n    x + p", "3:20", "`eye` needs a parameter of exactly 2 dimensions"),
+    ("param p: [4, 4] = dirac\n    x @ p", "3:23", "`dirac` needs a parameter of 3 to 5"),
+    ("param p: [8, 4, 3] = dirac(groups=3)\n    x", "3:26", "not divisible by `groups` = 3"),
+    ("param p: [4] = orthogonal\n    x + p", "3:20", "at least 2 dimensions"),
+    ("param p: [4] = kaiming_normal\n    x + p", "3:20", "hint: fan-based initialisers"),
+    ("param p: [4, 4] = sparse(sparsity=2)\n    x @ p", "3:39", "between 0 and 1, not 2"),
+    ("param p: [4] = uniform(a=1, b=0)\n    x + p", "3:35", "from `a` = 1 to `b` = 0 is empty"),
+    ("param p: [4] = trunc_normal(a=2, b=-2)\n    x + p", "3:40", "is empty"),
+    ("param p: [4] = normal(std=-1)\n    x + p", "3:31", "`std` must be at least 0"),
+    ('param p: [4] = normal(std="a")\n    x + p', "3:31", 'not the string "a"'),
+    ("param p: [4] = constant\n    x + p", "3:20", "`constant` needs `val`"),
+    ("param p: long[4] = normal\n    x + p", "3:14", "only floating-point tensors"),
+    ("param p: bool[4]\n    x + p", "3:14", "hint: declare it `float`"),
+    (
+        "init Linear.bias = eye()\n    Linear(3)",
+        "3:24",
+        "exactly 2 dimensions (a matrix), but `Linear.bias` is [3]",
+    ),
+    ("init Linear.bias = trunc_normal(a=1, b=0)\n    Linear(3)", "3:44", "is empty"),
+    ("init Linear.weight = normal(std=-0.5)\n    Linear(3)", "3:37", "at least 0"),
+    ('init Linear.weight = kaiming_normal(mode="fan_ot")\n    Linear(3)', "3:46", "fan_out"),
+    ("Linear((-8) ** 0.5)", "3:12", "`(-8) ** 0.5` is not a real number"),
+    ("x * (-1) ** 0.5", "3:9", "not a real number"),
+    ("Linear(2 ** x.shape[0])", "3:17", "the exponent `x.shape[0]` is a size (B)"),
+    ("Linear(x.shape[0] ** 0.5)", "3:26", "a size (B) can only be raised to a whole power"),
+    ("Linear(2 ** 70)", "3:17", "the exponent 70 is too large"),
+    ('Dropout(float("nan"))', "3:13", "`p` must be between 0 and 1, not nan"),
+    ('LayerNorm(eps=float("nan"))', "3:15", "`eps` must be positive, not nan"),
+    # declared twice, or never reached
+    ("param p: [4]\n    param p: [4]\n    x + p", "4:5", "parameter `p` is declared twice"),
+    ("return x\n    Linear(3)", "4:5", "a statement after `return` would never run"),
+]
+
+
+@pytest.mark.parametrize(("body", "where", "words"), REFUSED, ids=[r[0] for r in REFUSED])
+def test_refused_before_the_model_is_built(
+    tmp_path: Path, body: str, where: str, words: str
+) -> None:
+    output = diagnose(tmp_path, _model(body))
+    assert_at(output, where, words)
+    assert output.count("error:") == 1, output  # no error follows from the first
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model M {\n    input x: [B, 4], x: [B, 4]\n    x\n}\n",
+        "block A {\n    input y, x, x\n    x\n}\nmodel M {\n    input x: [B, 4]\n    (x, x, x) -> A\n}\n",
+    ],
+)
+def test_an_input_declared_twice(tmp_path: Path, text: str) -> None:
+    """The second shadowed the first: `def forward(self, x, x2)` with `x` never read."""
+    output = diagnose(tmp_path, text)
+    assert "input `x` is declared twice" in output and "first declared at 2:" in output
+
+
+def test_what_the_initialiser_checks_still_accept(tmp_path: Path) -> None:
+    spec = tmp_path / "ok.nn"
+    spec.write_text(
+        _model(
+            "param w: [4, 4] = eye\n    param k: [4, 4, 3] = dirac(groups=2)\n"
+            "    param s: [4, 4] = sparse(0.5)\n    param u: double[4] = uniform(-1, 1)\n"
+            "    init Linear.weight = trunc_normal(std=0.02, a=-0.04, b=0.04)\n"
+            "    tie_me: Linear(4)\n    (x @ w + u.float()) -> tie_me\n    return x\n"
+            "    init tie_me.bias = zeros()"
+        ),
+        encoding="utf-8",
+    )
+    code, output = _cli(["check", str(spec)])
+    assert code == 0, output
+
+
+# ---- blocks nested in blocks -------------------------------------------------------------
+
+
+def _doubling(levels: int) -> str:
+    """Block A0 uses A1 twice, which uses A2 twice, ...: 2**levels uses of the last block."""
+    blocks = "".join(f"block A{i} {{\n    A{i + 1}() -> A{i + 1}()\n}}\n" for i in range(levels))
+    return blocks + f"block A{levels} {{\n    Linear(4)\n}}\n" + _model("A0()")
+
+
+def test_blocks_doubling_at_each_level_are_counted_once_per_instance(tmp_path: Path) -> None:
+    """Parameters were counted by walking every use (exponential: minutes for 20 levels); the
+    total is still the sum over every use."""
+    import nndsl
+
+    spec = tmp_path / "spec.nn"
+    spec.write_text(_doubling(12), encoding="utf-8")
+    program = nndsl.load(spec)
+    assert program.checked.models["M"].total_params() == 2**12 * (4 * 4 + 4)
+
+
+def test_blocks_doubling_past_the_instance_limit(tmp_path: Path) -> None:
+    """30 levels are 2**30 modules: `check` took minutes, `summary` and `generate` never ended."""
+    output = diagnose(tmp_path, _doubling(30))
+    assert "would build 32,767 block instances, more than 20,000" in output
+    assert "spec.nn:47:5\n" in output and "hint: each use of a block" in output
+
+
+def test_torch_layer_imported_like_a_users_module(tmp_path: Path) -> None:
+    """`from torch.nn import Linear` makes `Linear(3)` a module of the user's (nothing
+    inferred): torch's TypeError alone did not say why."""
+    text = "from torch.nn import Linear\n" + _model("Linear(3)")
+    output = diagnose(tmp_path, text)
+    assert_at(output, "4:5", "missing 1 required positional argument", "hint: torch.nn's layers")
+
+
+def test_a_users_module_built_with_too_few_arguments(with_module: Path) -> None:
+    output = diagnose(with_module, "from mypkg.layers import SwiGLU as S\n" + _model("S(4)"))
+    assert_at(output, "4:5", "'hidden'", "hint: `S` is built with the arguments written here")
+
+
+# ---- characters --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "col", "hint"),
+    [
+        ("\ufeffLinear(3)", 5, "an invisible formatting character (U+FEFF): delete it"),
+        ("Lin\u200bear(3)", 8, "an invisible formatting character (U+200B)"),
+        ("Linear(3) # \u202e\n    -\u202e> relu", 6, "an invisible formatting character (U+202E)"),
+        ("y\u0301 = x", 6, "a combining mark (U+0301)"),
+        ("Linear\uff083\uff09", 11, "this is not the ASCII `(`: write `(`"),
+        ("Linear(\u22123)", 12, "this is not the ASCII `-`: write `-`"),
+        ("Linear(2\u00b2)", 13, "write a power with `**`: `x ** 2`"),
+        ("Linear(3)\u2003-> relu", 14, "an unusual space (U+2003)"),
+        ("\U0001f600 = x", 5, "outside strings and comments, a spec is written in ASCII"),
+    ],
+)
+def test_characters_outside_ascii_get_a_hint(
+    tmp_path: Path, line: str, col: int, hint: str
+) -> None:
+    output = diagnose(tmp_path, _model(line))
+    where = "4:6" if "\u202e>" in line else f"3:{col}"
+    assert_at(output, where, "unexpected character", "hint: " + hint)
