@@ -175,8 +175,7 @@ class SubmoduleNames:
                 return
             if isinstance(e, ir.IfExp):
                 visit(e.cond, False, loop, grouped)
-                visit(e.then, stage, loop, grouped)
-                visit(e.orelse, stage, loop, grouped)
+                visit_branches(e, stage, loop, grouped)
                 return
             if isinstance(e, ir.BinOp) and e.op == "*" and stage and self._creates_module(e.left):
                 if not grouped:
@@ -212,6 +211,18 @@ class SubmoduleNames:
                 return
             for c in ir.children(e):
                 visit(c, False, loop, grouped)  # type: ignore[arg-type]
+
+        def visit_branches(e: ir.IfExp, stage: bool, loop: bool, grouped: bool) -> None:
+            # only one side of a compile-time choice is made, so both may hold the same label
+            # (torchvision's `if ...: self.block = A` / `else: self.block = B`)
+            before = dict(nm.labels)
+            visit(e.then, stage, loop, grouped)
+            then_labels = dict(nm.labels)
+            nm.labels.clear()
+            nm.labels.update(before)
+            visit(e.orelse, stage, loop, grouped)
+            for label, span in then_labels.items():
+                nm.labels.setdefault(label, span)
 
         def visit_body(body: tuple[ir.Stmt, ...], loop: bool, grouped: bool = False) -> None:
             for s in body:
