@@ -50,6 +50,20 @@ TORCHVISION = [
     ("inception_v3.nn", "InceptionV3", 23_834_568),  # aux_logits=False
     ("efficientnet_v2.nn", "EfficientNetV2S", 21_458_488),
     ("swin_v2.nn", "SwinV2T", 28_351_570),
+    # widths and depths computed in the spec from torchvision's design-space parameters
+    ("regnet_family.nn", "RegNetY400MF", 4_344_144),
+    ("regnet_family.nn", "RegNetY800MF", 6_432_512),
+    ("regnet_family.nn", "RegNetY1_6GF", 11_202_430),
+    ("regnet_family.nn", "RegNetY3_2GF", 19_436_338),
+    ("regnet_family.nn", "RegNetX400MF", 5_495_976),
+    ("regnet_family.nn", "RegNetX800MF", 7_259_656),
+    # other sizes: the models of other specs called with other settings
+    ("variants.nn", "ShuffleNetV2x05", 1_366_792),
+    ("variants.nn", "ShuffleNetV2x15", 3_503_624),
+    ("variants.nn", "ShuffleNetV2x20", 7_393_996),
+    ("variants.nn", "ViTB32", 88_224_232),
+    ("variants.nn", "ConvNeXtSmall", 50_223_688),
+    ("variants.nn", "WideResNet101_2", 126_886_696),
 ]
 
 # (file, model, parameters, outputs): torchvision's models with other heads (Kinetics-400 video
@@ -516,3 +530,70 @@ def test_linear_on_a_feature_map_needs_a_known_channels_first_map():
     assert not [d for d in result.diagnostics if d.is_error]
     warned = [(d.span.line, d.span.col) for d in result.diagnostics]
     assert warned == [(12, 58), (13, 14), (14, 27)]
+
+
+def test_a_label_in_a_loop_that_runs_at_most_once(tmp_path):
+    # torchvision's RegNet adds `layers["se"]` only with an SE ratio: written with the optional
+    # part idiom, `for _ in ([1] if use_se else []) { se: ... }`, the label was refused ("would
+    # name several modules") though the loop makes it at most once
+    import torch
+
+    import nndsl
+
+    spec = tmp_path / "once.nn"
+    spec.write_text(
+        "block Unit(out: int, use_se: bool) {\n"
+        "    input x: [B, C]\n"
+        "    y = x -> Linear(out) -> relu\n"
+        "    for _ in ([1] if use_se else []) {\n"
+        "        se: Linear(out)\n"
+        "    }\n"
+        "}\n"
+        "model M {\n"
+        "    input x: [B, 4]\n"
+        "    Unit(8, true) -> Unit(8, false)\n"
+        "    f: (a: Linear(4) -> for _ in [1] { se: Linear(4) })\n"
+        "}\n"
+    )
+    program = nndsl.load(str(spec))
+    assert program.checked.diagnostics == []
+    net = program.build("M")
+    assert sorted(k for k in net.state_dict() if k.endswith("weight")) == [
+        "f.a.weight", "f.se.weight", "unit1.fc.weight", "unit1.se.weight", "unit2.fc.weight"
+    ]  # fmt: skip
+    assert net.unit2.se is None
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        h = net.unit2.fc(net.unit1.se(torch.relu(net.unit1.fc(x)))).relu()
+        assert torch.allclose(net(x), net.f(h))
+    bad = _check(
+        "model M {\n    input x: [B, 4]\n    for i in range(2) {\n        fc: Linear(4)\n    }\n}\n"
+    )
+    assert [(d.message, d.span.line, d.span.col) for d in bad.diagnostics] == [
+        ("label `fc` inside a `for` loop would name a module at every iteration", 4, 9)
+    ]
+
+
+def test_compile_time_values_bound_in_a_for_stage():
+    # `g = min(group_width, w)` inside `block{i}: (for j in range(d) { ... })` was refused ("only
+    # layers can stand inside a `for` that is a chain stage")
+    result = _check(
+        "model M {\n"
+        "    input x: [B, 4]\n"
+        "    g: (for w in [8, 4] {\n"
+        "        k = w * 2\n"
+        "        Linear(k) -> relu\n"
+        "    })\n"
+        "}\n"
+    )
+    assert result.diagnostics == []
+    inst = result.models["M"]
+    assert inst.total_params() == (4 * 16 + 16) + (16 * 8 + 8)
+    assert [format_type(t) for t in inst.output_types()] == ["[B, 8]"]
+    bad = _check(
+        "model M {\n    input x: [B, 4]\n    g: (for w in [8] {\n        k = x\n"
+        "        Linear(w)\n    })\n}\n"
+    )
+    assert [(d.message, d.span.line, d.span.col) for d in bad.diagnostics] == [
+        ("a `for` stage can bind compile-time values, but this is a tensor [B, 4]", 4, 13)
+    ]

@@ -237,6 +237,14 @@ class Expressions:
             )
         if other is None:
             other = nm.named_at.get(name)  # an unlabelled module named from its type
+        if other is not None and not node.holes and other == node.label_span:
+            self.error(
+                f"label `{name}` inside a `for` loop would name a module at every iteration",
+                node.label_span,
+                hint=f"make the name differ at every iteration, as in `{name}{{i}}`, or move "
+                "the label out of the loop",
+            )
+            raise Abort
         if other is not None:
             self.error(
                 f"label `{node.label}` makes `{name}`, which already names another submodule of "
