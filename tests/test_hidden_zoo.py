@@ -50,6 +50,7 @@ TORCHVISION = [
     ("inception_v3.nn", "InceptionV3", 23_834_568),  # aux_logits=False
     ("efficientnet_v2.nn", "EfficientNetV2S", 21_458_488),
     ("swin_v2.nn", "SwinV2T", 28_351_570),
+    ("maxvit.nn", "MaxViTT", 30_919_624),
     # widths and depths computed in the spec from torchvision's design-space parameters
     ("regnet_family.nn", "RegNetY400MF", 4_344_144),
     ("regnet_family.nn", "RegNetY800MF", 6_432_512),
