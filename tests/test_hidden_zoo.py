@@ -598,3 +598,42 @@ def test_compile_time_values_bound_in_a_for_stage():
     assert [(d.message, d.span.line, d.span.col) for d in bad.diagnostics] == [
         ("a `for` stage can bind compile-time values, but this is a tensor [B, 4]", 4, 13)
     ]
+
+
+def test_a_labelled_layers_parameter_read_in_forward(tmp_path):
+    # torchvision's Swin V2 reads `self.qkv.bias` in forward (its key has no bias): `qkv.bias`
+    # was "a layer has no attribute `bias`"
+    import torch
+
+    import nndsl
+
+    spec = tmp_path / "param.nn"
+    spec.write_text(
+        "block Attn {\n"
+        "    input x: [B, T, C]\n"
+        "    out = x -> qkv: Linear(3 * C)\n"
+        "    out - cat([zeros_like(qkv.bias[:C]), qkv.bias[C:2 * C], zeros_like(qkv.bias[:C])])\n"
+        "}\n"
+        "model M {\n"
+        "    input x: [B, 5, 8]\n"
+        "    y = x -> tower: Attn()\n"
+        "    y + x @ tower.qkv.weight.transpose(0, 1)\n"
+        "}\n"
+    )
+    program = nndsl.load(str(spec))
+    assert program.checked.diagnostics == []
+    assert program.checked.models["M"].total_params() == 8 * 24 + 24
+    net = program.build("M")
+    x = torch.randn(2, 5, 8)
+    w, b = net.tower.qkv.weight, net.tower.qkv.bias.detach().clone()
+    b[8:16] = 0
+    with torch.no_grad():
+        assert torch.allclose(net(x), torch.nn.functional.linear(x, w, b) + x @ w.T, atol=1e-6)
+    bad = _check(
+        "model M {\n    input x: [B, 8]\n    y = x -> fc: Linear(4, bias=false)\n"
+        "    z = y + fc.bias\n    y + fc.scale\n}\n"
+    )
+    assert [(d.message, d.span.line, d.span.col) for d in bad.diagnostics] == [
+        ("`fc` has no `bias`: this Linear is made without one", 4, 16),
+        ("`fc` is a Linear, which has no parameter `scale`", 5, 12),
+    ]

@@ -535,6 +535,10 @@ class Expressions:
         return POISON
 
     def e_Attribute(self, e: ir.Attribute, frame: Frame, stage: bool) -> Any:
+        if isinstance(e.value, (ir.Name, ir.Attribute)):
+            parameter = sharing.parameter_value(self, frame, e)  # `qkv.weight`
+            if parameter is not None:
+                return parameter
         value = self.expr(e.value, frame)
         if value is POISON:
             return POISON
