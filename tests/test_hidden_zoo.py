@@ -51,6 +51,14 @@ TORCHVISION = [
     ("efficientnet_v2.nn", "EfficientNetV2S", 21_458_488),
     ("swin_v2.nn", "SwinV2T", 28_351_570),
     ("maxvit.nn", "MaxViTT", 30_919_624),
+    # B0's stages scaled in the spec: _make_divisible(c * width, 8) and ceil(n * depth)
+    ("efficientnet_scaled.nn", "EfficientNetB1", 7_794_184),
+    ("efficientnet_scaled.nn", "EfficientNetB2", 9_109_994),
+    ("efficientnet_scaled.nn", "EfficientNetB3", 12_233_232),
+    ("efficientnet_scaled.nn", "EfficientNetB4", 19_341_616),
+    ("efficientnet_scaled.nn", "EfficientNetB5", 30_389_784),
+    ("efficientnet_scaled.nn", "EfficientNetB6", 43_040_704),
+    ("efficientnet_scaled.nn", "EfficientNetB7", 66_347_960),
     # widths and depths computed in the spec from torchvision's design-space parameters
     ("regnet_family.nn", "RegNetY400MF", 4_344_144),
     ("regnet_family.nn", "RegNetY800MF", 6_432_512),
@@ -486,7 +494,7 @@ def test_math_of_numbers_is_a_compile_time_constant(tmp_path):
         "model M(d: int = 16) {\n"
         "    input x: [B, 3]\n"
         "    param scale: [3] = constant(log(10.0))\n"
-        "    y = clamp(x * scale, max=log(100.0)) / sqrt(d)\n"
+        "    y = clamp(x * scale, max=log(100.0)) / sqrt(d) * ceil(3 * 1.1) / floor(2.5)\n"
         "    y + (x -> exp) + log(x.abs() + 1)\n"
         "}\n"
     )
@@ -495,7 +503,7 @@ def test_math_of_numbers_is_a_compile_time_constant(tmp_path):
     net = program.build("M")
     assert torch.allclose(net.scale, torch.full((3,), math.log(10.0)))
     x = torch.randn(2, 3)
-    expected = torch.clamp(x * math.log(10.0), max=math.log(100.0)) / 4.0
+    expected = torch.clamp(x * math.log(10.0), max=math.log(100.0)) / 4.0 * 4 / 2
     assert torch.allclose(net(x), expected + x.exp() + torch.log(x.abs() + 1))
     bad = _check(
         "model M {\n    input x: [B, T]\n    k = log(-1.0)\n    n = sqrt(x.shape[1])\n"
@@ -636,4 +644,21 @@ def test_a_labelled_layers_parameter_read_in_forward(tmp_path):
     assert [(d.message, d.span.line, d.span.col) for d in bad.diagnostics] == [
         ("`fc` has no `bias`: this Linear is made without one", 4, 16),
         ("`fc` is a Linear, which has no parameter `scale`", 5, 12),
+    ]
+
+
+def test_no_torch_order_warning_when_torchs_reading_is_out_of_range():
+    # `Conv2d(out, k, stride, (k - 1) // 2)` with out == in_channels (EfficientNet-B1's 16 -> 16
+    # projection): torch's reading would have stride 0, so it is not torch's spelling
+    result = _check(
+        "block CNA(out: int, k: int = 1, stride: int = 1) {\n"
+        "    Conv2d(out, k, stride, (k - 1) // 2, bias=false) -> BatchNorm2d\n"
+        "}\n"
+        "model M {\n"
+        "    input x: [B, 16, 8, 8]\n"
+        "    CNA(16) -> Conv2d(16, 3, 1)\n"
+        "}\n"
+    )
+    assert [(d.message, d.span.line) for d in result.diagnostics] == [
+        ("Conv2d(16, 3, 1) means out_channels=16, kernel_size=3, stride=1", 6)
     ]

@@ -1,4 +1,4 @@
-"""Compile-time math on numbers: `log(10.0)`, `sqrt(d)`, `exp(-2)`.
+"""Compile-time math on numbers: `log(10.0)`, `sqrt(d)`, `exp(-2)`, `ceil(3 * 1.1)` (an int).
 
 A PyTorch user writes `math.log(100.0)` for a constant (torchvision's Swin V2 clamps its logit
 scale at it); in a spec the torch function of the same name, called on numbers only, is that
@@ -18,7 +18,8 @@ MATH: dict[str, Callable[[float], float]] = {
     "exp": math.exp, "expm1": math.expm1, "log": math.log, "log2": math.log2,
     "log10": math.log10, "log1p": math.log1p, "sqrt": math.sqrt, "sin": math.sin,
     "cos": math.cos, "tan": math.tan, "asin": math.asin, "acos": math.acos, "atan": math.atan,
-    "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh,
+    "sinh": math.sinh, "cosh": math.cosh, "tanh": math.tanh, "ceil": math.ceil,
+    "floor": math.floor,
 }  # fmt: skip
 
 
@@ -34,7 +35,7 @@ def applies(name: str, args: tuple, kwargs: tuple) -> bool:
     return name in MATH and len(args) == 1 and not kwargs and is_number_like(args[0])
 
 
-def compute(name: str, x: int | float) -> float:
+def compute(name: str, x: int | float) -> float | int:
     """The value, or ValueError with the reason (`log` of a negative number)."""
     try:
         value = MATH[name](x)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from nndsl import dims, ir
-from nndsl.catalog import api
+from nndsl.catalog import api, ranges
 from nndsl.catalog.core import TensorT
 from nndsl.check.frame import Frame
 from nndsl.check.graph import (
@@ -108,6 +108,14 @@ def _slot_layout(slot, depth: int) -> bool | None:
     return True if _CHANNELS_FIRST_LAYER.fullmatch(slot.type_name) else None
 
 
+def _torch_reading_fits(ref: LayerRef, sig) -> bool:
+    """Whether torch's positional reading of the arguments (input size first) gives values in
+    range: `Conv2d(out, k, stride, padding)` as `Conv2d(16, 1, 1, 0)` would have stride 0 in
+    torch's reading, so it was not written torch's way."""
+    names = [n for n, k, d in sig if k == "pos_or_kw"][: len(ref.args)]
+    return not ranges.check("module", ref.name, dict(zip(names, ref.args)))
+
+
 class Lints:
     """Lints (a part of `Evaluator`)."""
 
@@ -134,7 +142,12 @@ class Lints:
         out = ref.args[1] if len(ref.args) > 1 else None
         if isinstance(groups, int) and groups > 1 and isinstance(out, int) and out % groups:
             return
-        if isinstance(value, int) and not isinstance(value, bool) and ref.args[0] == value:
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and ref.args[0] == value
+            and _torch_reading_fits(ref, sig)
+        ):
             rest = [n for n, k, d in sig if k == "pos_or_kw" and n not in inferred][: len(ref.args)]
             reading = ", ".join(f"{n}={fmt_value(v)}" for n, v in zip(rest, ref.args))
             self.warn(
