@@ -81,6 +81,7 @@ TORCHVISION_OTHER_HEADS = [
     ("video.nn", "R3D18", 33_371_472, ["[B, 400]"]),
     ("video.nn", "MC3_18", 11_695_440, ["[B, 400]"]),
     ("video.nn", "R2Plus1D18", 31_505_325, ["[B, 400]"]),
+    ("video.nn", "S3D", 8_320_048, ["[B, 400]"]),
     ("segmentation.nn", "FCNResNet50", 35_322_218, ["[B, 21, H, W]"] * 2),
     ("segmentation.nn", "DeepLabV3ResNet50", 42_004_074, ["[B, 21, H, W]"] * 2),
     ("segmentation.nn", "LRASPPMobileNetV3Large", 3_221_538, ["[B, 21, H, W]"]),
