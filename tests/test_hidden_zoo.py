@@ -73,6 +73,21 @@ TORCHVISION = [
     ("variants.nn", "ViTB32", 88_224_232),
     ("variants.nn", "ConvNeXtSmall", 50_223_688),
     ("variants.nn", "WideResNet101_2", 126_886_696),
+    ("variants.nn", "ResNet152", 60_192_808),
+    ("variants.nn", "ResNeXt101_32x8d", 88_791_336),
+    ("variants.nn", "ResNeXt101_64x4d", 83_455_272),
+    ("variants.nn", "DenseNet161", 28_681_000),
+    ("variants.nn", "DenseNet169", 14_149_480),
+    ("variants.nn", "DenseNet201", 20_013_928),
+    ("variants.nn", "SwinS", 49_606_258),
+    ("variants.nn", "SwinB", 87_768_224),
+    ("variants.nn", "ConvNeXtBase", 88_591_464),
+    ("variants.nn", "ConvNeXtLarge", 197_767_336),
+    ("variants.nn", "ViTL16", 304_326_632),
+    ("variants.nn", "ViTL32", 306_535_400),
+    ("variants.nn", "MNASNet05", 2_218_512),  # depths scaled by alpha in mnasnet.nn
+    ("variants.nn", "MNASNet075", 3_170_208),
+    ("variants.nn", "MNASNet13", 6_282_256),
 ]
 
 # (file, model, parameters, outputs): torchvision's models with other heads (Kinetics-400 video
