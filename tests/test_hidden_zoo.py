@@ -678,3 +678,15 @@ def test_no_torch_order_warning_when_torchs_reading_is_out_of_range():
     assert [(d.message, d.span.line) for d in result.diagnostics] == [
         ("Conv2d(16, 3, 1) means out_channels=16, kernel_size=3, stride=1", 6)
     ]
+
+
+def test_layer_norm_over_several_dimensions_written_positionally():
+    # `LayerNorm([16, 8, 8])`, torch's spelling of a normalized_shape over C, H, W, was read as
+    # `eps` ("`eps` must be a number, not a list")
+    result = _check(
+        "model M {\n    input x: [B, 16, 8, 8]\n    LayerNorm([16, 8, 8]) -> LayerNorm((8, 8))\n}\n"
+    )
+    assert result.diagnostics == []
+    assert result.models["M"].total_params() == 2 * 16 * 8 * 8 + 2 * 8 * 8
+    bad = _check("model M {\n    input x: [B, 16, 8, 8]\n    LayerNorm([16, 4, 8])\n}\n")
+    assert [d.span.line for d in bad.diagnostics if d.is_error] == [3]
