@@ -690,3 +690,24 @@ def test_layer_norm_over_several_dimensions_written_positionally():
     assert result.models["M"].total_params() == 2 * 16 * 8 * 8 + 2 * 8 * 8
     bad = _check("model M {\n    input x: [B, 16, 8, 8]\n    LayerNorm([16, 4, 8])\n}\n")
     assert [d.span.line for d in bad.diagnostics if d.is_error] == [3]
+
+
+def test_a_train_section_trains_an_imported_model(tmp_path):
+    # `import "zoo.nn"` then `model = Net` checked, but `run` said "has no train section to
+    # run" and `generate` wrote no train.py: only the root file's models were made
+    from nndsl.codegen import train_sources
+
+    (tmp_path / "zoo.nn").write_text(
+        "model Net(width: int = 8) {\n    input x: [B, 4]\n    Linear(width) -> relu -> Linear(3)\n}\n"
+    )
+    spec = tmp_path / "train.nn"
+    spec.write_text(
+        'import "zoo.nn"\n\n'
+        "train {\n    model = Net(width=16)\n    data = iris()\n    loss = CrossEntropyLoss()\n"
+        "    optimizer = Adam(lr=0.01)\n    epochs = 1\n}\n"
+    )
+    result = check_file(str(spec))
+    assert result.diagnostics == []
+    assert list(result.models) == ["Net"]
+    (script,) = train_sources(result, ["Net"]).values()
+    assert script[0].model == "Net" and "Net(width=16)" in script[1]
