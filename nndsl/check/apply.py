@@ -32,6 +32,7 @@ from nndsl.check.values import (
     LabeledV,
     LayerRef,
     RepeatV,
+    contains_tensor,
     first_tensor,
     fmt_value,
     has_poison,
@@ -67,7 +68,7 @@ class Applying:
         if value is POISON:
             raise Abort
         if isinstance(layer_v, LabeledV) and into is not None:
-            if layer_v.node.holes:
+            if layer_v.node.holes or self.loop_label(frame, layer_v.node):
                 self.sibling_label(into, layer_v)
             sub: list[ModuleSlot] = []
             start = len(frame.inst.ops)
@@ -96,7 +97,7 @@ class Applying:
                     hint="remove the inner label, or move the layer out of the group",
                 )
                 raise Abort
-            if layer_v.node.holes:
+            if layer_v.node.holes or self.loop_label(frame, layer_v.node):
                 self.made_label(frame, layer_v.label, layer_v.node)
             return self.apply(layer_v.item, value, frame, span, into=into, label=layer_v.label)
         if isinstance(layer_v, GroupV):
@@ -221,6 +222,9 @@ class Applying:
                     if isinstance(s, ir.For):
                         self.for_layers(s.target, s.iter, s.body, s.span, frame, items)
                         continue
+                    if isinstance(s, ir.Assign):
+                        self.stage_loop_binding(s, frame)
+                        continue
                     if not isinstance(s, ir.ExprStmt):
                         self.error(
                             "only layers can stand inside a `for` that is a chain stage",
@@ -245,6 +249,22 @@ class Applying:
                         items.append(v)
         finally:
             frame.in_loop -= 1
+
+    def stage_loop_binding(self, s: ir.Assign, frame: Frame) -> None:
+        """`g = min(group_width, w)` in a `for` stage: a compile-time value for the layers
+        after it (a tensor or a layer cannot be bound there: the stage holds layers only)."""
+        v = self.expr(s.value, frame)
+        if v is POISON:
+            raise Abort
+        if contains_tensor(v) or is_layer(v):
+            self.error(
+                f"a `for` stage can bind compile-time values, but this is {describe(v)}",
+                s.value.span,
+                hint="write layers, blocks or groups (`Conv2d(c, 3) -> relu`), one per line, "
+                "and sizes or settings as `name = value`",
+            )
+            raise Abort
+        self.assign(s.target, v, frame, s.span)
 
     def loop_sequence(self, iter_: ir.Expr, frame: Frame) -> tuple | list:
         """The items a `for` stage runs over (the generic evaluator refuses symbolic ones)."""

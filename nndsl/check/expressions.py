@@ -14,7 +14,7 @@ from nndsl.catalog.core import (
     describe,
 )
 from nndsl.catalog.functions import CASTS
-from nndsl.check import sharing
+from nndsl.check import ctmath, sharing
 from nndsl.check.frame import MAX_REPEAT, Frame
 from nndsl.check.graph import (
     TensorV,
@@ -237,6 +237,14 @@ class Expressions:
             )
         if other is None:
             other = nm.named_at.get(name)  # an unlabelled module named from its type
+        if other is not None and not node.holes and other == node.label_span:
+            self.error(
+                f"label `{name}` inside a `for` loop would name a module at every iteration",
+                node.label_span,
+                hint=f"make the name differ at every iteration, as in `{name}{{i}}`, or move "
+                "the label out of the loop",
+            )
+            raise Abort
         if other is not None:
             self.error(
                 f"label `{node.label}` makes `{name}`, which already names another submodule of "
@@ -339,6 +347,12 @@ class Expressions:
             return POISON
         arg_spans = tuple(a.span for a in e.args)
         kwarg_spans = tuple((k.name, k.span) for k in e.kwargs)
+        if (
+            ctmath.applies(name, args, kwargs)
+            and name not in self.symbols.blocks
+            and id(e) not in self._pipe_stages
+        ):
+            return self.math_call(name, args, kwargs, e)
         if name in BUILTIN_FUNCTIONS and name not in self.symbols.blocks:
             torch_fn = name in ("max", "min", "sum", "abs", "round") and (
                 id(e) in self._pipe_stages
@@ -454,6 +468,22 @@ class Expressions:
             return self.error(f"dimension {i} is out of range for {t.type}", e.args[0].span)
         return shape[i]
 
+    def math_call(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
+        """`log(100.0)`: a compile-time number (see `ctmath`)."""
+        value = self.domain.builtin(self, name, args, kwargs, e)
+        if value is not NotImplemented:
+            return value
+        if isinstance(args[0], Sym):
+            return self.error(
+                f"`{name}` of the size `{args[0]}` cannot be computed at compile time",
+                e.span,
+                hint="sizes known only when the model runs cannot make a constant",
+            )
+        try:
+            return ctmath.compute(name, args[0])
+        except ValueError as exc:
+            return self.error(str(exc), e.span)
+
     def builtin(self, name: str, args: tuple, kwargs: tuple, e: ir.Call) -> Any:
         value = self.domain.builtin(self, name, args, kwargs, e)
         if value is not NotImplemented:
@@ -520,6 +550,10 @@ class Expressions:
         return POISON
 
     def e_Attribute(self, e: ir.Attribute, frame: Frame, stage: bool) -> Any:
+        if isinstance(e.value, (ir.Name, ir.Attribute)):
+            parameter = sharing.parameter_value(self, frame, e)  # `qkv.weight`
+            if parameter is not None:
+                return parameter
         value = self.expr(e.value, frame)
         if value is POISON:
             return POISON

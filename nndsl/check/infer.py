@@ -203,7 +203,7 @@ class Evaluator(
             self.generated_name(decl.name, decl.name_span, f"{decl.kind} name")
             for p in decl.params:
                 self.generated_name(p.name, p.span, "parameter name")
-        for model in self.symbols.models:
+        for model in self.symbols.models + _trained_imports(self.symbols):
             result.models[model.name] = self.instantiate_model(model)
         result.diagnostics = self.diags
         result.used_fallback = self.used_fallback
@@ -275,3 +275,27 @@ __all__ = ["Evaluator", "Inference", "infer", "iter_modules", "value_type", "POI
 
 
 # sharing.py builds on this module (labels applied again, tie, buffer, init)
+
+
+def _trained_imports(symbols: Symbols) -> list[ir.BlockDecl]:
+    """Models of imported files that a train section of the root file trains (`import
+    "zoo.nn"` then `model = ResNet18`): made like the root file's own, so that the section can
+    be run and generated."""
+    own = {m.name for m in symbols.models}
+    out: list[ir.BlockDecl] = []
+    for t in symbols.root_trains:
+        for entry in t.entries:
+            if entry.key != "model":
+                continue
+            value = entry.value
+            name = (
+                value.func.id
+                if isinstance(value, ir.Call) and isinstance(value.func, ir.Name)
+                else None
+            )
+            name = value.id if isinstance(value, ir.Name) else name
+            decl = symbols.blocks.get(name) if name else None
+            if decl is not None and decl.kind == "model" and decl.name not in own:
+                own.add(decl.name)
+                out.append(decl)
+    return out

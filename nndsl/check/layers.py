@@ -45,9 +45,11 @@ def _positional_index(sig, inferred, args: Args, ref: LayerRef, key: str) -> int
 
 def _absurd_positional(sig, inferred, first: Any) -> bool:
     """Whether reading the first positional argument as the first non-inferred parameter would
-    be absurd: an integer for a float parameter such as `eps` (`BatchNorm2d(64)`)."""
+    be absurd: an integer, or a list of them, for a float parameter such as `eps`
+    (`BatchNorm2d(64)`, `LayerNorm([16, 32, 32])`)."""
     rest = [(n, d) for n, k, d in sig if k == "pos_or_kw" and n not in inferred]
-    if not rest or isinstance(first, bool) or not isinstance(first, (int, Sym)):
+    sizes = first if isinstance(first, (tuple, list)) and first else (first,)
+    if not rest or any(isinstance(v, bool) or not isinstance(v, (int, Sym)) for v in sizes):
         return False
     default = rest[0][1]
     return isinstance(default, float) or isinstance(default, bool)

@@ -95,6 +95,7 @@ class DeclNames:
     loop_start: dict[str, int] = field(default_factory=dict)  # base → first number for loop nodes
     labels: dict[str, Span] = field(default_factory=dict)
     named_at: dict[str, Span] = field(default_factory=dict)  # generated name → its node's span
+    loop_labels: set[int] = field(default_factory=set)  # id(node): labels written in loops
 
 
 def function_module_name(function: str) -> str:
@@ -105,6 +106,10 @@ def function_module_name(function: str) -> str:
 
 class SubmoduleNames:
     """The names of submodules (a part of `Evaluator`)."""
+
+    def loop_label(self, frame: Frame, node: ir.Labeled) -> bool:
+        """Whether a label without holes is written in a `for` loop (named when made)."""
+        return id(node) in self.naming(frame.decl).loop_labels
 
     def naming(self, decl: ir.BlockDecl) -> DeclNames:
         cached = self._naming.get(id(decl))
@@ -157,11 +162,12 @@ class SubmoduleNames:
                         f"module again, write its label alone: `x -> {e.label}`",
                     )
                 elif loop:
-                    self.error(
-                        f"label `{e.label}` inside a `for` loop would name several modules",
-                        e.label_span,
-                        hint="label the loop's modules through a block, or move the label out of the loop",
-                    )
+                    # named when made (as `layer{i}`): an error if the loop makes it twice;
+                    # `for _ in ([1] if use_se else []) { se: SE() }` makes it at most once
+                    nm.loop_labels.add(id(e))
+                    self.check_identifier(e.label, e.label_span, "label", attribute=True)
+                    visit(e.expr, True, loop, True)
+                    return
                 self.check_identifier(e.label, e.label_span, "label", attribute=True)
                 nm.labels[e.label] = e.label_span
                 visit(e.expr, True, loop, True)
@@ -175,8 +181,7 @@ class SubmoduleNames:
                 return
             if isinstance(e, ir.IfExp):
                 visit(e.cond, False, loop, grouped)
-                visit(e.then, stage, loop, grouped)
-                visit(e.orelse, stage, loop, grouped)
+                visit_branches(e, stage, loop, grouped)
                 return
             if isinstance(e, ir.BinOp) and e.op == "*" and stage and self._creates_module(e.left):
                 if not grouped:
@@ -212,6 +217,18 @@ class SubmoduleNames:
                 return
             for c in ir.children(e):
                 visit(c, False, loop, grouped)  # type: ignore[arg-type]
+
+        def visit_branches(e: ir.IfExp, stage: bool, loop: bool, grouped: bool) -> None:
+            # only one side of a compile-time choice is made, so both may hold the same label
+            # (torchvision's `if ...: self.block = A` / `else: self.block = B`)
+            before = dict(nm.labels)
+            visit(e.then, stage, loop, grouped)
+            then_labels = dict(nm.labels)
+            nm.labels.clear()
+            nm.labels.update(before)
+            visit(e.orelse, stage, loop, grouped)
+            for label, span in then_labels.items():
+                nm.labels.setdefault(label, span)
 
         params: dict[str, Span] = {}  # the `param` declarations met
 

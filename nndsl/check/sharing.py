@@ -406,6 +406,32 @@ def parameter_at(
     raise _Abort
 
 
+@dataclass(frozen=True, eq=False)
+class LayerParameter:
+    """The target of a step that reads a labelled layer's parameter in forward (`qkv.weight`,
+    written `self.qkv.weight`); the parameter belongs to the layer, so it counts nothing here."""
+
+    name: str  # the path: `qkv.weight`, `tower.fc.bias`
+    type: TensorT
+    count: None = None
+
+
+def parameter_value(ev: Evaluator, frame: Frame, e: ir.Attribute) -> TensorV | None:
+    """`qkv.weight` as a value: the parameter of a layer this body labelled and made before (as
+    torchvision's Swin V2 reads `self.qkv.bias`); None when `e` does not start with a label."""
+    parts = _path(e)
+    if parts is None or len(parts) < 2:
+        return None
+    root = parts[0][0]
+    if root in frame.vars or not is_label(ev, frame, root):
+        return None
+    if _find(frame.inst.modules, root) is None:
+        return None  # not made yet: reported where the label is read
+    name, t, _ = parameter_at(ev, frame, e, "reading a parameter")
+    op = ev.emit(frame, Op(OpKind.PARAM, LayerParameter(name, t), (), (), t, e.span))
+    return TensorV(t, op, Origin(f"parameter `{name}`", e.span))
+
+
 def _find_param(inst: BlockInstance | None, name: str):
     if inst is None:
         return None

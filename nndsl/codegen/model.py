@@ -742,17 +742,18 @@ class _Emitter:
         while k < len(groups):
             when, slots = groups[k]
             body = [line for s in slots for line in self.module_lines(s)]
-            if when:  # as torchvision does: the attribute exists, None when the module doesn't
-                lines.extend(f"self.{s.name} = None" for s in slots)
             other = groups[k + 1][0] if k + 1 < len(groups) else ()
-            if (
+            both_sides = (
                 when
                 and other
                 and other[:-1] == when[:-1]
                 and other[-1] == (when[-1][0], not when[-1][1])
-            ):
+            )
+            if when:  # as torchvision does: the attribute exists, None when the module doesn't
+                lines.extend(_none_lines(slots, groups[k + 1][1] if both_sides else []))
+            if both_sides:
                 # the modules of both sides of one condition: `if ...: ... else: ...`
-                lines.extend(f"self.{s.name} = None" for s in groups[k + 1][1])
+                lines.extend(_none_lines(groups[k + 1][1], slots))
                 rest = [line for s in groups[k + 1][1] for line in self.module_lines(s)]
                 cond, polarity = when[-1]
                 then, orelse = (body, rest) if polarity else (rest, body)
@@ -1465,7 +1466,9 @@ class _Emitter:
                 if op.kind != "module" or when[depth][1] != polarity:
                     continue
                 slot = op.target
-                if (slot.when or ()) == when[: depth + 1]:
+                if (slot.when or ()) == when[: depth + 1] and not _on_both_sides(
+                    slot, self.inst.modules
+                ):
                     return slot.name, polarity
         return None
 
@@ -1733,6 +1736,21 @@ class _Lines:
     """Lines of `__init__` that add children to the list a group is built in."""
 
     lines: tuple[str, ...] | list[str]
+
+
+def _none_lines(slots: list[ModuleSlot], other_side: list[ModuleSlot]) -> list[str]:
+    """`self.x = None` for the modules of one side of a condition, except those the other side
+    makes under the same label (`block: A if c else block: B`): that attribute always exists."""
+    made = {s.name for s in other_side}
+    return [f"self.{s.name} = None" for s in slots if s.name not in made]
+
+
+def _on_both_sides(slot: ModuleSlot, slots: list[ModuleSlot]) -> bool:
+    """Whether the other side of `slot`'s innermost condition makes a module of its name: then
+    `self.<name> is None` cannot tell the sides apart."""
+    when = slot.when or ()
+    flipped = when[:-1] + ((when[-1][0], not when[-1][1]),) if when else None
+    return any(s.name == slot.name and (s.when or ()) == flipped for s in slots)
 
 
 def _group_by_when(slots: list[ModuleSlot]):
