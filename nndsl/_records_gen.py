@@ -1886,6 +1886,7 @@ def _make_27(
     _f_loop_start,
     _f_labels,
     _f_named_at,
+    _f_loop_labels,
 ):
     out = {}
 
@@ -1896,19 +1897,21 @@ def _make_27(
         loop_start=_FACTORY,
         labels=_FACTORY,
         named_at=_FACTORY,
+        loop_labels=_FACTORY,
     ):
         self.names = _f_names() if names is _FACTORY else names
         self.loop_bases = _f_loop_bases() if loop_bases is _FACTORY else loop_bases
         self.loop_start = _f_loop_start() if loop_start is _FACTORY else loop_start
         self.labels = _f_labels() if labels is _FACTORY else labels
         self.named_at = _f_named_at() if named_at is _FACTORY else named_at
+        self.loop_labels = _f_loop_labels() if loop_labels is _FACTORY else loop_labels
 
     out["__init__"] = __init__
 
     def __repr__(self):
         return (
             self.__class__.__qualname__
-            + f"(names={self.names!r}, loop_bases={self.loop_bases!r}, loop_start={self.loop_start!r}, labels={self.labels!r}, named_at={self.named_at!r})"
+            + f"(names={self.names!r}, loop_bases={self.loop_bases!r}, loop_start={self.loop_start!r}, labels={self.labels!r}, named_at={self.named_at!r}, loop_labels={self.loop_labels!r})"
         )
 
     out["__repr__"] = __repr__
@@ -1921,12 +1924,14 @@ def _make_27(
                 self.loop_start,
                 self.labels,
                 self.named_at,
+                self.loop_labels,
             ) == (
                 other.names,
                 other.loop_bases,
                 other.loop_start,
                 other.labels,
                 other.named_at,
+                other.loop_labels,
             )
         return NotImplemented
 
@@ -2709,7 +2714,41 @@ def _make_41(
     return out
 
 
-def _make_42(_holder, _set, _FACTORY, _frozen_error):
+def _make_42(_holder, _set, _FACTORY, _frozen_error, _d_count):
+    out = {}
+
+    def __init__(self, name, type, count=_d_count):
+        _set(self, "name", name)
+        _set(self, "type", type)
+        _set(self, "count", count)
+
+    out["__init__"] = __init__
+
+    def __repr__(self):
+        return (
+            self.__class__.__qualname__
+            + f"(name={self.name!r}, type={self.type!r}, count={self.count!r})"
+        )
+
+    out["__repr__"] = __repr__
+
+    def __setattr__(self, name, value):
+        if type(self) is _holder[0] or name in ("name", "type", "count"):
+            raise _frozen_error()(f"cannot assign to field {name!r}")
+        super(_holder[0], self).__setattr__(name, value)
+
+    out["__setattr__"] = __setattr__
+
+    def __delattr__(self, name):
+        if type(self) is _holder[0] or name in ("name", "type", "count"):
+            raise _frozen_error()(f"cannot delete field {name!r}")
+        super(_holder[0], self).__delattr__(name)
+
+    out["__delattr__"] = __delattr__
+    return out
+
+
+def _make_43(_holder, _set, _FACTORY, _frozen_error):
     out = {}
 
     def __init__(self, slot, node, span):
@@ -2743,7 +2782,7 @@ def _make_42(_holder, _set, _FACTORY, _frozen_error):
     return out
 
 
-def _make_43(_holder, _set, _FACTORY, _frozen_error, _d_path, _d_input_index):
+def _make_44(_holder, _set, _FACTORY, _frozen_error, _d_path, _d_input_index):
     out = {}
 
     def __init__(self, type, op, origin, path=_d_path, input_index=_d_input_index):
@@ -2779,7 +2818,7 @@ def _make_43(_holder, _set, _FACTORY, _frozen_error, _d_path, _d_input_index):
     return out
 
 
-def _make_44(_holder, _set, _FACTORY, _frozen_error, _d_init_args, _d_init_kwargs, _d_span):
+def _make_45(_holder, _set, _FACTORY, _frozen_error, _d_init_args, _d_init_kwargs, _d_span):
     out = {}
 
     def __init__(
@@ -2804,7 +2843,7 @@ def _make_44(_holder, _set, _FACTORY, _frozen_error, _d_init_args, _d_init_kwarg
     return out
 
 
-def _make_45(_holder, _set, _FACTORY, _frozen_error, _d_persistent, _d_span):
+def _make_46(_holder, _set, _FACTORY, _frozen_error, _d_persistent, _d_span):
     out = {}
 
     def __init__(self, name, type, ops, value, persistent=_d_persistent, span=_d_span):
@@ -2827,7 +2866,7 @@ def _make_45(_holder, _set, _FACTORY, _frozen_error, _d_persistent, _d_span):
     return out
 
 
-def _make_46(
+def _make_47(
     _holder,
     _set,
     _FACTORY,
@@ -2876,7 +2915,7 @@ def _make_46(
     return out
 
 
-def _make_47(_holder, _set, _FACTORY, _frozen_error, _d_span, _d_modules):
+def _make_48(_holder, _set, _FACTORY, _frozen_error, _d_span, _d_modules):
     out = {}
 
     def __init__(self, target, source, type, span=_d_span, modules=_d_modules):
@@ -2926,7 +2965,7 @@ FACTORIES = {
     "init,repr,eq|||items::1110|pos:d:1110": _make_24,
     "init,repr,eq|||message::1110|hint:d:1110|arg:d:1110": _make_25,
     "init,repr,eq|||models:f:1110|diagnostics:f:1110|used_fallback:d:1110": _make_26,
-    "init,repr,eq|||names:f:1110|loop_bases:f:1110|loop_start:f:1110|labels:f:1110|named_at:f:1110": _make_27,
+    "init,repr,eq|||names:f:1110|loop_bases:f:1110|loop_start:f:1110|labels:f:1110|named_at:f:1110|loop_labels:f:1110": _make_27,
     "init,repr,eq|||program::1110|symbols::1110|diagnostics:f:1110|models:f:1110|plans:f:1110": _make_28,
     "init,repr,eq|||root::1110|files:f:1110|sources:f:1110|imports:f:1110|run_python:d:1110": _make_29,
     "init,repr,eq|||text::1110|lo::1110|hi::1110": _make_30,
@@ -2941,10 +2980,11 @@ FACTORIES = {
     "init,repr,frozen|frozen||kind::1110|target::1110|args::1110|kwargs::1110|out::1110|span::1110|name_hint:d:1110|entry:d:1110|written:d:1110|n_positional:d:1110|when:d:1110": _make_39,
     "init,repr,frozen|frozen||label::1110|item::1110|node::1110|span::1110": _make_40,
     "init,repr,frozen|frozen||name::1110|kind::1110|type_name::1110|span::1110|entry:d:1110|args:d:1110|user_args:d:1110|user_kwargs:d:1110|instance:d:1110|py_module:d:1110|py_args:d:1110|py_kwargs:d:1110|children:f:1110|params:d:1110|buffers:d:1110|out_type:d:1110|in_type:d:1110|from_function:d:1110|function_op:d:1110|when:d:1110|repeat:d:1110": _make_41,
-    "init,repr,frozen|frozen||slot::1110|node::1110|span::1110": _make_42,
-    "init,repr,frozen|frozen||type::1110|op::1110|origin::1110|path:d:1110|input_index:d:1110": _make_43,
-    "init,repr|||name::1110|type::1110|init::1110|init_args:d:1110|init_kwargs:d:1110|span:d:1110": _make_44,
-    "init,repr|||name::1110|type::1110|ops::1110|value::1110|persistent:d:1110|span:d:1110": _make_45,
-    "init,repr|||param::1110|function::1110|args:d:1110|kwargs:d:1110|layer_type:d:1110|path:d:1110|guard:d:1110|span:d:1110|modules:d:1110": _make_46,
-    "init,repr|||target::1110|source::1110|type::1110|span:d:1110|modules:d:1110": _make_47,
+    "init,repr,frozen|frozen||name::1110|type::1110|count:d:1110": _make_42,
+    "init,repr,frozen|frozen||slot::1110|node::1110|span::1110": _make_43,
+    "init,repr,frozen|frozen||type::1110|op::1110|origin::1110|path:d:1110|input_index:d:1110": _make_44,
+    "init,repr|||name::1110|type::1110|init::1110|init_args:d:1110|init_kwargs:d:1110|span:d:1110": _make_45,
+    "init,repr|||name::1110|type::1110|ops::1110|value::1110|persistent:d:1110|span:d:1110": _make_46,
+    "init,repr|||param::1110|function::1110|args:d:1110|kwargs:d:1110|layer_type:d:1110|path:d:1110|guard:d:1110|span:d:1110|modules:d:1110": _make_47,
+    "init,repr|||target::1110|source::1110|type::1110|span:d:1110|modules:d:1110": _make_48,
 }
