@@ -16,9 +16,9 @@ process and called as `train(["--data", ..., "--out", <temp dir>, "--epochs", K,
 
 - `plain`: the generated train.py (its own loop over on-device tensors, templates/train.py.j2).
 - `lightning`: the generated Lightning train.py: `Trainer.fit` of lit_model.py's LitDigitsCNN,
-  with DataLoaders whose items are whole batches sliced from the tensors (the plain target's
-  seeded permutation), the loss and accuracy summed per step and logged once per epoch, and
-  Lightning's callbacks, logger and checkpointing.
+  with loaders of whole batches sliced from the tensors (the plain target's seeded
+  permutation; a DataLoader only under DDP), the loss and accuracy summed per step and logged
+  once per epoch, and Lightning's callbacks, logger and checkpointing.
 
 Both train on the same batches in the same order from the same initial weights (the Lightning
 target shuffles like the plain one), so their per-epoch training losses must agree: this is
@@ -38,7 +38,7 @@ printed in epochs: for Lightning building the Trainer, the sanity-check validati
 and logs; for the plain script checkpoints, metrics.csv and its loss/accuracy plot (curves.png).
 
 Two last lines split the overhead: the time to iterate the Lightning target's training
-DataLoader once (no model), as a share of a plain epoch, so the data pipeline can be told apart
+loader once (no model), as a share of a plain epoch, so the data pipeline can be told apart
 from Lightning's own machinery; and Lightning's own loop, measured on a model that costs nothing
 (one parameter) with the same Trainer settings and the same manual optimization as the generated
 module (`manual_backward`, `optimizer.step()`, `self.clip_gradients` in
@@ -223,7 +223,7 @@ class Bench:
 
 
 def dataloader_share(bench: Bench, plain_epoch_cpu: float) -> float:
-    """CPU time of one pass over the Lightning target's training DataLoader (no model), as a
+    """CPU time of one pass over the Lightning target's training loader (no model), as a
     share of a plain epoch."""
     loader = bench.lit.build_loaders(str(bench.data["lightning"]), 64, 0)[0]
     out = []
@@ -404,7 +404,7 @@ def main() -> None:
         )
         share = dataloader_share(bench, med["plain", "cpu"])
         print(
-            f"   of which the DataLoader (batches sliced from the tensors, no model): "
+            f"   of which the loader (batches sliced from the tensors, no model): "
             f"{share:.1%} of a plain epoch's CPU time, Lightning's own machinery the rest "
             f"(~{cpu - 1 - share:+.1%})"
         )
