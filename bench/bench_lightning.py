@@ -16,9 +16,9 @@ process and called as `train(["--data", ..., "--out", <temp dir>, "--epochs", K,
 
 - `plain`: the generated train.py (its own loop over on-device tensors, templates/train.py.j2).
 - `lightning`: the generated Lightning train.py: `Trainer.fit` of lit_model.py's LitDigitsCNN,
-  with DataLoaders whose items are whole batches sliced from the tensors (the plain target's
-  seeded permutation), the loss and accuracy summed per step and logged once per epoch, and
-  Lightning's callbacks, logger and checkpointing.
+  with loaders of whole batches sliced from the tensors (the plain target's seeded
+  permutation; a DataLoader only under DDP), the loss and accuracy summed per step and logged
+  once per epoch, and Lightning's callbacks, logger and checkpointing.
 
 Both train on the same batches in the same order from the same initial weights (the Lightning
 target shuffles like the plain one), so their per-epoch training losses must agree: this is
@@ -38,7 +38,7 @@ printed in epochs: for Lightning building the Trainer, the sanity-check validati
 and logs; for the plain script checkpoints, metrics.csv and its loss/accuracy plot (curves.png).
 
 Two last lines split the overhead: the time to iterate the Lightning target's training
-DataLoader once (no model), as a share of a plain epoch, so the data pipeline can be told apart
+loader once (no model), as a share of a plain epoch, so the data pipeline can be told apart
 from Lightning's own machinery; and Lightning's own loop, measured on a model that costs nothing
 (one parameter) with the same Trainer settings and the same manual optimization as the generated
 module (`manual_backward`, `optimizer.step()`, `self.clip_gradients` in
@@ -59,6 +59,7 @@ import contextlib
 import csv
 import importlib.util
 import io
+import itertools
 import logging
 import statistics
 import sys
@@ -156,6 +157,43 @@ def train_losses(run_dir: Path) -> list[float]:
         return [float(r["train_loss"]) for r in csv.DictReader(fh) if r.get("train_loss")]
 
 
+def load_lightning(folder: Path, tag: str):
+    """(the train module of the Lightning target in `folder`, its epochs' marks): the generated
+    module replaced in it by a subclass that notes (wall, CPU) at the start and the end of
+    every epoch."""
+    lit_model_py = _exec_file(f"bench_{tag}_model_py", folder / "model.py", {})
+    lit_utils = _exec_file(f"bench_{tag}_utils", folder / "training_utils.py", {})
+    lit_model = _exec_file(
+        f"bench_{tag}_lit_model",
+        folder / "lit_model.py",
+        {"model": lit_model_py, "training_utils": lit_utils},
+    )
+    module = _exec_file(
+        f"bench_{tag}_train",
+        folder / "train.py",
+        {"model": lit_model_py, "lit_model": lit_model, "training_utils": lit_utils},
+    )
+    marks: list[tuple[float, float]] = []
+    name = next(k for k in vars(lit_model) if k.startswith("Lit"))
+    generated = getattr(lit_model, name)
+
+    class Timed(generated):
+        """The generated module, its epoch timed from its own epoch hooks (a timing
+        callback would add a dispatch to every step): after the callbacks'
+        `on_train_epoch_start`, before the epoch's logging and scheduler step."""
+
+        def on_train_epoch_start(self) -> None:
+            marks.append(now())
+            super().on_train_epoch_start()
+
+        def on_train_epoch_end(self) -> None:
+            marks.append(now())
+            super().on_train_epoch_end()
+
+    setattr(module, name, Timed)
+    return module, marks
+
+
 class Bench:
     def __init__(self, folders: dict[str, Path], tmp: Path) -> None:
         self.tmp = tmp
@@ -169,38 +207,10 @@ class Bench:
         )
         self.clocks = PlainClocks()
         self.plain.time = self.clocks
-        lit_folder = folders["lightning"]
-        lit_model_py = _exec_file("bench_lit_model_py", lit_folder / "model.py", {})
-        lit_utils = _exec_file("bench_lit_utils", lit_folder / "training_utils.py", {})
-        lit_model = _exec_file(
-            "bench_lit_model",
-            lit_folder / "lit_model.py",
-            {"model": lit_model_py, "training_utils": lit_utils},
-        )
-        self.lit = _exec_file(
-            "bench_lit_train",
-            lit_folder / "train.py",
-            {"model": lit_model_py, "lit_model": lit_model},
-        )
-        marks: list[tuple[float, float]] = []
-        self.marks = marks
-        name = next(k for k in vars(lit_model) if k.startswith("Lit"))
-        generated = getattr(lit_model, name)
-
-        class Timed(generated):
-            """The generated module, its epoch timed from its own epoch hooks (a timing
-            callback would add a dispatch to every step): after the callbacks'
-            `on_train_epoch_start`, before the epoch's logging and scheduler step."""
-
-            def on_train_epoch_start(self) -> None:
-                marks.append(now())
-                super().on_train_epoch_start()
-
-            def on_train_epoch_end(self) -> None:
-                marks.append(now())
-                super().on_train_epoch_end()
-
-        setattr(self.lit, name, Timed)
+        self.lits = {v: load_lightning(folders[v], v) for v in folders if v != "plain"}
+        self.lit = self.lits["lightning"][0]
+        if "reference" in folders:
+            self.data["reference"] = folders["reference"] / "data.npz"
 
     def run(self, variant: str, epochs: int, run_dir: Path):
         """([(wall, cpu) per epoch], training losses, wall time of the whole call)."""
@@ -211,19 +221,20 @@ class Bench:
             if variant == "plain":
                 self.plain.train(argv + ["--quiet"])
             else:
-                self.marks.clear()
-                self.lit.train(argv + ["--quiet"])
+                module, marks = self.lits[variant]
+                marks.clear()
+                module.train(argv + ["--quiet"])
         wall = time.perf_counter() - t0
         if variant == "plain":
             times = self.clocks.epochs(run_dir)
         else:
-            m = self.marks
+            m = self.lits[variant][1]
             times = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(m[0::2], m[1::2])]
         return times, train_losses(run_dir), wall
 
 
 def dataloader_share(bench: Bench, plain_epoch_cpu: float) -> float:
-    """CPU time of one pass over the Lightning target's training DataLoader (no model), as a
+    """CPU time of one pass over the Lightning target's training loader (no model), as a
     share of a plain epoch."""
     loader = bench.lit.build_loaders(str(bench.data["lightning"]), 64, 0)[0]
     out = []
@@ -334,7 +345,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (after a warm-up)")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per call (first dropped)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    ap.add_argument(
+        "--reference",
+        metavar="DIR",
+        help="another Lightning target of samples/digits_cnn.nn (say, generated by an older "
+        "commit) timed alternately with this one",
+    )
     args = ap.parse_args()
+    if args.reference and not (Path(args.reference) / "lit_model.py").is_file():
+        ap.error(f"--reference: no lit_model.py in {args.reference}")
     if args.epochs < 2:
         ap.error("--epochs must be at least 2 (the first epoch of each call is dropped)")
     try:
@@ -351,13 +370,21 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="nndsl-bench-lightning-") as d:
         tmp = Path(d)
-        bench = Bench(generate(tmp), tmp)
-        kept = {(v, c): [] for v in VARIANTS for c in ("wall", "cpu")}
-        per_round: dict[str, list[float]] = {"cpu": [], "wall": []}
-        outside: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        folders = generate(tmp)
+        variants = VARIANTS
+        if args.reference:
+            folders["reference"] = Path(args.reference).resolve()
+            variants = VARIANTS + ("reference",)
+        bench = Bench(folders, tmp)
+        kept = {(v, c): [] for v in variants for c in ("wall", "cpu")}
+        per_round: dict[str, list[float]] = {"cpu": [], "wall": [], "reference": []}
+        outside: dict[str, list[float]] = {v: [] for v in variants}
         losses: dict[str, list[float]] = {}
+        # every order of the variants in turn (with three, one after another in a fixed
+        # rotation favours one of them)
+        orders = list(itertools.permutations(variants))
         for r in range(args.rounds + 1):  # round 0: warm-up, not counted
-            order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]
+            order = orders[r % len(orders)]
             medians = {}
             for v in order:
                 times, loss, wall = bench.run(v, args.epochs, tmp / f"run-{r}-{v}")
@@ -376,6 +403,8 @@ def main() -> None:
             if r:
                 per_round["cpu"].append(medians["lightning"][0] / medians["plain"][0])
                 per_round["wall"].append(medians["lightning"][1] / medians["plain"][1])
+                if args.reference:
+                    per_round["reference"].append(medians["reference"][0] / medians["plain"][0])
         med = {k: statistics.median(x) for k, x in kept.items()}
         cpu = med["lightning", "cpu"] / med["plain", "cpu"]
         wall = med["lightning", "wall"] / med["plain", "wall"]
@@ -389,7 +418,14 @@ def main() -> None:
             f"   CPU time {cpu:.3f}x   wall {wall:.3f}x   per-round CPU ratios "
             f"{min(per_round['cpu']):.3f} .. {max(per_round['cpu']):.3f}"
         )
-        for v in VARIANTS:
+        if args.reference:
+            ref = med["reference", "cpu"] / med["plain", "cpu"]
+            print(
+                f"   reference ({args.reference}): CPU time {ref:.3f}x   per-round CPU ratios "
+                f"{min(per_round['reference']):.3f} .. {max(per_round['reference']):.3f}; "
+                f"this code / reference {cpu / ref:.3f}"
+            )
+        for v in variants:
             print(
                 f"   {v:<10} outside the epochs, per call: "
                 f"{statistics.median(outside[v]):.1f} epochs' wall time"
@@ -404,7 +440,7 @@ def main() -> None:
         )
         share = dataloader_share(bench, med["plain", "cpu"])
         print(
-            f"   of which the DataLoader (batches sliced from the tensors, no model): "
+            f"   of which the loader (batches sliced from the tensors, no model): "
             f"{share:.1%} of a plain epoch's CPU time, Lightning's own machinery the rest "
             f"(~{cpu - 1 - share:+.1%})"
         )

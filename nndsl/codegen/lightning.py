@@ -63,7 +63,7 @@ LIGHTNING_NAMES = frozenset(
     test_step to_onnx to_tensorrt to_torchscript toggle_optimizer toggled_optimizer
     train_dataloader trainer training_step transfer_batch_to_device unfreeze untoggle_optimizer
     val_dataloader validation_step
-    log_batch log_sums add_sum sums loss_sums drop_sums about
+    log_batch log_sums add_sum sums batch_losses drop_sums about
     """.split()
 )
 

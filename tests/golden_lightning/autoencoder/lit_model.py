@@ -4,7 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 5714a2ce979699b80496d4a2943aa6f624e387eb0e8261addadfb199149fb4d5
+nndsl-sha256: 0a0906d4edb4e3d6711a88cf6c3ff3cbb842f1cf5df85aac4e60f849836a9ea5
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ class LitAutoEncoder(AutoEncoder, L.LightningModule):
         # the optimizer steps in training_step, as in the plain train.py: Lightning's
         # automatic optimization would wrap every step in a closure and more hooks
         self.automatic_optimization = False
-        # the epoch's loss sum (weighted by the batch size) and samples, by prefix
-        self.loss_sums: dict[str, tuple[Tensor, int]] = {}
+        # the epoch's batch losses and sizes, by prefix (summed at the epoch's end)
+        self.batch_losses: dict[str, tuple[list[Tensor], list[int]]] = {}
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -103,28 +103,30 @@ class LitAutoEncoder(AutoEncoder, L.LightningModule):
         self.log_batch("test_", loss, out, y)
 
     def log_batch(self, prefix: str, loss: Tensor, out, y: Tensor) -> None:
-        """Add the batch to the epoch's sums: the loss weighted by the batch size, as
-        train.py weighs it, and the metrics.  They are logged once per epoch."""
+        """Add the batch to the epoch's sums: its loss and size (the loss is weighted
+        by the batch size at the epoch's end, as train.py weighs it), and the metrics.
+        They are logged once per epoch."""
         n = y.shape[0]
-        total, count = self.loss_sums.get(prefix, (0.0, 0))
-        self.loss_sums[prefix] = (
-            total + loss.detach().to(torch.float64) * n,
-            count + n,
-        )
+        losses, sizes = self.batch_losses.setdefault(prefix, ([], []))
+        losses.append(loss.detach())
+        sizes.append(n)
 
     def log_sums(self, prefix: str) -> None:
         """The epoch's loss and metrics, from the sums of every device (so every device
         logs the same values, and sync_dist averages equal values)."""
         strategy = self.trainer.strategy
-        loss = self.loss_sums.pop(prefix, None)
-        if loss is not None:
-            total = strategy.reduce(loss[0], reduce_op="sum")
-            n = torch.tensor(float(loss[1]), dtype=torch.float64, device=self.device)
+        batches = self.batch_losses.pop(prefix, None)
+        if batches is not None:
+            # the batches' losses weighted by their sizes, summed as train.py sums them
+            sizes = torch.tensor(batches[1], dtype=torch.float64, device=self.device)
+            total = (torch.stack(batches[0]).to(torch.float64) * sizes).sum()
+            total = strategy.reduce(total, reduce_op="sum")
+            n = sizes.sum()
             mean = total / strategy.reduce(n, reduce_op="sum")
             self.log(prefix + "loss", mean.float(), prog_bar=True, sync_dist=True)
 
     def drop_sums(self, prefix: str) -> None:
-        self.loss_sums.pop(prefix, None)
+        self.batch_losses.pop(prefix, None)
 
     def on_train_epoch_start(self) -> None:
         self.drop_sums("train_")

@@ -4,7 +4,7 @@
 optimizer and scheduler; its modules and state_dict keys are the model's.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: d631ffaaaeeea0886d2e4c22420fd217b27562924c81df556f52dbda752e2212
+nndsl-sha256: b92426136953e0e42a9c40679c9f6800a87224f735064bc76444edcdf3ac9334
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
         # the optimizer steps in training_step, as in the plain train.py: Lightning's
         # automatic optimization would wrap every step in a closure and more hooks
         self.automatic_optimization = False
-        # the epoch's loss sum (weighted by the batch size) and samples, by prefix
-        self.loss_sums: dict[str, tuple[Tensor, int]] = {}
+        # the epoch's batch losses and sizes, by prefix (summed at the epoch's end)
+        self.batch_losses: dict[str, tuple[list[Tensor], list[int]]] = {}
         # the metric sums of an epoch, by prefix (a dict, so no submodule)
         self.sums: dict[str, MetricSums] = {}
 
@@ -104,14 +104,13 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
         self.log_batch("test_", loss, out, y)
 
     def log_batch(self, prefix: str, loss: Tensor, out, y: Tensor) -> None:
-        """Add the batch to the epoch's sums: the loss weighted by the batch size, as
-        train.py weighs it, and the metrics.  They are logged once per epoch."""
+        """Add the batch to the epoch's sums: its loss and size (the loss is weighted
+        by the batch size at the epoch's end, as train.py weighs it), and the metrics.
+        They are logged once per epoch."""
         n = y.shape[0]
-        total, count = self.loss_sums.get(prefix, (0.0, 0))
-        self.loss_sums[prefix] = (
-            total + loss.detach().to(torch.float64) * n,
-            count + n,
-        )
+        losses, sizes = self.batch_losses.setdefault(prefix, ([], []))
+        losses.append(loss.detach())
+        sizes.append(n)
         out = (out[0] if isinstance(out, (tuple, list)) else out).detach()
         if prefix not in self.sums:
             self.sums[prefix] = MetricSums(METRICS, TASK)
@@ -123,10 +122,13 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
         """The epoch's loss and metrics, from the sums of every device (so every device
         logs the same values, and sync_dist averages equal values)."""
         strategy = self.trainer.strategy
-        loss = self.loss_sums.pop(prefix, None)
-        if loss is not None:
-            total = strategy.reduce(loss[0], reduce_op="sum")
-            n = torch.tensor(float(loss[1]), dtype=torch.float64, device=self.device)
+        batches = self.batch_losses.pop(prefix, None)
+        if batches is not None:
+            # the batches' losses weighted by their sizes, summed as train.py sums them
+            sizes = torch.tensor(batches[1], dtype=torch.float64, device=self.device)
+            total = (torch.stack(batches[0]).to(torch.float64) * sizes).sum()
+            total = strategy.reduce(total, reduce_op="sum")
+            n = sizes.sum()
             mean = total / strategy.reduce(n, reduce_op="sum")
             self.log(prefix + "loss", mean.float(), prog_bar=True, sync_dist=True)
         stats = self.sums.pop(prefix, None)
@@ -144,7 +146,7 @@ class LitIrisMLP(IrisMLP, L.LightningModule):
             self.log(name, value, prog_bar=name.endswith("accuracy"), sync_dist=True)
 
     def drop_sums(self, prefix: str) -> None:
-        self.loss_sums.pop(prefix, None)
+        self.batch_losses.pop(prefix, None)
         self.sums.pop(prefix, None)
 
     def on_train_epoch_start(self) -> None:
