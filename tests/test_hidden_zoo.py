@@ -100,6 +100,9 @@ TORCHVISION_OTHER_HEADS = [
     ("segmentation.nn", "FCNResNet50", 35_322_218, ["[B, 21, H, W]"] * 2),
     ("segmentation.nn", "DeepLabV3ResNet50", 42_004_074, ["[B, 21, H, W]"] * 2),
     ("segmentation.nn", "LRASPPMobileNetV3Large", 3_221_538, ["[B, 21, H, W]"]),
+    ("segmentation.nn", "FCNResNet101", 54_314_346, ["[B, 21, H, W]"] * 2),
+    ("segmentation.nn", "DeepLabV3ResNet101", 60_996_202, ["[B, 21, H, W]"] * 2),
+    ("segmentation.nn", "DeepLabV3MobileNetV3Large", 11_029_328, ["[B, 21, H, W]"] * 2),
     # torchvision's published inception_v3 count keeps the auxiliary classifier
     ("inception_v3.nn", "InceptionV3Aux", 27_161_264, ["[B, 1000]", "[B, 1000]"]),
 ]
