@@ -2,7 +2,9 @@
 samples/zoo's: `for` inside groups, `Sequential(...)`, constants of tuples, blocks reading
 their input's size from `input x: [B, C, H, W]`, compile-time values bound in a body.
 
-Each torchvision family must have torchvision's published parameter count; the other models
+Each torchvision family must have torchvision's published parameter count (video and
+segmentation models with their own heads and outputs; the counts of sizes such as RegNet's,
+EfficientNet's and MNASNet's computed in the spec from torchvision's settings); the other models
 (text classifiers, U-Net, GPT) are compared with hand-written PyTorch references below.  The
 generated `model.py` of every spec builds on the meta device with the checker's count, and the
 smaller models run a forward pass on CPU with the output shape the checker inferred.
@@ -100,6 +102,11 @@ TORCHVISION_OTHER_HEADS = [
     ("segmentation.nn", "FCNResNet50", 35_322_218, ["[B, 21, H, W]"] * 2),
     ("segmentation.nn", "DeepLabV3ResNet50", 42_004_074, ["[B, 21, H, W]"] * 2),
     ("segmentation.nn", "LRASPPMobileNetV3Large", 3_221_538, ["[B, 21, H, W]"]),
+    ("segmentation.nn", "FCNResNet101", 54_314_346, ["[B, 21, H, W]"] * 2),
+    ("segmentation.nn", "DeepLabV3ResNet101", 60_996_202, ["[B, 21, H, W]"] * 2),
+    ("segmentation.nn", "DeepLabV3MobileNetV3Large", 11_029_328, ["[B, 21, H, W]"] * 2),
+    # torchvision's published inception_v3 count keeps the auxiliary classifier
+    ("inception_v3.nn", "InceptionV3Aux", 27_161_264, ["[B, 1000]", "[B, 1000]"]),
 ]
 
 # (file, model, output): the other models, whose references are built below
@@ -689,7 +696,13 @@ def test_layer_norm_over_several_dimensions_written_positionally():
     assert result.diagnostics == []
     assert result.models["M"].total_params() == 2 * 16 * 8 * 8 + 2 * 8 * 8
     bad = _check("model M {\n    input x: [B, 16, 8, 8]\n    LayerNorm([16, 4, 8])\n}\n")
-    assert [d.span.line for d in bad.diagnostics if d.is_error] == [3]
+    assert [(d.span.line, d.hint) for d in bad.diagnostics] == [
+        (
+            3,
+            "the input's last 3 sizes are (16, 8, 8): write them, or leave `normalized_shape` "
+            "out to normalise over the last one only",
+        )
+    ]
 
 
 def test_a_train_section_trains_an_imported_model(tmp_path):

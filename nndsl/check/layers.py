@@ -175,7 +175,11 @@ class TorchLayers:
                             self.error(
                                 f"{ref.name}: `{key}` is {fmt_value(given)}, but the input gives {fmt_value(expected)}",
                                 self.arg_span(ref, key),
-                                hint=f"`{key}` is inferred from the input; leave it out",
+                                hint=f"`{key}` is inferred from the input; leave it out"
+                                if not isinstance(given, tuple) or len(given) == 1
+                                else f"the input's last {len(given)} sizes are "
+                                f"{fmt_value(expected)}: write them, or leave `{key}` out to "
+                                "normalise over the last one only",
                             )
                             raise Abort
                         args[key] = given if key != "normalized_shape" else args[key]

@@ -224,8 +224,7 @@ class ModelCode:
             self.order.append(code)
         except (Unsupported, NotExpressible) as exc:
             self.unsupported[id(decl)] = readable(str(exc))
-            for k, inst in enumerate(instances, 1):
-                name = decl.name if len(instances) == 1 else f"{decl.name}_{k}"
+            for inst, name in _specialised_names(decl, instances, self.checked.models):
                 code = _Emitter(self, inst, name, generic=False, rename={}, dim_syms={}).emit()
                 code.doc.append(
                     f"Specialised for one use: `{decl.name}` cannot be one generic class because "
@@ -1736,6 +1735,20 @@ class _Lines:
     """Lines of `__init__` that add children to the list a group is built in."""
 
     lines: tuple[str, ...] | list[str]
+
+
+def _specialised_names(decl: ir.BlockDecl, instances: list[BlockInstance], models: dict):
+    """(instance, class name) of a block made one class per use: `Name_1`, `Name_2`, ...; a
+    model's own instance keeps its name (`from model import FCNResNet50`) when another model
+    also uses it with other arguments."""
+    own = models.get(decl.name) if decl.kind == "model" else None
+    k = 0
+    for inst in instances:
+        if len(instances) == 1 or inst is own:
+            yield inst, decl.name
+        else:
+            k += 1
+            yield inst, f"{decl.name}_{k}"
 
 
 def _none_lines(slots: list[ModuleSlot], other_side: list[ModuleSlot]) -> list[str]:
