@@ -659,7 +659,8 @@ class _Emitter:
             dim_params=dim_params,
             generic=self.generic,
             attributes=frozenset(
-                [s.name for s in self.inst.modules]
+                # a module container's modules are its items, not attributes
+                [s.name for s in self.inst.modules if not self.statement_loops]
                 + [p.name for p in self.inst.param_tensors]
                 + [b.name for b in self.inst.buffer_tensors]
                 + stored
