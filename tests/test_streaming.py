@@ -593,7 +593,7 @@ def test_resume_after_sigkill_and_ctrl_c_is_exact(tmp_path: Path) -> None:
         tmp_path,
         "augment=[random_crop(8, padding=1), hflip()], workers=1, val_split=0.2",
         per_class=150,
-        epochs=3,
+        epochs=5,  # (two epochs more than the signals need: a busy machine cannot end the run first)
         batch=2,
     )
     folder = runlib.generate(spec, tmp_path / "out")
@@ -644,12 +644,16 @@ def test_resume_after_sigkill_and_ctrl_c_is_exact(tmp_path: Path) -> None:
     code, out, err = outcome["interrupted"]
     assert code == 130, err
     state = runlib.checkpoint(folder / "interrupted" / "interrupted.pt")["state"]
-    assert state["epoch"] == 2 and state["partial"]["step"] > 0  # mid-epoch
+    assert state["epoch"] >= 2 and state["partial"]["step"] > 0  # mid-epoch, epoch 3 or later
+    resumes_at = {
+        "killed": runlib.checkpoint_epoch(folder / "killed" / "last.pt") + 1,
+        "interrupted": state["epoch"] + 1,
+    }
     for name, ckpt in (("killed", "last.pt"), ("interrupted", "interrupted.pt")):
         p = start("--out", name, "--resume", f"{name}/{ckpt}")
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-        assert out.startswith("epoch 3/3"), out
+        assert out.startswith(f"epoch {resumes_at[name]}/5"), out
         ref = runlib.checkpoint(folder / "reference" / "last.pt")
         got = runlib.checkpoint(folder / name / "last.pt")
         assert runlib.same_weights(ref["model"], got["model"]) == []
