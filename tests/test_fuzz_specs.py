@@ -265,3 +265,28 @@ def test_characters_outside_ascii_get_a_hint(
     output = diagnose(tmp_path, _model(line))
     where = "4:6" if "\u202e>" in line else f"3:{col}"
     assert_at(output, where, "unexpected character", "hint: " + hint)
+
+
+# ---- flags and paths ---------------------------------------------------------------------
+
+
+def test_generate_into_a_folder_under_a_file(tmp_path: Path) -> None:
+    """Each file to write was said to `exist and not be a file`, four times."""
+    spec = tmp_path / "iris.nn"
+    shutil.copy(ROOT / "samples" / "iris.nn", spec)
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    code, output = _cli(["generate", str(spec), "-o", str(tmp_path / "afile" / "sub" / "d")])
+    assert code == 1 and output.count("error") == 1, output
+    assert "/sub/d`: `" in output and "afile` is a file, not a folder" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "iris.nn"]
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "gpu", ""])
+def test_run_refuses_an_unknown_device_before_starting(tmp_path: Path, device: str) -> None:
+    """It printed `training ... in runs/...` first, then failed in the training script."""
+    spec = tmp_path / "iris.nn"
+    shutil.copy(ROOT / "samples" / "iris.nn", spec)
+    code, output = _cli(["run", str(spec), "--device", device, "--out", str(tmp_path / "r")])
+    assert code == 1 and "training" not in output, output
+    assert f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.nn"]
