@@ -290,3 +290,22 @@ def test_run_refuses_an_unknown_device_before_starting(tmp_path: Path, device: s
     assert code == 1 and "training" not in output, output
     assert f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps" in output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.nn"]
+
+
+def test_a_users_module_that_exits(tmp_path: Path) -> None:
+    """`sys.exit` in a user's module (importing it, or building it) ended `nndsl check` with
+    the module's exit code and no message."""
+    package = tmp_path / "fuzz_exiting_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "at_import.py").write_text("import sys\nsys.exit('bye')\n", encoding="utf-8")
+    (package / "at_build.py").write_text(
+        "import sys\nfrom torch import nn\n\n\nclass Quits(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        sys.exit(3)\n",
+        encoding="utf-8",
+    )
+    output = diagnose(tmp_path, "from fuzz_exiting_pkg.at_import import X\n" + _model("X()"))
+    assert_at(output, "1:40", "importing `fuzz_exiting_pkg.at_import` failed", "exit('bye')")
+    text = "from fuzz_exiting_pkg.at_build import Quits\n" + _model("Quits()")
+    output = diagnose(tmp_path, text)
+    assert_at(output, "4:5", "it called exit(3)", "hint: `Quits` is built")
