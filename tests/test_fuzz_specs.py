@@ -309,3 +309,22 @@ def test_a_users_module_that_exits(tmp_path: Path) -> None:
     text = "from fuzz_exiting_pkg.at_build import Quits\n" + _model("Quits()")
     output = diagnose(tmp_path, text)
     assert_at(output, "4:5", "it called exit(3)", "hint: `Quits` is built")
+
+
+@pytest.mark.parametrize(
+    ("loss", "what"),
+    [
+        ("TripletMarginLoss(margin=2)", "takes 3 tensors (anchor, positive, negative)"),
+        ("CTCLoss()", "takes 4 tensors"),
+        ("GaussianNLLLoss()", "(input, target, var)"),
+        ("MarginRankingLoss()", "(input1, input2, target)"),
+        ("CosineEmbeddingLoss()", "(input1, input2, target)"),
+    ],
+)
+def test_a_torch_loss_that_takes_other_tensors(tmp_path: Path, loss: str, what: str) -> None:
+    """`check` accepted them, and `run` ended with torch's TypeError and a traceback."""
+    text = NO_DATA.replace("train Long {", "train {\n    data = iris()").replace(
+        "CrossEntropyLoss()", loss
+    )
+    output = diagnose(tmp_path, text)
+    assert_at(output, "8:12", what, "but a train section gives a loss two", "hint: write a loss")

@@ -1209,6 +1209,19 @@ class TrainChecker(FinetuneChecks):
         bound = self.call_args(node, name, sig)
         if bound is None or not self.in_range(node, "module", name, sig, bound):
             return name
+        from nndsl.catalog.training import LOSS_FORWARD_INPUTS
+
+        if name in LOSS_FORWARD_INPUTS:
+            inputs, functional = LOSS_FORWARD_INPUTS[name]
+            self.error(
+                f"`{name}` takes {len(inputs)} tensors ({', '.join(inputs)}), but a train "
+                "section gives a loss two: the model's output and the target",
+                func.span,
+                hint=f"write a loss block that calls `{functional}(...)` with what it needs: "
+                "`loss L { input out, target ... }` (its inputs are the model's outputs, "
+                "then the targets), and set `loss = L()`",
+            )
+            return None
         red = bound.get("reduction")
         if isinstance(red, str) and red not in LOSS_REDUCTIONS:
             self.error(
