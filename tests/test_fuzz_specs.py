@@ -328,3 +328,21 @@ def test_a_torch_loss_that_takes_other_tensors(tmp_path: Path, loss: str, what: 
     )
     output = diagnose(tmp_path, text)
     assert_at(output, "8:12", what, "but a train section gives a loss two", "hint: write a loss")
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "col", "words"),
+    [
+        ('ReduceLROnPlateau(mode="mx")', 40, 'is one of "min", "max", not the string "mx"'),
+        ("MultiStepLR(milestones=3)", 40, "`milestones` is a list of whole numbers"),
+        ('OneCycleLR(max_lr=0.1, anneal_strategy="cosine")', 56, "did you mean `cos`?"),
+        ('CyclicLR(base_lr=0.001, max_lr=0.1, mode="exp")', 58, '"triangular", "triangular2"'),
+    ],
+)
+def test_scheduler_words_and_lists(tmp_path: Path, scheduler: str, col: int, words: str) -> None:
+    """Accepted by `check`; torch raised when `run` built the scheduler."""
+    text = NO_DATA.replace("train Long {", "train {\n    data = iris()").replace(
+        "    epochs = 1", f"    scheduler = {scheduler}\n    epochs = 1"
+    )
+    output = diagnose(tmp_path, text)
+    assert_at(output, f"10:{col}", words)

@@ -537,3 +537,14 @@ LOSS_FORWARD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "MarginRankingLoss": (("input1", "input2", "target"), "margin_ranking_loss"),
     "GaussianNLLLoss": (("input", "target", "var"), "gaussian_nll_loss"),
 }
+
+#: Scheduler arguments that take one of a few strings (torch raises for another), and those that
+#: take a list of whole numbers (epoch or step counts).
+SCHEDULER_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("ReduceLROnPlateau", "mode"): ("min", "max"),
+    ("ReduceLROnPlateau", "threshold_mode"): ("rel", "abs"),
+    ("CyclicLR", "mode"): ("triangular", "triangular2", "exp_range"),
+    ("CyclicLR", "scale_mode"): ("cycle", "iterations"),
+    ("OneCycleLR", "anneal_strategy"): ("cos", "linear"),
+}
+SCHEDULER_INT_LISTS = frozenset({("MultiStepLR", "milestones"), ("SequentialLR", "milestones")})
