@@ -636,6 +636,12 @@ def cmd_run(args, out: Output) -> int:
     if args.seed is not None and not -(2**63) <= args.seed < 2**64:  # torch.manual_seed's range
         print("nndsl: error: --seed must be between -2**63 and 2**64 - 1", file=sys.stderr)
         return 1
+    if args.device is not None and not re.fullmatch(r"auto|(cpu|cuda|mps)(:\d+)?", args.device):
+        print(
+            f"nndsl: error: unknown device {args.device!r}: use auto, cpu, cuda, cuda:N or mps",
+            file=sys.stderr,
+        )
+        return 1
     if args.resume is not None and not os.path.isfile(args.resume):
         print(f"nndsl: error: no checkpoint at {args.resume}", file=sys.stderr)
         return 1

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 from nndsl import editor
 from nndsl.check import no_imports_env
-from nndsl.errors import Diagnostic, Severity, Span
+from nndsl.errors import Diagnostic, Severity, Span, source_lines
 from nndsl.incremental import Session
 from nndsl.syntax import parse
 from nndsl.syntax.fmt import format_source
@@ -65,12 +65,33 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
     def imports() -> bool:
         return bool(state["trusted"]) and not no_imports and not no_imports_env()
 
+    # the texts positions are counted in (file path → text): the documents checked and their
+    # imports, so that columns (characters) become the client's units (UTF-16 by default: a
+    # character outside the BMP, such as an emoji, is two)
+    texts: dict[str, str] = {}
+
+    def units(path: str, line: int, col: int) -> int:
+        """The 0-based column, in the client's units, of 1-based character column `col`."""
+        lines = source_lines(texts[path]) if path in texts else ()
+        if not 0 < line <= len(lines):
+            return max(col - 1, 0)
+        text = lines[line - 1][: max(col - 1, 0)]
+        return server.workspace.position_codec.client_num_units(text) + max(col - 1 - len(text), 0)
+
+    def column(uri: str, pos: types.Position) -> int:
+        """The 1-based character column of a client's position in document `uri`."""
+        lines = source_lines(texts.get(_path(uri), ""))
+        if pos.line >= len(lines):
+            return pos.character + 1
+        codec = server.workspace.position_codec
+        return codec.position_from_client_units(list(lines), pos).character + 1
+
     def rng(span: Span | None) -> types.Range:
         if span is None or not span.line:
             return types.Range(types.Position(0, 0), types.Position(0, 0))
         return types.Range(
-            types.Position(span.line - 1, max(span.col - 1, 0)),
-            types.Position(span.end_line - 1, max(span.end_col - 1, 0)),
+            types.Position(span.line - 1, units(span.file, span.line, span.col)),
+            types.Position(span.end_line - 1, units(span.file, span.end_line, span.end_col)),
         )
 
     severity = {
@@ -98,11 +119,26 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
             related_information=related or None,
         )
 
+    def source(uri: str) -> str | None:
+        """The text of a document: the editor's while it is open, else the file's (None when
+        there is no such file: a request about a document closed and deleted)."""
+        try:
+            text = server.workspace.get_text_document(uri).source
+        except (OSError, UnicodeDecodeError):
+            return None
+        texts[_path(uri)] = text
+        return text
+
     def analyse(uri: str) -> None:
         doc = server.workspace.get_text_document(uri)
         path = _path(uri)
         started = time.perf_counter()
-        analysis = editor.analyse(path, doc.source, imports=imports(), session=session)
+        text = source(uri)
+        if text is None:
+            return
+        analysis = editor.analyse(path, text, imports=imports(), session=session)
+        texts.update(analysis.checked.program.sources)
+        texts[path] = text
         state["analyses"][uri] = analysis
         by_file: dict[str, list] = {uri: []}
         for d in analysis.checked.diagnostics:
@@ -164,6 +200,9 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
+        task = state["tasks"].pop(uri, None)
+        if task is not None:  # a check of the last change, not run yet: not for a closed file
+            task.cancel()
         state["analyses"].pop(uri, None)
         session.close(_path(uri))
         for target in state["published"].pop(uri, set()):
@@ -171,18 +210,19 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
                 types.PublishDiagnosticsParams(uri=target, diagnostics=[])
             )
 
-    def current(uri: str) -> editor.Analysis:
+    def current(uri: str) -> editor.Analysis | None:
         analysis = state["analyses"].get(uri)
         if analysis is None:
             analyse(uri)
-            analysis = state["analyses"][uri]
+            analysis = state["analyses"].get(uri)
         return analysis
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     def hover(ls, params: types.HoverParams) -> types.Hover | None:
         uri = params.text_document.uri
         pos = params.position
-        found = current(uri).hover(_path(uri), pos.line + 1, pos.character + 1)
+        analysis = current(uri)
+        found = analysis.hover(_path(uri), pos.line + 1, column(uri, pos)) if analysis else None
         if found is None:
             return None
         value = "\n\n---\n\n".join(found.lines)
@@ -195,8 +235,10 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
     def definition(ls, params: types.DefinitionParams) -> types.Location | None:
         uri = params.text_document.uri
         pos = params.position
-        text = ls.workspace.get_text_document(uri).source
-        found = current(uri).definition(_path(uri), text, pos.line + 1, pos.character + 1)
+        text, analysis = source(uri), current(uri)
+        if text is None or analysis is None:
+            return None
+        found = analysis.definition(_path(uri), text, pos.line + 1, column(uri, pos))
         if found is None:
             return None
         if isinstance(found, str):
@@ -223,10 +265,12 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
     def completion(ls, params: types.CompletionParams) -> types.CompletionList:
         uri = params.text_document.uri
         pos = params.position
-        text = ls.workspace.get_text_document(uri).source
+        text = source(uri)
+        if text is None:
+            return types.CompletionList(is_incomplete=False, items=[])
         analysis = state["analyses"].get(uri)
         items = editor.complete(
-            text, pos.line + 1, pos.character + 1, analysis.checked if analysis else None
+            text, pos.line + 1, column(uri, pos), analysis.checked if analysis else None
         )
         return types.CompletionList(
             is_incomplete=False,
@@ -259,21 +303,24 @@ def _make_server(LanguageServer, types, *, no_imports: bool):  # noqa: N803 (a c
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def document_symbol(ls, params: types.DocumentSymbolParams) -> list:
         uri = params.text_document.uri
-        source, _ = parse(ls.workspace.get_text_document(uri).source, _path(uri))
-        return [] if source is None else [doc_symbol(s) for s in editor.symbols(source)]
+        text = source(uri)
+        parsed = parse(text, _path(uri))[0] if text is not None else None
+        return [] if parsed is None else [doc_symbol(s) for s in editor.symbols(parsed)]
 
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
     def formatting(ls, params: types.DocumentFormattingParams) -> list | None:
         uri = params.text_document.uri
-        text = ls.workspace.get_text_document(uri).source
-        source, _ = parse(text, _path(uri))
-        if source is None:  # syntax errors: nothing to format (the diagnostics say why)
+        text = source(uri)
+        parsed = parse(text, _path(uri))[0] if text is not None else None
+        if parsed is None:  # syntax errors: nothing to format (the diagnostics say why)
             return None
-        new = format_source(source, text)
+        new = format_source(parsed, text)
         if new == text:
             return []
         lines = text.split("\n")
-        end = types.Position(len(lines) - 1, len(lines[-1]))
+        end = types.Position(
+            len(lines) - 1, server.workspace.position_codec.client_num_units(lines[-1])
+        )
         return [types.TextEdit(types.Range(types.Position(0, 0), end), new)]
 
     return server

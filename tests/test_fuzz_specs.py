@@ -265,3 +265,84 @@ def test_characters_outside_ascii_get_a_hint(
     output = diagnose(tmp_path, _model(line))
     where = "4:6" if "\u202e>" in line else f"3:{col}"
     assert_at(output, where, "unexpected character", "hint: " + hint)
+
+
+# ---- flags and paths ---------------------------------------------------------------------
+
+
+def test_generate_into_a_folder_under_a_file(tmp_path: Path) -> None:
+    """Each file to write was said to `exist and not be a file`, four times."""
+    spec = tmp_path / "iris.nn"
+    shutil.copy(ROOT / "samples" / "iris.nn", spec)
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    code, output = _cli(["generate", str(spec), "-o", str(tmp_path / "afile" / "sub" / "d")])
+    assert code == 1 and output.count("error") == 1, output
+    assert "/sub/d`: `" in output and "afile` is a file, not a folder" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "iris.nn"]
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "gpu", ""])
+def test_run_refuses_an_unknown_device_before_starting(tmp_path: Path, device: str) -> None:
+    """It printed `training ... in runs/...` first, then failed in the training script."""
+    spec = tmp_path / "iris.nn"
+    shutil.copy(ROOT / "samples" / "iris.nn", spec)
+    code, output = _cli(["run", str(spec), "--device", device, "--out", str(tmp_path / "r")])
+    assert code == 1 and "training" not in output, output
+    assert f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.nn"]
+
+
+def test_a_users_module_that_exits(tmp_path: Path) -> None:
+    """`sys.exit` in a user's module (importing it, or building it) ended `nndsl check` with
+    the module's exit code and no message."""
+    package = tmp_path / "fuzz_exiting_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "at_import.py").write_text("import sys\nsys.exit('bye')\n", encoding="utf-8")
+    (package / "at_build.py").write_text(
+        "import sys\nfrom torch import nn\n\n\nclass Quits(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        sys.exit(3)\n",
+        encoding="utf-8",
+    )
+    output = diagnose(tmp_path, "from fuzz_exiting_pkg.at_import import X\n" + _model("X()"))
+    assert_at(output, "1:40", "importing `fuzz_exiting_pkg.at_import` failed", "exit('bye')")
+    text = "from fuzz_exiting_pkg.at_build import Quits\n" + _model("Quits()")
+    output = diagnose(tmp_path, text)
+    assert_at(output, "4:5", "it called exit(3)", "hint: `Quits` is built")
+
+
+@pytest.mark.parametrize(
+    ("loss", "what"),
+    [
+        ("TripletMarginLoss(margin=2)", "takes 3 tensors (anchor, positive, negative)"),
+        ("CTCLoss()", "takes 4 tensors"),
+        ("GaussianNLLLoss()", "(input, target, var)"),
+        ("MarginRankingLoss()", "(input1, input2, target)"),
+        ("CosineEmbeddingLoss()", "(input1, input2, target)"),
+    ],
+)
+def test_a_torch_loss_that_takes_other_tensors(tmp_path: Path, loss: str, what: str) -> None:
+    """`check` accepted them, and `run` ended with torch's TypeError and a traceback."""
+    text = NO_DATA.replace("train Long {", "train {\n    data = iris()").replace(
+        "CrossEntropyLoss()", loss
+    )
+    output = diagnose(tmp_path, text)
+    assert_at(output, "8:12", what, "but a train section gives a loss two", "hint: write a loss")
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "col", "words"),
+    [
+        ('ReduceLROnPlateau(mode="mx")', 40, 'is one of "min", "max", not the string "mx"'),
+        ("MultiStepLR(milestones=3)", 40, "`milestones` is a list of whole numbers"),
+        ('OneCycleLR(max_lr=0.1, anneal_strategy="cosine")', 56, "did you mean `cos`?"),
+        ('CyclicLR(base_lr=0.001, max_lr=0.1, mode="exp")', 58, '"triangular", "triangular2"'),
+    ],
+)
+def test_scheduler_words_and_lists(tmp_path: Path, scheduler: str, col: int, words: str) -> None:
+    """Accepted by `check`; torch raised when `run` built the scheduler."""
+    text = NO_DATA.replace("train Long {", "train {\n    data = iris()").replace(
+        "    epochs = 1", f"    scheduler = {scheduler}\n    epochs = 1"
+    )
+    output = diagnose(tmp_path, text)
+    assert_at(output, f"10:{col}", words)

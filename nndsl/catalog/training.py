@@ -522,3 +522,29 @@ TENSOR_ARGS = frozenset({"weight", "pos_weight"})
 
 # Per-batch schedulers step after every optimizer step; the others once per epoch.
 PER_BATCH_SCHEDULERS = ("OneCycleLR", "CyclicLR")
+
+#: torch.nn losses whose forward takes other tensors than (output, target), with their names
+#: and the functional form: a train section gives a torch loss the model's output and the
+#: target, so these are written in a loss block (whose inputs are the outputs, then the targets).
+LOSS_FORWARD_INPUTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "CTCLoss": (("log_probs", "targets", "input_lengths", "target_lengths"), "ctc_loss"),
+    "TripletMarginLoss": (("anchor", "positive", "negative"), "triplet_margin_loss"),
+    "TripletMarginWithDistanceLoss": (
+        ("anchor", "positive", "negative"),
+        "triplet_margin_with_distance_loss",
+    ),
+    "CosineEmbeddingLoss": (("input1", "input2", "target"), "cosine_embedding_loss"),
+    "MarginRankingLoss": (("input1", "input2", "target"), "margin_ranking_loss"),
+    "GaussianNLLLoss": (("input", "target", "var"), "gaussian_nll_loss"),
+}
+
+#: Scheduler arguments that take one of a few strings (torch raises for another), and those that
+#: take a list of whole numbers (epoch or step counts).
+SCHEDULER_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("ReduceLROnPlateau", "mode"): ("min", "max"),
+    ("ReduceLROnPlateau", "threshold_mode"): ("rel", "abs"),
+    ("CyclicLR", "mode"): ("triangular", "triangular2", "exp_range"),
+    ("CyclicLR", "scale_mode"): ("cycle", "iterations"),
+    ("OneCycleLR", "anneal_strategy"): ("cos", "linear"),
+}
+SCHEDULER_INT_LISTS = frozenset({("MultiStepLR", "milestones"), ("SequentialLR", "milestones")})

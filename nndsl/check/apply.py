@@ -631,7 +631,7 @@ class Applying:
                 f"{ref.name}: {exc.message}",
                 imported.span if exc.at_import else ref.span,
                 hint=exc.hint
-                or (None if exc.at_import else _run_hint(decl.module, imported.name, ref.name)),
+                or (_run_hint(decl.module, imported.name, ref.name) if _ran(exc) else None),
             )
             raise Abort from None
         slot = ModuleSlot(
@@ -648,6 +648,11 @@ class Applying:
             in_type=ins[0].type,
         )
         return self.attach(frame, slot, ins, result.out, into, ref)
+
+
+def _ran(exc) -> bool:
+    """Whether a FallbackError is what the module raised when built or run."""
+    return not exc.at_import and exc.message.startswith("running it on")
 
 
 def _run_hint(module: str, name: str, written: str) -> str:

@@ -93,7 +93,7 @@ def run_user_module(
             at_import=True,
             hint="is the package on PYTHONPATH? (the spec's folder and the working directory are searched too)",
         ) from None
-    except Exception as exc:  # the user's module failed while importing
+    except (Exception, SystemExit) as exc:  # the user's module failed (or exited) importing
         raise FallbackError(
             f"importing `{module}` failed: {type(exc).__name__}: {_first_line(exc)}", at_import=True
         ) from None
@@ -110,6 +110,8 @@ def run_user_module(
 
 
 def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called exit({exc.code!r})"
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -142,7 +144,10 @@ def _run(
             module.eval()
             with torch.no_grad():
                 outs.append(module(*tensors))
-        except Exception as exc:  # whatever the module raised is the user's error, reported as such
+        except (
+            Exception,
+            SystemExit,
+        ) as exc:  # what the module raised (or an exit) is the user's error
             raise FallbackError(
                 f"running it on {', '.join(str(t) for t in inputs)} failed: {type(exc).__name__}: {_first_line(exc)}"
             ) from None

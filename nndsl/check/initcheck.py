@@ -48,8 +48,8 @@ def argument_problems(
     out: list[tuple[str, str, str | None]] = []
     for key in sorted(written):
         v = bound.get(key)
-        if getattr(v, "is_opaque", False):
-            continue  # a generic class's parameter: checked at each use, with its value
+        if not isinstance(v, (int, float, str, list, tuple, type(None))):
+            continue  # a size or a value known when the block is built: judged at each use
         if key in CHOICES:
             if not isinstance(v, str) or v not in CHOICES[key]:
                 from nndsl.check.messages import did_you_mean

@@ -454,11 +454,13 @@ class TorchLayers:
                 ref.name, ref.args, dict(ref.kwargs), tuple(v.type for v in ins)
             )
         except fallback.FallbackError as exc:
-            hint = exc.hint or (
-                f"`{ref.name}` is outside nndsl's catalog: it is built with the arguments "
-                "written here (none are inferred) and run once on meta tensors shaped like its "
-                "input"
-            )
+            hint = exc.hint
+            if hint is None and exc.message.startswith("running it on"):
+                hint = (
+                    f"`{ref.name}` is outside nndsl's catalog: it is built with the arguments "
+                    "written here (none are inferred) and run once on meta tensors shaped like "
+                    "its input"
+                )
             self.error(f"{ref.name}: {exc.message}", ref.span, hint=hint)
             raise Abort from None
         slot = ModuleSlot(

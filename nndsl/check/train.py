@@ -1209,6 +1209,19 @@ class TrainChecker(FinetuneChecks):
         bound = self.call_args(node, name, sig)
         if bound is None or not self.in_range(node, "module", name, sig, bound):
             return name
+        from nndsl.catalog.training import LOSS_FORWARD_INPUTS
+
+        if name in LOSS_FORWARD_INPUTS:
+            inputs, functional = LOSS_FORWARD_INPUTS[name]
+            self.error(
+                f"`{name}` takes {len(inputs)} tensors ({', '.join(inputs)}), but a train "
+                "section gives a loss two: the model's output and the target",
+                func.span,
+                hint=f"write a loss block that calls `{functional}(...)` with what it needs: "
+                "`loss L { input out, target ... }` (its inputs are the model's outputs, "
+                "then the targets), and set `loss = L()`",
+            )
+            return None
         red = bound.get("reduction")
         if isinstance(red, str) and red not in LOSS_REDUCTIONS:
             self.error(
@@ -1304,6 +1317,7 @@ class TrainChecker(FinetuneChecks):
         if bound is None:
             return
         self.in_range(node, "scheduler", name, tuple(p for p in sig if p[0] != "optimizer"), bound)
+        self.scheduler_words(node, name, sig, bound)
         if list_arg is None:
             return
         inner = self.arg_of(node, sig, list_arg)
@@ -1418,6 +1432,35 @@ class TrainChecker(FinetuneChecks):
             if k.name == key:
                 return k.value
         return call
+
+    def scheduler_words(self, node: ir.Call, name: str, sig: api.Signature, bound: dict) -> None:
+        """The scheduler arguments that take one of a few strings, or a list of whole numbers,
+        where they are written (torch raises for anything else when the run starts)."""
+        from nndsl.catalog.training import SCHEDULER_CHOICES, SCHEDULER_INT_LISTS
+
+        for key in bound:
+            written = self.arg_of(node, sig, key)
+            if written is node:
+                continue  # a default
+            v = bound[key]
+            choices = SCHEDULER_CHOICES.get((name, key))
+            if choices is not None and v not in choices:
+                self.error(
+                    f"{name}: `{key}` is one of "
+                    + ", ".join(f'"{c}"' for c in choices)
+                    + f", not {_describe(v)}",
+                    written.span,
+                    hint=_did_you_mean(v, list(choices)) if isinstance(v, str) else None,
+                )
+            elif (name, key) in SCHEDULER_INT_LISTS and not (
+                isinstance(v, (list, tuple))
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+            ):
+                self.error(
+                    f"{name}: `{key}` is a list of whole numbers, not {_describe(v)}",
+                    written.span,
+                    hint=f"e.g. `{key}=[30, 60]`",
+                )
 
     def arg_of(self, call: ir.Call, sig: api.Signature, key: str) -> ir.Expr:
         for k in call.kwargs:

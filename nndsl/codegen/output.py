@@ -174,6 +174,17 @@ def refusals(
     return problems
 
 
+def _file_above(out: str) -> str | None:
+    """The nearest folder above `out` that exists as something other than a folder (a file,
+    where a folder would have to be made), else None."""
+    for parent in Path(os.path.abspath(out)).parents:
+        if os.path.isdir(parent):
+            return None
+        if os.path.lexists(parent):
+            return str(parent)
+    return None
+
+
 def _shown(path: str) -> str:
     from nndsl.errors import display_path
 
@@ -188,6 +199,11 @@ def write_generated(
     out = os.fspath(out_dir)
     if os.path.lexists(out) and not os.path.isdir(out):
         raise Refused(f"`{_shown(out)}` exists and is not a folder")
+    blocking = _file_above(out)
+    if blocking is not None:
+        raise Refused(
+            f"cannot write to `{_shown(out)}`: `{_shown(blocking)}` is a file, not a folder"
+        )
     problems = refusals(out, list(files), spec_inputs(checked), force)
     if problems:
         raise Refused("\n".join(problems))
