@@ -122,7 +122,7 @@ def test_both_domains_implement_the_protocol() -> None:
 
 EVALUATOR_MODULES = (
     "infer apply domain expressions frame functions graph indexing layers lints messages naming "
-    "operators statements values"
+    "operators sizes statements values"
 ).split()
 MAX_LINES = 650
 

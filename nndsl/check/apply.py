@@ -12,7 +12,7 @@ from nndsl.catalog.core import (
     describe,
 )
 from nndsl.check import sharing
-from nndsl.check.frame import MAX_INSTANCES, MAX_REPEAT, Frame
+from nndsl.check.frame import MAX_REPEAT, Frame
 from nndsl.check.graph import (
     ModuleSlot,
     Op,
@@ -24,7 +24,7 @@ from nndsl.check.graph import (
     renew_slots,
     walk_slots,
 )
-from nndsl.check.messages import did_you_mean, magnitude, origin_note, rank_hint, variant_hint
+from nndsl.check.messages import did_you_mean, origin_note, rank_hint, variant_hint
 from nndsl.check.values import (
     POISON,
     Abort,
@@ -38,8 +38,6 @@ from nndsl.check.values import (
     has_poison,
     is_group,
     is_layer,
-    static_numel,
-    tensor_types,
     tensor_values,
     type_complaint,
 )
@@ -336,61 +334,6 @@ class Applying:
             op = replace(op, name_hint=frame.hint)
         frame.inst.ops.append(op)
         return len(frame.inst.ops) - 1
-
-    def check_sizes(self, op: Op) -> None:
-        """A step whose tensor, or whose module's parameters, would hold more elements than an
-        int64 counts (limits.MAX_NUMEL) is an error where it is written."""
-        for t in tensor_types(op.out):
-            if self.too_many_elements(t, op.span, "this step makes"):
-                raise Abort
-        if op.kind == "module" and isinstance(op.target, ModuleSlot):
-            # (the checker's count; generic classes re-evaluate what it accepted)
-            blocks = self.expanded_blocks(op.target) if self.domain.checks_runtime_sizes else 0
-            if blocks > MAX_INSTANCES:
-                self.error(
-                    f"`{op.target.type_name}` would build {blocks:,} block instances, more "
-                    f"than {MAX_INSTANCES:,}",
-                    op.span,
-                    hint="each use of a block is a module of its own, so blocks that use a "
-                    "block twice, nested, double the count at each level: use fewer",
-                )
-                raise Abort
-            n = op.target.total_params()
-            if isinstance(n, int) and n > limits.MAX_NUMEL:
-                self.error(
-                    f"`{op.target.type_name}` would have {magnitude(n)} parameters",
-                    op.span,
-                    hint=f"a model holds at most {limits.MAX_NUMEL:,} parameters (int64): "
-                    "check the sizes",
-                )
-                raise Abort
-
-    def expanded_blocks(self, slot: ModuleSlot) -> int:
-        """How many block instances `slot` is as torch modules: each use of a block counts,
-        and everything inside it (counted once per instance, remembered in `self.expanded`)."""
-        if slot.kind is SlotKind.SEQUENTIAL:
-            return sum(self.expanded_blocks(c) for c in slot.children)
-        inst = slot.instance
-        if slot.kind is not SlotKind.BLOCK or inst is None:
-            return 0
-        known = self.expanded.get(id(inst))
-        if known is None:
-            count = 1 + sum(self.expanded_blocks(m) for m in inst.modules)
-            known = self.expanded[id(inst)] = (inst, count)
-        return known[1]
-
-    def too_many_elements(self, t: TensorT, span: Span, what: str) -> bool:
-        """Whether `t` holds more elements than a tensor can (reported at `span`); symbolic
-        dimensions count as at least 1."""
-        n = static_numel(t)
-        if n <= limits.MAX_NUMEL:
-            return False
-        self.error(
-            f"{what} a tensor {t} of {magnitude(n)} elements, more than a tensor can hold",
-            span,
-            hint=f"a tensor holds at most {limits.MAX_NUMEL:,} elements (int64)",
-        )
-        return True
 
     def inputs_of(self, value: Any, span: Span, name: str | None = None) -> tuple[TensorV, ...]:
         if has_poison(value):

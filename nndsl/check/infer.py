@@ -75,6 +75,7 @@ from nndsl.check.operators import (  # noqa: F401  (re-exported)
     Operators,
 )
 from nndsl.check.resolve import Symbols
+from nndsl.check.sizes import SizeLimits
 from nndsl.check.statements import Statements
 from nndsl.check.values import (  # noqa: F401  (re-exported)
     LAYER_TYPES,
@@ -117,6 +118,7 @@ class Evaluator(
     Indexing,
     Operators,
     Applying,
+    SizeLimits,
     TorchLayers,
     Functions,
     Lints,
