@@ -742,17 +742,8 @@ class SymbolicDomain:
     ) -> Any:
         """`for i in range(n) { ... }` as a stage with `n` a parameter: the body evaluated
         once, with `i` a symbol (see `RangeLoopV`)."""
-        e = iter_
-        while isinstance(e, ir.Paren):
-            e = e.expr
-        if not (
-            isinstance(e, ir.Call)
-            and isinstance(e.func, ir.Name)
-            and e.func.id == "range"
-            and e.func.id not in frame.vars
-            and not e.kwargs
-            and 1 <= len(e.args) <= 2
-        ):
+        e = _range_call(iter_, frame)
+        if e is None:
             return NotImplemented
         bounds = tuple(ev.expr(a, frame) for a in e.args)
         if not any(self.undecided(b) for b in bounds):
@@ -1222,17 +1213,8 @@ class SymbolicDomain:
         parameter (see `StatementLoop`): the body evaluated with `i` a symbol; a tensor it
         rebinds is carried from step to step, its sizes as `accumulated_loop` writes them
         (`in_channels + i * growth_rate` where each step adds `growth_rate`)."""
-        e = iter_
-        while isinstance(e, ir.Paren):
-            e = e.expr
-        if not (
-            isinstance(e, ir.Call)
-            and isinstance(e.func, ir.Name)
-            and e.func.id == "range"
-            and e.func.id not in frame.vars
-            and not e.kwargs
-            and 1 <= len(e.args) <= 2
-        ):
+        e = _range_call(iter_, frame)
+        if e is None:
             return NotImplemented
         bounds = tuple(ev.expr(a, frame) for a in e.args)
         if not any(isinstance(b, Sym) for b in bounds) or not all(
@@ -1858,3 +1840,21 @@ __all__ = [
     "LabeledV",
     "LayerRef",
 ]
+
+
+def _range_call(iter_: ir.Expr, frame: Frame) -> ir.Call | None:
+    """`iter_` as a call of the built-in `range` with one or two positional bounds (brackets
+    around it allowed), or None."""
+    e = iter_
+    while isinstance(e, ir.Paren):
+        e = e.expr
+    if (
+        isinstance(e, ir.Call)
+        and isinstance(e.func, ir.Name)
+        and e.func.id == "range"
+        and e.func.id not in frame.vars
+        and not e.kwargs
+        and 1 <= len(e.args) <= 2
+    ):
+        return e
+    return None
