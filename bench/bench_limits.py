@@ -41,6 +41,11 @@ def consts(n: int) -> str:
     return "".join(f"const C{i} = {i} * 2 + 1\n" for i in range(n))
 
 
+def list_loop(k: int, steps: int = 500) -> str:
+    body = f"    for i in range({steps}) {{\n        l = [0] * {k}\n    }}\n"
+    return "model M {\n    input x: [B, 4]\n" + body + "    x -> Linear(3)\n}\n"
+
+
 def _quiet(argv: list[str]) -> int:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         return main(argv)
@@ -80,6 +85,7 @@ def run() -> None:
         help="unary minus signs (n; 2n stays under the nesting limit)",
     )
     parser.add_argument("--consts", type=int, default=50_000, help="const lines (n)")
+    parser.add_argument("--items", type=int, default=50_000, help="items of the loop's list (k)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best kept")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
@@ -93,6 +99,15 @@ def run() -> None:
         t1 = timed(folder, consts(n), "check", args.repeats)
         t2 = timed(folder, consts(2 * n), "check", args.repeats)
         report("check, a file of const lines", n, t1, t2)
+        k = args.items
+        t1 = timed(folder, list_loop(k), "check", args.repeats)
+        t2 = timed(folder, list_loop(2 * k), "check", args.repeats)
+        ratio = t2 / t1
+        verdict = "independent of k" if ratio < 1.5 else "GROWS WITH k"
+        print("check, a loop that makes [0] * k at each of 500 steps")
+        print(f"  k = {k:>7,}: {t1:8.3f} s")
+        print(f"  k = {2 * k:>7,}: {t2:8.3f} s")
+        print(f"  ratio 2k / k: {ratio:.2f}  (per step, walks no item: about 1)  {verdict}")
 
 
 if __name__ == "__main__":

@@ -79,8 +79,8 @@ class Expressions:
 
     def _walk_items(self, value: list | tuple, level: int) -> tuple[int, int]:
         """(items, nesting depth) of `value`.  Values that hold others are remembered, so one
-        held twice (`[l, l]`) costs no second walk; the memo is dropped when it keeps more than
-        10 * MAX_ITEMS items alive."""
+        held twice (`[l, l]`) costs no second walk, and so are those `*` and `+` make (see
+        `made_by`), so a loop that makes `[0] * 100000` at each step never walks it."""
         known = self._items.get(id(value))
         if known is not None and known[0] is value:
             return known[1], known[2]
@@ -94,12 +94,35 @@ class Expressions:
                 if n > limits.MAX_ITEMS or depth > limits.MAX_VALUE_DEPTH:
                     break
         if n > len(value) and n <= limits.MAX_ITEMS and depth <= limits.MAX_VALUE_DEPTH:
-            if self._items_kept > 10 * limits.MAX_ITEMS:
-                self._items.clear()
-                self._items_kept = 0
-            self._items[id(value)] = (value, n, depth)  # kept alive, so its id is not reused
-            self._items_kept += n
+            self._remember(value, n, depth, None)
         return n, depth
+
+    def _remember(self, value: list | tuple, n: int, depth: int, tensor: bool | None) -> None:
+        """Keeps `value`'s facts (and `value` itself, so its id is not reused); the memo is
+        dropped when it keeps more than 10 * MAX_ITEMS items alive."""
+        if self._items_kept > 10 * limits.MAX_ITEMS:
+            self._items.clear()
+            self._items_kept = 0
+        self._items[id(value)] = (value, n, depth, tensor)
+        self._items_kept += n
+
+    def made_by(self, result: list | tuple, parts: tuple[list | tuple, ...], times: int) -> None:
+        """Remembers the facts of `result`, the list or tuple that `+` (the `parts` joined) or
+        `*` (one part repeated `times`) made, from those of its parts: no walk of `result`."""
+        n, depth, tensor = 0, 1, False
+        for part in parts:
+            m, d = self._walk_items(part, 0)
+            n, depth, tensor = n + m, max(depth, d), tensor or self.holds_tensor(part)
+        n *= max(times, 0)
+        if n <= limits.MAX_ITEMS and depth <= limits.MAX_VALUE_DEPTH:
+            self._remember(result, n, depth, tensor)
+
+    def holds_tensor(self, value: Any) -> bool:
+        """`contains_tensor(value)`, answered from the memo for a list that `*` or `+` made."""
+        known = self._items.get(id(value))
+        if known is not None and known[0] is value and known[3] is not None:
+            return known[3]
+        return contains_tensor(value)
 
     def too_many_items(self, n: int, e: ir.Expr) -> Poison:
         return self.error(

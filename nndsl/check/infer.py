@@ -149,7 +149,8 @@ class Evaluator(
         self.used_fallback = False
         self._reported: set[tuple] = set()
         self.input_syms: set[str] = set()  # sizes named by models' inputs (`B`, `T`)
-        self._items: dict[int, tuple[list | tuple, int, int]] = {}  # id → (value, items, depth)
+        # id → (value, items, depth, holds a tensor or None: not known)
+        self._items: dict[int, tuple[list | tuple, int, int, bool | None]] = {}
         self._items_kept = 0
         self.building_buffer = 0  # > 0 while a `buffer` expression is evaluated (see sharing.py)
         self.reports = 0  # errors and warnings reported (repeats included)

@@ -172,7 +172,9 @@ class Operators:
         if e.op == "+" and isinstance(left, (tuple, list)) and isinstance(right, type(left)):
             if len(left) + len(right) > limits.MAX_ITEMS:
                 return self.too_many_items(len(left) + len(right), e)
-            return left + right
+            joined = left + right
+            self.made_by(joined, (left, right), 1)
+            return joined
         if e.op == "+" and isinstance(left, str) and isinstance(right, str):
             return left + right  # both at most MAX_STRING: `bounded` checks the sum
         if (
@@ -183,7 +185,9 @@ class Operators:
         ):
             if len(left) * right > limits.MAX_ITEMS:  # checked before the list is made
                 return self.too_many_items(len(left) * right, e)
-            return left * right
+            repeated = left * right
+            self.made_by(repeated, (left,), right)
+            return repeated
         for side, v in ((e.left, left), (e.right, right)):
             if isinstance(v, bool) or not isinstance(v, num):
                 return self.error(f"`{e.op}` needs numbers, but this is {describe(v)}", side.span)

@@ -173,7 +173,8 @@ class Statements:
                         self.poison_target(stmt.target, frame)  # no "undefined" errors later
                         frame.cur, frame.cur_set = POISON, True
                         raise
-                    if contains_tensor(value) or not frame.cur_set:  # `b, t, c = x.shape` keeps it
+                    # a compile-time value (`b, t, c = x.shape`) keeps the current value
+                    if self.holds_tensor(value) or not frame.cur_set:
                         frame.cur, frame.cur_set = value, True
                 elif isinstance(stmt, ir.ExprStmt):
                     try:
@@ -461,7 +462,7 @@ class Statements:
                             s.value, frame, name_hint=target_hint(s.target)
                         )
                         self.assign(s.target, value, frame, s.span)
-                        if contains_tensor(value) or not frame.cur_set:
+                        if self.holds_tensor(value) or not frame.cur_set:
                             frame.cur, frame.cur_set = value, True
                     elif isinstance(s, ir.ExprStmt):
                         frame.cur, frame.cur_set = self.statement_value(s.value, frame), True
