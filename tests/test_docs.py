@@ -1,5 +1,7 @@
-"""The documentation cannot rot: every spec in docs/*.md is checked, and every output shown after
-one is what nndsl prints for it.
+"""The documentation cannot rot: every spec in docs/*.md and README.md is checked, every output
+shown after one is what nndsl prints for it, and the pages name everything the language, the train
+section and the command line offer (the catalog's layers and functions, train keys, data sources
+and their options, transforms, metrics, each verb's flags, the generated scripts' flags).
 
 Conventions of the pages (docs/language.md explains them to readers):
 
@@ -30,6 +32,7 @@ from nndsl.errors import render
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
+PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 SAMPLES = ROOT / "samples"
 SPEC_NAME = "spec.nn"
 
@@ -65,7 +68,7 @@ def _blocks(page: Path) -> list[Block]:
 
 def _examples() -> list[Example]:
     out: list[Example] = []
-    for page in sorted(DOCS.glob("*.md")):
+    for page in PAGES:
         text = page.read_text(encoding="utf-8")
         blocks = _blocks(page)
         for i, block in enumerate(blocks):
@@ -89,7 +92,7 @@ EXAMPLES = _examples()
 
 def test_the_pages_have_examples() -> None:
     pages = {e.spec.page for e in EXAMPLES}
-    assert {"language.md", "training.md"} <= pages
+    assert {"language.md", "training.md", "README.md"} <= pages
     assert len(EXAMPLES) >= 20
 
 
@@ -144,7 +147,7 @@ def test_example(example: Example, in_samples: None) -> None:
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
-@pytest.mark.parametrize("page", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_links_stay_inside_the_repository(page: Path) -> None:
     """Relative links point at files of the repository (never at ../shared), and anchors at
     headings that exist."""
@@ -166,3 +169,135 @@ def _anchors(page: Path) -> set[str]:
         slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
         out.add(slug)
     return out
+
+
+# ---- the pages name everything nndsl offers --------------------------------------------------
+
+
+def _text(*names: str) -> str:
+    return "\n".join((DOCS / n).read_text(encoding="utf-8") for n in names)
+
+
+def _words(text: str) -> set[str]:
+    """The names a page writes, `Conv1d/2d/3d` and `max_pool1d/2d/3d` read as the three."""
+    words = set(re.findall(r"--?[\w-]+|\w+", text))
+    for m in re.finditer(r"\b(\w+?)([123])d((?:/[123]d)+)", text):
+        words.update(f"{m.group(1)}{d}d" for d in [m.group(2), *re.findall(r"[123]", m.group(3))])
+    return words
+
+
+def _missing(names, text: str) -> list[str]:
+    words = _words(text)
+    return sorted(n for n in names if n not in words)
+
+
+def test_every_layer_function_and_builtin_is_documented() -> None:
+    import nndsl.catalog.functions  # noqa: F401  (fills the tables)
+    import nndsl.catalog.layers  # noqa: F401
+    from nndsl.catalog.core import FUNCTIONS, LAYERS
+    from nndsl.catalog.torch_api import INIT_TORCH_NAME
+    from nndsl.check.ctmath import MATH
+    from nndsl.check.resolve import BUILTIN_FUNCTIONS, DTYPES
+
+    text = _text("language.md")
+    for what, names in [
+        ("layers", LAYERS),
+        ("functions", FUNCTIONS),
+        ("builtins", BUILTIN_FUNCTIONS),
+        ("compile-time math functions", MATH),
+        ("dtypes", DTYPES),
+        ("initialisers", INIT_TORCH_NAME),
+    ]:
+        assert not _missing(names, text), f"language.md lacks the {what} {_missing(names, text)}"
+    assert f"covers {len(LAYERS)} of them" in text
+    assert f"The catalog has {len(FUNCTIONS)}," in text
+
+
+def test_every_train_key_source_option_transform_and_metric_is_documented() -> None:
+    from nndsl.catalog import training as t
+
+    text = _text("training.md")
+    names = [
+        *t.TRAIN_KEYS,
+        *t.COMMON_DATA_OPTIONS,
+        *t.METRIC_FACTS,
+        *t.TRANSFORMS,
+        *t.DEVICES,
+        *t.PRECISIONS,
+        *t.TASK_OPTIONS,
+        *t.EARLY_STOPPING_ARGS,
+        *t.CHECKPOINT_ARGS,
+        *t.INIT_ARGS,
+        t.LR_FOR,
+        *t.PER_BATCH_SCHEDULERS,
+    ]
+    assert not _missing(names, text), f"training.md lacks {_missing(names, text)}"
+    rows = {row.split("|")[1].strip(): row for row in re.findall(r"^\| `\w+\(.*$", text, re.M)}
+    for source in t.DATA_SOURCES.values():
+        row = next((r for head, r in rows.items() if head.startswith(f"`{source.name}(")), None)
+        assert row is not None, f"training.md has no row for the data source {source.name}"
+        options = [*source.options, *t.STREAM_DATA_OPTIONS.get(source.name, ())]
+        assert not _missing(options, row), (
+            f"the row of {source.name} lacks {_missing(options, row)}"
+        )
+
+
+def _flags(parser) -> list[tuple[str, ...]]:
+    """Each option of `parser` as its spellings (`-o`, `--out`): one of them must be written."""
+    return [
+        a.option_strings for a in parser._actions if a.option_strings and a.help != "==SUPPRESS=="
+    ]
+
+
+def _undocumented(flags: list[tuple[str, ...]], text: str) -> list[str]:
+    words = _words(text)
+    return [f[-1] for f in flags if f[-1] != "--help" and not words.intersection(f)]
+
+
+def test_every_verb_and_flag_is_documented() -> None:
+    """docs/language.md's command table has a row per verb that names each of its flags, as
+    README.md's does."""
+    import argparse
+
+    from nndsl.cli import build_parser
+
+    top = build_parser()
+    verbs = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    for page in (DOCS / "language.md", ROOT / "README.md"):
+        rows = re.findall(
+            r"^\| `nndsl (\w+)([^|]*(?:\\\|[^|]*)*)\|(.*)$", page.read_text("utf-8"), re.M
+        )
+        table = {verb: usage + cells for verb, usage, cells in rows}
+        for verb in verbs.choices:
+            assert verb in table, f"{page.name}: no row for `nndsl {verb}`"
+            missing = _undocumented(_flags(verbs.choices[verb]), table[verb])
+            assert not missing, f"{page.name}: the row of `nndsl {verb}` lacks {missing}"
+    text = _text("language.md")
+    assert not _undocumented(_flags(top), text) and "NNDSL_NO_IMPORTS" in text
+
+
+def test_the_flags_of_the_generated_scripts_are_documented() -> None:
+    text = _text("training.md")
+    for source, script in [
+        (ROOT / "nndsl" / "runtime" / "training_utils.py", "`train.py` |"),
+        (ROOT / "templates" / "lightning_train.py.j2", "`train.py` of `--target lightning` |"),
+    ]:
+        flags = re.findall(
+            r'add_argument\(\s*"(--[\w-]+)"(?:,\s*"(--[\w-]+)")?', source.read_text("utf-8")
+        )
+        row = next(line for line in text.splitlines() if line.startswith(f"| {script}"))
+        names = [f for pair in flags for f in pair if f]
+        assert names and not _missing(names, row), f"{script} lacks {_missing(names, row)}"
+
+
+_DECLARATION = re.compile(r"^(model|block|loss) \w+|^train\b.*\{|^import \"", re.M)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_spec_escapes_the_checks(page: Path) -> None:
+    """A code block that holds a spec is fenced ```nn (or ```nn-error), so it is checked."""
+    for block in _blocks(page):
+        if block.lang not in ("nn", "nn-error"):
+            assert not _DECLARATION.search(block.text), (
+                f"{page.name}:{block.line}: a spec in a ```{block.lang} block is not checked"
+            )
