@@ -837,3 +837,32 @@ def test_importing_sources_does_not_import_torch() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_generate_decodes_16_bit_images_without_torch(tmp_path: Path) -> None:
+    """`nndsl generate` decodes an image folder into data.npz with numpy and Pillow only: why
+    sources.eight_bit is a copy of training_utils.eight_bit rather than imported from it."""
+    from PIL import Image
+
+    for label in ("cat", "dog"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(2):
+            pixels = np.full((8, 8), 1000 * (i + 1), dtype=np.uint16)
+            Image.fromarray(pixels).save(tmp_path / "photos" / label / f"{i}.png")
+    (tmp_path / "spec.nn").write_text(
+        "model Net {\n    input x: [B, 1, 8, 8]\n    flatten -> Linear(2)\n}\n\n"
+        'train {\n    data = image_folder("photos", grayscale=true)\n'
+        "    loss = CrossEntropyLoss()\n    optimizer = Adam(lr=0.01)\n    epochs = 1\n}\n",
+        encoding="utf-8",
+    )
+    probe = (
+        "import sys\nfrom nndsl.cli import main\n"
+        "code = main(['generate', 'spec.nn', '-o', 'out'])\n"
+        "print(code, 'torch' in sys.modules, 'PIL.Image' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.stdout.split()[-3:] == ["0", "False", "True"], proc.stdout + proc.stderr
+    x = np.load(tmp_path / "out" / "data.npz")["train_x"]
+    assert sorted(set(np.round(x.ravel() * 255).astype(int))) == [3, 7]  # high bytes of 1000, 2000

@@ -1541,6 +1541,9 @@ def _decode_image(
         ) from None
 
 
+# The same text as nndsl/runtime/training_utils.py's eight_bit (tests/test_streaming.py holds them
+# equal): generated scripts cannot import nndsl, and taking it from training_utils here would
+# import torch into `nndsl generate`, which decodes an image folder into data.npz without torch.
 def eight_bit(image: Any, picture: Any) -> Any:
     """A picture of more than 8 bits a pixel as 8-bit grayscale, read as its values
     mean (Pillow's `convert` would clip them at 255: a white image): 16-bit integers
