@@ -301,3 +301,24 @@ def test_no_spec_escapes_the_checks(page: Path) -> None:
             assert not _DECLARATION.search(block.text), (
                 f"{page.name}:{block.line}: a spec in a ```{block.lang} block is not checked"
             )
+
+
+def test_the_zoo_is_counted_right() -> None:
+    models = [
+        line
+        for spec in sorted((SAMPLES / "zoo").glob("*.nn"))
+        for line in spec.read_text(encoding="utf-8").splitlines()
+        if line.startswith("model ")
+    ]
+    assert f"`samples/zoo/` {len(models)} classic architectures" in (ROOT / "README.md").read_text(
+        encoding="utf-8"
+    )
+    assert f"the {len(models)} architectures of" in _text("language.md")
+
+
+def test_the_contents_of_the_reference_list_every_section() -> None:
+    text = _text("language.md")
+    contents = text[text.index("Contents:") : text.index("\n## ")]
+    for heading in re.findall(r"^## (.+)$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        assert f"(#{slug})" in contents, f"language.md's contents lack `{heading}`"
