@@ -322,3 +322,29 @@ def test_the_contents_of_the_reference_list_every_section() -> None:
     for heading in re.findall(r"^## (.+)$", text, re.M):
         slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
         assert f"(#{slug})" in contents, f"language.md's contents lack `{heading}`"
+
+
+def test_the_limits_table_gives_the_limits() -> None:
+    from nndsl import limits
+    from nndsl.check.frame import MAX_INSTANCES, MAX_REPEAT
+    from nndsl.syntax import MAX_DEPTH
+    from nndsl.syntax.loader import MAX_FILE_BYTES
+    from nndsl.syntax.parser import MAX_NESTING
+
+    text = _text("language.md")
+    table = text[text.index("## Limits") : text.index("## Layers")]
+    for shown in [
+        f"{MAX_FILE_BYTES // 2**20} MiB",
+        f"{MAX_NESTING} levels of brackets",
+        f"expressions {MAX_DEPTH} levels deep",
+        f"at most {limits.MAX_INT:,} in magnitude",
+        f"{limits.MAX_ITEMS:,} items, nested at most {limits.MAX_VALUE_DEPTH} levels deep",
+        f"{limits.MAX_STRING:,} characters",
+        f"{MAX_REPEAT:,} items per loop; {limits.MAX_STEPS:,} statements",
+        f"{MAX_REPEAT:,} repetitions; {MAX_INSTANCES:,} block instances",
+        f"{limits.MAX_NUMEL:,} elements",
+        f"{limits.MAX_IMAGE_SIDE:,} pixels per side",
+        f"{limits.DEFAULT_MAX_DATA_BYTES // 2**30} GiB of float32 data",
+        limits.DATA_BYTES_ENV,
+    ]:
+        assert shown in table, f"language.md's limits lack {shown!r}"
