@@ -348,3 +348,18 @@ def test_the_limits_table_gives_the_limits() -> None:
         limits.DATA_BYTES_ENV,
     ]:
         assert shown in table, f"language.md's limits lack {shown!r}"
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README.md's Python API example, as written, from a folder that has the samples."""
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "digits_cnn.nn").write_bytes((SAMPLES / "digits_cnn.nn").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    code = next(b.text for b in _blocks(ROOT / "README.md") if b.text.startswith("import nndsl\n"))
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 (the README's own example)
+    assert type(scope["model"]).__name__ == "DigitsCNN"
+    assert len(scope["history"]) == 5 and "val_accuracy" in scope["history"][-1]
+    assert {"model.py", "train.py", "data.npz"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert (tmp_path / "runs" / "x" / "last.pt").is_file()
