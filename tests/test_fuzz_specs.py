@@ -346,3 +346,54 @@ def test_scheduler_words_and_lists(tmp_path: Path, scheduler: str, col: int, wor
     )
     output = diagnose(tmp_path, text)
     assert_at(output, f"10:{col}", words)
+
+
+# ---- number literals ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "col", "message", "hint"),
+    [
+        # `\d` took any script's digits: `Linear(٣)` was Linear(3)
+        ("\u0663", 12, "unexpected character", "this is the digit 3 of another script: write `3`"),
+        ("1\u0969", 13, "unexpected character", "this is the digit 3 of another script: write `3`"),
+        ("\uff13", 12, "unexpected character", "this is not the ASCII `3`: write `3`"),
+        # `010` was 10 (an octal 8 in C; Python refuses it)
+        ("010", 12, "an integer cannot begin with `0`: `010`", "write `10`"),
+        ("0_1", 12, "cannot begin with `0`", "write `1`"),
+        # a `_` Python refuses: the number was read as if it were not there
+        ("1_", 12, "misplaced `_` in the number `1_`", "write `1`"),
+        ("1__0", 12, "misplaced `_`", "write `1_0`"),
+        ("1_.5", 12, "misplaced `_`", "write `1.5`"),
+        ("2.5_", 12, "misplaced `_`", "write `2.5`"),
+    ],
+)
+def test_number_literals_python_refuses(
+    tmp_path: Path, value: str, col: int, message: str, hint: str
+) -> None:
+    output = diagnose(tmp_path, _model(f"Linear({value})"))
+    assert_at(output, f"3:{col}", message, hint)
+    assert output.count("error:") == 1 and hint in output.split("hint: ")[1], output
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("00", "not 0"), ("0_0", "not 0"), ("-1_000", "not -1000"), ("07.5", "`7.5`")],
+)
+def test_number_literals_python_accepts(tmp_path: Path, value: str, shown: str) -> None:
+    """All zeros, digits grouped by `_` and a float's leading zeros are Python's numbers too
+    (the value is then judged as a size: 0 is refused, 7.5 is not an integer)."""
+    output = diagnose(tmp_path, _model(f"Linear({value})"))
+    assert "cannot begin" not in output and "misplaced" not in output, output
+    assert "`out_features` must be" in output and shown in output, output
+
+
+def test_only_ascii_digits_make_numbers() -> None:
+    """The lexer's INT and FLOAT (and the editor's grammar) take [0-9], not `\\d`."""
+    from nndsl.syntax.parser import _lark
+
+    patterns = {t.name: t.pattern.value for t in _lark().terminals if t.name in ("INT", "FLOAT")}
+    assert len(patterns) == 2 and not any("\\d" in p for p in patterns.values()), patterns
+    grammar = (ROOT / "editors" / "vscode" / "syntaxes" / "nndsl.tmLanguage.json").read_text()
+    assert "\\\\d" not in grammar
+
