@@ -397,3 +397,54 @@ def test_only_ascii_digits_make_numbers() -> None:
     grammar = (ROOT / "editors" / "vscode" / "syntaxes" / "nndsl.tmLanguage.json").read_text()
     assert "\\\\d" not in grammar
 
+
+# ---- values out of range: each with a hint -------------------------------------------------
+
+
+def test_every_range_rule_has_a_hint() -> None:
+    """A value out of range is said with what the argument is (`out_features` is a layer's
+    size), not only with the range again."""
+    from nndsl.catalog import ranges
+
+    missing = []
+    for family, (table, overrides) in ranges.FAMILIES.items():
+        rules = [(arg, r) for arg, r in table.items()]
+        rules += [(arg, r) for own in overrides.values() for arg, r in own.items() if r]
+        for arg, r in rules:
+            for one in r if isinstance(r, tuple) else (r,):
+                if not one.hint and arg not in ranges.HINTS[family]:
+                    missing.append((family, arg))
+    assert not missing
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "hint"),
+    [
+        ("Linear(0)", "3:12", "a layer's sizes are positive integers"),
+        ("x.unsqueeze(1) -> Conv1d(8, 3, stride=0)", "3:36", "a stride is at least 1"),
+        (
+            "x.unsqueeze(1) -> Conv1d(8, 3, padding=-1)",
+            "3:36",
+            "the number of elements added on each side",
+        ),
+        ("LayerNorm(4, eps=0)", "3:18", "a small number added to avoid dividing by zero"),
+        ("x.chunk(0)", "3:13", "the number of pieces"),
+        ("x.split(0)", "3:5", "`split(n)` cuts pieces of n elements"),
+        ("param p: [8, 4, 3] = dirac(groups=0)\n    x", "3:39", "the number of groups"),
+    ],
+)
+def test_a_value_out_of_range_has_a_hint(tmp_path: Path, body: str, where: str, hint: str) -> None:
+    assert_at(diagnose(tmp_path, _model(body)), where, "hint: " + hint)
+
+
+def test_train_numbers_out_of_range_have_hints(tmp_path: Path) -> None:
+    text = NO_DATA.replace("train Long {", "train {\n    data = iris(val_split=0.2)").replace(
+        "    epochs = 1",
+        "    scheduler = StepLR(step_size=0)\n    epochs = 0\n    batch_size = -1\n"
+        "    early_stopping = EarlyStopping(patience=-1)",
+    )
+    output = diagnose(tmp_path, text)
+    assert_at(output, "10:34", "hint: the number of epochs between two decays")
+    assert "hint: the number of passes over the training data" in output
+    assert "hint: the number of samples in each step" in output
+    assert "hint: the number of epochs without improvement before training stops" in output
