@@ -448,3 +448,18 @@ def test_train_numbers_out_of_range_have_hints(tmp_path: Path) -> None:
     assert "hint: the number of passes over the training data" in output
     assert "hint: the number of samples in each step" in output
     assert "hint: the number of epochs without improvement before training stops" in output
+
+
+# ---- paths -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["check", "summary", "generate", "run"])
+def test_an_empty_spec_path(tmp_path: Path, verb: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nndsl check ''` said "`.` is a directory" (the empty path, normalised, is the working
+    directory)."""
+    monkeypatch.chdir(tmp_path)
+    code, output = _cli([verb, ""])
+    assert code == 1 and "Traceback" not in output, output
+    assert "error: the path of the spec is empty" in output and "directory" not in output
+    assert "hint: name a `.nn` file" in output
+    assert list(tmp_path.iterdir()) == []
