@@ -463,3 +463,20 @@ def test_an_empty_spec_path(tmp_path: Path, verb: str, monkeypatch: pytest.Monke
     assert "error: the path of the spec is empty" in output and "directory" not in output
     assert "hint: name a `.nn` file" in output
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- generated data ----------------------------------------------------------------------
+
+
+def test_random_data_too_large_for_its_classes(tmp_path: Path) -> None:
+    """features x classes (the random map that makes the labels) was over the limit, and the
+    message named only `n`."""
+    text = (
+        "model M {\n    input x: [B, 3, 224, 224]\n    flatten -> Linear(1000)\n}\n\n"
+        "train {\n    data = random(shape=[3, 224, 224], classes=1000, n=4)\n"
+        "    loss = CrossEntropyLoss()\n    optimizer = Adam(lr=0.1)\n    epochs = 1\n}\n"
+    )
+    output = diagnose(tmp_path, text, "run", "--out", str(tmp_path / "r"))
+    assert_at(output, "7:48", "150,528 x 1,000 matrix (features x classes)")
+    assert "hint: random data is for smoke tests: use fewer `classes`" in output
+    assert "n=4) would be" not in output

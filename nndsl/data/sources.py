@@ -674,8 +674,22 @@ def random(
     count = _int("random", "n", n, minimum=1, maximum=_MAX_GENERATED)
     k = None if classes is None else _int("random", "classes", classes, minimum=2, maximum=1 << 20)
     features = math.prod(dims)
-    if count * features > _MAX_GENERATED or features * (k or 1) > _MAX_GENERATED:
-        raise DataError(f"random(shape={dims}, n={count}) would be too large to generate")
+    if count * features > _MAX_GENERATED:
+        raise DataError(
+            f"random(shape={dims}, n={count}) would be too large to generate: {count:,} samples "
+            f"of {features:,} values are {count * features:,} numbers, more than "
+            f"{_MAX_GENERATED:,}",
+            hint="random data is for smoke tests: lower `n` or use a smaller `shape`",
+            option="n",
+        )
+    if features * (k or 1) > _MAX_GENERATED:
+        raise DataError(
+            f"random(shape={dims}, classes={k}) would be too large to generate: its labels come "
+            f"from a random {features:,} x {k:,} matrix (features x classes), "
+            f"{features * k:,} numbers, more than {_MAX_GENERATED:,}",
+            hint="random data is for smoke tests: use fewer `classes` or a smaller `shape`",
+            option="classes",
+        )
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((count, *dims), dtype=np.float32)
     flat = x.reshape(count, features)
