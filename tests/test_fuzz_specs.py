@@ -480,3 +480,18 @@ def test_random_data_too_large_for_its_classes(tmp_path: Path) -> None:
     assert_at(output, "7:48", "150,528 x 1,000 matrix (features x classes)")
     assert "hint: random data is for smoke tests: use fewer `classes`" in output
     assert "n=4) would be" not in output
+
+
+@pytest.mark.parametrize(
+    ("expr", "words"),
+    [
+        ("x.shape[0] + 0.5", "a size (B) + the number `0.5` is not a size"),
+        ("0.5 * x.shape[0]", "a size (B) * the number `0.5` is not a size"),
+        ("x.shape[0] - 1.5", "a size (B) - the number `1.5` is not a size"),
+    ],
+)
+def test_a_size_and_a_float(tmp_path: Path, expr: str, words: str) -> None:
+    """`Sym * float` raised a TypeError out of the checker (found by mutating ResNet-50's
+    `int(planes * (base_width / 64))`)."""
+    output = diagnose(tmp_path, _model(f"Linear(int({expr}))"))
+    assert_at(output, "3:16", words, "hint: sizes are whole numbers")
