@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -495,3 +497,97 @@ def test_a_size_and_a_float(tmp_path: Path, expr: str, words: str) -> None:
     `int(planes * (base_width / 64))`)."""
     output = diagnose(tmp_path, _model(f"Linear(int({expr}))"))
     assert_at(output, "3:16", words, "hint: sizes are whole numbers")
+
+
+# ---- flags: empty values, outputs that are not files ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "what"),
+    [
+        (["run", "iris.nn", "--out", ""], "--out", "path"),  # trained into the working folder
+        (["run", "iris.nn", "--init-from", ""], "--init-from", "path"),  # was ignored
+        (["run", "iris.nn", "--resume", ""], "--resume", "path"),  # "no checkpoint at "
+        (["run", "iris.nn", "--train", ""], "--train", "name"),
+        (["predict", "iris.nn", "", "--checkpoint", "ck.pt"], "INPUT", "path"),  # read `.`
+        (["predict", "iris.nn", "a.csv", "--checkpoint", ""], "--checkpoint", "path"),
+        (["evaluate", "iris.nn", "--checkpoint", ""], "--checkpoint", "path"),
+        (["export", "iris.nn", "--checkpoint", "ck.pt", "--format", "onnx", "-o", ""], "-o/--out", "path"),
+        (["export", "iris.nn", "--checkpoint", "ck.pt", "--format", "pt2", "-o", "m", "--model", ""], "--model", "name"),  # was ignored
+        (["graph", "iris.nn", "-o", ""], "-o/--out", "path"),
+        (["generate", "iris.nn", "-o", ""], "-o/--out", "path"),
+        (["summary", "iris.nn", "--model", ""], "--model", "name"),
+    ],
+)  # fmt: skip
+def test_an_empty_flag_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], flag: str, what: str
+) -> None:
+    """An empty value (an unset shell variable) was taken as the working folder, as no flag at
+    all, or shown as an empty name."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "samples" / "iris.nn", tmp_path / "iris.nn")
+    (tmp_path / "ck.pt").write_bytes(b"not a checkpoint")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, output = _cli(argv)
+    assert code == 1 and "Traceback" not in output, output
+    assert f"error: argument {flag}" in output and f"the {what} is empty" in output, output
+    assert "hint: was a variable of the command line empty?" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["graph", "iris.nn", "-o", "fifo.svg"],
+        ["export", "iris.nn", "--checkpoint", "ck.pt", "--format", "torchscript", "-o", "fifo"],
+        ["predict", "iris.nn", "in.csv", "--checkpoint", "ck.pt", "-o", "fifo"],
+    ],
+)
+def test_an_output_that_is_not_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """The file was written beside the target and moved over it: `-o /dev/full`, run as root,
+    replaced the device by a regular file."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "samples" / "iris.nn", tmp_path / "iris.nn")
+    (tmp_path / "ck.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "in.csv").write_text("a,b,c,d\n1,2,3,4\n", encoding="utf-8")
+    os.mkfifo(argv[argv.index("-o") + 1])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, output = _cli(argv)
+    assert code == 1 and "Traceback" not in output, output
+    assert "it is not a regular file (a device, a pipe or a socket)" in output, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert stat.S_ISFIFO(os.lstat(argv[argv.index("-o") + 1]).st_mode)
+
+
+def test_write_atomic_never_replaces_what_is_not_a_file(tmp_path: Path) -> None:
+    from nndsl.safeio import replace_set, write_atomic
+
+    os.mkfifo(tmp_path / "fifo")
+    for write in (
+        lambda: write_atomic(tmp_path / "fifo", "x"),
+        lambda: replace_set(tmp_path, {"ok.py": "x", "fifo": "y"}),
+    ):
+        with pytest.raises(FileExistsError, match="not a regular file"):
+            write()
+        assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [(os.mkdir, "is a folder, not a file"), (os.mkfifo, "is not a regular file")],
+)
+def test_a_checkpoint_that_is_not_a_file(tmp_path: Path, monkeypatch, make, words: str) -> None:
+    """It was said to be missing ("no checkpoint at ck")."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "samples" / "iris.nn", tmp_path / "iris.nn")
+    make("ck")
+    for argv in (
+        ["evaluate", "iris.nn", "--checkpoint", "ck"],
+        ["run", "iris.nn", "--resume", "ck", "--out", "r"],
+    ):
+        code, output = _cli(argv)
+        assert code == 1 and f"error: the checkpoint ck {words}" in output, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "iris.nn"]
