@@ -669,3 +669,36 @@ def test_data_errors_have_a_hint(
     assert f"s.nn:{DATA_LINE}:" in output and message in output, output
     assert "hint: " in output and hint in output.split("hint: ", 1)[1], output
     assert _tree(tmp_path) == before
+
+
+# ---- the generated train.py's flags -------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--data", "--out", "--resume", "--init-from"])
+def test_train_script_refuses_an_empty_path(flag: str, capsys) -> None:
+    """`--out ''` and `--resume ''` were taken as no flag (a fresh run in runs/...)."""
+    from nndsl.runtime import training_utils as tu
+
+    config = {"epochs": 1, "batch_size": 2, "seed": 0, "device": "cpu"}
+    with pytest.raises(SystemExit) as exc:
+        tu.parse_flags([flag, ""], config, Path("data.npz"), None)
+    assert exc.value.code != 0
+    assert f"{flag}: the path is empty" in capsys.readouterr().err
+
+
+def test_train_script_never_waits_on_a_pipe(tmp_path: Path) -> None:
+    """`train.py --data FIFO` waited for a writer forever (np.load opened it); `--resume
+    FIFO` was said to be missing."""
+    from nndsl.runtime import training_utils as tu
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "text").write_text("not an archive")
+    with _time_limit(PER_CALL_S):
+        for call, words in (
+            (lambda: tu.load_data(str(tmp_path / "fifo"), None), "is not a regular file"),
+            (lambda: tu.load_data(str(tmp_path), None), "is a folder, not a file"),
+            (lambda: tu.load_data(str(tmp_path / "text"), None), "it is not an .npz archive"),
+            (lambda: tu.load_weights(str(tmp_path / "fifo"), None), "is not a regular file"),
+        ):
+            with pytest.raises(tu.TrainingError, match=words):
+                call()
