@@ -1659,8 +1659,8 @@ def predict_batches(
             else ", ".join(map(os.fspath, inputs))
         )
         raise fail(
-            f"model `{trained.name}` takes {t}, but {shown} gives {x.count()} samples "
-            f"of shape {sample}"
+            f"model `{trained.name}` takes {t}, but {shown} gives {x.count()} "
+            f"sample{'' if x.count() == 1 else 's'} of shape {sample}"
         )
 
     def prepared(part) -> np.ndarray:

@@ -532,7 +532,7 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
     if not fits:
         return Misfit(
             f"model `{name}` takes {t}, but the data of {source} gives {_data_shape(x)}: "
-            f"{len(x)} samples of shape {list(sample)}",
+            f"{len(x)} sample{'' if len(x) == 1 else 's'} of shape {list(sample)}",
             f"declare the input with the data's shape (`input {inst.inputs[0][0]}: "
             f"{_data_shape(x)}`), or give data whose samples fit {t}",
         )
@@ -568,7 +568,8 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
             if labels and max(labels) >= per_out[0]:
                 return Misfit(
                     f"the data of {source} has class labels up to {max(labels)}, but `{name}` "
-                    f"outputs {per_out[0]} class scores ({out}); {loss} needs at least "
+                    f"outputs {per_out[0]} class score{'' if per_out[0] == 1 else 's'} "
+                    f"({out}); {loss} needs at least "
                     f"{max(labels) + 1}",
                     f"end the model with {max(labels) + 1} class scores, or check the data's "
                     "labels (class indices count from 0)",

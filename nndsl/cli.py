@@ -565,9 +565,15 @@ def cmd_graph(args, out: Output) -> int:
 
     suffix = os.path.splitext(args.out)[1].lower()
     if suffix not in FORMATS:
+        bare = os.path.basename(args.out).lower() in FORMATS  # `-o $name.svg`, $name unset
         print(
             f"nndsl: error: cannot tell the format of {args.out}: its name must end in "
-            ".svg, .html or .dot",
+            ".svg, .html or .dot"
+            + (
+                "\n  = hint: it has no name before the suffix (was a variable empty?)"
+                if bare
+                else ""
+            ),
             file=sys.stderr,
         )
         return 1

@@ -591,3 +591,12 @@ def test_a_checkpoint_that_is_not_a_file(tmp_path: Path, monkeypatch, make, word
         code, output = _cli(argv)
         assert code == 1 and f"error: the checkpoint ck {words}" in output, output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "iris.nn"]
+
+
+def test_a_graph_output_with_no_name(tmp_path: Path) -> None:
+    """`-o $name.svg` with `name` unset: "cannot tell the format of .svg" did not say why."""
+    spec = tmp_path / "iris.nn"
+    shutil.copy(ROOT / "samples" / "iris.nn", spec)
+    code, output = _cli(["graph", str(spec), "-o", str(tmp_path / ".svg")])
+    assert code == 1 and "hint: it has no name before the suffix" in output, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.nn"]
