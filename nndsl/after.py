@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nndsl.errors import NndslError, error
-from nndsl.safeio import write_atomic
+from nndsl.safeio import refuse_special, unreadable, write_atomic
 
 FORMATS = ("torchscript", "onnx", "pt2")
 # exported outputs must equal the PyTorch model's within these tolerances (torch.allclose)
@@ -66,8 +66,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     import torch
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise fail(f"no checkpoint at {path}")
+    why = unreadable(path, "checkpoint")
+    if why:
+        raise fail(why)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except PermissionError as exc:
@@ -268,6 +269,10 @@ def export(
 
     if fmt not in FORMATS:
         raise fail(f"unknown export format `{fmt}` (formats: {', '.join(FORMATS)})")
+    try:
+        refuse_special(out)  # (before the work: what it would replace is not a file)
+    except OSError as exc:
+        raise fail(f"cannot write {os.fspath(out)!s}: {exc.strerror}") from None
     if fmt == "onnx":
         for package in ("onnx", "onnxruntime"):
             try:
@@ -541,7 +546,7 @@ def other_data(
 
     problem = data_mismatch(checked, plan, to_bytes(arrays))
     if problem is not None:
-        raise located(problem)
+        raise located(problem, problem.hint)
     prep = preprocessing(program, trained, checkpoint)
     parts = [p for p in ("train", "val", "test") if f"{p}_x" in arrays]
     names = arrays.get("class_names")
@@ -1561,8 +1566,9 @@ def read_inputs(program, trained: Trained, path: str | os.PathLike) -> Samples:
     from nndsl.data import DataError, sources
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise fail(f"no input file {path}")
+    why = unreadable(path, "input file")
+    if why:
+        raise fail(why)
     if path.lower().endswith(".npz"):
         return read_npz(path)
     if path.lower().endswith(".csv"):
@@ -1653,8 +1659,8 @@ def predict_batches(
             else ", ".join(map(os.fspath, inputs))
         )
         raise fail(
-            f"model `{trained.name}` takes {t}, but {shown} gives {x.count()} samples "
-            f"of shape {sample}"
+            f"model `{trained.name}` takes {t}, but {shown} gives {x.count()} "
+            f"sample{'' if x.count() == 1 else 's'} of shape {sample}"
         )
 
     def prepared(part) -> np.ndarray:
@@ -1706,6 +1712,8 @@ def write_predictions(
     count = 0
     folder = os.path.dirname(os.path.abspath(out)) if out is not None else None
     try:
+        if out is not None:
+            refuse_special(out)
         if folder is not None:
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".nndsl-predict-", suffix=".csv")
             buffer = os.fdopen(fd, "w+", encoding="utf-8", newline="")

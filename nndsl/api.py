@@ -248,7 +248,8 @@ class Program:
             from nndsl.data.errors import data_span
 
             raise NndslError(
-                [error(problem, data_span(self.checked, plan))], self.checked.program.sources
+                [error(problem, data_span(self.checked, plan), hint=problem.hint)],
+                self.checked.program.sources,
             )
         if init and plan.init is not None:
             self._check_init(plan, key)
@@ -468,7 +469,18 @@ def discard_unstarted_run(utils, out_dir: Path, results: dict, created: list[Pat
             return
 
 
-def data_mismatch(checked, plan, data: bytes) -> str | None:
+class Misfit(str):
+    """What `data_mismatch` finds: the message (a str), with a `hint`."""
+
+    hint: str | None
+
+    def __new__(cls, message: str, hint: str | None = None) -> Misfit:
+        made = super().__new__(cls, message)
+        made.hint = hint
+        return made
+
+
+def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
     """Why the prepared data cannot train the plan's model, or None when it fits.
 
     The checker already compares the bundled and generated sources with the model statically;
@@ -501,9 +513,10 @@ def data_mismatch(checked, plan, data: bytes) -> str | None:
         source = f"`{plan.data.name}({shown})`"
     if len(inst.inputs) != 1:
         names = ", ".join(n for n, _ in inst.inputs)
-        return (
+        return Misfit(
             f"model `{name}` takes {len(inst.inputs)} inputs ({names}), but the data of "
-            f"{source} gives one: {_data_shape(x)}"
+            f"{source} gives one: {_data_shape(x)}",
+            "give the data one input array per input of the model",
         )
     t = inst.inputs[0][1].type
     sample = tuple(int(d) for d in x.shape[1:])
@@ -517,13 +530,19 @@ def data_mismatch(checked, plan, data: bytes) -> str | None:
                 symbol = next(iter(dims.free_symbols(d)))
                 fits = fits and env.setdefault(symbol, n) == n
     if not fits:
-        return (
+        return Misfit(
             f"model `{name}` takes {t}, but the data of {source} gives {_data_shape(x)}: "
-            f"{len(x)} samples of shape {list(sample)}"
+            f"{len(x)} sample{'' if len(x) == 1 else 's'} of shape {list(sample)}",
+            f"declare the input with the data's shape (`input {inst.inputs[0][0]}: "
+            f"{_data_shape(x)}`), or give data whose samples fit {t}",
         )
     if t.is_float != (x.dtype.kind == "f"):
         kind = "floating-point values" if x.dtype.kind == "f" else f"integers ({x.dtype})"
-        return f"model `{name}` takes {t}, but the data of {source} gives {kind}"
+        return Misfit(
+            f"model `{name}` takes {t}, but the data of {source} gives {kind}",
+            "declare the input `long[...]` for integer ids (an Embedding's tokens), `float[...]` "
+            "(the default) for values",
+        )
     outs = inst.output_types()
     loss = plan.loss.name if plan.loss is not None else None
     if len(outs) != 1 or not hasattr(outs[0], "shape") or loss is None:
@@ -540,27 +559,33 @@ def data_mismatch(checked, plan, data: bytes) -> str | None:
     if loss in CLASS_LABEL_LOSSES:
         if y.dtype.kind in "iu":
             if len(per_out) < 1 or target != per_out[1:]:
-                return (
+                return Misfit(
                     f"{loss} needs one score per class, [B, C{', ...' if target else ''}], for "
-                    f"the class labels of {source} ({_data_shape(y)}), but `{name}` outputs {out}"
+                    f"the class labels of {source} ({_data_shape(y)}), but `{name}` outputs {out}",
+                    "end the model with one score per class (such as `Linear(classes)`)",
                 )
             labels = [int(a.max()) for a in (y, arrays.get("val_y")) if a is not None and a.size]
             if labels and max(labels) >= per_out[0]:
-                return (
+                return Misfit(
                     f"the data of {source} has class labels up to {max(labels)}, but `{name}` "
-                    f"outputs {per_out[0]} class scores ({out}); {loss} needs at least "
-                    f"{max(labels) + 1}"
+                    f"outputs {per_out[0]} class score{'' if per_out[0] == 1 else 's'} "
+                    f"({out}); {loss} needs at least "
+                    f"{max(labels) + 1}",
+                    f"end the model with {max(labels) + 1} class scores, or check the data's "
+                    "labels (class indices count from 0)",
                 )
         elif target != per_out:
-            return (
+            return Misfit(
                 f"{loss} needs class labels or class probabilities shaped like the output "
-                f"({out}), but the data of {source} gives real-valued targets {_data_shape(y)}"
+                f"({out}), but the data of {source} gives real-valued targets {_data_shape(y)}",
+                "for real-valued targets use a regression loss such as MSELoss()",
             )
     elif loss in REGRESSION_LOSSES or loss in BINARY_LOSSES:
         if int(np.prod(target, dtype=np.int64)) != int(np.prod(per_out, dtype=np.int64)):
-            return (
+            return Misfit(
                 f"{loss} compares `{name}`'s output {out} with the targets of {source}, "
-                f"{_data_shape(y)}, but they have different sizes"
+                f"{_data_shape(y)}, but they have different sizes",
+                "make the model output as many values per sample as each target holds",
             )
     return None
 

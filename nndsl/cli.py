@@ -92,7 +92,28 @@ def usage_hint(parser: _Parser, message: str) -> str | None:
         return f"`{flag}` takes {number}"
     if "the following arguments are required" in message:
         return "the usage line above shows them"
+    if message.endswith(("the path is empty", "the name is empty")):
+        return "was a variable of the command line empty?"
     return None
+
+
+def _path(text: str) -> str:
+    """A path given on the command line: never empty (`''`, an unset shell variable, would
+    otherwise name the working folder, or be taken as no flag at all)."""
+    if not text:
+        import argparse
+
+        raise argparse.ArgumentTypeError("the path is empty")
+    return text
+
+
+def _name(text: str) -> str:
+    """A model's or a train section's name given on the command line: never empty."""
+    if not text:
+        import argparse
+
+        raise argparse.ArgumentTypeError("the name is empty")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,7 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("file", metavar="FILE")
     s.add_argument(
-        "--model", metavar="M", help="only this model (default: every model of the file)"
+        "--model",
+        metavar="M",
+        type=_name,
+        help="only this model (default: every model of the file)",
     )
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _no_imports_flag(s)
@@ -149,9 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
         "not generate are never overwritten unless --force is given.",
     )
     g.add_argument("file", metavar="FILE")
-    g.add_argument("-o", "--out", metavar="DIR", default="out", help="output folder (default: out)")
     g.add_argument(
-        "--model", metavar="M", help="only this model (default: every model of the file)"
+        "-o", "--out", metavar="DIR", type=_path, default="out", help="output folder (default: out)"
+    )
+    g.add_argument(
+        "--model",
+        metavar="M",
+        type=_name,
+        help="only this model (default: every model of the file)",
     )
     g.add_argument("--stdout", action="store_true", help="print model.py instead of writing files")
     g.add_argument(
@@ -179,19 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
         "Works under torchrun: `torchrun --nproc_per_node 2 -m nndsl run spec.nn`.",
     )
     r.add_argument("file", metavar="FILE")
-    r.add_argument("--train", metavar="NAME", help="which train section (default: the first)")
+    r.add_argument(
+        "--train", metavar="NAME", type=_name, help="which train section (default: the first)"
+    )
     r.add_argument("--epochs", type=int, metavar="N", help="override the number of epochs")
     r.add_argument("--batch-size", type=int, metavar="N", help="override the batch size")
     r.add_argument("--lr", type=float, metavar="LR", help="override the learning rate")
     r.add_argument("--seed", type=int, metavar="N", help="override the seed")
     r.add_argument("--device", metavar="D", help="auto, cpu, cuda or mps")
-    r.add_argument("--out", metavar="DIR", help="run folder")
-    r.add_argument("--resume", metavar="PATH", help="continue from a checkpoint")
+    r.add_argument("--out", metavar="DIR", type=_path, help="run folder")
+    r.add_argument("--resume", metavar="PATH", type=_path, help="continue from a checkpoint")
     r.add_argument(
         "--init-from",
         "--resume-weights",
         dest="resume_weights",
         metavar="PATH",
+        type=_path,
         help="start a new run from a checkpoint's weights, with a fresh optimizer (epoch 1)",
     )
     r.add_argument(
@@ -209,11 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
         "matrix for classification.",
     )
     ev.add_argument("file", metavar="FILE")
-    ev.add_argument("--checkpoint", metavar="CKPT", required=True, help="last.pt or best.pt")
+    ev.add_argument(
+        "--checkpoint", metavar="CKPT", type=_path, required=True, help="last.pt or best.pt"
+    )
     ev.add_argument(
         "--split", choices=("test", "val"), help="default: test when the data has one, else val"
     )
-    ev.add_argument("--train", metavar="NAME", help="which train section (default: the first)")
+    ev.add_argument(
+        "--train", metavar="NAME", type=_name, help="which train section (default: the first)"
+    )
     ev.add_argument(
         "--data",
         metavar="SOURCE",
@@ -231,10 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
         "outputs must equal the PyTorch model's (rtol=1e-4, atol=1e-5), else nothing is written.",
     )
     ex.add_argument("file", metavar="FILE")
-    ex.add_argument("--checkpoint", metavar="CKPT", required=True, help="last.pt or best.pt")
+    ex.add_argument(
+        "--checkpoint", metavar="CKPT", type=_path, required=True, help="last.pt or best.pt"
+    )
     ex.add_argument("--format", choices=("torchscript", "onnx", "pt2"), required=True)
-    ex.add_argument("-o", "--out", metavar="FILE", required=True, help="the file to write")
-    ex.add_argument("--model", metavar="M", help="which model (default: the checkpoint's)")
+    ex.add_argument(
+        "-o", "--out", metavar="FILE", type=_path, required=True, help="the file to write"
+    )
+    ex.add_argument(
+        "--model", metavar="M", type=_name, help="which model (default: the checkpoint's)"
+    )
     ex.set_defaults(func=cmd_export)
 
     pr = sub.add_parser(
@@ -249,11 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
         "each row then starts with the file).",
     )
     pr.add_argument("file", metavar="FILE")
-    pr.add_argument("input", metavar="INPUT", nargs="+")
-    pr.add_argument("--checkpoint", metavar="CKPT", required=True, help="last.pt or best.pt")
-    pr.add_argument("-o", "--out", metavar="FILE", help="write the CSV here (default: stdout)")
+    pr.add_argument("input", metavar="INPUT", type=_path, nargs="+")
+    pr.add_argument(
+        "--checkpoint", metavar="CKPT", type=_path, required=True, help="last.pt or best.pt"
+    )
+    pr.add_argument(
+        "-o", "--out", metavar="FILE", type=_path, help="write the CSV here (default: stdout)"
+    )
     pr.add_argument("--top", type=int, default=1, metavar="K", help="the K likeliest classes")
-    pr.add_argument("--train", metavar="NAME", help="which train section (default: the first)")
+    pr.add_argument(
+        "--train", metavar="NAME", type=_name, help="which train section (default: the first)"
+    )
     pr.set_defaults(func=cmd_predict)
 
     f = sub.add_parser(
@@ -278,9 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gr.add_argument("file", metavar="FILE")
     gr.add_argument(
-        "-o", "--out", metavar="OUT", required=True, help="the file to write: .svg, .html or .dot"
+        "-o",
+        "--out",
+        metavar="OUT",
+        type=_path,
+        required=True,
+        help="the file to write: .svg, .html or .dot",
     )
-    gr.add_argument("--model", metavar="M", help="which model (needed when the file has several)")
+    gr.add_argument(
+        "--model", metavar="M", type=_name, help="which model (needed when the file has several)"
+    )
     gr.add_argument(
         "--depth",
         type=int,
@@ -506,18 +561,31 @@ def _no_model(checked, path: str, verb: str) -> Diagnostic:
 def cmd_graph(args, out: Output) -> int:
     from nndsl.check import check_file
     from nndsl.graph import FORMATS, render
-    from nndsl.safeio import write_atomic
+    from nndsl.safeio import refuse_special, write_atomic
 
     suffix = os.path.splitext(args.out)[1].lower()
     if suffix not in FORMATS:
+        bare = os.path.basename(args.out).lower() in FORMATS  # `-o $name.svg`, $name unset
         print(
             f"nndsl: error: cannot tell the format of {args.out}: its name must end in "
-            ".svg, .html or .dot",
+            ".svg, .html or .dot"
+            + (
+                "\n  = hint: it has no name before the suffix (was a variable empty?)"
+                if bare
+                else ""
+            ),
             file=sys.stderr,
         )
         return 1
     if args.depth is not None and args.depth < 0:
         print("nndsl: error: --depth must be 0 or more", file=sys.stderr)
+        return 1
+    try:
+        refuse_special(args.out)  # (before the work)
+    except OSError as exc:
+        print(
+            f"nndsl: error: cannot write {display_path(args.out)}: {exc.strerror}", file=sys.stderr
+        )
         return 1
     checked = check_file(args.file, imports=_imports(args))
     out.diagnostics(checked.diagnostics, checked.program.sources)
@@ -616,7 +684,7 @@ def _data_misfits(checked, files) -> list[Diagnostic]:
         if isinstance(data, bytes) and plan.data is not None:
             problem = data_mismatch(checked, plan, data)
             if problem is not None:
-                found.append(error(problem, data_span(checked, plan)))
+                found.append(error(problem, data_span(checked, plan), hint=problem.hint))
     return found
 
 
@@ -624,6 +692,7 @@ def cmd_run(args, out: Output) -> int:
     import math
 
     from nndsl.check import check_file
+    from nndsl.safeio import unreadable
 
     for flag in ("epochs", "batch_size"):
         value = getattr(args, flag)
@@ -642,8 +711,9 @@ def cmd_run(args, out: Output) -> int:
             file=sys.stderr,
         )
         return 1
-    if args.resume is not None and not os.path.isfile(args.resume):
-        print(f"nndsl: error: no checkpoint at {args.resume}", file=sys.stderr)
+    why = None if args.resume is None else unreadable(args.resume, "checkpoint")
+    if why:
+        print(f"nndsl: error: {why}", file=sys.stderr)
         return 1
     checked = check_file(args.file)
     out.diagnostics(checked.diagnostics, checked.program.sources)
@@ -797,9 +867,11 @@ def _with_checkpoint(args, out: Output, call):
     """The result of `call(program)` for a verb that uses a trained checkpoint, or None after
     printing why not (no checkpoint there, a spec with errors, or the API's NndslError)."""
     from nndsl.errors import NndslError
+    from nndsl.safeio import unreadable
 
-    if not os.path.isfile(args.checkpoint):
-        print(f"nndsl: error: no checkpoint at {args.checkpoint}", file=sys.stderr)
+    why = unreadable(args.checkpoint, "checkpoint")
+    if why:
+        print(f"nndsl: error: {why}", file=sys.stderr)
         return None
     program = _program(args, out)
     if program is None:

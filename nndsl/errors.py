@@ -138,6 +138,8 @@ def display_path(path: str) -> str:
     """A path as the user would like to read it: relative to the working directory when below it.
     Bytes of a file name that are not UTF-8 are shown as U+FFFD (the text stays printable and
     encodable; the file itself is still opened by its real name)."""
+    if not path:
+        return "''"  # (an empty argument: relpath refuses it)
     try:
         rel = os.path.relpath(path)
     except ValueError:

@@ -23,6 +23,7 @@ folder such a death leaves behind (`.nndsl-generate-<pid>-*`) is removed by the 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -68,10 +69,48 @@ def _write_new(folder: str, name: str, data: bytes, mode: int) -> str:
     return tmp
 
 
+def refuse_special(path: str | os.PathLike) -> None:
+    """Raise OSError when `path` is empty, or names something other than a regular file or a
+    symlink: `os.replace` would put a regular file in the place of a device, a pipe or a socket
+    (`-o /dev/full`, run as root, replaced the device)."""
+    path = os.fspath(path)
+    if not path:
+        raise FileNotFoundError(errno.ENOENT, "the path is empty", path)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return  # nothing there yet (or unreadable: the write itself says why)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "it is a folder", path)
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+        raise FileExistsError(
+            errno.EEXIST, "it is not a regular file (a device, a pipe or a socket)", path
+        )
+
+
+def unreadable(path: str | os.PathLike, what: str) -> str | None:
+    """Why `path` cannot be read as `what` ("checkpoint", "input file"), a regular file; None
+    when it can."""
+    shown = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"no {what} at {shown}"
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return f"cannot read the {what} {shown}: {reason}"
+    if stat.S_ISDIR(st.st_mode):
+        return f"the {what} {shown} is a folder, not a file"
+    if not stat.S_ISREG(st.st_mode):
+        return f"the {what} {shown} is not a regular file (a device, a pipe or a socket)"
+    return None
+
+
 def write_atomic(path: str | os.PathLike, content: str | bytes, *, mode: int | None = None) -> None:
     """Replace `path` (a file, or nothing yet) by `content` atomically; see the module docstring.
     `mode`: the new file's permission bits (default: as a new file would get)."""
     path = os.fspath(path)
+    refuse_special(path)
     folder, name = os.path.split(path)
     tmp = _write_new(
         folder or ".", name, _bytes(content), _default_mode() if mode is None else mode
@@ -149,6 +188,8 @@ def _replace_set(folder: str, staging: str, files: Mapping[str, str | bytes]) ->
                 os.fsync(fh.fileno())
             os.chmod(tmp, mode)
             staged.append((tmp, os.path.join(folder, name)))
+        for _, target in staged:
+            refuse_special(target)
         with deferred_signals():
             for tmp, target in staged:
                 os.replace(tmp, target)

@@ -633,3 +633,72 @@ def write_to(name: str, content: bytes) -> Callable[[Path], None]:
         (work / name).write_bytes(content)
 
     return change
+
+
+# ---- data errors found by the second campaign: each with a hint ----------------------------
+
+_NEEDS_A_HINT = [
+    # (file name, its bytes, words of the message, words of the hint)
+    ("t.npz", b"hello world" * 10, "it is not an .npz archive", "np.savez"),  # "pickled data"
+    ("e.npz", b"", "it is not an .npz archive (it is empty)", "np.savez"),
+    ("c.npz", _npz(x=X.astype(np.complex64), y=Y), "must be a numeric array", "real numbers"),
+    ("l.npz", _npz(x=X, y=Y[:20]), "'x' has 40 samples but 'y' has 20", "one row per sample"),
+    ("n.npz", _npz(x=X * np.nan, y=Y), "contains NaN or infinite values", "fill or drop"),
+    ("z.npz", _npz(x=X[:0], y=Y[:0]), "holds no samples", "the first axis"),
+    ("g.npz", _npz(x=X, y=Y - 1), "must not be negative", "indices counting from 0"),
+    ("b.npz", _npz(x=X, y=Y + 10), "has class labels up to 12", "end the model with 13"),
+    ("w.npz", _npz(x=X[:, :3], y=Y), "gives [B, 3]", "`input x: [B, 3]`"),
+    ("s.csv", _csv_text().replace(",", ";").encode(), "no column 'species'", 'delimiter=";"'),
+    ("d.csv", b"f0,f0,f2,f3,species\n1,2,3,4,a\n", "names the column 'f0' twice", "its own name"),
+    ("h.csv", b"f0,f1,f2,f3,species\n", "has a header but no data rows", "one per line"),
+    ("y.csv", _csv_text().encode() + b"1,2,3,4,\n", "the target column 'species' is empty", "drop"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "message", "hint"), _NEEDS_A_HINT)
+def test_data_errors_have_a_hint(
+    tmp_path: Path, name: str, data: bytes, message: str, hint: str
+) -> None:
+    (tmp_path / name).write_bytes(data)
+    source = f'npz("{name}", ' if name.endswith(".npz") else f'csv("{name}", target="species", '
+    spec = tmp_path / "s.nn"
+    spec.write_text(SPEC.replace("DATA", source + "val_split=0.25)"))
+    before = _tree(tmp_path)
+    code, output = _cli(["run", str(spec), "--out", str(tmp_path / "r")])
+    assert code == 1 and "Traceback" not in output, output
+    assert f"s.nn:{DATA_LINE}:" in output and message in output, output
+    assert "hint: " in output and hint in output.split("hint: ", 1)[1], output
+    assert _tree(tmp_path) == before
+
+
+# ---- the generated train.py's flags -------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--data", "--out", "--resume", "--init-from"])
+def test_train_script_refuses_an_empty_path(flag: str, capsys) -> None:
+    """`--out ''` and `--resume ''` were taken as no flag (a fresh run in runs/...)."""
+    from nndsl.runtime import training_utils as tu
+
+    config = {"epochs": 1, "batch_size": 2, "seed": 0, "device": "cpu"}
+    with pytest.raises(SystemExit) as exc:
+        tu.parse_flags([flag, ""], config, Path("data.npz"), None)
+    assert exc.value.code != 0
+    assert f"{flag}: the path is empty" in capsys.readouterr().err
+
+
+def test_train_script_never_waits_on_a_pipe(tmp_path: Path) -> None:
+    """`train.py --data FIFO` waited for a writer forever (np.load opened it); `--resume
+    FIFO` was said to be missing."""
+    from nndsl.runtime import training_utils as tu
+
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "text").write_text("not an archive")
+    with _time_limit(PER_CALL_S):
+        for call, words in (
+            (lambda: tu.load_data(str(tmp_path / "fifo"), None), "is not a regular file"),
+            (lambda: tu.load_data(str(tmp_path), None), "is a folder, not a file"),
+            (lambda: tu.load_data(str(tmp_path / "text"), None), "it is not an .npz archive"),
+            (lambda: tu.load_weights(str(tmp_path / "fifo"), None), "is not a regular file"),
+        ):
+            with pytest.raises(tu.TrainingError, match=words):
+                call()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -346,3 +348,255 @@ def test_scheduler_words_and_lists(tmp_path: Path, scheduler: str, col: int, wor
     )
     output = diagnose(tmp_path, text)
     assert_at(output, f"10:{col}", words)
+
+
+# ---- number literals ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "col", "message", "hint"),
+    [
+        # `\d` took any script's digits: `Linear(٣)` was Linear(3)
+        ("\u0663", 12, "unexpected character", "this is the digit 3 of another script: write `3`"),
+        ("1\u0969", 13, "unexpected character", "this is the digit 3 of another script: write `3`"),
+        ("\uff13", 12, "unexpected character", "this is not the ASCII `3`: write `3`"),
+        # `010` was 10 (an octal 8 in C; Python refuses it)
+        ("010", 12, "an integer cannot begin with `0`: `010`", "write `10`"),
+        ("0_1", 12, "cannot begin with `0`", "write `1`"),
+        # a `_` Python refuses: the number was read as if it were not there
+        ("1_", 12, "misplaced `_` in the number `1_`", "write `1`"),
+        ("1__0", 12, "misplaced `_`", "write `1_0`"),
+        ("1_.5", 12, "misplaced `_`", "write `1.5`"),
+        ("2.5_", 12, "misplaced `_`", "write `2.5`"),
+    ],
+)
+def test_number_literals_python_refuses(
+    tmp_path: Path, value: str, col: int, message: str, hint: str
+) -> None:
+    output = diagnose(tmp_path, _model(f"Linear({value})"))
+    assert_at(output, f"3:{col}", message, hint)
+    assert output.count("error:") == 1 and hint in output.split("hint: ")[1], output
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("00", "not 0"), ("0_0", "not 0"), ("-1_000", "not -1000"), ("07.5", "`7.5`")],
+)
+def test_number_literals_python_accepts(tmp_path: Path, value: str, shown: str) -> None:
+    """All zeros, digits grouped by `_` and a float's leading zeros are Python's numbers too
+    (the value is then judged as a size: 0 is refused, 7.5 is not an integer)."""
+    output = diagnose(tmp_path, _model(f"Linear({value})"))
+    assert "cannot begin" not in output and "misplaced" not in output, output
+    assert "`out_features` must be" in output and shown in output, output
+
+
+def test_only_ascii_digits_make_numbers() -> None:
+    """The lexer's INT and FLOAT (and the editor's grammar) take [0-9], not `\\d`."""
+    from nndsl.syntax.parser import _lark
+
+    patterns = {t.name: t.pattern.value for t in _lark().terminals if t.name in ("INT", "FLOAT")}
+    assert len(patterns) == 2 and not any("\\d" in p for p in patterns.values()), patterns
+    grammar = (ROOT / "editors" / "vscode" / "syntaxes" / "nndsl.tmLanguage.json").read_text()
+    assert "\\\\d" not in grammar
+
+
+# ---- values out of range: each with a hint -------------------------------------------------
+
+
+def test_every_range_rule_has_a_hint() -> None:
+    """A value out of range is said with what the argument is (`out_features` is a layer's
+    size), not only with the range again."""
+    from nndsl.catalog import ranges
+
+    missing = []
+    for family, (table, overrides) in ranges.FAMILIES.items():
+        rules = [(arg, r) for arg, r in table.items()]
+        rules += [(arg, r) for own in overrides.values() for arg, r in own.items() if r]
+        for arg, r in rules:
+            for one in r if isinstance(r, tuple) else (r,):
+                if not one.hint and arg not in ranges.HINTS[family]:
+                    missing.append((family, arg))
+    assert not missing
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "hint"),
+    [
+        ("Linear(0)", "3:12", "a layer's sizes are positive integers"),
+        ("x.unsqueeze(1) -> Conv1d(8, 3, stride=0)", "3:36", "a stride is at least 1"),
+        (
+            "x.unsqueeze(1) -> Conv1d(8, 3, padding=-1)",
+            "3:36",
+            "the number of elements added on each side",
+        ),
+        ("LayerNorm(4, eps=0)", "3:18", "a small number added to avoid dividing by zero"),
+        ("x.chunk(0)", "3:13", "the number of pieces"),
+        ("x.split(0)", "3:5", "`split(n)` cuts pieces of n elements"),
+        ("param p: [8, 4, 3] = dirac(groups=0)\n    x", "3:39", "the number of groups"),
+    ],
+)
+def test_a_value_out_of_range_has_a_hint(tmp_path: Path, body: str, where: str, hint: str) -> None:
+    assert_at(diagnose(tmp_path, _model(body)), where, "hint: " + hint)
+
+
+def test_train_numbers_out_of_range_have_hints(tmp_path: Path) -> None:
+    text = NO_DATA.replace("train Long {", "train {\n    data = iris(val_split=0.2)").replace(
+        "    epochs = 1",
+        "    scheduler = StepLR(step_size=0)\n    epochs = 0\n    batch_size = -1\n"
+        "    early_stopping = EarlyStopping(patience=-1)",
+    )
+    output = diagnose(tmp_path, text)
+    assert_at(output, "10:34", "hint: the number of epochs between two decays")
+    assert "hint: the number of passes over the training data" in output
+    assert "hint: the number of samples in each step" in output
+    assert "hint: the number of epochs without improvement before training stops" in output
+
+
+# ---- paths -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["check", "summary", "generate", "run"])
+def test_an_empty_spec_path(tmp_path: Path, verb: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nndsl check ''` said "`.` is a directory" (the empty path, normalised, is the working
+    directory)."""
+    monkeypatch.chdir(tmp_path)
+    code, output = _cli([verb, ""])
+    assert code == 1 and "Traceback" not in output, output
+    assert "error: the path of the spec is empty" in output and "directory" not in output
+    assert "hint: name a `.nn` file" in output
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- generated data ----------------------------------------------------------------------
+
+
+def test_random_data_too_large_for_its_classes(tmp_path: Path) -> None:
+    """features x classes (the random map that makes the labels) was over the limit, and the
+    message named only `n`."""
+    text = (
+        "model M {\n    input x: [B, 3, 224, 224]\n    flatten -> Linear(1000)\n}\n\n"
+        "train {\n    data = random(shape=[3, 224, 224], classes=1000, n=4)\n"
+        "    loss = CrossEntropyLoss()\n    optimizer = Adam(lr=0.1)\n    epochs = 1\n}\n"
+    )
+    output = diagnose(tmp_path, text, "run", "--out", str(tmp_path / "r"))
+    assert_at(output, "7:48", "150,528 x 1,000 matrix (features x classes)")
+    assert "hint: random data is for smoke tests: use fewer `classes`" in output
+    assert "n=4) would be" not in output
+
+
+@pytest.mark.parametrize(
+    ("expr", "words"),
+    [
+        ("x.shape[0] + 0.5", "a size (B) + the number `0.5` is not a size"),
+        ("0.5 * x.shape[0]", "a size (B) * the number `0.5` is not a size"),
+        ("x.shape[0] - 1.5", "a size (B) - the number `1.5` is not a size"),
+    ],
+)
+def test_a_size_and_a_float(tmp_path: Path, expr: str, words: str) -> None:
+    """`Sym * float` raised a TypeError out of the checker (found by mutating ResNet-50's
+    `int(planes * (base_width / 64))`)."""
+    output = diagnose(tmp_path, _model(f"Linear(int({expr}))"))
+    assert_at(output, "3:16", words, "hint: sizes are whole numbers")
+
+
+# ---- flags: empty values, outputs that are not files ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "what"),
+    [
+        (["run", "iris.nn", "--out", ""], "--out", "path"),  # trained into the working folder
+        (["run", "iris.nn", "--init-from", ""], "--init-from", "path"),  # was ignored
+        (["run", "iris.nn", "--resume", ""], "--resume", "path"),  # "no checkpoint at "
+        (["run", "iris.nn", "--train", ""], "--train", "name"),
+        (["predict", "iris.nn", "", "--checkpoint", "ck.pt"], "INPUT", "path"),  # read `.`
+        (["predict", "iris.nn", "a.csv", "--checkpoint", ""], "--checkpoint", "path"),
+        (["evaluate", "iris.nn", "--checkpoint", ""], "--checkpoint", "path"),
+        (["export", "iris.nn", "--checkpoint", "ck.pt", "--format", "onnx", "-o", ""], "-o/--out", "path"),
+        (["export", "iris.nn", "--checkpoint", "ck.pt", "--format", "pt2", "-o", "m", "--model", ""], "--model", "name"),  # was ignored
+        (["graph", "iris.nn", "-o", ""], "-o/--out", "path"),
+        (["generate", "iris.nn", "-o", ""], "-o/--out", "path"),
+        (["summary", "iris.nn", "--model", ""], "--model", "name"),
+    ],
+)  # fmt: skip
+def test_an_empty_flag_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], flag: str, what: str
+) -> None:
+    """An empty value (an unset shell variable) was taken as the working folder, as no flag at
+    all, or shown as an empty name."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "samples" / "iris.nn", tmp_path / "iris.nn")
+    (tmp_path / "ck.pt").write_bytes(b"not a checkpoint")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, output = _cli(argv)
+    assert code == 1 and "Traceback" not in output, output
+    assert f"error: argument {flag}" in output and f"the {what} is empty" in output, output
+    assert "hint: was a variable of the command line empty?" in output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["graph", "iris.nn", "-o", "fifo.svg"],
+        ["export", "iris.nn", "--checkpoint", "ck.pt", "--format", "torchscript", "-o", "fifo"],
+        ["predict", "iris.nn", "in.csv", "--checkpoint", "ck.pt", "-o", "fifo"],
+    ],
+)
+def test_an_output_that_is_not_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    """The file was written beside the target and moved over it: `-o /dev/full`, run as root,
+    replaced the device by a regular file."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "samples" / "iris.nn", tmp_path / "iris.nn")
+    (tmp_path / "ck.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "in.csv").write_text("a,b,c,d\n1,2,3,4\n", encoding="utf-8")
+    os.mkfifo(argv[argv.index("-o") + 1])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, output = _cli(argv)
+    assert code == 1 and "Traceback" not in output, output
+    assert "it is not a regular file (a device, a pipe or a socket)" in output, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert stat.S_ISFIFO(os.lstat(argv[argv.index("-o") + 1]).st_mode)
+
+
+def test_write_atomic_never_replaces_what_is_not_a_file(tmp_path: Path) -> None:
+    from nndsl.safeio import replace_set, write_atomic
+
+    os.mkfifo(tmp_path / "fifo")
+    for write in (
+        lambda: write_atomic(tmp_path / "fifo", "x"),
+        lambda: replace_set(tmp_path, {"ok.py": "x", "fifo": "y"}),
+    ):
+        with pytest.raises(FileExistsError, match="not a regular file"):
+            write()
+        assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [(os.mkdir, "is a folder, not a file"), (os.mkfifo, "is not a regular file")],
+)
+def test_a_checkpoint_that_is_not_a_file(tmp_path: Path, monkeypatch, make, words: str) -> None:
+    """It was said to be missing ("no checkpoint at ck")."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "samples" / "iris.nn", tmp_path / "iris.nn")
+    make("ck")
+    for argv in (
+        ["evaluate", "iris.nn", "--checkpoint", "ck"],
+        ["run", "iris.nn", "--resume", "ck", "--out", "r"],
+    ):
+        code, output = _cli(argv)
+        assert code == 1 and f"error: the checkpoint ck {words}" in output, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "iris.nn"]
+
+
+def test_a_graph_output_with_no_name(tmp_path: Path) -> None:
+    """`-o $name.svg` with `name` unset: "cannot tell the format of .svg" did not say why."""
+    spec = tmp_path / "iris.nn"
+    shutil.copy(ROOT / "samples" / "iris.nn", spec)
+    code, output = _cli(["graph", str(spec), "-o", str(tmp_path / ".svg")])
+    assert code == 1 and "hint: it has no name before the suffix" in output, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.nn"]

@@ -189,6 +189,15 @@ FOUND = {
     "size_vs_float": "block R(out: int) {\n    input x: [B, C]\n    y = x -> Linear(out)\n"
     "    y + x if C == -0.0 or C != 0.5 else y\n}\nmodel M {\n    input x: [B, 4]\n"
     "    R(4) -> R(4)\n}\n",
+    # generate compared a block's int parameter with `true` as sizes: dims.DimError escaped
+    "size_vs_bool": "block Blk(stride: int = 1) {\n    input x\n"
+    "    y = x if stride == true else x * 2\n    y\n}\nmodel M {\n    input x: [B, 4]\n"
+    "    Blk(stride=2) -> Blk()\n}\n",
+    # a size times a float (`planes * (base_width / 64)` with planes = B): Sym * float, a
+    # TypeError out of check
+    "size_times_float": "block Blk(planes: int, base_width: int = 64) {\n    input x\n"
+    "    width = int(planes * (base_width / 64))\n    x -> Linear(width)\n}\n"
+    "model M {\n    input x: [B, 4]\n    Blk(B)\n}\n",
 }
 
 

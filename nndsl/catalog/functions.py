@@ -655,7 +655,9 @@ def _chunk(a: Args, x: tuple[TensorT, ...]):
     size = t.shape[d]
     if not isinstance(n, int) or n <= 0:
         raise ShapeError(
-            "`chunks` must be a positive integer known when the spec is checked", arg="chunks"
+            "`chunks` must be a positive integer known when the spec is checked",
+            arg="chunks",
+            hint="the number of pieces: 1 or more",
         )
     if isinstance(size, int):
         step = -(-size // n)

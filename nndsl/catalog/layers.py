@@ -19,6 +19,7 @@ from nndsl.catalog.core import (
     positive,
     prod,
 )
+from nndsl.catalog.ranges import hint_for
 from nndsl.dims import Dim
 
 # ---------------------------------------------------------------------------------------------
@@ -139,7 +140,9 @@ def _unflatten_shape(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         raise ShapeError("`unflattened_size` must not be empty", arg="unflattened_size")
     if any(_is_int(s) and s < -1 for s in sizes):
         raise ShapeError(
-            "sizes must be positive, or -1 for one inferred size", arg="unflattened_size"
+            "sizes must be positive, or -1 for one inferred size",
+            arg="unflattened_size",
+            hint="the sizes multiply to the size of the dimension unflattened",
         )
     known = prod([s for s in sizes if s != -1])
     if sizes.count(-1) > 1:
@@ -184,7 +187,9 @@ _UNBATCHED = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}
 def _check_groups(a: Args, cin: Dim, cout: Dim) -> Dim:
     g = a.int("groups")
     if isinstance(g, int) and g <= 0:
-        raise ShapeError("`groups` must be positive", arg="groups")
+        raise ShapeError(
+            "`groups` must be positive", arg="groups", hint=hint_for("module", "groups")
+        )
     for what, c in (("in_channels", cin), ("out_channels", cout)):
         if isinstance(g, int) and isinstance(c, int) and c % g:
             raise ShapeError(f"{what} ({c}) is not divisible by groups ({g})", arg="groups")
@@ -794,7 +799,11 @@ def _pixel_shuffle(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     _needs_rank(t, t.rank >= 3, "[..., C*r*r, H, W]")
     r = a.int("upscale_factor")
     if _is_int(r) and r <= 0:
-        raise ShapeError("`upscale_factor` must be positive", arg="upscale_factor")
+        raise ShapeError(
+            "`upscale_factor` must be positive",
+            arg="upscale_factor",
+            hint=hint_for("module", "upscale_factor"),
+        )
     c = (
         dims.exact_div(t.shape[-3], r * r, opaque=a.opaque_quotients)
         if not isinstance(t.shape[-3], int) or t.shape[-3] % (r * r) == 0
@@ -810,7 +819,11 @@ def _pixel_unshuffle(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     _needs_rank(t, t.rank >= 3, "[..., C, H*r, W*r]")
     r = a.int("downscale_factor")
     if _is_int(r) and r <= 0:
-        raise ShapeError("`downscale_factor` must be positive", arg="downscale_factor")
+        raise ShapeError(
+            "`downscale_factor` must be positive",
+            arg="downscale_factor",
+            hint=hint_for("module", "downscale_factor"),
+        )
     for d in t.shape[-2:]:
         if isinstance(d, int) and d % r:
             raise ShapeError(f"height and width must be divisible by downscale_factor ({r})")
@@ -851,7 +864,9 @@ def _channel_shuffle(a: Args, x: tuple[TensorT, ...]) -> TensorT:
     _needs_rank(t, t.rank > 2, "[B, C, ...]")
     g, c = a.int("groups"), t.shape[1]
     if _is_int(g) and g <= 0:
-        raise ShapeError("`groups` must be positive", arg="groups")
+        raise ShapeError(
+            "`groups` must be positive", arg="groups", hint=hint_for("module", "groups")
+        )
     if _known(g, c) and c % g:
         raise ShapeError(f"channels ({c}) are not divisible by groups ({g})", arg="groups")
     return t
@@ -1350,7 +1365,11 @@ def _rnn(name: str) -> None:
         dirs = 2 if a["bidirectional"] else 1
         layers = a.int("num_layers")
         if _is_int(layers) and layers < 1:
-            raise ShapeError("`num_layers` must be at least 1", arg="num_layers")
+            raise ShapeError(
+                "`num_layers` must be at least 1",
+                arg="num_layers",
+                hint=hint_for("module", "num_layers"),
+            )
         if _known(proj, hidden) and not 0 <= proj < hidden:
             raise ShapeError(
                 f"proj_size ({proj}) must be smaller than hidden_size ({hidden})", arg="proj_size"
@@ -1477,7 +1496,7 @@ def _mha_params(a: Args) -> Dim:
 
 def _check_divisible(d: Dim, h: Dim, what: str, arg: str) -> None:
     if _is_int(h) and h <= 0:
-        raise ShapeError(f"`{arg}` must be positive", arg=arg)
+        raise ShapeError(f"`{arg}` must be positive", arg=arg, hint=hint_for("module", arg))
     if _known(d, h) and d % h:
         raise ShapeError(f"{what} ({d}) must be divisible by {arg} ({h})", arg=arg)
 
@@ -1585,7 +1604,7 @@ def _check_heads(a: Args) -> None:
 def _check_layers(a: Args, key: str) -> None:
     n = a.int(key)
     if _is_int(n) and n < 1:
-        raise ShapeError(f"`{key}` must be at least 1", arg=key)
+        raise ShapeError(f"`{key}` must be at least 1", arg=key, hint=hint_for("module", key))
 
 
 def _seq(t: TensorT, d: Dim, what: str) -> None:

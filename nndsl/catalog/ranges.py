@@ -231,6 +231,143 @@ def rule(family: str, name: str, arg: str) -> Rule | None:
     return own[arg] if arg in own else table.get(arg)
 
 
+# ---------------------------------------------------------------------------------------------
+# hints: what an argument is, said with a value outside its range (a rule's own `hint` first)
+# ---------------------------------------------------------------------------------------------
+
+
+def _each(names: str, hint: str) -> dict[str, str]:
+    return {name: hint for name in names.split()}
+
+
+_LAYER_SIZE = "a layer's sizes are positive integers: numbers of features, channels or units"
+HINTS: dict[str, dict[str, str]] = {
+    "module": {
+        **_each(
+            "in_features out_features in1_features in2_features in_channels out_channels "
+            "num_features num_channels embedding_dim input_size hidden_size embed_dim d_model "
+            "dim_feedforward",
+            _LAYER_SIZE + ", such as 64",
+        ),
+        "kernel_size": "a kernel covers at least one element on each side, such as 3",
+        "stride": "a stride is at least 1: 1 keeps every position, 2 halves the size",
+        "dilation": "1 is an ordinary kernel; 2 spreads its taps one element apart",
+        "groups": "1 is an ordinary convolution; with `groups` = g, both channel counts are "
+        "multiples of g",
+        "output_size": "an output size is at least 1 on each side",
+        "size": "a size is at least 1 on each side",
+        **_each(
+            "num_layers num_encoder_layers num_decoder_layers",
+            "the number of stacked layers: 1 or more",
+        ),
+        **_each(
+            "nhead num_heads",
+            "the number of attention heads: 1 or more, dividing the embedding size",
+        ),
+        "num_groups": "the number of groups the channels are split into: 1 or more, dividing "
+        "the number of channels",
+        "num_embeddings": "the vocabulary size: one more than the largest token id",
+        **_each(
+            "upscale_factor downscale_factor",
+            "the factor each spatial side is scaled by: 1 or more",
+        ),
+        "num_parameters": "1 (one value shared by every channel) or the number of channels",
+        "chunks": "the number of pieces: 1 or more",
+        **_each("padding output_padding", "the number of elements added on each side: 0 for none"),
+        "proj_size": "0 for no projection, else a size smaller than `hidden_size`",
+        "blank": "the index of the blank class (0 by default)",
+        "dropout": "a probability: 0 never drops an element, 1 always does",
+        "label_smoothing": "the share of the target spread over all classes: 0 for none, "
+        "0.1 is usual",
+        "momentum": "the weight of each batch in the running statistics (0.1 by default)",
+        **_each(
+            "eps layer_norm_eps",
+            "a small number added to avoid dividing by zero, such as 1e-5",
+        ),
+        "scale_factor": "sizes are multiplied by it: 2 doubles them, 0.5 halves them",
+        "max_norm": "the largest norm an embedding vector is renormalised to",
+        "norm_type": "the p of the p-norm: 2 for the Euclidean norm",
+        "output_ratio": "the output size as a fraction of the input size: 0.5 halves it",
+        "delta": "where the loss turns from quadratic to linear (1.0 by default)",
+        "beta": "where the loss turns from quadratic to linear: 0 makes it the L1 loss",
+        "margin": "the distance the loss asks for between the pairs (1.0 by default)",
+        "p": "the p of the p-norm: 2 for the Euclidean norm",
+        "lambd": "the threshold below which values become 0 (0.5 by default)",
+        **_each("lower upper", "the bounds of the random slope: 0 <= lower <= upper"),
+        "k": "the additive constant of the normalisation (1.0 by default)",
+    },
+    "optimizer": {
+        "eps": "a small number added to avoid dividing by zero, such as 1e-8",
+        "weight_decay": "0 for none; 1e-4 to 1e-2 is usual",
+        "momentum": "0 for none; 0.9 is usual",
+        "dampening": "0 (the default) applies the whole gradient to the momentum",
+        "rho": "the averaging coefficient of the squared gradients (0.9 by default)",
+        "alpha": "the smoothing constant of the squared gradients (0.99 by default)",
+        **_each(
+            "lr_decay initial_accumulator_value momentum_decay lambd t0 tolerance_grad "
+            "tolerance_change",
+            "0 or more (torch's default is usually the right one)",
+        ),
+        "step_sizes": "the smallest and largest step: (1e-6, 50) by default",
+        **_each(
+            "max_iter max_eval history_size ns_steps", "a number of iterations or steps: 1 or more"
+        ),
+        "beta2_decay": "a negative number (-0.8 by default)",
+        "etas": "(decrease factor < 1, increase factor > 1): (0.5, 1.2) by default",
+    },
+    "scheduler": {
+        "step_size": "the number of epochs between two decays of the learning rate",
+        "T_max": "the number of epochs of the cosine's half period, usually the number of epochs",
+        "T_0": "the number of epochs of the first period, before the first restart",
+        "T_mult": "the factor each period grows by after a restart: 1 for equal periods",
+        **_each("eta_min min_lr", "the lowest learning rate: 0 by default"),
+        "milestones": "the epochs at which the learning rate is multiplied by `gamma`, such as "
+        "[30, 60]",
+        "patience": "the number of epochs without improvement before the rate is lowered",
+        "cooldown": "the number of epochs to wait after lowering the rate: 0 for none",
+        "threshold": "the smallest change that counts as an improvement",
+        "eps": "the smallest change of the learning rate that is applied",
+        "total_iters": "the number of epochs the change lasts",
+        "power": "the power of the polynomial decay: 1 is linear",
+        **_each("max_lr base_lr", "a learning rate, such as 0.1"),
+        **_each(
+            "total_steps epochs steps_per_epoch step_size_up step_size_down",
+            "a number of epochs or steps: 1 or more",
+        ),
+        **_each(
+            "start_factor end_factor", "the learning rate is multiplied by it: 1 leaves it as is"
+        ),
+        "pct_start": "the share of the cycle spent raising the learning rate (0.3 by default)",
+        **_each("div_factor final_div_factor", "the learning rate is divided by it"),
+        **_each("base_momentum max_momentum", "a momentum, between 0 and 1, such as 0.9"),
+    },
+    "train": {
+        "epochs": "the number of passes over the training data, such as `epochs = 10`",
+        "batch_size": "the number of samples in each step, such as `batch_size = 32`",
+        "accumulate": "the number of batches whose gradients are summed before each step: 1 "
+        "for none",
+        "seed": "any whole number from 0 to 2**64 - 1",
+        "patience": "the number of epochs without improvement before training stops",
+        "every": "a checkpoint is saved every this many epochs: 1 or more",
+        **_each("n length", "the number of samples: 1 or more"),
+        "classes": "a classification tells at least 2 classes apart",
+        "noise": "the standard deviation of the added noise: 0 for none",
+        "workers": "the number of loader processes: 0 loads in the main process",
+    },
+}
+
+
+def hint_for(family: str, arg: str, r: Range | None = None) -> str | None:
+    """The hint of a value of `arg` outside its range: the rule's own, else what the argument
+    is (`HINTS`), else which values the range holds."""
+    if r is not None and r.hint:
+        return r.hint
+    known = HINTS.get(family, {}).get(arg)
+    if known or r is None:
+        return known
+    return f"`{arg}` takes any value {r.words}" if not r.integer else f"`{arg}` is {r.words}"
+
+
 @dataclass(frozen=True, slots=True)
 class RangeProblem:
     arg: str
@@ -246,7 +383,7 @@ def _fmt(v: float) -> str:
     return str(v)
 
 
-def check_value(arg: str, value: Any, r: Rule) -> RangeProblem | None:
+def check_value(arg: str, value: Any, r: Rule, family: str = "module") -> RangeProblem | None:
     """A complaint if `value` (a number, or a tuple or list of them) is outside `r`.  Values that
     are not concrete numbers (symbols, strings such as "same", `none`) are left alone."""
     if isinstance(r, tuple):
@@ -255,18 +392,24 @@ def check_value(arg: str, value: Any, r: Rule) -> RangeProblem | None:
         for i, (item, ri) in enumerate(zip(value, r)):
             if _is_number(item) and item not in ri:
                 return RangeProblem(
-                    arg, f"`{arg}[{i}]` must be {ri.words}, not {_fmt(item)}", ri.hint
+                    arg,
+                    f"`{arg}[{i}]` must be {ri.words}, not {_fmt(item)}",
+                    hint_for(family, arg, ri),
                 )
         return None
     if _is_number(value):
         if value not in r:
-            return RangeProblem(arg, f"`{arg}` must be {r.words}, not {_fmt(value)}", r.hint)
+            return RangeProblem(
+                arg, f"`{arg}` must be {r.words}, not {_fmt(value)}", hint_for(family, arg, r)
+            )
         return None
     if isinstance(value, (tuple, list)):
         for item in value:
             if _is_number(item) and item not in r:
                 return RangeProblem(
-                    arg, f"each of `{arg}` must be {r.words}, not {_fmt(item)}", r.hint
+                    arg,
+                    f"each of `{arg}` must be {r.words}, not {_fmt(item)}",
+                    hint_for(family, arg, r),
                 )
     return None
 
@@ -281,7 +424,7 @@ def check(
         r = rule(family, name, key)
         if r is None:
             continue
-        problem = check_value(key, args[key], r)
+        problem = check_value(key, args[key], r, family)
         if problem is not None:
             out.append(problem)
     return out

@@ -425,7 +425,9 @@ def _split(a: Args, x: tuple[TensorT, ...]):
         )
     if isinstance(s, int) and s < 0 or s == 0 and size != 0:
         raise ShapeError(
-            f"split: the split size must be positive, not {s}", arg="split_size_or_sections"
+            f"split: the split size must be positive, not {s}",
+            arg="split_size_or_sections",
+            hint="`split(n)` cuts pieces of n elements; `split([2, 3])` pieces of 2 and 3",
         )
     if isinstance(size, int) and isinstance(s, int):
         if size == 0:

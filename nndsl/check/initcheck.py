@@ -60,7 +60,11 @@ def argument_problems(
         elif key in _INTEGERS:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 out.append(
-                    (f"`{name}`: `{key}` must be a positive integer, not {describe(v)}", key, None)
+                    (
+                        f"`{name}`: `{key}` must be a positive integer, not {describe(v)}",
+                        key,
+                        "the number of groups the output channels are split into: 1 or more",
+                    )
                 )
         elif not _number(v):
             out.append((f"`{name}`: `{key}` must be a number, not {describe(v)}", key, None))

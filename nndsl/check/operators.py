@@ -191,6 +191,15 @@ class Operators:
         for side, v in ((e.left, left), (e.right, right)):
             if isinstance(v, bool) or not isinstance(v, num):
                 return self.error(f"`{e.op}` needs numbers, but this is {describe(v)}", side.span)
+        if e.op in ("+", "-", "*") and {type(left), type(right)} == {Sym, float}:
+            size, number = (left, right) if isinstance(left, Sym) else (right, left)
+            return self.error(
+                f"cannot compute `{ir_text(e)}` at compile time: a size "
+                f"({dims.format_dim(size)}) {e.op} {fmt_value(number)} is not a size",
+                e.span,
+                hint="sizes are whole numbers: combine them with integers (`2 * x.shape[1]`, "
+                "`x.shape[1] // 2`)",
+            )
         try:
             if e.op == "+":
                 return left + right

@@ -566,7 +566,11 @@ class TrainChecker(FinetuneChecks):
                 hint = f"write the number without quotes: `{e.key} = {v.strip()}`"
             self.error(f"`{e.key}` must be {what}, not {_describe(v)}", e.value.span, hint=hint)
         elif v < minimum:
-            self.error(f"`{e.key}` must be {what}, not {v}", e.value.span)
+            self.error(
+                f"`{e.key}` must be {what}, not {v}",
+                e.value.span,
+                hint=ranges.hint_for("train", e.key),
+            )
 
     def positive_number(self, e: ir.TrainEntry) -> None:
         v = self.value(e.value)
@@ -1048,7 +1052,9 @@ class TrainChecker(FinetuneChecks):
         if not _is_int(v) or v < minimum:
             what = "a positive integer" if minimum == 1 else "a non-negative integer"
             self.error(
-                f"`{key}` must be {what}, not {v if _is_int(v) else _describe(v)}", node.span
+                f"`{key}` must be {what}, not {v if _is_int(v) else _describe(v)}",
+                node.span,
+                hint=ranges.hint_for("train", key),
             )
 
     def arg_node(self, call: ir.Call, sig: tuple, key: str) -> ir.Expr:
@@ -1659,13 +1665,25 @@ class TrainChecker(FinetuneChecks):
             return False
         if key in ("n", "length") and v < 1 or key == "classes" and v < 2:
             least = 2 if key == "classes" else 1
-            self.error(f"`{key}` of `{source}` must be at least {least}, not {v}", node.span)
+            self.error(
+                f"`{key}` of `{source}` must be at least {least}, not {v}",
+                node.span,
+                hint=ranges.hint_for("train", key),
+            )
             return False
         if key in ("noise",) and v < 0:
-            self.error(f"`noise` of `{source}` cannot be negative ({v})", node.span)
+            self.error(
+                f"`noise` of `{source}` cannot be negative ({v})",
+                node.span,
+                hint=ranges.hint_for("train", key),
+            )
             return False
         if key == "workers" and v < 0:
-            self.error(f"`workers` of `{source}` cannot be negative ({v})", node.span)
+            self.error(
+                f"`workers` of `{source}` cannot be negative ({v})",
+                node.span,
+                hint=ranges.hint_for("train", key),
+            )
             return False
         return True
 

@@ -365,7 +365,10 @@ class SymbolicDomain:
             or isinstance(left, Sym)
             or isinstance(right, Sym)
         ):
-            sizes = all(isinstance(v, (int, Sym)) for v in (left, right))  # not `c == 0.5`
+            # not `c == 0.5`, nor `stride == true`
+            sizes = all(
+                isinstance(v, (int, Sym)) and not isinstance(v, bool) for v in (left, right)
+            )
             if sizes and e.op in ("==", "!="):
                 eq = dims.equal(left, right)
                 if eq is not None:

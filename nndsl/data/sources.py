@@ -474,7 +474,10 @@ def _bundled(filename: str) -> dict[str, np.ndarray]:
 
 def _finite(src: str, what: str, array: np.ndarray) -> None:
     if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise DataError(f"{src}(): {what} contains NaN or infinite values")
+        raise DataError(
+            f"{src}(): {what} contains NaN or infinite values",
+            hint="fill or drop the missing values before training (np.nan_to_num, or a mask)",
+        )
 
 
 def _labels_from_values(values: Sequence[Any]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -674,8 +677,22 @@ def random(
     count = _int("random", "n", n, minimum=1, maximum=_MAX_GENERATED)
     k = None if classes is None else _int("random", "classes", classes, minimum=2, maximum=1 << 20)
     features = math.prod(dims)
-    if count * features > _MAX_GENERATED or features * (k or 1) > _MAX_GENERATED:
-        raise DataError(f"random(shape={dims}, n={count}) would be too large to generate")
+    if count * features > _MAX_GENERATED:
+        raise DataError(
+            f"random(shape={dims}, n={count}) would be too large to generate: {count:,} samples "
+            f"of {features:,} values are {count * features:,} numbers, more than "
+            f"{_MAX_GENERATED:,}",
+            hint="random data is for smoke tests: lower `n` or use a smaller `shape`",
+            option="n",
+        )
+    if features * (k or 1) > _MAX_GENERATED:
+        raise DataError(
+            f"random(shape={dims}, classes={k}) would be too large to generate: its labels come "
+            f"from a random {features:,} x {k:,} matrix (features x classes), "
+            f"{features * k:,} numbers, more than {_MAX_GENERATED:,}",
+            hint="random data is for smoke tests: use fewer `classes` or a smaller `shape`",
+            option="classes",
+        )
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((count, *dims), dtype=np.float32)
     flat = x.reshape(count, features)
@@ -998,16 +1015,28 @@ def csv(
     seen: set[str] = set()
     for name in header:
         if name in seen:
-            raise DataError(f"csv(): {file}: the header names the column '{name}' twice")
+            raise DataError(
+                f"csv(): {file}: the header names the column '{name}' twice",
+                hint="give each column its own name in the first line",
+            )
         seen.add(name)
     if not rows:
-        raise DataError(f"csv(): {file} has a header but no data rows")
+        raise DataError(
+            f"csv(): {file} has a header but no data rows",
+            hint="the lines after the first hold the samples, one per line",
+        )
 
     def column(name: str, role: str) -> int:
         if name not in header:
+            other = [c for c in ";\t|" if c != sep and len(header) == 1 and c in header[0]]
+            hint = suggest(name, header, "its columns are")
+            if other:  # one column whose name holds another delimiter: `a;b;c`
+                hint = f"the file seems to separate its columns with {other[0]!r}: write " + (
+                    f"delimiter={other[0]!r}".replace("'", '"')
+                )
             raise DataError(
                 f"csv(): {file} has no column '{name}' (asked for as {role})",
-                hint=suggest(name, header, "its columns are"),
+                hint=hint,
                 option="target" if role == "target" else "features",
             )
         return header.index(name)
@@ -1060,7 +1089,10 @@ def csv(
         cells = [row[index].strip() for _, row in rows]
         for (line, _), cell in zip(rows, cells):
             if not cell:
-                raise DataError(f"csv(): {file}, line {line}: the target column '{name}' is empty")
+                raise DataError(
+                    f"csv(): {file}, line {line}: the target column '{name}' is empty",
+                    hint="every sample needs a target: fill it in, or drop the line",
+                )
         ints = _all_ints(cells)
         floats = None if ints is not None else _all_floats(cells)
         kind = _data_task(forced) or ("regression" if floats is not None else "classification")
@@ -1196,7 +1228,9 @@ def _npz_targets(
             )
         if y.min() < 0:
             raise DataError(
-                f"{src}(): class labels '{name}' must not be negative, found {int(y.min())}"
+                f"{src}(): class labels '{name}' must not be negative, found {int(y.min())}",
+                hint="class labels are indices counting from 0; for real-valued targets write "
+                'task="regression"',
             )
         if int(y.max()) >= 1 << 31:
             raise DataError(f"{src}(): class label {int(y.max())} in '{name}' is implausibly large")
@@ -1230,10 +1264,15 @@ def _npz_inputs(file: Path, key: str, xs: np.ndarray) -> np.ndarray:
     if xs.dtype.kind not in "biuf" or xs.ndim == 0:
         raise DataError(
             f"npz(): '{key}' must be a numeric array with a sample axis, got dtype {xs.dtype} "
-            f"shape {xs.shape}"
+            f"shape {xs.shape}",
+            hint="inputs are integers or real numbers, one sample per row: "
+            "np.savez(path, x=x.astype(np.float32), y=y)",
         )
     if xs.shape[0] == 0:
-        raise DataError(f"npz(): {file} holds no samples ('{key}' is empty)")
+        raise DataError(
+            f"npz(): {file} holds no samples ('{key}' is empty)",
+            hint="the first axis of each array counts the samples",
+        )
     _finite("npz", f"'{key}'", xs)
     if xs.dtype.kind == "f" and xs.size and float(np.abs(xs).max()) > _FLOAT32_MAX:
         raise DataError(f"npz(): '{key}' has values too large for float32")
@@ -1271,6 +1310,12 @@ def npz(
     x_keys = _names("npz", "x", x)
     y_keys = _names("npz", "y", y)
     raw = _read_bytes("npz", file)  # np.load on a path can leak the handle of a bad file
+    if not raw.startswith((b"PK", b"\x93NUMPY")):  # (np.load reads anything else as a pickle)
+        raise DataError(
+            f"npz(): cannot read {file}: it is not an .npz archive ("
+            + ("it is empty)" if not raw else "it does not begin as a zip file does)"),
+            hint="the file must be an archive written by np.savez or np.savez_compressed",
+        )
     try:
         loaded = np.load(io.BytesIO(raw), allow_pickle=False)
     except Exception as exc:
@@ -1303,12 +1348,16 @@ def npz(
     inputs = [_npz_inputs(file, k, a) for k, a in zip(x_keys, xs)]
     for key, ys_ in zip(y_keys, ys):
         if ys_.ndim == 0:
-            raise DataError(f"npz(): '{key}' must have a sample axis, got a scalar")
+            raise DataError(
+                f"npz(): '{key}' must have a sample axis, got a scalar",
+                hint="the first axis of each array counts the samples",
+            )
     for key, array in [*zip(x_keys, inputs), *zip(y_keys, ys)][1:]:
         if array.shape[0] != inputs[0].shape[0]:
             raise DataError(
                 f"npz(): '{x_keys[0]}' has {inputs[0].shape[0]} samples but '{key}' has "
-                f"{array.shape[0]}"
+                f"{array.shape[0]}",
+                hint="every array holds one row per sample, in the same order",
             )
     # the task (`task=`, or the train section's) decides how the first target is read
     targets = [

@@ -613,7 +613,10 @@ def csv_manifest(
     if header is None:
         raise DataError(f"csv(): {file} is empty", hint="the first line must name the columns")
     if not n:
-        raise DataError(f"csv(): {file} has a header but no data rows")
+        raise DataError(
+            f"csv(): {file} has a header but no data rows",
+            hint="the lines after the first hold the samples, one per line",
+        )
     kind = "regression"
     class_names: list[str] = []
     label_kind = None

@@ -118,6 +118,10 @@ def parse_flags(
         p.error("--lr must be a positive number")
     if not -(2**63) <= args.seed < 2**64:  # torch.manual_seed's range
         p.error("--seed must be between -2**63 and 2**64 - 1")
+    for flag in ("--data", "--out", "--resume", "--init-from"):
+        if getattr(args, "resume_weights" if flag == "--init-from" else flag[2:]) == "":
+            # (an unset shell variable: it would be taken as no flag at all)
+            p.error(f"{flag}: the path is empty")
     return args
 
 
@@ -220,14 +224,35 @@ def remove_empty(folders: list[Path]) -> None:
             return
 
 
+def unreadable_file(path: str, what: str) -> str | None:
+    """Why `path` cannot be read as `what`, a regular file (None when it can): a folder,
+    or a pipe or a device (reading one would wait for a writer, forever)."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return f"cannot read the {what} {path}: {reason}"
+    if stat.S_ISDIR(mode):
+        return f"the {what} {path} is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"the {what} {path} is not a regular file (a device, a pipe or a socket)"
+    return None
+
+
 def load_data(path: str, device: torch.device, dataset=None) -> dict:
+    why = unreadable_file(path, "data file")
+    if why:
+        raise TrainingError(why)
     if path.endswith(".json"):
         # files read while training (see "streaming data"), by the script's Dataset
         return load_stream(path, dataset)
     try:
         raw = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise TrainingError(f"cannot read the data file {path}: {exc}") from None
+        reason = "it is not an .npz archive" if "pickle" in str(exc) else exc
+        raise TrainingError(f"cannot read the data file {path}: {reason}") from None
     data: dict = {
         k: torch.from_numpy(raw[k]).to(device)
         for k in raw.files
@@ -1245,8 +1270,11 @@ def load_checkpoint(
     `weights_only=True`: a checkpoint holds tensors and plain values only, so loading
     one cannot run code from the file.
     """
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise TrainingError(f"no checkpoint at {path}")
+    why = unreadable_file(path, "checkpoint")
+    if why:
+        raise TrainingError(why)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except PermissionError as exc:
@@ -1348,8 +1376,11 @@ def check_fits(
 
 def load_weights(path: str, model: nn.Module) -> None:
     """--init-from: the model's weights of a checkpoint (or of a state_dict)."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise TrainingError(f"no checkpoint at {path}")
+    why = unreadable_file(path, "checkpoint")
+    if why:
+        raise TrainingError(why)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch.load raises many types for a damaged or foreign file

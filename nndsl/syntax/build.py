@@ -7,10 +7,15 @@ mistake of a file is found in one pass.
 
 from __future__ import annotations
 
+import re
+
 from nndsl import ir
 from nndsl.errors import Diagnostic, Note, Span, error
 from nndsl.limits import MAX_INT
 from nndsl.syntax._lark_parser import Token, Tree
+
+# a `_` in a number that is not between two digits (`1_`, `1__0`, `1_.5`)
+_MISPLACED_UNDERSCORE = re.compile(r"(?<![0-9])_|_(?![0-9])")
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
 
@@ -512,8 +517,31 @@ class _Builder:
     def name(self, meta, children):
         return ir.Name(id=str(children[0]), span=self.span(meta))
 
+    def misspelt_number(self, meta, text: str, is_int: bool) -> bool:
+        """A literal Python refuses: a `_` not between two digits (`1_`, `1__000`), or a decimal
+        integer with a leading zero (`010`, an octal number in C)."""
+        if _MISPLACED_UNDERSCORE.search(text) is not None:
+            fixed = _MISPLACED_UNDERSCORE.sub("", re.sub("_+", "_", text))
+            self.err(
+                f"misplaced `_` in the number `{text}`",
+                self.span(meta),
+                hint=f"a `_` may only separate two digits (`1_000`): write `{fixed}`",
+            )
+            return True
+        digits = text.replace("_", "")
+        if is_int and digits[0] == "0" and digits.strip("0"):
+            self.err(
+                f"an integer cannot begin with `0`: `{text}`",
+                self.span(meta),
+                hint=f"write `{digits.lstrip('0')}` (numbers are decimal: there are no octal ones)",
+            )
+            return True
+        return False
+
     def int(self, meta, children):
         text = str(children[0])
+        if self.misspelt_number(meta, text, is_int=True):
+            return ir.Num(value=0, text=text, span=self.span(meta))
         digits = text.replace("_", "").lstrip("0") or "0"
         # compared as text first: a literal of thousands of digits is never converted
         if len(digits) > len(str(MAX_INT)) or int(digits) > MAX_INT:
@@ -529,6 +557,8 @@ class _Builder:
 
     def float(self, meta, children):
         text = str(children[0])
+        if self.misspelt_number(meta, text, is_int=False):
+            return ir.Num(value=0.0, text=text, span=self.span(meta))
         value = float(text.replace("_", ""))
         if value in (float("inf"), float("-inf")):
             self.err(

@@ -139,6 +139,15 @@ def load(
     root = os.path.normpath(path)
     program = Program(root=root, run_python=imports)
     diags: list[Diagnostic] = []
+    if not path and text is None:  # (normpath makes it `.`, the working directory)
+        diags.append(
+            error(
+                "the path of the spec is empty",
+                None,
+                hint="name a `.nn` file (was a variable of the command line empty?)",
+            )
+        )
+        return program, diags
     _load_file(program, root, text, diags, stack=[], parser=parser or parse)
     return program, diags
 

@@ -983,6 +983,12 @@ def _unicode_hint(char: str) -> str | None:
         ascii_form = "-"
     if ascii_form != char and ascii_form.isascii() and ascii_form.isprintable():
         return f"this is not the ASCII `{ascii_form}`: write `{ascii_form}`"
+    if category == "Nd":  # a digit of another script: Arabic-Indic, Devanagari, ...
+        digit = unicodedata.digit(char)
+        return (
+            f"this is the digit {digit} of another script: write `{digit}` "
+            "(numbers are written with the ASCII digits 0-9)"
+        )
     return "outside strings and comments, a spec is written in ASCII"
 
 
