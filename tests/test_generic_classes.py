@@ -40,6 +40,7 @@ FORCED = {
     FAMILIES / "swin.nn": ("WindowAttention", "SwinWindow"),
     HIDDEN / "shufflenet.nn": ("ShuffleUnit", "ShuffleNetV2"),
     ZOO / "shufflenet_v2.nn": ("InvertedResidual",),
+    HIDDEN / "video.nn": ("BasicBlock", "Conv3dNormAct", "TemporalSeparableConv"),
 }
 
 
@@ -271,16 +272,51 @@ def test_shufflenet_v2_inverted_residual_is_one_class():
     _same_model(ZOO / "shufflenet_v2.nn", "ShuffleNetV2_x1_0", forward=True)
 
 
+# ---- tuples of sizes ------------------------------------------------------------------------
+
+
+def test_a_tuple_parameter_is_passed_on_whole_and_read_by_item():
+    """S3D's `Conv3dNormAct(out, k: tuple[int, int, int], stride: tuple[int, int, int])`: the
+    kernel and stride are passed to `nn.Conv3d` as they are, the padding reads their items."""
+    source, _, _ = _modules(HIDDEN / "video.nn")
+    for block in ("Conv3dNormAct", "TemporalSeparableConv", "SepInceptionBlock3D"):
+        assert _classes(source, block) == [block]
+    assert "k: tuple[int, int, int] = (1, 1, 1)," in source
+    assert "padding=((k[0] - 1) // 2, (k[1] - 1) // 2, (k[2] - 1) // 2)," in source
+    assert re.search(r"nn\.Conv3d\(\s*in_channels,\s*out,\s*k,\s*stride=stride,", source)
+    assert "Conv3dNormAct(out, out, (k, 1, 1), (stride, 1, 1))" in source
+    _same_model(HIDDEN / "video.nn", "S3D", forward=False)
+
+
+def test_a_tuple_chosen_by_a_condition_is_chosen_item_by_item():
+    """The video ResNets' `ds = (1, stride, stride) if kind == "2d" else (stride, stride,
+    stride)`: the items that differ are chosen in `__init__` (torchvision's
+    `get_downsample_stride` of each convolution builder)."""
+    source, _, _ = _modules(HIDDEN / "video.nn")
+    assert _classes(source, "BasicBlock") == ["BasicBlock"]
+    assert 'stride=(1 if kind == "2d" else stride, stride, stride),' in source
+    for model in ("R3D18", "MC3_18", "R2Plus1D18"):
+        _same_model(HIDDEN / "video.nn", model, forward=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["MC3_18", "S3D"])
+def test_video_models_with_tuples_compute_the_same(model):
+    _same_model(HIDDEN / "video.nn", model, forward=True)
+
+
 @pytest.mark.parametrize(
     ("spec", "model"),
     [
+        (HIDDEN / "video.nn", "MC3_18"),
+        (HIDDEN / "video.nn", "S3D"),
         (HIDDEN / "resnet.nn", "ResNet50"),
         (HIDDEN / "swin.nn", "SwinT"),
         (FAMILIES / "swin.nn", "SwinWindow"),
         (HIDDEN / "gpt.nn", "GPT"),
         (HIDDEN / "shufflenet.nn", "ShuffleNetV2"),
     ],
-    ids=["ResNet50", "SwinT", "SwinWindow", "GPT", "ShuffleNetV2"],
+    ids=["MC3_18", "S3D", "ResNet50", "SwinT", "SwinWindow", "GPT", "ShuffleNetV2"],
 )
 def test_generic_classes_script(spec, model):
     """TorchScript compiles the generic forward methods (sizes are ints: `ws * ws`, not `ws**2`)."""

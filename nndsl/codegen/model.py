@@ -419,6 +419,10 @@ class _Emitter:
         self.loop_layer: str | None = None  # forward's local for the module of a step
         # the unknown sizes a loop's steps carry: why they cannot be written
         self.loose: dict[str, str] = dict(computed.loose) if computed is not None else {}
+        # a tuple parameter's items, all in order: that parameter (`k`, not `(k[0], k[1])`)
+        self.tuples: dict[tuple[str, ...], Opaque] = (
+            dict(computed.tuples) if computed is not None else {}
+        )
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
@@ -606,8 +610,17 @@ class _Emitter:
             # of the input read in forward
             return v.expr.bind(self.fwd_sym)
         if isinstance(v, (tuple, list)):
+            whole = self.whole_tuple(v)
+            if whole is not None:
+                return self.fwd_expr(whole)
             return _display(v, [self.fwd_expr(x) for x in v])
         return _constant(v, self.imports)
+
+    def whole_tuple(self, v: tuple | list) -> Opaque | None:
+        """The tuple parameter whose items `v` holds, all and in order (None if none)."""
+        if not isinstance(v, tuple) or not all(isinstance(x, Sym) for x in v):
+            return None
+        return self.tuples.get(tuple(map(str, v)))
 
     # ---- the class ----------------------------------------------------------------------------
 
@@ -906,6 +919,9 @@ class _Emitter:
         if isinstance(v, Opaque):
             return v.expr.bind(self.init_name)
         if isinstance(v, (tuple, list)):
+            whole = self.whole_tuple(v)
+            if whole is not None:
+                return self.init_expr(whole)
             return _display(v, [self.init_expr(x) for x in v])
         return _constant(v, self.imports)
 
@@ -1378,7 +1394,7 @@ class _Emitter:
             if name is None:
                 raise NotExpressible("a value is used before it is computed")
             return Expr.code(name)
-        if isinstance(v, (tuple, list)):
+        if isinstance(v, (tuple, list)) and self.whole_tuple(v) is None:
             return _display(v, [self.value_expr(x) for x in v])
         return self.fwd_expr(v)
 
