@@ -41,6 +41,7 @@ FORCED = {
     HIDDEN / "shufflenet.nn": ("ShuffleUnit", "ShuffleNetV2"),
     ZOO / "shufflenet_v2.nn": ("InvertedResidual",),
     HIDDEN / "video.nn": ("BasicBlock", "Conv3dNormAct", "TemporalSeparableConv"),
+    HIDDEN / "regnet_family.nn": ("ResBottleneckBlock",),
 }
 
 
@@ -305,9 +306,31 @@ def test_video_models_with_tuples_compute_the_same(model):
     _same_model(HIDDEN / "video.nn", model, forward=True)
 
 
+# ---- labelled children under a condition ----------------------------------------------------
+
+
+def test_a_labelled_group_with_an_optional_child_is_an_ordered_dict_filled_in_order():
+    """RegNet's `f: (a: ..., b: ..., for _ in ([1] if se_ratio > 0 else []) { se: ... }, c:
+    ...)`: torchvision's `BottleneckTransform` fills an OrderedDict, `se` under `if`."""
+    source, _, _ = _modules(HIDDEN / "regnet_family.nn")
+    assert _classes(source, "ResBottleneckBlock") == ["ResBottleneckBlock"]
+    assert "        layers: OrderedDict[str, nn.Module] = OrderedDict()\n" in source
+    assert re.search(r"\n        if se_ratio > 0:\n            layers\[\"se\"\] = Sq", source)
+    assert "        self.f = nn.Sequential(layers)\n" in source
+    for model in ("RegNetY400MF", "RegNetX400MF"):  # with and without the `se` child
+        _same_model(HIDDEN / "regnet_family.nn", model, forward=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["RegNetY400MF", "RegNetX400MF"])
+def test_regnet_with_an_optional_labelled_child_computes_the_same(model):
+    _same_model(HIDDEN / "regnet_family.nn", model, forward=True)
+
+
 @pytest.mark.parametrize(
     ("spec", "model"),
     [
+        (HIDDEN / "regnet_family.nn", "RegNetY400MF"),
         (HIDDEN / "video.nn", "MC3_18"),
         (HIDDEN / "video.nn", "S3D"),
         (HIDDEN / "resnet.nn", "ResNet50"),
@@ -316,7 +339,7 @@ def test_video_models_with_tuples_compute_the_same(model):
         (HIDDEN / "gpt.nn", "GPT"),
         (HIDDEN / "shufflenet.nn", "ShuffleNetV2"),
     ],
-    ids=["MC3_18", "S3D", "ResNet50", "SwinT", "SwinWindow", "GPT", "ShuffleNetV2"],
+    ids=["RegNetY400MF", "MC3_18", "S3D", "ResNet50", "SwinT", "SwinWindow", "GPT", "ShuffleNetV2"],
 )
 def test_generic_classes_script(spec, model):
     """TorchScript compiles the generic forward methods (sizes are ints: `ws * ws`, not `ws**2`)."""

@@ -398,6 +398,7 @@ class _Emitter:
         # a value computed from parameters that has no name: its expression, written inline
         self.inline: dict[str, Expr] = {}
         self._layers_name: str | None = None  # the list `__init__` builds a group in
+        self._named_layers: str | None = None  # the OrderedDict it builds a labelled group in
         self.loop_labels = dict(computed.loop_labels) if computed is not None else {}
         # the locals of `__init__` its lines read (constructor arguments, computed values)
         self.init_refs: set[str] = set()
@@ -1019,6 +1020,8 @@ class _Emitter:
             return self.carried_range_lines(slot)
         if slot.kind != "sequential" or not _conditional_children(slot):
             return [f"self.{slot.name} = {self.module_expr(slot)}"]
+        if any(c.name != str(i) for i, c in enumerate(slot.children)):
+            return self.named_layers_lines(slot)
         if self._layers_name is None:
             taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
             taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
@@ -1040,6 +1043,41 @@ class _Emitter:
                 added = [f"if {self.condition_text(when)}:"] + ["    " + x for x in added]
             lines.extend(added)
         lines.append(f"self.{slot.name} = nn.Sequential(*{layers})")
+        return lines
+
+    def named_layers_lines(self, slot: ModuleSlot) -> list[str]:
+        """A group of labelled children some of which exist only under a condition, built as
+        torchvision builds RegNet's `BottleneckTransform`: an `OrderedDict` filled in order,
+        `layers["se"] = ...` under `if`, then `nn.Sequential(layers)`."""
+        if any(c.repeat is not None for c in slot.children):
+            raise NotExpressible(
+                "a group with labelled children has a child that exists only under a condition "
+                "and a child repeated"
+            )
+        taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+        taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
+        if self._named_layers is None:
+            self._named_layers = identifier("layers", taken | {self._layers_name} - {None})
+            lines = [f"{self._named_layers}: OrderedDict[str, nn.Module] = OrderedDict()"]
+        else:
+            lines = [f"{self._named_layers} = OrderedDict()"]
+        self.owner.ordered_dict = True
+        layers = self._named_layers
+        base = len(slot.when or ())
+        runs: list[tuple[tuple, list[str]]] = []
+        for child in slot.children:
+            self.name_loop(child)
+            line = f"{layers}[{literal(child.name)}] = {self.module_expr(child)}"
+            when = tuple((child.when or ())[base:])
+            if runs and runs[-1][0] == when:
+                runs[-1][1].append(line)
+            else:
+                runs.append((when, [line]))
+        for when, added in runs:
+            if when:
+                added = [f"if {self.condition_text(when)}:"] + ["    " + x for x in added]
+            lines.extend(added)
+        lines.append(f"self.{slot.name} = nn.Sequential({layers})")
         return lines
 
     def sequential_runs(self, slot: ModuleSlot) -> list[tuple[tuple, list[str]]]:
