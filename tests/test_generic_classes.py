@@ -364,3 +364,22 @@ def test_a_quotient_by_a_parameter_can_be_written_a_join_cannot():
     assert mode.writable(out) and mode.writable(2 * out)
     assert not mode.writable(dims.opaque_symbol("join", h, out))
     assert not Quotients().writable(out)  # another evaluation's: not known here
+
+
+# ---- forward's locals -----------------------------------------------------------------------
+
+
+def test_each_side_of_a_condition_writes_the_merged_value_in_its_local():
+    """A value that only the merge after an `if` reads is computed into the merge's local, on
+    each side (`y = self.block(x)`, not `y2 = self.block(x)` then `y = y2`), as hand-written
+    code does; the sides never live at once, so they share it."""
+    source, _, _ = _modules(HIDDEN / "video.nn")
+    video_conv = source[source.index("class VideoConv(") : source.index("class BasicBlock(")]
+    forward = video_conv[video_conv.index("def forward") :]
+    assert "h = self.conv1(x)" in forward
+    assert "h = self.conv2(x)" in forward
+    assert "h = self.conv2_plus1_d(x)" in forward
+    assert not re.search(r"^\s+\w+ = \w+$", forward, re.M), forward
+    source, _, _ = _modules(HIDDEN / "shufflenet.nn")
+    assert re.search(r"x1, x2 = torch\.chunk\(\s*x, 2, dim=1\s*\)", source)
+    assert not re.search(r"^\s+x[12] = h2?$", source, re.M)

@@ -1289,14 +1289,13 @@ class _Emitter:
         uses, last = _uses(inst)
         _free_in_branches(inst.ops, last)
         self.uses, self.last = uses, last
-        live: dict[str, tuple] = {n: ("in", k) for k, n in enumerate(self.input_names)}
-        self.lhs: dict[int, str] = {}
-        forced = self.carried_names(live)
-        for i, op in enumerate(inst.ops):
-            if i in forced:
-                self.carry_out(i, forced[i], live)
-                continue
-            self.allocate(i, op, live)
+        self.hints: dict[tuple, str] = {}
+        locals_before, var_before = set(self.locals), dict(self.var)
+        self.allocate_all()
+        hints = self.merge_hints()
+        if hints:  # again, each value that only a merge reads named as the merge's local
+            self.locals, self.var, self.hints = set(locals_before), dict(var_before), hints
+            self.allocate_all()
         body = self.loop_ops() if self.statement_loops else None
         if body is None:
             body = self.emit_ops(list(range(len(inst.ops))), 0)
@@ -1313,6 +1312,43 @@ class _Emitter:
         else:
             body.append("return " + ", ".join(outs))
         return self.capture_lines() + body
+
+    def allocate_all(self) -> None:
+        """A local for each step's value."""
+        live: dict[str, tuple] = {n: ("in", k) for k, n in enumerate(self.input_names)}
+        self.held = set()
+        self.lhs: dict[int, str] = {}
+        forced = self.carried_names(live)
+        for i, op in enumerate(self.inst.ops):
+            if i in forced:
+                self.carry_out(i, forced[i], live)
+                continue
+            self.allocate(i, op, live)
+
+    def merge_hints(self) -> dict[tuple, str]:
+        """The steps inside a side of a condition whose value only the merge after it reads,
+        and that got another local than the merge's: step → the merge's local (so that the side
+        writes `y = self.block(x)`, not `y2 = self.block(x)` then `y = y2`).  By the value's key
+        (a step with several outputs: each output's)."""
+        ops, hints = self.inst.ops, {}
+        for m, op in enumerate(ops):
+            if op.kind != "merge" or m not in self.lhs:
+                continue
+            target = self.lhs[m]
+            for v in op.args:
+                if not isinstance(v, TensorV) or v.op < 0:
+                    continue
+                key = (v.op, v.path)
+                made = ops[v.op]
+                if (
+                    self.uses.get(key, 0) == 1
+                    and key not in self.inst.names
+                    and self.var.get(key) not in (None, target)
+                    and len(made.when or ()) > len(op.when or ())
+                    and made.kind not in ("param", "buffer", "index")
+                ):
+                    hints[key] = target
+        return hints
 
     def carried_names(self, live: dict[str, tuple]) -> dict[int, tuple]:
         """The steps of a `for` loop over `range` of a parameter that give a carried value's
@@ -1374,13 +1410,13 @@ class _Emitter:
                 if self.uses.get(key, 0) == 0:
                     names[path] = "_"
                     continue
-                pref = inst.names.get(key) or "h"
+                pref = inst.names.get(key) or self.hints.get(key) or "h"
                 names[path] = self.pick(pref, i, live, key)
                 self.var[key] = names[path]
             self.lhs[i] = _pattern(out, names, ())
             return
         key = (i, ())
-        pref = inst.names.get(key) or op.name_hint
+        pref = inst.names.get(key) or self.hints.get(key) or op.name_hint
         if (
             pref is None
             and inst.decl.kind == "loss"
@@ -1408,12 +1444,30 @@ class _Emitter:
                 or candidate in self.captured.values()
                 or candidate in self.fwd_args
             )
-            if not reserved and (holder is None or holder == key or self.last.get(holder, -1) <= i):
+            if not reserved and (
+                holder is None
+                or holder == key
+                or self.last.get(holder, -1) <= i
+                or self.exclusive(holder, i)
+            ):
                 live[candidate] = key
                 self.locals.add(candidate)
                 return candidate
             candidate = f"{base}{k}"
             k += 1
+
+    def exclusive(self, holder: tuple, i: int) -> bool:
+        """The value `holder` is made on the other side of a condition than step `i`: the two
+        never live at once (each side gives the merge its value in the same local)."""
+        if holder[0] == "in":
+            return False
+        a, b = self.inst.ops[holder[0]].when or (), self.inst.ops[i].when or ()
+        for (cond_a, side_a), (cond_b, side_b) in zip(a, b):
+            if cond_a != cond_b:
+                return False
+            if side_a != side_b:
+                return True
+        return False
 
     def value(self, v: Any) -> str:
         return self.value_expr(v).text
