@@ -42,6 +42,7 @@ FORCED = {
     ZOO / "shufflenet_v2.nn": ("InvertedResidual",),
     HIDDEN / "video.nn": ("BasicBlock", "Conv3dNormAct", "TemporalSeparableConv"),
     HIDDEN / "regnet_family.nn": ("ResBottleneckBlock",),
+    HIDDEN / "swin_v2.nn": ("ShiftedWindowAttentionV2", "PatchMergingV2"),
 }
 
 
@@ -383,3 +384,24 @@ def test_each_side_of_a_condition_writes_the_merged_value_in_its_local():
     source, _, _ = _modules(HIDDEN / "shufflenet.nn")
     assert re.search(r"x1, x2 = torch\.chunk\(\s*x, 2, dim=1\s*\)", source)
     assert not re.search(r"^\s+x[12] = h2?$", source, re.M)
+
+
+def test_an_input_size_the_spec_names_keeps_its_name():
+    """`input x: [B, H, W, C]` (a channels-last map): the sizes the attention needs in
+    `__init__` are its `H, W` (not `in_channels, H` by their positions), nanoGPT's `[B, T, C]`
+    reads `B, T, _ = x.shape`, and PatchMerging's `4 * C` is not `4 * W`."""
+    source, _, _ = _modules(HIDDEN / "swin_v2.nn")
+    assert _classes(source, "ShiftedWindowAttentionV2") == ["ShiftedWindowAttentionV2"]
+    assert "        B, H, W, _ = x.shape\n" in source
+    assert "        pad_b = (ws - (H % ws)) % ws\n        pad_r = (ws - (W % ws)) % ws\n" in source
+    assert "self, H: int, W: int, in_features: int, num_heads: int, shift_size: int" in source
+    assert "        self.reduction = nn.Linear(4 * C, 2 * C, bias=False)\n" in source
+    assert "in_channels" not in source
+    _same_model(HIDDEN / "swin_v2.nn", "SwinV2T", forward=False)
+    source, _, _ = _modules(HIDDEN / "gpt.nn")
+    assert "        B, T, _ = x.shape\n" in source
+
+
+@pytest.mark.slow
+def test_swin_v2_with_the_spec_s_size_names_computes_the_same():
+    _same_model(HIDDEN / "swin_v2.nn", "SwinV2T", forward=True)

@@ -295,6 +295,8 @@ class SymbolicDomain:
         # a parameter that is a tuple of sizes (`k: tuple[int, int, int]`): its items' symbols
         # → the parameter, which a tuple of all its items in order is written as (`k`)
         self.tuples: dict[tuple[str, ...], Opaque] = {}
+        # the names the block's input declarations give its inputs' sizes: symbol → name
+        self.declared: dict[str, str] = {}
 
     def undecided(self, v: Any) -> bool:
         return isinstance(v, (Opaque, Sym))
@@ -332,6 +334,9 @@ class SymbolicDomain:
         ):
             if name not in self.computed_names.values() and name not in frame.vars:
                 self.computed_names[str(value)] = name
+        if isinstance(value, Sym) and kind == "dim" and not self.nested:
+            # `input x: [B, H, W, C]`: the name the spec gives an input's size
+            self.declared.setdefault(str(value), name)
         if isinstance(value, Sym) and kind != "dim":
             names = dims.free_symbols(value)
             if len(names) == 1 and dims.sym(next(iter(names))) == value:

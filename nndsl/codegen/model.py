@@ -263,7 +263,7 @@ class ModelCode:
                 raise Unsupported(
                     "a value computed from a parameter that some use only knows when the model runs"
                 )
-        rename = _name_dims(gi, neutral, first, {p.name for p in decl.params})
+        rename = _name_dims(gi, neutral, first, {p.name for p in decl.params}, domain.declared)
         return _Emitter(
             self,
             gi,
@@ -2020,10 +2020,16 @@ _INFERRED_KIND = {
 
 
 def _name_dims(
-    gi: BlockInstance, neutral: dict[str, tuple[int, int]], first: BlockInstance, params: set[str]
+    gi: BlockInstance,
+    neutral: dict[str, tuple[int, int]],
+    first: BlockInstance,
+    params: set[str],
+    declared: dict[str, str],
 ) -> dict[str, str]:
     """Readable names for a block's input-size symbols: `in_channels` for the channels of the
-    first input, `skip_channels` for another's, `B`, `H`, `W` for sizes only shown in comments."""
+    first input, `skip_channels` for another's, `B`, `H`, `W` for sizes only shown in comments.
+    A size the spec names (`input x: [B, H, W, C]`) that no layer gives a role keeps that name
+    (dim 1 is `in_channels` or `in_features` unless the spec names it otherwise than `C`)."""
     kinds: dict[str, str] = {}
     for slot in walk_slots(gi.modules):
         if slot.kind == "torch" and slot.entry is not None and slot.args:
@@ -2047,6 +2053,8 @@ def _name_dims(
             base = f"{prefix}_{kinds[sym]}"
         elif i == 0:
             base = "B"
+        elif _own_name(declared.get(sym), i, rank, params):
+            base = declared[sym]
         elif rank == 3 and i == 1 and k in sequences:
             base = "L" if k == 0 else f"L{k + 1}"
         elif rank >= 3 and i == 1:
@@ -2067,6 +2075,18 @@ def _name_dims(
         taken.add(name)
         names[sym] = name
     return names
+
+
+_CHANNEL_NAMES = frozenset({"C", "c", "ch", "channels", "in_channels", "inp", "F", "features"})
+
+
+def _own_name(name: str | None, i: int, rank: int, params: set[str]) -> bool:
+    """Whether an input size is named as the spec names it rather than by its position."""
+    if name is None or name in params or name in RESERVED_NAMES or not name.isidentifier():
+        return False
+    if i == 1 and rank >= 2:  # in_channels, in_features: unless the spec says otherwise
+        return name not in _CHANNEL_NAMES
+    return i > 1
 
 
 def torch_call(name: str, args: dict, inferred, user_args, user_kwargs, lit=literal) -> str:
