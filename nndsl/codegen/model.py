@@ -1584,7 +1584,7 @@ class _Emitter:
         if op.kind in ("param", "buffer") or self.var.get((i, ())) is None and op.kind == "index":
             return None
         rhs = self.op_expr(op).text
-        comment = shape_comment(op.out, self.rename, self.written_sizes())
+        comment = shape_comment(_without_loop_index(op.out), self.rename, self.written_sizes())
         return f"{self.lhs[i]} = {rhs}  # {comment}"
 
     def op_expr(self, op: Op) -> Expr:
@@ -1706,6 +1706,24 @@ class _BufferExpr(_Emitter):
 
     def fwd_expr(self, v: Any) -> Expr:
         return self.init_expr(v)
+
+
+def _without_loop_index(t: Any) -> Any:
+    """A step's type for its shape comment: a size that reads the variable of a loop of
+    `__init__` (DenseNet's `growth_rate * i + in_channels`) is unknown in forward, `?`."""
+    if isinstance(t, tuple):
+        return tuple(_without_loop_index(x) for x in t)
+    if not isinstance(t, TensorT) or not any(
+        n.startswith("loop__") for d in t.shape for n in dims.free_symbols(d)
+    ):
+        return t
+    shape = tuple(
+        dims.opaque_symbol("loop", d, 0)
+        if any(n.startswith("loop__") for n in dims.free_symbols(d))
+        else d
+        for d in t.shape
+    )
+    return TensorT(shape, t.dtype)
 
 
 def _whole_output(ops: Any, v: tuple) -> bool:
