@@ -40,6 +40,9 @@ FORCED = {
     FAMILIES / "swin.nn": ("WindowAttention", "SwinWindow"),
     HIDDEN / "shufflenet.nn": ("ShuffleUnit", "ShuffleNetV2"),
     ZOO / "shufflenet_v2.nn": ("InvertedResidual",),
+    HIDDEN / "video.nn": ("BasicBlock", "Conv3dNormAct", "TemporalSeparableConv"),
+    HIDDEN / "regnet_family.nn": ("ResBottleneckBlock",),
+    HIDDEN / "swin_v2.nn": ("ShiftedWindowAttentionV2", "PatchMergingV2"),
 }
 
 
@@ -271,16 +274,73 @@ def test_shufflenet_v2_inverted_residual_is_one_class():
     _same_model(ZOO / "shufflenet_v2.nn", "ShuffleNetV2_x1_0", forward=True)
 
 
+# ---- tuples of sizes ------------------------------------------------------------------------
+
+
+def test_a_tuple_parameter_is_passed_on_whole_and_read_by_item():
+    """S3D's `Conv3dNormAct(out, k: tuple[int, int, int], stride: tuple[int, int, int])`: the
+    kernel and stride are passed to `nn.Conv3d` as they are, the padding reads their items."""
+    source, _, _ = _modules(HIDDEN / "video.nn")
+    for block in ("Conv3dNormAct", "TemporalSeparableConv", "SepInceptionBlock3D"):
+        assert _classes(source, block) == [block]
+    assert "k: tuple[int, int, int] = (1, 1, 1)," in source
+    assert "padding=((k[0] - 1) // 2, (k[1] - 1) // 2, (k[2] - 1) // 2)," in source
+    assert re.search(r"nn\.Conv3d\(\s*in_channels,\s*out,\s*k,\s*stride=stride,", source)
+    assert "Conv3dNormAct(out, out, (k, 1, 1), (stride, 1, 1))" in source
+    _same_model(HIDDEN / "video.nn", "S3D", forward=False)
+
+
+def test_a_tuple_chosen_by_a_condition_is_chosen_item_by_item():
+    """The video ResNets' `ds = (1, stride, stride) if kind == "2d" else (stride, stride,
+    stride)`: the items that differ are chosen in `__init__` (torchvision's
+    `get_downsample_stride` of each convolution builder)."""
+    source, _, _ = _modules(HIDDEN / "video.nn")
+    assert _classes(source, "BasicBlock") == ["BasicBlock"]
+    assert 'stride=(1 if kind == "2d" else stride, stride, stride),' in source
+    for model in ("R3D18", "MC3_18", "R2Plus1D18"):
+        _same_model(HIDDEN / "video.nn", model, forward=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["MC3_18", "S3D"])
+def test_video_models_with_tuples_compute_the_same(model):
+    _same_model(HIDDEN / "video.nn", model, forward=True)
+
+
+# ---- labelled children under a condition ----------------------------------------------------
+
+
+def test_a_labelled_group_with_an_optional_child_is_an_ordered_dict_filled_in_order():
+    """RegNet's `f: (a: ..., b: ..., for _ in ([1] if se_ratio > 0 else []) { se: ... }, c:
+    ...)`: torchvision's `BottleneckTransform` fills an OrderedDict, `se` under `if`."""
+    source, _, _ = _modules(HIDDEN / "regnet_family.nn")
+    assert _classes(source, "ResBottleneckBlock") == ["ResBottleneckBlock"]
+    assert "        layers: OrderedDict[str, nn.Module] = OrderedDict()\n" in source
+    assert re.search(r"\n        if se_ratio > 0:\n            layers\[\"se\"\] = Sq", source)
+    assert "        self.f = nn.Sequential(layers)\n" in source
+    for model in ("RegNetY400MF", "RegNetX400MF"):  # with and without the `se` child
+        _same_model(HIDDEN / "regnet_family.nn", model, forward=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["RegNetY400MF", "RegNetX400MF"])
+def test_regnet_with_an_optional_labelled_child_computes_the_same(model):
+    _same_model(HIDDEN / "regnet_family.nn", model, forward=True)
+
+
 @pytest.mark.parametrize(
     ("spec", "model"),
     [
+        (HIDDEN / "regnet_family.nn", "RegNetY400MF"),
+        (HIDDEN / "video.nn", "MC3_18"),
+        (HIDDEN / "video.nn", "S3D"),
         (HIDDEN / "resnet.nn", "ResNet50"),
         (HIDDEN / "swin.nn", "SwinT"),
         (FAMILIES / "swin.nn", "SwinWindow"),
         (HIDDEN / "gpt.nn", "GPT"),
         (HIDDEN / "shufflenet.nn", "ShuffleNetV2"),
     ],
-    ids=["ResNet50", "SwinT", "SwinWindow", "GPT", "ShuffleNetV2"],
+    ids=["RegNetY400MF", "MC3_18", "S3D", "ResNet50", "SwinT", "SwinWindow", "GPT", "ShuffleNetV2"],
 )
 def test_generic_classes_script(spec, model):
     """TorchScript compiles the generic forward methods (sizes are ints: `ws * ws`, not `ws**2`)."""
@@ -305,3 +365,43 @@ def test_a_quotient_by_a_parameter_can_be_written_a_join_cannot():
     assert mode.writable(out) and mode.writable(2 * out)
     assert not mode.writable(dims.opaque_symbol("join", h, out))
     assert not Quotients().writable(out)  # another evaluation's: not known here
+
+
+# ---- forward's locals -----------------------------------------------------------------------
+
+
+def test_each_side_of_a_condition_writes_the_merged_value_in_its_local():
+    """A value that only the merge after an `if` reads is computed into the merge's local, on
+    each side (`y = self.block(x)`, not `y2 = self.block(x)` then `y = y2`), as hand-written
+    code does; the sides never live at once, so they share it."""
+    source, _, _ = _modules(HIDDEN / "video.nn")
+    video_conv = source[source.index("class VideoConv(") : source.index("class BasicBlock(")]
+    forward = video_conv[video_conv.index("def forward") :]
+    assert "h = self.conv1(x)" in forward
+    assert "h = self.conv2(x)" in forward
+    assert "h = self.conv2_plus1_d(x)" in forward
+    assert not re.search(r"^\s+\w+ = \w+$", forward, re.M), forward
+    source, _, _ = _modules(HIDDEN / "shufflenet.nn")
+    assert re.search(r"x1, x2 = torch\.chunk\(\s*x, 2, dim=1\s*\)", source)
+    assert not re.search(r"^\s+x[12] = h2?$", source, re.M)
+
+
+def test_an_input_size_the_spec_names_keeps_its_name():
+    """`input x: [B, H, W, C]` (a channels-last map): the sizes the attention needs in
+    `__init__` are its `H, W` (not `in_channels, H` by their positions), nanoGPT's `[B, T, C]`
+    reads `B, T, _ = x.shape`, and PatchMerging's `4 * C` is not `4 * W`."""
+    source, _, _ = _modules(HIDDEN / "swin_v2.nn")
+    assert _classes(source, "ShiftedWindowAttentionV2") == ["ShiftedWindowAttentionV2"]
+    assert "        B, H, W, _ = x.shape\n" in source
+    assert "        pad_b = (ws - (H % ws)) % ws\n        pad_r = (ws - (W % ws)) % ws\n" in source
+    assert "self, H: int, W: int, in_features: int, num_heads: int, shift_size: int" in source
+    assert "        self.reduction = nn.Linear(4 * C, 2 * C, bias=False)\n" in source
+    assert "in_channels" not in source
+    _same_model(HIDDEN / "swin_v2.nn", "SwinV2T", forward=False)
+    source, _, _ = _modules(HIDDEN / "gpt.nn")
+    assert "        B, T, _ = x.shape\n" in source
+
+
+@pytest.mark.slow
+def test_swin_v2_with_the_spec_s_size_names_computes_the_same():
+    _same_model(HIDDEN / "swin_v2.nn", "SwinV2T", forward=True)

@@ -382,6 +382,8 @@ def test_densenet_block_is_a_module_dict_as_torchvision_writes_it():
         "            )\n"
     ) in source
     assert "        for layer in self.values():\n            x2 = layer(x)" in source
+    # forward has no `i`: the width the step's concatenation gives is unknown there
+    assert "            x = torch.cat([x, x2], dim=1)  # [B, ?, H, W]\n" in source
     assert "self.features = Features(3, growth_rate, num_init_features, [6, 12, 24, 16])" in source
     module = _load(source, "densenet_script", Path(tempfile.mkdtemp()))
     with torch.device("meta"):

@@ -292,6 +292,11 @@ class SymbolicDomain:
         # a computed value that a name was bound to as a size (`b, c, h, w = out.shape`'s `c`):
         # symbol → that size, over other symbols (what `expanded` compares by)
         self.definitions: dict[str, Sym] = {}
+        # a parameter that is a tuple of sizes (`k: tuple[int, int, int]`): its items' symbols
+        # → the parameter, which a tuple of all its items in order is written as (`k`)
+        self.tuples: dict[tuple[str, ...], Opaque] = {}
+        # the names the block's input declarations give its inputs' sizes: symbol → name
+        self.declared: dict[str, str] = {}
 
     def undecided(self, v: Any) -> bool:
         return isinstance(v, (Opaque, Sym))
@@ -329,6 +334,9 @@ class SymbolicDomain:
         ):
             if name not in self.computed_names.values() and name not in frame.vars:
                 self.computed_names[str(value)] = name
+        if isinstance(value, Sym) and kind == "dim" and not self.nested:
+            # `input x: [B, H, W, C]`: the name the spec gives an input's size
+            self.declared.setdefault(str(value), name)
         if isinstance(value, Sym) and kind != "dim":
             names = dims.free_symbols(value)
             if len(names) == 1 and dims.sym(next(iter(names))) == value:
@@ -465,6 +473,14 @@ class SymbolicDomain:
             or isinstance(orelse, TensorV)
         ):
             raise Unsupported("a condition that chooses between a layer and a value")
+        if _size_tuples(then, orelse):
+            # `(1, s, s) if kind == "2d" else (s, s, s)`: a tuple of sizes, each chosen by the
+            # condition where the sides differ (a layer's stride, the shapes it gives)
+            return tuple(a if _same(a, b) else self.choose(c, a, b) for a, b in zip(then, orelse))
+        return self.choose(c, then, orelse)
+
+    def choose(self, c: Opaque, then: Any, orelse: Any) -> Any:
+        """`then if c else orelse` of two compile-time values: a size if both are numbers."""
         a, b = self.render(then), self.render(orelse)
         result = _operation(
             [_arg(a, Prec.AND), " if ", c, " else ", _arg(b, Prec.AND)], "any", Prec.OR
@@ -1705,6 +1721,26 @@ def _item_type(t: ir.TypeRef | None, i: Any) -> ir.TypeRef | None:
     return None
 
 
+def _int_tuple(t: ir.TypeRef) -> bool:
+    """`tuple[int, int, int]`: a tuple of a fixed number of sizes."""
+    return (
+        t.name == "tuple"
+        and not t.variadic
+        and bool(t.args)
+        and all(a.name == "int" and not a.args for a in t.args)
+    )
+
+
+def _size_tuples(a: Any, b: Any) -> bool:
+    """`a` and `b` are tuples of as many sizes (numbers or symbols)."""
+    return (
+        isinstance(a, tuple)
+        and isinstance(b, tuple)
+        and len(a) == len(b) > 0
+        and all(isinstance(v, (int, Sym)) and not isinstance(v, bool) for v in (*a, *b))
+    )
+
+
 def _tensor_pairs(a: Any, b: Any) -> bool:
     """`a` and `b` are tuples of as many tensors."""
     return (
@@ -1792,6 +1828,17 @@ def generic_instance(
     for p in decl.params:
         if p.type is None or p.type.name == "int":
             params[p.name] = dims.sym(p.name)
+        elif _int_tuple(p.type):
+            # `k: tuple[int, int, int]`: a tuple of sizes `k[0]`, `k[1]`, `k[2]` (what a
+            # layer's `kernel_size` and the shapes it gives read)
+            whole = Opaque(Expr.dim(dims.sym(p.name)), "any", frozenset({p.name}), p.type)
+            params[p.name] = tuple(
+                domain.computed_sym(
+                    _operation([_arg(whole, Prec.ATOM), f"[{i}]"], "any", Prec.ATOM)
+                )
+                for i in range(len(p.type.args))
+            )
+            domain.tuples[tuple(map(str, params[p.name]))] = whole
         else:
             params[p.name] = Opaque(
                 Expr.dim(dims.sym(p.name)),

@@ -263,7 +263,7 @@ class ModelCode:
                 raise Unsupported(
                     "a value computed from a parameter that some use only knows when the model runs"
                 )
-        rename = _name_dims(gi, neutral, first, {p.name for p in decl.params})
+        rename = _name_dims(gi, neutral, first, {p.name for p in decl.params}, domain.declared)
         return _Emitter(
             self,
             gi,
@@ -398,6 +398,7 @@ class _Emitter:
         # a value computed from parameters that has no name: its expression, written inline
         self.inline: dict[str, Expr] = {}
         self._layers_name: str | None = None  # the list `__init__` builds a group in
+        self._named_layers: str | None = None  # the OrderedDict it builds a labelled group in
         self.loop_labels = dict(computed.loop_labels) if computed is not None else {}
         # the locals of `__init__` its lines read (constructor arguments, computed values)
         self.init_refs: set[str] = set()
@@ -419,6 +420,10 @@ class _Emitter:
         self.loop_layer: str | None = None  # forward's local for the module of a step
         # the unknown sizes a loop's steps carry: why they cannot be written
         self.loose: dict[str, str] = dict(computed.loose) if computed is not None else {}
+        # a tuple parameter's items, all in order: that parameter (`k`, not `(k[0], k[1])`)
+        self.tuples: dict[tuple[str, ...], Opaque] = (
+            dict(computed.tuples) if computed is not None else {}
+        )
         if computed is not None:
             taken = set(self.params) | set(rename.values())
             for sym, value in computed.computed.items():
@@ -606,8 +611,17 @@ class _Emitter:
             # of the input read in forward
             return v.expr.bind(self.fwd_sym)
         if isinstance(v, (tuple, list)):
+            whole = self.whole_tuple(v)
+            if whole is not None:
+                return self.fwd_expr(whole)
             return _display(v, [self.fwd_expr(x) for x in v])
         return _constant(v, self.imports)
+
+    def whole_tuple(self, v: tuple | list) -> Opaque | None:
+        """The tuple parameter whose items `v` holds, all and in order (None if none)."""
+        if not isinstance(v, tuple) or not all(isinstance(x, Sym) for x in v):
+            return None
+        return self.tuples.get(tuple(map(str, v)))
 
     # ---- the class ----------------------------------------------------------------------------
 
@@ -906,6 +920,9 @@ class _Emitter:
         if isinstance(v, Opaque):
             return v.expr.bind(self.init_name)
         if isinstance(v, (tuple, list)):
+            whole = self.whole_tuple(v)
+            if whole is not None:
+                return self.init_expr(whole)
             return _display(v, [self.init_expr(x) for x in v])
         return _constant(v, self.imports)
 
@@ -1003,6 +1020,8 @@ class _Emitter:
             return self.carried_range_lines(slot)
         if slot.kind != "sequential" or not _conditional_children(slot):
             return [f"self.{slot.name} = {self.module_expr(slot)}"]
+        if any(c.name != str(i) for i, c in enumerate(slot.children)):
+            return self.named_layers_lines(slot)
         if self._layers_name is None:
             taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
             taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
@@ -1024,6 +1043,41 @@ class _Emitter:
                 added = [f"if {self.condition_text(when)}:"] + ["    " + x for x in added]
             lines.extend(added)
         lines.append(f"self.{slot.name} = nn.Sequential(*{layers})")
+        return lines
+
+    def named_layers_lines(self, slot: ModuleSlot) -> list[str]:
+        """A group of labelled children some of which exist only under a condition, built as
+        torchvision builds RegNet's `BottleneckTransform`: an `OrderedDict` filled in order,
+        `layers["se"] = ...` under `if`, then `nn.Sequential(layers)`."""
+        if any(c.repeat is not None for c in slot.children):
+            raise NotExpressible(
+                "a group with labelled children has a child that exists only under a condition "
+                "and a child repeated"
+            )
+        taken = set(self.params) | set(self.rename.values()) | set(self.dim_syms)
+        taken |= {n for n, _ in self.computed_lines} | RESERVED_NAMES
+        if self._named_layers is None:
+            self._named_layers = identifier("layers", taken | {self._layers_name} - {None})
+            lines = [f"{self._named_layers}: OrderedDict[str, nn.Module] = OrderedDict()"]
+        else:
+            lines = [f"{self._named_layers} = OrderedDict()"]
+        self.owner.ordered_dict = True
+        layers = self._named_layers
+        base = len(slot.when or ())
+        runs: list[tuple[tuple, list[str]]] = []
+        for child in slot.children:
+            self.name_loop(child)
+            line = f"{layers}[{literal(child.name)}] = {self.module_expr(child)}"
+            when = tuple((child.when or ())[base:])
+            if runs and runs[-1][0] == when:
+                runs[-1][1].append(line)
+            else:
+                runs.append((when, [line]))
+        for when, added in runs:
+            if when:
+                added = [f"if {self.condition_text(when)}:"] + ["    " + x for x in added]
+            lines.extend(added)
+        lines.append(f"self.{slot.name} = nn.Sequential({layers})")
         return lines
 
     def sequential_runs(self, slot: ModuleSlot) -> list[tuple[tuple, list[str]]]:
@@ -1235,14 +1289,13 @@ class _Emitter:
         uses, last = _uses(inst)
         _free_in_branches(inst.ops, last)
         self.uses, self.last = uses, last
-        live: dict[str, tuple] = {n: ("in", k) for k, n in enumerate(self.input_names)}
-        self.lhs: dict[int, str] = {}
-        forced = self.carried_names(live)
-        for i, op in enumerate(inst.ops):
-            if i in forced:
-                self.carry_out(i, forced[i], live)
-                continue
-            self.allocate(i, op, live)
+        self.hints: dict[tuple, str] = {}
+        locals_before, var_before = set(self.locals), dict(self.var)
+        self.allocate_all()
+        hints = self.merge_hints()
+        if hints:  # again, each value that only a merge reads named as the merge's local
+            self.locals, self.var, self.hints = set(locals_before), dict(var_before), hints
+            self.allocate_all()
         body = self.loop_ops() if self.statement_loops else None
         if body is None:
             body = self.emit_ops(list(range(len(inst.ops))), 0)
@@ -1259,6 +1312,43 @@ class _Emitter:
         else:
             body.append("return " + ", ".join(outs))
         return self.capture_lines() + body
+
+    def allocate_all(self) -> None:
+        """A local for each step's value."""
+        live: dict[str, tuple] = {n: ("in", k) for k, n in enumerate(self.input_names)}
+        self.held = set()
+        self.lhs: dict[int, str] = {}
+        forced = self.carried_names(live)
+        for i, op in enumerate(self.inst.ops):
+            if i in forced:
+                self.carry_out(i, forced[i], live)
+                continue
+            self.allocate(i, op, live)
+
+    def merge_hints(self) -> dict[tuple, str]:
+        """The steps inside a side of a condition whose value only the merge after it reads,
+        and that got another local than the merge's: step → the merge's local (so that the side
+        writes `y = self.block(x)`, not `y2 = self.block(x)` then `y = y2`).  By the value's key
+        (a step with several outputs: each output's)."""
+        ops, hints = self.inst.ops, {}
+        for m, op in enumerate(ops):
+            if op.kind != "merge" or m not in self.lhs:
+                continue
+            target = self.lhs[m]
+            for v in op.args:
+                if not isinstance(v, TensorV) or v.op < 0:
+                    continue
+                key = (v.op, v.path)
+                made = ops[v.op]
+                if (
+                    self.uses.get(key, 0) == 1
+                    and key not in self.inst.names
+                    and self.var.get(key) not in (None, target)
+                    and len(made.when or ()) > len(op.when or ())
+                    and made.kind not in ("param", "buffer", "index")
+                ):
+                    hints[key] = target
+        return hints
 
     def carried_names(self, live: dict[str, tuple]) -> dict[int, tuple]:
         """The steps of a `for` loop over `range` of a parameter that give a carried value's
@@ -1320,13 +1410,13 @@ class _Emitter:
                 if self.uses.get(key, 0) == 0:
                     names[path] = "_"
                     continue
-                pref = inst.names.get(key) or "h"
+                pref = inst.names.get(key) or self.hints.get(key) or "h"
                 names[path] = self.pick(pref, i, live, key)
                 self.var[key] = names[path]
             self.lhs[i] = _pattern(out, names, ())
             return
         key = (i, ())
-        pref = inst.names.get(key) or op.name_hint
+        pref = inst.names.get(key) or self.hints.get(key) or op.name_hint
         if (
             pref is None
             and inst.decl.kind == "loss"
@@ -1354,12 +1444,30 @@ class _Emitter:
                 or candidate in self.captured.values()
                 or candidate in self.fwd_args
             )
-            if not reserved and (holder is None or holder == key or self.last.get(holder, -1) <= i):
+            if not reserved and (
+                holder is None
+                or holder == key
+                or self.last.get(holder, -1) <= i
+                or self.exclusive(holder, i)
+            ):
                 live[candidate] = key
                 self.locals.add(candidate)
                 return candidate
             candidate = f"{base}{k}"
             k += 1
+
+    def exclusive(self, holder: tuple, i: int) -> bool:
+        """The value `holder` is made on the other side of a condition than step `i`: the two
+        never live at once (each side gives the merge its value in the same local)."""
+        if holder[0] == "in":
+            return False
+        a, b = self.inst.ops[holder[0]].when or (), self.inst.ops[i].when or ()
+        for (cond_a, side_a), (cond_b, side_b) in zip(a, b):
+            if cond_a != cond_b:
+                return False
+            if side_a != side_b:
+                return True
+        return False
 
     def value(self, v: Any) -> str:
         return self.value_expr(v).text
@@ -1378,7 +1486,7 @@ class _Emitter:
             if name is None:
                 raise NotExpressible("a value is used before it is computed")
             return Expr.code(name)
-        if isinstance(v, (tuple, list)):
+        if isinstance(v, (tuple, list)) and self.whole_tuple(v) is None:
             return _display(v, [self.value_expr(x) for x in v])
         return self.fwd_expr(v)
 
@@ -1476,7 +1584,7 @@ class _Emitter:
         if op.kind in ("param", "buffer") or self.var.get((i, ())) is None and op.kind == "index":
             return None
         rhs = self.op_expr(op).text
-        comment = shape_comment(op.out, self.rename, self.written_sizes())
+        comment = shape_comment(_without_loop_index(op.out), self.rename, self.written_sizes())
         return f"{self.lhs[i]} = {rhs}  # {comment}"
 
     def op_expr(self, op: Op) -> Expr:
@@ -1598,6 +1706,24 @@ class _BufferExpr(_Emitter):
 
     def fwd_expr(self, v: Any) -> Expr:
         return self.init_expr(v)
+
+
+def _without_loop_index(t: Any) -> Any:
+    """A step's type for its shape comment: a size that reads the variable of a loop of
+    `__init__` (DenseNet's `growth_rate * i + in_channels`) is unknown in forward, `?`."""
+    if isinstance(t, tuple):
+        return tuple(_without_loop_index(x) for x in t)
+    if not isinstance(t, TensorT) or not any(
+        n.startswith("loop__") for d in t.shape for n in dims.free_symbols(d)
+    ):
+        return t
+    shape = tuple(
+        dims.opaque_symbol("loop", d, 0)
+        if any(n.startswith("loop__") for n in dims.free_symbols(d))
+        else d
+        for d in t.shape
+    )
+    return TensorT(shape, t.dtype)
 
 
 def _whole_output(ops: Any, v: tuple) -> bool:
@@ -1912,10 +2038,16 @@ _INFERRED_KIND = {
 
 
 def _name_dims(
-    gi: BlockInstance, neutral: dict[str, tuple[int, int]], first: BlockInstance, params: set[str]
+    gi: BlockInstance,
+    neutral: dict[str, tuple[int, int]],
+    first: BlockInstance,
+    params: set[str],
+    declared: dict[str, str],
 ) -> dict[str, str]:
     """Readable names for a block's input-size symbols: `in_channels` for the channels of the
-    first input, `skip_channels` for another's, `B`, `H`, `W` for sizes only shown in comments."""
+    first input, `skip_channels` for another's, `B`, `H`, `W` for sizes only shown in comments.
+    A size the spec names (`input x: [B, H, W, C]`) that no layer gives a role keeps that name
+    (dim 1 is `in_channels` or `in_features` unless the spec names it otherwise than `C`)."""
     kinds: dict[str, str] = {}
     for slot in walk_slots(gi.modules):
         if slot.kind == "torch" and slot.entry is not None and slot.args:
@@ -1939,6 +2071,8 @@ def _name_dims(
             base = f"{prefix}_{kinds[sym]}"
         elif i == 0:
             base = "B"
+        elif _own_name(declared.get(sym), i, rank, params):
+            base = declared[sym]
         elif rank == 3 and i == 1 and k in sequences:
             base = "L" if k == 0 else f"L{k + 1}"
         elif rank >= 3 and i == 1:
@@ -1959,6 +2093,18 @@ def _name_dims(
         taken.add(name)
         names[sym] = name
     return names
+
+
+_CHANNEL_NAMES = frozenset({"C", "c", "ch", "channels", "in_channels", "inp", "F", "features"})
+
+
+def _own_name(name: str | None, i: int, rank: int, params: set[str]) -> bool:
+    """Whether an input size is named as the spec names it rather than by its position."""
+    if name is None or name in params or name in RESERVED_NAMES or not name.isidentifier():
+        return False
+    if i == 1 and rank >= 2:  # in_channels, in_features: unless the spec says otherwise
+        return name not in _CHANNEL_NAMES
+    return i > 1
 
 
 def torch_call(name: str, args: dict, inferred, user_args, user_kwargs, lit=literal) -> str:
