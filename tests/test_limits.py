@@ -154,10 +154,12 @@ def test_integer_literal_of_thousands_of_digits(tmp_path: Path) -> None:
     assert "5000 digits" in output
 
 
-def test_leading_zeros_are_not_digits_too_many(tmp_path: Path) -> None:
-    path = tmp_path / "spec.nn"
-    path.write_text(_model("x -> Linear(" + "0" * 5000 + "3)"), encoding="utf-8")
-    assert _run(["check", str(path)])[0] == 0
+def test_leading_zeros_are_refused_not_counted_as_digits(tmp_path: Path) -> None:
+    # a decimal integer may not begin with 0 (as in Python): 5,000 of them are that error,
+    # not "too many digits"
+    text = _model("x -> Linear(" + "0" * 5000 + "3)")
+    output = _fails_at(tmp_path, text, "an integer cannot begin with `0`", "3:17")
+    assert "too large" not in output
 
 
 def test_run_refuses_a_huge_literal_before_training(tmp_path: Path) -> None:
