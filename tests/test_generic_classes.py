@@ -43,6 +43,7 @@ FORCED = {
     HIDDEN / "video.nn": ("BasicBlock", "Conv3dNormAct", "TemporalSeparableConv"),
     HIDDEN / "regnet_family.nn": ("ResBottleneckBlock",),
     HIDDEN / "swin_v2.nn": ("ShiftedWindowAttentionV2", "PatchMergingV2"),
+    HIDDEN / "segmentation.nn": ("DilatedResNet",),
 }
 
 
@@ -305,6 +306,38 @@ def test_a_tuple_chosen_by_a_condition_is_chosen_item_by_item():
 @pytest.mark.parametrize("model", ["MC3_18", "S3D"])
 def test_video_models_with_tuples_compute_the_same(model):
     _same_model(HIDDEN / "video.nn", model, forward=True)
+
+
+# ---- a repetition whose first copy changes the sizes -----------------------------------------
+
+
+def test_a_repetition_whose_first_copy_changes_the_channels_is_a_comprehension():
+    """`Bottleneck(64) * layers[0]` on 64 channels: the first copy makes 256, the others keep
+    them; the copies are `Bottleneck(64 if i == 0 else 256, 64) for i in range(layers[0])`, and
+    the next layer takes `256 if layers[0] > 0 else 64` (no copy: the input's 64)."""
+    spec = HIDDEN / "segmentation.nn"
+    source, _, _ = _modules(spec)
+    assert _classes(source, "DilatedResNet") == ["DilatedResNet"]
+    assert "*[Bottleneck(64 if i == 0 else 256, 64) for i in range(layers[0])]" in source
+    assert "Bottleneck(256 if layers[0] > 0 else 64, 128, stride=2)," in source
+    for model in ("FCNResNet50", "DeepLabV3ResNet50"):
+        _same_model(spec, model, forward=False)
+
+
+def test_a_repetition_by_a_count_of_zero_is_its_input(tmp_path):
+    """The generic class with `layers[0] == 0` is the block the checker makes of that use."""
+    spec = tmp_path / "segmentation_shallow.nn"
+    spec.write_text(
+        (HIDDEN / "segmentation.nn").read_text()
+        + "\nmodel Shallow {\n    input x: [B, 3, H, W]\n    FCNResNet50(layers=[0, 1, 1, 1])\n}\n"
+    )
+    with mock.patch.dict(FORCED, {spec: ("DilatedResNet",)}):
+        _same_model(spec, "Shallow", forward=False)  # layer2's first block takes 64 channels
+
+
+@pytest.mark.slow
+def test_fcn_with_a_first_copy_that_changes_the_channels_computes_the_same():
+    _same_model(HIDDEN / "segmentation.nn", "FCNResNet50", forward=True, sizes={2: 64, 3: 64})
 
 
 # ---- labelled children under a condition ----------------------------------------------------

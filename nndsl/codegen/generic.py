@@ -292,6 +292,8 @@ class SymbolicDomain:
         # a computed value that a name was bound to as a size (`b, c, h, w = out.shape`'s `c`):
         # symbol → that size, over other symbols (what `expanded` compares by)
         self.definitions: dict[str, Sym] = {}
+        # the repetitions made comprehensions over a step index (see `symbolic_repeat`)
+        self.repeat_loops: list[LoopCount] = []
         # a parameter that is a tuple of sizes (`k: tuple[int, int, int]`): its items' symbols
         # → the parameter, which a tuple of all its items in order is written as (`k`)
         self.tuples: dict[tuple[str, ...], Opaque] = {}
@@ -608,6 +610,21 @@ class SymbolicDomain:
             if out.op >= start:  # the step that gives it
                 frame.inst.ops[out.op] = replace(frame.inst.ops[out.op], out=value.type)
             out = TensorV(value.type, out.op, out.origin)
+        if out.type != value.type and self.settles(ev, rep, out, frame):
+            # the first copy changes the sizes, the others keep them (`Bottleneck(64) *
+            # layers[0]` from 64 channels to 256): a comprehension whose first step takes the
+            # input (`64 if i == 0 else 256`), as a `for i in range(n)` stage is written
+            del frame.inst.ops[start:]
+            steps: list[ModuleSlot] = []
+            sym = dims.sym(f"loop__i{len(self.repeat_loops) + 1}")
+            loop = RangeLoopV("i", sym, (rep.count,), (rep.item,), rep.span)
+            out = self.apply_range_loop(ev, loop, value, frame, steps, None)
+            self.repeat_loops.append(steps[0].repeat)
+            if into is not None:
+                into.extend(steps)
+                return out
+            name = label or ev.module_name(frame, rep.node)
+            return ev.add_sequential(frame, name, steps, rep.span, out)
         if out.type != value.type:
             out = self.loose_repeat(ev, rep, value, out, frame, children, start)
         renew_slots(children, {0: {"repeat": rep.count}}, frame.inst.ops, start)
@@ -617,6 +634,20 @@ class SymbolicDomain:
             return out
         name = label or ev.module_name(frame, rep.node)
         return ev.add_sequential(frame, name, children, rep.span, out)
+
+    def settles(self, ev: Evaluator, rep: RepeatV, out: TensorV, frame: Frame) -> bool:
+        """Whether a copy of `rep` keeps the sizes the first copy gave (`out`): the steps after
+        the first are then all the same module."""
+        start, n_mods = len(frame.inst.ops), len(frame.inst.modules)
+        scratch: list[ModuleSlot] = []
+        try:
+            again = ev.apply(rep.item, out, frame, rep.span, into=scratch)
+        except Unsupported:
+            return False
+        finally:
+            del frame.inst.ops[start:]
+            del frame.inst.modules[n_mods:]
+        return isinstance(again, TensorV) and again.type == out.type
 
     def expanded(self, t: TensorT) -> tuple[Any, ...]:
         """The sizes of `t` with each computed value that stands for a size replaced by it."""
