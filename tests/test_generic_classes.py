@@ -265,7 +265,7 @@ def test_shufflenet_model_repeating_a_unit_by_a_list_item_is_one_class():
     writes `(2 * (oup // 2) + 1) // 2 + oup // 2` after a copy: the same size."""
     source, _, _ = _modules(HIDDEN / "shufflenet.nn")
     assert _specialised(source, "ShuffleNetV2") == []
-    assert "ShuffleUnit(2 * (channels[1] // 2), 28, 28, channels[1], 1)" in source
+    assert "ShuffleUnit(2 * (channels[1] // 2), channels[1], 1)" in source
     assert "for _ in range(stages_repeats[0] - 1)" in source
 
 
@@ -438,3 +438,18 @@ def test_an_input_size_the_spec_names_keeps_its_name():
 @pytest.mark.slow
 def test_swin_v2_with_the_spec_s_size_names_computes_the_same():
     _same_model(HIDDEN / "swin_v2.nn", "SwinV2T", forward=True)
+
+
+def test_sizes_the_spec_reads_from_a_tensor_are_read_in_forward():
+    """ShuffleNet's channel shuffle `b, c, h, w = out.shape`: forward reads them from the
+    tensor, as torchvision's `channel_shuffle` does, so the input's height and width are no
+    constructor arguments and the model runs at any input size."""
+    import torch
+
+    source, generic, _ = _modules(HIDDEN / "shufflenet.nn")
+    assert "def __init__(self, in_channels: int, oup: int, stride: int) -> None:" in source
+    assert "        _, c, h, w = out.shape\n        out = out.view(b, 2, c // 2, h, w)" in source
+    assert "self.h" not in source
+    net = _built(generic.ShuffleNetV2)
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 96, 128)).shape == (1, 1000)

@@ -292,6 +292,9 @@ class SymbolicDomain:
         # a computed value that a name was bound to as a size (`b, c, h, w = out.shape`'s `c`):
         # symbol → that size, over other symbols (what `expanded` compares by)
         self.definitions: dict[str, Sym] = {}
+        # a computed value bound to a name by unpacking (`b, c, h, w = out.shape`'s `h`):
+        # symbol → the size it was bound to (what forward may read from a tensor's shape)
+        self.shape_sizes: dict[str, Sym] = {}
         # the repetitions made comprehensions over a step index (see `symbolic_repeat`)
         self.repeat_loops: list[LoopCount] = []
         # a parameter that is a tuple of sizes (`k: tuple[int, int, int]`): its items' symbols
@@ -318,17 +321,19 @@ class SymbolicDomain:
         return dims.sym(name)
 
     def bound(self, ev: Evaluator, frame: Frame, name: str, value: Any, kind: str) -> Any:
+        size = value
         if (
             isinstance(value, Sym)
             and str(value) not in self.computed
             and any(n.startswith("c__") for n in dims.free_symbols(value))
         ):
-            size = value
             value = self.computed_sym(
                 self.render(value)
             )  # `width = ...` becomes a local of __init__
             if isinstance(value, Sym) and str(value) != str(size):
                 self.definitions.setdefault(str(value), size)
+        if isinstance(value, Sym) and str(value) in self.computed and kind == "destructured":
+            self.shape_sizes.setdefault(str(value), size)
         if (
             isinstance(value, Sym)
             and str(value) in self.computed
