@@ -302,6 +302,26 @@ def test_a_tuple_chosen_by_a_condition_is_chosen_item_by_item():
         _same_model(HIDDEN / "video.nn", model, forward=False)
 
 
+def test_a_tuple_parameter_compared_is_an_if(tmp_path):
+    """`k == (1, 1)` of a tuple parameter is known only when the class is built: an `if`."""
+    spec = tmp_path / "tuple_test.nn"
+    spec.write_text(
+        "block B(k: tuple[int, int] = (1, 1)) {\n"
+        "    input x: [N, C, H, W]\n"
+        "    x -> Conv2d(8, k) if k == (1, 1) else x -> Conv2d(8, 3, padding=1)\n"
+        "}\n\n"
+        "model M {\n    input x: [2, 4, 16, 16]\n    x -> B((1, 1)) -> B((3, 3))\n}\n"
+    )
+    with mock.patch.dict(FORCED, {spec: ("B",)}):
+        source, _, _ = _modules(spec)
+        assert _classes(source, "B") == ["B"]
+        assert (
+            "        if k == (1, 1):\n            self.conv1 = nn.Conv2d(in_channels, 8, k)\n"
+            in (source)
+        )
+        _same_model(spec, "M", forward=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["MC3_18", "S3D"])
 def test_video_models_with_tuples_compute_the_same(model):

@@ -360,6 +360,14 @@ class SymbolicDomain:
             names = dims.free_symbols(v)
             self.stored |= set(names)
             return Opaque(Expr.dim(v), params=frozenset(names))
+        if isinstance(v, tuple) and tuple(map(str, v)) in self.tuples:
+            return self.render(self.tuples[tuple(map(str, v))])
+        if isinstance(v, (tuple, list)) and _opaque_items(v):
+            parts: list[str | Opaque] = ["(" if isinstance(v, tuple) else "["]
+            for k, x in enumerate(v):
+                parts += [", "] * (k > 0) + [self.render(x)]
+            parts.append(("," if len(v) == 1 else "") + (")" if isinstance(v, tuple) else "]"))
+            return _operation(parts, "any", Prec.ATOM)
         text = (
             repr(v)
             if not isinstance(v, str)
@@ -374,6 +382,9 @@ class SymbolicDomain:
             return POISON
         if isinstance(left, TensorV) or isinstance(right, TensorV):  # a bool tensor
             return ev.compare_values(e, left, right, frame)
+        if _opaque_items(left) or _opaque_items(right):
+            # `k == (1, 1)` of a tuple parameter: decided where every item is, else an `if`
+            return self.compare_tuples(e, left, right)
         if (
             isinstance(left, Opaque)
             or isinstance(right, Opaque)
@@ -393,6 +404,34 @@ class SymbolicDomain:
                 self.size_tests[result.init] = (left, right, e.op == "==")
             return result
         return ev.compare_values(e, left, right, frame)
+
+    def compare_tuples(self, e: ir.Compare, left: Any, right: Any) -> Any:
+        if e.op not in ("==", "!="):
+            raise Unsupported(f"`{e.op}` between tuples of its parameters")
+        same: bool | None = (
+            isinstance(left, (tuple, list))
+            and isinstance(right, (tuple, list))
+            and type(left) is type(right)
+        )
+        if same:
+            for a, b in zip(left, right, strict=False):
+                if isinstance(a, (int, Sym)) and isinstance(b, (int, Sym)):
+                    eq = dims.equal(a, b)
+                elif isinstance(a, Opaque) or isinstance(b, Opaque):
+                    eq = None
+                else:
+                    eq = _same(a, b)
+                if eq is False:
+                    same = False
+                    break
+                if eq is None:
+                    same = None
+            if len(left) != len(right):
+                same = False
+        if same is not None:
+            return same if e.op == "==" else not same
+        a, b = self.render(left), self.render(right)
+        return _operation([_arg(a, Prec.ARITH), f" {e.op} ", _arg(b, Prec.ARITH)], "bool", Prec.CMP)
 
     def bool_op(self, op: str, left: Any, right: Any) -> Any:
         a = self.render(left)
