@@ -427,7 +427,8 @@ class _Emitter:
         )
         self.current: int | None = None  # the step forward is writing
         self.size_reads: dict[str, str] = {}  # symbol → the local forward read it into
-        self.pending_reads: dict[tuple, dict[int, str]] = {}  # tensor → its dims read, by local
+        # the tensors the step being written reads sizes of: key → (rank, dim → local)
+        self.pending_reads: dict[tuple, tuple[int, dict[int, str]]] = {}
         # a tuple parameter's items, all in order: that parameter (`k`, not `(k[0], k[1])`)
         self.tuples: dict[tuple[str, ...], Opaque] = (
             dict(computed.tuples) if computed is not None else {}
@@ -582,22 +583,19 @@ class _Emitter:
                 if dims.equal(d, size) is True:
                     local = identifier(self.rename.get(sym, sym), self.locals)
                     self.size_reads[sym] = local
-                    self.pending_reads.setdefault(key, {})[j] = local
+                    self.pending_reads.setdefault(key, (t.type.rank, {}))[1][j] = local
                     return local
         return None
 
     def flush_reads(self) -> list[str]:
         """The lines that read the sizes the step just written needs (`read_size`)."""
         lines = []
-        for key, read in self.pending_reads.items():
+        for key, (rank, read) in self.pending_reads.items():
             name = self.var[key]
             if len(read) == 1:
                 ((j, local),) = read.items()
                 lines.append(f"{local} = {name}.shape[{j}]")
                 continue
-            rank = max(read) + 1
-            for v in (t for t in _tensor_inputs(self.inst.ops[self.current]) if _key(t) == key):
-                rank = v.type.rank
             targets = [read.get(j, "_") for j in range(rank)]
             lines.append(f"{', '.join(targets)} = {name}.shape")
         self.pending_reads = {}
