@@ -43,6 +43,7 @@ FORCED = {
     HIDDEN / "video.nn": ("BasicBlock", "Conv3dNormAct", "TemporalSeparableConv"),
     HIDDEN / "regnet_family.nn": ("ResBottleneckBlock",),
     HIDDEN / "swin_v2.nn": ("ShiftedWindowAttentionV2", "PatchMergingV2"),
+    HIDDEN / "segmentation.nn": ("DilatedResNet",),
 }
 
 
@@ -264,7 +265,7 @@ def test_shufflenet_model_repeating_a_unit_by_a_list_item_is_one_class():
     writes `(2 * (oup // 2) + 1) // 2 + oup // 2` after a copy: the same size."""
     source, _, _ = _modules(HIDDEN / "shufflenet.nn")
     assert _specialised(source, "ShuffleNetV2") == []
-    assert "ShuffleUnit(2 * (channels[1] // 2), 28, 28, channels[1], 1)" in source
+    assert "ShuffleUnit(2 * (channels[1] // 2), channels[1], 1)" in source
     assert "for _ in range(stages_repeats[0] - 1)" in source
 
 
@@ -301,10 +302,62 @@ def test_a_tuple_chosen_by_a_condition_is_chosen_item_by_item():
         _same_model(HIDDEN / "video.nn", model, forward=False)
 
 
+def test_a_tuple_parameter_compared_is_an_if(tmp_path):
+    """`k == (1, 1)` of a tuple parameter is known only when the class is built: an `if`."""
+    spec = tmp_path / "tuple_test.nn"
+    spec.write_text(
+        "block B(k: tuple[int, int] = (1, 1)) {\n"
+        "    input x: [N, C, H, W]\n"
+        "    x -> Conv2d(8, k) if k == (1, 1) else x -> Conv2d(8, 3, padding=1)\n"
+        "}\n\n"
+        "model M {\n    input x: [2, 4, 16, 16]\n    x -> B((1, 1)) -> B((3, 3))\n}\n"
+    )
+    with mock.patch.dict(FORCED, {spec: ("B",)}):
+        source, _, _ = _modules(spec)
+        assert _classes(source, "B") == ["B"]
+        assert (
+            "        if k == (1, 1):\n            self.conv1 = nn.Conv2d(in_channels, 8, k)\n"
+            in (source)
+        )
+        _same_model(spec, "M", forward=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["MC3_18", "S3D"])
 def test_video_models_with_tuples_compute_the_same(model):
     _same_model(HIDDEN / "video.nn", model, forward=True)
+
+
+# ---- a repetition whose first copy changes the sizes -----------------------------------------
+
+
+def test_a_repetition_whose_first_copy_changes_the_channels_is_a_comprehension():
+    """`Bottleneck(64) * layers[0]` on 64 channels: the first copy makes 256, the others keep
+    them; the copies are `Bottleneck(64 if i == 0 else 256, 64) for i in range(layers[0])`, and
+    the next layer takes `256 if layers[0] > 0 else 64` (no copy: the input's 64)."""
+    spec = HIDDEN / "segmentation.nn"
+    source, _, _ = _modules(spec)
+    assert _classes(source, "DilatedResNet") == ["DilatedResNet"]
+    assert "*[Bottleneck(64 if i == 0 else 256, 64) for i in range(layers[0])]" in source
+    assert "Bottleneck(256 if layers[0] > 0 else 64, 128, stride=2)," in source
+    for model in ("FCNResNet50", "DeepLabV3ResNet50"):
+        _same_model(spec, model, forward=False)
+
+
+def test_a_repetition_by_a_count_of_zero_is_its_input(tmp_path):
+    """The generic class with `layers[0] == 0` is the block the checker makes of that use."""
+    spec = tmp_path / "segmentation_shallow.nn"
+    spec.write_text(
+        (HIDDEN / "segmentation.nn").read_text()
+        + "\nmodel Shallow {\n    input x: [B, 3, H, W]\n    FCNResNet50(layers=[0, 1, 1, 1])\n}\n"
+    )
+    with mock.patch.dict(FORCED, {spec: ("DilatedResNet",)}):
+        _same_model(spec, "Shallow", forward=False)  # layer2's first block takes 64 channels
+
+
+@pytest.mark.slow
+def test_fcn_with_a_first_copy_that_changes_the_channels_computes_the_same():
+    _same_model(HIDDEN / "segmentation.nn", "FCNResNet50", forward=True, sizes={2: 64, 3: 64})
 
 
 # ---- labelled children under a condition ----------------------------------------------------
@@ -405,3 +458,18 @@ def test_an_input_size_the_spec_names_keeps_its_name():
 @pytest.mark.slow
 def test_swin_v2_with_the_spec_s_size_names_computes_the_same():
     _same_model(HIDDEN / "swin_v2.nn", "SwinV2T", forward=True)
+
+
+def test_sizes_the_spec_reads_from_a_tensor_are_read_in_forward():
+    """ShuffleNet's channel shuffle `b, c, h, w = out.shape`: forward reads them from the
+    tensor, as torchvision's `channel_shuffle` does, so the input's height and width are no
+    constructor arguments and the model runs at any input size."""
+    import torch
+
+    source, generic, _ = _modules(HIDDEN / "shufflenet.nn")
+    assert "def __init__(self, in_channels: int, oup: int, stride: int) -> None:" in source
+    assert "        _, c, h, w = out.shape\n        out = out.view(b, 2, c // 2, h, w)" in source
+    assert "self.h" not in source
+    net = _built(generic.ShuffleNetV2)
+    with torch.no_grad():
+        assert net(torch.randn(1, 3, 96, 128)).shape == (1, 1000)

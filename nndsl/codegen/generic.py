@@ -292,6 +292,11 @@ class SymbolicDomain:
         # a computed value that a name was bound to as a size (`b, c, h, w = out.shape`'s `c`):
         # symbol → that size, over other symbols (what `expanded` compares by)
         self.definitions: dict[str, Sym] = {}
+        # a computed value bound to a name by unpacking (`b, c, h, w = out.shape`'s `h`):
+        # symbol → the size it was bound to (what forward may read from a tensor's shape)
+        self.shape_sizes: dict[str, Sym] = {}
+        # the repetitions made comprehensions over a step index (see `symbolic_repeat`)
+        self.repeat_loops: list[LoopCount] = []
         # a parameter that is a tuple of sizes (`k: tuple[int, int, int]`): its items' symbols
         # → the parameter, which a tuple of all its items in order is written as (`k`)
         self.tuples: dict[tuple[str, ...], Opaque] = {}
@@ -316,17 +321,19 @@ class SymbolicDomain:
         return dims.sym(name)
 
     def bound(self, ev: Evaluator, frame: Frame, name: str, value: Any, kind: str) -> Any:
+        size = value
         if (
             isinstance(value, Sym)
             and str(value) not in self.computed
             and any(n.startswith("c__") for n in dims.free_symbols(value))
         ):
-            size = value
             value = self.computed_sym(
                 self.render(value)
             )  # `width = ...` becomes a local of __init__
             if isinstance(value, Sym) and str(value) != str(size):
                 self.definitions.setdefault(str(value), size)
+        if isinstance(value, Sym) and str(value) in self.computed and kind == "destructured":
+            self.shape_sizes.setdefault(str(value), size)
         if (
             isinstance(value, Sym)
             and str(value) in self.computed
@@ -353,6 +360,14 @@ class SymbolicDomain:
             names = dims.free_symbols(v)
             self.stored |= set(names)
             return Opaque(Expr.dim(v), params=frozenset(names))
+        if isinstance(v, tuple) and tuple(map(str, v)) in self.tuples:
+            return self.render(self.tuples[tuple(map(str, v))])
+        if isinstance(v, (tuple, list)) and _opaque_items(v):
+            parts: list[str | Opaque] = ["(" if isinstance(v, tuple) else "["]
+            for k, x in enumerate(v):
+                parts += [", "] * (k > 0) + [self.render(x)]
+            parts.append(("," if len(v) == 1 else "") + (")" if isinstance(v, tuple) else "]"))
+            return _operation(parts, "any", Prec.ATOM)
         text = (
             repr(v)
             if not isinstance(v, str)
@@ -367,6 +382,9 @@ class SymbolicDomain:
             return POISON
         if isinstance(left, TensorV) or isinstance(right, TensorV):  # a bool tensor
             return ev.compare_values(e, left, right, frame)
+        if _opaque_items(left) or _opaque_items(right):
+            # `k == (1, 1)` of a tuple parameter: decided where every item is, else an `if`
+            return self.compare_tuples(e, left, right)
         if (
             isinstance(left, Opaque)
             or isinstance(right, Opaque)
@@ -389,6 +407,34 @@ class SymbolicDomain:
                 self.size_tests[result.init] = (left, right, e.op == "==")
             return result
         return ev.compare_values(e, left, right, frame)
+
+    def compare_tuples(self, e: ir.Compare, left: Any, right: Any) -> Any:
+        if e.op not in ("==", "!="):
+            raise Unsupported(f"`{e.op}` between tuples of its parameters")
+        same: bool | None = (
+            isinstance(left, (tuple, list))
+            and isinstance(right, (tuple, list))
+            and type(left) is type(right)
+        )
+        if same:
+            for a, b in zip(left, right, strict=False):
+                if isinstance(a, (int, Sym)) and isinstance(b, (int, Sym)):
+                    eq = dims.equal(a, b)
+                elif isinstance(a, Opaque) or isinstance(b, Opaque):
+                    eq = None
+                else:
+                    eq = _same(a, b)
+                if eq is False:
+                    same = False
+                    break
+                if eq is None:
+                    same = None
+            if len(left) != len(right):
+                same = False
+        if same is not None:
+            return same if e.op == "==" else not same
+        a, b = self.render(left), self.render(right)
+        return _operation([_arg(a, Prec.ARITH), f" {e.op} ", _arg(b, Prec.ARITH)], "bool", Prec.CMP)
 
     def bool_op(self, op: str, left: Any, right: Any) -> Any:
         a = self.render(left)
@@ -611,6 +657,21 @@ class SymbolicDomain:
             if out.op >= start:  # the step that gives it
                 frame.inst.ops[out.op] = replace(frame.inst.ops[out.op], out=value.type)
             out = TensorV(value.type, out.op, out.origin)
+        if out.type != value.type and self.settles(ev, rep, out, frame):
+            # the first copy changes the sizes, the others keep them (`Bottleneck(64) *
+            # layers[0]` from 64 channels to 256): a comprehension whose first step takes the
+            # input (`64 if i == 0 else 256`), as a `for i in range(n)` stage is written
+            del frame.inst.ops[start:]
+            steps: list[ModuleSlot] = []
+            sym = dims.sym(f"loop__i{len(self.repeat_loops) + 1}")
+            loop = RangeLoopV("i", sym, (rep.count,), (rep.item,), rep.span)
+            out = self.apply_range_loop(ev, loop, value, frame, steps, None)
+            self.repeat_loops.append(steps[0].repeat)
+            if into is not None:
+                into.extend(steps)
+                return out
+            name = label or ev.module_name(frame, rep.node)
+            return ev.add_sequential(frame, name, steps, rep.span, out)
         if out.type != value.type:
             out = self.loose_repeat(ev, rep, value, out, frame, children, start)
         renew_slots(children, {0: {"repeat": rep.count}}, frame.inst.ops, start)
@@ -620,6 +681,20 @@ class SymbolicDomain:
             return out
         name = label or ev.module_name(frame, rep.node)
         return ev.add_sequential(frame, name, children, rep.span, out)
+
+    def settles(self, ev: Evaluator, rep: RepeatV, out: TensorV, frame: Frame) -> bool:
+        """Whether a copy of `rep` keeps the sizes the first copy gave (`out`): the steps after
+        the first are then all the same module."""
+        start, n_mods = len(frame.inst.ops), len(frame.inst.modules)
+        scratch: list[ModuleSlot] = []
+        try:
+            again = ev.apply(rep.item, out, frame, rep.span, into=scratch)
+        except Unsupported:
+            return False
+        finally:
+            del frame.inst.ops[start:]
+            del frame.inst.modules[n_mods:]
+        return isinstance(again, TensorV) and again.type == out.type
 
     def expanded(self, t: TensorT) -> tuple[Any, ...]:
         """The sizes of `t` with each computed value that stands for a size replaced by it."""

@@ -420,6 +420,15 @@ class _Emitter:
         self.loop_layer: str | None = None  # forward's local for the module of a step
         # the unknown sizes a loop's steps carry: why they cannot be written
         self.loose: dict[str, str] = dict(computed.loose) if computed is not None else {}
+        # a computed value the spec names as a size of a tensor (`b, c, h, w = out.shape`'s
+        # `h`): symbol → that size; forward reads it from the tensor (see `read_size`)
+        self.shape_sizes: dict[str, Any] = (
+            dict(computed.shape_sizes) if computed is not None else {}
+        )
+        self.current: int | None = None  # the step forward is writing
+        self.size_reads: dict[str, str] = {}  # symbol → the local forward read it into
+        # the tensors the step being written reads sizes of: key → (rank, dim → local)
+        self.pending_reads: dict[tuple, tuple[int, dict[int, str]]] = {}
         # a tuple parameter's items, all in order: that parameter (`k`, not `(k[0], k[1])`)
         self.tuples: dict[tuple[str, ...], Opaque] = (
             dict(computed.tuples) if computed is not None else {}
@@ -523,7 +532,8 @@ class _Emitter:
         if sym in self.fwd_args:
             return Expr.code(sym)
         if sym in self.computed_named:
-            return self.store(sym)
+            local = self.read_size(sym)
+            return Expr.code(local) if local is not None else self.store(sym)
         if sym.startswith("c__"):
             # computed from parameters and sizes, used in forward: written there from the stored
             # parameters and the input's sizes (`c // self.n_head`), as nanoGPT does
@@ -544,6 +554,52 @@ class _Emitter:
         if sym in self.dim_syms or sym in self._model_dims():
             return Expr.code(self.capture(sym))
         raise NotExpressible(f"the size `{sym}` is only known when the model runs")
+
+    def read_size(self, sym: str) -> str | None:
+        """A computed value that the spec named as a size of a tensor (ShuffleNet's
+        `b, c, h, w = out.shape`), used by a step of forward that takes that tensor: read from it
+        there (`_, c, h, w = out.shape`, as torchvision's `channel_shuffle` does) rather than
+        computed in `__init__` from the input's sizes (which would make them constructor
+        arguments).  The local it is read into, or None."""
+        if sym in self.size_reads:
+            return self.size_reads[sym]
+        size = self.shape_sizes.get(sym)
+        if (
+            size is None
+            or self.current is None
+            or not self.generic
+            or self.inst.decl.kind != "block"
+            or self.statement_loops
+        ):
+            return None
+        op = self.inst.ops[self.current]
+        if op.when:
+            return None
+        for t in _tensor_inputs(op):
+            key = _key(t)
+            if self.var.get(key) is None or key in self.held:
+                continue
+            for j, d in enumerate(t.type.shape):
+                if dims.equal(d, size) is True:
+                    local = identifier(self.rename.get(sym, sym), self.locals)
+                    self.size_reads[sym] = local
+                    self.pending_reads.setdefault(key, (t.type.rank, {}))[1][j] = local
+                    return local
+        return None
+
+    def flush_reads(self) -> list[str]:
+        """The lines that read the sizes the step just written needs (`read_size`)."""
+        lines = []
+        for key, (rank, read) in self.pending_reads.items():
+            name = self.var[key]
+            if len(read) == 1:
+                ((j, local),) = read.items()
+                lines.append(f"{local} = {name}.shape[{j}]")
+                continue
+            targets = [read.get(j, "_") for j in range(rank)]
+            lines.append(f"{', '.join(targets)} = {name}.shape")
+        self.pending_reads = {}
+        return lines
 
     def _model_dims(self) -> dict[str, tuple[int, int]]:
         return _input_dim_symbols(self.inst)
@@ -1522,9 +1578,7 @@ class _Emitter:
                 lines.extend(self.if_block(op.target, [], [i], depth))
                 k += 1
                 continue
-            line = self.op_line(i, op)
-            if line:
-                lines.append(line)
+            lines.extend(self.op_lines(i, op))
             k += 1
         return lines
 
@@ -1580,12 +1634,17 @@ class _Emitter:
                     return slot.name, polarity
         return None
 
-    def op_line(self, i: int, op: Op) -> str | None:
+    def op_lines(self, i: int, op: Op) -> list[str]:
+        """The line of a step, after those reading the sizes it needs from a tensor."""
         if op.kind in ("param", "buffer") or self.var.get((i, ())) is None and op.kind == "index":
-            return None
+            return []
+        self.current = i
         rhs = self.op_expr(op).text
         comment = shape_comment(_without_loop_index(op.out), self.rename, self.written_sizes())
-        return f"{self.lhs[i]} = {rhs}  # {comment}"
+        line = f"{self.lhs[i]} = {rhs}  # {comment}"
+        reads = self.flush_reads()
+        self.current = None
+        return [*reads, line]
 
     def op_expr(self, op: Op) -> Expr:
         if op.kind == "module":
