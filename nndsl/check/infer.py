@@ -152,10 +152,13 @@ class Evaluator(
         # id → (value, items, depth, holds a tensor or None: not known)
         self._items: dict[int, tuple[list | tuple, int, int, bool | None]] = {}
         self._items_kept = 0
-        self.building_buffer = 0  # > 0 while a `buffer` expression is evaluated (see sharing.py)
+        self.building_buffer = 0  # > 0 while a `buffer` expression is evaluated (see buffers.py)
         self.reports = 0  # errors and warnings reported (repeats included)
         # torch layers bound without a report: what binding them gave (see layers.apply_torch)
         self._layers_made: dict[tuple, Any] = {}
+        # torch-order warnings (lints.py): the one of each place, and the places never meant so
+        self.torch_order_warned: dict[Span, Diagnostic] = {}
+        self.torch_order_unmeant: set[Span] = set()
 
     def share_naming(self, other: Evaluator) -> None:
         """Name submodules as `other` does (one table of names per declaration): an evaluator
@@ -208,6 +211,7 @@ class Evaluator(
                 self.generated_name(p.name, p.span, "parameter name")
         for model in self.symbols.models + _trained_imports(self.symbols):
             result.models[model.name] = self.instantiate_model(model)
+        self.drop_unmeant_torch_order()
         result.diagnostics = self.diags
         result.used_fallback = self.used_fallback
         return result

@@ -138,6 +138,12 @@ class Lints:
         if len(ref.args) < len(required) or required[:1] != [first]:
             return
         value = values.get(first)
+        if isinstance(value, int) and ref.args[0] != value:
+            # at another use of a block the same text is no input size: it was never meant as one
+            self.torch_order_unmeant.add(ref.span)
+            return
+        if ref.span in self.torch_order_warned:
+            return  # one warning per place, not one per use of its block
         groups = dict(ref.kwargs).get("groups", 1)  # depthwise: torch's reading would not divide
         out = ref.args[1] if len(ref.args) > 1 else None
         if isinstance(groups, int) and groups > 1 and isinstance(out, int) and out % groups:
@@ -150,6 +156,7 @@ class Lints:
         ):
             rest = [n for n, k, d in sig if k == "pos_or_kw" and n not in inferred][: len(ref.args)]
             reading = ", ".join(f"{n}={fmt_value(v)}" for n, v in zip(rest, ref.args))
+            before = len(self.diags)
             self.warn(
                 f"{ref.name}({', '.join(fmt_value(a) for a in ref.args)}) means {reading}",
                 ref.span,
@@ -163,6 +170,18 @@ class Lints:
                 + ", ".join(fmt_value(a) for a in ref.args[1:])
                 + ")`",
             )
+            if len(self.diags) > before:
+                self.torch_order_warned[ref.span] = self.diags[-1]
+
+    def drop_unmeant_torch_order(self) -> None:
+        """Withdraws the torch-order warning of a place whose first argument is not the input
+        size at some use of its block (`Conv2d(out, 3, stride, 1)` in a block used with
+        `out` = 64 on 64 channels, and with 128 on 64): the spec does not write torch's order."""
+        drop = {
+            id(d) for span, d in self.torch_order_warned.items() if span in self.torch_order_unmeant
+        }
+        if drop:
+            self.diags[:] = [d for d in self.diags if id(d) not in drop]
 
     def feature_map_lint(
         self, ref: LayerRef, types: tuple[TensorT, ...], ins: tuple[TensorV, ...], frame: Frame

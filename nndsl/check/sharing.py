@@ -1,12 +1,11 @@
-"""Sharing and state, for the evaluator (infer.py): a label applied again, `tie`, `buffer`, `init`.
+"""Sharing and state, for the evaluator (infer.py): a label applied again, `tie`, `init`
+(buffers: buffers.py).
 
 - `fb = b -> tower` where `tower: Tower()` labelled a module before: the same module applied
   again (one attribute, its parameters counted once); the input must be one the module was made
   for.
 - `tie lm_head.weight = wte.weight`: the target parameter becomes the source parameter
   (`BlockInstance.ties`; counted once).
-- `buffer scale = tensor([0.5]), persistent=false`: a tensor made with the model from compile-time
-  values (`BlockInstance.buffer_tensors`), read in forward as `self.scale`.
 - `init Conv2d.weight = kaiming_normal(mode="fan_out")`, `init fc.bias = zeros()`: torch.nn.init
   functions applied after construction (`BlockInstance.inits`).
 
@@ -20,12 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from nndsl import dims, ir
 from nndsl.catalog import api
-from nndsl.catalog.core import LAYERS, ShapeError, TensorT, bind, describe
+from nndsl.catalog.core import LAYERS, ShapeError, TensorT, bind
 from nndsl.catalog.param_shapes import parameter_shapes
 from nndsl.check.frame import Frame
 from nndsl.check.graph import (
     BlockInstance,
-    BufferSlot,
     InitSlot,
     ModuleSlot,
     Op,
@@ -40,7 +38,6 @@ from nndsl.check.values import POISON
 from nndsl.check.values import Abort as _Abort
 from nndsl.check.values import fmt_value as _fmt_value
 from nndsl.check.values import tensor_values as _tensor_values
-from nndsl.dims import Sym
 from nndsl.errors import Note, Span
 from nndsl.records import dataclass
 
@@ -209,89 +206,6 @@ def call_label(ev: Evaluator, e: ir.Call, frame: Frame) -> Any:
         return POISON
     value = args[0] if len(args) == 1 else args
     return apply_reuse(ev, reuse, value, frame, None)
-
-
-# ---------------------------------------------------------------------------------------------
-# Buffers
-# ---------------------------------------------------------------------------------------------
-
-
-def buffer_decl(ev: Evaluator, stmt: ir.BufferDecl, frame: Frame) -> None:
-    ev.check_identifier(stmt.name, stmt.span, "buffer name", attribute=True)
-    if stmt.name in frame.taken:  # (labels and parameters: see Evaluator.naming)
-        ev.error(f"`{stmt.name}` names both a buffer and a submodule or parameter", stmt.span)
-        raise _Abort
-    persistent = True
-    for o in stmt.options:
-        if o.name != "persistent":
-            ev.error(
-                f"unknown buffer option `{o.name}`",
-                o.name_span,
-                hint=_did_you_mean(o.name, ["persistent"]) or "a buffer takes `persistent=false`",
-            )
-            raise _Abort
-        value = ev.expr(o.value, frame)
-        if value is POISON:
-            raise _Abort
-        if not isinstance(value, bool):
-            ev.error(f"`persistent` is true or false, not {describe(value)}", o.value.span)
-            raise _Abort
-        persistent = value
-    for node in ir.walk(stmt.value):
-        if isinstance(node, ir.Name) and isinstance(frame.vars.get(node.id), TensorV):
-            ev.error(
-                f"a buffer is made with the model, before any input, so it cannot use `{node.id}`, "
-                "a tensor of forward",
-                node.span,
-                hint="compute a buffer from numbers, constants and parameters, with functions "
-                "such as `tensor([...])`, `ones(n, n)`, `tril(...)`",
-            )
-            raise _Abort
-    # the construction steps are a body of their own: __init__ runs them, forward reads the result
-    inst = BlockInstance(decl=frame.decl, params=frame.inst.params)
-    local = Frame(decl=frame.decl, inst=inst)
-    local.vars = {k: v for k, v in frame.vars.items() if not isinstance(v, TensorV)}
-    local.kinds = dict(frame.kinds)
-    ev.building_buffer += 1
-    try:
-        value = ev.expr(stmt.value, local)
-    finally:
-        ev.building_buffer -= 1
-    frame.used |= local.used
-    if value is POISON:
-        raise _Abort
-    if not isinstance(value, TensorV):
-        ev.error(
-            f"a buffer holds a tensor, but this is {describe(value)}",
-            stmt.value.span,
-            hint="make a tensor: `tensor([0.5])`, `ones(64, 64)`",
-        )
-        raise _Abort
-    t = value.type
-    uses = sorted(
-        n for d in t.shape if isinstance(d, Sym) for n in dims.free_symbols(d) & ev.input_syms
-    )
-    if uses:
-        ev.error(
-            f"buffer `{stmt.name}` cannot have a size that depends on the input: {t} uses "
-            f"`{uses[0]}`, only known when the model runs",
-            stmt.value.span,
-            hint="a buffer is made with the model, before any input: give it fixed sizes",
-        )
-        raise _Abort
-    if ev.too_many_elements(t, stmt.span, f"buffer `{stmt.name}` is"):
-        raise _Abort
-    slot = BufferSlot(stmt.name, t, inst.ops, value, persistent, stmt.span)
-    frame.inst.buffer_tensors.append(slot)
-    frame.taken.add(stmt.name)
-    op = ev.emit(frame, Op(OpKind.BUFFER, slot, (), (), t, stmt.span, name_hint=stmt.name))
-    ev.bind(
-        frame,
-        stmt.name,
-        TensorV(t, op, Origin(f"buffer `{stmt.name}`", stmt.span)),
-        stmt.span,
-        "buffer",
-    )
 
 
 # ---------------------------------------------------------------------------------------------

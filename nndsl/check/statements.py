@@ -14,7 +14,7 @@ from nndsl.catalog.core import (
     bind,
     describe,
 )
-from nndsl.check import sharing
+from nndsl.check import buffers, sharing
 from nndsl.check.frame import MAX_INSTANCES, MAX_REPEAT, Frame
 from nndsl.check.graph import (
     BlockInstance,
@@ -155,7 +155,7 @@ class Statements:
                 elif isinstance(stmt, ir.ParamDecl):
                     self.param_decl(stmt, frame)
                 elif isinstance(stmt, ir.BufferDecl):
-                    sharing.buffer_decl(self, stmt, frame)
+                    buffers.buffer_decl(self, stmt, frame)
                 elif isinstance(stmt, (ir.Tie, ir.InitStmt)):
                     pass  # checked when every module is made (sharing.finish)
                 elif isinstance(stmt, ir.Assign):

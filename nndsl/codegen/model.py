@@ -406,6 +406,7 @@ class _Emitter:
         self.params = [p.name for p in inst.decl.params] if generic else []
         self.stored: list[str] = []
         self.captured: dict[str, str] = {}  # input-dim symbol → forward local
+        self.multiple_at: dict[str, tuple[int, int]] = {}  # see _multiple_in_inputs
         self.locals: set[str] = set()
         # values computed from parameters: named ones become locals of __init__, others inline
         self.computed_lines: list[tuple[str, str]] = []
@@ -541,7 +542,8 @@ class _Emitter:
             if value is None:
                 raise NotExpressible("a value computed from parameters is used in forward")
             for p in sorted(value.params - set(self.dim_syms)):  # sizes: fwd_sym below
-                self.store(p)
+                if not p.startswith("c__"):  # a computed value inside: fwd_sym below too
+                    self.store(p)
             return value.expr.bind(self.fwd_sym)
         if sym in self.dim_syms and (
             self.inst.decl.kind == "model" or self.rename.get(sym, sym) not in self._init_symbols
@@ -553,6 +555,10 @@ class _Emitter:
             return self.store(sym)
         if sym in self.dim_syms or sym in self._model_dims():
             return Expr.code(self.capture(sym))
+        multiple = self._multiple_in_inputs(sym)
+        if multiple is not None:  # an input of `c*B` rows: `n // c`
+            key, c = multiple
+            return Expr.join([Expr.code(self.capture(key)), f" // {c}"], Prec.ARITH)
         raise NotExpressible(f"the size `{sym}` is only known when the model runs")
 
     def read_size(self, sym: str) -> str | None:
@@ -601,6 +607,24 @@ class _Emitter:
         self.pending_reads = {}
         return lines
 
+    def _multiple_in_inputs(self, sym: str) -> tuple[str, int] | None:
+        """A size that an input has only multiplied (a block given `x.reshape(4 * B, ...)`,
+        specialised for that use): the key of that input size for `capture`, and the factor."""
+        for k, (_, v) in enumerate(self.inst.inputs):
+            for i, d in enumerate(v.type.shape):
+                if not isinstance(d, Sym) or dims.free_symbols(d) != {sym}:
+                    continue
+                try:
+                    c = dims.exact_div(d, dims.sym(sym))
+                except dims.DimError:
+                    continue
+                if isinstance(c, int) and c > 0:
+                    key = f"{sym}__times{c}"
+                    self.spec_names.setdefault(key, "n")
+                    self.multiple_at[key] = (k, i)
+                    return key, c
+        return None
+
     def _model_dims(self) -> dict[str, tuple[int, int]]:
         return _input_dim_symbols(self.inst)
 
@@ -634,7 +658,7 @@ class _Emitter:
         """`bn, n, c = x.shape` (or `bn = x.shape[0]` for one size): the sizes forward reads."""
         by_input: dict[int, dict[int, str]] = {}
         for sym, local in self.captured.items():
-            k, i = self.dim_syms.get(sym) or self._model_dims()[sym]
+            k, i = self.dim_syms.get(sym) or self.multiple_at.get(sym) or self._model_dims()[sym]
             by_input.setdefault(k, {})[i] = local
         lines = []
         for k, read in sorted(by_input.items()):
@@ -1640,7 +1664,12 @@ class _Emitter:
             return []
         self.current = i
         rhs = self.op_expr(op).text
-        comment = shape_comment(_without_loop_index(op.out), self.rename, self.written_sizes())
+        out = _without_loop_index(op.out)
+        comment = shape_comment(out, self.rename, self.written_sizes())
+        if len(comment) > _COMMENT_ROOM and isinstance(out, tuple) and len(set(out)) == 1:
+            # `q, k, v = x.unbind(0)`: one shape for all, so that the line fits ruff's 88 columns
+            one = shape_comment(out[0], self.rename, self.written_sizes())
+            comment = f"{len(out)} x {one}"
         line = f"{self.lhs[i]} = {rhs}  # {comment}"
         reads = self.flush_reads()
         self.current = None
@@ -2074,6 +2103,10 @@ def _instance_key(inst: BlockInstance):
     from nndsl.check.values import freeze
 
     return (id(inst.decl), freeze(inst.params), tuple(freeze(v.type) for _, v in inst.inputs))
+
+
+# the room for a shape comment after `)` of a statement black splits, in a method's body
+_COMMENT_ROOM = 88 - len("        )  # ")
 
 
 def _input_dim_symbols(inst: BlockInstance) -> dict[str, tuple[int, int]]:

@@ -35,9 +35,34 @@ def black_format(source: str) -> str:
     return black.format_str(source, mode=black.Mode(line_length=88))
 
 
-def docstring(lines: list[str], indent: str = "    ") -> str:
-    """Docstring text: escaped so that nothing from a spec can end the string."""
+def docstring(lines: list[str], indent: str = "    ", width: int = 88) -> str:
+    """Docstring text: escaped so that nothing from a spec can end the string; its lines wrapped
+    at `width` columns where they have spaces (black leaves docstrings as they are, ruff's E501
+    does not)."""
     safe = [line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') for line in lines]
-    if len(safe) == 1:
-        return safe[0]
-    return safe[0] + "\n\n" + "\n".join(indent + s if s else "" for s in safe[1:]) + "\n" + indent
+    first = _wrap(safe[0], width - len(indent) - 3)  # after the opening quotes
+    rest = [part for line in safe[1:] for part in _wrap(line, width - len(indent))]
+    if len(first) == 1 and not rest:
+        return first[0]
+    summary = first[0] + "".join("\n" + indent + s for s in first[1:])
+    if not rest:
+        return summary + "\n" + indent
+    return summary + "\n\n" + "\n".join(indent + s if s else "" for s in rest) + "\n" + indent
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """`line` in lines of at most `width` characters where it has spaces to break at, each
+    continuation indented like the line itself."""
+    if len(line) <= width:
+        return [line]
+    import textwrap
+
+    lead = line[: len(line) - len(line.lstrip(" "))]
+    return textwrap.wrap(
+        line,
+        width,
+        initial_indent="",
+        subsequent_indent=lead,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [line]
