@@ -202,10 +202,13 @@ class Program:
         replace: bool = False,
         init: bool = True,
         created: list[Path] | None = None,
+        device: str | None = None,
     ):
         """(training module, data file, run folder) for a train section.  A run folder that
         holds another run is refused (nothing written) unless `replace`.  `init`: the weights
         of the section's `init` are compared with the model first (errors at its line).
+        `device`: the device asked for on the command line (else the section's), which must
+        be there.
         `created`: a list to which the folders and the data file this adds are appended
         (what `discard_unstarted_run` removes when the run fails before any result)."""
         from nndsl.codegen import GenerateError, data_bytes, train_sources
@@ -230,6 +233,11 @@ class Program:
                 )
                 raise NndslError([error(f"no train section `{section}` (sections: {names})", None)])
         plan, _ = scripts[key]
+        missing = _device_missing(device or plan.device)
+        if missing:
+            at = None if device else plan.span("device")
+            hint = "train on the CPU: " + ("--device cpu" if device else "`device = cpu`")
+            raise NndslError([error(missing, at, hint=hint)], self.checked.program.sources)
         from nndsl.data.streaming import plan_streams
 
         streaming = plan_streams(plan, self.path)
@@ -467,6 +475,21 @@ def discard_unstarted_run(utils, out_dir: Path, results: dict, created: list[Pat
                 path.unlink()
         except OSError:
             return
+
+
+def _device_missing(name: str) -> str | None:
+    """Why the device `name` (cuda, cuda:N, mps) cannot be used on this machine, or None."""
+    kind = name.split(":", 1)[0]
+    if kind not in ("cuda", "mps"):
+        return None
+    import torch
+
+    if kind == "cuda" and not torch.cuda.is_available():
+        return f"the device `{name}` is asked for, but CUDA is not available on this machine"
+    mps = getattr(torch.backends, "mps", None)
+    if kind == "mps" and not (mps is not None and mps.is_available()):
+        return f"the device `{name}` is asked for, but MPS is not available on this machine"
+    return None
 
 
 class Misfit(str):
