@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nndsl.errors import Diagnostic, NndslError, error
+from nndsl.errors import Diagnostic, Hinted, NndslError, error
 from nndsl.safeio import write_atomic
 
 
@@ -492,18 +492,7 @@ def _device_missing(name: str) -> str | None:
     return None
 
 
-class Misfit(str):
-    """What `data_mismatch` finds: the message (a str), with a `hint`."""
-
-    hint: str | None
-
-    def __new__(cls, message: str, hint: str | None = None) -> Misfit:
-        made = super().__new__(cls, message)
-        made.hint = hint
-        return made
-
-
-def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
+def data_mismatch(checked, plan, data: bytes) -> Hinted | None:
     """Why the prepared data cannot train the plan's model, or None when it fits.
 
     The checker already compares the bundled and generated sources with the model statically;
@@ -536,7 +525,7 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
         source = f"`{plan.data.name}({shown})`"
     if len(inst.inputs) != 1:
         names = ", ".join(n for n, _ in inst.inputs)
-        return Misfit(
+        return Hinted(
             f"model `{name}` takes {len(inst.inputs)} inputs ({names}), but the data of "
             f"{source} gives one: {_data_shape(x)}",
             "give the data one input array per input of the model",
@@ -553,7 +542,7 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
                 symbol = next(iter(dims.free_symbols(d)))
                 fits = fits and env.setdefault(symbol, n) == n
     if not fits:
-        return Misfit(
+        return Hinted(
             f"model `{name}` takes {t}, but the data of {source} gives {_data_shape(x)}: "
             f"{len(x)} sample{'' if len(x) == 1 else 's'} of shape {list(sample)}",
             f"declare the input with the data's shape (`input {inst.inputs[0][0]}: "
@@ -561,7 +550,7 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
         )
     if t.is_float != (x.dtype.kind == "f"):
         kind = "floating-point values" if x.dtype.kind == "f" else f"integers ({x.dtype})"
-        return Misfit(
+        return Hinted(
             f"model `{name}` takes {t}, but the data of {source} gives {kind}",
             "declare the input `long[...]` for integer ids (an Embedding's tokens), `float[...]` "
             "(the default) for values",
@@ -582,14 +571,14 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
     if loss in CLASS_LABEL_LOSSES:
         if y.dtype.kind in "iu":
             if len(per_out) < 1 or target != per_out[1:]:
-                return Misfit(
+                return Hinted(
                     f"{loss} needs one score per class, [B, C{', ...' if target else ''}], for "
                     f"the class labels of {source} ({_data_shape(y)}), but `{name}` outputs {out}",
                     "end the model with one score per class (such as `Linear(classes)`)",
                 )
             labels = [int(a.max()) for a in (y, arrays.get("val_y")) if a is not None and a.size]
             if labels and max(labels) >= per_out[0]:
-                return Misfit(
+                return Hinted(
                     f"the data of {source} has class labels up to {max(labels)}, but `{name}` "
                     f"outputs {per_out[0]} class score{'' if per_out[0] == 1 else 's'} "
                     f"({out}); {loss} needs at least "
@@ -598,14 +587,14 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
                     "labels (class indices count from 0)",
                 )
         elif target != per_out:
-            return Misfit(
+            return Hinted(
                 f"{loss} needs class labels or class probabilities shaped like the output "
                 f"({out}), but the data of {source} gives real-valued targets {_data_shape(y)}",
                 "for real-valued targets use a regression loss such as MSELoss()",
             )
     elif loss in REGRESSION_LOSSES or loss in BINARY_LOSSES:
         if int(np.prod(target, dtype=np.int64)) != int(np.prod(per_out, dtype=np.int64)):
-            return Misfit(
+            return Hinted(
                 f"{loss} compares `{name}`'s output {out} with the targets of {source}, "
                 f"{_data_shape(y)}, but they have different sizes",
                 "make the model output as many values per sample as each target holds",

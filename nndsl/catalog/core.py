@@ -18,6 +18,7 @@ from typing import Any
 from nndsl import dims
 from nndsl.catalog import api
 from nndsl.dims import Dim, Sym
+from nndsl.errors import Hinted
 from nndsl.records import dataclass, field
 
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
@@ -363,17 +364,6 @@ def _positional_hint(positional: Sequence[str], inferred: Sequence[str]) -> str:
     return text
 
 
-class Complaint(str):
-    """A message (a str) with the `hint` that goes with it."""
-
-    hint: str | None
-
-    def __new__(cls, message: str, hint: str | None = None) -> Complaint:
-        made = super().__new__(cls, message)
-        made.hint = hint
-        return made
-
-
 _WHOLE = ("int", "ints", "int?", "padding", "dims")
 
 
@@ -400,7 +390,7 @@ def _type_hint(kind: str, value: Any, has_default: bool = True) -> str | None:
     return None
 
 
-def check_type(name: str, value: Any, default: Any, declared: str | None) -> Complaint | None:
+def check_type(name: str, value: Any, default: Any, declared: str | None) -> Hinted | None:
     """A complaint if `value` does not fit the parameter's type (declared, or guessed from torch's
     default value); None if it fits."""
     if getattr(value, "is_opaque", False):  # a generic class's parameter: checked at each use
@@ -411,7 +401,7 @@ def check_type(name: str, value: Any, default: Any, declared: str | None) -> Com
     ok = _fits(value, kind)
     if ok:
         return None
-    return Complaint(
+    return Hinted(
         f"`{name}` must be {_KIND_WORDS.get(kind, kind)}, not {describe(value)}",
         _type_hint(kind, value),
     )
