@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nndsl.errors import Diagnostic, NndslError, error
+from nndsl.errors import Diagnostic, Hinted, NndslError, error
 from nndsl.safeio import write_atomic
 
 
@@ -202,10 +202,13 @@ class Program:
         replace: bool = False,
         init: bool = True,
         created: list[Path] | None = None,
+        device: str | None = None,
     ):
         """(training module, data file, run folder) for a train section.  A run folder that
         holds another run is refused (nothing written) unless `replace`.  `init`: the weights
         of the section's `init` are compared with the model first (errors at its line).
+        `device`: the device asked for on the command line (else the section's), which must
+        be there.
         `created`: a list to which the folders and the data file this adds are appended
         (what `discard_unstarted_run` removes when the run fails before any result)."""
         from nndsl.codegen import GenerateError, data_bytes, train_sources
@@ -230,6 +233,11 @@ class Program:
                 )
                 raise NndslError([error(f"no train section `{section}` (sections: {names})", None)])
         plan, _ = scripts[key]
+        missing = _device_missing(device or plan.device)
+        if missing:
+            at = None if device else plan.span("device")
+            hint = "train on the CPU: " + ("--device cpu" if device else "`device = cpu`")
+            raise NndslError([error(missing, at, hint=hint)], self.checked.program.sources)
         from nndsl.data.streaming import plan_streams
 
         streaming = plan_streams(plan, self.path)
@@ -469,18 +477,22 @@ def discard_unstarted_run(utils, out_dir: Path, results: dict, created: list[Pat
             return
 
 
-class Misfit(str):
-    """What `data_mismatch` finds: the message (a str), with a `hint`."""
+def _device_missing(name: str) -> str | None:
+    """Why the device `name` (cuda, cuda:N, mps) cannot be used on this machine, or None."""
+    kind = name.split(":", 1)[0]
+    if kind not in ("cuda", "mps"):
+        return None
+    import torch
 
-    hint: str | None
+    if kind == "cuda" and not torch.cuda.is_available():
+        return f"the device `{name}` is asked for, but CUDA is not available on this machine"
+    mps = getattr(torch.backends, "mps", None)
+    if kind == "mps" and not (mps is not None and mps.is_available()):
+        return f"the device `{name}` is asked for, but MPS is not available on this machine"
+    return None
 
-    def __new__(cls, message: str, hint: str | None = None) -> Misfit:
-        made = super().__new__(cls, message)
-        made.hint = hint
-        return made
 
-
-def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
+def data_mismatch(checked, plan, data: bytes) -> Hinted | None:
     """Why the prepared data cannot train the plan's model, or None when it fits.
 
     The checker already compares the bundled and generated sources with the model statically;
@@ -513,7 +525,7 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
         source = f"`{plan.data.name}({shown})`"
     if len(inst.inputs) != 1:
         names = ", ".join(n for n, _ in inst.inputs)
-        return Misfit(
+        return Hinted(
             f"model `{name}` takes {len(inst.inputs)} inputs ({names}), but the data of "
             f"{source} gives one: {_data_shape(x)}",
             "give the data one input array per input of the model",
@@ -530,7 +542,7 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
                 symbol = next(iter(dims.free_symbols(d)))
                 fits = fits and env.setdefault(symbol, n) == n
     if not fits:
-        return Misfit(
+        return Hinted(
             f"model `{name}` takes {t}, but the data of {source} gives {_data_shape(x)}: "
             f"{len(x)} sample{'' if len(x) == 1 else 's'} of shape {list(sample)}",
             f"declare the input with the data's shape (`input {inst.inputs[0][0]}: "
@@ -538,7 +550,7 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
         )
     if t.is_float != (x.dtype.kind == "f"):
         kind = "floating-point values" if x.dtype.kind == "f" else f"integers ({x.dtype})"
-        return Misfit(
+        return Hinted(
             f"model `{name}` takes {t}, but the data of {source} gives {kind}",
             "declare the input `long[...]` for integer ids (an Embedding's tokens), `float[...]` "
             "(the default) for values",
@@ -559,14 +571,14 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
     if loss in CLASS_LABEL_LOSSES:
         if y.dtype.kind in "iu":
             if len(per_out) < 1 or target != per_out[1:]:
-                return Misfit(
+                return Hinted(
                     f"{loss} needs one score per class, [B, C{', ...' if target else ''}], for "
                     f"the class labels of {source} ({_data_shape(y)}), but `{name}` outputs {out}",
                     "end the model with one score per class (such as `Linear(classes)`)",
                 )
             labels = [int(a.max()) for a in (y, arrays.get("val_y")) if a is not None and a.size]
             if labels and max(labels) >= per_out[0]:
-                return Misfit(
+                return Hinted(
                     f"the data of {source} has class labels up to {max(labels)}, but `{name}` "
                     f"outputs {per_out[0]} class score{'' if per_out[0] == 1 else 's'} "
                     f"({out}); {loss} needs at least "
@@ -575,14 +587,14 @@ def data_mismatch(checked, plan, data: bytes) -> Misfit | None:
                     "labels (class indices count from 0)",
                 )
         elif target != per_out:
-            return Misfit(
+            return Hinted(
                 f"{loss} needs class labels or class probabilities shaped like the output "
                 f"({out}), but the data of {source} gives real-valued targets {_data_shape(y)}",
                 "for real-valued targets use a regression loss such as MSELoss()",
             )
     elif loss in REGRESSION_LOSSES or loss in BINARY_LOSSES:
         if int(np.prod(target, dtype=np.int64)) != int(np.prod(per_out, dtype=np.int64)):
-            return Misfit(
+            return Hinted(
                 f"{loss} compares `{name}`'s output {out} with the targets of {source}, "
                 f"{_data_shape(y)}, but they have different sizes",
                 "make the model output as many values per sample as each target holds",

@@ -732,6 +732,7 @@ def cmd_run(args, out: Output) -> int:
             replace=args.force or args.resume is not None,
             init=args.resume is None and args.resume_weights is None,
             created=created,
+            device=args.device,
         )
     except NndslError as exc:
         located = [d for d in exc.diagnostics if d.span is not None]

@@ -134,6 +134,18 @@ class _Style:
         return self._wrap("1;34", t)
 
 
+class Hinted(str):
+    """A message (a str, as before) with the `hint` that goes with it: what a check returns
+    when its callers make the diagnostic (`catalog.core.check_type`, `api.data_mismatch`)."""
+
+    hint: str | None
+
+    def __new__(cls, message: str, hint: str | None = None) -> Hinted:
+        made = super().__new__(cls, message)
+        made.hint = hint
+        return made
+
+
 def display_path(path: str) -> str:
     """A path as the user would like to read it: relative to the working directory when below it.
     Bytes of a file name that are not UTF-8 are shown as U+FFFD (the text stays printable and

@@ -600,3 +600,66 @@ def test_a_graph_output_with_no_name(tmp_path: Path) -> None:
     code, output = _cli(["graph", str(spec), "-o", str(tmp_path / ".svg")])
     assert code == 1 and "hint: it has no name before the suffix" in output, output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.nn"]
+
+
+@pytest.mark.parametrize(
+    ("body", "hint"),
+    [
+        ('Linear("3")', "write the number without quotes: `3`"),
+        ("Linear(3.0)", "write `3`: sizes and counts are whole numbers"),
+        ("Linear(true)", "`true` and `false` are not numbers here"),
+        ("Linear(none)", "write a whole number"),
+        ("Linear([3])", "write a single number"),
+        ("x.unsqueeze(1) -> Conv1d(8, 2.5)", "sizes and counts are whole numbers"),
+        ("x.unsqueeze(1) -> Conv1d(8, 3, stride=none)", "leave it out for its default"),
+        ("x.unsqueeze(1) -> Conv1d(8, 3, bias=1)", "write `true` or `false`"),
+        ("x.view(-1, 0)", "write every size here"),
+        ("x.expand(-2, 4)", "-1 keeps a size"),
+        ("x[::0]", "a step of 1 takes every element"),
+        ("x[:, 5]", "valid indices are 0 to 3, or -4 to -1 from the end"),
+        ("x.topk(99)", "`k` is from 0 to the size of the dimension"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_has_a_hint(tmp_path: Path, body: str, hint: str) -> None:
+    """Each said what was wrong, and nothing of what to write."""
+    output = diagnose(tmp_path, _model(body))
+    assert "spec.nn:3:" in output and hint in output.split("hint: ", 1)[-1], output
+
+
+# ---- train sections that checked and then failed at the first step -------------------------
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "col", "words"),
+    [
+        ("SparseAdam(lr=0.01)", 17, "`SparseAdam` cannot train a model here"),
+        ("Adam(lr=0.01, capturable=true)", 42, "`capturable=true` cannot be used here"),
+        ("Adam(lr=0.01, differentiable=true)", 46, "`differentiable=true` cannot be used here"),
+    ],
+)
+def test_an_optimizer_the_training_loop_cannot_drive(
+    tmp_path: Path, optimizer: str, col: int, words: str
+) -> None:
+    """`check` accepted them; `run` ended with torch's traceback at the first step (a dense
+    gradient for SparseAdam, CPU tensors for capturable, an in-place leaf for differentiable)."""
+    text = NO_DATA.replace("train Long {", "train {\n    data = iris()").replace(
+        "Adam(lr=0.1)", optimizer
+    )
+    output = diagnose(tmp_path, text)
+    assert_at(output, f"9:{col}", words, "hint: ")
+
+
+def test_a_device_the_machine_lacks_is_refused_at_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`device = cuda` on a machine without CUDA failed in the training script, after
+    "training ... in ...", with a message naming the flag `--device`, not the spec's line."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    text = NO_DATA.replace("train Long {", "train {\n    data = iris()").replace(
+        "    epochs = 1", "    epochs = 1\n    device = cuda"
+    )
+    output = diagnose(tmp_path, text, "run", "--out", str(tmp_path / "r"))
+    assert_at(output, "11:5", "the device `cuda` is asked for, but CUDA is not available")
+    assert "hint: train on the CPU: `device = cpu`" in output and "training" not in output

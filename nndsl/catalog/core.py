@@ -18,6 +18,7 @@ from typing import Any
 from nndsl import dims
 from nndsl.catalog import api
 from nndsl.dims import Dim, Sym
+from nndsl.errors import Hinted
 from nndsl.records import dataclass, field
 
 FLOAT_DTYPES = ("float32", "float64", "float16", "bfloat16")
@@ -109,7 +110,11 @@ class Args(dict):
     def int(self, name: str) -> Dim:
         v = self[name]
         if isinstance(v, bool) or not isinstance(v, (int, Sym)):
-            raise ShapeError(f"`{name}` must be an integer, not {describe(v)}", arg=name)
+            raise ShapeError(
+                f"`{name}` must be an integer, not {describe(v)}",
+                arg=name,
+                hint=_type_hint("int", v, has_default=False),
+            )
         return v
 
     def ints(self, name: str, n: int, *, one: bool = True) -> tuple[Dim, ...]:
@@ -359,7 +364,33 @@ def _positional_hint(positional: Sequence[str], inferred: Sequence[str]) -> str:
     return text
 
 
-def check_type(name: str, value: Any, default: Any, declared: str | None) -> str | None:
+_WHOLE = ("int", "ints", "int?", "padding", "dims")
+
+
+def _type_hint(kind: str, value: Any, has_default: bool = True) -> str | None:
+    """What to write instead of `value` for a parameter of `kind`, when it can be told."""
+    if isinstance(value, str) and kind != "str":
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return f"write the number without quotes: `{value.strip()}`" if number == number else None
+    if isinstance(value, bool):
+        return "`true` and `false` are not numbers here: write a number" if kind != "bool" else None
+    if isinstance(value, float) and kind in _WHOLE:
+        if value.is_integer():
+            return f"write `{int(value)}`: sizes and counts are whole numbers"
+        return "sizes and counts are whole numbers"
+    if isinstance(value, int) and kind == "bool":
+        return "write `true` or `false`"
+    if value is None:
+        return "leave it out for its default" if has_default else "write a whole number"
+    if isinstance(value, (list, tuple)) and kind in ("int", "float"):
+        return "write a single number"
+    return None
+
+
+def check_type(name: str, value: Any, default: Any, declared: str | None) -> Hinted | None:
     """A complaint if `value` does not fit the parameter's type (declared, or guessed from torch's
     default value); None if it fits."""
     if getattr(value, "is_opaque", False):  # a generic class's parameter: checked at each use
@@ -370,7 +401,10 @@ def check_type(name: str, value: Any, default: Any, declared: str | None) -> str
     ok = _fits(value, kind)
     if ok:
         return None
-    return f"`{name}` must be {_KIND_WORDS.get(kind, kind)}, not {describe(value)}"
+    return Hinted(
+        f"`{name}` must be {_KIND_WORDS.get(kind, kind)}, not {describe(value)}",
+        _type_hint(kind, value),
+    )
 
 
 _KIND_WORDS = {

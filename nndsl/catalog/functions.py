@@ -238,14 +238,22 @@ def _resolve_shape(t: TensorT, sizes: tuple, what: str, opaque: bool = False) ->
         if isinstance(s, bool) or not isinstance(s, (int, dims.Sym)):
             raise ShapeError(f"{what}: sizes must be integers", arg="shape")
         if isinstance(s, int) and s < -1:
-            raise ShapeError(f"{what}: invalid size {s}", arg="shape")
+            raise ShapeError(
+                f"{what}: invalid size {s}",
+                arg="shape",
+                hint="sizes are 0 or more, and one of them may be -1 (inferred from the others)",
+            )
     if sum(1 for s in sizes if s == -1) > 1:
         raise ShapeError(f"{what}: only one size may be -1", arg="shape")
     total = prod(t.shape)
     known = prod([s for s in sizes if s != -1])
     if -1 in sizes:
         if isinstance(known, int) and known == 0:
-            raise ShapeError(f"{what}: the size -1 is ambiguous next to a size 0", arg="shape")
+            raise ShapeError(
+                f"{what}: the size -1 is ambiguous next to a size 0",
+                arg="shape",
+                hint="-1 is inferred by dividing by the other sizes: write every size here",
+            )
         try:
             rest = dims.exact_div(total, known, opaque=opaque)
         except dims.DimError:
@@ -572,7 +580,11 @@ def _expand(a: Args, x: tuple[TensorT, ...]) -> TensorT:
         if isinstance(s, bool) or not isinstance(s, (int, dims.Sym)):
             raise ShapeError("expand: sizes must be integers", arg="size")
         if isinstance(s, int) and s < -1:
-            raise ShapeError(f"expand: invalid size {s}", arg="size")
+            raise ShapeError(
+                f"expand: invalid size {s}",
+                arg="size",
+                hint="-1 keeps a size; the others are the new sizes, 0 or more",
+            )
     if any(s == -1 for s in sizes[:lead]):
         raise ShapeError(
             "expand: -1 (keep the size) is not allowed for a new leading dimension", arg="size"

@@ -1008,6 +1008,7 @@ def _k_of(name: str, t: TensorT, d: int, k: Any, lo: int) -> None:
             f"{name}: `k`={k} is out of range for dimension {d} of {t} (size "
             f"{dims.format_dim(size)})",
             arg="k",
+            hint=f"`k` is from {lo} to the size of the dimension",
         )
 
 

@@ -344,7 +344,9 @@ class Functions:
                 continue
             complaint = check_type(key, v, function_default(entry, key), entry.types.get(key))
             if complaint:
-                self.error(f"`{entry.name}`: {complaint}", self.arg_span(ref, key))
+                self.error(
+                    f"`{entry.name}`: {complaint}", self.arg_span(ref, key), hint=complaint.hint
+                )
                 raise Abort
         positional = list(bound)[: len(args)]
         out_of_range = ranges.check(

@@ -102,7 +102,11 @@ class Indexing:
                             node.span,
                         )
                 if i.step == 0:
-                    return self.error("a slice step cannot be zero", e.index[k].span)
+                    return self.error(
+                        "a slice step cannot be zero",
+                        e.index[k].span,
+                        hint="a step of 1 takes every element, 2 every other one",
+                    )
                 out.append(slice_len(shape[pos], i, self.domain.checks_runtime_sizes))
                 pos += 1
             elif isinstance(i, int) and not isinstance(i, bool):
@@ -111,6 +115,7 @@ class Indexing:
                     return self.error(
                         f"index {i} is out of range for dimension {pos} of {t} (size {size})",
                         e.index[k].span,
+                        hint=_index_hint(size),
                     )
                 pos += 1
             elif isinstance(i, Sym):
@@ -197,6 +202,7 @@ class Indexing:
                     return self.error(
                         f"index {i} is out of range for dimension {pos} of {t} (size {size})",
                         node.span,
+                        hint=_index_hint(size),
                     )
                 pos += 1
             else:
@@ -228,3 +234,9 @@ class Indexing:
 
     def e_Slice(self, e: ir.Slice, frame: Frame, stage: bool) -> Any:
         return self.error("a slice can only appear inside `[...]`", e.span)
+
+
+def _index_hint(size: int) -> str:
+    if size == 0:
+        return "the dimension is empty: it has no index"
+    return f"valid indices are 0 to {size - 1}, or -{size} to -1 from the end"

@@ -152,7 +152,7 @@ class TorchLayers:
                         f"`{inferred[0]}` first: "
                         + ", ".join(_sig_positional(sig)[: len(ref.args)])
                         if full_order and inferred
-                        else None,
+                        else complaint.hint,
                     )
                     raise Abort
             if entry.infer is not None and inputs:
@@ -315,7 +315,9 @@ class TorchLayers:
             if key in args and declared:
                 complaint = check_type(key, args[key], None, declared)
                 if complaint:
-                    self.error(f"{ref.name}: {complaint}", self.arg_span(ref, key))
+                    self.error(
+                        f"{ref.name}: {complaint}", self.arg_span(ref, key), hint=complaint.hint
+                    )
                     raise Abort
         self.runtime_sizes(ref, entry, args, ins[0])
         try:

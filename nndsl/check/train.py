@@ -169,6 +169,17 @@ LOSS_REDUCTIONS = ("mean", "sum", "none")
 
 # Scheduler arguments that are Python functions: a spec cannot write them
 FUNCTION_ARGS = {"LambdaLR": "lr_lambda", "MultiplicativeLR": "lr_lambda"}
+# Optimizers a train section's loop cannot drive (torch raises at the first step): why.
+# (LBFGS, whose step() takes a closure, and Muon, which takes only matrices, fail so too; their
+# ranges are probed as usable by tests/test_ranges.py: left to a decision)
+UNTRAINABLE_OPTIMIZERS = {
+    "SparseAdam": "it takes only sparse gradients, and a model's layers have dense ones",
+}
+# Flags of torch's optimizers that the training loop cannot honour: why
+UNTRAINABLE_FLAGS = {
+    "capturable": "it is for CUDA graphs, which the training loop does not capture",
+    "differentiable": "it is for differentiating through the optimizer's step",
+}
 # Arguments that hold other schedulers
 SCHEDULER_LIST_ARGS = {"SequentialLR": "schedulers", "ChainedScheduler": "schedulers"}
 # Parameters whose default is a number but that must be integers
@@ -1280,10 +1291,24 @@ class TrainChecker(FinetuneChecks):
         if not isinstance(node, ir.Call):
             self.must_call(name, node)
             return
+        if name in UNTRAINABLE_OPTIMIZERS:
+            self.error(
+                f"`{name}` cannot train a model here: {UNTRAINABLE_OPTIMIZERS[name]}",
+                func.span,
+                hint="use Adam, AdamW or SGD",
+            )
+            return
         bound = self.call_args(node, name, sig)
         if bound is None:
             return
         self.in_range(node, "optimizer", name, sig, bound)
+        for flag, why in UNTRAINABLE_FLAGS.items():
+            if bound.get(flag) is True:
+                self.error(
+                    f"`{flag}=true` cannot be used here: {why}",
+                    self.arg_of(node, sig, flag).span,
+                    hint=f"leave `{flag}` out",
+                )
 
     def scheduler(self, node: ir.Expr) -> None:
         name = _callee(node)
