@@ -486,7 +486,16 @@ def test_a_buffer_made_from_a_step_with_several_outputs(tmp_path):
     assert torch.equal(net.rows, i.flatten(0))
 
 
-def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path):
+@pytest.mark.parametrize(
+    ("signature", "unpack", "expected"),
+    [
+        ("g: int", "", "def __init__(self, g: int)"),
+        # specialised for each use (a tuple unpacked): generate failed with "the size `B` is
+        # only known when the model runs"; forward now reads it (`n = a.shape[0]`, `n // 4`)
+        ("shape: tuple[int, int]", "    g, _ = shape\n", "n // 4"),
+    ],
+)
+def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path, signature, unpack, expected):
     # `input a: [N, D]` given `[4*B, 8]`: N is read in forward; the generic class stored it as a
     # constructor argument, and the model's __init__ could not pass `4*B` ("a layer's size
     # depends on `B`")
@@ -496,17 +505,18 @@ def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path):
 
     spec = tmp_path / "fold.nn"
     spec.write_text(
-        "block Group(g: int) {\n"
+        f"block Group({signature}) {{\n"
         "    input a: [N, D]\n"
+        f"{unpack}"
         "    a.view(N // g, g, D).sum(1)\n"
         "}\n"
         "model M {\n"
         "    input x: [B, 4, 8]\n"
-        "    x.reshape(x.shape[0] * 4, 8) -> Group(4)\n"
+        f"    x.reshape(x.shape[0] * 4, 8) -> Group({'(4, 1)' if unpack else 4})\n"
         "}\n"
     )
     program = nndsl.load(str(spec))
-    assert "def __init__(self, g: int)" in model_source(program.checked, ["M"])
+    assert expected in model_source(program.checked, ["M"])
     x = torch.randn(3, 4, 8)
     assert torch.allclose(program.build("M")(x), x.sum(1))
 
@@ -908,32 +918,6 @@ def test_the_torch_order_warning_once_per_place_and_only_where_meant():
             "Conv2d(8, 3, 1, 1) means out_channels=8, kernel_size=3, stride=1, padding=1",
         )
     ]
-
-
-def test_a_specialised_block_given_a_multiple_of_the_batch(tmp_path):
-    # a block that is specialised for each use (a tuple parameter unpacked) and gets `[4*B, 8]`:
-    # generate failed with "the size `B` is only known when the model runs"; forward now reads
-    # it from its input (`n = a.shape[0]`, then `n // 4`)
-    import torch
-
-    import nndsl
-
-    spec = tmp_path / "windows.nn"
-    spec.write_text(
-        "block Pool(shape: tuple[int, int]) {\n"
-        "    input a: [N, D]\n"
-        "    g, _ = shape\n"
-        "    a.view(N // g, g, D).sum(1)\n"
-        "}\n"
-        "model M {\n"
-        "    input x: [B, 4, 8]\n"
-        "    x.reshape(x.shape[0] * 4, 8) -> Pool((4, 1))\n"
-        "}\n"
-    )
-    program = nndsl.load(str(spec))
-    assert "n // 4" in model_source(program.checked, ["M"])
-    x = torch.randn(3, 4, 8)
-    assert torch.allclose(program.build("M")(x), x.sum(1))
 
 
 def test_generated_docstrings_are_wrapped():
