@@ -111,6 +111,7 @@ TORCHVISION = [
     ("vit_huge.nn", "ViTH14At224", 632_045_800),  # SWAG linear-probe weights
     ("swin_v2_sb.nn", "SwinV2S", 49_737_442),
     ("swin_v2_sb.nn", "SwinV2B", 87_930_848),
+    ("swin_v2_sb.nn", "SwinV2TStepwise", 28_351_570),
     ("classics_restyled.nn", "GoogLeNetTable", 6_624_904),
     ("classics_restyled.nn", "MobileNetV3LargeRows", 5_483_032),
     ("classics_restyled.nn", "MobileNetV3SmallRows", 2_542_856),
@@ -370,6 +371,7 @@ SAME_NETWORK = [
     ("classics_restyled.nn", "MobileNetV3SmallRows", "mobilenet_v3.nn", "MobileNetV3Small"),
     ("classics_restyled.nn", "ResNet18Loop", "resnet.nn", "ResNet18"),
     ("classics_restyled.nn", "DenseNet121List", "densenet.nn", "DenseNet121"),
+    ("swin_v2_sb.nn", "SwinV2TStepwise", "swin_v2.nn", "SwinV2T"),
 ]
 
 
@@ -379,7 +381,8 @@ SAME_NETWORK = [
 )
 def test_a_restyled_spec_computes_what_the_first_one_does(file, model, first_file, first):
     # both state_dicts hold the same tensors in the same (torchvision's) order: the first
-    # spec's are copied into the other by position, then both run on one small image
+    # spec's are copied into the other by position, then both run on one small image (Swin's
+    # windows are fixed by its input size: 256x256)
     import torch
 
     torch.manual_seed(0)
@@ -388,7 +391,7 @@ def test_a_restyled_spec_computes_what_the_first_one_does(file, model, first_fil
     sa, sb = a.state_dict(), b.state_dict()
     assert [v.shape for v in sa.values()] == [v.shape for v in sb.values()]
     b.load_state_dict(dict(zip(sb, sa.values())))
-    x = torch.randn(1, 3, 64, 64)
+    x = torch.randn(1, 3, 256, 256) if "Swin" in model else torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(a(x), b(x), atol=1e-5)
 
