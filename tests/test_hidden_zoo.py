@@ -936,6 +936,9 @@ def test_generated_docstrings_are_wrapped():
     assert lines[1] == "    parameters." and lines[2] == ""
     assert lines[-2].startswith("        x ")  # a continuation keeps the line's indent
     assert docstring(["One line."]) == "One line."
+    path = "from my specs/" + "a b " * 15 + ".nn"  # a spec's path is never broken
+    text = docstring([f"Model `M` {path}:1: 5 parameters."], keep=(path,))
+    assert text.splitlines()[1] == f"    {path}:1:"
 
 
 def test_a_value_computed_from_computed_values_in_forward(tmp_path):
