@@ -111,6 +111,7 @@ TORCHVISION = [
     ("vit_huge.nn", "ViTH14At224", 632_045_800),  # SWAG linear-probe weights
     ("swin_v2_sb.nn", "SwinV2S", 49_737_442),
     ("swin_v2_sb.nn", "SwinV2B", 87_930_848),
+    ("swin_v2_sb.nn", "SwinV2TStepwise", 28_351_570),
     ("classics_restyled.nn", "GoogLeNetTable", 6_624_904),
     ("classics_restyled.nn", "MobileNetV3LargeRows", 5_483_032),
     ("classics_restyled.nn", "MobileNetV3SmallRows", 2_542_856),
@@ -370,6 +371,7 @@ SAME_NETWORK = [
     ("classics_restyled.nn", "MobileNetV3SmallRows", "mobilenet_v3.nn", "MobileNetV3Small"),
     ("classics_restyled.nn", "ResNet18Loop", "resnet.nn", "ResNet18"),
     ("classics_restyled.nn", "DenseNet121List", "densenet.nn", "DenseNet121"),
+    ("swin_v2_sb.nn", "SwinV2TStepwise", "swin_v2.nn", "SwinV2T"),
 ]
 
 
@@ -379,7 +381,8 @@ SAME_NETWORK = [
 )
 def test_a_restyled_spec_computes_what_the_first_one_does(file, model, first_file, first):
     # both state_dicts hold the same tensors in the same (torchvision's) order: the first
-    # spec's are copied into the other by position, then both run on one small image
+    # spec's are copied into the other by position, then both run on one small image (Swin's
+    # windows are fixed by its input size: 256x256)
     import torch
 
     torch.manual_seed(0)
@@ -388,7 +391,7 @@ def test_a_restyled_spec_computes_what_the_first_one_does(file, model, first_fil
     sa, sb = a.state_dict(), b.state_dict()
     assert [v.shape for v in sa.values()] == [v.shape for v in sb.values()]
     b.load_state_dict(dict(zip(sb, sa.values())))
-    x = torch.randn(1, 3, 64, 64)
+    x = torch.randn(1, 3, 256, 256) if "Swin" in model else torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(a(x), b(x), atol=1e-5)
 
@@ -486,7 +489,16 @@ def test_a_buffer_made_from_a_step_with_several_outputs(tmp_path):
     assert torch.equal(net.rows, i.flatten(0))
 
 
-def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path):
+@pytest.mark.parametrize(
+    ("signature", "unpack", "expected"),
+    [
+        ("g: int", "", "def __init__(self, g: int)"),
+        # specialised for each use (a tuple unpacked): generate failed with "the size `B` is
+        # only known when the model runs"; forward now reads it (`n = a.shape[0]`, `n // 4`)
+        ("shape: tuple[int, int]", "    g, _ = shape\n", "n // 4"),
+    ],
+)
+def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path, signature, unpack, expected):
     # `input a: [N, D]` given `[4*B, 8]`: N is read in forward; the generic class stored it as a
     # constructor argument, and the model's __init__ could not pass `4*B` ("a layer's size
     # depends on `B`")
@@ -496,17 +508,18 @@ def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path):
 
     spec = tmp_path / "fold.nn"
     spec.write_text(
-        "block Group(g: int) {\n"
+        f"block Group({signature}) {{\n"
         "    input a: [N, D]\n"
+        f"{unpack}"
         "    a.view(N // g, g, D).sum(1)\n"
         "}\n"
         "model M {\n"
         "    input x: [B, 4, 8]\n"
-        "    x.reshape(x.shape[0] * 4, 8) -> Group(4)\n"
+        f"    x.reshape(x.shape[0] * 4, 8) -> Group({'(4, 1)' if unpack else 4})\n"
         "}\n"
     )
     program = nndsl.load(str(spec))
-    assert "def __init__(self, g: int)" in model_source(program.checked, ["M"])
+    assert expected in model_source(program.checked, ["M"])
     x = torch.randn(3, 4, 8)
     assert torch.allclose(program.build("M")(x), x.sum(1))
 
@@ -910,32 +923,6 @@ def test_the_torch_order_warning_once_per_place_and_only_where_meant():
     ]
 
 
-def test_a_specialised_block_given_a_multiple_of_the_batch(tmp_path):
-    # a block that is specialised for each use (a tuple parameter unpacked) and gets `[4*B, 8]`:
-    # generate failed with "the size `B` is only known when the model runs"; forward now reads
-    # it from its input (`n = a.shape[0]`, then `n // 4`)
-    import torch
-
-    import nndsl
-
-    spec = tmp_path / "windows.nn"
-    spec.write_text(
-        "block Pool(shape: tuple[int, int]) {\n"
-        "    input a: [N, D]\n"
-        "    g, _ = shape\n"
-        "    a.view(N // g, g, D).sum(1)\n"
-        "}\n"
-        "model M {\n"
-        "    input x: [B, 4, 8]\n"
-        "    x.reshape(x.shape[0] * 4, 8) -> Pool((4, 1))\n"
-        "}\n"
-    )
-    program = nndsl.load(str(spec))
-    assert "n // 4" in model_source(program.checked, ["M"])
-    x = torch.randn(3, 4, 8)
-    assert torch.allclose(program.build("M")(x), x.sum(1))
-
-
 def test_generated_docstrings_are_wrapped():
     # a long spec path or reason made docstring lines longer than ruff's 88 columns (E501)
     from nndsl.codegen.render import docstring
@@ -949,6 +936,9 @@ def test_generated_docstrings_are_wrapped():
     assert lines[1] == "    parameters." and lines[2] == ""
     assert lines[-2].startswith("        x ")  # a continuation keeps the line's indent
     assert docstring(["One line."]) == "One line."
+    path = "from my specs/" + "a b " * 15 + ".nn"  # a spec's path is never broken
+    text = docstring([f"Model `M` {path}:1: 5 parameters."], keep=(path,))
+    assert text.splitlines()[1] == f"    {path}:1:"
 
 
 def test_a_value_computed_from_computed_values_in_forward(tmp_path):

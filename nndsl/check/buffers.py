@@ -10,7 +10,6 @@ depends on an input, a layer or an `nn.Parameter` is refused.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from nndsl import dims, ir
@@ -21,6 +20,7 @@ from nndsl.check.messages import did_you_mean as _did_you_mean
 from nndsl.check.values import POISON
 from nndsl.check.values import Abort as _Abort
 from nndsl.dims import Sym
+from nndsl.records import replace
 
 if TYPE_CHECKING:
     from nndsl.check.infer import Evaluator

@@ -86,7 +86,7 @@ def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> 
         classes.append(
             {
                 "name": c.name,
-                "doc": docstring(doc, "    "),
+                "doc": docstring(doc, "    ", keep=(f"from {spec}",)),
                 "init_params": c.init_params,
                 "init_body": c.init_body,
                 "fwd_params": c.fwd_params,
@@ -109,6 +109,7 @@ def _model_code(checked: Checked, models: list[str], formatted: bool = True) -> 
             PLACEHOLDER,
         ],
         "",
+        keep=(f"Spec: {spec}",),
     )
     source = render("model.py.j2", header=header, imports=imports, classes=classes)
     attributes = {c.name: c.attributes for c in code.order}

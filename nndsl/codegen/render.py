@@ -35,13 +35,22 @@ def black_format(source: str) -> str:
     return black.format_str(source, mode=black.Mode(line_length=88))
 
 
-def docstring(lines: list[str], indent: str = "    ", width: int = 88) -> str:
+def docstring(
+    lines: list[str], indent: str = "    ", width: int = 88, keep: tuple[str, ...] = ()
+) -> str:
     """Docstring text: escaped so that nothing from a spec can end the string; its lines wrapped
     at `width` columns where they have spaces (black leaves docstrings as they are, ruff's E501
-    does not)."""
+    does not), never inside the texts of `keep` (`from <spec path>`)."""
     safe = [line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') for line in lines]
-    first = _wrap(safe[0], width - len(indent) - 3)  # after the opening quotes
-    rest = [part for line in safe[1:] for part in _wrap(line, width - len(indent))]
+    kept = [k.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') for k in keep if " " in k]
+
+    def wrap(line: str, room: int) -> list[str]:
+        for k in kept:  # spaces of a kept text do not break: NUL meanwhile (never in a path)
+            line = line.replace(k, k.replace(" ", "\0"))
+        return [part.replace("\0", " ") for part in _wrap(line, room)]
+
+    first = wrap(safe[0], width - len(indent) - 3)  # after the opening quotes
+    rest = [part for line in safe[1:] for part in wrap(line, width - len(indent))]
     if len(first) == 1 and not rest:
         return first[0]
     summary = first[0] + "".join("\n" + indent + s for s in first[1:])
