@@ -493,9 +493,13 @@ def test_a_buffer_made_from_a_step_with_several_outputs(tmp_path):
     ("signature", "unpack", "expected"),
     [
         ("g: int", "", "def __init__(self, g: int)"),
-        # specialised for each use (a tuple unpacked): generate failed with "the size `B` is
-        # only known when the model runs"; forward now reads it (`n = a.shape[0]`, `n // 4`)
-        ("shape: tuple[int, int]", "    g, _ = shape\n", "n // 4"),
+        # a tuple unpacked: once specialised for each use (where generate failed with "the
+        # size `B` is only known when the model runs"), now one class taking the tuple whole
+        (
+            "shape: tuple[int, int]",
+            "    g, _ = shape\n",
+            "def __init__(self, shape: tuple[int, int])",
+        ),
     ],
 )
 def test_a_block_whose_input_size_is_a_multiple_of_the_batch(tmp_path, signature, unpack, expected):
