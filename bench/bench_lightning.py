@@ -47,6 +47,12 @@ same epoch as a plain loop: the cost per step of Lightning's hook dispatch, prog
 result bookkeeping, which no generated code can remove while it trains with `Trainer.fit`
 (bench/README.md names where it goes).
 
+A third variant, `loop`, is timed in the same rotation: the generated module whose training
+step is the plain train.py's, line for line (`PlainSteps`), under the same Trainer.  Its ratio
+over the plain target is Lightning's loop around the model's real work (beside the model's
+kernels Lightning's per-step Python runs with cold caches, about twice what the null model
+shows); the generated target over it is what the generated step pays for Lightning's API.
+
 Threads: `--threads 1` by default (torch.set_num_threads), as in bench_train.py: on a machine
 with few cores shared with other jobs, OpenMP threads waiting for each other make epochs slower
 at random.  Both targets run the same kernels either way.
@@ -77,7 +83,7 @@ from nndsl.check import check_file  # noqa: E402
 from nndsl.codegen import generate_files  # noqa: E402
 
 SPEC = ROOT / "samples" / "digits_cnn.nn"
-VARIANTS = ("plain", "lightning")
+VARIANTS = ("plain", "lightning", "loop")
 
 
 def now() -> tuple[float, float]:
@@ -157,10 +163,11 @@ def train_losses(run_dir: Path) -> list[float]:
         return [float(r["train_loss"]) for r in csv.DictReader(fh) if r.get("train_loss")]
 
 
-def load_lightning(folder: Path, tag: str):
+def load_lightning(folder: Path, tag: str, plain_steps: bool = False):
     """(the train module of the Lightning target in `folder`, its epochs' marks): the generated
     module replaced in it by a subclass that notes (wall, CPU) at the start and the end of
-    every epoch."""
+    every epoch.  With `plain_steps`, the subclass also takes its training step from the plain
+    train.py (see `PlainSteps`)."""
     lit_model_py = _exec_file(f"bench_{tag}_model_py", folder / "model.py", {})
     lit_utils = _exec_file(f"bench_{tag}_utils", folder / "training_utils.py", {})
     lit_model = _exec_file(
@@ -176,6 +183,33 @@ def load_lightning(folder: Path, tag: str):
     marks: list[tuple[float, float]] = []
     name = next(k for k in vars(lit_model) if k.startswith("Lit"))
     generated = getattr(lit_model, name)
+
+    class PlainSteps(generated):
+        """The generated module whose training step is the plain train.py's, line for line
+        (`loss.backward()`, `clip_grad_norm_`, the torch optimizer's own `step` and
+        `zero_grad`), not Lightning's (`manual_backward`, `LightningOptimizer.step` with its
+        closure and hooks, `clip_gradients` in `on_before_optimizer_step`): the same
+        numbers, and Lightning's loop, loaders, hooks, logging and callbacks around them as
+        around the generated step.  So it tells Lightning's loop around the model's work
+        from what the generated step pays for going through Lightning's API."""
+
+        def configure_optimizers(self):
+            config = super().configure_optimizers()
+            self.torch_optimizer = config["optimizer"]  # not Lightning's wrapper of it
+            return config
+
+        def training_step(self, batch, batch_idx: int) -> None:
+            x, y = batch
+            out = self(x)
+            loss = lit_model.compute_loss(out, y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.parameters(), lit_model.CLIP_GRAD_NORM)
+            self.torch_optimizer.step()
+            self.torch_optimizer.zero_grad(set_to_none=True)
+            self.log_batch("train_", loss, out, y)
+
+    if plain_steps:
+        generated = PlainSteps
 
     class Timed(generated):
         """The generated module, its epoch timed from its own epoch hooks (a timing
@@ -197,7 +231,7 @@ def load_lightning(folder: Path, tag: str):
 class Bench:
     def __init__(self, folders: dict[str, Path], tmp: Path) -> None:
         self.tmp = tmp
-        self.data = {v: folders[v] / "data.npz" for v in VARIANTS}
+        self.data = {v: folders[v] / "data.npz" for v in ("plain", "lightning")}
         plain_model = _exec_file("bench_plain_model", folders["plain"] / "model.py", {})
         utils = _exec_file("bench_plain_utils", folders["plain"] / "training_utils.py", {})
         self.plain = _exec_file(
@@ -208,7 +242,9 @@ class Bench:
         self.clocks = PlainClocks()
         self.plain.time = self.clocks
         self.lits = {v: load_lightning(folders[v], v) for v in folders if v != "plain"}
+        self.lits["loop"] = load_lightning(folders["lightning"], "loop", plain_steps=True)
         self.lit = self.lits["lightning"][0]
+        self.data["loop"] = self.data["lightning"]
         if "reference" in folders:
             self.data["reference"] = folders["reference"] / "data.npz"
 
@@ -377,7 +413,7 @@ def main() -> None:
             variants = VARIANTS + ("reference",)
         bench = Bench(folders, tmp)
         kept = {(v, c): [] for v in variants for c in ("wall", "cpu")}
-        per_round: dict[str, list[float]] = {"cpu": [], "wall": [], "reference": []}
+        per_round: dict[str, list[float]] = {k: [] for k in ("cpu", "wall", "reference", "loop")}
         outside: dict[str, list[float]] = {v: [] for v in variants}
         losses: dict[str, list[float]] = {}
         # every order of the variants in turn (with three, one after another in a fixed
@@ -403,6 +439,7 @@ def main() -> None:
             if r:
                 per_round["cpu"].append(medians["lightning"][0] / medians["plain"][0])
                 per_round["wall"].append(medians["lightning"][1] / medians["plain"][1])
+                per_round["loop"].append(medians["loop"][0] / medians["plain"][0])
                 if args.reference:
                     per_round["reference"].append(medians["reference"][0] / medians["plain"][0])
         med = {k: statistics.median(x) for k, x in kept.items()}
@@ -425,17 +462,32 @@ def main() -> None:
                 f"{min(per_round['reference']):.3f} .. {max(per_round['reference']):.3f}; "
                 f"this code / reference {cpu / ref:.3f}"
             )
+        loop = med["loop", "cpu"] / med["plain", "cpu"]
+        print(
+            f"   Lightning's loop around train.py's own step (the generated module, its "
+            f"training step the plain one's): CPU time {loop:.3f}x   per-round "
+            f"{min(per_round['loop']):.3f} .. {max(per_round['loop']):.3f}; the generated "
+            f"step (manual_backward, LightningOptimizer.step, clip_gradients) over it "
+            f"{cpu / loop:.3f}x"
+        )
         for v in variants:
             print(
                 f"   {v:<10} outside the epochs, per call: "
                 f"{statistics.median(outside[v]):.1f} epochs' wall time"
             )
         diff = max(
-            abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses["lightning"], losses["plain"])
+            abs(a - b) / max(abs(b), 1e-12)
+            for v in ("lightning", "loop")
+            for a, b in zip(losses[v], losses["plain"])
         )
-        same = "yes" if diff < 1e-4 and len(losses["lightning"]) == len(losses["plain"]) else "NO"
+        same = (
+            "yes"
+            if diff < 1e-4
+            and len(losses["lightning"]) == len(losses["loop"]) == len(losses["plain"])
+            else "NO"
+        )
         print(
-            f"   same per-epoch training loss in both targets: {same} "
+            f"   same per-epoch training loss in both targets (and the loop): {same} "
             f"(max relative difference {diff:.1e})"
         )
         share = dataloader_share(bench, med["plain", "cpu"])

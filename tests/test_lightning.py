@@ -374,6 +374,81 @@ def test_same_training_as_the_plain_target(monkeypatch, tmp_path: Path) -> None:
         assert got == pytest.approx(want, rel=1e-5, abs=1e-6), key
 
 
+def _imported(folder: Path):
+    """The generated train.py of `folder` imported (with its lit_model.py, model.py and
+    training_utils.py, taken out of sys.modules again)."""
+    names = ("model", "lit_model", "training_utils")
+    saved = {k: sys.modules.pop(k) for k in names if k in sys.modules}
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            f"lit_train_{id(folder)}", folder / "train.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+        for k in names:
+            sys.modules.pop(k, None)
+        sys.modules.update(saved)
+    return module
+
+
+@needs_lightning
+@pytest.mark.parametrize(
+    "flags, message, hint",
+    [
+        (["--epochs", "0"], "--epochs must be at least 1", None),
+        (["--devices", "0"], "--devices must be at least 1", None),
+        (["--lr", "nan"], "--lr must be a positive number", None),
+        (
+            ["--seed", "-1"],
+            "--seed must be between 0 and 2**32 - 1",
+            None,
+        ),  # seed_everything's
+        (["--seed", str(2**32)], "--seed must be between 0 and 2**32 - 1", None),
+        (["--precision", "8"], "argument --precision: invalid choice: '8'", None),
+        (
+            ["--epcohs", "3"],
+            "unrecognized arguments: --epcohs 3",
+            "did you mean `--epochs`?",
+        ),
+        (
+            ["--num-nodez", "2"],
+            "unrecognized arguments: --num-nodez 2",
+            "did you mean `--num-nodes`?",
+        ),
+        (["--out"], "argument --out: expected one argument", None),
+    ],
+)
+def test_a_bad_flag_exits_1_with_a_hint_as_the_plain_train_py(
+    monkeypatch, tmp_path: Path, capsys, flags, message, hint
+) -> None:
+    """A wrong flag: exit code 1 (not argparse's 2), the usage, the error and a hint (the
+    nearest flag), as the plain train.py (training_utils.FlagParser, shared)."""
+    module = _imported(_write(_generate("iris", monkeypatch, with_data=True), tmp_path / "gen"))
+    with pytest.raises(SystemExit) as exc:
+        module.main([*flags, "--quiet"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("usage: ") and f"error: {message}" in err[-2], err
+    expected = f"{hint} (run `" if hint else "= hint: run `"
+    assert expected in err[-1] and " --help` for help" in err[-1], err
+    assert not (tmp_path / "gen" / "runs").exists()
+
+
+@needs_lightning
+def test_an_accelerator_this_machine_lacks_is_an_error(monkeypatch, tmp_path: Path) -> None:
+    """Lightning's refusal of --accelerator: a message and exit code 1, no traceback, no run
+    folder."""
+    folder = _write(_generate("iris", monkeypatch, with_data=True), tmp_path / "gen")
+    proc = _run(folder, "--accelerator", "abacus", "--out", str(tmp_path / "run"), "--quiet")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "error: " in proc.stderr and "abacus" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
 @needs_lightning
 def test_state_dict_loads_into_the_plain_model(monkeypatch, tmp_path: Path) -> None:
     import torch

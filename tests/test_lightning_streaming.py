@@ -208,6 +208,56 @@ def test_a_corrupt_image_is_an_error_naming_the_file(tmp_path: Path) -> None:
     assert "skip_bad=true" in result.stderr
 
 
+def _files_below(folder: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) below `folder`."""
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@needs_lightning
+@pytest.mark.slow
+def test_a_run_stopped_by_a_corrupt_image_leaves_every_folder_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """An unreadable image stops the first epoch, before any result: the Lightning train.py,
+    as the plain one, leaves no run folder (nor `runs/`) behind, and the folder of an earlier
+    run keeps its files, metrics.csv (which Lightning's CSVLogger removes when a fit starts)
+    and hparams.yaml included."""
+    spec = _images_spec(tmp_path, "stream=true, workers=0", per_class=4)
+    out = _write(_files(spec, tmp_path / "out"), tmp_path / "out")
+    (tmp_path / "images" / "dog" / "00002.png").write_bytes(b"\x89PNG\r\n\x1a\n no image")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for name, text in (
+        ("hparams.yaml", "lr: null\n"),
+        ("metrics.csv", "epoch,step,val_loss\n0,3,0.5\n"),
+        ("last.ckpt", "x"),
+        ("best.ckpt", "y"),
+    ):
+        (earlier / name).write_text(text)
+    before = _files_below(tmp_path)
+    # the three runs in one process (one import of Lightning): main() returns the exit code
+    driver = (
+        "import sys, train\n"
+        "for argv in ([], ['--out', sys.argv[1]], ['--out', sys.argv[2]]):\n"
+        "    print('exit', train.main([*argv, '--quiet']), flush=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", driver, str(tmp_path / "c" / "run"), str(earlier)],
+        cwd=out,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.stdout.count("exit 1") == 3, result.stdout + result.stderr
+    assert result.stderr.count("error: cannot read the image") == 3, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert _files_below(tmp_path) == before
+
+
 @needs_lightning
 def test_a_folder_that_changed_since_generate_is_a_clear_error(tmp_path: Path) -> None:
     spec = _images_spec(tmp_path, "stream=true", per_class=4)

@@ -443,10 +443,14 @@ def lit_train_source(
     }
     if plan.init is not None:  # the weights file's absolute path, as in the plain CONFIG
         config["init"] = {"path": plan.init.resolved, "strict": plan.init.strict}
-    utils_imports = ["TrainingError", "load_init_weights"] if plan.init is not None else []
+    # the plain train.py's flag parser and checks (a wrong flag: exit code 1, a hint)
+    # and its run folder as found after a failure before the first result
+    utils_imports = {"FlagParser", "FolderAsFound", "check_flags"}
+    if plan.init is not None:
+        utils_imports |= {"TrainingError", "load_init_weights"}
     stream = stream_data_context(plan) if streaming else None
     if stream is not None:
-        utils_imports = sorted({*utils_imports, *stream["imports"]})
+        utils_imports |= set(stream["imports"])
     source = render(
         "lightning_train.py.j2",
         header=header,
@@ -464,7 +468,7 @@ def lit_train_source(
         several_targets=plan.data_targets > 1,
         init=plan.init is not None,
         utils=UTILS,
-        utils_imports=utils_imports,
+        utils_imports=sorted(utils_imports),
         streaming=streaming,
         stream=stream,
     )

@@ -111,18 +111,44 @@ def parse_flags(
         "--quiet", action="store_true", help="no progress bar, only a line per epoch"
     )
     args = p.parse_args(argv)
-    for flag in ("epochs", "batch_size"):
+    check_flags(p, args)
+    return args
+
+
+def check_flags(
+    p: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    counts: tuple[str, ...] = ("epochs", "batch_size"),
+    seeds: tuple[int, int] = (-(2**63), 2**64 - 1),  # torch.manual_seed's range
+) -> None:
+    """The checks of the flags every generated train.py has (`p.error`: the usage, the
+    message, exit 1): the `counts` at least 1, --lr a positive number, --seed within
+    `seeds`."""
+    for flag in counts:
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
     if args.lr is not None and not 0 < args.lr < math.inf:  # (nan fails both)
         p.error("--lr must be a positive number")
-    if not -(2**63) <= args.seed < 2**64:  # torch.manual_seed's range
-        p.error("--seed must be between -2**63 and 2**64 - 1")
+    low, high = seeds
+    if not low <= args.seed <= high:
+        p.error(f"--seed must be between {power_text(low)} and {power_text(high)}")
     for flag in ("--data", "--out", "--resume", "--init-from"):
-        if getattr(args, "resume_weights" if flag == "--init-from" else flag[2:]) == "":
+        value = getattr(args, "resume_weights" if flag == "--init-from" else flag[2:], None)
+        if value == "":
             # (an unset shell variable: it would be taken as no flag at all)
             p.error(f"{flag}: the path is empty")
-    return args
+
+
+def power_text(n: int) -> str:
+    """-2**63, 2**64 - 1, 0: a bound of a range as a reader knows it (a large power of
+    two, or one less, as such)."""
+    if n < 0:
+        return "-" + power_text(-n)
+    if n >= 2**16 and n & (n - 1) == 0:
+        return f"2**{n.bit_length() - 1}"
+    if n >= 2**16 and n & (n + 1) == 0:
+        return f"2**{n.bit_length()} - 1"
+    return str(n)
 
 
 def seed_everything(seed: int) -> None:
@@ -191,11 +217,13 @@ RESULT_FILES = (
 )
 
 
-def results_in(folder: Path) -> dict[str, tuple[int, int, int]]:
+def results_in(
+    folder: Path, names: tuple[str, ...] = RESULT_FILES
+) -> dict[str, tuple[int, int, int]]:
     """The result files of a run folder, each with what tells a rewritten file (inode,
     time and size: every file is replaced by a new one when written)."""
     found = {}
-    for name in RESULT_FILES:
+    for name in names:
         try:
             st = (folder / name).stat()
         except OSError:
@@ -239,6 +267,49 @@ def unreadable_file(path: str, what: str) -> str | None:
     if not stat.S_ISREG(mode):
         return f"the {what} {path} is not a regular file (a device, a pipe or a socket)"
     return None
+
+
+class FolderAsFound:
+    """A run folder as a run found it, to leave it so when nothing comes of the run (a
+    failure before it writes a result: an unreadable image in the first epoch).
+
+    `kept`: the files the run writes before any result (config.json), restored as they
+    were (or removed); `results`: the files that hold what a run produced, left alone
+    once the run has written one of them.  (The Lightning train.py keeps metrics.csv,
+    which Lightning's CSVLogger removes when a fit starts, and its result files.)
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        kept: tuple[str, ...] = ("config.json",),
+        results: tuple[str, ...] = RESULT_FILES,
+    ) -> None:
+        self.folder, self.names = folder, results
+        self.folders = missing_folders(folder)
+        self.results = results_in(folder, results)
+        self.kept = {
+            name: (folder / name).read_bytes() if (folder / name).is_file() else None
+            for name in kept
+        }
+
+    def restore(self) -> None:
+        """The folder as found, unless the run wrote a result (a result file removed
+        is none written): the kept files restored or removed, the folders it created
+        removed."""
+        now = results_in(self.folder, self.names)
+        if any(self.results.get(name) != st for name, st in now.items()):
+            return
+        try:
+            for name, data in self.kept.items():
+                path = self.folder / name
+                if data is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    write_atomic(path, lambda fh, data=data: fh.write(data))
+        except (OSError, TrainingError):
+            return  # (the error that stopped the run is the one to report)
+        remove_empty(self.folders)
 
 
 def load_data(path: str, device: torch.device, dataset=None) -> dict:
@@ -2138,7 +2209,7 @@ class Run:
         self.curves = True  # False: no curves.png will be asked for (an evaluation)
         # what `start` found in the run folder, to leave it so when nothing comes of
         # the run (see `undo_start`); None: the folder was not claimed
-        self.found: dict | None = None
+        self.found: FolderAsFound | None = None
 
     def __enter__(self) -> Run:
         self.rank, self.world, self.local_rank = setup_distributed()
@@ -2268,13 +2339,8 @@ class Run:
             "normalization": data.get("normalization"),
             "flags": vars(args),
         }
-        config_file = self.out_dir / "config.json"
         try:
-            self.found = {
-                "folders": missing_folders(self.out_dir),
-                "results": results_in(self.out_dir),
-                "config": config_file.read_bytes() if config_file.exists() else None,
-            }
+            self.found = FolderAsFound(self.out_dir)
             self.out_dir.mkdir(parents=True, exist_ok=True)
             text = json.dumps(resolved, indent=2, default=str) + "\n"
             write_atomic(
@@ -2290,17 +2356,8 @@ class Run:
         first epoch): its folder as `start` found it, config.json restored (or removed)
         and the folders it created removed; a run that wrote a result keeps them."""
         found, self.found = self.found, None
-        if found is None or results_in(self.out_dir) != found["results"]:
-            return
-        config_file = self.out_dir / "config.json"
-        try:
-            if found["config"] is None:
-                config_file.unlink(missing_ok=True)
-            else:
-                write_atomic(config_file, lambda fh: fh.write(found["config"]))
-        except (OSError, TrainingError):
-            return  # (the error that stopped the run is the one to report)
-        remove_empty(found["folders"])
+        if found is not None:
+            found.restore()
 
     def init_weights(self, model: nn.Module) -> None:
         """`init = weights(...)` of the train section: the weights to start from (not

@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: ed41cffa96043b1ed8e8a8dd5a356ccfd116df38600f65c7ddbb7a4e9a3d86bf
+nndsl-sha256: 9dffb15c9569b97f58e6b6d043d9627e1e7e3504c8a14c5c9419d10b33592af7
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,13 @@ try:
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.utilities import rank_zero_only
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
 except ImportError:
     sys.exit("error: this script needs PyTorch Lightning: pip install lightning")
 
 from lit_model import LitIrisMLP
+from training_utils import FlagParser, FolderAsFound, check_flags
 
 HERE = Path(__file__).resolve().parent
 
@@ -68,7 +72,9 @@ def build_callbacks(out_dir: Path) -> list:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """The flags (see --help); their defaults are the train section's.  A wrong one is
+    an error with the usage (exit code 1), as in the plain train.py."""
+    p = FlagParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=CONFIG["epochs"])
     p.add_argument("--batch-size", type=int, default=CONFIG["batch_size"])
     p.add_argument(
@@ -103,9 +109,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    for flag in ("epochs", "batch_size", "devices", "num_nodes"):
-        if getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')} must be at least 1")
+    # --seed: as L.seed_everything takes it
+    check_flags(
+        p, args, ("epochs", "batch_size", "devices", "num_nodes"), seeds=(0, 2**32 - 1)
+    )
     return args
 
 
@@ -238,6 +245,28 @@ def build_loaders(
     return loaders[0], loaders[1], loaders[2]
 
 
+# The files that hold what a run produced (hparams.yaml only describes the run).
+RESULT_FILES = ("metrics.csv", "best.ckpt", "last.ckpt", "test_metrics.json")
+
+
+@contextmanager
+def leave_as_found(out_dir: Path):
+    """The run folder as the run found it if the run fails before it writes a result (an
+    unreadable file in the first epoch), as the plain train.py leaves it: the folders it
+    created removed, hparams.yaml and metrics.csv (which Lightning's CSVLogger removes
+    when a fit starts) as they were.  The process of rank 0, which writes the folder,
+    puts it back."""
+    found = FolderAsFound(
+        out_dir, kept=("hparams.yaml", "metrics.csv"), results=RESULT_FILES
+    )
+    try:
+        yield
+    except BaseException:
+        if rank_zero_only.rank == 0:
+            found.restore()
+        raise
+
+
 def accelerator_and_devices(args: argparse.Namespace) -> tuple[str, list[int] | int]:
     """`cuda:1` → ("cuda", [1]); otherwise (the accelerator, --devices)."""
     name, _, index = args.accelerator.partition(":")
@@ -266,24 +295,29 @@ def train(argv: list[str] | None = None) -> L.Trainer:
         if args.out
         else Path("runs") / f"{CONFIG['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    trainer = L.Trainer(
-        max_epochs=args.epochs,
-        accelerator=accelerator,
-        devices=devices,
-        num_nodes=args.num_nodes,
-        strategy="ddp" if distributed else "auto",
-        precision=args.precision,
-        callbacks=build_callbacks(out_dir),
-        logger=CSVLogger(out_dir, name="", version=""),
-        default_root_dir=out_dir,
-        enable_progress_bar=not args.quiet,
-        enable_model_summary=not args.quiet,
-    )
+    try:
+        trainer = L.Trainer(
+            max_epochs=args.epochs,
+            accelerator=accelerator,
+            devices=devices,
+            num_nodes=args.num_nodes,
+            strategy="ddp" if distributed else "auto",
+            precision=args.precision,
+            callbacks=build_callbacks(out_dir),
+            logger=CSVLogger(out_dir, name="", version=""),
+            default_root_dir=out_dir,
+            enable_progress_bar=not args.quiet,
+            enable_model_summary=not args.quiet,
+        )
+    except (MisconfigurationException, ValueError) as exc:
+        # an --accelerator, --devices or --precision that this machine does not have
+        sys.exit(f"error: {exc}")
     if args.resume is not None:
         # Lightning reads a resumed fit's first batches before it calls set_epoch: the
         # epoch it resumes at is set here, so that epoch gets its own order
         train_loader.sampler.set_epoch(resumed_epoch(args.resume))
-    trainer.fit(model, train_loader, val_loader, ckpt_path=args.resume)
+    with leave_as_found(out_dir):
+        trainer.fit(model, train_loader, val_loader, ckpt_path=args.resume)
     if trainer.is_global_zero:
         report(trainer, args.epochs, out_dir)
     if test_loader is not None:
