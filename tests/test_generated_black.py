@@ -1,0 +1,104 @@
+"""Every file `nndsl generate` writes is already in black's style: `black` on the whole file
+(the command's default mode, with its safety checks) leaves it byte-identical.  For every spec
+of samples/, samples/zoo/, tests/families/ and tests/hidden_zoo/, both targets (model.py,
+train.py, nndsl_utils.py; lit_model.py and the Lightning train.py), and for two generated
+specs of many blocks (the shapes bench/bench_generate.py measures).
+
+Black formats each file once, as a whole (nndsl.codegen.render.black_format): this test is
+what keeps any other way of formatting (and every template) honest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import black
+import pytest
+
+from nndsl.check import check_file
+from nndsl.codegen import generate_files
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted(
+    [
+        *(ROOT / "samples").glob("*.nn"),
+        *(ROOT / "samples" / "zoo").glob("*.nn"),
+        *(ROOT / "tests" / "families").glob("*.nn"),
+        *(ROOT / "tests" / "hidden_zoo").glob("*.nn"),
+    ]
+)
+
+
+def _many_blocks(n: int) -> str:
+    """n parametrized blocks, each used twice (bench_generate.py's `spec`)."""
+    out = [
+        f"block B{i}(c: int, k: int = 3) {{\n    input x\n"
+        "    x -> Conv2d(c, k, padding=k // 2, bias=false) -> BatchNorm2d -> relu\n}\n"
+        for i in range(n)
+    ]
+    out.append("model Big {\n    input x: [B, 8, 8, 8]\n")
+    for i in range(n):
+        prev = "x" if i == 0 else f"h{i - 1}"
+        out.append(f"    h{i} = {prev} -> B{i}(8) -> B{i}(8, k=1)\n")
+    out.append(f"    h{n - 1} -> adaptive_avg_pool2d(1) -> flatten -> Linear(10)\n}}\n")
+    return "".join(out)
+
+
+def _nested_chain(n: int) -> str:
+    """n blocks, each using the one before it (bench_generate.py's `chain_spec`)."""
+    out = [
+        "block B0(c: int) {\n    input x\n    x -> Conv2d(c, 3, padding=1) -> relu\n}\n"
+    ]
+    out += [
+        f"block B{i}(c: int) {{\n    input x\n    x -> B{i - 1}(c) -> relu\n}}\n"
+        for i in range(1, n)
+    ]
+    out.append(
+        "model Chain {\n    input x: [B, 4, 8, 8]\n"
+        f"    x -> B{n - 1}(8) -> B{n - 1}(4) -> flatten -> Linear(10)\n}}\n"
+    )
+    return "".join(out)
+
+
+def _unchanged_by_black(text: str) -> bool:
+    try:
+        black.format_file_contents(text, fast=False, mode=black.Mode())
+    except black.NothingChanged:
+        return True
+    return False
+
+
+def _generated(spec: Path) -> dict[str, str]:
+    checked = check_file(str(spec))
+    assert checked.ok, [d.message for d in checked.diagnostics if d.is_error][:3]
+    models = [m for m, inst in checked.models.items() if inst is not None]
+    out: dict[str, str] = {}
+    for target in ("pytorch", "lightning"):
+        files = generate_files(
+            checked, models, target=target, with_data=False, out_dir="out"
+        )
+        out.update({f"{target}/{k}": v for k, v in files.items() if k.endswith(".py")})
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_black_leaves_generated_files_unchanged(spec: Path) -> None:
+    files = _generated(spec)
+    assert "pytorch/model.py" in files
+    changed = [name for name, text in files.items() if not _unchanged_by_black(text)]
+    assert not changed, f"black reformats {changed}"
+
+
+@pytest.mark.parametrize(
+    "name, text", [("many_blocks", _many_blocks(12)), ("chain", _nested_chain(12))]
+)
+def test_black_leaves_generated_model_of_many_blocks_unchanged(
+    name, text, tmp_path
+) -> None:
+    spec = tmp_path / f"{name}.nn"
+    spec.write_text(text, encoding="utf-8")
+    files = _generated(spec)
+    assert list(files) == ["pytorch/model.py", "lightning/model.py"]
+    assert files["pytorch/model.py"].count("\nclass ") == 13
+    assert _unchanged_by_black(files["pytorch/model.py"])
