@@ -102,3 +102,30 @@ def test_black_leaves_generated_model_of_many_blocks_unchanged(
     assert list(files) == ["pytorch/model.py", "lightning/model.py"]
     assert files["pytorch/model.py"].count("\nclass ") == 13
     assert _unchanged_by_black(files["pytorch/model.py"])
+
+
+def test_nested_chain_builds_with_the_checkers_parameter_count(tmp_path) -> None:
+    """A chain of nested generic classes (what bench_generate.py times) is still correct: one
+    class per block, each calling the one before, building the checker's parameter count.
+    """
+    import importlib.util
+
+    import torch
+
+    spec = tmp_path / "chain.nn"
+    spec.write_text(_nested_chain(12), encoding="utf-8")
+    checked = check_file(str(spec))
+    source = generate_files(checked, ["Chain"], with_data=False)["model.py"]
+    assert "self.b10 = B10(in_channels, c)" in source
+    (tmp_path / "model.py").write_text(source, encoding="utf-8")
+    module_spec = importlib.util.spec_from_file_location(
+        "chain_model", tmp_path / "model.py"
+    )
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    model = module.Chain()
+    assert (
+        sum(p.numel() for p in model.parameters())
+        == checked.models["Chain"].total_params()
+    )
+    assert model(torch.zeros(2, 4, 8, 8)).shape == (2, 10)
