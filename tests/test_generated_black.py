@@ -29,35 +29,28 @@ SPECS = sorted(
 )
 
 
+def _bench():
+    """bench/bench_generate.py, whose spec writers (`spec`, `chain_spec`) these tests use."""
+    import importlib.util
+
+    path = ROOT / "bench" / "bench_generate.py"
+    module_spec = importlib.util.spec_from_file_location("bench_generate", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+BENCH = _bench()
+
+
 def _many_blocks(n: int) -> str:
-    """n parametrized blocks, each used twice (bench_generate.py's `spec`)."""
-    out = [
-        f"block B{i}(c: int, k: int = 3) {{\n    input x\n"
-        "    x -> Conv2d(c, k, padding=k // 2, bias=false) -> BatchNorm2d -> relu\n}\n"
-        for i in range(n)
-    ]
-    out.append("model Big {\n    input x: [B, 8, 8, 8]\n")
-    for i in range(n):
-        prev = "x" if i == 0 else f"h{i - 1}"
-        out.append(f"    h{i} = {prev} -> B{i}(8) -> B{i}(8, k=1)\n")
-    out.append(f"    h{n - 1} -> adaptive_avg_pool2d(1) -> flatten -> Linear(10)\n}}\n")
-    return "".join(out)
+    """n parametrized blocks, each used twice."""
+    return BENCH.spec(n)
 
 
 def _nested_chain(n: int) -> str:
-    """n blocks, each using the one before it (bench_generate.py's `chain_spec`)."""
-    out = [
-        "block B0(c: int) {\n    input x\n    x -> Conv2d(c, 3, padding=1) -> relu\n}\n"
-    ]
-    out += [
-        f"block B{i}(c: int) {{\n    input x\n    x -> B{i - 1}(c) -> relu\n}}\n"
-        for i in range(1, n)
-    ]
-    out.append(
-        "model Chain {\n    input x: [B, 4, 8, 8]\n"
-        f"    x -> B{n - 1}(8) -> B{n - 1}(4) -> flatten -> Linear(10)\n}}\n"
-    )
-    return "".join(out)
+    """n blocks, each using the one before it."""
+    return BENCH.chain_spec(n)
 
 
 def _unchanged_by_black(text: str) -> bool:
