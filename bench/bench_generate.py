@@ -13,6 +13,11 @@ a BatchNorm2d and a relu), and a model that calls each one twice with different 
 docstring lists its two uses.  For N = 166, 333, 666, 1666, in process, medians of CPU time:
 `check_file`, then what `nndsl generate` does for model.py (`model_source`: class building,
 the uses, rendering, black), and, inside it, black alone.
+
+`chain_spec(n)` writes n blocks nested in a chain (`B<i>` uses `B<i-1>`, each a generic class):
+for N = 50, 100, 200, the same `model_source` time per block.  Each generic class re-evaluates
+the blocks nested in it symbolically (for their output shapes), so the work per block grows
+with the depth: the ratio says how much.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import nndsl.codegen as codegen  # noqa: E402
 from nndsl.check import check_file  # noqa: E402
 
 SIZES = (166, 333, 666, 1666)
+CHAIN_SIZES = (50, 100, 200)
 
 
 def spec(n: int) -> str:
@@ -49,6 +55,21 @@ def spec(n: int) -> str:
     return "".join(out)
 
 
+def chain_spec(n: int) -> str:
+    out = [
+        "block B0(c: int) {\n    input x\n    x -> Conv2d(c, 3, padding=1) -> relu\n}\n"
+    ]
+    out += [
+        f"block B{i}(c: int) {{\n    input x\n    x -> B{i - 1}(c) -> relu\n}}\n"
+        for i in range(1, n)
+    ]
+    out.append(
+        "model Chain {\n    input x: [B, 4, 8, 8]\n"
+        f"    x -> B{n - 1}(8) -> B{n - 1}(4) -> flatten -> Linear(10)\n}}\n"
+    )
+    return "".join(out)
+
+
 class _BlackTimer:
     """Wraps codegen's black_format to add up the CPU time black takes."""
 
@@ -64,8 +85,27 @@ class _BlackTimer:
             self.spent += time.process_time() - t
 
 
+def measure_chain(path: Path, n: int, repeats: int) -> float:
+    """Median CPU time of model_source for a chain of n nested blocks."""
+    checked = check_file(str(path))
+    assert checked.ok, [d.message for d in checked.diagnostics][:3]
+    times = []
+    for _ in range(repeats):
+        codegen._MODEL_CACHE.clear()
+        t = time.process_time()
+        text = codegen.model_source(checked, ["Chain"])
+        times.append(time.process_time() - t)
+        assert text.count("\nclass ") == n + 1
+    return statistics.median(times)
+
+
 def measure(path: Path, repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {"check": [], "generate": [], "black": [], "rest": []}
+    times: dict[str, list[float]] = {
+        "check": [],
+        "generate": [],
+        "black": [],
+        "rest": [],
+    }
     timer = _BlackTimer()
     codegen.black_format = timer
     try:
@@ -89,9 +129,16 @@ def measure(path: Path, repeats: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3, help="timed repeats per size (median)")
-    ap.add_argument("--write", metavar="DIR", help="also keep the generated specs in DIR")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="timed repeats per size (median)"
+    )
+    ap.add_argument(
+        "--write", metavar="DIR", help="also keep the generated specs in DIR"
+    )
     args = ap.parse_args()
+    sys.setrecursionlimit(
+        max(sys.getrecursionlimit(), 10000)
+    )  # as the CLI does (nested blocks)
     print(f"python {sys.version.split()[0]}, {sys.platform}")
     with tempfile.TemporaryDirectory(prefix="nndsl-bench-") as d:
         tmp = Path(args.write) if args.write else Path(d)
@@ -101,7 +148,9 @@ def main() -> None:
             paths[n] = tmp / f"blocks_{n}.nn"
             paths[n].write_text(spec(n), encoding="utf-8")
         measure(paths[SIZES[0]], 1)  # warm-up: imports, parser, caches
-        print("== model.py generation: CPU time per block declaration as the spec grows ==")
+        print(
+            "== model.py generation: CPU time per block declaration as the spec grows =="
+        )
         print(
             f"(median of {args.repeats}; ratio = per-block time at N / at N={SIZES[0]}; "
             "`generate` is model_source: classes, uses, rendering and black; `rest` is it without black)"
@@ -128,6 +177,20 @@ def main() -> None:
             f"growth of generate: {verdict} (per-block ratio at N={SIZES[-1]}: "
             f"{ratios['generate']:.2f}; linear if < 1.5); without black: {ratios['rest']:.2f}; "
             f"black: {ratios['black']:.2f}; check: {ratios['check']:.2f}"
+        )
+        print("== nested chain (B<i> uses B<i-1>): model_source CPU time per block ==")
+        print(f"{'N':>6} {'generate s':>11} {'ms/block':>9} {'ratio':>6}")
+        first = None
+        for n in CHAIN_SIZES:
+            path = tmp / f"chain_{n}.nn"
+            path.write_text(chain_spec(n), encoding="utf-8")
+            g = measure_chain(path, n, args.repeats)
+            first = first or g / n
+            ratio = g / n / first
+            print(f"{n:>6} {g:>11.3f} {g / n * 1e3:>9.1f} {ratio:>6.2f}")
+        print(
+            f"growth of the nested chain: per-block ratio at N={CHAIN_SIZES[-1]}: {ratio:.2f} "
+            f"(linear: 1; quadratic: {CHAIN_SIZES[-1] / CHAIN_SIZES[0]:.0f})"
         )
 
 

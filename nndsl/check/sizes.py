@@ -23,8 +23,12 @@ class SizeLimits:
             if self.too_many_elements(t, op.span, "this step makes"):
                 raise Abort
         if op.kind == "module" and isinstance(op.target, ModuleSlot):
-            # (the checker's count; generic classes re-evaluate what it accepted)
-            blocks = self.expanded_blocks(op.target) if self.domain.checks_runtime_sizes else 0
+            if not self.domain.checks_runtime_sizes:
+                # generic classes re-evaluate what the checker accepted: its counts stand (and
+                # counting a nested block's parameters again at each level of each re-evaluation
+                # made generating a chain of nested blocks cubic in its length)
+                return
+            blocks = self.expanded_blocks(op.target)
             if blocks > MAX_INSTANCES:
                 self.error(
                     f"`{op.target.type_name}` would build {blocks:,} block instances, more "

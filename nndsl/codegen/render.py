@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from functools import lru_cache
 
 import jinja2
+
+from nndsl.check import _no_cyclic_gc
 
 
 @lru_cache(maxsize=1)
@@ -30,9 +33,19 @@ def render(template: str, **context) -> str:
 
 
 def black_format(source: str) -> str:
+    """`source` as black formats it (the `black` command's default mode, one pass per file).
+
+    The cyclic collector is paused meanwhile: black's syntax tree is millions of small objects
+    for a large file, and the collector's repeated passes over them (and over the checked
+    program alive beside them) made black's time per line grow with the file's size.  The
+    cycles black leaves (its tree's parent links) are collected once, at the end: one pass over
+    what black allocated, linear in the file's size."""
     import black
 
-    return black.format_str(source, mode=black.Mode(line_length=88))
+    with _no_cyclic_gc():
+        formatted = black.format_str(source, mode=black.Mode(line_length=88))
+    gc.collect(0)
+    return formatted
 
 
 def docstring(

@@ -1029,9 +1029,7 @@ class Meter:
         self.step_loss = state["step_loss"].to(self.device)
         self.step_size = list(state["step_size"])
         self.stats.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
-        self.logged = {
-            k: v.to(self.device) for k, v in state.get("logged", {}).items()
-        }
+        self.logged = {k: v.to(self.device) for k, v in state.get("logged", {}).items()}
         counts = dict(state["counts"])
         self.n = counts.pop("n")
         self.stats.counts = counts
