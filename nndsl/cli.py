@@ -702,8 +702,10 @@ def cmd_run(args, out: Output) -> int:
     if args.lr is not None and not (0 < args.lr < math.inf):  # nan fails both
         print("nndsl: error: --lr must be a positive number", file=sys.stderr)
         return 1
-    if args.seed is not None and not -(2**63) <= args.seed < 2**64:  # torch.manual_seed's range
-        print("nndsl: error: --seed must be between -2**63 and 2**64 - 1", file=sys.stderr)
+    from nndsl.catalog.ranges import SEED_MAX
+
+    if args.seed is not None and not 0 <= args.seed <= SEED_MAX:
+        print("nndsl: error: --seed must be between 0 and 2**32 - 1", file=sys.stderr)
         return 1
     if args.device is not None and not re.fullmatch(r"auto|(cpu|cuda|mps)(:\d+)?", args.device):
         print(

@@ -398,8 +398,8 @@ def test_epochs_0_is_wrong_usage(tmp_path: Path, capsys) -> None:
         ("--lr", "0", "--lr must be a positive number"),
         ("--lr", "nan", "--lr must be a positive number"),
         ("--lr", "inf", "--lr must be a positive number"),
-        ("--seed", str(2**64), "--seed must be between -2**63 and 2**64 - 1"),
-        ("--seed", str(-(2**63) - 1), "--seed must be between -2**63 and 2**64 - 1"),
+        ("--seed", str(2**32), "--seed must be between 0 and 2**32 - 1"),
+        ("--seed", "-1", "--seed must be between 0 and 2**32 - 1"),
     ],
 )
 def test_out_of_range_flags_are_wrong_usage(flag, value, message, tmp_path: Path, capsys) -> None:

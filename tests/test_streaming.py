@@ -218,6 +218,10 @@ def test_augment_applies_to_training_data_only_and_is_seeded(tmp_path: Path) -> 
     assert not np.allclose(a.numpy(), plain(train, 5), atol=1e-3)
     train.seed = 7
     assert not np.array_equal(a.numpy(), train[(5, 0)][0].numpy())
+    # the largest seed a run takes draws too (the sample's seed once overflowed torch's
+    # manual_seed for seeds from about 18,000 up)
+    train.seed = 2**32 - 1
+    assert train[(5, 3)][0].shape == a.shape
     # statistics: one pass over the training images, as numpy computes them
     pixels = np.stack([plain(train, i) * std + mean for i in range(len(train))])
     np.testing.assert_allclose(mean.ravel(), pixels.mean(axis=(0, 2, 3)), rtol=1e-5)

@@ -263,7 +263,7 @@ def test_checkpoint_of_another_architecture(tmp_path: Path, capsys) -> None:
         (["--epochs", "0"], "--epochs must be at least 1", None),
         (["--batch-size", "-4"], "--batch-size must be at least 1", None),
         (["--lr", "nan"], "--lr must be a positive number", None),
-        (["--seed", str(2**64)], "--seed must be between -2**63 and 2**64 - 1", None),
+        (["--seed", str(2**64)], "--seed must be between 0 and 2**32 - 1", None),
         (["--epochs", "two"], "argument --epochs: invalid int value: 'two'", None),
         (["--epcohs", "3"], "unrecognized arguments: --epcohs 3", "did you mean `--epochs`?"),
         (["--out"], "argument --out: expected one argument", None),

@@ -282,7 +282,12 @@ def test_nested_schedulers_are_checked() -> None:
         ("epochs", "1.5", "`epochs` must be a positive integer, not the number `1.5`"),
         ("batch_size", '"32"', '`batch_size` must be a positive integer, not the string "32"'),
         ("accumulate", "-2", "`accumulate` must be a positive integer, not -2"),
-        ("seed", "-1", "`seed` must be a non-negative integer, not -1"),
+        ("seed", "-1", "`seed` must be a non-negative integer up to 4,294,967,295, not -1"),
+        (
+            "seed",
+            "4294967296",
+            "`seed` must be a non-negative integer up to 4,294,967,295, not 4294967296",
+        ),
         ("seed", "true", "`seed` must be a non-negative integer, not the boolean `true`"),
         ("clip_grad_norm", "0.0", "`clip_grad_norm` must be a positive number, not 0.0"),
         ("clip_grad_norm", '"1"', '`clip_grad_norm` must be a positive number, not the string "1"'),

@@ -77,6 +77,10 @@ def _num(v: float | None) -> str:
 # 3)`, `milestones=[10, 20]`), or one range per position (`etas=(0.5, 1.2)`).
 Rule = Union[Range, tuple[Range, ...]]
 
+# The seeds a run takes: those numpy and Lightning's seed_everything accept (generated
+# train.py scripts, which cannot import nndsl, write the same bound).
+SEED_MAX = 2**32 - 1
+
 POSITIVE_INT = Range(1, integer=True)
 NON_NEGATIVE_INT = Range(0, integer=True)
 POSITIVE = Range(0, low_open=True)
@@ -346,7 +350,7 @@ HINTS: dict[str, dict[str, str]] = {
         "batch_size": "the number of samples in each step, such as `batch_size = 32`",
         "accumulate": "the number of batches whose gradients are summed before each step: 1 "
         "for none",
-        "seed": "any whole number from 0 to 2**64 - 1",
+        "seed": "any whole number from 0 to 2**32 - 1",
         "patience": "the number of epochs without improvement before training stops",
         "every": "a checkpoint is saved every this many epochs: 1 or more",
         **_each("n length", "the number of samples: 1 or more"),

@@ -524,7 +524,7 @@ class TrainChecker(FinetuneChecks):
             self.scheduler(entries["scheduler"].value)
         for key, minimum in (("epochs", 1), ("batch_size", 1), ("accumulate", 1), ("seed", 0)):
             if key in entries:
-                self.integer(entries[key], minimum)
+                self.integer(entries[key], minimum, ranges.SEED_MAX if key == "seed" else None)
         if "clip_grad_norm" in entries:
             self.positive_number(entries["clip_grad_norm"])
         if "precision" in entries:
@@ -561,7 +561,7 @@ class TrainChecker(FinetuneChecks):
 
     # ---- numbers ------------------------------------------------------------------------------
 
-    def integer(self, e: ir.TrainEntry, minimum: int) -> None:
+    def integer(self, e: ir.TrainEntry, minimum: int, maximum: int | None = None) -> None:
         v = self.value(e.value)
         if v is BAD:
             return
@@ -576,9 +576,11 @@ class TrainChecker(FinetuneChecks):
             elif isinstance(v, str) and v.strip().isdigit():
                 hint = f"write the number without quotes: `{e.key} = {v.strip()}`"
             self.error(f"`{e.key}` must be {what}, not {_describe(v)}", e.value.span, hint=hint)
-        elif v < minimum:
+        elif v < minimum or maximum is not None and v > maximum:
             self.error(
-                f"`{e.key}` must be {what}, not {v}",
+                f"`{e.key}` must be {what}"
+                + ("" if maximum is None else f" up to {maximum:,}")
+                + f", not {v}",
                 e.value.span,
                 hint=ranges.hint_for("train", e.key),
             )

@@ -119,36 +119,24 @@ def check_flags(
     p: argparse.ArgumentParser,
     args: argparse.Namespace,
     counts: tuple[str, ...] = ("epochs", "batch_size"),
-    seeds: tuple[int, int] = (-(2**63), 2**64 - 1),  # torch.manual_seed's range
 ) -> None:
     """The checks of the flags every generated train.py has (`p.error`: the usage, the
-    message, exit 1): the `counts` at least 1, --lr a positive number, --seed within
-    `seeds`."""
+    message, exit 1): the `counts` at least 1, --lr a positive number, --seed one that
+    numpy and Lightning's seed_everything take, no empty path."""
     for flag in counts:
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
     if args.lr is not None and not 0 < args.lr < math.inf:  # (nan fails both)
         p.error("--lr must be a positive number")
-    low, high = seeds
-    if not low <= args.seed <= high:
-        p.error(f"--seed must be between {power_text(low)} and {power_text(high)}")
+    if not 0 <= args.seed < 2**32:
+        p.error("--seed must be between 0 and 2**32 - 1")
     for flag in ("--data", "--out", "--resume", "--init-from"):
-        value = getattr(args, "resume_weights" if flag == "--init-from" else flag[2:], None)
+        value = getattr(
+            args, "resume_weights" if flag == "--init-from" else flag[2:], None
+        )
         if value == "":
             # (an unset shell variable: it would be taken as no flag at all)
             p.error(f"{flag}: the path is empty")
-
-
-def power_text(n: int) -> str:
-    """-2**63, 2**64 - 1, 0: a bound of a range as a reader knows it (a large power of
-    two, or one less, as such)."""
-    if n < 0:
-        return "-" + power_text(-n)
-    if n >= 2**16 and n & (n - 1) == 0:
-        return f"2**{n.bit_length() - 1}"
-    if n >= 2**16 and n & (n + 1) == 0:
-        return f"2**{n.bit_length()} - 1"
-    return str(n)
 
 
 def seed_everything(seed: int) -> None:

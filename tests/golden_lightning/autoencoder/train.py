@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: ecffcd93c8e460984adc53c106ebc2bf9ce09799cb68e6dbd3803356468e3105
+nndsl-sha256: 392d97977a2a249e69c55b057b494a2c62af12b8b8083d1fc93b9e6ffd0f7ca3
 """
 
 from __future__ import annotations
@@ -102,9 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     # --seed: as L.seed_everything takes it
-    check_flags(
-        p, args, ("epochs", "batch_size", "devices", "num_nodes"), seeds=(0, 2**32 - 1)
-    )
+    check_flags(p, args, ("epochs", "batch_size", "devices", "num_nodes"))
     return args
 
 

@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate digits_cnn.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 08490eeafc0f5eb9925e2bb44ee1fc477a8ddb3646183fc7f7f9be139fed3c4b
+nndsl-sha256: 3aaae8808ba65551d6b219b2476a158278b8ee46ad602bef0d9f44d125150039
 """
 
 from __future__ import annotations
@@ -107,9 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     # --seed: as L.seed_everything takes it
-    check_flags(
-        p, args, ("epochs", "batch_size", "devices", "num_nodes"), seeds=(0, 2**32 - 1)
-    )
+    check_flags(p, args, ("epochs", "batch_size", "devices", "num_nodes"))
     return args
 
 

@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate iris.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 9dffb15c9569b97f58e6b6d043d9627e1e7e3504c8a14c5c9419d10b33592af7
+nndsl-sha256: 366442039dd63fe62bcdc38966b6a4461b7965502d400362e00b2a484ba18506
 """
 
 from __future__ import annotations
@@ -110,9 +110,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     # --seed: as L.seed_everything takes it
-    check_flags(
-        p, args, ("epochs", "batch_size", "devices", "num_nodes"), seeds=(0, 2**32 - 1)
-    )
+    check_flags(p, args, ("epochs", "batch_size", "devices", "num_nodes"))
     return args
 
 
