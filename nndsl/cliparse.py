@@ -15,9 +15,15 @@ from collections.abc import Sequence
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error exits 1 (as every error of nndsl does) with a hint: the
-    nearest verb or flag, and how to get help."""
+    nearest verb or flag, and how to get help.  A flag is written whole: a prefix
+    (`--epoch`) is an unknown flag with the whole one as its hint, so a flag added later never
+    changes what an older command line means."""
 
     argv: Sequence[str] = ()  # the arguments being parsed (main sets it on the top parser)
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         from nndsl.cli import usage_hint

@@ -418,6 +418,11 @@ def _imported(folder: Path):
             "unrecognized arguments: --num-nodez 2",
             "did you mean `--num-nodes`?",
         ),
+        (  # a prefix is not the flag it begins: this one would have started DDP
+            ["--num-node", "2"],
+            "unrecognized arguments: --num-node 2",
+            "did you mean `--num-nodes`?",
+        ),
         (["--out"], "argument --out: expected one argument", None),
     ],
 )

@@ -266,6 +266,8 @@ def test_checkpoint_of_another_architecture(tmp_path: Path, capsys) -> None:
         (["--seed", str(2**64)], "--seed must be between 0 and 2**32 - 1", None),
         (["--epochs", "two"], "argument --epochs: invalid int value: 'two'", None),
         (["--epcohs", "3"], "unrecognized arguments: --epcohs 3", "did you mean `--epochs`?"),
+        # a prefix is not the flag it begins (`--num-node 2` would have started DDP)
+        (["--epoch", "3"], "unrecognized arguments: --epoch 3", "did you mean `--epochs`?"),
         (["--out"], "argument --out: expected one argument", None),
     ],
 )
