@@ -67,9 +67,7 @@ def _generated(spec: Path) -> dict[str, str]:
     models = [m for m, inst in checked.models.items() if inst is not None]
     out: dict[str, str] = {}
     for target in ("pytorch", "lightning"):
-        files = generate_files(
-            checked, models, target=target, with_data=False, out_dir="out"
-        )
+        files = generate_files(checked, models, target=target, with_data=False, out_dir="out")
         out.update({f"{target}/{k}": v for k, v in files.items() if k.endswith(".py")})
     return out
 
@@ -86,9 +84,7 @@ def test_black_leaves_generated_files_unchanged(spec: Path) -> None:
 @pytest.mark.parametrize(
     "name, text", [("many_blocks", _many_blocks(12)), ("chain", _nested_chain(12))]
 )
-def test_black_leaves_generated_model_of_many_blocks_unchanged(
-    name, text, tmp_path
-) -> None:
+def test_black_leaves_generated_model_of_many_blocks_unchanged(name, text, tmp_path) -> None:
     spec = tmp_path / f"{name}.nn"
     spec.write_text(text, encoding="utf-8")
     files = _generated(spec)
@@ -111,14 +107,9 @@ def test_nested_chain_builds_with_the_checkers_parameter_count(tmp_path) -> None
     source = generate_files(checked, ["Chain"], with_data=False)["model.py"]
     assert "self.b10 = B10(in_channels, c)" in source
     (tmp_path / "model.py").write_text(source, encoding="utf-8")
-    module_spec = importlib.util.spec_from_file_location(
-        "chain_model", tmp_path / "model.py"
-    )
+    module_spec = importlib.util.spec_from_file_location("chain_model", tmp_path / "model.py")
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     model = module.Chain()
-    assert (
-        sum(p.numel() for p in model.parameters())
-        == checked.models["Chain"].total_params()
-    )
+    assert sum(p.numel() for p in model.parameters()) == checked.models["Chain"].total_params()
     assert model(torch.zeros(2, 4, 8, 8)).shape == (2, 10)
