@@ -56,9 +56,7 @@ def spec(n: int) -> str:
 
 
 def chain_spec(n: int) -> str:
-    out = [
-        "block B0(c: int) {\n    input x\n    x -> Conv2d(c, 3, padding=1) -> relu\n}\n"
-    ]
+    out = ["block B0(c: int) {\n    input x\n    x -> Conv2d(c, 3, padding=1) -> relu\n}\n"]
     out += [
         f"block B{i}(c: int) {{\n    input x\n    x -> B{i - 1}(c) -> relu\n}}\n"
         for i in range(1, n)
@@ -129,16 +127,10 @@ def measure(path: Path, repeats: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--repeats", type=int, default=3, help="timed repeats per size (median)"
-    )
-    ap.add_argument(
-        "--write", metavar="DIR", help="also keep the generated specs in DIR"
-    )
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats per size (median)")
+    ap.add_argument("--write", metavar="DIR", help="also keep the generated specs in DIR")
     args = ap.parse_args()
-    sys.setrecursionlimit(
-        max(sys.getrecursionlimit(), 10000)
-    )  # as the CLI does (nested blocks)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))  # as the CLI does (nested blocks)
     print(f"python {sys.version.split()[0]}, {sys.platform}")
     with tempfile.TemporaryDirectory(prefix="nndsl-bench-") as d:
         tmp = Path(args.write) if args.write else Path(d)
@@ -148,9 +140,7 @@ def main() -> None:
             paths[n] = tmp / f"blocks_{n}.nn"
             paths[n].write_text(spec(n), encoding="utf-8")
         measure(paths[SIZES[0]], 1)  # warm-up: imports, parser, caches
-        print(
-            "== model.py generation: CPU time per block declaration as the spec grows =="
-        )
+        print("== model.py generation: CPU time per block declaration as the spec grows ==")
         print(
             f"(median of {args.repeats}; ratio = per-block time at N / at N={SIZES[0]}; "
             "`generate` is model_source: classes, uses, rendering and black; `rest` is it without black)"
