@@ -633,6 +633,8 @@ def test_a_value_of_the_wrong_kind_has_a_hint(tmp_path: Path, body: str, hint: s
     ("optimizer", "col", "words"),
     [
         ("SparseAdam(lr=0.01)", 17, "`SparseAdam` cannot train a model here"),
+        ("LBFGS(lr=1)", 17, "`LBFGS` cannot train a model here"),
+        ("Muon(lr=0.01)", 17, "`Muon` cannot train a model here"),
         ("Adam(lr=0.01, capturable=true)", 42, "`capturable=true` cannot be used here"),
         ("Adam(lr=0.01, differentiable=true)", 46, "`differentiable=true` cannot be used here"),
     ],
@@ -641,7 +643,8 @@ def test_an_optimizer_the_training_loop_cannot_drive(
     tmp_path: Path, optimizer: str, col: int, words: str
 ) -> None:
     """`check` accepted them; `run` ended with torch's traceback at the first step (a dense
-    gradient for SparseAdam, CPU tensors for capturable, an in-place leaf for differentiable)."""
+    gradient for SparseAdam, no closure for LBFGS, a bias for Muon, CPU tensors for capturable,
+    an in-place leaf for differentiable)."""
     text = NO_DATA.replace("train Long {", "train {\n    data = iris()").replace(
         "Adam(lr=0.1)", optimizer
     )

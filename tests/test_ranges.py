@@ -260,7 +260,7 @@ PROBES = [
     *(
         Probe("optimizer", name, {"lr": 0.01})
         for name in (
-            "SGD Adam AdamW Adamax NAdam RAdam RMSprop Adagrad Adadelta ASGD Rprop LBFGS Muon"
+            "SGD Adam AdamW Adamax NAdam RAdam RMSprop Adagrad Adadelta ASGD Rprop"
         ).split()
     ),
     Probe("optimizer", "Adafactor", {"lr": 0.01}, skip=("eps",)),  # eps is a pair there

@@ -173,12 +173,6 @@ OPTIMIZERS: dict[str, Rule] = {
         Range(1, low_open=True, hint="`etas` are (decrease factor < 1, increase factor > 1)"),
     ),
     "step_sizes": (POSITIVE, POSITIVE),
-    "max_iter": POSITIVE_INT,
-    "max_eval": POSITIVE_INT,
-    "history_size": POSITIVE_INT,
-    "tolerance_grad": NON_NEGATIVE,
-    "tolerance_change": NON_NEGATIVE,
-    "ns_steps": POSITIVE_INT,
     "beta2_decay": Range(high=0),
 }
 OPTIMIZER_OVERRIDES: dict[str, dict[str, Rule | None]] = {
@@ -308,14 +302,10 @@ HINTS: dict[str, dict[str, str]] = {
         "rho": "the averaging coefficient of the squared gradients (0.9 by default)",
         "alpha": "the smoothing constant of the squared gradients (0.99 by default)",
         **_each(
-            "lr_decay initial_accumulator_value momentum_decay lambd t0 tolerance_grad "
-            "tolerance_change",
+            "lr_decay initial_accumulator_value momentum_decay lambd t0",
             "0 or more (torch's default is usually the right one)",
         ),
         "step_sizes": "the smallest and largest step: (1e-6, 50) by default",
-        **_each(
-            "max_iter max_eval history_size ns_steps", "a number of iterations or steps: 1 or more"
-        ),
         "beta2_decay": "a negative number (-0.8 by default)",
         "etas": "(decrease factor < 1, increase factor > 1): (0.5, 1.2) by default",
     },

@@ -170,10 +170,11 @@ LOSS_REDUCTIONS = ("mean", "sum", "none")
 # Scheduler arguments that are Python functions: a spec cannot write them
 FUNCTION_ARGS = {"LambdaLR": "lr_lambda", "MultiplicativeLR": "lr_lambda"}
 # Optimizers a train section's loop cannot drive (torch raises at the first step): why.
-# (LBFGS, whose step() takes a closure, and Muon, which takes only matrices, fail so too; their
-# ranges are probed as usable by tests/test_ranges.py: left to a decision)
 UNTRAINABLE_OPTIMIZERS = {
     "SparseAdam": "it takes only sparse gradients, and a model's layers have dense ones",
+    "LBFGS": "its step() re-evaluates the loss through a closure, and the training loop takes "
+    "one plain step per batch",
+    "Muon": "it takes only matrices (2-D parameters), and a model's biases and norms are not",
 }
 # Flags of torch's optimizers that the training loop cannot honour: why
 UNTRAINABLE_FLAGS = {
@@ -185,8 +186,7 @@ SCHEDULER_LIST_ARGS = {"SequentialLR": "schedulers", "ChainedScheduler": "schedu
 # Parameters whose default is a number but that must be integers
 INT_ARGS = frozenset(
     "T_max T_0 T_mult step_size total_iters last_epoch patience cooldown total_steps epochs "
-    "steps_per_epoch step_size_up step_size_down ignore_index max_iter max_eval history_size "
-    "ns_steps".split()
+    "steps_per_epoch step_size_up step_size_down ignore_index".split()
 )
 SCHEDULER_HINTS = {
     "T_max": "the number of epochs of one cosine half-period, usually the number of epochs",
