@@ -455,6 +455,25 @@ def test_an_accelerator_this_machine_lacks_is_an_error(monkeypatch, tmp_path: Pa
 
 
 @needs_lightning
+def test_resuming_another_models_checkpoint_is_an_error(monkeypatch, tmp_path: Path) -> None:
+    """--resume with a Lightning checkpoint of another model: one line naming the tensor
+    that differs, exit code 1, no run folder (it was load_state_dict's traceback)."""
+    import torch
+
+    folder = _write(_generate("iris", monkeypatch, with_data=True), tmp_path / "gen")
+    ckpt = tmp_path / "other.ckpt"
+    progress = {"epoch_progress": {"current": {"processed": 1}}}
+    weights = {"fc1.weight": torch.zeros(32, 64), "fc1.bias": torch.zeros(32)}
+    torch.save({"loops": {"fit_loop": progress}, "state_dict": weights}, ckpt)
+    proc = _run(folder, "--resume", str(ckpt), "--out", str(tmp_path / "run"), "--quiet")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "error: cannot resume: the weights of" in proc.stderr
+    assert "`fc1.weight` is [32, 64] in the file, [32, 4] in the model" in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@needs_lightning
 def test_state_dict_loads_into_the_plain_model(monkeypatch, tmp_path: Path) -> None:
     import torch
 

@@ -445,7 +445,7 @@ def lit_train_source(
         config["init"] = {"path": plan.init.resolved, "strict": plan.init.strict}
     # the plain train.py's flag parser and checks (a wrong flag: exit code 1, a hint)
     # and its run folder as found after a failure before the first result
-    utils_imports = {"FlagParser", "FolderAsFound", "check_flags"}
+    utils_imports = {"FlagParser", "FolderAsFound", "check_flags", "weights_problem"}
     if plan.init is not None:
         utils_imports |= {"TrainingError", "load_init_weights"}
     stream = stream_data_context(plan) if streaming else None

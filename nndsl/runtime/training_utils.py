@@ -47,8 +47,8 @@ class TrainingError(Exception):
 class FlagParser(argparse.ArgumentParser):
     """argparse, but a wrong flag exits with code 1, as every other error of the script
     (and of nndsl's command line) does, not argparse's 2; with a hint: the nearest flag,
-    and how to get help.  A flag is written whole: a prefix (`--num-node 2`) is an unknown
-    flag, not the flag it begins (which would start DDP)."""
+    and how to get help.  A flag is written whole: a prefix (`--num-node 2`) is an
+    unknown flag, not the flag it begins (which would start DDP)."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("allow_abbrev", False)

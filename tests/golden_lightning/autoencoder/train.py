@@ -3,7 +3,7 @@
 Run `python train.py --help` for its flags; `--devices 2` trains with DDP.
 Regenerate it with `nndsl generate autoencoder.nn --target lightning`
 rather than editing it by hand.
-nndsl-sha256: 392d97977a2a249e69c55b057b494a2c62af12b8b8083d1fc93b9e6ffd0f7ca3
+nndsl-sha256: 4a992413afa9602d47b2c0f18bae6160091a108b1c1ecd9ef767e95df369ba06
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ except ImportError:
     sys.exit("error: this script needs PyTorch Lightning: pip install lightning")
 
 from lit_model import LitAutoEncoder
-from training_utils import FlagParser, FolderAsFound, check_flags
+from training_utils import FlagParser, FolderAsFound, check_flags, weights_problem
 
 HERE = Path(__file__).resolve().parent
 
@@ -101,9 +101,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    # --seed: as L.seed_everything takes it
     check_flags(p, args, ("epochs", "batch_size", "devices", "num_nodes"))
     return args
+
+
+def resumed_epoch(path: str, model: torch.nn.Module) -> int:
+    """The epoch a fit resumed from the checkpoint at `path` starts at.  A checkpoint of
+    another model is refused here, saying which tensor differs (Lightning would end in
+    load_state_dict's traceback)."""
+    try:
+        state = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+        epoch = int(
+            state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+        )
+        weights = state["state_dict"]
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+        sys.exit(f"error: cannot resume from {path}: {exc}")
+    problem = weights_problem(path, weights, model, strict=True)
+    if problem is not None:
+        sys.exit(f"error: cannot resume: {problem}")
+    return epoch
 
 
 def read_about(path: str) -> dict:
@@ -127,15 +144,6 @@ def read_about(path: str) -> dict:
         ),
         "normalization": normalization,
     }
-
-
-def resumed_epoch(path: str) -> int:
-    """The epoch a fit resumed from the checkpoint at `path` starts at."""
-    try:
-        state = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
-        return int(state["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
-        sys.exit(f"error: cannot resume from {path}: {exc}")
 
 
 class Batches(Sampler):
@@ -305,7 +313,7 @@ def train(argv: list[str] | None = None) -> L.Trainer:
     if args.resume is not None:
         # Lightning reads a resumed fit's first batches before it calls set_epoch: the
         # epoch it resumes at is set here, so that epoch gets its own order
-        train_loader.sampler.set_epoch(resumed_epoch(args.resume))
+        train_loader.sampler.set_epoch(resumed_epoch(args.resume, model))
     with leave_as_found(out_dir):
         trainer.fit(model, train_loader, val_loader, ckpt_path=args.resume)
     if trainer.is_global_zero:
