@@ -112,10 +112,9 @@ def buffer_decl(ev: Evaluator, stmt: ir.BufferDecl, frame: Frame) -> None:
     try:
         _buffer(ev, stmt, frame)
     except _Abort:
-        frame.vars[stmt.name], frame.kinds[stmt.name] = (
-            POISON,
-            "poison",
-        )  # no "undefined" later
+        # the name stays bound, so later uses are not "undefined" as well
+        frame.vars[stmt.name] = POISON
+        frame.kinds[stmt.name] = "poison"
         raise
 
 

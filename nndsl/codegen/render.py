@@ -54,8 +54,12 @@ def docstring(
     """Docstring text: escaped so that nothing from a spec can end the string; its lines wrapped
     at `width` columns where they have spaces (black leaves docstrings as they are, ruff's E501
     does not), never inside the texts of `keep` (`from <spec path>`)."""
-    safe = [line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') for line in lines]
-    kept = [k.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') for k in keep if " " in k]
+
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+    safe = [escape(line) for line in lines]
+    kept = [escape(k) for k in keep if " " in k]
 
     def wrap(line: str, room: int) -> list[str]:
         for k in kept:  # spaces of a kept text do not break: NUL meanwhile (never in a path)
